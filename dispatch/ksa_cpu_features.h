@@ -1,0 +1,37 @@
+/* ksa_cpu_features.h: x86-64 CPU feature detection (cpuid + XGETBV for the OS-enabled register
+ * state, and Linux's arch_prctl permission request for AMX tile data) and hwloc topology, detected
+ * once and cached. Used by the cpu backend to pick its kernel level and by ksa-info. */
+#ifndef KSA_CPU_FEATURES_H
+#define KSA_CPU_FEATURES_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ksa_cpu_features {
+    char vendor[16];     /* "GenuineIntel", "AuthenticAMD" */
+    char brand[64];
+    /* instruction sets usable now: hardware support AND operating-system support of the state */
+    int32_t sse42, avx, avx2, fma, f16c;
+    int32_t avx512f, avx512bw, avx512dq, avx512vl, avx512_bf16, avx512_fp16, avx512_vnni;
+    int32_t amx_tile, amx_bf16, amx_int8, amx_fp16; /* hardware reports them and XCR0 enables tile state */
+    int32_t amx_permitted;  /* the kernel granted tile-data permission (arch_prctl) */
+    char amx_note[128];     /* why AMX is unavailable, when it is ("" otherwise) */
+    /* topology (hwloc when built with it, else sysconf): */
+    int32_t logical_cpus, physical_cores, numa_nodes, packages;
+    int32_t topology_from_hwloc;
+} ksa_cpu_features;
+
+/* Detected once (thread-safe); never NULL. The AMX permission request is made on first use. */
+const ksa_cpu_features *ksa_cpu_get_features(void);
+
+/* Best CPU kernel level name available, honouring KSA_CPU_ISA ("portable", "avx512", "amx"),
+ * which may only lower it: returns "amx", "avx512" or "portable". */
+const char *ksa_cpu_isa_level(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KSA_CPU_FEATURES_H */
