@@ -1,0 +1,136 @@
+/* ksa_internal.h: declarations shared inside libksa (dispatch, reference, cpu, autotune, calib) and
+ * by the tests that link ksa_internal: the handle structs, error/log helpers, the backend
+ * registry, problem resolution (validation) and the cross-check against the reference. */
+#ifndef KSA_INTERNAL_H
+#define KSA_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ksa/ksa.h"
+#include "ksa_backend.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- errors and logging */
+/* Record a sentence for ksa_last_error() on this thread and return `status`. */
+ksa_status ksa_error(ksa_status status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+void ksa_clear_error(void);
+int ksa_log_enabled(void);
+void ksa_log(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+/* Warnings are printed once per distinct message when KSA_LOG is set (and always recorded). */
+const ksa_host_api *ksa_host_api_get(void);
+
+/* ---------------------------------------------------------------- handles */
+#define KSA_MAX_BACKENDS 16
+
+typedef struct ksa_backend_entry {
+    ksa_backend *backend; /* NULL when absent */
+    char name[32];
+    char path[512];       /* plugin file ("" for built-ins) */
+    char why[384];        /* reason it is absent ("" when present) */
+    void *dl_handle;
+    int32_t builtin;
+} ksa_backend_entry;
+
+struct ksa_device_s {
+    ksa_context ctx;
+    ksa_backend *backend;
+    int32_t index; /* device index within its backend */
+    ksa_device_info info;
+};
+
+struct ksa_context_s {
+    ksa_backend_entry entries[KSA_MAX_BACKENDS];
+    int32_t num_entries;
+    struct ksa_device_s *devices;
+    int32_t num_devices;
+};
+
+struct ksa_stream_s {
+    ksa_device device;
+    void *native;
+    int32_t owned;
+};
+
+struct ksa_buffer_s {
+    ksa_device device;
+    ksa_mem mem;
+    size_t size;
+    int32_t owned;
+};
+
+/* Number of backend entries (present or absent) and entry i, for ksa-info. */
+int ksa_context_backend_count(ksa_context ctx);
+const ksa_backend_entry *ksa_context_backend_entry(ksa_context ctx, int i);
+
+/* Built-in backends (defined in reference/ and backends/cpu/). */
+ksa_backend *ksa_reference_backend(void);
+#if defined(KSA_HAVE_CPU_BACKEND) && KSA_HAVE_CPU_BACKEND
+ksa_backend *ksa_cpu_backend(void);
+#endif
+
+/* Two devices share memory when both are host-memory devices or they are the same device. */
+int ksa_devices_share_memory(ksa_device a, ksa_device b);
+
+/* ---------------------------------------------------------------- problem resolution */
+/* Host-side storage behind the arrays a ksa_problem points to (lengths, head map). */
+typedef struct ksa_problem_storage {
+    int32_t *seqlen_q, *seqlen_k, *q_row0, *k_row0; /* [capacity] each */
+    int32_t capacity;
+    int32_t head_map[KSA_MAX_KV_HEADS];
+    int32_t config[KSA_MAX_TUNABLES];
+    char config_source[48];
+} ksa_problem_storage;
+
+void ksa_problem_storage_release(ksa_problem_storage *st);
+
+/* Validate a call and fill `p` (everything except workspace/config). `what` prefixes messages.
+ * Reads length tensors back from the device when they are not in host memory. Writes nothing
+ * the caller owns. */
+ksa_status ksa_resolve_problem(ksa_device dev, void *native_stream, const ksa_attention_params *params,
+                               const ksa_attention_tensors *t, ksa_problem *p, ksa_problem_storage *st);
+/* Resolve a ksa_tensor's memory: sets *mem and *owner (the device the memory lives on; NULL for
+ * host memory given without a device, allowed only where `host_ok`). */
+ksa_status ksa_tensor_memory(const ksa_tensor *t, const char *name, ksa_mem *mem, ksa_device *owner);
+/* Span in elements covered by a strided view: 1 + sum (shape-1)*stride; -1 on overflow. */
+int64_t ksa_view_span(int ndim, const int64_t *shape, const int64_t *stride);
+
+/* Configuration chosen for a problem (override, tuning cache, or none): fills p->config. */
+ksa_status ksa_choose_config(ksa_device dev, ksa_problem *p, ksa_problem_storage *st);
+
+/* ---------------------------------------------------------------- cross-check */
+typedef struct ksa_tolerance {
+    double atol, rtol;          /* outputs */
+    double lse_atol;
+    double score_atol, score_rtol; /* pooled scores, for the tie-tolerant index comparison */
+} ksa_tolerance;
+
+/* The one place tolerances are stated (docs/SEMANTICS.md mirrors it). */
+ksa_tolerance ksa_tolerance_for(ksa_dtype dtype);
+
+/* After ksa_attention() ran on `dev`: copy inputs and outputs back, run the reference, and compare
+ * with tie tolerance for index sets. SUCCESS when they agree; CHECK_FAILED with a sentence
+ * (also written to `report` when given) when not. Allocates (debug path). */
+ksa_status ksa_check_against_reference(ksa_device dev, ksa_stream stream, const ksa_attention_params *params,
+                                       const ksa_attention_tensors *tensors, char *report, size_t report_len);
+
+/* Host-side comparison used by the above (p_cand: the backend's outputs on host; p_ref: reference
+ * outputs with the same inputs). */
+ksa_status ksa_compare_problems(const ksa_problem *p_cand, const ksa_problem *p_ref, char *report, size_t report_len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KSA_INTERNAL_H */

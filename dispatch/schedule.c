@@ -1,0 +1,303 @@
+/* schedule.c: ksa_schedule, a model's per-layer Kascade plan (dense / anchor / reuse with head
+ * maps). The schedule owns the index state between layers: ksa_schedule_plan sizes it for a step
+ * (allocating only when capacity grows, outside the hot path) and ksa_schedule_run_layer runs one
+ * layer with the right mode, head map and index tensors. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ksa_internal.h"
+
+typedef struct schedule_layer {
+    ksa_layer_kind kind;
+    int32_t anchor; /* REUSE: the anchor layer whose indices it reads; ANCHOR: itself; DENSE: -1 */
+    int32_t *head_map; /* [num_kv_heads] */
+} schedule_layer;
+
+struct ksa_schedule_s {
+    ksa_device device;
+    int32_t num_layers, num_kv_heads;
+    ksa_topk_params topk;
+    schedule_layer *layers;
+    int32_t *maps; /* storage of all head maps */
+    /* planned step */
+    int32_t planned;
+    ksa_phase phase;
+    int32_t batch;
+    int64_t n_tiles, k_slots;
+    size_t workspace_bytes;
+    ksa_buffer indices, counts;
+    size_t indices_bytes, counts_bytes;
+    int32_t last_anchor_run; /* anchor layer whose indices the state holds in this step, -1 none */
+};
+
+/* governing anchor of each layer: nearest ANCHOR layer at or before it */
+static void recompute_anchors(ksa_schedule s)
+{
+    int32_t last = -1;
+    for (int32_t l = 0; l < s->num_layers; l++) {
+        if (s->layers[l].kind == KSA_LAYER_ANCHOR) last = l;
+        s->layers[l].anchor = s->layers[l].kind == KSA_LAYER_DENSE ? -1 : last;
+    }
+}
+
+ksa_status ksa_schedule_create(ksa_device dev, int32_t num_layers, int32_t num_kv_heads, const ksa_topk_params *topk,
+                               ksa_schedule *out)
+{
+    ksa_clear_error();
+    if (!out) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_schedule_create: out is NULL");
+    *out = NULL;
+    if (!dev) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_schedule_create: dev is NULL");
+    if (num_layers < 1 || num_layers > 4096)
+        return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_schedule_create: num_layers is %d; it must be in 1..4096", num_layers);
+    if (num_kv_heads < 1 || num_kv_heads > KSA_MAX_KV_HEADS)
+        return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_schedule_create: num_kv_heads is %d; it must be in 1..%d",
+                         num_kv_heads, KSA_MAX_KV_HEADS);
+    ksa_schedule s = calloc(1, sizeof *s);
+    if (!s) return ksa_error(KSA_STATUS_OUT_OF_MEMORY, "ksa_schedule_create: out of host memory");
+    s->layers = calloc((size_t)num_layers, sizeof *s->layers);
+    s->maps = calloc((size_t)num_layers * (size_t)num_kv_heads, sizeof(int32_t));
+    if (!s->layers || !s->maps) {
+        ksa_schedule_destroy(s);
+        return ksa_error(KSA_STATUS_OUT_OF_MEMORY, "ksa_schedule_create: out of host memory");
+    }
+    s->device = dev;
+    s->num_layers = num_layers;
+    s->num_kv_heads = num_kv_heads;
+    s->topk = topk ? *topk : ksa_topk_default();
+    for (int32_t l = 0; l < num_layers; l++) {
+        s->layers[l].kind = KSA_LAYER_DENSE;
+        s->layers[l].head_map = s->maps + (size_t)l * num_kv_heads;
+        for (int32_t g = 0; g < num_kv_heads; g++) s->layers[l].head_map[g] = g;
+    }
+    recompute_anchors(s);
+    s->last_anchor_run = -1;
+    *out = s;
+    return KSA_STATUS_SUCCESS;
+}
+
+void ksa_schedule_destroy(ksa_schedule s)
+{
+    if (!s) return;
+    ksa_buffer_free(s->indices);
+    ksa_buffer_free(s->counts);
+    free(s->layers);
+    free(s->maps);
+    free(s);
+}
+
+static ksa_status check_map(ksa_schedule s, const int32_t *map, const char *what, int32_t layer)
+{
+    for (int32_t g = 0; g < s->num_kv_heads; g++)
+        if (map[g] < 0 || map[g] >= s->num_kv_heads)
+            return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "%s: head map of layer %d has entry [%d] = %d outside 0..%d", what,
+                             layer, g, map[g], s->num_kv_heads - 1);
+    return KSA_STATUS_SUCCESS;
+}
+
+ksa_status ksa_schedule_set_layer(ksa_schedule s, int32_t layer, ksa_layer_kind kind, const int32_t *head_map)
+{
+    ksa_clear_error();
+    if (!s) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_schedule_set_layer: sched is NULL");
+    if (layer < 0 || layer >= s->num_layers)
+        return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_schedule_set_layer: layer %d is outside 0..%d", layer, s->num_layers - 1);
+    if (kind != KSA_LAYER_DENSE && kind != KSA_LAYER_ANCHOR && kind != KSA_LAYER_REUSE)
+        return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_schedule_set_layer: kind %d is not a ksa_layer_kind", (int)kind);
+    if (kind == KSA_LAYER_REUSE) {
+        int has_anchor = 0;
+        for (int32_t l = 0; l < layer; l++) has_anchor |= s->layers[l].kind == KSA_LAYER_ANCHOR;
+        if (!has_anchor)
+            return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_schedule_set_layer: layer %d cannot be REUSE: no ANCHOR layer before it",
+                             layer);
+    }
+    if (head_map && kind != KSA_LAYER_REUSE)
+        return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_schedule_set_layer: head_map is only meaningful for REUSE layers");
+    if (head_map) {
+        ksa_status st = check_map(s, head_map, "ksa_schedule_set_layer", layer);
+        if (st) return st;
+    }
+    /* changing an ANCHOR to something else must not orphan later REUSE layers */
+    if (s->layers[layer].kind == KSA_LAYER_ANCHOR && kind != KSA_LAYER_ANCHOR) {
+        int other = 0;
+        for (int32_t l = 0; l < layer; l++) other |= s->layers[l].kind == KSA_LAYER_ANCHOR;
+        for (int32_t l = layer + 1; l < s->num_layers && !other; l++) {
+            if (s->layers[l].kind == KSA_LAYER_ANCHOR) break;
+            if (s->layers[l].kind == KSA_LAYER_REUSE)
+                return ksa_error(KSA_STATUS_INVALID_ARGUMENT,
+                                 "ksa_schedule_set_layer: layer %d is the only anchor before REUSE layer %d", layer, l);
+        }
+    }
+    s->layers[layer].kind = kind;
+    for (int32_t g = 0; g < s->num_kv_heads; g++) s->layers[layer].head_map[g] = head_map ? head_map[g] : g;
+    recompute_anchors(s);
+    return KSA_STATUS_SUCCESS;
+}
+
+ksa_status ksa_schedule_set_kascade(ksa_schedule s, const int32_t *anchors, int32_t n_anchors, const int32_t *head_maps)
+{
+    ksa_clear_error();
+    if (!s) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_schedule_set_kascade: sched is NULL");
+    if (!anchors) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_schedule_set_kascade: anchors is NULL");
+    if (!head_maps) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_schedule_set_kascade: head_maps is NULL");
+    if (n_anchors < 1 || n_anchors > s->num_layers)
+        return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_schedule_set_kascade: n_anchors is %d; it must be in 1..%d", n_anchors,
+                         s->num_layers);
+    int32_t prev = -1;
+    for (int32_t i = 0; i < n_anchors; i++) {
+        if (anchors[i] < 0 || anchors[i] >= s->num_layers)
+            return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_schedule_set_kascade: anchors[%d] = %d is outside 0..%d", i,
+                             anchors[i], s->num_layers - 1);
+        if (anchors[i] <= prev)
+            return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_schedule_set_kascade: anchors must be strictly increasing (anchors[%d] = %d)",
+                             i, anchors[i]);
+        prev = anchors[i];
+    }
+    if (anchors[0] != 0)
+        return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_schedule_set_kascade: anchors[0] is %d; layer 0 must be an anchor", anchors[0]);
+    for (int32_t l = 0; l < s->num_layers; l++) {
+        ksa_status st = check_map(s, head_maps + (size_t)l * s->num_kv_heads, "ksa_schedule_set_kascade: head_maps", l);
+        if (st) return st;
+    }
+    int ai = 0;
+    for (int32_t l = 0; l < s->num_layers; l++) {
+        int is_anchor = ai < n_anchors && anchors[ai] == l;
+        if (is_anchor) ai++;
+        s->layers[l].kind = is_anchor ? KSA_LAYER_ANCHOR : KSA_LAYER_REUSE;
+        for (int32_t g = 0; g < s->num_kv_heads; g++)
+            s->layers[l].head_map[g] = is_anchor ? g : head_maps[(size_t)l * s->num_kv_heads + g];
+    }
+    recompute_anchors(s);
+    return KSA_STATUS_SUCCESS;
+}
+
+ksa_status ksa_schedule_get_layer(ksa_schedule s, int32_t layer, ksa_layer_kind *kind, int32_t *anchor_layer, int32_t *head_map)
+{
+    ksa_clear_error();
+    if (!s) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_schedule_get_layer: sched is NULL");
+    if (layer < 0 || layer >= s->num_layers)
+        return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_schedule_get_layer: layer %d is outside 0..%d", layer, s->num_layers - 1);
+    if (kind) *kind = s->layers[layer].kind;
+    if (anchor_layer) *anchor_layer = s->layers[layer].anchor;
+    if (head_map) memcpy(head_map, s->layers[layer].head_map, sizeof(int32_t) * (size_t)s->num_kv_heads);
+    return KSA_STATUS_SUCCESS;
+}
+
+static ksa_attention_params layer_params(ksa_schedule s, int32_t layer)
+{
+    ksa_mode mode = s->layers[layer].kind == KSA_LAYER_DENSE    ? KSA_MODE_DENSE
+                    : s->layers[layer].kind == KSA_LAYER_ANCHOR ? KSA_MODE_ANCHOR
+                                                                : KSA_MODE_REUSE;
+    ksa_attention_params p = ksa_attention_params_default(mode, s->phase);
+    p.topk = s->topk;
+    /* Kascade: layer 0 is an anchor whose output is dense */
+    p.anchor_dense_output = (mode == KSA_MODE_ANCHOR && layer == 0) ? 1 : 0;
+    return p;
+}
+
+static void state_tensors(ksa_schedule s, ksa_attention_tensors *t)
+{
+    if (s->phase == KSA_PHASE_DECODE) {
+        int64_t ishape[3] = {s->batch, s->num_kv_heads, s->k_slots};
+        int64_t cshape[2] = {s->batch, s->num_kv_heads};
+        t->indices = ksa_tensor_from_buffer(s->indices, 0, KSA_DTYPE_I32, 3, ishape);
+        t->counts = ksa_tensor_from_buffer(s->counts, 0, KSA_DTYPE_I32, 2, cshape);
+    } else {
+        int64_t ishape[4] = {s->batch, s->num_kv_heads, s->n_tiles, s->k_slots};
+        int64_t cshape[3] = {s->batch, s->num_kv_heads, s->n_tiles};
+        t->indices = ksa_tensor_from_buffer(s->indices, 0, KSA_DTYPE_I32, 4, ishape);
+        t->counts = ksa_tensor_from_buffer(s->counts, 0, KSA_DTYPE_I32, 3, cshape);
+    }
+}
+
+static ksa_status grow(ksa_schedule s, ksa_buffer *buf, size_t *have, size_t need)
+{
+    if (*buf && *have >= need) return KSA_STATUS_SUCCESS;
+    ksa_buffer nb = NULL;
+    ksa_status st = ksa_buffer_alloc(s->device, need, &nb);
+    if (st) return st;
+    ksa_buffer_free(*buf);
+    *buf = nb;
+    *have = need;
+    return KSA_STATUS_SUCCESS;
+}
+
+ksa_status ksa_schedule_plan(ksa_schedule s, ksa_phase phase, const ksa_attention_tensors *shape_tensors, size_t *workspace_bytes)
+{
+    ksa_clear_error();
+    if (!s) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_schedule_plan: sched is NULL");
+    if (!shape_tensors) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_schedule_plan: shape_tensors is NULL");
+    if (phase != KSA_PHASE_PREFILL && phase != KSA_PHASE_DECODE)
+        return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_schedule_plan: phase %d is not a ksa_phase", (int)phase);
+    ksa_attention_params p = ksa_attention_params_default(KSA_MODE_ANCHOR, phase);
+    p.topk = s->topk;
+    int64_t n_tiles, k_slots;
+    ksa_status st = ksa_attention_index_shape(s->device, &p, shape_tensors, &n_tiles, &k_slots);
+    if (st) return st;
+    int64_t batch = ksa_tensor_present(&shape_tensors->cu_seqlens_q) ? shape_tensors->cu_seqlens_q.shape[0] - 1
+                                                                      : shape_tensors->q.shape[0];
+    int64_t kv_heads = ksa_tensor_present(&shape_tensors->cu_seqlens_k) ? shape_tensors->k.shape[1] : shape_tensors->k.shape[2];
+    if (kv_heads != s->num_kv_heads)
+        return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_schedule_plan: k has %lld KV heads but the schedule was made for %d",
+                         (long long)kv_heads, s->num_kv_heads);
+    size_t ibytes = (size_t)batch * (size_t)s->num_kv_heads * (size_t)n_tiles * (size_t)k_slots * sizeof(int32_t);
+    size_t cbytes = (size_t)batch * (size_t)s->num_kv_heads * (size_t)n_tiles * sizeof(int32_t);
+    st = grow(s, &s->indices, &s->indices_bytes, ibytes);
+    if (st) return st;
+    st = grow(s, &s->counts, &s->counts_bytes, cbytes);
+    if (st) return st;
+    s->phase = phase;
+    s->batch = (int32_t)batch;
+    s->n_tiles = n_tiles;
+    s->k_slots = k_slots;
+    s->last_anchor_run = -1;
+    /* the largest workspace over the modes the schedule uses */
+    size_t ws = 0;
+    ksa_attention_tensors t = *shape_tensors;
+    state_tensors(s, &t);
+    for (int32_t l = 0; l < s->num_layers; l++) {
+        int seen = 0; /* one query per distinct (mode, dense-output) */
+        for (int32_t m = 0; m < l; m++)
+            if (s->layers[m].kind == s->layers[l].kind && (m == 0) == (l == 0)) seen = 1;
+        if (seen) continue;
+        ksa_attention_params lp = layer_params(s, l);
+        size_t need = 0;
+        st = ksa_attention_workspace_size(s->device, &lp, &t, &need);
+        if (st) return st;
+        if (need > ws) ws = need;
+    }
+    s->workspace_bytes = ws;
+    s->planned = 1;
+    if (workspace_bytes) *workspace_bytes = ws;
+    return KSA_STATUS_SUCCESS;
+}
+
+ksa_status ksa_schedule_run_layer(ksa_schedule s, ksa_stream stream, int32_t layer, const ksa_attention_tensors *tensors,
+                                  const ksa_workspace *workspace)
+{
+    ksa_clear_error();
+    if (!s) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_schedule_run_layer: sched is NULL");
+    if (!tensors) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_schedule_run_layer: tensors is NULL");
+    if (layer < 0 || layer >= s->num_layers)
+        return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_schedule_run_layer: layer %d is outside 0..%d", layer, s->num_layers - 1);
+    if (!s->planned) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_schedule_run_layer: call ksa_schedule_plan first");
+    if (ksa_tensor_present(&tensors->indices) || ksa_tensor_present(&tensors->counts) || ksa_tensor_present(&tensors->head_map))
+        return ksa_error(KSA_STATUS_INVALID_ARGUMENT,
+                         "ksa_schedule_run_layer: tensors.indices, counts and head_map belong to the schedule and must be absent");
+    const schedule_layer *L = &s->layers[layer];
+    if (L->kind == KSA_LAYER_REUSE && s->last_anchor_run != L->anchor)
+        return ksa_error(KSA_STATUS_INVALID_ARGUMENT,
+                         "ksa_schedule_run_layer: layer %d reuses anchor layer %d's indices, but layer %d has not run since "
+                         "ksa_schedule_plan",
+                         layer, L->anchor, L->anchor);
+    ksa_attention_params p = layer_params(s, layer);
+    ksa_attention_tensors t = *tensors;
+    if (L->kind != KSA_LAYER_DENSE) state_tensors(s, &t);
+    if (L->kind == KSA_LAYER_REUSE) {
+        int64_t hshape[1] = {s->num_kv_heads};
+        t.head_map = ksa_tensor_make(NULL, L->head_map, KSA_DTYPE_I32, 1, hshape);
+    }
+    ksa_status st = ksa_attention(s->device, stream, &p, &t, workspace);
+    if (st) return st;
+    if (L->kind == KSA_LAYER_ANCHOR) s->last_anchor_run = layer;
+    return KSA_STATUS_SUCCESS;
+}

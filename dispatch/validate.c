@@ -1,0 +1,555 @@
+/* validate.c: argument validation for every attention call, done once here for every backend.
+ * Turns the public (params, tensors) pair into a resolved ksa_problem: checks dtypes, shapes,
+ * strides, devices, overflow, lengths, head maps, page tables and (in validation mode) index
+ * entries, and gathers per-sequence lengths on the host. Every failure names the argument. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ksa_internal.h"
+
+#define FAIL(...) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, __VA_ARGS__)
+
+void ksa_problem_storage_release(ksa_problem_storage *st)
+{
+    if (!st) return;
+    free(st->seqlen_q);
+    free(st->seqlen_k);
+    free(st->q_row0);
+    free(st->k_row0);
+    memset(st, 0, sizeof *st);
+}
+
+static ksa_status storage_reserve(ksa_problem_storage *st, int32_t batch)
+{
+    if (st->capacity >= batch) return KSA_STATUS_SUCCESS;
+    int32_t *a = realloc(st->seqlen_q, sizeof(int32_t) * (size_t)batch);
+    if (a) st->seqlen_q = a;
+    int32_t *b = realloc(st->seqlen_k, sizeof(int32_t) * (size_t)batch);
+    if (b) st->seqlen_k = b;
+    int32_t *c = realloc(st->q_row0, sizeof(int32_t) * (size_t)batch);
+    if (c) st->q_row0 = c;
+    int32_t *d = realloc(st->k_row0, sizeof(int32_t) * (size_t)batch);
+    if (d) st->k_row0 = d;
+    if (!a || !b || !c || !d) return ksa_error(KSA_STATUS_OUT_OF_MEMORY, "out of host memory for %d sequence lengths", batch);
+    st->capacity = batch;
+    return KSA_STATUS_SUCCESS;
+}
+
+/* Validate one tensor descriptor into a view. dtype: the required dtype (KSA_DTYPE_INVALID = any of
+ * f32/f16/bf16). ndim_a/ndim_b: the accepted ranks (ndim_b = 0: only ndim_a). host_ok: memory
+ * without a device is host memory and accepted (head maps). */
+static ksa_status check_view(ksa_device dev, const ksa_tensor *t, const char *name, ksa_dtype dtype, int ndim_a,
+                             int ndim_b, int is_output, int host_ok, ksa_view *v)
+{
+    memset(v, 0, sizeof *v);
+    if (dtype == KSA_DTYPE_INVALID) {
+        if (t->dtype != KSA_DTYPE_F32 && t->dtype != KSA_DTYPE_F16 && t->dtype != KSA_DTYPE_BF16)
+            FAIL("%s: dtype %s is not a floating-point storage type (f32, f16 or bf16)", name, ksa_dtype_name(t->dtype));
+    } else if (t->dtype != dtype) {
+        FAIL("%s: dtype is %s, expected %s", name, ksa_dtype_name(t->dtype), ksa_dtype_name(dtype));
+    }
+    if (t->ndim != ndim_a && (ndim_b == 0 || t->ndim != ndim_b)) {
+        if (ndim_b) FAIL("%s: has %d dimensions, expected %d or %d", name, t->ndim, ndim_a, ndim_b);
+        FAIL("%s: has %d dimensions, expected %d", name, t->ndim, ndim_a);
+    }
+    for (int i = 0; i < t->ndim; i++) {
+        if (t->shape[i] <= 0) FAIL("%s: shape[%d] is %lld; every dimension must be positive", name, i, (long long)t->shape[i]);
+        if (t->stride[i] < 0) FAIL("%s: stride[%d] is %lld; strides must be non-negative", name, i, (long long)t->stride[i]);
+    }
+    int64_t numel = 1;
+    for (int i = 0; i < t->ndim; i++)
+        if (__builtin_mul_overflow(numel, t->shape[i], &numel)) FAIL("%s: the product of its sizes overflows", name);
+    int64_t span = ksa_view_span(t->ndim, t->shape, t->stride);
+    int64_t bytes;
+    if (span < 0 || __builtin_mul_overflow(span, (int64_t)ksa_dtype_size(t->dtype), &bytes))
+        FAIL("%s: the extent its shape and strides cover overflows", name);
+    ksa_device owner;
+    ksa_status st = ksa_tensor_memory(t, name, &v->mem, &owner);
+    if (st != KSA_STATUS_SUCCESS) return st;
+    if (!t->data && !t->buffer) FAIL("%s: no data pointer or buffer", name);
+    if (!owner) {
+        if (!host_ok) FAIL("%s: device is NULL; set the device the data lives on (or use a buffer)", name);
+    } else if (!ksa_devices_share_memory(owner, dev)) {
+        FAIL("%s: lives on device %s but the call runs on device %s", name, owner->info.name, dev->info.name);
+    }
+    if (t->buffer && (uint64_t)bytes > t->buffer->size - t->offset)
+        FAIL("%s: shape and strides reach %lld bytes past offset %zu, beyond its %zu-byte buffer", name, (long long)bytes,
+             t->offset, t->buffer->size);
+    if (is_output) {
+        /* no element written twice: with dimensions sorted by stride, each stride must exceed the
+         * extent of the smaller ones */
+        int order[KSA_MAX_DIMS];
+        for (int i = 0; i < t->ndim; i++) order[i] = i;
+        for (int i = 0; i < t->ndim; i++)
+            for (int j = i + 1; j < t->ndim; j++)
+                if (t->stride[order[j]] < t->stride[order[i]]) {
+                    int tmp = order[i];
+                    order[i] = order[j];
+                    order[j] = tmp;
+                }
+        int64_t extent = 0;
+        for (int i = 0; i < t->ndim; i++) {
+            int d = order[i];
+            if (t->shape[d] == 1) continue;
+            if (t->stride[d] <= extent) FAIL("%s: is an output whose strides make elements overlap (dimension %d)", name, d);
+            extent += (t->shape[d] - 1) * t->stride[d];
+        }
+    }
+    v->present = 1;
+    v->dtype = t->dtype;
+    v->ndim = t->ndim;
+    for (int i = 0; i < t->ndim; i++) {
+        v->shape[i] = t->shape[i];
+        v->stride[i] = t->stride[i];
+    }
+    return KSA_STATUS_SUCCESS;
+}
+
+/* Copy of an int32 view's covered span on the host (direct pointer for host memory, else read
+ * back with a synchronising copy). *owned is set when the caller must free the result. */
+static ksa_status host_i32(ksa_device dev, void *stream, const ksa_view *v, const int32_t **out, int32_t **owned,
+                           const char *name)
+{
+    *owned = NULL;
+    int64_t span = ksa_view_span(v->ndim, v->shape, v->stride);
+    if (dev->backend->host_memory) {
+        *out = (const int32_t *)ksa_mem_addr(v->mem);
+        return KSA_STATUS_SUCCESS;
+    }
+    int32_t *buf = malloc(sizeof(int32_t) * (size_t)span);
+    if (!buf) return ksa_error(KSA_STATUS_OUT_OF_MEMORY, "%s: out of host memory reading it back", name);
+    ksa_status st = dev->backend->mem_read(dev->backend, dev->index, stream, buf, v->mem, 0, sizeof(int32_t) * (size_t)span);
+    if (st != KSA_STATUS_SUCCESS) {
+        free(buf);
+        return st;
+    }
+    *out = buf;
+    *owned = buf;
+    return KSA_STATUS_SUCCESS;
+}
+
+static int host_accessible(ksa_device dev, const ksa_tensor *t)
+{
+    if (dev->backend->host_memory) return 1;
+    return t->buffer == NULL && t->device == NULL; /* host memory given without a device */
+}
+
+static ksa_status read_lengths_cu(ksa_device dev, void *stream, const ksa_view *v, int32_t batch, int64_t rows,
+                                  int32_t *len, int32_t *row0, const char *name, const char *rows_name)
+{
+    const int32_t *h;
+    int32_t *owned;
+    ksa_status st = host_i32(dev, stream, v, &h, &owned, name);
+    if (st != KSA_STATUS_SUCCESS) return st;
+    st = KSA_STATUS_SUCCESS;
+    int64_t s = v->stride[0];
+    if (h[0] != 0) {
+        st = ksa_error(KSA_STATUS_INVALID_ARGUMENT, "%s[0] is %d; cumulative offsets start at 0", name, h[0]);
+    } else {
+        for (int32_t b = 0; b < batch; b++) {
+            int32_t a = h[b * s], e = h[(b + 1) * s];
+            if (e < a) {
+                st = ksa_error(KSA_STATUS_INVALID_ARGUMENT, "%s decreases at %d (%d -> %d)", name, b + 1, a, e);
+                break;
+            }
+            if (e > rows) {
+                st = ksa_error(KSA_STATUS_INVALID_ARGUMENT, "%s[%d] = %d exceeds the %lld rows of %s", name, b + 1, e,
+                               (long long)rows, rows_name);
+                break;
+            }
+            len[b] = e - a;
+            row0[b] = a;
+        }
+    }
+    free(owned);
+    return st;
+}
+
+ksa_status ksa_resolve_problem(ksa_device dev, void *stream, const ksa_attention_params *params,
+                               const ksa_attention_tensors *t, ksa_problem *p, ksa_problem_storage *st)
+{
+    ksa_status s;
+    memset(p, 0, sizeof *p);
+    if (!dev) FAIL("dev is NULL");
+    if (!params) FAIL("params is NULL");
+    if (!t) FAIL("tensors is NULL");
+    if (params->mode != KSA_MODE_DENSE && params->mode != KSA_MODE_ANCHOR && params->mode != KSA_MODE_REUSE)
+        FAIL("params.mode is %d, not a ksa_mode", (int)params->mode);
+    if (params->phase != KSA_PHASE_PREFILL && params->phase != KSA_PHASE_DECODE)
+        FAIL("params.phase is %d, not a ksa_phase", (int)params->phase);
+    if (!(params->scale >= 0.0f) || !isfinite(params->scale))
+        FAIL("params.scale is %g; give a positive finite scale or 0 for 1/sqrt(head_dim)", (double)params->scale);
+    const ksa_topk_params *k = &params->topk;
+    int sparse = params->mode != KSA_MODE_DENSE;
+    if (sparse) {
+        if (k->top_k < 0) FAIL("params.topk.top_k is %d; use 0 for the fraction rule or a positive k", k->top_k);
+        if (k->top_k == 0 && !(k->fraction > 0.0 && k->fraction <= 1.0))
+            FAIL("params.topk.fraction is %g; it must be in (0, 1] (k = 0 would select nothing)", k->fraction);
+        if (k->min_k < 1) FAIL("params.topk.min_k is %d; it must be at least 1 (k = 0 would select nothing)", k->min_k);
+        if (k->round_multiple < 1) FAIL("params.topk.round_multiple is %d; it must be at least 1", k->round_multiple);
+        if (k->tile_size < 1 || k->tile_size > 1024) FAIL("params.topk.tile_size is %d; it must be in 1..1024", k->tile_size);
+        if (k->local_window < 0) FAIL("params.topk.local_window is %d; it must be >= 0", k->local_window);
+    }
+    p->mode = params->mode;
+    p->phase = params->phase;
+    p->anchor_dense_output = params->anchor_dense_output ? 1 : 0;
+    p->validate_indices = params->validate_indices ? 1 : 0;
+    p->topk = *k;
+    if (!sparse && p->topk.tile_size < 1) p->topk.tile_size = 32;
+
+    /* ---- q, o */
+    if (!ksa_tensor_present(&t->q)) FAIL("tensors.q is absent (no data pointer or buffer)");
+    int q_ragged = ksa_tensor_present(&t->cu_seqlens_q);
+    s = check_view(dev, &t->q, "tensors.q", KSA_DTYPE_INVALID, q_ragged ? 3 : 4, 0, 0, 0, &p->q);
+    if (s) return s;
+    p->dtype = t->q.dtype;
+    int qd = q_ragged ? 1 : 2; /* index of the head dimension in q */
+    int32_t batch;
+    if (q_ragged) {
+        s = check_view(dev, &t->cu_seqlens_q, "tensors.cu_seqlens_q", KSA_DTYPE_I32, 1, 0, 0, 0, &p->cu_seqlens_q);
+        if (s) return s;
+        if (p->cu_seqlens_q.shape[0] < 2) FAIL("tensors.cu_seqlens_q has %lld entries; it needs batch + 1 >= 2",
+                                               (long long)p->cu_seqlens_q.shape[0]);
+        if (p->cu_seqlens_q.shape[0] - 1 > INT32_MAX) FAIL("tensors.cu_seqlens_q: batch too large");
+        batch = (int32_t)(p->cu_seqlens_q.shape[0] - 1);
+    } else {
+        if (t->q.shape[0] > INT32_MAX) FAIL("tensors.q: batch %lld too large", (long long)t->q.shape[0]);
+        batch = (int32_t)t->q.shape[0];
+    }
+    if (p->q.stride[q_ragged ? 2 : 3] != 1) FAIL("tensors.q: the head_dim stride must be 1");
+    int64_t hq = p->q.shape[qd], dim = p->q.shape[qd + 1];
+    if (dim > 512) FAIL("tensors.q: head_dim %lld exceeds 512", (long long)dim);
+    if (hq > 65536) FAIL("tensors.q: %lld query heads exceed 65536", (long long)hq);
+
+    if (!ksa_tensor_present(&t->o)) FAIL("tensors.o is absent (no data pointer or buffer)");
+    s = check_view(dev, &t->o, "tensors.o", p->dtype, q_ragged ? 3 : 4, 0, 1, 0, &p->o);
+    if (s) return s;
+    for (int i = 0; i < p->q.ndim; i++)
+        if (p->o.shape[i] != p->q.shape[i])
+            FAIL("tensors.o: shape[%d] is %lld but q's is %lld", i, (long long)p->o.shape[i], (long long)p->q.shape[i]);
+    if (p->o.stride[p->o.ndim - 1] != 1) FAIL("tensors.o: the head_dim stride must be 1");
+
+    /* ---- k, v and their layout */
+    if (!ksa_tensor_present(&t->k)) FAIL("tensors.k is absent (no data pointer or buffer)");
+    if (!ksa_tensor_present(&t->v)) FAIL("tensors.v is absent (no data pointer or buffer)");
+    int paged = ksa_tensor_present(&t->page_table);
+    int k_ragged = ksa_tensor_present(&t->cu_seqlens_k);
+    if (paged && k_ragged) FAIL("tensors.page_table and tensors.cu_seqlens_k are both set; choose paged or ragged K/V");
+    p->kv_layout = paged ? KSA_KV_PAGED : (k_ragged ? KSA_KV_RAGGED : KSA_KV_CONTIGUOUS);
+    int kndim = k_ragged ? 3 : 4;
+    s = check_view(dev, &t->k, "tensors.k", p->dtype, kndim, 0, 0, 0, &p->k);
+    if (s) return s;
+    s = check_view(dev, &t->v, "tensors.v", p->dtype, kndim, 0, 0, 0, &p->v);
+    if (s) return s;
+    for (int i = 0; i < kndim; i++)
+        if (p->v.shape[i] != p->k.shape[i])
+            FAIL("tensors.v: shape[%d] is %lld but k's is %lld", i, (long long)p->v.shape[i], (long long)p->k.shape[i]);
+    if (p->k.stride[kndim - 1] != 1) FAIL("tensors.k: the head_dim stride must be 1");
+    if (p->v.stride[kndim - 1] != 1) FAIL("tensors.v: the head_dim stride must be 1");
+    int64_t hkv = p->k.shape[kndim - 2];
+    if (p->k.shape[kndim - 1] != dim)
+        FAIL("tensors.k: head_dim %lld differs from q's %lld", (long long)p->k.shape[kndim - 1], (long long)dim);
+    if (hkv > KSA_MAX_KV_HEADS) FAIL("tensors.k: %lld KV heads exceed the supported %d", (long long)hkv, KSA_MAX_KV_HEADS);
+    if (hq % hkv != 0) FAIL("tensors.q: %lld query heads are not a multiple of k's %lld KV heads", (long long)hq, (long long)hkv);
+    p->batch = batch;
+    p->num_q_heads = (int32_t)hq;
+    p->num_kv_heads = (int32_t)hkv;
+    p->group_size = (int32_t)(hq / hkv);
+    p->head_dim = (int32_t)dim;
+    p->q_ragged = q_ragged;
+    p->scale = params->scale > 0.0f ? params->scale : (float)(1.0 / sqrt((double)dim));
+
+    s = storage_reserve(st, batch);
+    if (s) return s;
+    p->seqlen_q = st->seqlen_q;
+    p->seqlen_k = st->seqlen_k;
+    p->q_row0 = st->q_row0;
+    p->k_row0 = st->k_row0;
+
+    /* query lengths */
+    if (q_ragged) {
+        s = read_lengths_cu(dev, stream, &p->cu_seqlens_q, batch, p->q.shape[0], st->seqlen_q, st->q_row0,
+                            "tensors.cu_seqlens_q", "tensors.q");
+        if (s) return s;
+        p->q_strides.batch = 0;
+        p->q_strides.token = p->q.stride[0];
+        p->q_strides.head = p->q.stride[1];
+        p->o_strides.batch = 0;
+        p->o_strides.token = p->o.stride[0];
+        p->o_strides.head = p->o.stride[1];
+    } else {
+        for (int32_t b = 0; b < batch; b++) {
+            if (p->q.shape[1] > INT32_MAX) FAIL("tensors.q: %lld queries per sequence is too many", (long long)p->q.shape[1]);
+            st->seqlen_q[b] = (int32_t)p->q.shape[1];
+            st->q_row0[b] = 0;
+        }
+        p->q_strides.batch = p->q.stride[0];
+        p->q_strides.token = p->q.stride[1];
+        p->q_strides.head = p->q.stride[2];
+        p->o_strides.batch = p->o.stride[0];
+        p->o_strides.token = p->o.stride[1];
+        p->o_strides.head = p->o.stride[2];
+    }
+
+    /* key lengths */
+    int has_seqlens = ksa_tensor_present(&t->seq_lens_k);
+    if (paged && !has_seqlens) FAIL("tensors.seq_lens_k is required with a paged K/V cache (tensors.page_table)");
+    if (k_ragged && has_seqlens) FAIL("tensors.seq_lens_k cannot be combined with tensors.cu_seqlens_k");
+    int64_t key_capacity; /* keys a sequence can hold */
+    if (paged) {
+        s = check_view(dev, &t->page_table, "tensors.page_table", KSA_DTYPE_I32, 2, 0, 0, 0, &p->page_table);
+        if (s) return s;
+        if (p->page_table.shape[0] != batch)
+            FAIL("tensors.page_table: has %lld rows but the batch has %d sequences", (long long)p->page_table.shape[0], batch);
+        if (p->k.shape[1] > INT32_MAX) FAIL("tensors.k: page size too large");
+        p->page_size = (int32_t)p->k.shape[1];
+        p->num_pages = p->k.shape[0];
+        p->max_pages_per_seq = p->page_table.shape[1];
+        if (__builtin_mul_overflow(p->max_pages_per_seq, (int64_t)p->page_size, &key_capacity))
+            FAIL("tensors.page_table: pages per sequence times page size overflows");
+        p->k_strides.page = p->k.stride[0];
+        p->k_strides.token = p->k.stride[1];
+        p->k_strides.head = p->k.stride[2];
+        p->v_strides.page = p->v.stride[0];
+        p->v_strides.token = p->v.stride[1];
+        p->v_strides.head = p->v.stride[2];
+    } else if (k_ragged) {
+        s = check_view(dev, &t->cu_seqlens_k, "tensors.cu_seqlens_k", KSA_DTYPE_I32, 1, 0, 0, 0, &p->cu_seqlens_k);
+        if (s) return s;
+        if (p->cu_seqlens_k.shape[0] != (int64_t)batch + 1)
+            FAIL("tensors.cu_seqlens_k: has %lld entries, expected batch + 1 = %d", (long long)p->cu_seqlens_k.shape[0],
+                 batch + 1);
+        s = read_lengths_cu(dev, stream, &p->cu_seqlens_k, batch, p->k.shape[0], st->seqlen_k, st->k_row0,
+                            "tensors.cu_seqlens_k", "tensors.k");
+        if (s) return s;
+        key_capacity = p->k.shape[0];
+        p->k_strides.token = p->k.stride[0];
+        p->k_strides.head = p->k.stride[1];
+        p->v_strides.token = p->v.stride[0];
+        p->v_strides.head = p->v.stride[1];
+    } else {
+        if (p->k.shape[0] != batch)
+            FAIL("tensors.k: batch is %lld but q's is %d", (long long)p->k.shape[0], batch);
+        key_capacity = p->k.shape[1];
+        p->k_strides.batch = p->k.stride[0];
+        p->k_strides.token = p->k.stride[1];
+        p->k_strides.head = p->k.stride[2];
+        p->v_strides.batch = p->v.stride[0];
+        p->v_strides.token = p->v.stride[1];
+        p->v_strides.head = p->v.stride[2];
+    }
+    if (!k_ragged) {
+        for (int32_t b = 0; b < batch; b++) st->k_row0[b] = 0;
+        if (has_seqlens) {
+            s = check_view(dev, &t->seq_lens_k, "tensors.seq_lens_k", KSA_DTYPE_I32, 1, 0, 0, 0, &p->seq_lens_k);
+            if (s) return s;
+            if (p->seq_lens_k.shape[0] != batch)
+                FAIL("tensors.seq_lens_k: has %lld entries but the batch has %d sequences", (long long)p->seq_lens_k.shape[0],
+                     batch);
+            const int32_t *h;
+            int32_t *owned;
+            s = host_i32(dev, stream, &p->seq_lens_k, &h, &owned, "tensors.seq_lens_k");
+            if (s) return s;
+            for (int32_t b = 0; b < batch; b++) {
+                int32_t L = h[b * p->seq_lens_k.stride[0]];
+                if (L > key_capacity) {
+                    free(owned);
+                    FAIL("tensors.seq_lens_k[%d] = %d exceeds the %lld keys the K/V %s holds", b, L, (long long)key_capacity,
+                         paged ? "page table" : "tensor");
+                }
+                st->seqlen_k[b] = L;
+            }
+            free(owned);
+        } else {
+            if (key_capacity > INT32_MAX) FAIL("tensors.k: %lld keys per sequence is too many", (long long)key_capacity);
+            for (int32_t b = 0; b < batch; b++) st->seqlen_k[b] = (int32_t)key_capacity;
+        }
+    }
+    /* per-sequence rules */
+    int64_t max_lq = 0, max_lk = 0, total_q = 0;
+    for (int32_t b = 0; b < batch; b++) {
+        int32_t lq = st->seqlen_q[b], lk = st->seqlen_k[b];
+        if (lk < 1) FAIL("sequence %d has %d keys; every sequence needs at least one key", b, lk);
+        if (lq < 1) FAIL("sequence %d has %d queries; every sequence needs at least one query", b, lq);
+        if (lq > lk) FAIL("sequence %d has %d queries but only %d keys; queries must not outnumber keys (pos = Lk - Lq + i)", b, lq, lk);
+        if (p->phase == KSA_PHASE_DECODE && lq != 1)
+            FAIL("params.phase is DECODE but sequence %d has %d queries (decode takes exactly one)", b, lq);
+        if (lq > max_lq) max_lq = lq;
+        if (lk > max_lk) max_lk = lk;
+        total_q += lq;
+    }
+    p->max_seqlen_q = max_lq;
+    p->max_seqlen_k = max_lk;
+    p->total_q = total_q;
+
+    /* page table entries: always when host-readable, on devices in validation mode */
+    if (paged && (host_accessible(dev, &t->page_table) || p->validate_indices)) {
+        const int32_t *h;
+        int32_t *owned;
+        s = host_i32(dev, stream, &p->page_table, &h, &owned, "tensors.page_table");
+        if (s) return s;
+        for (int32_t b = 0; b < batch; b++) {
+            int64_t used = (st->seqlen_k[b] + p->page_size - 1) / p->page_size;
+            for (int64_t i = 0; i < used; i++) {
+                int32_t pg = h[b * p->page_table.stride[0] + i * p->page_table.stride[1]];
+                if (pg < 0 || pg >= p->num_pages) {
+                    free(owned);
+                    FAIL("tensors.page_table[%d][%lld] = %d is outside the %lld pages of k/v", b, (long long)i, pg,
+                         (long long)p->num_pages);
+                }
+            }
+        }
+        free(owned);
+    }
+
+    /* ---- lse */
+    if (ksa_tensor_present(&t->lse)) {
+        s = check_view(dev, &t->lse, "tensors.lse", KSA_DTYPE_F32, q_ragged ? 2 : 3, 0, 1, 0, &p->lse);
+        if (s) return s;
+        if (q_ragged) {
+            if (p->lse.shape[0] != hq || p->lse.shape[1] != p->q.shape[0])
+                FAIL("tensors.lse: shape is [%lld, %lld], expected [Hq, total_q] = [%lld, %lld]", (long long)p->lse.shape[0],
+                     (long long)p->lse.shape[1], (long long)hq, (long long)p->q.shape[0]);
+            p->lse_stride_b = 0;
+            p->lse_stride_h = p->lse.stride[0];
+            p->lse_stride_i = p->lse.stride[1];
+        } else {
+            if (p->lse.shape[0] != batch || p->lse.shape[1] != hq || p->lse.shape[2] != p->q.shape[1])
+                FAIL("tensors.lse: shape is [%lld, %lld, %lld], expected [B, Hq, Lq] = [%d, %lld, %lld]",
+                     (long long)p->lse.shape[0], (long long)p->lse.shape[1], (long long)p->lse.shape[2], batch,
+                     (long long)hq, (long long)p->q.shape[1]);
+            p->lse_stride_b = p->lse.stride[0];
+            p->lse_stride_h = p->lse.stride[1];
+            p->lse_stride_i = p->lse.stride[2];
+        }
+    }
+
+    /* ---- index geometry */
+    int64_t need_tiles = 1;
+    if (p->phase == KSA_PHASE_PREFILL) {
+        need_tiles = 0;
+        for (int32_t b = 0; b < batch; b++) {
+            int64_t nt = (st->seqlen_q[b] + p->topk.tile_size - 1) / p->topk.tile_size;
+            if (nt > need_tiles) need_tiles = nt;
+        }
+    }
+    for (int g = 0; g < hkv; g++) st->head_map[g] = g;
+    p->head_map = st->head_map;
+    if (sparse) {
+        if (params->mode == KSA_MODE_ANCHOR && k->top_k > 0 && k->top_k > max_lk)
+            FAIL("params.topk.top_k is %d, larger than the longest key sequence (%lld keys)", k->top_k, (long long)max_lk);
+        int decode = p->phase == KSA_PHASE_DECODE;
+        int is_out = params->mode == KSA_MODE_ANCHOR;
+        if (!ksa_tensor_present(&t->indices))
+            FAIL("tensors.indices is absent; %s mode needs the index tensor", is_out ? "ANCHOR" : "REUSE");
+        if (!ksa_tensor_present(&t->counts))
+            FAIL("tensors.counts is absent; %s mode needs the per-set counts", is_out ? "ANCHOR" : "REUSE");
+        s = check_view(dev, &t->indices, "tensors.indices", KSA_DTYPE_I32, decode ? 3 : 4, 0, is_out, 0, &p->indices);
+        if (s) return s;
+        s = check_view(dev, &t->counts, "tensors.counts", KSA_DTYPE_I32, decode ? 2 : 3, 0, is_out, 0, &p->counts);
+        if (s) return s;
+        if (p->indices.shape[0] != batch || p->indices.shape[1] != hkv)
+            FAIL("tensors.indices: leading dimensions are [%lld, %lld], expected [B, Hkv] = [%d, %lld]",
+                 (long long)p->indices.shape[0], (long long)p->indices.shape[1], batch, (long long)hkv);
+        if (p->counts.shape[0] != batch || p->counts.shape[1] != hkv)
+            FAIL("tensors.counts: leading dimensions are [%lld, %lld], expected [B, Hkv] = [%d, %lld]",
+                 (long long)p->counts.shape[0], (long long)p->counts.shape[1], batch, (long long)hkv);
+        int64_t tiles = decode ? 1 : p->indices.shape[2];
+        int64_t slots = p->indices.shape[decode ? 2 : 3];
+        if (!decode) {
+            if (tiles < need_tiles)
+                FAIL("tensors.indices: has %lld tiles, this call has %lld query tiles of %d", (long long)tiles,
+                     (long long)need_tiles, p->topk.tile_size);
+            if (p->counts.shape[2] != tiles)
+                FAIL("tensors.counts: has %lld tiles, tensors.indices has %lld", (long long)p->counts.shape[2], (long long)tiles);
+        }
+        if (is_out) {
+            int64_t need_slots = ksa_index_slots(&p->topk, p->phase, max_lk);
+            if (slots < need_slots)
+                FAIL("tensors.indices: last dimension is %lld but this call selects up to %lld keys per set "
+                     "(ksa_attention_index_shape gives the sizes)",
+                     (long long)slots, (long long)need_slots);
+        }
+        p->n_tiles = tiles;
+        p->k_slots = slots;
+        p->index_stride[0] = p->indices.stride[0];
+        p->index_stride[1] = p->indices.stride[1];
+        p->index_stride[2] = decode ? 0 : p->indices.stride[2];
+        p->index_stride[3] = p->indices.stride[decode ? 2 : 3];
+        p->count_stride[0] = p->counts.stride[0];
+        p->count_stride[1] = p->counts.stride[1];
+        p->count_stride[2] = decode ? 0 : p->counts.stride[2];
+
+        if (params->mode == KSA_MODE_REUSE && ksa_tensor_present(&t->head_map)) {
+            ksa_view hv;
+            s = check_view(dev, &t->head_map, "tensors.head_map", KSA_DTYPE_I32, 1, 0, 0, 1, &hv);
+            if (s) return s;
+            if (hv.shape[0] != hkv)
+                FAIL("tensors.head_map: has %lld entries, expected one per KV head (%lld)", (long long)hv.shape[0], (long long)hkv);
+            const int32_t *h;
+            int32_t *owned = NULL;
+            if (host_accessible(dev, &t->head_map)) {
+                h = (const int32_t *)ksa_mem_addr(hv.mem);
+            } else {
+                s = host_i32(dev, stream, &hv, &h, &owned, "tensors.head_map");
+                if (s) return s;
+            }
+            for (int g = 0; g < hkv; g++) {
+                int32_t m = h[g * hv.stride[0]];
+                if (m < 0 || m >= hkv) {
+                    free(owned);
+                    FAIL("tensors.head_map[%d] = %d is outside 0..%lld", g, m, (long long)hkv - 1);
+                }
+                st->head_map[g] = m;
+            }
+            free(owned);
+        }
+        if (params->mode == KSA_MODE_REUSE && p->validate_indices) {
+            const int32_t *hi, *hc;
+            int32_t *oi, *oc;
+            s = host_i32(dev, stream, &p->indices, &hi, &oi, "tensors.indices");
+            if (s) return s;
+            s = host_i32(dev, stream, &p->counts, &hc, &oc, "tensors.counts");
+            if (s) {
+                free(oi);
+                return s;
+            }
+            ksa_status bad = KSA_STATUS_SUCCESS;
+            for (int32_t b = 0; b < batch && !bad; b++) {
+                int64_t ntb = decode ? 1 : (st->seqlen_q[b] + p->topk.tile_size - 1) / p->topk.tile_size;
+                for (int64_t g = 0; g < hkv && !bad; g++)
+                    for (int64_t tt = 0; tt < ntb && !bad; tt++) {
+                        int64_t ncand = decode ? st->seqlen_k[b]
+                                               : (int64_t)st->seqlen_k[b] - st->seqlen_q[b] + tt * p->topk.tile_size;
+                        int32_t c = hc[b * p->count_stride[0] + g * p->count_stride[1] + tt * p->count_stride[2]];
+                        if (c < 0 || c > slots || c > ncand) {
+                            bad = ksa_error(KSA_STATUS_INVALID_ARGUMENT,
+                                            "tensors.counts[%d][%lld][%lld] = %d is outside 0..%lld (slots %lld, candidates %lld)",
+                                            b, (long long)g, (long long)tt, c, (long long)(slots < ncand ? slots : ncand),
+                                            (long long)slots, (long long)ncand);
+                            break;
+                        }
+                        for (int32_t i = 0; i < c; i++) {
+                            int32_t j = hi[b * p->index_stride[0] + g * p->index_stride[1] + tt * p->index_stride[2] +
+                                           i * p->index_stride[3]];
+                            if (j < 0 || j >= ncand) {
+                                bad = ksa_error(KSA_STATUS_INVALID_ARGUMENT,
+                                                "tensors.indices[%d][%lld][%lld][%d] = %d is not a candidate key (0..%lld)", b,
+                                                (long long)g, (long long)tt, i, j, (long long)ncand - 1);
+                                break;
+                            }
+                        }
+                    }
+            }
+            free(oi);
+            free(oc);
+            if (bad) return bad;
+        }
+    } else {
+        p->n_tiles = need_tiles;
+        p->k_slots = 0;
+    }
+    return KSA_STATUS_SUCCESS;
+}
