@@ -1,0 +1,460 @@
+/* test_util.c: implementation of the shared test helpers (random problems on any device through
+ * the public API, poisoning, comparison with the reference, the standard grid). */
+#include "test_util.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dispatch/ksa_half.h"
+#include "dispatch/ksa_internal.h"
+
+uint64_t ktest_rand_u64(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+double ktest_rand_uniform(uint64_t *s, double lo, double hi)
+{
+    return lo + (hi - lo) * ((double)(ktest_rand_u64(s) >> 11) * (1.0 / 9007199254740992.0));
+}
+
+static ksa_context shared_ctx;
+static void destroy_shared_ctx(void) { ksa_context_destroy(shared_ctx); }
+
+ksa_context ktest_context(void)
+{
+    if (!shared_ctx) {
+        if (ksa_context_create(&shared_ctx) != KSA_STATUS_SUCCESS) {
+            fprintf(stderr, "ktest: ksa_context_create failed: %s\n", ksa_last_error());
+            return NULL;
+        }
+        atexit(destroy_shared_ctx);
+    }
+    return shared_ctx;
+}
+
+ksa_device ktest_open_device(const char *name)
+{
+    ksa_context ctx = ktest_context();
+    if (!ctx) return NULL;
+    ksa_device dev = NULL;
+    if (ksa_device_open(ctx, name, &dev) != KSA_STATUS_SUCCESS) {
+        printf("ktest: device %s not available: %s\n", name, ksa_last_error());
+        return NULL;
+    }
+    return dev;
+}
+
+ktest_config ktest_config_default(void)
+{
+    ktest_config c;
+    memset(&c, 0, sizeof c);
+    c.mode = KSA_MODE_DENSE;
+    c.phase = KSA_PHASE_PREFILL;
+    c.dtype = KSA_DTYPE_F32;
+    c.batch = 2;
+    c.hq = 4;
+    c.hkv = 2;
+    c.head_dim = 64;
+    c.lq = 80;
+    c.lk = 80;
+    c.page_size = 16;
+    c.seed = 1;
+    return c;
+}
+
+const char *ktest_config_string(const ktest_config *c, char *buf, size_t len)
+{
+    static const char *const modes[] = {"dense", "anchor", "reuse"};
+    static const char *const kvs[] = {"contiguous", "ragged", "paged"};
+    ksa_topk_params k = c->topk_set ? c->topk : ksa_topk_default();
+    snprintf(buf, len,
+             "%s %s %s B%d Hq%d/Hkv%d D%d Lq%d Lk%d kv=%s%s%s%s%s%s%s topk(f=%.2f k=%d min=%d mult=%d T=%d roll=%d win=%d) seed=%llu",
+             modes[c->mode % 3], c->phase == KSA_PHASE_DECODE ? "decode" : "prefill", ksa_dtype_name(c->dtype), c->batch, c->hq,
+             c->hkv, c->head_dim, c->lq, c->lk, kvs[c->kv % 3], c->ragged_q ? " ragged_q" : "", c->vary_lengths ? " vary" : "",
+             c->with_lse ? " lse" : "", c->strided ? " strided" : "", c->use_head_map ? " head_map" : "",
+             c->anchor_dense_output ? " dense_out" : "", k.fraction, k.top_k, k.min_k, k.round_multiple, k.tile_size, k.rolling,
+             k.local_window, (unsigned long long)c->seed);
+    return buf;
+}
+
+/* allocate a device buffer for a (possibly strided) tensor and fill it from host bytes */
+static ksa_status make_tensor(ktest_problem *p, ksa_dtype dt, int ndim, const int64_t *shape, const int64_t *stride,
+                              const void *host, ksa_tensor *out)
+{
+    if (p->num_buffers >= KTEST_MAX_BUFFERS) return ksa_error(KSA_STATUS_INTERNAL, "ktest: too many buffers");
+    int64_t span = ksa_view_span(ndim, shape, stride);
+    size_t bytes = (size_t)span * ksa_dtype_size(dt);
+    ksa_buffer buf;
+    ksa_status st = ksa_buffer_alloc(p->dev, bytes, &buf);
+    if (st) return st;
+    p->buffers[p->num_buffers++] = buf;
+    if (host) {
+        st = ksa_buffer_write(buf, 0, host, bytes, NULL);
+        if (st) return st;
+    }
+    *out = ksa_tensor_from_buffer(buf, 0, dt, ndim, shape);
+    for (int i = 0; i < ndim; i++) out->stride[i] = stride[i];
+    return KSA_STATUS_SUCCESS;
+}
+
+static void contiguous_strides(int ndim, const int64_t *shape, int64_t *stride, int pad)
+{
+    int64_t s = 1;
+    for (int i = ndim - 1; i >= 0; i--) {
+        stride[i] = s;
+        s *= shape[i];
+        if (pad && i == ndim - 1) s += 8;      /* pad each head row */
+        if (pad && i == ndim - 2) s += 24;     /* pad each token */
+    }
+}
+
+static void *random_floats(ksa_dtype dt, int64_t n, uint64_t *rng, double lo, double hi)
+{
+    size_t es = ksa_dtype_size(dt);
+    void *h = malloc((size_t)n * es + 1);
+    if (!h) return NULL;
+    for (int64_t i = 0; i < n; i++) {
+        double x = ktest_rand_uniform(rng, lo, hi);
+        if (fabs(x) < 1e-3) x = 1e-3; /* never zero */
+        if (dt == KSA_DTYPE_F32) ((float *)h)[i] = (float)x;
+        else if (dt == KSA_DTYPE_F16) ((uint16_t *)h)[i] = ksa_f32_to_f16((float)x);
+        else ((uint16_t *)h)[i] = ksa_f32_to_bf16((float)x);
+    }
+    return h;
+}
+
+static ksa_status make_random(ktest_problem *p, ksa_dtype dt, int ndim, const int64_t *shape, int pad, uint64_t *rng,
+                              double lo, double hi, ksa_tensor *out)
+{
+    int64_t stride[KSA_MAX_DIMS];
+    contiguous_strides(ndim, shape, stride, pad);
+    int64_t span = ksa_view_span(ndim, shape, stride);
+    void *h = random_floats(dt, span, rng, lo, hi);
+    if (!h) return ksa_error(KSA_STATUS_OUT_OF_MEMORY, "ktest: out of host memory");
+    ksa_status st = make_tensor(p, dt, ndim, shape, stride, h, out);
+    free(h);
+    return st;
+}
+
+static ksa_status make_i32(ktest_problem *p, int ndim, const int64_t *shape, const int32_t *host, ksa_tensor *out)
+{
+    int64_t stride[KSA_MAX_DIMS];
+    contiguous_strides(ndim, shape, stride, 0);
+    return make_tensor(p, KSA_DTYPE_I32, ndim, shape, stride, host, out);
+}
+
+ksa_status ktest_problem_create(ksa_device dev, const ktest_config *cfg_in, ktest_problem *p)
+{
+    memset(p, 0, sizeof *p);
+    p->dev = dev;
+    p->cfg = *cfg_in;
+    ktest_config *c = &p->cfg;
+    if (c->phase == KSA_PHASE_DECODE) c->lq = 1;
+    if (c->page_size <= 0) c->page_size = 16;
+    if (c->lq > c->lk) c->lk = c->lq;
+    uint64_t rng = c->seed * 7919u + 17u;
+    ksa_status st = KSA_STATUS_SUCCESS;
+    int32_t B = c->batch;
+    int32_t *lq = calloc((size_t)B, sizeof *lq), *lk = calloc((size_t)B, sizeof *lk);
+    int32_t *cuq = calloc((size_t)B + 1, sizeof *cuq), *cuk = calloc((size_t)B + 1, sizeof *cuk);
+    int32_t *page_table = NULL, *index_host = NULL, *count_host = NULL;
+    if (!lq || !lk || !cuq || !cuk) {
+        st = ksa_error(KSA_STATUS_OUT_OF_MEMORY, "ktest: out of host memory");
+        goto done;
+    }
+    for (int32_t b = 0; b < B; b++) {
+        int32_t q = c->lq, k = c->lk;
+        if (c->vary_lengths) {
+            k = c->lk - (int32_t)(ktest_rand_u64(&rng) % (uint64_t)(c->lk / 2 + 1));
+            if (c->ragged_q && c->phase == KSA_PHASE_PREFILL)
+                q = c->lq - (int32_t)(ktest_rand_u64(&rng) % (uint64_t)(c->lq / 2 + 1));
+            if (q < 1) q = 1;
+            if (k < q) k = q;
+            if (b == 0) k = c->lk; /* the longest sequence fixes the shapes */
+        }
+        lq[b] = q;
+        lk[b] = k;
+        cuq[b + 1] = cuq[b] + q;
+        cuk[b + 1] = cuk[b] + k;
+    }
+    p->params = ksa_attention_params_default(c->mode, c->phase);
+    if (c->topk_set) p->params.topk = c->topk;
+    p->params.anchor_dense_output = c->anchor_dense_output;
+    ksa_attention_tensors *t = &p->tensors;
+    int32_t H = c->hq, G = c->hkv, D = c->head_dim;
+    /* q and o */
+    if (c->ragged_q) {
+        int64_t shape[3] = {cuq[B], H, D};
+        st = make_random(p, c->dtype, 3, shape, c->strided, &rng, -2, 2, &t->q);
+        if (!st) st = make_random(p, c->dtype, 3, shape, c->strided, &rng, -1, 1, &t->o);
+        int64_t cs[1] = {B + 1};
+        if (!st) st = make_i32(p, 1, cs, cuq, &t->cu_seqlens_q);
+    } else {
+        int64_t shape[4] = {B, c->lq, H, D};
+        st = make_random(p, c->dtype, 4, shape, c->strided, &rng, -2, 2, &t->q);
+        if (!st) st = make_random(p, c->dtype, 4, shape, c->strided, &rng, -1, 1, &t->o);
+    }
+    if (st) goto done;
+    /* k and v */
+    if (c->kv == KTEST_KV_RAGGED) {
+        int64_t shape[3] = {cuk[B], G, D};
+        st = make_random(p, c->dtype, 3, shape, c->strided, &rng, -2, 2, &t->k);
+        if (!st) st = make_random(p, c->dtype, 3, shape, c->strided, &rng, -1, 1, &t->v);
+        int64_t cs[1] = {B + 1};
+        if (!st) st = make_i32(p, 1, cs, cuk, &t->cu_seqlens_k);
+    } else if (c->kv == KTEST_KV_PAGED) {
+        int32_t ps = c->page_size;
+        int64_t max_pages = (c->lk + ps - 1) / ps;
+        int64_t used = 0;
+        for (int32_t b = 0; b < B; b++) used += (lk[b] + ps - 1) / ps;
+        int64_t num_pages = used + 3;
+        int32_t *perm = malloc(sizeof(int32_t) * (size_t)num_pages);
+        page_table = malloc(sizeof(int32_t) * (size_t)(B * max_pages));
+        if (!perm || !page_table) {
+            free(perm);
+            st = ksa_error(KSA_STATUS_OUT_OF_MEMORY, "ktest: out of host memory");
+            goto done;
+        }
+        for (int64_t i = 0; i < num_pages; i++) perm[i] = (int32_t)i;
+        for (int64_t i = num_pages - 1; i > 0; i--) {
+            int64_t j = (int64_t)(ktest_rand_u64(&rng) % (uint64_t)(i + 1));
+            int32_t tmp = perm[i];
+            perm[i] = perm[j];
+            perm[j] = tmp;
+        }
+        int64_t next = 0;
+        for (int32_t b = 0; b < B; b++)
+            for (int64_t i = 0; i < max_pages; i++)
+                page_table[b * max_pages + i] = i < (lk[b] + ps - 1) / ps ? perm[next++] : perm[num_pages - 1];
+        free(perm);
+        int64_t shape[4] = {num_pages, ps, G, D};
+        st = make_random(p, c->dtype, 4, shape, c->strided, &rng, -2, 2, &t->k);
+        if (!st) st = make_random(p, c->dtype, 4, shape, c->strided, &rng, -1, 1, &t->v);
+        int64_t pts[2] = {B, max_pages};
+        if (!st) st = make_i32(p, 2, pts, page_table, &t->page_table);
+        int64_t ls[1] = {B};
+        if (!st) st = make_i32(p, 1, ls, lk, &t->seq_lens_k);
+    } else {
+        int64_t shape[4] = {B, c->lk, G, D};
+        st = make_random(p, c->dtype, 4, shape, c->strided, &rng, -2, 2, &t->k);
+        if (!st) st = make_random(p, c->dtype, 4, shape, c->strided, &rng, -1, 1, &t->v);
+        if (!st && c->vary_lengths) {
+            int64_t ls[1] = {B};
+            st = make_i32(p, 1, ls, lk, &t->seq_lens_k);
+        }
+    }
+    if (st) goto done;
+    if (c->with_lse) {
+        if (c->ragged_q) {
+            int64_t shape[2] = {H, cuq[B]};
+            st = make_random(p, KSA_DTYPE_F32, 2, shape, 0, &rng, -1, 1, &t->lse);
+        } else {
+            int64_t shape[3] = {B, H, c->lq};
+            st = make_random(p, KSA_DTYPE_F32, 3, shape, 0, &rng, -1, 1, &t->lse);
+        }
+        if (st) goto done;
+    }
+    if (c->mode != KSA_MODE_DENSE) {
+        int64_t n_tiles, k_slots;
+        st = ksa_attention_index_shape(dev, &p->params, t, &n_tiles, &k_slots);
+        if (st) goto done;
+        int decode = c->phase == KSA_PHASE_DECODE;
+        int64_t ishape[4] = {B, G, n_tiles, k_slots};
+        int64_t dshape[3] = {B, G, k_slots};
+        int64_t nidx = (int64_t)B * G * n_tiles * k_slots;
+        index_host = malloc(sizeof(int32_t) * (size_t)nidx);
+        count_host = malloc(sizeof(int32_t) * (size_t)(B * G * n_tiles));
+        if (!index_host || !count_host) {
+            st = ksa_error(KSA_STATUS_OUT_OF_MEMORY, "ktest: out of host memory");
+            goto done;
+        }
+        for (int64_t i = 0; i < nidx; i++) index_host[i] = -1;
+        if (c->mode == KSA_MODE_REUSE) {
+            /* random valid sets: distinct candidates, counts near full */
+            int32_t T = p->params.topk.tile_size;
+            int32_t *pool = malloc(sizeof(int32_t) * (size_t)(c->lk + 1));
+            if (!pool) {
+                st = ksa_error(KSA_STATUS_OUT_OF_MEMORY, "ktest: out of host memory");
+                goto done;
+            }
+            for (int32_t b = 0; b < B; b++)
+                for (int32_t g = 0; g < G; g++)
+                    for (int64_t tt = 0; tt < n_tiles; tt++) {
+                        int64_t ntb = decode ? 1 : (lq[b] + T - 1) / T;
+                        int64_t ncand = decode ? lk[b] : (int64_t)lk[b] - lq[b] + tt * T;
+                        int64_t cmax = ncand < k_slots ? ncand : k_slots;
+                        int64_t cnt = tt < ntb ? cmax - (int64_t)(ktest_rand_u64(&rng) % 3) : 0;
+                        if (cnt < 0) cnt = 0;
+                        if (decode && cnt == 0 && cmax > 0) cnt = 1;
+                        for (int64_t j = 0; j < ncand; j++) pool[j] = (int32_t)j;
+                        for (int64_t s = 0; s < cnt; s++) {
+                            int64_t r = s + (int64_t)(ktest_rand_u64(&rng) % (uint64_t)(ncand - s));
+                            int32_t tmp = pool[s];
+                            pool[s] = pool[r];
+                            pool[r] = tmp;
+                            index_host[((int64_t)(b * G + g) * n_tiles + tt) * k_slots + s] = pool[s];
+                        }
+                        count_host[(int64_t)(b * G + g) * n_tiles + tt] = (int32_t)cnt;
+                    }
+            free(pool);
+            if (c->use_head_map) {
+                for (int32_t g = 0; g < G; g++) p->head_map_host[g] = (int32_t)(ktest_rand_u64(&rng) % (uint64_t)G);
+                int64_t hs[1] = {G};
+                t->head_map = ksa_tensor_make(NULL, p->head_map_host, KSA_DTYPE_I32, 1, hs);
+            }
+        } else {
+            for (int64_t i = 0; i < (int64_t)B * G * n_tiles; i++) count_host[i] = -5;
+        }
+        int64_t cshape[3] = {B, G, n_tiles};
+        int64_t dcshape[2] = {B, G};
+        st = make_i32(p, decode ? 3 : 4, decode ? dshape : ishape, index_host, &t->indices);
+        if (!st) st = make_i32(p, decode ? 2 : 3, decode ? dcshape : cshape, count_host, &t->counts);
+        if (st) goto done;
+    }
+    size_t ws = 0;
+    st = ksa_attention_workspace_size(dev, &p->params, t, &ws);
+    if (st) goto done;
+    if (ws) {
+        st = ksa_buffer_alloc(dev, ws, &p->workspace_buffer);
+        if (st) goto done;
+        p->workspace.buffer = p->workspace_buffer;
+        p->workspace.size = ws;
+    }
+done:
+    free(lq);
+    free(lk);
+    free(cuq);
+    free(cuk);
+    free(page_table);
+    free(index_host);
+    free(count_host);
+    if (st) {
+        char saved[1024];
+        snprintf(saved, sizeof saved, "%s", ksa_last_error());
+        ktest_problem_destroy(p);
+        ksa_error(st, "%s", saved);
+    }
+    return st;
+}
+
+static ksa_status poison(const ksa_tensor *t, uint8_t value)
+{
+    if (!ksa_tensor_present(t) || !t->buffer) return KSA_STATUS_SUCCESS;
+    return ksa_buffer_fill(t->buffer, 0, ksa_buffer_size(t->buffer), value, NULL);
+}
+
+ksa_status ktest_problem_run(ktest_problem *p)
+{
+    ksa_status st = poison(&p->tensors.o, 0xff);
+    if (!st) st = poison(&p->tensors.lse, 0xff);
+    if (!st && p->cfg.mode == KSA_MODE_ANCHOR) {
+        st = poison(&p->tensors.indices, 0xee);
+        if (!st) st = poison(&p->tensors.counts, 0xee);
+    }
+    if (st) return st;
+    st = ksa_attention(p->dev, NULL, &p->params, &p->tensors, &p->workspace);
+    if (st) return st;
+    return ksa_stream_synchronize(p->dev, NULL);
+}
+
+ksa_status ktest_problem_check(ktest_problem *p, char *report, size_t report_len)
+{
+    return ksa_check_against_reference(p->dev, NULL, &p->params, &p->tensors, report, report_len);
+}
+
+void ktest_problem_destroy(ktest_problem *p)
+{
+    for (int i = 0; i < p->num_buffers; i++) ksa_buffer_free(p->buffers[i]);
+    ksa_buffer_free(p->workspace_buffer);
+    p->num_buffers = 0;
+    p->workspace_buffer = NULL;
+}
+
+ksa_status ktest_run_and_check(ksa_device dev, const ktest_config *cfg)
+{
+    char desc[512], report[1024] = "";
+    ktest_problem p;
+    ksa_status st = ktest_problem_create(dev, cfg, &p);
+    if (st) {
+        printf("FAIL [%s] create: %s: %s\n", ktest_config_string(cfg, desc, sizeof desc), ksa_status_string(st), ksa_last_error());
+        return st;
+    }
+    st = ktest_problem_run(&p);
+    if (st) {
+        printf("FAIL [%s] run: %s: %s\n", ktest_config_string(cfg, desc, sizeof desc), ksa_status_string(st), ksa_last_error());
+    } else {
+        st = ktest_problem_check(&p, report, sizeof report);
+        if (st)
+            printf("FAIL [%s] check: %s: %s\n", ktest_config_string(cfg, desc, sizeof desc), ksa_status_string(st),
+                   report[0] ? report : ksa_last_error());
+    }
+    ktest_problem_destroy(&p);
+    return st;
+}
+
+int ktest_run_standard_grid(ksa_device dev, int quick, const ksa_dtype *dtypes, int num_dtypes, const int32_t *head_dims,
+                            int num_head_dims)
+{
+    int failures = 0, runs = 0, unsupported = 0;
+    ksa_topk_params small = ksa_topk_default();
+    small.min_k = 16;
+    small.round_multiple = 8;
+    small.fraction = 0.2;
+    small.tile_size = 16;
+    int scale = quick ? 1 : 3;
+    for (int di = 0; di < num_dtypes; di++)
+        for (int hi = 0; hi < num_head_dims; hi++) {
+            ktest_config base = ktest_config_default();
+            base.dtype = dtypes[di];
+            base.head_dim = head_dims[hi];
+            base.seed = (uint64_t)(di * 131 + hi * 17 + 3);
+            ktest_config cases[12];
+            int n = 0;
+            ktest_config c;
+            /* 1 dense prefill, contiguous, lse */
+            c = base; c.hq = 8; c.hkv = 2; c.lq = c.lk = 70 * scale; c.with_lse = 1; cases[n++] = c;
+            /* 2 dense chunked prefill, ragged q + ragged kv, varying lengths */
+            c = base; c.batch = 3; c.lq = 40; c.lk = 120 * scale; c.ragged_q = 1; c.kv = KTEST_KV_RAGGED; c.vary_lengths = 1;
+            cases[n++] = c;
+            /* 3 dense decode, paged, varying lengths, lse */
+            c = base; c.phase = KSA_PHASE_DECODE; c.batch = 3; c.lk = 150 * scale; c.kv = KTEST_KV_PAGED; c.vary_lengths = 1;
+            c.with_lse = 1; cases[n++] = c;
+            /* 4 anchor prefill, small budget, lse */
+            c = base; c.mode = KSA_MODE_ANCHOR; c.batch = 1; c.hq = 8; c.hkv = 2; c.lq = c.lk = 150 * scale; c.topk_set = 1;
+            c.topk = small; c.with_lse = 1; cases[n++] = c;
+            /* 5 anchor chunked prefill, paged, dense output (layer 0), default budget */
+            c = base; c.mode = KSA_MODE_ANCHOR; c.lq = 50; c.lk = 200 * scale; c.kv = KTEST_KV_PAGED; c.anchor_dense_output = 1;
+            cases[n++] = c;
+            /* 6 anchor decode, varying lengths, fixed k */
+            c = base; c.mode = KSA_MODE_ANCHOR; c.phase = KSA_PHASE_DECODE; c.batch = 3; c.lk = 200 * scale; c.vary_lengths = 1;
+            c.topk_set = 1; c.topk = ksa_topk_default(); c.topk.top_k = 24; cases[n++] = c;
+            /* 7 reuse prefill, ragged, head map, lse */
+            c = base; c.mode = KSA_MODE_REUSE; c.batch = 2; c.hq = 8; c.hkv = 4; c.lq = 60; c.lk = 150 * scale; c.ragged_q = 1;
+            c.kv = KTEST_KV_RAGGED; c.vary_lengths = 1; c.use_head_map = 1; c.with_lse = 1; c.topk_set = 1; c.topk = small;
+            cases[n++] = c;
+            /* 8 reuse decode, paged, head map, local window */
+            c = base; c.mode = KSA_MODE_REUSE; c.phase = KSA_PHASE_DECODE; c.batch = 2; c.hq = 8; c.hkv = 4; c.lk = 180 * scale;
+            c.kv = KTEST_KV_PAGED; c.use_head_map = 1; c.topk_set = 1; c.topk = small; c.topk.local_window = 8; cases[n++] = c;
+            /* 9 GQA 1, anchor prefill non-rolling, strided views */
+            c = base; c.mode = KSA_MODE_ANCHOR; c.hq = c.hkv = 3; c.lq = c.lk = 90 * scale; c.strided = 1; c.topk_set = 1;
+            c.topk = small; c.topk.rolling = 0; cases[n++] = c;
+            /* 10 GQA 8, reuse prefill contiguous */
+            c = base; c.mode = KSA_MODE_REUSE; c.hq = 8; c.hkv = 1; c.lq = 64; c.lk = 128 * scale; c.topk_set = 1; c.topk = small;
+            cases[n++] = c;
+            for (int i = 0; i < n; i++) {
+                cases[i].seed += (uint64_t)i * 1000u;
+                ksa_status st = ktest_run_and_check(dev, &cases[i]);
+                runs++;
+                if (st == KSA_STATUS_UNSUPPORTED) unsupported++;
+                else if (st) failures++;
+            }
+        }
+    printf("ktest grid on %s: %d runs, %d failed, %d unsupported\n", dev ? "device" : "?", runs, failures, unsupported);
+    return failures;
+}

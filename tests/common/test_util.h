@@ -1,0 +1,85 @@
+/* test_util.h: shared test helpers. A ktest_config describes one random attention problem (mode,
+ * phase, dtype, heads, lengths, layout, Top-k parameters); ktest_problem_create builds its tensors
+ * on any device through the public API with random (never zero) data; ktest_problem_run poisons
+ * the outputs and runs ksa_attention; ktest_problem_check compares with the reference using the
+ * library's one set of tolerances (dispatch/check.c). Used by every backend's tests. */
+#ifndef KSA_TEST_UTIL_H
+#define KSA_TEST_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ksa/ksa.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum ktest_kv_layout { KTEST_KV_CONTIGUOUS = 0, KTEST_KV_RAGGED = 1, KTEST_KV_PAGED = 2 } ktest_kv_layout;
+
+typedef struct ktest_config {
+    ksa_mode mode;
+    ksa_phase phase;
+    ksa_dtype dtype;
+    int32_t batch, hq, hkv, head_dim;
+    int32_t lq, lk;          /* per sequence (decode: lq is forced to 1); maxima when vary_lengths */
+    int32_t vary_lengths;    /* sequences get different lengths (deterministic from seed) */
+    int32_t ragged_q;        /* q/o as [total_q, Hq, D] + cu_seqlens_q */
+    ktest_kv_layout kv;      /* contiguous (with seq_lens_k when vary_lengths), ragged or paged */
+    int32_t page_size;       /* paged: default 16; pages are shuffled */
+    int32_t with_lse;
+    int32_t strided;         /* q/k/v/o with padded head and token strides (non-contiguous views) */
+    int32_t use_head_map;    /* REUSE: a random head map instead of the identity */
+    int32_t anchor_dense_output;
+    int32_t topk_set;        /* 0: ksa_topk_default(); 1: use .topk */
+    ksa_topk_params topk;
+    uint64_t seed;
+} ktest_config;
+
+/* A sensible small default: prefill DENSE f32, B 2, Hq 4, Hkv 2, D 64, Lq = Lk = 80. */
+ktest_config ktest_config_default(void);
+/* Short description for messages ("anchor prefill bf16 B2 Hq8/2 D128 Lq80 Lk200 paged ..."). */
+const char *ktest_config_string(const ktest_config *c, char *buf, size_t len);
+
+#define KTEST_MAX_BUFFERS 16
+typedef struct ktest_problem {
+    ksa_device dev;
+    ktest_config cfg;
+    ksa_attention_params params;
+    ksa_attention_tensors tensors;
+    ksa_buffer buffers[KTEST_MAX_BUFFERS];
+    int32_t num_buffers;
+    int32_t head_map_host[256];
+    ksa_buffer workspace_buffer;
+    ksa_workspace workspace;
+} ktest_problem;
+
+/* Build the problem on `dev` (inputs random; REUSE index sets random valid candidates). */
+ksa_status ktest_problem_create(ksa_device dev, const ktest_config *cfg, ktest_problem *out);
+/* Poison o, lse (and indices/counts for ANCHOR) with NaN/garbage, then ksa_attention + synchronize. */
+ksa_status ktest_problem_run(ktest_problem *p);
+/* Compare with the reference (tie-tolerant for index sets). report gets a sentence either way. */
+ksa_status ktest_problem_check(ktest_problem *p, char *report, size_t report_len);
+void ktest_problem_destroy(ktest_problem *p);
+
+/* create + run + check + destroy; prints the config and the report on failure; returns status. */
+ksa_status ktest_run_and_check(ksa_device dev, const ktest_config *cfg);
+
+/* A context shared by a test program (created on first use, destroyed at exit). */
+ksa_context ktest_context(void);
+/* Open a device by name; NULL (and prints why) when absent, so GPU tests can skip. */
+ksa_device ktest_open_device(const char *name);
+
+/* Deterministic PRNG (splitmix64) for tests. */
+uint64_t ktest_rand_u64(uint64_t *state);
+double ktest_rand_uniform(uint64_t *state, double lo, double hi);
+
+/* Run a grid over modes x phases x dtypes x layouts on `dev` with a few shapes; returns the number
+ * of failures (each printed). `quick` keeps it to a CI-sized subset. Backends' tests call this. */
+int ktest_run_standard_grid(ksa_device dev, int quick, const ksa_dtype *dtypes, int num_dtypes, const int32_t *head_dims,
+                            int num_head_dims);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KSA_TEST_UTIL_H */
