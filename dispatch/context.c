@@ -143,12 +143,16 @@ static void load_plugins(ksa_context ctx, char *searched, size_t searched_len)
         char *slash = strrchr(dir, '/');
         if (slash) {
             *slash = '\0';
-            scan_dir(ctx, dir);
-            char sub[1100];
-            snprintf(sub, sizeof sub, "%s/%s", dir, KSA_PLUGIN_INSTALL_SUBDIR);
-            scan_dir(ctx, sub);
-            size_t l = strlen(searched);
-            snprintf(searched + l, searched_len - l, "%s%s, %s", l ? ", " : "", dir, sub);
+            /* beside the binary that holds libksa, its ksa/ subfolder, and ../lib(/ksa) for
+             * programs in bin/ that link ksa statically (ksa-info, tests) */
+            static const char *const rel[] = {"", "/" KSA_PLUGIN_INSTALL_SUBDIR, "/../lib", "/../lib/" KSA_PLUGIN_INSTALL_SUBDIR};
+            for (size_t r = 0; r < sizeof rel / sizeof rel[0]; r++) {
+                char sub[1100];
+                snprintf(sub, sizeof sub, "%s%s", dir, rel[r]);
+                scan_dir(ctx, sub);
+                size_t l = strlen(searched);
+                snprintf(searched + l, searched_len - l, "%s%s", l ? ", " : "", sub);
+            }
         }
     }
 }
