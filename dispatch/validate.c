@@ -39,9 +39,10 @@ static ksa_status storage_reserve(ksa_problem_storage *st, int32_t batch)
 
 /* Validate one tensor descriptor into a view. dtype: the required dtype (KSA_DTYPE_INVALID = any of
  * f32/f16/bf16). ndim_a/ndim_b: the accepted ranks (ndim_b = 0: only ndim_a). host_ok: memory
- * without a device is host memory and accepted (head maps). */
+ * without a device is host memory and accepted (head maps). inner_unit: the innermost (head_dim)
+ * stride must be 1 (q, k, v, o). */
 static ksa_status check_view(ksa_device dev, const ksa_tensor *t, const char *name, ksa_dtype dtype, int ndim_a,
-                             int ndim_b, int is_output, int host_ok, ksa_view *v)
+                             int ndim_b, int is_output, int host_ok, int inner_unit, ksa_view *v)
 {
     memset(v, 0, sizeof *v);
     if (dtype == KSA_DTYPE_INVALID) {
@@ -58,6 +59,8 @@ static ksa_status check_view(ksa_device dev, const ksa_tensor *t, const char *na
         if (t->shape[i] <= 0) FAIL("%s: shape[%d] is %lld; every dimension must be positive", name, i, (long long)t->shape[i]);
         if (t->stride[i] < 0) FAIL("%s: stride[%d] is %lld; strides must be non-negative", name, i, (long long)t->stride[i]);
     }
+    if (inner_unit && t->stride[t->ndim - 1] != 1)
+        FAIL("%s: the head_dim stride must be 1 (it is %lld)", name, (long long)t->stride[t->ndim - 1]);
     int64_t numel = 1;
     for (int i = 0; i < t->ndim; i++)
         if (__builtin_mul_overflow(numel, t->shape[i], &numel)) FAIL("%s: the product of its sizes overflows", name);
@@ -202,13 +205,13 @@ ksa_status ksa_resolve_problem(ksa_device dev, void *stream, const ksa_attention
     /* ---- q, o */
     if (!ksa_tensor_present(&t->q)) FAIL("tensors.q is absent (no data pointer or buffer)");
     int q_ragged = ksa_tensor_present(&t->cu_seqlens_q);
-    s = check_view(dev, &t->q, "tensors.q", KSA_DTYPE_INVALID, q_ragged ? 3 : 4, 0, 0, 0, &p->q);
+    s = check_view(dev, &t->q, "tensors.q", KSA_DTYPE_INVALID, q_ragged ? 3 : 4, 0, 0, 0, 1, &p->q);
     if (s) return s;
     p->dtype = t->q.dtype;
     int qd = q_ragged ? 1 : 2; /* index of the head dimension in q */
     int32_t batch;
     if (q_ragged) {
-        s = check_view(dev, &t->cu_seqlens_q, "tensors.cu_seqlens_q", KSA_DTYPE_I32, 1, 0, 0, 0, &p->cu_seqlens_q);
+        s = check_view(dev, &t->cu_seqlens_q, "tensors.cu_seqlens_q", KSA_DTYPE_I32, 1, 0, 0, 0, 0, &p->cu_seqlens_q);
         if (s) return s;
         if (p->cu_seqlens_q.shape[0] < 2) FAIL("tensors.cu_seqlens_q has %lld entries; it needs batch + 1 >= 2",
                                                (long long)p->cu_seqlens_q.shape[0]);
@@ -218,18 +221,16 @@ ksa_status ksa_resolve_problem(ksa_device dev, void *stream, const ksa_attention
         if (t->q.shape[0] > INT32_MAX) FAIL("tensors.q: batch %lld too large", (long long)t->q.shape[0]);
         batch = (int32_t)t->q.shape[0];
     }
-    if (p->q.stride[q_ragged ? 2 : 3] != 1) FAIL("tensors.q: the head_dim stride must be 1");
     int64_t hq = p->q.shape[qd], dim = p->q.shape[qd + 1];
     if (dim > 512) FAIL("tensors.q: head_dim %lld exceeds 512", (long long)dim);
     if (hq > 65536) FAIL("tensors.q: %lld query heads exceed 65536", (long long)hq);
 
     if (!ksa_tensor_present(&t->o)) FAIL("tensors.o is absent (no data pointer or buffer)");
-    s = check_view(dev, &t->o, "tensors.o", p->dtype, q_ragged ? 3 : 4, 0, 1, 0, &p->o);
+    s = check_view(dev, &t->o, "tensors.o", p->dtype, q_ragged ? 3 : 4, 0, 1, 0, 1, &p->o);
     if (s) return s;
     for (int i = 0; i < p->q.ndim; i++)
         if (p->o.shape[i] != p->q.shape[i])
             FAIL("tensors.o: shape[%d] is %lld but q's is %lld", i, (long long)p->o.shape[i], (long long)p->q.shape[i]);
-    if (p->o.stride[p->o.ndim - 1] != 1) FAIL("tensors.o: the head_dim stride must be 1");
 
     /* ---- k, v and their layout */
     if (!ksa_tensor_present(&t->k)) FAIL("tensors.k is absent (no data pointer or buffer)");
@@ -239,15 +240,13 @@ ksa_status ksa_resolve_problem(ksa_device dev, void *stream, const ksa_attention
     if (paged && k_ragged) FAIL("tensors.page_table and tensors.cu_seqlens_k are both set; choose paged or ragged K/V");
     p->kv_layout = paged ? KSA_KV_PAGED : (k_ragged ? KSA_KV_RAGGED : KSA_KV_CONTIGUOUS);
     int kndim = k_ragged ? 3 : 4;
-    s = check_view(dev, &t->k, "tensors.k", p->dtype, kndim, 0, 0, 0, &p->k);
+    s = check_view(dev, &t->k, "tensors.k", p->dtype, kndim, 0, 0, 0, 1, &p->k);
     if (s) return s;
-    s = check_view(dev, &t->v, "tensors.v", p->dtype, kndim, 0, 0, 0, &p->v);
+    s = check_view(dev, &t->v, "tensors.v", p->dtype, kndim, 0, 0, 0, 1, &p->v);
     if (s) return s;
     for (int i = 0; i < kndim; i++)
         if (p->v.shape[i] != p->k.shape[i])
             FAIL("tensors.v: shape[%d] is %lld but k's is %lld", i, (long long)p->v.shape[i], (long long)p->k.shape[i]);
-    if (p->k.stride[kndim - 1] != 1) FAIL("tensors.k: the head_dim stride must be 1");
-    if (p->v.stride[kndim - 1] != 1) FAIL("tensors.v: the head_dim stride must be 1");
     int64_t hkv = p->k.shape[kndim - 2];
     if (p->k.shape[kndim - 1] != dim)
         FAIL("tensors.k: head_dim %lld differs from q's %lld", (long long)p->k.shape[kndim - 1], (long long)dim);
@@ -299,7 +298,7 @@ ksa_status ksa_resolve_problem(ksa_device dev, void *stream, const ksa_attention
     if (k_ragged && has_seqlens) FAIL("tensors.seq_lens_k cannot be combined with tensors.cu_seqlens_k");
     int64_t key_capacity; /* keys a sequence can hold */
     if (paged) {
-        s = check_view(dev, &t->page_table, "tensors.page_table", KSA_DTYPE_I32, 2, 0, 0, 0, &p->page_table);
+        s = check_view(dev, &t->page_table, "tensors.page_table", KSA_DTYPE_I32, 2, 0, 0, 0, 0, &p->page_table);
         if (s) return s;
         if (p->page_table.shape[0] != batch)
             FAIL("tensors.page_table: has %lld rows but the batch has %d sequences", (long long)p->page_table.shape[0], batch);
@@ -316,7 +315,7 @@ ksa_status ksa_resolve_problem(ksa_device dev, void *stream, const ksa_attention
         p->v_strides.token = p->v.stride[1];
         p->v_strides.head = p->v.stride[2];
     } else if (k_ragged) {
-        s = check_view(dev, &t->cu_seqlens_k, "tensors.cu_seqlens_k", KSA_DTYPE_I32, 1, 0, 0, 0, &p->cu_seqlens_k);
+        s = check_view(dev, &t->cu_seqlens_k, "tensors.cu_seqlens_k", KSA_DTYPE_I32, 1, 0, 0, 0, 0, &p->cu_seqlens_k);
         if (s) return s;
         if (p->cu_seqlens_k.shape[0] != (int64_t)batch + 1)
             FAIL("tensors.cu_seqlens_k: has %lld entries, expected batch + 1 = %d", (long long)p->cu_seqlens_k.shape[0],
@@ -343,7 +342,7 @@ ksa_status ksa_resolve_problem(ksa_device dev, void *stream, const ksa_attention
     if (!k_ragged) {
         for (int32_t b = 0; b < batch; b++) st->k_row0[b] = 0;
         if (has_seqlens) {
-            s = check_view(dev, &t->seq_lens_k, "tensors.seq_lens_k", KSA_DTYPE_I32, 1, 0, 0, 0, &p->seq_lens_k);
+            s = check_view(dev, &t->seq_lens_k, "tensors.seq_lens_k", KSA_DTYPE_I32, 1, 0, 0, 0, 0, &p->seq_lens_k);
             if (s) return s;
             if (p->seq_lens_k.shape[0] != batch)
                 FAIL("tensors.seq_lens_k: has %lld entries but the batch has %d sequences", (long long)p->seq_lens_k.shape[0],
@@ -406,7 +405,7 @@ ksa_status ksa_resolve_problem(ksa_device dev, void *stream, const ksa_attention
 
     /* ---- lse */
     if (ksa_tensor_present(&t->lse)) {
-        s = check_view(dev, &t->lse, "tensors.lse", KSA_DTYPE_F32, q_ragged ? 2 : 3, 0, 1, 0, &p->lse);
+        s = check_view(dev, &t->lse, "tensors.lse", KSA_DTYPE_F32, q_ragged ? 2 : 3, 0, 1, 0, 0, &p->lse);
         if (s) return s;
         if (q_ragged) {
             if (p->lse.shape[0] != hq || p->lse.shape[1] != p->q.shape[0])
@@ -446,9 +445,9 @@ ksa_status ksa_resolve_problem(ksa_device dev, void *stream, const ksa_attention
             FAIL("tensors.indices is absent; %s mode needs the index tensor", is_out ? "ANCHOR" : "REUSE");
         if (!ksa_tensor_present(&t->counts))
             FAIL("tensors.counts is absent; %s mode needs the per-set counts", is_out ? "ANCHOR" : "REUSE");
-        s = check_view(dev, &t->indices, "tensors.indices", KSA_DTYPE_I32, decode ? 3 : 4, 0, is_out, 0, &p->indices);
+        s = check_view(dev, &t->indices, "tensors.indices", KSA_DTYPE_I32, decode ? 3 : 4, 0, is_out, 0, 0, &p->indices);
         if (s) return s;
-        s = check_view(dev, &t->counts, "tensors.counts", KSA_DTYPE_I32, decode ? 2 : 3, 0, is_out, 0, &p->counts);
+        s = check_view(dev, &t->counts, "tensors.counts", KSA_DTYPE_I32, decode ? 2 : 3, 0, is_out, 0, 0, &p->counts);
         if (s) return s;
         if (p->indices.shape[0] != batch || p->indices.shape[1] != hkv)
             FAIL("tensors.indices: leading dimensions are [%lld, %lld], expected [B, Hkv] = [%d, %lld]",
@@ -484,7 +483,7 @@ ksa_status ksa_resolve_problem(ksa_device dev, void *stream, const ksa_attention
 
         if (params->mode == KSA_MODE_REUSE && ksa_tensor_present(&t->head_map)) {
             ksa_view hv;
-            s = check_view(dev, &t->head_map, "tensors.head_map", KSA_DTYPE_I32, 1, 0, 0, 1, &hv);
+            s = check_view(dev, &t->head_map, "tensors.head_map", KSA_DTYPE_I32, 1, 0, 0, 1, 0, &hv);
             if (s) return s;
             if (hv.shape[0] != hkv)
                 FAIL("tensors.head_map: has %lld entries, expected one per KV head (%lld)", (long long)hv.shape[0], (long long)hkv);
