@@ -267,14 +267,16 @@ rt_problem *rt_problem_create(const rt_config *c, const rt_data *d)
             perm[x] = perm[y];
             perm[y] = t;
         }
-        int64_t pt_stride0 = max_pages + 2 * pad;
-        int32_t *pt = alloc_nan(r, B_PT, B * pt_stride0, KSA_DTYPE_I32);
-        for (int64_t x = 0; x < B * pt_stride0; x++) pt[x] = perm[npages - 1]; /* valid, never used */
+        /* row-major, or column-major with a padded column stride when strided */
+        int64_t pt_stride0 = pad ? 1 : max_pages, pt_stride1 = pad ? B + 1 : 1;
+        int64_t pt_elems = B * max_pages + (pad ? max_pages : 0);
+        int32_t *pt = alloc_nan(r, B_PT, pt_elems, KSA_DTYPE_I32);
+        for (int64_t x = 0; x < pt_elems; x++) pt[x] = perm[npages - 1]; /* valid, never used */
         int64_t next = 0;
         for (int b = 0; b < B; b++)
-            for (int64_t x = 0; x < (r->seqlen_k[b] + ps - 1) / ps; x++) pt[b * pt_stride0 + x] = perm[next++];
+            for (int64_t x = 0; x < (r->seqlen_k[b] + ps - 1) / ps; x++) pt[b * pt_stride0 + x * pt_stride1] = perm[next++];
         free(perm);
-        int64_t sh[2] = {B, max_pages}, st[2] = {pt_stride0, 1};
+        int64_t sh[2] = {B, max_pages}, st[2] = {pt_stride0, pt_stride1};
         set_view(&p->page_table, pt, KSA_DTYPE_I32, 2, sh, st);
         p->page_size = ps;
         p->num_pages = npages;
