@@ -1,0 +1,5 @@
+/* kh_f16.hip: the HIP backend's kernels instantiated for f16 storage (see kh_kernels.h); one file per
+ * storage type so the device code of the three types compiles in parallel. */
+#include "kh_kernels.h"
+
+KH_DEFINE_LAUNCHERS(f16, ksa_f16)

@@ -1,0 +1,359 @@
+/* kh_kernels.h: the HIP backend's attention kernels, templated on the storage type and on a head-dim
+ * bound, written only against ksa_gpu_vendor.h so the same source builds for AMD (wave64 on CDNA,
+ * wave32 on RDNA: nothing here assumes either) and, through HIP's NVIDIA platform, for CUDA.
+ *  - kh_attend: one block per (query row, head, sequence); the waves of the block split the row's key
+ *    list (dense: keys 0..pos; sparse: the index set through the head map plus the tile's own keys,
+ *    or the decode window), each lane owns head-dim elements lane, lane + W, ...; a wave reduces each
+ *    score with shuffles and keeps an online softmax; the waves merge through LDS. Writes o, the
+ *    caller's lse and/or the internal lse the anchor pooling needs.
+ *  - kh_pool_topk: one block per (sequence, KV head, tile): pooled post-softmax scores of every
+ *    candidate over the tile's queries and the group's heads (query rows staged in LDS), then an
+ *    exact Top-k by 4-pass radix select on the float bits and an ordered compaction (ties: smaller
+ *    key first, like the reference), indices written ascending, free slots -1, counts written.
+ * Each kh_<dtype>.hip instantiates the launchers for one storage type (KH_DEFINE_LAUNCHERS). */
+#ifndef KSA_KH_KERNELS_H
+#define KSA_KH_KERNELS_H
+
+#include <math.h>
+#include <stdint.h>
+
+#include "ksa_gpu_vendor.h"
+#include "ksa_hip_launch.h"
+
+#ifndef KSA_WARP_SIZE_MIN
+#define KSA_WARP_SIZE_MIN KSA_WARP_SIZE
+#endif
+#define KH_WAVES_MAX (KH_THREADS / KSA_WARP_SIZE_MIN)
+#define KH_POOL_LDS_FLOATS 8192 /* 32 KiB of staged query rows in the pooling pass */
+
+template <typename T> static __device__ __forceinline__ float kh_ld(const T *p, int64_t i) { return ksa_to_float(p[i]); }
+template <typename T> static __device__ __forceinline__ void kh_st(T *p, int64_t i, float x) { p[i] = ksa_from_float<T>(x); }
+
+static __device__ __forceinline__ float kh_wave_sum(float v)
+{
+#pragma unroll
+    for (int m = KSA_WARP_SIZE / 2; m > 0; m >>= 1) v += ksa_shfl_xor(v, m);
+    return v;
+}
+
+/* element offset of key/value row j of KV head g of chunk sequence bb (global index b) */
+static __device__ __forceinline__ int64_t kh_kv_offset(const kh_args &a, const kh_strides &s, int b, int bb, int j, int g)
+{
+    if (a.kv_layout == KH_KV_PAGED) {
+        int64_t pg = a.page_table[(int64_t)b * a.pt_s0 + (int64_t)(j / a.page_size) * a.pt_s1];
+        return pg * s.page + (int64_t)(j % a.page_size) * s.token + (int64_t)g * s.head;
+    }
+    return (int64_t)b * s.batch + (int64_t)(a.k_row0[bb] + j) * s.token + (int64_t)g * s.head;
+}
+
+static __device__ __forceinline__ int64_t kh_round_budget(const kh_args &a, int64_t k)
+{
+    if (k < a.min_k) k = a.min_k;
+    int64_t m = a.round_multiple > 1 ? a.round_multiple : 1;
+    return (k + m - 1) / m * m;
+}
+/* k(L) of docs/SEMANTICS.md (ksa_budget) */
+static __device__ __forceinline__ int64_t kh_budget(const kh_args &a, int64_t L)
+{
+    if (L <= 0) return 0;
+    int64_t k = a.top_k > 0 ? (int64_t)a.top_k : kh_round_budget(a, (int64_t)(a.fraction * (double)L));
+    return k < L ? k : L;
+}
+/* selection size of prefill tile t (ksa_prefill_tile_count) */
+static __device__ __forceinline__ int64_t kh_tile_count(const kh_args &a, int64_t lq, int64_t lk, int64_t t)
+{
+    int64_t start = lk - lq + t * a.tile_size;
+    if (start <= 0) return 0;
+    int64_t k = kh_budget(a, lk);
+    if (a.rolling && a.top_k <= 0) {
+        int64_t kr = kh_round_budget(a, (int64_t)(a.fraction * (double)start));
+        if (kr < k) k = kr;
+    }
+    int64_t sel = k - a.tile_size;
+    if (sel < 0) sel = 0;
+    return sel < start ? sel : start;
+}
+
+/* Exclusive prefix count of `flag` over the block (threads in order); *total gets the block's sum.
+ * Every thread of the block must call it. */
+static __device__ __forceinline__ int kh_block_scan(int flag, int *wave_counts, int *total)
+{
+    const int lane = threadIdx.x % KSA_WARP_SIZE, wave = threadIdx.x / KSA_WARP_SIZE;
+    const int nwaves = KH_THREADS / KSA_WARP_SIZE;
+    ksa_lane_mask m = ksa_ballot(flag);
+    int in_wave = ksa_popc_mask(m & ksa_lanes_below(lane));
+    if (lane == 0) wave_counts[wave] = ksa_popc_mask(m);
+    __syncthreads();
+    int before = 0, sum = 0;
+    for (int w = 0; w < nwaves; w++) {
+        if (w < wave) before += wave_counts[w];
+        sum += wave_counts[w];
+    }
+    __syncthreads();
+    *total = sum;
+    return before + in_wave;
+}
+
+/* ------------------------------------------------------------------ attention rows */
+template <typename T, int MAXD>
+__global__ void __launch_bounds__(KH_THREADS) kh_attend(const kh_args a)
+{
+    constexpr int W = KSA_WARP_SIZE;
+    constexpr int PL = MAXD / W; /* head-dim elements per lane */
+    constexpr int NW = KH_THREADS / W;
+    __shared__ float s_m[KH_WAVES_MAX], s_l[KH_WAVES_MAX];
+    __shared__ float s_acc[KH_WAVES_MAX][MAXD];
+
+    const int i = blockIdx.x, h = blockIdx.y, bb = blockIdx.z;
+    const int lq = a.lq[bb], lk = a.lk[bb];
+    if (i >= lq) return; /* uniform over the block */
+    const int b = a.b0 + bb, g = h / a.group, D = a.head_dim;
+    const int lane = threadIdx.x % W, wave = threadIdx.x / W;
+    const int pos = lk - lq + i;
+
+    /* the key list: nlist entries of an index set (entries outside [0, limit) are skipped), then
+     * the contiguous keys r0..r1 */
+    const int32_t *list = nullptr;
+    int64_t list_stride = 0;
+    int nlist = 0, limit = 0, r0 = 0, r1 = pos;
+    if (a.sparse) {
+        const int t = a.decode ? 0 : i / a.tile_size;
+        const int start = a.decode ? lk : lk - lq + t * a.tile_size;
+        const int src = a.head_map[g];
+        int c = a.counts[(int64_t)b * a.cs0 + (int64_t)src * a.cs1 + (int64_t)t * a.cs2];
+        nlist = c < 0 ? 0 : (c > a.k_slots ? a.k_slots : c);
+        list = a.indices + (int64_t)b * a.is0 + (int64_t)src * a.is1 + (int64_t)t * a.is2;
+        list_stride = a.is3;
+        if (a.decode) {
+            limit = a.window > 0 ? (lk - a.window > 0 ? lk - a.window : 0) : lk;
+            r0 = limit;
+            r1 = lk - 1;
+        } else {
+            limit = start;
+            r0 = start;
+        }
+    }
+    const int total = nlist + (r1 >= r0 ? r1 - r0 + 1 : 0);
+
+    const T *q = (const T *)a.q, *k = (const T *)a.k, *v = (const T *)a.v;
+    const int64_t qoff = (int64_t)b * a.q_s.batch + (int64_t)(a.q_row0[bb] + i) * a.q_s.token + (int64_t)h * a.q_s.head;
+    float qv[PL], acc[PL];
+#pragma unroll
+    for (int e = 0; e < PL; e++) {
+        const int d = lane + e * W;
+        qv[e] = d < D ? kh_ld(q, qoff + d) * a.scale : 0.0f;
+        acc[e] = 0.0f;
+    }
+    float m = -INFINITY, l = 0.0f;
+    for (int x = wave; x < total; x += NW) {
+        int j;
+        if (x < nlist) {
+            j = list[(int64_t)x * list_stride];
+            if (j < 0 || j >= limit) continue; /* same j on every lane: uniform */
+        } else {
+            j = r0 + (x - nlist);
+        }
+        const int64_t ko = kh_kv_offset(a, a.k_s, b, bb, j, g), vo = kh_kv_offset(a, a.v_s, b, bb, j, g);
+        float s = 0.0f;
+#pragma unroll
+        for (int e = 0; e < PL; e++) {
+            const int d = lane + e * W;
+            if (d < D) s += qv[e] * kh_ld(k, ko + d);
+        }
+        s = kh_wave_sum(s);
+        const float mn = fmaxf(m, s);
+        const float corr = expf(m - mn), p = expf(s - mn);
+        l = l * corr + p;
+#pragma unroll
+        for (int e = 0; e < PL; e++) {
+            const int d = lane + e * W;
+            acc[e] = acc[e] * corr + (d < D ? p * kh_ld(v, vo + d) : 0.0f);
+        }
+        m = mn;
+    }
+    if (lane == 0) {
+        s_m[wave] = m;
+        s_l[wave] = l;
+    }
+#pragma unroll
+    for (int e = 0; e < PL; e++) s_acc[wave][lane + e * W] = acc[e];
+    __syncthreads();
+
+    float M = -INFINITY, L = 0.0f;
+    for (int w = 0; w < NW; w++) M = fmaxf(M, s_m[w]);
+    for (int w = 0; w < NW; w++)
+        if (s_m[w] > -INFINITY) L += s_l[w] * expf(s_m[w] - M);
+    if (a.o) {
+        T *o = (T *)a.o;
+        const int64_t ooff = (int64_t)b * a.o_s.batch + (int64_t)(a.q_row0[bb] + i) * a.o_s.token + (int64_t)h * a.o_s.head;
+        for (int d = threadIdx.x; d < D; d += KH_THREADS) {
+            float r = 0.0f;
+            for (int w = 0; w < NW; w++)
+                if (s_m[w] > -INFINITY) r += s_acc[w][d] * expf(s_m[w] - M);
+            kh_st(o, ooff + d, L > 0.0f ? r / L : 0.0f);
+        }
+    }
+    if (threadIdx.x == 0) {
+        const float lse = L > 0.0f ? M + logf(L) : -INFINITY;
+        if (a.lse) a.lse[(int64_t)b * a.lse_sb + (int64_t)h * a.lse_sh + (int64_t)(a.q_row0[bb] + i) * a.lse_si] = lse;
+        if (a.lse_ws) a.lse_ws[((int64_t)b * a.hq + h) * a.max_lq + i] = lse;
+    }
+}
+
+/* ------------------------------------------------------------------ pooled scores + Top-k */
+template <typename T, int MAXD>
+__global__ void __launch_bounds__(KH_THREADS) kh_pool_topk(const kh_args a, int row0)
+{
+    constexpr int QCH = KH_POOL_LDS_FLOATS / MAXD; /* query rows staged per round, a multiple of 8 */
+    __shared__ float s_q[QCH][MAXD];
+    __shared__ float s_lse[QCH];
+    __shared__ unsigned s_hist[256];
+    __shared__ unsigned s_prefix, s_need;
+    __shared__ int s_waves[KH_WAVES_MAX];
+
+    const int tid = threadIdx.x;
+    const int r = row0 + blockIdx.x;
+    const int t = r % a.n_tiles, g = (r / a.n_tiles) % a.hkv, bb = r / a.n_tiles / a.hkv;
+    const int b = a.b0 + bb, lq = a.lq[bb], lk = a.lk[bb], D = a.head_dim;
+    float *S = a.pooled + (int64_t)blockIdx.x * a.pooled_ld;
+    int i0 = 0, i1 = 1, start = 0, count = 0;
+    if (a.decode) {
+        start = lk;
+        count = (int)kh_budget(a, lk);
+    } else if (t < (lq + a.tile_size - 1) / a.tile_size) {
+        i0 = t * a.tile_size;
+        i1 = i0 + a.tile_size < lq ? i0 + a.tile_size : lq;
+        start = lk - lq + i0;
+        count = (int)kh_tile_count(a, lq, lk, t);
+    }
+    int32_t *idx = a.indices + (int64_t)b * a.is0 + (int64_t)g * a.is1 + (int64_t)t * a.is2;
+    if (tid == 0) a.counts[(int64_t)b * a.cs0 + (int64_t)g * a.cs1 + (int64_t)t * a.cs2] = count;
+
+    if (count > 0 && count >= start) { /* every candidate is taken */
+        for (int x = tid; x < count; x += KH_THREADS) idx[(int64_t)x * a.is3] = x;
+    } else if (count > 0) {
+        const T *q = (const T *)a.q, *k = (const T *)a.k;
+        const int nq = i1 - i0, nrows = a.group * nq;
+        /* 1. S[j] = sum over (head, query) rows of exp(scale q.k_j - lse), rows staged in LDS */
+        for (int c0 = 0; c0 < nrows; c0 += QCH) {
+            const int nc = nrows - c0 < QCH ? nrows - c0 : QCH;
+            __syncthreads();
+            for (int x = tid; x < nc * D; x += KH_THREADS) {
+                const int rr = c0 + x / D, d = x % D;
+                const int h = g * a.group + rr / nq, i = i0 + rr % nq;
+                const int64_t qo = (int64_t)b * a.q_s.batch + (int64_t)(a.q_row0[bb] + i) * a.q_s.token + (int64_t)h * a.q_s.head;
+                s_q[x / D][d] = kh_ld(q, qo + d) * a.scale;
+            }
+            for (int x = tid; x < nc; x += KH_THREADS) {
+                const int rr = c0 + x, h = g * a.group + rr / nq, i = i0 + rr % nq;
+                s_lse[x] = a.lse_ws[((int64_t)b * a.hq + h) * a.max_lq + i];
+            }
+            __syncthreads();
+            for (int j = tid; j < start; j += KH_THREADS) {
+                const int64_t ko = kh_kv_offset(a, a.k_s, b, bb, j, g);
+                float sum = c0 == 0 ? 0.0f : S[j];
+                for (int rb = 0; rb < nc; rb += 8) {
+                    float dot[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+                    for (int d = 0; d < D; d++) {
+                        const float kd = kh_ld(k, ko + d);
+#pragma unroll
+                        for (int u = 0; u < 8; u++) dot[u] += s_q[rb + u][d] * kd;
+                    }
+#pragma unroll
+                    for (int u = 0; u < 8; u++)
+                        if (rb + u < nc) sum += expf(dot[u] - s_lse[rb + u]);
+                }
+                S[j] = sum; /* each j stays with one thread through every phase */
+            }
+        }
+        /* 2. radix select of the count-th largest score (scores are >= 0: float bits order like uints) */
+        unsigned prefix = 0, mask = 0, need = (unsigned)count;
+        for (int shift = 24; shift >= 0; shift -= 8) {
+            for (int x = tid; x < 256; x += KH_THREADS) s_hist[x] = 0;
+            __syncthreads();
+            for (int j = tid; j < start; j += KH_THREADS) {
+                const unsigned u = __float_as_uint(S[j]);
+                if ((u & mask) == prefix) atomicAdd(&s_hist[(u >> shift) & 255u], 1u);
+            }
+            __syncthreads();
+            if (tid == 0) {
+                unsigned above = 0;
+                int digit = 0;
+                for (int dg = 255; dg >= 0; dg--) {
+                    if (above + s_hist[dg] >= need) {
+                        digit = dg;
+                        break;
+                    }
+                    above += s_hist[dg];
+                }
+                s_prefix = prefix | ((unsigned)digit << shift);
+                s_need = need - above;
+            }
+            __syncthreads();
+            prefix = s_prefix;
+            need = s_need;
+            mask |= 255u << shift;
+            __syncthreads();
+        }
+        /* 3. ordered compaction: keys above the threshold, and the first `need` keys equal to it */
+        int eq_seen = 0, written = 0;
+        for (int base = 0; base < start; base += KH_THREADS) {
+            const int j = base + tid;
+            const unsigned u = j < start ? __float_as_uint(S[j]) : 0u;
+            const int gt = j < start && u > prefix, eq = j < start && u == prefix;
+            int eq_total, sel_total;
+            const int eq_rank = kh_block_scan(eq, s_waves, &eq_total);
+            const int sel = gt || (eq && (unsigned)(eq_seen + eq_rank) < need);
+            const int slot = kh_block_scan(sel, s_waves, &sel_total);
+            if (sel) idx[(int64_t)(written + slot) * a.is3] = j;
+            written += sel_total;
+            eq_seen += eq_total;
+        }
+    }
+    for (int x = count + tid; x < a.k_slots; x += KH_THREADS) idx[(int64_t)x * a.is3] = -1;
+}
+
+/* ------------------------------------------------------------------ launchers */
+template <typename T, int MAXD> static int kh_attend_at(const kh_args *a, int rows, void *stream)
+{
+    kh_attend<T, MAXD><<<dim3((unsigned)rows, (unsigned)a->hq, (unsigned)a->nseq), dim3(KH_THREADS), 0, (hipStream_t)stream>>>(*a);
+    return (int)hipGetLastError();
+}
+template <typename T, int MAXD> static int kh_pool_topk_at(const kh_args *a, int row0, int nrows, void *stream)
+{
+    kh_pool_topk<T, MAXD><<<dim3((unsigned)nrows), dim3(KH_THREADS), 0, (hipStream_t)stream>>>(*a, row0);
+    return (int)hipGetLastError();
+}
+template <typename T> static int kh_attend_any(const kh_args *a, int rows, int maxd, void *stream)
+{
+    switch (maxd) {
+    case 64: return kh_attend_at<T, 64>(a, rows, stream);
+    case 128: return kh_attend_at<T, 128>(a, rows, stream);
+    case 256: return kh_attend_at<T, 256>(a, rows, stream);
+    case 512: return kh_attend_at<T, 512>(a, rows, stream);
+    default: return (int)hipErrorInvalidValue;
+    }
+}
+template <typename T> static int kh_pool_topk_any(const kh_args *a, int row0, int nrows, int maxd, void *stream)
+{
+    switch (maxd) {
+    case 64: return kh_pool_topk_at<T, 64>(a, row0, nrows, stream);
+    case 128: return kh_pool_topk_at<T, 128>(a, row0, nrows, stream);
+    case 256: return kh_pool_topk_at<T, 256>(a, row0, nrows, stream);
+    case 512: return kh_pool_topk_at<T, 512>(a, row0, nrows, stream);
+    default: return (int)hipErrorInvalidValue;
+    }
+}
+
+#define KH_DEFINE_LAUNCHERS(SUFFIX, TYPE)                                                                        \
+    extern "C" int kh_launch_attend_##SUFFIX(const kh_args *a, int rows, int max_head_dim, void *stream)        \
+    {                                                                                                            \
+        return kh_attend_any<TYPE>(a, rows, max_head_dim, stream);                                               \
+    }                                                                                                            \
+    extern "C" int kh_launch_pool_topk_##SUFFIX(const kh_args *a, int row0, int nrows, int max_head_dim,        \
+                                                void *stream)                                                    \
+    {                                                                                                            \
+        return kh_pool_topk_any<TYPE>(a, row0, nrows, max_head_dim, stream);                                     \
+    }
+
+#endif /* KSA_KH_KERNELS_H */
