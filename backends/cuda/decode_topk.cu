@@ -1,0 +1,435 @@
+/* decode_topk.cu: the portable (vendor-neutral) kernels of the CUDA backend, also compiled for AMD
+ * by the HIP backend through ksa_gpu_vendor.h (no warp-size-32 assumption anywhere):
+ *  - kc_meta: per-sequence lengths and first rows from the device length tensors (graph-safe);
+ *  - kc_decode_split: split-KV decode for the G heads of one KV head over a key list (all keys, or
+ *    an index set plus an optional local window), K/V chunks staged in shared memory with 16-byte
+ *    asynchronous copies; writes (acc, m, l) partials and, for anchor decode, the scores;
+ *  - kc_decode_combine: merges the partials into o and lse;
+ *  - kc_decode_pool: pooled probabilities per KV head for anchor decode;
+ *  - kc_topk: radix select (4 passes of 8 bits over the float bits of the non-negative pooled
+ *    scores) of the count largest candidates, written in ascending key order, ties to the smaller
+ *    index, unused slots -1. */
+#include <stdio.h>
+
+#include "ksa_cuda_common.cuh"
+
+#define KC_DEC_THREADS 256
+#define KC_DEC_KC 64
+#define KC_TOPK_THREADS 512
+
+/* ------------------------------------------------------------------ metadata */
+__global__ void kc_meta(int batch, int *meta, const int *cu_q, int64_t cu_q_s, const int *cu_k, int64_t cu_k_s,
+                        const int *seq_k, int64_t seq_k_s, int32_t lq_uniform, int32_t lk_uniform)
+{
+    for (int b = blockIdx.x * blockDim.x + threadIdx.x; b < batch; b += gridDim.x * blockDim.x) {
+        int lq = lq_uniform, q0 = 0, lk = lk_uniform, k0 = 0;
+        if (cu_q) {
+            q0 = cu_q[(int64_t)b * cu_q_s];
+            lq = cu_q[(int64_t)(b + 1) * cu_q_s] - q0;
+        }
+        if (cu_k) {
+            k0 = cu_k[(int64_t)b * cu_k_s];
+            lk = cu_k[(int64_t)(b + 1) * cu_k_s] - k0;
+        } else if (seq_k) {
+            lk = seq_k[(int64_t)b * seq_k_s];
+        }
+        meta[b] = lq;
+        meta[batch + b] = lk;
+        meta[2 * batch + b] = q0;
+        meta[3 * batch + b] = k0;
+    }
+}
+
+extern "C" int kc_launch_meta(const kc_args *a, int *meta, const int *cu_q, int64_t cu_q_s, const int *cu_k, int64_t cu_k_s,
+                              const int *seq_k, int64_t seq_k_s, int32_t lq_uniform, int32_t lk_uniform, void *stream)
+{
+    int blocks = (a->batch + 255) / 256;
+    kc_meta<<<blocks, 256, 0, (ksa_gpu_stream_t)stream>>>(a->batch, meta, cu_q, cu_q_s, cu_k, cu_k_s, seq_k, seq_k_s,
+                                                          lq_uniform, lk_uniform);
+    return (int)cudaGetLastError();
+}
+
+/* ------------------------------------------------------------------ decode */
+template <typename T> static __device__ __forceinline__ float kc_u16_to_float(uint16_t x);
+template <> __device__ __forceinline__ float kc_u16_to_float<ksa_f16>(uint16_t x)
+{
+    return __half2float(__ushort_as_half(x));
+}
+template <> __device__ __forceinline__ float kc_u16_to_float<ksa_bf16>(uint16_t x)
+{
+    return __uint_as_float(((uint32_t)x) << 16);
+}
+
+struct kc_dec_list {
+    const int *idx;
+    int64_t is3;
+    int cnt, lk, wstart, sparse;
+};
+static __device__ __forceinline__ int kc_dec_key(const kc_dec_list &L, int n)
+{
+    if (!L.sparse) return n;
+    if (n < L.cnt) {
+        int j = L.idx[(int64_t)n * L.is3];
+        return j < L.wstart ? j : -1; /* keys inside the window are attended through the window part */
+    }
+    return L.wstart + (n - L.cnt);
+}
+
+/* grid: x = split, y = KV head, z = sequence */
+template <int D, typename T>
+__global__ void __launch_bounds__(KC_DEC_THREADS) kc_decode_split(const __grid_constant__ kc_args a, int sparse, int window,
+                                                                  int splits, float *partials, float *scores2,
+                                                                  int64_t scores_ld)
+{
+    constexpr int LD = D + 8, P = D / 8;
+    extern __shared__ __align__(16) unsigned char kc_dsmem[];
+    const int G = a.group;
+    uint16_t *sK = (uint16_t *)kc_dsmem;
+    uint16_t *sV = sK + KC_DEC_KC * LD;
+    float *sQ = (float *)(sV + KC_DEC_KC * LD); /* [G][D] */
+    float *sAcc = sQ + G * D;                  /* [G][D] */
+    float *sS = sAcc + G * D;                  /* [G][KC] */
+    float *sM = sS + G * KC_DEC_KC;
+    float *sL = sM + G;
+    float *sAl = sL + G;
+    int *sKey = (int *)(sAl + G);
+
+    const int b = blockIdx.z, g = blockIdx.y, split = blockIdx.x, tid = threadIdx.x;
+    const int lk = kc_lk(a, b), qrow0 = kc_qrow0(a, b);
+    kc_dec_list L;
+    L.sparse = sparse;
+    L.lk = lk;
+    L.idx = NULL;
+    L.is3 = a.is3;
+    L.cnt = 0;
+    int w = 0;
+    if (sparse) {
+        int mg = a.head_map[g];
+        L.idx = a.indices + (int64_t)b * a.is0 + (int64_t)mg * a.is1;
+        L.cnt = a.counts[(int64_t)b * a.cs0 + (int64_t)mg * a.cs1];
+        w = window < lk ? window : lk;
+    }
+    L.wstart = lk - w;
+    const int nlist = sparse ? L.cnt + w : lk;
+    const int per = (nlist + splits - 1) / splits;
+    const int n_begin = split * per, n_end = min(n_begin + per, nlist);
+
+    const T *q = (const T *)a.q;
+    for (int e = tid; e < G * D; e += KC_DEC_THREADS) {
+        int h = g * G + e / D, d = e % D;
+        sQ[e] = ksa_to_float(q[(int64_t)b * a.q_s.batch + (int64_t)qrow0 * a.q_s.token + (int64_t)h * a.q_s.head + d]) *
+                a.scale_log2;
+        sAcc[e] = 0.f;
+    }
+    for (int h = tid; h < G; h += KC_DEC_THREADS) {
+        sM[h] = KC_NEG_INF;
+        sL[h] = 0.f;
+    }
+    const uint16_t *kp = (const uint16_t *)a.k, *vp = (const uint16_t *)a.v;
+    const int lane8 = tid % 8, grp = tid / 8; /* 8 lanes per key in the score phase */
+    const int warp = tid / KSA_WARP_SIZE, lane = tid % KSA_WARP_SIZE, nwarps = KC_DEC_THREADS / KSA_WARP_SIZE;
+
+    for (int c0 = n_begin; c0 < n_end; c0 += KC_DEC_KC) {
+        __syncthreads();
+        for (int c = tid; c < KC_DEC_KC * P; c += KC_DEC_THREADS) {
+            int row = c / P, piece = c % P;
+            int n = c0 + row;
+            int j = n < n_end ? kc_dec_key(L, n) : -1;
+            if (piece == 0) sKey[row] = j;
+            const uint16_t *ks = NULL, *vs = NULL;
+            if (j >= 0) {
+                ks = kp + kc_kv_offset(a, 0, b, j, g);
+                vs = vp + kc_kv_offset(a, 1, b, j, g);
+            }
+            kc_row_piece<D>(a, sK + row * LD, ks, piece);
+            kc_row_piece<D>(a, sV + row * LD, vs, piece);
+        }
+        kc_copy_commit();
+        kc_copy_wait<0>();
+        __syncthreads();
+        /* scores: 8 lanes per key, each lane D/8 elements in 16-byte pieces */
+        for (int n = grp; n < KC_DEC_KC; n += KC_DEC_THREADS / 8) {
+            float kf[D / 8];
+#pragma unroll
+            for (int c = 0; c < D / 64; c++) {
+                uint4 raw = *(const uint4 *)(sK + n * LD + c * 64 + lane8 * 8);
+                const uint16_t *r16 = (const uint16_t *)&raw;
+#pragma unroll
+                for (int e = 0; e < 8; e++) kf[c * 8 + e] = kc_u16_to_float<T>(r16[e]);
+            }
+            int j = sKey[n];
+            for (int h = 0; h < G; h++) {
+                float dot = 0.f;
+#pragma unroll
+                for (int c = 0; c < D / 64; c++)
+#pragma unroll
+                    for (int e = 0; e < 8; e++) dot += kf[c * 8 + e] * sQ[h * D + c * 64 + lane8 * 8 + e];
+                dot += ksa_shfl_xor(dot, 1);
+                dot += ksa_shfl_xor(dot, 2);
+                dot += ksa_shfl_xor(dot, 4);
+                if (lane8 == 0) {
+                    sS[h * KC_DEC_KC + n] = j >= 0 ? dot : KC_NEG_INF;
+                    if (scores2 && j >= 0) scores2[((int64_t)b * a.hq + g * G + h) * scores_ld + j] = dot;
+                }
+            }
+        }
+        __syncthreads();
+        /* online softmax per head: one warp per head */
+        for (int h = warp; h < G; h += nwarps) {
+            float mx = KC_NEG_INF;
+            for (int n = lane; n < KC_DEC_KC; n += KSA_WARP_SIZE) mx = fmaxf(mx, sS[h * KC_DEC_KC + n]);
+            for (int off = KSA_WARP_SIZE / 2; off > 0; off >>= 1) mx = fmaxf(mx, ksa_shfl_xor(mx, off));
+            float mo = sM[h], mn = fmaxf(mo, mx);
+            float base = mn == KC_NEG_INF ? 0.f : mn;
+            float sum = 0.f;
+            for (int n = lane; n < KC_DEC_KC; n += KSA_WARP_SIZE) {
+                float p = ksa_exp2(sS[h * KC_DEC_KC + n] - base);
+                sS[h * KC_DEC_KC + n] = p;
+                sum += p;
+            }
+            for (int off = KSA_WARP_SIZE / 2; off > 0; off >>= 1) sum += ksa_shfl_xor(sum, off);
+            if (lane == 0) {
+                float al = ksa_exp2(mo - base);
+                sAl[h] = al;
+                sL[h] = sL[h] * al + sum;
+                sM[h] = mn;
+            }
+        }
+        __syncthreads();
+        /* acc = acc * alpha + P V: each thread owns pairs of (head, 2 dims) */
+        for (int e = tid; e < G * D / 2; e += KC_DEC_THREADS) {
+            int h = e / (D / 2), d = (e % (D / 2)) * 2;
+            float x = 0.f, y = 0.f;
+            const float *ph = sS + h * KC_DEC_KC;
+#pragma unroll 8
+            for (int n = 0; n < KC_DEC_KC; n++) {
+                uint32_t vv = *(const uint32_t *)(sV + n * LD + d);
+                float p = ph[n];
+                x += p * kc_u16_to_float<T>((uint16_t)(vv & 0xffffu));
+                y += p * kc_u16_to_float<T>((uint16_t)(vv >> 16));
+            }
+            float al = sAl[h];
+            sAcc[h * D + d] = sAcc[h * D + d] * al + x;
+            sAcc[h * D + d + 1] = sAcc[h * D + d + 1] * al + y;
+        }
+    }
+    __syncthreads();
+    for (int e = tid; e < G * (D + 2); e += KC_DEC_THREADS) {
+        int h = e / (D + 2), d = e % (D + 2);
+        float v = d < D ? sAcc[h * D + d] : (d == D ? sM[h] : sL[h]);
+        partials[(((int64_t)b * a.hq + g * G + h) * splits + split) * (D + 2) + d] = v;
+    }
+}
+
+extern "C" size_t kc_decode_smem(int head_dim, int group)
+{
+    size_t s = (size_t)2 * KC_DEC_KC * (head_dim + 8) * 2 + (size_t)4 * group * head_dim * 2 +
+               (size_t)4 * group * KC_DEC_KC + (size_t)12 * group + 4 * KC_DEC_KC;
+    return s;
+}
+
+template <int D, typename T>
+static int kc_decode_launch_t(const kc_args *a, int sparse, int window, int splits, float *partials, float *scores2,
+                              int64_t ld, ksa_gpu_stream_t st)
+{
+    size_t smem = kc_decode_smem(D, a->group);
+    cudaError_t e = cudaFuncSetAttribute(kc_decode_split<D, T>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    if (e != cudaSuccess) return (int)e;
+    dim3 grid((unsigned)splits, (unsigned)a->hkv, (unsigned)a->batch);
+    kc_decode_split<D, T><<<grid, KC_DEC_THREADS, smem, st>>>(*a, sparse, window, splits, partials, scores2, ld);
+    return (int)cudaGetLastError();
+}
+
+extern "C" int kc_launch_decode(const kc_args *a, int sparse, int window, int splits, float *partials, float *scores2,
+                                int64_t scores_ld, void *stream, char *kernel_name, int name_len)
+{
+    ksa_gpu_stream_t st = (ksa_gpu_stream_t)stream;
+    if (kernel_name)
+        snprintf(kernel_name, (size_t)name_len, "cuda.decode_split%d_%s_d%d", splits, sparse ? "sparse" : "dense",
+                 a->head_dim);
+    if (a->dtype == KC_DT_F16) {
+        if (a->head_dim == 64) return kc_decode_launch_t<64, ksa_f16>(a, sparse, window, splits, partials, scores2, scores_ld, st);
+        if (a->head_dim == 128) return kc_decode_launch_t<128, ksa_f16>(a, sparse, window, splits, partials, scores2, scores_ld, st);
+        if (a->head_dim == 256) return kc_decode_launch_t<256, ksa_f16>(a, sparse, window, splits, partials, scores2, scores_ld, st);
+    } else {
+        if (a->head_dim == 64) return kc_decode_launch_t<64, ksa_bf16>(a, sparse, window, splits, partials, scores2, scores_ld, st);
+        if (a->head_dim == 128) return kc_decode_launch_t<128, ksa_bf16>(a, sparse, window, splits, partials, scores2, scores_ld, st);
+        if (a->head_dim == 256) return kc_decode_launch_t<256, ksa_bf16>(a, sparse, window, splits, partials, scores2, scores_ld, st);
+    }
+    return (int)cudaErrorInvalidValue;
+}
+
+/* grid: x = query head, y = sequence; threads over head_dim */
+template <typename T>
+__global__ void kc_decode_combine(const __grid_constant__ kc_args a, int splits, const float *partials, float *lse2_out)
+{
+    const int h = blockIdx.x, b = blockIdx.y, D = a.head_dim;
+    const float *pp = partials + ((int64_t)b * a.hq + h) * splits * (D + 2);
+    float mt = KC_NEG_INF;
+    for (int s = 0; s < splits; s++) mt = fmaxf(mt, pp[s * (D + 2) + D]);
+    float base = mt == KC_NEG_INF ? 0.f : mt;
+    float lt = 0.f;
+    for (int s = 0; s < splits; s++) lt += pp[s * (D + 2) + D + 1] * ksa_exp2(pp[s * (D + 2) + D] - base);
+    const int qrow0 = kc_qrow0(a, b);
+    if (a.o) {
+        float inv = lt > 0.f ? 1.f / lt : 0.f;
+        T *op = (T *)a.o + (int64_t)b * a.o_s.batch + (int64_t)qrow0 * a.o_s.token + (int64_t)h * a.o_s.head;
+        for (int d = threadIdx.x; d < D; d += blockDim.x) {
+            float x = 0.f;
+            for (int s = 0; s < splits; s++) x += pp[s * (D + 2) + d] * ksa_exp2(pp[s * (D + 2) + D] - base);
+            op[d] = ksa_from_float<T>(x * inv);
+        }
+    }
+    if (threadIdx.x == 0) {
+        float lse2 = lt > 0.f ? mt + ksa_log2(lt) : KC_NEG_INF;
+        if (a.lse) a.lse[(int64_t)b * a.lse_sb + (int64_t)h * a.lse_sh + (int64_t)qrow0 * a.lse_si] = lse2 * KC_LN2;
+        if (lse2_out) lse2_out[(int64_t)b * a.hq + h] = lse2;
+    }
+}
+
+extern "C" int kc_launch_decode_combine(const kc_args *a, int splits, const float *partials, float *lse2_out, void *stream)
+{
+    dim3 grid((unsigned)a->hq, (unsigned)a->batch);
+    int threads = a->head_dim < 256 ? a->head_dim : 256;
+    if (a->dtype == KC_DT_F16)
+        kc_decode_combine<ksa_f16><<<grid, threads, 0, (ksa_gpu_stream_t)stream>>>(*a, splits, partials, lse2_out);
+    else
+        kc_decode_combine<ksa_bf16><<<grid, threads, 0, (ksa_gpu_stream_t)stream>>>(*a, splits, partials, lse2_out);
+    return (int)cudaGetLastError();
+}
+
+/* grid: x = chunk of keys, y = b * Hkv + g */
+__global__ void kc_decode_pool(const __grid_constant__ kc_args a, const float *scores2, int64_t ld, const float *lse2,
+                               float *pooled)
+{
+    const int b = blockIdx.y / a.hkv, g = blockIdx.y % a.hkv;
+    const int j = blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= kc_lk(a, b)) return;
+    float s = 0.f;
+    for (int hl = 0; hl < a.group; hl++) {
+        int h = g * a.group + hl;
+        float l = lse2[(int64_t)b * a.hq + h];
+        if (l != KC_NEG_INF) s += ksa_exp2(scores2[((int64_t)b * a.hq + h) * ld + j] - l);
+    }
+    pooled[(int64_t)blockIdx.y * ld + j] = s;
+}
+
+extern "C" int kc_launch_decode_pool(const kc_args *a, const float *scores2, int64_t ld, const float *lse2, float *pooled,
+                                     void *stream)
+{
+    dim3 grid((unsigned)((a->max_lk + 255) / 256), (unsigned)(a->batch * a->hkv));
+    kc_decode_pool<<<grid, 256, 0, (ksa_gpu_stream_t)stream>>>(*a, scores2, ld, lse2, pooled);
+    return (int)cudaGetLastError();
+}
+
+/* ------------------------------------------------------------------ Top-k */
+/* block-wide exclusive prefix of a 0/1 flag in thread order; returns the rank, *total the sum */
+static __device__ __forceinline__ int kc_block_rank(int flag, int *sWarp, int *total)
+{
+    const int lane = threadIdx.x % KSA_WARP_SIZE, warp = threadIdx.x / KSA_WARP_SIZE;
+    const int nwarps = blockDim.x / KSA_WARP_SIZE;
+    ksa_lane_mask m = ksa_ballot(flag);
+    int rank = ksa_popc_mask(m & ksa_lanes_below(lane));
+    if (lane == 0) sWarp[warp] = ksa_popc_mask(m);
+    __syncthreads();
+    int before = 0, sum = 0;
+    for (int w = 0; w < nwarps; w++) {
+        int c = sWarp[w];
+        if (w < warp) before += c;
+        sum += c;
+    }
+    __syncthreads();
+    *total = sum;
+    return before + rank;
+}
+
+/* grid: x = tile - tile0 (prefill) or 0 (decode), y = b * Hkv + g */
+__global__ void __launch_bounds__(KC_TOPK_THREADS) kc_topk(const __grid_constant__ kc_args a, int decode, int tile0,
+                                                           int ntiles, const float *pooled, int64_t ld)
+{
+    __shared__ unsigned sHist[256];
+    __shared__ int sWarp[KC_TOPK_THREADS / 16];
+    __shared__ unsigned sPrefix;
+    __shared__ int sRemain;
+    const int b = blockIdx.y / a.hkv, g = blockIdx.y % a.hkv, tid = threadIdx.x;
+    const int lq = kc_lq(a, b), lk = kc_lk(a, b);
+    int t = 0, n, k;
+    int *out;
+    int *cnt_out;
+    const float *sc;
+    if (decode) {
+        n = lk;
+        k = (int)kc_budget(a, lk);
+        out = a.indices + (int64_t)b * a.is0 + (int64_t)g * a.is1;
+        cnt_out = a.counts + (int64_t)b * a.cs0 + (int64_t)g * a.cs1;
+        sc = pooled + (int64_t)blockIdx.y * ld;
+    } else {
+        t = tile0 + blockIdx.x;
+        n = t * a.tile_size < lq ? lk - lq + t * a.tile_size : 0;
+        if (n < 0) n = 0;
+        k = t * a.tile_size < lq ? (int)kc_tile_count(a, lq, lk, t) : 0;
+        out = a.indices + (int64_t)b * a.is0 + (int64_t)g * a.is1 + (int64_t)t * a.is2;
+        cnt_out = a.counts + (int64_t)b * a.cs0 + (int64_t)g * a.cs1 + (int64_t)t * a.cs2;
+        sc = pooled + ((int64_t)blockIdx.y * ntiles + blockIdx.x) * ld;
+    }
+    if (tid == 0) *cnt_out = k;
+    for (int s = k + tid; s < a.k_slots; s += blockDim.x) out[(int64_t)s * a.is3] = -1;
+    if (k <= 0) return;
+    if (k >= n) {
+        for (int s = tid; s < n; s += blockDim.x) out[(int64_t)s * a.is3] = s;
+        return;
+    }
+    unsigned prefix = 0, mask = 0;
+    int remain = k;
+    for (int pass = 0; pass < 4; pass++) {
+        const int shift = 24 - 8 * pass;
+        for (int i = tid; i < 256; i += blockDim.x) sHist[i] = 0;
+        __syncthreads();
+        for (int j = tid; j < n; j += blockDim.x) {
+            unsigned u = __float_as_uint(sc[j]);
+            if ((u & mask) == prefix) atomicAdd(&sHist[(u >> shift) & 255u], 1u);
+        }
+        __syncthreads();
+        if (tid == 0) {
+            int cum = 0;
+            for (int bin = 255; bin >= 0; bin--) {
+                int c = (int)sHist[bin];
+                if (cum + c >= remain) {
+                    sPrefix = prefix | ((unsigned)bin << shift);
+                    sRemain = remain - cum;
+                    break;
+                }
+                cum += c;
+            }
+        }
+        __syncthreads();
+        prefix = sPrefix;
+        remain = sRemain;
+        mask |= 255u << shift;
+        __syncthreads();
+    }
+    /* prefix is the k-th largest value; take all above it and the first `remain` equal ones */
+    int eq_taken = 0, written = 0;
+    for (int j0 = 0; j0 < n; j0 += blockDim.x) {
+        int j = j0 + tid;
+        unsigned u = j < n ? __float_as_uint(sc[j]) : 0u;
+        int gt = j < n && u > prefix, eq = j < n && u == prefix;
+        int eq_total;
+        int eq_rank = kc_block_rank(eq, sWarp, &eq_total);
+        int sel = gt || (eq && eq_taken + eq_rank < remain);
+        int sel_total;
+        int sel_rank = kc_block_rank(sel, sWarp, &sel_total);
+        if (sel) out[(int64_t)(written + sel_rank) * a.is3] = j;
+        eq_taken += eq_total;
+        written += sel_total;
+        if (written >= k) break;
+    }
+}
+
+extern "C" int kc_launch_topk(const kc_args *a, int decode, int tile0, int ntiles, const float *pooled, int64_t ld,
+                              void *stream)
+{
+    dim3 grid((unsigned)(decode ? 1 : ntiles), (unsigned)(a->batch * a->hkv));
+    kc_topk<<<grid, KC_TOPK_THREADS, 0, (ksa_gpu_stream_t)stream>>>(*a, decode, tile0, ntiles, pooled, ld);
+    return (int)cudaGetLastError();
+}

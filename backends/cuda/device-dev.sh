@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# device-dev.sh: the CUDA backend's one-call script for the lent H100 (device tool): builds the
+# plugin, its tests and ksa-cuda-bench (cmake + ninja, CUDA on, OpenCL/HIP off), runs the tests,
+# compute-sanitizer memcheck + racecheck on a small grid, and the P1-P6 timing points with the
+# PyTorch SDPA (cuDNN) peer in the same call. Logs go under $OUT (default ./out-cuda).
+#   backends/cuda/device-dev.sh [test] [sanitize] [bench] [quick]     (no stage named: all)
+# cmocka (needed by the tests) is taken from .carry/cuda/*.deb when the machine lacks it.
+set -u
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+OUT=${OUT:-$ROOT/out-cuda}
+mkdir -p "$OUT"
+BUILD=${KSA_CUDA_BUILD:-$ROOT/build-cuda-dev}
+stages="$*"
+[ -z "$stages" ] && stages="test sanitize bench"
+has() { case " $stages " in *" $1 "*) return 0 ;; esac; return 1; }
+QUICK=""
+has quick && QUICK="--quick"
+
+{ nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,memory.total --format=csv; nvcc --version | tail -1; } >"$OUT/summary.txt" 2>&1
+
+if ! pkg-config --exists cmocka 2>/dev/null && ls "$ROOT"/.carry/cuda/*.deb >/dev/null 2>&1; then
+  for f in "$ROOT"/.carry/cuda/*.deb; do dpkg -x "$f" /tmp/cmocka; done
+  pc=$(find /tmp/cmocka -name cmocka.pc | head -1)
+  sed -i "s|^prefix=.*|prefix=/tmp/cmocka/usr|" "$pc"
+  export PKG_CONFIG_PATH=$(dirname "$pc")${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
+  export LD_LIBRARY_PATH=$(dirname "$(dirname "$pc")")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  echo "cmocka from .carry/cuda ($pc)" >>"$OUT/summary.txt"
+fi
+
+t0=$(date +%s)
+cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKSA_WITH_CUDA=ON -DKSA_WITH_OPENCL=OFF \
+  -DKSA_WITH_HIP=OFF -DKSA_BUILD_TOOLS=OFF >"$OUT/build.log" 2>&1 &&
+  ninja -C "$BUILD" -j16 ksa_cuda test_cuda test_cuda_graph ksa_cuda_bench >>"$OUT/build.log" 2>&1
+rc=$?
+echo "build rc=$rc in $(($(date +%s) - t0)) s" >>"$OUT/summary.txt"
+if [ $rc -ne 0 ]; then tail -40 "$OUT/build.log"; cat "$OUT/summary.txt"; exit 1; fi
+export KSA_PLUGIN_PATH=$BUILD/lib
+
+if has test; then
+  t0=$(date +%s)
+  for t in test_cuda test_cuda_graph; do
+    timeout 400 "$BUILD/bin/$t" >>"$OUT/test.log" 2>&1
+    echo "$t rc=$? ($(($(date +%s) - t0)) s)" >>"$OUT/summary.txt"
+  done
+  grep -E "FAIL|PASSED|FAILED|SKIPPED|grid on|step:" "$OUT/test.log" | head -60 >>"$OUT/summary.txt"
+fi
+
+if has sanitize; then
+  t0=$(date +%s)
+  for tool in memcheck racecheck; do
+    KSA_CUDA_TEST_QUICK=1 timeout 300 compute-sanitizer --tool $tool --error-exitcode 9 \
+      "$BUILD/bin/test_cuda" >"$OUT/sanitize-$tool.log" 2>&1
+    echo "compute-sanitizer $tool rc=$? ($(($(date +%s) - t0)) s): $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/sanitize-$tool.log" | tail -1)" >>"$OUT/summary.txt"
+  done
+fi
+
+if has bench; then
+  t0=$(date +%s)
+  timeout 300 python3 "$ROOT/backends/cuda/peer_sdpa.py" $QUICK >"$OUT/peer.jsonl" 2>>"$OUT/bench.err"
+  echo "peer rc=$? ($(($(date +%s) - t0)) s)" >>"$OUT/summary.txt"
+  for dt in f16 bf16; do
+    only=""
+    [ $dt = bf16 ] && only="--only prefill"
+    timeout 300 "$BUILD/bin/ksa-cuda-bench" $QUICK --dtype $dt $only >>"$OUT/bench.jsonl" 2>>"$OUT/bench.err"
+    echo "bench $dt rc=$? ($(($(date +%s) - t0)) s)" >>"$OUT/summary.txt"
+  done
+  cat "$OUT/peer.jsonl" "$OUT/bench.jsonl" >>"$OUT/summary.txt"
+  tail -5 "$OUT/bench.err" >>"$OUT/summary.txt"
+fi
+cat "$OUT/summary.txt"

@@ -1,0 +1,438 @@
+/* flash_prefill.cu: tensor-core prefill kernels (mma.sync m16n8k16, f16/bf16 in, f32 accumulate,
+ * sm_80 and sm_90a). One CTA of 4 warps owns 64 MMA rows; a row is a (query, head of the GQA group)
+ * pair, so all rows of a CTA read the same KV head and every K/V tile loaded serves the G heads.
+ *  - kc_flash_prefill: FlashAttention-style online softmax over a key list, K/V tiles of 64 rows
+ *    double-buffered with cp.async. Dense: the causal keys 0..pos. Sparse (anchor sparse pass and
+ *    reuse prefill): the tile's selected keys (gathered rows through the index tensor and the
+ *    head map) followed by the tile's own keys; then a CTA's rows all belong to one query tile, so
+ *    the T queries x G heads of the tile form the MMA rows. Writes o, lse, and/or the internal
+ *    log2-domain lse used by the pooled-score pass.
+ *  - kc_pooled_prefill: for one (sequence, KV head, tile) and a chunk of 64 candidate keys,
+ *    recomputes s = q.k for every row of the tile and sums exp2(s - lse2) over the rows: the pooled
+ *    post-softmax scores that the Top-k selects from. */
+#include <stdio.h>
+
+#include "ksa_cuda_common.cuh"
+
+#define KC_BQ 64
+#define KC_BK 64
+#define KC_THREADS 128
+
+/* ------------------------------------------------------------------ mma helpers (NVIDIA only) */
+static __device__ __forceinline__ void kc_ldmatrix_x4(uint32_t r[4], const void *smem)
+{
+    unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(s));
+}
+static __device__ __forceinline__ void kc_ldmatrix_x4_trans(uint32_t r[4], const void *smem)
+{
+    unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(s));
+}
+template <typename T> struct kc_mma;
+template <> struct kc_mma<ksa_f16> {
+    static __device__ __forceinline__ void run(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1)
+    {
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                     "{%0,%1,%2,%3};\n"
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+    }
+    static __device__ __forceinline__ uint32_t pack(float x, float y)
+    {
+        __half2 h = __floats2half2_rn(x, y);
+        return *(uint32_t *)&h;
+    }
+};
+template <> struct kc_mma<ksa_bf16> {
+    static __device__ __forceinline__ void run(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1)
+    {
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                     "{%0,%1,%2,%3};\n"
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+    }
+    static __device__ __forceinline__ uint32_t pack(float x, float y)
+    {
+        __nv_bfloat162 h = __floats2bfloat162_rn(x, y);
+        return *(uint32_t *)&h;
+    }
+};
+
+/* S[16 x 64] of warp (rows of sQ starting at qrow) times the 64 rows of sK */
+template <int D, typename T>
+static __device__ __forceinline__ void kc_qk(float s[8][4], const uint16_t *sQ, const uint16_t *sK, int qrow, int lane)
+{
+    constexpr int LD = D + 8;
+#pragma unroll
+    for (int nb = 0; nb < 8; nb++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) s[nb][e] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk++) {
+        uint32_t af[4];
+        kc_ldmatrix_x4(af, sQ + (qrow + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + kk * 16 + (lane >> 4) * 8);
+#pragma unroll
+        for (int nb2 = 0; nb2 < 4; nb2++) {
+            uint32_t bf[4];
+            kc_ldmatrix_x4(bf, sK + (nb2 * 16 + (lane & 7) + (lane >> 4) * 8) * LD + kk * 16 + ((lane >> 3) & 1) * 8);
+            kc_mma<T>::run(s[2 * nb2], af, bf[0], bf[1]);
+            kc_mma<T>::run(s[2 * nb2 + 1], af, bf[2], bf[3]);
+        }
+    }
+}
+
+/* geometry of the rows a CTA owns; returns 0 when the CTA has nothing to do */
+struct kc_rows {
+    int b, g, lq, lk, row_begin, row_end, tile, qrow0;
+};
+static __device__ __forceinline__ int kc_cta_rows(const kc_args &a, kc_rows &r)
+{
+    r.b = blockIdx.z;
+    r.g = blockIdx.y;
+    r.lq = kc_lq(a, r.b);
+    r.lk = kc_lk(a, r.b);
+    r.qrow0 = kc_qrow0(a, r.b);
+    int G = a.group;
+    if (!a.sparse) {
+        r.tile = -1;
+        r.row_begin = blockIdx.x * KC_BQ;
+        r.row_end = min(r.row_begin + KC_BQ, r.lq * G);
+    } else {
+        int cpt = a.rows_per_cta_chunks;
+        r.tile = blockIdx.x / cpt;
+        int c = blockIdx.x % cpt;
+        int T = a.tile_size;
+        int tb = r.tile * T * G, te = min((r.tile + 1) * T, r.lq) * G;
+        r.row_begin = tb + c * KC_BQ;
+        r.row_end = min(r.row_begin + KC_BQ, te);
+    }
+    return r.row_begin < r.row_end;
+}
+
+/* load the 64 rows of Q owned by the CTA (zero rows past the end) */
+template <int D>
+static __device__ __forceinline__ void kc_load_q(const kc_args &a, const kc_rows &r, uint16_t *sQ)
+{
+    constexpr int LD = D + 8, P = D / 8;
+    const uint16_t *q = (const uint16_t *)a.q;
+    for (int c = threadIdx.x; c < KC_BQ * P; c += KC_THREADS) {
+        int row = c / P, piece = c % P;
+        int rr = r.row_begin + row;
+        const uint16_t *src = NULL;
+        if (rr < r.row_end) {
+            int i = rr / a.group, h = r.g * a.group + rr % a.group;
+            src = q + (int64_t)r.b * a.q_s.batch + (int64_t)(r.qrow0 + i) * a.q_s.token + (int64_t)h * a.q_s.head;
+        }
+        kc_row_piece<D>(a, sQ + row * LD, src, piece);
+    }
+}
+
+template <int D, typename T>
+__global__ void __launch_bounds__(KC_THREADS) kc_flash_prefill(const __grid_constant__ kc_args a)
+{
+    constexpr int LD = D + 8, P = D / 8, NB = D / 8;
+    extern __shared__ __align__(16) uint16_t kc_smem[];
+    uint16_t *sQ = kc_smem;
+    uint16_t *sK = sQ + KC_BQ * LD;       /* [2][64][LD] */
+    uint16_t *sV = sK + 2 * KC_BK * LD;   /* [2][64][LD] */
+    __shared__ int sKey[2][KC_BK];
+
+    kc_rows r;
+    if (!kc_cta_rows(a, r)) return;
+    const int G = a.group, tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+    const int pos_shift = r.lk - r.lq;
+    const int pos_max = pos_shift + (r.row_end - 1) / G;
+
+    /* key list */
+    int nsel = 0, own0 = 0, mg = 0;
+    const int *idx = NULL;
+    if (a.sparse) {
+        mg = a.head_map[r.g];
+        own0 = pos_shift + r.tile * a.tile_size;
+        nsel = a.counts[(int64_t)r.b * a.cs0 + (int64_t)mg * a.cs1 + (int64_t)r.tile * a.cs2];
+        idx = a.indices + (int64_t)r.b * a.is0 + (int64_t)mg * a.is1 + (int64_t)r.tile * a.is2;
+    }
+    const int nkeys = a.sparse ? nsel + (pos_max - own0 + 1) : pos_max + 1;
+    const int ntiles = (nkeys + KC_BK - 1) / KC_BK;
+
+    const uint16_t *kp = (const uint16_t *)a.k, *vp = (const uint16_t *)a.v;
+    auto load_kv = [&](int kt, int buf) {
+        for (int c = tid; c < KC_BK * P; c += KC_THREADS) {
+            int row = c / P, piece = c % P;
+            int n = kt * KC_BK + row;
+            int j = -1;
+            if (n < nkeys) j = a.sparse ? (n < nsel ? idx[(int64_t)n * a.is3] : own0 + n - nsel) : n;
+            if (piece == 0) sKey[buf][row] = j;
+            const uint16_t *ks = NULL, *vs = NULL;
+            if (j >= 0) {
+                ks = kp + kc_kv_offset(a, 0, r.b, j, r.g);
+                vs = vp + kc_kv_offset(a, 1, r.b, j, r.g);
+            }
+            kc_row_piece<D>(a, sK + (buf * KC_BK + row) * LD, ks, piece);
+            kc_row_piece<D>(a, sV + (buf * KC_BK + row) * LD, vs, piece);
+        }
+    };
+
+    kc_load_q<D>(a, r, sQ);
+    if (ntiles > 0) load_kv(0, 0);
+    kc_copy_commit();
+
+    /* rows of this thread: qa = warp*16 + lane/4, qb = qa + 8 */
+    const int ra = r.row_begin + warp * 16 + lane / 4, rb = ra + 8;
+    const int pos_a = ra < r.row_end ? pos_shift + ra / G : -1;
+    const int pos_b = rb < r.row_end ? pos_shift + rb / G : -1;
+    float m_a = KC_NEG_INF, m_b = KC_NEG_INF, l_a = 0.f, l_b = 0.f;
+    float o[NB][4];
+#pragma unroll
+    for (int nb = 0; nb < NB; nb++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) o[nb][e] = 0.f;
+
+    for (int kt = 0; kt < ntiles; kt++) {
+        const int buf = kt & 1;
+        if (kt + 1 < ntiles) {
+            load_kv(kt + 1, buf ^ 1);
+            kc_copy_commit();
+            kc_copy_wait<1>();
+        } else {
+            kc_copy_wait<0>();
+        }
+        __syncthreads();
+        const uint16_t *cK = sK + buf * KC_BK * LD, *cV = sV + buf * KC_BK * LD;
+        float s[8][4];
+        kc_qk<D, T>(s, sQ, cK, warp * 16, lane);
+        float mx_a = KC_NEG_INF, mx_b = KC_NEG_INF;
+#pragma unroll
+        for (int nb = 0; nb < 8; nb++)
+#pragma unroll
+            for (int e = 0; e < 2; e++) {
+                int j = sKey[buf][nb * 8 + (lane % 4) * 2 + e];
+                float x = s[nb][e] * a.scale_log2, y = s[nb][2 + e] * a.scale_log2;
+                s[nb][e] = (j >= 0 && j <= pos_a) ? x : KC_NEG_INF;
+                s[nb][2 + e] = (j >= 0 && j <= pos_b) ? y : KC_NEG_INF;
+                mx_a = fmaxf(mx_a, s[nb][e]);
+                mx_b = fmaxf(mx_b, s[nb][2 + e]);
+            }
+        mx_a = fmaxf(mx_a, ksa_shfl_xor(mx_a, 1));
+        mx_a = fmaxf(mx_a, ksa_shfl_xor(mx_a, 2));
+        mx_b = fmaxf(mx_b, ksa_shfl_xor(mx_b, 1));
+        mx_b = fmaxf(mx_b, ksa_shfl_xor(mx_b, 2));
+        float mn_a = fmaxf(m_a, mx_a), mn_b = fmaxf(m_b, mx_b);
+        float base_a = mn_a == KC_NEG_INF ? 0.f : mn_a, base_b = mn_b == KC_NEG_INF ? 0.f : mn_b;
+        float al_a = ksa_exp2(m_a - base_a), al_b = ksa_exp2(m_b - base_b);
+        m_a = mn_a;
+        m_b = mn_b;
+        float sum_a = 0.f, sum_b = 0.f;
+#pragma unroll
+        for (int nb = 0; nb < 8; nb++)
+#pragma unroll
+            for (int e = 0; e < 2; e++) {
+                s[nb][e] = ksa_exp2(s[nb][e] - base_a);
+                s[nb][2 + e] = ksa_exp2(s[nb][2 + e] - base_b);
+                sum_a += s[nb][e];
+                sum_b += s[nb][2 + e];
+            }
+        l_a = l_a * al_a + sum_a;
+        l_b = l_b * al_b + sum_b;
+#pragma unroll
+        for (int nb = 0; nb < NB; nb++) {
+            o[nb][0] *= al_a;
+            o[nb][1] *= al_a;
+            o[nb][2] *= al_b;
+            o[nb][3] *= al_b;
+        }
+        /* O += P V */
+#pragma unroll
+        for (int kk = 0; kk < 4; kk++) {
+            uint32_t pf[4];
+            pf[0] = kc_mma<T>::pack(s[2 * kk][0], s[2 * kk][1]);
+            pf[1] = kc_mma<T>::pack(s[2 * kk][2], s[2 * kk][3]);
+            pf[2] = kc_mma<T>::pack(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+            pf[3] = kc_mma<T>::pack(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+#pragma unroll
+            for (int db2 = 0; db2 < D / 16; db2++) {
+                uint32_t bf[4];
+                kc_ldmatrix_x4_trans(bf, cV + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + db2 * 16 + (lane >> 4) * 8);
+                kc_mma<T>::run(o[2 * db2], pf, bf[0], bf[1]);
+                kc_mma<T>::run(o[2 * db2 + 1], pf, bf[2], bf[3]);
+            }
+        }
+        __syncthreads();
+    }
+
+    /* epilogue */
+    l_a += ksa_shfl_xor(l_a, 1);
+    l_a += ksa_shfl_xor(l_a, 2);
+    l_b += ksa_shfl_xor(l_b, 1);
+    l_b += ksa_shfl_xor(l_b, 2);
+#pragma unroll
+    for (int half = 0; half < 2; half++) {
+        int rr = half ? rb : ra;
+        if (rr >= r.row_end) continue;
+        float l = half ? l_b : l_a, m = half ? m_b : m_a;
+        float inv = l > 0.f ? 1.f / l : 0.f;
+        int i = rr / G, h = r.g * G + rr % G;
+        if (a.o) {
+            T *op = (T *)a.o + (int64_t)r.b * a.o_s.batch + (int64_t)(r.qrow0 + i) * a.o_s.token + (int64_t)h * a.o_s.head;
+#pragma unroll
+            for (int nb = 0; nb < NB; nb++) {
+                int d = nb * 8 + (lane % 4) * 2;
+                op[d] = ksa_from_float<T>(o[nb][2 * half] * inv);
+                op[d + 1] = ksa_from_float<T>(o[nb][2 * half + 1] * inv);
+            }
+        }
+        if (lane % 4 == 0) {
+            float lse2 = l > 0.f ? m + ksa_log2(l) : KC_NEG_INF;
+            if (a.lse)
+                a.lse[(int64_t)r.b * a.lse_sb + (int64_t)h * a.lse_sh + (int64_t)(r.qrow0 + i) * a.lse_si] = lse2 * KC_LN2;
+            if (a.lse2_ws) a.lse2_ws[((int64_t)r.b * a.hq + h) * a.max_lq + i] = lse2;
+        }
+    }
+}
+
+/* grid: x = chunk of 64 candidate keys, y = tile - tile0, z = b * Hkv + g */
+template <int D, typename T>
+__global__ void __launch_bounds__(KC_THREADS) kc_pooled_prefill(const __grid_constant__ kc_args a, int tile0, int ntiles,
+                                                                float *pooled, int64_t ld)
+{
+    constexpr int LD = D + 8, P = D / 8;
+    extern __shared__ __align__(16) uint16_t kc_smem[];
+    uint16_t *sQ = kc_smem;
+    uint16_t *sK = sQ + KC_BQ * LD;
+    __shared__ float sRed[KC_THREADS / 32][KC_BK];
+    __shared__ float sLse[KC_BQ];
+
+    const int b = blockIdx.z / a.hkv, g = blockIdx.z % a.hkv, t = tile0 + blockIdx.y;
+    const int lq = kc_lq(a, b), lk = kc_lk(a, b), TS = a.tile_size, G = a.group;
+    if (t * TS >= lq) return;
+    const int start = lk - lq + t * TS; /* candidates j < start */
+    const int j0 = blockIdx.x * KC_BK;
+    if (j0 >= start) return;
+    if (kc_tile_count(a, lq, lk, t) >= start) return; /* every candidate is taken: no scores needed */
+    const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+    const int qrow0 = kc_qrow0(a, b);
+    const uint16_t *kp = (const uint16_t *)a.k, *q = (const uint16_t *)a.q;
+
+    for (int c = tid; c < KC_BK * P; c += KC_THREADS) {
+        int row = c / P, piece = c % P;
+        int j = j0 + row;
+        const uint16_t *src = j < start ? kp + kc_kv_offset(a, 0, b, j, g) : NULL;
+        kc_row_piece<D>(a, sK + row * LD, src, piece);
+    }
+    const int tq = min(TS, lq - t * TS);
+    const int nrows = tq * G;
+    float colsum[8][2];
+#pragma unroll
+    for (int nb = 0; nb < 8; nb++) colsum[nb][0] = colsum[nb][1] = 0.f;
+
+    for (int rc = 0; rc < nrows; rc += KC_BQ) {
+        for (int c = tid; c < KC_BQ * P; c += KC_THREADS) {
+            int row = c / P, piece = c % P;
+            int rr = rc + row;
+            const uint16_t *src = NULL;
+            if (rr < nrows) {
+                int i = t * TS + rr / G, h = g * G + rr % G;
+                src = q + (int64_t)b * a.q_s.batch + (int64_t)(qrow0 + i) * a.q_s.token + (int64_t)h * a.q_s.head;
+            }
+            kc_row_piece<D>(a, sQ + row * LD, src, piece);
+        }
+        if (tid < KC_BQ) {
+            int rr = rc + tid;
+            float v = KC_NEG_INF;
+            if (rr < nrows) {
+                int i = t * TS + rr / G, h = g * G + rr % G;
+                v = a.lse2_ws[((int64_t)b * a.hq + h) * a.max_lq + i];
+            }
+            sLse[tid] = v;
+        }
+        kc_copy_commit();
+        kc_copy_wait<0>();
+        __syncthreads();
+        float s[8][4];
+        kc_qk<D, T>(s, sQ, sK, warp * 16, lane);
+        const float la = sLse[warp * 16 + lane / 4], lb = sLse[warp * 16 + lane / 4 + 8];
+#pragma unroll
+        for (int nb = 0; nb < 8; nb++)
+#pragma unroll
+            for (int e = 0; e < 2; e++) {
+                int j = j0 + nb * 8 + (lane % 4) * 2 + e;
+                float pa = (la == KC_NEG_INF || j >= start) ? 0.f : ksa_exp2(s[nb][e] * a.scale_log2 - la);
+                float pb = (lb == KC_NEG_INF || j >= start) ? 0.f : ksa_exp2(s[nb][2 + e] * a.scale_log2 - lb);
+                colsum[nb][e] += pa + pb;
+            }
+        __syncthreads();
+    }
+#pragma unroll
+    for (int nb = 0; nb < 8; nb++)
+#pragma unroll
+        for (int e = 0; e < 2; e++) {
+            float v = colsum[nb][e];
+            v += ksa_shfl_xor(v, 4);
+            v += ksa_shfl_xor(v, 8);
+            v += ksa_shfl_xor(v, 16);
+            if (lane < 4) sRed[warp][nb * 8 + lane * 2 + e] = v;
+        }
+    __syncthreads();
+    if (tid < KC_BK) {
+        int j = j0 + tid;
+        if (j < start) {
+            float v = 0.f;
+            for (int w = 0; w < KC_THREADS / 32; w++) v += sRed[w][tid];
+            pooled[((int64_t)blockIdx.z * ntiles + blockIdx.y) * ld + j] = v;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ launchers */
+template <int D, typename T> static int kc_flash_launch_t(const kc_args *a, cudaStream_t st)
+{
+    size_t smem = (size_t)(KC_BQ + 4 * KC_BK) * (D + 8) * 2;
+    cudaError_t e = cudaFuncSetAttribute(kc_flash_prefill<D, T>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    if (e != cudaSuccess) return (int)e;
+    int chunks = a->sparse ? a->n_tiles * a->rows_per_cta_chunks : (a->max_lq * a->group + KC_BQ - 1) / KC_BQ;
+    dim3 grid((unsigned)chunks, (unsigned)a->hkv, (unsigned)a->batch);
+    kc_flash_prefill<D, T><<<grid, KC_THREADS, smem, st>>>(*a);
+    return (int)cudaGetLastError();
+}
+
+template <int D, typename T>
+static int kc_pooled_launch_t(const kc_args *a, int tile0, int ntiles, float *pooled, int64_t ld, cudaStream_t st)
+{
+    size_t smem = (size_t)(KC_BQ + KC_BK) * (D + 8) * 2;
+    cudaError_t e = cudaFuncSetAttribute(kc_pooled_prefill<D, T>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    if (e != cudaSuccess) return (int)e;
+    dim3 grid((unsigned)((a->max_lk + KC_BK - 1) / KC_BK), (unsigned)ntiles, (unsigned)(a->batch * a->hkv));
+    kc_pooled_prefill<D, T><<<grid, KC_THREADS, smem, st>>>(*a, tile0, ntiles, pooled, ld);
+    return (int)cudaGetLastError();
+}
+
+#define KC_DISPATCH(FN, ...)                                                                          \
+    do {                                                                                              \
+        if (a->dtype == KC_DT_F16) {                                                                  \
+            if (a->head_dim == 64) return FN<64, ksa_f16>(__VA_ARGS__);                               \
+            if (a->head_dim == 128) return FN<128, ksa_f16>(__VA_ARGS__);                             \
+            if (a->head_dim == 256) return FN<256, ksa_f16>(__VA_ARGS__);                             \
+        } else {                                                                                      \
+            if (a->head_dim == 64) return FN<64, ksa_bf16>(__VA_ARGS__);                              \
+            if (a->head_dim == 128) return FN<128, ksa_bf16>(__VA_ARGS__);                            \
+            if (a->head_dim == 256) return FN<256, ksa_bf16>(__VA_ARGS__);                            \
+        }                                                                                             \
+        return (int)cudaErrorInvalidValue;                                                            \
+    } while (0)
+
+extern "C" int kc_launch_flash_prefill(const kc_args *a, void *stream, char *kernel_name, int name_len)
+{
+    if (kernel_name)
+        snprintf(kernel_name, (size_t)name_len, "cuda.mma_flash_prefill_%s_d%d", a->sparse ? "sparse" : "dense", a->head_dim);
+    KC_DISPATCH(kc_flash_launch_t, a, (cudaStream_t)stream);
+}
+
+extern "C" int kc_launch_pooled_prefill(const kc_args *a, int tile0, int ntiles, float *pooled, int64_t ld, void *stream)
+{
+    KC_DISPATCH(kc_pooled_launch_t, a, tile0, ntiles, pooled, ld, (cudaStream_t)stream);
+}

@@ -1,0 +1,149 @@
+/* test_cuda.c: the CUDA backend (libksa_cuda.so) against the reference through the public API:
+ * the standard grid (every mode x phase x layout, ragged, paged, strided, GQA 1..8, head maps,
+ * local windows) for f16 and bf16 at head_dim 64/128/256, the Llama-like shape class (Hq 32/Hkv 8,
+ * D 128, T 32, default Top-k) with multi-tile selection, and the f32 refusal. Skips (passes, saying
+ * why) when no CUDA device is present. KSA_CUDA_TEST_QUICK=1 runs a small subset (used under
+ * compute-sanitizer). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ksa/ksa.h"
+#include "test_util.h"
+
+static ksa_device g_dev;
+
+static int quick(void)
+{
+    const char *e = getenv("KSA_CUDA_TEST_QUICK");
+    return e && *e && strcmp(e, "0") != 0;
+}
+
+static void require_device(void)
+{
+    if (!g_dev) {
+        printf("skipped: no CUDA device (the cuda backend is absent here)\n");
+        skip();
+    }
+}
+
+static void test_presence(void **state)
+{
+    (void)state;
+    ksa_context ctx = ktest_context();
+    assert_non_null(ctx);
+    ksa_device dev = NULL;
+    ksa_status st = ksa_device_open(ctx, "cuda:0", &dev);
+    if (st != KSA_STATUS_SUCCESS) {
+        /* absent must be reported as NOT_FOUND with a reason, never a crash */
+        assert_int_equal(st, KSA_STATUS_NOT_FOUND);
+        assert_true(strlen(ksa_last_error()) > 0);
+        printf("skipped: cuda:0 absent: %s\n", ksa_last_error());
+        skip();
+    }
+    ksa_device_info info;
+    assert_int_equal(ksa_device_get_info(dev, &info), KSA_STATUS_SUCCESS);
+    assert_int_equal(info.kind, KSA_DEVICE_CUDA);
+    assert_string_equal(info.backend, "cuda");
+    assert_true(info.compute_units > 0);
+    printf("cuda:0 = %s (%s, %d SMs)\n", info.description, info.isa, info.compute_units);
+}
+
+static void run_grid(ksa_dtype dt)
+{
+    require_device();
+    static const int32_t dims_full[] = {64, 128, 256};
+    static const int32_t dims_quick[] = {128};
+    int q = quick();
+    int failures = ktest_run_standard_grid(g_dev, q, &dt, 1, q ? dims_quick : dims_full, q ? 1 : 3);
+    assert_int_equal(failures, 0);
+}
+
+static void test_grid_f16(void **state)
+{
+    (void)state;
+    run_grid(KSA_DTYPE_F16);
+}
+
+static void test_grid_bf16(void **state)
+{
+    (void)state;
+    run_grid(KSA_DTYPE_BF16);
+}
+
+/* the Llama-like class: GQA 4, D 128, T 32, default budget (min 128, multiple 128), several tiles
+ * with real selections (Lk 1100 gives up to 96 selected keys per tile out of up to 1000 candidates) */
+static void test_llama_class(void **state)
+{
+    (void)state;
+    require_device();
+    int failures = 0;
+    const ksa_dtype dts[2] = {KSA_DTYPE_F16, KSA_DTYPE_BF16};
+    for (int di = 0; di < (quick() ? 1 : 2); di++) {
+        ktest_config base = ktest_config_default();
+        base.dtype = dts[di];
+        base.hq = 8;
+        base.hkv = 2;
+        base.head_dim = 128;
+        base.batch = 1;
+        base.seed = 77 + (uint64_t)di;
+        ktest_config c;
+        /* dense prefill, lse */
+        c = base; c.lq = c.lk = 700; c.with_lse = 1;
+        failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
+        /* anchor prefill, sparse output, lse, non-rolling and rolling */
+        c = base; c.mode = KSA_MODE_ANCHOR; c.lq = c.lk = 1100; c.with_lse = 1; c.topk_set = 1; c.topk = ksa_topk_default();
+        c.topk.min_k = 64; c.topk.round_multiple = 32;
+        failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
+        c.topk.rolling = 0; c.seed++;
+        failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
+        /* chunked anchor prefill, paged */
+        c = base; c.mode = KSA_MODE_ANCHOR; c.lq = 300; c.lk = 1500; c.kv = KTEST_KV_PAGED; c.page_size = 32;
+        failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
+        /* reuse prefill with a head map */
+        c = base; c.mode = KSA_MODE_REUSE; c.lq = c.lk = 1100; c.use_head_map = 1; c.with_lse = 1;
+        failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
+        /* decode: dense (many splits), anchor, reuse with window, batch 4 varying lengths */
+        c = base; c.phase = KSA_PHASE_DECODE; c.batch = 4; c.lk = 3000; c.vary_lengths = 1; c.with_lse = 1;
+        failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
+        c.mode = KSA_MODE_ANCHOR; c.seed++;
+        failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
+        c.mode = KSA_MODE_REUSE; c.use_head_map = 1; c.topk_set = 1; c.topk = ksa_topk_default(); c.topk.local_window = 64;
+        c.kv = KTEST_KV_PAGED; c.seed++;
+        failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
+    }
+    assert_int_equal(failures, 0);
+}
+
+static void test_f32_unsupported(void **state)
+{
+    (void)state;
+    require_device();
+    ktest_config c = ktest_config_default();
+    c.dtype = KSA_DTYPE_F32;
+    ksa_status st = ktest_run_and_check(g_dev, &c);
+    assert_int_equal(st, KSA_STATUS_UNSUPPORTED);
+    assert_non_null(strstr(ksa_last_error(), "f32"));
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    ksa_context ctx = ktest_context();
+    if (ctx && ksa_device_open(ctx, "cuda:0", &g_dev) != KSA_STATUS_SUCCESS) g_dev = NULL;
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_presence),       cmocka_unit_test(test_f32_unsupported), cmocka_unit_test(test_grid_f16),
+        cmocka_unit_test(test_grid_bf16),      cmocka_unit_test(test_llama_class),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
