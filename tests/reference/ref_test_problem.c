@@ -10,7 +10,6 @@
 #include "ksa_half.h"
 #include "reference/ksa_reference.h"
 
-enum { B_Q, B_K, B_V, B_O, B_LSE, B_IDX, B_CNT, B_PT, B_CUQ, B_CUK, B_SLK, B_COUNT };
 
 #define RT_POISON_INT 0x7e7e7e7e
 
@@ -157,7 +156,7 @@ static int64_t kv_elem(const rt_problem *r, const ksa_token_strides *s, int32_t 
 {
     const ksa_problem *p = &r->p;
     if (p->kv_layout == KSA_KV_PAGED) {
-        const int32_t *pt = r->buf[B_PT];
+        const int32_t *pt = r->buf[RT_BUF_PT];
         int64_t page = pt[b * p->page_table.stride[0] + (j / p->page_size) * p->page_table.stride[1]];
         return page * s->page + (j % p->page_size) * s->token + g * s->head;
     }
@@ -218,17 +217,17 @@ rt_problem *rt_problem_create(const rt_config *c, const rt_data *d)
     qs.page = 0;
     int64_t q_elems = c->q_ragged ? total_q * qs.token : B * qs.batch;
     p->q_strides = p->o_strides = qs;
-    void *q = alloc_nan(r, B_Q, q_elems, c->dtype);
-    alloc_nan(r, B_O, q_elems, c->dtype);
+    void *q = alloc_nan(r, RT_BUF_Q, q_elems, c->dtype);
+    alloc_nan(r, RT_BUF_O, q_elems, c->dtype);
     {
         int64_t shape4[4] = {B, max_lq, Hq, D}, stride4[4] = {qs.batch, qs.token, qs.head, 1};
         int64_t shape3[3] = {total_q, Hq, D}, stride3[3] = {qs.token, qs.head, 1};
         if (c->q_ragged) {
             set_view(&p->q, q, c->dtype, 3, shape3, stride3);
-            set_view(&p->o, r->buf[B_O], c->dtype, 3, shape3, stride3);
+            set_view(&p->o, r->buf[RT_BUF_O], c->dtype, 3, shape3, stride3);
         } else {
             set_view(&p->q, q, c->dtype, 4, shape4, stride4);
-            set_view(&p->o, r->buf[B_O], c->dtype, 4, shape4, stride4);
+            set_view(&p->o, r->buf[RT_BUF_O], c->dtype, 4, shape4, stride4);
         }
     }
     for (int b = 0; b < B; b++)
@@ -236,7 +235,7 @@ rt_problem *rt_problem_create(const rt_config *c, const rt_data *d)
             for (int h = 0; h < Hq; h++)
                 for (int x = 0; x < D; x++) store(q, c->dtype, q_elem(r, &qs, b, i, h) + x, rt_q(d, b, i, h)[x]);
     if (c->q_ragged) {
-        int32_t *cu = alloc_nan(r, B_CUQ, B + 1, KSA_DTYPE_I32);
+        int32_t *cu = alloc_nan(r, RT_BUF_CUQ, B + 1, KSA_DTYPE_I32);
         for (int b = 0; b < B; b++) cu[b] = r->q_row0[b];
         cu[B] = (int32_t)total_q;
         int64_t sh[1] = {B + 1}, st[1] = {1};
@@ -270,7 +269,7 @@ rt_problem *rt_problem_create(const rt_config *c, const rt_data *d)
         /* row-major, or column-major with a padded column stride when strided */
         int64_t pt_stride0 = pad ? 1 : max_pages, pt_stride1 = pad ? B + 1 : 1;
         int64_t pt_elems = B * max_pages + (pad ? max_pages : 0);
-        int32_t *pt = alloc_nan(r, B_PT, pt_elems, KSA_DTYPE_I32);
+        int32_t *pt = alloc_nan(r, RT_BUF_PT, pt_elems, KSA_DTYPE_I32);
         for (int64_t x = 0; x < pt_elems; x++) pt[x] = perm[npages - 1]; /* valid, never used */
         int64_t next = 0;
         for (int b = 0; b < B; b++)
@@ -283,7 +282,7 @@ rt_problem *rt_problem_create(const rt_config *c, const rt_data *d)
         p->max_pages_per_seq = max_pages;
     } else if (c->kv == RT_KV_RAGGED) {
         kv_elems = total_k * ks.token;
-        int32_t *cu = alloc_nan(r, B_CUK, B + 1, KSA_DTYPE_I32);
+        int32_t *cu = alloc_nan(r, RT_BUF_CUK, B + 1, KSA_DTYPE_I32);
         for (int b = 0; b < B; b++) cu[b] = r->k_row0[b];
         cu[B] = (int32_t)total_k;
         int64_t sh[1] = {B + 1}, st[1] = {1};
@@ -293,13 +292,13 @@ rt_problem *rt_problem_create(const rt_config *c, const rt_data *d)
         kv_elems = B * ks.batch;
     }
     if (c->kv != RT_KV_RAGGED) {
-        int32_t *sl = alloc_nan(r, B_SLK, B, KSA_DTYPE_I32);
+        int32_t *sl = alloc_nan(r, RT_BUF_SLK, B, KSA_DTYPE_I32);
         for (int b = 0; b < B; b++) sl[b] = r->seqlen_k[b];
         int64_t sh[1] = {B}, st[1] = {1};
         set_view(&p->seq_lens_k, sl, KSA_DTYPE_I32, 1, sh, st);
     }
     p->k_strides = p->v_strides = ks;
-    void *k = alloc_nan(r, B_K, kv_elems, c->dtype), *v = alloc_nan(r, B_V, kv_elems, c->dtype);
+    void *k = alloc_nan(r, RT_BUF_K, kv_elems, c->dtype), *v = alloc_nan(r, RT_BUF_V, kv_elems, c->dtype);
     for (int b = 0; b < B; b++)
         for (int64_t j = 0; j < r->seqlen_k[b]; j++)
             for (int g = 0; g < Hkv; g++) {
@@ -321,15 +320,15 @@ rt_problem *rt_problem_create(const rt_config *c, const rt_data *d)
         if (c->q_ragged) {
             p->lse_stride_b = 0;
             p->lse_stride_h = total_q * p->lse_stride_i + 3 * pad;
-            alloc_nan(r, B_LSE, Hq * p->lse_stride_h, KSA_DTYPE_F32);
+            alloc_nan(r, RT_BUF_LSE, Hq * p->lse_stride_h, KSA_DTYPE_F32);
             int64_t sh[2] = {Hq, total_q}, st[2] = {p->lse_stride_h, p->lse_stride_i};
-            set_view(&p->lse, r->buf[B_LSE], KSA_DTYPE_F32, 2, sh, st);
+            set_view(&p->lse, r->buf[RT_BUF_LSE], KSA_DTYPE_F32, 2, sh, st);
         } else {
             p->lse_stride_h = max_lq * p->lse_stride_i + 3 * pad;
             p->lse_stride_b = Hq * p->lse_stride_h + 5 * pad;
-            alloc_nan(r, B_LSE, B * p->lse_stride_b, KSA_DTYPE_F32);
+            alloc_nan(r, RT_BUF_LSE, B * p->lse_stride_b, KSA_DTYPE_F32);
             int64_t sh[3] = {B, Hq, max_lq}, st[3] = {p->lse_stride_b, p->lse_stride_h, p->lse_stride_i};
-            set_view(&p->lse, r->buf[B_LSE], KSA_DTYPE_F32, 3, sh, st);
+            set_view(&p->lse, r->buf[RT_BUF_LSE], KSA_DTYPE_F32, 3, sh, st);
         }
     }
 
@@ -345,8 +344,8 @@ rt_problem *rt_problem_create(const rt_config *c, const rt_data *d)
         p->count_stride[2] = 1 + pad;
         p->count_stride[1] = p->n_tiles * p->count_stride[2] + pad;
         p->count_stride[0] = Hkv * p->count_stride[1] + 2 * pad;
-        int32_t *ix = alloc_nan(r, B_IDX, B * p->index_stride[0], KSA_DTYPE_I32);
-        int32_t *ct = alloc_nan(r, B_CNT, B * p->count_stride[0], KSA_DTYPE_I32);
+        int32_t *ix = alloc_nan(r, RT_BUF_IDX, B * p->index_stride[0], KSA_DTYPE_I32);
+        int32_t *ct = alloc_nan(r, RT_BUF_CNT, B * p->count_stride[0], KSA_DTYPE_I32);
         int64_t sh[4] = {B, Hkv, p->n_tiles, p->k_slots};
         set_view(&p->indices, ix, KSA_DTYPE_I32, 4, sh, p->index_stride);
         set_view(&p->counts, ct, KSA_DTYPE_I32, 3, sh, p->count_stride);
@@ -361,18 +360,18 @@ rt_problem *rt_problem_create(const rt_config *c, const rt_data *d)
 void rt_problem_free(rt_problem *r)
 {
     if (!r) return;
-    for (int i = 0; i < B_COUNT; i++) free(r->buf[i]);
+    for (int i = 0; i < RT_BUF_COUNT; i++) free(r->buf[i]);
     free(r);
 }
 
 void rt_problem_poison(rt_problem *r)
 {
-    memset(r->buf[B_O], 0xff, r->bytes[B_O]);
-    if (r->buf[B_LSE]) memset(r->buf[B_LSE], 0xff, r->bytes[B_LSE]);
+    memset(r->buf[RT_BUF_O], 0xff, r->bytes[RT_BUF_O]);
+    if (r->buf[RT_BUF_LSE]) memset(r->buf[RT_BUF_LSE], 0xff, r->bytes[RT_BUF_LSE]);
     if (r->cfg.mode == KSA_MODE_ANCHOR) {
-        int32_t *ix = r->buf[B_IDX], *ct = r->buf[B_CNT];
-        for (size_t x = 0; x < r->bytes[B_IDX] / 4; x++) ix[x] = RT_POISON_INT;
-        for (size_t x = 0; x < r->bytes[B_CNT] / 4; x++) ct[x] = RT_POISON_INT;
+        int32_t *ix = r->buf[RT_BUF_IDX], *ct = r->buf[RT_BUF_CNT];
+        for (size_t x = 0; x < r->bytes[RT_BUF_IDX] / 4; x++) ix[x] = RT_POISON_INT;
+        for (size_t x = 0; x < r->bytes[RT_BUF_CNT] / 4; x++) ct[x] = RT_POISON_INT;
     }
 }
 
@@ -382,12 +381,12 @@ int64_t rt_lq(const rt_problem *r, int32_t b) { return r->seqlen_q[b]; }
 
 double rt_o(const rt_problem *r, int32_t b, int64_t i, int32_t h, int32_t d)
 {
-    return load(r->buf[B_O], r->cfg.dtype, q_elem(r, &r->p.o_strides, b, i, h) + d);
+    return load(r->buf[RT_BUF_O], r->cfg.dtype, q_elem(r, &r->p.o_strides, b, i, h) + d);
 }
 
 double rt_lse(const rt_problem *r, int32_t b, int32_t h, int64_t i)
 {
-    const float *l = r->buf[B_LSE];
+    const float *l = r->buf[RT_BUF_LSE];
     return l[b * r->p.lse_stride_b + h * r->p.lse_stride_h + (r->q_row0[b] + i) * r->p.lse_stride_i];
 }
 
@@ -399,15 +398,15 @@ static int64_t idx_at(const rt_problem *r, int32_t b, int32_t g, int64_t t, int6
 {
     return b * r->p.index_stride[0] + g * r->p.index_stride[1] + t * r->p.index_stride[2] + s * r->p.index_stride[3];
 }
-int32_t rt_count(const rt_problem *r, int32_t b, int32_t g, int64_t t) { return ((int32_t *)r->buf[B_CNT])[cnt_at(r, b, g, t)]; }
+int32_t rt_count(const rt_problem *r, int32_t b, int32_t g, int64_t t) { return ((int32_t *)r->buf[RT_BUF_CNT])[cnt_at(r, b, g, t)]; }
 int32_t rt_index(const rt_problem *r, int32_t b, int32_t g, int64_t t, int64_t s)
 {
-    return ((int32_t *)r->buf[B_IDX])[idx_at(r, b, g, t, s)];
+    return ((int32_t *)r->buf[RT_BUF_IDX])[idx_at(r, b, g, t, s)];
 }
-void rt_set_count(rt_problem *r, int32_t b, int32_t g, int64_t t, int32_t v) { ((int32_t *)r->buf[B_CNT])[cnt_at(r, b, g, t)] = v; }
+void rt_set_count(rt_problem *r, int32_t b, int32_t g, int64_t t, int32_t v) { ((int32_t *)r->buf[RT_BUF_CNT])[cnt_at(r, b, g, t)] = v; }
 void rt_set_index(rt_problem *r, int32_t b, int32_t g, int64_t t, int64_t s, int32_t v)
 {
-    ((int32_t *)r->buf[B_IDX])[idx_at(r, b, g, t, s)] = v;
+    ((int32_t *)r->buf[RT_BUF_IDX])[idx_at(r, b, g, t, s)] = v;
 }
 
 void rt_copy_sets(rt_problem *dst, const rt_problem *src)

@@ -53,13 +53,17 @@ double *rt_v(const rt_data *d, int32_t b, int64_t j, int32_t g);
 /* Round x to the storage dtype (through float). */
 double rt_round(ksa_dtype dt, double x);
 
+/* The buffers of an rt_problem (row-major over the logical shape unless the config is strided). */
+enum rt_buffer_id { RT_BUF_Q, RT_BUF_K, RT_BUF_V, RT_BUF_O, RT_BUF_LSE, RT_BUF_IDX, RT_BUF_CNT, RT_BUF_PT, RT_BUF_CUQ,
+                    RT_BUF_CUK, RT_BUF_SLK, RT_BUF_COUNT };
+
 typedef struct rt_problem {
     ksa_problem p;
     rt_config cfg;
     int32_t seqlen_q[RT_MAX_BATCH], seqlen_k[RT_MAX_BATCH], q_row0[RT_MAX_BATCH], k_row0[RT_MAX_BATCH];
     int32_t head_map[KSA_MAX_KV_HEADS];
-    void *buf[12];
-    size_t bytes[12];
+    void *buf[RT_BUF_COUNT];
+    size_t bytes[RT_BUF_COUNT];
 } rt_problem;
 
 /* Build the problem over the data `d` in the layout of `c` (outputs poisoned). */
