@@ -1,6 +1,6 @@
 /* test_bruteforce.c: the reference against the independent brute force of ref_bruteforce.c over a
  * grid of modes (DENSE, ANCHOR sparse and dense-output, REUSE with random sets and head maps),
- * phases, dtypes, GQA ratios 1..8, head dims 1..256, ragged batches, chunked prefill, lengths that
+ * phases, dtypes, GQA ratios 1..8, head dims 1..512, ragged batches, chunked prefill, lengths that
  * are no multiple of T, fraction and fixed Top-k rules, rolling on and off, and every layout.
  * Outputs are poisoned first and must all be written. Also the pooled-score query. */
 #include <math.h>
@@ -30,6 +30,9 @@ static const shape shapes[] = {
     {5, 5, 3, 1, {25}, {60}},                 /* tiny D */
     {2, 1, 256, 1, {24}, {48}},               /* D 256 */
     {7, 1, 1, 2, {12, 3}, {12, 30}},          /* GQA 7, D 1 */
+    {10, 2, 8, 1, {17}, {33}},                /* GQA 5 */
+    {6, 1, 5, 2, {9, 30}, {9, 31}},           /* GQA 6 */
+    {2, 2, 512, 1, {10}, {21}},               /* the largest head dim */
 };
 
 static ksa_topk_params topk_variant(int v, int32_t max_lk)
