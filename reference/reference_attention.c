@@ -20,7 +20,8 @@ typedef struct ref_scored_key {
 
 /* Scratch carved from the workspace (sizes in elements; L = max Lk, D = head dim). */
 typedef struct ref_scratch {
-    double *kbuf;          /* [L, D] keys of the current (sequence, KV head) */
+    double *kbuf;          /* [D, L] keys of the current (sequence, KV head), transposed */
+    int64_t kstride;       /* L: distance between dims d and d + 1 in kbuf */
     double *vbuf;          /* [L, D] values */
     double *qrow;          /* [D] current query */
     double *acc;           /* [D] current output row */
@@ -61,6 +62,7 @@ static size_t layout_scratch(const ksa_problem *p, char *base, ref_scratch *s)
     if (base && s) {
         base = (char *)(((uintptr_t)base + REF_ALIGN - 1) / REF_ALIGN * REF_ALIGN);
         s->kbuf = (double *)(void *)(base + o_k);
+        s->kstride = (int64_t)L;
         s->vbuf = (double *)(void *)(base + o_v);
         s->qrow = (double *)(void *)(base + o_q);
         s->acc = (double *)(void *)(base + o_acc);
@@ -124,7 +126,7 @@ static int64_t count_offset(const ksa_problem *p, int32_t b, int32_t g, int64_t 
     return (int64_t)b * p->count_stride[0] + (int64_t)g * p->count_stride[1] + t * p->count_stride[2];
 }
 
-/* Keys and values 0..lk-1 of (b, g) into s->kbuf / s->vbuf as float64. */
+/* Keys and values 0..lk-1 of (b, g) into s->kbuf (transposed) / s->vbuf as float64. */
 static void load_kv(const ksa_problem *p, ref_scratch *s, int32_t b, int32_t g, int64_t lk)
 {
     const void *k = ksa_mem_addr(p->k.mem), *v = ksa_mem_addr(p->v.mem);
@@ -132,7 +134,7 @@ static void load_kv(const ksa_problem *p, ref_scratch *s, int32_t b, int32_t g, 
     for (int64_t j = 0; j < lk; j++) {
         int64_t ko = kv_offset(p, &p->k_strides, b, j, g), vo = kv_offset(p, &p->v_strides, b, j, g);
         for (int32_t d = 0; d < D; d++) {
-            s->kbuf[j * D + d] = load_elem(k, p->dtype, ko + d);
+            s->kbuf[d * s->kstride + j] = load_elem(k, p->dtype, ko + d);
             s->vbuf[j * D + d] = load_elem(v, p->dtype, vo + d);
         }
     }
@@ -159,20 +161,6 @@ static void store_row(const ksa_problem *p, const ref_scratch *s, int32_t b, int
 }
 
 /* ---------------------------------------------------------------- the one softmax routine */
-static double dot(const double *a, const double *b, int32_t n)
-{
-    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    int32_t d = 0;
-    for (; d + 4 <= n; d += 4) {
-        s0 += a[d] * b[d];
-        s1 += a[d + 1] * b[d + 1];
-        s2 += a[d + 2] * b[d + 2];
-        s3 += a[d + 3] * b[d + 3];
-    }
-    for (; d < n; d++) s0 += a[d] * b[d];
-    return (s0 + s1) + (s2 + s3);
-}
-
 /* Softmax attention of s->qrow over keys[0..n) of the loaded (sequence, KV head). Leaves the
  * probabilities in s->prob[0..n) and the output row in s->acc; returns the log-sum-exp of the
  * scaled scores (-inf, with a zero output, when n == 0). */
@@ -181,21 +169,73 @@ static double attend(const ksa_problem *p, ref_scratch *s, double scale, const i
     int32_t D = p->head_dim;
     for (int32_t d = 0; d < D; d++) s->acc[d] = 0.0;
     if (n == 0) return -INFINITY;
+    /* scores: q . k_j summed over d in order, for all listed keys at once (K is transposed, so
+     * the inner loop runs over keys; a contiguous key range reads K rows directly) */
+    for (int64_t x = 0; x < n; x++) s->prob[x] = 0.0;
+    int contiguous = keys[n - 1] - keys[0] == n - 1; /* keys are ascending and distinct */
+    int32_t d = 0;
+    /* four dims per pass over the row, added one after another exactly as in the loop below */
+    for (; d + 4 <= D; d += 4) {
+        const double q0 = s->qrow[d], q1 = s->qrow[d + 1], q2 = s->qrow[d + 2], q3 = s->qrow[d + 3];
+        const double *k0 = s->kbuf + d * s->kstride, *k1 = k0 + s->kstride, *k2 = k1 + s->kstride, *k3 = k2 + s->kstride;
+        if (contiguous) {
+            int64_t j0 = keys[0];
+            for (int64_t x = 0; x < n; x++) {
+                double a = s->prob[x];
+                a += q0 * k0[j0 + x];
+                a += q1 * k1[j0 + x];
+                a += q2 * k2[j0 + x];
+                a += q3 * k3[j0 + x];
+                s->prob[x] = a;
+            }
+        } else {
+            for (int64_t x = 0; x < n; x++) {
+                int64_t j = keys[x];
+                double a = s->prob[x];
+                a += q0 * k0[j];
+                a += q1 * k1[j];
+                a += q2 * k2[j];
+                a += q3 * k3[j];
+                s->prob[x] = a;
+            }
+        }
+    }
+    for (; d < D; d++) {
+        double qd = s->qrow[d];
+        const double *kd = s->kbuf + d * s->kstride;
+        for (int64_t x = 0; x < n; x++) s->prob[x] += qd * kd[keys[x]];
+    }
     double mx = -INFINITY;
     for (int64_t x = 0; x < n; x++) {
-        s->prob[x] = scale * dot(s->qrow, s->kbuf + (int64_t)keys[x] * D, D);
+        s->prob[x] *= scale;
         if (s->prob[x] > mx) mx = s->prob[x];
     }
     double sum = 0.0;
     for (int64_t x = 0; x < n; x++) {
-        double w = exp(s->prob[x] - mx);
-        s->prob[x] = w;
-        sum += w;
-        const double *vr = s->vbuf + (int64_t)keys[x] * D;
-        for (int32_t d = 0; d < D; d++) s->acc[d] += w * vr[d];
+        s->prob[x] = exp(s->prob[x] - mx);
+        sum += s->prob[x];
     }
-    for (int32_t d = 0; d < D; d++) s->acc[d] /= sum;
-    for (int64_t x = 0; x < n; x++) s->prob[x] /= sum;
+    /* o = sum over the list of w_x v_keys[x], keys added in list order (four per pass over o) */
+    int64_t x = 0;
+    for (; x + 4 <= n; x += 4) {
+        const double w0 = s->prob[x], w1 = s->prob[x + 1], w2 = s->prob[x + 2], w3 = s->prob[x + 3];
+        const double *v0 = s->vbuf + (int64_t)keys[x] * D, *v1 = s->vbuf + (int64_t)keys[x + 1] * D,
+                     *v2 = s->vbuf + (int64_t)keys[x + 2] * D, *v3 = s->vbuf + (int64_t)keys[x + 3] * D;
+        for (int32_t e = 0; e < D; e++) {
+            double a = s->acc[e];
+            a += w0 * v0[e];
+            a += w1 * v1[e];
+            a += w2 * v2[e];
+            a += w3 * v3[e];
+            s->acc[e] = a;
+        }
+    }
+    for (; x < n; x++) {
+        const double w = s->prob[x], *vr = s->vbuf + (int64_t)keys[x] * D;
+        for (int32_t e = 0; e < D; e++) s->acc[e] += w * vr[e];
+    }
+    for (int32_t e = 0; e < D; e++) s->acc[e] /= sum;
+    for (int64_t y = 0; y < n; y++) s->prob[y] /= sum;
     return mx + log(sum);
 }
 
