@@ -37,19 +37,6 @@ rt_config rt_config_default(void)
     return c;
 }
 
-uint64_t rt_rand(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-double rt_uniform(uint64_t *state, double lo, double hi)
-{
-    return lo + (hi - lo) * ((double)(rt_rand(state) >> 11) * (1.0 / 9007199254740992.0));
-}
-
 double rt_round(ksa_dtype dt, double x)
 {
     float f = (float)x;
@@ -78,14 +65,14 @@ rt_data *rt_data_random(const rt_config *c, uint64_t seed, double spread)
     d->v = malloc(nk * sizeof(double));
     uint64_t st = seed * 7919 + 17;
     for (size_t x = 0; x < nq; x++) {
-        double m = rt_uniform(&st, 0.05, 1.0) * spread;
-        d->q[x] = rt_round(c->dtype, (rt_rand(&st) & 1) ? m : -m);
+        double m = ktest_rand_uniform(&st, 0.05, 1.0) * spread;
+        d->q[x] = rt_round(c->dtype, (ktest_rand_u64(&st) & 1) ? m : -m);
     }
     for (size_t x = 0; x < nk; x++) {
-        double m = rt_uniform(&st, 0.05, 1.0);
-        d->k[x] = rt_round(c->dtype, (rt_rand(&st) & 1) ? m : -m);
-        m = rt_uniform(&st, 0.05, 1.0);
-        d->v[x] = rt_round(c->dtype, (rt_rand(&st) & 1) ? m : -m);
+        double m = ktest_rand_uniform(&st, 0.05, 1.0);
+        d->k[x] = rt_round(c->dtype, (ktest_rand_u64(&st) & 1) ? m : -m);
+        m = ktest_rand_uniform(&st, 0.05, 1.0);
+        d->v[x] = rt_round(c->dtype, (ktest_rand_u64(&st) & 1) ? m : -m);
     }
     return d;
 }
@@ -261,7 +248,7 @@ rt_problem *rt_problem_create(const rt_config *c, const rt_data *d)
         int32_t *perm = malloc(sizeof(int32_t) * (size_t)npages);
         for (int64_t x = 0; x < npages; x++) perm[x] = (int32_t)x;
         for (int64_t x = npages - 1; x > 0; x--) {
-            int64_t y = (int64_t)(rt_rand(&lseed) % (uint64_t)(x + 1));
+            int64_t y = (int64_t)(ktest_rand_u64(&lseed) % (uint64_t)(x + 1));
             int32_t t = perm[x];
             perm[x] = perm[y];
             perm[y] = t;
@@ -432,10 +419,10 @@ void rt_fill_random_sets(rt_problem *r, uint64_t seed)
                 int64_t tiles = decode ? 1 : (lq + T - 1) / T;
                 int64_t ncand = t >= tiles ? 0 : decode ? lk : lk - lq + t * T;
                 int64_t most = ncand < p->k_slots ? ncand : p->k_slots;
-                int64_t n = most > 0 ? (int64_t)(rt_rand(&st) % (uint64_t)(most + 1)) : 0;
+                int64_t n = most > 0 ? (int64_t)(ktest_rand_u64(&st) % (uint64_t)(most + 1)) : 0;
                 for (int64_t j = 0; j < ncand; j++) pool[j] = (int32_t)j;
                 for (int64_t x = 0; x < n; x++) { /* partial Fisher-Yates: random order, distinct */
-                    int64_t y = x + (int64_t)(rt_rand(&st) % (uint64_t)(ncand - x));
+                    int64_t y = x + (int64_t)(ktest_rand_u64(&st) % (uint64_t)(ncand - x));
                     int32_t tmp = pool[x];
                     pool[x] = pool[y];
                     pool[y] = tmp;

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "ksa_backend.h"
+#include "test_util.h" /* ktest_rand_u64, ktest_rand_uniform */
 
 #define RT_MAX_BATCH 8
 
@@ -99,8 +100,5 @@ double rt_max_diff(const rt_problem *a, const rt_problem *b);
 int64_t rt_k_of(const ksa_topk_params *t, int64_t L);
 int64_t rt_tile_count(const ksa_topk_params *t, int64_t lq, int64_t lk, int64_t tile);
 
-/* splitmix64 */
-uint64_t rt_rand(uint64_t *state);
-double rt_uniform(uint64_t *state, double lo, double hi);
 
 #endif /* REF_TEST_PROBLEM_H */

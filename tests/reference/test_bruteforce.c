@@ -82,7 +82,7 @@ static void run_case(const shape *sh, int mode, ksa_phase phase, ksa_dtype dtype
     c.layout_seed = (uint64_t)variant;
     int32_t map[8];
     uint64_t st = (uint64_t)variant * 977 + 1;
-    for (int g = 0; g < sh->hkv; g++) map[g] = (int32_t)(rt_rand(&st) % (uint64_t)sh->hkv);
+    for (int g = 0; g < sh->hkv; g++) map[g] = (int32_t)(ktest_rand_u64(&st) % (uint64_t)sh->hkv);
     c.head_map = map;
 
     rt_data *d = rt_data_random(&c, (uint64_t)(variant * 131 + mode * 7 + phase), 2.0);
