@@ -396,6 +396,41 @@ static void test_reuse_order_independent(void **state)
     rt_data_free(d);
 }
 
+/* Entries a REUSE set must not hold (undefined behaviour for backends) never crash the reference:
+ * it attends the union of the valid candidates, so duplicates count once and keys outside
+ * 0 <= j < pos(tT) (or Lk in decode) are dropped, and counts are clamped to [0, k_slots]. */
+static void test_reuse_tolerates_bad_entries(void **state)
+{
+    for (int ph = 0; ph < 2; ph++) {
+        rt_config c = base_config(KSA_MODE_REUSE, (ksa_phase)ph, KSA_DTYPE_F32);
+        c.topk.min_k = 20; /* k_slots >= 12 */
+        rt_data *d = rt_data_random(&c, 111 + (uint64_t)ph, 2.0);
+        rt_problem *clean = rt_problem_create(&c, d);
+        rt_problem *messy = rt_problem_create(&c, d);
+        assert_true(clean->p.k_slots >= 6);
+        for (int32_t b = 0; b < 2; b++)
+            for (int32_t g = 0; g < 2; g++)
+                for (int64_t t = 0; t < clean->p.n_tiles; t++) {
+                    int64_t lq = rt_lq(clean, b), T = c.topk.tile_size;
+                    int64_t cand = t * T >= lq && !ph ? 0 : ph ? c.lk[b] : c.lk[b] - lq + t * T;
+                    int32_t n = cand >= 2 ? 2 : (int32_t)cand;
+                    rt_set_count(clean, b, g, t, n);
+                    for (int32_t x = 0; x < n; x++) rt_set_index(clean, b, g, t, x, x);
+                    /* the same two keys, repeated, plus a negative key, a non-candidate and a huge one */
+                    int32_t messy_set[6] = {n > 1 ? 1 : 0, -5, (int32_t)cand, n > 0 ? 0 : -1, 1 << 30, n > 1 ? 1 : -2};
+                    rt_set_count(messy, b, g, t, n > 0 ? 6 : 0);
+                    for (int32_t x = 0; x < 6; x++) rt_set_index(messy, b, g, t, x, messy_set[x]);
+                    if (t == 0 && b == 0 && g == 0 && n == 0) rt_set_count(messy, b, g, t, -3); /* clamped to 0 */
+                }
+        assert_int_equal(rt_run(clean), KSA_STATUS_SUCCESS);
+        assert_int_equal(rt_run(messy), KSA_STATUS_SUCCESS);
+        assert_true(rt_max_diff(clean, messy) == 0.0);
+        rt_problem_free(clean);
+        rt_problem_free(messy);
+        rt_data_free(d);
+    }
+}
+
 /* The workspace contract: the no-allocation entry runs in exactly the bytes it asks for (poisoned
  * first), refuses one byte less, and agrees with the allocating entry. */
 static void test_workspace_contract(void **state)
@@ -426,6 +461,11 @@ static void test_workspace_contract(void **state)
     rt_problem_poison(ws_run);
     assert_int_equal(ksa_reference_attention_in_workspace(&ws_run->p, NULL), KSA_STATUS_SUCCESS);
     assert_true(rt_max_diff(alloc_run, ws_run) == 0.0);
+    /* the allocating entry ignores a workspace that is too small */
+    ws_run->p.workspace_size = 16;
+    rt_problem_poison(ws_run);
+    assert_int_equal(ksa_reference_attention(&ws_run->p), KSA_STATUS_SUCCESS);
+    assert_true(rt_max_diff(alloc_run, ws_run) == 0.0);
     free(ws);
     free(ws2);
     rt_problem_free(alloc_run);
@@ -445,6 +485,7 @@ int main(void)
         cmocka_unit_test(test_lse_consistency),
         cmocka_unit_test(test_decode_local_window),
         cmocka_unit_test(test_reuse_order_independent),
+        cmocka_unit_test(test_reuse_tolerates_bad_entries),
         cmocka_unit_test(test_workspace_contract),
     };
     return cmocka_run_group_tests_name("reference_invariants", tests, NULL, NULL);
