@@ -1,0 +1,457 @@
+"""ksa.py: a ctypes handle on libksa (no build step), so ksa can be called from Python and PyTorch.
+
+It wraps the context, devices, streams, one attention call and the per-model schedule of
+include/ksa/ksa.h. Tensors may be torch tensors, or any object with ``__cuda_array_interface__``
+or ``__array_interface__`` (numpy, CuPy), or an explicit ``(pointer, dtype, shape, strides)``
+tuple; ksa's layouts are q/o ``[B, L, Hq, D]`` and k/v ``[B, L, Hkv, D]`` with unit innermost
+stride, so torch's ``[B, H, L, D]`` tensors go in as ``x.transpose(1, 2)`` views.
+
+The library is found through ``KSA_LIBRARY`` (a path to libksa.so), else next to this file, else
+in ``../build*/lib`` of the source tree, else by the system loader. Example::
+
+    import torch, ksa
+    ctx = ksa.Context()
+    dev = ctx.open("cuda:0")
+    o = torch.empty_like(q)
+    dev.attention(q, k, v, o)                 # DENSE prefill on torch's current stream
+"""
+import ctypes
+import glob
+import os
+
+__all__ = ["KsaError", "Context", "Device", "Schedule", "load_library",
+           "DTYPE_F32", "DTYPE_F16", "DTYPE_BF16", "DTYPE_I32",
+           "MODE_DENSE", "MODE_ANCHOR", "MODE_REUSE", "PHASE_PREFILL", "PHASE_DECODE",
+           "LAYER_DENSE", "LAYER_ANCHOR", "LAYER_REUSE"]
+
+DTYPE_F32, DTYPE_F16, DTYPE_BF16, DTYPE_I32 = 1, 2, 3, 4
+MODE_DENSE, MODE_ANCHOR, MODE_REUSE = 0, 1, 2
+PHASE_PREFILL, PHASE_DECODE = 0, 1
+LAYER_DENSE, LAYER_ANCHOR, LAYER_REUSE = 0, 1, 2
+DEVICE_KINDS = {0: "reference", 1: "cpu", 2: "cuda", 3: "hip", 4: "opencl"}
+MAX_DIMS = 5
+_ELEM = {DTYPE_F32: 4, DTYPE_F16: 2, DTYPE_BF16: 2, DTYPE_I32: 4}
+
+
+class KsaError(RuntimeError):
+    """A ksa call failed: .status is the ksa_status code, the message its sentence."""
+
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+
+
+# ------------------------------------------------------------------ C structures (ksa.h)
+class _Tensor(ctypes.Structure):
+    _fields_ = [("dtype", ctypes.c_int), ("ndim", ctypes.c_int32),
+                ("shape", ctypes.c_int64 * MAX_DIMS), ("stride", ctypes.c_int64 * MAX_DIMS),
+                ("data", ctypes.c_void_p), ("buffer", ctypes.c_void_p),
+                ("offset", ctypes.c_size_t), ("device", ctypes.c_void_p)]
+
+
+class _TopkParams(ctypes.Structure):
+    _fields_ = [("fraction", ctypes.c_double), ("top_k", ctypes.c_int32), ("min_k", ctypes.c_int32),
+                ("round_multiple", ctypes.c_int32), ("tile_size", ctypes.c_int32),
+                ("rolling", ctypes.c_int32), ("local_window", ctypes.c_int32)]
+
+
+class _AttentionParams(ctypes.Structure):
+    _fields_ = [("mode", ctypes.c_int), ("phase", ctypes.c_int), ("scale", ctypes.c_float),
+                ("anchor_dense_output", ctypes.c_int32), ("validate_indices", ctypes.c_int32),
+                ("topk", _TopkParams)]
+
+
+_TENSOR_NAMES = ("q", "k", "v", "o", "lse", "cu_seqlens_q", "cu_seqlens_k", "page_table",
+                 "seq_lens_k", "indices", "counts", "head_map")
+
+
+class _AttentionTensors(ctypes.Structure):
+    _fields_ = [(n, _Tensor) for n in _TENSOR_NAMES]
+
+
+class _Workspace(ctypes.Structure):
+    _fields_ = [("data", ctypes.c_void_p), ("buffer", ctypes.c_void_p),
+                ("offset", ctypes.c_size_t), ("size", ctypes.c_size_t)]
+
+
+class _DeviceInfo(ctypes.Structure):
+    _fields_ = [("kind", ctypes.c_int), ("name", ctypes.c_char * 128), ("backend", ctypes.c_char * 32),
+                ("description", ctypes.c_char * 128), ("isa", ctypes.c_char * 64),
+                ("compute_units", ctypes.c_int32), ("host_memory", ctypes.c_int32),
+                ("memory_bytes", ctypes.c_uint64), ("driver_version", ctypes.c_char * 64)]
+
+
+# ------------------------------------------------------------------ library loading
+_lib = None
+
+
+def _candidates():
+    env = os.environ.get("KSA_LIBRARY")
+    if env:
+        yield env
+    here = os.path.dirname(os.path.abspath(__file__))
+    yield os.path.join(here, "libksa.so")
+    root = os.path.dirname(here)
+    for d in sorted(glob.glob(os.path.join(root, "build*", "lib")), key=os.path.getmtime, reverse=True):
+        yield os.path.join(d, "libksa.so")
+    yield "libksa.so.0"
+    yield "libksa.so"
+
+
+def load_library(path=None):
+    """Load libksa once (path, or the search described in the module docstring) and declare its API."""
+    global _lib
+    if _lib is not None and path is None:
+        return _lib
+    errors = []
+    for cand in ([path] if path else _candidates()):
+        if os.sep in cand and not os.path.exists(cand):
+            continue
+        try:
+            lib = ctypes.CDLL(cand)
+            break
+        except OSError as e:
+            errors.append(f"{cand}: {e}")
+    else:
+        raise OSError("libksa not found; set KSA_LIBRARY to its path (" + "; ".join(errors) + ")")
+    if "KSA_PLUGIN_PATH" not in os.environ and os.sep in cand:  # plugins sit next to libksa in a build tree
+        os.environ["KSA_PLUGIN_PATH"] = os.path.dirname(os.path.abspath(cand))
+    vp, ip, i32, st = ctypes.c_void_p, ctypes.c_int, ctypes.c_int32, ctypes.c_int
+    P = ctypes.POINTER
+    decl = {
+        "ksa_version": (ip, []), "ksa_version_string": (ctypes.c_char_p, []),
+        "ksa_status_string": (ctypes.c_char_p, [st]), "ksa_last_error": (ctypes.c_char_p, []),
+        "ksa_context_create": (st, [P(vp)]), "ksa_context_destroy": (None, [vp]),
+        "ksa_device_count": (st, [vp, P(ip)]), "ksa_device_get": (st, [vp, ip, P(vp)]),
+        "ksa_device_open": (st, [vp, ctypes.c_char_p, P(vp)]),
+        "ksa_device_get_info": (st, [vp, P(_DeviceInfo)]),
+        "ksa_stream_create": (st, [vp, P(vp)]), "ksa_stream_wrap": (st, [vp, vp, P(vp)]),
+        "ksa_stream_synchronize": (st, [vp, vp]), "ksa_stream_destroy": (None, [vp]),
+        "ksa_buffer_alloc": (st, [vp, ctypes.c_size_t, P(vp)]), "ksa_buffer_free": (None, [vp]),
+        "ksa_attention_params_default": (_AttentionParams, [ip, ip]),
+        "ksa_topk_default": (_TopkParams, []),
+        "ksa_attention_index_shape": (st, [vp, P(_AttentionParams), P(_AttentionTensors),
+                                           P(ctypes.c_int64), P(ctypes.c_int64)]),
+        "ksa_attention_workspace_size": (st, [vp, P(_AttentionParams), P(_AttentionTensors),
+                                              P(ctypes.c_size_t)]),
+        "ksa_attention": (st, [vp, vp, P(_AttentionParams), P(_AttentionTensors), P(_Workspace)]),
+        "ksa_schedule_create": (st, [vp, i32, i32, P(_TopkParams), P(vp)]),
+        "ksa_schedule_destroy": (None, [vp]),
+        "ksa_schedule_set_layer": (st, [vp, i32, ip, P(i32)]),
+        "ksa_schedule_set_kascade": (st, [vp, P(i32), i32, P(i32)]),
+        "ksa_schedule_plan": (st, [vp, ip, P(_AttentionTensors), P(ctypes.c_size_t)]),
+        "ksa_schedule_run_layer": (st, [vp, vp, i32, P(_AttentionTensors), P(_Workspace)]),
+        "ksa_set_config_override": (st, [ctypes.c_char_p]),
+    }
+    for name, (res, args) in decl.items():
+        fn = getattr(lib, name)
+        fn.restype = res
+        fn.argtypes = args
+    _lib = lib
+    return lib
+
+
+def _check(status, what):
+    if status != 0:
+        lib = load_library()
+        raise KsaError(status, f"{what}: {lib.ksa_status_string(status).decode()}: "
+                               f"{lib.ksa_last_error().decode()}")
+
+
+def version():
+    return load_library().ksa_version_string().decode()
+
+
+def set_config_override(config):
+    """Force a backend configuration for calls on this thread ('' or None: tuned/default)."""
+    _check(load_library().ksa_set_config_override(config.encode() if config else None), "ksa_set_config_override")
+
+
+# ------------------------------------------------------------------ tensors from Python objects
+def _torch_dtype_code(dt):
+    name = str(dt)
+    return {"torch.float32": DTYPE_F32, "torch.float16": DTYPE_F16, "torch.bfloat16": DTYPE_BF16,
+            "torch.int32": DTYPE_I32}.get(name)
+
+
+_TYPESTR = {"<f4": DTYPE_F32, "<f2": DTYPE_F16, "<i4": DTYPE_I32}
+
+
+def _describe(obj, dtype=None):
+    """(pointer, dtype code, shape, element strides, torch device or None) of an array-like object."""
+    if isinstance(obj, tuple) and len(obj) == 4:
+        ptr, dt, shape, strides = obj
+        return int(ptr), dt, tuple(shape), tuple(strides), None
+    if hasattr(obj, "data_ptr") and hasattr(obj, "stride") and hasattr(obj, "dtype"):  # torch
+        dt = _torch_dtype_code(obj.dtype)
+        if dt is None:
+            raise TypeError(f"ksa: torch dtype {obj.dtype} is not float32, float16, bfloat16 or int32")
+        return obj.data_ptr(), dt, tuple(obj.shape), tuple(obj.stride()), obj.device
+    iface = getattr(obj, "__cuda_array_interface__", None) or getattr(obj, "__array_interface__", None)
+    if iface is None:
+        raise TypeError("ksa: expected a torch tensor, an object with __cuda_array_interface__ or "
+                        "__array_interface__, or a (pointer, dtype, shape, strides) tuple")
+    dt = dtype if dtype is not None else _TYPESTR.get(iface["typestr"])
+    if dt is None:
+        raise TypeError(f"ksa: array typestr {iface['typestr']} needs an explicit dtype= (bf16 is '<V2')")
+    shape = tuple(iface["shape"])
+    es = _ELEM[dt]
+    if iface.get("strides"):
+        strides = tuple(s // es for s in iface["strides"])
+    else:
+        strides, acc = [], 1
+        for n in reversed(shape):
+            strides.insert(0, acc)
+            acc *= n
+        strides = tuple(strides)
+    return int(iface["data"][0]), dt, shape, strides, None
+
+
+def _make_tensor(dev_handle, obj, dtype=None):
+    t = _Tensor()
+    if obj is None:
+        return t
+    ptr, dt, shape, strides, _ = _describe(obj, dtype)
+    if len(shape) > MAX_DIMS:
+        raise ValueError(f"ksa: {len(shape)} dimensions; at most {MAX_DIMS}")
+    t.dtype = dt
+    t.ndim = len(shape)
+    for i, (n, s) in enumerate(zip(shape, strides)):
+        t.shape[i] = n
+        t.stride[i] = s
+    t.data = ptr
+    t.device = dev_handle
+    return t
+
+
+# ------------------------------------------------------------------ context, device, schedule
+class Context:
+    """Discovers the backends and devices (ksa_context_create)."""
+
+    def __init__(self, library=None):
+        self._lib = load_library(library)
+        h = ctypes.c_void_p()
+        _check(self._lib.ksa_context_create(ctypes.byref(h)), "ksa_context_create")
+        self._h = h
+        self._devices = {}
+
+    def close(self):
+        if getattr(self, "_h", None):
+            for d in self._devices.values():
+                d._release()
+            self._lib.ksa_context_destroy(self._h)
+            self._h = None
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def device_names(self):
+        n = ctypes.c_int()
+        _check(self._lib.ksa_device_count(self._h, ctypes.byref(n)), "ksa_device_count")
+        names = []
+        for i in range(n.value):
+            h = ctypes.c_void_p()
+            _check(self._lib.ksa_device_get(self._h, i, ctypes.byref(h)), "ksa_device_get")
+            info = _DeviceInfo()
+            _check(self._lib.ksa_device_get_info(h, ctypes.byref(info)), "ksa_device_get_info")
+            names.append(info.name.decode())
+        return names
+
+    def open(self, name="auto"):
+        """A device by name: 'auto', 'cpu', 'reference', 'cuda:N', 'hip:N', 'opencl:P.D'."""
+        if name in self._devices:
+            return self._devices[name]
+        h = ctypes.c_void_p()
+        _check(self._lib.ksa_device_open(self._h, name.encode(), ctypes.byref(h)), f"ksa_device_open({name})")
+        dev = Device(self, h)
+        self._devices[name] = dev
+        return dev
+
+    def device_for(self, tensor):
+        """The ksa device holding a torch tensor ('cuda:N' or 'cpu')."""
+        d = getattr(tensor, "device", None)
+        if d is not None and getattr(d, "type", None) == "cuda":
+            return self.open(f"cuda:{d.index or 0}")
+        return self.open("cpu")
+
+
+class Device:
+    """One device: info, streams, attention calls. Made by Context.open()."""
+
+    def __init__(self, ctx, handle):
+        self._ctx = ctx
+        self._lib = ctx._lib
+        self._h = handle
+        info = _DeviceInfo()
+        _check(self._lib.ksa_device_get_info(handle, ctypes.byref(info)), "ksa_device_get_info")
+        self.kind = DEVICE_KINDS.get(info.kind, str(info.kind))
+        self.name = info.name.decode()
+        self.backend = info.backend.decode()
+        self.description = info.description.decode()
+        self.isa = info.isa.decode()
+        self.compute_units = info.compute_units
+        self.host_memory = bool(info.host_memory)
+        self.memory_bytes = info.memory_bytes
+        self.driver_version = info.driver_version.decode()
+        self._streams = {}
+        self._ws = []  # (handle, size): kept until close, so a prepared call's workspace stays valid
+
+    def _release(self):
+        for s in self._streams.values():
+            self._lib.ksa_stream_destroy(s)
+        self._streams.clear()
+        for h, _ in self._ws:
+            self._lib.ksa_buffer_free(h)
+        self._ws = []
+
+    def __repr__(self):
+        return f"<ksa.Device {self.name} ({self.backend}, {self.description}, {self.isa})>"
+
+    # streams ------------------------------------------------------------
+    def stream(self, native=None):
+        """A ksa stream wrapping a native queue (int pointer, e.g. torch's cuda_stream); None: torch's
+        current CUDA stream on GPU devices when torch is loaded, else the default stream."""
+        if native is None and self.kind in ("cuda", "hip"):
+            try:
+                import torch  # noqa: WPS433 (optional)
+                native = torch.cuda.current_stream().cuda_stream
+            except Exception:
+                native = None
+        if not native:
+            return None
+        native = int(native)
+        if native not in self._streams:
+            h = ctypes.c_void_p()
+            _check(self._lib.ksa_stream_wrap(self._h, ctypes.c_void_p(native), ctypes.byref(h)), "ksa_stream_wrap")
+            self._streams[native] = h
+        return self._streams[native]
+
+    def synchronize(self, stream=None):
+        _check(self._lib.ksa_stream_synchronize(self._h, stream), "ksa_stream_synchronize")
+
+    # attention ----------------------------------------------------------
+    def params(self, mode=MODE_DENSE, phase=PHASE_PREFILL, scale=0.0, anchor_dense_output=False,
+               validate_indices=False, **topk):
+        p = self._lib.ksa_attention_params_default(mode, phase)
+        p.scale = scale
+        p.anchor_dense_output = int(anchor_dense_output)
+        p.validate_indices = int(validate_indices)
+        for key, val in topk.items():
+            if not hasattr(p.topk, key):
+                raise TypeError(f"ksa: unknown Top-k parameter {key}")
+            setattr(p.topk, key, val)
+        return p
+
+    def tensors(self, q, k, v, o=None, **extra):
+        t = _AttentionTensors()
+        for name, obj in (("q", q), ("k", k), ("v", v), ("o", o)):
+            setattr(t, name, _make_tensor(self._h, obj))
+        for name, obj in extra.items():
+            if name not in _TENSOR_NAMES:
+                raise TypeError(f"ksa: unknown tensor argument {name}")
+            setattr(t, name, _make_tensor(self._h, obj))
+        return t
+
+    def index_shape(self, params, tensors):
+        """(n_tiles, k_slots) of the index tensor for this call."""
+        a, b = ctypes.c_int64(), ctypes.c_int64()
+        _check(self._lib.ksa_attention_index_shape(self._h, ctypes.byref(params), ctypes.byref(tensors),
+                                                   ctypes.byref(a), ctypes.byref(b)), "ksa_attention_index_shape")
+        return a.value, b.value
+
+    def workspace(self, nbytes):
+        """A device scratch buffer of at least nbytes: the largest allocated so far when it is big
+        enough, else a new one (older ones stay valid until the context closes)."""
+        w = _Workspace()
+        if nbytes == 0:
+            return w
+        if not self._ws or self._ws[-1][1] < nbytes:
+            h = ctypes.c_void_p()
+            _check(self._lib.ksa_buffer_alloc(self._h, nbytes, ctypes.byref(h)), "ksa_buffer_alloc(workspace)")
+            self._ws.append((h, nbytes))
+        w.buffer, w.size = self._ws[-1]
+        return w
+
+    def prepare(self, q, k, v, o, mode=MODE_DENSE, phase=None, stream=None, **kw):
+        """Resolve everything once; returns a zero-argument callable that runs the call (for timing
+        loops: no Python work beyond one ctypes call)."""
+        tensor_args = {n: kw.pop(n) for n in list(kw) if n in _TENSOR_NAMES}
+        if phase is None:
+            phase = PHASE_DECODE if _describe(q)[2][1] == 1 and _describe(k)[2][1] > 1 else PHASE_PREFILL
+        params = self.params(mode, phase, **kw)
+        tensors = self.tensors(q, k, v, o, **tensor_args)
+        size = ctypes.c_size_t()
+        _check(self._lib.ksa_attention_workspace_size(self._h, ctypes.byref(params), ctypes.byref(tensors),
+                                                      ctypes.byref(size)), "ksa_attention_workspace_size")
+        ws = self.workspace(size.value)
+        st = self.stream(stream)
+        fn, h = self._lib.ksa_attention, self._h
+        pp, tp, wp = ctypes.byref(params), ctypes.byref(tensors), ctypes.byref(ws)
+        keep = (params, tensors, ws, q, k, v, o, tensor_args)
+
+        def run():
+            _check(fn(h, st, pp, tp, wp), "ksa_attention")
+            return keep[6]
+        return run
+
+    def attention(self, q, k, v, o, mode=MODE_DENSE, phase=None, stream=None, **kw):
+        """One ksa_attention call. q/o [B, Lq, Hq, D], k/v [B, Lk, Hkv, D]; keyword tensors lse,
+        indices, counts, head_map, seq_lens_k, cu_seqlens_q/k, page_table; keyword parameters scale,
+        anchor_dense_output, validate_indices and the Top-k fields (fraction, top_k, min_k,
+        round_multiple, tile_size, rolling, local_window). Enqueued on `stream` (native pointer) or
+        torch's current stream. Returns o."""
+        return self.prepare(q, k, v, o, mode=mode, phase=phase, stream=stream, **kw)()
+
+
+class Schedule:
+    """A model's per-layer plan (ksa_schedule): Kascade anchors + head maps; one call per layer."""
+
+    def __init__(self, device, num_layers, num_kv_heads, **topk):
+        self._dev = device
+        self._lib = device._lib
+        tp = self._lib.ksa_topk_default()
+        for key, val in topk.items():
+            setattr(tp, key, val)
+        h = ctypes.c_void_p()
+        _check(self._lib.ksa_schedule_create(device._h, num_layers, num_kv_heads, ctypes.byref(tp), ctypes.byref(h)),
+               "ksa_schedule_create")
+        self._h = h
+        self.num_layers, self.num_kv_heads = num_layers, num_kv_heads
+        self._ws = _Workspace()
+
+    def __del__(self):
+        try:
+            if self._h:
+                self._lib.ksa_schedule_destroy(self._h)
+                self._h = None
+        except Exception:
+            pass
+
+    def set_kascade(self, anchors, head_maps):
+        """anchors: layer numbers (0 first); head_maps: [num_layers][num_kv_heads] ints (or an array)."""
+        flat = [int(x) for row in head_maps for x in row]
+        if len(flat) != self.num_layers * self.num_kv_heads:
+            raise ValueError(f"ksa: head_maps has {len(flat)} entries; expected {self.num_layers * self.num_kv_heads}")
+        a = (ctypes.c_int32 * len(anchors))(*anchors)
+        m = (ctypes.c_int32 * len(flat))(*flat)
+        _check(self._lib.ksa_schedule_set_kascade(self._h, a, len(anchors), m), "ksa_schedule_set_kascade")
+
+    def set_layer(self, layer, kind, head_map=None):
+        m = (ctypes.c_int32 * self.num_kv_heads)(*head_map) if head_map is not None else None
+        _check(self._lib.ksa_schedule_set_layer(self._h, layer, kind, m), "ksa_schedule_set_layer")
+
+    def plan(self, phase, q, k, v=None, o=None):
+        """Size the index state for a step from q/k shapes; allocates the step's workspace."""
+        t = self._dev.tensors(q, k, v if v is not None else k, o if o is not None else q)
+        size = ctypes.c_size_t()
+        _check(self._lib.ksa_schedule_plan(self._h, phase, ctypes.byref(t), ctypes.byref(size)), "ksa_schedule_plan")
+        self._ws = self._dev.workspace(size.value)
+
+    def run_layer(self, layer, q, k, v, o, stream=None):
+        t = self._dev.tensors(q, k, v, o)
+        _check(self._lib.ksa_schedule_run_layer(self._h, self._dev.stream(stream), layer, ctypes.byref(t),
+                                                ctypes.byref(self._ws)), f"ksa_schedule_run_layer({layer})")
+        return o
