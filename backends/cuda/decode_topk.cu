@@ -180,6 +180,7 @@ __global__ void __launch_bounds__(KC_DEC_THREADS) kc_decode_split(const __grid_c
             for (int n = lane; n < KC_DEC_KC; n += KSA_WARP_SIZE) mx = fmaxf(mx, sS[h * KC_DEC_KC + n]);
             for (int off = KSA_WARP_SIZE / 2; off > 0; off >>= 1) mx = fmaxf(mx, ksa_shfl_xor(mx, off));
             float mo = sM[h], mn = fmaxf(mo, mx);
+            ksa_warp_sync(); /* every lane has read sM[h] before lane 0 rewrites it */
             float base = mn == KC_NEG_INF ? 0.f : mn;
             float sum = 0.f;
             for (int n = lane; n < KC_DEC_KC; n += KSA_WARP_SIZE) {

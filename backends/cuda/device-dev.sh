@@ -21,14 +21,16 @@ has quick && QUICK="--quick"
 if ! pkg-config --exists cmocka 2>/dev/null && ls "$ROOT"/.carry/cuda/*.deb >/dev/null 2>&1; then
   for f in "$ROOT"/.carry/cuda/*.deb; do dpkg -x "$f" /tmp/cmocka; done
   pc=$(find /tmp/cmocka -name cmocka.pc | head -1)
-  sed -i "s|^prefix=.*|prefix=/tmp/cmocka/usr|" "$pc"
+  sed -i "s|/usr/|/tmp/cmocka/usr/|g" "$pc"
   export PKG_CONFIG_PATH=$(dirname "$pc")${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
   export LD_LIBRARY_PATH=$(dirname "$(dirname "$pc")")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  export LIBRARY_PATH=$(dirname "$(dirname "$pc")")${LIBRARY_PATH:+:$LIBRARY_PATH}
+  export CPATH=/tmp/cmocka/usr/include${CPATH:+:$CPATH}
   echo "cmocka from .carry/cuda ($pc)" >>"$OUT/summary.txt"
 fi
 
 t0=$(date +%s)
-cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKSA_WITH_CUDA=ON -DKSA_WITH_OPENCL=OFF \
+cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKSA_WITH_CUDA=ON -DKSA_WITH_OPENCL=OFF \
   -DKSA_WITH_HIP=OFF -DKSA_BUILD_TOOLS=OFF >"$OUT/build.log" 2>&1 &&
   ninja -C "$BUILD" -j16 ksa_cuda test_cuda test_cuda_graph ksa_cuda_bench >>"$OUT/build.log" 2>&1
 rc=$?
@@ -40,7 +42,13 @@ if has test; then
   t0=$(date +%s)
   for t in test_cuda test_cuda_graph; do
     timeout 400 "$BUILD/bin/$t" >>"$OUT/test.log" 2>&1
-    echo "$t rc=$? ($(($(date +%s) - t0)) s)" >>"$OUT/summary.txt"
+    rc=$?
+    echo "$t rc=$rc ($(($(date +%s) - t0)) s)" >>"$OUT/summary.txt"
+    if [ $rc -ge 128 ]; then # a crash: run again under the ASan runtime for a stack trace
+      ASAN_OPTIONS=protect_shadow_gap=0:detect_leaks=0 LD_PRELOAD=$(gcc -print-file-name=libasan.so) \
+        timeout 400 "$BUILD/bin/$t" >"$OUT/test-asan.log" 2>&1
+      grep -A30 "ERROR: AddressSanitizer" "$OUT/test-asan.log" | head -40 >>"$OUT/summary.txt"
+    fi
   done
   grep -E "FAIL|PASSED|FAILED|SKIPPED|grid on|step:" "$OUT/test.log" | head -60 >>"$OUT/summary.txt"
 fi

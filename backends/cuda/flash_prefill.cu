@@ -1,5 +1,5 @@
 /* flash_prefill.cu: tensor-core prefill kernels (mma.sync m16n8k16, f16/bf16 in, f32 accumulate,
- * sm_80 and sm_90a). One CTA of 4 warps owns 64 MMA rows; a row is a (query, head of the GQA group)
+ * sm_80 and sm_90a). One CTA of 8 warps owns 128 MMA rows (16 per warp); a row is a (query, head of the GQA group)
  * pair, so all rows of a CTA read the same KV head and every K/V tile loaded serves the G heads.
  *  - kc_flash_prefill: FlashAttention-style online softmax over a key list, K/V tiles of 64 rows
  *    double-buffered with cp.async. Dense: the causal keys 0..pos. Sparse (anchor sparse pass and
@@ -14,9 +14,12 @@
 
 #include "ksa_cuda_common.cuh"
 
-#define KC_BQ 64
+#define KC_WARPS 8
+#define KC_BQ (16 * KC_WARPS)
 #define KC_BK 64
-#define KC_THREADS 128
+#define KC_THREADS (32 * KC_WARPS)
+/* 2 CTAs per SM at head_dim <= 128 (register cap 128), 1 at 256 */
+#define KC_MIN_BLOCKS(D) ((D) <= 128 ? 2 : 1)
 
 /* ------------------------------------------------------------------ mma helpers (NVIDIA only) */
 static __device__ __forceinline__ void kc_ldmatrix_x4(uint32_t r[4], const void *smem)
@@ -98,14 +101,15 @@ static __device__ __forceinline__ int kc_cta_rows(const kc_args &a, kc_rows &r)
     r.lk = kc_lk(a, r.b);
     r.qrow0 = kc_qrow0(a, r.b);
     int G = a.group;
+    const int chunk = gridDim.x - 1 - blockIdx.x; /* the longest key lists (last rows) start first */
     if (!a.sparse) {
         r.tile = -1;
-        r.row_begin = blockIdx.x * KC_BQ;
+        r.row_begin = chunk * KC_BQ;
         r.row_end = min(r.row_begin + KC_BQ, r.lq * G);
     } else {
         int cpt = a.rows_per_cta_chunks;
-        r.tile = blockIdx.x / cpt;
-        int c = blockIdx.x % cpt;
+        r.tile = chunk / cpt;
+        int c = chunk % cpt;
         int T = a.tile_size;
         int tb = r.tile * T * G, te = min((r.tile + 1) * T, r.lq) * G;
         r.row_begin = tb + c * KC_BQ;
@@ -114,7 +118,7 @@ static __device__ __forceinline__ int kc_cta_rows(const kc_args &a, kc_rows &r)
     return r.row_begin < r.row_end;
 }
 
-/* load the 64 rows of Q owned by the CTA (zero rows past the end) */
+/* load the KC_BQ rows of Q owned by the CTA (zero rows past the end) */
 template <int D>
 static __device__ __forceinline__ void kc_load_q(const kc_args &a, const kc_rows &r, uint16_t *sQ)
 {
@@ -133,12 +137,12 @@ static __device__ __forceinline__ void kc_load_q(const kc_args &a, const kc_rows
 }
 
 template <int D, typename T>
-__global__ void __launch_bounds__(KC_THREADS) kc_flash_prefill(const __grid_constant__ kc_args a)
+__global__ void __launch_bounds__(KC_THREADS, KC_MIN_BLOCKS(D)) kc_flash_prefill(const __grid_constant__ kc_args a)
 {
     constexpr int LD = D + 8, P = D / 8, NB = D / 8;
     extern __shared__ __align__(16) uint16_t kc_smem[];
     uint16_t *sQ = kc_smem;
-    uint16_t *sK = sQ + KC_BQ * LD;       /* [2][64][LD] */
+    uint16_t *sK = sQ + KC_BQ * LD;       /* [2][KC_BK][LD] */
     uint16_t *sV = sK + 2 * KC_BK * LD;   /* [2][64][LD] */
     __shared__ int sKey[2][KC_BK];
 

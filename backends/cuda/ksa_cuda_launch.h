@@ -17,6 +17,7 @@ extern "C" {
 #define KC_KV_PAGED 2
 #define KC_DT_F16 2
 #define KC_DT_BF16 3
+#define KC_PREFILL_ROWS 128 /* MMA rows per prefill CTA (8 warps x 16) */
 
 /* strides (elements) of a token-major tensor, see ksa_token_strides */
 typedef struct kc_strides {
@@ -50,7 +51,7 @@ typedef struct kc_args {
     int32_t n_tiles, k_slots;
     /* pass selection */
     int32_t sparse;   /* prefill: 0 dense causal keys, 1 selected indices + the tile's own keys */
-    int32_t rows_per_cta_chunks; /* prefill sparse: CTAs per tile (ceil(T*G/64)) */
+    int32_t rows_per_cta_chunks; /* prefill sparse: CTAs per tile (ceil(T*G/KC_PREFILL_ROWS)) */
     int32_t head_map[KC_MAX_KV_HEADS];
 } kc_args;
 

@@ -51,6 +51,7 @@ static __device__ __forceinline__ ksa_lane_mask ksa_ballot(int pred) { return (k
 static __device__ __forceinline__ int ksa_popc_mask(ksa_lane_mask m) { return __popcll(m); }
 static __device__ __forceinline__ float ksa_exp2(float x) { return exp2f(x); }
 static __device__ __forceinline__ float ksa_log2(float x) { return log2f(x); }
+static __device__ __forceinline__ void ksa_warp_sync(void) { __builtin_amdgcn_wave_barrier(); }
 #define ksa_gpu_stream_t hipStream_t
 #else
 /* ------------------------------------------------------------------ CUDA (NVIDIA) branch */
@@ -69,6 +70,7 @@ static __device__ __forceinline__ ksa_lane_mask ksa_ballot(int pred) { return __
 static __device__ __forceinline__ int ksa_popc_mask(ksa_lane_mask m) { return __popc(m); }
 static __device__ __forceinline__ float ksa_exp2(float x) { return exp2f(x); }
 static __device__ __forceinline__ float ksa_log2(float x) { return log2f(x); }
+static __device__ __forceinline__ void ksa_warp_sync(void) { __syncwarp(); }
 #define ksa_gpu_stream_t cudaStream_t
 #endif
 

@@ -179,9 +179,9 @@ static ksa_status kc_stream_sync(ksa_backend *self, int device, void *native)
 }
 
 /* ------------------------------------------------------------------ tunables */
-static const int32_t kc_v_block_q[] = {64};
+static const int32_t kc_v_block_q[] = {KC_PREFILL_ROWS};
 static const int32_t kc_v_block_k[] = {64};
-static const int32_t kc_v_warps[] = {4};
+static const int32_t kc_v_warps[] = {KC_PREFILL_ROWS / 16};
 static const int32_t kc_v_stages[] = {2};
 static const int32_t kc_v_splits[] = {0, 1, 2, 4, 8, 16, 32, 64};
 static const int32_t kc_v_group_tiles[] = {0, 16, 64, 256, 1024};
@@ -199,9 +199,9 @@ static ksa_status kc_tunables(ksa_backend *self, int device, const ksa_problem *
         out->params[0] = (ksa_tunable_param){"decode_splits", 8, kc_v_splits, 0};
         return KSA_STATUS_SUCCESS;
     }
-    out->params[KC_T_BLOCK_Q] = (ksa_tunable_param){"block_q", 1, kc_v_block_q, 64};
+    out->params[KC_T_BLOCK_Q] = (ksa_tunable_param){"block_q", 1, kc_v_block_q, KC_PREFILL_ROWS};
     out->params[KC_T_BLOCK_K] = (ksa_tunable_param){"block_k", 1, kc_v_block_k, 64};
-    out->params[KC_T_WARPS] = (ksa_tunable_param){"warps", 1, kc_v_warps, 4};
+    out->params[KC_T_WARPS] = (ksa_tunable_param){"warps", 1, kc_v_warps, KC_PREFILL_ROWS / 16};
     out->params[KC_T_STAGES] = (ksa_tunable_param){"stages", 1, kc_v_stages, 2};
     out->num_params = KC_T_PREFILL_COUNT;
     if (p->mode == KSA_MODE_ANCHOR) {
@@ -244,7 +244,7 @@ static void kc_make_plan(const kc_state *s, int device, const ksa_problem *p, kc
         int splits = kc_config(p, KC_T_SPLITS, 0);
         if (splits <= 0) {
             int sms = s->props[device].multiProcessorCount;
-            int64_t want = (2 * (int64_t)sms + B * Hkv - 1) / (B * Hkv);
+            int64_t want = (6 * (int64_t)sms + B * Hkv - 1) / (B * Hkv);
             int64_t maxs = (nlist + 255) / 256;
             if (want > maxs) want = maxs;
             if (want > 64) want = 64;
@@ -408,7 +408,7 @@ static ksa_status kc_attention(ksa_backend *self, int device, void *stream, cons
     char kname[96] = "";
     if (p->phase == KSA_PHASE_PREFILL) {
         int T = p->topk.tile_size;
-        a.rows_per_cta_chunks = (T * p->group_size + 63) / 64;
+        a.rows_per_cta_chunks = (T * p->group_size + KC_PREFILL_ROWS - 1) / KC_PREFILL_ROWS;
         if (p->mode == KSA_MODE_DENSE) {
             a.sparse = 0;
             rc = kc_launch_flash_prefill(&a, stream, kname, sizeof kname);
@@ -446,7 +446,7 @@ static ksa_status kc_attention(ksa_backend *self, int device, void *stream, cons
         }
         if (info) {
             snprintf(info->kernel, sizeof info->kernel, "%s", kname);
-            snprintf(info->config, sizeof info->config, "block_q=64,block_k=64,warps=4,stages=2%s",
+            snprintf(info->config, sizeof info->config, "block_q=128,block_k=64,warps=8,stages=2%s",
                      p->mode == KSA_MODE_ANCHOR ? ",anchor_tile_group" : "");
             if (p->mode == KSA_MODE_ANCHOR)
                 snprintf(info->config + strlen(info->config), sizeof info->config - strlen(info->config), "=%d",
