@@ -1,0 +1,856 @@
+/* tuner.c: the measuring driver behind ksa-tune. For one shape it builds random inputs on the
+ * device (several sets, rotated between timed calls so caches do not flatter), times the
+ * backend's built-in heuristic, then every candidate configuration of the backend's tunable space
+ * (exhaustive when small, coordinate descent when large) through the normal ksa_attention() path
+ * with ksa_set_config_override(). Before a candidate may win it must pass the reference check on a
+ * capped shape of the same class and agree with the built-in's output on the full shape: a fast
+ * wrong configuration never wins. A winner is only reported when it beats the built-in by a
+ * margin in an interleaved confirmation run, so a tuned entry is never slower than the default. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "autotune/ksa_autotune.h"
+#include "ksa_half.h"
+#include "ksa_internal.h"
+
+#define MAX_SETS 4
+#define MAX_BUFS 10
+#define MAX_REPEATS 64
+#define MAX_SEARCH 512
+
+ksa_tune_options ksa_tune_options_default(void)
+{
+    ksa_tune_options o;
+    memset(&o, 0, sizeof o);
+    o.budget_s = 60.0;
+    o.warmup = 2;
+    o.repeats = 9;
+    o.max_candidates = 48;
+    o.min_gain = 0.03;
+    o.check_max_len = 300;
+    o.seed = 20261123u;
+    return o;
+}
+
+const char *ksa_tune_shape_string(const ksa_tune_shape *s, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s %s B%d Hq%d Hkv%d D%d Lq%d Lk%d%s", ksa_tune_op_name(s->mode, s->phase), ksa_dtype_name(s->dtype),
+             s->batch, s->hq, s->hkv, s->head_dim, s->phase == KSA_PHASE_DECODE ? 1 : s->lq, s->lk, s->paged ? " paged" : "");
+    return buf;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static double rng_uniform(uint64_t *s, double lo, double hi)
+{
+    return lo + (hi - lo) * ((double)(rng_next(s) >> 11) * (1.0 / 9007199254740992.0));
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* ---------------------------------------------------------------- inputs on the device */
+typedef struct tune_set {
+    ksa_buffer bufs[MAX_BUFS];
+    int nbufs;
+    ksa_attention_tensors t;
+} tune_set;
+
+typedef struct tune_inputs {
+    ksa_device dev;
+    ksa_tune_shape shape;
+    ksa_attention_params params;
+    tune_set sets[MAX_SETS];
+    int nsets;
+    ksa_buffer ws;
+    size_t ws_size;
+} tune_inputs;
+
+static ksa_status new_tensor(ksa_device dev, tune_set *set, ksa_dtype dt, int ndim, const int64_t *shape, const void *host,
+                             uint64_t *rng, ksa_tensor *out)
+{
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) n *= shape[i];
+    size_t bytes = (size_t)n * ksa_dtype_size(dt);
+    if (set->nbufs == MAX_BUFS) return ksa_error(KSA_STATUS_INTERNAL, "ksa-tune: too many buffers");
+    ksa_buffer buf;
+    ksa_status s = ksa_buffer_alloc(dev, bytes ? bytes : 1, &buf);
+    if (s) return s;
+    set->bufs[set->nbufs++] = buf;
+    if (host) {
+        s = ksa_buffer_write(buf, 0, host, bytes, NULL);
+    } else if (rng) {
+        /* random values in [-2, 2], never zero, written in chunks */
+        enum { CHUNK = 1 << 20 };
+        size_t es = ksa_dtype_size(dt);
+        void *tmp = malloc(CHUNK * es);
+        if (!tmp) return ksa_error(KSA_STATUS_OUT_OF_MEMORY, "ksa-tune: out of host memory");
+        for (int64_t off = 0; off < n && !s; off += CHUNK) {
+            int64_t m = n - off < CHUNK ? n - off : CHUNK;
+            for (int64_t i = 0; i < m; i++) {
+                float x = (float)rng_uniform(rng, -2.0, 2.0);
+                if (fabsf(x) < 1e-3f) x = 1e-3f;
+                if (dt == KSA_DTYPE_F32) ((float *)tmp)[i] = x;
+                else if (dt == KSA_DTYPE_F16) ((uint16_t *)tmp)[i] = ksa_f32_to_f16(x);
+                else ((uint16_t *)tmp)[i] = ksa_f32_to_bf16(x);
+            }
+            s = ksa_buffer_write(buf, (size_t)off * es, tmp, (size_t)m * es, NULL);
+        }
+        free(tmp);
+    } else {
+        s = ksa_buffer_fill(buf, 0, bytes, 0xff, NULL);
+    }
+    if (s) return s;
+    *out = ksa_tensor_from_buffer(buf, 0, dt, ndim, shape);
+    return KSA_STATUS_SUCCESS;
+}
+
+static void inputs_destroy(tune_inputs *in)
+{
+    for (int s = 0; s < in->nsets; s++)
+        for (int i = 0; i < in->sets[s].nbufs; i++) ksa_buffer_free(in->sets[s].bufs[i]);
+    if (in->ws) ksa_buffer_free(in->ws);
+    memset(in, 0, sizeof *in);
+}
+
+static ksa_attention_params params_of(const ksa_tune_shape *s)
+{
+    ksa_attention_params p = ksa_attention_params_default(s->mode, s->phase);
+    if (s->topk_fraction > 0) p.topk.fraction = s->topk_fraction;
+    return p;
+}
+
+/* Bytes of one input set, for choosing how many sets to rotate. */
+static double set_bytes(const ksa_tune_shape *s)
+{
+    double es = (double)ksa_dtype_size(s->dtype);
+    double lq = s->phase == KSA_PHASE_DECODE ? 1 : s->lq;
+    return es * s->batch * s->head_dim * (2.0 * lq * s->hq + 2.0 * (double)s->lk * s->hkv);
+}
+
+static ksa_status run_config(tune_inputs *in, int set, const char *config, int builtin);
+
+static ksa_status build_set(tune_inputs *in, tune_set *set, uint64_t *rng)
+{
+    const ksa_tune_shape *s = &in->shape;
+    ksa_device dev = in->dev;
+    ksa_attention_tensors *t = &set->t;
+    memset(t, 0, sizeof *t);
+    int32_t B = s->batch, lq = s->phase == KSA_PHASE_DECODE ? 1 : s->lq;
+    int64_t qshape[4] = {B, lq, s->hq, s->head_dim};
+    ksa_status st = new_tensor(dev, set, s->dtype, 4, qshape, NULL, rng, &t->q);
+    if (!st) st = new_tensor(dev, set, s->dtype, 4, qshape, NULL, NULL, &t->o);
+    if (st) return st;
+    if (s->paged) {
+        int32_t ps = s->page_size > 0 ? s->page_size : 16;
+        int64_t per_seq = (s->lk + ps - 1) / ps, pages = per_seq * B;
+        int32_t *table = malloc(sizeof(int32_t) * (size_t)pages), *lens = malloc(sizeof(int32_t) * (size_t)B);
+        if (!table || !lens) {
+            free(table);
+            free(lens);
+            return ksa_error(KSA_STATUS_OUT_OF_MEMORY, "ksa-tune: out of host memory");
+        }
+        for (int64_t i = 0; i < pages; i++) table[i] = (int32_t)i;
+        for (int64_t i = pages - 1; i > 0; i--) { /* shuffled pages, as a real cache has them */
+            int64_t j = (int64_t)(rng_next(rng) % (uint64_t)(i + 1));
+            int32_t x = table[i];
+            table[i] = table[j];
+            table[j] = x;
+        }
+        for (int32_t b = 0; b < B; b++) lens[b] = s->lk;
+        int64_t kshape[4] = {pages, ps, s->hkv, s->head_dim};
+        int64_t tshape[2] = {B, per_seq}, lshape[1] = {B};
+        st = new_tensor(dev, set, s->dtype, 4, kshape, NULL, rng, &t->k);
+        if (!st) st = new_tensor(dev, set, s->dtype, 4, kshape, NULL, rng, &t->v);
+        if (!st) st = new_tensor(dev, set, KSA_DTYPE_I32, 2, tshape, table, NULL, &t->page_table);
+        if (!st) st = new_tensor(dev, set, KSA_DTYPE_I32, 1, lshape, lens, NULL, &t->seq_lens_k);
+        free(table);
+        free(lens);
+    } else {
+        int64_t kshape[4] = {B, s->lk, s->hkv, s->head_dim};
+        st = new_tensor(dev, set, s->dtype, 4, kshape, NULL, rng, &t->k);
+        if (!st) st = new_tensor(dev, set, s->dtype, 4, kshape, NULL, rng, &t->v);
+    }
+    if (st) return st;
+    if (s->mode != KSA_MODE_DENSE) {
+        int64_t n_tiles, k_slots;
+        st = ksa_attention_index_shape(dev, &in->params, t, &n_tiles, &k_slots);
+        if (st) return st;
+        if (s->phase == KSA_PHASE_DECODE) {
+            int64_t ishape[3] = {B, s->hkv, k_slots}, cshape[2] = {B, s->hkv};
+            st = new_tensor(dev, set, KSA_DTYPE_I32, 3, ishape, NULL, NULL, &t->indices);
+            if (!st) st = new_tensor(dev, set, KSA_DTYPE_I32, 2, cshape, NULL, NULL, &t->counts);
+        } else {
+            int64_t ishape[4] = {B, s->hkv, n_tiles, k_slots}, cshape[3] = {B, s->hkv, n_tiles};
+            st = new_tensor(dev, set, KSA_DTYPE_I32, 4, ishape, NULL, NULL, &t->indices);
+            if (!st) st = new_tensor(dev, set, KSA_DTYPE_I32, 3, cshape, NULL, NULL, &t->counts);
+        }
+    }
+    return st;
+}
+
+static ksa_status inputs_create(ksa_device dev, const ksa_tune_shape *s, int nsets, uint64_t seed, tune_inputs *in)
+{
+    memset(in, 0, sizeof *in);
+    in->dev = dev;
+    in->shape = *s;
+    if (in->shape.phase == KSA_PHASE_DECODE) in->shape.lq = 1;
+    in->params = params_of(&in->shape);
+    uint64_t rng = seed * 6364136223846793005ull + 1442695040888963407ull;
+    ksa_status st = KSA_STATUS_SUCCESS;
+    for (int i = 0; i < nsets && !st; i++) {
+        in->nsets++;
+        st = build_set(in, &in->sets[i], &rng);
+    }
+    if (!st && s->mode == KSA_MODE_REUSE) {
+        /* realistic index sets: the backend's own ANCHOR (built-in configuration) on the same inputs */
+        ksa_attention_params reuse = in->params;
+        in->params.mode = KSA_MODE_ANCHOR;
+        for (int i = 0; i < in->nsets && !st; i++) st = run_config(in, i, NULL, 1);
+        in->params = reuse;
+    }
+    if (st) {
+        char saved[1024];
+        snprintf(saved, sizeof saved, "%s", ksa_last_error());
+        inputs_destroy(in);
+        ksa_error(st, "%s", saved);
+    }
+    return st;
+}
+
+/* Run one call with `config` (NULL: built-in when `builtin`, else whatever dispatch chooses). */
+static ksa_status run_config(tune_inputs *in, int set, const char *config, int builtin)
+{
+    ksa_status st = ksa_set_config_override(config);
+    if (st) return st;
+    ksa_autotune_set_enabled(!builtin);
+    ksa_attention_tensors *t = &in->sets[set].t;
+    size_t need = 0;
+    st = ksa_attention_workspace_size(in->dev, &in->params, t, &need);
+    if (!st && need > in->ws_size) {
+        if (in->ws) ksa_buffer_free(in->ws);
+        in->ws = NULL;
+        in->ws_size = 0;
+        st = ksa_buffer_alloc(in->dev, need, &in->ws);
+        if (!st) in->ws_size = need;
+    }
+    if (!st) {
+        ksa_workspace ws;
+        memset(&ws, 0, sizeof ws);
+        ws.buffer = in->ws;
+        ws.size = in->ws_size;
+        st = ksa_attention(in->dev, NULL, &in->params, t, in->ws ? &ws : NULL);
+    }
+    if (!st) st = ksa_stream_synchronize(in->dev, NULL);
+    char saved[1024];
+    if (st) snprintf(saved, sizeof saved, "%s", ksa_last_error());
+    ksa_set_config_override(NULL);
+    ksa_autotune_set_enabled(1);
+    if (st) ksa_error(st, "%s", saved);
+    return st;
+}
+
+/* Median time (ms) of `repeats` calls rotated over the sets, after `warmup` untimed calls. */
+static ksa_status time_config(tune_inputs *in, const char *config, int builtin, int warmup, int repeats, double *ms)
+{
+    double samples[MAX_REPEATS];
+    if (repeats > MAX_REPEATS) repeats = MAX_REPEATS;
+    if (repeats < 1) repeats = 1;
+    for (int i = 0; i < warmup; i++) {
+        ksa_status st = run_config(in, i % in->nsets, config, builtin);
+        if (st) return st;
+    }
+    for (int r = 0; r < repeats; r++) {
+        double t0 = now_s();
+        ksa_status st = run_config(in, r % in->nsets, config, builtin);
+        if (st) return st;
+        samples[r] = (now_s() - t0) * 1e3;
+    }
+    *ms = median(samples, repeats);
+    return KSA_STATUS_SUCCESS;
+}
+
+static ksa_status poison_outputs(tune_set *set, ksa_mode mode)
+{
+    ksa_attention_tensors *t = &set->t;
+    ksa_status st = ksa_buffer_fill(t->o.buffer, 0, ksa_buffer_size(t->o.buffer), 0xff, NULL);
+    if (!st && mode == KSA_MODE_ANCHOR) {
+        st = ksa_buffer_fill(t->indices.buffer, 0, ksa_buffer_size(t->indices.buffer), 0xee, NULL);
+        if (!st) st = ksa_buffer_fill(t->counts.buffer, 0, ksa_buffer_size(t->counts.buffer), 0xee, NULL);
+    }
+    return st;
+}
+
+/* Reference check of `config` on set 0 of `in`. SUCCESS, CHECK_FAILED (report filled) or the
+ * call's own error. */
+static ksa_status check_reference(tune_inputs *in, const char *config, int builtin, char *report, size_t len)
+{
+    ksa_status st = poison_outputs(&in->sets[0], in->params.mode);
+    if (!st) st = run_config(in, 0, config, builtin);
+    if (st) {
+        snprintf(report, len, "the call failed: %s: %s", ksa_status_string(st), ksa_last_error());
+        return st;
+    }
+    st = ksa_check_against_reference(in->dev, NULL, &in->params, &in->sets[0].t, report, len);
+    if (st && !report[0]) snprintf(report, len, "%s", ksa_last_error());
+    return st;
+}
+
+/* Host copy of set 0's output (and counts) after a call. */
+typedef struct host_out {
+    void *o;
+    size_t o_bytes;
+    int32_t *counts;
+    size_t c_bytes;
+} host_out;
+
+static ksa_status read_outputs(tune_inputs *in, host_out *h)
+{
+    ksa_attention_tensors *t = &in->sets[0].t;
+    h->o_bytes = ksa_buffer_size(t->o.buffer);
+    h->o = malloc(h->o_bytes);
+    if (!h->o) return ksa_error(KSA_STATUS_OUT_OF_MEMORY, "ksa-tune: out of host memory");
+    ksa_status st = ksa_buffer_read(h->o, t->o.buffer, 0, h->o_bytes, NULL);
+    if (!st && in->params.mode == KSA_MODE_ANCHOR) {
+        h->c_bytes = ksa_buffer_size(t->counts.buffer);
+        h->counts = malloc(h->c_bytes);
+        if (!h->counts) return ksa_error(KSA_STATUS_OUT_OF_MEMORY, "ksa-tune: out of host memory");
+        st = ksa_buffer_read(h->counts, t->counts.buffer, 0, h->c_bytes, NULL);
+    }
+    return st;
+}
+
+static void host_out_free(host_out *h)
+{
+    free(h->o);
+    free(h->counts);
+    memset(h, 0, sizeof *h);
+}
+
+static double elem(const void *base, ksa_dtype dt, size_t i)
+{
+    if (dt == KSA_DTYPE_F32) return ((const float *)base)[i];
+    if (dt == KSA_DTYPE_F16) return ksa_f16_to_f32(((const uint16_t *)base)[i]);
+    return ksa_bf16_to_f32(((const uint16_t *)base)[i]);
+}
+
+/* Candidate vs built-in on the full shape: outputs within twice the dtype's tolerance (both are
+ * within one tolerance of the reference), counts identical. */
+static int agrees(const host_out *cand, const host_out *ref, ksa_dtype dt, char *report, size_t len)
+{
+    ksa_tolerance tol = ksa_tolerance_for(dt);
+    size_t n = ref->o_bytes / ksa_dtype_size(dt);
+    for (size_t i = 0; i < n; i++) {
+        double x = elem(cand->o, dt, i), y = elem(ref->o, dt, i);
+        if (!(fabs(x - y) <= 2.0 * (tol.atol + tol.rtol * fabs(y)))) {
+            snprintf(report, len, "full shape: o[%zu] = %.6g but the built-in configuration gives %.6g", i, x, y);
+            return 0;
+        }
+    }
+    if (ref->counts && memcmp(cand->counts, ref->counts, ref->c_bytes) != 0) {
+        snprintf(report, len, "full shape: index counts differ from the built-in configuration's");
+        return 0;
+    }
+    return 1;
+}
+
+/* ---------------------------------------------------------------- the search space */
+static void format_config(const ksa_tunable_space *sp, const int32_t *v, char *buf, size_t len)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < sp->num_params && n < len; i++)
+        n += (size_t)snprintf(buf + n, len - n, "%s%s=%d", i ? "," : "", sp->params[i].name, v[i]);
+}
+
+static int is_default(const ksa_tunable_space *sp, const int32_t *v)
+{
+    for (int i = 0; i < sp->num_params; i++)
+        if (v[i] != sp->params[i].default_value) return 0;
+    return 1;
+}
+
+static double space_size(const ksa_tunable_space *sp)
+{
+    double n = 1;
+    for (int i = 0; i < sp->num_params; i++) n *= sp->params[i].num_values > 0 ? sp->params[i].num_values : 1;
+    return n;
+}
+
+/* Exhaustive list (default first) into cand[][KSA_MAX_TUNABLES]; returns the count. */
+static int enumerate_all(const ksa_tunable_space *sp, int32_t (*cand)[KSA_MAX_TUNABLES], int max)
+{
+    int n = 0;
+    for (int i = 0; i < sp->num_params; i++) cand[0][i] = sp->params[i].default_value;
+    n = 1;
+    int idx[KSA_MAX_TUNABLES] = {0};
+    for (;;) {
+        int32_t v[KSA_MAX_TUNABLES];
+        for (int i = 0; i < sp->num_params; i++) v[i] = sp->params[i].values[idx[i]];
+        if (!is_default(sp, v) && n < max) {
+            memcpy(cand[n], v, sizeof v);
+            n++;
+        }
+        int i = 0;
+        while (i < sp->num_params && ++idx[i] == sp->params[i].num_values) idx[i++] = 0;
+        if (i == sp->num_params) break;
+    }
+    return n;
+}
+
+static ksa_status tunable_space(ksa_device dev, const ksa_problem *p, ksa_tunable_space *sp)
+{
+    memset(sp, 0, sizeof *sp);
+    ksa_backend *be = dev->backend;
+    if (!be->tunables) return KSA_STATUS_SUCCESS;
+    ksa_status st = be->tunables(be, dev->index, p, sp);
+    if (sp->num_params > KSA_MAX_TUNABLES) sp->num_params = KSA_MAX_TUNABLES;
+    return st;
+}
+
+/* A resolved problem for a shape without device memory (dry run): the fields tunables() reads. */
+static void synthetic_problem(const ksa_tune_shape *s, ksa_problem *p, int32_t *lens_q, int32_t *lens_k, int32_t *zeros)
+{
+    memset(p, 0, sizeof *p);
+    ksa_attention_params ap = params_of(s);
+    int32_t lq = s->phase == KSA_PHASE_DECODE ? 1 : s->lq;
+    p->mode = s->mode;
+    p->phase = s->phase;
+    p->dtype = s->dtype;
+    p->scale = 1.0f / sqrtf((float)s->head_dim);
+    p->topk = ap.topk;
+    p->batch = s->batch;
+    p->num_q_heads = s->hq;
+    p->num_kv_heads = s->hkv;
+    p->group_size = s->hkv > 0 ? s->hq / s->hkv : 1;
+    p->head_dim = s->head_dim;
+    p->kv_layout = s->paged ? KSA_KV_PAGED : KSA_KV_CONTIGUOUS;
+    p->page_size = s->paged ? (s->page_size > 0 ? s->page_size : 16) : 0;
+    for (int32_t b = 0; b < s->batch; b++) {
+        lens_q[b] = lq;
+        lens_k[b] = s->lk;
+        zeros[b] = 0;
+    }
+    p->seqlen_q = lens_q;
+    p->seqlen_k = lens_k;
+    p->q_row0 = zeros;
+    p->k_row0 = zeros;
+    p->max_seqlen_q = lq;
+    p->max_seqlen_k = s->lk;
+    p->total_q = (int64_t)lq * s->batch;
+    p->n_tiles = s->phase == KSA_PHASE_DECODE ? 1 : (lq + p->topk.tile_size - 1) / p->topk.tile_size;
+    int64_t slots = ksa_index_slots(&p->topk, s->phase, s->lk);
+    p->k_slots = slots > 0 ? slots : 1;
+}
+
+static ksa_status validate_shape(const ksa_tune_shape *s)
+{
+    if (s->batch < 1 || s->hq < 1 || s->hkv < 1 || s->head_dim < 1 || s->lk < 1 || (s->phase == KSA_PHASE_PREFILL && s->lq < 1))
+        return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa-tune: shape sizes must be positive");
+    if (s->hq % s->hkv) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa-tune: Hq %d is not a multiple of Hkv %d", s->hq, s->hkv);
+    if (s->phase == KSA_PHASE_PREFILL && s->lq > s->lk)
+        return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa-tune: Lq %d exceeds Lk %d", s->lq, s->lk);
+    if (s->batch > 4096) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa-tune: batch %d is too large", s->batch);
+    return KSA_STATUS_SUCCESS;
+}
+
+ksa_status ksa_tune_list_candidates(ksa_device dev, const ksa_tune_shape *s, const ksa_tune_options *o,
+                                    ksa_tunable_space *space, char (*configs)[KSA_TUNE_CONFIG_MAX], int32_t max_configs,
+                                    int32_t *count, int32_t *exhaustive)
+{
+    ksa_clear_error();
+    if (!dev || !s || !space || !count) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_tune_list_candidates: NULL argument");
+    ksa_status st = validate_shape(s);
+    if (st) return st;
+    ksa_tune_options opt = o ? *o : ksa_tune_options_default();
+    int32_t *lens = malloc(sizeof(int32_t) * 3 * (size_t)s->batch);
+    if (!lens) return ksa_error(KSA_STATUS_OUT_OF_MEMORY, "ksa-tune: out of host memory");
+    ksa_problem p;
+    synthetic_problem(s, &p, lens, lens + s->batch, lens + 2 * s->batch);
+    st = tunable_space(dev, &p, space);
+    free(lens);
+    *count = 0;
+    if (exhaustive) *exhaustive = 1;
+    if (st || space->num_params == 0) return st;
+    int32_t cand[MAX_SEARCH][KSA_MAX_TUNABLES];
+    int32_t cur[KSA_MAX_TUNABLES] = {0};
+    int n;
+    if (space_size(space) <= opt.max_candidates && space_size(space) <= MAX_SEARCH) {
+        n = enumerate_all(space, cand, MAX_SEARCH);
+    } else {
+        /* first coordinate-descent pass from the defaults */
+        if (exhaustive) *exhaustive = 0;
+        for (int i = 0; i < space->num_params; i++) cur[i] = space->params[i].default_value;
+        memcpy(cand[0], cur, sizeof cur);
+        n = 1;
+        for (int i = 0; i < space->num_params; i++)
+            for (int v = 0; v < space->params[i].num_values && n < MAX_SEARCH; v++) {
+                if (space->params[i].values[v] == cur[i]) continue;
+                memcpy(cand[n], cur, sizeof cur);
+                cand[n][i] = space->params[i].values[v];
+                n++;
+            }
+    }
+    for (int i = 0; i < n && i < max_configs; i++) format_config(space, cand[i], configs[i], KSA_TUNE_CONFIG_MAX);
+    *count = n;
+    return KSA_STATUS_SUCCESS;
+}
+
+/* ---------------------------------------------------------------- tuning one shape */
+typedef struct search_state {
+    tune_inputs full, check;
+    int check_is_full;
+    host_out builtin_out;
+    ksa_tune_result *r;
+    const ksa_tune_options *o;
+    int warmup, repeats;
+    double t_start;
+    int done, total_estimate;
+} search_state;
+
+static void progress(search_state *ss, const char *what)
+{
+    if (!ss->o->progress) return;
+    double f1 = ss->total_estimate > 0 ? (double)ss->done / ss->total_estimate : 0;
+    double f2 = ss->o->budget_s > 0 ? (now_s() - ss->t_start) / ss->o->budget_s : 0;
+    double f = f1 > f2 ? f1 : f2;
+    ss->o->progress(ss->o->progress_user, f > 1 ? 1 : f, what);
+}
+
+/* Check and time one candidate. Returns 1 with *ms when it passed, 0 when rejected or failed. */
+static int try_candidate(search_state *ss, const ksa_tunable_space *sp, const int32_t *v, double *ms)
+{
+    char cfg[KSA_TUNE_CONFIG_MAX], report[512];
+    format_config(sp, v, cfg, sizeof cfg);
+    ksa_tune_result *r = ss->r;
+    progress(ss, cfg);
+    report[0] = '\0';
+    int ok = 1;
+    /* 1: the reference, on the capped shape of the same class */
+    ksa_status st = check_reference(&ss->check, cfg, 0, report, sizeof report);
+    if (st == KSA_STATUS_INVALID_ARGUMENT && !ss->check_is_full) {
+        /* the capped shape's space does not admit this value: the full-shape comparison with the
+         * (reference-checked) built-in below still guards it */
+        ksa_clear_error();
+        st = KSA_STATUS_SUCCESS;
+    }
+    if (st) ok = 0;
+    /* 2: the full shape, against the built-in's output */
+    if (ok) {
+        host_out h;
+        memset(&h, 0, sizeof h);
+        st = poison_outputs(&ss->full.sets[0], ss->full.params.mode);
+        if (!st) st = run_config(&ss->full, 0, cfg, 0);
+        if (!st) st = read_outputs(&ss->full, &h);
+        if (st) {
+            snprintf(report, sizeof report, "the call failed: %s: %s", ksa_status_string(st), ksa_last_error());
+            ok = 0;
+        } else if (!agrees(&h, &ss->builtin_out, ss->full.shape.dtype, report, sizeof report)) {
+            ok = 0;
+        }
+        host_out_free(&h);
+    }
+    if (ok) {
+        st = time_config(&ss->full, cfg, 0, ss->warmup, ss->repeats, ms);
+        if (st) {
+            snprintf(report, sizeof report, "the call failed: %s: %s", ksa_status_string(st), ksa_last_error());
+            ok = 0;
+        }
+    }
+    ss->done++;
+    if (!ok) {
+        if (!r->rejected) {
+            snprintf(r->first_rejected, sizeof r->first_rejected, "%s", cfg);
+            snprintf(r->reject_reason, sizeof r->reject_reason, "%s", report);
+        }
+        r->rejected++;
+        ksa_log("ksa-tune: candidate %s rejected: %s", cfg, report);
+        ksa_clear_error();
+        return 0;
+    }
+    r->measured++;
+    return 1;
+}
+
+ksa_status ksa_tune_shape_run(ksa_device dev, const ksa_tune_shape *s_in, const ksa_tune_options *o_in, ksa_tune_result *r)
+{
+    ksa_clear_error();
+    if (!dev || !s_in || !r) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_tune_shape_run: NULL argument");
+    memset(r, 0, sizeof *r);
+    ksa_status st = validate_shape(s_in);
+    if (st) return st;
+    ksa_tune_options o = o_in ? *o_in : ksa_tune_options_default();
+    if (o.check_max_len < 32) o.check_max_len = 32;
+    ksa_tune_shape s = *s_in;
+    if (s.phase == KSA_PHASE_DECODE) s.lq = 1;
+    search_state ss;
+    memset(&ss, 0, sizeof ss);
+    ss.r = r;
+    ss.o = &o;
+    ss.t_start = now_s();
+    ss.warmup = o.warmup;
+    ss.repeats = o.repeats;
+
+    /* inputs: rotate up to 4 sets within ~512 MB */
+    double sb = set_bytes(&s);
+    int nsets = sb > 0 ? (int)(512e6 / sb) : MAX_SETS;
+    if (nsets > MAX_SETS) nsets = MAX_SETS;
+    if (nsets < 1) nsets = 1;
+    st = inputs_create(dev, &s, nsets, o.seed, &ss.full);
+    if (st) return st;
+    /* the capped check shape: same class except the lengths (and batch) */
+    ksa_tune_shape cs = s;
+    int cap = o.check_max_len;
+    if (s.phase == KSA_PHASE_DECODE) {
+        if (cs.lk > 8 * cap) cs.lk = 8 * cap;
+        if (cs.batch > 4) cs.batch = 4;
+    } else {
+        if (cs.lk > cap) cs.lk = cap;
+        if (cs.lq > cs.lk) cs.lq = cs.lk;
+        if (cs.batch > 2) cs.batch = 2;
+    }
+    ss.check_is_full = cs.lk == s.lk && cs.lq == s.lq && cs.batch == s.batch;
+    st = inputs_create(dev, &cs, 1, o.seed + 1, &ss.check);
+    if (st) {
+        inputs_destroy(&ss.full);
+        return st;
+    }
+    ksa_problem p;
+    ksa_problem_storage storage;
+    memset(&storage, 0, sizeof storage);
+    st = ksa_resolve_problem(dev, NULL, &ss.full.params, &ss.full.sets[0].t, &p, &storage);
+    if (!st) st = tunable_space(dev, &p, &r->space);
+    if (!st) {
+        ksa_tune_signature_of(&dev->info, &r->entry.sig);
+        ksa_tune_class_of(&p, dev->backend->name, &r->entry.cls);
+    }
+    ksa_problem_storage_release(&storage);
+    char report[512];
+    report[0] = '\0';
+    /* the built-in must itself pass the reference check */
+    if (!st) {
+        st = check_reference(&ss.check, NULL, 1, report, sizeof report);
+        if (st)
+            st = ksa_error(st, "ksa-tune: the built-in configuration of backend %s fails the reference check: %s",
+                           dev->backend->name, report);
+    }
+    if (!st) {
+        st = poison_outputs(&ss.full.sets[0], ss.full.params.mode);
+        if (!st) st = run_config(&ss.full, 0, NULL, 1);
+        if (!st) st = read_outputs(&ss.full, &ss.builtin_out);
+    }
+    if (!st) {
+        /* one untimed call tells how long a call takes: fit the repeats into the budget */
+        double t0 = now_s();
+        st = run_config(&ss.full, 0, NULL, 1);
+        double one = now_s() - t0;
+        int calls = o.budget_s > 0 && one > 0 ? (int)(0.1 * o.budget_s / one) : ss.repeats;
+        if (calls < ss.repeats) ss.repeats = calls < 3 ? 3 : calls;
+        if (one > 0.5 && ss.warmup > 1) ss.warmup = 1;
+    }
+    if (!st) st = time_config(&ss.full, NULL, 1, ss.warmup, ss.repeats, &r->builtin_ms);
+    if (st || r->space.num_params == 0) {
+        host_out_free(&ss.builtin_out);
+        inputs_destroy(&ss.full);
+        inputs_destroy(&ss.check);
+        r->best_ms = r->builtin_ms;
+        return st;
+    }
+
+    int32_t cand[MAX_SEARCH][KSA_MAX_TUNABLES];
+    int32_t best[KSA_MAX_TUNABLES];
+    int have_best = 0;
+    double best_ms = 0;
+    const ksa_tunable_space *sp = &r->space;
+    double size = space_size(sp);
+    if (size <= o.max_candidates && size <= MAX_SEARCH) {
+        int n = enumerate_all(sp, cand, MAX_SEARCH);
+        r->num_candidates = n;
+        ss.total_estimate = n;
+        for (int i = 0; i < n; i++) {
+            if (now_s() - ss.t_start > o.budget_s) {
+                r->budget_exhausted = 1;
+                break;
+            }
+            double ms;
+            if (try_candidate(&ss, sp, cand[i], &ms) && (!have_best || ms < best_ms)) {
+                memcpy(best, cand[i], sizeof best);
+                best_ms = ms;
+                have_best = 1;
+            }
+        }
+    } else {
+        /* coordinate descent from the defaults, at most 3 passes */
+        int32_t cur[KSA_MAX_TUNABLES] = {0};
+        for (int i = 0; i < sp->num_params; i++) cur[i] = sp->params[i].default_value;
+        int per_pass = 0;
+        for (int i = 0; i < sp->num_params; i++) per_pass += sp->params[i].num_values - 1;
+        r->num_candidates = 1 + per_pass;
+        ss.total_estimate = 1 + 2 * per_pass;
+        double ms;
+        if (try_candidate(&ss, sp, cur, &ms)) {
+            memcpy(best, cur, sizeof best);
+            best_ms = ms;
+            have_best = 1;
+        }
+        for (int pass = 0; pass < 3 && !r->budget_exhausted; pass++) {
+            int improved = 0;
+            for (int i = 0; i < sp->num_params && !r->budget_exhausted; i++) {
+                int32_t base[KSA_MAX_TUNABLES];
+                memcpy(base, have_best ? best : cur, sizeof base);
+                for (int v = 0; v < sp->params[i].num_values; v++) {
+                    if (sp->params[i].values[v] == base[i]) continue;
+                    if (now_s() - ss.t_start > o.budget_s) {
+                        r->budget_exhausted = 1;
+                        break;
+                    }
+                    int32_t c[KSA_MAX_TUNABLES];
+                    memcpy(c, base, sizeof c);
+                    c[i] = sp->params[i].values[v];
+                    if (pass > 0) r->num_candidates++;
+                    if (try_candidate(&ss, sp, c, &ms) && (!have_best || ms < best_ms)) {
+                        memcpy(best, c, sizeof best);
+                        best_ms = ms;
+                        have_best = 1;
+                        improved = 1;
+                    }
+                }
+            }
+            if (!improved) break;
+        }
+    }
+    r->best_ms = r->builtin_ms;
+    if (have_best) {
+        r->best_ms = best_ms;
+        format_config(sp, best, r->best_config, sizeof r->best_config);
+    }
+    /* confirmation: interleaved built-in vs winner; record only a clear, repeated gain */
+    if (have_best && best_ms < r->builtin_ms * (1.0 - o.min_gain)) {
+        double tb[MAX_REPEATS], tw[MAX_REPEATS];
+        int n = ss.repeats > MAX_REPEATS ? MAX_REPEATS : ss.repeats;
+        st = KSA_STATUS_SUCCESS;
+        for (int i = 0; i < n && !st; i++) {
+            double t0 = now_s();
+            st = run_config(&ss.full, i % ss.full.nsets, NULL, 1);
+            double t1 = now_s();
+            if (!st) st = run_config(&ss.full, i % ss.full.nsets, r->best_config, 0);
+            double t2 = now_s();
+            tb[i] = (t1 - t0) * 1e3;
+            tw[i] = (t2 - t1) * 1e3;
+        }
+        if (!st) {
+            double mb = median(tb, n), mw = median(tw, n);
+            if (mw < mb * (1.0 - 0.5 * o.min_gain)) {
+                r->improved = 1;
+                r->builtin_ms = mb;
+                r->best_ms = mw;
+                ksa_tune_entry *e = &r->entry;
+                e->num_params = sp->num_params;
+                for (int i = 0; i < sp->num_params; i++) {
+                    snprintf(e->names[i], sizeof e->names[i], "%s", sp->params[i].name);
+                    e->values[i] = best[i];
+                }
+                e->tuned_us = mw * 1e3;
+                e->builtin_us = mb * 1e3;
+                e->timestamp = (int64_t)time(NULL);
+            }
+        }
+        ksa_clear_error();
+        st = KSA_STATUS_SUCCESS;
+    }
+    progress(&ss, "done");
+    host_out_free(&ss.builtin_out);
+    inputs_destroy(&ss.full);
+    inputs_destroy(&ss.check);
+    return KSA_STATUS_SUCCESS;
+}
+
+ksa_status ksa_tune_compare(ksa_device dev, const ksa_tune_shape *s_in, const ksa_tune_options *o_in, double *builtin_ms,
+                            double *tuned_ms, char *config, size_t config_len, const char **source)
+{
+    ksa_clear_error();
+    if (!dev || !s_in || !builtin_ms || !tuned_ms) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_tune_compare: NULL argument");
+    ksa_status st = validate_shape(s_in);
+    if (st) return st;
+    ksa_tune_options o = o_in ? *o_in : ksa_tune_options_default();
+    ksa_tune_shape s = *s_in;
+    double sb = set_bytes(&s);
+    int nsets = sb > 0 ? (int)(512e6 / sb) : MAX_SETS;
+    if (nsets > MAX_SETS) nsets = MAX_SETS;
+    if (nsets < 1) nsets = 1;
+    tune_inputs in;
+    st = inputs_create(dev, &s, nsets, o.seed + 7, &in);
+    if (st) return st;
+    /* what the lookup chooses for this problem */
+    const char *src = "builtin";
+    if (config && config_len) config[0] = '\0';
+    ksa_problem p;
+    ksa_problem_storage storage;
+    memset(&storage, 0, sizeof storage);
+    ksa_tunable_space sp;
+    st = ksa_resolve_problem(dev, NULL, &in.params, &in.sets[0].t, &p, &storage);
+    if (!st) st = tunable_space(dev, &p, &sp);
+    if (!st && sp.num_params > 0) {
+        int32_t v[KSA_MAX_TUNABLES];
+        const char *ls = NULL;
+        if (ksa_autotune_lookup(dev, &p, &sp, v, &ls)) {
+            src = ls;
+            if (config && config_len) format_config(&sp, v, config, config_len);
+        }
+    }
+    ksa_problem_storage_release(&storage);
+    int n = o.repeats > MAX_REPEATS ? MAX_REPEATS : o.repeats < 1 ? 1 : o.repeats;
+    double tb[MAX_REPEATS], tt[MAX_REPEATS];
+    for (int i = 0; i < o.warmup && !st; i++) {
+        st = run_config(&in, i % in.nsets, NULL, 1);
+        if (!st) st = run_config(&in, i % in.nsets, NULL, 0);
+    }
+    for (int i = 0; i < n && !st; i++) {
+        /* alternate which goes first so neither always follows the other's cache state */
+        int tuned_first = i & 1;
+        for (int k = 0; k < 2 && !st; k++) {
+            int tuned = k == 0 ? tuned_first : !tuned_first;
+            double t0 = now_s();
+            st = run_config(&in, i % in.nsets, NULL, !tuned);
+            double ms = (now_s() - t0) * 1e3;
+            if (tuned) tt[i] = ms;
+            else tb[i] = ms;
+        }
+    }
+    if (!st) {
+        *builtin_ms = median(tb, n);
+        *tuned_ms = median(tt, n);
+        if (source) *source = src;
+    }
+    char saved[1024];
+    if (st) snprintf(saved, sizeof saved, "%s", ksa_last_error());
+    inputs_destroy(&in);
+    if (st) ksa_error(st, "%s", saved);
+    return st;
+}

@@ -1,0 +1,150 @@
+/* fake_backend.c: the test-only backend of fake_backend.h. Tunables: block in {16, 32, 64}
+ * (default 32) and unroll in {1, 2} (default 1). Extra sleep per call: built-in 6 ms, block=32 6 ms,
+ * block=16 3 ms, block=64 0 ms but its output is wrong; unroll=2 adds 1 ms. With
+ * fake_builtin_fastest the built-in sleeps 0 ms. */
+#define _GNU_SOURCE
+#include "fake_backend.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ksa_half.h"
+#include "reference/ksa_reference.h"
+
+int fake_builtin_fastest;
+int32_t fake_last_config[KSA_MAX_TUNABLES];
+int32_t fake_last_config_count;
+
+static const int32_t block_values[] = {16, 32, 64};
+static const int32_t unroll_values[] = {1, 2};
+
+static ksa_status f_init(ksa_backend *self, const ksa_host_api *host, char *why, size_t why_len) { return KSA_STATUS_SUCCESS; }
+static void f_shutdown(ksa_backend *self) {}
+static int f_count(ksa_backend *self) { return 1; }
+static ksa_status f_info(ksa_backend *self, int device, ksa_device_info *out) { return KSA_STATUS_SUCCESS; }
+static ksa_status f_alloc(ksa_backend *self, int device, size_t bytes, ksa_mem *out)
+{
+    memset(out, 0, sizeof *out);
+    out->ptr = malloc(bytes ? bytes : 1);
+    return out->ptr ? KSA_STATUS_SUCCESS : KSA_STATUS_OUT_OF_MEMORY;
+}
+static void f_free(ksa_backend *self, int device, ksa_mem mem) { free(mem.ptr); }
+static ksa_status f_write(ksa_backend *self, int device, void *stream, ksa_mem dst, size_t offset, const void *src, size_t bytes)
+{
+    memcpy((char *)ksa_mem_addr(dst) + offset, src, bytes);
+    return KSA_STATUS_SUCCESS;
+}
+static ksa_status f_read(ksa_backend *self, int device, void *stream, void *dst, ksa_mem src, size_t offset, size_t bytes)
+{
+    memcpy(dst, (char *)ksa_mem_addr(src) + offset, bytes);
+    return KSA_STATUS_SUCCESS;
+}
+static ksa_status f_fill(ksa_backend *self, int device, void *stream, ksa_mem dst, size_t offset, size_t bytes, uint8_t value)
+{
+    memset((char *)ksa_mem_addr(dst) + offset, value, bytes);
+    return KSA_STATUS_SUCCESS;
+}
+static ksa_status f_sync(ksa_backend *self, int device, void *native) { return KSA_STATUS_SUCCESS; }
+static ksa_status f_workspace(ksa_backend *self, int device, const ksa_problem *p, size_t *bytes)
+{
+    *bytes = ksa_reference_workspace_bytes(p);
+    return KSA_STATUS_SUCCESS;
+}
+
+static void sleep_ms(int ms)
+{
+    if (ms <= 0) return;
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+}
+
+static ksa_status f_attention(ksa_backend *self, int device, void *stream, const ksa_problem *p, ksa_call_info *info)
+{
+    fake_last_config_count = p->config ? p->config_count : 0;
+    for (int i = 0; i < fake_last_config_count; i++) fake_last_config[i] = p->config[i];
+    ksa_status st = ksa_reference_attention_in_workspace(p, info);
+    if (st) return st;
+    int block = p->config ? p->config[0] : 0, unroll = p->config ? p->config[1] : 1;
+    int ms = !p->config ? (fake_builtin_fastest ? 0 : 6) : block == 16 ? 3 : block == 32 ? 6 : 0;
+    if (unroll == 2) ms += 1;
+    if (p->config && fake_builtin_fastest) ms += 3;
+    if (block == 64) {
+        /* the planted bug: fast, and wrong in one element of the first query row */
+        void *o = ksa_mem_addr(p->o.mem);
+        if (p->dtype == KSA_DTYPE_F32) ((float *)o)[0] += 0.5f;
+        else if (p->dtype == KSA_DTYPE_BF16) ((uint16_t *)o)[0] = ksa_f32_to_bf16(ksa_bf16_to_f32(((uint16_t *)o)[0]) + 0.5f);
+        else ((uint16_t *)o)[0] = ksa_f32_to_f16(ksa_f16_to_f32(((uint16_t *)o)[0]) + 0.5f);
+    }
+    sleep_ms(ms);
+    return KSA_STATUS_SUCCESS;
+}
+
+static ksa_status f_tunables(ksa_backend *self, int device, const ksa_problem *p, ksa_tunable_space *out)
+{
+    memset(out, 0, sizeof *out);
+    out->num_params = 2;
+    out->params[0] = (ksa_tunable_param){"block", 3, block_values, 32};
+    out->params[1] = (ksa_tunable_param){"unroll", 2, unroll_values, 1};
+    return KSA_STATUS_SUCCESS;
+}
+
+static ksa_backend fake_vtable = {
+    .abi_version = KSA_BACKEND_ABI_VERSION,
+    .name = "fake",
+    .kind = KSA_DEVICE_CPU,
+    .host_memory = 1,
+    .init = f_init,
+    .shutdown = f_shutdown,
+    .device_count = f_count,
+    .device_info = f_info,
+    .mem_alloc = f_alloc,
+    .mem_free = f_free,
+    .mem_write = f_write,
+    .mem_read = f_read,
+    .mem_fill = f_fill,
+    .stream_sync = f_sync,
+    .attention_workspace = f_workspace,
+    .attention = f_attention,
+    .tunables = f_tunables,
+};
+
+static struct ksa_device_s fake_dev;
+
+ksa_device fake_device(void)
+{
+    if (!fake_dev.backend) {
+        ksa_context ctx = NULL;
+        ksa_context_create(&ctx); /* kept for the program's life */
+        fake_dev.ctx = ctx;
+        fake_dev.backend = &fake_vtable;
+        fake_dev.index = 0;
+        ksa_device_info *i = &fake_dev.info;
+        memset(i, 0, sizeof *i);
+        i->kind = KSA_DEVICE_CPU;
+        strcpy(i->name, "fake");
+        strcpy(i->backend, "fake");
+        strcpy(i->description, "Fake Device 9000; rev=2");
+        strcpy(i->isa, "fake1");
+        i->compute_units = 3;
+        i->host_memory = 1;
+        strcpy(i->driver_version, "1.2");
+    }
+    return &fake_dev;
+}
+
+int atest_make_tmpdir(char *buf, size_t len, const char *tag)
+{
+    const char *base = getenv("TMPDIR");
+    snprintf(buf, len, "%s/%s-XXXXXX", base && *base ? base : "/tmp", tag);
+    return mkdtemp(buf) ? 0 : -1;
+}
+
+int atest_remove_tmpdir(const char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}

@@ -1,0 +1,544 @@
+/* ksa_tune.c: the ksa-tune command. Tunes the backends' launch parameters for chosen ops, dtypes,
+ * shapes and devices within a time budget and stores the winners in the tuning cache; --dry-run
+ * lists what would be measured, --compare measures tuned vs built-in (benchmark P9), --show prints
+ * the cache entries for a device, --export-shipped writes them as shipped (pre-tuned) entries.
+ * A progress bar is drawn on stderr when it is a terminal. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "autotune/ksa_autotune.h"
+#include "ksa/ksa.h"
+#include "ksa_internal.h"
+
+#define MAX_ITEMS 64
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: ksa-tune [options]\n"
+            "Tune ksa's per-device launch parameters and store the winners in the tuning cache.\n\n"
+            "  --device NAME       device to tune (repeatable; default auto): cpu, cuda:0, opencl:0.0, ...\n"
+            "  --op LIST           comma list of dense, anchor, reuse, each optionally .prefill or .decode\n"
+            "                      (default dense.prefill,anchor.prefill,reuse.prefill,dense.decode,reuse.decode)\n"
+            "  --dtype LIST        comma list of f32, f16, bf16 (default bf16)\n"
+            "  --shape SPEC        B=1,Hq=32,Hkv=8,D=128,L=4096 (L sets Lq and Lk; or Lq=.., Lk=..), repeatable;\n"
+            "                      decode uses Lk and B\n"
+            "  --preset NAME       small (CI-class CPU) or standard (PERFORMANCE.md shapes); default: standard on\n"
+            "                      GPUs, small otherwise; ignored when --shape is given\n"
+            "  --paged             paged K/V (page size 16) instead of contiguous\n"
+            "  --budget SECONDS    total time budget, split evenly over the jobs (default 300)\n"
+            "  --repeats N         timed calls per candidate, median taken (default 9)\n"
+            "  --warmup N          untimed calls before timing (default 2)\n"
+            "  --max-candidates N  exhaustive search up to N configurations, coordinate descent above (default 48)\n"
+            "  --min-gain F        a winner must beat the built-in by this fraction (default 0.03)\n"
+            "  --cache PATH        tuning cache file (default $KSA_TUNE_CACHE, else $XDG_CACHE_HOME/ksa/tune-cache.txt)\n"
+            "  --dry-run           list the jobs and candidate configurations; measure nothing\n"
+            "  --compare           measure built-in vs tuned lookup for each job (benchmark P9); tune nothing\n"
+            "  --json              with --compare: one JSON object per measurement on stdout\n"
+            "  --no-store          tune but do not write the cache\n"
+            "  --show              print this device's cache entries and what the last load ignored\n"
+            "  --export-shipped F  write this device's cache entries to F as shipped entries\n"
+            "                      (signature reduced to backend + ISA, plus the model name for GPUs)\n"
+            "  --quiet             no progress bar\n"
+            "  -h, --help          this text\n");
+}
+
+typedef struct job {
+    ksa_device dev;
+    ksa_tune_shape shape;
+} job;
+
+typedef struct progress_state {
+    int enabled;
+    int job, jobs;
+    char label[160];
+    double t0;
+} progress_state;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void progress_cb(void *user, double fraction, const char *what)
+{
+    progress_state *ps = user;
+    if (!ps->enabled) return;
+    double overall = (ps->job + fraction) / (ps->jobs > 0 ? ps->jobs : 1);
+    int width = 24, filled = (int)(overall * width + 0.5);
+    char bar[32];
+    for (int i = 0; i < width; i++) bar[i] = i < filled ? '#' : '.';
+    bar[width] = '\0';
+    fprintf(stderr, "\r\033[K[%s] %3.0f%% job %d/%d %s | %.40s | %.0fs", bar, overall * 100, ps->job + 1, ps->jobs, ps->label,
+            what ? what : "", now_s() - ps->t0);
+    fflush(stderr);
+}
+
+static void progress_clear(progress_state *ps)
+{
+    if (ps->enabled) fprintf(stderr, "\r\033[K");
+}
+
+static int parse_ops(const char *list, int *modes, int *phases, int max)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", list);
+    int n = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char *dot = strchr(tok, '.');
+        int ph0 = 0, ph1 = 1;
+        if (dot) {
+            *dot = '\0';
+            if (!strcmp(dot + 1, "prefill")) ph1 = 0;
+            else if (!strcmp(dot + 1, "decode")) ph0 = 1;
+            else return -1;
+        }
+        int m = !strcmp(tok, "dense") ? 0 : !strcmp(tok, "anchor") ? 1 : !strcmp(tok, "reuse") ? 2 : -1;
+        if (m < 0) return -1;
+        for (int ph = ph0; ph <= ph1 && n < max; ph++) {
+            modes[n] = m;
+            phases[n] = ph;
+            n++;
+        }
+    }
+    return n;
+}
+
+static int parse_dtypes(const char *list, ksa_dtype *out, int max)
+{
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", list);
+    int n = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok && n < max; tok = strtok_r(NULL, ",", &save)) {
+        if (!strcmp(tok, "f32")) out[n++] = KSA_DTYPE_F32;
+        else if (!strcmp(tok, "f16")) out[n++] = KSA_DTYPE_F16;
+        else if (!strcmp(tok, "bf16")) out[n++] = KSA_DTYPE_BF16;
+        else return -1;
+    }
+    return n;
+}
+
+typedef struct shape_spec {
+    int32_t b, hq, hkv, d, lq, lk;
+} shape_spec;
+
+static int parse_shape(const char *spec, shape_spec *s)
+{
+    s->b = 1;
+    s->hq = 32;
+    s->hkv = 8;
+    s->d = 128;
+    s->lq = s->lk = 0;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", spec);
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '=');
+        if (!eq) return 0;
+        *eq = '\0';
+        char *end;
+        long v = strtol(eq + 1, &end, 10);
+        if (*end || v < 1 || v > (1L << 30)) return 0;
+        if (!strcmp(tok, "B")) s->b = (int32_t)v;
+        else if (!strcmp(tok, "Hq")) s->hq = (int32_t)v;
+        else if (!strcmp(tok, "Hkv")) s->hkv = (int32_t)v;
+        else if (!strcmp(tok, "D")) s->d = (int32_t)v;
+        else if (!strcmp(tok, "L")) s->lq = s->lk = (int32_t)v;
+        else if (!strcmp(tok, "Lq")) s->lq = (int32_t)v;
+        else if (!strcmp(tok, "Lk")) s->lk = (int32_t)v;
+        else return 0;
+    }
+    if (!s->lk) s->lk = s->lq ? s->lq : 4096;
+    if (!s->lq) s->lq = s->lk;
+    return 1;
+}
+
+/* Preset shapes: prefill shapes (used by prefill ops) and decode shapes (used by decode ops). */
+static int preset_shapes(const char *name, int phase, shape_spec *out, int max)
+{
+    int n = 0;
+#define ADD(B, HQ, HKV, D, LQ, LK)                                      \
+    do {                                                                \
+        if (n < max) out[n++] = (shape_spec){B, HQ, HKV, D, LQ, LK};    \
+    } while (0)
+    if (!strcmp(name, "small")) {
+        if (phase == 0) {
+            ADD(1, 8, 2, 128, 1024, 1024);
+            ADD(1, 8, 2, 128, 2048, 2048);
+        } else {
+            ADD(1, 32, 8, 128, 1, 8192);
+            ADD(4, 32, 8, 128, 1, 8192);
+        }
+    } else if (!strcmp(name, "standard")) {
+        if (phase == 0) {
+            ADD(1, 32, 8, 128, 8192, 8192);
+            ADD(1, 32, 8, 128, 16384, 16384);
+            ADD(1, 32, 8, 128, 32768, 32768);
+        } else {
+            ADD(1, 32, 8, 128, 1, 32768);
+            ADD(16, 32, 8, 128, 1, 32768);
+            ADD(64, 32, 8, 128, 1, 32768);
+        }
+    } else {
+        return -1;
+    }
+#undef ADD
+    return n;
+}
+
+static ksa_tune_signature shipped_signature(const ksa_device_info *info)
+{
+    ksa_tune_signature full, s;
+    ksa_tune_signature_of(info, &full);
+    memset(&s, 0, sizeof s);
+    s.compute_units = -1;
+    memcpy(s.backend, full.backend, sizeof s.backend);
+    memcpy(s.isa, full.isa, sizeof s.isa);
+    if (info->kind != KSA_DEVICE_CPU && info->kind != KSA_DEVICE_REFERENCE)
+        memcpy(s.description, full.description, sizeof s.description);
+    return s;
+}
+
+static int show_or_export(ksa_device dev, const char *path, const char *export_path)
+{
+    ksa_device_info info;
+    ksa_device_get_info(dev, &info);
+    ksa_tune_signature dsig;
+    ksa_tune_signature_of(&info, &dsig);
+    ksa_tune_entry *e = NULL;
+    int32_t n = 0;
+    ksa_tune_parse_stats st;
+    ksa_status s = ksa_tune_cache_read(path, &e, &n, &st);
+    if (s) {
+        fprintf(stderr, "ksa-tune: %s\n", ksa_last_error());
+        return 1;
+    }
+    char sig[700], cls[256], line[2048];
+    printf("cache %s: %d valid entr%s, %d corrupt line(s)%s%s\n", path, n, n == 1 ? "y" : "ies", st.lines_bad,
+           st.first_problem[0] ? "; " : "", st.first_problem);
+    printf("device %s: %s\n", info.name, ksa_tune_signature_string(&dsig, sig, sizeof sig));
+    ksa_tune_entry *out = calloc((size_t)(n ? n : 1), sizeof *out);
+    int32_t m = 0;
+    for (int32_t i = 0; i < n; i++) {
+        if (!ksa_tune_signature_matches(&e[i].sig, &dsig)) continue;
+        ksa_tune_format_entry(&e[i], line, sizeof line);
+        printf("  %s  %.*s  (%.1f us vs built-in %.1f us)\n", ksa_tune_class_string(&e[i].cls, cls, sizeof cls),
+               (int)strcspn(strchr(strchr(strchr(line, '\t') + 1, '\t') + 1, '\t') + 1, "\t"),
+               strchr(strchr(strchr(line, '\t') + 1, '\t') + 1, '\t') + 1, e[i].tuned_us, e[i].builtin_us);
+        if (out) {
+            out[m] = e[i];
+            out[m].sig = shipped_signature(&info);
+            m++;
+        }
+    }
+    int rc = 0;
+    if (export_path) {
+        s = ksa_tune_cache_store(export_path, out, m);
+        if (s) {
+            fprintf(stderr, "ksa-tune: %s\n", ksa_last_error());
+            rc = 1;
+        } else {
+            printf("wrote %d shipped entr%s to %s\n", m, m == 1 ? "y" : "ies", export_path);
+        }
+    }
+    free(out);
+    free(e);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    const char *devices[MAX_ITEMS];
+    int ndev = 0;
+    const char *ops = "dense.prefill,anchor.prefill,reuse.prefill,dense.decode,reuse.decode";
+    const char *dtypes = "bf16";
+    shape_spec shapes[MAX_ITEMS];
+    int nshapes = 0;
+    const char *preset = NULL;
+    const char *cache_arg = NULL, *export_path = NULL;
+    int paged = 0, dry = 0, compare = 0, json = 0, store = 1, show = 0, quiet = 0;
+    ksa_tune_options opt = ksa_tune_options_default();
+    double budget = 300;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+#define NEED_VALUE                                                      \
+    do {                                                                \
+        if (!val) {                                                     \
+            fprintf(stderr, "ksa-tune: %s needs a value\n", a);         \
+            return 2;                                                   \
+        }                                                               \
+        i++;                                                            \
+    } while (0)
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--device")) {
+            NEED_VALUE;
+            if (ndev < MAX_ITEMS) devices[ndev++] = val;
+        } else if (!strcmp(a, "--op")) {
+            NEED_VALUE;
+            ops = val;
+        } else if (!strcmp(a, "--dtype")) {
+            NEED_VALUE;
+            dtypes = val;
+        } else if (!strcmp(a, "--shape")) {
+            NEED_VALUE;
+            if (nshapes == MAX_ITEMS || !parse_shape(val, &shapes[nshapes])) {
+                fprintf(stderr, "ksa-tune: --shape %s: expected B=..,Hq=..,Hkv=..,D=..,L=.. (or Lq=..,Lk=..)\n", val);
+                return 2;
+            }
+            nshapes++;
+        } else if (!strcmp(a, "--preset")) {
+            NEED_VALUE;
+            preset = val;
+        } else if (!strcmp(a, "--paged")) {
+            paged = 1;
+        } else if (!strcmp(a, "--budget")) {
+            NEED_VALUE;
+            budget = atof(val);
+            if (budget <= 0) {
+                fprintf(stderr, "ksa-tune: --budget %s: expected a positive number of seconds\n", val);
+                return 2;
+            }
+        } else if (!strcmp(a, "--repeats")) {
+            NEED_VALUE;
+            opt.repeats = atoi(val);
+        } else if (!strcmp(a, "--warmup")) {
+            NEED_VALUE;
+            opt.warmup = atoi(val);
+        } else if (!strcmp(a, "--max-candidates")) {
+            NEED_VALUE;
+            opt.max_candidates = atoi(val);
+        } else if (!strcmp(a, "--min-gain")) {
+            NEED_VALUE;
+            opt.min_gain = atof(val);
+        } else if (!strcmp(a, "--cache")) {
+            NEED_VALUE;
+            cache_arg = val;
+        } else if (!strcmp(a, "--dry-run")) {
+            dry = 1;
+        } else if (!strcmp(a, "--compare")) {
+            compare = 1;
+        } else if (!strcmp(a, "--json")) {
+            json = 1;
+        } else if (!strcmp(a, "--no-store")) {
+            store = 0;
+        } else if (!strcmp(a, "--show")) {
+            show = 1;
+        } else if (!strcmp(a, "--export-shipped")) {
+            NEED_VALUE;
+            export_path = val;
+        } else if (!strcmp(a, "--quiet")) {
+            quiet = 1;
+        } else {
+            fprintf(stderr, "ksa-tune: unknown option %s\n", a);
+            usage(stderr);
+            return 2;
+        }
+#undef NEED_VALUE
+    }
+    if (opt.repeats < 1 || opt.warmup < 0 || opt.max_candidates < 1) {
+        fprintf(stderr, "ksa-tune: --repeats and --max-candidates must be >= 1, --warmup >= 0\n");
+        return 2;
+    }
+    /* the cache path: --cache wins, and the library's lookup must see the same file */
+    char path_buf[1024];
+    const char *cache_path = cache_arg;
+    if (cache_arg) setenv("KSA_TUNE_CACHE", cache_arg, 1);
+    else cache_path = ksa_tune_cache_path(path_buf, sizeof path_buf);
+    ksa_autotune_reload();
+
+    int modes[16], phases[16];
+    int nops = parse_ops(ops, modes, phases, 16);
+    ksa_dtype dts[4];
+    int ndt = parse_dtypes(dtypes, dts, 4);
+    if (nops <= 0) {
+        fprintf(stderr, "ksa-tune: --op %s: expected a comma list of dense, anchor, reuse[.prefill|.decode]\n", ops);
+        return 2;
+    }
+    if (ndt <= 0) {
+        fprintf(stderr, "ksa-tune: --dtype %s: expected a comma list of f32, f16, bf16\n", dtypes);
+        return 2;
+    }
+    ksa_context ctx;
+    ksa_status st = ksa_context_create(&ctx);
+    if (st) {
+        fprintf(stderr, "ksa-tune: cannot create a context: %s\n", ksa_last_error());
+        return 1;
+    }
+    if (!ndev) devices[ndev++] = "auto";
+    ksa_device devs[MAX_ITEMS];
+    for (int d = 0; d < ndev; d++) {
+        st = ksa_device_open(ctx, devices[d], &devs[d]);
+        if (st) {
+            fprintf(stderr, "ksa-tune: device %s: %s\n", devices[d], ksa_last_error());
+            ksa_context_destroy(ctx);
+            return 1;
+        }
+    }
+    if (show || export_path) {
+        int rc = 0;
+        if (!cache_path) {
+            fprintf(stderr, "ksa-tune: no cache path (KSA_TUNE_CACHE is off and no --cache)\n");
+            rc = 1;
+        }
+        for (int d = 0; d < ndev && !rc; d++) rc = show_or_export(devs[d], cache_path, export_path);
+        ksa_context_destroy(ctx);
+        return rc;
+    }
+
+    /* the jobs: device x op x dtype x shape */
+    static job jobs[4096];
+    int njobs = 0;
+    for (int d = 0; d < ndev; d++) {
+        ksa_device_info info;
+        ksa_device_get_info(devs[d], &info);
+        const char *pre = preset ? preset : (info.host_memory ? "small" : "standard");
+        for (int o = 0; o < nops; o++) {
+            shape_spec ss[MAX_ITEMS];
+            int ns = nshapes;
+            if (nshapes) memcpy(ss, shapes, sizeof(shape_spec) * (size_t)nshapes);
+            else ns = preset_shapes(pre, phases[o], ss, MAX_ITEMS);
+            if (ns < 0) {
+                fprintf(stderr, "ksa-tune: --preset %s: expected small or standard\n", pre);
+                ksa_context_destroy(ctx);
+                return 2;
+            }
+            for (int t = 0; t < ndt; t++)
+                for (int k = 0; k < ns && njobs < 4096; k++) {
+                    job *j = &jobs[njobs++];
+                    memset(j, 0, sizeof *j);
+                    j->dev = devs[d];
+                    j->shape.mode = (ksa_mode)modes[o];
+                    j->shape.phase = (ksa_phase)phases[o];
+                    j->shape.dtype = dts[t];
+                    j->shape.batch = ss[k].b;
+                    j->shape.hq = ss[k].hq;
+                    j->shape.hkv = ss[k].hkv;
+                    j->shape.head_dim = ss[k].d;
+                    j->shape.lq = phases[o] == 1 ? 1 : ss[k].lq;
+                    j->shape.lk = ss[k].lk;
+                    j->shape.paged = paged;
+                }
+        }
+    }
+    opt.budget_s = budget / (njobs > 0 ? njobs : 1);
+    progress_state ps;
+    memset(&ps, 0, sizeof ps);
+    ps.enabled = !quiet && !dry && isatty(STDERR_FILENO);
+    ps.jobs = njobs;
+    ps.t0 = now_s();
+    opt.progress = progress_cb;
+    opt.progress_user = &ps;
+    if (!json) {
+        printf("ksa-tune: %d job(s), %s, cache %s\n", njobs,
+               dry ? "dry run" : compare ? "comparing built-in vs tuned" : "tuning", cache_path ? cache_path : "(none)");
+        if (!dry && !compare) printf("budget %.0f s in all, %.1f s per job\n", budget, opt.budget_s);
+    }
+    int failures = 0, slower = 0;
+    double worst_ratio = 0;
+    for (int i = 0; i < njobs; i++) {
+        job *j = &jobs[i];
+        ksa_device_info info;
+        ksa_device_get_info(j->dev, &info);
+        char shape[160];
+        ksa_tune_shape_string(&j->shape, shape, sizeof shape);
+        snprintf(ps.label, sizeof ps.label, "%s %s", info.name, shape);
+        ps.job = i;
+        if (dry) {
+            static char configs[512][KSA_TUNE_CONFIG_MAX];
+            ksa_tunable_space sp;
+            int32_t n = 0, exhaustive = 1;
+            st = ksa_tune_list_candidates(j->dev, &j->shape, &opt, &sp, configs, 512, &n, &exhaustive);
+            if (st) {
+                printf("%s %s: %s\n", info.name, shape, ksa_last_error());
+                failures++;
+                continue;
+            }
+            if (sp.num_params == 0) {
+                printf("%s %s: backend %s has no tunable parameters for this op (built-in only)\n", info.name, shape,
+                       info.backend);
+                continue;
+            }
+            printf("%s %s: %d candidate(s)%s\n", info.name, shape, n,
+                   exhaustive ? " (exhaustive)" : " (first coordinate-descent pass; later passes adapt)");
+            for (int32_t c = 0; c < n && c < 512; c++) printf("    %s%s\n", configs[c], c == 0 ? "  (default values)" : "");
+            continue;
+        }
+        if (compare) {
+            double b = 0, t = 0;
+            char cfg[KSA_TUNE_CONFIG_MAX];
+            const char *src = "builtin";
+            st = ksa_tune_compare(j->dev, &j->shape, &opt, &b, &t, cfg, sizeof cfg, &src);
+            progress_clear(&ps);
+            if (st) {
+                printf("%s %s: %s\n", info.name, shape, ksa_last_error());
+                failures++;
+                continue;
+            }
+            double ratio = b > 0 ? t / b : 1;
+            if (ratio > worst_ratio) worst_ratio = ratio;
+            /* within 3%: the noise of one interleaved median on a shared machine */
+            if (ratio > 1.03) slower++;
+            if (json)
+                printf("{\"tool\":\"ksa-tune\",\"measure\":\"P9\",\"device\":\"%s\",\"backend\":\"%s\",\"op\":\"%s\",\"dtype\":\"%s\","
+                       "\"B\":%d,\"Hq\":%d,\"Hkv\":%d,\"D\":%d,\"Lq\":%d,\"Lk\":%d,\"paged\":%d,\"builtin_ms\":%.4f,"
+                       "\"tuned_ms\":%.4f,\"speedup\":%.4f,\"source\":\"%s\",\"config\":\"%s\"}\n",
+                       info.name, info.backend, ksa_tune_op_name(j->shape.mode, j->shape.phase), ksa_dtype_name(j->shape.dtype),
+                       j->shape.batch, j->shape.hq, j->shape.hkv, j->shape.head_dim, j->shape.lq, j->shape.lk, j->shape.paged,
+                       b, t, t > 0 ? b / t : 0, src, cfg);
+            else
+                printf("%-8s %-52s built-in %9.3f ms  tuned %9.3f ms  speedup %.3fx  [%s%s%s]\n", info.name, shape, b, t,
+                       t > 0 ? b / t : 0, src, cfg[0] ? " " : "", cfg);
+            fflush(stdout);
+            continue;
+        }
+        ksa_tune_result r;
+        st = ksa_tune_shape_run(j->dev, &j->shape, &opt, &r);
+        progress_clear(&ps);
+        if (st) {
+            printf("%s %s: %s\n", info.name, shape, ksa_last_error());
+            failures++;
+            continue;
+        }
+        if (r.space.num_params == 0) {
+            printf("%s %s: backend %s has no tunable parameters for this op (built-in %.3f ms)\n", info.name, shape, info.backend,
+                   r.builtin_ms);
+            continue;
+        }
+        char extra[400];
+        snprintf(extra, sizeof extra, "[%d candidate(s), %d measured, %d rejected%s%s%s]", r.num_candidates, r.measured,
+                 r.rejected, r.rejected ? ": first " : "", r.rejected ? r.first_rejected : "",
+                 r.budget_exhausted ? ", budget exhausted" : "");
+        if (r.improved) {
+            printf("%s %s: winner %s  %.3f ms vs built-in %.3f ms (%.2fx faster) %s\n", info.name, shape, r.best_config,
+                   r.best_ms, r.builtin_ms, r.builtin_ms / r.best_ms, extra);
+            if (store && cache_path) {
+                st = ksa_tune_cache_store(cache_path, &r.entry, 1);
+                if (st) {
+                    printf("  not stored: %s\n", ksa_last_error());
+                    failures++;
+                }
+            }
+        } else {
+            printf("%s %s: built-in kept (%.3f ms; best candidate %s %.3f ms, not %.0f%% faster) %s\n", info.name, shape,
+                   r.builtin_ms, r.best_config[0] ? r.best_config : "-", r.best_ms, opt.min_gain * 100, extra);
+        }
+        if (r.rejected) printf("  rejected %s: %s\n", r.first_rejected, r.reject_reason);
+        fflush(stdout);
+    }
+    if (compare && !json)
+        printf("P9: %d of %d shape(s) slower than built-in beyond 3%% (worst tuned/built-in time ratio %.3f)\n", slower,
+               njobs - failures, worst_ratio);
+    ksa_context_destroy(ctx);
+    return failures ? 1 : (compare && slower ? 3 : 0);
+}
