@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+"""make_table.py: the README's benchmark summary, generated from a run's JSON lines.
+
+    make_table.py [-o bench/README-table.md] run1.jsonl [run2.jsonl ...]
+
+Writes Markdown: the PERFORMANCE.md targets P1-P8 with the measured value and whether it is met,
+then every ksa-vs-peer comparison (device, shape, ksa ms, peer ms, ratio). Later records of the
+same measurement replace earlier ones, so several runs can be passed oldest first."""
+import argparse
+import datetime
+import json
+import os
+import sys
+
+
+def load(paths):
+    recs = []
+    for p in paths:
+        if not os.path.exists(p):
+            print(f"make_table: {p} not found; skipped", file=sys.stderr)
+            continue
+        with open(p, encoding="utf-8") as f:
+            for line in f:
+                line = line.strip()
+                if line.startswith("{"):
+                    try:
+                        recs.append(json.loads(line))
+                    except json.JSONDecodeError:
+                        pass
+    return recs
+
+
+def sh(r):
+    s = r["shape"]
+    if r["phase"] == "decode":
+        return f"B{s['B']} Lk{s['Lk']} Hq{s['Hq']}/Hkv{s['Hkv']} D{s['D']}"
+    lq = f"L{s['Lq']}" if s["Lq"] == s["Lk"] else f"Lq{s['Lq']} Lk{s['Lk']}"
+    return f"B{s['B']} {lq} Hq{s['Hq']}/Hkv{s['Hkv']} D{s['D']}"
+
+
+def match(r, **kw):
+    for k, v in kw.items():
+        if k in ("B", "Lq", "Lk", "Hq", "Hkv", "D"):
+            if r["shape"][k] != v:
+                return False
+        elif r.get(k) != v:
+            return False
+    return True
+
+
+def isa_of(r):
+    return (r.get("config") or {}).get("cpu_isa_env") or ""
+
+
+class Index:
+    def __init__(self, recs):
+        self.recs = [r for r in recs if r.get("status") == "ok"]
+
+    def find(self, **kw):
+        """The last successful record matching kw (shape keys B, Lq, Lk, Hq, Hkv, D allowed)."""
+        hit = None
+        for r in self.recs:
+            if match(r, **kw):
+                hit = r
+        return hit
+
+
+def fmt(x, unit="", digits=2):
+    return "n/a" if x is None else f"{x:.{digits}f}{unit}"
+
+
+def targets(ix):
+    rows = []
+    std = dict(Hq=32, Hkv=8, D=128)
+    gpu = [r for r in ix.recs if r.get("backend") in ("cuda", "hip")]
+    gpu_dev = gpu[0]["device"] if gpu else None
+
+    def add(pid, what, value, target, met, src):
+        rows.append((pid, what, value, target, "yes" if met else ("no" if met is not None else "not measured"), src))
+
+    for dt in ("f16", "bf16"):
+        r = ix.find(tool="peer_torch", mode="dense", phase="prefill", dtype=dt, B=1, Lq=16384, Lk=16384, **std,
+                    peer="torch-sdpa-cudnn", device=gpu_dev) if gpu_dev else None
+        add("P1", f"dense causal prefill L16K {dt} vs SDPA cuDNN", fmt(r and r.get("ratio"), "x"), ">= 1.0x",
+            None if not r else r["ratio"] >= 1.0, r and f"{r['median_ms']:.2f} vs {r['peer_ms']:.2f} ms")
+    for dt in ("f16", "bf16"):
+        r = ix.find(tool="peer_torch", mode="reuse", phase="prefill", dtype=dt, B=1, Lq=32768, Lk=32768, **std,
+                    peer="torch-sdpa-cudnn", device=gpu_dev) if gpu_dev else None
+        add("P2", f"reuse prefill L32K {dt} vs SDPA cuDNN dense", fmt(r and r.get("ratio"), "x"), ">= 4x",
+            None if not r else r["ratio"] >= 4.0, r and f"{r['median_ms']:.2f} vs {r['peer_ms']:.2f} ms")
+    for dt in ("bf16", "f16"):
+        a = ix.find(tool="ksa-bench", op="attention", mode="anchor", phase="prefill", dtype=dt, B=1, Lq=32768, Lk=32768,
+                    **std, device=gpu_dev) if gpu_dev else None
+        d = ix.find(tool="ksa-bench", op="attention", mode="dense", phase="prefill", dtype=dt, B=1, Lq=32768, Lk=32768,
+                    **std, device=gpu_dev) if gpu_dev else None
+        if a and d:
+            v = a["median_ms"] / d["median_ms"]
+            add("P3", f"anchor / own dense prefill time, L32K {dt}", fmt(v, "x"), "<= 1.3x", v <= 1.3,
+                f"{a['median_ms']:.2f} vs {d['median_ms']:.2f} ms")
+            break
+    else:
+        add("P3", "anchor / own dense prefill time, L32K", "n/a", "<= 1.3x", None, None)
+    for dt in ("bf16", "f16"):
+        d = ix.find(tool="ksa-bench", op="attention", mode="dense", phase="decode", dtype=dt, B=64, Lk=32768, **std,
+                    device=gpu_dev) if gpu_dev else None
+        if d:
+            add("P4", f"dense decode B64 Lk32K {dt}: KV bytes / time vs copy bandwidth", fmt(d["roofline_pct"], "%", 0),
+                ">= 85%", d["roofline_pct"] >= 85, f"{d['gbs']:.0f} GB/s of {d['bandwidth_gbs']:.0f}")
+            u = ix.find(tool="ksa-bench", op="attention", mode="reuse", phase="decode", dtype=dt, B=64, Lk=32768, **std,
+                        device=gpu_dev)
+            v = u and d["median_ms"] / u["median_ms"]
+            add("P5", f"reuse decode vs own dense decode, B64 Lk32K {dt}", fmt(v, "x"), ">= 7x",
+                None if v is None else v >= 7, u and f"{u['median_ms']:.3f} vs {d['median_ms']:.3f} ms")
+            break
+    else:
+        add("P4", "dense decode B64 Lk32K vs copy bandwidth", "n/a", ">= 85%", None, None)
+        add("P5", "reuse decode vs own dense decode, B64 Lk32K", "n/a", ">= 7x", None, None)
+    for phase, tgt in (("prefill", 3.0), ("decode", 5.0)):
+        r = ix.find(tool="ksa-bench", op="schedule", mode="kascade", phase=phase, device=gpu_dev) if gpu_dev else None
+        add("P6", f"32-layer Kascade schedule vs 32 dense layers, {phase}" + (f" ({sh(r)} {r['dtype']})" if r else ""),
+            fmt(r and r.get("speedup"), "x"), f">= {tgt:g}x", None if not r else r["speedup"] >= tgt,
+            r and f"{r['median_ms']:.1f} vs {r['dense_ms']:.1f} ms")
+    r = ix.find(tool="peer_torch", backend="cpu", mode="dense", phase="prefill", dtype="bf16", B=1, Lq=4096, Lk=4096, **std)
+    add("P7", "CPU dense bf16 prefill L4096 vs torch CPU SDPA", fmt(r and r.get("ratio"), "x"), ">= 2x",
+        None if not r else r["ratio"] >= 2.0, r and f"{r['median_ms']:.1f} vs {r['peer_ms']:.1f} ms")
+    best = None
+    for r in ix.recs:
+        if match(r, tool="ksa-bench", backend="cpu", op="attention", mode="reuse", phase="decode") and r["shape"]["Hq"] == 32:
+            if best is None or r["roofline_pct"] > best["roofline_pct"]:
+                best = r
+    add("P8", "CPU reuse decode: gathered bytes / time vs measured bandwidth" + (f" ({sh(best)}, {isa_of(best) or 'auto'})"
+                                                                                  if best else ""),
+        fmt(best and best["roofline_pct"], "%", 0), ">= 70%", None if not best else best["roofline_pct"] >= 70,
+        best and f"{best['gbs']:.0f} GB/s of {best['bandwidth_gbs']:.0f}")
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-o", "--out", default=None, help="Markdown file (default stdout)")
+    ap.add_argument("files", nargs="+")
+    args = ap.parse_args()
+    recs = load(args.files)
+    ix = Index(recs)
+    devs = sorted({f"{r['device']} ({r.get('device_name', '')})" for r in ix.recs
+                   if r.get("backend") and not r["backend"].startswith("torch")})
+    lines = []
+    lines.append("<!-- generated by bench/make_table.py from " + ", ".join(os.path.basename(f) for f in args.files)
+                 + f" on {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; do not edit by hand -->")
+    lines.append("")
+    lines.append("Devices: " + ("; ".join(devs) if devs else "none measured"))
+    tv = next((r.get("torch_version") for r in recs if r.get("torch_version")), None)
+    if tv:
+        cv = next((r.get("cudnn_version") for r in recs if r.get("cudnn_version")), None)
+        lines.append(f"Peer: PyTorch {tv} scaled_dot_product_attention" + (f" (cuDNN {cv})" if cv else "")
+                     + ", same tensors, same process. Ratio = peer time / ksa time (above 1: ksa faster).")
+    lines.append("")
+    lines.append("| target | measure | measured | goal | met | detail |")
+    lines.append("|---|---|---|---|---|---|")
+    for pid, what, val, tgt, met, src in targets(ix):
+        lines.append(f"| {pid} | {what} | {val} | {tgt} | {met} | {src or ''} |")
+    lines.append("")
+    lines.append("| device | op | shape | dtype | ksa ms | peer | peer ms | ratio | agrees |")
+    lines.append("|---|---|---|---|---|---|---|---|---|")
+    seen = {}
+    for r in recs:
+        if r.get("tool") == "peer_torch" and r.get("peer") and not r.get("backend", "").startswith("torch"):
+            seen[(r["device"], r["mode"], r["phase"], r["dtype"], sh(r))] = r
+    for key in sorted(seen, key=lambda k: (k[0], k[2], k[1], k[3], k[4])):
+        r = seen[key]
+        ok = r.get("status") in ("ok", "mismatch")
+        agree = "" if "agree" not in r else ("yes" if r["agree"] else f"NO ({r.get('rel_err')})")
+        lines.append(f"| {r['device']} {isa_of(r)} | {r['mode']} {r['phase']} | {sh(r)} | {r['dtype']} | "
+                     f"{fmt(r.get('median_ms') if ok else None, '', 3)} | {r['peer'].replace('torch-sdpa-', 'SDPA ')} | "
+                     f"{fmt(r.get('peer_ms'), '', 3)} | {fmt(r.get('ratio') if ok else None, 'x')} | {agree} |")
+    if not seen:
+        lines.append("| (no peer comparisons in these files) | | | | | | | | |")
+    text = "\n".join(lines) + "\n"
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

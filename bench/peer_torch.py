@@ -1,0 +1,398 @@
+#!/usr/bin/env python3
+"""peer_torch.py: ksa against PyTorch scaled_dot_product_attention on the same tensors, in one process.
+
+GPU: torch SDPA with the cuDNN, FlashAttention, memory-efficient and math backends (chosen with
+torch.nn.attention.sdpa_kernel); CPU: torch's CPU SDPA against ksa's CPU backend. For DENSE the
+outputs must agree (relative Frobenius error under the dtype's tolerance); ANCHOR and REUSE are
+timed against the same dense peer (their speedup is the point of Kascade). Records are JSON lines
+in ksa-bench's format plus peer fields: peer, peer_ms, ratio (= peer_ms / ksa median_ms: above 1
+means ksa is faster), peers (every backend's ms), rel_err, agree.
+
+Tensors are allocated in ksa's layout [B, L, H, D]; torch gets the [B, H, L, D] views
+(x.transpose(1, 2)), as model code passes them. GQA goes to torch with enable_gqa=True, or with
+K/V expanded by repeat_interleave outside the timed region where a backend refuses it.
+
+usage: peer_torch.py [--out FILE] [--device cuda,cpu] [--quick] [--dtype f16,bf16] [--repeats N]
+"""
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "python"))
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+import ksa  # noqa: E402
+
+TOL = {"f16": 5e-3, "bf16": 2e-2, "f32": 1e-4}
+TORCH_DT = {"f16": torch.float16, "bf16": torch.bfloat16, "f32": torch.float32}
+MODES = {"dense": ksa.MODE_DENSE, "anchor": ksa.MODE_ANCHOR, "reuse": ksa.MODE_REUSE}
+
+
+# ------------------------------------------------------------------ counting (mirrors bench_model.c)
+def budget(L, topk):
+    if L <= 0:
+        return 0
+    k = max(topk["min_k"], int(topk["fraction"] * L))
+    m = max(1, topk["round_multiple"])
+    k = (k + m - 1) // m * m
+    return min(k, L)
+
+
+def tile_count(lq, lk, t, topk):
+    T = topk["tile_size"]
+    start = lk - lq + t * T
+    if start <= 0:
+        return 0
+    if topk["rolling"]:
+        kr = max(topk["min_k"], int(topk["fraction"] * start))
+        m = max(1, topk["round_multiple"])
+        kr = (kr + m - 1) // m * m
+        k = min(kr, budget(lk, topk))
+    else:
+        k = budget(lk, topk)
+    return min(max(k - T, 0), start)
+
+
+def count(shape, mode, phase, topk, es):
+    B, Lq, Lk, Hq, Hkv, D = shape
+    q_bytes = B * Lq * Hq * D * es
+    kv_all = 2 * B * Lk * Hkv * D * es
+    if phase == "decode":
+        dense = Lk
+        sparse = budget(Lk, topk)
+        rows = sparse
+        idx = sparse
+    else:
+        dense = Lq * Lq / 2 if Lq == Lk else Lq * (Lk - Lq) + Lq * (Lq + 1) / 2
+        T = topk["tile_size"]
+        sparse = rows = idx = 0
+        for t in range((Lq + T - 1) // T):
+            n = min(T, Lq - t * T)
+            c = tile_count(Lq, Lk, t, topk)
+            sparse += n * c + n * (n + 1) / 2
+            rows += c + n
+            idx += c
+    kv_sel = min(kv_all, 2 * B * Hkv * rows * D * es)
+    ib = B * Hkv * idx * 4
+    if mode == "dense":
+        return 4 * D * Hq * B * dense, 2 * q_bytes + kv_all
+    if mode == "anchor":
+        return 2 * D * Hq * B * dense + 4 * D * Hq * B * sparse, 2 * q_bytes + kv_all + ib
+    return 4 * D * Hq * B * sparse, 2 * q_bytes + kv_sel + ib
+
+
+def peaks_for(device_kind, args):
+    tf, bw, src = 100.0, 1000.0, "guess"
+    if device_kind == "cuda":
+        name = torch.cuda.get_device_name()
+        if "H100" in name:
+            tf, bw, src = 800.0, 3000.0, "builtin: H100 measured"
+        elif "H200" in name:
+            tf, bw, src = 790.0, 4300.0, "builtin: H200 measured"
+    else:
+        flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
+        per = 2048 if "amx_bf16" in flags else 128 if "avx512" in flags else 32
+        tf, bw, src = os.cpu_count() * 2.0e9 * per / 1e12, 200.0, f"nominal CPU ({per} FLOP/cycle/core at 2 GHz)"
+    tf = float(os.environ.get("KSA_BENCH_PEAK_TFLOPS", tf))
+    bw = float(os.environ.get("KSA_BENCH_BANDWIDTH_GBS", bw))
+    if device_kind == "cpu" and args.cpu_bandwidth_gbs:
+        bw, src = args.cpu_bandwidth_gbs, src + "; bandwidth from option"
+    if device_kind == "cuda" and args.peak_tflops:
+        tf = args.peak_tflops
+    if device_kind == "cuda" and args.bandwidth_gbs:
+        bw = args.bandwidth_gbs
+    return tf, bw, src
+
+
+# ------------------------------------------------------------------ timing
+class Timer:
+    """Median time of fn() in ms: events on GPU with the L2 flushed before each call, wall clock on CPU."""
+
+    def __init__(self, device_kind, repeats, warmup):
+        self.kind, self.repeats, self.warmup = device_kind, repeats, warmup
+        self.flush = torch.empty(256 << 20, dtype=torch.uint8, device="cuda") if device_kind == "cuda" else None
+
+    def __call__(self, fn):
+        for _ in range(self.warmup):
+            fn()
+        if self.kind == "cuda":
+            torch.cuda.synchronize()
+            starts = [torch.cuda.Event(enable_timing=True) for _ in range(self.repeats)]
+            ends = [torch.cuda.Event(enable_timing=True) for _ in range(self.repeats)]
+            for s, e in zip(starts, ends):
+                self.flush.zero_()
+                s.record()
+                fn()
+                e.record()
+            torch.cuda.synchronize()
+            times = [s.elapsed_time(e) for s, e in zip(starts, ends)]
+        else:
+            times = []
+            for _ in range(self.repeats):
+                t0 = time.perf_counter()
+                fn()
+                times.append((time.perf_counter() - t0) * 1e3)
+        return statistics.median(times), min(times)
+
+
+# ------------------------------------------------------------------ peers
+def sdpa_backends(device_kind):
+    if device_kind == "cpu":
+        return {"cpu": None}
+    from torch.nn.attention import SDPBackend
+    return {"cudnn": SDPBackend.CUDNN_ATTENTION, "flash": SDPBackend.FLASH_ATTENTION,
+            "efficient": SDPBackend.EFFICIENT_ATTENTION, "math": SDPBackend.MATH}
+
+
+def make_peer(backend, q, k, v, causal, group):
+    """A closure running torch SDPA with one backend on [B, H, L, D] views; (fn, gqa_mode) or raises."""
+    from contextlib import nullcontext
+    try:
+        from torch.nn.attention import sdpa_kernel
+    except ImportError:  # torch < 2.3
+        sdpa_kernel = None
+    ctx = (lambda: sdpa_kernel([backend])) if (backend is not None and sdpa_kernel) else nullcontext
+    attempts = []
+    if group > 1:
+        attempts.append(("enable_gqa", q, k, v, {"enable_gqa": True}))
+        attempts.append(("repeat_interleave", q, k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1), {}))
+    else:
+        attempts.append(("none", q, k, v, {}))
+    last = None
+    for mode, qq, kk, vv, kw in attempts:
+        def fn(qq=qq, kk=kk, vv=vv, kw=kw):
+            with ctx():
+                return F.scaled_dot_product_attention(qq, kk, vv, is_causal=causal, **kw)
+        try:
+            out = fn()
+            if q.is_cuda:
+                torch.cuda.synchronize()
+            return fn, mode, out
+        except Exception as e:  # backend refuses this input
+            last = e
+    raise RuntimeError(str(last).splitlines()[0] if last else "refused")
+
+
+# ------------------------------------------------------------------ one comparison
+def base_record(args, dev, shape, phase, dtype_name, mode, tf, bw, src):
+    B, Lq, Lk, Hq, Hkv, D = shape
+    es = 4 if dtype_name == "f32" else 2
+    flops, nbytes = count(shape, mode, phase, args.topk, es)
+    floor_ms = 1e3 * max(flops / (tf * 1e12), nbytes / (bw * 1e9))
+    membound = nbytes / (bw * 1e9) > flops / (tf * 1e12)
+    return {
+        "tool": "peer_torch", "ksa_version": ksa.version(), "op": "attention", "mode": mode, "phase": phase,
+        "backend": dev.backend if dev else "none", "device": dev.name if dev else "", "device_name":
+        dev.description if dev else "", "isa": dev.isa if dev else "",
+        "shape": {"B": B, "Lq": Lq, "Lk": Lk, "Hq": Hq, "Hkv": Hkv, "D": D}, "dtype": dtype_name,
+        "config": dict(args.topk, layout="BLHD", cpu_isa_env=os.environ.get("KSA_CPU_ISA", ""),
+                       repeats=args.repeats),
+        "torch_version": torch.__version__,
+        "cudnn_version": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        "flops": flops, "bytes": nbytes, "floor_ms": floor_ms, "bound": "memory" if membound else "compute",
+        "peak_tflops": tf, "bandwidth_gbs": bw, "peak_source": src,
+    }
+
+
+def finish(rec, ms, min_ms):
+    rec["status"] = "ok"
+    rec["median_ms"], rec["min_ms"] = ms, min_ms
+    rec["tflops"] = rec["flops"] / (ms * 1e-3) / 1e12
+    rec["gbs"] = rec["bytes"] / (ms * 1e-3) / 1e9
+    mem = rec["bound"] == "memory"
+    rec["rate"], rec["rate_unit"] = (rec["gbs"], "GB/s") if mem else (rec["tflops"], "TFLOP/s")
+    rec["roofline_pct"] = 100.0 * rec["floor_ms"] / ms
+
+
+def compare(args, emit, timer, kind, dev, shape, phase, dtype_name, modes, tf, bw, src, math_ok):
+    B, Lq, Lk, Hq, Hkv, D = shape
+    tdev = "cuda" if kind == "cuda" else "cpu"
+    dt = TORCH_DT[dtype_name]
+    g = torch.Generator(device=tdev).manual_seed(1234)
+
+    def rnd(*s):
+        return (torch.rand(*s, device=tdev, dtype=torch.float32, generator=g) * 2 - 1).to(dt)
+    q = rnd(B, Lq, Hq, D)
+    k = rnd(B, Lk, Hkv, D)
+    v = rnd(B, Lk, Hkv, D)
+    o = torch.full_like(q, float("nan"))
+    qt, kt, vt = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+    causal = phase == "prefill" and Lq == Lk
+    if phase == "prefill" and Lq != Lk:
+        return  # torch's is_causal aligns the top-left corner; chunked prefill is ksa-bench only
+
+    # peers on the dense problem
+    peers, outs, gqa = {}, {}, {}
+    for name, backend in sdpa_backends(kind).items():
+        if name == "math" and not math_ok:
+            continue
+        try:
+            fn, gmode, out = make_peer(backend, qt, kt, vt, causal, Hq // Hkv)
+            peers[name] = timer(fn)
+            outs[name], gqa[name] = out, gmode
+        except Exception as e:  # noqa: BLE001
+            peers[name] = None
+            gqa[name] = f"refused: {e}"[:200]
+        rec = base_record(args, None, shape, phase, dtype_name, "dense", tf, bw, src)
+        rec.update(backend=f"torch-sdpa-{name}", device=tdev, device_name=torch.cuda.get_device_name() if kind == "cuda"
+                   else "cpu", gqa=gqa[name])
+        if peers[name]:
+            finish(rec, *peers[name])
+        else:
+            rec["status"], rec["error"] = "unsupported", gqa[name]
+        emit(rec)
+    ok_peers = {n: t for n, t in peers.items() if t}
+    primary = next((n for n in ("cudnn", "flash", "efficient", "cpu", "math") if n in ok_peers), None)
+
+    for mode in modes:
+        rec = base_record(args, dev, shape, phase, dtype_name, mode, tf, bw, src)
+        rec["peers"] = {n: (t[0] if t else None) for n, t in peers.items()}
+        if primary:
+            rec["peer"], rec["peer_ms"] = f"torch-sdpa-{primary}", ok_peers[primary][0]
+            best = min(ok_peers, key=lambda n: ok_peers[n][0])
+            rec["best_peer"], rec["best_peer_ms"] = f"torch-sdpa-{best}", ok_peers[best][0]
+        try:
+            extra = {}
+            if mode != "dense":
+                params = dev.params(MODES["anchor"], ksa.PHASE_DECODE if phase == "decode" else ksa.PHASE_PREFILL,
+                                    **args.topk)
+                tens = dev.tensors(q, k, v, o)
+                n_tiles, k_slots = dev.index_shape(params, tens)
+                ishape = (B, Hkv, k_slots) if phase == "decode" else (B, Hkv, n_tiles, k_slots)
+                cshape = (B, Hkv) if phase == "decode" else (B, Hkv, n_tiles)
+                extra = {"indices": torch.full(ishape, -1, dtype=torch.int32, device=tdev),
+                         "counts": torch.zeros(cshape, dtype=torch.int32, device=tdev)}
+                if mode == "reuse":  # the anchor's own indices, identity head map
+                    dev.attention(q, k, v, o, mode=ksa.MODE_ANCHOR, **extra, **args.topk)
+            ph = ksa.PHASE_DECODE if phase == "decode" else ksa.PHASE_PREFILL
+            run = dev.prepare(q, k, v, o, mode=MODES[mode], phase=ph, **extra, **args.topk)
+            o.fill_(float("nan"))
+            run()
+            if kind == "cuda":
+                torch.cuda.synchronize()
+            if mode == "dense" and primary:
+                ref = outs[primary].transpose(1, 2).float()
+                err = ((o.float() - ref).norm() / ref.norm()).item()
+                rec["rel_err"] = err if math.isfinite(err) else None
+                rec["agree"] = bool(math.isfinite(err) and err <= TOL[dtype_name])
+                rec["agree_with"] = f"torch-sdpa-{primary}"
+            ms, mn = timer(run)
+            finish(rec, ms, mn)
+            if primary:
+                rec["ratio"] = rec["peer_ms"] / ms
+                rec["ratio_best"] = rec["best_peer_ms"] / ms
+            if mode == "dense" and not rec.get("agree", True):
+                rec["status"] = "mismatch"
+        except Exception as e:  # noqa: BLE001  (ksa refused or failed: keep the peer's numbers)
+            rec["status"], rec["error"] = "error", str(e)[:300]
+        emit(rec)
+    del q, k, v, o, outs
+    if kind == "cuda":
+        torch.cuda.empty_cache()
+
+
+# ------------------------------------------------------------------ grids
+def gpu_cases(quick):
+    if quick:
+        return [((1, 2048, 2048, 32, 8, 128), "prefill", ["dense", "anchor", "reuse"]),
+                ((16, 1, 8192, 32, 8, 128), "decode", ["dense", "reuse"])]
+    cases = []
+    for L in (4096, 8192, 16384, 32768):
+        cases.append(((1, L, L, 32, 8, 128), "prefill", ["dense", "anchor", "reuse"]))
+    cases.append(((1, 16384, 16384, 32, 8, 64), "prefill", ["dense"]))
+    for B in (1, 16, 64):
+        for Lk in (8192, 32768):
+            cases.append(((B, 1, Lk, 32, 8, 128), "decode", ["dense", "anchor", "reuse"]))
+    return cases
+
+
+def cpu_cases(quick):
+    if quick:
+        return [((1, 512, 512, 32, 8, 128), "prefill", ["dense", "reuse"]),
+                ((1, 1, 4096, 32, 8, 128), "decode", ["dense", "reuse"])]
+    return [((1, 2048, 2048, 32, 8, 128), "prefill", ["dense", "anchor", "reuse"]),
+            ((1, 4096, 4096, 32, 8, 128), "prefill", ["dense", "anchor", "reuse"]),
+            ((1, 1, 32768, 32, 8, 128), "decode", ["dense", "reuse"]),
+            ((16, 1, 32768, 32, 8, 128), "decode", ["dense", "reuse"])]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", help="JSON lines file (default stdout)")
+    ap.add_argument("--append", action="store_true")
+    ap.add_argument("--device", default="", help="cuda,cpu (default: cuda if torch sees one, and cpu)")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--dtype", default="bf16,f16")
+    ap.add_argument("--cpu-dtype", default="bf16")
+    ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--shape", action="append", default=[], help="B,Lq,Lk,Hq,Hkv,D (replaces the grid)")
+    ap.add_argument("--time-budget", type=float, default=0, help="stop starting cases after S seconds")
+    ap.add_argument("--math-max-len", type=int, default=4096, help="largest Lq x Lk side for the math backend")
+    ap.add_argument("--cpu-threads", type=int, default=0)
+    ap.add_argument("--peak-tflops", type=float, default=0)
+    ap.add_argument("--bandwidth-gbs", type=float, default=0)
+    ap.add_argument("--cpu-bandwidth-gbs", type=float, default=0)
+    ap.add_argument("--fraction", type=float, default=0.10)
+    args = ap.parse_args()
+    args.topk = {"fraction": args.fraction, "min_k": 128, "round_multiple": 128, "tile_size": 32, "rolling": 1}
+    out = open(args.out, "a" if args.append else "w") if args.out else sys.stdout
+    t_start = time.time()
+
+    def emit(rec):
+        out.write(json.dumps(rec) + "\n")
+        out.flush()
+        if rec.get("ratio"):
+            print(f"# {rec['device']} {rec['mode']:6s} {rec['phase']:7s} {rec['dtype']:4s} B{rec['shape']['B']} "
+                  f"Lq{rec['shape']['Lq']} Lk{rec['shape']['Lk']} D{rec['shape']['D']}: ksa {rec['median_ms']:.3f} ms, "
+                  f"{rec['peer']} {rec['peer_ms']:.3f} ms -> {rec['ratio']:.2f}x"
+                  + (f" (rel_err {rec['rel_err']:.1e})" if rec.get("rel_err") is not None else ""), file=sys.stderr)
+        elif rec.get("status") not in ("ok",):
+            print(f"# {rec['backend']} {rec['mode']} {rec['phase']} {rec['shape']}: {rec.get('status')}: "
+                  f"{rec.get('error', '')[:160]}", file=sys.stderr)
+
+    kinds = [d for d in args.device.split(",") if d] or (["cuda"] if torch.cuda.is_available() else []) + ["cpu"]
+    ctx = ksa.Context()
+    print(f"# torch {torch.__version__}, cuDNN {torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None}, "
+          f"ksa {ksa.version()}, devices {ctx.device_names()}", file=sys.stderr)
+    user = [tuple(int(x) for x in s.split(",")) for s in args.shape]
+    for kind in kinds:
+        try:
+            dev = ctx.open("cuda:0" if kind == "cuda" else "cpu")
+        except ksa.KsaError as e:
+            print(f"# ksa has no {kind} device: {e}", file=sys.stderr)
+            dev = None
+        if kind == "cpu":
+            torch.set_num_threads(args.cpu_threads or os.cpu_count())
+        tf, bw, src = peaks_for(kind, args)
+        timer = Timer(kind, args.repeats if kind == "cuda" else max(3, args.repeats // 3), args.warmup if kind == "cuda" else 1)
+        cases = [(s, "decode" if s[1] == 1 else "prefill", ["dense", "anchor", "reuse"]) for s in user] if user else \
+            (gpu_cases(args.quick) if kind == "cuda" else cpu_cases(args.quick))
+        dtypes = args.dtype.split(",") if kind == "cuda" else args.cpu_dtype.split(",")
+        for dtype_name in dtypes:
+            for shape, phase, modes in cases:
+                if args.time_budget and time.time() - t_start > args.time_budget:
+                    print(f"# time budget spent; skipping {kind} {shape} {dtype_name}", file=sys.stderr)
+                    continue
+                if dev is None:
+                    modes = []
+                try:
+                    compare(args, emit, timer, kind, dev, shape, phase, dtype_name, modes, tf, bw, src,
+                            math_ok=max(shape[1], shape[2]) <= args.math_max_len or shape[1] == 1)
+                except Exception as e:  # noqa: BLE001  (one case failing must not end the run)
+                    print(f"# {kind} {shape} {phase} {dtype_name}: {type(e).__name__}: {e}", file=sys.stderr)
+                    if kind == "cuda":
+                        torch.cuda.empty_cache()
+    if out is not sys.stdout:
+        out.close()
+
+
+if __name__ == "__main__":
+    main()
