@@ -154,7 +154,7 @@ static double set_bytes(const ksa_tune_shape *s)
     return es * s->batch * s->head_dim * (2.0 * lq * s->hq + 2.0 * (double)s->lk * s->hkv);
 }
 
-static ksa_status run_config(tune_inputs *in, int set, const char *config, int builtin);
+static ksa_status run_config(tune_inputs *in, int set, const char *config, int builtin, double *ms);
 
 static ksa_status build_set(tune_inputs *in, tune_set *set, uint64_t *rng)
 {
@@ -232,7 +232,7 @@ static ksa_status inputs_create(ksa_device dev, const ksa_tune_shape *s, int nse
         /* realistic index sets: the backend's own ANCHOR (built-in configuration) on the same inputs */
         ksa_attention_params reuse = in->params;
         in->params.mode = KSA_MODE_ANCHOR;
-        for (int i = 0; i < in->nsets && !st; i++) st = run_config(in, i, NULL, 1);
+        for (int i = 0; i < in->nsets && !st; i++) st = run_config(in, i, NULL, 1, NULL);
         in->params = reuse;
     }
     if (st) {
@@ -244,8 +244,10 @@ static ksa_status inputs_create(ksa_device dev, const ksa_tune_shape *s, int nse
     return st;
 }
 
-/* Run one call with `config` (NULL: built-in when `builtin`, else whatever dispatch chooses). */
-static ksa_status run_config(tune_inputs *in, int set, const char *config, int builtin)
+/* Run one call with `config` (NULL: built-in when `builtin`, else whatever dispatch chooses).
+ * `ms` (optional) gets the time of the call and the stream synchronisation only, not of the
+ * workspace query. */
+static ksa_status run_config(tune_inputs *in, int set, const char *config, int builtin, double *ms)
 {
     ksa_status st = ksa_set_config_override(config);
     if (st) return st;
@@ -265,9 +267,11 @@ static ksa_status run_config(tune_inputs *in, int set, const char *config, int b
         memset(&ws, 0, sizeof ws);
         ws.buffer = in->ws;
         ws.size = in->ws_size;
+        double t0 = now_s();
         st = ksa_attention(in->dev, NULL, &in->params, t, in->ws ? &ws : NULL);
+        if (!st) st = ksa_stream_synchronize(in->dev, NULL);
+        if (ms) *ms = (now_s() - t0) * 1e3;
     }
-    if (!st) st = ksa_stream_synchronize(in->dev, NULL);
     char saved[1024];
     if (st) snprintf(saved, sizeof saved, "%s", ksa_last_error());
     ksa_set_config_override(NULL);
@@ -283,14 +287,12 @@ static ksa_status time_config(tune_inputs *in, const char *config, int builtin, 
     if (repeats > MAX_REPEATS) repeats = MAX_REPEATS;
     if (repeats < 1) repeats = 1;
     for (int i = 0; i < warmup; i++) {
-        ksa_status st = run_config(in, i % in->nsets, config, builtin);
+        ksa_status st = run_config(in, i % in->nsets, config, builtin, NULL);
         if (st) return st;
     }
     for (int r = 0; r < repeats; r++) {
-        double t0 = now_s();
-        ksa_status st = run_config(in, r % in->nsets, config, builtin);
+        ksa_status st = run_config(in, r % in->nsets, config, builtin, &samples[r]);
         if (st) return st;
-        samples[r] = (now_s() - t0) * 1e3;
     }
     *ms = median(samples, repeats);
     return KSA_STATUS_SUCCESS;
@@ -312,7 +314,7 @@ static ksa_status poison_outputs(tune_set *set, ksa_mode mode)
 static ksa_status check_reference(tune_inputs *in, const char *config, int builtin, char *report, size_t len)
 {
     ksa_status st = poison_outputs(&in->sets[0], in->params.mode);
-    if (!st) st = run_config(in, 0, config, builtin);
+    if (!st) st = run_config(in, 0, config, builtin, NULL);
     if (st) {
         snprintf(report, len, "the call failed: %s: %s", ksa_status_string(st), ksa_last_error());
         return st;
@@ -566,7 +568,7 @@ static int try_candidate(search_state *ss, const ksa_tunable_space *sp, const in
         host_out h;
         memset(&h, 0, sizeof h);
         st = poison_outputs(&ss->full.sets[0], ss->full.params.mode);
-        if (!st) st = run_config(&ss->full, 0, cfg, 0);
+        if (!st) st = run_config(&ss->full, 0, cfg, 0, NULL);
         if (!st) st = read_outputs(&ss->full, &h);
         if (st) {
             snprintf(report, sizeof report, "the call failed: %s: %s", ksa_status_string(st), ksa_last_error());
@@ -662,14 +664,14 @@ ksa_status ksa_tune_shape_run(ksa_device dev, const ksa_tune_shape *s_in, const 
     }
     if (!st) {
         st = poison_outputs(&ss.full.sets[0], ss.full.params.mode);
-        if (!st) st = run_config(&ss.full, 0, NULL, 1);
+        if (!st) st = run_config(&ss.full, 0, NULL, 1, NULL);
         if (!st) st = read_outputs(&ss.full, &ss.builtin_out);
     }
     if (!st) {
         /* one untimed call tells how long a call takes: fit the repeats into the budget */
-        double t0 = now_s();
-        st = run_config(&ss.full, 0, NULL, 1);
-        double one = now_s() - t0;
+        double one_ms = 0;
+        st = run_config(&ss.full, 0, NULL, 1, &one_ms);
+        double one = one_ms * 1e-3;
         int calls = o.budget_s > 0 && one > 0 ? (int)(0.1 * o.budget_s / one) : ss.repeats;
         if (calls < ss.repeats) ss.repeats = calls < 3 ? 3 : calls;
         if (one > 0.5 && ss.warmup > 1) ss.warmup = 1;
@@ -756,13 +758,14 @@ ksa_status ksa_tune_shape_run(ksa_device dev, const ksa_tune_shape *s_in, const 
         int n = ss.repeats > MAX_REPEATS ? MAX_REPEATS : ss.repeats;
         st = KSA_STATUS_SUCCESS;
         for (int i = 0; i < n && !st; i++) {
-            double t0 = now_s();
-            st = run_config(&ss.full, i % ss.full.nsets, NULL, 1);
-            double t1 = now_s();
-            if (!st) st = run_config(&ss.full, i % ss.full.nsets, r->best_config, 0);
-            double t2 = now_s();
-            tb[i] = (t1 - t0) * 1e3;
-            tw[i] = (t2 - t1) * 1e3;
+            /* alternate which goes first so neither always follows the other */
+            if (i & 1) {
+                st = run_config(&ss.full, i % ss.full.nsets, r->best_config, 0, &tw[i]);
+                if (!st) st = run_config(&ss.full, i % ss.full.nsets, NULL, 1, &tb[i]);
+            } else {
+                st = run_config(&ss.full, i % ss.full.nsets, NULL, 1, &tb[i]);
+                if (!st) st = run_config(&ss.full, i % ss.full.nsets, r->best_config, 0, &tw[i]);
+            }
         }
         if (!st) {
             double mb = median(tb, n), mw = median(tw, n);
@@ -828,19 +831,15 @@ ksa_status ksa_tune_compare(ksa_device dev, const ksa_tune_shape *s_in, const ks
     int n = o.repeats > MAX_REPEATS ? MAX_REPEATS : o.repeats < 1 ? 1 : o.repeats;
     double tb[MAX_REPEATS], tt[MAX_REPEATS];
     for (int i = 0; i < o.warmup && !st; i++) {
-        st = run_config(&in, i % in.nsets, NULL, 1);
-        if (!st) st = run_config(&in, i % in.nsets, NULL, 0);
+        st = run_config(&in, i % in.nsets, NULL, 1, NULL);
+        if (!st) st = run_config(&in, i % in.nsets, NULL, 0, NULL);
     }
     for (int i = 0; i < n && !st; i++) {
         /* alternate which goes first so neither always follows the other's cache state */
         int tuned_first = i & 1;
         for (int k = 0; k < 2 && !st; k++) {
             int tuned = k == 0 ? tuned_first : !tuned_first;
-            double t0 = now_s();
-            st = run_config(&in, i % in.nsets, NULL, !tuned);
-            double ms = (now_s() - t0) * 1e3;
-            if (tuned) tt[i] = ms;
-            else tb[i] = ms;
+            st = run_config(&in, i % in.nsets, NULL, !tuned, tuned ? &tt[i] : &tb[i]);
         }
     }
     if (!st) {

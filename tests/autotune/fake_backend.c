@@ -1,6 +1,6 @@
 /* fake_backend.c: the test-only backend of fake_backend.h. Tunables: block in {16, 32, 64}
- * (default 32) and unroll in {1, 2} (default 1). Extra sleep per call: built-in 6 ms, block=32 6 ms,
- * block=16 3 ms, block=64 0 ms but its output is wrong; unroll=2 adds 1 ms. With
+ * (default 32) and unroll in {1, 2} (default 1). Extra sleep per call: built-in 8 ms, block=32 8 ms,
+ * block=16 2 ms, block=64 0 ms but its output is wrong; unroll=2 adds 1 ms. With
  * fake_builtin_fastest the built-in sleeps 0 ms. */
 #define _GNU_SOURCE
 #include "fake_backend.h"
@@ -68,9 +68,9 @@ static ksa_status f_attention(ksa_backend *self, int device, void *stream, const
     ksa_status st = ksa_reference_attention_in_workspace(p, info);
     if (st) return st;
     int block = p->config ? p->config[0] : 0, unroll = p->config ? p->config[1] : 1;
-    int ms = !p->config ? (fake_builtin_fastest ? 0 : 6) : block == 16 ? 3 : block == 32 ? 6 : 0;
+    int ms = !p->config ? (fake_builtin_fastest ? 0 : 8) : block == 16 ? 2 : block == 32 ? 8 : 0;
     if (unroll == 2) ms += 1;
-    if (p->config && fake_builtin_fastest) ms += 3;
+    if (p->config && fake_builtin_fastest) ms += 4;
     if (block == 64) {
         /* the planted bug: fast, and wrong in one element of the first query row */
         void *o = ksa_mem_addr(p->o.mem);
