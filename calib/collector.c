@@ -473,6 +473,81 @@ ksa_status ksa_calib_collector_add_indices(ksa_calib_collector c, int32_t layer,
     return KSA_STATUS_SUCCESS;
 }
 
+/* Copy a contiguous int32 tensor of `count` elements to the host, from host memory, a ksa_buffer or
+ * a device pointer (wrapped for the copy). */
+static ksa_status read_i32(ksa_device dev, ksa_stream stream, const ksa_tensor *t, const char *name, size_t count, int32_t *dst)
+{
+    static const char *fn = "ksa_calib_collector_add_anchor_result";
+    size_t bytes = count * sizeof(int32_t);
+    if (t->buffer) return ksa_buffer_read(dst, t->buffer, t->offset, bytes, stream);
+    if (!t->data) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "%s: tensors.%s is absent", fn, name);
+    ksa_device owner = t->device ? t->device : dev;
+    ksa_device_info info;
+    ksa_status st = ksa_device_get_info(owner, &info);
+    if (st) return st;
+    if (info.host_memory) {
+        memcpy(dst, t->data, bytes);
+        return KSA_STATUS_SUCCESS;
+    }
+    ksa_buffer wrap;
+    st = ksa_buffer_wrap(owner, t->data, bytes, &wrap);
+    if (st) return st;
+    st = ksa_buffer_read(dst, wrap, 0, bytes, stream);
+    ksa_buffer_free(wrap);
+    return st;
+}
+
+static int contiguous(const ksa_tensor *t)
+{
+    int64_t expect = 1;
+    for (int32_t i = t->ndim - 1; i >= 0; i--) {
+        if (t->shape[i] > 1 && t->stride[i] != expect) return 0;
+        expect *= t->shape[i];
+    }
+    return 1;
+}
+
+ksa_status ksa_calib_collector_add_anchor_result(ksa_calib_collector c, int32_t layer, ksa_device dev, ksa_stream stream,
+                                                 const ksa_attention_tensors *tensors)
+{
+    ksa_clear_error();
+    static const char *fn = "ksa_calib_collector_add_anchor_result";
+    if (!c) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "%s: collector is NULL", fn);
+    if (!dev) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "%s: dev is NULL", fn);
+    if (!tensors) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "%s: tensors is NULL", fn);
+    const ksa_tensor *ti = &tensors->indices, *tc = &tensors->counts;
+    if (!ksa_tensor_present(ti) || !ksa_tensor_present(tc))
+        return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "%s: tensors.indices and tensors.counts must both be present", fn);
+    if (ti->dtype != KSA_DTYPE_I32 || tc->dtype != KSA_DTYPE_I32)
+        return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "%s: tensors.indices and tensors.counts must be int32", fn);
+    int decode = ti->ndim == 3;
+    if ((ti->ndim != 4 && ti->ndim != 3) || tc->ndim != ti->ndim - 1)
+        return ksa_error(KSA_STATUS_INVALID_ARGUMENT,
+                         "%s: indices must be [B, Hkv, n_tiles, k_slots] with counts [B, Hkv, n_tiles] (prefill) or "
+                         "[B, Hkv, k_slots] with counts [B, Hkv] (decode); got %d and %d dimensions",
+                         fn, ti->ndim, tc->ndim);
+    for (int32_t i = 0; i < tc->ndim; i++)
+        if (tc->shape[i] != ti->shape[i])
+            return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "%s: counts.shape[%d] is %lld but indices.shape[%d] is %lld", fn, i,
+                             (long long)tc->shape[i], i, (long long)ti->shape[i]);
+    if (!contiguous(ti) || !contiguous(tc))
+        return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "%s: indices and counts must be C-contiguous", fn);
+    int64_t batch = ti->shape[0], n_tiles = decode ? 1 : ti->shape[2], k_slots = ti->shape[ti->ndim - 1];
+    if (batch < 1 || batch > INT32_MAX || ti->shape[1] != c->h)
+        return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "%s: indices has batch %lld and %lld KV heads; the collector has %d KV heads", fn,
+                         (long long)batch, (long long)ti->shape[1], c->h);
+    size_t ni = (size_t)ksa_tensor_numel(ti), nc = (size_t)ksa_tensor_numel(tc);
+    int32_t *hi = malloc(sizeof(int32_t) * (ni ? ni : 1)), *hc = malloc(sizeof(int32_t) * (nc ? nc : 1));
+    ksa_status st = KSA_STATUS_SUCCESS;
+    if (!hi || !hc) st = ksa_error(KSA_STATUS_OUT_OF_MEMORY, "%s: cannot allocate host copies of the index tensor", fn);
+    if (!st) st = read_i32(dev, stream, ti, "indices", ni, hi);
+    if (!st) st = read_i32(dev, stream, tc, "counts", nc, hc);
+    if (!st) st = ksa_calib_collector_add_indices(c, layer, (int32_t)batch, n_tiles, k_slots, hi, hc);
+    free(hi);
+    free(hc);
+    return st;
+}
+
 /* ---------------------------------------------------------------- importance */
 ksa_status ksa_calib_collector_add_importance(ksa_calib_collector c, int32_t layer, int64_t n_tokens, int64_t hidden,
                                               int64_t row_stride, const float *x, const float *attn_out)

@@ -155,6 +155,11 @@ KSA_API ksa_status ksa_calib_collector_add_attention(ksa_calib_collector c, int3
 KSA_API ksa_status ksa_calib_collector_add_indices(ksa_calib_collector c, int32_t layer, int32_t batch,
                                                    int64_t n_tiles, int64_t k_slots, const int32_t *indices,
                                                    const int32_t *counts);
+/* Same, reading tensors->indices and tensors->counts of an ANCHOR call straight from `dev` (host
+ * memory, a ksa_buffer, or a device pointer; C-contiguous int32, prefill 4-D / decode 3-D indices);
+ * other tensors are ignored. Copies through the host on `stream` (allocates). */
+KSA_API ksa_status ksa_calib_collector_add_anchor_result(ksa_calib_collector c, int32_t layer, ksa_device dev,
+                                                         ksa_stream stream, const ksa_attention_tensors *tensors);
 /* Close the step: fold each sequence's minimum over tiles into the running means. */
 KSA_API ksa_status ksa_calib_collector_end_step(ksa_calib_collector c);
 /* Layer importance from the attention input x and the attention output (before the residual

@@ -449,9 +449,10 @@ static void test_planted_from_qk(void **state)
     free(P);
 }
 
-static void test_planted_from_anchor_indices(void **state)
+/* ANCHOR calls on device "reference" write the index sets; they are fed as host arrays
+ * (add_indices) or read from ksa_buffers by the collector itself (add_anchor_result). */
+static void planted_from_anchor(int via_buffers)
 {
-    (void)state;
     ksa_device dev = ktest_open_device("reference");
     assert_non_null(dev);
     planted *P = malloc(sizeof *P);
@@ -463,9 +464,9 @@ static void test_planted_from_anchor_indices(void **state)
     assert_int_equal(ksa_calib_collector_create(PN, PHKV, &opt, &c), KSA_STATUS_SUCCESS);
     assert_int_equal(ksa_calib_collector_begin_step(c), KSA_STATUS_SUCCESS);
     int32_t *indices = NULL, *counts = NULL;
+    int64_t n_tiles = 0, k_slots = 0;
     for (int l = 0; l < PN; l++) {
         ksa_attention_tensors t = layer_tensors(dev, &P->L[l]);
-        int64_t n_tiles, k_slots;
         assert_int_equal(ksa_attention_index_shape(dev, &params, &t, &n_tiles, &k_slots), KSA_STATUS_SUCCESS);
         size_t ni = (size_t)PB * PHKV * n_tiles * k_slots, nc = (size_t)PB * PHKV * n_tiles;
         indices = realloc(indices, sizeof(int32_t) * ni);
@@ -473,8 +474,18 @@ static void test_planted_from_anchor_indices(void **state)
         for (size_t i = 0; i < ni; i++) indices[i] = -77;
         for (size_t i = 0; i < nc; i++) counts[i] = -77;
         int64_t is[4] = {PB, PHKV, n_tiles, k_slots}, cs[3] = {PB, PHKV, n_tiles};
-        t.indices = ksa_tensor_make(dev, indices, KSA_DTYPE_I32, 4, is);
-        t.counts = ksa_tensor_make(dev, counts, KSA_DTYPE_I32, 3, cs);
+        ksa_buffer bi = NULL, bc = NULL;
+        if (via_buffers) {
+            assert_int_equal(ksa_buffer_alloc(dev, sizeof(int32_t) * ni, &bi), KSA_STATUS_SUCCESS);
+            assert_int_equal(ksa_buffer_alloc(dev, sizeof(int32_t) * nc, &bc), KSA_STATUS_SUCCESS);
+            assert_int_equal(ksa_buffer_fill(bi, 0, sizeof(int32_t) * ni, 0xab, NULL), KSA_STATUS_SUCCESS);
+            assert_int_equal(ksa_buffer_fill(bc, 0, sizeof(int32_t) * nc, 0xab, NULL), KSA_STATUS_SUCCESS);
+            t.indices = ksa_tensor_from_buffer(bi, 0, KSA_DTYPE_I32, 4, is);
+            t.counts = ksa_tensor_from_buffer(bc, 0, KSA_DTYPE_I32, 3, cs);
+        } else {
+            t.indices = ksa_tensor_make(dev, indices, KSA_DTYPE_I32, 4, is);
+            t.counts = ksa_tensor_make(dev, counts, KSA_DTYPE_I32, 3, cs);
+        }
         size_t ws = 0;
         assert_int_equal(ksa_attention_workspace_size(dev, &params, &t, &ws), KSA_STATUS_SUCCESS);
         void *wmem = malloc(ws ? ws : 1);
@@ -483,7 +494,15 @@ static void test_planted_from_anchor_indices(void **state)
         if (st) print_error("%s\n", ksa_last_error());
         assert_int_equal(st, KSA_STATUS_SUCCESS);
         free(wmem);
-        st = ksa_calib_collector_add_indices(c, l, PB, n_tiles, k_slots, indices, counts);
+        if (via_buffers) {
+            st = ksa_calib_collector_add_anchor_result(c, l, dev, NULL, &t);
+            assert_int_equal(ksa_buffer_read(indices, bi, 0, sizeof(int32_t) * ni, NULL), KSA_STATUS_SUCCESS);
+            assert_int_equal(ksa_buffer_read(counts, bc, 0, sizeof(int32_t) * nc, NULL), KSA_STATUS_SUCCESS);
+            ksa_buffer_free(bi);
+            ksa_buffer_free(bc);
+        } else {
+            st = ksa_calib_collector_add_indices(c, l, PB, n_tiles, k_slots, indices, counts);
+        }
         if (st) print_error("%s\n", ksa_last_error());
         assert_int_equal(st, KSA_STATUS_SUCCESS);
     }
@@ -492,17 +511,39 @@ static void test_planted_from_anchor_indices(void **state)
     /* bad index tensors are refused before anything is fed */
     assert_int_equal(ksa_calib_collector_begin_step(c), KSA_STATUS_SUCCESS);
     counts[0] = 1 << 20;
-    assert_int_equal(ksa_calib_collector_add_indices(c, 0, PB, 10, 32, indices, counts), KSA_STATUS_INVALID_ARGUMENT);
+    assert_int_equal(ksa_calib_collector_add_indices(c, 0, PB, n_tiles, k_slots, indices, counts), KSA_STATUS_INVALID_ARGUMENT);
     assert_non_null(strstr(ksa_last_error(), "counts[0][0][0]"));
     counts[0] = 1;
     indices[0] = -4;
-    assert_int_equal(ksa_calib_collector_add_indices(c, 0, PB, 10, 32, indices, counts), KSA_STATUS_INVALID_ARGUMENT);
+    assert_int_equal(ksa_calib_collector_add_indices(c, 0, PB, n_tiles, k_slots, indices, counts), KSA_STATUS_INVALID_ARGUMENT);
     assert_non_null(strstr(ksa_last_error(), "negative"));
+    ksa_attention_tensors t;
+    memset(&t, 0, sizeof t);
+    int64_t is3[3] = {PB, PHKV + 1, k_slots}, cs2[2] = {PB, PHKV + 1};
+    t.indices = ksa_tensor_make(dev, indices, KSA_DTYPE_I32, 3, is3);
+    t.counts = ksa_tensor_make(dev, counts, KSA_DTYPE_I32, 2, cs2);
+    assert_int_equal(ksa_calib_collector_add_anchor_result(c, 0, dev, NULL, &t), KSA_STATUS_INVALID_ARGUMENT);
+    assert_non_null(strstr(ksa_last_error(), "KV heads"));
+    t.counts.ndim = 3;
+    assert_int_equal(ksa_calib_collector_add_anchor_result(c, 0, dev, NULL, &t), KSA_STATUS_INVALID_ARGUMENT);
+    assert_non_null(strstr(ksa_last_error(), "dimensions"));
     free(indices);
     free(counts);
     ksa_calib_collector_destroy(c);
     planted_free(P);
     free(P);
+}
+
+static void test_planted_from_anchor_indices(void **state)
+{
+    (void)state;
+    planted_from_anchor(0);
+}
+
+static void test_planted_from_anchor_buffers(void **state)
+{
+    (void)state;
+    planted_from_anchor(1);
 }
 
 static void test_collector_misuse(void **state)
@@ -573,7 +614,7 @@ int main(void)
         cmocka_unit_test(test_coverage_prefill),     cmocka_unit_test(test_coverage_chunked_sampled),
         cmocka_unit_test(test_coverage_decode),      cmocka_unit_test(test_importance),
         cmocka_unit_test(test_planted_from_qk),      cmocka_unit_test(test_planted_from_anchor_indices),
-        cmocka_unit_test(test_collector_misuse),
+        cmocka_unit_test(test_planted_from_anchor_buffers), cmocka_unit_test(test_collector_misuse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
