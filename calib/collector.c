@@ -55,13 +55,17 @@ ksa_calib_options ksa_calib_options_default(void)
     return o;
 }
 
+/* Forget the index sets of one layer of the open step (a failed feed leaves the step consistent). */
+static void drop_layer(ksa_calib_collector c, int32_t layer)
+{
+    free(c->layers[layer].sets);
+    free(c->layers[layer].counts);
+    memset(&c->layers[layer], 0, sizeof c->layers[layer]);
+}
+
 static void release_step(ksa_calib_collector c)
 {
-    for (int32_t l = 0; l < c->n; l++) {
-        free(c->layers[l].sets);
-        free(c->layers[l].counts);
-        memset(&c->layers[l], 0, sizeof c->layers[l]);
-    }
+    for (int32_t l = 0; l < c->n; l++) drop_layer(c, l);
     c->step_open = 0;
     c->last_layer = -1;
     c->batch = -1;
@@ -374,10 +378,7 @@ done:
     free(order);
     ksa_problem_storage_release(&ps);
     if (st) {
-        /* leave the step consistent: this layer is not fed */
-        free(c->layers[layer].sets);
-        free(c->layers[layer].counts);
-        memset(&c->layers[layer], 0, sizeof c->layers[layer]);
+        drop_layer(c, layer);
         return st;
     }
     c->layers[layer].present = 1;
@@ -423,9 +424,7 @@ ksa_status ksa_calib_collector_add_indices(ksa_calib_collector c, int32_t layer,
     if (max_index + 1 > c->stamp_len) {
         int32_t *ns = realloc(c->stamp, sizeof(int32_t) * (size_t)(max_index + 1));
         if (!ns) {
-            free(c->layers[layer].sets);
-            free(c->layers[layer].counts);
-            memset(&c->layers[layer], 0, sizeof c->layers[layer]);
+            drop_layer(c, layer);
             return ksa_error(KSA_STATUS_OUT_OF_MEMORY, "%s: cannot allocate %lld stamps", fn, (long long)max_index + 1);
         }
         for (int64_t i = c->stamp_len; i <= max_index; i++) ns[i] = 0;
