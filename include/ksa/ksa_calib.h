@@ -125,11 +125,16 @@ KSA_API ksa_status ksa_calib_head_maps(const double *coverage, int32_t num_layer
  * distribution is not known). Each sequence of the batch is one prompt: the minimum over its tiles
  * is added to the mean over prompts.
  *
- * Memory: while a step is open the collector keeps every fed layer's index sets,
- * sum over sequences of Hkv * n_tiles(b) * k_sel(b, t) int32 per layer (with tile_stride s only every
- * s-th tile), plus one float64 row of Lk per call; a 32-layer, 8-KV-head model at Lq = Lk = 8192, T = 32,
- * f = 0.1 needs about 32 * 8 * 256 * 800 * 4 B = 210 MB per sequence (tile_stride 4: 52 MB).
- * Persistent state is N^2 H^2 float64 sums and N^2 counts (32 layers, 8 heads: 0.5 MB). */
+ * Memory: while a step is open the collector keeps every fed layer's index sets, padded to the
+ * layer's largest selection: B * Hkv * sampled tiles * max k_sel int32 per layer (with tile_stride s
+ * only every s-th tile is kept), plus Hkv float64 rows of Lk while a layer is processed. A 32-layer,
+ * 8-KV-head model at Lq = Lk = 8192, T = 32, f = 0.1 (k_sel <= 864) needs up to
+ * 32 * 8 * 256 * 864 * 4 B = 226 MB per sequence of the step (tile_stride 4: 57 MB). Persistent
+ * state is N^2 H^2 float64 sums and N^2 counts (32 layers, 8 heads: 0.5 MB).
+ * Time: the q/k path recomputes dense attention in scalar float64 through the reference (about 1 s
+ * per layer for one 1024-token prompt with 32 query / 8 KV heads, D = 128, measured on one core of
+ * the development machine; it grows with Lq * Lk). The index-set path costs O(N H^2 k) per tile.
+ * A collector is not thread-safe: use it from one thread at a time. */
 typedef struct ksa_calib_collector_s *ksa_calib_collector;
 
 typedef struct ksa_calib_options {
