@@ -17,6 +17,8 @@
 #include <math.h>
 #include <stdint.h>
 
+#include <hip/hip_runtime.h> /* hipStream_t and hipGetLastError on both HIP platforms */
+
 #include "ksa_gpu_vendor.h"
 #include "ksa_hip_launch.h"
 

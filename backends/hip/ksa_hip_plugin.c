@@ -46,6 +46,7 @@ static ksa_status kh_err(ksa_status st, const char *what, hipError_t e)
     return kh_global.host->set_error(st, "hip: %s failed: %s (%s)", what, hipGetErrorName(e), hipGetErrorString(e));
 }
 
+#if !defined(__HIP_PLATFORM_NVIDIA__)
 /* Is `arch` (e.g. "gfx90a", without ":sramecc+..." features) in the comma-separated built list? */
 static int kh_arch_listed(const char *arch)
 {
@@ -60,6 +61,13 @@ static int kh_arch_listed(const char *arch)
     }
     return 0;
 }
+#endif
+
+#if defined(__HIP_PLATFORM_NVIDIA__)
+#define KH_NO_DEVICE "no NVIDIA GPU for HIP's NVIDIA platform"
+#else
+#define KH_NO_DEVICE "no AMD GPU"
+#endif
 
 /* ------------------------------------------------------------------ devices */
 static ksa_status kh_init(ksa_backend *self, const ksa_host_api *host, char *why, size_t why_len)
@@ -71,15 +79,15 @@ static ksa_status kh_init(ksa_backend *self, const ksa_host_api *host, char *why
     if (e != hipSuccess || n <= 0) {
         const char *name = hipGetErrorName(e), *text = e == hipSuccess ? "0 devices" : hipGetErrorString(e);
         if (strcmp(name, text) == 0)
-            snprintf(why, why_len, "no AMD GPU: hipGetDeviceCount returned %s", name);
+            snprintf(why, why_len, KH_NO_DEVICE ": hipGetDeviceCount returned %s", name);
         else
-            snprintf(why, why_len, "no AMD GPU: hipGetDeviceCount returned %s (%s)", name, text);
+            snprintf(why, why_len, KH_NO_DEVICE ": hipGetDeviceCount returned %s (%s)", name, text);
         return KSA_STATUS_NOT_FOUND;
     }
     if (n > KH_MAX_DEVICES) n = KH_MAX_DEVICES;
     int runtime = 0, driver = 0;
-    hipRuntimeGetVersion(&runtime);
-    hipDriverGetVersion(&driver);
+    (void)hipRuntimeGetVersion(&runtime);
+    (void)hipDriverGetVersion(&driver);
     snprintf(kh_global.driver_version, sizeof kh_global.driver_version, "hip runtime %d, driver %d", runtime, driver);
     for (int i = 0; i < n; i++) {
         hipDeviceProp_t prop;
@@ -91,7 +99,7 @@ static ksa_status kh_init(ksa_backend *self, const ksa_host_api *host, char *why
         }
         kh_device *d = &kh_global.dev[i];
         memset(d, 0, sizeof *d);
-        snprintf(d->description, sizeof d->description, "%s", prop.name);
+        snprintf(d->description, sizeof d->description, "%.127s", prop.name);
 #if defined(__HIP_PLATFORM_NVIDIA__)
         snprintf(d->isa, sizeof d->isa, "sm_%d%d", prop.major, prop.minor);
         d->arch_built = 1; /* nvcc compiled for the build machine's chosen architectures */
@@ -154,7 +162,7 @@ static ksa_status kh_mem_alloc(ksa_backend *self, int device, size_t bytes, ksa_
 
 static void kh_mem_free(ksa_backend *self, int device, ksa_mem mem)
 {
-    if (mem.native && kh_set_device(device) == KSA_STATUS_SUCCESS) hipFree(mem.native);
+    if (mem.native && kh_set_device(device) == KSA_STATUS_SUCCESS) (void)hipFree(mem.native);
 }
 
 static ksa_status kh_mem_wrap(ksa_backend *self, int device, void *native, size_t bytes, ksa_mem *out)
@@ -213,7 +221,7 @@ static ksa_status kh_stream_create(ksa_backend *self, int device, void **native)
 
 static void kh_stream_destroy(ksa_backend *self, int device, void *native)
 {
-    if (native && kh_set_device(device) == KSA_STATUS_SUCCESS) hipStreamDestroy((hipStream_t)native);
+    if (native && kh_set_device(device) == KSA_STATUS_SUCCESS) (void)hipStreamDestroy((hipStream_t)native);
 }
 
 static ksa_status kh_stream_sync(ksa_backend *self, int device, void *native)
