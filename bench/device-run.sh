@@ -1,0 +1,237 @@
+#!/usr/bin/env bash
+# device-run.sh: the team's one-call run on the lent H100 machine (device tool `run`). In one call,
+# inside a wall-clock limit: builds ksa with CUDA (cmake + ninja; HIP off, OpenCL if its headers
+# are there), runs the test suite (ctest, time-capped), the ksa-bench grid on the GPU and the
+# 32-layer Kascade schedule (P6), the PyTorch SDPA peer comparison (peer_torch.py), the CPU backend
+# at each ISA level of the AMX Xeon (KSA_CPU_ISA=amx/avx512/portable), the OpenCL backend through
+# the repo's own ICD file, then the plots and the README table. The scripts of the backend owners
+# (backends/cpu/device-amx.sh, backends/opencl/device-opencl.sh, backends/cuda/device-dev.sh) are
+# called for their own suites where they exist and time remains.
+#
+#   bench/device-run.sh [smoke]          smoke: CI-sized everything, for validating the script
+#   env: OUT (results; default ./out-bench), KSA_RUN_LIMIT (seconds, default 560),
+#        KSA_RUN_SKIP ("test cpu opencl peer owners sanitize": stages to leave out),
+#        KSA_BENCH_BUILD (build dir, default ./build-device), KSA_RUN_JOBS, KSA_RUN_CMAKE_ARGS
+#
+# Results under $OUT (at most 8 files, as the device tool returns them): summary.txt (read this
+# first), bench.jsonl (every ksa-bench record), peer.jsonl, README-table.md, speedup_cuda_0.png,
+# roofline_cuda_0.png, plots.tar.gz (every PNG) and logs.tar.gz (build, ctest and stage logs).
+# Carry .carry with the call (cmocka .debs for the tests when the machine lacks libcmocka).
+set -u
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OUT=${OUT:-$ROOT/out-bench}
+LOGS=/tmp/ksa-run-logs
+PLOTS=/tmp/ksa-run-plots
+BUILD=${KSA_BENCH_BUILD:-$ROOT/build-device}
+LIMIT=${KSA_RUN_LIMIT:-560}
+SKIP=" ${KSA_RUN_SKIP:-} "
+MODE=${1:-full}
+JOBS=${KSA_RUN_JOBS:-16}
+EXTRA_CMAKE=${KSA_RUN_CMAKE_ARGS:-} # e.g. -DKSA_WITH_CUDA=OFF to try the script on a machine without a GPU
+T0=$(date +%s)
+mkdir -p "$OUT" "$LOGS" "$PLOTS"
+SUM=$OUT/summary.txt
+: >"$SUM"
+
+say() { echo "$*" | tee -a "$SUM"; }
+# rc_of NAME RC LOG: one line with the exit status; on failure the log's last lines too
+rc_of() {
+  say "$1 rc=$2 at $(elapsed) s"
+  [ "$2" -ne 0 ] && [ -f "$3" ] && tail -4 "$3" | sed 's/^/    /' | tee -a "$SUM"
+  return 0
+}
+elapsed() { echo $(($(date +%s) - T0)); }
+# budget WANT [RESERVE]: seconds a stage may take: WANT, or what is left minus RESERVE (default 45)
+budget() {
+  local want=$1 reserve=${2:-45} left
+  left=$((LIMIT - $(elapsed) - reserve))
+  [ $left -lt $want ] && want=$left
+  [ $want -lt 1 ] && want=1 # timeout 0 would mean no limit
+  echo $want
+}
+skip() { case "$SKIP" in *" $1 "*) return 0 ;; esac; return 1; }
+stage() { say "== [$(elapsed) s] $*"; }
+
+# ---------------------------------------------------------------- environment
+stage "environment ($MODE run, limit $LIMIT s)"
+{
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader
+  nvcc --version | tail -1
+  cmake --version | head -1
+  python3 -c 'import torch, matplotlib; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version(), "matplotlib", matplotlib.__version__)'
+  echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2) x $(nproc); amx: $(grep -o -m1 'amx_bf16' /proc/cpuinfo || echo no); avx512_fp16: $(grep -o -m1 avx512_fp16 /proc/cpuinfo || echo no)"
+  echo "git: $(cd "$ROOT" && git log --oneline -1 2>/dev/null || echo 'no git')"
+} 2>&1 | tee -a "$SUM"
+
+# cmocka for the tests: the machine may lack it; the CUDA owner carries the Debian packages
+if ! pkg-config --exists cmocka 2>/dev/null && ls "$ROOT"/.carry/cuda/*.deb >/dev/null 2>&1; then
+  for f in "$ROOT"/.carry/cuda/*.deb; do dpkg -x "$f" /tmp/cmocka; done
+  pc=$(find /tmp/cmocka -name cmocka.pc | head -1)
+  sed -i "s|/usr/|/tmp/cmocka/usr/|g" "$pc"
+  libdir=$(dirname "$(dirname "$pc")")
+  export PKG_CONFIG_PATH=$(dirname "$pc")${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
+  export LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  export LIBRARY_PATH=$libdir${LIBRARY_PATH:+:$LIBRARY_PATH}
+  export CPATH=/tmp/cmocka/usr/include${CPATH:+:$CPATH}
+  say "cmocka unpacked from .carry/cuda"
+fi
+TESTS=ON
+pkg-config --exists cmocka 2>/dev/null || { TESTS=OFF; say "no cmocka: tests not built"; }
+
+# ---------------------------------------------------------------- build
+stage "build (CUDA on, HIP off)"
+cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKSA_WITH_CUDA=ON -DKSA_WITH_HIP=OFF \
+  -DKSA_BUILD_TESTS=$TESTS -DKSA_BUILD_TOOLS=ON $EXTRA_CMAKE >"$LOGS/build.log" 2>&1 &&
+  timeout "$(budget 300 200)" ninja -C "$BUILD" -j"$JOBS" -k 0 >>"$LOGS/build.log" 2>&1
+rc=$?
+grep -E "^-- ksa:" "$LOGS/build.log" | tee -a "$SUM"
+say "build rc=$rc at $(elapsed) s"
+if [ ! -x "$BUILD/bin/ksa-bench" ]; then
+  say "ksa-bench was not built; last lines of the build log:"
+  grep -E "error|Error" "$LOGS/build.log" | head -20 | tee -a "$SUM"
+  tail -20 "$LOGS/build.log" | tee -a "$SUM"
+fi
+[ $rc -ne 0 ] && grep -E "FAILED:|error:" "$LOGS/build.log" | head -12 | tee -a "$SUM"
+export KSA_PLUGIN_PATH=$BUILD/lib
+export KSA_LIBRARY=$BUILD/lib/libksa.so
+export KSA_TEST_DATA=$ROOT/tests/data
+export OCL_ICD_VENDORS=$ROOT/backends/opencl/icd
+export PYTHONUNBUFFERED=1
+BENCH=$BUILD/bin/ksa-bench
+[ -x "$BUILD/bin/ksa-info" ] && timeout 30 "$BUILD/bin/ksa-info" >"$LOGS/ksa-info.txt" 2>&1
+[ -x "$BENCH" ] && timeout 60 "$BENCH" --list-devices 2>&1 | tee -a "$SUM"
+
+# ---------------------------------------------------------------- tests
+if ! skip test && [ "$TESTS" = ON ] && [ -d "$BUILD" ]; then
+  if [ "$MODE" = smoke ]; then b=$(budget 40); else b=$(budget 150 300); fi
+  stage "ctest (-j8, $b s cap, 120 s per test)"
+  timeout "$b" ctest --test-dir "$BUILD" -j8 --timeout 120 --output-on-failure >"$LOGS/ctest.log" 2>&1
+  say "ctest rc=$? at $(elapsed) s"
+  grep -E "tests passed|tests failed|\(Failed\)|\(Timeout\)|\*\*\*" "$LOGS/ctest.log" | head -30 | tee -a "$SUM"
+fi
+
+# ---------------------------------------------------------------- ksa-bench on the GPU
+: >"$OUT/bench.jsonl"
+if [ -x "$BENCH" ]; then
+  if [ "$MODE" = smoke ]; then
+    stage "ksa-bench --quick on cuda:0 (and schedule)"
+    timeout "$(budget 40)" "$BENCH" --quick --device cuda:0 --dtype bf16,f16 --append --out "$OUT/bench.jsonl" 2>"$LOGS/bench-cuda.err"
+    rc_of bench $? "$LOGS/bench-cuda.err"
+    timeout "$(budget 30)" "$BENCH" --quick --schedule --device cuda:0 --append --out "$OUT/bench.jsonl" 2>>"$LOGS/bench-cuda.err"
+    rc_of schedule $? "$LOGS/bench-cuda.err"
+  else
+    b=$(budget 170 240)
+    stage "ksa-bench grid on cuda:0 (bf16; $b s)"
+    timeout $((b + 30)) "$BENCH" --device cuda:0 --dtype bf16 --time-budget "$b" --max-measure-ms 1200 \
+      --append --out "$OUT/bench.jsonl" 2>"$LOGS/bench-cuda.err"
+    rc_of bench $? "$LOGS/bench-cuda.err"
+    b=$(budget 40 200)
+    stage "ksa-bench f16 P1-P5 points on cuda:0 ($b s)"
+    timeout $((b + 20)) "$BENCH" --device cuda:0 --dtype f16 --time-budget "$b" --max-measure-ms 1000 \
+      --shape 1,16384,16384,32,8,128 --shape 1,32768,32768,32,8,128 --shape 64,1,32768,32,8,128 \
+      --append --out "$OUT/bench.jsonl" 2>>"$LOGS/bench-cuda.err"
+    b=$(budget 60 180)
+    stage "ksa-bench 32-layer schedule on cuda:0 (P6; $b s)"
+    timeout "$b" "$BENCH" --schedule --device cuda:0 --dtype bf16 --append --out "$OUT/bench.jsonl" 2>>"$LOGS/bench-cuda.err"
+    rc_of schedule $? "$LOGS/bench-cuda.err"
+  fi
+fi
+
+# ---------------------------------------------------------------- peer comparison
+if ! skip peer && [ -f "$KSA_LIBRARY" ]; then
+  if [ "$MODE" = smoke ]; then
+    b=$(budget 60)
+    stage "peer_torch.py --quick ($b s)"
+    timeout "$b" python3 "$ROOT/bench/peer_torch.py" --quick --repeats 5 --out "$OUT/peer.jsonl" 2>"$LOGS/peer.err"
+  else
+    b=$(budget 150 110)
+    stage "peer_torch.py: ksa vs torch SDPA, GPU and CPU ($b s)"
+    timeout $((b + 15)) python3 "$ROOT/bench/peer_torch.py" --time-budget "$b" --out "$OUT/peer.jsonl" 2>"$LOGS/peer.err"
+  fi
+  say "peer rc=$? at $(elapsed) s"
+  grep "^#" "$LOGS/peer.err" | head -40 | tee -a "$SUM"
+  grep -v "^#" "$LOGS/peer.err" | tail -5 | tee -a "$SUM"
+fi
+
+# ---------------------------------------------------------------- CPU backend at each ISA level
+if ! skip cpu && [ -x "$BENCH" ]; then
+  if [ "$MODE" = smoke ]; then
+    CPU_SHAPES="--quick"
+  else
+    CPU_SHAPES="--shape 1,4096,4096,32,8,128 --shape 1,1,32768,32,8,128 --shape 16,1,32768,32,8,128 --repeats 5 --max-measure-ms 1500"
+  fi
+  for isa in amx avx512 portable; do
+    b=$(budget 35 90)
+    [ "$b" -lt 8 ] && { say "cpu $isa: no time left"; continue; }
+    stage "ksa-bench on cpu, KSA_CPU_ISA=$isa ($b s)"
+    # shellcheck disable=SC2086
+    KSA_CPU_ISA=$isa timeout $((b + 10)) "$BENCH" --device cpu $CPU_SHAPES --time-budget "$b" \
+      --append --out "$OUT/bench.jsonl" 2>>"$LOGS/bench-cpu.err"
+    rc_of "cpu $isa" $? "$LOGS/bench-cpu.err"
+  done
+fi
+
+# ---------------------------------------------------------------- OpenCL backend (NVIDIA's OpenCL through the repo's ICD file)
+if ! skip opencl && [ -x "$BENCH" ] && "$BENCH" --list-devices 2>/dev/null | grep -q '^opencl'; then
+  ocl=$("$BENCH" --list-devices | awk '/^opencl/ && /NVIDIA|H100|H200/ {print $1; exit}')
+  [ -z "$ocl" ] && ocl=$("$BENCH" --list-devices | awk '/^opencl/ {print $1; exit}')
+  b=$(budget 45 60)
+  if [ "$b" -ge 10 ]; then
+    stage "ksa-bench on $ocl ($b s)"
+    if [ "$MODE" = smoke ]; then OSH="--quick"; else
+      OSH="--shape 1,8192,8192,32,8,128 --shape 1,16384,16384,32,8,128 --shape 16,1,32768,32,8,128 --shape 64,1,32768,32,8,128 --repeats 5"
+    fi
+    # shellcheck disable=SC2086
+    timeout $((b + 10)) "$BENCH" --device "$ocl" $OSH --time-budget "$b" --append --out "$OUT/bench.jsonl" 2>"$LOGS/bench-opencl.err"
+    rc_of opencl $? "$LOGS/bench-opencl.err"
+  fi
+fi
+
+# ---------------------------------------------------------------- the backend owners' own suites, if time remains
+if ! skip owners && [ "$MODE" != smoke ]; then
+  for s in backends/cpu/device-amx.sh backends/opencl/device-opencl.sh; do
+    [ -f "$ROOT/$s" ] || continue
+    b=$(budget 90 40)
+    [ "$b" -lt 30 ] && { say "$s: no time left"; continue; }
+    stage "$s ($b s)"
+    name=$(basename "$s" .sh)
+    mkdir -p "$LOGS/$name"
+    OUT="$LOGS/$name" KSA_BUILD="$BUILD" KSA_BENCH_BUILD="$BUILD" timeout "$b" bash "$ROOT/$s" >"$LOGS/$name.log" 2>&1
+    say "$s rc=$?"
+    tail -15 "$LOGS/$name.log" | tee -a "$SUM"
+  done
+fi
+if ! skip sanitize && [ "$MODE" != smoke ] && [ -f "$ROOT/backends/cuda/device-dev.sh" ]; then
+  b=$(budget 200 35)
+  if [ "$b" -ge 60 ]; then
+    stage "backends/cuda/device-dev.sh sanitize ($b s)"
+    mkdir -p "$LOGS/cuda"
+    OUT="$LOGS/cuda" KSA_CUDA_BUILD="$BUILD" timeout "$b" bash "$ROOT/backends/cuda/device-dev.sh" sanitize \
+      >"$LOGS/cuda-sanitize.log" 2>&1
+    say "cuda sanitize rc=$?"
+    grep -E "compute-sanitizer" "$LOGS/cuda/summary.txt" 2>/dev/null | tee -a "$SUM"
+  fi
+fi
+
+# ---------------------------------------------------------------- plots, table, packing
+stage "plots and table"
+python3 "$ROOT/bench/plot.py" "$PLOTS" "$OUT/bench.jsonl" "$OUT/peer.jsonl" >"$LOGS/plot.log" 2>&1
+say "plot rc=$? ($(ls "$PLOTS" | wc -l) PNGs)"
+for f in speedup_cuda_0.png roofline_cuda_0.png; do [ -f "$PLOTS/$f" ] && cp "$PLOTS/$f" "$OUT/"; done
+python3 "$ROOT/bench/make_table.py" -o "$OUT/README-table.md" "$OUT/bench.jsonl" "$OUT/peer.jsonl" >>"$LOGS/plot.log" 2>&1
+say "table rc=$?"
+touch "$OUT/peer.jsonl"
+say "records: bench $(wc -l <"$OUT/bench.jsonl"), ok $(grep -c '"status":"ok"' "$OUT/bench.jsonl"), peer $(wc -l <"$OUT/peer.jsonl")"
+grep -h '"status":"\(error\|unsupported\|mismatch\)"' "$OUT/bench.jsonl" "$OUT/peer.jsonl" 2>/dev/null |
+  python3 -c 'import sys, json
+for l in list(sys.stdin)[:15]:
+    r = json.loads(l); s = r["shape"]
+    print("  FAIL", r["device"], r["mode"], r["phase"], r["dtype"], "B%d Lq%d Lk%d D%d" % (s["B"], s["Lq"], s["Lk"], s["D"]), r["status"], r.get("error", "")[:150])' |
+  tee -a "$SUM"
+[ -f "$OUT/README-table.md" ] && cat "$OUT/README-table.md" >>"$SUM"
+tar -C "$PLOTS" -czf "$OUT/plots.tar.gz" . 2>/dev/null
+cp "$SUM" "$LOGS/summary.txt"
+tar -C "$LOGS" -czf "$OUT/logs.tar.gz" . 2>/dev/null
+say "done at $(elapsed) s"
+# the reply's tail: the short table
+sed -n '/| target |/,/^$/p' "$OUT/README-table.md" 2>/dev/null
