@@ -2,8 +2,8 @@
  * by the HIP backend through ksa_gpu_vendor.h (no warp-size-32 assumption anywhere):
  *  - kc_meta: per-sequence lengths and first rows from the device length tensors (graph-safe);
  *  - kc_decode_split: split-KV decode for the G heads of one KV head over a key list (all keys, or
- *    an index set plus an optional local window), K/V chunks staged in shared memory with 16-byte
- *    asynchronous copies; writes (acc, m, l) partials and, for anchor decode, the scores;
+ *    an index set plus an optional local window), K/V chunks of 64 keys double-buffered in shared
+ *    memory with 16-byte asynchronous copies; writes (acc, m, l) partials and, for anchor decode, the scores;
  *  - kc_decode_combine: merges the partials into o and lse;
  *  - kc_decode_pool: pooled probabilities per KV head for anchor decode;
  *  - kc_topk: radix select (4 passes of 8 bits over the float bits of the non-negative pooled
@@ -84,9 +84,9 @@ __global__ void __launch_bounds__(KC_DEC_THREADS) kc_decode_split(const __grid_c
     constexpr int LD = D + 8, P = D / 8;
     extern __shared__ __align__(16) unsigned char kc_dsmem[];
     const int G = a.group;
-    uint16_t *sK = (uint16_t *)kc_dsmem;
-    uint16_t *sV = sK + KC_DEC_KC * LD;
-    float *sQ = (float *)(sV + KC_DEC_KC * LD); /* [G][D] */
+    uint16_t *sK = (uint16_t *)kc_dsmem;          /* [2][KC][LD] */
+    uint16_t *sV = sK + 2 * KC_DEC_KC * LD;       /* [2][KC][LD] */
+    float *sQ = (float *)(sV + 2 * KC_DEC_KC * LD); /* [G][D] */
     float *sAcc = sQ + G * D;                  /* [G][D] */
     float *sS = sAcc + G * D;                  /* [G][KC] */
     float *sM = sS + G * KC_DEC_KC;
@@ -129,35 +129,47 @@ __global__ void __launch_bounds__(KC_DEC_THREADS) kc_decode_split(const __grid_c
     const int lane8 = tid % 8, grp = tid / 8; /* 8 lanes per key in the score phase */
     const int warp = tid / KSA_WARP_SIZE, lane = tid % KSA_WARP_SIZE, nwarps = KC_DEC_THREADS / KSA_WARP_SIZE;
 
-    for (int c0 = n_begin; c0 < n_end; c0 += KC_DEC_KC) {
-        __syncthreads();
+    auto load_chunk = [&](int c0, int buf) {
         for (int c = tid; c < KC_DEC_KC * P; c += KC_DEC_THREADS) {
             int row = c / P, piece = c % P;
             int n = c0 + row;
             int j = n < n_end ? kc_dec_key(L, n) : -1;
-            if (piece == 0) sKey[row] = j;
+            if (piece == 0) sKey[buf * KC_DEC_KC + row] = j;
             const uint16_t *ks = NULL, *vs = NULL;
             if (j >= 0) {
                 ks = kp + kc_kv_offset(a, 0, b, j, g);
                 vs = vp + kc_kv_offset(a, 1, b, j, g);
             }
-            kc_row_piece<D>(a, sK + row * LD, ks, piece);
-            kc_row_piece<D>(a, sV + row * LD, vs, piece);
+            kc_row_piece<D>(a, sK + (buf * KC_DEC_KC + row) * LD, ks, piece);
+            kc_row_piece<D>(a, sV + (buf * KC_DEC_KC + row) * LD, vs, piece);
         }
-        kc_copy_commit();
-        kc_copy_wait<0>();
+    };
+    if (n_begin < n_end) load_chunk(n_begin, 0);
+    kc_copy_commit();
+    int it = 0;
+    for (int c0 = n_begin; c0 < n_end; c0 += KC_DEC_KC, it++) {
+        const int buf = it & 1;
+        if (c0 + KC_DEC_KC < n_end) {
+            load_chunk(c0 + KC_DEC_KC, buf ^ 1); /* the next chunk streams in while this one is used */
+            kc_copy_commit();
+            kc_copy_wait<1>();
+        } else {
+            kc_copy_wait<0>();
+        }
         __syncthreads();
+        const uint16_t *cK = sK + buf * KC_DEC_KC * LD, *cV = sV + buf * KC_DEC_KC * LD;
+        const int *cKey = sKey + buf * KC_DEC_KC;
         /* scores: 8 lanes per key, each lane D/8 elements in 16-byte pieces */
         for (int n = grp; n < KC_DEC_KC; n += KC_DEC_THREADS / 8) {
             float kf[D / 8];
 #pragma unroll
             for (int c = 0; c < D / 64; c++) {
-                uint4 raw = *(const uint4 *)(sK + n * LD + c * 64 + lane8 * 8);
+                uint4 raw = *(const uint4 *)(cK + n * LD + c * 64 + lane8 * 8);
                 const uint16_t *r16 = (const uint16_t *)&raw;
 #pragma unroll
                 for (int e = 0; e < 8; e++) kf[c * 8 + e] = kc_u16_to_float<T>(r16[e]);
             }
-            int j = sKey[n];
+            int j = cKey[n];
             for (int h = 0; h < G; h++) {
                 float dot = 0.f;
 #pragma unroll
@@ -204,7 +216,7 @@ __global__ void __launch_bounds__(KC_DEC_THREADS) kc_decode_split(const __grid_c
             const float *ph = sS + h * KC_DEC_KC;
 #pragma unroll 8
             for (int n = 0; n < KC_DEC_KC; n++) {
-                uint32_t vv = *(const uint32_t *)(sV + n * LD + d);
+                uint32_t vv = *(const uint32_t *)(cV + n * LD + d);
                 float p = ph[n];
                 x += p * kc_u16_to_float<T>((uint16_t)(vv & 0xffffu));
                 y += p * kc_u16_to_float<T>((uint16_t)(vv >> 16));
@@ -213,6 +225,7 @@ __global__ void __launch_bounds__(KC_DEC_THREADS) kc_decode_split(const __grid_c
             sAcc[h * D + d] = sAcc[h * D + d] * al + x;
             sAcc[h * D + d + 1] = sAcc[h * D + d + 1] * al + y;
         }
+        __syncthreads(); /* buffer `buf` is refilled by the next iteration's prefetch */
     }
     __syncthreads();
     for (int e = tid; e < G * (D + 2); e += KC_DEC_THREADS) {
@@ -224,8 +237,8 @@ __global__ void __launch_bounds__(KC_DEC_THREADS) kc_decode_split(const __grid_c
 
 extern "C" size_t kc_decode_smem(int head_dim, int group)
 {
-    size_t s = (size_t)2 * KC_DEC_KC * (head_dim + 8) * 2 + (size_t)4 * group * head_dim * 2 +
-               (size_t)4 * group * KC_DEC_KC + (size_t)12 * group + 4 * KC_DEC_KC;
+    size_t s = (size_t)4 * KC_DEC_KC * (head_dim + 8) * 2 + (size_t)4 * group * head_dim * 2 +
+               (size_t)4 * group * KC_DEC_KC + (size_t)12 * group + 4 * 2 * KC_DEC_KC;
     return s;
 }
 

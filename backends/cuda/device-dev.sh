@@ -3,7 +3,7 @@
 # plugin, its tests and ksa-cuda-bench (cmake + ninja, CUDA on, OpenCL/HIP off), runs the tests,
 # compute-sanitizer memcheck + racecheck on a small grid, and the P1-P6 timing points with the
 # PyTorch SDPA (cuDNN) peer in the same call. Logs go under $OUT (default ./out-cuda).
-#   backends/cuda/device-dev.sh [test] [sanitize] [bench] [quick]     (no stage named: all)
+#   backends/cuda/device-dev.sh [test] [asan] [sanitize] [bench] [quick]   (none named: test sanitize bench)
 # cmocka (needed by the tests) is taken from .carry/cuda/*.deb when the machine lacks it.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -51,6 +51,17 @@ if has test; then
     fi
   done
   grep -E "FAIL|PASSED|FAILED|SKIPPED|grid on|step:" "$OUT/test.log" | head -60 >>"$OUT/summary.txt"
+fi
+
+if has asan; then # the whole tree (host code) under AddressSanitizer + UBSan, the GPU tests on the device
+  t0=$(date +%s)
+  cmake -S "$ROOT" -B "$BUILD-asan" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DKSA_SANITIZE=ON -DKSA_WITH_CUDA=ON \
+    -DKSA_WITH_OPENCL=OFF -DKSA_WITH_HIP=OFF -DKSA_BUILD_TOOLS=OFF >"$OUT/asan.log" 2>&1 &&
+    ninja -C "$BUILD-asan" -j16 ksa_cuda test_cuda >>"$OUT/asan.log" 2>&1
+  echo "asan build rc=$? ($(($(date +%s) - t0)) s)" >>"$OUT/summary.txt"
+  KSA_PLUGIN_PATH=$BUILD-asan/lib ASAN_OPTIONS=protect_shadow_gap=0:detect_leaks=0 timeout 400 "$BUILD-asan/bin/test_cuda" >>"$OUT/asan.log" 2>&1
+  echo "test_cuda under asan rc=$? ($(($(date +%s) - t0)) s)" >>"$OUT/summary.txt"
+  grep -A30 "ERROR: AddressSanitizer\|runtime error" "$OUT/asan.log" | head -40 >>"$OUT/summary.txt"
 fi
 
 if has sanitize; then

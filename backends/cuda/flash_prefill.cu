@@ -1,5 +1,5 @@
 /* flash_prefill.cu: tensor-core prefill kernels (mma.sync m16n8k16, f16/bf16 in, f32 accumulate,
- * sm_80 and sm_90a). One CTA of 8 warps owns 128 MMA rows (16 per warp); a row is a (query, head of the GQA group)
+ * sm_80 and sm_90a). One CTA owns 128 MMA rows (4 warps x 32 rows, or 8 x 16 at head_dim 256); a row is a (query, head of the GQA group)
  * pair, so all rows of a CTA read the same KV head and every K/V tile loaded serves the G heads.
  *  - kc_flash_prefill: FlashAttention-style online softmax over a key list, K/V tiles of 64 rows
  *    double-buffered with cp.async. Dense: the causal keys 0..pos. Sparse (anchor sparse pass and
@@ -7,19 +7,15 @@
  *    head map) followed by the tile's own keys; then a CTA's rows all belong to one query tile, so
  *    the T queries x G heads of the tile form the MMA rows. Writes o, lse, and/or the internal
  *    log2-domain lse used by the pooled-score pass.
- *  - kc_pooled_prefill: for one (sequence, KV head, tile) and a chunk of 64 candidate keys,
- *    recomputes s = q.k for every row of the tile and sums exp2(s - lse2) over the rows: the pooled
+ *  - kc_pooled_prefill: for one (sequence, KV head, tile), streams the candidate keys, recomputes
+ *    s = q.k for every row of the tile and sums exp2(s - lse2) over the rows: the pooled
  *    post-softmax scores that the Top-k selects from. */
 #include <stdio.h>
 
 #include "ksa_cuda_common.cuh"
 
-#define KC_WARPS 8
-#define KC_BQ (16 * KC_WARPS)
+#define KC_BQ KC_PREFILL_ROWS /* MMA rows per CTA */
 #define KC_BK 64
-#define KC_THREADS (32 * KC_WARPS)
-/* 2 CTAs per SM at head_dim <= 128 (register cap 128), 1 at 256 */
-#define KC_MIN_BLOCKS(D) ((D) <= 128 ? 2 : 1)
 
 /* ------------------------------------------------------------------ mma helpers (NVIDIA only) */
 static __device__ __forceinline__ void kc_ldmatrix_x4(uint32_t r[4], const void *smem)
@@ -66,25 +62,33 @@ template <> struct kc_mma<ksa_bf16> {
     }
 };
 
-/* S[16 x 64] of warp (rows of sQ starting at qrow) times the 64 rows of sK */
-template <int D, typename T>
-static __device__ __forceinline__ void kc_qk(float s[8][4], const uint16_t *sQ, const uint16_t *sK, int qrow, int lane)
+/* S[MB x 16 x 64] of a warp (MB blocks of 16 rows of sQ from qrow) times the 64 rows of sK: each
+ * K fragment loaded from shared memory feeds MB MMAs */
+template <int D, int MB, typename T>
+static __device__ __forceinline__ void kc_qk(float s[MB][8][4], const uint16_t *sQ, const uint16_t *sK, int qrow, int lane)
 {
     constexpr int LD = D + 8;
 #pragma unroll
-    for (int nb = 0; nb < 8; nb++)
+    for (int mb = 0; mb < MB; mb++)
 #pragma unroll
-        for (int e = 0; e < 4; e++) s[nb][e] = 0.f;
+        for (int nb = 0; nb < 8; nb++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) s[mb][nb][e] = 0.f;
 #pragma unroll
     for (int kk = 0; kk < D / 16; kk++) {
-        uint32_t af[4];
-        kc_ldmatrix_x4(af, sQ + (qrow + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + kk * 16 + (lane >> 4) * 8);
+        uint32_t af[MB][4];
+#pragma unroll
+        for (int mb = 0; mb < MB; mb++)
+            kc_ldmatrix_x4(af[mb], sQ + (qrow + mb * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + kk * 16 + (lane >> 4) * 8);
 #pragma unroll
         for (int nb2 = 0; nb2 < 4; nb2++) {
             uint32_t bf[4];
             kc_ldmatrix_x4(bf, sK + (nb2 * 16 + (lane & 7) + (lane >> 4) * 8) * LD + kk * 16 + ((lane >> 3) & 1) * 8);
-            kc_mma<T>::run(s[2 * nb2], af, bf[0], bf[1]);
-            kc_mma<T>::run(s[2 * nb2 + 1], af, bf[2], bf[3]);
+#pragma unroll
+            for (int mb = 0; mb < MB; mb++) {
+                kc_mma<T>::run(s[mb][2 * nb2], af[mb], bf[0], bf[1]);
+                kc_mma<T>::run(s[mb][2 * nb2 + 1], af[mb], bf[2], bf[3]);
+            }
         }
     }
 }
@@ -120,11 +124,11 @@ static __device__ __forceinline__ int kc_cta_rows(const kc_args &a, kc_rows &r)
 
 /* load the KC_BQ rows of Q owned by the CTA (zero rows past the end) */
 template <int D>
-static __device__ __forceinline__ void kc_load_q(const kc_args &a, const kc_rows &r, uint16_t *sQ)
+static __device__ __forceinline__ void kc_load_q(const kc_args &a, const kc_rows &r, uint16_t *sQ, int nthreads)
 {
     constexpr int LD = D + 8, P = D / 8;
     const uint16_t *q = (const uint16_t *)a.q;
-    for (int c = threadIdx.x; c < KC_BQ * P; c += KC_THREADS) {
+    for (int c = threadIdx.x; c < KC_BQ * P; c += nthreads) {
         int row = c / P, piece = c % P;
         int rr = r.row_begin + row;
         const uint16_t *src = NULL;
@@ -136,14 +140,24 @@ static __device__ __forceinline__ void kc_load_q(const kc_args &a, const kc_rows
     }
 }
 
+/* warps of a prefill CTA: 4 warps x 32 rows at head_dim <= 128 (each K/V fragment feeds two MMAs),
+ * 8 warps x 16 rows at 256 (registers) */
+template <int D> struct kc_flash_cfg {
+    static constexpr int MB = D <= 128 ? 2 : 1;
+    static constexpr int WARPS = KC_BQ / (16 * MB);
+    static constexpr int THREADS = 32 * WARPS;
+    static constexpr int MIN_BLOCKS = D <= 128 ? 2 : 1;
+};
+
 template <int D, typename T>
-__global__ void __launch_bounds__(KC_THREADS, KC_MIN_BLOCKS(D)) kc_flash_prefill(const __grid_constant__ kc_args a)
+__global__ void __launch_bounds__(kc_flash_cfg<D>::THREADS, kc_flash_cfg<D>::MIN_BLOCKS)
+    kc_flash_prefill(const __grid_constant__ kc_args a)
 {
-    constexpr int LD = D + 8, P = D / 8, NB = D / 8;
+    constexpr int LD = D + 8, P = D / 8, NB = D / 8, MB = kc_flash_cfg<D>::MB, NT = kc_flash_cfg<D>::THREADS;
     extern __shared__ __align__(16) uint16_t kc_smem[];
     uint16_t *sQ = kc_smem;
     uint16_t *sK = sQ + KC_BQ * LD;       /* [2][KC_BK][LD] */
-    uint16_t *sV = sK + 2 * KC_BK * LD;   /* [2][64][LD] */
+    uint16_t *sV = sK + 2 * KC_BK * LD;   /* [2][KC_BK][LD] */
     __shared__ int sKey[2][KC_BK];
 
     kc_rows r;
@@ -166,7 +180,7 @@ __global__ void __launch_bounds__(KC_THREADS, KC_MIN_BLOCKS(D)) kc_flash_prefill
 
     const uint16_t *kp = (const uint16_t *)a.k, *vp = (const uint16_t *)a.v;
     auto load_kv = [&](int kt, int buf) {
-        for (int c = tid; c < KC_BK * P; c += KC_THREADS) {
+        for (int c = tid; c < KC_BK * P; c += NT) {
             int row = c / P, piece = c % P;
             int n = kt * KC_BK + row;
             int j = -1;
@@ -182,20 +196,29 @@ __global__ void __launch_bounds__(KC_THREADS, KC_MIN_BLOCKS(D)) kc_flash_prefill
         }
     };
 
-    kc_load_q<D>(a, r, sQ);
+    kc_load_q<D>(a, r, sQ, NT);
     if (ntiles > 0) load_kv(0, 0);
     kc_copy_commit();
 
-    /* rows of this thread: qa = warp*16 + lane/4, qb = qa + 8 */
-    const int ra = r.row_begin + warp * 16 + lane / 4, rb = ra + 8;
-    const int pos_a = ra < r.row_end ? pos_shift + ra / G : -1;
-    const int pos_b = rb < r.row_end ? pos_shift + rb / G : -1;
-    float m_a = KC_NEG_INF, m_b = KC_NEG_INF, l_a = 0.f, l_b = 0.f;
-    float o[NB][4];
+    /* rows of this thread: for each row block mb, r0 = warp*16*MB + mb*16 + lane/4 and r0 + 8 */
+    int pos[MB][2];
+    float m[MB][2], l[MB][2];
+    float o[MB][NB][4];
 #pragma unroll
-    for (int nb = 0; nb < NB; nb++)
+    for (int mb = 0; mb < MB; mb++)
 #pragma unroll
-        for (int e = 0; e < 4; e++) o[nb][e] = 0.f;
+        for (int hf = 0; hf < 2; hf++) {
+            int rr = r.row_begin + warp * 16 * MB + mb * 16 + lane / 4 + hf * 8;
+            pos[mb][hf] = rr < r.row_end ? pos_shift + rr / G : -1;
+            m[mb][hf] = KC_NEG_INF;
+            l[mb][hf] = 0.f;
+        }
+#pragma unroll
+    for (int mb = 0; mb < MB; mb++)
+#pragma unroll
+        for (int nb = 0; nb < NB; nb++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) o[mb][nb][e] = 0.f;
 
     for (int kt = 0; kt < ntiles; kt++) {
         const int buf = kt & 1;
@@ -208,134 +231,150 @@ __global__ void __launch_bounds__(KC_THREADS, KC_MIN_BLOCKS(D)) kc_flash_prefill
         }
         __syncthreads();
         const uint16_t *cK = sK + buf * KC_BK * LD, *cV = sV + buf * KC_BK * LD;
-        float s[8][4];
-        kc_qk<D, T>(s, sQ, cK, warp * 16, lane);
-        float mx_a = KC_NEG_INF, mx_b = KC_NEG_INF;
+        float s[MB][8][4];
+        kc_qk<D, MB, T>(s, sQ, cK, warp * 16 * MB, lane);
+        int keys[8][2];
 #pragma unroll
         for (int nb = 0; nb < 8; nb++)
 #pragma unroll
-            for (int e = 0; e < 2; e++) {
-                int j = sKey[buf][nb * 8 + (lane % 4) * 2 + e];
-                float x = s[nb][e] * a.scale_log2, y = s[nb][2 + e] * a.scale_log2;
-                s[nb][e] = (j >= 0 && j <= pos_a) ? x : KC_NEG_INF;
-                s[nb][2 + e] = (j >= 0 && j <= pos_b) ? y : KC_NEG_INF;
-                mx_a = fmaxf(mx_a, s[nb][e]);
-                mx_b = fmaxf(mx_b, s[nb][2 + e]);
+            for (int e = 0; e < 2; e++) keys[nb][e] = sKey[buf][nb * 8 + (lane % 4) * 2 + e];
+#pragma unroll
+        for (int mb = 0; mb < MB; mb++) {
+            float mx[2] = {KC_NEG_INF, KC_NEG_INF};
+#pragma unroll
+            for (int nb = 0; nb < 8; nb++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    int j = keys[nb][e & 1], hf = e >> 1;
+                    float x = s[mb][nb][e] * a.scale_log2;
+                    x = (j >= 0 && j <= pos[mb][hf]) ? x : KC_NEG_INF;
+                    s[mb][nb][e] = x;
+                    mx[hf] = fmaxf(mx[hf], x);
+                }
+            float base[2], al[2], sum[2] = {0.f, 0.f};
+#pragma unroll
+            for (int hf = 0; hf < 2; hf++) {
+                mx[hf] = fmaxf(mx[hf], ksa_shfl_xor(mx[hf], 1));
+                mx[hf] = fmaxf(mx[hf], ksa_shfl_xor(mx[hf], 2));
+                float mn = fmaxf(m[mb][hf], mx[hf]);
+                base[hf] = mn == KC_NEG_INF ? 0.f : mn;
+                al[hf] = ksa_exp2(m[mb][hf] - base[hf]);
+                m[mb][hf] = mn;
             }
-        mx_a = fmaxf(mx_a, ksa_shfl_xor(mx_a, 1));
-        mx_a = fmaxf(mx_a, ksa_shfl_xor(mx_a, 2));
-        mx_b = fmaxf(mx_b, ksa_shfl_xor(mx_b, 1));
-        mx_b = fmaxf(mx_b, ksa_shfl_xor(mx_b, 2));
-        float mn_a = fmaxf(m_a, mx_a), mn_b = fmaxf(m_b, mx_b);
-        float base_a = mn_a == KC_NEG_INF ? 0.f : mn_a, base_b = mn_b == KC_NEG_INF ? 0.f : mn_b;
-        float al_a = ksa_exp2(m_a - base_a), al_b = ksa_exp2(m_b - base_b);
-        m_a = mn_a;
-        m_b = mn_b;
-        float sum_a = 0.f, sum_b = 0.f;
 #pragma unroll
-        for (int nb = 0; nb < 8; nb++)
+            for (int nb = 0; nb < 8; nb++)
 #pragma unroll
-            for (int e = 0; e < 2; e++) {
-                s[nb][e] = ksa_exp2(s[nb][e] - base_a);
-                s[nb][2 + e] = ksa_exp2(s[nb][2 + e] - base_b);
-                sum_a += s[nb][e];
-                sum_b += s[nb][2 + e];
+                for (int e = 0; e < 4; e++) {
+                    float pv = ksa_exp2(s[mb][nb][e] - base[e >> 1]);
+                    s[mb][nb][e] = pv;
+                    sum[e >> 1] += pv;
+                }
+#pragma unroll
+            for (int hf = 0; hf < 2; hf++) l[mb][hf] = l[mb][hf] * al[hf] + sum[hf];
+#pragma unroll
+            for (int nb = 0; nb < NB; nb++) {
+                o[mb][nb][0] *= al[0];
+                o[mb][nb][1] *= al[0];
+                o[mb][nb][2] *= al[1];
+                o[mb][nb][3] *= al[1];
             }
-        l_a = l_a * al_a + sum_a;
-        l_b = l_b * al_b + sum_b;
-#pragma unroll
-        for (int nb = 0; nb < NB; nb++) {
-            o[nb][0] *= al_a;
-            o[nb][1] *= al_a;
-            o[nb][2] *= al_b;
-            o[nb][3] *= al_b;
         }
-        /* O += P V */
+        /* O += P V: each V fragment feeds MB MMAs */
 #pragma unroll
         for (int kk = 0; kk < 4; kk++) {
-            uint32_t pf[4];
-            pf[0] = kc_mma<T>::pack(s[2 * kk][0], s[2 * kk][1]);
-            pf[1] = kc_mma<T>::pack(s[2 * kk][2], s[2 * kk][3]);
-            pf[2] = kc_mma<T>::pack(s[2 * kk + 1][0], s[2 * kk + 1][1]);
-            pf[3] = kc_mma<T>::pack(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+            uint32_t pf[MB][4];
+#pragma unroll
+            for (int mb = 0; mb < MB; mb++) {
+                pf[mb][0] = kc_mma<T>::pack(s[mb][2 * kk][0], s[mb][2 * kk][1]);
+                pf[mb][1] = kc_mma<T>::pack(s[mb][2 * kk][2], s[mb][2 * kk][3]);
+                pf[mb][2] = kc_mma<T>::pack(s[mb][2 * kk + 1][0], s[mb][2 * kk + 1][1]);
+                pf[mb][3] = kc_mma<T>::pack(s[mb][2 * kk + 1][2], s[mb][2 * kk + 1][3]);
+            }
 #pragma unroll
             for (int db2 = 0; db2 < D / 16; db2++) {
                 uint32_t bf[4];
                 kc_ldmatrix_x4_trans(bf, cV + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + db2 * 16 + (lane >> 4) * 8);
-                kc_mma<T>::run(o[2 * db2], pf, bf[0], bf[1]);
-                kc_mma<T>::run(o[2 * db2 + 1], pf, bf[2], bf[3]);
+#pragma unroll
+                for (int mb = 0; mb < MB; mb++) {
+                    kc_mma<T>::run(o[mb][2 * db2], pf[mb], bf[0], bf[1]);
+                    kc_mma<T>::run(o[mb][2 * db2 + 1], pf[mb], bf[2], bf[3]);
+                }
             }
         }
         __syncthreads();
     }
 
     /* epilogue */
-    l_a += ksa_shfl_xor(l_a, 1);
-    l_a += ksa_shfl_xor(l_a, 2);
-    l_b += ksa_shfl_xor(l_b, 1);
-    l_b += ksa_shfl_xor(l_b, 2);
 #pragma unroll
-    for (int half = 0; half < 2; half++) {
-        int rr = half ? rb : ra;
-        if (rr >= r.row_end) continue;
-        float l = half ? l_b : l_a, m = half ? m_b : m_a;
-        float inv = l > 0.f ? 1.f / l : 0.f;
-        int i = rr / G, h = r.g * G + rr % G;
-        if (a.o) {
-            T *op = (T *)a.o + (int64_t)r.b * a.o_s.batch + (int64_t)(r.qrow0 + i) * a.o_s.token + (int64_t)h * a.o_s.head;
+    for (int mb = 0; mb < MB; mb++)
 #pragma unroll
-            for (int nb = 0; nb < NB; nb++) {
-                int d = nb * 8 + (lane % 4) * 2;
-                op[d] = ksa_from_float<T>(o[nb][2 * half] * inv);
-                op[d + 1] = ksa_from_float<T>(o[nb][2 * half + 1] * inv);
+        for (int hf = 0; hf < 2; hf++) {
+            float lt = l[mb][hf];
+            lt += ksa_shfl_xor(lt, 1);
+            lt += ksa_shfl_xor(lt, 2);
+            int rr = r.row_begin + warp * 16 * MB + mb * 16 + lane / 4 + hf * 8;
+            if (rr >= r.row_end) continue;
+            float inv = lt > 0.f ? 1.f / lt : 0.f;
+            int i = rr / G, h = r.g * G + rr % G;
+            if (a.o) {
+                T *op = (T *)a.o + (int64_t)r.b * a.o_s.batch + (int64_t)(r.qrow0 + i) * a.o_s.token + (int64_t)h * a.o_s.head;
+#pragma unroll
+                for (int nb = 0; nb < NB; nb++) {
+                    int d = nb * 8 + (lane % 4) * 2;
+                    op[d] = ksa_from_float<T>(o[mb][nb][2 * hf] * inv);
+                    op[d + 1] = ksa_from_float<T>(o[mb][nb][2 * hf + 1] * inv);
+                }
+            }
+            if (lane % 4 == 0) {
+                float lse2 = lt > 0.f ? m[mb][hf] + ksa_log2(lt) : KC_NEG_INF;
+                if (a.lse)
+                    a.lse[(int64_t)r.b * a.lse_sb + (int64_t)h * a.lse_sh + (int64_t)(r.qrow0 + i) * a.lse_si] = lse2 * KC_LN2;
+                if (a.lse2_ws) a.lse2_ws[((int64_t)r.b * a.hq + h) * a.max_lq + i] = lse2;
             }
         }
-        if (lane % 4 == 0) {
-            float lse2 = l > 0.f ? m + ksa_log2(l) : KC_NEG_INF;
-            if (a.lse)
-                a.lse[(int64_t)r.b * a.lse_sb + (int64_t)h * a.lse_sh + (int64_t)(r.qrow0 + i) * a.lse_si] = lse2 * KC_LN2;
-            if (a.lse2_ws) a.lse2_ws[((int64_t)r.b * a.hq + h) * a.max_lq + i] = lse2;
-        }
-    }
 }
 
-/* grid: x = chunk of 64 candidate keys, y = tile - tile0, z = b * Hkv + g */
+/* pooled-score pass: one CTA per (sequence, KV head, tile) streams the tile's candidate keys in
+ * chunks of 64 (double-buffered) against the tile's T x G rows held in shared memory (128 at a
+ * time); grid: x = tile - tile0, y = KV head, z = sequence */
+#define KC_POOL_WARPS 8
+#define KC_POOL_THREADS (32 * KC_POOL_WARPS)
 template <int D, typename T>
-__global__ void __launch_bounds__(KC_THREADS) kc_pooled_prefill(const __grid_constant__ kc_args a, int tile0, int ntiles,
-                                                                float *pooled, int64_t ld)
+__global__ void __launch_bounds__(KC_POOL_THREADS) kc_pooled_prefill(const __grid_constant__ kc_args a, int tile0, int ntiles,
+                                                                     float *pooled, int64_t ld)
 {
     constexpr int LD = D + 8, P = D / 8;
     extern __shared__ __align__(16) uint16_t kc_smem[];
     uint16_t *sQ = kc_smem;
-    uint16_t *sK = sQ + KC_BQ * LD;
-    __shared__ float sRed[KC_THREADS / 32][KC_BK];
+    uint16_t *sK = sQ + KC_BQ * LD; /* [2][KC_BK][LD] */
+    __shared__ float sRed[KC_POOL_WARPS][KC_BK];
     __shared__ float sLse[KC_BQ];
 
-    const int b = blockIdx.z / a.hkv, g = blockIdx.z % a.hkv, t = tile0 + blockIdx.y;
+    const int b = blockIdx.z, g = blockIdx.y, t = tile0 + blockIdx.x;
     const int lq = kc_lq(a, b), lk = kc_lk(a, b), TS = a.tile_size, G = a.group;
     if (t * TS >= lq) return;
     const int start = lk - lq + t * TS; /* candidates j < start */
-    const int j0 = blockIdx.x * KC_BK;
-    if (j0 >= start) return;
+    if (start <= 0) return;
     if (kc_tile_count(a, lq, lk, t) >= start) return; /* every candidate is taken: no scores needed */
     const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
     const int qrow0 = kc_qrow0(a, b);
     const uint16_t *kp = (const uint16_t *)a.k, *q = (const uint16_t *)a.q;
-
-    for (int c = tid; c < KC_BK * P; c += KC_THREADS) {
-        int row = c / P, piece = c % P;
-        int j = j0 + row;
-        const uint16_t *src = j < start ? kp + kc_kv_offset(a, 0, b, j, g) : NULL;
-        kc_row_piece<D>(a, sK + row * LD, src, piece);
-    }
+    float *out = pooled + ((int64_t)(b * a.hkv + g) * ntiles + blockIdx.x) * ld;
     const int tq = min(TS, lq - t * TS);
     const int nrows = tq * G;
-    float colsum[8][2];
-#pragma unroll
-    for (int nb = 0; nb < 8; nb++) colsum[nb][0] = colsum[nb][1] = 0.f;
+    const int nchunks = (start + KC_BK - 1) / KC_BK;
+
+    auto load_k = [&](int kc, int buf) {
+        for (int c = tid; c < KC_BK * P; c += KC_POOL_THREADS) {
+            int row = c / P, piece = c % P;
+            int j = kc * KC_BK + row;
+            const uint16_t *src = j < start ? kp + kc_kv_offset(a, 0, b, j, g) : NULL;
+            kc_row_piece<D>(a, sK + (buf * KC_BK + row) * LD, src, piece);
+        }
+    };
 
     for (int rc = 0; rc < nrows; rc += KC_BQ) {
-        for (int c = tid; c < KC_BQ * P; c += KC_THREADS) {
+        for (int c = tid; c < KC_BQ * P; c += KC_POOL_THREADS) {
             int row = c / P, piece = c % P;
             int rr = rc + row;
             const uint16_t *src = NULL;
@@ -354,40 +393,46 @@ __global__ void __launch_bounds__(KC_THREADS) kc_pooled_prefill(const __grid_con
             }
             sLse[tid] = v;
         }
+        load_k(0, 0);
         kc_copy_commit();
-        kc_copy_wait<0>();
-        __syncthreads();
-        float s[8][4];
-        kc_qk<D, T>(s, sQ, sK, warp * 16, lane);
-        const float la = sLse[warp * 16 + lane / 4], lb = sLse[warp * 16 + lane / 4 + 8];
-#pragma unroll
-        for (int nb = 0; nb < 8; nb++)
-#pragma unroll
-            for (int e = 0; e < 2; e++) {
-                int j = j0 + nb * 8 + (lane % 4) * 2 + e;
-                float pa = (la == KC_NEG_INF || j >= start) ? 0.f : ksa_exp2(s[nb][e] * a.scale_log2 - la);
-                float pb = (lb == KC_NEG_INF || j >= start) ? 0.f : ksa_exp2(s[nb][2 + e] * a.scale_log2 - lb);
-                colsum[nb][e] += pa + pb;
+        for (int kc = 0; kc < nchunks; kc++) {
+            const int buf = kc & 1;
+            if (kc + 1 < nchunks) {
+                load_k(kc + 1, buf ^ 1);
+                kc_copy_commit();
+                kc_copy_wait<1>();
+            } else {
+                kc_copy_wait<0>();
             }
-        __syncthreads();
-    }
+            __syncthreads();
+            float s[1][8][4];
+            kc_qk<D, 1, T>(s, sQ, sK + buf * KC_BK * LD, warp * 16, lane);
+            const float la = sLse[warp * 16 + lane / 4], lb = sLse[warp * 16 + lane / 4 + 8];
+            const int j0 = kc * KC_BK;
 #pragma unroll
-    for (int nb = 0; nb < 8; nb++)
+            for (int nb = 0; nb < 8; nb++)
 #pragma unroll
-        for (int e = 0; e < 2; e++) {
-            float v = colsum[nb][e];
-            v += ksa_shfl_xor(v, 4);
-            v += ksa_shfl_xor(v, 8);
-            v += ksa_shfl_xor(v, 16);
-            if (lane < 4) sRed[warp][nb * 8 + lane * 2 + e] = v;
-        }
-    __syncthreads();
-    if (tid < KC_BK) {
-        int j = j0 + tid;
-        if (j < start) {
-            float v = 0.f;
-            for (int w = 0; w < KC_THREADS / 32; w++) v += sRed[w][tid];
-            pooled[((int64_t)blockIdx.z * ntiles + blockIdx.y) * ld + j] = v;
+                for (int e = 0; e < 2; e++) {
+                    int j = j0 + nb * 8 + (lane % 4) * 2 + e;
+                    float pa = (la == KC_NEG_INF || j >= start) ? 0.f : ksa_exp2(s[0][nb][e] * a.scale_log2 - la);
+                    float pb = (lb == KC_NEG_INF || j >= start) ? 0.f : ksa_exp2(s[0][nb][2 + e] * a.scale_log2 - lb);
+                    float v = pa + pb;
+                    v += ksa_shfl_xor(v, 4);
+                    v += ksa_shfl_xor(v, 8);
+                    v += ksa_shfl_xor(v, 16);
+                    if (lane < 4) sRed[warp][nb * 8 + lane * 2 + e] = v;
+                }
+            __syncthreads();
+            if (tid < KC_BK) {
+                int j = j0 + tid;
+                if (j < start) {
+                    float v = 0.f;
+#pragma unroll
+                    for (int w = 0; w < KC_POOL_WARPS; w++) v += sRed[w][tid];
+                    out[j] = rc == 0 ? v : out[j] + v;
+                }
+            }
+            __syncthreads();
         }
     }
 }
@@ -400,18 +445,18 @@ template <int D, typename T> static int kc_flash_launch_t(const kc_args *a, cuda
     if (e != cudaSuccess) return (int)e;
     int chunks = a->sparse ? a->n_tiles * a->rows_per_cta_chunks : (a->max_lq * a->group + KC_BQ - 1) / KC_BQ;
     dim3 grid((unsigned)chunks, (unsigned)a->hkv, (unsigned)a->batch);
-    kc_flash_prefill<D, T><<<grid, KC_THREADS, smem, st>>>(*a);
+    kc_flash_prefill<D, T><<<grid, kc_flash_cfg<D>::THREADS, smem, st>>>(*a);
     return (int)cudaGetLastError();
 }
 
 template <int D, typename T>
 static int kc_pooled_launch_t(const kc_args *a, int tile0, int ntiles, float *pooled, int64_t ld, cudaStream_t st)
 {
-    size_t smem = (size_t)(KC_BQ + KC_BK) * (D + 8) * 2;
+    size_t smem = (size_t)(KC_BQ + 2 * KC_BK) * (D + 8) * 2;
     cudaError_t e = cudaFuncSetAttribute(kc_pooled_prefill<D, T>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     if (e != cudaSuccess) return (int)e;
-    dim3 grid((unsigned)((a->max_lk + KC_BK - 1) / KC_BK), (unsigned)ntiles, (unsigned)(a->batch * a->hkv));
-    kc_pooled_prefill<D, T><<<grid, KC_THREADS, smem, st>>>(*a, tile0, ntiles, pooled, ld);
+    dim3 grid((unsigned)ntiles, (unsigned)a->hkv, (unsigned)a->batch);
+    kc_pooled_prefill<D, T><<<grid, KC_POOL_THREADS, smem, st>>>(*a, tile0, ntiles, pooled, ld);
     return (int)cudaGetLastError();
 }
 

@@ -53,6 +53,20 @@ static __device__ __forceinline__ float ksa_exp2(float x) { return exp2f(x); }
 static __device__ __forceinline__ float ksa_log2(float x) { return log2f(x); }
 static __device__ __forceinline__ void ksa_warp_sync(void) { __builtin_amdgcn_wave_barrier(); }
 #define ksa_gpu_stream_t hipStream_t
+/* the CUDA runtime names the portable kernels' launchers use, spelled for HIP */
+#define __grid_constant__
+#define cudaError_t hipError_t
+#define cudaSuccess hipSuccess
+#define cudaErrorInvalidValue hipErrorInvalidValue
+#define cudaGetLastError hipGetLastError
+#define cudaGetErrorString hipGetErrorString
+#define cudaStream_t hipStream_t
+template <typename F> static inline hipError_t ksa_hip_func_set_attribute(F *kernel, hipFuncAttribute attr, int value)
+{
+    return hipFuncSetAttribute((const void *)kernel, attr, value);
+}
+#define cudaFuncSetAttribute ksa_hip_func_set_attribute
+#define cudaFuncAttributeMaxDynamicSharedMemorySize hipFuncAttributeMaxDynamicSharedMemorySize
 #else
 /* ------------------------------------------------------------------ CUDA (NVIDIA) branch */
 #include <cuda_runtime.h>
