@@ -178,6 +178,10 @@ typedef struct ksa_tune_result {
     double best_ms;         /* of the best passing candidate */
     char best_config[KSA_TUNE_CONFIG_MAX];
     int32_t improved;       /* best beats the built-in by min_gain, confirmed: entry is valid */
+    int32_t confirmed_run;  /* the interleaved confirmation ran (best looked faster in the search) */
+    double confirm_builtin_ms, confirm_best_ms; /* its medians */
+    double probe_builtin_ms, probe_best_ms;     /* the same at the buckets' lower edge (0: not run) */
+    char probe_note[256];   /* why the lower-edge probe refused the winner ("" when it did not) */
     ksa_tune_entry entry;
     int32_t budget_exhausted;
 } ksa_tune_result;

@@ -600,6 +600,30 @@ static int try_candidate(search_state *ss, const ksa_tunable_space *sp, const in
     return 1;
 }
 
+/* Built-in vs `config`, interleaved call by call (alternating which goes first, rotating the
+ * input sets): medians of n calls each. */
+static ksa_status interleaved(tune_inputs *in, const char *config, int n, double *builtin_ms, double *config_ms)
+{
+    double tb[MAX_REPEATS], tc[MAX_REPEATS];
+    if (n > MAX_REPEATS) n = MAX_REPEATS;
+    if (n < 1) n = 1;
+    ksa_status st = KSA_STATUS_SUCCESS;
+    for (int i = 0; i < n && !st; i++) {
+        int set = i % in->nsets;
+        if (i & 1) {
+            st = run_config(in, set, config, 0, &tc[i]);
+            if (!st) st = run_config(in, set, NULL, 1, &tb[i]);
+        } else {
+            st = run_config(in, set, NULL, 1, &tb[i]);
+            if (!st) st = run_config(in, set, config, 0, &tc[i]);
+        }
+    }
+    if (st) return st;
+    *builtin_ms = median(tb, n);
+    *config_ms = median(tc, n);
+    return KSA_STATUS_SUCCESS;
+}
+
 ksa_status ksa_tune_shape_run(ksa_device dev, const ksa_tune_shape *s_in, const ksa_tune_options *o_in, ksa_tune_result *r)
 {
     ksa_clear_error();
@@ -752,37 +776,61 @@ ksa_status ksa_tune_shape_run(ksa_device dev, const ksa_tune_shape *s_in, const 
         r->best_ms = best_ms;
         format_config(sp, best, r->best_config, sizeof r->best_config);
     }
-    /* confirmation: interleaved built-in vs winner; record only a clear, repeated gain */
+    /* confirmation: interleaved built-in vs winner; record only a clear, repeated gain, and only
+     * when the winner is not slower at the lower edge of the class's buckets either */
     if (have_best && best_ms < r->builtin_ms * (1.0 - o.min_gain)) {
-        double tb[MAX_REPEATS], tw[MAX_REPEATS];
-        int n = ss.repeats > MAX_REPEATS ? MAX_REPEATS : ss.repeats;
-        st = KSA_STATUS_SUCCESS;
-        for (int i = 0; i < n && !st; i++) {
-            /* alternate which goes first so neither always follows the other */
-            if (i & 1) {
-                st = run_config(&ss.full, i % ss.full.nsets, r->best_config, 0, &tw[i]);
-                if (!st) st = run_config(&ss.full, i % ss.full.nsets, NULL, 1, &tb[i]);
-            } else {
-                st = run_config(&ss.full, i % ss.full.nsets, NULL, 1, &tb[i]);
-                if (!st) st = run_config(&ss.full, i % ss.full.nsets, r->best_config, 0, &tw[i]);
+        double mb = 0, mw = 0;
+        st = interleaved(&ss.full, r->best_config, ss.repeats, &mb, &mw);
+        int ok = 0;
+        if (!st) {
+            r->confirmed_run = 1;
+            r->confirm_builtin_ms = mb;
+            r->confirm_best_ms = mw;
+            ok = mw < mb * (1.0 - 0.5 * o.min_gain);
+        }
+        ksa_tune_shape probe = s;
+        int64_t lk_edge = ksa_tune_bucket(s.lk) / 2 + 1, b_edge = ksa_tune_bucket(s.batch) / 2 + 1;
+        if (lk_edge < 1) lk_edge = 1;
+        if (s.lk > 1 && lk_edge < (int64_t)s.lk * 9 / 10) {
+            probe.lk = (int32_t)lk_edge;
+            if (s.phase == KSA_PHASE_PREFILL) {
+                probe.lq = (int32_t)((int64_t)s.lq * lk_edge / s.lk);
+                if (probe.lq < 1) probe.lq = 1;
             }
         }
-        if (!st) {
-            double mb = median(tb, n), mw = median(tw, n);
-            if (mw < mb * (1.0 - 0.5 * o.min_gain)) {
-                r->improved = 1;
-                r->builtin_ms = mb;
-                r->best_ms = mw;
-                ksa_tune_entry *e = &r->entry;
-                e->num_params = sp->num_params;
-                for (int i = 0; i < sp->num_params; i++) {
-                    snprintf(e->names[i], sizeof e->names[i], "%s", sp->params[i].name);
-                    e->values[i] = best[i];
-                }
-                e->tuned_us = mw * 1e3;
-                e->builtin_us = mb * 1e3;
-                e->timestamp = (int64_t)time(NULL);
+        if (s.batch > 1 && b_edge < s.batch) probe.batch = (int32_t)b_edge;
+        if (ok && (probe.lk != s.lk || probe.batch != s.batch)) {
+            tune_inputs pin;
+            char shape[160];
+            ksa_tune_shape_string(&probe, shape, sizeof shape);
+            progress(&ss, shape);
+            st = inputs_create(dev, &probe, 2, o.seed + 3, &pin);
+            double pb = 0, pw = 0;
+            if (!st) {
+                st = interleaved(&pin, r->best_config, ss.repeats, &pb, &pw);
+                inputs_destroy(&pin);
             }
+            if (st || pw > pb * (1.0 + 0.5 * o.min_gain)) {
+                ok = 0;
+                snprintf(r->probe_note, sizeof r->probe_note, "at the bucket's lower edge (%s) the winner %s", shape,
+                         st ? "failed" : "is slower");
+            }
+            r->probe_builtin_ms = pb;
+            r->probe_best_ms = pw;
+        }
+        if (ok) {
+            r->improved = 1;
+            r->builtin_ms = mb;
+            r->best_ms = mw;
+            ksa_tune_entry *e = &r->entry;
+            e->num_params = sp->num_params;
+            for (int i = 0; i < sp->num_params; i++) {
+                snprintf(e->names[i], sizeof e->names[i], "%s", sp->params[i].name);
+                e->values[i] = best[i];
+            }
+            e->tuned_us = mw * 1e3;
+            e->builtin_us = mb * 1e3;
+            e->timestamp = (int64_t)time(NULL);
         }
         ksa_clear_error();
         st = KSA_STATUS_SUCCESS;
@@ -828,25 +876,13 @@ ksa_status ksa_tune_compare(ksa_device dev, const ksa_tune_shape *s_in, const ks
         }
     }
     ksa_problem_storage_release(&storage);
-    int n = o.repeats > MAX_REPEATS ? MAX_REPEATS : o.repeats < 1 ? 1 : o.repeats;
-    double tb[MAX_REPEATS], tt[MAX_REPEATS];
     for (int i = 0; i < o.warmup && !st; i++) {
         st = run_config(&in, i % in.nsets, NULL, 1, NULL);
         if (!st) st = run_config(&in, i % in.nsets, NULL, 0, NULL);
     }
-    for (int i = 0; i < n && !st; i++) {
-        /* alternate which goes first so neither always follows the other's cache state */
-        int tuned_first = i & 1;
-        for (int k = 0; k < 2 && !st; k++) {
-            int tuned = k == 0 ? tuned_first : !tuned_first;
-            st = run_config(&in, i % in.nsets, NULL, !tuned, tuned ? &tt[i] : &tb[i]);
-        }
-    }
-    if (!st) {
-        *builtin_ms = median(tb, n);
-        *tuned_ms = median(tt, n);
-        if (source) *source = src;
-    }
+    /* config NULL with the lookup enabled: what dispatch picks (tuned, or built-in if none) */
+    if (!st) st = interleaved(&in, NULL, o.repeats, builtin_ms, tuned_ms);
+    if (!st && source) *source = src;
     char saved[1024];
     if (st) snprintf(saved, sizeof saved, "%s", ksa_last_error());
     inputs_destroy(&in);

@@ -14,6 +14,7 @@
 #include "reference/ksa_reference.h"
 
 int fake_builtin_fastest;
+int fake_small_penalty;
 int32_t fake_last_config[KSA_MAX_TUNABLES];
 int32_t fake_last_config_count;
 
@@ -71,6 +72,7 @@ static ksa_status f_attention(ksa_backend *self, int device, void *stream, const
     int ms = !p->config ? (fake_builtin_fastest ? 0 : 8) : block == 16 ? 2 : block == 32 ? 8 : 0;
     if (unroll == 2) ms += 1;
     if (p->config && fake_builtin_fastest) ms += 4;
+    if (fake_small_penalty && block == 16 && p->max_seqlen_k <= 70) ms = 12;
     if (block == 64) {
         /* the planted bug: fast, and wrong in one element of the first query row */
         void *o = ksa_mem_addr(p->o.mem);

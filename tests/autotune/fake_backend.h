@@ -8,6 +8,9 @@
 
 /* Behaviour switch: 0 = block=16 is the honest winner; 1 = the built-in is fastest. */
 extern int fake_builtin_fastest;
+/* 1: block=16 becomes slow (12 ms) when the longest key length is <= 70 (a config that wins at the
+ * top of a length bucket and loses at its bottom). */
+extern int fake_small_penalty;
 /* Configuration the last attention call received (count 0 = built-in). */
 extern int32_t fake_last_config[KSA_MAX_TUNABLES];
 extern int32_t fake_last_config_count;

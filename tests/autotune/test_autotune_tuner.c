@@ -1,7 +1,8 @@
 /* test_autotune_tuner.c: the measuring driver on a fake backend whose timing is set by sleeps. A
  * planted configuration that is the fastest but wrong must be rejected by the reference check;
  * the honest fastest wins, is stored, and dispatch then hands it to the backend ("cache:exact");
- * when the built-in is fastest nothing is recorded; the dry-run list starts with the defaults;
+ * when the built-in is fastest, or the winner loses at the bottom of its length bucket, nothing is
+ * recorded; the dry-run list starts with the defaults;
  * overrides through the public API reach the backend and bad ones are refused. */
 #define _GNU_SOURCE
 #include <setjmp.h>
@@ -167,6 +168,24 @@ static void test_builtin_fastest_records_nothing(void **state)
     fake_builtin_fastest = 0;
 }
 
+static void test_lower_edge_probe(void **state)
+{
+    /* block=16 wins at Lk 80 but is slower than the built-in at Lk 65 (same 128 bucket): the
+     * tuner must not record it */
+    fake_builtin_fastest = 0;
+    fake_small_penalty = 1;
+    ksa_tune_shape s = small_shape();
+    ksa_tune_options o = quick_options();
+    ksa_tune_result r;
+    assert_int_equal(ksa_tune_shape_run(fake_device(), &s, &o, &r), KSA_STATUS_SUCCESS);
+    fake_small_penalty = 0;
+    assert_string_equal(r.best_config, "block=16,unroll=1");
+    assert_int_equal(r.confirmed_run, 1);
+    assert_int_equal(r.improved, 0);
+    assert_non_null(strstr(r.probe_note, "Lk65"));
+    assert_true(r.probe_best_ms > r.probe_builtin_ms);
+}
+
 static void test_reuse_shape_runs(void **state)
 {
     /* REUSE builds its index sets with the backend's own ANCHOR first */
@@ -205,6 +224,7 @@ int main(void)
         cmocka_unit_test(test_dry_run_list),
         cmocka_unit_test(test_wrong_fast_candidate_rejected),
         cmocka_unit_test(test_builtin_fastest_records_nothing),
+        cmocka_unit_test(test_lower_edge_probe),
         cmocka_unit_test(test_reuse_shape_runs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

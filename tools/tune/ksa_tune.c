@@ -530,9 +530,15 @@ int main(int argc, char **argv)
                 }
             }
         } else {
-            printf("%s %s: built-in kept (%.3f ms; best candidate %s %.3f ms, not %.0f%% faster) %s\n", info.name, shape,
-                   r.builtin_ms, r.best_config[0] ? r.best_config : "-", r.best_ms, opt.min_gain * 100, extra);
+            char confirm[160] = "";
+            if (r.confirmed_run)
+                snprintf(confirm, sizeof confirm, "; interleaved re-run: built-in %.3f ms, candidate %.3f ms", r.confirm_builtin_ms,
+                         r.confirm_best_ms);
+            printf("%s %s: built-in kept (%.3f ms; best candidate %s %.3f ms, not %.0f%% faster%s) %s\n", info.name, shape,
+                   r.builtin_ms, r.best_config[0] ? r.best_config : "-", r.best_ms, opt.min_gain * 100, confirm, extra);
         }
+        if (r.probe_note[0])
+            printf("  %s: built-in %.3f ms, winner %.3f ms\n", r.probe_note, r.probe_builtin_ms, r.probe_best_ms);
         if (r.rejected) printf("  rejected %s: %s\n", r.first_rejected, r.reject_reason);
         fflush(stdout);
     }
