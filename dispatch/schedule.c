@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ksa/ksa_calib.h"
 #include "ksa_internal.h"
 
 typedef struct schedule_layer {
@@ -29,6 +30,9 @@ struct ksa_schedule_s {
     ksa_buffer indices, counts;
     size_t indices_bytes, counts_bytes;
     int32_t last_anchor_run; /* anchor layer whose indices the state holds in this step, -1 none */
+    ksa_calib_collector collector; /* calibration mode when set */
+    int32_t calib_exact;
+    int32_t calib_step_open;
 };
 
 /* governing anchor of each layer: nearest ANCHOR layer at or before it */
@@ -92,6 +96,30 @@ static ksa_status check_map(ksa_schedule s, const int32_t *map, const char *what
         if (map[g] < 0 || map[g] >= s->num_kv_heads)
             return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "%s: head map of layer %d has entry [%d] = %d outside 0..%d", what,
                              layer, g, map[g], s->num_kv_heads - 1);
+    return KSA_STATUS_SUCCESS;
+}
+
+ksa_status ksa_schedule_get_shape(ksa_schedule s, int32_t *num_layers, int32_t *num_kv_heads)
+{
+    ksa_clear_error();
+    if (!s) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_schedule_get_shape: sched is NULL");
+    if (num_layers) *num_layers = s->num_layers;
+    if (num_kv_heads) *num_kv_heads = s->num_kv_heads;
+    return KSA_STATUS_SUCCESS;
+}
+
+ksa_status ksa_schedule_set_calibration(ksa_schedule s, struct ksa_calib_collector_s *collector, int32_t exact)
+{
+    ksa_clear_error();
+    if (!s) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_schedule_set_calibration: sched is NULL");
+    if (collector && exact && !s->device->backend->host_memory)
+        return ksa_error(KSA_STATUS_UNSUPPORTED,
+                         "ksa_schedule_set_calibration: exact statistics need q/k in host memory; device %s is not a "
+                         "host-memory device (use exact = 0 for index-set statistics)",
+                         s->device->info.name);
+    s->collector = collector;
+    s->calib_exact = exact ? 1 : 0;
+    s->calib_step_open = 0;
     return KSA_STATUS_SUCCESS;
 }
 
@@ -250,6 +278,11 @@ ksa_status ksa_schedule_plan(ksa_schedule s, ksa_phase phase, const ksa_attentio
     s->n_tiles = n_tiles;
     s->k_slots = k_slots;
     s->last_anchor_run = -1;
+    if (s->collector) {
+        st = ksa_calib_collector_begin_step(s->collector);
+        if (st) return st;
+        s->calib_step_open = 1;
+    }
     /* the largest workspace over the modes the schedule uses */
     size_t ws = 0;
     ksa_attention_tensors t = *shape_tensors;
@@ -260,6 +293,10 @@ ksa_status ksa_schedule_plan(ksa_schedule s, ksa_phase phase, const ksa_attentio
             if (s->layers[m].kind == s->layers[l].kind && (m == 0) == (l == 0)) seen = 1;
         if (seen) continue;
         ksa_attention_params lp = layer_params(s, l);
+        if (s->collector) {
+            lp.mode = KSA_MODE_ANCHOR;
+            lp.anchor_dense_output = 1;
+        }
         size_t need = 0;
         st = ksa_attention_workspace_size(s->device, &lp, &t, &need);
         if (st) return st;
@@ -269,6 +306,31 @@ ksa_status ksa_schedule_plan(ksa_schedule s, ksa_phase phase, const ksa_attentio
     s->planned = 1;
     if (workspace_bytes) *workspace_bytes = ws;
     return KSA_STATUS_SUCCESS;
+}
+
+/* Calibration mode: the layer runs as an ANCHOR with dense output and feeds the collector. */
+static ksa_status run_calibration_layer(ksa_schedule s, ksa_stream stream, int32_t layer, const ksa_attention_tensors *tensors,
+                                        const ksa_workspace *workspace)
+{
+    if (!s->calib_step_open)
+        return ksa_error(KSA_STATUS_INVALID_ARGUMENT,
+                         "ksa_schedule_run_layer: calibration step is closed; call ksa_schedule_plan to open the next");
+    ksa_attention_params p = layer_params(s, layer);
+    p.mode = KSA_MODE_ANCHOR;
+    p.anchor_dense_output = 1;
+    ksa_attention_tensors t = *tensors;
+    state_tensors(s, &t);
+    ksa_status st = ksa_attention(s->device, stream, &p, &t, workspace);
+    if (st) return st;
+    if (s->calib_exact) st = ksa_calib_collector_add_attention(s->collector, layer, s->device, &p, &t);
+    else st = ksa_calib_collector_add_anchor_result(s->collector, layer, s->device, stream, &t);
+    if (st) return st;
+    s->last_anchor_run = layer;
+    if (layer == s->num_layers - 1) {
+        s->calib_step_open = 0;
+        st = ksa_calib_collector_end_step(s->collector);
+    }
+    return st;
 }
 
 ksa_status ksa_schedule_run_layer(ksa_schedule s, ksa_stream stream, int32_t layer, const ksa_attention_tensors *tensors,
@@ -284,6 +346,7 @@ ksa_status ksa_schedule_run_layer(ksa_schedule s, ksa_stream stream, int32_t lay
         return ksa_error(KSA_STATUS_INVALID_ARGUMENT,
                          "ksa_schedule_run_layer: tensors.indices, counts and head_map belong to the schedule and must be absent");
     const schedule_layer *L = &s->layers[layer];
+    if (s->collector) return run_calibration_layer(s, stream, layer, tensors, workspace);
     if (L->kind == KSA_LAYER_REUSE && s->last_anchor_run != L->anchor)
         return ksa_error(KSA_STATUS_INVALID_ARGUMENT,
                          "ksa_schedule_run_layer: layer %d reuses anchor layer %d's indices, but layer %d has not run since "

@@ -254,6 +254,14 @@ KSA_API ksa_status ksa_schedule_set_kascade(ksa_schedule sched, const int32_t *a
                                             const int32_t *head_maps);
 KSA_API ksa_status ksa_schedule_get_layer(ksa_schedule sched, int32_t layer, ksa_layer_kind *kind,
                                           int32_t *anchor_layer, int32_t *head_map);
+KSA_API ksa_status ksa_schedule_get_shape(ksa_schedule sched, int32_t *num_layers, int32_t *num_kv_heads);
+/* Calibration mode (collector from ksa_calib.h, NULL = off): every layer then runs as an ANCHOR
+ * with dense output (the model computes exact attention) and its statistics go to the collector;
+ * ksa_schedule_plan opens a collector step and running the last layer closes it. exact = 1 feeds
+ * q/k for coverage by probability mass (host-memory devices only; slow, float64), exact = 0 feeds
+ * the index sets the ANCHOR calls wrote (any device; coverage by set overlap). */
+struct ksa_calib_collector_s;
+KSA_API ksa_status ksa_schedule_set_calibration(ksa_schedule sched, struct ksa_calib_collector_s *collector, int32_t exact);
 /* Size the index state for a step: allocates (outside the hot path) when capacity must grow.
  * `shape_tensors` gives q, k (layout, lengths); data pointers of q/k/v/o are not read. */
 KSA_API ksa_status ksa_schedule_plan(ksa_schedule sched, ksa_phase phase,

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "dispatch/ksa_internal.h"
+#include "ksa/ksa_calib.h"
 #include "test_util.h"
 
 static void schedule_bad_inputs(void **state)
@@ -183,12 +184,88 @@ static void schedule_decode_matches_direct_calls(void **state)
     }
 }
 
+/* Calibration mode: every layer runs ANCHOR with dense output and feeds the collector; a layer's
+ * coverage of itself (same head) is 1, outputs equal plain dense attention, steps open and close
+ * with plan and the last layer. */
+static void schedule_calibration_mode(void **state)
+{
+    (void)state;
+    enum { L = 3, HKV = 2 };
+    ksa_device dev = ktest_open_device("reference");
+    assert_non_null(dev);
+    for (int exact = 0; exact <= 1; exact++) {
+        ksa_topk_params topk = ksa_topk_default();
+        topk.min_k = 40; /* k = 40, k - T = 24 keys selected per tile */
+        topk.round_multiple = 8;
+        topk.tile_size = 16;
+        ksa_schedule s;
+        assert_int_equal(ksa_schedule_create(dev, L, HKV, &topk, &s), KSA_STATUS_SUCCESS);
+        int32_t nl = 0, nh = 0;
+        assert_int_equal(ksa_schedule_get_shape(s, &nl, &nh), KSA_STATUS_SUCCESS);
+        assert_int_equal(nl, L);
+        assert_int_equal(nh, HKV);
+        ksa_calib_collector col;
+        assert_int_equal(ksa_calib_collector_create(L, HKV, NULL, &col), KSA_STATUS_SUCCESS);
+        assert_int_equal(ksa_schedule_set_calibration(s, col, exact), KSA_STATUS_SUCCESS);
+        ktest_problem layer[L];
+        for (int l = 0; l < L; l++) {
+            ktest_config c = ktest_config_default();
+            c.hq = 4;
+            c.hkv = HKV;
+            c.lq = c.lk = 96;
+            c.seed = 500 + (uint64_t)l;
+            assert_int_equal(ktest_problem_create(dev, &c, &layer[l]), KSA_STATUS_SUCCESS);
+        }
+        for (int step = 0; step < 2; step++) {
+            size_t ws_bytes = 0;
+            assert_int_equal(ksa_schedule_plan(s, KSA_PHASE_PREFILL, &layer[0].tensors, &ws_bytes), KSA_STATUS_SUCCESS);
+            ksa_buffer wsb = NULL;
+            ksa_workspace ws;
+            memset(&ws, 0, sizeof ws);
+            if (ws_bytes) {
+                assert_int_equal(ksa_buffer_alloc(dev, ws_bytes, &wsb), KSA_STATUS_SUCCESS);
+                ws.buffer = wsb;
+                ws.size = ws_bytes;
+            }
+            for (int l = 0; l < L; l++) {
+                assert_int_equal(ksa_schedule_run_layer(s, NULL, l, &layer[l].tensors, &ws), KSA_STATUS_SUCCESS);
+                /* dense output: equals the plain DENSE call (the ktest problem's own mode) */
+                char report[512];
+                assert_int_equal(ktest_problem_check(&layer[l], report, sizeof report), KSA_STATUS_SUCCESS);
+            }
+            /* the step closed with the last layer */
+            assert_int_equal(ksa_schedule_run_layer(s, NULL, 0, &layer[0].tensors, &ws), KSA_STATUS_INVALID_ARGUMENT);
+            assert_non_null(strstr(ksa_last_error(), "calibration step"));
+            ksa_buffer_free(wsb);
+        }
+        double cov[L * L * HKV * HKV];
+        int64_t samples[L * L];
+        assert_int_equal(ksa_calib_collector_coverage(col, cov, samples), KSA_STATUS_SUCCESS);
+        for (int a = 0; a < L; a++) {
+            assert_int_equal(samples[a * L + a], 2 * 2); /* 2 steps x batch 2 */
+            for (int h = 0; h < HKV; h++) {
+                double self = cov[((a * L + a) * HKV + h) * HKV + h];
+                assert_true(self > 1.0 - 1e-9 && self < 1.0 + 1e-9);
+            }
+            for (int b = a; b < L; b++)
+                for (int i = 0; i < HKV * HKV; i++) {
+                    double m = cov[(a * L + b) * HKV * HKV + i];
+                    assert_true(m >= 0.0 && m <= 1.0 + 1e-9);
+                }
+        }
+        for (int l = 0; l < L; l++) ktest_problem_destroy(&layer[l]);
+        ksa_calib_collector_destroy(col);
+        ksa_schedule_destroy(s);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(schedule_bad_inputs),
         cmocka_unit_test(schedule_prefill_matches_direct_calls),
         cmocka_unit_test(schedule_decode_matches_direct_calls),
+        cmocka_unit_test(schedule_calibration_mode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
