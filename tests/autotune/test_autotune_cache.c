@@ -2,7 +2,8 @@
  * (cache exact -> shipped exact -> cache nearest -> shipped nearest -> none), corruption (truncated
  * file, flipped byte, garbage, foreign device, other ksa version, other format version, stale
  * parameter names: each ignored with a warning), refusing to overwrite a foreign file, and two
- * processes writing the cache at once without losing an entry. */
+ * processes writing the cache at once without losing an entry; lookups from several threads while
+ * the table is reloaded. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -440,6 +442,42 @@ static void test_concurrent_writers(void **state)
     closedir(d);
 }
 
+typedef struct lookup_worker {
+    int reloads; /* this worker also drops the table now and then */
+    int wrong;
+} lookup_worker;
+
+static void *lookup_thread(void *arg)
+{
+    lookup_worker *w = arg;
+    for (int i = 0; i < 3000; i++) {
+        int32_t v[KSA_MAX_TUNABLES];
+        const char *src;
+        int64_t lk = (i & 1) ? 1000 : 3000;
+        if (!lookup(lk, 128, v, &src) || v[0] != ((i & 1) ? 16 : 32) || strcmp(src, "cache:exact")) w->wrong++;
+        if (lookup(1000, 256, v, &src)) w->wrong++;
+        if (w->reloads && i % 100 == 0) ksa_autotune_reload();
+    }
+    return NULL;
+}
+
+static void test_concurrent_lookups(void **state)
+{
+    char path[512];
+    path_in_tmp(path, sizeof path, "threads.txt");
+    ksa_tune_entry in[2] = {make_entry(1024, 128, 16, 1), make_entry(4096, 128, 32, 2)};
+    assert_int_equal(ksa_tune_cache_store(path, in, 2), KSA_STATUS_SUCCESS);
+    use_cache("threads.txt");
+    enum { N = 4 };
+    pthread_t th[N];
+    lookup_worker w[N];
+    memset(w, 0, sizeof w);
+    w[0].reloads = 1;
+    for (int i = 0; i < N; i++) assert_int_equal(pthread_create(&th[i], NULL, lookup_thread, &w[i]), 0);
+    for (int i = 0; i < N; i++) assert_int_equal(pthread_join(th[i], NULL), 0);
+    for (int i = 0; i < N; i++) assert_int_equal(w[i].wrong, 0);
+}
+
 static void test_bucket_and_strings(void **state)
 {
     assert_int_equal(ksa_tune_bucket(1), 1);
@@ -486,7 +524,7 @@ int main(void)
         cmocka_unit_test(test_lookup_fallbacks),    cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_flipped_byte),        cmocka_unit_test(test_garbage_and_versions),
         cmocka_unit_test(test_foreign_entries),     cmocka_unit_test(test_stale_parameters),
-        cmocka_unit_test(test_concurrent_writers),
+        cmocka_unit_test(test_concurrent_writers),  cmocka_unit_test(test_concurrent_lookups),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
