@@ -8,26 +8,12 @@ then every ksa-vs-peer comparison (device, shape, ksa ms, peer ms, ratio). Later
 same measurement replace earlier ones, so several runs can be passed oldest first."""
 import argparse
 import datetime
-import json
 import os
 import sys
 
-
-def load(paths):
-    recs = []
-    for p in paths:
-        if not os.path.exists(p):
-            print(f"make_table: {p} not found; skipped", file=sys.stderr)
-            continue
-        with open(p, encoding="utf-8") as f:
-            for line in f:
-                line = line.strip()
-                if line.startswith("{"):
-                    try:
-                        recs.append(json.loads(line))
-                    except json.JSONDecodeError:
-                        pass
-    return recs
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_records import cpu_isa as isa_of  # noqa: E402
+from bench_records import load  # noqa: E402
 
 
 def sh(r):
@@ -46,10 +32,6 @@ def match(r, **kw):
         elif r.get(k) != v:
             return False
     return True
-
-
-def isa_of(r):
-    return (r.get("config") or {}).get("cpu_isa_env") or ""
 
 
 class Index:

@@ -11,7 +11,6 @@ and, when more than one device measured the same shapes:
   backends.png           backend vs backend: time of each device relative to the first device
 Needs matplotlib (Agg backend; no display)."""
 import collections
-import json
 import os
 import re
 import sys
@@ -21,26 +20,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-
-def load(paths):
-    recs = []
-    for p in paths:
-        if not os.path.exists(p):
-            continue
-        with open(p, encoding="utf-8") as f:
-            for line in f:
-                line = line.strip()
-                if line.startswith("{"):
-                    try:
-                        recs.append(json.loads(line))
-                    except json.JSONDecodeError:
-                        pass
-    return recs
-
-
-def device_key(r):
-    isa = (r.get("config") or {}).get("cpu_isa_env") or ""
-    return r.get("device", "?") + (f"@{isa}" if isa and r.get("backend") == "cpu" else "")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_records import device_key, load  # noqa: E402
 
 
 def shape_key(r, drop=()):
