@@ -42,7 +42,8 @@ static void usage(FILE *f)
             "  --no-store          tune but do not write the cache\n"
             "  --show              print this device's cache entries and what the last load ignored\n"
             "  --export-shipped F  write this device's cache entries to F as shipped entries\n"
-            "                      (signature reduced to backend + ISA, plus the model name for GPUs)\n"
+            "                      (signature reduced to backend + ISA, plus the model name for GPUs;\n"
+            "                      a \"threads\" parameter is left out: it depends on the core count)\n"
             "  --quiet             no progress bar\n"
             "  -h, --help          this text\n");
 }
@@ -234,9 +235,17 @@ static int show_or_export(ksa_device dev, const char *path, const char *export_p
                (int)strcspn(strchr(strchr(strchr(line, '\t') + 1, '\t') + 1, '\t') + 1, "\t"),
                strchr(strchr(strchr(line, '\t') + 1, '\t') + 1, '\t') + 1, e[i].tuned_us, e[i].builtin_us);
         if (out) {
-            out[m] = e[i];
-            out[m].sig = shipped_signature(&info);
-            m++;
+            /* a thread count measured here means nothing on a machine with another core count:
+             * shipped entries leave it to the backend's default */
+            ksa_tune_entry se = e[i];
+            se.num_params = 0;
+            for (int k = 0; k < e[i].num_params; k++) {
+                if (!strcmp(e[i].names[k], "threads")) continue;
+                memcpy(se.names[se.num_params], e[i].names[k], sizeof se.names[0]);
+                se.values[se.num_params++] = e[i].values[k];
+            }
+            se.sig = shipped_signature(&info);
+            if (se.num_params > 0) out[m++] = se;
         }
     }
     int rc = 0;
