@@ -93,7 +93,8 @@ def _candidates():
     yield os.path.join(here, "libksa.so")
     root = os.path.dirname(here)
     for d in sorted(glob.glob(os.path.join(root, "build*", "lib")), key=os.path.getmtime, reverse=True):
-        yield os.path.join(d, "libksa.so")
+        if "asan" not in d and "sanit" not in d:  # a sanitizer build cannot be loaded into python
+            yield os.path.join(d, "libksa.so")
     yield "libksa.so.0"
     yield "libksa.so"
 
