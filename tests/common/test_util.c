@@ -287,9 +287,13 @@ ksa_status ktest_problem_create(ksa_device dev, const ktest_config *cfg_in, ktes
                 for (int32_t g = 0; g < G; g++)
                     for (int64_t tt = 0; tt < n_tiles; tt++) {
                         int64_t ntb = decode ? 1 : (lq[b] + T - 1) / T;
+                        if (tt >= ntb) { /* past this sequence's last tile: an empty set */
+                            count_host[(int64_t)(b * G + g) * n_tiles + tt] = 0;
+                            continue;
+                        }
                         int64_t ncand = decode ? lk[b] : (int64_t)lk[b] - lq[b] + tt * T;
                         int64_t cmax = ncand < k_slots ? ncand : k_slots;
-                        int64_t cnt = tt < ntb ? cmax - (int64_t)(ktest_rand_u64(&rng) % 3) : 0;
+                        int64_t cnt = cmax - (int64_t)(ktest_rand_u64(&rng) % 3);
                         if (cnt < 0) cnt = 0;
                         if (decode && cnt == 0 && cmax > 0) cnt = 1;
                         for (int64_t j = 0; j < ncand; j++) pool[j] = (int32_t)j;
