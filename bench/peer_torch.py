@@ -344,6 +344,8 @@ def main():
     ap.add_argument("--bandwidth-gbs", type=float, default=0)
     ap.add_argument("--cpu-bandwidth-gbs", type=float, default=0)
     ap.add_argument("--fraction", type=float, default=0.10)
+    ap.add_argument("--ksa-gpu-device", default="cuda:0", help="ksa device compared on the GPU (e.g. opencl:0.0)")
+    ap.add_argument("--ksa-cpu-device", default="cpu", help="ksa device compared on the CPU")
     args = ap.parse_args()
     args.topk = {"fraction": args.fraction, "min_k": 128, "round_multiple": 128, "tile_size": 32, "rolling": 1}
     out = open(args.out, "a" if args.append else "w") if args.out else sys.stdout
@@ -368,7 +370,7 @@ def main():
     user = [tuple(int(x) for x in s.split(",")) for s in args.shape]
     for kind in kinds:
         try:
-            dev = ctx.open("cuda:0" if kind == "cuda" else "cpu")
+            dev = ctx.open(args.ksa_gpu_device if kind == "cuda" else args.ksa_cpu_device)
         except ksa.KsaError as e:
             print(f"# ksa has no {kind} device: {e}", file=sys.stderr)
             dev = None
