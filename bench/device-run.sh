@@ -115,24 +115,24 @@ fi
 if [ -x "$BENCH" ]; then
   if [ "$MODE" = smoke ]; then
     stage "ksa-bench --quick on cuda:0 (and schedule)"
-    timeout "$(budget 40)" "$BENCH" --quick --device cuda:0 --dtype bf16,f16 --append --out "$OUT/bench.jsonl" 2>"$LOGS/bench-cuda.err"
+    timeout "$(budget 40)" "$BENCH" -v --quick --device cuda:0 --dtype bf16,f16 --append --out "$OUT/bench.jsonl" 2>"$LOGS/bench-cuda.err"
     rc_of bench $? "$LOGS/bench-cuda.err"
-    timeout "$(budget 30)" "$BENCH" --quick --schedule --device cuda:0 --append --out "$OUT/bench.jsonl" 2>>"$LOGS/bench-cuda.err"
+    timeout "$(budget 30)" "$BENCH" -v --quick --schedule --device cuda:0 --append --out "$OUT/bench.jsonl" 2>>"$LOGS/bench-cuda.err"
     rc_of schedule $? "$LOGS/bench-cuda.err"
   else
     b=$(budget 170 240)
     stage "ksa-bench grid on cuda:0 (bf16; $b s)"
-    timeout $((b + 30)) "$BENCH" --device cuda:0 --dtype bf16 --time-budget "$b" --max-measure-ms 1200 \
+    timeout $((b + 30)) "$BENCH" -v --device cuda:0 --dtype bf16 --time-budget "$b" --max-measure-ms 1200 \
       --append --out "$OUT/bench.jsonl" 2>"$LOGS/bench-cuda.err"
     rc_of bench $? "$LOGS/bench-cuda.err"
     b=$(budget 40 200)
     stage "ksa-bench f16 P1-P5 points on cuda:0 ($b s)"
-    timeout $((b + 20)) "$BENCH" --device cuda:0 --dtype f16 --time-budget "$b" --max-measure-ms 1000 \
+    timeout $((b + 20)) "$BENCH" -v --device cuda:0 --dtype f16 --time-budget "$b" --max-measure-ms 1000 \
       --shape 1,16384,16384,32,8,128 --shape 1,32768,32768,32,8,128 --shape 64,1,32768,32,8,128 \
       --append --out "$OUT/bench.jsonl" 2>>"$LOGS/bench-cuda.err"
     b=$(budget 60 180)
     stage "ksa-bench 32-layer schedule on cuda:0 (P6; $b s)"
-    timeout "$b" "$BENCH" --schedule --device cuda:0 --dtype bf16 --append --out "$OUT/bench.jsonl" 2>>"$LOGS/bench-cuda.err"
+    timeout "$b" "$BENCH" -v --schedule --device cuda:0 --dtype bf16 --append --out "$OUT/bench.jsonl" 2>>"$LOGS/bench-cuda.err"
     rc_of schedule $? "$LOGS/bench-cuda.err"
   fi
 fi
@@ -165,7 +165,7 @@ if ! skip cpu && [ -x "$BENCH" ]; then
     [ "$b" -lt 8 ] && { say "cpu $isa: no time left"; continue; }
     stage "ksa-bench on cpu, KSA_CPU_ISA=$isa ($b s)"
     # shellcheck disable=SC2086
-    KSA_CPU_ISA=$isa timeout $((b + 10)) "$BENCH" --device cpu $CPU_SHAPES --time-budget "$b" \
+    KSA_CPU_ISA=$isa timeout $((b + 10)) "$BENCH" -v --device cpu $CPU_SHAPES --time-budget "$b" \
       --append --out "$OUT/bench.jsonl" 2>>"$LOGS/bench-cpu.err"
     rc_of "cpu $isa" $? "$LOGS/bench-cpu.err"
   done
@@ -182,7 +182,7 @@ if ! skip opencl && [ -x "$BENCH" ] && "$BENCH" --list-devices 2>/dev/null | gre
       OSH="--shape 1,8192,8192,32,8,128 --shape 1,16384,16384,32,8,128 --shape 16,1,32768,32,8,128 --shape 64,1,32768,32,8,128 --repeats 5"
     fi
     # shellcheck disable=SC2086
-    timeout $((b + 10)) "$BENCH" --device "$ocl" $OSH --time-budget "$b" --append --out "$OUT/bench.jsonl" 2>"$LOGS/bench-opencl.err"
+    timeout $((b + 10)) "$BENCH" -v --device "$ocl" $OSH --time-budget "$b" --append --out "$OUT/bench.jsonl" 2>"$LOGS/bench-opencl.err"
     rc_of opencl $? "$LOGS/bench-opencl.err"
   fi
 fi
@@ -229,6 +229,9 @@ for l in list(sys.stdin)[:15]:
     print("  FAIL", r["device"], r["mode"], r["phase"], r["dtype"], "B%d Lq%d Lk%d D%d" % (s["B"], s["Lq"], s["Lk"], s["D"]), r["status"], r.get("error", "")[:150])' |
   tee -a "$SUM"
 [ -f "$OUT/README-table.md" ] && cat "$OUT/README-table.md" >>"$SUM"
+for f in bench-cuda bench-cpu bench-opencl; do
+  [ -s "$LOGS/$f.err" ] && { echo "== $f (one line per record)"; cat "$LOGS/$f.err"; } >>"$SUM"
+done
 tar -C "$PLOTS" -czf "$OUT/plots.tar.gz" . 2>/dev/null
 cp "$SUM" "$LOGS/summary.txt"
 tar -C "$LOGS" -czf "$OUT/logs.tar.gz" . 2>/dev/null

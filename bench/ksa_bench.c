@@ -43,7 +43,7 @@ typedef struct bench_options {
     int phases[2]; /* PREFILL, DECODE enabled */
     ksa_dtype dtypes[3];
     int n_dtypes;
-    int quick, schedule, grid, dry_run, check_json, probe;
+    int quick, schedule, grid, dry_run, check_json, probe, verbose;
     int repeats, warmup;
     double min_sample_ms, max_measure_ms, max_call_ms, time_budget_s, max_mem_fraction;
     double peak_tflops, bandwidth_gbs, cache_mb;
@@ -453,6 +453,21 @@ static void emit_record(const record *r)
     }
     jb_close(&j);
     emit(&j, ok);
+    if (opt.verbose) { /* one readable line per record on stderr, for logs */
+        if (progress_on) fprintf(stderr, "\r\033[K");
+        fprintf(stderr, "%-10s %-9s %-7s %-7s %-4s B%-3lld Lq%-6lld Lk%-6lld H%lld/%lld D%-3lld ", r->d->info.name, r->op,
+                r->mode, r->phase, ksa_dtype_name(r->dtype), (long long)r->shape.B, (long long)r->shape.Lq,
+                (long long)r->shape.Lk, (long long)r->shape.Hq, (long long)r->shape.Hkv, (long long)r->shape.D);
+        if (ok) {
+            fprintf(stderr, "%10.4f ms  %8.2f TFLOP/s %8.1f GB/s  %5.1f%% of floor", r->median_ms,
+                    r->work.flops / (r->median_ms * 1e-3) / 1e12, r->work.bytes / (r->median_ms * 1e-3) / 1e9,
+                    100.0 * floor_ms / r->median_ms);
+            if (r->extra_label) fprintf(stderr, "  speedup %.2fx", r->extra_ms / r->median_ms);
+            fprintf(stderr, "\n");
+        } else {
+            fprintf(stderr, "%s: %s\n", r->status, r->error ? r->error : "");
+        }
+    }
 }
 
 static void progress(const char *fmt, ...)
@@ -1061,6 +1076,7 @@ static void usage(FILE *f)
             "  --out FILE          write JSON lines to FILE (default stdout); --append to add\n"
             "  --dry-run [MODEL]   print the work and floors of the grid without a device (MODEL: H100)\n"
             "  --check-json        exit non-zero unless every line is valid JSON and one measurement succeeded\n"
+            "  --verbose, -v       also print one readable line per record on stderr\n"
             "  --list-devices      print the devices found and exit\n",
             DEFAULT_HEAD_MAPS);
 }
@@ -1212,6 +1228,7 @@ int main(int argc, char **argv)
                 i++;
             }
         } else if (!strcmp(a, "--check-json")) opt.check_json = 1;
+        else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) opt.verbose = 1;
         else if (!strcmp(a, "--list-devices")) list_devices = 1;
         else {
             fprintf(stderr, "ksa-bench: unknown option '%s'\n", a);
