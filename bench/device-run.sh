@@ -10,12 +10,13 @@
 #
 #   bench/device-run.sh [smoke]          smoke: CI-sized everything, for validating the script
 #   env: OUT (results; default ./out-bench), KSA_RUN_LIMIT (seconds, default 560),
-#        KSA_RUN_SKIP ("test cpu opencl peer owners sanitize": stages to leave out),
+#        KSA_RUN_SKIP ("test grid peer cpu opencl tune owners sanitize": stages to leave out),
 #        KSA_BENCH_BUILD (build dir, default ./build-device), KSA_RUN_JOBS, KSA_RUN_CMAKE_ARGS
 #
 # Results under $OUT (at most 8 files, as the device tool returns them): summary.txt (read this
-# first), bench.jsonl (every ksa-bench record), peer.jsonl, README-table.md, speedup_cuda_0.png,
-# roofline_cuda_0.png, plots.tar.gz (every PNG) and logs.tar.gz (build, ctest and stage logs).
+# first), bench.jsonl (every ksa-bench record), peer.jsonl, README-table.md, tune-compare.jsonl
+# (P9), speedup_cuda_0.png, plots.tar.gz (every PNG) and logs.tar.gz (build, ctest, stage logs,
+# the tuning cache and its exported shipped entries).
 # Carry .carry with the call (cmocka .debs for the tests when the machine lacks libcmocka).
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -112,7 +113,7 @@ fi
 
 # ---------------------------------------------------------------- ksa-bench on the GPU
 : >"$OUT/bench.jsonl"
-if [ -x "$BENCH" ]; then
+if ! skip grid && [ -x "$BENCH" ]; then
   if [ "$MODE" = smoke ]; then
     stage "ksa-bench --quick on cuda:0 (and schedule)"
     timeout "$(budget 40)" "$BENCH" -v --quick --device cuda:0 --dtype bf16,f16 --append --out "$OUT/bench.jsonl" 2>"$LOGS/bench-cuda.err"
@@ -187,6 +188,25 @@ if ! skip opencl && [ -x "$BENCH" ] && "$BENCH" --list-devices 2>/dev/null | gre
   fi
 fi
 
+# ---------------------------------------------------------------- autotune: tune, P9 compare, export (autotune/DEVICE.md)
+if ! skip tune && [ "$MODE" != smoke ] && [ -x "$BUILD/bin/ksa-tune" ]; then
+  b=$(budget 70 40)
+  if [ "$b" -ge 30 ]; then
+    stage "ksa-tune on cuda:0: tune ($((b / 2)) s), compare (P9), export (autotune/DEVICE.md)"
+    OPS=dense.decode,anchor.decode,reuse.decode,anchor.prefill
+    mkdir -p "$LOGS/tune"
+    timeout $((b / 2 + 15)) "$BUILD/bin/ksa-tune" --device cuda:0 --op $OPS --dtype bf16 --preset standard \
+      --budget $((b / 2)) --quiet --cache "$LOGS/tune/tune-cache-h100.txt" >"$LOGS/tune/tune-h100.txt" 2>&1
+    rc_of "ksa-tune" $? "$LOGS/tune/tune-h100.txt"
+    timeout "$(budget $((b / 2)) 35)" "$BUILD/bin/ksa-tune" --device cuda:0 --op $OPS --dtype bf16 --preset standard \
+      --compare --json --quiet --cache "$LOGS/tune/tune-cache-h100.txt" >"$OUT/tune-compare.jsonl" 2>>"$LOGS/tune/tune-h100.txt"
+    rc_of "ksa-tune --compare" $? "$LOGS/tune/tune-h100.txt"
+    timeout 20 "$BUILD/bin/ksa-tune" --device cuda:0 --export-shipped "$LOGS/tune/ksa-shipped-h100.tune" \
+      --cache "$LOGS/tune/tune-cache-h100.txt" >>"$LOGS/tune/tune-h100.txt" 2>&1
+    tail -8 "$LOGS/tune/tune-h100.txt" | tee -a "$SUM"
+  fi
+fi
+
 # ---------------------------------------------------------------- the backend owners' own suites, if time remains
 if ! skip owners && [ "$MODE" != smoke ]; then
   for s in backends/cpu/device-amx.sh backends/opencl/device-opencl.sh; do
@@ -217,7 +237,7 @@ fi
 stage "plots and table"
 python3 "$ROOT/bench/plot.py" "$PLOTS" "$OUT/bench.jsonl" "$OUT/peer.jsonl" >"$LOGS/plot.log" 2>&1
 say "plot rc=$? ($(ls "$PLOTS" | wc -l) PNGs)"
-for f in speedup_cuda_0.png roofline_cuda_0.png; do [ -f "$PLOTS/$f" ] && cp "$PLOTS/$f" "$OUT/"; done
+[ -f "$PLOTS/speedup_cuda_0.png" ] && cp "$PLOTS/speedup_cuda_0.png" "$OUT/"
 python3 "$ROOT/bench/make_table.py" -o "$OUT/README-table.md" "$OUT/bench.jsonl" "$OUT/peer.jsonl" >>"$LOGS/plot.log" 2>&1
 say "table rc=$?"
 touch "$OUT/peer.jsonl"
