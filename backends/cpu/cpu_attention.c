@@ -1,0 +1,848 @@
+/* cpu_attention.c: the level-independent driver of the CPU backend. It splits a call into tasks
+ * whose results do not depend on the thread that runs them (prefill: one task per sequence, KV head
+ * and query block or tile; decode: one task per sequence, KV head and fixed key chunk, combined in
+ * chunk order afterwards), and runs each task as flash-style online softmax over blocks of keys
+ * with the kernel table of the chosen ISA level. ANCHOR adds the pooled-score pass (probabilities
+ * recomputed from the dense pass's log-sum-exp, summed per tile and KV head), a radix Top-k
+ * (partial selection) and the sparse pass over gathered key/value rows; REUSE gathers the rows an
+ * anchor selected. Scratch comes from the workspace laid out by one function for size and use. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "backends/cpu/cpu_internal.h"
+#include "ksa_half.h"
+#include "ksa_internal.h"
+
+#define CPU_ALIGN 64
+#define CPU_ROW_BLOCK_MAX 256 /* rows (query x head pairs) per flash block */
+#define CPU_LOG2E 1.4426950408889634f
+#define CPU_LN2 0.6931471805599453
+
+static int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+static int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
+static int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
+
+/* ---------------------------------------------------------------- configuration */
+static const int32_t cfg_block_q[] = {8, 16, 32, 64, 128};
+static const int32_t cfg_block_k[] = {32, 64, 128, 256};
+static const int32_t cfg_chunk[] = {256, 512, 1024, 2048, 4096, 8192};
+static int32_t cfg_threads[16];
+
+static int32_t default_block_q(const ksa_problem *p)
+{
+    int32_t bq = 128 / (p->group_size > 0 ? p->group_size : 1);
+    if (bq < 16) bq = 16;
+    if (bq > 128) bq = 128;
+    /* a power of two from the list */
+    int32_t best = 16;
+    for (size_t i = 0; i < sizeof cfg_block_q / sizeof cfg_block_q[0]; i++)
+        if (cfg_block_q[i] <= bq) best = cfg_block_q[i];
+    return best;
+}
+
+/* Decode split: from the shape only (never from the thread count), so results are the same for
+ * any number of threads: enough chunks for ~64 tasks, at least 256 keys each. */
+static int32_t default_chunk(const ksa_problem *p)
+{
+    int64_t bh = (int64_t)p->batch * p->num_kv_heads;
+    int64_t want = bh >= 64 ? 1 : (64 + bh - 1) / bh;
+    int64_t per = (p->max_seqlen_k + want - 1) / want;
+    int32_t best = cfg_chunk[0];
+    for (size_t i = 0; i < sizeof cfg_chunk / sizeof cfg_chunk[0]; i++)
+        if (cfg_chunk[i] <= per) best = cfg_chunk[i];
+    return best;
+}
+
+void ksa_cpu_tunable_space(const ksa_problem *p, ksa_tunable_space *out)
+{
+    memset(out, 0, sizeof *out);
+    int32_t n = ksa_cpu_pool_size(), nt = 0;
+    for (int32_t t = 1; t < n && nt < 15; t *= 2) cfg_threads[nt++] = t;
+    cfg_threads[nt++] = n;
+    int32_t np = 0;
+    if (p->phase == KSA_PHASE_PREFILL) {
+        out->params[np++] = (ksa_tunable_param){"block_q", 5, cfg_block_q, default_block_q(p)};
+        out->params[np++] = (ksa_tunable_param){"block_k", 4, cfg_block_k, 64};
+    } else {
+        out->params[np++] = (ksa_tunable_param){"block_k", 4, cfg_block_k, 64};
+        out->params[np++] = (ksa_tunable_param){"decode_chunk", 6, cfg_chunk, default_chunk(p)};
+    }
+    out->params[np++] = (ksa_tunable_param){"threads", nt, cfg_threads, n};
+    out->num_params = np;
+}
+
+void ksa_cpu_resolve_config(const ksa_problem *p, cpu_config *cfg)
+{
+    ksa_tunable_space space;
+    ksa_cpu_tunable_space(p, &space);
+    cfg->block_q = default_block_q(p);
+    cfg->block_k = 64;
+    cfg->threads = ksa_cpu_pool_size();
+    cfg->decode_chunk = default_chunk(p);
+    if (p->config && p->config_count == space.num_params) {
+        for (int i = 0; i < space.num_params; i++) {
+            int32_t v = p->config[i];
+            if (v <= 0) continue;
+            const char *name = space.params[i].name;
+            if (!strcmp(name, "block_q")) cfg->block_q = v;
+            else if (!strcmp(name, "block_k")) cfg->block_k = v;
+            else if (!strcmp(name, "threads")) cfg->threads = v;
+            else if (!strcmp(name, "decode_chunk")) cfg->decode_chunk = v;
+        }
+    }
+    if (cfg->block_k < 32) cfg->block_k = 32;
+    cfg->block_k = (int32_t)round_up(cfg->block_k, 32);
+    if (cfg->block_q < 1) cfg->block_q = 1;
+    if (cfg->threads < 1) cfg->threads = 1;
+    if (cfg->threads > ksa_cpu_pool_size()) cfg->threads = ksa_cpu_pool_size();
+    if (cfg->decode_chunk < cfg->block_k) cfg->decode_chunk = cfg->block_k;
+}
+
+/* ---------------------------------------------------------------- workspace layout */
+typedef struct cpu_scratch {
+    void *q;              /* [Mp][D] compute format */
+    void *kbuf, *vbuf;    /* [BK][D] packed */
+    float *S;             /* [Mp][BK] */
+    void *P;              /* [Mp][BK] */
+    float *O, *tmp;       /* [Mp][D] */
+    float *mx, *l, *corr, *lse2;
+    int32_t *lim;
+    int64_t *row_q;       /* element offset of each row in q */
+    int32_t *row_h;
+    int64_t *row_i;
+    int64_t *row_pos;
+    const void **kptr, **vptr;
+    int32_t *kid;         /* key ids of the current block */
+    float *pooled;        /* [Lmax] */
+    int32_t *list;        /* [Lmax + T + BK] key list of a sparse row set */
+} cpu_scratch;
+
+/* Global (per call) scratch of decode. */
+typedef struct cpu_global {
+    float *partials;   /* [B][Hkv][chunks][G][D + 2] */
+    float *lse2;       /* [B][Hq] base-2 lse of the dense decode pass */
+    float *pooled;     /* [B][Hkv][Lmax] */
+    int32_t *lists;    /* [B][Hkv][list_max] */
+    int32_t *nlist;    /* [B][Hkv] */
+} cpu_global;
+
+typedef struct cpu_layout {
+    int32_t Mp, BK, D, G;
+    int64_t Lmax, list_max, chunks, per_thread;
+    int32_t nthreads;
+    size_t total;
+} cpu_layout;
+
+static size_t carve(size_t *off, size_t bytes)
+{
+    size_t at = (*off + CPU_ALIGN - 1) / CPU_ALIGN * CPU_ALIGN;
+    *off = at + bytes;
+    return at;
+}
+
+/* rows a task's flash blocks have at most */
+static int32_t max_rows(const ksa_problem *p, const cpu_config *cfg)
+{
+    int64_t G = p->group_size, rows;
+    if (p->phase == KSA_PHASE_DECODE) rows = G;
+    else if (p->mode == KSA_MODE_DENSE) rows = (int64_t)imin(cfg->block_q, p->max_seqlen_q) * G;
+    else rows = (int64_t)imin(p->topk.tile_size, p->max_seqlen_q) * G;
+    return (int32_t)imin(rows, CPU_ROW_BLOCK_MAX);
+}
+
+static int64_t decode_list_max(const ksa_problem *p)
+{
+    int64_t m = p->max_seqlen_k;
+    if (p->mode == KSA_MODE_REUSE) m = imin(p->max_seqlen_k, p->k_slots + p->topk.local_window);
+    return imax(m, 1);
+}
+
+/* One function computes both the size and the pointers, so they cannot disagree. */
+static void layout(const ksa_problem *p, const cpu_config *cfg, const cpu_kernels *k, char *base, cpu_layout *lay,
+                   cpu_scratch *thread_scratch, cpu_global *glob)
+{
+    int32_t D = p->head_dim, G = p->group_size;
+    int32_t Mp = (int32_t)round_up(max_rows(p, cfg), k->row_align > 16 ? k->row_align : 16);
+    int32_t BK = (int32_t)round_up(cfg->block_k, k->key_align > 32 ? k->key_align : 32);
+    int32_t Dp = (int32_t)round_up(D, 2);
+    int64_t Lmax = imax(p->max_seqlen_k, 1);
+    size_t off = 0;
+    /* per-thread block */
+    size_t o_q = carve(&off, (size_t)Mp * Dp * 4);
+    size_t o_k = carve(&off, (size_t)BK * Dp * 4);
+    size_t o_v = carve(&off, (size_t)BK * Dp * 4);
+    size_t o_S = carve(&off, (size_t)Mp * BK * 4);
+    size_t o_P = carve(&off, (size_t)Mp * BK * 4);
+    size_t o_O = carve(&off, (size_t)Mp * D * 4);
+    size_t o_tmp = carve(&off, (size_t)Mp * D * 4);
+    size_t o_mx = carve(&off, (size_t)Mp * 4);
+    size_t o_l = carve(&off, (size_t)Mp * 4);
+    size_t o_corr = carve(&off, (size_t)Mp * 4);
+    size_t o_lse = carve(&off, (size_t)Mp * 4);
+    size_t o_lim = carve(&off, (size_t)Mp * 4);
+    size_t o_rq = carve(&off, (size_t)Mp * 8);
+    size_t o_rh = carve(&off, (size_t)Mp * 4);
+    size_t o_ri = carve(&off, (size_t)Mp * 8);
+    size_t o_rp = carve(&off, (size_t)Mp * 8);
+    size_t o_kp = carve(&off, (size_t)BK * sizeof(void *));
+    size_t o_vp = carve(&off, (size_t)BK * sizeof(void *));
+    size_t o_kid = carve(&off, (size_t)BK * 4);
+    size_t o_pool = carve(&off, (size_t)Lmax * 4);
+    size_t o_list = carve(&off, (size_t)(Lmax + p->topk.tile_size + BK) * 4);
+    size_t per_thread = carve(&off, 0);
+    int32_t nthreads = cfg->threads;
+    /* global block */
+    off = per_thread * (size_t)nthreads;
+    int64_t list_max = 0, chunks = 0;
+    size_t o_part = 0, o_glse = 0, o_gpool = 0, o_glists = 0, o_gn = 0;
+    int64_t BH = (int64_t)p->batch * p->num_kv_heads;
+    if (p->phase == KSA_PHASE_DECODE) {
+        list_max = decode_list_max(p);
+        int64_t longest = imax(Lmax, list_max);
+        chunks = (longest + cfg->decode_chunk - 1) / cfg->decode_chunk;
+        o_part = carve(&off, (size_t)BH * chunks * G * (D + 2) * 4);
+        o_glse = carve(&off, (size_t)p->batch * p->num_q_heads * 4);
+        if (p->mode == KSA_MODE_ANCHOR) o_gpool = carve(&off, (size_t)BH * Lmax * 4);
+        o_glists = carve(&off, (size_t)BH * list_max * 4);
+        o_gn = carve(&off, (size_t)BH * 4);
+    }
+    size_t total = carve(&off, 0) + CPU_ALIGN;
+    if (lay) {
+        lay->Mp = Mp;
+        lay->BK = BK;
+        lay->D = D;
+        lay->G = G;
+        lay->Lmax = Lmax;
+        lay->list_max = list_max;
+        lay->chunks = chunks;
+        lay->per_thread = (int64_t)per_thread;
+        lay->nthreads = nthreads;
+        lay->total = total;
+    }
+    if (!base) return;
+    base = (char *)(((uintptr_t)base + CPU_ALIGN - 1) / CPU_ALIGN * CPU_ALIGN);
+    for (int32_t t = 0; t < nthreads && thread_scratch; t++) {
+        char *b = base + (size_t)t * per_thread;
+        cpu_scratch *s = &thread_scratch[t];
+        s->q = b + o_q;
+        s->kbuf = b + o_k;
+        s->vbuf = b + o_v;
+        s->S = (float *)(void *)(b + o_S);
+        s->P = b + o_P;
+        s->O = (float *)(void *)(b + o_O);
+        s->tmp = (float *)(void *)(b + o_tmp);
+        s->mx = (float *)(void *)(b + o_mx);
+        s->l = (float *)(void *)(b + o_l);
+        s->corr = (float *)(void *)(b + o_corr);
+        s->lse2 = (float *)(void *)(b + o_lse);
+        s->lim = (int32_t *)(void *)(b + o_lim);
+        s->row_q = (int64_t *)(void *)(b + o_rq);
+        s->row_h = (int32_t *)(void *)(b + o_rh);
+        s->row_i = (int64_t *)(void *)(b + o_ri);
+        s->row_pos = (int64_t *)(void *)(b + o_rp);
+        s->kptr = (const void **)(void *)(b + o_kp);
+        s->vptr = (const void **)(void *)(b + o_vp);
+        s->kid = (int32_t *)(void *)(b + o_kid);
+        s->pooled = (float *)(void *)(b + o_pool);
+        s->list = (int32_t *)(void *)(b + o_list);
+    }
+    if (glob) {
+        memset(glob, 0, sizeof *glob);
+        if (p->phase == KSA_PHASE_DECODE) {
+            glob->partials = (float *)(void *)(base + o_part);
+            glob->lse2 = (float *)(void *)(base + o_glse);
+            glob->pooled = p->mode == KSA_MODE_ANCHOR ? (float *)(void *)(base + o_gpool) : NULL;
+            glob->lists = (int32_t *)(void *)(base + o_glists);
+            glob->nlist = (int32_t *)(void *)(base + o_gn);
+        }
+    }
+}
+
+size_t ksa_cpu_workspace_bytes(const ksa_problem *p, const cpu_config *cfg, const cpu_kernels *k)
+{
+    cpu_layout lay;
+    layout(p, cfg, k, NULL, &lay, NULL, NULL);
+    return lay.total;
+}
+
+/* ---------------------------------------------------------------- the call */
+#define CPU_MAX_THREADS 512
+
+typedef struct cpu_call {
+    const ksa_problem *p;
+    const cpu_kernels *k;
+    cpu_config cfg;
+    cpu_layout lay;
+    cpu_scratch scratch[CPU_MAX_THREADS];
+    cpu_global glob;
+    float c;          /* scale * log2(e) */
+    const char *q, *kb, *vb;
+    char *o;
+    float *lse;
+    int32_t *idx, *cnt;
+    size_t esize;
+    int64_t qblocks;  /* dense prefill: blocks of block_q queries per sequence (max) */
+    ksa_status status;
+} cpu_call;
+
+/* Element offset of key j of (b, g) in k or v, every layout. */
+static inline int64_t kv_off(const ksa_problem *p, const ksa_token_strides *st, int32_t b, int64_t j, int32_t g)
+{
+    if (p->kv_layout == KSA_KV_PAGED) {
+        const int32_t *table = (const int32_t *)ksa_mem_addr(p->page_table.mem);
+        int64_t page = table[(int64_t)b * p->page_table.stride[0] + (j / p->page_size) * p->page_table.stride[1]];
+        return page * st->page + (j % p->page_size) * st->token + (int64_t)g * st->head;
+    }
+    return (int64_t)b * st->batch + ((int64_t)p->k_row0[b] + j) * st->token + (int64_t)g * st->head;
+}
+
+static inline int64_t q_off(const ksa_problem *p, const ksa_token_strides *st, int32_t b, int64_t i, int32_t h)
+{
+    return (int64_t)b * st->batch + ((int64_t)p->q_row0[b] + i) * st->token + (int64_t)h * st->head;
+}
+
+static inline int64_t idx_off(const ksa_problem *p, int32_t b, int32_t g, int64_t t, int64_t slot)
+{
+    return (int64_t)b * p->index_stride[0] + (int64_t)g * p->index_stride[1] + t * p->index_stride[2] +
+           slot * p->index_stride[3];
+}
+
+static inline int64_t cnt_off(const ksa_problem *p, int32_t b, int32_t g, int64_t t)
+{
+    return (int64_t)b * p->count_stride[0] + (int64_t)g * p->count_stride[1] + t * p->count_stride[2];
+}
+
+/* Key source of a flash pass: an explicit list of ids, or the range base .. base + n - 1. */
+typedef struct cpu_keys {
+    const int32_t *list;
+    int64_t base;
+    int64_t n;
+} cpu_keys;
+
+/* The rows of one flash block: queries of sequence b at rows r0 .. r0 + M - 1 of the task's
+ * (query, head) grid, query-major: row r is query i0 + r / nh, head h0 + r % nh. */
+static void setup_rows(cpu_call *c, cpu_scratch *s, int32_t b, int64_t i0, int32_t h0, int32_t nh, int64_t r0,
+                       int32_t M, int64_t lq, int64_t lk)
+{
+    const ksa_problem *p = c->p;
+    for (int32_t m = 0; m < M; m++) {
+        int64_t r = r0 + m;
+        int64_t i = i0 + r / nh;
+        int32_t h = h0 + (int32_t)(r % nh);
+        s->row_i[m] = i;
+        s->row_h[m] = h;
+        s->row_pos[m] = lk - lq + i;
+        s->row_q[m] = q_off(p, &p->q_strides, b, i, h);
+    }
+}
+
+static void load_q_rows(cpu_call *c, cpu_scratch *s, int32_t M)
+{
+    const cpu_kernels *k = c->k;
+    int32_t D = c->p->head_dim;
+    size_t rowbytes = (size_t)D * (k->fmt == CPU_FMT_F32 ? 4 : 2);
+    int32_t Mp = (int32_t)round_up(M, k->row_align);
+    for (int32_t m = 0; m < M; m++) k->load_row((char *)s->q + m * rowbytes, c->q + s->row_q[m] * c->esize, c->p->dtype, D);
+    if (Mp > M) memset((char *)s->q + M * rowbytes, 0, (size_t)(Mp - M) * rowbytes);
+}
+
+/* Flash pass of the M loaded rows over `keys`: leaves the running max (base 2), sum and, with
+ * need_o, the unnormalised output rows in s->mx, s->l, s->O. */
+static void flash(cpu_call *c, cpu_scratch *s, int32_t b, int32_t g, int32_t M, const cpu_keys *keys, int need_o)
+{
+    const ksa_problem *p = c->p;
+    const cpu_kernels *k = c->k;
+    int32_t D = p->head_dim, BK = c->lay.BK;
+    int32_t Mp = (int32_t)round_up(M, k->row_align);
+    for (int32_t m = 0; m < Mp; m++) {
+        s->mx[m] = -INFINITY;
+        s->l[m] = 0.0f;
+    }
+    if (need_o) memset(s->O, 0, (size_t)Mp * D * sizeof(float));
+    int64_t minpos = s->row_pos[0];
+    for (int32_t m = 1; m < M; m++) minpos = imin(minpos, s->row_pos[m]);
+    for (int64_t x0 = 0; x0 < keys->n; x0 += BK) {
+        int32_t n = (int32_t)imin(BK, keys->n - x0);
+        int32_t nkp = (int32_t)round_up(n, k->key_align);
+        int64_t maxid = -1;
+        for (int32_t x = 0; x < n; x++) {
+            int64_t j = keys->list ? keys->list[x0 + x] : keys->base + x0 + x;
+            s->kid[x] = (int32_t)j;
+            if (j > maxid) maxid = j;
+            s->kptr[x] = c->kb + kv_off(p, &p->k_strides, b, j, g) * c->esize;
+            if (need_o) s->vptr[x] = c->vb + kv_off(p, &p->v_strides, b, j, g) * c->esize;
+        }
+        int32_t anyvis = 0;
+        if (maxid <= minpos) {
+            for (int32_t m = 0; m < M; m++) s->lim[m] = n;
+            anyvis = 1;
+        } else {
+            /* keys are ascending where they can be masked (the tile's own keys come last) */
+            for (int32_t m = 0; m < M; m++) {
+                int32_t lim = n;
+                while (lim > 0 && s->kid[lim - 1] > s->row_pos[m]) lim--;
+                s->lim[m] = lim;
+                anyvis |= lim > 0;
+            }
+        }
+        if (!anyvis) continue;
+        k->pack_k(s->kbuf, s->kptr, n, nkp, p->dtype, D);
+        k->qk(s->S, BK, s->q, s->kbuf, Mp, nkp, D);
+        k->softmax(s->S, BK, s->P, BK, s->lim, M, Mp, nkp, c->c, s->mx, s->l, s->corr);
+        if (need_o) {
+            k->pack_v(s->vbuf, s->vptr, n, nkp, p->dtype, D);
+            k->pv(s->O, s->P, BK, s->vbuf, s->corr, M, Mp, nkp, D, s->tmp);
+        }
+    }
+}
+
+/* lse (base 2) of each row from the running state: -inf for a row that saw no key. */
+static void finish_lse2(cpu_scratch *s, int32_t M)
+{
+    for (int32_t m = 0; m < M; m++) s->lse2[m] = s->l[m] > 0.0f ? s->mx[m] + log2f(s->l[m]) : -INFINITY;
+}
+
+static void store_value(void *base, ksa_dtype dt, int64_t idx, float x)
+{
+    switch (dt) {
+    case KSA_DTYPE_F16: ((uint16_t *)base)[idx] = ksa_f32_to_f16(x); break;
+    case KSA_DTYPE_BF16: ((uint16_t *)base)[idx] = ksa_f32_to_bf16(x); break;
+    default: ((float *)base)[idx] = x; break;
+    }
+}
+
+/* Normalise and write the M rows of s->O to o (and lse when asked). Row i of sequence b. */
+static void store_rows(cpu_call *c, cpu_scratch *s, int32_t b, int32_t M)
+{
+    const ksa_problem *p = c->p;
+    int32_t D = p->head_dim;
+    for (int32_t m = 0; m < M; m++) {
+        float inv = s->l[m] > 0.0f ? 1.0f / s->l[m] : 0.0f;
+        int64_t off = q_off(p, &p->o_strides, b, s->row_i[m], s->row_h[m]);
+        const float *orow = s->O + (size_t)m * D;
+        if (p->dtype == KSA_DTYPE_F32) {
+            float *dst = (float *)(void *)c->o + off;
+            for (int32_t d = 0; d < D; d++) dst[d] = orow[d] * inv;
+        } else {
+            for (int32_t d = 0; d < D; d++) store_value(c->o, p->dtype, off + d, orow[d] * inv);
+        }
+        if (c->lse) {
+            int64_t row = (int64_t)p->q_row0[b] + s->row_i[m];
+            float l2 = s->l[m] > 0.0f ? s->mx[m] + log2f(s->l[m]) : -INFINITY;
+            c->lse[(int64_t)b * p->lse_stride_b + (int64_t)s->row_h[m] * p->lse_stride_h + row * p->lse_stride_i] =
+                (float)((double)l2 * CPU_LN2);
+        }
+    }
+}
+
+/* Pooled probabilities of the M loaded rows (lse2 ready) over candidates 0..ncand-1, added to
+ * pooled[] (every candidate is visible to every row). */
+static void pool_pass(cpu_call *c, cpu_scratch *s, int32_t b, int32_t g, int32_t M, int64_t cand0, int64_t ncand,
+                      float *pooled)
+{
+    const ksa_problem *p = c->p;
+    const cpu_kernels *k = c->k;
+    int32_t D = p->head_dim, BK = c->lay.BK;
+    int32_t Mp = (int32_t)round_up(M, k->row_align);
+    for (int64_t x0 = 0; x0 < ncand; x0 += BK) {
+        int32_t n = (int32_t)imin(BK, ncand - x0);
+        int32_t nkp = (int32_t)round_up(n, k->key_align);
+        for (int32_t x = 0; x < n; x++) s->kptr[x] = c->kb + kv_off(p, &p->k_strides, b, cand0 + x0 + x, g) * c->esize;
+        k->pack_k(s->kbuf, s->kptr, n, nkp, p->dtype, D);
+        k->qk(s->S, BK, s->q, s->kbuf, Mp, nkp, D);
+        k->pool(pooled + x0, s->S, BK, s->lse2, M, n, c->c);
+    }
+}
+
+/* ---------------------------------------------------------------- Top-k by radix selection */
+static inline uint32_t order_key(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return (u & 0x80000000u) ? ~u : (u | 0x80000000u); /* larger float -> larger key */
+}
+
+/* The `count` largest of score[0..n) (ties: smaller index first), written ascending to out.
+ * Three histogram passes (11 + 11 + 10 bits) find the count-th largest key; one more pass writes
+ * the winners in index order. O(n), no sort. */
+static void topk_select(const float *score, int64_t n, int64_t count, int32_t *out)
+{
+    if (count <= 0) return;
+    if (count >= n) {
+        for (int64_t j = 0; j < n; j++) out[j] = (int32_t)j;
+        return;
+    }
+    uint32_t prefix = 0, mask = 0;
+    int64_t need = count; /* how many still to take among keys matching prefix under mask */
+    static const int shifts[3] = {21, 10, 0};
+    static const int widths[3] = {11, 11, 10};
+    for (int pass = 0; pass < 3; pass++) {
+        int64_t hist[2048];
+        int nb = 1 << widths[pass];
+        memset(hist, 0, (size_t)nb * sizeof hist[0]);
+        for (int64_t j = 0; j < n; j++) {
+            uint32_t kk = order_key(score[j]);
+            if ((kk & mask) == prefix) hist[(kk >> shifts[pass]) & (uint32_t)(nb - 1)]++;
+        }
+        int bucket = nb - 1;
+        while (bucket > 0 && hist[bucket] < need) need -= hist[bucket--];
+        prefix |= (uint32_t)bucket << shifts[pass];
+        mask |= (uint32_t)(nb - 1) << shifts[pass];
+    }
+    /* threshold key = prefix; take every key above it and the first `need` equal to it */
+    int64_t w = 0;
+    for (int64_t j = 0; j < n; j++) {
+        uint32_t kk = order_key(score[j]);
+        if (kk > prefix || (kk == prefix && need > 0)) {
+            if (kk == prefix) need--;
+            out[w++] = (int32_t)j;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- prefill tasks */
+/* task -> (b, g, block); blocks run longest-first (later query blocks see more keys) */
+static void prefill_task_coords(const cpu_call *c, int64_t task, int64_t nblocks, int32_t *b, int32_t *g, int64_t *blk)
+{
+    int64_t per_seq = (int64_t)c->p->num_kv_heads * nblocks;
+    int64_t rblk = task / ((int64_t)c->p->batch * c->p->num_kv_heads);
+    int64_t rest = task % ((int64_t)c->p->batch * c->p->num_kv_heads);
+    (void)per_seq;
+    *blk = nblocks - 1 - rblk;
+    *b = (int32_t)(rest / c->p->num_kv_heads);
+    *g = (int32_t)(rest % c->p->num_kv_heads);
+}
+
+static void dense_prefill_task(void *ctx, int64_t task, int32_t thread)
+{
+    cpu_call *c = ctx;
+    const ksa_problem *p = c->p;
+    cpu_scratch *s = &c->scratch[thread];
+    int32_t b, g;
+    int64_t blk;
+    prefill_task_coords(c, task, c->qblocks, &b, &g, &blk);
+    int64_t lq = p->seqlen_q[b], lk = p->seqlen_k[b];
+    int64_t i0 = blk * c->cfg.block_q;
+    if (i0 >= lq) return;
+    int64_t i1 = imin(i0 + c->cfg.block_q, lq);
+    int32_t G = p->group_size;
+    int64_t rows = (i1 - i0) * G;
+    for (int64_t r0 = 0; r0 < rows; r0 += c->lay.Mp) {
+        int32_t M = (int32_t)imin(c->lay.Mp, rows - r0);
+        setup_rows(c, s, b, i0, g * G, G, r0, M, lq, lk);
+        load_q_rows(c, s, M);
+        int64_t maxpos = s->row_pos[M - 1];
+        for (int32_t m = 0; m < M; m++) maxpos = imax(maxpos, s->row_pos[m]);
+        cpu_keys keys = {NULL, 0, maxpos + 1};
+        flash(c, s, b, g, M, &keys, 1);
+        store_rows(c, s, b, M);
+    }
+}
+
+/* ANCHOR / REUSE prefill: one task per (sequence, KV head, tile). */
+static void sparse_prefill_task(void *ctx, int64_t task, int32_t thread)
+{
+    cpu_call *c = ctx;
+    const ksa_problem *p = c->p;
+    cpu_scratch *s = &c->scratch[thread];
+    int32_t b, g;
+    int64_t t;
+    prefill_task_coords(c, task, p->n_tiles, &b, &g, &t);
+    int64_t lq = p->seqlen_q[b], lk = p->seqlen_k[b], T = p->topk.tile_size;
+    int64_t ntiles_b = (lq + T - 1) / T;
+    if (t >= ntiles_b) {
+        if (p->mode == KSA_MODE_ANCHOR) {
+            c->cnt[cnt_off(p, b, g, t)] = 0;
+            for (int64_t x = 0; x < p->k_slots; x++) c->idx[idx_off(p, b, g, t, x)] = -1;
+        }
+        return;
+    }
+    int64_t i0 = t * T, i1 = imin(i0 + T, lq);
+    int64_t start = lk - lq + i0; /* candidates are keys < start */
+    int32_t G = p->group_size;
+    int64_t rows = (i1 - i0) * G;
+    int64_t own_end = lk - lq + i1; /* own keys start .. own_end - 1 */
+    int64_t nsel = 0;
+    if (p->mode == KSA_MODE_ANCHOR) {
+        int64_t count = ksa_prefill_tile_count(&p->topk, lq, lk, t);
+        int pooling = count > 0 && count < start;
+        if (pooling) memset(s->pooled, 0, (size_t)start * sizeof(float));
+        if (pooling || p->anchor_dense_output) {
+            for (int64_t r0 = 0; r0 < rows; r0 += c->lay.Mp) {
+                int32_t M = (int32_t)imin(c->lay.Mp, rows - r0);
+                setup_rows(c, s, b, i0, g * G, G, r0, M, lq, lk);
+                load_q_rows(c, s, M);
+                cpu_keys keys = {NULL, 0, own_end};
+                flash(c, s, b, g, M, &keys, p->anchor_dense_output);
+                if (p->anchor_dense_output) store_rows(c, s, b, M);
+                if (pooling) {
+                    finish_lse2(s, M);
+                    pool_pass(c, s, b, g, M, 0, start, s->pooled);
+                }
+            }
+        }
+        if (pooling) topk_select(s->pooled, start, count, s->list);
+        else
+            for (int64_t j = 0; j < count; j++) s->list[j] = (int32_t)j;
+        nsel = count;
+        c->cnt[cnt_off(p, b, g, t)] = (int32_t)count;
+        for (int64_t x = 0; x < p->k_slots; x++) c->idx[idx_off(p, b, g, t, x)] = x < count ? s->list[x] : -1;
+        if (p->anchor_dense_output) return;
+    } else {
+        int32_t src = p->head_map ? p->head_map[g] : g;
+        int64_t given = c->cnt[cnt_off(p, b, src, t)];
+        if (given < 0) given = 0;
+        if (given > p->k_slots) given = p->k_slots;
+        for (int64_t x = 0; x < given; x++) {
+            int32_t j = c->idx[idx_off(p, b, src, t, x)];
+            if (j >= 0 && j < start) s->list[nsel++] = j;
+        }
+    }
+    /* sparse pass: the set, then the tile's own keys (ascending, masked causally) */
+    int64_t n = nsel;
+    for (int64_t j = start; j < own_end; j++) s->list[n++] = (int32_t)j;
+    for (int64_t r0 = 0; r0 < rows; r0 += c->lay.Mp) {
+        int32_t M = (int32_t)imin(c->lay.Mp, rows - r0);
+        setup_rows(c, s, b, i0, g * G, G, r0, M, lq, lk);
+        load_q_rows(c, s, M);
+        cpu_keys keys = {s->list, 0, n};
+        flash(c, s, b, g, M, &keys, 1);
+        store_rows(c, s, b, M);
+    }
+}
+
+/* ---------------------------------------------------------------- decode */
+/* Decode phases: chunk tasks over a per-(b, g) key source write partial states; the combine step
+ * merges them in chunk order. */
+typedef struct decode_phase {
+    cpu_call *c;
+    int use_lists; /* keys from glob.lists (else the range 0 .. Lk - 1) */
+} decode_phase;
+
+static float *partial_at(cpu_call *c, int32_t b, int32_t g, int64_t chunk)
+{
+    int64_t G = c->p->group_size, D = c->p->head_dim;
+    return c->glob.partials + (((int64_t)b * c->p->num_kv_heads + g) * c->lay.chunks + chunk) * G * (D + 2);
+}
+
+static int64_t decode_len(cpu_call *c, int32_t b, int32_t g, int use_lists)
+{
+    return use_lists ? c->glob.nlist[(int64_t)b * c->p->num_kv_heads + g] : c->p->seqlen_k[b];
+}
+
+static void decode_chunk_task(void *ctx, int64_t task, int32_t thread)
+{
+    decode_phase *ph = ctx;
+    cpu_call *c = ph->c;
+    const ksa_problem *p = c->p;
+    cpu_scratch *s = &c->scratch[thread];
+    int64_t chunk = task % c->lay.chunks;
+    int64_t bg = task / c->lay.chunks;
+    int32_t b = (int32_t)(bg / p->num_kv_heads), g = (int32_t)(bg % p->num_kv_heads);
+    int64_t n = decode_len(c, b, g, ph->use_lists);
+    int64_t x0 = chunk * c->cfg.decode_chunk;
+    if (x0 >= n) return;
+    int64_t x1 = imin(n, x0 + c->cfg.decode_chunk);
+    int64_t lk = p->seqlen_k[b];
+    int32_t G = p->group_size, D = p->head_dim;
+    float *part = partial_at(c, b, g, chunk);
+    for (int64_t r0 = 0; r0 < G; r0 += c->lay.Mp) {
+        int32_t M = (int32_t)imin(c->lay.Mp, G - r0);
+        setup_rows(c, s, b, 0, g * G, G, r0, M, 1, lk);
+        load_q_rows(c, s, M);
+        cpu_keys keys;
+        keys.list = ph->use_lists ? c->glob.lists + bg * c->lay.list_max + x0 : NULL;
+        keys.base = ph->use_lists ? 0 : x0;
+        keys.n = x1 - x0;
+        flash(c, s, b, g, M, &keys, 1);
+        for (int32_t m = 0; m < M; m++) {
+            int64_t hl = r0 + m;
+            memcpy(part + hl * D, s->O + (size_t)m * D, (size_t)D * sizeof(float));
+            part[G * D + hl] = s->mx[m];
+            part[G * D + G + hl] = s->l[m];
+        }
+    }
+}
+
+/* Merge the chunks of (b, g) in order; write o (when write_o) and the base-2 lse into glob.lse2. */
+static void decode_combine(cpu_call *c, int32_t b, int32_t g, int use_lists, int write_o, float *acc)
+{
+    const ksa_problem *p = c->p;
+    int32_t G = p->group_size, D = p->head_dim;
+    int64_t n = decode_len(c, b, g, use_lists);
+    int64_t nchunks = (n + c->cfg.decode_chunk - 1) / c->cfg.decode_chunk;
+    for (int32_t hl = 0; hl < G; hl++) {
+        float M = -INFINITY;
+        for (int64_t ch = 0; ch < nchunks; ch++) {
+            const float *part = partial_at(c, b, g, ch);
+            if (part[G * D + G + hl] > 0.0f && part[G * D + hl] > M) M = part[G * D + hl];
+        }
+        float lsum = 0.0f;
+        for (int32_t d = 0; d < D; d++) acc[d] = 0.0f;
+        if (M > -INFINITY)
+            for (int64_t ch = 0; ch < nchunks; ch++) {
+                const float *part = partial_at(c, b, g, ch);
+                float l = part[G * D + G + hl];
+                if (!(l > 0.0f)) continue;
+                float w = exp2f(part[G * D + hl] - M);
+                lsum += l * w;
+                const float *o = part + (int64_t)hl * D;
+                for (int32_t d = 0; d < D; d++) acc[d] += o[d] * w;
+            }
+        int32_t h = g * G + hl;
+        float lse2 = lsum > 0.0f ? M + log2f(lsum) : -INFINITY;
+        c->glob.lse2[(int64_t)b * p->num_q_heads + h] = lse2;
+        if (!write_o) continue;
+        float inv = lsum > 0.0f ? 1.0f / lsum : 0.0f;
+        int64_t off = q_off(p, &p->o_strides, b, 0, h);
+        for (int32_t d = 0; d < D; d++) store_value(c->o, p->dtype, off + d, acc[d] * inv);
+        if (c->lse)
+            c->lse[(int64_t)b * p->lse_stride_b + (int64_t)h * p->lse_stride_h + (int64_t)p->q_row0[b] * p->lse_stride_i] =
+                (float)((double)lse2 * CPU_LN2);
+    }
+}
+
+typedef struct combine_ctx {
+    cpu_call *c;
+    int use_lists, write_o;
+} combine_ctx;
+
+static void combine_task(void *ctx, int64_t task, int32_t thread)
+{
+    combine_ctx *cc = ctx;
+    cpu_call *c = cc->c;
+    int32_t b = (int32_t)(task / c->p->num_kv_heads), g = (int32_t)(task % c->p->num_kv_heads);
+    decode_combine(c, b, g, cc->use_lists, cc->write_o, c->scratch[thread].O);
+}
+
+/* anchor decode: pooled probabilities of chunk keys (lse from the dense pass) */
+static void decode_pool_task(void *ctx, int64_t task, int32_t thread)
+{
+    cpu_call *c = ctx;
+    const ksa_problem *p = c->p;
+    cpu_scratch *s = &c->scratch[thread];
+    int64_t chunk = task % c->lay.chunks;
+    int64_t bg = task / c->lay.chunks;
+    int32_t b = (int32_t)(bg / p->num_kv_heads), g = (int32_t)(bg % p->num_kv_heads);
+    int64_t lk = p->seqlen_k[b];
+    int64_t x0 = chunk * c->cfg.decode_chunk;
+    if (x0 >= lk) return;
+    int64_t x1 = imin(lk, x0 + c->cfg.decode_chunk);
+    int32_t G = p->group_size;
+    float *pooled = c->glob.pooled + bg * c->lay.Lmax;
+    memset(pooled + x0, 0, (size_t)(x1 - x0) * sizeof(float));
+    for (int64_t r0 = 0; r0 < G; r0 += c->lay.Mp) {
+        int32_t M = (int32_t)imin(c->lay.Mp, G - r0);
+        setup_rows(c, s, b, 0, g * G, G, r0, M, 1, lk);
+        load_q_rows(c, s, M);
+        for (int32_t m = 0; m < M; m++) s->lse2[m] = c->glob.lse2[(int64_t)b * p->num_q_heads + s->row_h[m]];
+        pool_pass(c, s, b, g, M, x0, x1 - x0, pooled + x0);
+    }
+}
+
+/* anchor decode: Top-k per (b, g), indices and counts, and the sparse key list */
+static void decode_select_task(void *ctx, int64_t task, int32_t thread)
+{
+    cpu_call *c = ctx;
+    const ksa_problem *p = c->p;
+    int32_t b = (int32_t)(task / p->num_kv_heads), g = (int32_t)(task % p->num_kv_heads);
+    int64_t lk = p->seqlen_k[b];
+    int64_t count = ksa_decode_count(&p->topk, lk);
+    int32_t *list = c->glob.lists + task * c->lay.list_max;
+    topk_select(c->glob.pooled + task * c->lay.Lmax, lk, count, list);
+    c->glob.nlist[task] = (int32_t)count;
+    c->cnt[cnt_off(p, b, g, 0)] = (int32_t)count;
+    for (int64_t x = 0; x < p->k_slots; x++) c->idx[idx_off(p, b, g, 0, x)] = x < count ? list[x] : -1;
+}
+
+/* reuse decode: the key list of (b, g) from the anchor's set (+ the last W keys) */
+static void decode_reuse_list_task(void *ctx, int64_t task, int32_t thread)
+{
+    cpu_call *c = ctx;
+    const ksa_problem *p = c->p;
+    int32_t b = (int32_t)(task / p->num_kv_heads), g = (int32_t)(task % p->num_kv_heads);
+    int32_t src = p->head_map ? p->head_map[g] : g;
+    int64_t lk = p->seqlen_k[b];
+    int64_t W = p->topk.local_window > 0 ? imin(p->topk.local_window, lk) : 0;
+    int64_t wstart = lk - W;
+    int64_t given = c->cnt[cnt_off(p, b, src, 0)];
+    if (given < 0) given = 0;
+    if (given > p->k_slots) given = p->k_slots;
+    int32_t *list = c->glob.lists + task * c->lay.list_max;
+    int64_t n = 0;
+    for (int64_t x = 0; x < given && n < c->lay.list_max; x++) {
+        int32_t j = c->idx[idx_off(p, b, src, 0, x)];
+        if (j >= 0 && j < wstart) list[n++] = j;
+    }
+    for (int64_t j = wstart; j < lk && n < c->lay.list_max; j++) list[n++] = (int32_t)j;
+    c->glob.nlist[task] = (int32_t)n;
+}
+
+static void run_decode(cpu_call *c)
+{
+    const ksa_problem *p = c->p;
+    int64_t BH = (int64_t)p->batch * p->num_kv_heads;
+    int32_t nt = c->cfg.threads;
+    decode_phase ph = {c, 0};
+    combine_ctx cc = {c, 0, 1};
+    if (p->mode == KSA_MODE_REUSE) {
+        ksa_cpu_pool_run(nt, BH, decode_reuse_list_task, c);
+        ph.use_lists = 1;
+        ksa_cpu_pool_run(nt, BH * c->lay.chunks, decode_chunk_task, &ph);
+        cc.use_lists = 1;
+        ksa_cpu_pool_run(nt, BH, combine_task, &cc);
+        return;
+    }
+    ksa_cpu_pool_run(nt, BH * c->lay.chunks, decode_chunk_task, &ph);
+    cc.write_o = p->mode == KSA_MODE_DENSE || p->anchor_dense_output;
+    ksa_cpu_pool_run(nt, BH, combine_task, &cc);
+    if (p->mode == KSA_MODE_DENSE) return;
+    ksa_cpu_pool_run(nt, BH * c->lay.chunks, decode_pool_task, c);
+    ksa_cpu_pool_run(nt, BH, decode_select_task, c);
+    if (p->anchor_dense_output) return;
+    ph.use_lists = 1;
+    ksa_cpu_pool_run(nt, BH * c->lay.chunks, decode_chunk_task, &ph);
+    cc.use_lists = 1;
+    cc.write_o = 1;
+    ksa_cpu_pool_run(nt, BH, combine_task, &cc);
+}
+
+ksa_status ksa_cpu_attention_run(const ksa_problem *p, const cpu_config *cfg, const cpu_kernels *k)
+{
+    static _Thread_local cpu_call call; /* large (per-thread scratch pointers); one per caller thread */
+    cpu_call *c = &call;
+    c->p = p;
+    c->k = k;
+    c->cfg = *cfg;
+    if (c->cfg.threads > CPU_MAX_THREADS) c->cfg.threads = CPU_MAX_THREADS;
+    layout(p, &c->cfg, k, NULL, &c->lay, NULL, NULL);
+    char *base = (char *)ksa_mem_addr(p->workspace);
+    if (!base || p->workspace_size < c->lay.total)
+        return ksa_error(KSA_STATUS_WORKSPACE_TOO_SMALL, "workspace: %zu bytes given, the cpu backend needs %zu",
+                         base ? p->workspace_size : (size_t)0, c->lay.total);
+    layout(p, &c->cfg, k, base, &c->lay, c->scratch, &c->glob);
+    float scale = p->scale != 0.0f ? p->scale : 1.0f / sqrtf((float)p->head_dim);
+    c->c = scale * CPU_LOG2E;
+    c->q = (const char *)ksa_mem_addr(p->q.mem);
+    c->kb = (const char *)ksa_mem_addr(p->k.mem);
+    c->vb = (const char *)ksa_mem_addr(p->v.mem);
+    c->o = (char *)ksa_mem_addr(p->o.mem);
+    c->lse = p->lse.present ? (float *)ksa_mem_addr(p->lse.mem) : NULL;
+    c->idx = p->indices.present ? (int32_t *)ksa_mem_addr(p->indices.mem) : NULL;
+    c->cnt = p->counts.present ? (int32_t *)ksa_mem_addr(p->counts.mem) : NULL;
+    c->esize = ksa_dtype_size(p->dtype);
+    c->status = KSA_STATUS_SUCCESS;
+    if (p->mode != KSA_MODE_DENSE && (!c->idx || !c->cnt))
+        return ksa_error(KSA_STATUS_INTERNAL, "cpu: %s call without index/count tensors",
+                         p->mode == KSA_MODE_ANCHOR ? "ANCHOR" : "REUSE");
+    if (p->phase == KSA_PHASE_DECODE) {
+        run_decode(c);
+    } else if (p->mode == KSA_MODE_DENSE) {
+        c->qblocks = (p->max_seqlen_q + c->cfg.block_q - 1) / c->cfg.block_q;
+        ksa_cpu_pool_run(c->cfg.threads, (int64_t)p->batch * p->num_kv_heads * c->qblocks, dense_prefill_task, c);
+    } else {
+        ksa_cpu_pool_run(c->cfg.threads, (int64_t)p->batch * p->num_kv_heads * p->n_tiles, sparse_prefill_task, c);
+    }
+    return c->status;
+}

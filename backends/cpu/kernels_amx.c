@@ -1,0 +1,147 @@
+/* kernels_amx.c: the AMX-BF16 kernel level of the CPU backend (built with -mamx-tile -mamx-bf16
+ * and the AVX-512 flags; chosen only when the CPU has AMX and the kernel granted tile-data
+ * permission). bf16 storage: QK^T and PV as 16x16 float32 tiles accumulated by tdpbf16ps, two by
+ * two (four accumulator tiles, two A and two B tiles), on the same packed layouts the AVX512-BF16
+ * kernels read (K in pairs of dims, V in pairs of keys). Probabilities are rounded to bf16 for PV.
+ * f16 and f32 storage use the AVX-512 float32 kernels at this level (AMX-BF16 would round f16
+ * inputs to 8 bits of mantissa, beyond the f16 tolerance). Needs head_dim % 32 == 0. */
+#include <immintrin.h>
+#include <string.h>
+
+#include "backends/cpu/cpu_avx512_shared.h"
+#include "backends/cpu/cpu_internal.h"
+
+typedef struct amx_tilecfg {
+    uint8_t palette;
+    uint8_t start_row;
+    uint8_t reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} amx_tilecfg;
+
+/* every tile 16 rows x 64 bytes; loaded per call (tile configuration is per thread) */
+static void amx_configure(void)
+{
+    amx_tilecfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 8; t++) {
+        cfg.colsb[t] = 64;
+        cfg.rows[t] = 16;
+    }
+    _tile_loadconfig(&cfg);
+}
+
+/* S[Mp][ldS] = Q[Mp][D] (bf16) x Kp (pairs of dims, [D/2][nkp][2]); Mp % 16 == 0, nkp % 32 == 0 */
+static void qk_amx(float *S, int32_t ldS, const void *Qv, const void *kbuf, int32_t Mp, int32_t nkp, int32_t D)
+{
+    const uint16_t *Q = Qv;
+    const char *kp = kbuf;
+    const size_t qstride = (size_t)D * 2, kstride = (size_t)nkp * 4, sstride = (size_t)ldS * 4;
+    amx_configure();
+    int32_t m0 = 0;
+    for (; m0 + 32 <= Mp; m0 += 32)
+        for (int32_t x0 = 0; x0 < nkp; x0 += 32) {
+            _tile_zero(0);
+            _tile_zero(1);
+            _tile_zero(2);
+            _tile_zero(3);
+            for (int32_t d0 = 0; d0 < D; d0 += 32) {
+                _tile_loadd(4, Q + (size_t)m0 * D + d0, qstride);
+                _tile_loadd(5, Q + (size_t)(m0 + 16) * D + d0, qstride);
+                _tile_loadd(6, kp + ((size_t)(d0 / 2) * nkp + x0) * 4, kstride);
+                _tile_loadd(7, kp + ((size_t)(d0 / 2) * nkp + x0 + 16) * 4, kstride);
+                _tile_dpbf16ps(0, 4, 6);
+                _tile_dpbf16ps(1, 4, 7);
+                _tile_dpbf16ps(2, 5, 6);
+                _tile_dpbf16ps(3, 5, 7);
+            }
+            _tile_stored(0, S + (size_t)m0 * ldS + x0, sstride);
+            _tile_stored(1, S + (size_t)m0 * ldS + x0 + 16, sstride);
+            _tile_stored(2, S + (size_t)(m0 + 16) * ldS + x0, sstride);
+            _tile_stored(3, S + (size_t)(m0 + 16) * ldS + x0 + 16, sstride);
+        }
+    if (m0 < Mp) /* 16 rows left */
+        for (int32_t x0 = 0; x0 < nkp; x0 += 32) {
+            _tile_zero(0);
+            _tile_zero(1);
+            for (int32_t d0 = 0; d0 < D; d0 += 32) {
+                _tile_loadd(4, Q + (size_t)m0 * D + d0, qstride);
+                _tile_loadd(6, kp + ((size_t)(d0 / 2) * nkp + x0) * 4, kstride);
+                _tile_loadd(7, kp + ((size_t)(d0 / 2) * nkp + x0 + 16) * 4, kstride);
+                _tile_dpbf16ps(0, 4, 6);
+                _tile_dpbf16ps(1, 4, 7);
+            }
+            _tile_stored(0, S + (size_t)m0 * ldS + x0, sstride);
+            _tile_stored(1, S + (size_t)m0 * ldS + x0 + 16, sstride);
+        }
+}
+
+/* tmp[Mp][D] = P[Mp][ldP] (bf16) x Vp (pairs of keys, [nkp/2][D][2]); then O = O * corr + tmp */
+static void pv_amx(float *O, const void *Pv, int32_t ldP, const void *vbuf, const float *corr, int32_t M, int32_t Mp,
+                   int32_t nkp, int32_t D, float *tmp)
+{
+    const uint16_t *P = Pv;
+    const char *vp = vbuf;
+    const size_t pstride = (size_t)ldP * 2, vstride = (size_t)D * 4, tstride = (size_t)D * 4;
+    amx_configure();
+    int32_t m0 = 0;
+    for (; m0 + 32 <= Mp; m0 += 32)
+        for (int32_t d0 = 0; d0 < D; d0 += 32) {
+            _tile_zero(0);
+            _tile_zero(1);
+            _tile_zero(2);
+            _tile_zero(3);
+            for (int32_t x0 = 0; x0 < nkp; x0 += 32) {
+                _tile_loadd(4, P + (size_t)m0 * ldP + x0, pstride);
+                _tile_loadd(5, P + (size_t)(m0 + 16) * ldP + x0, pstride);
+                _tile_loadd(6, vp + ((size_t)(x0 / 2) * D + d0) * 4, vstride);
+                _tile_loadd(7, vp + ((size_t)(x0 / 2) * D + d0 + 16) * 4, vstride);
+                _tile_dpbf16ps(0, 4, 6);
+                _tile_dpbf16ps(1, 4, 7);
+                _tile_dpbf16ps(2, 5, 6);
+                _tile_dpbf16ps(3, 5, 7);
+            }
+            _tile_stored(0, tmp + (size_t)m0 * D + d0, tstride);
+            _tile_stored(1, tmp + (size_t)m0 * D + d0 + 16, tstride);
+            _tile_stored(2, tmp + (size_t)(m0 + 16) * D + d0, tstride);
+            _tile_stored(3, tmp + (size_t)(m0 + 16) * D + d0 + 16, tstride);
+        }
+    if (m0 < Mp)
+        for (int32_t d0 = 0; d0 < D; d0 += 32) {
+            _tile_zero(0);
+            _tile_zero(1);
+            for (int32_t x0 = 0; x0 < nkp; x0 += 32) {
+                _tile_loadd(4, P + (size_t)m0 * ldP + x0, pstride);
+                _tile_loadd(6, vp + ((size_t)(x0 / 2) * D + d0) * 4, vstride);
+                _tile_loadd(7, vp + ((size_t)(x0 / 2) * D + d0 + 16) * 4, vstride);
+                _tile_dpbf16ps(0, 4, 6);
+                _tile_dpbf16ps(1, 4, 7);
+            }
+            _tile_stored(0, tmp + (size_t)m0 * D + d0, tstride);
+            _tile_stored(1, tmp + (size_t)m0 * D + d0 + 16, tstride);
+        }
+    for (int32_t m = 0; m < M; m++) {
+        __m512 cr = _mm512_set1_ps(corr[m]);
+        float *o = O + (size_t)m * D;
+        const float *t = tmp + (size_t)m * D;
+        for (int32_t d = 0; d < D; d += 16)
+            _mm512_storeu_ps(o + d, _mm512_fmadd_ps(_mm512_loadu_ps(o + d), cr, _mm512_loadu_ps(t + d)));
+    }
+}
+
+static const cpu_kernels amx_bf16 = {
+    .name = "amx.bf16",
+    .fmt = CPU_FMT_BF16,
+    .row_align = 16,
+    .key_align = 32,
+    .load_row = ksa_cpu_avx512_load_row_bf16,
+    .pack_k = ksa_cpu_avx512_pack_k_bf16,
+    .pack_v = ksa_cpu_avx512_pack_v_bf16,
+    .qk = qk_amx,
+    .softmax = ksa_cpu_avx512_softmax_bf16,
+    .pv = pv_amx,
+    .pool = ksa_cpu_avx512_pool,
+};
+
+const cpu_kernels *ksa_cpu_kernels_amx_bf16(void) { return &amx_bf16; }

@@ -1,0 +1,322 @@
+/* kernels_avx512.c: the AVX-512F kernel level of the CPU backend (built with -mavx512f/bw/vl/dq,
+ * -mfma, -mf16c). float32 compute format for every storage type (f16 through vcvtph2ps, bf16 by a
+ * shift): register-blocked QK^T and PV with FMA, a vector exp2 (range reduction + polynomial +
+ * vscalefps) for the online softmax and the pooled scores, and a 16x16 in-register transpose to
+ * pack keys. Also the bf16 packers (pairs of dims for K, pairs of keys for V) and the bf16-output
+ * softmax shared with the AVX512-BF16 and AMX levels. Needs head_dim % 16 == 0 (bf16 packers:
+ * % 32 == 0); the backend falls back to the portable level otherwise. */
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#include "backends/cpu/cpu_avx512_shared.h"
+#include "backends/cpu/cpu_internal.h"
+
+#define AI static inline __attribute__((always_inline))
+
+/* ---------------------------------------------------------------- helpers */
+AI __m512 load16_f32(const void *src, ksa_dtype dtype, int32_t d)
+{
+    switch (dtype) {
+    case KSA_DTYPE_F16: return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)src + d)));
+    case KSA_DTYPE_BF16:
+        return _mm512_castsi512_ps(
+            _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)((const uint16_t *)src + d))), 16));
+    default: return _mm512_loadu_ps((const float *)src + d);
+    }
+}
+
+/* 2^t for t <= 0 (clamped at -126): t = n + f, f in [-0.5, 0.5], 2^f by a degree-6 polynomial
+ * (relative error ~2e-7), scaled by 2^n with vscalefps. */
+AI __m512 exp2_ps(__m512 t)
+{
+    t = _mm512_max_ps(t, _mm512_set1_ps(-126.0f));
+    __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 f = _mm512_sub_ps(t, n);
+    __m512 p = _mm512_set1_ps(1.5403530393381608e-4f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.3333558146428443e-3f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.618129107628477e-3f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550410866482158e-2f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.2402265069591007f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.6931471805599453f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+/* In-place transpose of 16 rows of 16 32-bit elements. */
+AI void transpose16(__m512i r[16])
+{
+    __m512i t[16], u[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+    }
+    for (int q = 0; q < 4; q++) {
+        u[4 * q + 0] = _mm512_unpacklo_epi64(t[4 * q], t[4 * q + 2]);
+        u[4 * q + 1] = _mm512_unpackhi_epi64(t[4 * q], t[4 * q + 2]);
+        u[4 * q + 2] = _mm512_unpacklo_epi64(t[4 * q + 1], t[4 * q + 3]);
+        u[4 * q + 3] = _mm512_unpackhi_epi64(t[4 * q + 1], t[4 * q + 3]);
+    }
+    for (int j = 0; j < 4; j++) {
+        __m512i v = _mm512_shuffle_i32x4(u[j], u[4 + j], 0x44), w = _mm512_shuffle_i32x4(u[j], u[4 + j], 0xEE);
+        __m512i v2 = _mm512_shuffle_i32x4(u[8 + j], u[12 + j], 0x44), w2 = _mm512_shuffle_i32x4(u[8 + j], u[12 + j], 0xEE);
+        r[j] = _mm512_shuffle_i32x4(v, v2, 0x88);
+        r[4 + j] = _mm512_shuffle_i32x4(v, v2, 0xDD);
+        r[8 + j] = _mm512_shuffle_i32x4(w, w2, 0x88);
+        r[12 + j] = _mm512_shuffle_i32x4(w, w2, 0xDD);
+    }
+}
+
+/* ---------------------------------------------------------------- f32 format */
+static void load_row_f32(void *dst, const void *src, ksa_dtype dtype, int32_t D)
+{
+    float *out = dst;
+    for (int32_t d = 0; d < D; d += 16) _mm512_storeu_ps(out + d, load16_f32(src, dtype, d));
+}
+
+static void pack_k_f32(void *kbuf, const void *const *rows, int32_t n, int32_t nkp, ksa_dtype dtype, int32_t D)
+{
+    float *kt = kbuf; /* [D][nkp] */
+    for (int32_t x0 = 0; x0 < nkp; x0 += 16)
+        for (int32_t d0 = 0; d0 < D; d0 += 16) {
+            __m512i r[16];
+            for (int i = 0; i < 16; i++)
+                r[i] = x0 + i < n ? _mm512_castps_si512(load16_f32(rows[x0 + i], dtype, d0)) : _mm512_setzero_si512();
+            transpose16(r);
+            for (int j = 0; j < 16; j++) _mm512_storeu_si512((void *)(kt + (size_t)(d0 + j) * nkp + x0), r[j]);
+        }
+}
+
+static void pack_v_f32(void *vbuf, const void *const *rows, int32_t n, int32_t nkp, ksa_dtype dtype, int32_t D)
+{
+    float *v = vbuf;
+    for (int32_t x = 0; x < n; x++) load_row_f32(v + (size_t)x * D, rows[x], dtype, D);
+    if (nkp > n) memset(v + (size_t)n * D, 0, (size_t)(nkp - n) * D * sizeof(float));
+}
+
+/* S rows m0 .. m0+R-1, keys x0 .. x0 + 16*NV - 1 */
+AI void qk_tile(float *S, int32_t ldS, const float *Q, const float *kt, int32_t nkp, int32_t D, int32_t m0, int32_t x0,
+                const int R, const int NV)
+{
+    __m512 acc[4][2];
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < NV; v++) acc[r][v] = _mm512_setzero_ps();
+    const float *q = Q + (size_t)m0 * D;
+    const float *k = kt + x0;
+    for (int32_t d = 0; d < D; d++) {
+        __m512 kv[2];
+        for (int v = 0; v < NV; v++) kv[v] = _mm512_loadu_ps(k + (size_t)d * nkp + 16 * v);
+        for (int r = 0; r < R; r++) {
+            __m512 qb = _mm512_set1_ps(q[(size_t)r * D + d]);
+            for (int v = 0; v < NV; v++) acc[r][v] = _mm512_fmadd_ps(qb, kv[v], acc[r][v]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < NV; v++) _mm512_storeu_ps(S + (size_t)(m0 + r) * ldS + x0 + 16 * v, acc[r][v]);
+}
+
+AI void qk_rows(float *S, int32_t ldS, const float *Q, const float *kt, int32_t nkp, int32_t D, int32_t m0, const int R)
+{
+    int32_t x0 = 0;
+    for (; x0 + 32 <= nkp; x0 += 32) qk_tile(S, ldS, Q, kt, nkp, D, m0, x0, R, 2);
+    for (; x0 < nkp; x0 += 16) qk_tile(S, ldS, Q, kt, nkp, D, m0, x0, R, 1);
+}
+
+static void qk_f32(float *S, int32_t ldS, const void *Qv, const void *kbuf, int32_t Mp, int32_t nkp, int32_t D)
+{
+    const float *Q = Qv, *kt = kbuf;
+    int32_t m0 = 0;
+    for (; m0 + 4 <= Mp; m0 += 4) qk_rows(S, ldS, Q, kt, nkp, D, m0, 4);
+    switch (Mp - m0) {
+    case 3: qk_rows(S, ldS, Q, kt, nkp, D, m0, 3); break;
+    case 2: qk_rows(S, ldS, Q, kt, nkp, D, m0, 2); break;
+    case 1: qk_rows(S, ldS, Q, kt, nkp, D, m0, 1); break;
+    default: break;
+    }
+}
+
+/* Online softmax of one row; returns the new probabilities in p (f32, nkp entries). */
+AI void softmax_row(const float *s, float *p, int32_t n, int32_t nkp, float c, float *mx, float *l, float *corr)
+{
+    __m512 vc = _mm512_set1_ps(c);
+    __m512 vmax = _mm512_set1_ps(-INFINITY);
+    for (int32_t x = 0; x < n; x += 16) {
+        __mmask16 k = n - x >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - x)) - 1u);
+        __m512 sv = _mm512_maskz_loadu_ps(k, s + x);
+        vmax = _mm512_mask_max_ps(vmax, k, vmax, _mm512_mul_ps(sv, vc));
+    }
+    float bmax = n > 0 ? _mm512_reduce_max_ps(vmax) : -INFINITY;
+    float nmax = *mx > bmax ? *mx : bmax;
+    if (nmax == -INFINITY) {
+        *corr = 1.0f;
+        for (int32_t x = 0; x < nkp; x += 16) _mm512_storeu_ps(p + x, _mm512_setzero_ps());
+        return;
+    }
+    *corr = exp2f(*mx - nmax);
+    __m512 vn = _mm512_set1_ps(nmax), vsum = _mm512_setzero_ps();
+    for (int32_t x = 0; x < nkp; x += 16) {
+        int32_t left = n - x;
+        __mmask16 k = left >= 16 ? (__mmask16)0xffff : left <= 0 ? (__mmask16)0 : (__mmask16)((1u << left) - 1u);
+        __m512 sv = _mm512_loadu_ps(s + x);
+        __m512 e = _mm512_maskz_mov_ps(k, exp2_ps(_mm512_fmsub_ps(sv, vc, vn)));
+        vsum = _mm512_add_ps(vsum, e);
+        _mm512_storeu_ps(p + x, e);
+    }
+    *l = *l * *corr + _mm512_reduce_add_ps(vsum);
+    *mx = nmax;
+}
+
+static void softmax_f32(const float *S, int32_t ldS, void *Pv, int32_t ldP, const int32_t *lim, int32_t M, int32_t Mp,
+                        int32_t nkp, float c, float *mx, float *l, float *corr)
+{
+    float *P = Pv;
+    for (int32_t m = 0; m < M; m++)
+        softmax_row(S + (size_t)m * ldS, P + (size_t)m * ldP, lim[m], nkp, c, &mx[m], &l[m], &corr[m]);
+    for (int32_t m = M; m < Mp; m++) memset(P + (size_t)m * ldP, 0, (size_t)nkp * sizeof(float));
+}
+
+/* O rows m0 .. m0+R-1, dims d0 .. d0 + 16*NV - 1 */
+AI void pv_tile(float *O, const float *P, int32_t ldP, const float *V, const float *corr, int32_t nkp, int32_t D,
+                int32_t m0, int32_t d0, const int R, const int NV)
+{
+    __m512 acc[4][4];
+    for (int r = 0; r < R; r++) {
+        __m512 cr = _mm512_set1_ps(corr[m0 + r]);
+        for (int v = 0; v < NV; v++) acc[r][v] = _mm512_mul_ps(cr, _mm512_loadu_ps(O + (size_t)(m0 + r) * D + d0 + 16 * v));
+    }
+    for (int32_t x = 0; x < nkp; x++) {
+        __m512 vv[4];
+        for (int v = 0; v < NV; v++) vv[v] = _mm512_loadu_ps(V + (size_t)x * D + d0 + 16 * v);
+        for (int r = 0; r < R; r++) {
+            __m512 pb = _mm512_set1_ps(P[(size_t)(m0 + r) * ldP + x]);
+            for (int v = 0; v < NV; v++) acc[r][v] = _mm512_fmadd_ps(pb, vv[v], acc[r][v]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < NV; v++) _mm512_storeu_ps(O + (size_t)(m0 + r) * D + d0 + 16 * v, acc[r][v]);
+}
+
+AI void pv_rows(float *O, const float *P, int32_t ldP, const float *V, const float *corr, int32_t nkp, int32_t D,
+                int32_t m0, const int R)
+{
+    int32_t d0 = 0;
+    for (; d0 + 64 <= D; d0 += 64) pv_tile(O, P, ldP, V, corr, nkp, D, m0, d0, R, 4);
+    switch ((D - d0) / 16) {
+    case 3: pv_tile(O, P, ldP, V, corr, nkp, D, m0, d0, R, 3); break;
+    case 2: pv_tile(O, P, ldP, V, corr, nkp, D, m0, d0, R, 2); break;
+    case 1: pv_tile(O, P, ldP, V, corr, nkp, D, m0, d0, R, 1); break;
+    default: break;
+    }
+}
+
+static void pv_f32(float *O, const void *Pv, int32_t ldP, const void *vbuf, const float *corr, int32_t M, int32_t Mp,
+                   int32_t nkp, int32_t D, float *tmp)
+{
+    const float *P = Pv, *V = vbuf;
+    int32_t m0 = 0;
+    for (; m0 + 4 <= M; m0 += 4) pv_rows(O, P, ldP, V, corr, nkp, D, m0, 4);
+    switch (M - m0) {
+    case 3: pv_rows(O, P, ldP, V, corr, nkp, D, m0, 3); break;
+    case 2: pv_rows(O, P, ldP, V, corr, nkp, D, m0, 2); break;
+    case 1: pv_rows(O, P, ldP, V, corr, nkp, D, m0, 1); break;
+    default: break;
+    }
+}
+
+void ksa_cpu_avx512_pool(float *pooled, const float *S, int32_t ldS, const float *lse2, int32_t M, int32_t n, float c)
+{
+    __m512 vc = _mm512_set1_ps(c);
+    for (int32_t x = 0; x < n; x += 16) {
+        int32_t left = n - x;
+        __mmask16 k = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
+        __m512 acc = _mm512_maskz_loadu_ps(k, pooled + x);
+        for (int32_t m = 0; m < M; m++) {
+            __m512 sv = _mm512_maskz_loadu_ps(k, S + (size_t)m * ldS + x);
+            acc = _mm512_add_ps(acc, exp2_ps(_mm512_fmsub_ps(sv, vc, _mm512_set1_ps(lse2[m]))));
+        }
+        _mm512_mask_storeu_ps(pooled + x, k, acc);
+    }
+}
+
+/* ---------------------------------------------------------------- bf16 format (shared) */
+void ksa_cpu_avx512_load_row_bf16(void *dst, const void *src, ksa_dtype dtype, int32_t D)
+{
+    memcpy(dst, src, (size_t)D * 2); /* bf16 format is only used for bf16 storage */
+}
+
+/* Kp[D/2][nkp][2]: 32-bit pair (d2, x) at (d2 * nkp + x); D % 32 == 0 */
+void ksa_cpu_avx512_pack_k_bf16(void *kbuf, const void *const *rows, int32_t n, int32_t nkp, ksa_dtype dtype, int32_t D)
+{
+    uint32_t *kp = kbuf;
+    int32_t D2 = D / 2;
+    for (int32_t x0 = 0; x0 < nkp; x0 += 16)
+        for (int32_t d20 = 0; d20 < D2; d20 += 16) {
+            __m512i r[16];
+            for (int i = 0; i < 16; i++)
+                r[i] = x0 + i < n ? _mm512_loadu_si512((const void *)((const uint32_t *)rows[x0 + i] + d20))
+                                  : _mm512_setzero_si512();
+            transpose16(r);
+            for (int j = 0; j < 16; j++) _mm512_storeu_si512((void *)(kp + (size_t)(d20 + j) * nkp + x0), r[j]);
+        }
+}
+
+/* Vp[nkp/2][D][2]: bf16 (x, d) at ((x / 2) * D + d) * 2 + (x & 1); D % 32 == 0, nkp even */
+void ksa_cpu_avx512_pack_v_bf16(void *vbuf, const void *const *rows, int32_t n, int32_t nkp, ksa_dtype dtype, int32_t D)
+{
+    uint16_t *vp = vbuf;
+    for (int32_t x = 0; x < nkp; x += 2) {
+        uint16_t *dst = vp + (size_t)x * D;
+        for (int32_t d0 = 0; d0 < D; d0 += 32) {
+            __m512i a = x < n ? _mm512_loadu_si512((const void *)((const uint16_t *)rows[x] + d0)) : _mm512_setzero_si512();
+            __m512i b = x + 1 < n ? _mm512_loadu_si512((const void *)((const uint16_t *)rows[x + 1] + d0))
+                                  : _mm512_setzero_si512();
+            __m512i lo = _mm512_unpacklo_epi16(a, b), hi = _mm512_unpackhi_epi16(a, b);
+            __m512i first = _mm512_shuffle_i32x4(lo, hi, 0x44), second = _mm512_shuffle_i32x4(lo, hi, 0xEE);
+            first = _mm512_shuffle_i32x4(first, first, 0xD8);
+            second = _mm512_shuffle_i32x4(second, second, 0xD8);
+            _mm512_storeu_si512((void *)(dst + (size_t)d0 * 2), first);
+            _mm512_storeu_si512((void *)(dst + (size_t)d0 * 2 + 32), second);
+        }
+    }
+}
+
+/* f32 -> bf16, round to nearest even (probabilities: finite, non-negative) */
+AI __m256i to_bf16(__m512 v)
+{
+    __m512i u = _mm512_castps_si512(v);
+    __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    u = _mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff)));
+    return _mm512_cvtepi32_epi16(_mm512_srli_epi32(u, 16));
+}
+
+/* softmax writing bf16 probabilities (through an f32 row on the stack) */
+void ksa_cpu_avx512_softmax_bf16(const float *S, int32_t ldS, void *Pv, int32_t ldP, const int32_t *lim, int32_t M,
+                                 int32_t Mp, int32_t nkp, float c, float *mx, float *l, float *corr)
+{
+    uint16_t *P = Pv;
+    float row[512] __attribute__((aligned(64)));
+    for (int32_t m = 0; m < M; m++) {
+        const float *s = S + (size_t)m * ldS;
+        uint16_t *pr = P + (size_t)m * ldP;
+        /* nkp <= 512: block_k is at most 256 */
+        softmax_row(s, row, lim[m], nkp, c, &mx[m], &l[m], &corr[m]);
+        for (int32_t x = 0; x < nkp; x += 16) _mm256_storeu_si256((__m256i *)(pr + x), to_bf16(_mm512_load_ps(row + x)));
+    }
+    for (int32_t m = M; m < Mp; m++) memset(P + (size_t)m * ldP, 0, (size_t)nkp * 2);
+}
+
+static const cpu_kernels avx512_f32 = {
+    .name = "avx512.f32",
+    .fmt = CPU_FMT_F32,
+    .row_align = 1,
+    .key_align = 16,
+    .load_row = load_row_f32,
+    .pack_k = pack_k_f32,
+    .pack_v = pack_v_f32,
+    .qk = qk_f32,
+    .softmax = softmax_f32,
+    .pv = pv_f32,
+    .pool = ksa_cpu_avx512_pool,
+};
+
+const cpu_kernels *ksa_cpu_kernels_avx512_f32(void) { return &avx512_f32; }

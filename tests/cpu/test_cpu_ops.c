@@ -1,0 +1,263 @@
+/* test_cpu_ops.c: the CPU backend against the reference. For every kernel level this machine has
+ * (KSA_CPU_ISA = portable, avx512, amx), the standard grid of tests/common (every mode x phase x
+ * layout, f32/f16/bf16, head dims 64/128/256 and an odd one) on random data with poisoned outputs;
+ * then the same-bits property (1 thread vs the whole pool, and two runs in a row) for each mode and
+ * phase; configurations from the tunable space (results within tolerance); the vtable basics.
+ * The pool is forced to 4 threads (KSA_NUM_THREADS) so the property is tested on small CI machines. */
+#define _POSIX_C_SOURCE 200809L
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "backends/cpu/cpu_internal.h"
+#include "backends/cpu/ksa_cpu_backend.h"
+#include "ksa/ksa.h"
+#include "ksa_cpu_features.h"
+#include "ksa_internal.h"
+#include "test_util.h"
+
+static const char *const levels[] = {"portable", "avx512", "amx"};
+
+/* Is `level` available here (KSA_CPU_ISA would not lower it to something else)? */
+static int level_available(const char *level)
+{
+    setenv("KSA_CPU_ISA", level, 1);
+    int ok = strcmp(ksa_cpu_isa_level(), level) == 0;
+    unsetenv("KSA_CPU_ISA");
+    return ok;
+}
+
+static ksa_device cpu_device(void)
+{
+    ksa_device dev = ktest_open_device("cpu");
+    assert_non_null(dev);
+    return dev;
+}
+
+static void run_grid_at(const char *level, int quick)
+{
+    if (!level_available(level)) {
+        printf("level %s not available on this CPU: skipped\n", level);
+        return;
+    }
+    setenv("KSA_CPU_ISA", level, 1);
+    ksa_device dev = cpu_device();
+    static const ksa_dtype dtypes[] = {KSA_DTYPE_F32, KSA_DTYPE_F16, KSA_DTYPE_BF16};
+    static const int32_t dims[] = {64, 128, 256};
+    printf("level %s:\n", level);
+    int failures = ktest_run_standard_grid(dev, quick, dtypes, 3, dims, quick ? 2 : 3);
+    unsetenv("KSA_CPU_ISA");
+    assert_int_equal(failures, 0);
+}
+
+static void test_grid_portable(void **state) { run_grid_at("portable", 1); }
+static void test_grid_avx512(void **state) { run_grid_at("avx512", 0); }
+static void test_grid_amx(void **state) { run_grid_at("amx", 0); }
+
+/* head dims the vector kernels do not cover fall back to portable code and still agree */
+static void test_odd_head_dims(void **state)
+{
+    ksa_device dev = cpu_device();
+    static const int32_t dims[] = {40, 96};
+    static const ksa_dtype dtypes[] = {KSA_DTYPE_F32, KSA_DTYPE_BF16};
+    for (int li = 0; li < 3; li++) {
+        if (!level_available(levels[li])) continue;
+        setenv("KSA_CPU_ISA", levels[li], 1);
+        for (int d = 0; d < 2; d++)
+            for (int t = 0; t < 2; t++) {
+                ktest_config c = ktest_config_default();
+                c.head_dim = dims[d];
+                c.dtype = dtypes[t];
+                c.mode = KSA_MODE_ANCHOR;
+                c.topk_set = 1;
+                c.topk = ksa_topk_default();
+                c.topk.min_k = 16;
+                c.topk.round_multiple = 8;
+                c.topk.tile_size = 16;
+                c.lq = c.lk = 100;
+                c.with_lse = 1;
+                c.seed = 77 + (uint64_t)(d * 3 + t);
+                assert_int_equal(ktest_run_and_check(dev, &c), KSA_STATUS_SUCCESS);
+            }
+        unsetenv("KSA_CPU_ISA");
+    }
+}
+
+/* Output (and index) bytes of one run under a configuration override. */
+static void run_bytes(ktest_problem *p, const char *override, unsigned char *o, size_t obytes, unsigned char *idx,
+                      size_t ibytes)
+{
+    assert_int_equal(ksa_set_config_override(override), KSA_STATUS_SUCCESS);
+    ksa_status st = ktest_problem_run(p);
+    assert_int_equal(ksa_set_config_override(NULL), KSA_STATUS_SUCCESS);
+    if (st) printf("run with \"%s\" failed: %s\n", override ? override : "", ksa_last_error());
+    assert_int_equal(st, KSA_STATUS_SUCCESS);
+    assert_int_equal(ksa_buffer_read(o, p->tensors.o.buffer, 0, obytes, NULL), KSA_STATUS_SUCCESS);
+    if (ibytes) assert_int_equal(ksa_buffer_read(idx, p->tensors.indices.buffer, 0, ibytes, NULL), KSA_STATUS_SUCCESS);
+}
+
+static void same_bits_case(ksa_device dev, const ktest_config *cfg)
+{
+    char desc[512];
+    ktest_problem p;
+    assert_int_equal(ktest_problem_create(dev, cfg, &p), KSA_STATUS_SUCCESS);
+    size_t obytes = ksa_buffer_size(p.tensors.o.buffer);
+    size_t ibytes = cfg->mode == KSA_MODE_ANCHOR ? ksa_buffer_size(p.tensors.indices.buffer) : 0;
+    unsigned char *o1 = malloc(obytes), *oN = malloc(obytes), *i1 = malloc(ibytes + 1), *iN = malloc(ibytes + 1);
+    assert_non_null(o1);
+    assert_non_null(oN);
+    int32_t n = ksa_cpu_pool_size();
+    char many[64];
+    snprintf(many, sizeof many, "threads=%d", n);
+    run_bytes(&p, "threads=1", o1, obytes, i1, ibytes);
+    run_bytes(&p, many, oN, obytes, iN, ibytes);
+    int same = memcmp(o1, oN, obytes) == 0 && (!ibytes || memcmp(i1, iN, ibytes) == 0);
+    if (!same) printf("different bits for 1 and %d threads: %s\n", n, ktest_config_string(cfg, desc, sizeof desc));
+    assert_true(same);
+    /* and a second run with the same threads gives the same bits again */
+    run_bytes(&p, many, o1, obytes, i1, ibytes);
+    assert_memory_equal(o1, oN, obytes);
+    /* the result is also right */
+    char report[1024] = "";
+    ksa_status st = ktest_problem_check(&p, report, sizeof report);
+    if (st) printf("check failed: %s: %s\n", ktest_config_string(cfg, desc, sizeof desc), report);
+    assert_int_equal(st, KSA_STATUS_SUCCESS);
+    free(o1);
+    free(oN);
+    free(i1);
+    free(iN);
+    ktest_problem_destroy(&p);
+}
+
+static void test_same_bits_any_thread_count(void **state)
+{
+    ksa_device dev = cpu_device();
+    assert_true(ksa_cpu_pool_size() >= 2);
+    for (int li = 0; li < 3; li++) {
+        if (!level_available(levels[li])) continue;
+        setenv("KSA_CPU_ISA", levels[li], 1);
+        for (int mode = 0; mode < 3; mode++)
+            for (int phase = 0; phase < 2; phase++) {
+                ktest_config c = ktest_config_default();
+                c.mode = (ksa_mode)mode;
+                c.phase = (ksa_phase)phase;
+                c.dtype = li == 0 ? KSA_DTYPE_F32 : KSA_DTYPE_BF16;
+                c.head_dim = 128;
+                c.batch = 2;
+                c.hq = 8;
+                c.hkv = 2;
+                c.lq = 96;
+                c.lk = phase ? 1500 : 160;
+                c.with_lse = 1;
+                c.topk_set = 1;
+                c.topk = ksa_topk_default();
+                c.topk.min_k = 16;
+                c.topk.round_multiple = 8;
+                c.topk.tile_size = 16;
+                c.seed = 500 + (uint64_t)(li * 10 + mode * 2 + phase);
+                same_bits_case(dev, &c);
+            }
+        unsetenv("KSA_CPU_ISA");
+    }
+}
+
+/* every value of each tunable gives a result within tolerance */
+static void test_tunable_configs(void **state)
+{
+    ksa_device dev = cpu_device();
+    static const char *const prefill[] = {"block_q=8,block_k=32", "block_q=128,block_k=256", "block_q=16,block_k=128"};
+    static const char *const decode[] = {"block_k=32,decode_chunk=256", "block_k=256,decode_chunk=8192",
+                                         "block_k=64,decode_chunk=512"};
+    for (int phase = 0; phase < 2; phase++)
+        for (int i = 0; i < 3; i++) {
+            ktest_config c = ktest_config_default();
+            c.phase = (ksa_phase)phase;
+            c.mode = i == 2 ? KSA_MODE_ANCHOR : KSA_MODE_DENSE;
+            c.dtype = KSA_DTYPE_BF16;
+            c.head_dim = 128;
+            c.lq = 150;
+            c.lk = phase ? 3000 : 300;
+            c.topk_set = 1;
+            c.topk = ksa_topk_default();
+            c.topk.min_k = 16;
+            c.topk.tile_size = 32;
+            c.seed = 900 + (uint64_t)(phase * 3 + i);
+            ktest_problem p;
+            assert_int_equal(ksa_set_config_override(phase ? decode[i] : prefill[i]), KSA_STATUS_SUCCESS);
+            assert_int_equal(ktest_problem_create(dev, &c, &p), KSA_STATUS_SUCCESS);
+            ksa_status st = ktest_problem_run(&p);
+            assert_int_equal(ksa_set_config_override(NULL), KSA_STATUS_SUCCESS);
+            assert_int_equal(st, KSA_STATUS_SUCCESS);
+            char report[1024] = "";
+            st = ktest_problem_check(&p, report, sizeof report);
+            if (st) printf("config %s: %s\n", phase ? decode[i] : prefill[i], report);
+            assert_int_equal(st, KSA_STATUS_SUCCESS);
+            ktest_problem_destroy(&p);
+        }
+}
+
+static void test_vtable(void **state)
+{
+    ksa_backend *be = ksa_cpu_backend();
+    assert_non_null(be);
+    assert_string_equal(be->name, "cpu");
+    assert_int_equal(be->kind, KSA_DEVICE_CPU);
+    assert_int_equal(be->host_memory, 1);
+    assert_non_null(be->tunables);
+    ksa_device dev = cpu_device();
+    ksa_device_info info;
+    assert_int_equal(ksa_device_get_info(dev, &info), KSA_STATUS_SUCCESS);
+    assert_string_equal(info.name, "cpu");
+    assert_int_equal(info.kind, KSA_DEVICE_CPU);
+    assert_true(info.compute_units >= 1);
+    printf("cpu device: %s, isa %s, pool: %s\n", info.description, info.isa, ksa_cpu_pool_description());
+    /* aligned host memory and copies */
+    ksa_buffer buf;
+    assert_int_equal(ksa_buffer_alloc(dev, 1000, &buf), KSA_STATUS_SUCCESS);
+    assert_int_equal((uintptr_t)ksa_buffer_data(buf) % 64, 0);
+    unsigned char src[100], dst[100];
+    for (int i = 0; i < 100; i++) src[i] = (unsigned char)(i * 3 + 1);
+    assert_int_equal(ksa_buffer_write(buf, 900, src, 100, NULL), KSA_STATUS_SUCCESS);
+    assert_int_equal(ksa_buffer_read(dst, buf, 900, 100, NULL), KSA_STATUS_SUCCESS);
+    assert_memory_equal(src, dst, 100);
+    ksa_buffer_free(buf);
+}
+
+/* A call given less workspace than it asked for is refused, writing nothing. */
+static void test_workspace_too_small(void **state)
+{
+    ksa_device dev = cpu_device();
+    ktest_config c = ktest_config_default();
+    ktest_problem p;
+    assert_int_equal(ktest_problem_create(dev, &c, &p), KSA_STATUS_SUCCESS);
+    assert_true(p.workspace.size > 0);
+    ksa_workspace small = p.workspace;
+    small.size = p.workspace.size / 2;
+    ksa_status st = ksa_attention(dev, NULL, &p.params, &p.tensors, &small);
+    assert_int_not_equal(st, KSA_STATUS_SUCCESS);
+    assert_true(strlen(ksa_last_error()) > 0);
+    ktest_problem_destroy(&p);
+}
+
+int main(void)
+{
+    /* a pool of 4 threads even on a 2-core CI machine, so 1 vs N threads means something */
+    setenv("KSA_NUM_THREADS", "4", 0);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_vtable),
+        cmocka_unit_test(test_workspace_too_small),
+        cmocka_unit_test(test_grid_portable),
+        cmocka_unit_test(test_grid_avx512),
+        cmocka_unit_test(test_grid_amx),
+        cmocka_unit_test(test_odd_head_dims),
+        cmocka_unit_test(test_same_bits_any_thread_count),
+        cmocka_unit_test(test_tunable_configs),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
