@@ -2,7 +2,7 @@
  * the public API (one JSON object per line on stdout). Inputs are random (filled on the device),
  * times are CUDA-event medians over repeats after warm-up. The peer (PyTorch SDPA with cuDNN) runs
  * in peer_sdpa.py from the same device-dev.sh call.
- *   ksa-cuda-bench [--quick] [--dtype f16|bf16]   */
+ *   ksa-cuda-bench [--quick] [--dtype f16|bf16] [--only prefill,decode,shapes,schedule] [--config k=v,...] */
 #include <algorithm>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +56,7 @@ static cudaStream_t g_cs;
 static ksa_stream g_st;
 static ksa_dtype g_dt = KSA_DTYPE_F16;
 static int g_quick = 0;
+static const char *g_config = ""; /* backend configuration forced for every call ("" = built-in) */
 
 static void *dev_random(size_t n, uint32_t seed)
 {
@@ -291,12 +292,15 @@ int main(int argc, char **argv)
         if (!strcmp(argv[i], "--quick")) g_quick = 1;
         else if (!strcmp(argv[i], "--dtype") && i + 1 < argc) g_dt = !strcmp(argv[++i], "bf16") ? KSA_DTYPE_BF16 : KSA_DTYPE_F16;
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+        else if (!strcmp(argv[i], "--config") && i + 1 < argc) g_config = argv[++i];
     }
     ksa_context ctx;
     CHECK_KSA(ksa_context_create(&ctx));
     CHECK_KSA(ksa_device_open(ctx, "cuda:0", &g_dev));
     CHECK_CUDA(cudaStreamCreateWithFlags(&g_cs, cudaStreamNonBlocking));
     CHECK_KSA(ksa_stream_wrap(g_dev, g_cs, &g_st));
+    CHECK_KSA(ksa_set_config_override(g_config));
+    if (*g_config) printf("{\"config\":\"%s\"}\n", g_config);
     const int hq = 32, hkv = 8, D = 128;
     if (!*only || strstr(only, "prefill")) {
         bench_prefill(g_quick ? 4096 : 16384, hq, hkv, D, 1); /* P1, P3 */

@@ -84,9 +84,10 @@ __global__ void __launch_bounds__(KC_DEC_THREADS) kc_decode_split(const __grid_c
     constexpr int LD = D + 8, P = D / 8;
     extern __shared__ __align__(16) unsigned char kc_dsmem[];
     const int G = a.group;
-    uint16_t *sK = (uint16_t *)kc_dsmem;          /* [2][KC][LD] */
-    uint16_t *sV = sK + 2 * KC_DEC_KC * LD;       /* [2][KC][LD] */
-    float *sQ = (float *)(sV + 2 * KC_DEC_KC * LD); /* [G][D] */
+    const int nst = a.dec_stages == 2 ? 2 : 1;
+    uint16_t *sK = (uint16_t *)kc_dsmem;            /* [stages][KC][LD] */
+    uint16_t *sV = sK + nst * KC_DEC_KC * LD;       /* [stages][KC][LD] */
+    float *sQ = (float *)(sV + nst * KC_DEC_KC * LD); /* [G][D] */
     float *sAcc = sQ + G * D;                  /* [G][D] */
     float *sS = sAcc + G * D;                  /* [G][KC] */
     float *sM = sS + G * KC_DEC_KC;
@@ -144,12 +145,17 @@ __global__ void __launch_bounds__(KC_DEC_THREADS) kc_decode_split(const __grid_c
             kc_row_piece<D>(a, sV + (buf * KC_DEC_KC + row) * LD, vs, piece);
         }
     };
-    if (n_begin < n_end) load_chunk(n_begin, 0);
+    const int two = a.dec_stages == 2;
+    if (two && n_begin < n_end) load_chunk(n_begin, 0);
     kc_copy_commit();
     int it = 0;
     for (int c0 = n_begin; c0 < n_end; c0 += KC_DEC_KC, it++) {
-        const int buf = it & 1;
-        if (c0 + KC_DEC_KC < n_end) {
+        const int buf = two ? (it & 1) : 0;
+        if (!two) {
+            load_chunk(c0, 0);
+            kc_copy_commit();
+            kc_copy_wait<0>();
+        } else if (c0 + KC_DEC_KC < n_end) {
             load_chunk(c0 + KC_DEC_KC, buf ^ 1); /* the next chunk streams in while this one is used */
             kc_copy_commit();
             kc_copy_wait<1>();
@@ -235,9 +241,9 @@ __global__ void __launch_bounds__(KC_DEC_THREADS) kc_decode_split(const __grid_c
     }
 }
 
-extern "C" size_t kc_decode_smem(int head_dim, int group)
+extern "C" size_t kc_decode_smem(int head_dim, int group, int stages)
 {
-    size_t s = (size_t)4 * KC_DEC_KC * (head_dim + 8) * 2 + (size_t)4 * group * head_dim * 2 +
+    size_t s = (size_t)2 * stages * KC_DEC_KC * (head_dim + 8) * 2 + (size_t)4 * group * head_dim * 2 +
                (size_t)4 * group * KC_DEC_KC + (size_t)12 * group + 4 * 2 * KC_DEC_KC;
     return s;
 }
@@ -246,7 +252,7 @@ template <int D, typename T>
 static int kc_decode_launch_t(const kc_args *a, int sparse, int window, int splits, float *partials, float *scores2,
                               int64_t ld, ksa_gpu_stream_t st)
 {
-    size_t smem = kc_decode_smem(D, a->group);
+    size_t smem = kc_decode_smem(D, a->group, a->dec_stages == 2 ? 2 : 1);
     cudaError_t e = cudaFuncSetAttribute(kc_decode_split<D, T>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     if (e != cudaSuccess) return (int)e;
     dim3 grid((unsigned)splits, (unsigned)a->hkv, (unsigned)a->batch);
@@ -259,8 +265,8 @@ extern "C" int kc_launch_decode(const kc_args *a, int sparse, int window, int sp
 {
     ksa_gpu_stream_t st = (ksa_gpu_stream_t)stream;
     if (kernel_name)
-        snprintf(kernel_name, (size_t)name_len, "cuda.decode_split%d_%s_d%d", splits, sparse ? "sparse" : "dense",
-                 a->head_dim);
+        snprintf(kernel_name, (size_t)name_len, "cuda.decode_split%d_%s_d%d_st%d", splits, sparse ? "sparse" : "dense",
+                 a->head_dim, a->dec_stages);
     if (a->dtype == KC_DT_F16) {
         if (a->head_dim == 64) return kc_decode_launch_t<64, ksa_f16>(a, sparse, window, splits, partials, scores2, scores_ld, st);
         if (a->head_dim == 128) return kc_decode_launch_t<128, ksa_f16>(a, sparse, window, splits, partials, scores2, scores_ld, st);

@@ -83,6 +83,10 @@ if has bench; then
     timeout 300 "$BUILD/bin/ksa-cuda-bench" $QUICK --dtype $dt $only >>"$OUT/bench.jsonl" 2>>"$OUT/bench.err"
     echo "bench $dt rc=$? ($(($(date +%s) - t0)) s)" >>"$OUT/summary.txt"
   done
+  # configuration variants (the tunables the autotuner also sees)
+  timeout 200 "$BUILD/bin/ksa-cuda-bench" $QUICK --only prefill --config warps=4 >>"$OUT/bench.jsonl" 2>>"$OUT/bench.err"
+  timeout 200 "$BUILD/bin/ksa-cuda-bench" $QUICK --only decode --config decode_stages=2 >>"$OUT/bench.jsonl" 2>>"$OUT/bench.err"
+  echo "variants done ($(($(date +%s) - t0)) s)" >>"$OUT/summary.txt"
   cat "$OUT/peer.jsonl" "$OUT/bench.jsonl" >>"$OUT/summary.txt"
   tail -5 "$OUT/bench.err" >>"$OUT/summary.txt"
 fi

@@ -140,20 +140,19 @@ static __device__ __forceinline__ void kc_load_q(const kc_args &a, const kc_rows
     }
 }
 
-/* warps of a prefill CTA: 4 warps x 32 rows at head_dim <= 128 (each K/V fragment feeds two MMAs),
- * 8 warps x 16 rows at 256 (registers) */
-template <int D> struct kc_flash_cfg {
-    static constexpr int MB = D <= 128 ? 2 : 1;
+/* warps of a prefill CTA (tunable warp_rows): MB = 1: 8 warps x 16 rows; MB = 2 (head_dim <= 128):
+ * 4 warps x 32 rows, each K/V fragment feeding two MMAs. 2 CTAs per SM at head_dim <= 128. */
+template <int D, int MB> struct kc_flash_cfg {
     static constexpr int WARPS = KC_BQ / (16 * MB);
     static constexpr int THREADS = 32 * WARPS;
     static constexpr int MIN_BLOCKS = D <= 128 ? 2 : 1;
 };
 
-template <int D, typename T>
-__global__ void __launch_bounds__(kc_flash_cfg<D>::THREADS, kc_flash_cfg<D>::MIN_BLOCKS)
+template <int D, int MB, typename T>
+__global__ void __launch_bounds__(kc_flash_cfg<D, MB>::THREADS, kc_flash_cfg<D, MB>::MIN_BLOCKS)
     kc_flash_prefill(const __grid_constant__ kc_args a)
 {
-    constexpr int LD = D + 8, P = D / 8, NB = D / 8, MB = kc_flash_cfg<D>::MB, NT = kc_flash_cfg<D>::THREADS;
+    constexpr int LD = D + 8, P = D / 8, NB = D / 8, NT = kc_flash_cfg<D, MB>::THREADS;
     extern __shared__ __align__(16) uint16_t kc_smem[];
     uint16_t *sQ = kc_smem;
     uint16_t *sK = sQ + KC_BQ * LD;       /* [2][KC_BK][LD] */
@@ -177,6 +176,7 @@ __global__ void __launch_bounds__(kc_flash_cfg<D>::THREADS, kc_flash_cfg<D>::MIN
     }
     const int nkeys = a.sparse ? nsel + (pos_max - own0 + 1) : pos_max + 1;
     const int ntiles = (nkeys + KC_BK - 1) / KC_BK;
+    const int pos_min = pos_shift + r.row_begin / G;
 
     const uint16_t *kp = (const uint16_t *)a.k, *vp = (const uint16_t *)a.v;
     auto load_kv = [&](int kt, int buf) {
@@ -233,11 +233,14 @@ __global__ void __launch_bounds__(kc_flash_cfg<D>::THREADS, kc_flash_cfg<D>::MIN
         const uint16_t *cK = sK + buf * KC_BK * LD, *cV = sV + buf * KC_BK * LD;
         float s[MB][8][4];
         kc_qk<D, MB, T>(s, sQ, cK, warp * 16 * MB, lane);
+        /* tiles every row sees completely (below the diagonal, or selected keys only) skip the mask */
+        const int kend = (kt + 1) * KC_BK;
+        const bool full = a.sparse ? kend <= nsel : (kend <= nkeys && kend - 1 <= pos_min);
         int keys[8][2];
 #pragma unroll
         for (int nb = 0; nb < 8; nb++)
 #pragma unroll
-            for (int e = 0; e < 2; e++) keys[nb][e] = sKey[buf][nb * 8 + (lane % 4) * 2 + e];
+            for (int e = 0; e < 2; e++) keys[nb][e] = full ? 0 : sKey[buf][nb * 8 + (lane % 4) * 2 + e];
 #pragma unroll
         for (int mb = 0; mb < MB; mb++) {
             float mx[2] = {KC_NEG_INF, KC_NEG_INF};
@@ -247,7 +250,7 @@ __global__ void __launch_bounds__(kc_flash_cfg<D>::THREADS, kc_flash_cfg<D>::MIN
                 for (int e = 0; e < 4; e++) {
                     int j = keys[nb][e & 1], hf = e >> 1;
                     float x = s[mb][nb][e] * a.scale_log2;
-                    x = (j >= 0 && j <= pos[mb][hf]) ? x : KC_NEG_INF;
+                    if (!full) x = (j >= 0 && j <= pos[mb][hf]) ? x : KC_NEG_INF;
                     s[mb][nb][e] = x;
                     mx[hf] = fmaxf(mx[hf], x);
                 }
@@ -438,15 +441,22 @@ __global__ void __launch_bounds__(KC_POOL_THREADS) kc_pooled_prefill(const __gri
 }
 
 /* ------------------------------------------------------------------ launchers */
-template <int D, typename T> static int kc_flash_launch_t(const kc_args *a, cudaStream_t st)
+template <int D, int MB, typename T> static int kc_flash_launch_mb(const kc_args *a, cudaStream_t st)
 {
     size_t smem = (size_t)(KC_BQ + 4 * KC_BK) * (D + 8) * 2;
-    cudaError_t e = cudaFuncSetAttribute(kc_flash_prefill<D, T>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    cudaError_t e = cudaFuncSetAttribute(kc_flash_prefill<D, MB, T>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     if (e != cudaSuccess) return (int)e;
     int chunks = a->sparse ? a->n_tiles * a->rows_per_cta_chunks : (a->max_lq * a->group + KC_BQ - 1) / KC_BQ;
     dim3 grid((unsigned)chunks, (unsigned)a->hkv, (unsigned)a->batch);
-    kc_flash_prefill<D, T><<<grid, kc_flash_cfg<D>::THREADS, smem, st>>>(*a);
+    kc_flash_prefill<D, MB, T><<<grid, kc_flash_cfg<D, MB>::THREADS, smem, st>>>(*a);
     return (int)cudaGetLastError();
+}
+template <int D, typename T> static int kc_flash_launch_t(const kc_args *a, cudaStream_t st)
+{
+    if constexpr (D <= 128) {
+        if (a->warp_rows == 32) return kc_flash_launch_mb<D, 2, T>(a, st);
+    }
+    return kc_flash_launch_mb<D, 1, T>(a, st);
 }
 
 template <int D, typename T>
@@ -477,7 +487,8 @@ static int kc_pooled_launch_t(const kc_args *a, int tile0, int ntiles, float *po
 extern "C" int kc_launch_flash_prefill(const kc_args *a, void *stream, char *kernel_name, int name_len)
 {
     if (kernel_name)
-        snprintf(kernel_name, (size_t)name_len, "cuda.mma_flash_prefill_%s_d%d", a->sparse ? "sparse" : "dense", a->head_dim);
+        snprintf(kernel_name, (size_t)name_len, "cuda.mma_flash_prefill_%s_d%d_wr%d", a->sparse ? "sparse" : "dense",
+                 a->head_dim, a->head_dim <= 128 ? a->warp_rows : 16);
     KC_DISPATCH(kc_flash_launch_t, a, (cudaStream_t)stream);
 }
 

@@ -51,6 +51,8 @@ typedef struct kc_args {
     int32_t n_tiles, k_slots;
     /* pass selection */
     int32_t sparse;   /* prefill: 0 dense causal keys, 1 selected indices + the tile's own keys */
+    int32_t warp_rows;  /* prefill: MMA rows per warp, 16 or 32 (32 only at head_dim <= 128) */
+    int32_t dec_stages; /* decode: 1 or 2 shared-memory buffers for K/V chunks */
     int32_t rows_per_cta_chunks; /* prefill sparse: CTAs per tile (ceil(T*G/KC_PREFILL_ROWS)) */
     int32_t head_map[KC_MAX_KV_HEADS];
 } kc_args;
@@ -75,7 +77,7 @@ int kc_launch_decode_combine(const kc_args *a, int splits, const float *partials
 int kc_launch_decode_pool(const kc_args *a, const float *scores2, int64_t ld, const float *lse2, float *pooled,
                           void *stream);
 /* dynamic shared memory of the decode kernel for head_dim D and group G (0 = unsupported) */
-size_t kc_decode_smem(int head_dim, int group);
+size_t kc_decode_smem(int head_dim, int group, int stages);
 
 #ifdef __cplusplus
 }

@@ -20,6 +20,8 @@
 
 #define KC_MAX_DEVICES 64
 #define KC_ALIGN 256
+/* prefill CTA: 8 warps x 16 MMA rows (4 x 32 is the tunable alternative at head_dim <= 128) */
+#define KC_DEFAULT_WARPS 8
 
 typedef struct kc_state {
     const ksa_host_api *host;
@@ -181,13 +183,15 @@ static ksa_status kc_stream_sync(ksa_backend *self, int device, void *native)
 /* ------------------------------------------------------------------ tunables */
 static const int32_t kc_v_block_q[] = {KC_PREFILL_ROWS};
 static const int32_t kc_v_block_k[] = {64};
-static const int32_t kc_v_warps[] = {KC_PREFILL_ROWS / 16};
+static const int32_t kc_v_warps[] = {4, 8};
+static const int32_t kc_v_warps256[] = {8};
+static const int32_t kc_v_dstages[] = {0, 1, 2};
 static const int32_t kc_v_stages[] = {2};
 static const int32_t kc_v_splits[] = {0, 1, 2, 4, 8, 16, 32, 64};
 static const int32_t kc_v_group_tiles[] = {0, 16, 64, 256, 1024};
 
 enum { KC_T_BLOCK_Q, KC_T_BLOCK_K, KC_T_WARPS, KC_T_STAGES, KC_T_PREFILL_COUNT };
-enum { KC_T_SPLITS, KC_T_DECODE_COUNT };
+enum { KC_T_SPLITS, KC_T_DSTAGES, KC_T_DECODE_COUNT };
 
 static ksa_status kc_tunables(ksa_backend *self, int device, const ksa_problem *p, ksa_tunable_space *out)
 {
@@ -195,13 +199,17 @@ static ksa_status kc_tunables(ksa_backend *self, int device, const ksa_problem *
     (void)device;
     memset(out, 0, sizeof *out);
     if (p->phase == KSA_PHASE_DECODE) {
-        out->num_params = 1;
-        out->params[0] = (ksa_tunable_param){"decode_splits", 8, kc_v_splits, 0};
+        out->num_params = KC_T_DECODE_COUNT;
+        out->params[KC_T_SPLITS] = (ksa_tunable_param){"decode_splits", 8, kc_v_splits, 0};
+        out->params[KC_T_DSTAGES] = (ksa_tunable_param){"decode_stages", 3, kc_v_dstages, 0};
         return KSA_STATUS_SUCCESS;
     }
     out->params[KC_T_BLOCK_Q] = (ksa_tunable_param){"block_q", 1, kc_v_block_q, KC_PREFILL_ROWS};
     out->params[KC_T_BLOCK_K] = (ksa_tunable_param){"block_k", 1, kc_v_block_k, 64};
-    out->params[KC_T_WARPS] = (ksa_tunable_param){"warps", 1, kc_v_warps, KC_PREFILL_ROWS / 16};
+    if (p->head_dim <= 128)
+        out->params[KC_T_WARPS] = (ksa_tunable_param){"warps", 2, kc_v_warps, KC_DEFAULT_WARPS};
+    else
+        out->params[KC_T_WARPS] = (ksa_tunable_param){"warps", 1, kc_v_warps256, 8};
     out->params[KC_T_STAGES] = (ksa_tunable_param){"stages", 1, kc_v_stages, 2};
     out->num_params = KC_T_PREFILL_COUNT;
     if (p->mode == KSA_MODE_ANCHOR) {
@@ -214,6 +222,8 @@ static ksa_status kc_tunables(ksa_backend *self, int device, const ksa_problem *
 /* ------------------------------------------------------------------ workspace plan */
 typedef struct kc_plan {
     int splits;          /* decode */
+    int dec_stages;      /* decode: K/V chunk buffers */
+    int warps;           /* prefill: warps per CTA */
     int tile_group;      /* anchor prefill: tiles per pooled-score group */
     int64_t lk_ld;       /* leading dimension of per-key arrays */
     size_t off_meta, off_partials, off_scores, off_lse2, off_pooled, total;
@@ -252,6 +262,10 @@ static void kc_make_plan(const kc_state *s, int device, const ksa_problem *p, kc
             splits = (int)want;
         }
         pl->splits = splits;
+        int stages = kc_config(p, KC_T_DSTAGES, 0);
+        /* measured on H100: double buffering pays when a chunk's compute is small (G < 4) */
+        if (stages <= 0) stages = p->group_size >= 4 ? 1 : 2;
+        pl->dec_stages = stages;
         pl->off_partials = off;
         off = kc_align(off + sizeof(float) * (size_t)(B * Hq * splits * (D + 2)));
         if (p->mode == KSA_MODE_ANCHOR) {
@@ -262,7 +276,11 @@ static void kc_make_plan(const kc_state *s, int device, const ksa_problem *p, kc
             pl->off_pooled = off;
             off = kc_align(off + sizeof(float) * (size_t)(B * Hkv * pl->lk_ld));
         }
-    } else if (p->mode == KSA_MODE_ANCHOR) {
+    } else {
+        int w = kc_config(p, KC_T_WARPS, KC_DEFAULT_WARPS);
+        pl->warps = (p->head_dim <= 128 && w == 4) ? 4 : 8;
+    }
+    if (p->phase == KSA_PHASE_PREFILL && p->mode == KSA_MODE_ANCHOR) {
         pl->off_lse2 = off;
         off = kc_align(off + sizeof(float) * (size_t)(B * Hq * p->max_seqlen_q));
         int group = kc_config(p, KC_T_PREFILL_COUNT, 0);
@@ -293,7 +311,7 @@ static ksa_status kc_check_supported(ksa_backend *self, const ksa_problem *p)
     if (p->num_kv_heads > KC_MAX_KV_HEADS)
         return s->host->set_error(KSA_STATUS_UNSUPPORTED, "cuda: %d KV heads exceed the backend's %d", p->num_kv_heads,
                                   KC_MAX_KV_HEADS);
-    if (p->phase == KSA_PHASE_DECODE && kc_decode_smem(p->head_dim, p->group_size) > 200 * 1024)
+    if (p->phase == KSA_PHASE_DECODE && kc_decode_smem(p->head_dim, p->group_size, 1) > 200 * 1024)
         return s->host->set_error(KSA_STATUS_UNSUPPORTED,
                                   "cuda: decode with %d query heads per KV head at head_dim %d needs more shared memory than a "
                                   "block has",
@@ -394,6 +412,9 @@ static ksa_status kc_attention(ksa_backend *self, int device, void *stream, cons
     a.n_tiles = (int32_t)p->n_tiles;
     a.k_slots = (int32_t)p->k_slots;
     for (int g = 0; g < p->num_kv_heads; g++) a.head_map[g] = p->head_map ? p->head_map[g] : g;
+    a.warp_rows = pl.warps == 4 ? 32 : 16;
+    a.dec_stages = pl.dec_stages;
+    if (a.dec_stages == 2 && kc_decode_smem(p->head_dim, p->group_size, 2) > 200 * 1024) a.dec_stages = 1;
 
     /* per-sequence metadata from the device length tensors */
     const int *cu_q = p->q_ragged ? (const int *)ksa_mem_addr(p->cu_seqlens_q.mem) : NULL;
@@ -446,7 +467,7 @@ static ksa_status kc_attention(ksa_backend *self, int device, void *stream, cons
         }
         if (info) {
             snprintf(info->kernel, sizeof info->kernel, "%s", kname);
-            snprintf(info->config, sizeof info->config, "block_q=128,block_k=64,warps=8,stages=2%s",
+            snprintf(info->config, sizeof info->config, "block_q=128,block_k=64,warps=%d,stages=2%s", pl.warps,
                      p->mode == KSA_MODE_ANCHOR ? ",anchor_tile_group" : "");
             if (p->mode == KSA_MODE_ANCHOR)
                 snprintf(info->config + strlen(info->config), sizeof info->config - strlen(info->config), "=%d",
@@ -487,7 +508,7 @@ static ksa_status kc_attention(ksa_backend *self, int device, void *stream, cons
         }
         if (info) {
             snprintf(info->kernel, sizeof info->kernel, "%s", kname);
-            snprintf(info->config, sizeof info->config, "decode_splits=%d", pl.splits);
+            snprintf(info->config, sizeof info->config, "decode_splits=%d,decode_stages=%d", pl.splits, a.dec_stages);
         }
     }
     return KSA_STATUS_SUCCESS;
