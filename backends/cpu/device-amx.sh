@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# device-amx.sh: the CPU backend's one-call script for the lent machine's AMX Xeon (device tool).
+# Builds libksa with the cpu backend, tests/cpu and ksa-cpu-bench (CUDA, HIP and OpenCL off to
+# save time), runs tests/cpu at every kernel level (the test itself walks KSA_CPU_ISA through
+# portable, avx512 and amx), then ksa-cpu-bench at the amx and avx512 levels and torch CPU SDPA on
+# the same shape in the same call (P7: dense bf16 causal prefill B1 Hq32 Hkv8 D128 L4096; P8:
+# reuse decode gathered bytes vs measured memcpy bandwidth). Logs and JSON go under $OUT.
+#   backends/cpu/device-amx.sh [quick]
+# Carry .carry/cuda (cmocka .debs) with the call when the machine lacks libcmocka.
+set -u
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+OUT=${OUT:-$ROOT/out-cpu}
+mkdir -p "$OUT"
+BUILD=${KSA_CPU_BUILD:-$ROOT/build-cpu-dev}
+QUICK=""
+[ "${1:-}" = "quick" ] && QUICK="--quick"
+SUM=$OUT/summary.txt
+say() { echo "$*" | tee -a "$SUM"; }
+t0=$(date +%s)
+
+say "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2) x $(nproc) logical"
+say "flags: amx_bf16=$(grep -c -m1 amx_bf16 /proc/cpuinfo) avx512_bf16=$(grep -c -m1 avx512_bf16 /proc/cpuinfo) avx512_fp16=$(grep -c -m1 avx512_fp16 /proc/cpuinfo)"
+say "gcc: $(gcc --version | head -1)"
+say "git: $(cd "$ROOT" && git log --oneline -1 2>/dev/null || echo 'no git')"
+
+if ! pkg-config --exists cmocka 2>/dev/null && ls "$ROOT"/.carry/cuda/*.deb >/dev/null 2>&1; then
+  for f in "$ROOT"/.carry/cuda/*.deb; do dpkg -x "$f" /tmp/cmocka; done
+  pc=$(find /tmp/cmocka -name cmocka.pc | head -1)
+  sed -i "s|/usr/|/tmp/cmocka/usr/|g" "$pc"
+  export PKG_CONFIG_PATH=$(dirname "$pc")${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
+  export LD_LIBRARY_PATH=$(dirname "$(dirname "$pc")")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  export LIBRARY_PATH=$(dirname "$(dirname "$pc")")${LIBRARY_PATH:+:$LIBRARY_PATH}
+  export CPATH=/tmp/cmocka/usr/include${CPATH:+:$CPATH}
+  say "cmocka from .carry/cuda"
+fi
+TESTS=ON
+pkg-config --exists cmocka 2>/dev/null || { TESTS=OFF; say "no cmocka: tests not built"; }
+TARGETS="ksa-cpu-bench"
+[ $TESTS = ON ] && TARGETS="$TARGETS test_cpu_ops"
+
+cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKSA_WITH_CUDA=OFF -DKSA_WITH_HIP=OFF \
+  -DKSA_WITH_OPENCL=OFF -DKSA_BUILD_TESTS=$TESTS -DKSA_BUILD_TOOLS=ON >"$OUT/build.log" 2>&1 &&
+  ninja -C "$BUILD" -j"$(nproc)" $TARGETS >>"$OUT/build.log" 2>&1
+rc=$?
+grep -E "^-- ksa:" "$OUT/build.log" | tee -a "$SUM"
+say "build rc=$rc in $(($(date +%s) - t0)) s"
+if [ $rc -ne 0 ]; then tail -40 "$OUT/build.log"; exit 1; fi
+
+# ---- tests: every level this CPU has (the test program switches KSA_CPU_ISA itself)
+if [ $TESTS = ON ]; then
+  ts=$(date +%s)
+  KSA_NUM_THREADS=8 timeout 240 "$BUILD/bin/test_cpu_ops" >"$OUT/test_cpu_ops.log" 2>&1
+  trc=$?
+  grep -E "^\[|level|ktest grid|FAIL|different" "$OUT/test_cpu_ops.log" | head -60 | tee -a "$SUM"
+  say "test_cpu_ops rc=$trc in $(($(date +%s) - ts)) s"
+fi
+
+# ---- benchmark: amx and avx512 levels, then the torch peer on the same shape
+for isa in amx avx512; do
+  say "== ksa-cpu-bench KSA_CPU_ISA=$isa"
+  KSA_CPU_ISA=$isa timeout 150 "$BUILD/bin/ksa-cpu-bench" $QUICK >"$OUT/bench_$isa.json" 2>"$OUT/bench_$isa.err"
+  say "rc=$? $(cat "$OUT/bench_$isa.err" | tail -2)"
+  cat "$OUT/bench_$isa.json" | tee -a "$SUM"
+done
+
+say "== torch CPU SDPA (peer), same shape, same call"
+L=4096
+[ -n "$QUICK" ] && L=1024
+timeout 120 python3 - "$L" <<'EOF' 2>&1 | tee -a "$SUM" | tee "$OUT/peer_torch.json"
+import json, os, sys, time
+import torch
+import torch.nn.functional as F
+L = int(sys.argv[1])
+ncores = len(os.sched_getaffinity(0))
+try:
+    import psutil
+    ncores = psutil.cpu_count(logical=False) or ncores
+except Exception:
+    pass
+torch.set_num_threads(ncores)
+torch.manual_seed(0)
+B, Hq, Hkv, D = 1, 32, 8, 128
+q = torch.rand(B, Hq, L, D, dtype=torch.bfloat16) * 2 - 1
+k = torch.rand(B, Hkv, L, D, dtype=torch.bfloat16) * 2 - 1
+v = torch.rand(B, Hkv, L, D, dtype=torch.bfloat16) * 2 - 1
+def run():
+    try:
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
+    except TypeError:
+        g = Hq // Hkv
+        return F.scaled_dot_product_attention(q, k.repeat_interleave(g, 1), v.repeat_interleave(g, 1), is_causal=True)
+with torch.no_grad():
+    run()
+    ts = []
+    for _ in range(7):
+        t0 = time.perf_counter(); run(); ts.append((time.perf_counter() - t0) * 1e3)
+ts.sort()
+ms = ts[len(ts) // 2]
+flops = 4.0 * B * Hq * L * L * D / 2
+print(json.dumps({"op": "prefill", "mode": "dense", "peer": "torch_cpu_sdpa", "torch": torch.__version__, "threads": ncores,
+                  "dtype": "bf16", "B": B, "Hq": Hq, "Hkv": Hkv, "D": D, "L": L, "ms": round(ms, 3),
+                  "tflops": round(flops / (ms * 1e-3) / 1e12, 3)}))
+EOF
+
+# ---- ratios (P7, P8)
+python3 - "$OUT" <<'EOF' 2>&1 | tee -a "$SUM"
+import json, sys, os
+out = sys.argv[1]
+def rows(name):
+    p = os.path.join(out, name)
+    if not os.path.exists(p): return []
+    r = []
+    for line in open(p):
+        line = line.strip()
+        if line.startswith("{"):
+            try: r.append(json.loads(line))
+            except Exception: pass
+    return r
+peer = [r for r in rows("peer_torch.json") if r.get("peer")]
+for isa in ("amx", "avx512"):
+    b = rows("bench_%s.json" % isa)
+    dense = [r for r in b if r.get("op") == "prefill" and r.get("mode") == "dense"]
+    reuse = [r for r in b if r.get("op") == "decode" and r.get("mode") == "reuse"]
+    if dense and peer:
+        print("P7 %s: ksa dense prefill %.2f ms vs torch %.2f ms: %.2fx (target >= 2x)" % (isa, dense[0]["ms"], peer[0]["ms"], peer[0]["ms"] / dense[0]["ms"]))
+    if reuse:
+        print("P8 %s: reuse decode gathered %.1f GB/s = %.1f%% of memcpy %.1f GB/s (target >= 70%%)" % (isa, reuse[0]["gathered_GBps"], reuse[0]["pct_of_memcpy"], reuse[0]["memcpy_GBps"]))
+EOF
+say "total $(($(date +%s) - t0)) s"
