@@ -3,6 +3,8 @@
  *  - dense / anchor / reuse causal prefill, B1 Hq32 Hkv8 D128 (P7 compares dense with torch);
  *  - dense and reuse decode at Top-k 10%, with the gathered bytes per second next to a measured
  *    multi-threaded memcpy bandwidth (P8).
+ * Options: --quick (small shapes), --prefill, --decode, --dense (dense prefill only);
+ * KSA_CPU_BENCH_CONFIG="block_q=64,block_k=128" forces a configuration.
  * One JSON object per line; median of the repeats, wall clock around the call. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -83,7 +85,9 @@ static ksa_workspace make_ws(ksa_device dev, const ksa_attention_params *params,
 }
 
 /* ---------------------------------------------------------------- prefill */
-static void bench_prefill(ksa_device dev, const char *isa, int64_t L, int reps)
+static const char *bench_config = "";
+
+static void bench_prefill(ksa_device dev, const char *isa, int64_t L, int reps, int dense_only)
 {
     const int64_t B = 1, Hq = 32, Hkv = 8, D = 128;
     int64_t qs[4] = {B, L, Hq, D}, ks[4] = {B, L, Hkv, D};
@@ -101,10 +105,17 @@ static void bench_prefill(ksa_device dev, const char *isa, int64_t L, int reps)
     ksa_workspace ws = make_ws(dev, &pd, &t);
     double ms_dense = time_call(dev, &pd, &t, &ws, reps);
     free(ws.data);
-    printf("{\"op\":\"prefill\",\"mode\":\"dense\",\"isa\":\"%s\",\"dtype\":\"bf16\",\"B\":1,\"Hq\":32,\"Hkv\":8,\"D\":128,"
-           "\"L\":%lld,\"ms\":%.3f,\"tflops\":%.3f}\n",
-           isa, (long long)L, ms_dense, flops / (ms_dense * 1e-3) / 1e12);
+    printf("{\"op\":\"prefill\",\"mode\":\"dense\",\"isa\":\"%s\",\"config\":\"%s\",\"dtype\":\"bf16\",\"B\":1,\"Hq\":32,"
+           "\"Hkv\":8,\"D\":128,\"L\":%lld,\"ms\":%.3f,\"tflops\":%.3f}\n",
+           isa, bench_config, (long long)L, ms_dense, flops / (ms_dense * 1e-3) / 1e12);
     fflush(stdout);
+    if (dense_only) {
+        free(q);
+        free(k);
+        free(v);
+        free(o);
+        return;
+    }
     /* anchor (Top-k 10%, T 32, rolling): writes the index state reuse reads */
     ksa_attention_params pa = ksa_attention_params_default(KSA_MODE_ANCHOR, KSA_PHASE_PREFILL);
     int64_t n_tiles = 0, k_slots = 0;
@@ -235,6 +246,7 @@ int main(int argc, char **argv)
         if (!strcmp(argv[i], "--quick")) quick = 1;
         else if (!strcmp(argv[i], "--prefill")) only = 1;
         else if (!strcmp(argv[i], "--decode")) only = 2;
+        else if (!strcmp(argv[i], "--dense")) only = 3;
     }
     ksa_context ctx;
     CHECK(ksa_context_create(&ctx));
@@ -247,11 +259,19 @@ int main(int argc, char **argv)
     const char *env = getenv("KSA_NUM_THREADS");
     if (env && atoi(env) > 0) threads = atoi(env);
     fprintf(stderr, "ksa-cpu-bench: %s, isa %s, %d threads\n", info.description, info.isa, threads);
-    double copy_gbs = memcpy_bandwidth(threads, quick ? (size_t)256 << 20 : (size_t)1 << 30);
-    printf("{\"op\":\"memcpy\",\"threads\":%d,\"GBps_read_plus_write\":%.1f}\n", threads, copy_gbs);
-    fflush(stdout);
-    if (only != 2) bench_prefill(dev, info.isa, quick ? 1024 : 4096, quick ? 3 : 7);
-    if (only != 1) bench_decode(dev, info.isa, quick ? 2 : 16, quick ? 8192 : 32768, quick ? 21 : 11, copy_gbs);
+    double copy_gbs = 0.0;
+    if (only == 0 || only == 2) {
+        copy_gbs = memcpy_bandwidth(threads, quick ? (size_t)256 << 20 : (size_t)1 << 30);
+        printf("{\"op\":\"memcpy\",\"threads\":%d,\"GBps_read_plus_write\":%.1f}\n", threads, copy_gbs);
+        fflush(stdout);
+    }
+    const char *cfg = getenv("KSA_CPU_BENCH_CONFIG");
+    if (cfg && *cfg) {
+        bench_config = cfg;
+        CHECK(ksa_set_config_override(cfg));
+    }
+    if (only != 2) bench_prefill(dev, info.isa, quick ? 1024 : 4096, quick ? 3 : 7, only == 3);
+    if (only != 1 && only != 3) bench_decode(dev, info.isa, quick ? 2 : 16, quick ? 8192 : 32768, quick ? 21 : 11, copy_gbs);
     ksa_context_destroy(ctx);
     return 0;
 }

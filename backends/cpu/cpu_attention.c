@@ -403,15 +403,6 @@ static void finish_lse2(cpu_scratch *s, int32_t M)
     for (int32_t m = 0; m < M; m++) s->lse2[m] = s->l[m] > 0.0f ? s->mx[m] + log2f(s->l[m]) : -INFINITY;
 }
 
-static void store_value(void *base, ksa_dtype dt, int64_t idx, float x)
-{
-    switch (dt) {
-    case KSA_DTYPE_F16: ((uint16_t *)base)[idx] = ksa_f32_to_f16(x); break;
-    case KSA_DTYPE_BF16: ((uint16_t *)base)[idx] = ksa_f32_to_bf16(x); break;
-    default: ((float *)base)[idx] = x; break;
-    }
-}
-
 /* Normalise and write the M rows of s->O to o (and lse when asked). Row i of sequence b. */
 static void store_rows(cpu_call *c, cpu_scratch *s, int32_t b, int32_t M)
 {
@@ -420,13 +411,7 @@ static void store_rows(cpu_call *c, cpu_scratch *s, int32_t b, int32_t M)
     for (int32_t m = 0; m < M; m++) {
         float inv = s->l[m] > 0.0f ? 1.0f / s->l[m] : 0.0f;
         int64_t off = q_off(p, &p->o_strides, b, s->row_i[m], s->row_h[m]);
-        const float *orow = s->O + (size_t)m * D;
-        if (p->dtype == KSA_DTYPE_F32) {
-            float *dst = (float *)(void *)c->o + off;
-            for (int32_t d = 0; d < D; d++) dst[d] = orow[d] * inv;
-        } else {
-            for (int32_t d = 0; d < D; d++) store_value(c->o, p->dtype, off + d, orow[d] * inv);
-        }
+        c->k->store_row(c->o + off * c->esize, s->O + (size_t)m * D, inv, p->dtype, D);
         if (c->lse) {
             int64_t row = (int64_t)p->q_row0[b] + s->row_i[m];
             float l2 = s->l[m] > 0.0f ? s->mx[m] + log2f(s->l[m]) : -INFINITY;
@@ -696,7 +681,7 @@ static void decode_combine(cpu_call *c, int32_t b, int32_t g, int use_lists, int
         if (!write_o) continue;
         float inv = lsum > 0.0f ? 1.0f / lsum : 0.0f;
         int64_t off = q_off(p, &p->o_strides, b, 0, h);
-        for (int32_t d = 0; d < D; d++) store_value(c->o, p->dtype, off + d, acc[d] * inv);
+        c->k->store_row(c->o + off * c->esize, acc, inv, p->dtype, D);
         if (c->lse)
             c->lse[(int64_t)b * p->lse_stride_b + (int64_t)h * p->lse_stride_h + (int64_t)p->q_row0[b] * p->lse_stride_i] =
                 (float)((double)lse2 * CPU_LN2);

@@ -13,6 +13,7 @@ void ksa_cpu_avx512_pack_k_bf16(void *kbuf, const void *const *rows, int32_t n, 
 void ksa_cpu_avx512_pack_v_bf16(void *vbuf, const void *const *rows, int32_t n, int32_t nkp, ksa_dtype dtype, int32_t D);
 void ksa_cpu_avx512_softmax_bf16(const float *S, int32_t ldS, void *P, int32_t ldP, const int32_t *lim, int32_t M,
                                  int32_t Mp, int32_t nkp, float c, float *mx, float *l, float *corr);
+void ksa_cpu_avx512_store_row(void *dst, const float *src, float scale, ksa_dtype dtype, int32_t D);
 void ksa_cpu_avx512_pool(float *pooled, const float *S, int32_t ldS, const float *lse2, int32_t M, int32_t n, float c);
 
 #endif /* KSA_CPU_AVX512_SHARED_H */

@@ -47,6 +47,8 @@ typedef struct cpu_kernels {
                int32_t nkp, int32_t D, float *tmp);
     /* pooled[x] += sum over m < M (in order) of 2^(c S[m][x] - lse2[m]), x < n (every key visible) */
     void (*pool)(float *pooled, const float *S, int32_t ldS, const float *lse2, int32_t M, int32_t n, float c);
+    /* one output row: dst[d] = src[d] * scale, converted to the storage type */
+    void (*store_row)(void *dst, const float *src, float scale, ksa_dtype dtype, int32_t D);
 } cpu_kernels;
 
 /* Kernel tables of each level (NULL where the level is not compiled in). */
@@ -57,6 +59,7 @@ const cpu_kernels *ksa_cpu_kernels_amx_bf16(void);
 
 /* The portable scalar helpers the other levels reuse for odd shapes. */
 void ksa_cpu_portable_load_row_f32(void *dst, const void *src, ksa_dtype dtype, int32_t D);
+void ksa_cpu_portable_store_row(void *dst, const float *src, float scale, ksa_dtype dtype, int32_t D);
 
 /* ---------------------------------------------------------------- thread pool */
 typedef void (*cpu_task_fn)(void *ctx, int64_t task, int32_t thread);

@@ -63,6 +63,11 @@ for isa in amx avx512; do
   cat "$OUT/bench_$isa.json" | tee -a "$SUM"
 done
 
+# dense prefill configurations at the amx level (what the built-in heuristic should pick)
+for cfg in block_q=32,block_k=128 block_q=64,block_k=64 block_q=64,block_k=128 block_q=16,block_k=128; do
+  KSA_CPU_ISA=amx KSA_CPU_BENCH_CONFIG=$cfg timeout 60 "$BUILD/bin/ksa-cpu-bench" $QUICK --dense 2>/dev/null | grep prefill | tee -a "$SUM" >>"$OUT/bench_configs.json"
+done
+
 say "== torch CPU SDPA (peer), same shape, same call"
 L=4096
 [ -n "$QUICK" ] && L=1024

@@ -142,6 +142,7 @@ static const cpu_kernels amx_bf16 = {
     .softmax = ksa_cpu_avx512_softmax_bf16,
     .pv = pv_amx,
     .pool = ksa_cpu_avx512_pool,
+    .store_row = ksa_cpu_avx512_store_row,
 };
 
 const cpu_kernels *ksa_cpu_kernels_amx_bf16(void) { return &amx_bf16; }

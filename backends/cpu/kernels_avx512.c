@@ -135,32 +135,44 @@ static void qk_f32(float *S, int32_t ldS, const void *Qv, const void *kbuf, int3
     }
 }
 
-/* Online softmax of one row; returns the new probabilities in p (f32, nkp entries). */
-AI void softmax_row(const float *s, float *p, int32_t n, int32_t nkp, float c, float *mx, float *l, float *corr)
+/* f32 -> bf16, round to nearest even (probabilities: finite, non-negative) */
+AI __m256i to_bf16(__m512 v)
 {
-    __m512 vc = _mm512_set1_ps(c);
+    __m512i u = _mm512_castps_si512(v);
+    __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    u = _mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff)));
+    return _mm512_cvtepi32_epi16(_mm512_srli_epi32(u, 16));
+}
+
+/* Online softmax of one row: probabilities of keys x < n (0 up to nkp) into p, as f32 or, with
+ * BF16OUT, as bf16. c > 0, so the block max of c*s is c times the max of s. */
+AI void softmax_row(const float *s, void *p, int32_t n, int32_t nkp, float c, float *mx, float *l, float *corr,
+                    const int BF16OUT)
+{
     __m512 vmax = _mm512_set1_ps(-INFINITY);
     for (int32_t x = 0; x < n; x += 16) {
         __mmask16 k = n - x >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - x)) - 1u);
-        __m512 sv = _mm512_maskz_loadu_ps(k, s + x);
-        vmax = _mm512_mask_max_ps(vmax, k, vmax, _mm512_mul_ps(sv, vc));
+        vmax = _mm512_mask_max_ps(vmax, k, vmax, _mm512_maskz_loadu_ps(k, s + x));
     }
-    float bmax = n > 0 ? _mm512_reduce_max_ps(vmax) : -INFINITY;
+    float bmax = n > 0 ? _mm512_reduce_max_ps(vmax) * c : -INFINITY;
     float nmax = *mx > bmax ? *mx : bmax;
     if (nmax == -INFINITY) {
         *corr = 1.0f;
-        for (int32_t x = 0; x < nkp; x += 16) _mm512_storeu_ps(p + x, _mm512_setzero_ps());
+        for (int32_t x = 0; x < nkp; x += 16) {
+            if (BF16OUT) _mm256_storeu_si256((__m256i *)((uint16_t *)p + x), _mm256_setzero_si256());
+            else _mm512_storeu_ps((float *)p + x, _mm512_setzero_ps());
+        }
         return;
     }
     *corr = exp2f(*mx - nmax);
-    __m512 vn = _mm512_set1_ps(nmax), vsum = _mm512_setzero_ps();
+    __m512 vc = _mm512_set1_ps(c), vn = _mm512_set1_ps(nmax), vsum = _mm512_setzero_ps();
     for (int32_t x = 0; x < nkp; x += 16) {
         int32_t left = n - x;
         __mmask16 k = left >= 16 ? (__mmask16)0xffff : left <= 0 ? (__mmask16)0 : (__mmask16)((1u << left) - 1u);
-        __m512 sv = _mm512_loadu_ps(s + x);
-        __m512 e = _mm512_maskz_mov_ps(k, exp2_ps(_mm512_fmsub_ps(sv, vc, vn)));
+        __m512 e = _mm512_maskz_mov_ps(k, exp2_ps(_mm512_fmsub_ps(_mm512_loadu_ps(s + x), vc, vn)));
         vsum = _mm512_add_ps(vsum, e);
-        _mm512_storeu_ps(p + x, e);
+        if (BF16OUT) _mm256_storeu_si256((__m256i *)((uint16_t *)p + x), to_bf16(e));
+        else _mm512_storeu_ps((float *)p + x, e);
     }
     *l = *l * *corr + _mm512_reduce_add_ps(vsum);
     *mx = nmax;
@@ -171,7 +183,7 @@ static void softmax_f32(const float *S, int32_t ldS, void *Pv, int32_t ldP, cons
 {
     float *P = Pv;
     for (int32_t m = 0; m < M; m++)
-        softmax_row(S + (size_t)m * ldS, P + (size_t)m * ldP, lim[m], nkp, c, &mx[m], &l[m], &corr[m]);
+        softmax_row(S + (size_t)m * ldS, P + (size_t)m * ldP, lim[m], nkp, c, &mx[m], &l[m], &corr[m], 0);
     for (int32_t m = M; m < Mp; m++) memset(P + (size_t)m * ldP, 0, (size_t)nkp * sizeof(float));
 }
 
@@ -280,29 +292,35 @@ void ksa_cpu_avx512_pack_v_bf16(void *vbuf, const void *const *rows, int32_t n, 
     }
 }
 
-/* f32 -> bf16, round to nearest even (probabilities: finite, non-negative) */
-AI __m256i to_bf16(__m512 v)
-{
-    __m512i u = _mm512_castps_si512(v);
-    __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
-    u = _mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff)));
-    return _mm512_cvtepi32_epi16(_mm512_srli_epi32(u, 16));
-}
-
-/* softmax writing bf16 probabilities (through an f32 row on the stack) */
+/* softmax writing bf16 probabilities */
 void ksa_cpu_avx512_softmax_bf16(const float *S, int32_t ldS, void *Pv, int32_t ldP, const int32_t *lim, int32_t M,
                                  int32_t Mp, int32_t nkp, float c, float *mx, float *l, float *corr)
 {
     uint16_t *P = Pv;
-    float row[512] __attribute__((aligned(64)));
-    for (int32_t m = 0; m < M; m++) {
-        const float *s = S + (size_t)m * ldS;
-        uint16_t *pr = P + (size_t)m * ldP;
-        /* nkp <= 512: block_k is at most 256 */
-        softmax_row(s, row, lim[m], nkp, c, &mx[m], &l[m], &corr[m]);
-        for (int32_t x = 0; x < nkp; x += 16) _mm256_storeu_si256((__m256i *)(pr + x), to_bf16(_mm512_load_ps(row + x)));
-    }
+    for (int32_t m = 0; m < M; m++)
+        softmax_row(S + (size_t)m * ldS, P + (size_t)m * ldP, lim[m], nkp, c, &mx[m], &l[m], &corr[m], 1);
     for (int32_t m = M; m < Mp; m++) memset(P + (size_t)m * ldP, 0, (size_t)nkp * 2);
+}
+
+/* one output row: dst[d] = src[d] * scale in the storage type */
+void ksa_cpu_avx512_store_row(void *dst, const float *src, float scale, ksa_dtype dtype, int32_t D)
+{
+    __m512 vs = _mm512_set1_ps(scale);
+    for (int32_t d = 0; d < D; d += 16) {
+        __m512 v = _mm512_mul_ps(_mm512_loadu_ps(src + d), vs);
+        if (dtype == KSA_DTYPE_F32) {
+            _mm512_storeu_ps((float *)dst + d, v);
+        } else if (dtype == KSA_DTYPE_F16) {
+            _mm256_storeu_si256((__m256i *)((uint16_t *)dst + d), _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        } else { /* bf16, NaN kept quiet */
+            __m512i u = _mm512_castps_si512(v);
+            __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+            __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
+            __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+            r = _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
+            _mm256_storeu_si256((__m256i *)((uint16_t *)dst + d), _mm512_cvtepi32_epi16(r));
+        }
+    }
 }
 
 static const cpu_kernels avx512_f32 = {
@@ -317,6 +335,7 @@ static const cpu_kernels avx512_f32 = {
     .softmax = softmax_f32,
     .pv = pv_f32,
     .pool = ksa_cpu_avx512_pool,
+    .store_row = ksa_cpu_avx512_store_row,
 };
 
 const cpu_kernels *ksa_cpu_kernels_avx512_f32(void) { return &avx512_f32; }

@@ -105,6 +105,7 @@ static const cpu_kernels avx512_bf16 = {
     .softmax = ksa_cpu_avx512_softmax_bf16,
     .pv = pv_bf16,
     .pool = ksa_cpu_avx512_pool,
+    .store_row = ksa_cpu_avx512_store_row,
 };
 
 const cpu_kernels *ksa_cpu_kernels_avx512_bf16(void) { return &avx512_bf16; }

@@ -26,6 +26,18 @@ void ksa_cpu_portable_load_row_f32(void *dst, const void *src, ksa_dtype dtype, 
     for (int32_t d = 0; d < D; d++) out[d] = load_one(src, dtype, d);
 }
 
+void ksa_cpu_portable_store_row(void *dst, const float *src, float scale, ksa_dtype dtype, int32_t D)
+{
+    for (int32_t d = 0; d < D; d++) {
+        float x = src[d] * scale;
+        switch (dtype) {
+        case KSA_DTYPE_F16: ((uint16_t *)dst)[d] = ksa_f32_to_f16(x); break;
+        case KSA_DTYPE_BF16: ((uint16_t *)dst)[d] = ksa_f32_to_bf16(x); break;
+        default: ((float *)dst)[d] = x; break;
+        }
+    }
+}
+
 static void pack_k_f32(void *kbuf, const void *const *rows, int32_t n, int32_t nkp, ksa_dtype dtype, int32_t D)
 {
     float *kt = kbuf; /* [D][nkp] */
@@ -123,6 +135,7 @@ static const cpu_kernels portable_kernels = {
     .softmax = softmax_f32,
     .pv = pv_f32,
     .pool = pool_f32,
+    .store_row = ksa_cpu_portable_store_row,
 };
 
 const cpu_kernels *ksa_cpu_kernels_portable(void) { return &portable_kernels; }
