@@ -253,11 +253,35 @@ static int kc_decode_launch_t(const kc_args *a, int sparse, int window, int spli
                               int64_t ld, ksa_gpu_stream_t st)
 {
     size_t smem = kc_decode_smem(D, a->group, a->dec_stages == 2 ? 2 : 1);
-    cudaError_t e = cudaFuncSetAttribute(kc_decode_split<D, T>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    static unsigned kc_smem_done; /* devices this kernel was configured on */
+    cudaError_t e = kc_allow_smem(kc_decode_split<D, T>, &kc_smem_done);
     if (e != cudaSuccess) return (int)e;
     dim3 grid((unsigned)splits, (unsigned)a->hkv, (unsigned)a->batch);
     kc_decode_split<D, T><<<grid, KC_DEC_THREADS, smem, st>>>(*a, sparse, window, splits, partials, scores2, ld);
     return (int)cudaGetLastError();
+}
+
+template <int D, typename T> static int kc_decode_occ_t(int group, int stages)
+{
+    int n = 0;
+    size_t smem = kc_decode_smem(D, group, stages);
+    static unsigned kc_smem_done; /* devices this kernel was configured on */
+    if (kc_allow_smem(kc_decode_split<D, T>, &kc_smem_done) != cudaSuccess)
+        return 1;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kc_decode_split<D, T>, KC_DEC_THREADS, smem) != cudaSuccess) return 1;
+    return n > 0 ? n : 1;
+}
+
+extern "C" int kc_decode_blocks_per_sm(int head_dim, int dtype, int group, int stages)
+{
+    if (dtype == KC_DT_F16) {
+        if (head_dim == 64) return kc_decode_occ_t<64, ksa_f16>(group, stages);
+        if (head_dim == 128) return kc_decode_occ_t<128, ksa_f16>(group, stages);
+        return kc_decode_occ_t<256, ksa_f16>(group, stages);
+    }
+    if (head_dim == 64) return kc_decode_occ_t<64, ksa_bf16>(group, stages);
+    if (head_dim == 128) return kc_decode_occ_t<128, ksa_bf16>(group, stages);
+    return kc_decode_occ_t<256, ksa_bf16>(group, stages);
 }
 
 extern "C" int kc_launch_decode(const kc_args *a, int sparse, int window, int splits, float *partials, float *scores2,
@@ -405,9 +429,20 @@ __global__ void __launch_bounds__(KC_TOPK_THREADS) kc_topk(const __grid_constant
         const int shift = 24 - 8 * pass;
         for (int i = tid; i < 256; i += blockDim.x) sHist[i] = 0;
         __syncthreads();
-        for (int j = tid; j < n; j += blockDim.x) {
-            unsigned u = __float_as_uint(sc[j]);
-            if ((u & mask) == prefix) atomicAdd(&sHist[(u >> shift) & 255u], 1u);
+        for (int j0 = 0; j0 < n; j0 += blockDim.x) {
+            const int j = j0 + tid;
+            int bin = -1;
+            if (j < n) {
+                unsigned u = __float_as_uint(sc[j]);
+                if ((u & mask) == prefix) bin = (int)((u >> shift) & 255u);
+            }
+#if defined(KSA_GPU_HIP_BRANCH)
+            if (bin >= 0) atomicAdd(&sHist[bin], 1u);
+#else
+            /* pooled scores share their high bits: aggregate equal bins within the warp first */
+            unsigned peers = __match_any_sync(0xffffffffu, bin);
+            if (bin >= 0 && (int)(threadIdx.x % 32) == __ffs(peers) - 1) atomicAdd(&sHist[bin], (unsigned)__popc(peers));
+#endif
         }
         __syncthreads();
         if (tid == 0) {

@@ -192,7 +192,7 @@ __global__ void __launch_bounds__(kc_flash_cfg<D, MB>::THREADS, kc_flash_cfg<D, 
                 vs = vp + kc_kv_offset(a, 1, r.b, j, r.g);
             }
             kc_row_piece<D>(a, sK + (buf * KC_BK + row) * LD, ks, piece);
-            kc_row_piece<D>(a, sV + (buf * KC_BK + row) * LD, vs, piece);
+            if (!a.lse_only) kc_row_piece<D>(a, sV + (buf * KC_BK + row) * LD, vs, piece);
         }
     };
 
@@ -282,7 +282,9 @@ __global__ void __launch_bounds__(kc_flash_cfg<D, MB>::THREADS, kc_flash_cfg<D, 
                 o[mb][nb][3] *= al[1];
             }
         }
-        /* O += P V: each V fragment feeds MB MMAs */
+        /* O += P V: each V fragment feeds MB MMAs. A pass that only needs the log-sum-exp (the
+         * anchor's first pass when its output is sparse) skips it: half the work. */
+        if (!a.lse_only)
 #pragma unroll
         for (int kk = 0; kk < 4; kk++) {
             uint32_t pf[MB][4];
@@ -444,7 +446,8 @@ __global__ void __launch_bounds__(KC_POOL_THREADS) kc_pooled_prefill(const __gri
 template <int D, int MB, typename T> static int kc_flash_launch_mb(const kc_args *a, cudaStream_t st)
 {
     size_t smem = (size_t)(KC_BQ + 4 * KC_BK) * (D + 8) * 2;
-    cudaError_t e = cudaFuncSetAttribute(kc_flash_prefill<D, MB, T>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    static unsigned kc_smem_done; /* devices this kernel was configured on */
+    cudaError_t e = kc_allow_smem(kc_flash_prefill<D, MB, T>, &kc_smem_done);
     if (e != cudaSuccess) return (int)e;
     int chunks = a->sparse ? a->n_tiles * a->rows_per_cta_chunks : (a->max_lq * a->group + KC_BQ - 1) / KC_BQ;
     dim3 grid((unsigned)chunks, (unsigned)a->hkv, (unsigned)a->batch);
@@ -463,7 +466,8 @@ template <int D, typename T>
 static int kc_pooled_launch_t(const kc_args *a, int tile0, int ntiles, float *pooled, int64_t ld, cudaStream_t st)
 {
     size_t smem = (size_t)(KC_BQ + 2 * KC_BK) * (D + 8) * 2;
-    cudaError_t e = cudaFuncSetAttribute(kc_pooled_prefill<D, T>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    static unsigned kc_smem_done; /* devices this kernel was configured on */
+    cudaError_t e = kc_allow_smem(kc_pooled_prefill<D, T>, &kc_smem_done);
     if (e != cudaSuccess) return (int)e;
     dim3 grid((unsigned)ntiles, (unsigned)a->hkv, (unsigned)a->batch);
     kc_pooled_prefill<D, T><<<grid, KC_POOL_THREADS, smem, st>>>(*a, tile0, ntiles, pooled, ld);

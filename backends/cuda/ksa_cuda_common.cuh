@@ -108,4 +108,21 @@ static __device__ __forceinline__ void kc_row_piece(const kc_args &a, uint16_t *
     }
 }
 
+/* Allow a kernel the device's whole opt-in shared memory, once per device (a host call kept out
+ * of the per-call path, so captured calls issue no attribute changes after the first run). */
+template <typename F> static inline cudaError_t kc_allow_smem(F *fn, unsigned *done_mask)
+{
+    int dev = 0;
+    cudaError_t e = cudaGetDevice(&dev);
+    if (e != cudaSuccess) return e;
+    unsigned bit = 1u << (dev & 31);
+    if (*done_mask & bit) return cudaSuccess;
+    int maxs = 0;
+    e = cudaDeviceGetAttribute(&maxs, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
+    if (e != cudaSuccess) return e;
+    e = cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, maxs);
+    if (e == cudaSuccess) *done_mask |= bit;
+    return e;
+}
+
 #endif /* KSA_CUDA_COMMON_CUH */

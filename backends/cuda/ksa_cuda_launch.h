@@ -51,6 +51,7 @@ typedef struct kc_args {
     int32_t n_tiles, k_slots;
     /* pass selection */
     int32_t sparse;   /* prefill: 0 dense causal keys, 1 selected indices + the tile's own keys */
+    int32_t lse_only; /* prefill: compute only the log-sum-exp (no P V, no V loads, no o) */
     int32_t warp_rows;  /* prefill: MMA rows per warp, 16 or 32 (32 only at head_dim <= 128) */
     int32_t dec_stages; /* decode: 1 or 2 shared-memory buffers for K/V chunks */
     int32_t rows_per_cta_chunks; /* prefill sparse: CTAs per tile (ceil(T*G/KC_PREFILL_ROWS)) */
@@ -78,6 +79,8 @@ int kc_launch_decode_pool(const kc_args *a, const float *scores2, int64_t ld, co
                           void *stream);
 /* dynamic shared memory of the decode kernel for head_dim D and group G (0 = unsupported) */
 size_t kc_decode_smem(int head_dim, int group, int stages);
+/* resident decode CTAs per SM for this configuration (occupancy calculator) */
+int kc_decode_blocks_per_sm(int head_dim, int dtype, int group, int stages);
 
 #ifdef __cplusplus
 }

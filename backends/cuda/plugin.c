@@ -251,10 +251,20 @@ static void kc_make_plan(const kc_state *s, int device, const ksa_problem *p, kc
             nlist = p->k_slots + (p->topk.local_window > 0 ? p->topk.local_window : 0);
             if (nlist > p->max_seqlen_k + p->k_slots) nlist = p->max_seqlen_k + p->k_slots;
         }
+        int stages = kc_config(p, KC_T_DSTAGES, 0);
+        /* measured on H100: double buffering pays when a chunk's compute is small (G < 4) */
+        if (stages <= 0) stages = p->group_size >= 4 ? 1 : 2;
+        if (stages == 2 && kc_decode_smem(p->head_dim, p->group_size, 2) > 200 * 1024) stages = 1;
+        pl->dec_stages = stages;
         int splits = kc_config(p, KC_T_SPLITS, 0);
         if (splits <= 0) {
+            /* about 8 waves of resident CTAs, so the last partial wave costs little; at least 256
+             * keys per split */
             int sms = s->props[device].multiProcessorCount;
-            int64_t want = (6 * (int64_t)sms + B * Hkv - 1) / (B * Hkv);
+            int per_sm = kc_decode_blocks_per_sm(p->head_dim, p->dtype == KSA_DTYPE_F16 ? KC_DT_F16 : KC_DT_BF16,
+                                                 p->group_size, stages);
+            int64_t slots = (int64_t)sms * per_sm;
+            int64_t want = (8 * slots + B * Hkv - 1) / (B * Hkv);
             int64_t maxs = (nlist + 255) / 256;
             if (want > maxs) want = maxs;
             if (want > 64) want = 64;
@@ -262,10 +272,6 @@ static void kc_make_plan(const kc_state *s, int device, const ksa_problem *p, kc
             splits = (int)want;
         }
         pl->splits = splits;
-        int stages = kc_config(p, KC_T_DSTAGES, 0);
-        /* measured on H100: double buffering pays when a chunk's compute is small (G < 4) */
-        if (stages <= 0) stages = p->group_size >= 4 ? 1 : 2;
-        pl->dec_stages = stages;
         pl->off_partials = off;
         off = kc_align(off + sizeof(float) * (size_t)(B * Hq * splits * (D + 2)));
         if (p->mode == KSA_MODE_ANCHOR) {
@@ -414,7 +420,6 @@ static ksa_status kc_attention(ksa_backend *self, int device, void *stream, cons
     for (int g = 0; g < p->num_kv_heads; g++) a.head_map[g] = p->head_map ? p->head_map[g] : g;
     a.warp_rows = pl.warps == 4 ? 32 : 16;
     a.dec_stages = pl.dec_stages;
-    if (a.dec_stages == 2 && kc_decode_smem(p->head_dim, p->group_size, 2) > 200 * 1024) a.dec_stages = 1;
 
     /* per-sequence metadata from the device length tensors */
     const int *cu_q = p->q_ragged ? (const int *)ksa_mem_addr(p->cu_seqlens_q.mem) : NULL;
@@ -445,6 +450,7 @@ static ksa_status kc_attention(ksa_backend *self, int device, void *stream, cons
             if (!p->anchor_dense_output) {
                 d.o = NULL;
                 d.lse = NULL;
+                d.lse_only = 1;
             }
             rc = kc_launch_flash_prefill(&d, stream, kname, sizeof kname);
             if (rc) return kc_fail(self, (cudaError_t)rc, "anchor dense pass launch");

@@ -102,7 +102,7 @@ static void run_step(ksa_phase phase, int lq, int lk)
 
     /* capture */
     for (int l = 0; l < NL; l++) assert_int_equal(ksa_buffer_fill(o[l], 0, nq * 2, 0xff, st), KSA_STATUS_SUCCESS);
-    assert_int_equal(cudaStreamBeginCapture(cs, cudaStreamCaptureModeRelaxed), cudaSuccess);
+    assert_int_equal(cudaStreamBeginCapture(cs, cudaStreamCaptureModeThreadLocal), cudaSuccess);
     for (int l = 0; l < NL; l++) {
         ksa_status s = ksa_schedule_run_layer(sched, st, l, &t[l], &ws);
         if (s) printf("layer %d under capture: %s: %s\n", l, ksa_status_string(s), ksa_last_error());
