@@ -16,6 +16,7 @@
 
 #include "ksa/ksa.h"
 #include "ksa_cpu_features.h"
+#include "backends/cpu/cpu_internal.h"
 #include "ksa_half.h"
 
 static double now_s(void)
@@ -272,6 +273,7 @@ int main(int argc, char **argv)
     }
     if (only != 2) bench_prefill(dev, info.isa, quick ? 1024 : 4096, quick ? 3 : 7, only == 3);
     if (only != 1 && only != 3) bench_decode(dev, info.isa, quick ? 2 : 16, quick ? 8192 : 32768, quick ? 21 : 11, copy_gbs);
+    if (getenv("KSA_CPU_PROFILE")) ksa_cpu_profile_report(stdout);
     ksa_context_destroy(ctx);
     return 0;
 }

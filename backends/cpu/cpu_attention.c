@@ -8,11 +8,19 @@
  * anchor selected. Scratch comes from the workspace laid out by one function for size and use. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backends/cpu/cpu_internal.h"
 #include "ksa_half.h"
 #include "ksa_internal.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <x86intrin.h>
+#define CPU_TICKS() __rdtsc()
+#else
+#define CPU_TICKS() 0ull
+#endif
 
 #define CPU_ALIGN 64
 #define CPU_ROW_BLOCK_MAX 256 /* rows (query x head pairs) per flash block */
@@ -29,9 +37,16 @@ static const int32_t cfg_block_k[] = {32, 64, 128, 256};
 static const int32_t cfg_chunk[] = {256, 512, 1024, 2048, 4096, 8192};
 static int32_t cfg_threads[16];
 
-static int32_t default_block_q(const ksa_problem *p)
+/* AMX tiles want taller row blocks and longer key blocks (measured on the lent Xeon: block_q 64 /
+ * block_k 128 at G 4 beat 32 / 64 by 1.2x); the vector levels use 128 rows and 64 keys. */
+static int amx_like(const cpu_kernels *k) { return k && k->row_align >= 16; }
+
+static int32_t default_block_k(const cpu_kernels *k) { return amx_like(k) ? 128 : 64; }
+
+static int32_t default_block_q(const ksa_problem *p, const cpu_kernels *k)
 {
-    int32_t bq = 128 / (p->group_size > 0 ? p->group_size : 1);
+    int32_t rows = amx_like(k) ? 256 : 128;
+    int32_t bq = rows / (p->group_size > 0 ? p->group_size : 1);
     if (bq < 16) bq = 16;
     if (bq > 128) bq = 128;
     /* a power of two from the list */
@@ -54,7 +69,7 @@ static int32_t default_chunk(const ksa_problem *p)
     return best;
 }
 
-void ksa_cpu_tunable_space(const ksa_problem *p, ksa_tunable_space *out)
+void ksa_cpu_tunable_space(const ksa_problem *p, const cpu_kernels *k, ksa_tunable_space *out)
 {
     memset(out, 0, sizeof *out);
     int32_t n = ksa_cpu_pool_size(), nt = 0;
@@ -62,8 +77,8 @@ void ksa_cpu_tunable_space(const ksa_problem *p, ksa_tunable_space *out)
     cfg_threads[nt++] = n;
     int32_t np = 0;
     if (p->phase == KSA_PHASE_PREFILL) {
-        out->params[np++] = (ksa_tunable_param){"block_q", 5, cfg_block_q, default_block_q(p)};
-        out->params[np++] = (ksa_tunable_param){"block_k", 4, cfg_block_k, 64};
+        out->params[np++] = (ksa_tunable_param){"block_q", 5, cfg_block_q, default_block_q(p, k)};
+        out->params[np++] = (ksa_tunable_param){"block_k", 4, cfg_block_k, default_block_k(k)};
     } else {
         out->params[np++] = (ksa_tunable_param){"block_k", 4, cfg_block_k, 64};
         out->params[np++] = (ksa_tunable_param){"decode_chunk", 6, cfg_chunk, default_chunk(p)};
@@ -72,12 +87,12 @@ void ksa_cpu_tunable_space(const ksa_problem *p, ksa_tunable_space *out)
     out->num_params = np;
 }
 
-void ksa_cpu_resolve_config(const ksa_problem *p, cpu_config *cfg)
+void ksa_cpu_resolve_config(const ksa_problem *p, const cpu_kernels *k, cpu_config *cfg)
 {
     ksa_tunable_space space;
-    ksa_cpu_tunable_space(p, &space);
-    cfg->block_q = default_block_q(p);
-    cfg->block_k = 64;
+    ksa_cpu_tunable_space(p, k, &space);
+    cfg->block_q = default_block_q(p, k);
+    cfg->block_k = p->phase == KSA_PHASE_PREFILL ? default_block_k(k) : 64;
     cfg->threads = ksa_cpu_pool_size();
     cfg->decode_chunk = default_chunk(p);
     if (p->config && p->config_count == space.num_params) {
@@ -269,6 +284,34 @@ size_t ksa_cpu_workspace_bytes(const ksa_problem *p, const cpu_config *cfg, cons
 /* ---------------------------------------------------------------- the call */
 #define CPU_MAX_THREADS 512
 
+/* KSA_CPU_PROFILE=1: time-stamp-counter ticks per phase and thread, summed over calls and printed
+ * by ksa_cpu_profile_report() (ksa-cpu-bench calls it). Each thread writes only its own row. */
+enum { PROF_PACK_K, PROF_QK, PROF_SOFTMAX, PROF_PACK_V, PROF_PV, PROF_POOL, PROF_STORE, PROF_TOPK, PROF_N };
+static uint64_t prof_ticks[CPU_MAX_THREADS][PROF_N];
+static int prof_on = -1;
+#define PROF_T0() uint64_t prof_t = prof_on > 0 ? CPU_TICKS() : 0
+#define PROF_MARK(thread, phase)                                                                                       \
+    do {                                                                                                               \
+        if (prof_on > 0) {                                                                                             \
+            uint64_t now_ = CPU_TICKS();                                                                               \
+            prof_ticks[thread][phase] += now_ - prof_t;                                                                \
+            prof_t = now_;                                                                                             \
+        }                                                                                                              \
+    } while (0)
+
+void ksa_cpu_profile_report(FILE *f)
+{
+    static const char *const names[PROF_N] = {"pack_k", "qk", "softmax", "pack_v", "pv", "pool", "store", "topk"};
+    uint64_t tot[PROF_N] = {0}, all = 0;
+    for (int t = 0; t < CPU_MAX_THREADS; t++)
+        for (int ph = 0; ph < PROF_N; ph++) tot[ph] += prof_ticks[t][ph];
+    for (int ph = 0; ph < PROF_N; ph++) all += tot[ph];
+    fprintf(f, "{\"op\":\"profile\",\"total_mticks\":%.1f", (double)all / 1e6);
+    for (int ph = 0; ph < PROF_N; ph++) fprintf(f, ",\"%s_pct\":%.1f", names[ph], all ? 100.0 * (double)tot[ph] / (double)all : 0.0);
+    fprintf(f, "}\n");
+    memset(prof_ticks, 0, sizeof prof_ticks);
+}
+
 typedef struct cpu_call {
     const ksa_problem *p;
     const cpu_kernels *k;
@@ -349,7 +392,8 @@ static void load_q_rows(cpu_call *c, cpu_scratch *s, int32_t M)
 
 /* Flash pass of the M loaded rows over `keys`: leaves the running max (base 2), sum and, with
  * need_o, the unnormalised output rows in s->mx, s->l, s->O. */
-static void flash(cpu_call *c, cpu_scratch *s, int32_t b, int32_t g, int32_t M, const cpu_keys *keys, int need_o)
+static void flash(cpu_call *c, cpu_scratch *s, int32_t b, int32_t g, int32_t M, const cpu_keys *keys, int need_o,
+                  int32_t thread)
 {
     const ksa_problem *p = c->p;
     const cpu_kernels *k = c->k;
@@ -387,12 +431,28 @@ static void flash(cpu_call *c, cpu_scratch *s, int32_t b, int32_t g, int32_t M, 
             }
         }
         if (!anyvis) continue;
+        if (keys->list) /* gathered rows: ask for the next block's rows while this one computes */
+            for (int64_t x = x0 + BK; x < imin(x0 + 2 * BK, keys->n); x++) {
+                int64_t j = keys->list[x];
+                const char *kr = c->kb + kv_off(p, &p->k_strides, b, j, g) * c->esize;
+                for (size_t off = 0; off < (size_t)D * c->esize; off += 64) __builtin_prefetch(kr + off);
+                if (need_o) {
+                    const char *vr = c->vb + kv_off(p, &p->v_strides, b, j, g) * c->esize;
+                    for (size_t off = 0; off < (size_t)D * c->esize; off += 64) __builtin_prefetch(vr + off);
+                }
+            }
+        PROF_T0();
         k->pack_k(s->kbuf, s->kptr, n, nkp, p->dtype, D);
+        PROF_MARK(thread, PROF_PACK_K);
         k->qk(s->S, BK, s->q, s->kbuf, Mp, nkp, D);
+        PROF_MARK(thread, PROF_QK);
         k->softmax(s->S, BK, s->P, BK, s->lim, M, Mp, nkp, c->c, s->mx, s->l, s->corr);
+        PROF_MARK(thread, PROF_SOFTMAX);
         if (need_o) {
             k->pack_v(s->vbuf, s->vptr, n, nkp, p->dtype, D);
+            PROF_MARK(thread, PROF_PACK_V);
             k->pv(s->O, s->P, BK, s->vbuf, s->corr, M, Mp, nkp, D, s->tmp);
+            PROF_MARK(thread, PROF_PV);
         }
     }
 }
@@ -424,7 +484,7 @@ static void store_rows(cpu_call *c, cpu_scratch *s, int32_t b, int32_t M)
 /* Pooled probabilities of the M loaded rows (lse2 ready) over candidates 0..ncand-1, added to
  * pooled[] (every candidate is visible to every row). */
 static void pool_pass(cpu_call *c, cpu_scratch *s, int32_t b, int32_t g, int32_t M, int64_t cand0, int64_t ncand,
-                      float *pooled)
+                      float *pooled, int32_t thread)
 {
     const ksa_problem *p = c->p;
     const cpu_kernels *k = c->k;
@@ -434,9 +494,13 @@ static void pool_pass(cpu_call *c, cpu_scratch *s, int32_t b, int32_t g, int32_t
         int32_t n = (int32_t)imin(BK, ncand - x0);
         int32_t nkp = (int32_t)round_up(n, k->key_align);
         for (int32_t x = 0; x < n; x++) s->kptr[x] = c->kb + kv_off(p, &p->k_strides, b, cand0 + x0 + x, g) * c->esize;
+        PROF_T0();
         k->pack_k(s->kbuf, s->kptr, n, nkp, p->dtype, D);
+        PROF_MARK(thread, PROF_PACK_K);
         k->qk(s->S, BK, s->q, s->kbuf, Mp, nkp, D);
+        PROF_MARK(thread, PROF_QK);
         k->pool(pooled + x0, s->S, BK, s->lse2, M, n, c->c);
+        PROF_MARK(thread, PROF_POOL);
     }
 }
 
@@ -520,8 +584,10 @@ static void dense_prefill_task(void *ctx, int64_t task, int32_t thread)
         int64_t maxpos = s->row_pos[M - 1];
         for (int32_t m = 0; m < M; m++) maxpos = imax(maxpos, s->row_pos[m]);
         cpu_keys keys = {NULL, 0, maxpos + 1};
-        flash(c, s, b, g, M, &keys, 1);
+        flash(c, s, b, g, M, &keys, 1, thread);
+        PROF_T0();
         store_rows(c, s, b, M);
+        PROF_MARK(thread, PROF_STORE);
     }
 }
 
@@ -559,17 +625,19 @@ static void sparse_prefill_task(void *ctx, int64_t task, int32_t thread)
                 setup_rows(c, s, b, i0, g * G, G, r0, M, lq, lk);
                 load_q_rows(c, s, M);
                 cpu_keys keys = {NULL, 0, own_end};
-                flash(c, s, b, g, M, &keys, p->anchor_dense_output);
+                flash(c, s, b, g, M, &keys, p->anchor_dense_output, thread);
                 if (p->anchor_dense_output) store_rows(c, s, b, M);
                 if (pooling) {
                     finish_lse2(s, M);
-                    pool_pass(c, s, b, g, M, 0, start, s->pooled);
+                    pool_pass(c, s, b, g, M, 0, start, s->pooled, thread);
                 }
             }
         }
+        PROF_T0();
         if (pooling) topk_select(s->pooled, start, count, s->list);
         else
             for (int64_t j = 0; j < count; j++) s->list[j] = (int32_t)j;
+        PROF_MARK(thread, PROF_TOPK);
         nsel = count;
         c->cnt[cnt_off(p, b, g, t)] = (int32_t)count;
         for (int64_t x = 0; x < p->k_slots; x++) c->idx[idx_off(p, b, g, t, x)] = x < count ? s->list[x] : -1;
@@ -592,7 +660,7 @@ static void sparse_prefill_task(void *ctx, int64_t task, int32_t thread)
         setup_rows(c, s, b, i0, g * G, G, r0, M, lq, lk);
         load_q_rows(c, s, M);
         cpu_keys keys = {s->list, 0, n};
-        flash(c, s, b, g, M, &keys, 1);
+        flash(c, s, b, g, M, &keys, 1, thread);
         store_rows(c, s, b, M);
     }
 }
@@ -640,7 +708,7 @@ static void decode_chunk_task(void *ctx, int64_t task, int32_t thread)
         keys.list = ph->use_lists ? c->glob.lists + bg * c->lay.list_max + x0 : NULL;
         keys.base = ph->use_lists ? 0 : x0;
         keys.n = x1 - x0;
-        flash(c, s, b, g, M, &keys, 1);
+        flash(c, s, b, g, M, &keys, 1, thread);
         for (int32_t m = 0; m < M; m++) {
             int64_t hl = r0 + m;
             memcpy(part + hl * D, s->O + (size_t)m * D, (size_t)D * sizeof(float));
@@ -722,7 +790,7 @@ static void decode_pool_task(void *ctx, int64_t task, int32_t thread)
         setup_rows(c, s, b, 0, g * G, G, r0, M, 1, lk);
         load_q_rows(c, s, M);
         for (int32_t m = 0; m < M; m++) s->lse2[m] = c->glob.lse2[(int64_t)b * p->num_q_heads + s->row_h[m]];
-        pool_pass(c, s, b, g, M, x0, x1 - x0, pooled + x0);
+        pool_pass(c, s, b, g, M, x0, x1 - x0, pooled + x0, thread);
     }
 }
 
@@ -818,6 +886,10 @@ ksa_status ksa_cpu_attention_run(const ksa_problem *p, const cpu_config *cfg, co
     c->cnt = p->counts.present ? (int32_t *)ksa_mem_addr(p->counts.mem) : NULL;
     c->esize = ksa_dtype_size(p->dtype);
     c->status = KSA_STATUS_SUCCESS;
+    if (prof_on < 0) {
+        const char *e = getenv("KSA_CPU_PROFILE");
+        prof_on = e && *e && *e != '0';
+    }
     if (p->mode != KSA_MODE_DENSE && (!c->idx || !c->cnt))
         return ksa_error(KSA_STATUS_INTERNAL, "cpu: %s call without index/count tensors",
                          p->mode == KSA_MODE_ANCHOR ? "ANCHOR" : "REUSE");

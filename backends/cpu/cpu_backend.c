@@ -156,8 +156,9 @@ static ksa_status cpu_attention_workspace(ksa_backend *self, int device, const k
     ksa_status st = check_supported(p);
     if (st) return st;
     cpu_config cfg;
-    ksa_cpu_resolve_config(p, &cfg);
-    *bytes = ksa_cpu_workspace_bytes(p, &cfg, ksa_cpu_pick_kernels(p, NULL));
+    const cpu_kernels *k = ksa_cpu_pick_kernels(p, NULL);
+    ksa_cpu_resolve_config(p, k, &cfg);
+    *bytes = ksa_cpu_workspace_bytes(p, &cfg, k);
     return KSA_STATUS_SUCCESS;
 }
 
@@ -166,9 +167,9 @@ static ksa_status cpu_attention(ksa_backend *self, int device, void *stream, con
     ksa_status st = check_supported(p);
     if (st) return st;
     cpu_config cfg;
-    ksa_cpu_resolve_config(p, &cfg);
     const char *why = NULL;
     const cpu_kernels *k = ksa_cpu_pick_kernels(p, &why);
+    ksa_cpu_resolve_config(p, k, &cfg);
     if (info) {
         static const char *const mode[] = {"dense", "anchor", "reuse"};
         int m = p->mode >= KSA_MODE_DENSE && p->mode <= KSA_MODE_REUSE ? (int)p->mode : 0;
@@ -186,7 +187,7 @@ static ksa_status cpu_attention(ksa_backend *self, int device, void *stream, con
 
 static ksa_status cpu_tunables(ksa_backend *self, int device, const ksa_problem *p, ksa_tunable_space *out)
 {
-    ksa_cpu_tunable_space(p, out);
+    ksa_cpu_tunable_space(p, ksa_cpu_pick_kernels(p, NULL), out);
     return KSA_STATUS_SUCCESS;
 }
 

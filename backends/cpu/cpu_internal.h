@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "ksa_backend.h"
 
@@ -83,14 +84,16 @@ typedef struct cpu_config {
 } cpu_config;
 
 /* Tunable space (names and values) for a problem, and the configuration a call uses. */
-void ksa_cpu_tunable_space(const ksa_problem *p, ksa_tunable_space *out);
-void ksa_cpu_resolve_config(const ksa_problem *p, cpu_config *cfg);
+void ksa_cpu_tunable_space(const ksa_problem *p, const cpu_kernels *k, ksa_tunable_space *out);
+void ksa_cpu_resolve_config(const ksa_problem *p, const cpu_kernels *k, cpu_config *cfg);
 
 /* The kernel table a problem runs with at the current level (may fall back to a lower one). */
 const cpu_kernels *ksa_cpu_pick_kernels(const ksa_problem *p, const char **why_lower);
 
 size_t ksa_cpu_workspace_bytes(const ksa_problem *p, const cpu_config *cfg, const cpu_kernels *k);
 ksa_status ksa_cpu_attention_run(const ksa_problem *p, const cpu_config *cfg, const cpu_kernels *k);
+/* KSA_CPU_PROFILE=1: print (and reset) the ticks spent per phase since the last report, as JSON */
+void ksa_cpu_profile_report(FILE *f);
 
 #ifdef __cplusplus
 }

@@ -58,16 +58,18 @@ fi
 # ---- benchmark: amx and avx512 levels, then the torch peer on the same shape
 for isa in amx avx512; do
   say "== ksa-cpu-bench KSA_CPU_ISA=$isa"
-  KSA_CPU_ISA=$isa timeout 150 "$BUILD/bin/ksa-cpu-bench" $QUICK >"$OUT/bench_$isa.json" 2>"$OUT/bench_$isa.err"
+  KSA_CPU_PROFILE=1 KSA_CPU_ISA=$isa timeout 150 "$BUILD/bin/ksa-cpu-bench" $QUICK >"$OUT/bench_$isa.json" 2>"$OUT/bench_$isa.err"
   say "rc=$? $(cat "$OUT/bench_$isa.err" | tail -2)"
   cat "$OUT/bench_$isa.json" | tee -a "$SUM"
 done
 
 # dense prefill configurations at the amx level (what the built-in heuristic should pick)
-for cfg in block_q=32,block_k=128 block_q=64,block_k=64 block_q=64,block_k=128 block_q=16,block_k=128; do
-  KSA_CPU_ISA=amx KSA_CPU_BENCH_CONFIG=$cfg timeout 60 "$BUILD/bin/ksa-cpu-bench" $QUICK --dense 2>/dev/null | grep prefill | tee -a "$SUM" >>"$OUT/bench_configs.json"
+export KSA_CPU_PROFILE=1
+for cfg in block_q=32,block_k=128 block_q=64,block_k=256 block_q=128,block_k=128 block_q=32,block_k=256; do
+  KSA_CPU_ISA=amx KSA_CPU_BENCH_CONFIG=$cfg timeout 60 "$BUILD/bin/ksa-cpu-bench" $QUICK --dense 2>/dev/null | grep -E "prefill|profile" | tee -a "$SUM" >>"$OUT/bench_configs.json"
 done
 
+unset KSA_CPU_PROFILE
 say "== torch CPU SDPA (peer), same shape, same call"
 L=4096
 [ -n "$QUICK" ] && L=1024

@@ -77,21 +77,29 @@ static void qk_amx(float *S, int32_t ldS, const void *Qv, const void *kbuf, int3
         }
 }
 
-/* tmp[Mp][D] = P[Mp][ldP] (bf16) x Vp (pairs of keys, [nkp/2][D][2]); then O = O * corr + tmp */
+/* O[Mp][D] = O * corr + P[Mp][ldP] (bf16) x Vp (pairs of keys, [nkp/2][D][2]): rows whose max moved
+ * are rescaled in place first, then the accumulator tiles are loaded from O and stored back. */
 static void pv_amx(float *O, const void *Pv, int32_t ldP, const void *vbuf, const float *corr, int32_t M, int32_t Mp,
                    int32_t nkp, int32_t D, float *tmp)
 {
     const uint16_t *P = Pv;
     const char *vp = vbuf;
-    const size_t pstride = (size_t)ldP * 2, vstride = (size_t)D * 4, tstride = (size_t)D * 4;
+    const size_t pstride = (size_t)ldP * 2, vstride = (size_t)D * 4, ostride = (size_t)D * 4;
+    for (int32_t m = 0; m < M; m++) {
+        if (corr[m] == 1.0f) continue;
+        __m512 cr = _mm512_set1_ps(corr[m]);
+        float *o = O + (size_t)m * D;
+        for (int32_t d = 0; d < D; d += 16) _mm512_storeu_ps(o + d, _mm512_mul_ps(_mm512_loadu_ps(o + d), cr));
+    }
     amx_configure();
     int32_t m0 = 0;
     for (; m0 + 32 <= Mp; m0 += 32)
         for (int32_t d0 = 0; d0 < D; d0 += 32) {
-            _tile_zero(0);
-            _tile_zero(1);
-            _tile_zero(2);
-            _tile_zero(3);
+            float *o00 = O + (size_t)m0 * D + d0, *o10 = O + (size_t)(m0 + 16) * D + d0;
+            _tile_loadd(0, o00, ostride);
+            _tile_loadd(1, o00 + 16, ostride);
+            _tile_loadd(2, o10, ostride);
+            _tile_loadd(3, o10 + 16, ostride);
             for (int32_t x0 = 0; x0 < nkp; x0 += 32) {
                 _tile_loadd(4, P + (size_t)m0 * ldP + x0, pstride);
                 _tile_loadd(5, P + (size_t)(m0 + 16) * ldP + x0, pstride);
@@ -102,15 +110,16 @@ static void pv_amx(float *O, const void *Pv, int32_t ldP, const void *vbuf, cons
                 _tile_dpbf16ps(2, 5, 6);
                 _tile_dpbf16ps(3, 5, 7);
             }
-            _tile_stored(0, tmp + (size_t)m0 * D + d0, tstride);
-            _tile_stored(1, tmp + (size_t)m0 * D + d0 + 16, tstride);
-            _tile_stored(2, tmp + (size_t)(m0 + 16) * D + d0, tstride);
-            _tile_stored(3, tmp + (size_t)(m0 + 16) * D + d0 + 16, tstride);
+            _tile_stored(0, o00, ostride);
+            _tile_stored(1, o00 + 16, ostride);
+            _tile_stored(2, o10, ostride);
+            _tile_stored(3, o10 + 16, ostride);
         }
     if (m0 < Mp)
         for (int32_t d0 = 0; d0 < D; d0 += 32) {
-            _tile_zero(0);
-            _tile_zero(1);
+            float *o00 = O + (size_t)m0 * D + d0;
+            _tile_loadd(0, o00, ostride);
+            _tile_loadd(1, o00 + 16, ostride);
             for (int32_t x0 = 0; x0 < nkp; x0 += 32) {
                 _tile_loadd(4, P + (size_t)m0 * ldP + x0, pstride);
                 _tile_loadd(6, vp + ((size_t)(x0 / 2) * D + d0) * 4, vstride);
@@ -118,16 +127,10 @@ static void pv_amx(float *O, const void *Pv, int32_t ldP, const void *vbuf, cons
                 _tile_dpbf16ps(0, 4, 6);
                 _tile_dpbf16ps(1, 4, 7);
             }
-            _tile_stored(0, tmp + (size_t)m0 * D + d0, tstride);
-            _tile_stored(1, tmp + (size_t)m0 * D + d0 + 16, tstride);
+            _tile_stored(0, o00, ostride);
+            _tile_stored(1, o00 + 16, ostride);
         }
-    for (int32_t m = 0; m < M; m++) {
-        __m512 cr = _mm512_set1_ps(corr[m]);
-        float *o = O + (size_t)m * D;
-        const float *t = tmp + (size_t)m * D;
-        for (int32_t d = 0; d < D; d += 16)
-            _mm512_storeu_ps(o + d, _mm512_fmadd_ps(_mm512_loadu_ps(o + d), cr, _mm512_loadu_ps(t + d)));
-    }
+    (void)tmp;
 }
 
 static const cpu_kernels amx_bf16 = {
