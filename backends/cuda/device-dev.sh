@@ -3,7 +3,8 @@
 # plugin, its tests and ksa-cuda-bench (cmake + ninja, CUDA on, OpenCL/HIP off), runs the tests,
 # compute-sanitizer memcheck + racecheck on a small grid, and the P1-P6 timing points with the
 # PyTorch SDPA (cuDNN) peer in the same call. Logs go under $OUT (default ./out-cuda).
-#   backends/cuda/device-dev.sh [test] [asan] [sanitize] [bench] [quick]   (none named: test sanitize bench)
+#   backends/cuda/device-dev.sh [test] [asan] [sanitize] [bench] [variants] [quick]
+#   (none named: test sanitize bench)
 # cmocka (needed by the tests) is taken from .carry/cuda/*.deb when the machine lacks it.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -77,16 +78,20 @@ if has bench; then
   t0=$(date +%s)
   timeout 300 python3 "$ROOT/backends/cuda/peer_sdpa.py" $QUICK >"$OUT/peer.jsonl" 2>>"$OUT/bench.err"
   echo "peer rc=$? ($(($(date +%s) - t0)) s)" >>"$OUT/summary.txt"
-  for dt in f16 bf16; do
+  for dt in ${KSA_BENCH_DTYPES:-f16 bf16}; do
     only=""
     [ $dt = bf16 ] && only="--only prefill"
     timeout 300 "$BUILD/bin/ksa-cuda-bench" $QUICK --dtype $dt $only >>"$OUT/bench.jsonl" 2>>"$OUT/bench.err"
     echo "bench $dt rc=$? ($(($(date +%s) - t0)) s)" >>"$OUT/summary.txt"
   done
-  # configuration variants (the tunables the autotuner also sees)
+fi
+if has variants; then # configuration variants (the tunables the autotuner also sees)
+  t0=$(date +%s)
   timeout 200 "$BUILD/bin/ksa-cuda-bench" $QUICK --only prefill --config warps=4 >>"$OUT/bench.jsonl" 2>>"$OUT/bench.err"
   timeout 200 "$BUILD/bin/ksa-cuda-bench" $QUICK --only decode --config decode_stages=2 >>"$OUT/bench.jsonl" 2>>"$OUT/bench.err"
   echo "variants done ($(($(date +%s) - t0)) s)" >>"$OUT/summary.txt"
+fi
+if has bench || has variants; then
   cat "$OUT/peer.jsonl" "$OUT/bench.jsonl" >>"$OUT/summary.txt"
   tail -5 "$OUT/bench.err" >>"$OUT/summary.txt"
 fi

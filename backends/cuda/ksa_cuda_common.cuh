@@ -120,8 +120,13 @@ template <typename F> static inline cudaError_t kc_allow_smem(F *fn, unsigned *d
     int maxs = 0;
     e = cudaDeviceGetAttribute(&maxs, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
     if (e != cudaSuccess) return e;
-    e = cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, maxs);
+    cudaFuncAttributes fa;
+    e = cudaFuncGetAttributes(&fa, fn);
+    if (e != cudaSuccess) return e;
+    /* the dynamic limit is what the block's static shared memory leaves of the opt-in maximum */
+    e = cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, maxs - (int)fa.sharedSizeBytes);
     if (e == cudaSuccess) *done_mask |= bit;
+    else (void)cudaGetLastError(); /* do not leave the error for the next launch check */
     return e;
 }
 
