@@ -3,10 +3,11 @@
 # inside a wall-clock limit: builds ksa with CUDA (cmake + ninja; HIP off, OpenCL if its headers
 # are there), runs the test suite (ctest, time-capped), the ksa-bench grid on the GPU and the
 # 32-layer Kascade schedule (P6), the PyTorch SDPA peer comparison (peer_torch.py), the CPU backend
-# at each ISA level of the AMX Xeon (KSA_CPU_ISA=amx/avx512/portable), the OpenCL backend through
-# the repo's own ICD file, then the plots and the README table. The scripts of the backend owners
-# (backends/cpu/device-amx.sh, backends/opencl/device-opencl.sh, backends/cuda/device-dev.sh) are
-# called for their own suites where they exist and time remains.
+# at each ISA level of the AMX Xeon (KSA_CPU_ISA=amx/avx512/portable; tests/cpu walks the levels
+# itself inside ctest), the OpenCL backend through backends/opencl/device-opencl.sh on this build
+# (NVIDIA's OpenCL via the repo's ICD file), the autotuner's P9 steps of autotune/DEVICE.md, then
+# the plots and the README table. backends/cpu/device-amx.sh (quick) and the sanitizer stage of
+# backends/cuda/device-dev.sh run last, only where time remains.
 #
 #   bench/device-run.sh [smoke]          smoke: CI-sized everything, for validating the script
 #   env: OUT (results; default ./out-bench), KSA_RUN_LIMIT (seconds, default 560),
@@ -80,6 +81,9 @@ TESTS=ON
 pkg-config --exists cmocka 2>/dev/null || { TESTS=OFF; say "no cmocka: tests not built"; }
 
 # ---------------------------------------------------------------- build
+# the CUDA toolkit's OpenCL headers and loader let the OpenCL plugin build too
+[ -d /usr/local/cuda ] && export CUDA_PATH=${CUDA_PATH:-/usr/local/cuda}
+command -v nvcc >/dev/null 2>&1 || { [ -x /usr/local/cuda/bin/nvcc ] && export PATH=/usr/local/cuda/bin:$PATH; }
 stage "build (CUDA on, HIP off)"
 cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKSA_WITH_CUDA=ON -DKSA_WITH_HIP=OFF \
   -DKSA_BUILD_TESTS=$TESTS -DKSA_BUILD_TOOLS=ON $EXTRA_CMAKE >"$LOGS/build.log" 2>&1 &&
@@ -172,19 +176,23 @@ if ! skip cpu && [ -x "$BENCH" ]; then
   done
 fi
 
-# ---------------------------------------------------------------- OpenCL backend (NVIDIA's OpenCL through the repo's ICD file)
-if ! skip opencl && [ -x "$BENCH" ] && "$BENCH" --list-devices 2>/dev/null | grep -q '^opencl'; then
-  ocl=$("$BENCH" --list-devices | awk '/^opencl/ && /NVIDIA|H100|H200/ {print $1; exit}')
-  [ -z "$ocl" ] && ocl=$("$BENCH" --list-devices | awk '/^opencl/ {print $1; exit}')
-  b=$(budget 45 60)
-  if [ "$b" -ge 10 ]; then
-    stage "ksa-bench on $ocl ($b s)"
-    if [ "$MODE" = smoke ]; then OSH="--quick"; else
-      OSH="--shape 1,8192,8192,32,8,128 --shape 1,16384,16384,32,8,128 --shape 16,1,32768,32,8,128 --shape 64,1,32768,32,8,128 --repeats 5"
-    fi
-    # shellcheck disable=SC2086
-    timeout $((b + 10)) "$BENCH" -v --device "$ocl" $OSH --time-budget "$b" --append --out "$OUT/bench.jsonl" 2>"$LOGS/bench-opencl.err"
-    rc_of opencl $? "$LOGS/bench-opencl.err"
+# ---------------------------------------------------------------- OpenCL backend: the owner's script on this build
+# (NVIDIA's OpenCL through backends/opencl/icd, test_opencl on it, ksa-bench OpenCL vs CUDA ratios)
+if ! skip opencl && [ -f "$ROOT/backends/opencl/device-opencl.sh" ] && [ -f "$BUILD/lib/libksa_opencl.so" ]; then
+  b=$(budget 80 70)
+  if [ "$b" -ge 25 ]; then
+    stage "backends/opencl/device-opencl.sh on this build ($b s)"
+    mkdir -p "$LOGS/opencl"
+    arg=""
+    [ "$MODE" = smoke ] && arg=quick
+    OUT="$LOGS/opencl" KSA_BUILD="$BUILD" KSA_OCL_LIMIT="$b" timeout $((b + 15)) bash "$ROOT/backends/opencl/device-opencl.sh" $arg \
+      >"$LOGS/opencl.log" 2>&1
+    rc_of "device-opencl.sh" $? "$LOGS/opencl.log"
+    grep -h '"device":"opencl' "$LOGS/opencl/bench.jsonl" >>"$OUT/bench.jsonl" 2>/dev/null
+    grep -E "test_opencl rc|PASSED|FAILED|OpenCL device under test" "$LOGS/opencl/summary.txt" 2>/dev/null | head -8 | tee -a "$SUM"
+    cat "$LOGS/opencl/ratios.md" 2>/dev/null | tee -a "$SUM"
+  else
+    say "opencl: no time left"
   fi
 fi
 
@@ -209,14 +217,14 @@ fi
 
 # ---------------------------------------------------------------- the backend owners' own suites, if time remains
 if ! skip owners && [ "$MODE" != smoke ]; then
-  for s in backends/cpu/device-amx.sh backends/opencl/device-opencl.sh; do
+  for s in backends/cpu/device-amx.sh; do
     [ -f "$ROOT/$s" ] || continue
     b=$(budget 90 40)
     [ "$b" -lt 30 ] && { say "$s: no time left"; continue; }
     stage "$s ($b s)"
     name=$(basename "$s" .sh)
     mkdir -p "$LOGS/$name"
-    OUT="$LOGS/$name" KSA_BUILD="$BUILD" KSA_BENCH_BUILD="$BUILD" timeout "$b" bash "$ROOT/$s" >"$LOGS/$name.log" 2>&1
+    OUT="$LOGS/$name" timeout "$b" bash "$ROOT/$s" quick >"$LOGS/$name.log" 2>&1
     say "$s rc=$?"
     tail -15 "$LOGS/$name.log" | tee -a "$SUM"
   done
