@@ -25,11 +25,14 @@ def load(paths):
 
 
 def cpu_isa(rec):
-    """The KSA_CPU_ISA level a record was measured under ('' when not forced)."""
-    return (rec.get("config") or {}).get("cpu_isa_env") or ""
+    """The kernel level a CPU-backend record ran at: the device's reported level (what KSA_CPU_ISA
+    resolved to on that CPU), else the KSA_CPU_ISA asked for; '' for other backends."""
+    if rec.get("backend") != "cpu":
+        return ""
+    return rec.get("isa") or (rec.get("config") or {}).get("cpu_isa_env") or ""
 
 
 def device_key(rec):
-    """Device name, with the forced ISA level for CPU records ('cpu@avx512')."""
+    """Device name, with the kernel level for CPU records ('cpu@avx512+bf16')."""
     isa = cpu_isa(rec)
-    return rec.get("device", "?") + (f"@{isa}" if isa and rec.get("backend") == "cpu" else "")
+    return rec.get("device", "?") + (f"@{isa}" if isa else "")
