@@ -87,7 +87,7 @@ command -v nvcc >/dev/null 2>&1 || { [ -x /usr/local/cuda/bin/nvcc ] && export P
 stage "build (CUDA on, HIP off)"
 cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKSA_WITH_CUDA=ON -DKSA_WITH_HIP=OFF \
   -DKSA_BUILD_TESTS=$TESTS -DKSA_BUILD_TOOLS=ON $EXTRA_CMAKE >"$LOGS/build.log" 2>&1 &&
-  timeout "$(budget 300 200)" ninja -C "$BUILD" -j"$JOBS" -k 0 >>"$LOGS/build.log" 2>&1
+  timeout "$(budget 300 $([ "$MODE" = smoke ] && echo 110 || echo 240))" ninja -C "$BUILD" -j"$JOBS" -k 0 >>"$LOGS/build.log" 2>&1
 rc=$?
 grep -E "^-- ksa:" "$LOGS/build.log" | tee -a "$SUM"
 say "build rc=$rc at $(elapsed) s"
@@ -108,7 +108,7 @@ BENCH=$BUILD/bin/ksa-bench
 
 # ---------------------------------------------------------------- tests
 if ! skip test && [ "$TESTS" = ON ] && [ -d "$BUILD" ]; then
-  if [ "$MODE" = smoke ]; then b=$(budget 40); else b=$(budget 150 300); fi
+  if [ "$MODE" = smoke ]; then b=$(budget 25 80); else b=$(budget 120 300); fi
   stage "ctest (-j8, $b s cap, 120 s per test)"
   timeout "$b" ctest --test-dir "$BUILD" -j8 --timeout 120 --output-on-failure >"$LOGS/ctest.log" 2>&1
   say "ctest rc=$? at $(elapsed) s"
@@ -120,9 +120,9 @@ fi
 if ! skip grid && [ -x "$BENCH" ]; then
   if [ "$MODE" = smoke ]; then
     stage "ksa-bench --quick on cuda:0 (and schedule)"
-    timeout "$(budget 40)" "$BENCH" -v --quick --device cuda:0 --dtype bf16,f16 --append --out "$OUT/bench.jsonl" 2>"$LOGS/bench-cuda.err"
+    timeout "$(budget 30 70)" "$BENCH" -v --quick --device cuda:0 --dtype bf16,f16 --append --out "$OUT/bench.jsonl" 2>"$LOGS/bench-cuda.err"
     rc_of bench $? "$LOGS/bench-cuda.err"
-    timeout "$(budget 30)" "$BENCH" -v --quick --schedule --device cuda:0 --append --out "$OUT/bench.jsonl" 2>>"$LOGS/bench-cuda.err"
+    timeout "$(budget 20 60)" "$BENCH" -v --quick --schedule --device cuda:0 --append --out "$OUT/bench.jsonl" 2>>"$LOGS/bench-cuda.err"
     rc_of schedule $? "$LOGS/bench-cuda.err"
   else
     b=$(budget 170 240)
@@ -145,7 +145,7 @@ fi
 # ---------------------------------------------------------------- peer comparison
 if ! skip peer && [ -f "$KSA_LIBRARY" ]; then
   if [ "$MODE" = smoke ]; then
-    b=$(budget 60)
+    b=$(budget 50 25)
     stage "peer_torch.py --quick ($b s)"
     timeout "$b" python3 "$ROOT/bench/peer_torch.py" --quick --repeats 5 --out "$OUT/peer.jsonl" 2>"$LOGS/peer.err"
   else
