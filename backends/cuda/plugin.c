@@ -304,7 +304,7 @@ static void kc_make_plan(const kc_state *s, int device, const ksa_problem *p, kc
     pl->total = off;
 }
 
-static ksa_status kc_check_supported(ksa_backend *self, const ksa_problem *p)
+static ksa_status kc_check_supported(ksa_backend *self, int device, const ksa_problem *p)
 {
     kc_state *s = (kc_state *)self->state;
     if (p->dtype != KSA_DTYPE_F16 && p->dtype != KSA_DTYPE_BF16)
@@ -317,6 +317,14 @@ static ksa_status kc_check_supported(ksa_backend *self, const ksa_problem *p)
     if (p->num_kv_heads > KC_MAX_KV_HEADS)
         return s->host->set_error(KSA_STATUS_UNSUPPORTED, "cuda: %d KV heads exceed the backend's %d", p->num_kv_heads,
                                   KC_MAX_KV_HEADS);
+    if (p->phase == KSA_PHASE_PREFILL) {
+        /* the prefill CTA holds 128 query rows and two K/V tile pairs of 64 rows in shared memory */
+        size_t need = (size_t)(KC_PREFILL_ROWS + 4 * 64) * (size_t)(p->head_dim + 8) * 2 + 1024;
+        if (need > s->props[device].sharedMemPerBlockOptin)
+            return s->host->set_error(KSA_STATUS_UNSUPPORTED,
+                                      "cuda: prefill at head_dim %d needs %zu bytes of shared memory per block; %s offers %zu",
+                                      p->head_dim, need, s->props[device].name, (size_t)s->props[device].sharedMemPerBlockOptin);
+    }
     if (p->phase == KSA_PHASE_DECODE && kc_decode_smem(p->head_dim, p->group_size, 1) > 200 * 1024)
         return s->host->set_error(KSA_STATUS_UNSUPPORTED,
                                   "cuda: decode with %d query heads per KV head at head_dim %d needs more shared memory than a "
@@ -327,7 +335,7 @@ static ksa_status kc_check_supported(ksa_backend *self, const ksa_problem *p)
 
 static ksa_status kc_attention_workspace(ksa_backend *self, int device, const ksa_problem *p, size_t *bytes)
 {
-    ksa_status st = kc_check_supported(self, p);
+    ksa_status st = kc_check_supported(self, device, p);
     if (st) return st;
     kc_plan pl;
     kc_make_plan((kc_state *)self->state, device, p, &pl);
@@ -355,7 +363,7 @@ static int kc_aligned16(const void *ptr, const ksa_token_strides *s, int paged)
 static ksa_status kc_attention(ksa_backend *self, int device, void *stream, const ksa_problem *p, ksa_call_info *info)
 {
     kc_state *s = (kc_state *)self->state;
-    ksa_status st = kc_check_supported(self, p);
+    ksa_status st = kc_check_supported(self, device, p);
     if (st) return st;
     kc_plan pl;
     kc_make_plan(s, device, p, &pl);
