@@ -162,7 +162,7 @@ int ksa_tune_format_entry(const ksa_tune_entry *e, char *buf, size_t len)
 {
     char body[1400], sig[700], cls[256], cfg[KSA_TUNE_CONFIG_MAX * 2];
     size_t n = 0;
-    cfg[0] = '\0';
+    snprintf(cfg, sizeof cfg, "%s", e->num_params == 0 ? "builtin" : "");
     for (int i = 0; i < e->num_params && n < sizeof cfg; i++)
         n += (size_t)snprintf(cfg + n, sizeof cfg - n, "%s%s=%d", i ? "," : "", e->names[i], e->values[i]);
     int bl = snprintf(body, sizeof body, "%s\t%s\t%s\t%.3f\t%.3f\t%lld", ksa_tune_signature_string(&e->sig, sig, sizeof sig),
@@ -300,6 +300,10 @@ static int parse_class(char *s, ksa_tune_class *c)
 
 static int parse_config(char *s, ksa_tune_entry *e)
 {
+    if (!strcmp(s, "builtin")) { /* the built-in heuristic measured best for this class */
+        e->num_params = 0;
+        return 1;
+    }
     char *f[KSA_MAX_TUNABLES + 1];
     int n = split(s, ',', f, KSA_MAX_TUNABLES);
     if (n > KSA_MAX_TUNABLES || !*s) return 0;
@@ -749,15 +753,17 @@ static int map_entry(const ksa_tune_entry *e, const ksa_tunable_space *space, in
     return 1;
 }
 
+/* Distance between classes in buckets; -1 when too far for a fallback. Only the key-length
+ * bucket (up to 2 away) and the batch bucket (up to 1 away) may differ: measurements on this
+ * machine showed a configuration tuned at batch 1 losing 15% at batch 4 (autotune/NOTES-autotune.md). */
 static int class_distance(const ksa_tune_class *a, const ksa_tune_class *b)
 {
     if (strcmp(a->backend, b->backend) || a->mode != b->mode || a->phase != b->phase || a->dtype != b->dtype ||
-        a->head_dim != b->head_dim)
+        a->head_dim != b->head_dim || a->group != b->group || a->layout != b->layout)
         return -1;
-    int d = abs(log2i(a->lk_bucket) - log2i(b->lk_bucket)) + abs(log2i(a->batch_bucket) - log2i(b->batch_bucket)) +
-            abs(log2i(ksa_tune_bucket(a->group)) - log2i(ksa_tune_bucket(b->group))) + (a->group != b->group) +
-            2 * (a->layout != b->layout);
-    return d;
+    int dl = abs(log2i(a->lk_bucket) - log2i(b->lk_bucket)), db = abs(log2i(a->batch_bucket) - log2i(b->batch_bucket));
+    if (dl > 2 || db > 1) return -1;
+    return dl + 2 * db;
 }
 
 /* Best entry of `arr` for the device and class: exact when *distance == 0. */
@@ -808,7 +814,8 @@ int ksa_autotune_lookup(ksa_device dev, const ksa_problem *p, const ksa_tunable_
     else if (es && ds == 0) use = es, src = "shipped:exact";
     else if (ec) use = ec, src = "cache:nearest";
     else if (es) use = es, src = "shipped:nearest";
-    if (use) map_entry(use, space, values);
+    int is_builtin = use && use->num_params == 0; /* a measured "the built-in is best here" */
+    if (use && !is_builtin) map_entry(use, space, values);
     int warn_incompatible = incompatible && !__atomic_exchange_n(&table.warned_incompatible, 1, __ATOMIC_RELAXED);
     int warn_foreign = foreign && !__atomic_exchange_n(&table.warned_foreign, 1, __ATOMIC_RELAXED);
     pthread_rwlock_unlock(&table_lock);
@@ -827,6 +834,13 @@ int ksa_autotune_lookup(ksa_device dev, const ksa_problem *p, const ksa_tunable_
         pthread_rwlock_unlock(&table_lock);
     }
     if (!use) return 0;
+    if (is_builtin) {
+        if (source) *source = !strcmp(src, "cache:exact")     ? "cache:exact:builtin"
+                              : !strcmp(src, "shipped:exact") ? "shipped:exact:builtin"
+                              : !strcmp(src, "cache:nearest") ? "cache:nearest:builtin"
+                                                              : "shipped:nearest:builtin";
+        return 0;
+    }
     if (source) *source = src;
     return 1;
 }

@@ -20,7 +20,8 @@ extern "C" {
 /* Fill values[0..space->num_params) with the tuned configuration for this problem on this device;
  * return 1 and set *source to a static string "cache:exact" / "cache:nearest" / "shipped:exact" /
  * "shipped:nearest"; return 0 when there is none (dispatch then uses the backend's built-in
- * heuristic). Thread-safe; the cache file and the shipped table are loaded once, lazily (see
+ * heuristic; when that is because an entry records that the built-in measured best, *source is
+ * set to e.g. "cache:exact:builtin"). Thread-safe; the cache file and the shipped table are loaded once, lazily (see
  * ksa_autotune_reload). Corrupt, truncated or foreign entries are ignored with one warning through
  * the log. No allocation after the first call. */
 int ksa_autotune_lookup(ksa_device dev, const ksa_problem *p, const ksa_tunable_space *space, int32_t *values,
@@ -69,7 +70,7 @@ const char *ksa_tune_op_name(int32_t mode, int32_t phase); /* "dense.prefill" */
 typedef struct ksa_tune_entry {
     ksa_tune_signature sig;
     ksa_tune_class cls;
-    int32_t num_params;
+    int32_t num_params; /* 0: a marker "the built-in heuristic measured best for this class" */
     char names[KSA_MAX_TUNABLES][32];
     int32_t values[KSA_MAX_TUNABLES];
     double tuned_us;   /* median time of the winner when it was measured */
@@ -177,7 +178,8 @@ typedef struct ksa_tune_result {
     double builtin_ms;
     double best_ms;         /* of the best passing candidate */
     char best_config[KSA_TUNE_CONFIG_MAX];
-    int32_t improved;       /* best beats the built-in by min_gain, confirmed: entry is valid */
+    int32_t improved;       /* best beats the built-in by min_gain, confirmed: entry holds it */
+    int32_t builtin_marker; /* not improved, the search ran: entry is a "built-in is best" marker */
     int32_t confirmed_run;  /* the interleaved confirmation ran (best looked faster in the search) */
     double confirm_builtin_ms, confirm_best_ms; /* its medians */
     double probe_builtin_ms, probe_best_ms;     /* the same at the buckets' lower edge (0: not run) */

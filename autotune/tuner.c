@@ -786,7 +786,7 @@ ksa_status ksa_tune_shape_run(ksa_device dev, const ksa_tune_shape *s_in, const 
             r->confirmed_run = 1;
             r->confirm_builtin_ms = mb;
             r->confirm_best_ms = mw;
-            ok = mw < mb * (1.0 - 0.5 * o.min_gain);
+            ok = mw < mb * (1.0 - o.min_gain);
         }
         ksa_tune_shape probe = s;
         int64_t lk_edge = ksa_tune_bucket(s.lk) / 2 + 1, b_edge = ksa_tune_bucket(s.batch) / 2 + 1;
@@ -835,6 +835,13 @@ ksa_status ksa_tune_shape_run(ksa_device dev, const ksa_tune_shape *s_in, const 
         ksa_clear_error();
         st = KSA_STATUS_SUCCESS;
     }
+    if (!r->improved && r->measured > 0) {
+        /* record that the built-in won here, so no neighbouring class's winner is used instead */
+        r->builtin_marker = 1;
+        r->entry.num_params = 0;
+        r->entry.tuned_us = r->entry.builtin_us = r->builtin_ms * 1e3;
+        r->entry.timestamp = (int64_t)time(NULL);
+    }
     progress(&ss, "done");
     host_out_free(&ss.builtin_out);
     inputs_destroy(&ss.full);
@@ -873,6 +880,8 @@ ksa_status ksa_tune_compare(ksa_device dev, const ksa_tune_shape *s_in, const ks
         if (ksa_autotune_lookup(dev, &p, &sp, v, &ls)) {
             src = ls;
             if (config && config_len) format_config(&sp, v, config, config_len);
+        } else if (ls) {
+            src = ls; /* a "built-in is best" marker */
         }
     }
     ksa_problem_storage_release(&storage);

@@ -177,10 +177,13 @@ static void test_lookup_fallbacks(void **state)
     assert_string_equal(src, "cache:exact");
     assert_int_equal(v[0], 16);
     assert_int_equal(v[1], 2);
-    /* nearest: Lk 5000 (bucket 8192) has no entry; the 1024 bucket is the only one with D 128 */
-    assert_int_equal(lookup(5000, 128, v, &src), 1);
+    /* nearest: Lk 2000 (bucket 2048) has no entry; the 1024 bucket is one away */
+    assert_int_equal(lookup(2000, 128, v, &src), 1);
     assert_string_equal(src, "cache:nearest");
     assert_int_equal(v[0], 16);
+    /* two buckets away still applies, three do not */
+    assert_int_equal(lookup(4000, 128, v, &src), 1);
+    assert_int_equal(lookup(8000, 128, v, &src), 0);
     /* none: head_dim 256 has no entry at any bucket */
     assert_int_equal(lookup(1000, 256, v, &src), 0);
     /* disabled on this thread: the built-in is measured */
@@ -188,8 +191,8 @@ static void test_lookup_fallbacks(void **state)
     assert_int_equal(lookup(1000, 128, v, &src), 0);
     ksa_autotune_set_enabled(1);
 
-    /* shipped entries: a wildcard signature (backend + isa) for D 256 at 2048, D 128 at 8192 */
-    ksa_tune_entry sh[2] = {make_entry(2048, 256, 64, 1), make_entry(8192, 128, 32, 1)};
+    /* shipped entries: a wildcard signature (backend + isa) for D 256 at 2048, D 128 at 2048 */
+    ksa_tune_entry sh[2] = {make_entry(2048, 256, 64, 1), make_entry(2048, 128, 32, 1)};
     static char shipped[4096];
     size_t n = (size_t)snprintf(shipped, sizeof shipped, "ksa-tune-cache 1\n# test table\n");
     for (int i = 0; i < 2; i++) {
@@ -204,12 +207,12 @@ static void test_lookup_fallbacks(void **state)
     assert_int_equal(lookup(1000, 128, v, &src), 1);
     assert_string_equal(src, "cache:exact");
     /* shipped exact beats cache nearest */
-    assert_int_equal(lookup(5000, 128, v, &src), 1);
+    assert_int_equal(lookup(2000, 128, v, &src), 1);
     assert_string_equal(src, "shipped:exact");
     assert_int_equal(v[0], 32);
     assert_int_equal(v[1], 1);
     /* shipped nearest when the cache has nothing for D 256 */
-    assert_int_equal(lookup(100000, 256, v, &src), 1);
+    assert_int_equal(lookup(5000, 256, v, &src), 1);
     assert_string_equal(src, "shipped:nearest");
     assert_int_equal(v[0], 64);
     /* a shipped entry for another ISA does not apply */
@@ -224,7 +227,53 @@ static void test_lookup_fallbacks(void **state)
     assert_int_equal(info.bad_lines, 0);
 }
 
-/* Write three good entries, then damage the text with `damage`, and look up. */
+static void test_builtin_markers_and_limits(void **state)
+{
+    char path[512];
+    path_in_tmp(path, sizeof path, "markers.txt");
+    ksa_tune_entry winner = make_entry(1024, 128, 16, 2);
+    ksa_tune_entry marker = make_entry(2048, 128, 0, 0);
+    marker.num_params = 0; /* "the built-in measured best at 2048" */
+    ksa_tune_entry batch1 = make_entry(8192, 128, 64, 1);
+    ksa_tune_entry all[3] = {winner, marker, batch1};
+    assert_int_equal(ksa_tune_cache_store(path, all, 3), KSA_STATUS_SUCCESS);
+    size_t len;
+    assert_non_null(strstr(read_text("markers.txt", &len), "\tbuiltin\t"));
+    use_cache("markers.txt");
+    int32_t v[KSA_MAX_TUNABLES];
+    const char *src;
+    assert_int_equal(lookup(1024, 128, v, &src), 1);
+    assert_string_equal(src, "cache:exact");
+    /* the marker is exact for 2048: built-in, not the 1024 neighbour */
+    src = NULL;
+    assert_int_equal(lookup(2048, 128, v, &src), 0);
+    assert_non_null(src);
+    assert_string_equal(src, "cache:exact:builtin");
+    /* 4096 is one from the marker and from the 8192 entry: equal distance, file order picks the marker */
+    assert_int_equal(lookup(4096, 128, v, &src), 0);
+    assert_string_equal(src, "cache:nearest:builtin");
+    /* batch: one bucket away applies, two do not */
+    ksa_problem p = make_problem(8192, 128);
+    ksa_tunable_space sp = fake_space();
+    p.batch = 2;
+    assert_int_equal(ksa_autotune_lookup(fake_device(), &p, &sp, v, &src), 1);
+    assert_string_equal(src, "cache:nearest");
+    assert_int_equal(v[0], 64);
+    p.batch = 4;
+    assert_int_equal(ksa_autotune_lookup(fake_device(), &p, &sp, v, &src), 0);
+    /* another group size or layout is never a neighbour */
+    p.batch = 1;
+    p.group_size = 8;
+    assert_int_equal(ksa_autotune_lookup(fake_device(), &p, &sp, v, &src), 0);
+    p.group_size = 4;
+    p.kv_layout = KSA_KV_PAGED;
+    assert_int_equal(ksa_autotune_lookup(fake_device(), &p, &sp, v, &src), 0);
+    ksa_tune_load_info info;
+    ksa_autotune_load_info(&info);
+    assert_int_equal(info.warnings, 0);
+}
+
+/* Write three good entries, then damage the text, and look up. */
 static void test_truncated(void **state)
 {
     char path[512];
@@ -521,7 +570,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bucket_and_strings),  cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_lookup_fallbacks),    cmocka_unit_test(test_truncated),
+        cmocka_unit_test(test_lookup_fallbacks),    cmocka_unit_test(test_builtin_markers_and_limits),
+        cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_flipped_byte),        cmocka_unit_test(test_garbage_and_versions),
         cmocka_unit_test(test_foreign_entries),     cmocka_unit_test(test_stale_parameters),
         cmocka_unit_test(test_concurrent_writers),  cmocka_unit_test(test_concurrent_lookups),

@@ -165,6 +165,10 @@ static void test_builtin_fastest_records_nothing(void **state)
     assert_int_equal(r.rejected, 2);
     assert_int_equal(r.improved, 0);
     assert_true(r.best_ms >= r.builtin_ms * 0.9);
+    /* the result is a "built-in is best" marker for the class */
+    assert_int_equal(r.builtin_marker, 1);
+    assert_int_equal(r.entry.num_params, 0);
+    assert_int_equal(r.entry.cls.mode, KSA_MODE_ANCHOR);
     fake_builtin_fastest = 0;
 }
 

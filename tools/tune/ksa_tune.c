@@ -245,7 +245,7 @@ static int show_or_export(ksa_device dev, const char *path, const char *export_p
                 se.values[se.num_params++] = e[i].values[k];
             }
             se.sig = shipped_signature(&info);
-            if (se.num_params > 0) out[m++] = se;
+            out[m++] = se; /* with no parameter left it says "use the built-in" */
         }
     }
     int rc = 0;
@@ -545,6 +545,13 @@ int main(int argc, char **argv)
                          r.confirm_best_ms);
             printf("%s %s: built-in kept (%.3f ms; best candidate %s %.3f ms, not %.0f%% faster%s) %s\n", info.name, shape,
                    r.builtin_ms, r.best_config[0] ? r.best_config : "-", r.best_ms, opt.min_gain * 100, confirm, extra);
+            if (r.builtin_marker && store && cache_path) {
+                st = ksa_tune_cache_store(cache_path, &r.entry, 1);
+                if (st) {
+                    printf("  not stored: %s\n", ksa_last_error());
+                    failures++;
+                }
+            }
         }
         if (r.probe_note[0])
             printf("  %s: built-in %.3f ms, winner %.3f ms\n", r.probe_note, r.probe_builtin_ms, r.probe_best_ms);
