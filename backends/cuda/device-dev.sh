@@ -5,7 +5,9 @@
 # PyTorch SDPA (cuDNN) peer in the same call. Logs go under $OUT (default ./out-cuda).
 #   backends/cuda/device-dev.sh [test] [asan] [sanitize] [bench] [variants] [quick]
 #   (none named: test sanitize bench)
-# cmocka (needed by the tests) is taken from .carry/cuda/*.deb when the machine lacks it.
+# The device image has no cmocka (needed by the tests): fetch it here once with
+#   mkdir -p .carry/cuda && (cd .carry/cuda && apt-get download libcmocka0 libcmocka-dev)
+# and name .carry/cuda in the run's carry list; the script unpacks it under /tmp/cmocka.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=${OUT:-$ROOT/out-cuda}
