@@ -54,7 +54,8 @@ static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 static size_t local_bytes(const ocl_cfg *c, int64_t D)
 {
-    size_t f = (size_t)(c->rows * (D + 1) + c->block_k * (D + 1) + c->rows * c->block_k + c->rows);
+    int64_t pad = D % 4 == 0 ? 4 : 1; /* the kernels pad local rows (HDP) */
+    size_t f = (size_t)(c->rows * (D + pad) + c->block_k * (D + pad) + c->rows * c->block_k + c->rows);
     return f * 4 + (size_t)c->block_k * 20 + 64;
 }
 
@@ -72,7 +73,8 @@ static void default_cfg(const ksa_ocl_device *dev, const ksa_problem *p, ocl_cfg
     } else {
         c->rows = D <= 64 ? 32 : D <= 128 ? 16 : 8;
     }
-    c->block_k = D <= 128 ? 64 : 32;
+    /* decode is bandwidth-bound: smaller key blocks keep local memory low and occupancy high */
+    c->block_k = (D <= 128 && !decode) ? 64 : 32;
     c->splits = 0;
     size_t lim = dev->local_mem ? (size_t)dev->local_mem : 32768;
     while (local_bytes(c, D) > lim && c->block_k > 16) c->block_k /= 2;
@@ -81,14 +83,14 @@ static void default_cfg(const ksa_ocl_device *dev, const ksa_problem *p, ocl_cfg
     while ((size_t)(c->rows * c->tpr) > dev->max_wg && c->rows > 1) c->rows /= 2;
 }
 
-/* Automatic split count: enough work-groups to fill the device twice over, but keep at least
- * two key blocks per split. */
+/* Automatic split count: about four work-groups per compute unit (latency hiding for the
+ * bandwidth-bound decode), but at least two key blocks per split. */
 static int auto_splits(const ksa_ocl_device *dev, const ksa_problem *p, const ocl_cfg *c, int64_t groups, int64_t nkeys)
 {
     int64_t bpg = ceil_div((p->phase == KSA_PHASE_DECODE ? 1 : groups) * p->group_size, c->rows);
     (void)groups;
     int64_t wgs = (int64_t)p->batch * p->num_kv_heads * bpg;
-    int64_t target = 2 * (int64_t)(dev->compute_units ? dev->compute_units : 1);
+    int64_t target = 4 * (int64_t)(dev->compute_units ? dev->compute_units : 1);
     int64_t by_keys = nkeys / (2 * c->block_k);
     int s = 1;
     while (s < 64 && wgs * s < target && s * 2 <= by_keys) s *= 2;

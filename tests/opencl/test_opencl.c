@@ -182,10 +182,21 @@ static void test_configs(void **state)
     /* a value outside the tunable space is refused with a sentence naming it */
     {
         ktest_config c = ktest_config_default();
+        ktest_problem p;
         assert_int_equal(ksa_set_config_override("rows=4,splits=3"), KSA_STATUS_SUCCESS);
-        ksa_status st = ktest_run_and_check(dev, &c);
+        char msg[512] = "";
+        ksa_status st = ktest_problem_create(dev, &c, &p);
+        if (st == KSA_STATUS_SUCCESS) {
+            st = ksa_attention(dev, NULL, &p.params, &p.tensors, &p.workspace);
+            snprintf(msg, sizeof msg, "%s", ksa_last_error());
+            ktest_problem_destroy(&p);
+        } else {
+            snprintf(msg, sizeof msg, "%s", ksa_last_error());
+        }
         ksa_set_config_override(NULL);
         assert_int_equal(st, KSA_STATUS_INVALID_ARGUMENT);
+        printf("refused as expected: %s\n", msg);
+        assert_non_null(strstr(msg, "splits"));
     }
     for (size_t i = 0; i < sizeof cfgs / sizeof cfgs[0]; i++) {
         for (int m = 0; m < 3; m++)

@@ -37,12 +37,23 @@
 #endif
 
 #define HD KSA_HEAD_DIM
+#if KSA_HEAD_DIM % 4 == 0
+#define VW 4                   /* float4 path: local rows padded by 4 floats (16-byte aligned, */
+#define HDP (KSA_HEAD_DIM + 4) /* consecutive rows start in different bank groups) */
+typedef float4 floatv;
+#define VLOAD_TMP(v, tmp) vstore4((v), 0, (tmp))
+#else
+#define VW 1
 #define HDP (KSA_HEAD_DIM + 1) /* padded row of the local tiles (fewer bank conflicts) */
+typedef float floatv;
+#define VLOAD_TMP(v, tmp) ((tmp)[0] = (v))
+#endif
+#define HDV (KSA_HEAD_DIM / VW)  /* vectors per row */
 #define NR KSA_ROWS
 #define TPR KSA_TPR
 #define BK KSA_BLOCK_K
 #define WG (KSA_ROWS * KSA_TPR)
-#define DPT ((KSA_HEAD_DIM + KSA_TPR - 1) / KSA_TPR) /* output dims per work-item */
+#define DV ((HDV + KSA_TPR - 1) / KSA_TPR) /* output vectors per work-item: dims VW * (lane + u * TPR) + c */
 #define KPT ((KSA_BLOCK_K + KSA_TPR - 1) / KSA_TPR)  /* keys per work-item in a block */
 
 #if KSA_DTYPE == 1
@@ -65,6 +76,42 @@ inline ushort ksa_f32_to_bf16(float x)
     return (ushort)(u >> 16);
 }
 #endif
+
+/* VW consecutive elements of storage at element offset i, as floats */
+#if KSA_DTYPE == 1
+#define LOADV4(p, i) vload4(0, (p) + (i))
+#elif KSA_DTYPE == 2
+#define LOADV4(p, i) vload_half4(0, (p) + (i))
+#else
+#define LOADV4(p, i) as_float4(convert_uint4(vload4(0, (p) + (i))) << 16)
+#endif
+#if VW == 4
+#define LOADV(p, i) LOADV4(p, i)
+#else
+#define LOADV(p, i) LOADF(p, i)
+#endif
+#define LROW(buf, row) ((__local floatv *)((buf) + (row) * HDP))
+#define LROWC(buf, row) ((__local const floatv *)((buf) + (row) * HDP))
+
+/* s[j] = q_r . key_(lane + j * TPR) over the local tiles, for the KPT keys of this work-item
+ * (keys past BK are clamped to BK - 1; callers ignore them). */
+inline void block_scores(__local const float *qs, __local const float *kb, int r, int lane, float *s)
+{
+    for (int j = 0; j < KPT; j++) s[j] = 0.0f;
+    __local const floatv *qr = LROWC(qs, r);
+    for (int d = 0; d < HDV; d++) {
+        const floatv a = qr[d];
+        for (int j = 0; j < KPT; j++) {
+            const int kk = min(lane + j * TPR, BK - 1);
+            const floatv b = LROWC(kb, kk)[d];
+#if VW == 4
+            s[j] = fma(a.x, b.x, fma(a.y, b.y, fma(a.z, b.z, fma(a.w, b.w, s[j]))));
+#else
+            s[j] = fma(a, b, s[j]);
+#endif
+        }
+    }
+}
 
 /* flags of ksa_attend / ksa_combine */
 #define KF_LIST 1        /* gather keys from the index tensor */
@@ -115,8 +162,8 @@ ksa_attend(ksa_geom geom, float scale, int flags, __global const stor_t *q, __gl
            __global const int *idx, __global const int *cnt, __global float *ws)
 {
     const ksa_geom *g = &geom;
-    __local float qs[NR * HDP];
-    __local float kv[BK * HDP];
+    __local float qs[NR * HDP] __attribute__((aligned(16)));
+    __local float kv[BK * HDP] __attribute__((aligned(16)));
     __local float ss[NR * BK];
     __local int kid[BK];
     __local long kbase[BK];
@@ -172,19 +219,19 @@ ksa_attend(ksa_geom geom, float scale, int flags, __global const stor_t *q, __gl
     const long e_end = min(e_begin + chunk, n_total);
 
     /* queries, pre-scaled */
-    for (int t = lid; t < NR * HD; t += WG) {
-        const int rr = t / HD, d = t % HD;
+    for (int t = lid; t < NR * HDV; t += WG) {
+        const int rr = t / HDV, d = t % HDV;
         const int rh = rho0 + rr;
-        float x = 0.0f;
+        floatv x = 0.0f;
         if (rh < nrows) {
             const int qq = q_first + rh / G, hh = kvh * G + rh % G;
-            x = LOADF(q, g->q_off + b * g->q_b + (qrow0 + qq) * g->q_t + hh * g->q_h + d) * scale;
+            x = LOADV(q, g->q_off + b * g->q_b + (qrow0 + qq) * g->q_t + hh * g->q_h + d * VW) * scale;
         }
-        qs[rr * HDP + d] = x;
+        LROW(qs, rr)[d] = x;
     }
 
-    float acc[DPT];
-    for (int u = 0; u < DPT; u++) acc[u] = 0.0f;
+    floatv acc[DV];
+    for (int u = 0; u < DV; u++) acc[u] = 0.0f;
     float m = -INFINITY, l = 0.0f;
     const int want_pv = !(flags & KF_NO_PV);
 
@@ -208,26 +255,31 @@ ksa_attend(ksa_geom geom, float scale, int flags, __global const stor_t *q, __gl
             }
         }
         barrier(CLK_LOCAL_MEM_FENCE);
-        for (int t = lid; t < BK * HD; t += WG) {
-            const int kk = t / HD, d = t % HD;
-            kv[kk * HDP + d] = kid[kk] >= 0 ? LOADF(k, kbase[kk] + d) : 0.0f;
+        for (int t = lid; t < BK * HDV; t += WG) {
+            const int kk = t / HDV, d = t % HDV;
+            floatv x = 0.0f;
+            if (kid[kk] >= 0) x = LOADV(k, kbase[kk] + d * VW);
+            LROW(kv, kk)[d] = x;
         }
         barrier(CLK_LOCAL_MEM_FENCE);
-        for (int kk = lane; kk < BK; kk += TPR) {
-            const int key = kid[kk];
-            float s = -INFINITY;
-            if (row_valid && key >= 0 && key <= pos) {
-                float dot = 0.0f;
-                for (int d = 0; d < HD; d++) dot = fma(qs[r * HDP + d], kv[kk * HDP + d], dot);
-                s = dot;
+        {
+            float sc[KPT];
+            block_scores(qs, kv, r, lane, sc);
+            for (int j = 0; j < KPT; j++) {
+                const int kk = lane + j * TPR;
+                if (kk < BK) {
+                    const int key = kid[kk];
+                    ss[r * BK + kk] = (row_valid && key >= 0 && key <= pos) ? sc[j] : -INFINITY;
+                }
             }
-            ss[r * BK + kk] = s;
         }
         barrier(CLK_LOCAL_MEM_FENCE);
         if (want_pv)
-            for (int t = lid; t < BK * HD; t += WG) {
-                const int kk = t / HD, d = t % HD;
-                kv[kk * HDP + d] = kid[kk] >= 0 ? LOADF(v, vbase[kk] + d) : 0.0f;
+            for (int t = lid; t < BK * HDV; t += WG) {
+                const int kk = t / HDV, d = t % HDV;
+                floatv x = 0.0f;
+                if (kid[kk] >= 0) x = LOADV(v, vbase[kk] + d * VW);
+                LROW(kv, kk)[d] = x;
             }
         float mb = -INFINITY;
         for (int kk = 0; kk < BK; kk++) mb = fmax(mb, ss[r * BK + kk]);
@@ -241,13 +293,14 @@ ksa_attend(ksa_geom geom, float scale, int flags, __global const stor_t *q, __gl
         const float alpha = (m == -INFINITY) ? 0.0f : exp(m - m_new);
         float lb = 0.0f;
         if (want_pv) {
-            for (int u = 0; u < DPT; u++) acc[u] *= alpha;
+            for (int u = 0; u < DV; u++) acc[u] *= alpha;
             for (int kk = 0; kk < BK; kk++) {
                 const float pk = ss[r * BK + kk];
                 lb += pk;
-                for (int u = 0; u < DPT; u++) {
+                __local const floatv *vr = LROWC(kv, kk);
+                for (int u = 0; u < DV; u++) {
                     const int d = lane + u * TPR;
-                    if (HD % TPR == 0 || d < HD) acc[u] = fma(pk, kv[kk * HDP + d], acc[u]);
+                    if (HDV % TPR == 0 || d < HDV) acc[u] = fma((floatv)(pk), vr[d], acc[u]);
                 }
             }
         } else {
@@ -262,9 +315,13 @@ ksa_attend(ksa_geom geom, float scale, int flags, __global const stor_t *q, __gl
     if (splits > 1) {
         __global float *pacc = ws + g->part_off + ((long)split * g->batch * g->max_lq * g->hq + rowid) * (HD + 2);
         if (want_pv)
-            for (int u = 0; u < DPT; u++) {
+            for (int u = 0; u < DV; u++) {
                 const int d = lane + u * TPR;
-                if (d < HD) pacc[2 + d] = acc[u];
+                if (d < HDV) {
+                    float tmp[VW];
+                    VLOAD_TMP(acc[u], tmp);
+                    for (int c = 0; c < VW; c++) pacc[2 + d * VW + c] = tmp[c];
+                }
             }
         if (lane == 0) {
             pacc[0] = m;
@@ -275,9 +332,13 @@ ksa_attend(ksa_geom geom, float scale, int flags, __global const stor_t *q, __gl
     const float inv = l > 0.0f ? 1.0f / l : 0.0f;
     if (flags & KF_WRITE_O) {
         const long ob = g->o_off + b * g->o_b + (qrow0 + qi) * g->o_t + h * g->o_h;
-        for (int u = 0; u < DPT; u++) {
+        for (int u = 0; u < DV; u++) {
             const int d = lane + u * TPR;
-            if (d < HD) STOREF(o, ob + d, acc[u] * inv);
+            if (d < HDV) {
+                float tmp[VW];
+                VLOAD_TMP(acc[u] * inv, tmp);
+                for (int c = 0; c < VW; c++) STOREF(o, ob + d * VW + c, tmp[c]);
+            }
         }
     }
     if (lane == 0) {
@@ -337,8 +398,8 @@ ksa_pool(ksa_geom geom, float scale, __global const stor_t *q, __global const st
          __global float *ws)
 {
     const ksa_geom *g = &geom;
-    __local float qs[NR * HDP];
-    __local float ks[BK * HDP];
+    __local float qs[NR * HDP] __attribute__((aligned(16)));
+    __local float ks[BK * HDP] __attribute__((aligned(16)));
     __local float ss[NR * BK];
     __local float lsel[NR];
 
@@ -359,27 +420,27 @@ ksa_pool(ksa_geom geom, float scale, __global const stor_t *q, __global const st
     const int q_last = g->decode ? 0 : min(q_first + (int)g->tile_q, lq_b) - 1;
     const int nrows = (q_last - q_first + 1) * G;
 
-    for (int t = lid; t < BK * HD; t += WG) {
-        const int kk = t / HD, d = t % HD;
+    for (int t = lid; t < BK * HDV; t += WG) {
+        const int kk = t / HDV, d = t % HDV;
         const int j = j0 + kk;
-        float x = 0.0f;
-        if (j < ncand) x = LOADF(k, key_row_base(g, pt, b, krow0, j, g->k_off, g->k_b, g->k_t, g->k_h, g->k_p, kvh) + d);
-        ks[kk * HDP + d] = x;
+        floatv x = 0.0f;
+        if (j < ncand) x = LOADV(k, key_row_base(g, pt, b, krow0, j, g->k_off, g->k_b, g->k_t, g->k_h, g->k_p, kvh) + d * VW);
+        LROW(ks, kk)[d] = x;
     }
     float part[KPT];
     for (int u = 0; u < KPT; u++) part[u] = 0.0f;
 
     for (int rho0 = 0; rho0 < nrows; rho0 += NR) {
         barrier(CLK_LOCAL_MEM_FENCE);
-        for (int t = lid; t < NR * HD; t += WG) {
-            const int rr = t / HD, d = t % HD;
+        for (int t = lid; t < NR * HDV; t += WG) {
+            const int rr = t / HDV, d = t % HDV;
             const int rh = rho0 + rr;
-            float x = 0.0f;
+            floatv x = 0.0f;
             if (rh < nrows) {
                 const int qq = q_first + rh / G, hh = kvh * G + rh % G;
-                x = LOADF(q, g->q_off + b * g->q_b + (qrow0 + qq) * g->q_t + hh * g->q_h + d) * scale;
+                x = LOADV(q, g->q_off + b * g->q_b + (qrow0 + qq) * g->q_t + hh * g->q_h + d * VW) * scale;
             }
-            qs[rr * HDP + d] = x;
+            LROW(qs, rr)[d] = x;
         }
         for (int t = lid; t < NR; t += WG) {
             const int rh = rho0 + t;
@@ -392,15 +453,14 @@ ksa_pool(ksa_geom geom, float scale, __global const stor_t *q, __global const st
         }
         barrier(CLK_LOCAL_MEM_FENCE);
         const float lr = lsel[r];
-        if (lr != INFINITY && lr != -INFINITY)
+        if (lr != INFINITY && lr != -INFINITY) {
+            float sc[KPT];
+            block_scores(qs, ks, r, lane, sc);
             for (int u = 0; u < KPT; u++) {
                 const int kk = lane + u * TPR;
-                if (kk < BK && j0 + kk < ncand) {
-                    float dot = 0.0f;
-                    for (int d = 0; d < HD; d++) dot = fma(qs[r * HDP + d], ks[kk * HDP + d], dot);
-                    part[u] += exp(dot - lr);
-                }
+                if (kk < BK && j0 + kk < ncand) part[u] += exp(sc[u] - lr);
             }
+        }
     }
     barrier(CLK_LOCAL_MEM_FENCE);
     for (int u = 0; u < KPT; u++) {
