@@ -159,6 +159,7 @@ typedef struct ksa_tune_options {
     int32_t max_candidates;/* exhaustive below this, coordinate descent above; default 48 */
     double min_gain;       /* a winner must be this fraction faster than the built-in; default 0.03 */
     int32_t check_max_len; /* reference check shape: Lq, Lk capped to this (prefill); default 300 */
+    const char *frozen;    /* comma list of parameter names held at their default ("threads"), or NULL */
     uint64_t seed;
     ksa_tune_progress_fn progress;
     void *progress_user;

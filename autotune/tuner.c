@@ -426,13 +426,26 @@ static int enumerate_all(const ksa_tunable_space *sp, int32_t (*cand)[KSA_MAX_TU
     return n;
 }
 
-static ksa_status tunable_space(ksa_device dev, const ksa_problem *p, ksa_tunable_space *sp)
+/* The backend's space for `p`; parameters named in `frozen` (comma list) keep only their default. */
+static ksa_status tunable_space(ksa_device dev, const ksa_problem *p, const char *frozen, ksa_tunable_space *sp)
 {
     memset(sp, 0, sizeof *sp);
     ksa_backend *be = dev->backend;
     if (!be->tunables) return KSA_STATUS_SUCCESS;
     ksa_status st = be->tunables(be, dev->index, p, sp);
     if (sp->num_params > KSA_MAX_TUNABLES) sp->num_params = KSA_MAX_TUNABLES;
+    for (int i = 0; frozen && i < sp->num_params; i++) {
+        size_t n = strlen(sp->params[i].name);
+        for (const char *f = frozen; *f;) {
+            size_t len = strcspn(f, ",");
+            if (len == n && !strncmp(f, sp->params[i].name, n)) {
+                sp->params[i].values = &sp->params[i].default_value; /* lives as long as *sp */
+                sp->params[i].num_values = 1;
+            }
+            f += len;
+            if (*f == ',') f++;
+        }
+    }
     return st;
 }
 
@@ -495,7 +508,7 @@ ksa_status ksa_tune_list_candidates(ksa_device dev, const ksa_tune_shape *s, con
     if (!lens) return ksa_error(KSA_STATUS_OUT_OF_MEMORY, "ksa-tune: out of host memory");
     ksa_problem p;
     synthetic_problem(s, &p, lens, lens + s->batch, lens + 2 * s->batch);
-    st = tunable_space(dev, &p, space);
+    st = tunable_space(dev, &p, opt.frozen, space);
     free(lens);
     *count = 0;
     if (exhaustive) *exhaustive = 1;
@@ -671,7 +684,7 @@ ksa_status ksa_tune_shape_run(ksa_device dev, const ksa_tune_shape *s_in, const 
     ksa_problem_storage storage;
     memset(&storage, 0, sizeof storage);
     st = ksa_resolve_problem(dev, NULL, &ss.full.params, &ss.full.sets[0].t, &p, &storage);
-    if (!st) st = tunable_space(dev, &p, &r->space);
+    if (!st) st = tunable_space(dev, &p, o.frozen, &r->space);
     if (!st) {
         ksa_tune_signature_of(&dev->info, &r->entry.sig);
         ksa_tune_class_of(&p, dev->backend->name, &r->entry.cls);
@@ -873,7 +886,7 @@ ksa_status ksa_tune_compare(ksa_device dev, const ksa_tune_shape *s_in, const ks
     memset(&storage, 0, sizeof storage);
     ksa_tunable_space sp;
     st = ksa_resolve_problem(dev, NULL, &in.params, &in.sets[0].t, &p, &storage);
-    if (!st) st = tunable_space(dev, &p, &sp);
+    if (!st) st = tunable_space(dev, &p, NULL, &sp);
     if (!st && sp.num_params > 0) {
         int32_t v[KSA_MAX_TUNABLES];
         const char *ls = NULL;

@@ -66,6 +66,13 @@ static void test_dry_run_list(void **state)
     assert_int_equal(ksa_tune_list_candidates(fake_device(), &s, &o, &sp, configs, 16, &n, &exhaustive), KSA_STATUS_SUCCESS);
     assert_int_equal(exhaustive, 0);
     assert_int_equal(n, 4);
+    /* a frozen parameter keeps its default: 3 blocks x 1 unroll */
+    o.max_candidates = 48;
+    o.frozen = "unroll";
+    assert_int_equal(ksa_tune_list_candidates(fake_device(), &s, &o, &sp, configs, 16, &n, &exhaustive), KSA_STATUS_SUCCESS);
+    assert_int_equal(n, 3);
+    for (int i = 0; i < n; i++) assert_non_null(strstr(configs[i], "unroll=1"));
+    o.frozen = NULL;
     /* bad shapes are refused with a sentence */
     s.hq = 5;
     assert_int_equal(ksa_tune_list_candidates(fake_device(), &s, &o, &sp, configs, 16, &n, &exhaustive),

@@ -27,14 +27,16 @@ static void usage(FILE *f)
             "  --dtype LIST        comma list of f32, f16, bf16 (default bf16)\n"
             "  --shape SPEC        B=1,Hq=32,Hkv=8,D=128,L=4096 (L sets Lq and Lk; or Lq=.., Lk=..), repeatable;\n"
             "                      decode uses Lk and B\n"
-            "  --preset NAME       small (CI-class CPU) or standard (PERFORMANCE.md shapes); default: standard on\n"
-            "                      GPUs, small otherwise; ignored when --shape is given\n"
+            "  --preset NAME       ci (the shapes of ksa-bench --quick), small (CI-class CPU, D 128) or standard\n"
+            "                      (PERFORMANCE.md shapes at 8K-32K); default: standard on GPUs, small\n"
+            "                      otherwise; ignored when --shape is given\n"
             "  --paged             paged K/V (page size 16) instead of contiguous\n"
             "  --budget SECONDS    total time budget, split evenly over the jobs (default 300)\n"
             "  --repeats N         timed calls per candidate, median taken (default 9)\n"
             "  --warmup N          untimed calls before timing (default 2)\n"
             "  --max-candidates N  exhaustive search up to N configurations, coordinate descent above (default 48)\n"
             "  --min-gain F        a winner must beat the built-in by this fraction (default 0.03)\n"
+            "  --freeze LIST       comma list of parameters held at their default (e.g. threads, for shipped entries)\n"
             "  --cache PATH        tuning cache file (default $KSA_TUNE_CACHE, else $XDG_CACHE_HOME/ksa/tune-cache.txt)\n"
             "  --dry-run           list the jobs and candidate configurations; measure nothing\n"
             "  --compare           measure built-in vs tuned lookup for each job (benchmark P9); tune nothing\n"
@@ -170,7 +172,16 @@ static int preset_shapes(const char *name, int phase, shape_spec *out, int max)
     do {                                                                \
         if (n < max) out[n++] = (shape_spec){B, HQ, HKV, D, LQ, LK};    \
     } while (0)
-    if (!strcmp(name, "small")) {
+    if (!strcmp(name, "ci")) { /* the CI-sized grid of ksa-bench --quick */
+        if (phase == 0) {
+            ADD(1, 8, 2, 64, 256, 256);
+            ADD(1, 8, 2, 64, 512, 512);
+            ADD(1, 8, 2, 64, 128, 512);
+        } else {
+            ADD(2, 8, 2, 64, 1, 1024);
+            ADD(2, 8, 2, 64, 1, 4096);
+        }
+    } else if (!strcmp(name, "small")) {
         if (phase == 0) {
             ADD(1, 8, 2, 128, 1024, 1024);
             ADD(1, 8, 2, 128, 2048, 2048);
@@ -330,6 +341,9 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--min-gain")) {
             NEED_VALUE;
             opt.min_gain = atof(val);
+        } else if (!strcmp(a, "--freeze")) {
+            NEED_VALUE;
+            opt.frozen = val;
         } else if (!strcmp(a, "--cache")) {
             NEED_VALUE;
             cache_arg = val;
@@ -418,7 +432,7 @@ int main(int argc, char **argv)
             if (nshapes) memcpy(ss, shapes, sizeof(shape_spec) * (size_t)nshapes);
             else ns = preset_shapes(pre, phases[o], ss, MAX_ITEMS);
             if (ns < 0) {
-                fprintf(stderr, "ksa-tune: --preset %s: expected small or standard\n", pre);
+                fprintf(stderr, "ksa-tune: --preset %s: expected ci, small or standard\n", pre);
                 ksa_context_destroy(ctx);
                 return 2;
             }
