@@ -10,7 +10,7 @@
 # backends/cuda/device-dev.sh run last, only where time remains.
 #
 #   bench/device-run.sh [smoke]          smoke: CI-sized everything, for validating the script
-#   env: OUT (results; default ./out-bench), KSA_RUN_LIMIT (seconds, default 560),
+#   env: OUT (results; default ./out-bench), KSA_RUN_LIMIT (seconds, default 575),
 #        KSA_RUN_SKIP ("test grid peer cpu opencl tune owners sanitize": stages to leave out),
 #        KSA_BENCH_BUILD (build dir, default ./build-device), KSA_RUN_JOBS, KSA_RUN_CMAKE_ARGS
 #
@@ -25,7 +25,7 @@ OUT=${OUT:-$ROOT/out-bench}
 LOGS=/tmp/ksa-run-logs
 PLOTS=/tmp/ksa-run-plots
 BUILD=${KSA_BENCH_BUILD:-$ROOT/build-device}
-LIMIT=${KSA_RUN_LIMIT:-560}
+LIMIT=${KSA_RUN_LIMIT:-575}
 SKIP=" ${KSA_RUN_SKIP:-} "
 MODE=${1:-full}
 JOBS=${KSA_RUN_JOBS:-16}
@@ -108,7 +108,7 @@ BENCH=$BUILD/bin/ksa-bench
 
 # ---------------------------------------------------------------- tests
 if ! skip test && [ "$TESTS" = ON ] && [ -d "$BUILD" ]; then
-  if [ "$MODE" = smoke ]; then b=$(budget 25 80); else b=$(budget 120 300); fi
+  if [ "$MODE" = smoke ]; then b=$(budget 25 80); else b=$(budget 75 300); fi
   stage "ctest (-j8, $b s cap, 120 s per test)"
   timeout "$b" ctest --test-dir "$BUILD" -j8 --timeout 120 --output-on-failure >"$LOGS/ctest.log" 2>&1
   say "ctest rc=$? at $(elapsed) s"
@@ -125,19 +125,14 @@ if ! skip grid && [ -x "$BENCH" ]; then
     timeout "$(budget 20 60)" "$BENCH" -v --quick --schedule --device cuda:0 --append --out "$OUT/bench.jsonl" 2>>"$LOGS/bench-cuda.err"
     rc_of schedule $? "$LOGS/bench-cuda.err"
   else
-    b=$(budget 170 240)
-    stage "ksa-bench grid on cuda:0 (bf16; $b s)"
-    timeout $((b + 30)) "$BENCH" -v --device cuda:0 --dtype bf16 --time-budget "$b" --max-measure-ms 1200 \
+    b=$(budget 110 240)
+    stage "ksa-bench grid on cuda:0 (bf16; $b s; target shapes first)"
+    timeout $((b + 30)) "$BENCH" -v --device cuda:0 --dtype bf16 --time-budget "$b" --max-measure-ms 1000 \
       --append --out "$OUT/bench.jsonl" 2>"$LOGS/bench-cuda.err"
     rc_of bench $? "$LOGS/bench-cuda.err"
     b=$(budget 40 200)
-    stage "ksa-bench f16 P1-P5 points on cuda:0 ($b s)"
-    timeout $((b + 20)) "$BENCH" -v --device cuda:0 --dtype f16 --time-budget "$b" --max-measure-ms 1000 \
-      --shape 1,16384,16384,32,8,128 --shape 1,32768,32768,32,8,128 --shape 64,1,32768,32,8,128 \
-      --append --out "$OUT/bench.jsonl" 2>>"$LOGS/bench-cuda.err"
-    b=$(budget 60 180)
     stage "ksa-bench 32-layer schedule on cuda:0 (P6; $b s)"
-    timeout "$b" "$BENCH" -v --schedule --device cuda:0 --dtype bf16 --append --out "$OUT/bench.jsonl" 2>>"$LOGS/bench-cuda.err"
+    timeout "$b" "$BENCH" -v --schedule --device cuda:0 --dtype bf16 --repeats 3 --append --out "$OUT/bench.jsonl" 2>>"$LOGS/bench-cuda.err"
     rc_of schedule $? "$LOGS/bench-cuda.err"
   fi
 fi
@@ -149,7 +144,7 @@ if ! skip peer && [ -f "$KSA_LIBRARY" ]; then
     stage "peer_torch.py --quick ($b s)"
     timeout "$b" python3 "$ROOT/bench/peer_torch.py" --quick --repeats 5 --out "$OUT/peer.jsonl" 2>"$LOGS/peer.err"
   else
-    b=$(budget 150 110)
+    b=$(budget 100 110)
     stage "peer_torch.py: ksa vs torch SDPA, GPU and CPU ($b s)"
     timeout $((b + 15)) python3 "$ROOT/bench/peer_torch.py" --time-budget "$b" --out "$OUT/peer.jsonl" 2>"$LOGS/peer.err"
   fi
@@ -163,10 +158,13 @@ if ! skip cpu && [ -x "$BENCH" ]; then
   if [ "$MODE" = smoke ]; then
     CPU_SHAPES="--quick"
   else
-    CPU_SHAPES="--shape 1,4096,4096,32,8,128 --shape 1,1,32768,32,8,128 --shape 16,1,32768,32,8,128 --repeats 5 --max-measure-ms 1500"
+    CPU_SHAPES="--shape 1,4096,4096,32,8,128 --shape 16,1,32768,32,8,128 --shape 1,1,32768,32,8,128 --repeats 5 --max-measure-ms 1500"
   fi
   for isa in amx avx512 portable; do
-    b=$(budget 35 90)
+    want=30
+    [ $isa = avx512 ] && want=20
+    [ $isa = portable ] && want=15
+    b=$(budget $want 90)
     [ "$b" -lt 8 ] && { say "cpu $isa: no time left"; continue; }
     stage "ksa-bench on cpu, KSA_CPU_ISA=$isa ($b s)"
     # shellcheck disable=SC2086
@@ -179,7 +177,7 @@ fi
 # ---------------------------------------------------------------- OpenCL backend: the owner's script on this build
 # (NVIDIA's OpenCL through backends/opencl/icd, test_opencl on it, ksa-bench OpenCL vs CUDA ratios)
 if ! skip opencl && [ -f "$ROOT/backends/opencl/device-opencl.sh" ] && [ -f "$BUILD/lib/libksa_opencl.so" ]; then
-  b=$(budget 80 70)
+  b=$(budget 55 65)
   if [ "$b" -ge 25 ]; then
     stage "backends/opencl/device-opencl.sh on this build ($b s)"
     mkdir -p "$LOGS/opencl"
@@ -198,7 +196,7 @@ fi
 
 # ---------------------------------------------------------------- autotune: tune, P9 compare, export (autotune/DEVICE.md)
 if ! skip tune && [ "$MODE" != smoke ] && [ -x "$BUILD/bin/ksa-tune" ]; then
-  b=$(budget 70 40)
+  b=$(budget 55 15)
   if [ "$b" -ge 30 ]; then
     stage "ksa-tune on cuda:0: tune ($((b / 2)) s), compare (P9), export (autotune/DEVICE.md)"
     OPS=dense.decode,anchor.decode,reuse.decode,anchor.prefill

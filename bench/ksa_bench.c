@@ -199,16 +199,23 @@ static void add_standard_grid(void)
         add_item(2, 1, 4096, 8, 2, 64, KSA_PHASE_DECODE);
         return;
     }
-    static const int64_t Ls[] = {8192, 16384, 32768, 65536, 131072};
-    for (size_t i = 0; i < 5; i++) add_item(1, Ls[i], Ls[i], 32, 8, 128, KSA_PHASE_PREFILL);
-    add_item(1, 16384, 16384, 32, 8, 64, KSA_PHASE_PREFILL);
-    add_item(1, 16384, 16384, 32, 8, 256, KSA_PHASE_PREFILL);
-    add_item(1, 16384, 16384, 32, 32, 128, KSA_PHASE_PREFILL); /* GQA 1 */
-    add_item(1, 4096, 32768, 32, 8, 128, KSA_PHASE_PREFILL);   /* chunked prefill */
+    /* the shapes of the targets first (P1-P5), so a --time-budget cuts the rest, not them */
+    add_item(1, 16384, 16384, 32, 8, 128, KSA_PHASE_PREFILL);
+    add_item(1, 32768, 32768, 32, 8, 128, KSA_PHASE_PREFILL);
+    add_item(64, 1, 32768, 32, 8, 128, KSA_PHASE_DECODE);
+    add_item(1, 8192, 8192, 32, 8, 128, KSA_PHASE_PREFILL);
     static const int64_t Bs[] = {1, 16, 64};
     static const int64_t Lks[] = {8192, 32768, 131072};
-    for (size_t b = 0; b < 3; b++)
-        for (size_t l = 0; l < 3; l++) add_item(Bs[b], 1, Lks[l], 32, 8, 128, KSA_PHASE_DECODE);
+    for (size_t l = 0; l < 3; l++)
+        for (size_t b = 0; b < 3; b++)
+            if (!(Bs[b] == 64 && Lks[l] == 32768)) add_item(Bs[b], 1, Lks[l], 32, 8, 128, KSA_PHASE_DECODE);
+    add_item(1, 65536, 65536, 32, 8, 128, KSA_PHASE_PREFILL);
+    add_item(1, 131072, 131072, 32, 8, 128, KSA_PHASE_PREFILL);
+    /* head dims 64 and 256, GQA 1, chunked prefill */
+    add_item(1, 16384, 16384, 32, 8, 64, KSA_PHASE_PREFILL);
+    add_item(1, 16384, 16384, 32, 8, 256, KSA_PHASE_PREFILL);
+    add_item(1, 16384, 16384, 32, 32, 128, KSA_PHASE_PREFILL);
+    add_item(1, 4096, 32768, 32, 8, 128, KSA_PHASE_PREFILL);
     add_item(16, 1, 32768, 32, 8, 64, KSA_PHASE_DECODE);
     add_item(16, 1, 32768, 32, 8, 256, KSA_PHASE_DECODE);
     add_item(16, 1, 32768, 32, 32, 128, KSA_PHASE_DECODE);

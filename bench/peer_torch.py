@@ -33,6 +33,7 @@ import ksa  # noqa: E402
 TOL = {"f16": 5e-3, "bf16": 2e-2, "f32": 1e-4}
 TORCH_DT = {"f16": torch.float16, "bf16": torch.bfloat16, "f32": torch.float32}
 MODES = {"dense": ksa.MODE_DENSE, "anchor": ksa.MODE_ANCHOR, "reuse": ksa.MODE_REUSE}
+EXPAND_MAX = 4 << 30  # bytes of K/V expanded per query head (repeat_interleave peer, math backend)
 
 
 # ------------------------------------------------------------------ counting (mirrors bench_model.c)
@@ -161,9 +162,10 @@ def make_peers(backend, q, k, v, causal, group):
     except ImportError:  # torch < 2.3
         sdpa_kernel = None
     ctx = (lambda: sdpa_kernel([backend])) if (backend is not None and sdpa_kernel) else nullcontext
-    attempts = [("enable_gqa", q, k, v, {"enable_gqa": True}),
-                ("repeat_interleave", q, k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1), {})] \
-        if group > 1 else [("none", q, k, v, {})]
+    expanded = 2 * k.numel() * group * k.element_size()
+    attempts = [("enable_gqa", q, k, v, {"enable_gqa": True})] if group > 1 else [("none", q, k, v, {})]
+    if group > 1 and expanded <= EXPAND_MAX:  # K/V copied per query head: only where that fits easily
+        attempts.append(("repeat_interleave", q, k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1), {}))
     made, last = [], None
     for mode, qq, kk, vv, kw in attempts:
         def fn(qq=qq, kk=kk, vv=vv, kw=kw):
@@ -232,7 +234,7 @@ def compare(args, emit, timer, kind, dev, shape, phase, dtype_name, modes, tf, b
     # peers on the dense problem
     peers, outs, gqa = {}, {}, {}
     for name, backend in sdpa_backends(kind).items():
-        if name == "math" and not math_ok:
+        if name == "math" and (not math_ok or 2 * B * Lk * Hq * D * q.element_size() > EXPAND_MAX):
             continue
         try:  # the faster way of passing GQA is the peer's time; both are recorded
             timed = [(timer(fn), mode, out) for fn, mode, out in make_peers(backend, qt, kt, vt, causal, Hq // Hkv)]
@@ -306,13 +308,15 @@ def gpu_cases(quick):
     if quick:
         return [((1, 2048, 2048, 32, 8, 128), "prefill", ["dense", "anchor", "reuse"]),
                 ((16, 1, 8192, 32, 8, 128), "decode", ["dense", "reuse"])]
-    cases = []
-    for L in (4096, 8192, 16384, 32768):
+    # the targets' shapes first (P1 L16K, P2 L32K, P4/P5 B64 Lk32K), so a time budget cuts the rest
+    cases = [((1, 16384, 16384, 32, 8, 128), "prefill", ["dense", "anchor", "reuse"]),
+             ((1, 32768, 32768, 32, 8, 128), "prefill", ["dense", "anchor", "reuse"]),
+             ((64, 1, 32768, 32, 8, 128), "decode", ["dense", "anchor", "reuse"])]
+    for L in (4096, 8192):
         cases.append(((1, L, L, 32, 8, 128), "prefill", ["dense", "anchor", "reuse"]))
+    for B, Lk in ((1, 8192), (16, 8192), (1, 32768), (16, 32768), (64, 8192)):
+        cases.append(((B, 1, Lk, 32, 8, 128), "decode", ["dense", "anchor", "reuse"]))
     cases.append(((1, 16384, 16384, 32, 8, 64), "prefill", ["dense"]))
-    for B in (1, 16, 64):
-        for Lk in (8192, 32768):
-            cases.append(((B, 1, Lk, 32, 8, 128), "decode", ["dense", "anchor", "reuse"]))
     return cases
 
 
@@ -320,8 +324,8 @@ def cpu_cases(quick):
     if quick:
         return [((1, 512, 512, 32, 8, 128), "prefill", ["dense", "reuse"]),
                 ((1, 1, 4096, 32, 8, 128), "decode", ["dense", "reuse"])]
-    return [((1, 2048, 2048, 32, 8, 128), "prefill", ["dense", "anchor", "reuse"]),
-            ((1, 4096, 4096, 32, 8, 128), "prefill", ["dense", "anchor", "reuse"]),
+    return [((1, 4096, 4096, 32, 8, 128), "prefill", ["dense", "anchor", "reuse"]),  # P7
+            ((1, 2048, 2048, 32, 8, 128), "prefill", ["dense", "anchor", "reuse"]),
             ((1, 1, 32768, 32, 8, 128), "decode", ["dense", "reuse"]),
             ((16, 1, 32768, 32, 8, 128), "decode", ["dense", "reuse"])]
 
@@ -363,7 +367,8 @@ def main():
             print(f"# {rec['backend']} {rec['mode']} {rec['phase']} {rec['shape']}: {rec.get('status')}: "
                   f"{rec.get('error', '')[:160]}", file=sys.stderr)
 
-    kinds = [d for d in args.device.split(",") if d] or (["cuda"] if torch.cuda.is_available() else []) + ["cpu"]
+    # the CPU first: its cases are few and short, and P7 must not be cut by the GPU grid's time budget
+    kinds = [d for d in args.device.split(",") if d] or ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     ctx = ksa.Context()
     print(f"# torch {torch.__version__}, cuDNN {torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None}, "
           f"ksa {ksa.version()}, devices {ctx.device_names()}", file=sys.stderr)
@@ -381,8 +386,8 @@ def main():
         cases = [(s, "decode" if s[1] == 1 else "prefill", ["dense", "anchor", "reuse"]) for s in user] if user else \
             (gpu_cases(args.quick) if kind == "cuda" else cpu_cases(args.quick))
         dtypes = args.dtype.split(",") if kind == "cuda" else args.cpu_dtype.split(",")
-        for dtype_name in dtypes:
-            for shape, phase, modes in cases:
+        for shape, phase, modes in cases:
+            for dtype_name in dtypes:
                 if args.time_budget and time.time() - t_start > args.time_budget:
                     print(f"# time budget spent; skipping {kind} {shape} {dtype_name}", file=sys.stderr)
                     continue
