@@ -67,8 +67,8 @@ def plot_speedup(recs, dev, outdir):
             if d:
                 lab = f"{r['mode']} / own dense ({r['dtype']}" + (f", B{r['shape']['B']})" if phase == "decode" else ")")
                 series[lab].append((r["shape"]["Lk"], d / r["median_ms"]))
-        for r in peer:
-            if r["phase"] != phase:
+        for r in peer:  # ksa DENSE and REUSE over the peer; decode in bf16 only (fewer lines)
+            if r["phase"] != phase or r["mode"] == "anchor" or (phase == "decode" and r["dtype"] == "f16"):
                 continue
             lab = f"ksa {r['mode']} / {r['peer'].replace('torch-sdpa-', 'SDPA ')} ({r['dtype']}" + \
                 (f", B{r['shape']['B']})" if phase == "decode" else ")")
