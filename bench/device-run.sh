@@ -245,7 +245,7 @@ python3 "$ROOT/bench/plot.py" "$PLOTS" "$OUT/bench.jsonl" "$OUT/peer.jsonl" >"$L
 say "plot rc=$? ($(ls "$PLOTS" | wc -l) PNGs)"
 [ -f "$PLOTS/speedup_cuda_0.png" ] && cp "$PLOTS/speedup_cuda_0.png" "$OUT/"
 touch "$OUT/peer.jsonl" "$OUT/tune-compare.jsonl"
-python3 "$ROOT/bench/make_table.py" -o "$OUT/README-table.md" "$OUT/bench.jsonl" "$OUT/peer.jsonl" "$OUT/tune-compare.jsonl" >>"$LOGS/plot.log" 2>&1
+python3 "$ROOT/bench/make_table.py" --title "bench/device-run.sh $MODE run, $(date -u +%Y-%m-%d\ %H:%M) UTC, $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)" -o "$OUT/README-table.md" "$OUT/bench.jsonl" "$OUT/peer.jsonl" "$OUT/tune-compare.jsonl" >>"$LOGS/plot.log" 2>&1
 say "table rc=$?"
 touch "$OUT/peer.jsonl"
 say "records: bench $(wc -l <"$OUT/bench.jsonl"), ok $(grep -c '"status":"ok"' "$OUT/bench.jsonl"), peer $(wc -l <"$OUT/peer.jsonl")"
