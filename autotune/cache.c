@@ -717,15 +717,18 @@ void ksa_autotune_reload(void)
     pthread_rwlock_unlock(&table_lock);
 }
 
+/* Returns with the reader lock held and the table loaded (a reload between dropping the writer
+ * lock and taking the reader lock is caught by the loop). */
 static void ensure_loaded_read_locked(void)
 {
-    pthread_rwlock_rdlock(&table_lock);
-    if (table.loaded) return;
-    pthread_rwlock_unlock(&table_lock);
-    pthread_rwlock_wrlock(&table_lock);
-    if (!table.loaded) load_table(&table);
-    pthread_rwlock_unlock(&table_lock);
-    pthread_rwlock_rdlock(&table_lock);
+    for (;;) {
+        pthread_rwlock_rdlock(&table_lock);
+        if (table.loaded) return;
+        pthread_rwlock_unlock(&table_lock);
+        pthread_rwlock_wrlock(&table_lock);
+        if (!table.loaded) load_table(&table);
+        pthread_rwlock_unlock(&table_lock);
+    }
 }
 
 void ksa_autotune_load_info(ksa_tune_load_info *out)
