@@ -139,6 +139,19 @@ static void test_head_dims(void **state)
                 fails += run_cfg(dev, &c);
             }
     assert_int_equal(fails, 0);
+    /* above the backend's 256: refused with a sentence, nothing written */
+    ktest_config c = ktest_config_default();
+    c.head_dim = 320;
+    ktest_problem p;
+    ksa_status st = ktest_problem_create(dev, &c, &p);
+    if (st == KSA_STATUS_SUCCESS) {
+        st = ksa_attention(dev, NULL, &p.params, &p.tensors, &p.workspace);
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", ksa_last_error());
+        ktest_problem_destroy(&p);
+        assert_non_null(strstr(msg, "head_dim"));
+    }
+    assert_int_equal(st, KSA_STATUS_UNSUPPORTED);
 }
 
 /* GQA ratios 1, 2, 3, 4, 8 in every mode, prefill and decode, paged and contiguous */
