@@ -736,8 +736,20 @@ static void bench_shape_on(bench_device *d, const bench_item *it, ksa_dtype dt)
         if (!opt.modes[m]) continue;
         bench_work w = bench_count(&p.s, (ksa_mode)m, p.phase, &opt.topk, dt);
         double floor_ms = bench_floor_ms(&w, &d->peaks, NULL);
+        /* time per floor-ms measured before: this mode's, else DENSE's (same phase and dtype), else
+         * a guess of 20% of the floor; ANCHOR computes every score as DENSE does, so when DENSE of
+         * this shape is predicted too long, so is ANCHOR */
         double lm = d->last_ms[p.phase][m][dtype_slot(dt)], lf = d->last_floor[p.phase][m][dtype_slot(dt)];
+        if (!(lm > 0 && lf > 0)) {
+            lm = d->last_ms[p.phase][KSA_MODE_DENSE][dtype_slot(dt)];
+            lf = d->last_floor[p.phase][KSA_MODE_DENSE][dtype_slot(dt)];
+        }
         double predicted = lm > 0 && lf > 0 ? lm * floor_ms / lf : floor_ms * 5.0;
+        if (m == KSA_MODE_ANCHOR && skip_reason[KSA_MODE_DENSE] && !strncmp(skip_reason[KSA_MODE_DENSE], "predicted", 9)) {
+            bench_work wd = bench_count(&p.s, KSA_MODE_DENSE, p.phase, &opt.topk, dt);
+            double pd = bench_floor_ms(&wd, &d->peaks, NULL) * 5.0;
+            if (pd > predicted) predicted = pd;
+        }
         if (d->info.memory_bytes > 0 && need > opt.max_mem_fraction * (double)d->info.memory_bytes) {
             snprintf(reasons[m], sizeof reasons[m], "needs %.1f GB of the device's %.1f GB", need / 1e9,
                      (double)d->info.memory_bytes / 1e9);
