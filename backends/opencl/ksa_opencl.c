@@ -280,6 +280,13 @@ ksa_status ksa_ocl_ctx_for_queue(ksa_backend *self, ksa_ocl_device *d, cl_comman
         return ksa_ocl_state_of(self)->host->set_error(KSA_STATUS_INVALID_ARGUMENT,
                                                         "opencl: the stream's cl_command_queue belongs to another device than %s",
                                                         d->name);
+    cl_command_queue_properties props = 0;
+    if (clGetCommandQueueInfo(queue, CL_QUEUE_PROPERTIES, sizeof props, &props, NULL) == CL_SUCCESS &&
+        (props & CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE))
+        return ksa_ocl_state_of(self)->host->set_error(
+            KSA_STATUS_UNSUPPORTED,
+            "opencl: the stream is an out-of-order cl_command_queue; the backend's kernels of one call depend on each "
+            "other in order, so it needs an in-order queue");
     *use_queue = queue;
     return ctx_state_for(self, d, c, out);
 }
