@@ -106,6 +106,36 @@ BENCH=$BUILD/bin/ksa-bench
 [ -x "$BUILD/bin/ksa-info" ] && timeout 30 "$BUILD/bin/ksa-info" >"$LOGS/ksa-info.txt" 2>&1
 [ -x "$BENCH" ] && timeout 60 "$BENCH" --list-devices 2>&1 | tee -a "$SUM"
 
+# ---------------------------------------------------------------- ceilings measured on this machine
+GPU_PEAKS="" # options for the GPU runs of ksa-bench and peer_torch.py (CPU runs keep their own probe)
+# (PERFORMANCE.md: judge against the measured copy bandwidth and GEMM rate, not datasheets):
+# a 1 GiB device-to-device copy (bytes read + written) and an 8192^3 bf16 matmul, medians of 10
+if [ "$MODE" != smoke ]; then
+  stage "ceilings: device copy bandwidth and bf16 GEMM rate (torch)"
+  read -r CEIL_GBS CEIL_TF < <(timeout 60 python3 - 2>>"$LOGS/ceilings.err" <<'PYEOF'
+import statistics, torch
+x = torch.empty(1 << 30, dtype=torch.uint8, device="cuda"); y = torch.empty_like(x)
+a = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16); b = torch.randn_like(a)
+def med(fn, n=10):
+    for _ in range(3): fn()
+    ts = []
+    for _ in range(n):
+        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        s.record(); fn(); e.record(); torch.cuda.synchronize(); ts.append(s.elapsed_time(e))
+    return statistics.median(ts)
+gbs = 2 * x.numel() / (med(lambda: y.copy_(x)) * 1e-3) / 1e9
+tf = 2 * 8192 ** 3 / (med(lambda: a @ b) * 1e-3) / 1e12
+print(f"{gbs:.0f} {tf:.0f}")
+PYEOF
+  )
+  if [ -n "${CEIL_GBS:-}" ] && [ -n "${CEIL_TF:-}" ]; then
+    GPU_PEAKS="--bandwidth-gbs $CEIL_GBS --peak-tflops $CEIL_TF"
+    say "measured: copy $CEIL_GBS GB/s (read + write), bf16 GEMM $CEIL_TF TFLOP/s: the GPU floors use these"
+  else
+    say "ceilings not measured (see ceilings.err); the built-in H100 table is used"
+  fi
+fi
+
 # ---------------------------------------------------------------- tests
 if ! skip test && [ "$TESTS" = ON ] && [ -d "$BUILD" ]; then
   if [ "$MODE" = smoke ]; then b=$(budget 25 80); else b=$(budget 75 300); fi
@@ -127,12 +157,14 @@ if ! skip grid && [ -x "$BENCH" ]; then
   else
     b=$(budget 110 240)
     stage "ksa-bench grid on cuda:0 (bf16; $b s; target shapes first)"
-    timeout $((b + 30)) "$BENCH" -v --device cuda:0 --dtype bf16 --time-budget "$b" --max-measure-ms 1000 \
+    # shellcheck disable=SC2086
+    timeout $((b + 30)) "$BENCH" -v --device cuda:0 --dtype bf16 --time-budget "$b" --max-measure-ms 1000 $GPU_PEAKS \
       --append --out "$OUT/bench.jsonl" 2>"$LOGS/bench-cuda.err"
     rc_of bench $? "$LOGS/bench-cuda.err"
     b=$(budget 40 200)
     stage "ksa-bench 32-layer schedule on cuda:0 (P6; $b s)"
-    timeout "$b" "$BENCH" -v --schedule --device cuda:0 --dtype bf16 --repeats 3 --append --out "$OUT/bench.jsonl" 2>>"$LOGS/bench-cuda.err"
+    # shellcheck disable=SC2086
+    timeout "$b" "$BENCH" -v --schedule --device cuda:0 --dtype bf16 --repeats 3 $GPU_PEAKS --append --out "$OUT/bench.jsonl" 2>>"$LOGS/bench-cuda.err"
     rc_of schedule $? "$LOGS/bench-cuda.err"
   fi
 fi
@@ -146,7 +178,8 @@ if ! skip peer && [ -f "$KSA_LIBRARY" ]; then
   else
     b=$(budget 100 110)
     stage "peer_torch.py: ksa vs torch SDPA, GPU and CPU ($b s)"
-    timeout $((b + 15)) python3 "$ROOT/bench/peer_torch.py" --time-budget "$b" --out "$OUT/peer.jsonl" 2>"$LOGS/peer.err"
+    # shellcheck disable=SC2086
+    timeout $((b + 15)) python3 "$ROOT/bench/peer_torch.py" --time-budget "$b" $GPU_PEAKS --out "$OUT/peer.jsonl" 2>"$LOGS/peer.err"
   fi
   say "peer rc=$? at $(elapsed) s"
   grep "^#" "$LOGS/peer.err" | head -40 | tee -a "$SUM"
