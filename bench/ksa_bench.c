@@ -1034,6 +1034,101 @@ report:
 }
 
 /* ---------------------------------------------------------------- dry run: floors only */
+/* ---------------------------------------------------------------- self-test of the counting */
+static int self_failures;
+static void expect_near(const char *what, double got, double want)
+{
+    if (fabs(got - want) > 1e-9 * fabs(want) + 1e-9) {
+        fprintf(stderr, "self-test: %s: got %.17g, want %.17g\n", what, got, want);
+        self_failures++;
+    }
+}
+
+/* Counting checked against independent per-query loops and hand-worked numbers; the .npy reader
+ * against the shipped head maps; the JSON validator against good and bad lines. */
+static int self_test(void)
+{
+    ksa_topk_params tk = ksa_topk_default();
+    /* causal prefill: the peers' L^2/2 convention */
+    bench_shape s = {1, 1024, 1024, 32, 8, 128};
+    bench_work w = bench_count(&s, KSA_MODE_DENSE, KSA_PHASE_PREFILL, &tk, KSA_DTYPE_BF16);
+    expect_near("dense prefill flops", w.flops, 4.0 * 32 * 128 * 1024.0 * 1024.0 / 2);
+    expect_near("dense prefill bytes", w.bytes, 2.0 * 1024 * 32 * 128 * 2 + 2.0 * 1024 * 8 * 128 * 2);
+    /* chunked prefill, by hand: Lq 2 over Lk 4 sees 3 + 4 keys */
+    bench_shape c = {1, 2, 4, 1, 1, 8};
+    w = bench_count(&c, KSA_MODE_DENSE, KSA_PHASE_PREFILL, &tk, KSA_DTYPE_F32);
+    expect_near("chunked pairs", w.attended_pairs, 7);
+    /* decode REUSE: k(8192) = round_up(819, 128) = 896 rows of K and V per KV head */
+    bench_shape d = {4, 1, 8192, 32, 8, 128};
+    w = bench_count(&d, KSA_MODE_REUSE, KSA_PHASE_DECODE, &tk, KSA_DTYPE_F16);
+    expect_near("reuse decode bytes", w.bytes, 2.0 * 4 * 32 * 128 * 2 + 2.0 * 4 * 8 * 896 * 128 * 2 + 4.0 * 8 * 896 * 4);
+    expect_near("reuse decode flops", w.flops, 4.0 * 128 * 32 * 4 * 896);
+    /* REUSE / ANCHOR prefill pairs against a per-query loop (rolling budget, partial last tile) */
+    bench_shape r = {1, 1000, 1500, 4, 2, 64};
+    double sparse = 0, dense = 0;
+    for (int64_t i = 0; i < r.Lq; i++) {
+        int64_t t = i / tk.tile_size, pos = r.Lk - r.Lq + i, start = r.Lk - r.Lq + t * tk.tile_size;
+        int64_t budget_k = (int64_t)(tk.fraction * (double)start);
+        if (budget_k < tk.min_k) budget_k = tk.min_k;
+        budget_k = (budget_k + tk.round_multiple - 1) / tk.round_multiple * tk.round_multiple;
+        int64_t full = (int64_t)(tk.fraction * (double)r.Lk);
+        if (full < tk.min_k) full = tk.min_k;
+        full = (full + tk.round_multiple - 1) / tk.round_multiple * tk.round_multiple;
+        if (full > r.Lk) full = r.Lk;
+        if (budget_k > full) budget_k = full;
+        int64_t sel = budget_k - tk.tile_size;
+        if (sel < 0) sel = 0;
+        if (sel > start) sel = start;
+        sparse += (double)(sel + (pos - start + 1));
+        dense += (double)(pos + 1);
+    }
+    w = bench_count(&r, KSA_MODE_REUSE, KSA_PHASE_PREFILL, &tk, KSA_DTYPE_BF16);
+    expect_near("reuse prefill pairs", w.attended_pairs, sparse);
+    w = bench_count(&r, KSA_MODE_ANCHOR, KSA_PHASE_PREFILL, &tk, KSA_DTYPE_BF16);
+    expect_near("anchor prefill flops", w.flops, 2.0 * 64 * 4 * dense + 4.0 * 64 * 4 * sparse);
+    /* floor: the larger term wins */
+    bench_peaks pk = {100, 1000, 0, ""};
+    bench_work fw = {1e12, 1e9, 0, 0};
+    int mem = -1;
+    expect_near("compute floor", bench_floor_ms(&fw, &pk, &mem), 10.0);
+    expect_near("compute-bound flag", mem, 0);
+    fw.bytes = 1e11;
+    expect_near("memory floor", bench_floor_ms(&fw, &pk, &mem), 100.0);
+    expect_near("memory-bound flag", mem, 1);
+    /* the shipped Llama head maps: 32 x 8, anchor rows are the identity */
+    char path[1024], err[300];
+    const char *dir = getenv("KSA_TEST_DATA");
+    snprintf(path, sizeof path, "%s/%s", dir ? dir : KSA_BENCH_DATA_DIR, DEFAULT_HEAD_MAPS);
+    int32_t *maps = NULL;
+    int64_t rows = 0, cols = 0;
+    if (bench_npy_read_i32(path, &maps, &rows, &cols, err, sizeof err) != 0) {
+        fprintf(stderr, "self-test: %s\n", err);
+        self_failures++;
+    } else {
+        expect_near("head-map rows", (double)rows, 32);
+        expect_near("head-map cols", (double)cols, 8);
+        for (int g = 0; g < 8; g++) expect_near("anchor layer 8 is the identity", maps[8 * 8 + g], g);
+        free(maps);
+    }
+    if (bench_npy_read_i32("/nonexistent.npy", &maps, &rows, &cols, err, sizeof err) == 0) self_failures++;
+    /* JSON validator */
+    static const char *good[] = {"{}", "{\"a\":[1,-2.5e3,true,null,\"x\\\"y\"]}", " {\"b\":{\"c\":0}} "};
+    static const char *bad[] = {"", "{", "{\"a\":nan}", "{\"a\":1,}", "[1]", "{\"a\":01}", "{} {}"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        if (!bench_json_line_valid(good[i])) {
+            fprintf(stderr, "self-test: valid JSON refused: %s\n", good[i]);
+            self_failures++;
+        }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (bench_json_line_valid(bad[i])) {
+            fprintf(stderr, "self-test: invalid JSON accepted: %s\n", bad[i]);
+            self_failures++;
+        }
+    printf("ksa-bench self-test: %s (%d failure%s)\n", self_failures ? "FAILED" : "passed", self_failures,
+           self_failures == 1 ? "" : "s");
+    return self_failures ? 1 : 0;
+}
+
 static void dry_run(void)
 {
     bench_device d;
@@ -1096,7 +1191,8 @@ static void usage(FILE *f)
             "  --dry-run [MODEL]   print the work and floors of the grid without a device (MODEL: H100)\n"
             "  --check-json        exit non-zero unless every line is valid JSON and one measurement succeeded\n"
             "  --verbose, -v       also print one readable line per record on stderr\n"
-            "  --list-devices      print the devices found and exit\n",
+            "  --list-devices      print the devices found and exit\n"
+            "  --self-test         check the work counting, the .npy reader and the JSON validator; exit\n",
             DEFAULT_HEAD_MAPS);
 }
 
@@ -1249,6 +1345,7 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--check-json")) opt.check_json = 1;
         else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) opt.verbose = 1;
         else if (!strcmp(a, "--list-devices")) list_devices = 1;
+        else if (!strcmp(a, "--self-test")) return self_test();
         else {
             fprintf(stderr, "ksa-bench: unknown option '%s'\n", a);
             usage(stderr);
