@@ -153,7 +153,8 @@ const char *ksa_tune_shape_string(const ksa_tune_shape *s, char *buf, size_t len
 typedef void (*ksa_tune_progress_fn)(void *user, double fraction, const char *what);
 
 typedef struct ksa_tune_options {
-    double budget_s;       /* wall-clock budget for this shape (checks included); default 60 */
+    double budget_s;       /* wall-clock budget for this shape (checks included, building the inputs
+                              not); default 60 */
     int32_t warmup;        /* untimed calls before timing; default 2 */
     int32_t repeats;       /* timed calls, median taken; default 9 */
     int32_t max_candidates;/* exhaustive below this, coordinate descent above; default 48 */

@@ -106,23 +106,27 @@ static ksa_status new_tensor(ksa_device dev, tune_set *set, ksa_dtype dt, int nd
     if (host) {
         s = ksa_buffer_write(buf, 0, host, bytes, NULL);
     } else if (rng) {
-        /* random values in [-2, 2], never zero, written in chunks */
-        enum { CHUNK = 1 << 20 };
+        /* random values in [-2, 2], never zero: a pool of up to 4M fresh values per tensor,
+         * written in 1M-element chunks taken from pseudo-random offsets of the pool, so a
+         * multi-GB tensor costs a copy rather than billions of generator calls */
+        enum { CHUNK = 1 << 20, POOL = 1 << 22 };
         size_t es = ksa_dtype_size(dt);
-        void *tmp = malloc(CHUNK * es);
-        if (!tmp) return ksa_error(KSA_STATUS_OUT_OF_MEMORY, "ksa-tune: out of host memory");
+        int64_t pool_n = n < POOL ? n : POOL;
+        void *pool = malloc((size_t)pool_n * es);
+        if (!pool) return ksa_error(KSA_STATUS_OUT_OF_MEMORY, "ksa-tune: out of host memory");
+        for (int64_t i = 0; i < pool_n; i++) {
+            float x = (float)rng_uniform(rng, -2.0, 2.0);
+            if (fabsf(x) < 1e-3f) x = 1e-3f;
+            if (dt == KSA_DTYPE_F32) ((float *)pool)[i] = x;
+            else if (dt == KSA_DTYPE_F16) ((uint16_t *)pool)[i] = ksa_f32_to_f16(x);
+            else ((uint16_t *)pool)[i] = ksa_f32_to_bf16(x);
+        }
         for (int64_t off = 0; off < n && !s; off += CHUNK) {
             int64_t m = n - off < CHUNK ? n - off : CHUNK;
-            for (int64_t i = 0; i < m; i++) {
-                float x = (float)rng_uniform(rng, -2.0, 2.0);
-                if (fabsf(x) < 1e-3f) x = 1e-3f;
-                if (dt == KSA_DTYPE_F32) ((float *)tmp)[i] = x;
-                else if (dt == KSA_DTYPE_F16) ((uint16_t *)tmp)[i] = ksa_f32_to_f16(x);
-                else ((uint16_t *)tmp)[i] = ksa_f32_to_bf16(x);
-            }
-            s = ksa_buffer_write(buf, (size_t)off * es, tmp, (size_t)m * es, NULL);
+            int64_t start = off == 0 ? 0 : (int64_t)(rng_next(rng) % (uint64_t)(pool_n - m + 1));
+            s = ksa_buffer_write(buf, (size_t)off * es, (const char *)pool + (size_t)start * es, (size_t)m * es, NULL);
         }
-        free(tmp);
+        free(pool);
     } else {
         s = ksa_buffer_fill(buf, 0, bytes, 0xff, NULL);
     }
@@ -680,6 +684,7 @@ ksa_status ksa_tune_shape_run(ksa_device dev, const ksa_tune_shape *s_in, const 
         inputs_destroy(&ss.full);
         return st;
     }
+    ss.t_start = now_s(); /* the budget covers measuring, not building the inputs */
     ksa_problem p;
     ksa_problem_storage storage;
     memset(&storage, 0, sizeof storage);

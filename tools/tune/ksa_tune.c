@@ -241,10 +241,12 @@ static int show_or_export(ksa_device dev, const char *path, const char *export_p
     int32_t m = 0;
     for (int32_t i = 0; i < n; i++) {
         if (!ksa_tune_signature_matches(&e[i].sig, &dsig)) continue;
-        ksa_tune_format_entry(&e[i], line, sizeof line);
-        printf("  %s  %.*s  (%.1f us vs built-in %.1f us)\n", ksa_tune_class_string(&e[i].cls, cls, sizeof cls),
-               (int)strcspn(strchr(strchr(strchr(line, '\t') + 1, '\t') + 1, '\t') + 1, "\t"),
-               strchr(strchr(strchr(line, '\t') + 1, '\t') + 1, '\t') + 1, e[i].tuned_us, e[i].builtin_us);
+        size_t k = 0;
+        snprintf(line, sizeof line, "%s", e[i].num_params ? "" : "builtin");
+        for (int j = 0; j < e[i].num_params && k < sizeof line; j++)
+            k += (size_t)snprintf(line + k, sizeof line - k, "%s%s=%d", j ? "," : "", e[i].names[j], e[i].values[j]);
+        printf("  %s  %s  (%.1f us vs built-in %.1f us)\n", ksa_tune_class_string(&e[i].cls, cls, sizeof cls), line,
+               e[i].tuned_us, e[i].builtin_us);
         if (out) {
             /* a thread count measured here means nothing on a machine with another core count:
              * shipped entries leave it to the backend's default */
