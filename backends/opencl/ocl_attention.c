@@ -83,17 +83,18 @@ static void default_cfg(const ksa_ocl_device *dev, const ksa_problem *p, ocl_cfg
     while ((size_t)(c->rows * c->tpr) > dev->max_wg && c->rows > 1) c->rows /= 2;
 }
 
-/* Automatic split count: about four work-groups per compute unit (latency hiding for the
- * bandwidth-bound decode), but at least two key blocks per split. */
-static int auto_splits(const ksa_ocl_device *dev, const ksa_problem *p, const ocl_cfg *c, int64_t groups, int64_t nkeys)
+/* Automatic split count of a pass of `wgs` work-groups over up to `nkeys` keys: about four
+ * work-groups per compute unit (latency hiding; decode, short chunked prefill), at least two key
+ * blocks per split, and split partials within PART_BUDGET_FLOATS of workspace. */
+#define PART_BUDGET_FLOATS ((int64_t)64 << 20)
+static int auto_splits(const ksa_ocl_device *dev, const ksa_problem *p, const ocl_cfg *c, int64_t wgs, int64_t nkeys)
 {
-    int64_t bpg = ceil_div((p->phase == KSA_PHASE_DECODE ? 1 : groups) * p->group_size, c->rows);
-    (void)groups;
-    int64_t wgs = (int64_t)p->batch * p->num_kv_heads * bpg;
     int64_t target = 4 * (int64_t)(dev->compute_units ? dev->compute_units : 1);
     int64_t by_keys = nkeys / (2 * c->block_k);
+    int64_t rows_total = (int64_t)p->batch * p->max_seqlen_q * p->num_q_heads;
     int s = 1;
-    while (s < 64 && wgs * s < target && s * 2 <= by_keys) s *= 2;
+    while (s < 64 && wgs * s < target && s * 2 <= by_keys && 2 * s * rows_total * (p->head_dim + 2) <= PART_BUDGET_FLOATS)
+        s *= 2;
     return s;
 }
 
@@ -129,18 +130,16 @@ static ksa_status make_plan(ksa_backend *self, const ksa_ocl_device *dev, const 
         while (w * 2 <= pl->topk_wg) w *= 2;
         pl->topk_wg = w;
     }
-    /* splits (decode mainly): dense passes over Lk keys, sparse passes over k (+ window) keys */
-    int64_t groups_dense = 1, groups_sparse = decode ? 1 : p->n_tiles;
-    (void)groups_dense;
+    /* splits: dense passes run over Lk keys, sparse passes over k (+ the tile or the window) */
     int64_t sparse_keys = p->k_slots + (decode ? p->topk.local_window : p->topk.tile_size);
+    int64_t heads = (int64_t)p->batch * p->num_kv_heads;
+    int64_t wgs_dense = heads * ceil_div((decode ? 1 : p->max_seqlen_q) * p->group_size, c->rows);
+    int64_t wgs_sparse = decode ? wgs_dense : heads * p->n_tiles * ceil_div((int64_t)p->topk.tile_size * p->group_size, c->rows);
     if (c->splits > 0) {
         pl->splits_dense = pl->splits_sparse = c->splits;
-    } else if (decode) {
-        pl->splits_dense = auto_splits(dev, p, c, 1, p->max_seqlen_k);
-        pl->splits_sparse = auto_splits(dev, p, c, 1, sparse_keys);
     } else {
-        pl->splits_dense = pl->splits_sparse = 1;
-        (void)groups_sparse;
+        pl->splits_dense = auto_splits(dev, p, c, wgs_dense, p->max_seqlen_k);
+        pl->splits_sparse = auto_splits(dev, p, c, wgs_sparse, sparse_keys);
     }
     pl->splits_max = pl->splits_dense > pl->splits_sparse ? pl->splits_dense : pl->splits_sparse;
 
