@@ -521,10 +521,10 @@ int main(int argc, char **argv)
             if (json)
                 printf("{\"tool\":\"ksa-tune\",\"measure\":\"P9\",\"device\":\"%s\",\"backend\":\"%s\",\"op\":\"%s\",\"dtype\":\"%s\","
                        "\"B\":%d,\"Hq\":%d,\"Hkv\":%d,\"D\":%d,\"Lq\":%d,\"Lk\":%d,\"paged\":%d,\"builtin_ms\":%.4f,"
-                       "\"tuned_ms\":%.4f,\"speedup\":%.4f,\"source\":\"%s\",\"config\":\"%s\"}\n",
+                       "\"tuned_ms\":%.4f,\"speedup\":%.4f,\"source\":\"%s\",\"config\":\"%s\",\"same_code\":%s}\n",
                        info.name, info.backend, ksa_tune_op_name(j->shape.mode, j->shape.phase), ksa_dtype_name(j->shape.dtype),
                        j->shape.batch, j->shape.hq, j->shape.hkv, j->shape.head_dim, j->shape.lq, j->shape.lk, j->shape.paged,
-                       b, t, t > 0 ? b / t : 0, src, cfg);
+                       b, t, t > 0 ? b / t : 0, src, cfg, same ? "true" : "false");
             else
                 printf("%-8s %-52s built-in %9.3f ms  tuned %9.3f ms  speedup %.3fx  [%s%s%s]\n", info.name, shape, b, t,
                        t > 0 ? b / t : 0, src, cfg[0] ? " " : "", cfg);
