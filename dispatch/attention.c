@@ -146,6 +146,9 @@ ksa_status ksa_choose_config(ksa_device dev, ksa_problem *p, ksa_problem_storage
         p->config = st->config;
         p->config_count = space.num_params;
         snprintf(st->config_source, sizeof st->config_source, "%s", source ? source : "cache");
+    } else if (source) {
+        /* a measured "the built-in is best" entry: say so in KSA_LOG */
+        snprintf(st->config_source, sizeof st->config_source, "%s", source);
     }
 #endif
     return KSA_STATUS_SUCCESS;
