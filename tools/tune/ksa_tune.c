@@ -44,7 +44,7 @@ static void usage(FILE *f)
             "  --no-store          tune but do not write the cache\n"
             "  --show              print this device's cache entries and what the last load ignored\n"
             "  --export-shipped F  write this device's cache entries to F as shipped entries\n"
-            "                      (signature reduced to backend + ISA, plus the model name for GPUs;\n"
+            "                      (signature reduced to backend, model name and ISA level;\n"
             "                      a \"threads\" parameter is left out: it depends on the core count)\n"
             "  --quiet             no progress bar\n"
             "  -h, --help          this text\n");
@@ -206,16 +206,19 @@ static int preset_shapes(const char *name, int phase, shape_spec *out, int max)
     return n;
 }
 
+/* The signature of a shipped entry: any device of this model at this ISA level, whatever its core
+ * count, driver or ksa version. */
 static ksa_tune_signature shipped_signature(const ksa_device_info *info)
 {
     ksa_tune_signature full, s;
     ksa_tune_signature_of(info, &full);
     memset(&s, 0, sizeof s);
     s.compute_units = -1;
+    /* the model name stays: block sizes depend on the microarchitecture and its caches, which the
+     * ISA level alone does not pin down (a Xeon forced to the avx512 level is not a Zen) */
     memcpy(s.backend, full.backend, sizeof s.backend);
     memcpy(s.isa, full.isa, sizeof s.isa);
-    if (info->kind != KSA_DEVICE_CPU && info->kind != KSA_DEVICE_REFERENCE)
-        memcpy(s.description, full.description, sizeof s.description);
+    memcpy(s.description, full.description, sizeof s.description);
     return s;
 }
 
