@@ -527,6 +527,37 @@ static void test_concurrent_lookups(void **state)
     for (int i = 0; i < N; i++) assert_int_equal(w[i].wrong, 0);
 }
 
+static void test_cache_path(void **state)
+{
+    char buf[1024];
+    const char *saved_home = getenv("HOME");
+    char home[512];
+    snprintf(home, sizeof home, "%s", saved_home ? saved_home : "");
+    setenv("KSA_TUNE_CACHE", "/some/where/c.txt", 1);
+    assert_string_equal(ksa_tune_cache_path(buf, sizeof buf), "/some/where/c.txt");
+    setenv("KSA_TUNE_CACHE", "off", 1);
+    assert_null(ksa_tune_cache_path(buf, sizeof buf));
+    setenv("KSA_TUNE_CACHE", "", 1);
+    assert_null(ksa_tune_cache_path(buf, sizeof buf));
+    unsetenv("KSA_TUNE_CACHE");
+    setenv("XDG_CACHE_HOME", "/xdg", 1);
+    assert_string_equal(ksa_tune_cache_path(buf, sizeof buf), "/xdg/ksa/tune-cache.txt");
+    unsetenv("XDG_CACHE_HOME");
+    setenv("HOME", "/home/u", 1);
+    assert_string_equal(ksa_tune_cache_path(buf, sizeof buf), "/home/u/.cache/ksa/tune-cache.txt");
+    unsetenv("HOME");
+    assert_null(ksa_tune_cache_path(buf, sizeof buf));
+    if (home[0]) setenv("HOME", home, 1);
+    /* with KSA_TUNE_CACHE off, lookups still see the shipped table and warn about nothing */
+    setenv("KSA_TUNE_CACHE", "off", 1);
+    ksa_autotune_reload();
+    ksa_tune_load_info info;
+    ksa_autotune_load_info(&info);
+    assert_int_equal(info.path[0], '\0');
+    assert_int_equal(info.warnings, 0);
+    assert_int_equal(info.cache_entries, 0);
+}
+
 static void test_bucket_and_strings(void **state)
 {
     assert_int_equal(ksa_tune_bucket(1), 1);
@@ -569,7 +600,8 @@ static int teardown(void **state) { return atest_remove_tmpdir(tmpdir); }
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bucket_and_strings),  cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_bucket_and_strings),  cmocka_unit_test(test_cache_path),
+        cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_lookup_fallbacks),    cmocka_unit_test(test_builtin_markers_and_limits),
         cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_flipped_byte),        cmocka_unit_test(test_garbage_and_versions),
