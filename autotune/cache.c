@@ -616,8 +616,29 @@ ksa_status ksa_tune_cache_store(const char *path, const ksa_tune_entry *entries,
 }
 
 /* ---------------------------------------------------------------- call-time lookup */
+/* What identifies the cache file's content without reading it. */
+typedef struct file_id {
+    int64_t mtime_ns, size, ino;
+    int32_t exists;
+} file_id;
+
+static file_id file_identity(const char *path)
+{
+    file_id id;
+    memset(&id, 0, sizeof id);
+    struct stat sb;
+    if (path && path[0] && stat(path, &sb) == 0) {
+        id.exists = 1;
+        id.mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+        id.size = (int64_t)sb.st_size;
+        id.ino = (int64_t)sb.st_ino;
+    }
+    return id;
+}
+
 typedef struct lookup_table {
     int32_t loaded;
+    file_id id; /* of the cache file when it was read */
     ksa_tune_entry *cache;
     int32_t n_cache;
     ksa_tune_entry *shipped;
@@ -669,6 +690,7 @@ static void load_table(lookup_table *t)
     memset(&st, 0, sizeof st);
     if (pp) {
         snprintf(t->info.path, sizeof t->info.path, "%s", pp);
+        t->id = file_identity(pp); /* before reading: a change during the read shows next time */
         ksa_status s = ksa_tune_cache_read(pp, &t->cache, &t->n_cache, &st);
         if (s) {
             warn(t, "tuning cache %s not used: %s", pp, ksa_last_error());
@@ -796,10 +818,36 @@ static const ksa_tune_entry *best_entry(const ksa_tune_entry *arr, int32_t n, co
     return best;
 }
 
+/* At most once a second (one thread does it): stat the cache file and reload the table when the
+ * file was replaced or changed, so a long-running process picks up a new ksa-tune run. */
+static int64_t last_check_ms;
+
+static void maybe_reload(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    int64_t last = __atomic_load_n(&last_check_ms, __ATOMIC_RELAXED);
+    if (now - last < 1000) return;
+    if (!__atomic_compare_exchange_n(&last_check_ms, &last, now, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) return;
+    char path[sizeof table.info.path];
+    file_id had;
+    pthread_rwlock_rdlock(&table_lock);
+    int loaded = table.loaded;
+    memcpy(path, table.info.path, sizeof path);
+    had = table.id;
+    pthread_rwlock_unlock(&table_lock);
+    if (!loaded || !path[0]) return;
+    file_id now_id = file_identity(path);
+    if (now_id.exists != had.exists || now_id.mtime_ns != had.mtime_ns || now_id.size != had.size || now_id.ino != had.ino)
+        ksa_autotune_reload();
+}
+
 int ksa_autotune_lookup(ksa_device dev, const ksa_problem *p, const ksa_tunable_space *space, int32_t *values,
                         const char **source)
 {
     if (tls_disabled || !dev || !p || !space || !values || space->num_params <= 0) return 0;
+    maybe_reload();
     ksa_tune_signature dsig;
     ksa_tune_signature_of(&dev->info, &dsig);
     ksa_tune_class cls;

@@ -21,9 +21,10 @@ extern "C" {
  * return 1 and set *source to a static string "cache:exact" / "cache:nearest" / "shipped:exact" /
  * "shipped:nearest"; return 0 when there is none (dispatch then uses the backend's built-in
  * heuristic; when that is because an entry records that the built-in measured best, *source is
- * set to e.g. "cache:exact:builtin"). Thread-safe; the cache file and the shipped table are loaded once, lazily (see
- * ksa_autotune_reload). Corrupt, truncated or foreign entries are ignored with one warning through
- * the log. No allocation after the first call. */
+ * set to e.g. "cache:exact:builtin"). Thread-safe; the cache file and the shipped table are loaded
+ * lazily on the first call, and again when the cache file has changed (checked by one stat at
+ * most once a second) or after ksa_autotune_reload. Corrupt, truncated or foreign entries are
+ * ignored with one warning through the log. No allocation except when (re)loading. */
 int ksa_autotune_lookup(ksa_device dev, const ksa_problem *p, const ksa_tunable_space *space, int32_t *values,
                         const char **source);
 

@@ -3,7 +3,7 @@
  * file, flipped byte, garbage, foreign device, other ksa version, other format version, stale
  * parameter names: each ignored with a warning), refusing to overwrite a foreign file, and two
  * processes writing the cache at once without losing an entry; lookups from several threads while
- * the table is reloaded. */
+ * the table is reloaded; a replaced cache file is picked up by a running process. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -161,6 +161,27 @@ static void test_round_trip(void **state)
         }
     assert_int_equal(found, 1);
     free(out);
+}
+
+static void test_reload_on_change(void **state)
+{
+    char path[512];
+    path_in_tmp(path, sizeof path, "live.txt");
+    ksa_tune_entry a = make_entry(1024, 128, 16, 1);
+    assert_int_equal(ksa_tune_cache_store(path, &a, 1), KSA_STATUS_SUCCESS);
+    use_cache("live.txt");
+    int32_t v[KSA_MAX_TUNABLES];
+    const char *src;
+    assert_int_equal(lookup(1024, 128, v, &src), 1);
+    assert_int_equal(v[0], 16);
+    /* another ksa-tune run replaces the file: a lookup more than a second later sees it */
+    ksa_tune_entry b = make_entry(1024, 128, 32, 2);
+    assert_int_equal(ksa_tune_cache_store(path, &b, 1), KSA_STATUS_SUCCESS);
+    usleep(1100 * 1000);
+    assert_int_equal(lookup(1024, 128, v, &src), 1); /* this call notices and reloads */
+    assert_int_equal(lookup(1024, 128, v, &src), 1);
+    assert_int_equal(v[0], 32);
+    assert_int_equal(v[1], 2);
 }
 
 static void test_lookup_fallbacks(void **state)
@@ -601,7 +622,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bucket_and_strings),  cmocka_unit_test(test_cache_path),
-        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_round_trip),          cmocka_unit_test(test_reload_on_change),
         cmocka_unit_test(test_lookup_fallbacks),    cmocka_unit_test(test_builtin_markers_and_limits),
         cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_flipped_byte),        cmocka_unit_test(test_garbage_and_versions),
