@@ -1,6 +1,6 @@
 /* cpu_avx512_shared.h: the AVX-512 pieces (kernels_avx512.c) that the AVX512-BF16 and AMX levels
- * reuse: bf16 packers of K (pairs of dims) and V (pairs of keys), the softmax that writes bf16
- * probabilities, and the pooled-score accumulation. Only call them on CPUs with AVX-512F/BW. */
+ * reuse: bf16 packers of K (pairs of dims) and V (pairs of keys), the output-row store and the
+ * pooled-score accumulation. Only call them on CPUs with AVX-512F/BW. */
 #ifndef KSA_CPU_AVX512_SHARED_H
 #define KSA_CPU_AVX512_SHARED_H
 
@@ -11,8 +11,6 @@
 void ksa_cpu_avx512_load_row_bf16(void *dst, const void *src, ksa_dtype dtype, int32_t D);
 void ksa_cpu_avx512_pack_k_bf16(void *kbuf, const void *const *rows, int32_t n, int32_t nkp, ksa_dtype dtype, int32_t D);
 void ksa_cpu_avx512_pack_v_bf16(void *vbuf, const void *const *rows, int32_t n, int32_t nkp, ksa_dtype dtype, int32_t D);
-void ksa_cpu_avx512_softmax_bf16(const float *S, int32_t ldS, void *P, int32_t ldP, const int32_t *lim, int32_t M,
-                                 int32_t Mp, int32_t nkp, float c, float *mx, float *l, float *corr);
 void ksa_cpu_avx512_store_row(void *dst, const float *src, float scale, ksa_dtype dtype, int32_t D);
 void ksa_cpu_avx512_pool(float *pooled, const float *S, int32_t ldS, const float *lse2, int32_t M, int32_t n, float c);
 

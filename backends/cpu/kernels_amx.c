@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "backends/cpu/cpu_avx512_shared.h"
+#include "backends/cpu/cpu_avx512_softmax.h"
 #include "backends/cpu/cpu_internal.h"
 
 typedef struct amx_tilecfg {
@@ -133,6 +134,12 @@ static void pv_amx(float *O, const void *Pv, int32_t ldP, const void *vbuf, cons
     (void)tmp;
 }
 
+static void softmax_bf16(const float *S, int32_t ldS, void *P, int32_t ldP, const int32_t *lim, int32_t M, int32_t Mp,
+                         int32_t nkp, float c, float *mx, float *l, float *corr)
+{
+    softmax_rows(S, ldS, P, ldP, lim, M, Mp, nkp, c, mx, l, corr, 1);
+}
+
 static const cpu_kernels amx_bf16 = {
     .name = "amx.bf16",
     .fmt = CPU_FMT_BF16,
@@ -142,7 +149,7 @@ static const cpu_kernels amx_bf16 = {
     .pack_k = ksa_cpu_avx512_pack_k_bf16,
     .pack_v = ksa_cpu_avx512_pack_v_bf16,
     .qk = qk_amx,
-    .softmax = ksa_cpu_avx512_softmax_bf16,
+    .softmax = softmax_bf16,
     .pv = pv_amx,
     .pool = ksa_cpu_avx512_pool,
     .store_row = ksa_cpu_avx512_store_row,

@@ -1,18 +1,18 @@
 /* kernels_avx512.c: the AVX-512F kernel level of the CPU backend (built with -mavx512f/bw/vl/dq,
  * -mfma, -mf16c). float32 compute format for every storage type (f16 through vcvtph2ps, bf16 by a
- * shift): register-blocked QK^T and PV with FMA, a vector exp2 (range reduction + polynomial +
- * vscalefps) for the online softmax and the pooled scores, and a 16x16 in-register transpose to
- * pack keys. Also the bf16 packers (pairs of dims for K, pairs of keys for V) and the bf16-output
- * softmax shared with the AVX512-BF16 and AMX levels. Needs head_dim % 16 == 0 (bf16 packers:
- * % 32 == 0); the backend falls back to the portable level otherwise. */
+ * shift): register-blocked QK^T and PV with FMA, the online softmax and pooled scores of
+ * cpu_avx512_softmax.h, and a 16x16 in-register transpose to pack keys. Also the bf16 packers
+ * (pairs of dims for K, pairs of keys for V) and the vector output-row store shared with the
+ * AVX512-BF16 and AMX levels. Needs head_dim % 16 == 0 (bf16 packers: % 32 == 0); the backend falls
+ * back to the portable level otherwise. */
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
 
 #include "backends/cpu/cpu_avx512_shared.h"
 #include "backends/cpu/cpu_internal.h"
+#include "backends/cpu/cpu_avx512_softmax.h"
 
-#define AI static inline __attribute__((always_inline))
 
 /* ---------------------------------------------------------------- helpers */
 AI __m512 load16_f32(const void *src, ksa_dtype dtype, int32_t d)
@@ -24,23 +24,6 @@ AI __m512 load16_f32(const void *src, ksa_dtype dtype, int32_t d)
             _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)((const uint16_t *)src + d))), 16));
     default: return _mm512_loadu_ps((const float *)src + d);
     }
-}
-
-/* 2^t for t <= 0 (clamped at -126): t = n + f, f in [-0.5, 0.5], 2^f by a degree-6 polynomial
- * (relative error ~2e-7), scaled by 2^n with vscalefps. */
-AI __m512 exp2_ps(__m512 t)
-{
-    t = _mm512_max_ps(t, _mm512_set1_ps(-126.0f));
-    __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 f = _mm512_sub_ps(t, n);
-    __m512 p = _mm512_set1_ps(1.5403530393381608e-4f);
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.3333558146428443e-3f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.618129107628477e-3f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550410866482158e-2f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.2402265069591007f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.6931471805599453f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(p, n);
 }
 
 /* In-place transpose of 16 rows of 16 32-bit elements. */
@@ -133,49 +116,6 @@ static void qk_f32(float *S, int32_t ldS, const void *Qv, const void *kbuf, int3
     case 1: qk_rows(S, ldS, Q, kt, nkp, D, m0, 1); break;
     default: break;
     }
-}
-
-/* f32 -> bf16, round to nearest even (probabilities: finite, non-negative) */
-AI __m256i to_bf16(__m512 v)
-{
-    __m512i u = _mm512_castps_si512(v);
-    __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
-    u = _mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff)));
-    return _mm512_cvtepi32_epi16(_mm512_srli_epi32(u, 16));
-}
-
-/* Online softmax of one row: probabilities of keys x < n (0 up to nkp) into p, as f32 or, with
- * BF16OUT, as bf16. c > 0, so the block max of c*s is c times the max of s. */
-AI void softmax_row(const float *s, void *p, int32_t n, int32_t nkp, float c, float *mx, float *l, float *corr,
-                    const int BF16OUT)
-{
-    __m512 vmax = _mm512_set1_ps(-INFINITY);
-    for (int32_t x = 0; x < n; x += 16) {
-        __mmask16 k = n - x >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - x)) - 1u);
-        vmax = _mm512_mask_max_ps(vmax, k, vmax, _mm512_maskz_loadu_ps(k, s + x));
-    }
-    float bmax = n > 0 ? _mm512_reduce_max_ps(vmax) * c : -INFINITY;
-    float nmax = *mx > bmax ? *mx : bmax;
-    if (nmax == -INFINITY) {
-        *corr = 1.0f;
-        for (int32_t x = 0; x < nkp; x += 16) {
-            if (BF16OUT) _mm256_storeu_si256((__m256i *)((uint16_t *)p + x), _mm256_setzero_si256());
-            else _mm512_storeu_ps((float *)p + x, _mm512_setzero_ps());
-        }
-        return;
-    }
-    *corr = exp2f(*mx - nmax);
-    __m512 vc = _mm512_set1_ps(c), vn = _mm512_set1_ps(nmax), vsum = _mm512_setzero_ps();
-    for (int32_t x = 0; x < nkp; x += 16) {
-        int32_t left = n - x;
-        __mmask16 k = left >= 16 ? (__mmask16)0xffff : left <= 0 ? (__mmask16)0 : (__mmask16)((1u << left) - 1u);
-        __m512 e = _mm512_maskz_mov_ps(k, exp2_ps(_mm512_fmsub_ps(_mm512_loadu_ps(s + x), vc, vn)));
-        vsum = _mm512_add_ps(vsum, e);
-        if (BF16OUT) _mm256_storeu_si256((__m256i *)((uint16_t *)p + x), to_bf16(e));
-        else _mm512_storeu_ps((float *)p + x, e);
-    }
-    *l = *l * *corr + _mm512_reduce_add_ps(vsum);
-    *mx = nmax;
 }
 
 static void softmax_f32(const float *S, int32_t ldS, void *Pv, int32_t ldP, const int32_t *lim, int32_t M, int32_t Mp,
@@ -290,16 +230,6 @@ void ksa_cpu_avx512_pack_v_bf16(void *vbuf, const void *const *rows, int32_t n, 
             _mm512_storeu_si512((void *)(dst + (size_t)d0 * 2 + 32), second);
         }
     }
-}
-
-/* softmax writing bf16 probabilities */
-void ksa_cpu_avx512_softmax_bf16(const float *S, int32_t ldS, void *Pv, int32_t ldP, const int32_t *lim, int32_t M,
-                                 int32_t Mp, int32_t nkp, float c, float *mx, float *l, float *corr)
-{
-    uint16_t *P = Pv;
-    for (int32_t m = 0; m < M; m++)
-        softmax_row(S + (size_t)m * ldS, P + (size_t)m * ldP, lim[m], nkp, c, &mx[m], &l[m], &corr[m], 1);
-    for (int32_t m = M; m < Mp; m++) memset(P + (size_t)m * ldP, 0, (size_t)nkp * 2);
 }
 
 /* one output row: dst[d] = src[d] * scale in the storage type */

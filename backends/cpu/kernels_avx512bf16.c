@@ -7,9 +7,9 @@
 #include <string.h>
 
 #include "backends/cpu/cpu_avx512_shared.h"
+#include "backends/cpu/cpu_avx512_softmax.h"
 #include "backends/cpu/cpu_internal.h"
 
-#define AI static inline __attribute__((always_inline))
 
 AI __m512bh as_bh(__m512i v) { return (__m512bh)v; }
 
@@ -93,6 +93,12 @@ static void pv_bf16(float *O, const void *Pv, int32_t ldP, const void *vbuf, con
     }
 }
 
+static void softmax_bf16(const float *S, int32_t ldS, void *P, int32_t ldP, const int32_t *lim, int32_t M, int32_t Mp,
+                         int32_t nkp, float c, float *mx, float *l, float *corr)
+{
+    softmax_rows(S, ldS, P, ldP, lim, M, Mp, nkp, c, mx, l, corr, 1);
+}
+
 static const cpu_kernels avx512_bf16 = {
     .name = "avx512.bf16dot",
     .fmt = CPU_FMT_BF16,
@@ -102,7 +108,7 @@ static const cpu_kernels avx512_bf16 = {
     .pack_k = ksa_cpu_avx512_pack_k_bf16,
     .pack_v = ksa_cpu_avx512_pack_v_bf16,
     .qk = qk_bf16,
-    .softmax = ksa_cpu_avx512_softmax_bf16,
+    .softmax = softmax_bf16,
     .pv = pv_bf16,
     .pool = ksa_cpu_avx512_pool,
     .store_row = ksa_cpu_avx512_store_row,

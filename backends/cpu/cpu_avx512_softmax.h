@@ -1,0 +1,101 @@
+/* cpu_avx512_softmax.h: the AVX-512 online-softmax pieces every vector level inlines (each file is
+ * compiled with its own ISA flags): a vector exp2 (range reduction, degree-5 polynomial, vscalefps),
+ * f32 -> bf16 rounding (one vcvtneps2bf16 where the file is built with AVX512-BF16, integer
+ * rounding otherwise) and the per-row update with a lazily raised running max: the max moves only
+ * when a block's max exceeds it by more than 8 (base 2), so probabilities stay <= 256 and most
+ * blocks leave the output rows unscaled (corr == 1). */
+#ifndef KSA_CPU_AVX512_SOFTMAX_H
+#define KSA_CPU_AVX512_SOFTMAX_H
+
+#include <immintrin.h>
+#include <math.h>
+#include <stdint.h>
+
+#define AI static inline __attribute__((always_inline))
+
+/* 2^t for t <= 8 (clamped below at -126): t = n + f, f in [-0.5, 0.5], 2^f by a degree-5
+ * polynomial (relative error ~3e-6), scaled by 2^n with vscalefps. */
+AI __m512 exp2_ps(__m512 t)
+{
+    t = _mm512_max_ps(t, _mm512_set1_ps(-126.0f));
+    __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 f = _mm512_sub_ps(t, n);
+    __m512 p = _mm512_set1_ps(1.3333558146428443e-3f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.618129107628477e-3f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550410866482158e-2f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.2402265069591007f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.6931471805599453f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+/* f32 -> bf16, round to nearest even (probabilities: finite, non-negative) */
+AI __m256i to_bf16(__m512 v)
+{
+#if defined(__AVX512BF16__)
+    return (__m256i)_mm512_cvtneps_pbh(v);
+#else
+    __m512i u = _mm512_castps_si512(v);
+    __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    u = _mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff)));
+    return _mm512_cvtepi32_epi16(_mm512_srli_epi32(u, 16));
+#endif
+}
+
+#define KSA_CPU_LAZY_MAX 8.0f
+
+AI void store_p(void *p, int32_t x, __m512 e, const int BF16OUT)
+{
+    if (BF16OUT) _mm256_storeu_si256((__m256i *)((uint16_t *)p + x), to_bf16(e));
+    else _mm512_storeu_ps((float *)p + x, e);
+}
+
+/* Online softmax of one row: probabilities of keys x < n (0 up to nkp) into p, as f32 or, with
+ * BF16OUT, as bf16. c > 0, so the block max of c*s is c times the max of s. */
+AI void softmax_row(const float *s, void *p, int32_t n, int32_t nkp, float c, float *mx, float *l, float *corr,
+                    const int BF16OUT)
+{
+    int32_t nfull = n & ~15;
+    __m512 vmax = _mm512_set1_ps(-INFINITY);
+    for (int32_t x = 0; x < nfull; x += 16) vmax = _mm512_max_ps(vmax, _mm512_loadu_ps(s + x));
+    __mmask16 tail = (__mmask16)((1u << (n - nfull)) - 1u);
+    if (tail) vmax = _mm512_mask_max_ps(vmax, tail, vmax, _mm512_maskz_loadu_ps(tail, s + nfull));
+    float bmax = n > 0 ? _mm512_reduce_max_ps(vmax) * c : -INFINITY;
+    float nmax = bmax > *mx + KSA_CPU_LAZY_MAX ? bmax : *mx;
+    if (nmax == -INFINITY) {
+        *corr = 1.0f;
+        for (int32_t x = 0; x < nkp; x += 16) store_p(p, x, _mm512_setzero_ps(), BF16OUT);
+        return;
+    }
+    *corr = nmax == *mx ? 1.0f : exp2f(*mx - nmax);
+    __m512 vc = _mm512_set1_ps(c), vn = _mm512_set1_ps(nmax), vsum = _mm512_setzero_ps();
+    int32_t x = 0;
+    for (; x < nfull; x += 16) {
+        __m512 e = exp2_ps(_mm512_fmsub_ps(_mm512_loadu_ps(s + x), vc, vn));
+        vsum = _mm512_add_ps(vsum, e);
+        store_p(p, x, e, BF16OUT);
+    }
+    if (tail) {
+        __m512 e = _mm512_maskz_mov_ps(tail, exp2_ps(_mm512_fmsub_ps(_mm512_loadu_ps(s + x), vc, vn)));
+        vsum = _mm512_add_ps(vsum, e);
+        store_p(p, x, e, BF16OUT);
+        x += 16;
+    }
+    for (; x < nkp; x += 16) store_p(p, x, _mm512_setzero_ps(), BF16OUT);
+    *l = *l * *corr + _mm512_reduce_add_ps(vsum);
+    *mx = nmax;
+}
+
+/* rows M..Mp-1 of P are zero; rows below M get softmax_row */
+AI void softmax_rows(const float *S, int32_t ldS, void *P, int32_t ldP, const int32_t *lim, int32_t M, int32_t Mp,
+                     int32_t nkp, float c, float *mx, float *l, float *corr, const int BF16OUT)
+{
+    size_t es = BF16OUT ? 2 : 4;
+    for (int32_t m = 0; m < M; m++)
+        softmax_row(S + (size_t)m * ldS, (char *)P + (size_t)m * ldP * es, lim[m], nkp, c, &mx[m], &l[m], &corr[m],
+                    BF16OUT);
+    for (int32_t m = M; m < Mp; m++)
+        for (int32_t x = 0; x < nkp; x += 16) store_p((char *)P + (size_t)m * ldP * es, x, _mm512_setzero_ps(), BF16OUT);
+}
+
+#endif /* KSA_CPU_AVX512_SOFTMAX_H */
