@@ -175,7 +175,9 @@ typedef struct ksa_tune_result {
     ksa_tunable_space space;
     int32_t num_candidates; /* in the search space (after the cap) */
     int32_t measured;       /* timed */
-    int32_t rejected;       /* failed the reference check or the call */
+    int32_t rejected;       /* failed the reference check, disagreed with the built-in, or the call failed */
+    int32_t refused;        /* the backend refused the combination (UNSUPPORTED / INVALID_ARGUMENT) */
+    char first_refused[KSA_TUNE_CONFIG_MAX + 256];
     char first_rejected[KSA_TUNE_CONFIG_MAX];
     char reject_reason[256];
     double builtin_ms;

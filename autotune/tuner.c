@@ -579,7 +579,13 @@ static int try_candidate(search_state *ss, const ksa_tunable_space *sp, const in
         ksa_clear_error();
         st = KSA_STATUS_SUCCESS;
     }
-    if (st) ok = 0;
+    /* a backend refusing a combination of values (UNSUPPORTED, INVALID_ARGUMENT) is not a wrong
+     * result: it is counted apart */
+    int refused = 0;
+    if (st) {
+        ok = 0;
+        refused = st == KSA_STATUS_UNSUPPORTED || st == KSA_STATUS_INVALID_ARGUMENT;
+    }
     /* 2: the full shape, against the built-in's output */
     if (ok) {
         host_out h;
@@ -590,6 +596,7 @@ static int try_candidate(search_state *ss, const ksa_tunable_space *sp, const in
         if (st) {
             snprintf(report, sizeof report, "the call failed: %s: %s", ksa_status_string(st), ksa_last_error());
             ok = 0;
+            refused = st == KSA_STATUS_UNSUPPORTED || st == KSA_STATUS_INVALID_ARGUMENT;
         } else if (!agrees(&h, &ss->builtin_out, ss->full.shape.dtype, report, sizeof report)) {
             ok = 0;
         }
@@ -603,6 +610,13 @@ static int try_candidate(search_state *ss, const ksa_tunable_space *sp, const in
         }
     }
     ss->done++;
+    if (!ok && refused) {
+        if (!r->refused) snprintf(r->first_refused, sizeof r->first_refused, "%s: %s", cfg, report);
+        r->refused++;
+        ksa_log("ksa-tune: candidate %s refused by the backend: %s", cfg, report);
+        ksa_clear_error();
+        return 0;
+    }
     if (!ok) {
         if (!r->rejected) {
             snprintf(r->first_rejected, sizeof r->first_rejected, "%s", cfg);

@@ -15,6 +15,7 @@
 
 int fake_builtin_fastest;
 int fake_small_penalty;
+int fake_refuse_combo;
 int32_t fake_last_config[KSA_MAX_TUNABLES];
 int32_t fake_last_config_count;
 
@@ -64,6 +65,8 @@ static void sleep_ms(int ms)
 
 static ksa_status f_attention(ksa_backend *self, int device, void *stream, const ksa_problem *p, ksa_call_info *info)
 {
+    if (fake_refuse_combo && p->config && p->config[0] == 16 && p->config[1] == 2)
+        return ksa_error(KSA_STATUS_UNSUPPORTED, "fake: block=16 cannot be combined with unroll=2");
     fake_last_config_count = p->config ? p->config_count : 0;
     for (int i = 0; i < fake_last_config_count; i++) fake_last_config[i] = p->config[i];
     ksa_status st = ksa_reference_attention_in_workspace(p, info);

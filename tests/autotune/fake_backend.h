@@ -11,6 +11,9 @@ extern int fake_builtin_fastest;
 /* 1: block=16 becomes slow (12 ms) when the longest key length is <= 70 (a config that wins at the
  * top of a length bucket and loses at its bottom). */
 extern int fake_small_penalty;
+/* 1: the combination block=16,unroll=2 is refused with KSA_STATUS_UNSUPPORTED (an invalid
+ * combination of otherwise valid values). */
+extern int fake_refuse_combo;
 /* Configuration the last attention call received (count 0 = built-in). */
 extern int32_t fake_last_config[KSA_MAX_TUNABLES];
 extern int32_t fake_last_config_count;

@@ -161,6 +161,26 @@ static void test_wrong_fast_candidate_rejected(void **state)
     ksa_autotune_reload();
 }
 
+static void test_refused_combination(void **state)
+{
+    /* a combination the backend refuses is counted apart from wrong results and never wins */
+    fake_builtin_fastest = 0;
+    fake_refuse_combo = 1;
+    ksa_tune_shape s = small_shape();
+    ksa_tune_options o = quick_options();
+    ksa_tune_result r;
+    ksa_status st = ksa_tune_shape_run(fake_device(), &s, &o, &r);
+    fake_refuse_combo = 0;
+    assert_int_equal(st, KSA_STATUS_SUCCESS);
+    assert_int_equal(r.refused, 1);
+    assert_non_null(strstr(r.first_refused, "block=16,unroll=2"));
+    assert_non_null(strstr(r.first_refused, "cannot be combined"));
+    assert_int_equal(r.rejected, 2);
+    assert_int_equal(r.measured, 3);
+    assert_int_equal(r.improved, 1);
+    assert_string_equal(r.best_config, "block=16,unroll=1");
+}
+
 static void test_builtin_fastest_records_nothing(void **state)
 {
     fake_builtin_fastest = 1;
@@ -234,6 +254,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dry_run_list),
         cmocka_unit_test(test_wrong_fast_candidate_rejected),
+        cmocka_unit_test(test_refused_combination),
         cmocka_unit_test(test_builtin_fastest_records_nothing),
         cmocka_unit_test(test_lower_edge_probe),
         cmocka_unit_test(test_reuse_shape_runs),

@@ -548,8 +548,10 @@ int main(int argc, char **argv)
             continue;
         }
         char extra[400];
-        snprintf(extra, sizeof extra, "[%d candidate(s), %d measured, %d rejected%s%s%s]", r.num_candidates, r.measured,
-                 r.rejected, r.rejected ? ": first " : "", r.rejected ? r.first_rejected : "",
+        char refused[48] = "";
+        if (r.refused) snprintf(refused, sizeof refused, ", %d refused by the backend", r.refused);
+        snprintf(extra, sizeof extra, "[%d candidate(s), %d measured, %d rejected%s%s%s%s]", r.num_candidates, r.measured,
+                 r.rejected, r.rejected ? ": first " : "", r.rejected ? r.first_rejected : "", refused,
                  r.budget_exhausted ? ", budget exhausted" : "");
         if (r.improved) {
             printf("%s %s: winner %s  %.3f ms vs built-in %.3f ms (%.2fx faster) %s\n", info.name, shape, r.best_config,
