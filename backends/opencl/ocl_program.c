@@ -88,9 +88,9 @@ static unsigned char *cache_load(const char *path, const char *key, size_t *bin_
     uint64_t key_len = 0, blen = 0, bhash = 0;
     if (fread(magic, 1, 8, f) != 8 || memcmp(magic, CACHE_MAGIC, 8) != 0) goto bad;
     if (fread(&fmt, sizeof fmt, 1, f) != 1 || fmt != CACHE_FORMAT) goto bad;
-    if (fread(&key_len, sizeof key_len, 1, f) != 1 || key_len != strlen(key) || key_len > 65536) goto bad;
+    if (fread(&key_len, sizeof key_len, 1, f) != 1 || key_len != strlen(key) || key_len > 4096) goto bad;
     {
-        char stored[65537];
+        char stored[4097];
         if (fread(stored, 1, (size_t)key_len, f) != key_len || memcmp(stored, key, (size_t)key_len) != 0) goto bad;
     }
     if (fread(&blen, sizeof blen, 1, f) != 1 || blen == 0 || blen > ((uint64_t)1 << 30)) goto bad;
