@@ -23,6 +23,9 @@
 #endif
 
 #define CPU_ALIGN 64
+#ifndef CPU_PF_LOCALITY
+#define CPU_PF_LOCALITY 2
+#endif
 #define CPU_ROW_BLOCK_MAX 256 /* rows (query x head pairs) per flash block */
 #define CPU_LOG2E 1.4426950408889634f
 #define CPU_LN2 0.6931471805599453
@@ -325,6 +328,7 @@ typedef struct cpu_call {
     float *lse;
     int32_t *idx, *cnt;
     size_t esize;
+    int prefetch;     /* software prefetch of the next key block (decode and sparse passes) */
     int64_t qblocks;  /* dense prefill: blocks of block_q queries per sequence (max) */
     ksa_status status;
 } cpu_call;
@@ -431,14 +435,16 @@ static void flash(cpu_call *c, cpu_scratch *s, int32_t b, int32_t g, int32_t M, 
             }
         }
         if (!anyvis) continue;
-        if (keys->list) /* gathered rows: ask for the next block's rows while this one computes */
+        /* ask for the next block's rows while this one computes: gathered rows and token-major K/V
+         * (rows of one KV head are Hkv * D apart, too sparse for the hardware prefetchers) */
+        if (c->prefetch)
             for (int64_t x = x0 + BK; x < imin(x0 + 2 * BK, keys->n); x++) {
-                int64_t j = keys->list[x];
+                int64_t j = keys->list ? keys->list[x] : keys->base + x;
                 const char *kr = c->kb + kv_off(p, &p->k_strides, b, j, g) * c->esize;
-                for (size_t off = 0; off < (size_t)D * c->esize; off += 64) __builtin_prefetch(kr + off);
+                for (size_t off = 0; off < (size_t)D * c->esize; off += 64) __builtin_prefetch(kr + off, 0, CPU_PF_LOCALITY);
                 if (need_o) {
                     const char *vr = c->vb + kv_off(p, &p->v_strides, b, j, g) * c->esize;
-                    for (size_t off = 0; off < (size_t)D * c->esize; off += 64) __builtin_prefetch(vr + off);
+                    for (size_t off = 0; off < (size_t)D * c->esize; off += 64) __builtin_prefetch(vr + off, 0, CPU_PF_LOCALITY);
                 }
             }
         PROF_T0();
@@ -886,6 +892,8 @@ ksa_status ksa_cpu_attention_run(const ksa_problem *p, const cpu_config *cfg, co
     c->cnt = p->counts.present ? (int32_t *)ksa_mem_addr(p->counts.mem) : NULL;
     c->esize = ksa_dtype_size(p->dtype);
     c->status = KSA_STATUS_SUCCESS;
+    c->prefetch = p->phase == KSA_PHASE_DECODE || p->mode != KSA_MODE_DENSE;
+    if (getenv("KSA_CPU_PREFETCH")) c->prefetch = atoi(getenv("KSA_CPU_PREFETCH"));
     if (prof_on < 0) {
         const char *e = getenv("KSA_CPU_PROFILE");
         prof_on = e && *e && *e != '0';

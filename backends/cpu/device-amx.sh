@@ -131,6 +131,7 @@ for isa in ("amx", "avx512"):
     if dense and peer:
         print("P7 %s: ksa dense prefill %.2f ms vs torch %.2f ms: %.2fx (target >= 2x)" % (isa, dense[0]["ms"], peer[0]["ms"], peer[0]["ms"] / dense[0]["ms"]))
     if reuse:
-        print("P8 %s: reuse decode gathered %.1f GB/s = %.1f%% of memcpy %.1f GB/s (target >= 70%%)" % (isa, reuse[0]["gathered_GBps"], reuse[0]["pct_of_memcpy"], reuse[0]["memcpy_GBps"]))
+        r = reuse[0]
+        print("P8 %s: reuse decode gathered %.1f GB/s = %.1f%% of memcpy %.1f GB/s (read+write), %.1f%% of read-only %.1f GB/s (target >= 70%%)" % (isa, r["gathered_GBps"], r["pct_of_memcpy"], r["memcpy_GBps"], r.get("pct_of_read", 0), r.get("read_GBps", 0)))
 EOF
 say "total $(($(date +%s) - t0)) s"
