@@ -26,7 +26,8 @@
 #ifndef CPU_PF_LOCALITY
 #define CPU_PF_LOCALITY 2
 #endif
-#define CPU_ROW_BLOCK_MAX 256 /* rows (query x head pairs) per flash block */
+#define CPU_ROW_BLOCK_MAX 512 /* rows (query x head pairs) per flash block */
+#define CPU_SUB_ROWS 32       /* rows per QK/softmax/PV step inside a block (a multiple of 16) */
 #define CPU_LOG2E 1.4426950408889634f
 #define CPU_LN2 0.6931471805599453
 
@@ -403,6 +404,7 @@ static void flash(cpu_call *c, cpu_scratch *s, int32_t b, int32_t g, int32_t M, 
     const cpu_kernels *k = c->k;
     int32_t D = p->head_dim, BK = c->lay.BK;
     int32_t Mp = (int32_t)round_up(M, k->row_align);
+    size_t qrow_bytes = (size_t)D * (k->fmt == CPU_FMT_F32 ? 4 : 2);
     for (int32_t m = 0; m < Mp; m++) {
         s->mx[m] = -INFINITY;
         s->l[m] = 0.0f;
@@ -450,15 +452,26 @@ static void flash(cpu_call *c, cpu_scratch *s, int32_t b, int32_t g, int32_t M, 
         PROF_T0();
         k->pack_k(s->kbuf, s->kptr, n, nkp, p->dtype, D);
         PROF_MARK(thread, PROF_PACK_K);
-        k->qk(s->S, BK, s->q, s->kbuf, Mp, nkp, D);
-        PROF_MARK(thread, PROF_QK);
-        k->softmax(s->S, BK, s->P, BK, s->lim, M, Mp, nkp, c->c, s->mx, s->l, s->corr);
-        PROF_MARK(thread, PROF_SOFTMAX);
         if (need_o) {
             k->pack_v(s->vbuf, s->vptr, n, nkp, p->dtype, D);
             PROF_MARK(thread, PROF_PACK_V);
-            k->pv(s->O, s->P, BK, s->vbuf, s->corr, M, Mp, nkp, D, s->tmp);
-            PROF_MARK(thread, PROF_PV);
+        }
+        /* rows in sub-blocks of CPU_SUB_ROWS, so scores and probabilities stay in L1 while the
+         * packed keys and values are reused from L2 */
+        for (int32_t r0 = 0; r0 < M; r0 += CPU_SUB_ROWS) {
+            int32_t Ms = (int32_t)imin(CPU_SUB_ROWS, M - r0);
+            int32_t Msp = (int32_t)round_up(Ms, k->row_align);
+            int32_t vis = 0;
+            for (int32_t m = r0; m < r0 + Ms; m++) vis |= s->lim[m];
+            if (!vis) continue; /* nothing visible: state unchanged */
+            k->qk(s->S, BK, (const char *)s->q + (size_t)r0 * qrow_bytes, s->kbuf, Msp, nkp, D);
+            PROF_MARK(thread, PROF_QK);
+            k->softmax(s->S, BK, s->P, BK, s->lim + r0, Ms, Msp, nkp, c->c, s->mx + r0, s->l + r0, s->corr + r0);
+            PROF_MARK(thread, PROF_SOFTMAX);
+            if (need_o) {
+                k->pv(s->O + (size_t)r0 * D, s->P, BK, s->vbuf, s->corr + r0, Ms, Msp, nkp, D, s->tmp);
+                PROF_MARK(thread, PROF_PV);
+            }
         }
     }
 }
@@ -495,7 +508,7 @@ static void pool_pass(cpu_call *c, cpu_scratch *s, int32_t b, int32_t g, int32_t
     const ksa_problem *p = c->p;
     const cpu_kernels *k = c->k;
     int32_t D = p->head_dim, BK = c->lay.BK;
-    int32_t Mp = (int32_t)round_up(M, k->row_align);
+    size_t qrow_bytes = (size_t)D * (k->fmt == CPU_FMT_F32 ? 4 : 2);
     for (int64_t x0 = 0; x0 < ncand; x0 += BK) {
         int32_t n = (int32_t)imin(BK, ncand - x0);
         int32_t nkp = (int32_t)round_up(n, k->key_align);
@@ -503,10 +516,14 @@ static void pool_pass(cpu_call *c, cpu_scratch *s, int32_t b, int32_t g, int32_t
         PROF_T0();
         k->pack_k(s->kbuf, s->kptr, n, nkp, p->dtype, D);
         PROF_MARK(thread, PROF_PACK_K);
-        k->qk(s->S, BK, s->q, s->kbuf, Mp, nkp, D);
-        PROF_MARK(thread, PROF_QK);
-        k->pool(pooled + x0, s->S, BK, s->lse2, M, n, c->c);
-        PROF_MARK(thread, PROF_POOL);
+        for (int32_t r0 = 0; r0 < M; r0 += CPU_SUB_ROWS) {
+            int32_t Ms = (int32_t)imin(CPU_SUB_ROWS, M - r0);
+            int32_t Msp = (int32_t)round_up(Ms, k->row_align);
+            k->qk(s->S, BK, (const char *)s->q + (size_t)r0 * qrow_bytes, s->kbuf, Msp, nkp, D);
+            PROF_MARK(thread, PROF_QK);
+            k->pool(pooled + x0, s->S, BK, s->lse2 + r0, Ms, n, c->c);
+            PROF_MARK(thread, PROF_POOL);
+        }
     }
 }
 
