@@ -1,7 +1,7 @@
 /* test_cpu_ops.c: the CPU backend against the reference. For every kernel level this machine has
  * (KSA_CPU_ISA = portable, avx512, amx), the standard grid of tests/common (every mode x phase x
  * layout, f32/f16/bf16, head dims 64/128/256 and an odd one) on random data with poisoned outputs;
- * then the same-bits property (1 thread vs the whole pool, and two runs in a row) for each mode and
+ * tiles whose T x G rows span several row blocks; then the same-bits property (1 thread vs the whole pool, and two runs in a row) for each mode and
  * phase; configurations from the tunable space (results within tolerance); the vtable basics.
  * The pool is forced to 4 threads (KSA_NUM_THREADS) so the property is tested on small CI machines. */
 #define _POSIX_C_SOURCE 200809L
@@ -83,6 +83,38 @@ static void test_odd_head_dims(void **state)
                 c.lq = c.lk = 100;
                 c.with_lse = 1;
                 c.seed = 77 + (uint64_t)(d * 3 + t);
+                assert_int_equal(ktest_run_and_check(dev, &c), KSA_STATUS_SUCCESS);
+            }
+        unsetenv("KSA_CPU_ISA");
+    }
+}
+
+/* tiles of T x G rows larger than one row block (pooled scores summed over several blocks) */
+static void test_large_groups(void **state)
+{
+    ksa_device dev = cpu_device();
+    for (int li = 0; li < 3; li++) {
+        if (!level_available(levels[li])) continue;
+        setenv("KSA_CPU_ISA", levels[li], 1);
+        for (int mode = 0; mode < 3; mode++)
+            for (int phase = 0; phase < 2; phase++) {
+                ktest_config c = ktest_config_default();
+                c.mode = (ksa_mode)mode;
+                c.phase = (ksa_phase)phase;
+                c.dtype = li == 0 ? KSA_DTYPE_F32 : KSA_DTYPE_BF16;
+                c.batch = 1;
+                c.hq = 40;
+                c.hkv = 1;
+                c.head_dim = 64;
+                c.lq = 70;
+                c.lk = phase ? 700 : 90;
+                c.with_lse = 1;
+                c.topk_set = 1;
+                c.topk = ksa_topk_default();
+                c.topk.min_k = 16;
+                c.topk.round_multiple = 8;
+                c.topk.tile_size = 16;
+                c.seed = 300 + (uint64_t)(li * 10 + mode * 2 + phase);
                 assert_int_equal(ktest_run_and_check(dev, &c), KSA_STATUS_SUCCESS);
             }
         unsetenv("KSA_CPU_ISA");
@@ -256,6 +288,7 @@ int main(void)
         cmocka_unit_test(test_grid_avx512),
         cmocka_unit_test(test_grid_amx),
         cmocka_unit_test(test_odd_head_dims),
+        cmocka_unit_test(test_large_groups),
         cmocka_unit_test(test_same_bits_any_thread_count),
         cmocka_unit_test(test_tunable_configs),
     };
