@@ -3,7 +3,8 @@
  *  - dense / anchor / reuse causal prefill, B1 Hq32 Hkv8 D128 (P7 compares dense with torch);
  *  - dense and reuse decode at Top-k 10%, with the gathered bytes per second next to a measured
  *    multi-threaded memcpy bandwidth (P8).
- * Options: --quick (small shapes), --prefill, --decode, --dense (dense prefill only);
+ * Options: --quick (small shapes), --prefill, --decode, --dense (dense prefill only), --device NAME
+ * (another host device, e.g. "reference", for comparison);
  * KSA_CPU_BENCH_CONFIG="block_q=64,block_k=128" forces a configuration.
  * One JSON object per line; median of the repeats, wall clock around the call. */
 #define _POSIX_C_SOURCE 200809L
@@ -296,17 +297,19 @@ static void bench_decode(ksa_device dev, const char *isa, int64_t B, int64_t Lk,
 
 int main(int argc, char **argv)
 {
-    int quick = 0, only = 0; /* only: 1 prefill, 2 decode */
+    int quick = 0, only = 0; /* only: 1 prefill, 2 decode, 3 dense prefill */
+    const char *devname = "cpu";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) quick = 1;
         else if (!strcmp(argv[i], "--prefill")) only = 1;
         else if (!strcmp(argv[i], "--decode")) only = 2;
         else if (!strcmp(argv[i], "--dense")) only = 3;
+        else if (!strcmp(argv[i], "--device") && i + 1 < argc) devname = argv[++i];
     }
     ksa_context ctx;
     CHECK(ksa_context_create(&ctx));
     ksa_device dev;
-    CHECK(ksa_device_open(ctx, "cpu", &dev));
+    CHECK(ksa_device_open(ctx, devname, &dev));
     ksa_device_info info;
     CHECK(ksa_device_get_info(dev, &info));
     const ksa_cpu_features *f = ksa_cpu_get_features();
@@ -327,7 +330,8 @@ int main(int argc, char **argv)
         bench_config = cfg;
         CHECK(ksa_set_config_override(cfg));
     }
-    if (only != 2) bench_prefill(dev, info.isa, quick ? 1024 : 4096, quick ? 3 : 7, only == 3);
+    int slow = !strcmp(info.name, "reference");
+    if (only != 2) bench_prefill(dev, info.isa, quick ? 1024 : 4096, slow ? 1 : quick ? 3 : 7, only == 3);
     if (only != 1 && only != 3) bench_decode(dev, info.isa, quick ? 2 : 16, quick ? 8192 : 32768, quick ? 21 : 11, copy_gbs);
     if (getenv("KSA_CPU_PROFILE")) ksa_cpu_profile_report(stdout);
     ksa_context_destroy(ctx);
