@@ -463,13 +463,30 @@ ksa_status ksa_ocl_attention(ksa_backend *self, int device, void *stream, const 
         return host->set_error(KSA_STATUS_UNSUPPORTED, "opencl: dtype %d is not supported (f32, f16, bf16 only)", (int)p->dtype);
     char options[256];
     int dt = p->dtype == KSA_DTYPE_F32 ? 1 : p->dtype == KSA_DTYPE_F16 ? 2 : 3;
-    snprintf(options, sizeof options,
-             "-cl-std=CL1.2 -DKSA_DTYPE=%d -DKSA_HEAD_DIM=%d -DKSA_ROWS=%d -DKSA_TPR=%d -DKSA_BLOCK_K=%d -DKSA_TOPK_WG=%d", dt,
-             p->head_dim, c.pl.cfg.rows, c.pl.cfg.tpr, c.pl.cfg.block_k, c.pl.topk_wg);
     pthread_mutex_lock(&dev->lock);
+    /* f16 through cl_khr_fp16 where the device has it; KSA_OPENCL_FP16=off forces the core
+     * vload_half path, =force tries cl_khr_fp16 even where it is not advertised (tests). Should
+     * the driver refuse that build, fall back to vload_half for good. */
+    const char *fp16env = getenv("KSA_OPENCL_FP16");
+    int fp16_off = fp16env && strcmp(fp16env, "off") == 0, fp16_force = fp16env && strcmp(fp16env, "force") == 0;
+    int use_fp16 = dt == 2 && (dev->has_fp16 || fp16_force) && !dev->fp16_refused && !fp16_off;
     ksa_ocl_ctx *x = NULL;
     st = ksa_ocl_ctx_for_queue(self, dev, (cl_command_queue)stream, &x, &c.queue);
-    if (!st) st = ksa_ocl_get_program(self, dev, x, options, &c.prog);
+    for (int attempt = 0; !st && attempt < 2; attempt++) {
+        snprintf(options, sizeof options,
+                 "-cl-std=CL1.2 -DKSA_DTYPE=%d -DKSA_HEAD_DIM=%d -DKSA_ROWS=%d -DKSA_TPR=%d -DKSA_BLOCK_K=%d -DKSA_TOPK_WG=%d%s",
+                 dt, p->head_dim, c.pl.cfg.rows, c.pl.cfg.tpr, c.pl.cfg.block_k, c.pl.topk_wg,
+                 use_fp16 ? " -DKSA_HAS_FP16" : "");
+        st = ksa_ocl_get_program(self, dev, x, options, &c.prog);
+        if (st == KSA_STATUS_DEVICE_ERROR && use_fp16) {
+            host->log("opencl: %s refused the cl_khr_fp16 build; using the vload_half conversions", dev->name);
+            dev->fp16_refused = 1;
+            use_fp16 = 0;
+            st = KSA_STATUS_SUCCESS;
+            continue;
+        }
+        break;
+    }
     if (!st) {
         size_t kwg = 0;
         clGetKernelWorkGroupInfo(c.prog->kernels[KSA_OCL_K_ATTEND], dev->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kwg, &kwg,

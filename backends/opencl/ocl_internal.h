@@ -60,7 +60,8 @@ typedef struct ksa_ocl_device {
     cl_ulong local_mem;
     size_t max_wg;
     cl_uint base_addr_align_bits;
-    int has_fp16;
+    int has_fp16;         /* cl_khr_fp16 advertised */
+    int fp16_refused;     /* a -DKSA_HAS_FP16 build failed once: use the core conversions */
     pthread_mutex_t lock; /* kernel arguments and lazy compilation are not thread-safe */
     int num_ctx;
     ksa_ocl_ctx ctx[KSA_OCL_MAX_CONTEXTS];

@@ -622,6 +622,29 @@ static void test_schedule(void **state)
     run_schedule_step(dev, KSA_PHASE_DECODE);
 }
 
+/* f16 storage both ways: through cl_khr_fp16 (forced where the device does not advertise it: the
+ * backend must then fall back to vload_half by itself) and through the core conversions. */
+static void test_f16_paths(void **state)
+{
+    (void)state;
+    ksa_device dev = open_or_skip();
+    const char *modes[] = {"force", "off"};
+    int fails = 0;
+    for (int i = 0; i < 2; i++) {
+        setenv("KSA_OPENCL_FP16", modes[i], 1);
+        for (int m = 0; m < 3; m++) {
+            ktest_config c = small_topk_case((ksa_mode)m, i ? KSA_PHASE_DECODE : KSA_PHASE_PREFILL);
+            c.dtype = KSA_DTYPE_F16;
+            c.head_dim = 64;
+            c.with_lse = 1;
+            c.seed = 3100 + (uint64_t)(i * 10 + m);
+            fails += run_cfg(dev, &c);
+        }
+    }
+    unsetenv("KSA_OPENCL_FP16");
+    assert_int_equal(fails, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -635,6 +658,7 @@ int main(void)
         cmocka_unit_test(test_created_stream),
         cmocka_unit_test(test_caller_queue),
         cmocka_unit_test(test_schedule),
+        cmocka_unit_test(test_f16_paths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

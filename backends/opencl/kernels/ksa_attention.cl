@@ -2,7 +2,8 @@
  * build options from the chosen configuration:
  *   -DKSA_DTYPE=1|2|3 (f32, f16, bf16 storage), -DKSA_HEAD_DIM=D, -DKSA_ROWS=R (query rows per
  *   work-group), -DKSA_TPR=TPR (work-items per row), -DKSA_BLOCK_K=BK (keys per block),
- *   -DKSA_TOPK_WG=N (work-group size of the Top-k kernel).
+ *   -DKSA_TOPK_WG=N (work-group size of the Top-k kernel), -DKSA_HAS_FP16 (f16 through
+ *   cl_khr_fp16 where the device has it).
  * Kernels:
  *   ksa_attend   flash-style attention of R (query, head) rows of one KV head over a key set made of
  *                an optional gathered index list plus one contiguous key range (causal from 0,
@@ -12,8 +13,8 @@
  *   ksa_pool     pooled post-softmax scores S[j] of one query tile and KV head (ANCHOR).
  *   ksa_topk     radix selection of the count_t largest pooled scores (ties: smaller index) and
  *                the index / count outputs (ANCHOR).
- * Storage: f16 is read and written with vload_half / vstore_half_rte (core OpenCL, no cl_khr_fp16
- * needed); bf16 as ushort with integer shifts (round to nearest even on store). All arithmetic is
+ * Storage: f16 through cl_khr_fp16 where present, else with vload_half / vstore_half_rte (core
+ * OpenCL); bf16 as ushort with integer shifts (round to nearest even on store). All arithmetic is
  * float32. The geometry of a call arrives in one by-value struct of 64-bit fields, whose layout is
  * therefore the same on host and device (ksa_cl_geom in ocl_internal.h mirrors it field by field). */
 
@@ -60,7 +61,14 @@ typedef float floatv;
 typedef float stor_t;
 #define LOADF(p, i) ((p)[(i)])
 #define STOREF(p, i, x) ((p)[(i)] = (x))
+#elif KSA_DTYPE == 2 && defined(KSA_HAS_FP16)
+/* cl_khr_fp16: half is a full type (loads still widen to float32 arithmetic) */
+#pragma OPENCL EXTENSION cl_khr_fp16 : enable
+typedef half stor_t;
+#define LOADF(p, i) convert_float((p)[(i)])
+#define STOREF(p, i, x) ((p)[(i)] = convert_half_rte(x))
 #elif KSA_DTYPE == 2
+/* without cl_khr_fp16: the core vload_half / vstore_half conversions */
 typedef half stor_t;
 #define LOADF(p, i) vload_half((size_t)(i), (p))
 #define STOREF(p, i, x) vstore_half_rte((x), (size_t)(i), (p))
@@ -80,6 +88,8 @@ inline ushort ksa_f32_to_bf16(float x)
 /* VW consecutive elements of storage at element offset i, as floats */
 #if KSA_DTYPE == 1
 #define LOADV4(p, i) vload4(0, (p) + (i))
+#elif KSA_DTYPE == 2 && defined(KSA_HAS_FP16)
+#define LOADV4(p, i) convert_float4(vload4(0, (p) + (i)))
 #elif KSA_DTYPE == 2
 #define LOADV4(p, i) vload_half4(0, (p) + (i))
 #else
