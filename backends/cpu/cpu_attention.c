@@ -27,6 +27,7 @@
 #define CPU_PF_LOCALITY 2
 #endif
 #define CPU_ROW_BLOCK_MAX 512 /* rows (query x head pairs) per flash block */
+#define CPU_PREPACK_MAX ((size_t)256 << 20) /* bytes of pre-packed K + V per call at most */
 #define CPU_SUB_ROWS 32       /* rows per QK/softmax/PV step inside a block (a multiple of 16) */
 #define CPU_LOG2E 1.4426950408889634f
 #define CPU_LN2 0.6931471805599453
@@ -145,6 +146,11 @@ typedef struct cpu_global {
     float *pooled;     /* [B][Hkv][Lmax] */
     int32_t *lists;    /* [B][Hkv][list_max] */
     int32_t *nlist;    /* [B][Hkv] */
+    /* prefill: K (and V) packed once per (b, g, key block of BK) in the kernels' format, used by
+     * every range pass (dense, lse, pooled); NULL when over CPU_PREPACK_MAX bytes */
+    char *prek, *prev;
+    int64_t pre_nblk;
+    size_t pre_blk_bytes;
 } cpu_global;
 
 typedef struct cpu_layout {
@@ -217,6 +223,21 @@ static void layout(const ksa_problem *p, const cpu_config *cfg, const cpu_kernel
     int64_t list_max = 0, chunks = 0;
     size_t o_part = 0, o_glse = 0, o_gpool = 0, o_glists = 0, o_gn = 0;
     int64_t BH = (int64_t)p->batch * p->num_kv_heads;
+    size_t o_prek = 0, o_prev = 0, pre_blk = 0;
+    int64_t pre_nblk = 0;
+    int pre_v = p->mode == KSA_MODE_DENSE || (p->mode == KSA_MODE_ANCHOR && p->anchor_dense_output);
+    if (p->phase == KSA_PHASE_PREFILL && p->mode != KSA_MODE_REUSE) {
+        pre_nblk = (Lmax + BK - 1) / BK;
+        pre_blk = (size_t)BK * Dp * (k->fmt == CPU_FMT_F32 ? 4 : 2);
+        size_t one = (size_t)BH * pre_nblk * pre_blk;
+        const char *env = getenv("KSA_CPU_PREPACK"); /* "0": pack every block in every task */
+        if (one * (pre_v ? 2 : 1) <= CPU_PREPACK_MAX && !(env && env[0] == '0')) {
+            o_prek = carve(&off, one);
+            if (pre_v) o_prev = carve(&off, one);
+        } else {
+            pre_nblk = 0;
+        }
+    }
     if (p->phase == KSA_PHASE_DECODE) {
         list_max = decode_list_max(p);
         int64_t longest = imax(Lmax, list_max);
@@ -269,6 +290,12 @@ static void layout(const ksa_problem *p, const cpu_config *cfg, const cpu_kernel
     }
     if (glob) {
         memset(glob, 0, sizeof *glob);
+        if (pre_nblk > 0) {
+            glob->prek = base + o_prek;
+            glob->prev = pre_v ? base + o_prev : NULL;
+            glob->pre_nblk = pre_nblk;
+            glob->pre_blk_bytes = pre_blk;
+        }
         if (p->phase == KSA_PHASE_DECODE) {
             glob->partials = (float *)(void *)(base + o_part);
             glob->lse2 = (float *)(void *)(base + o_glse);
@@ -413,9 +440,12 @@ static void flash(cpu_call *c, cpu_scratch *s, int32_t b, int32_t g, int32_t M, 
     if (need_o) memset(s->O, 0, (size_t)Mp * D * sizeof(float));
     int64_t minpos = s->row_pos[0];
     for (int32_t m = 1; m < M; m++) minpos = imin(minpos, s->row_pos[m]);
+    /* a range from key 0 in prefill reads the blocks packed once per call */
+    int use_pre = c->glob.prek && !keys->list && keys->base == 0 && (!need_o || c->glob.prev);
+    int64_t lk = p->seqlen_k[b];
     for (int64_t x0 = 0; x0 < keys->n; x0 += BK) {
         int32_t n = (int32_t)imin(BK, keys->n - x0);
-        int32_t nkp = (int32_t)round_up(n, k->key_align);
+        int32_t nkp = (int32_t)round_up(use_pre ? imin(BK, lk - x0) : n, k->key_align);
         int64_t maxid = -1;
         for (int32_t x = 0; x < n; x++) {
             int64_t j = keys->list ? keys->list[x0 + x] : keys->base + x0 + x;
@@ -451,11 +481,18 @@ static void flash(cpu_call *c, cpu_scratch *s, int32_t b, int32_t g, int32_t M, 
                 }
             }
         PROF_T0();
-        k->pack_k(s->kbuf, s->kptr, n, nkp, p->dtype, D);
-        PROF_MARK(thread, PROF_PACK_K);
-        if (need_o) {
-            k->pack_v(s->vbuf, s->vptr, n, nkp, p->dtype, D);
-            PROF_MARK(thread, PROF_PACK_V);
+        const void *kbuf = s->kbuf, *vbuf = s->vbuf;
+        if (use_pre) {
+            size_t at = (((size_t)b * p->num_kv_heads + g) * c->glob.pre_nblk + (size_t)(x0 / BK)) * c->glob.pre_blk_bytes;
+            kbuf = c->glob.prek + at;
+            if (need_o) vbuf = c->glob.prev + at;
+        } else {
+            k->pack_k(s->kbuf, s->kptr, n, nkp, p->dtype, D);
+            PROF_MARK(thread, PROF_PACK_K);
+            if (need_o) {
+                k->pack_v(s->vbuf, s->vptr, n, nkp, p->dtype, D);
+                PROF_MARK(thread, PROF_PACK_V);
+            }
         }
         /* rows in sub-blocks of CPU_SUB_ROWS, so scores and probabilities stay in L1 while the
          * packed keys and values are reused from L2 */
@@ -465,12 +502,12 @@ static void flash(cpu_call *c, cpu_scratch *s, int32_t b, int32_t g, int32_t M, 
             int32_t vis = 0;
             for (int32_t m = r0; m < r0 + Ms; m++) vis |= s->lim[m];
             if (!vis) continue; /* nothing visible: state unchanged */
-            k->qk(s->S, BK, (const char *)s->q + (size_t)r0 * qrow_bytes, s->kbuf, Msp, nkp, D);
+            k->qk(s->S, BK, (const char *)s->q + (size_t)r0 * qrow_bytes, kbuf, Msp, nkp, D);
             PROF_MARK(thread, PROF_QK);
             k->softmax(s->S, BK, s->P, BK, s->lim + r0, Ms, Msp, nkp, c->c, s->mx + r0, s->l + r0, s->corr + r0);
             PROF_MARK(thread, PROF_SOFTMAX);
             if (need_o) {
-                k->pv(s->O + (size_t)r0 * D, s->P, BK, s->vbuf, s->corr + r0, Ms, Msp, nkp, D, s->tmp);
+                k->pv(s->O + (size_t)r0 * D, s->P, BK, vbuf, s->corr + r0, Ms, Msp, nkp, D, s->tmp);
                 PROF_MARK(thread, PROF_PV);
             }
         }
@@ -510,17 +547,26 @@ static void pool_pass(cpu_call *c, cpu_scratch *s, int32_t b, int32_t g, int32_t
     const cpu_kernels *k = c->k;
     int32_t D = p->head_dim, BK = c->lay.BK;
     size_t qrow_bytes = (size_t)D * (k->fmt == CPU_FMT_F32 ? 4 : 2);
+    int use_pre = c->glob.prek && cand0 == 0;
+    int64_t lk = p->seqlen_k[b];
     for (int64_t x0 = 0; x0 < ncand; x0 += BK) {
         int32_t n = (int32_t)imin(BK, ncand - x0);
-        int32_t nkp = (int32_t)round_up(n, k->key_align);
-        for (int32_t x = 0; x < n; x++) s->kptr[x] = c->kb + kv_off(p, &p->k_strides, b, cand0 + x0 + x, g) * c->esize;
+        int32_t nkp = (int32_t)round_up(use_pre ? imin(BK, lk - x0) : n, k->key_align);
         PROF_T0();
-        k->pack_k(s->kbuf, s->kptr, n, nkp, p->dtype, D);
-        PROF_MARK(thread, PROF_PACK_K);
+        const void *kbuf = s->kbuf;
+        if (use_pre) {
+            kbuf = c->glob.prek +
+                   (((size_t)b * p->num_kv_heads + g) * c->glob.pre_nblk + (size_t)(x0 / BK)) * c->glob.pre_blk_bytes;
+        } else {
+            for (int32_t x = 0; x < n; x++)
+                s->kptr[x] = c->kb + kv_off(p, &p->k_strides, b, cand0 + x0 + x, g) * c->esize;
+            k->pack_k(s->kbuf, s->kptr, n, nkp, p->dtype, D);
+            PROF_MARK(thread, PROF_PACK_K);
+        }
         for (int32_t r0 = 0; r0 < M; r0 += CPU_SUB_ROWS) {
             int32_t Ms = (int32_t)imin(CPU_SUB_ROWS, M - r0);
             int32_t Msp = (int32_t)round_up(Ms, k->row_align);
-            k->qk(s->S, BK, (const char *)s->q + (size_t)r0 * qrow_bytes, s->kbuf, Msp, nkp, D);
+            k->qk(s->S, BK, (const char *)s->q + (size_t)r0 * qrow_bytes, kbuf, Msp, nkp, D);
             PROF_MARK(thread, PROF_QK);
             k->pool(pooled + x0, s->S, BK, s->lse2 + r0, Ms, n, c->c);
             PROF_MARK(thread, PROF_POOL);
@@ -575,6 +621,28 @@ static void topk_select(const float *score, int64_t n, int64_t count, int32_t *o
 }
 
 /* ---------------------------------------------------------------- prefill tasks */
+/* task -> (b, g, key block): pack K (and V) once for every range pass of the call */
+static void prepack_task(void *ctx, int64_t task, int32_t thread)
+{
+    cpu_call *c = ctx;
+    const ksa_problem *p = c->p;
+    cpu_scratch *s = &c->scratch[thread];
+    int64_t blk = task % c->glob.pre_nblk, bg = task / c->glob.pre_nblk;
+    int32_t b = (int32_t)(bg / p->num_kv_heads), g = (int32_t)(bg % p->num_kv_heads);
+    int32_t BK = c->lay.BK, D = p->head_dim;
+    int64_t j0 = blk * BK, lk = p->seqlen_k[b];
+    if (j0 >= lk) return;
+    int32_t n = (int32_t)imin(BK, lk - j0);
+    int32_t nkp = (int32_t)round_up(n, c->k->key_align);
+    size_t at = (size_t)task * c->glob.pre_blk_bytes;
+    for (int32_t x = 0; x < n; x++) s->kptr[x] = c->kb + kv_off(p, &p->k_strides, b, j0 + x, g) * c->esize;
+    c->k->pack_k(c->glob.prek + at, s->kptr, n, nkp, p->dtype, D);
+    if (c->glob.prev) {
+        for (int32_t x = 0; x < n; x++) s->vptr[x] = c->vb + kv_off(p, &p->v_strides, b, j0 + x, g) * c->esize;
+        c->k->pack_v(c->glob.prev + at, s->vptr, n, nkp, p->dtype, D);
+    }
+}
+
 /* task -> (b, g, block); blocks run longest-first (later query blocks see more keys) */
 static void prefill_task_coords(const cpu_call *c, int64_t task, int64_t nblocks, int32_t *b, int32_t *g, int64_t *blk)
 {
@@ -922,9 +990,13 @@ ksa_status ksa_cpu_attention_run(const ksa_problem *p, const cpu_config *cfg, co
     if (p->phase == KSA_PHASE_DECODE) {
         run_decode(c);
     } else if (p->mode == KSA_MODE_DENSE) {
+        if (c->glob.prek)
+            ksa_cpu_pool_run(c->cfg.threads, (int64_t)p->batch * p->num_kv_heads * c->glob.pre_nblk, prepack_task, c);
         c->qblocks = (p->max_seqlen_q + c->cfg.block_q - 1) / c->cfg.block_q;
         ksa_cpu_pool_run(c->cfg.threads, (int64_t)p->batch * p->num_kv_heads * c->qblocks, dense_prefill_task, c);
     } else {
+        if (c->glob.prek)
+            ksa_cpu_pool_run(c->cfg.threads, (int64_t)p->batch * p->num_kv_heads * c->glob.pre_nblk, prepack_task, c);
         ksa_cpu_pool_run(c->cfg.threads, (int64_t)p->batch * p->num_kv_heads * p->n_tiles, sparse_prefill_task, c);
     }
     return c->status;

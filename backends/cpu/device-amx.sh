@@ -65,10 +65,11 @@ done
 
 # dense prefill configurations at the amx level (what the built-in heuristic should pick)
 export KSA_CPU_PROFILE=1
-for cfg in block_q=32,block_k=128 block_q=128,block_k=128 block_q=64,block_k=256 block_q=128,block_k=64; do
+for cfg in block_q=64,block_k=256 block_q=128,block_k=256 block_q=32,block_k=256; do
   KSA_CPU_ISA=amx KSA_CPU_BENCH_CONFIG=$cfg timeout 60 "$BUILD/bin/ksa-cpu-bench" $QUICK --dense 2>/dev/null | grep -E "prefill|profile" | tee -a "$SUM" >>"$OUT/bench_configs.json"
 done
-
+say "== without the per-call K/V pre-packing (KSA_CPU_PREPACK=0)"
+KSA_CPU_PREPACK=0 KSA_CPU_ISA=amx timeout 60 "$BUILD/bin/ksa-cpu-bench" $QUICK --dense 2>/dev/null | grep -E "prefill|profile" | tee -a "$SUM" >>"$OUT/bench_configs.json"
 unset KSA_CPU_PROFILE
 say "== torch CPU SDPA (peer), same shape, same call"
 L=4096
