@@ -124,9 +124,9 @@ void ksa_cpu_resolve_config(const ksa_problem *p, const cpu_kernels *k, cpu_conf
 typedef struct cpu_scratch {
     void *q;              /* [Mp][D] compute format */
     void *kbuf, *vbuf;    /* [BK][D] packed */
-    float *S;             /* [Mp][BK] */
-    void *P;              /* [Mp][BK] */
-    float *O, *tmp;       /* [Mp][D] */
+    float *S;             /* [CPU_SUB_ROWS][BK] */
+    void *P;              /* [CPU_SUB_ROWS][BK] */
+    float *O;             /* [Mp][D] */
     float *mx, *l, *corr, *lse2;
     int32_t *lim;
     int64_t *row_q;       /* element offset of each row in q */
@@ -198,10 +198,9 @@ static void layout(const ksa_problem *p, const cpu_config *cfg, const cpu_kernel
     size_t o_q = carve(&off, (size_t)Mp * Dp * 4);
     size_t o_k = carve(&off, (size_t)BK * Dp * 4);
     size_t o_v = carve(&off, (size_t)BK * Dp * 4);
-    size_t o_S = carve(&off, (size_t)Mp * BK * 4);
-    size_t o_P = carve(&off, (size_t)Mp * BK * 4);
+    size_t o_S = carve(&off, (size_t)CPU_SUB_ROWS * BK * 4); /* one sub-block of rows */
+    size_t o_P = carve(&off, (size_t)CPU_SUB_ROWS * BK * 4);
     size_t o_O = carve(&off, (size_t)Mp * D * 4);
-    size_t o_tmp = carve(&off, (size_t)Mp * D * 4);
     size_t o_mx = carve(&off, (size_t)Mp * 4);
     size_t o_l = carve(&off, (size_t)Mp * 4);
     size_t o_corr = carve(&off, (size_t)Mp * 4);
@@ -272,7 +271,6 @@ static void layout(const ksa_problem *p, const cpu_config *cfg, const cpu_kernel
         s->S = (float *)(void *)(b + o_S);
         s->P = b + o_P;
         s->O = (float *)(void *)(b + o_O);
-        s->tmp = (float *)(void *)(b + o_tmp);
         s->mx = (float *)(void *)(b + o_mx);
         s->l = (float *)(void *)(b + o_l);
         s->corr = (float *)(void *)(b + o_corr);
@@ -507,7 +505,7 @@ static void flash(cpu_call *c, cpu_scratch *s, int32_t b, int32_t g, int32_t M, 
             k->softmax(s->S, BK, s->P, BK, s->lim + r0, Ms, Msp, nkp, c->c, s->mx + r0, s->l + r0, s->corr + r0);
             PROF_MARK(thread, PROF_SOFTMAX);
             if (need_o) {
-                k->pv(s->O + (size_t)r0 * D, s->P, BK, vbuf, s->corr + r0, Ms, Msp, nkp, D, s->tmp);
+                k->pv(s->O + (size_t)r0 * D, s->P, BK, vbuf, s->corr + r0, Ms, Msp, nkp, D);
                 PROF_MARK(thread, PROF_PV);
             }
         }

@@ -43,9 +43,9 @@ typedef struct cpu_kernels {
      * for x < nkp; rows M..Mp-1 all zero) */
     void (*softmax)(const float *S, int32_t ldS, void *P, int32_t ldP, const int32_t *lim, int32_t M, int32_t Mp,
                     int32_t nkp, float c, float *mx, float *l, float *corr);
-    /* O[m] = O[m] * corr[m] + sum_x P[m][x] V[x] for m < M (O is [Mp][D]); tmp: [Mp][D] scratch */
+    /* O[m] = O[m] * corr[m] + sum_x P[m][x] V[x] for m < M (O is [Mp][D]) */
     void (*pv)(float *O, const void *P, int32_t ldP, const void *vbuf, const float *corr, int32_t M, int32_t Mp,
-               int32_t nkp, int32_t D, float *tmp);
+               int32_t nkp, int32_t D);
     /* pooled[x] += sum over m < M (in order) of 2^(c S[m][x] - lse2[m]), x < n (every key visible) */
     void (*pool)(float *pooled, const float *S, int32_t ldS, const float *lse2, int32_t M, int32_t n, float c);
     /* one output row: dst[d] = src[d] * scale, converted to the storage type */

@@ -81,7 +81,7 @@ static void qk_amx(float *S, int32_t ldS, const void *Qv, const void *kbuf, int3
 /* O[Mp][D] = O * corr + P[Mp][ldP] (bf16) x Vp (pairs of keys, [nkp/2][D][2]): rows whose max moved
  * are rescaled in place first, then the accumulator tiles are loaded from O and stored back. */
 static void pv_amx(float *O, const void *Pv, int32_t ldP, const void *vbuf, const float *corr, int32_t M, int32_t Mp,
-                   int32_t nkp, int32_t D, float *tmp)
+                   int32_t nkp, int32_t D)
 {
     const uint16_t *P = Pv;
     const char *vp = vbuf;
@@ -131,7 +131,6 @@ static void pv_amx(float *O, const void *Pv, int32_t ldP, const void *vbuf, cons
             _tile_stored(0, o00, ostride);
             _tile_stored(1, o00 + 16, ostride);
         }
-    (void)tmp;
 }
 
 static void softmax_bf16(const float *S, int32_t ldS, void *P, int32_t ldP, const int32_t *lim, int32_t M, int32_t Mp,

@@ -162,7 +162,7 @@ AI void pv_rows(float *O, const float *P, int32_t ldP, const float *V, const flo
 }
 
 static void pv_f32(float *O, const void *Pv, int32_t ldP, const void *vbuf, const float *corr, int32_t M, int32_t Mp,
-                   int32_t nkp, int32_t D, float *tmp)
+                   int32_t nkp, int32_t D)
 {
     const float *P = Pv, *V = vbuf;
     int32_t m0 = 0;

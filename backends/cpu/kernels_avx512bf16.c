@@ -80,7 +80,7 @@ AI void pv_rows(float *O, const uint32_t *P, int32_t ldP2, const uint32_t *vp, c
 }
 
 static void pv_bf16(float *O, const void *Pv, int32_t ldP, const void *vbuf, const float *corr, int32_t M, int32_t Mp,
-                    int32_t nkp, int32_t D, float *tmp)
+                    int32_t nkp, int32_t D)
 {
     const uint32_t *P = Pv, *vp = vbuf;
     int32_t ldP2 = ldP / 2, nk2 = nkp / 2, m0 = 0;

@@ -98,7 +98,7 @@ static void softmax_f32(const float *S, int32_t ldS, void *Pv, int32_t ldP, cons
 }
 
 static void pv_f32(float *O, const void *Pv, int32_t ldP, const void *vbuf, const float *corr, int32_t M, int32_t Mp,
-                   int32_t nkp, int32_t D, float *tmp)
+                   int32_t nkp, int32_t D)
 {
     const float *P = Pv, *V = vbuf;
     for (int32_t m = 0; m < M; m++) {
