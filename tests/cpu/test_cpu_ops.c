@@ -1,10 +1,11 @@
 /* test_cpu_ops.c: the CPU backend against the reference. For every kernel level this machine has
  * (KSA_CPU_ISA = portable, avx512, amx), the standard grid of tests/common (every mode x phase x
  * layout, f32/f16/bf16, head dims 64/128/256 and an odd one) on random data with poisoned outputs;
- * tiles whose T x G rows span several row blocks; then the same-bits property (1 thread vs the whole pool, and two runs in a row) for each mode and
+ * tiles whose T x G rows span several row blocks; REUSE over empty sets; then the same-bits property (1 thread vs the whole pool, and two runs in a row) for each mode and
  * phase; configurations from the tunable space (results within tolerance); the vtable basics.
  * The pool is forced to 4 threads (KSA_NUM_THREADS) so the property is tested on small CI machines. */
 #define _POSIX_C_SOURCE 200809L
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -117,6 +118,46 @@ static void test_large_groups(void **state)
                 c.seed = 300 + (uint64_t)(li * 10 + mode * 2 + phase);
                 assert_int_equal(ktest_run_and_check(dev, &c), KSA_STATUS_SUCCESS);
             }
+        unsetenv("KSA_CPU_ISA");
+    }
+}
+
+/* REUSE over empty sets: decode gives o = 0 and lse = -inf (prefill still has the tile's own keys) */
+static void test_reuse_empty_sets(void **state)
+{
+    ksa_device dev = cpu_device();
+    for (int li = 0; li < 3; li++) {
+        if (!level_available(levels[li])) continue;
+        setenv("KSA_CPU_ISA", levels[li], 1);
+        for (int phase = 0; phase < 2; phase++) {
+            ktest_config c = ktest_config_default();
+            c.mode = KSA_MODE_REUSE;
+            c.phase = (ksa_phase)phase;
+            c.dtype = KSA_DTYPE_BF16;
+            c.head_dim = 128;
+            c.lq = 40;
+            c.lk = 300;
+            c.with_lse = 1;
+            c.seed = 1234 + (uint64_t)phase;
+            ktest_problem p;
+            assert_int_equal(ktest_problem_create(dev, &c, &p), KSA_STATUS_SUCCESS);
+            size_t cbytes = ksa_buffer_size(p.tensors.counts.buffer);
+            assert_int_equal(ksa_buffer_fill(p.tensors.counts.buffer, 0, cbytes, 0, NULL), KSA_STATUS_SUCCESS);
+            assert_int_equal(ktest_problem_run(&p), KSA_STATUS_SUCCESS);
+            char report[1024] = "";
+            ksa_status st = ktest_problem_check(&p, report, sizeof report);
+            if (st) printf("empty sets, %s: %s\n", phase ? "decode" : "prefill", report);
+            assert_int_equal(st, KSA_STATUS_SUCCESS);
+            if (phase == KSA_PHASE_DECODE) {
+                size_t lbytes = ksa_buffer_size(p.tensors.lse.buffer);
+                float *lse = malloc(lbytes);
+                assert_non_null(lse);
+                assert_int_equal(ksa_buffer_read(lse, p.tensors.lse.buffer, 0, lbytes, NULL), KSA_STATUS_SUCCESS);
+                assert_true(isinf(lse[0]) && lse[0] < 0);
+                free(lse);
+            }
+            ktest_problem_destroy(&p);
+        }
         unsetenv("KSA_CPU_ISA");
     }
 }
@@ -289,6 +330,7 @@ int main(void)
         cmocka_unit_test(test_grid_amx),
         cmocka_unit_test(test_odd_head_dims),
         cmocka_unit_test(test_large_groups),
+        cmocka_unit_test(test_reuse_empty_sets),
         cmocka_unit_test(test_same_bits_any_thread_count),
         cmocka_unit_test(test_tunable_configs),
     };
