@@ -14,7 +14,14 @@
 #include "ksa_cuda_common.cuh"
 
 #define KC_DEC_THREADS 256
+/* keys per shared-memory chunk of the decode kernel. AMD's LDS is 64 KiB per block: with 64 keys,
+ * head_dim 128, 4 heads per group and two stages the kernel needs 75 KB, so the HIP branch streams
+ * chunks of 32 keys (about 39 KB); NVIDIA keeps 64 (its numerics and launches are unchanged). */
+#if defined(KSA_GPU_HIP_BRANCH)
+#define KC_DEC_KC 32
+#else
 #define KC_DEC_KC 64
+#endif
 #define KC_TOPK_THREADS 512
 
 /* ------------------------------------------------------------------ metadata */
@@ -196,7 +203,7 @@ __global__ void __launch_bounds__(KC_DEC_THREADS) kc_decode_split(const __grid_c
         for (int h = warp; h < G; h += nwarps) {
             float mx = KC_NEG_INF;
             for (int n = lane; n < KC_DEC_KC; n += KSA_WARP_SIZE) mx = fmaxf(mx, sS[h * KC_DEC_KC + n]);
-            for (int off = KSA_WARP_SIZE / 2; off > 0; off >>= 1) mx = fmaxf(mx, ksa_shfl_xor(mx, off));
+            mx = ksa_wave_max(mx);
             float mo = sM[h], mn = fmaxf(mo, mx);
             ksa_warp_sync(); /* every lane has read sM[h] before lane 0 rewrites it */
             float base = mn == KC_NEG_INF ? 0.f : mn;
@@ -206,7 +213,7 @@ __global__ void __launch_bounds__(KC_DEC_THREADS) kc_decode_split(const __grid_c
                 sS[h * KC_DEC_KC + n] = p;
                 sum += p;
             }
-            for (int off = KSA_WARP_SIZE / 2; off > 0; off >>= 1) sum += ksa_shfl_xor(sum, off);
+            sum = ksa_wave_sum(sum);
             if (lane == 0) {
                 float al = ksa_exp2(mo - base);
                 sAl[h] = al;
@@ -367,26 +374,6 @@ extern "C" int kc_launch_decode_pool(const kc_args *a, const float *scores2, int
 }
 
 /* ------------------------------------------------------------------ Top-k */
-/* block-wide exclusive prefix of a 0/1 flag in thread order; returns the rank, *total the sum */
-static __device__ __forceinline__ int kc_block_rank(int flag, int *sWarp, int *total)
-{
-    const int lane = threadIdx.x % KSA_WARP_SIZE, warp = threadIdx.x / KSA_WARP_SIZE;
-    const int nwarps = blockDim.x / KSA_WARP_SIZE;
-    ksa_lane_mask m = ksa_ballot(flag);
-    int rank = ksa_popc_mask(m & ksa_lanes_below(lane));
-    if (lane == 0) sWarp[warp] = ksa_popc_mask(m);
-    __syncthreads();
-    int before = 0, sum = 0;
-    for (int w = 0; w < nwarps; w++) {
-        int c = sWarp[w];
-        if (w < warp) before += c;
-        sum += c;
-    }
-    __syncthreads();
-    *total = sum;
-    return before + rank;
-}
-
 /* grid: x = tile - tile0 (prefill) or 0 (decode), y = b * Hkv + g */
 __global__ void __launch_bounds__(KC_TOPK_THREADS) kc_topk(const __grid_constant__ kc_args a, int decode, int tile0,
                                                            int ntiles, const float *pooled, int64_t ld)
@@ -423,62 +410,11 @@ __global__ void __launch_bounds__(KC_TOPK_THREADS) kc_topk(const __grid_constant
         for (int s = tid; s < n; s += blockDim.x) out[(int64_t)s * a.is3] = s;
         return;
     }
-    unsigned prefix = 0, mask = 0;
-    int remain = k;
-    for (int pass = 0; pass < 4; pass++) {
-        const int shift = 24 - 8 * pass;
-        for (int i = tid; i < 256; i += blockDim.x) sHist[i] = 0;
-        __syncthreads();
-        for (int j0 = 0; j0 < n; j0 += blockDim.x) {
-            const int j = j0 + tid;
-            int bin = -1;
-            if (j < n) {
-                unsigned u = __float_as_uint(sc[j]);
-                if ((u & mask) == prefix) bin = (int)((u >> shift) & 255u);
-            }
-#if defined(KSA_GPU_HIP_BRANCH)
-            if (bin >= 0) atomicAdd(&sHist[bin], 1u);
-#else
-            /* pooled scores share their high bits: aggregate equal bins within the warp first */
-            unsigned peers = __match_any_sync(0xffffffffu, bin);
-            if (bin >= 0 && (int)(threadIdx.x % 32) == __ffs(peers) - 1) atomicAdd(&sHist[bin], (unsigned)__popc(peers));
-#endif
-        }
-        __syncthreads();
-        if (tid == 0) {
-            int cum = 0;
-            for (int bin = 255; bin >= 0; bin--) {
-                int c = (int)sHist[bin];
-                if (cum + c >= remain) {
-                    sPrefix = prefix | ((unsigned)bin << shift);
-                    sRemain = remain - cum;
-                    break;
-                }
-                cum += c;
-            }
-        }
-        __syncthreads();
-        prefix = sPrefix;
-        remain = sRemain;
-        mask |= 255u << shift;
-        __syncthreads();
-    }
-    /* prefix is the k-th largest value; take all above it and the first `remain` equal ones */
-    int eq_taken = 0, written = 0;
-    for (int j0 = 0; j0 < n; j0 += blockDim.x) {
-        int j = j0 + tid;
-        unsigned u = j < n ? __float_as_uint(sc[j]) : 0u;
-        int gt = j < n && u > prefix, eq = j < n && u == prefix;
-        int eq_total;
-        int eq_rank = kc_block_rank(eq, sWarp, &eq_total);
-        int sel = gt || (eq && eq_taken + eq_rank < remain);
-        int sel_total;
-        int sel_rank = kc_block_rank(sel, sWarp, &sel_total);
-        if (sel) out[(int64_t)(written + sel_rank) * a.is3] = j;
-        eq_taken += eq_total;
-        written += sel_total;
-        if (written >= k) break;
-    }
+    /* exact radix select + ordered compaction (backends/gpu_common/ksa_gpu_topk.cuh, shared with HIP) */
+    unsigned threshold;
+    int remain;
+    ksa_radix_select(sc, n, k, sHist, &sPrefix, &sRemain, &threshold, &remain);
+    ksa_topk_compact(sc, n, k, threshold, remain, out, a.is3, sWarp);
 }
 
 extern "C" int kc_launch_topk(const kc_args *a, int decode, int tile0, int ntiles, const float *pooled, int64_t ld,

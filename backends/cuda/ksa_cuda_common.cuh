@@ -1,7 +1,7 @@
 /* ksa_cuda_common.cuh: what every kernel of the CUDA backend shares: the kernel argument block
  * (kc_args, built once per call by the host glue from a ksa_problem), per-sequence metadata in the
  * workspace, K/V row addressing for contiguous, ragged and paged layouts, the Top-k budget rules of
- * docs/SEMANTICS.md re-derived on the device, and 16-byte asynchronous copies. Portable: uses only
+ * docs/SEMANTICS.md (from backends/gpu_common/, shared with HIP), and 16-byte asynchronous copies. Portable: uses only
  * ksa_gpu_vendor.h, so the HIP backend can compile it too. */
 #ifndef KSA_CUDA_COMMON_CUH
 #define KSA_CUDA_COMMON_CUH
@@ -11,6 +11,9 @@
 
 #include "ksa_gpu_vendor.h"
 #include "ksa_cuda_launch.h"
+#include "../gpu_common/ksa_gpu_budget.cuh"
+#include "../gpu_common/ksa_gpu_reduce.cuh"
+#include "../gpu_common/ksa_gpu_topk.cuh"
 
 #define KC_NEG_INF (-INFINITY)
 #define KC_LOG2E 1.4426950408889634f
@@ -33,41 +36,13 @@ static __device__ __forceinline__ int64_t kc_kv_offset(const kc_args &a, int whi
     return (int64_t)b * s.batch + (int64_t)(kc_krow0(a, b) + j) * s.token + (int64_t)g * s.head;
 }
 
-static __device__ __forceinline__ int64_t kc_budget(const kc_args &a, int64_t L)
-{
-    if (L <= 0) return 0;
-    int64_t k;
-    if (a.top_k > 0) {
-        k = a.top_k;
-    } else {
-        k = (int64_t)(a.fraction * (double)L);
-        if (k < a.min_k) k = a.min_k;
-        int64_t m = a.round_multiple > 1 ? a.round_multiple : 1;
-        k = (k + m - 1) / m * m;
-    }
-    return k < L ? k : L;
-}
+/* Top-k budget rules, shared with the HIP backend (backends/gpu_common/ksa_gpu_budget.cuh) */
+static __device__ __forceinline__ int64_t kc_budget(const kc_args &a, int64_t L) { return ksa_gpu_budget(a, L); }
 
 /* selection size of prefill tile t (ksa_prefill_tile_count of dispatch/ksa_backend.h) */
 static __device__ __forceinline__ int64_t kc_tile_count(const kc_args &a, int64_t lq, int64_t lk, int64_t t)
 {
-    int64_t T = a.tile_size;
-    int64_t start = lk - lq + t * T;
-    if (start <= 0) return 0;
-    int64_t k;
-    if (a.rolling && a.top_k <= 0) {
-        int64_t kr = (int64_t)(a.fraction * (double)start);
-        if (kr < a.min_k) kr = a.min_k;
-        int64_t m = a.round_multiple > 1 ? a.round_multiple : 1;
-        kr = (kr + m - 1) / m * m;
-        int64_t kfull = kc_budget(a, lk);
-        k = kr < kfull ? kr : kfull;
-    } else {
-        k = kc_budget(a, lk);
-    }
-    int64_t sel = k - T;
-    if (sel < 0) sel = 0;
-    return sel < start ? sel : start;
+    return ksa_gpu_tile_count(a, lq, lk, t);
 }
 
 /* 16-byte global -> shared copy; src_bytes 0 zero-fills. Asynchronous on sm_80+. */

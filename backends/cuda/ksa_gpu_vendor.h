@@ -67,6 +67,17 @@ template <typename F> static inline hipError_t ksa_hip_func_set_attribute(F *ker
 }
 #define cudaFuncSetAttribute ksa_hip_func_set_attribute
 #define cudaFuncAttributeMaxDynamicSharedMemorySize hipFuncAttributeMaxDynamicSharedMemorySize
+template <typename F> static inline hipError_t ksa_hip_func_get_attributes(hipFuncAttributes *fa, F *kernel)
+{
+    return hipFuncGetAttributes(fa, (const void *)kernel);
+}
+#define cudaFuncGetAttributes ksa_hip_func_get_attributes
+#define cudaFuncAttributes hipFuncAttributes
+#define cudaGetDevice hipGetDevice
+#define cudaDeviceGetAttribute hipDeviceGetAttribute
+/* AMD has no shared-memory opt-in above the per-block maximum (64 KiB of LDS) */
+#define cudaDevAttrMaxSharedMemoryPerBlockOptin hipDeviceAttributeMaxSharedMemoryPerBlock
+#define cudaOccupancyMaxActiveBlocksPerMultiprocessor hipOccupancyMaxActiveBlocksPerMultiprocessor
 #else
 /* ------------------------------------------------------------------ CUDA (NVIDIA) branch */
 #include <cuda_runtime.h>

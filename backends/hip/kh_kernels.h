@@ -10,6 +10,8 @@
  *    candidate over the tile's queries and the group's heads (query rows staged in LDS), then an
  *    exact Top-k by 4-pass radix select on the float bits and an ordered compaction (ties: smaller
  *    key first, like the reference), indices written ascending, free slots -1, counts written.
+ *    The Top-k, the wave reductions and the budget rules are the CUDA backend's, from
+ *    backends/gpu_common/ (ksa_gpu_topk.cuh, ksa_gpu_reduce.cuh, ksa_gpu_budget.cuh).
  * Each kh_<dtype>.hip instantiates the launchers for one storage type (KH_DEFINE_LAUNCHERS). */
 #ifndef KSA_KH_KERNELS_H
 #define KSA_KH_KERNELS_H
@@ -21,6 +23,9 @@
 
 #include "ksa_gpu_vendor.h"
 #include "ksa_hip_launch.h"
+#include "../gpu_common/ksa_gpu_budget.cuh"
+#include "../gpu_common/ksa_gpu_reduce.cuh"
+#include "../gpu_common/ksa_gpu_topk.cuh"
 
 #ifndef KSA_WARP_SIZE_MIN
 #define KSA_WARP_SIZE_MIN KSA_WARP_SIZE
@@ -30,13 +35,6 @@
 
 template <typename T> static __device__ __forceinline__ float kh_ld(const T *p, int64_t i) { return ksa_to_float(p[i]); }
 template <typename T> static __device__ __forceinline__ void kh_st(T *p, int64_t i, float x) { p[i] = ksa_from_float<T>(x); }
-
-static __device__ __forceinline__ float kh_wave_sum(float v)
-{
-#pragma unroll
-    for (int m = KSA_WARP_SIZE / 2; m > 0; m >>= 1) v += ksa_shfl_xor(v, m);
-    return v;
-}
 
 /* element offset of key/value row j of KV head g of chunk sequence bb (global index b) */
 static __device__ __forceinline__ int64_t kh_kv_offset(const kh_args &a, const kh_strides &s, int b, int bb, int j, int g)
@@ -48,52 +46,12 @@ static __device__ __forceinline__ int64_t kh_kv_offset(const kh_args &a, const k
     return (int64_t)b * s.batch + (int64_t)(a.k_row0[bb] + j) * s.token + (int64_t)g * s.head;
 }
 
-static __device__ __forceinline__ int64_t kh_round_budget(const kh_args &a, int64_t k)
-{
-    if (k < a.min_k) k = a.min_k;
-    int64_t m = a.round_multiple > 1 ? a.round_multiple : 1;
-    return (k + m - 1) / m * m;
-}
-/* k(L) of docs/SEMANTICS.md (ksa_budget) */
-static __device__ __forceinline__ int64_t kh_budget(const kh_args &a, int64_t L)
-{
-    if (L <= 0) return 0;
-    int64_t k = a.top_k > 0 ? (int64_t)a.top_k : kh_round_budget(a, (int64_t)(a.fraction * (double)L));
-    return k < L ? k : L;
-}
-/* selection size of prefill tile t (ksa_prefill_tile_count) */
+/* the Top-k budget rules (k(L) and the prefill tile counts of docs/SEMANTICS.md) come from
+ * backends/gpu_common/ksa_gpu_budget.cuh, shared with the CUDA backend */
+static __device__ __forceinline__ int64_t kh_budget(const kh_args &a, int64_t L) { return ksa_gpu_budget(a, L); }
 static __device__ __forceinline__ int64_t kh_tile_count(const kh_args &a, int64_t lq, int64_t lk, int64_t t)
 {
-    int64_t start = lk - lq + t * a.tile_size;
-    if (start <= 0) return 0;
-    int64_t k = kh_budget(a, lk);
-    if (a.rolling && a.top_k <= 0) {
-        int64_t kr = kh_round_budget(a, (int64_t)(a.fraction * (double)start));
-        if (kr < k) k = kr;
-    }
-    int64_t sel = k - a.tile_size;
-    if (sel < 0) sel = 0;
-    return sel < start ? sel : start;
-}
-
-/* Exclusive prefix count of `flag` over the block (threads in order); *total gets the block's sum.
- * Every thread of the block must call it. */
-static __device__ __forceinline__ int kh_block_scan(int flag, int *wave_counts, int *total)
-{
-    const int lane = threadIdx.x % KSA_WARP_SIZE, wave = threadIdx.x / KSA_WARP_SIZE;
-    const int nwaves = KH_THREADS / KSA_WARP_SIZE;
-    ksa_lane_mask m = ksa_ballot(flag);
-    int in_wave = ksa_popc_mask(m & ksa_lanes_below(lane));
-    if (lane == 0) wave_counts[wave] = ksa_popc_mask(m);
-    __syncthreads();
-    int before = 0, sum = 0;
-    for (int w = 0; w < nwaves; w++) {
-        if (w < wave) before += wave_counts[w];
-        sum += wave_counts[w];
-    }
-    __syncthreads();
-    *total = sum;
-    return before + in_wave;
+    return ksa_gpu_tile_count(a, lq, lk, t);
 }
 
 /* ------------------------------------------------------------------ attention rows */
@@ -162,7 +120,7 @@ __global__ void __launch_bounds__(KH_THREADS) kh_attend(const kh_args a)
             const int d = lane + e * W;
             if (d < D) s += qv[e] * kh_ld(k, ko + d);
         }
-        s = kh_wave_sum(s);
+        s = ksa_wave_sum(s);
         const float mn = fmaxf(m, s);
         const float corr = expf(m - mn), p = expf(s - mn);
         l = l * corr + p;
@@ -210,7 +168,8 @@ __global__ void __launch_bounds__(KH_THREADS) kh_pool_topk(const kh_args a, int 
     __shared__ float s_q[QCH][MAXD];
     __shared__ float s_lse[QCH];
     __shared__ unsigned s_hist[256];
-    __shared__ unsigned s_prefix, s_need;
+    __shared__ unsigned s_prefix;
+    __shared__ int s_remain;
     __shared__ int s_waves[KH_WAVES_MAX];
 
     const int tid = threadIdx.x;
@@ -268,49 +227,13 @@ __global__ void __launch_bounds__(KH_THREADS) kh_pool_topk(const kh_args a, int 
                 S[j] = sum; /* each j stays with one thread through every phase */
             }
         }
-        /* 2. radix select of the count-th largest score (scores are >= 0: float bits order like uints) */
-        unsigned prefix = 0, mask = 0, need = (unsigned)count;
-        for (int shift = 24; shift >= 0; shift -= 8) {
-            for (int x = tid; x < 256; x += KH_THREADS) s_hist[x] = 0;
-            __syncthreads();
-            for (int j = tid; j < start; j += KH_THREADS) {
-                const unsigned u = __float_as_uint(S[j]);
-                if ((u & mask) == prefix) atomicAdd(&s_hist[(u >> shift) & 255u], 1u);
-            }
-            __syncthreads();
-            if (tid == 0) {
-                unsigned above = 0;
-                int digit = 0;
-                for (int dg = 255; dg >= 0; dg--) {
-                    if (above + s_hist[dg] >= need) {
-                        digit = dg;
-                        break;
-                    }
-                    above += s_hist[dg];
-                }
-                s_prefix = prefix | ((unsigned)digit << shift);
-                s_need = need - above;
-            }
-            __syncthreads();
-            prefix = s_prefix;
-            need = s_need;
-            mask |= 255u << shift;
-            __syncthreads();
-        }
-        /* 3. ordered compaction: keys above the threshold, and the first `need` keys equal to it */
-        int eq_seen = 0, written = 0;
-        for (int base = 0; base < start; base += KH_THREADS) {
-            const int j = base + tid;
-            const unsigned u = j < start ? __float_as_uint(S[j]) : 0u;
-            const int gt = j < start && u > prefix, eq = j < start && u == prefix;
-            int eq_total, sel_total;
-            const int eq_rank = kh_block_scan(eq, s_waves, &eq_total);
-            const int sel = gt || (eq && (unsigned)(eq_seen + eq_rank) < need);
-            const int slot = kh_block_scan(sel, s_waves, &sel_total);
-            if (sel) idx[(int64_t)(written + slot) * a.is3] = j;
-            written += sel_total;
-            eq_seen += eq_total;
-        }
+        /* 2-3. exact radix select of the count-th largest score (scores are >= 0: float bits order
+         * like uints) and ordered compaction, ties to the smaller key; shared with the CUDA backend
+         * (backends/gpu_common/ksa_gpu_topk.cuh). Each j is read by the thread that wrote S[j]. */
+        unsigned threshold;
+        int remain;
+        ksa_radix_select(S, start, count, s_hist, &s_prefix, &s_remain, &threshold, &remain);
+        ksa_topk_compact(S, start, count, threshold, remain, idx, a.is3, s_waves);
     }
     for (int x = count + tid; x < a.k_slots; x += KH_THREADS) idx[(int64_t)x * a.is3] = -1;
 }

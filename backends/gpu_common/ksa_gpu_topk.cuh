@@ -1,0 +1,94 @@
+/* ksa_gpu_topk.cuh: the exact block-level Top-k of the Kascade selection, shared by the CUDA
+ * (decode_topk.cu: kc_topk) and HIP (kh_kernels.h: kh_pool_topk) kernels:
+ *  - ksa_radix_select: 4 passes of 8 bits over the float bits of non-negative scores (whose bit
+ *    patterns order like unsigned integers) find the bit pattern of the k-th largest score and how
+ *    many scores equal to it are still to be taken;
+ *  - ksa_topk_compact: ordered compaction of the selected keys (all above the threshold, then the
+ *    first `remain` equal to it, so ties go to the smaller key, as in the reference), ascending.
+ * Both must be called by every thread of the block with block-uniform n and k, and 0 < k < n.
+ * Thread tid reads scores tid, tid + blockDim.x, ... (the HIP pooling pass relies on that mapping:
+ * each score is read back by the thread that wrote it). */
+#ifndef KSA_GPU_TOPK_CUH
+#define KSA_GPU_TOPK_CUH
+
+#include <stdint.h>
+
+#include "../cuda/ksa_gpu_vendor.h"
+#include "ksa_gpu_reduce.cuh"
+
+/* s_hist: shared unsigned[256]; s_prefix, s_remain: shared scalars. On return *threshold is the bit
+ * pattern of the k-th largest score and *remain how many scores equal to it belong to the Top-k. */
+static __device__ __forceinline__ void ksa_radix_select(const float *sc, int n, int k, unsigned *s_hist,
+                                                        unsigned *s_prefix, int *s_remain, unsigned *threshold,
+                                                        int *remain_out)
+{
+    const int tid = threadIdx.x;
+    unsigned prefix = 0, mask = 0;
+    int remain = k;
+    for (int pass = 0; pass < 4; pass++) {
+        const int shift = 24 - 8 * pass;
+        for (int i = tid; i < 256; i += blockDim.x) s_hist[i] = 0;
+        __syncthreads();
+        for (int j0 = 0; j0 < n; j0 += blockDim.x) { /* uniform trip count: every lane reaches the match */
+            const int j = j0 + tid;
+            int bin = -1;
+            if (j < n) {
+                unsigned u = __float_as_uint(sc[j]);
+                if ((u & mask) == prefix) bin = (int)((u >> shift) & 255u);
+            }
+#if defined(KSA_GPU_HIP_BRANCH) || (defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 700)
+            if (bin >= 0) atomicAdd(&s_hist[bin], 1u);
+#else
+            /* pooled scores share their high bits: aggregate equal bins within the warp first */
+            unsigned peers = __match_any_sync(KSA_FULL_MASK, bin);
+            if (bin >= 0 && (int)(threadIdx.x % KSA_WARP_SIZE) == __ffs(peers) - 1)
+                atomicAdd(&s_hist[bin], (unsigned)__popc(peers));
+#endif
+        }
+        __syncthreads();
+        if (tid == 0) {
+            int cum = 0;
+            for (int bin = 255; bin >= 0; bin--) {
+                int c = (int)s_hist[bin];
+                if (cum + c >= remain) {
+                    *s_prefix = prefix | ((unsigned)bin << shift);
+                    *s_remain = remain - cum;
+                    break;
+                }
+                cum += c;
+            }
+        }
+        __syncthreads();
+        prefix = *s_prefix;
+        remain = *s_remain;
+        mask |= 255u << shift;
+        __syncthreads();
+    }
+    *threshold = prefix;
+    *remain_out = remain;
+}
+
+/* writes the k selected keys of sc[0..n) to out[0], out[stride], ... in ascending key order.
+ * s_waves: shared int[blockDim.x / KSA_WARP_SIZE]. */
+static __device__ __forceinline__ void ksa_topk_compact(const float *sc, int n, int k, unsigned threshold, int remain,
+                                                        int32_t *out, int64_t stride, int *s_waves)
+{
+    const int nwaves = blockDim.x / KSA_WARP_SIZE;
+    int eq_taken = 0, written = 0;
+    for (int j0 = 0; j0 < n; j0 += blockDim.x) {
+        int j = j0 + threadIdx.x;
+        unsigned u = j < n ? __float_as_uint(sc[j]) : 0u;
+        int gt = j < n && u > threshold, eq = j < n && u == threshold;
+        int eq_total;
+        int eq_rank = ksa_block_rank(eq, s_waves, nwaves, &eq_total);
+        int sel = gt || (eq && eq_taken + eq_rank < remain);
+        int sel_total;
+        int sel_rank = ksa_block_rank(sel, s_waves, nwaves, &sel_total);
+        if (sel) out[(int64_t)(written + sel_rank) * stride] = j;
+        eq_taken += eq_total;
+        written += sel_total;
+        if (written >= k) break; /* block-uniform */
+    }
+}
+
+#endif /* KSA_GPU_TOPK_CUH */
