@@ -5,6 +5,10 @@
  *    multi-threaded memcpy bandwidth (P8).
  * Options: --quick (small shapes), --prefill, --decode, --dense (dense prefill only), --device NAME
  * (another host device, e.g. "reference", for comparison);
+ * --compare: dense causal prefill B1 of one shape (--L 1024 --hq 8 --hkv 2 --d 128 --dtype bf16|f32
+ * --reps 5 --block-q 256) on the device, then the oneDNN dense baseline (bench_onednn.c, when built
+ * with oneDNN; --no-onednn skips it) and, with --reference, the reference backend, each with the max
+ * abs difference of its output from the device's;
  * KSA_CPU_BENCH_CONFIG="block_q=64,block_k=128" forces a configuration.
  * One JSON object per line; median of the repeats, wall clock around the call. */
 #define _POSIX_C_SOURCE 200809L
@@ -19,6 +23,9 @@
 #include "ksa_cpu_features.h"
 #include "backends/cpu/cpu_internal.h"
 #include "ksa_half.h"
+#if KSA_CPU_BENCH_ONEDNN
+#include "bench_onednn.h"
+#endif
 
 static double now_s(void)
 {
@@ -295,12 +302,151 @@ static void bench_decode(ksa_device dev, const char *isa, int64_t B, int64_t Lk,
     free(cnt);
 }
 
+/* ---------------------------------------------------------------- dense compare (oneDNN baseline) */
+typedef struct compare_opts {
+    int64_t L, Hq, Hkv, D, block_q;
+    int bf16, reps, with_reference, with_onednn;
+} compare_opts;
+
+static void *random_f32(size_t n)
+{
+    float *h = malloc(n * 4);
+    if (!h) return NULL;
+    for (size_t i = 0; i < n; i++) h[i] = (float)((double)(rng() >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+    return h;
+}
+
+static float elem_f32(const void *p, size_t i, int bf16)
+{
+    return bf16 ? ksa_bf16_to_f32(((const uint16_t *)p)[i]) : ((const float *)p)[i];
+}
+
+static double max_abs_diff(const void *a, const void *b, size_t n, int bf16)
+{
+    double m = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)elem_f32(a, i, bf16) - (double)elem_f32(b, i, bf16));
+        if (!(d <= m)) m = d; /* NaN propagates */
+    }
+    return m;
+}
+
+static void poison(void *p, size_t n, int bf16)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (bf16) ((uint16_t *)p)[i] = 0x7fc1; /* NaN */
+        else ((float *)p)[i] = NAN;
+    }
+}
+
+/* dense causal prefill of one shape on one ksa device: median ms over reps, output in o */
+static double compare_ksa(ksa_device dev, const compare_opts *c, void *q, void *k, void *v, void *o, int reps)
+{
+    int64_t qs[4] = {1, c->L, c->Hq, c->D}, ks[4] = {1, c->L, c->Hkv, c->D};
+    ksa_dtype dt = c->bf16 ? KSA_DTYPE_BF16 : KSA_DTYPE_F32;
+    ksa_attention_tensors t;
+    memset(&t, 0, sizeof t);
+    t.q = ksa_tensor_make(dev, q, dt, 4, qs);
+    t.k = ksa_tensor_make(dev, k, dt, 4, ks);
+    t.v = ksa_tensor_make(dev, v, dt, 4, ks);
+    t.o = ksa_tensor_make(dev, o, dt, 4, qs);
+    ksa_attention_params pd = ksa_attention_params_default(KSA_MODE_DENSE, KSA_PHASE_PREFILL);
+    ksa_workspace ws = make_ws(dev, &pd, &t);
+    double ms = time_call(dev, &pd, &t, &ws, reps);
+    free(ws.data);
+    return ms;
+}
+
+static void bench_compare(ksa_context ctx, ksa_device dev, const ksa_device_info *info, const compare_opts *c)
+{
+    const size_t nq = (size_t)(c->L * c->Hq * c->D), nk = (size_t)(c->L * c->Hkv * c->D), es = c->bf16 ? 2 : 4;
+    void *q = c->bf16 ? random_bf16(nq) : random_f32(nq), *k = c->bf16 ? random_bf16(nk) : random_f32(nk),
+         *v = c->bf16 ? random_bf16(nk) : random_f32(nk);
+    void *o_dev = malloc(nq * es), *o_other = malloc(nq * es);
+    if (!q || !k || !v || !o_dev || !o_other) {
+        fprintf(stderr, "ksa-cpu-bench: out of memory\n");
+        exit(1);
+    }
+    const double flops = 4.0 * (double)c->Hq * (double)c->L * (double)c->L * (double)c->D / 2.0;
+    const char *dtn = c->bf16 ? "bf16" : "f32";
+    poison(o_dev, nq, c->bf16);
+    double ms = compare_ksa(dev, c, q, k, v, o_dev, c->reps);
+    printf("{\"op\":\"prefill\",\"mode\":\"dense\",\"impl\":\"ksa-%s\",\"isa\":\"%s\",\"dtype\":\"%s\",\"B\":1,\"Hq\":%lld,"
+           "\"Hkv\":%lld,\"D\":%lld,\"L\":%lld,\"ms\":%.3f,\"tflops\":%.3f}\n",
+           info->name, info->isa, dtn, (long long)c->Hq, (long long)c->Hkv, (long long)c->D, (long long)c->L, ms,
+           flops / (ms * 1e-3) / 1e12);
+    fflush(stdout);
+    if (c->with_reference) {
+        ksa_device ref;
+        CHECK(ksa_device_open(ctx, "reference", &ref));
+        poison(o_other, nq, c->bf16);
+        double ms_ref = compare_ksa(ref, c, q, k, v, o_other, c->reps < 3 ? c->reps : 3);
+        printf("{\"op\":\"prefill\",\"mode\":\"dense\",\"impl\":\"reference\",\"dtype\":\"%s\",\"L\":%lld,\"ms\":%.3f,"
+               "\"tflops\":%.4f,\"max_abs_diff_vs_%s\":%.3g,\"device_speedup\":%.2f}\n",
+               dtn, (long long)c->L, ms_ref, flops / (ms_ref * 1e-3) / 1e12, info->name,
+               max_abs_diff(o_dev, o_other, nq, c->bf16), ms_ref / ms);
+        fflush(stdout);
+    }
+#if KSA_CPU_BENCH_ONEDNN
+    if (c->with_onednn) {
+        char err[256] = "";
+        onednn_attention *a = NULL;
+        poison(o_other, nq, c->bf16);
+        if (onednn_attention_create(&a, c->bf16, c->L, c->Hq, c->Hkv, c->D, c->block_q, q, k, v, o_other, err,
+                                    sizeof err) ||
+            onednn_attention_run(a, err, sizeof err)) { /* the run is also the warm-up */
+            fprintf(stderr, "ksa-cpu-bench: oneDNN baseline: %s\n", err);
+            exit(1);
+        }
+        double times[64];
+        int reps = c->reps > 64 ? 64 : c->reps;
+        for (int r = 0; r < reps; r++) {
+            double t0 = now_s();
+            if (onednn_attention_run(a, err, sizeof err)) {
+                fprintf(stderr, "ksa-cpu-bench: oneDNN baseline: %s\n", err);
+                exit(1);
+            }
+            times[r] = (now_s() - t0) * 1e3;
+        }
+        qsort(times, (size_t)reps, sizeof times[0], cmp_double);
+        double ms_dnnl = times[reps / 2];
+        printf("{\"op\":\"prefill\",\"mode\":\"dense\",\"impl\":\"onednn\",\"version\":\"%s\",\"block_q\":%lld,"
+               "\"dtype\":\"%s\",\"L\":%lld,\"ms\":%.3f,\"tflops\":%.3f,\"max_abs_diff_vs_%s\":%.3g,"
+               "\"ksa_speedup\":%.2f}\n",
+               onednn_version_string(), (long long)(c->block_q < c->L ? c->block_q : c->L), dtn, (long long)c->L,
+               ms_dnnl, flops / (ms_dnnl * 1e-3) / 1e12, info->name, max_abs_diff(o_dev, o_other, nq, c->bf16),
+               ms_dnnl / ms);
+        fflush(stdout);
+        onednn_attention_destroy(a);
+    }
+#else
+    if (c->with_onednn) printf("{\"op\":\"prefill\",\"impl\":\"onednn\",\"skipped\":\"built without oneDNN\"}\n");
+#endif
+    free(q);
+    free(k);
+    free(v);
+    free(o_dev);
+    free(o_other);
+}
+
 int main(int argc, char **argv)
 {
     int quick = 0, only = 0; /* only: 1 prefill, 2 decode, 3 dense prefill */
     const char *devname = "cpu";
+    int compare = 0;
+    compare_opts copts = {1024, 8, 2, 128, 256, 1, 5, 0, 1};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) quick = 1;
+        else if (!strcmp(argv[i], "--compare")) compare = 1;
+        else if (!strcmp(argv[i], "--reference")) copts.with_reference = 1;
+        else if (!strcmp(argv[i], "--no-onednn")) copts.with_onednn = 0;
+        else if (!strcmp(argv[i], "--L") && i + 1 < argc) copts.L = atoll(argv[++i]);
+        else if (!strcmp(argv[i], "--hq") && i + 1 < argc) copts.Hq = atoll(argv[++i]);
+        else if (!strcmp(argv[i], "--hkv") && i + 1 < argc) copts.Hkv = atoll(argv[++i]);
+        else if (!strcmp(argv[i], "--d") && i + 1 < argc) copts.D = atoll(argv[++i]);
+        else if (!strcmp(argv[i], "--block-q") && i + 1 < argc) copts.block_q = atoll(argv[++i]);
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc) copts.reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--dtype") && i + 1 < argc) copts.bf16 = strcmp(argv[++i], "f32") != 0;
         else if (!strcmp(argv[i], "--prefill")) only = 1;
         else if (!strcmp(argv[i], "--decode")) only = 2;
         else if (!strcmp(argv[i], "--dense")) only = 3;
@@ -317,6 +463,15 @@ int main(int argc, char **argv)
     const char *env = getenv("KSA_NUM_THREADS");
     if (env && atoi(env) > 0) threads = atoi(env);
     fprintf(stderr, "ksa-cpu-bench: %s, isa %s, %d threads\n", info.description, info.isa, threads);
+    if (compare) {
+        if (copts.L < 1 || copts.Hq < 1 || copts.Hkv < 1 || copts.D < 1 || copts.Hq % copts.Hkv || copts.reps < 1) {
+            fprintf(stderr, "ksa-cpu-bench: --compare needs L, hq, hkv, d, reps >= 1 and hq a multiple of hkv\n");
+            return 2;
+        }
+        bench_compare(ctx, dev, &info, &copts);
+        ksa_context_destroy(ctx);
+        return 0;
+    }
     double copy_gbs = 0.0;
     if (only == 0 || only == 2) {
         copy_gbs = memcpy_bandwidth(threads, quick ? (size_t)256 << 20 : (size_t)1 << 30);
