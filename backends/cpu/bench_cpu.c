@@ -417,6 +417,16 @@ static void bench_compare(ksa_context ctx, ksa_device dev, const ksa_device_info
                ms_dnnl, flops / (ms_dnnl * 1e-3) / 1e12, info->name, max_abs_diff(o_dev, o_other, nq, c->bf16),
                ms_dnnl / ms);
         fflush(stdout);
+        if (getenv("KSA_CPU_PROFILE")) {
+            double sec[3];
+            onednn_attention_profile(a, sec);
+            double tot = sec[0] + sec[1] + sec[2];
+            if (tot > 0)
+                printf("{\"op\":\"profile\",\"impl\":\"onednn\",\"qk_pct\":%.1f,\"softmax_pct\":%.1f,\"pv_pct\":%.1f,"
+                       "\"qk_ms_per_call\":%.3f,\"pv_ms_per_call\":%.3f}\n",
+                       100 * sec[0] / tot, 100 * sec[1] / tot, 100 * sec[2] / tot, 1e3 * sec[0] / (reps + 1),
+                       1e3 * sec[2] / (reps + 1));
+        }
         onednn_attention_destroy(a);
     }
 #else
@@ -469,6 +479,7 @@ int main(int argc, char **argv)
             return 2;
         }
         bench_compare(ctx, dev, &info, &copts);
+        if (getenv("KSA_CPU_PROFILE")) ksa_cpu_profile_report(stdout);
         ksa_context_destroy(ctx);
         return 0;
     }

@@ -11,6 +11,7 @@
  * online softmax): it skips the fully masked key blocks above the diagonal like a flash kernel does, but
  * writes and rereads the scores. oneDNN's own threading (OpenMP in the Debian build, OMP_NUM_THREADS)
  * parallelises each primitive. Benchmark code only: the library never calls oneDNN. */
+#define _POSIX_C_SOURCE 200809L
 #include "bench_onednn.h"
 
 #include <math.h>
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <oneapi/dnnl/dnnl.h>
 
@@ -39,7 +41,16 @@ struct onednn_attention {
     dnnl_engine_t engine;
     dnnl_stream_t stream;
     onednn_block *blocks;
+    int profile;                        /* KSA_CPU_PROFILE set: wait after each phase and time it */
+    double phase_s[3];                  /* qk (with mask), softmax, pv */
 };
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 static int fail(char *err, size_t err_len, const char *fmt, ...)
 {
@@ -151,6 +162,7 @@ int onednn_attention_create(onednn_attention **out, int bf16, int64_t L, int64_t
     a->k = k;
     a->v = v;
     a->o = o;
+    a->profile = getenv("KSA_CPU_PROFILE") != NULL;
     size_t score_elems = (size_t)(a->G * block_q * L);
     a->scores = aligned_alloc(64, (score_elems * 4 + 63) / 64 * 64);
     a->probs = aligned_alloc(64, (score_elems * a->elem + 63) / 64 * 64);
@@ -200,6 +212,7 @@ int onednn_attention_run(onednn_attention *a, char *err, size_t err_len)
             DNNL_TRY(dnnl_memory_set_data_handle(b->k_mem, (void *)(a->k + kv_off)));
             DNNL_TRY(dnnl_memory_set_data_handle(b->v_mem, (void *)(a->v + kv_off)));
             DNNL_TRY(dnnl_memory_set_data_handle(b->o_mem, a->o + q_off));
+            double t0 = a->profile ? now_s() : 0.0;
             if (exec(b->qk, a->stream, b->q_mem, b->k_mem, b->s_mem, err, err_len)) return -1;
             DNNL_TRY(dnnl_stream_wait(a->stream));
             /* causal mask: row r (query row0 + r) sees keys 0 .. row0 + r */
@@ -208,12 +221,26 @@ int onednn_attention_run(onednn_attention *a, char *err, size_t err_len)
                     float *row = a->scores + (size_t)((h * b->rows + r) * b->keys);
                     for (int64_t c = b->row0 + r + 1; c < b->keys; c++) row[c] = -INFINITY;
                 }
+            double t1 = a->profile ? now_s() : 0.0;
             if (exec(b->softmax, a->stream, b->s2d_mem, NULL, b->p2d_mem, err, err_len)) return -1;
+            if (a->profile) DNNL_TRY(dnnl_stream_wait(a->stream));
+            double t2 = a->profile ? now_s() : 0.0;
             if (exec(b->pv, a->stream, b->p_mem, b->v_mem, b->o_mem, err, err_len)) return -1;
             DNNL_TRY(dnnl_stream_wait(a->stream));
+            if (a->profile) {
+                double t3 = now_s();
+                a->phase_s[0] += t1 - t0;
+                a->phase_s[1] += t2 - t1;
+                a->phase_s[2] += t3 - t2;
+            }
         }
     }
     return 0;
+}
+
+void onednn_attention_profile(const onednn_attention *a, double seconds[3])
+{
+    for (int i = 0; i < 3; i++) seconds[i] = a->phase_s[i];
 }
 
 void onednn_attention_destroy(onednn_attention *a)

@@ -18,6 +18,8 @@ int onednn_attention_create(onednn_attention **out, int bf16, int64_t L, int64_t
                             size_t err_len);
 /* Runs the planned attention once (writes o). Returns 0, or -1 with a sentence in err. */
 int onednn_attention_run(onednn_attention *a, char *err, size_t err_len);
+/* With KSA_CPU_PROFILE set at create: seconds spent so far in QK^T (with the mask), softmax and PV */
+void onednn_attention_profile(const onednn_attention *a, double seconds[3]);
 void onednn_attention_destroy(onednn_attention *a);
 /* "oneDNN 2.6.3 (cpu runtime OMP)" or similar */
 const char *onednn_version_string(void);
