@@ -10,7 +10,8 @@
  * probability matrices (G x block_q x L) are scratch. This is the materialised dense baseline (no
  * online softmax): it skips the fully masked key blocks above the diagonal like a flash kernel does, but
  * writes and rereads the scores. oneDNN's own threading (OpenMP in the Debian build, OMP_NUM_THREADS)
- * parallelises each primitive. Benchmark code only: the library never calls oneDNN. */
+ * parallelises each primitive. KSA_ONEDNN_PER_HEAD=1: one matmul per query head instead of one batched
+ * call per KV head (to compare oneDNN's implementations). Benchmark code only: the library never calls oneDNN. */
 #define _POSIX_C_SOURCE 200809L
 #include "bench_onednn.h"
 
@@ -33,6 +34,7 @@ typedef struct onednn_block {
 
 struct onednn_attention {
     int64_t L, Hq, Hkv, D, G, block_q, n_blocks;
+    int64_t mm_batch;                   /* heads per matmul call: G, or 1 with KSA_ONEDNN_PER_HEAD=1 */
     size_t elem;                        /* bytes per storage element */
     const char *q, *k, *v;
     char *o;
@@ -105,19 +107,19 @@ static int make_prim(dnnl_primitive_t *prim, const_dnnl_op_desc_t desc, const_dn
 static int plan_block(onednn_attention *a, onednn_block *b, dnnl_data_type_t dt, const_dnnl_primitive_attr_t qk_attr,
                       char *err, size_t err_len)
 {
-    const int64_t G = a->G, M = b->rows, N = b->keys, D = a->D;
+    const int64_t G = a->G, M = b->rows, N = b->keys, D = a->D, Bm = a->mm_batch;
     dnnl_memory_desc_t q_md, k_md, s_md, s2d_md, p2d_md, p_md, v_md, o_md;
     /* Q block of group g: [G, M, D], head j at +j*D, row r at +r*Hq*D */
-    if (make_md(&q_md, 3, (int64_t[]){G, M, D}, (int64_t[]){D, a->Hq * D, 1}, dt, err, err_len)) return -1;
+    if (make_md(&q_md, 3, (int64_t[]){Bm, M, D}, (int64_t[]){D, a->Hq * D, 1}, dt, err, err_len)) return -1;
     /* K_g^T: [1, D, N] (broadcast over the G heads): element (d, n) at n*Hkv*D + d */
     if (make_md(&k_md, 3, (int64_t[]){1, D, N}, (int64_t[]){N * D, 1, a->Hkv * D}, dt, err, err_len)) return -1;
-    if (make_md(&s_md, 3, (int64_t[]){G, M, N}, (int64_t[]){M * N, N, 1}, dnnl_f32, err, err_len)) return -1;
+    if (make_md(&s_md, 3, (int64_t[]){Bm, M, N}, (int64_t[]){M * N, N, 1}, dnnl_f32, err, err_len)) return -1;
     if (make_md(&s2d_md, 2, (int64_t[]){G * M, N}, (int64_t[]){N, 1}, dnnl_f32, err, err_len)) return -1;
     if (make_md(&p2d_md, 2, (int64_t[]){G * M, N}, (int64_t[]){N, 1}, dt, err, err_len)) return -1;
-    if (make_md(&p_md, 3, (int64_t[]){G, M, N}, (int64_t[]){M * N, N, 1}, dt, err, err_len)) return -1;
+    if (make_md(&p_md, 3, (int64_t[]){Bm, M, N}, (int64_t[]){M * N, N, 1}, dt, err, err_len)) return -1;
     /* V_g: [1, N, D]: element (n, d) at n*Hkv*D + d */
     if (make_md(&v_md, 3, (int64_t[]){1, N, D}, (int64_t[]){N * D, a->Hkv * D, 1}, dt, err, err_len)) return -1;
-    if (make_md(&o_md, 3, (int64_t[]){G, M, D}, (int64_t[]){D, a->Hq * D, 1}, dt, err, err_len)) return -1;
+    if (make_md(&o_md, 3, (int64_t[]){Bm, M, D}, (int64_t[]){D, a->Hq * D, 1}, dt, err, err_len)) return -1;
 
     dnnl_matmul_desc_t qk_desc, pv_desc;
     DNNL_TRY(dnnl_matmul_desc_init(&qk_desc, &q_md, &k_md, NULL, &s_md));
@@ -163,6 +165,8 @@ int onednn_attention_create(onednn_attention **out, int bf16, int64_t L, int64_t
     a->v = v;
     a->o = o;
     a->profile = getenv("KSA_CPU_PROFILE") != NULL;
+    const char *per_head = getenv("KSA_ONEDNN_PER_HEAD");
+    a->mm_batch = per_head && atoi(per_head) ? 1 : a->G;
     size_t score_elems = (size_t)(a->G * block_q * L);
     a->scores = aligned_alloc(64, (score_elems * 4 + 63) / 64 * 64);
     a->probs = aligned_alloc(64, (score_elems * a->elem + 63) / 64 * 64);
@@ -208,12 +212,14 @@ int onednn_attention_run(onednn_attention *a, char *err, size_t err_len)
         for (int64_t g = 0; g < a->Hkv; g++) {
             size_t q_off = (size_t)((b->row0 * a->Hq + g * G) * D) * a->elem;
             size_t kv_off = (size_t)(g * D) * a->elem;
-            DNNL_TRY(dnnl_memory_set_data_handle(b->q_mem, (void *)(a->q + q_off)));
             DNNL_TRY(dnnl_memory_set_data_handle(b->k_mem, (void *)(a->k + kv_off)));
             DNNL_TRY(dnnl_memory_set_data_handle(b->v_mem, (void *)(a->v + kv_off)));
-            DNNL_TRY(dnnl_memory_set_data_handle(b->o_mem, a->o + q_off));
             double t0 = a->profile ? now_s() : 0.0;
-            if (exec(b->qk, a->stream, b->q_mem, b->k_mem, b->s_mem, err, err_len)) return -1;
+            for (int64_t j = 0; j < G; j += a->mm_batch) { /* one call, or one per head */
+                DNNL_TRY(dnnl_memory_set_data_handle(b->q_mem, (void *)(a->q + q_off + (size_t)(j * D) * a->elem)));
+                DNNL_TRY(dnnl_memory_set_data_handle(b->s_mem, a->scores + (size_t)(j * b->rows * b->keys)));
+                if (exec(b->qk, a->stream, b->q_mem, b->k_mem, b->s_mem, err, err_len)) return -1;
+            }
             DNNL_TRY(dnnl_stream_wait(a->stream));
             /* causal mask: row r (query row0 + r) sees keys 0 .. row0 + r */
             for (int64_t h = 0; h < G; h++)
@@ -225,7 +231,11 @@ int onednn_attention_run(onednn_attention *a, char *err, size_t err_len)
             if (exec(b->softmax, a->stream, b->s2d_mem, NULL, b->p2d_mem, err, err_len)) return -1;
             if (a->profile) DNNL_TRY(dnnl_stream_wait(a->stream));
             double t2 = a->profile ? now_s() : 0.0;
-            if (exec(b->pv, a->stream, b->p_mem, b->v_mem, b->o_mem, err, err_len)) return -1;
+            for (int64_t j = 0; j < G; j += a->mm_batch) {
+                DNNL_TRY(dnnl_memory_set_data_handle(b->p_mem, (char *)a->probs + (size_t)(j * b->rows * b->keys) * a->elem));
+                DNNL_TRY(dnnl_memory_set_data_handle(b->o_mem, a->o + q_off + (size_t)(j * D) * a->elem));
+                if (exec(b->pv, a->stream, b->p_mem, b->v_mem, b->o_mem, err, err_len)) return -1;
+            }
             DNNL_TRY(dnnl_stream_wait(a->stream));
             if (a->profile) {
                 double t3 = now_s();
