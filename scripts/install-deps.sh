@@ -4,7 +4,7 @@
 # KSA_WITH_HIP_PACKAGES=0 skips the (large) HIP toolchain.
 set -euo pipefail
 pkgs=(cmake ninja-build pkg-config gcc g++ make libcmocka-dev libhwloc-dev hwloc libjansson-dev
-      ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo python3)
+      ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo python3 libdnnl-dev)
 if [ "${KSA_WITH_HIP_PACKAGES:-1}" = 1 ]; then
   pkgs+=(hipcc libamdhip64-dev rocm-device-libs)
 fi
