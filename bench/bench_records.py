@@ -36,3 +36,59 @@ def device_key(rec):
     """Device name, with the kernel level for CPU records ('cpu@avx512+bf16')."""
     isa = cpu_isa(rec)
     return rec.get("device", "?") + (f"@{isa}" if isa else "")
+
+
+# ------------------------------------------------------------------ counting (mirrors bench_model.c)
+DEFAULT_TOPK = {"fraction": 0.10, "min_k": 128, "round_multiple": 128, "tile_size": 32, "rolling": 1}
+
+
+def budget(L, topk):
+    if L <= 0:
+        return 0
+    k = max(topk["min_k"], int(topk["fraction"] * L))
+    m = max(1, topk["round_multiple"])
+    k = (k + m - 1) // m * m
+    return min(k, L)
+
+
+def tile_count(lq, lk, t, topk):
+    T = topk["tile_size"]
+    start = lk - lq + t * T
+    if start <= 0:
+        return 0
+    if topk["rolling"]:
+        kr = max(topk["min_k"], int(topk["fraction"] * start))
+        m = max(1, topk["round_multiple"])
+        kr = (kr + m - 1) // m * m
+        k = min(kr, budget(lk, topk))
+    else:
+        k = budget(lk, topk)
+    return min(max(k - T, 0), start)
+
+
+def count(shape, mode, phase, topk, es):
+    B, Lq, Lk, Hq, Hkv, D = shape
+    q_bytes = B * Lq * Hq * D * es
+    kv_all = 2 * B * Lk * Hkv * D * es
+    if phase == "decode":
+        dense = Lk
+        sparse = budget(Lk, topk)
+        rows = sparse
+        idx = sparse
+    else:
+        dense = Lq * Lq / 2 if Lq == Lk else Lq * (Lk - Lq) + Lq * (Lq + 1) / 2
+        T = topk["tile_size"]
+        sparse = rows = idx = 0
+        for t in range((Lq + T - 1) // T):
+            n = min(T, Lq - t * T)
+            c = tile_count(Lq, Lk, t, topk)
+            sparse += n * c + n * (n + 1) / 2
+            rows += c + n
+            idx += c
+    kv_sel = min(kv_all, 2 * B * Hkv * rows * D * es)
+    ib = B * Hkv * idx * 4
+    if mode == "dense":
+        return 4 * D * Hq * B * dense, 2 * q_bytes + kv_all
+    if mode == "anchor":
+        return 2 * D * Hq * B * dense + 4 * D * Hq * B * sparse, 2 * q_bytes + kv_all + ib
+    return 4 * D * Hq * B * sparse, 2 * q_bytes + kv_sel + ib

@@ -26,6 +26,10 @@ def sh(r):
 
 def match(r, **kw):
     for k, v in kw.items():
+        if k == "compare":  # a ksa time paired with a peer time (peer_torch.py or an imported pair)
+            if bool(r.get("peer_ms")) != v:
+                return False
+            continue
         if k in ("B", "Lq", "Lk", "Hq", "Hkv", "D"):
             if r["shape"][k] != v:
                 return False
@@ -62,19 +66,19 @@ def targets(ix):
         rows.append((pid, what, value, target, "yes" if met else ("no" if met is not None else "not measured"), src))
 
     for dt in ("f16", "bf16"):
-        r = ix.find(tool="peer_torch", mode="dense", phase="prefill", dtype=dt, B=1, Lq=16384, Lk=16384, **std,
+        r = ix.find(compare=True, mode="dense", phase="prefill", dtype=dt, B=1, Lq=16384, Lk=16384, **std,
                     peer="torch-sdpa-cudnn", device=gpu_dev) if gpu_dev else None
         add("P1", f"dense causal prefill L16K {dt} vs SDPA cuDNN", fmt(r and r.get("ratio"), "x"), ">= 1.0x",
             None if not r else r["ratio"] >= 1.0, r and f"{r['median_ms']:.2f} vs {r['peer_ms']:.2f} ms")
     for dt in ("f16", "bf16"):
-        r = ix.find(tool="peer_torch", mode="reuse", phase="prefill", dtype=dt, B=1, Lq=32768, Lk=32768, **std,
+        r = ix.find(compare=True, mode="reuse", phase="prefill", dtype=dt, B=1, Lq=32768, Lk=32768, **std,
                     peer="torch-sdpa-cudnn", device=gpu_dev) if gpu_dev else None
         add("P2", f"reuse prefill L32K {dt} vs SDPA cuDNN dense", fmt(r and r.get("ratio"), "x"), ">= 4x",
             None if not r else r["ratio"] >= 4.0, r and f"{r['median_ms']:.2f} vs {r['peer_ms']:.2f} ms")
     for dt in ("bf16", "f16"):
-        a = ix.find(tool="ksa-bench", op="attention", mode="anchor", phase="prefill", dtype=dt, B=1, Lq=32768, Lk=32768,
+        a = ix.find(compare=False, op="attention", mode="anchor", phase="prefill", dtype=dt, B=1, Lq=32768, Lk=32768,
                     **std, device=gpu_dev) if gpu_dev else None
-        d = ix.find(tool="ksa-bench", op="attention", mode="dense", phase="prefill", dtype=dt, B=1, Lq=32768, Lk=32768,
+        d = ix.find(compare=False, op="attention", mode="dense", phase="prefill", dtype=dt, B=1, Lq=32768, Lk=32768,
                     **std, device=gpu_dev) if gpu_dev else None
         if a and d:
             v = a["median_ms"] / d["median_ms"]
@@ -84,12 +88,12 @@ def targets(ix):
     else:
         add("P3", "anchor / own dense prefill time, L32K", "n/a", "<= 1.3x", None, None)
     for dt in ("bf16", "f16"):
-        d = ix.find(tool="ksa-bench", op="attention", mode="dense", phase="decode", dtype=dt, B=64, Lk=32768, **std,
+        d = ix.find(compare=False, op="attention", mode="dense", phase="decode", dtype=dt, B=64, Lk=32768, **std,
                     device=gpu_dev) if gpu_dev else None
         if d:
             add("P4", f"dense decode B64 Lk32K {dt}: KV bytes / time vs copy bandwidth", fmt(d["roofline_pct"], "%", 0),
                 ">= 85%", d["roofline_pct"] >= 85, f"{d['gbs']:.0f} GB/s of {d['bandwidth_gbs']:.0f}")
-            u = ix.find(tool="ksa-bench", op="attention", mode="reuse", phase="decode", dtype=dt, B=64, Lk=32768, **std,
+            u = ix.find(compare=False, op="attention", mode="reuse", phase="decode", dtype=dt, B=64, Lk=32768, **std,
                         device=gpu_dev)
             v = u and d["median_ms"] / u["median_ms"]
             add("P5", f"reuse decode vs own dense decode, B64 Lk32K {dt}", fmt(v, "x"), ">= 7x",
@@ -99,16 +103,20 @@ def targets(ix):
         add("P4", "dense decode B64 Lk32K vs copy bandwidth", "n/a", ">= 85%", None, None)
         add("P5", "reuse decode vs own dense decode, B64 Lk32K", "n/a", ">= 7x", None, None)
     for phase, tgt in (("prefill", 3.0), ("decode", 5.0)):
-        r = ix.find(tool="ksa-bench", op="schedule", mode="kascade", phase=phase, device=gpu_dev) if gpu_dev else None
+        r = ix.find(op="schedule", mode="kascade", phase=phase, device=gpu_dev) if gpu_dev else None
         add("P6", f"32-layer Kascade schedule vs 32 dense layers, {phase}" + (f" ({sh(r)} {r['dtype']})" if r else ""),
             fmt(r and r.get("speedup"), "x"), f">= {tgt:g}x", None if not r else r["speedup"] >= tgt,
             r and f"{r['median_ms']:.1f} vs {r['dense_ms']:.1f} ms")
-    r = ix.find(tool="peer_torch", backend="cpu", mode="dense", phase="prefill", dtype="bf16", B=1, Lq=4096, Lk=4096, **std)
-    add("P7", "CPU dense bf16 prefill L4096 vs torch CPU SDPA", fmt(r and r.get("ratio"), "x"), ">= 2x",
-        None if not r else r["ratio"] >= 2.0, r and f"{r['median_ms']:.1f} vs {r['peer_ms']:.1f} ms")
+    p7 = [r for r in ix.recs if match(r, compare=True, backend="cpu", mode="dense", phase="prefill", dtype="bf16", B=1,
+                                      Lq=4096, Lk=4096, **std)]
+    r = max(p7, key=lambda x: x["ratio"]) if p7 else None
+    cfg = r and (r.get("config") or {}).get("override")
+    add("P7", "CPU dense bf16 prefill L4096 vs torch CPU SDPA" + (f" ({r.get('isa', '')}{', ' + cfg if cfg else ''})" if r else ""),
+        fmt(r and r.get("ratio"), "x"), ">= 2x", None if not r else r["ratio"] >= 2.0,
+        r and f"{r['median_ms']:.1f} vs {r['peer_ms']:.1f} ms")
     best = None
     for r in ix.recs:
-        if match(r, tool="ksa-bench", backend="cpu", op="attention", mode="reuse", phase="decode") and r["shape"]["Hq"] == 32:
+        if match(r, compare=False, backend="cpu", op="attention", mode="reuse", phase="decode") and r["shape"]["Hq"] == 32:
             if best is None or r["roofline_pct"] > best["roofline_pct"]:
                 best = r
     add("P8", "CPU reuse decode: gathered bytes / time vs measured bandwidth" + (f" ({sh(best)}, {isa_of(best) or 'auto'})"
@@ -150,28 +158,37 @@ def main():
     if tv:
         cv = next((r.get("cudnn_version") for r in recs if r.get("cudnn_version")), None)
         lines.append(f"Peer: PyTorch {tv} scaled_dot_product_attention" + (f" (cuDNN {cv})" if cv else "")
-                     + ", same tensors, same process. Ratio = peer time / ksa time (above 1: ksa faster).")
+                     + ". Ratio = peer time / ksa time (above 1: ksa faster). 'measured by': peer_torch = same"
+                     " tensors, same process; a backend owner's bench + peer = the same device call.")
     lines.append("")
     lines.append("| target | measure | measured | goal | met | detail |")
     lines.append("|---|---|---|---|---|---|")
     for pid, what, val, tgt, met, src in targets(ix):
         lines.append(f"| {pid} | {what} | {val} | {tgt} | {met} | {src or ''} |")
     lines.append("")
-    lines.append("| device | op | shape | dtype | ksa ms | peer | peer ms | ratio | agrees |")
-    lines.append("|---|---|---|---|---|---|---|---|---|")
+    lines.append("| device | op | shape | dtype | ksa ms | peer | peer ms | ratio | agrees | measured by |")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|")
     seen = {}
     for r in recs:
-        if r.get("tool") == "peer_torch" and r.get("peer") and "shape" in r and not r.get("backend", "").startswith("torch"):
-            seen[(r["device"], r["mode"], r["phase"], r["dtype"], sh(r))] = r
+        if r.get("peer_ms") and "shape" in r and not r.get("backend", "").startswith("torch"):
+            cfg = (r.get("config") or {}).get("override") or ""
+            seen[(r["device"], r["mode"], r["phase"], r["dtype"], sh(r), cfg)] = r
     for key in sorted(seen, key=lambda k: (k[0], k[2], k[1], k[3], k[4])):
         r = seen[key]
         ok = r.get("status") in ("ok", "mismatch")
         agree = "" if "agree" not in r else ("yes" if r["agree"] else f"NO ({r.get('rel_err')})")
-        lines.append(f"| {r['device']} {isa_of(r)} | {r['mode']} {r['phase']} | {sh(r)} | {r['dtype']} | "
+        cfg = (r.get("config") or {}).get("override") or ""
+        lines.append(f"| {r['device']} {isa_of(r)}{' ' + cfg if cfg else ''} | {r['mode']} {r['phase']} | {sh(r)} | {r['dtype']} | "
                      f"{fmt(r.get('median_ms') if ok else None, '', 3)} | {r['peer'].replace('torch-sdpa-', 'SDPA ')} | "
-                     f"{fmt(r.get('peer_ms'), '', 3)} | {fmt(r.get('ratio') if ok else None, 'x')} | {agree} |")
+                     f"{fmt(r.get('peer_ms'), '', 3)} | {fmt(r.get('ratio') if ok else None, 'x')} | {agree} | {r.get('tool', '')} |")
     if not seen:
-        lines.append("| (no peer comparisons in these files) | | | | | | | | |")
+        lines.append("| (no peer comparisons in these files) | | | | | | | | | |")
+    sources = sorted({r["source"] for r in recs if r.get("source")})
+    if sources:
+        lines.append("")
+        lines.append("Sources (device calls' outputs; see bench/NOTES.md for each run's method):")
+        for src in sources:
+            lines.append(f"- {src}")
     text = "\n".join(lines) + "\n"
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:

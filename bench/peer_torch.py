@@ -24,69 +24,18 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "python"))
+sys.path.insert(0, HERE)
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 import ksa  # noqa: E402
+from bench_records import count  # noqa: E402
 
 TOL = {"f16": 5e-3, "bf16": 2e-2, "f32": 1e-4}
 TORCH_DT = {"f16": torch.float16, "bf16": torch.bfloat16, "f32": torch.float32}
 MODES = {"dense": ksa.MODE_DENSE, "anchor": ksa.MODE_ANCHOR, "reuse": ksa.MODE_REUSE}
 EXPAND_MAX = 4 << 30  # bytes of K/V expanded per query head (repeat_interleave peer, math backend)
-
-
-# ------------------------------------------------------------------ counting (mirrors bench_model.c)
-def budget(L, topk):
-    if L <= 0:
-        return 0
-    k = max(topk["min_k"], int(topk["fraction"] * L))
-    m = max(1, topk["round_multiple"])
-    k = (k + m - 1) // m * m
-    return min(k, L)
-
-
-def tile_count(lq, lk, t, topk):
-    T = topk["tile_size"]
-    start = lk - lq + t * T
-    if start <= 0:
-        return 0
-    if topk["rolling"]:
-        kr = max(topk["min_k"], int(topk["fraction"] * start))
-        m = max(1, topk["round_multiple"])
-        kr = (kr + m - 1) // m * m
-        k = min(kr, budget(lk, topk))
-    else:
-        k = budget(lk, topk)
-    return min(max(k - T, 0), start)
-
-
-def count(shape, mode, phase, topk, es):
-    B, Lq, Lk, Hq, Hkv, D = shape
-    q_bytes = B * Lq * Hq * D * es
-    kv_all = 2 * B * Lk * Hkv * D * es
-    if phase == "decode":
-        dense = Lk
-        sparse = budget(Lk, topk)
-        rows = sparse
-        idx = sparse
-    else:
-        dense = Lq * Lq / 2 if Lq == Lk else Lq * (Lk - Lq) + Lq * (Lq + 1) / 2
-        T = topk["tile_size"]
-        sparse = rows = idx = 0
-        for t in range((Lq + T - 1) // T):
-            n = min(T, Lq - t * T)
-            c = tile_count(Lq, Lk, t, topk)
-            sparse += n * c + n * (n + 1) / 2
-            rows += c + n
-            idx += c
-    kv_sel = min(kv_all, 2 * B * Hkv * rows * D * es)
-    ib = B * Hkv * idx * 4
-    if mode == "dense":
-        return 4 * D * Hq * B * dense, 2 * q_bytes + kv_all
-    if mode == "anchor":
-        return 2 * D * Hq * B * dense + 4 * D * Hq * B * sparse, 2 * q_bytes + kv_all + ib
-    return 4 * D * Hq * B * sparse, 2 * q_bytes + kv_sel + ib
 
 
 def peaks_for(device_kind, args):
