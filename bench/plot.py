@@ -50,8 +50,8 @@ def plot_speedup(recs, dev, outdir):
     mine = [r for r in recs if device_key(r) == dev]
     heads = main_heads(mine)
     ok = [r for r in mine if r.get("status") == "ok" and r.get("op") == "attention" and heads_of(r) == heads]
-    ksa = [r for r in ok if r.get("tool") == "ksa-bench"]
-    peer = [r for r in ok if r.get("tool") == "peer_torch" and r.get("ratio")]
+    ksa = [r for r in ok if not r.get("peer_ms")]  # ksa-bench or an imported owner's bench
+    peer = [r for r in ok if r.get("peer_ms") and r.get("ratio")]  # ksa paired with a peer
     if not ksa and not peer:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(13, 5))
@@ -94,7 +94,7 @@ def plot_speedup(recs, dev, outdir):
 
 
 def plot_roofline(recs, dev, outdir):
-    ok = [r for r in recs if r.get("status") == "ok" and device_key(r) == dev and r.get("tool") == "ksa-bench"
+    ok = [r for r in recs if r.get("status") == "ok" and device_key(r) == dev and not r.get("peer_ms")
           and r.get("roofline_pct") is not None]
     if not ok:
         return None
@@ -120,7 +120,8 @@ def plot_roofline(recs, dev, outdir):
 
 
 def plot_backends(recs, outdir):
-    ok = [r for r in recs if r.get("status") == "ok" and r.get("tool") == "ksa-bench" and r.get("op") == "attention"]
+    ok = [r for r in recs if r.get("status") == "ok" and not r.get("peer_ms") and r.get("op") == "attention"
+          and not r.get("backend", "").startswith("torch")]
     by = collections.defaultdict(dict)
     for r in ok:
         by[(r["mode"], r["phase"], r["dtype"], shape_key(r))][device_key(r)] = r["median_ms"]
