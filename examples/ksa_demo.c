@@ -165,6 +165,14 @@ int main(int argc, char **argv)
     CHECK(ksa_buffer_write(lens_buf, 0, &live, sizeof live, NULL));
     CHECK(ksa_schedule_plan(sched, KSA_PHASE_DECODE, &td, &ws_decode));
     if (ws_decode > ws_bytes) ws_bytes = ws_decode;
+    {   /* the plain dense layer timed for comparison needs its own workspace too */
+        ksa_attention_params dp = ksa_attention_params_default(KSA_MODE_DENSE, KSA_PHASE_PREFILL);
+        size_t ws_dense = 0;
+        live = (int32_t)L;
+        CHECK(ksa_buffer_write(lens_buf, 0, &live, sizeof live, NULL));
+        CHECK(ksa_attention_workspace_size(dev, &dp, &t, &ws_dense));
+        if (ws_dense > ws_bytes) ws_bytes = ws_dense;
+    }
     ksa_buffer ws_buf = NULL;
     ksa_workspace ws;
     memset(&ws, 0, sizeof ws);
