@@ -462,3 +462,121 @@ int ktest_run_standard_grid(ksa_device dev, int quick, const ksa_dtype *dtypes, 
     printf("ktest grid on %s: %d runs, %d failed, %d unsupported\n", dev ? "device" : "?", runs, failures, unsupported);
     return failures;
 }
+
+/* stop the schedule-step comparison at the first failing call, naming it */
+#define STEP_CHECK(cond, ...)                                                        \
+    do {                                                                             \
+        if (!(cond)) {                                                               \
+            printf("schedule step (layer %d): ", layer_no);                          \
+            printf(__VA_ARGS__);                                                     \
+            printf("\n");                                                            \
+            if (st == KSA_STATUS_SUCCESS) st = KSA_STATUS_CHECK_FAILED;              \
+            goto done;                                                               \
+        }                                                                            \
+    } while (0)
+
+ksa_status ktest_schedule_step_matches_direct(ksa_device dev, ksa_phase phase, uint64_t seed, size_t *workspace_bytes)
+{
+    enum { L = 6, HKV = 2, B = 2 };
+    ksa_status st = KSA_STATUS_SUCCESS;
+    int layer_no = -1, made = 0;
+    ksa_schedule s = NULL;
+    ksa_buffer wsb = NULL, bi = NULL, bc = NULL;
+    unsigned char *sched_o = NULL, *direct_o = NULL;
+    ktest_problem layer[L];
+    ksa_topk_params topk = ksa_topk_default();
+    topk.min_k = 16;
+    topk.round_multiple = 8;
+    topk.tile_size = 16;
+    STEP_CHECK((st = ksa_schedule_create(dev, L, HKV, &topk, &s)) == KSA_STATUS_SUCCESS, "create: %s", ksa_last_error());
+    int32_t anchors[2] = {0, 3};
+    int32_t maps[L * HKV] = {0, 1, 1, 0, 1, 1, 0, 1, 0, 0, 1, 0};
+    STEP_CHECK((st = ksa_schedule_set_kascade(s, anchors, 2, maps)) == KSA_STATUS_SUCCESS, "set_kascade: %s", ksa_last_error());
+    for (; made < L; made++) {
+        ktest_config c = ktest_config_default();
+        c.phase = phase;
+        c.batch = B;
+        c.hq = 4;
+        c.hkv = HKV;
+        c.lq = phase == KSA_PHASE_DECODE ? 1 : 60;
+        c.lk = 150;
+        c.seed = seed + (uint64_t)made;
+        c.with_lse = 1;
+        STEP_CHECK((st = ktest_problem_create(dev, &c, &layer[made])) == KSA_STATUS_SUCCESS, "create: %s", ksa_last_error());
+    }
+    size_t ws_bytes = 0;
+    STEP_CHECK((st = ksa_schedule_plan(s, phase, &layer[0].tensors, &ws_bytes)) == KSA_STATUS_SUCCESS, "plan: %s",
+               ksa_last_error());
+    if (workspace_bytes) *workspace_bytes = ws_bytes;
+    ksa_workspace ws;
+    memset(&ws, 0, sizeof ws);
+    if (ws_bytes) {
+        STEP_CHECK((st = ksa_buffer_alloc(dev, ws_bytes, &wsb)) == KSA_STATUS_SUCCESS, "workspace: %s", ksa_last_error());
+        ws.buffer = wsb;
+        ws.size = ws_bytes;
+    }
+    /* the direct path's own index tensors */
+    int64_t n_tiles, k_slots;
+    ksa_attention_params ap = ksa_attention_params_default(KSA_MODE_ANCHOR, phase);
+    ap.topk = topk;
+    STEP_CHECK((st = ksa_attention_index_shape(dev, &ap, &layer[0].tensors, &n_tiles, &k_slots)) == KSA_STATUS_SUCCESS,
+               "index shape: %s", ksa_last_error());
+    int decode = phase == KSA_PHASE_DECODE;
+    size_t nidx = (size_t)(B * HKV) * (size_t)n_tiles * (size_t)k_slots, ncnt = (size_t)(B * HKV) * (size_t)n_tiles;
+    STEP_CHECK((st = ksa_buffer_alloc(dev, nidx * 4, &bi)) == KSA_STATUS_SUCCESS, "indices: %s", ksa_last_error());
+    STEP_CHECK((st = ksa_buffer_alloc(dev, ncnt * 4, &bc)) == KSA_STATUS_SUCCESS, "counts: %s", ksa_last_error());
+    int64_t ishape[4] = {B, HKV, n_tiles, k_slots}, cshape[3] = {B, HKV, n_tiles};
+    int64_t dishape[3] = {B, HKV, k_slots}, dcshape[2] = {B, HKV};
+    ksa_tensor ti = decode ? ksa_tensor_from_buffer(bi, 0, KSA_DTYPE_I32, 3, dishape)
+                           : ksa_tensor_from_buffer(bi, 0, KSA_DTYPE_I32, 4, ishape);
+    ksa_tensor tc = decode ? ksa_tensor_from_buffer(bc, 0, KSA_DTYPE_I32, 2, dcshape)
+                           : ksa_tensor_from_buffer(bc, 0, KSA_DTYPE_I32, 3, cshape);
+    for (layer_no = 0; layer_no < L; layer_no++) {
+        ksa_buffer ob = layer[layer_no].tensors.o.buffer;
+        size_t obytes = ksa_buffer_size(ob);
+        free(sched_o);
+        free(direct_o);
+        sched_o = malloc(obytes);
+        direct_o = malloc(obytes);
+        STEP_CHECK(sched_o && direct_o, "out of host memory");
+        /* schedule path */
+        STEP_CHECK((st = ksa_buffer_fill(ob, 0, obytes, 0xff, NULL)) == KSA_STATUS_SUCCESS, "poison: %s", ksa_last_error());
+        STEP_CHECK((st = ksa_schedule_run_layer(s, NULL, layer_no, &layer[layer_no].tensors, &ws)) == KSA_STATUS_SUCCESS,
+                   "run_layer: %s", ksa_last_error());
+        STEP_CHECK((st = ksa_buffer_read(sched_o, ob, 0, obytes, NULL)) == KSA_STATUS_SUCCESS, "read: %s", ksa_last_error());
+        /* direct path */
+        ksa_layer_kind kind;
+        int32_t anchor, map[HKV];
+        STEP_CHECK((st = ksa_schedule_get_layer(s, layer_no, &kind, &anchor, map)) == KSA_STATUS_SUCCESS, "get_layer: %s",
+                   ksa_last_error());
+        ksa_attention_params prm =
+            ksa_attention_params_default(kind == KSA_LAYER_ANCHOR ? KSA_MODE_ANCHOR : KSA_MODE_REUSE, phase);
+        prm.topk = topk;
+        prm.anchor_dense_output = layer_no == 0;
+        ksa_attention_tensors t = layer[layer_no].tensors;
+        t.indices = ti;
+        t.counts = tc;
+        int64_t hs[1] = {HKV};
+        if (kind == KSA_LAYER_REUSE) t.head_map = ksa_tensor_make(NULL, map, KSA_DTYPE_I32, 1, hs);
+        STEP_CHECK((st = ksa_buffer_fill(ob, 0, obytes, 0xff, NULL)) == KSA_STATUS_SUCCESS, "poison: %s", ksa_last_error());
+        size_t need = 0;
+        STEP_CHECK((st = ksa_attention_workspace_size(dev, &prm, &t, &need)) == KSA_STATUS_SUCCESS, "workspace size: %s",
+                   ksa_last_error());
+        STEP_CHECK(need <= ws_bytes, "direct call needs %zu workspace bytes, the schedule planned %zu", need, ws_bytes);
+        STEP_CHECK((st = ksa_attention(dev, NULL, &prm, &t, &ws)) == KSA_STATUS_SUCCESS, "attention: %s", ksa_last_error());
+        STEP_CHECK((st = ksa_buffer_read(direct_o, ob, 0, obytes, NULL)) == KSA_STATUS_SUCCESS, "read: %s", ksa_last_error());
+        STEP_CHECK(memcmp(sched_o, direct_o, obytes) == 0, "schedule output differs from the direct call");
+        char report[512] = "";
+        STEP_CHECK((st = ksa_check_against_reference(dev, NULL, &prm, &t, report, sizeof report)) == KSA_STATUS_SUCCESS,
+                   "direct call vs reference: %s", report);
+    }
+done:
+    free(sched_o);
+    free(direct_o);
+    ksa_buffer_free(bi);
+    ksa_buffer_free(bc);
+    ksa_buffer_free(wsb);
+    for (int l = 0; l < made; l++) ktest_problem_destroy(&layer[l]);
+    ksa_schedule_destroy(s);
+    return st;
+}

@@ -74,6 +74,13 @@ ksa_device ktest_open_device(const char *name);
 uint64_t ktest_rand_u64(uint64_t *state);
 double ktest_rand_uniform(uint64_t *state, double lo, double hi);
 
+/* A 6-layer Kascade schedule step (anchors 0 and 3, small Top-k budget) on `dev`: every layer's
+ * output through ksa_schedule_run_layer must equal (bit for bit) a direct ksa_attention call with
+ * the equivalent mode, index tensors of the test's own and head map, and each direct call must agree
+ * with the reference. Works on any device (buffers only). Returns SUCCESS or the first failure (with
+ * a line printed); *workspace_bytes gets the planned workspace size. */
+ksa_status ktest_schedule_step_matches_direct(ksa_device dev, ksa_phase phase, uint64_t seed, size_t *workspace_bytes);
+
 /* Run a grid over modes x phases x dtypes x layouts on `dev` with a few shapes; returns the number
  * of failures (each printed). `quick` keeps it to a CI-sized subset. Backends' tests call this. */
 int ktest_run_standard_grid(ksa_device dev, int quick, const ksa_dtype *dtypes, int num_dtypes, const int32_t *head_dims,

@@ -79,98 +79,13 @@ static void schedule_bad_inputs(void **state)
     ksa_schedule_destroy(s);
 }
 
-/* one layer's tensors + a direct re-run for comparison */
-static void run_step(ksa_device dev, ksa_phase phase)
-{
-    enum { L = 6, HKV = 2 };
-    ksa_topk_params topk = ksa_topk_default();
-    topk.min_k = 16;
-    topk.round_multiple = 8;
-    topk.tile_size = 16;
-    ksa_schedule s;
-    assert_int_equal(ksa_schedule_create(dev, L, HKV, &topk, &s), KSA_STATUS_SUCCESS);
-    int32_t anchors[2] = {0, 3};
-    int32_t maps[L * HKV] = {0, 1, 1, 0, 1, 1, 0, 1, 0, 0, 1, 0};
-    assert_int_equal(ksa_schedule_set_kascade(s, anchors, 2, maps), KSA_STATUS_SUCCESS);
-    ktest_problem layer[L];
-    for (int l = 0; l < L; l++) {
-        ktest_config c = ktest_config_default();
-        c.phase = phase;
-        c.hq = 4;
-        c.hkv = HKV;
-        c.lq = phase == KSA_PHASE_DECODE ? 1 : 60;
-        c.lk = 150;
-        c.seed = 100 + (uint64_t)l;
-        c.with_lse = 1;
-        assert_int_equal(ktest_problem_create(dev, &c, &layer[l]), KSA_STATUS_SUCCESS);
-    }
-    size_t ws_bytes = 0;
-    assert_int_equal(ksa_schedule_plan(s, phase, &layer[0].tensors, &ws_bytes), KSA_STATUS_SUCCESS);
-    ksa_buffer wsb = NULL;
-    ksa_workspace ws;
-    memset(&ws, 0, sizeof ws);
-    if (ws_bytes) {
-        assert_int_equal(ksa_buffer_alloc(dev, ws_bytes, &wsb), KSA_STATUS_SUCCESS);
-        ws.buffer = wsb;
-        ws.size = ws_bytes;
-    }
-    /* direct path: own index tensors */
-    int64_t n_tiles, k_slots;
-    ksa_attention_params ap = ksa_attention_params_default(KSA_MODE_ANCHOR, phase);
-    ap.topk = topk;
-    assert_int_equal(ksa_attention_index_shape(dev, &ap, &layer[0].tensors, &n_tiles, &k_slots), KSA_STATUS_SUCCESS);
-    size_t nidx = (size_t)(1 * 2 * HKV) * (size_t)n_tiles * (size_t)k_slots; /* batch 2 */
-    int32_t *idx = malloc(nidx * sizeof(int32_t)), *cnt = malloc((size_t)(2 * HKV * n_tiles) * sizeof(int32_t));
-    int64_t ishape[4] = {2, HKV, n_tiles, k_slots}, cshape[3] = {2, HKV, n_tiles};
-    int64_t dishape[3] = {2, HKV, k_slots}, dcshape[2] = {2, HKV};
-    int decode = phase == KSA_PHASE_DECODE;
-    ksa_tensor ti = decode ? ksa_tensor_make(dev, idx, KSA_DTYPE_I32, 3, dishape) : ksa_tensor_make(dev, idx, KSA_DTYPE_I32, 4, ishape);
-    ksa_tensor tc = decode ? ksa_tensor_make(dev, cnt, KSA_DTYPE_I32, 2, dcshape) : ksa_tensor_make(dev, cnt, KSA_DTYPE_I32, 3, cshape);
-    for (int l = 0; l < L; l++) {
-        /* schedule path */
-        assert_int_equal(ktest_problem_run(&layer[l]), KSA_STATUS_SUCCESS); /* poisons + a plain dense run (discarded) */
-        ksa_buffer_fill(layer[l].tensors.o.buffer, 0, ksa_buffer_size(layer[l].tensors.o.buffer), 0xff, NULL);
-        assert_int_equal(ksa_schedule_run_layer(s, NULL, l, &layer[l].tensors, &ws), KSA_STATUS_SUCCESS);
-        size_t obytes = ksa_buffer_size(layer[l].tensors.o.buffer);
-        unsigned char *sched_o = malloc(obytes);
-        memcpy(sched_o, ksa_buffer_data(layer[l].tensors.o.buffer), obytes);
-        /* direct path */
-        ksa_layer_kind kind;
-        int32_t anchor, map[HKV];
-        assert_int_equal(ksa_schedule_get_layer(s, l, &kind, &anchor, map), KSA_STATUS_SUCCESS);
-        ksa_attention_params prm = ksa_attention_params_default(kind == KSA_LAYER_ANCHOR ? KSA_MODE_ANCHOR : KSA_MODE_REUSE, phase);
-        prm.topk = topk;
-        prm.anchor_dense_output = l == 0;
-        ksa_attention_tensors t = layer[l].tensors;
-        t.indices = ti;
-        t.counts = tc;
-        int64_t hs[1] = {HKV};
-        if (kind == KSA_LAYER_REUSE) t.head_map = ksa_tensor_make(NULL, map, KSA_DTYPE_I32, 1, hs);
-        ksa_buffer_fill(layer[l].tensors.o.buffer, 0, obytes, 0xff, NULL);
-        size_t need = 0;
-        assert_int_equal(ksa_attention_workspace_size(dev, &prm, &t, &need), KSA_STATUS_SUCCESS);
-        assert_true(need <= ws_bytes);
-        assert_int_equal(ksa_attention(dev, NULL, &prm, &t, &ws), KSA_STATUS_SUCCESS);
-        assert_memory_equal(sched_o, ksa_buffer_data(layer[l].tensors.o.buffer), obytes);
-        /* and the direct run agrees with the reference definition */
-        char report[512];
-        assert_int_equal(ksa_check_against_reference(dev, NULL, &prm, &t, report, sizeof report), KSA_STATUS_SUCCESS);
-        free(sched_o);
-    }
-    free(idx);
-    free(cnt);
-    ksa_buffer_free(wsb);
-    for (int l = 0; l < L; l++) ktest_problem_destroy(&layer[l]);
-    ksa_schedule_destroy(s);
-}
-
 static void schedule_prefill_matches_direct_calls(void **state)
 {
     (void)state;
     const char *names[] = {"reference", "cpu"};
     for (int i = 0; i < 2; i++) {
         ksa_device dev = ktest_open_device(names[i]);
-        if (dev) run_step(dev, KSA_PHASE_PREFILL);
+        if (dev) assert_int_equal(ktest_schedule_step_matches_direct(dev, KSA_PHASE_PREFILL, 100, NULL), KSA_STATUS_SUCCESS);
     }
 }
 
@@ -180,7 +95,7 @@ static void schedule_decode_matches_direct_calls(void **state)
     const char *names[] = {"reference", "cpu"};
     for (int i = 0; i < 2; i++) {
         ksa_device dev = ktest_open_device(names[i]);
-        if (dev) run_step(dev, KSA_PHASE_DECODE);
+        if (dev) assert_int_equal(ktest_schedule_step_matches_direct(dev, KSA_PHASE_DECODE, 100, NULL), KSA_STATUS_SUCCESS);
     }
 }
 
