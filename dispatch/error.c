@@ -58,38 +58,24 @@ int ksa_log_enabled(void)
     return v;
 }
 
+static void vlog(const char *fmt, va_list ap)
+{
+    if (!ksa_log_enabled()) return;
+    char line[1024];
+    vsnprintf(line, sizeof line, fmt, ap);
+    fprintf(stderr, "ksa: %s\n", line);
+}
+
 void ksa_log(const char *fmt, ...)
 {
-    if (!ksa_log_enabled()) return;
-    char line[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    vlog(fmt, ap);
     va_end(ap);
-    fprintf(stderr, "ksa: %s\n", line);
 }
 
-static ksa_status host_set_error(ksa_status status, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vset_error(status, fmt, ap);
-    va_end(ap);
-    return status;
-}
-
-static void host_log(const char *fmt, ...)
-{
-    if (!ksa_log_enabled()) return;
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "ksa: %s\n", line);
-}
-
-static const ksa_host_api host_api = {KSA_BACKEND_ABI_VERSION, host_set_error, host_log, ksa_log_enabled};
+/* backends and plugins report and log through the same functions as dispatch */
+static const ksa_host_api host_api = {KSA_BACKEND_ABI_VERSION, ksa_error, ksa_log, ksa_log_enabled};
 
 const ksa_host_api *ksa_host_api_get(void) { return &host_api; }
 

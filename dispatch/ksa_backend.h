@@ -118,18 +118,19 @@ typedef struct ksa_problem {
 /* ---------------------------------------------------------------- Top-k budget (docs/SEMANTICS.md) */
 /* k(L) = min(L, round_up(max(min_k, floor(f * L)), multiple)); top_k > 0 replaces the fraction rule
  * by min(L, top_k). */
+/* The fraction rule before the cap: round_up(max(min_k, floor(f * L)), multiple). */
+static inline int64_t ksa_fraction_budget(const ksa_topk_params *p, int64_t L)
+{
+    int64_t k = (int64_t)(p->fraction * (double)L);
+    if (k < p->min_k) k = p->min_k;
+    int64_t m = p->round_multiple > 1 ? p->round_multiple : 1;
+    return (k + m - 1) / m * m;
+}
+
 static inline int64_t ksa_budget(const ksa_topk_params *p, int64_t L)
 {
     if (L <= 0) return 0;
-    int64_t k;
-    if (p->top_k > 0) {
-        k = p->top_k;
-    } else {
-        k = (int64_t)(p->fraction * (double)L);
-        if (k < p->min_k) k = p->min_k;
-        int64_t m = p->round_multiple > 1 ? p->round_multiple : 1;
-        k = (k + m - 1) / m * m;
-    }
+    int64_t k = p->top_k > 0 ? (int64_t)p->top_k : ksa_fraction_budget(p, L);
     return k < L ? k : L;
 }
 
@@ -145,18 +146,11 @@ static inline int64_t ksa_prefill_tile_count(const ksa_topk_params *p, int64_t l
     int64_t T = p->tile_size;
     int64_t start = lk - lq + t * T; /* pos(tT) = number of candidates */
     if (start <= 0) return 0;
-    int64_t k;
+    int64_t k = ksa_budget(p, lk);
     if (p->rolling && p->top_k <= 0) {
         /* budget from the tile's own position, capped by the whole-prompt budget */
-        int64_t kr;
-        kr = (int64_t)(p->fraction * (double)start);
-        if (kr < p->min_k) kr = p->min_k;
-        int64_t m = p->round_multiple > 1 ? p->round_multiple : 1;
-        kr = (kr + m - 1) / m * m;
-        int64_t kfull = ksa_budget(p, lk);
-        k = kr < kfull ? kr : kfull;
-    } else {
-        k = ksa_budget(p, lk);
+        int64_t kr = ksa_fraction_budget(p, start);
+        if (kr < k) k = kr;
     }
     int64_t sel = k - T;
     if (sel < 0) sel = 0;
