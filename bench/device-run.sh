@@ -1,23 +1,27 @@
 #!/usr/bin/env bash
-# device-run.sh: the team's one-call run on the lent H100 machine (device tool `run`). In one call,
+# device-run.sh: the team's one-call run on the lent H100/H200 machine (device tool `run`). In one call,
 # inside a wall-clock limit: builds ksa with CUDA (cmake + ninja; HIP off, OpenCL if its headers
 # are there), runs the test suite (ctest, time-capped), the ksa-bench grid on the GPU and the
 # 32-layer Kascade schedule (P6), the PyTorch SDPA peer comparison (peer_torch.py), the CPU backend
 # at each ISA level of the AMX Xeon (KSA_CPU_ISA=amx/avx512/portable; tests/cpu walks the levels
 # itself inside ctest), the OpenCL backend through backends/opencl/device-opencl.sh on this build
 # (NVIDIA's OpenCL via the repo's ICD file), the autotuner's P9 steps of autotune/DEVICE.md, then
-# the plots and the README table. backends/cpu/device-amx.sh (quick) and the sanitizer stage of
-# backends/cuda/device-dev.sh run last, only where time remains.
+# the CPU backend's tuning on the Xeon (AMX level), then the plots and the README table.
+# backends/cpu/device-amx.sh (quick) and the sanitizer stage of backends/cuda/device-dev.sh run
+# last, only where time remains. A run that does not fit one call is split with KSA_RUN_SKIP:
+#   call 1: KSA_RUN_SKIP="tune cputune owners sanitize"   (tests, grid, schedule, peer, CPU, OpenCL)
+#   call 2: KSA_RUN_SKIP="test grid peer cpu opencl"       (tuning + P9 on GPU and Xeon, sanitizer)
 #
 #   bench/device-run.sh [smoke]          smoke: CI-sized everything, for validating the script
 #   env: OUT (results; default ./out-bench), KSA_RUN_LIMIT (seconds, default 575),
-#        KSA_RUN_SKIP ("test grid peer cpu opencl tune owners sanitize": stages to leave out),
+#        KSA_RUN_TEST_S (ctest's cap in a full run, default 75; NVIDIA OpenCL's test_opencl needs ~150),
+#        KSA_RUN_SKIP ("test grid peer cpu opencl tune cputune owners sanitize": stages to leave out),
 #        KSA_BENCH_BUILD (build dir, default ./build-device), KSA_RUN_JOBS, KSA_RUN_CMAKE_ARGS
 #
 # Results under $OUT (at most 8 files, as the device tool returns them): summary.txt (read this
 # first), bench.jsonl (every ksa-bench record), peer.jsonl, README-table.md, tune-compare.jsonl
-# (P9), speedup_cuda_0.png, plots.tar.gz (every PNG) and logs.tar.gz (build, ctest, stage logs,
-# the tuning cache and its exported shipped entries).
+# (P9, GPU and Xeon), speedup_cuda_0.png, plots.tar.gz (every PNG) and logs.tar.gz (build, ctest,
+# stage logs, the tuning caches and their exported shipped entries under tune/).
 # Carry .carry with the call (cmocka .debs for the tests when the machine lacks libcmocka).
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -138,7 +142,7 @@ fi
 
 # ---------------------------------------------------------------- tests
 if ! skip test && [ "$TESTS" = ON ] && [ -d "$BUILD" ]; then
-  if [ "$MODE" = smoke ]; then b=$(budget 25 80); else b=$(budget 75 300); fi
+  if [ "$MODE" = smoke ]; then b=$(budget 25 80); else b=$(budget "${KSA_RUN_TEST_S:-75}" 300); fi
   stage "ctest (-j8, $b s cap, 120 s per test)"
   timeout "$b" ctest --test-dir "$BUILD" -j8 --timeout 120 --output-on-failure >"$LOGS/ctest.log" 2>&1
   say "ctest rc=$? at $(elapsed) s"
@@ -232,21 +236,54 @@ if ! skip opencl && [ -f "$ROOT/backends/opencl/device-opencl.sh" ] && [ -f "$BU
 fi
 
 # ---------------------------------------------------------------- autotune: tune, P9 compare, export (autotune/DEVICE.md)
+# File names carry the GPU's short name (h100, h200, ...): the shipped entries are per device model.
+GPU_SLUG=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 | grep -o -i -E 'h100|h200|h20|a100|l40s|b200|gb200' | head -1 | tr 'A-Z' 'a-z')
+GPU_SLUG=${GPU_SLUG:-gpu}
+mkdir -p "$LOGS/tune"
+: >"$OUT/tune-compare.jsonl"
 if ! skip tune && [ "$MODE" != smoke ] && [ -x "$BUILD/bin/ksa-tune" ]; then
-  b=$(budget 55 15)
+  b=$(budget 240 15)
   if [ "$b" -ge 30 ]; then
-    stage "ksa-tune on cuda:0: tune ($((b / 2)) s), compare (P9), export (autotune/DEVICE.md)"
+    stage "ksa-tune on cuda:0: tune ($((b * 3 / 4)) s), compare (P9), export (autotune/DEVICE.md)"
     OPS=dense.decode,anchor.decode,reuse.decode,anchor.prefill
-    mkdir -p "$LOGS/tune"
-    timeout $((b / 2 + 15)) "$BUILD/bin/ksa-tune" --device cuda:0 --op $OPS --dtype bf16 --preset standard \
-      --budget $((b / 2)) --quiet --cache "$LOGS/tune/tune-cache-h100.txt" >"$LOGS/tune/tune-h100.txt" 2>&1
-    rc_of "ksa-tune" $? "$LOGS/tune/tune-h100.txt"
-    timeout "$(budget $((b / 2)) 35)" "$BUILD/bin/ksa-tune" --device cuda:0 --op $OPS --dtype bf16 --preset standard \
-      --compare --json --quiet --cache "$LOGS/tune/tune-cache-h100.txt" >"$OUT/tune-compare.jsonl" 2>>"$LOGS/tune/tune-h100.txt"
-    rc_of "ksa-tune --compare" $? "$LOGS/tune/tune-h100.txt"
-    timeout 20 "$BUILD/bin/ksa-tune" --device cuda:0 --export-shipped "$LOGS/tune/ksa-shipped-h100.tune" \
-      --cache "$LOGS/tune/tune-cache-h100.txt" >>"$LOGS/tune/tune-h100.txt" 2>&1
-    tail -8 "$LOGS/tune/tune-h100.txt" | tee -a "$SUM"
+    C="$LOGS/tune/tune-cache-$GPU_SLUG.txt"
+    T="$LOGS/tune/tune-$GPU_SLUG.txt"
+    timeout $((b * 3 / 4 + 15)) "$BUILD/bin/ksa-tune" --device cuda:0 --op $OPS --dtype bf16 --preset standard \
+      --budget $((b * 3 / 4)) --quiet --cache "$C" >"$T" 2>&1
+    rc_of "ksa-tune" $? "$T"
+    timeout "$(budget $((b / 4 + 30)) 15)" "$BUILD/bin/ksa-tune" --device cuda:0 --op $OPS --dtype bf16 --preset standard \
+      --compare --json --quiet --cache "$C" >>"$OUT/tune-compare.jsonl" 2>>"$T"
+    rc_of "ksa-tune --compare" $? "$T"
+    timeout 20 "$BUILD/bin/ksa-tune" --device cuda:0 --export-shipped "$LOGS/tune/ksa-shipped-$GPU_SLUG.tune" \
+      --cache "$C" >>"$T" 2>&1
+    tail -8 "$T" | tee -a "$SUM"
+  fi
+fi
+# the CPU backend at the Xeon's best level (AMX): shipped entries for that ISA level, thread counts
+# held at the default as for every shipped CPU entry; then P9 for the same shapes
+if ! skip cputune && [ "$MODE" != smoke ] && [ -x "$BUILD/bin/ksa-tune" ]; then
+  b=$(budget 150 15)
+  if [ "$b" -ge 40 ]; then
+    stage "ksa-tune on cpu (Xeon): tune ($((b * 2 / 3)) s), compare (P9), export"
+    C="$LOGS/tune/tune-cache-xeon.txt"
+    T="$LOGS/tune/tune-xeon.txt"
+    X="--device cpu --dtype bf16 --quiet --cache $C"
+    PRE="--op dense.prefill,anchor.prefill,reuse.prefill --shape B=1,Hq=32,Hkv=8,D=128,L=4096"
+    DEC="--op dense.decode,anchor.decode,reuse.decode --shape B=1,Hq=32,Hkv=8,D=128,Lk=32768 --shape B=16,Hq=32,Hkv=8,D=128,Lk=32768"
+    # shellcheck disable=SC2086
+    {
+      timeout $((b / 3 + 10)) "$BUILD/bin/ksa-tune" $X $PRE --freeze threads --budget $((b / 3))
+      timeout $((b / 3 + 10)) "$BUILD/bin/ksa-tune" $X $DEC --freeze threads --budget $((b / 3))
+    } >"$T" 2>&1
+    rc_of "ksa-tune cpu" $? "$T"
+    # shellcheck disable=SC2086
+    {
+      timeout "$(budget 30 15)" "$BUILD/bin/ksa-tune" $X $PRE --compare --json
+      timeout "$(budget 30 15)" "$BUILD/bin/ksa-tune" $X $DEC --compare --json
+    } >>"$OUT/tune-compare.jsonl" 2>>"$T"
+    rc_of "ksa-tune cpu --compare" $? "$T"
+    timeout 20 "$BUILD/bin/ksa-tune" --device cpu --export-shipped "$LOGS/tune/ksa-shipped-xeon.tune" --cache "$C" >>"$T" 2>&1
+    tail -8 "$T" | tee -a "$SUM"
   fi
 fi
 
@@ -281,7 +318,7 @@ stage "plots and table"
 python3 "$ROOT/bench/plot.py" "$PLOTS" "$OUT/bench.jsonl" "$OUT/peer.jsonl" >"$LOGS/plot.log" 2>&1
 say "plot rc=$? ($(ls "$PLOTS" | wc -l) PNGs)"
 [ -f "$PLOTS/speedup_cuda_0.png" ] && cp "$PLOTS/speedup_cuda_0.png" "$OUT/"
-touch "$OUT/peer.jsonl" "$OUT/tune-compare.jsonl"
+touch "$OUT/peer.jsonl"
 python3 "$ROOT/bench/make_table.py" --title "bench/device-run.sh $MODE run, $(date -u +%Y-%m-%d\ %H:%M) UTC, $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)" -o "$OUT/README-table.md" "$OUT/bench.jsonl" "$OUT/peer.jsonl" "$OUT/tune-compare.jsonl" >>"$LOGS/plot.log" 2>&1
 say "table rc=$?"
 touch "$OUT/peer.jsonl"
