@@ -70,15 +70,8 @@ stage "environment ($MODE run, limit $LIMIT s)"
 } 2>&1 | tee -a "$SUM"
 
 # cmocka for the tests: the machine may lack it; the CUDA owner carries the Debian packages
-if ! pkg-config --exists cmocka 2>/dev/null && ls "$ROOT"/.carry/cuda/*.deb >/dev/null 2>&1; then
-  for f in "$ROOT"/.carry/cuda/*.deb; do dpkg -x "$f" /tmp/cmocka; done
-  pc=$(find /tmp/cmocka -name cmocka.pc | head -1)
-  sed -i "s|/usr/|/tmp/cmocka/usr/|g" "$pc"
-  libdir=$(dirname "$(dirname "$pc")")
-  export PKG_CONFIG_PATH=$(dirname "$pc")${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
-  export LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-  export LIBRARY_PATH=$libdir${LIBRARY_PATH:+:$LIBRARY_PATH}
-  export CPATH=/tmp/cmocka/usr/include${CPATH:+:$CPATH}
+. "$ROOT/scripts/device-common.sh"
+if ksa_device_cmocka "$ROOT"; then
   say "cmocka unpacked from .carry/cuda"
 fi
 TESTS=ON

@@ -23,14 +23,8 @@ say "flags: amx_bf16=$(grep -c -m1 amx_bf16 /proc/cpuinfo) avx512_bf16=$(grep -c
 say "gcc: $(gcc --version | head -1)"
 say "git: $(cd "$ROOT" && git log --oneline -1 2>/dev/null || echo 'no git')"
 
-if ! pkg-config --exists cmocka 2>/dev/null && ls "$ROOT"/.carry/cuda/*.deb >/dev/null 2>&1; then
-  for f in "$ROOT"/.carry/cuda/*.deb; do dpkg -x "$f" /tmp/cmocka; done
-  pc=$(find /tmp/cmocka -name cmocka.pc | head -1)
-  sed -i "s|/usr/|/tmp/cmocka/usr/|g" "$pc"
-  export PKG_CONFIG_PATH=$(dirname "$pc")${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
-  export LD_LIBRARY_PATH=$(dirname "$(dirname "$pc")")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-  export LIBRARY_PATH=$(dirname "$(dirname "$pc")")${LIBRARY_PATH:+:$LIBRARY_PATH}
-  export CPATH=/tmp/cmocka/usr/include${CPATH:+:$CPATH}
+. "$ROOT/scripts/device-common.sh"
+if ksa_device_cmocka "$ROOT"; then
   say "cmocka from .carry/cuda"
 fi
 TESTS=ON

@@ -21,15 +21,9 @@ has quick && QUICK="--quick"
 
 { nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,memory.total --format=csv; nvcc --version | tail -1; } >"$OUT/summary.txt" 2>&1
 
-if ! pkg-config --exists cmocka 2>/dev/null && ls "$ROOT"/.carry/cuda/*.deb >/dev/null 2>&1; then
-  for f in "$ROOT"/.carry/cuda/*.deb; do dpkg -x "$f" /tmp/cmocka; done
-  pc=$(find /tmp/cmocka -name cmocka.pc | head -1)
-  sed -i "s|/usr/|/tmp/cmocka/usr/|g" "$pc"
-  export PKG_CONFIG_PATH=$(dirname "$pc")${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
-  export LD_LIBRARY_PATH=$(dirname "$(dirname "$pc")")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-  export LIBRARY_PATH=$(dirname "$(dirname "$pc")")${LIBRARY_PATH:+:$LIBRARY_PATH}
-  export CPATH=/tmp/cmocka/usr/include${CPATH:+:$CPATH}
-  echo "cmocka from .carry/cuda ($pc)" >>"$OUT/summary.txt"
+. "$ROOT/scripts/device-common.sh"
+if ksa_device_cmocka "$ROOT"; then
+  echo "cmocka from .carry/cuda" >>"$OUT/summary.txt"
 fi
 
 t0=$(date +%s)

@@ -49,15 +49,8 @@ say "OCL_ICD_VENDORS=${OCL_ICD_VENDORS:-(unset: default vendors of the loader)}"
 [ -d /usr/local/cuda ] && export CUDA_PATH=${CUDA_PATH:-/usr/local/cuda}
 
 # cmocka for the tests: from .carry/cuda when the machine lacks it
-if ! pkg-config --exists cmocka 2>/dev/null && ls "$ROOT"/.carry/cuda/*.deb >/dev/null 2>&1; then
-  for f in "$ROOT"/.carry/cuda/*.deb; do dpkg -x "$f" /tmp/cmocka; done
-  pc=$(find /tmp/cmocka -name cmocka.pc | head -1)
-  sed -i "s|/usr/|/tmp/cmocka/usr/|g" "$pc"
-  libdir=$(dirname "$(dirname "$pc")")
-  export PKG_CONFIG_PATH=$(dirname "$pc")${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
-  export LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-  export LIBRARY_PATH=$libdir${LIBRARY_PATH:+:$LIBRARY_PATH}
-  export CPATH=/tmp/cmocka/usr/include${CPATH:+:$CPATH}
+. "$ROOT/scripts/device-common.sh"
+if ksa_device_cmocka "$ROOT"; then
   say "cmocka unpacked from .carry/cuda"
 fi
 TESTS=ON

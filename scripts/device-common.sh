@@ -1,0 +1,21 @@
+# device-common.sh: setup shared by the device-machine scripts (bench/device-run.sh and the
+# backends' device-*.sh); sourced, not run. The lent machine has no package registry, so the test
+# framework travels as Debian packages in .carry/cuda (see backends/cuda/device-dev.sh).
+
+# ksa_device_cmocka ROOT: unpack cmocka from ROOT/.carry/cuda/*.deb under /tmp/cmocka and point
+# pkg-config, the compiler and the loader at it when the machine lacks it. Returns 0 when it
+# unpacked, 1 when nothing was needed or nothing was carried.
+ksa_device_cmocka() {
+  local root=$1 f pc libdir
+  pkg-config --exists cmocka 2>/dev/null && return 1
+  ls "$root"/.carry/cuda/*.deb >/dev/null 2>&1 || return 1
+  for f in "$root"/.carry/cuda/*.deb; do dpkg -x "$f" /tmp/cmocka; done
+  pc=$(find /tmp/cmocka -name cmocka.pc | head -1)
+  sed -i "s|/usr/|/tmp/cmocka/usr/|g" "$pc"
+  libdir=$(dirname "$(dirname "$pc")")
+  export PKG_CONFIG_PATH=$(dirname "$pc")${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
+  export LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  export LIBRARY_PATH=$libdir${LIBRARY_PATH:+:$LIBRARY_PATH}
+  export CPATH=/tmp/cmocka/usr/include${CPATH:+:$CPATH}
+  return 0
+}
