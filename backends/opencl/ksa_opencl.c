@@ -62,14 +62,41 @@ const char *ksa_ocl_error_name(cl_int err)
     ksa_ocl_state_of(self)->host->set_error(KSA_STATUS_DEVICE_ERROR, "opencl: %s failed: %s (%d)", what, \
                                             ksa_ocl_error_name(err), (int)(err))
 
+/* A device string, cut to fit `buf` when longer (device versions such as PoCL's "OpenCL 3.0 PoCL
+ * HSTR: pthread-x86_64-pc-linux-gnu-skylake-avx512" can exceed the fields they are kept in). */
 static void get_string(cl_device_id d, cl_device_info what, char *buf, size_t len)
 {
     buf[0] = '\0';
-    if (clGetDeviceInfo(d, what, len, buf, NULL) != CL_SUCCESS) buf[0] = '\0';
+    size_t need = 0;
+    if (clGetDeviceInfo(d, what, 0, NULL, &need) != CL_SUCCESS || need == 0) return;
+    if (need <= len) {
+        if (clGetDeviceInfo(d, what, len, buf, NULL) != CL_SUCCESS) buf[0] = '\0';
+    } else {
+        char *whole = malloc(need);
+        if (whole && clGetDeviceInfo(d, what, need, whole, NULL) == CL_SUCCESS) memcpy(buf, whole, len - 1);
+        free(whole);
+    }
     buf[len - 1] = '\0';
     /* trim trailing spaces some drivers leave */
     size_t n = strlen(buf);
     while (n && (buf[n - 1] == ' ' || buf[n - 1] == '\n')) buf[--n] = '\0';
+}
+
+/* PoCL 4 and later compile ksa_attend wrongly, with their default work-group method, when each
+ * work-item keeps exactly two accumulator vectors of a row (seen with PoCL 5.0 on the lent Xeon on
+ * 2026-11-28: head_dim 64 with tpr 8 gave wrong rows in every mode, deterministically; its "cbs"
+ * method, its "loopvec" method, PoCL 3.1 and NVIDIA's OpenCL were right on the same kernels; see
+ * backends/opencl/NOTES-opencl.md). On such a driver the backend never picks that shape and refuses
+ * it as an override. KSA_OPENCL_QUIRKS=two-vector-rows forces the workaround on (tests), =none off. */
+static int miscompiles_two_vector_rows(const ksa_ocl_device *d)
+{
+    const char *quirks = getenv("KSA_OPENCL_QUIRKS");
+    if (quirks && strstr(quirks, "two-vector-rows")) return 1;
+    if (quirks && strcmp(quirks, "none") == 0) return 0;
+    if (!strstr(d->platform_version, "PoCL") && !strstr(d->version, "PoCL")) return 0;
+    const char *method = getenv("POCL_WORK_GROUP_METHOD");
+    if (method && strcmp(method, "cbs") == 0) return 0;
+    return atoi(d->driver) >= 4; /* PoCL's driver version: "5.0+debian" */
 }
 
 static ksa_status ocl_init_once(ksa_backend *self, const ksa_host_api *host, char *why, size_t why_len)
@@ -130,6 +157,7 @@ static ksa_status ocl_init_once(ksa_backend *self, const ksa_host_api *host, cha
             char ext[4096];
             get_string(devs[di], CL_DEVICE_EXTENSIONS, ext, sizeof ext);
             d->has_fp16 = strstr(ext, "cl_khr_fp16") != NULL;
+            d->avoid_two_vector_rows = miscompiles_two_vector_rows(d);
             cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)plats[pi], 0};
             cl_context c = clCreateContext(props, 1, &devs[di], NULL, NULL, &err);
             if (!c || err != CL_SUCCESS) {

@@ -59,6 +59,15 @@ static size_t local_bytes(const ocl_cfg *c, int64_t D)
     return f * 4 + (size_t)c->block_k * 20 + 64;
 }
 
+/* 1 when a work-item of ksa_attend keeps exactly two accumulator vectors of its row (head_dim in
+ * vectors of 4, or of 1 when head_dim is not a multiple of 4, is twice tpr): the shape some drivers
+ * miscompile (ksa_ocl_device.avoid_two_vector_rows). */
+static int two_vector_rows(int64_t head_dim, int32_t tpr)
+{
+    int64_t vectors = head_dim % 4 == 0 ? head_dim / 4 : head_dim;
+    return vectors % tpr == 0 && vectors / tpr == 2;
+}
+
 static void default_cfg(const ksa_ocl_device *dev, const ksa_problem *p, ocl_cfg *c)
 {
     int64_t D = p->head_dim;
@@ -80,6 +89,9 @@ static void default_cfg(const ksa_ocl_device *dev, const ksa_problem *p, ocl_cfg
     while (local_bytes(c, D) > lim && c->block_k > 16) c->block_k /= 2;
     while (local_bytes(c, D) > lim && c->rows > 1) c->rows /= 2;
     while ((size_t)(c->rows * c->tpr) > dev->max_wg && c->tpr > 4) c->tpr /= 2;
+    while ((size_t)(c->rows * c->tpr) > dev->max_wg && c->rows > 1) c->rows /= 2;
+    /* four vectors per work-item instead of two (one when tpr is already 4): smaller groups */
+    if (dev->avoid_two_vector_rows && two_vector_rows(D, c->tpr)) c->tpr = c->tpr > 4 ? c->tpr / 2 : c->tpr * 2;
     while ((size_t)(c->rows * c->tpr) > dev->max_wg && c->rows > 1) c->rows /= 2;
 }
 
@@ -123,6 +135,12 @@ static ksa_status make_plan(ksa_backend *self, const ksa_ocl_device *dev, const 
                                "device %s has %llu",
                                c->rows, c->block_k, local_bytes(c, p->head_dim), p->head_dim, dev->name,
                                (unsigned long long)dev->local_mem);
+    if (dev->avoid_two_vector_rows && two_vector_rows(p->head_dim, c->tpr))
+        return host->set_error(KSA_STATUS_UNSUPPORTED,
+                               "opencl: configuration tpr=%d at head_dim %d keeps two accumulator vectors per work-item, "
+                               "which the driver of %s (%s) compiles wrongly; choose another tpr or set "
+                               "POCL_WORK_GROUP_METHOD=cbs",
+                               c->tpr, p->head_dim, dev->name, dev->driver);
     int decode = p->phase == KSA_PHASE_DECODE;
     pl->topk_wg = dev->max_wg >= 256 ? 256 : (int)dev->max_wg;
     {

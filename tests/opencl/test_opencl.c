@@ -4,7 +4,8 @@
  * tuning override, the on-disk program cache (entries written, corrupt ones rebuilt), a
  * caller's own cl_context / cl_command_queue / cl_mem, and a ksa_schedule step (Kascade plan of
  * anchor and reuse layers) against direct calls and the reference. Every test skips (passes, printing why)
- * when no OpenCL device is present. KSA_TEST_OPENCL_DEVICE picks the device (default "opencl"). */
+ * when no OpenCL device is present. KSA_TEST_OPENCL_DEVICE picks the device (default "opencl");
+ * KSA_TEST_FILTER and KSA_TEST_OPENCL_CONFIG narrow a run (see main). */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -542,6 +543,98 @@ static void test_schedule(void **state)
     run_schedule_step(dev, KSA_PHASE_DECODE);
 }
 
+/* The driver workaround of ksa_opencl.c (PoCL >= 4 miscompiles two accumulator vectors per
+ * work-item): on a device where it is active (such a PoCL, or forced by KSA_OPENCL_QUIRKS in the
+ * test_opencl_two_vector_rows entry) the built-in configuration never has that shape and an
+ * override that has it is refused with a sentence; elsewhere the override runs. Either way the
+ * head dims concerned (32 and 64; decode with 8 query heads per KV head too) match the reference. */
+static int two_vector_workaround_expected(const ksa_device_info *info)
+{
+    const char *q = getenv("KSA_OPENCL_QUIRKS");
+    if (q && strstr(q, "two-vector-rows")) return 1;
+    if (q && strcmp(q, "none") == 0) return 0;
+    const char *m = getenv("POCL_WORK_GROUP_METHOD");
+    if (m && strcmp(m, "cbs") == 0) return 0;
+    return strstr(info->isa, "PoCL") != NULL && atoi(info->driver_version) >= 4;
+}
+
+static int32_t default_tpr(ksa_device dev, const ktest_config *c)
+{
+    ktest_problem p;
+    assert_int_equal(ktest_problem_create(dev, c, &p), KSA_STATUS_SUCCESS);
+    ksa_problem prob;
+    ksa_problem_storage storage;
+    memset(&storage, 0, sizeof storage);
+    assert_int_equal(ksa_resolve_problem(dev, NULL, &p.params, &p.tensors, &prob, &storage), KSA_STATUS_SUCCESS);
+    ksa_tunable_space space;
+    assert_int_equal(dev->backend->tunables(dev->backend, dev->index, &prob, &space), KSA_STATUS_SUCCESS);
+    int32_t tpr = -1;
+    for (int i = 0; i < space.num_params; i++)
+        if (strcmp(space.params[i].name, "tpr") == 0) tpr = space.params[i].default_value;
+    ksa_problem_storage_release(&storage);
+    ktest_problem_destroy(&p);
+    assert_true(tpr > 0);
+    return tpr;
+}
+
+static void test_two_vector_rows(void **state)
+{
+    (void)state;
+    ksa_device dev = open_or_skip();
+    ksa_device_info info;
+    assert_int_equal(ksa_device_get_info(dev, &info), KSA_STATUS_SUCCESS);
+    const int expected = two_vector_workaround_expected(&info);
+    printf("two-vector workaround %s on %s (%s, driver %s)\n", expected ? "expected" : "not expected", info.name,
+           info.isa, info.driver_version);
+    const int32_t dims[] = {32, 64};
+    int fails = 0;
+    for (int di = 0; di < 2; di++)
+        for (int m = 0; m < 3; m++)
+            for (int ph = 0; ph < 2; ph++) {
+                ktest_config c = small_topk_case((ksa_mode)m, (ksa_phase)ph);
+                c.head_dim = dims[di];
+                c.hq = ph == KSA_PHASE_DECODE ? 8 : 4; /* decode G 8: rows 8, tpr 8 by default */
+                c.hkv = ph == KSA_PHASE_DECODE ? 1 : 2;
+                c.lq = 40;
+                c.lk = 96;
+                c.with_lse = 1;
+                c.use_head_map = m == KSA_MODE_REUSE;
+                c.dtype = (ksa_dtype)(KSA_DTYPE_F32 + (di + m + ph) % 3);
+                c.seed = 900 + (uint64_t)di * 10 + (uint64_t)m * 3 + (uint64_t)ph;
+                const int32_t vectors = dims[di] / 4, tpr = default_tpr(dev, &c);
+                if (expected) assert_false(vectors % tpr == 0 && vectors / tpr == 2);
+                fails += run_cfg(dev, &c);
+            }
+    assert_int_equal(fails, 0);
+    /* the override with two vectors per work-item (head_dim 64, tpr 8) */
+    ktest_config c = small_topk_case(KSA_MODE_DENSE, KSA_PHASE_PREFILL);
+    c.lq = c.lk = 40;
+    ktest_problem p;
+    assert_int_equal(ktest_problem_create(dev, &c, &p), KSA_STATUS_SUCCESS);
+    const unsigned char poison = 0x5A;
+    ksa_buffer_fill(p.tensors.o.buffer, p.tensors.o.offset, ksa_buffer_size(p.tensors.o.buffer) - (size_t)p.tensors.o.offset,
+                    poison, NULL);
+    assert_int_equal(ksa_set_config_override("rows=16,tpr=8,block_k=32,splits=1"), KSA_STATUS_SUCCESS);
+    ksa_status st = ksa_attention(dev, NULL, &p.params, &p.tensors, &p.workspace);
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", ksa_last_error());
+    ksa_set_config_override(NULL);
+    if (expected) {
+        assert_int_equal(st, KSA_STATUS_UNSUPPORTED);
+        assert_non_null(strstr(msg, "tpr=8"));
+        assert_non_null(strstr(msg, "POCL_WORK_GROUP_METHOD"));
+        unsigned char first[64];
+        assert_int_equal(ksa_buffer_read(first, p.tensors.o.buffer, (size_t)p.tensors.o.offset, sizeof first, NULL),
+                         KSA_STATUS_SUCCESS);
+        for (size_t i = 0; i < sizeof first; i++) assert_int_equal(first[i], poison); /* nothing written */
+    } else {
+        assert_int_equal(st, KSA_STATUS_SUCCESS);
+        char report[512];
+        assert_int_equal(ktest_problem_check(&p, report, sizeof report), KSA_STATUS_SUCCESS);
+    }
+    ktest_problem_destroy(&p);
+}
+
 /* f16 storage both ways: through cl_khr_fp16 (forced where the device does not advertise it: the
  * backend must then fall back to vload_half by itself) and through the core conversions. */
 static void test_f16_paths(void **state)
@@ -579,6 +672,16 @@ int main(void)
         cmocka_unit_test(test_caller_queue),
         cmocka_unit_test(test_schedule),
         cmocka_unit_test(test_f16_paths),
+        cmocka_unit_test(test_two_vector_rows),
     };
+    /* Investigations on a new driver: KSA_TEST_FILTER runs only the tests whose names match the
+     * pattern (cmocka's * and ?), KSA_TEST_OPENCL_CONFIG forces one configuration on every call. */
+    const char *filter = getenv("KSA_TEST_FILTER");
+    if (filter && *filter) cmocka_set_test_filter(filter);
+    const char *forced = getenv("KSA_TEST_OPENCL_CONFIG");
+    if (forced && *forced && ksa_set_config_override(forced) != KSA_STATUS_SUCCESS) {
+        fprintf(stderr, "KSA_TEST_OPENCL_CONFIG: %s\n", ksa_last_error());
+        return 2;
+    }
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
