@@ -184,7 +184,8 @@ def main():
                      f"{fmt(r.get('peer_ms'), '', 3)} | {fmt(r.get('ratio') if ok else None, 'x')} | {agree} | {r.get('tool', '')} |")
     if not seen:
         lines.append("| (no peer comparisons in these files) | | | | | | | | | |")
-    sources = sorted({r["source"] for r in recs if r.get("source")})
+    # (ksa-tune's P9 lines use "source" for where the configuration came from, not for a file)
+    sources = sorted({r["source"] for r in recs if r.get("source") and r.get("measure") != "P9"})
     if sources:
         lines.append("")
         lines.append("Sources (device calls' outputs; see bench/NOTES.md for each run's method):")
