@@ -19,3 +19,20 @@ ksa_device_cmocka() {
   export CPATH=/tmp/cmocka/usr/include${CPATH:+:$CPATH}
   return 0
 }
+
+# ksa_device_summary DIR: start DIR/summary.txt (SUM) and the clock (T0) of a device script; then
+# say TEXT (print and append), elapsed (seconds since the start) and left RESERVE (seconds of
+# $LIMIT still free after RESERVE, at least 5: a timeout for the next step).
+ksa_device_summary() {
+  mkdir -p "$1"
+  SUM=$1/summary.txt
+  : >"$SUM"
+  T0=$(date +%s)
+}
+say() { echo "$*" | tee -a "$SUM"; }
+elapsed() { echo $(($(date +%s) - T0)); }
+left() {
+  local l=$((LIMIT - $(elapsed) - $1))
+  [ $l -lt 5 ] && l=5
+  echo $l
+}

@@ -16,13 +16,8 @@ OUT=${OUT:-$ROOT/out-opencl}
 BUILD=${KSA_BUILD:-$ROOT/build-opencl-dev}
 LIMIT=${KSA_OCL_LIMIT:-400}
 MODE=${1:-full}
-T0=$(date +%s)
-mkdir -p "$OUT"
-SUM=$OUT/summary.txt
-: >"$SUM"
-say() { echo "$*" | tee -a "$SUM"; }
-elapsed() { echo $(($(date +%s) - T0)); }
-left() { local l=$((LIMIT - $(elapsed) - ${1:-20})); [ $l -lt 5 ] && l=5; echo $l; }
+. "$ROOT/scripts/device-common.sh"
+ksa_device_summary "$OUT"
 
 say "== environment ($MODE)"
 {
@@ -49,7 +44,6 @@ say "OCL_ICD_VENDORS=${OCL_ICD_VENDORS:-(unset: default vendors of the loader)}"
 [ -d /usr/local/cuda ] && export CUDA_PATH=${CUDA_PATH:-/usr/local/cuda}
 
 # cmocka for the tests: from .carry/cuda when the machine lacks it
-. "$ROOT/scripts/device-common.sh"
 if ksa_device_cmocka "$ROOT"; then
   say "cmocka unpacked from .carry/cuda"
 fi
@@ -103,7 +97,7 @@ fi
 # ---------------------------------------------------------------- tests on the NVIDIA platform
 if [ "$TESTS" = ON ] && [ -x "$BUILD/bin/test_opencl" ]; then
   say "== [$(elapsed) s] test_opencl on $OCL"
-  KSA_PLUGIN_PATH=/tmp/ksa-ocl-plugins KSA_TEST_OPENCL_DEVICE=$OCL KSA_TEST_DATA=$ROOT/tests/data timeout "$(left 120)" "$BUILD/bin/test_opencl" >"$OUT/test.log" 2>&1
+  KSA_PLUGIN_PATH=/tmp/ksa-ocl-plugins KSA_TEST_OPENCL_DEVICE=$OCL KSA_TEST_DATA=$ROOT/tests/data timeout "$(left 40)" "$BUILD/bin/test_opencl" >"$OUT/test.log" 2>&1
   say "test_opencl rc=$? at $(elapsed) s"
   grep -E "^\[  (PASSED|FAILED)|^\[  FAILED  \]|ktest grid|FAIL " "$OUT/test.log" | grep -v "splits=3" | head -20 | tee -a "$SUM"
 fi

@@ -15,15 +15,9 @@ OUT=${OUT:-$ROOT/out-pocl}
 BUILD=${KSA_BUILD:-$ROOT/build-pocl}
 LIMIT=${KSA_POCL_LIMIT:-420}
 MODE=${1:-full}
-T0=$(date +%s)
-mkdir -p "$OUT"
-SUM=$OUT/summary.txt
-: >"$SUM"
-say() { echo "$*" | tee -a "$SUM"; }
-elapsed() { echo $(($(date +%s) - T0)); }
-left() { local l=$((LIMIT - $(elapsed) - ${1:-10})); [ $l -lt 5 ] && l=5; echo $l; }
-
 . "$ROOT/scripts/device-common.sh"
+ksa_device_summary "$OUT"
+
 ksa_device_cmocka "$ROOT" && say "cmocka unpacked from .carry/cuda"
 # NVIDIA's OpenCL through the repo's ICD file (as bench/device-run.sh); the CPU driver stays visible
 ldconfig -p 2>/dev/null | grep -q libnvidia-opencl.so.1 && export OCL_ICD_VENDORS=$ROOT/backends/opencl/icd
