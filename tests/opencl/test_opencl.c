@@ -612,8 +612,9 @@ static void test_two_vector_rows(void **state)
     ktest_problem p;
     assert_int_equal(ktest_problem_create(dev, &c, &p), KSA_STATUS_SUCCESS);
     const unsigned char poison = 0x5A;
-    ksa_buffer_fill(p.tensors.o.buffer, p.tensors.o.offset, ksa_buffer_size(p.tensors.o.buffer) - (size_t)p.tensors.o.offset,
-                    poison, NULL);
+    assert_int_equal(ksa_buffer_fill(p.tensors.o.buffer, p.tensors.o.offset,
+                                     ksa_buffer_size(p.tensors.o.buffer) - (size_t)p.tensors.o.offset, poison, NULL),
+                     KSA_STATUS_SUCCESS);
     assert_int_equal(ksa_set_config_override("rows=16,tpr=8,block_k=32,splits=1"), KSA_STATUS_SUCCESS);
     ksa_status st = ksa_attention(dev, NULL, &p.params, &p.tensors, &p.workspace);
     char msg[512];
