@@ -34,19 +34,16 @@ SKIP=" ${KSA_RUN_SKIP:-} "
 MODE=${1:-full}
 JOBS=${KSA_RUN_JOBS:-16}
 EXTRA_CMAKE=${KSA_RUN_CMAKE_ARGS:-} # e.g. -DKSA_WITH_CUDA=OFF to try the script on a machine without a GPU
-T0=$(date +%s)
-mkdir -p "$OUT" "$LOGS" "$PLOTS"
-SUM=$OUT/summary.txt
-: >"$SUM"
+. "$ROOT/scripts/device-common.sh" # say, elapsed, ksa_device_cmocka
+mkdir -p "$LOGS" "$PLOTS"
+ksa_device_summary "$OUT" # $OUT/summary.txt and the clock
 
-say() { echo "$*" | tee -a "$SUM"; }
 # rc_of NAME RC LOG: one line with the exit status; on failure the log's last lines too
 rc_of() {
   say "$1 rc=$2 at $(elapsed) s"
   [ "$2" -ne 0 ] && [ -f "$3" ] && tail -4 "$3" | sed 's/^/    /' | tee -a "$SUM"
   return 0
 }
-elapsed() { echo $(($(date +%s) - T0)); }
 # budget WANT [RESERVE]: seconds a stage may take: WANT, or what is left minus RESERVE (default 45)
 budget() {
   local want=$1 reserve=${2:-45} left
@@ -70,7 +67,6 @@ stage "environment ($MODE run, limit $LIMIT s)"
 } 2>&1 | tee -a "$SUM"
 
 # cmocka for the tests: the machine may lack it; the CUDA owner carries the Debian packages
-. "$ROOT/scripts/device-common.sh"
 if ksa_device_cmocka "$ROOT"; then
   say "cmocka unpacked from .carry/cuda"
 fi

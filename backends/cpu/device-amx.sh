@@ -15,7 +15,7 @@ BUILD=${KSA_CPU_BUILD:-$ROOT/build-cpu-dev}
 QUICK=""
 [ "${1:-}" = "quick" ] && QUICK="--quick"
 SUM=$OUT/summary.txt
-say() { echo "$*" | tee -a "$SUM"; }
+. "$ROOT/scripts/device-common.sh" # say (appends to $SUM), ksa_device_cmocka
 t0=$(date +%s)
 
 say "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2) x $(nproc) logical"
@@ -23,7 +23,6 @@ say "flags: amx_bf16=$(grep -c -m1 amx_bf16 /proc/cpuinfo) avx512_bf16=$(grep -c
 say "gcc: $(gcc --version | head -1)"
 say "git: $(cd "$ROOT" && git log --oneline -1 2>/dev/null || echo 'no git')"
 
-. "$ROOT/scripts/device-common.sh"
 if ksa_device_cmocka "$ROOT"; then
   say "cmocka from .carry/cuda"
 fi
