@@ -4,10 +4,10 @@
 # are there), runs the test suite (ctest, time-capped), the ksa-bench grid on the GPU and the
 # 32-layer Kascade schedule (P6), the PyTorch SDPA peer comparison (peer_torch.py), the CPU backend
 # at each ISA level of the AMX Xeon (KSA_CPU_ISA=amx/avx512/portable; tests/cpu walks the levels
-# itself inside ctest), the OpenCL backend through backends/opencl/device-opencl.sh on this build
+# itself inside ctest), the OpenCL backend through scripts/device/device-opencl.sh on this build
 # (NVIDIA's OpenCL via the repo's ICD file), the autotuner's P9 steps of autotune/DEVICE.md, then
 # the CPU backend's tuning on the Xeon (AMX level), then the plots and the README table.
-# backends/cpu/device-amx.sh (quick) and the sanitizer stage of backends/cuda/device-dev.sh run
+# scripts/device/device-amx.sh (quick) and the sanitizer stage of scripts/device/device-dev.sh run
 # last, only where time remains. A run that does not fit one call is split with KSA_RUN_SKIP:
 #   call 1: KSA_RUN_SKIP="tune cputune owners sanitize"   (tests, grid, schedule, peer, CPU, OpenCL)
 #   call 2: KSA_RUN_SKIP="test grid peer cpu opencl"       (tuning + P9 on GPU and Xeon, sanitizer)
@@ -34,7 +34,7 @@ SKIP=" ${KSA_RUN_SKIP:-} "
 MODE=${1:-full}
 JOBS=${KSA_RUN_JOBS:-16}
 EXTRA_CMAKE=${KSA_RUN_CMAKE_ARGS:-} # e.g. -DKSA_WITH_CUDA=OFF to try the script on a machine without a GPU
-. "$ROOT/scripts/device-common.sh" # say, elapsed, ksa_device_cmocka
+. "$ROOT/scripts/device/device-common.sh" # say, elapsed, ksa_device_cmocka
 mkdir -p "$LOGS" "$PLOTS"
 ksa_device_summary "$OUT" # $OUT/summary.txt and the clock
 
@@ -206,14 +206,14 @@ fi
 
 # ---------------------------------------------------------------- OpenCL backend: the owner's script on this build
 # (NVIDIA's OpenCL through backends/opencl/icd, test_opencl on it, ksa-bench OpenCL vs CUDA ratios)
-if ! skip opencl && [ -f "$ROOT/backends/opencl/device-opencl.sh" ] && [ -f "$BUILD/lib/libksa_opencl.so" ]; then
+if ! skip opencl && [ -f "$ROOT/scripts/device/device-opencl.sh" ] && [ -f "$BUILD/lib/libksa_opencl.so" ]; then
   b=$(budget 100 65) # test_opencl on NVIDIA ~35 s, ksa-bench OpenCL vs CUDA ~15 s
   if [ "$b" -ge 25 ]; then
-    stage "backends/opencl/device-opencl.sh on this build ($b s)"
+    stage "scripts/device/device-opencl.sh on this build ($b s)"
     mkdir -p "$LOGS/opencl"
     arg=""
     [ "$MODE" = smoke ] && arg=quick
-    OUT="$LOGS/opencl" KSA_BUILD="$BUILD" KSA_OCL_LIMIT="$b" timeout $((b + 15)) bash "$ROOT/backends/opencl/device-opencl.sh" $arg \
+    OUT="$LOGS/opencl" KSA_BUILD="$BUILD" KSA_OCL_LIMIT="$b" timeout $((b + 15)) bash "$ROOT/scripts/device/device-opencl.sh" $arg \
       >"$LOGS/opencl.log" 2>&1
     rc_of "device-opencl.sh" $? "$LOGS/opencl.log"
     grep -h '"device":"opencl' "$LOGS/opencl/bench.jsonl" >>"$OUT/bench.jsonl" 2>/dev/null
@@ -278,7 +278,7 @@ fi
 
 # ---------------------------------------------------------------- the backend owners' own suites, if time remains
 if ! skip owners && [ "$MODE" != smoke ]; then
-  for s in backends/cpu/device-amx.sh; do
+  for s in scripts/device/device-amx.sh; do
     [ -f "$ROOT/$s" ] || continue
     b=$(budget 90 40)
     [ "$b" -lt 30 ] && { say "$s: no time left"; continue; }
@@ -290,12 +290,12 @@ if ! skip owners && [ "$MODE" != smoke ]; then
     tail -15 "$LOGS/$name.log" | tee -a "$SUM"
   done
 fi
-if ! skip sanitize && [ "$MODE" != smoke ] && [ -f "$ROOT/backends/cuda/device-dev.sh" ]; then
+if ! skip sanitize && [ "$MODE" != smoke ] && [ -f "$ROOT/scripts/device/device-dev.sh" ]; then
   b=$(budget 200 35)
   if [ "$b" -ge 60 ]; then
-    stage "backends/cuda/device-dev.sh sanitize ($b s)"
+    stage "scripts/device/device-dev.sh sanitize ($b s)"
     mkdir -p "$LOGS/cuda"
-    OUT="$LOGS/cuda" KSA_CUDA_BUILD="$BUILD" timeout "$b" bash "$ROOT/backends/cuda/device-dev.sh" sanitize \
+    OUT="$LOGS/cuda" KSA_CUDA_BUILD="$BUILD" timeout "$b" bash "$ROOT/scripts/device/device-dev.sh" sanitize \
       >"$LOGS/cuda-sanitize.log" 2>&1
     say "cuda sanitize rc=$?"
     grep -E "compute-sanitizer" "$LOGS/cuda/summary.txt" 2>/dev/null | tee -a "$SUM"

@@ -4,10 +4,10 @@
     import_runs.py -o imported.jsonl DIR [DIR ...]
 
 Each DIR is one device call's $OUT as the device tool returned it. Recognised contents:
-  - ksa-bench lines (backends/opencl/device-opencl.sh, bench/device-run.sh): passed through;
-  - backends/cuda/device-dev.sh: bench.jsonl of ksa-cuda-bench and peer.jsonl of peer_sdpa.py
+  - ksa-bench lines (scripts/device/device-opencl.sh, bench/device-run.sh): passed through;
+  - scripts/device/device-dev.sh: bench.jsonl of ksa-cuda-bench and peer.jsonl of peer_sdpa.py
     (PyTorch SDPA cuDNN/flash, device copy bandwidth);
-  - backends/cpu/device-amx.sh: bench_<isa>.json and bench_configs.json of ksa-cpu-bench (with the
+  - scripts/device/device-amx.sh: bench_<isa>.json and bench_configs.json of ksa-cpu-bench (with the
     memcpy bandwidth of the same run) and peer_torch.json (torch CPU SDPA).
 Every output record carries "source" (the directory and file) and the work counts and floor of
 bench_model.c (via bench_records.count); pairs of a ksa time and a peer time on the same shape in
@@ -72,7 +72,7 @@ def with_peer(rec, peers, primary):
 
 
 def import_cuda(d, out):
-    """backends/cuda/device-dev.sh: ksa-cuda-bench (bench.jsonl) + peer_sdpa.py (peer.jsonl)."""
+    """scripts/device/device-dev.sh: ksa-cuda-bench (bench.jsonl) + peer_sdpa.py (peer.jsonl)."""
     peer = lines(os.path.join(d, "peer.jsonl"))
     bench = lines(os.path.join(d, "bench.jsonl"))
     if not peer or not bench or "tool" in bench[0]:
@@ -87,7 +87,7 @@ def import_cuda(d, out):
             key = (DT[p["dtype"]], p["L"], p["Hkv"], p["D"])
             peer_ms.setdefault(key, {})[p["peer"].replace("torch_sdpa_", "")] = p["ms"]
     n = 0
-    src = os.path.join(d, "bench.jsonl") + " (ksa-cuda-bench, backends/cuda/device-dev.sh)"
+    src = os.path.join(d, "bench.jsonl") + " (ksa-cuda-bench, scripts/device/device-dev.sh)"
     for b in bench:
         dt = DT.get(b.get("dtype"), "f16")
         if b.get("op") in ("prefill", "decode"):
@@ -121,7 +121,7 @@ def import_cuda(d, out):
 
 
 def import_cpu(d, out):
-    """backends/cpu/device-amx.sh: ksa-cpu-bench JSON per level + torch CPU SDPA."""
+    """scripts/device/device-amx.sh: ksa-cpu-bench JSON per level + torch CPU SDPA."""
     files = [f for f in sorted(os.listdir(d)) if f.startswith("bench_") and f.endswith(".json")]
     if not files:
         return 0
@@ -145,7 +145,7 @@ def import_cpu(d, out):
                 shape = (r.get("B", 1), r["L"], r["L"], r.get("Hq", 32), r.get("Hkv", 8), r.get("D", 128))
             else:
                 shape = (r.get("B", 16), 1, r["Lk"], base["Hq"], base["Hkv"], base["D"])
-            src = os.path.join(d, f) + " (ksa-cpu-bench, backends/cpu/device-amx.sh)"
+            src = os.path.join(d, f) + " (ksa-cpu-bench, scripts/device/device-amx.sh)"
             rec = record(src, "ksa-cpu-bench", "cpu", "cpu", "Intel(R) Xeon(R) Processor", isa, r["mode"], r["op"],
                          shape, DT.get(r.get("dtype"), "bf16"), r["ms"], tf, bw, src_peak, config=r.get("config", ""))
             out.append(rec)

@@ -12,7 +12,8 @@
  *    post-softmax scores that the Top-k selects from. */
 #include <stdio.h>
 
-#include "ksa_cuda_common.cuh"
+#include "ksa_cuda.h"
+#include "ksa_gpu_common.cuh"
 
 #define KC_BQ KC_PREFILL_ROWS /* MMA rows per CTA */
 #define KC_BK 64
@@ -97,13 +98,13 @@ static __device__ __forceinline__ void kc_qk(float s[MB][8][4], const uint16_t *
 struct kc_rows {
     int b, g, lq, lk, row_begin, row_end, tile, qrow0;
 };
-static __device__ __forceinline__ int kc_cta_rows(const kc_args &a, kc_rows &r)
+static __device__ __forceinline__ int kc_cta_rows(const ksa_gpu_args &a, kc_rows &r)
 {
     r.b = blockIdx.z;
     r.g = blockIdx.y;
-    r.lq = kc_lq(a, r.b);
-    r.lk = kc_lk(a, r.b);
-    r.qrow0 = kc_qrow0(a, r.b);
+    r.lq = kg_lq(a, r.b);
+    r.lk = kg_lk(a, r.b);
+    r.qrow0 = kg_qrow0(a, r.b);
     int G = a.group;
     const int chunk = gridDim.x - 1 - blockIdx.x; /* the longest key lists (last rows) start first */
     if (!a.sparse) {
@@ -124,7 +125,7 @@ static __device__ __forceinline__ int kc_cta_rows(const kc_args &a, kc_rows &r)
 
 /* load the KC_BQ rows of Q owned by the CTA (zero rows past the end) */
 template <int D>
-static __device__ __forceinline__ void kc_load_q(const kc_args &a, const kc_rows &r, uint16_t *sQ, int nthreads)
+static __device__ __forceinline__ void kc_load_q(const ksa_gpu_args &a, const kc_rows &r, uint16_t *sQ, int nthreads)
 {
     constexpr int LD = D + 8, P = D / 8;
     const uint16_t *q = (const uint16_t *)a.q;
@@ -136,7 +137,7 @@ static __device__ __forceinline__ void kc_load_q(const kc_args &a, const kc_rows
             int i = rr / a.group, h = r.g * a.group + rr % a.group;
             src = q + (int64_t)r.b * a.q_s.batch + (int64_t)(r.qrow0 + i) * a.q_s.token + (int64_t)h * a.q_s.head;
         }
-        kc_row_piece<D>(a, sQ + row * LD, src, piece);
+        kg_row_piece<D>(a, sQ + row * LD, src, piece);
     }
 }
 
@@ -150,7 +151,7 @@ template <int D, int MB> struct kc_flash_cfg {
 
 template <int D, int MB, typename T>
 __global__ void __launch_bounds__(kc_flash_cfg<D, MB>::THREADS, kc_flash_cfg<D, MB>::MIN_BLOCKS)
-    kc_flash_prefill(const __grid_constant__ kc_args a)
+    kc_flash_prefill(const __grid_constant__ ksa_gpu_args a)
 {
     constexpr int LD = D + 8, P = D / 8, NB = D / 8, NT = kc_flash_cfg<D, MB>::THREADS;
     extern __shared__ __align__(16) uint16_t kc_smem[];
@@ -188,17 +189,17 @@ __global__ void __launch_bounds__(kc_flash_cfg<D, MB>::THREADS, kc_flash_cfg<D, 
             if (piece == 0) sKey[buf][row] = j;
             const uint16_t *ks = NULL, *vs = NULL;
             if (j >= 0) {
-                ks = kp + kc_kv_offset(a, 0, r.b, j, r.g);
-                vs = vp + kc_kv_offset(a, 1, r.b, j, r.g);
+                ks = kp + kg_kv_offset(a, 0, r.b, j, r.g);
+                vs = vp + kg_kv_offset(a, 1, r.b, j, r.g);
             }
-            kc_row_piece<D>(a, sK + (buf * KC_BK + row) * LD, ks, piece);
-            if (!a.lse_only) kc_row_piece<D>(a, sV + (buf * KC_BK + row) * LD, vs, piece);
+            kg_row_piece<D>(a, sK + (buf * KC_BK + row) * LD, ks, piece);
+            if (!a.lse_only) kg_row_piece<D>(a, sV + (buf * KC_BK + row) * LD, vs, piece);
         }
     };
 
     kc_load_q<D>(a, r, sQ, NT);
     if (ntiles > 0) load_kv(0, 0);
-    kc_copy_commit();
+    kg_copy_commit();
 
     /* rows of this thread: for each row block mb, r0 = warp*16*MB + mb*16 + lane/4 and r0 + 8 */
     int pos[MB][2];
@@ -210,7 +211,7 @@ __global__ void __launch_bounds__(kc_flash_cfg<D, MB>::THREADS, kc_flash_cfg<D, 
         for (int hf = 0; hf < 2; hf++) {
             int rr = r.row_begin + warp * 16 * MB + mb * 16 + lane / 4 + hf * 8;
             pos[mb][hf] = rr < r.row_end ? pos_shift + rr / G : -1;
-            m[mb][hf] = KC_NEG_INF;
+            m[mb][hf] = KG_NEG_INF;
             l[mb][hf] = 0.f;
         }
 #pragma unroll
@@ -224,10 +225,10 @@ __global__ void __launch_bounds__(kc_flash_cfg<D, MB>::THREADS, kc_flash_cfg<D, 
         const int buf = kt & 1;
         if (kt + 1 < ntiles) {
             load_kv(kt + 1, buf ^ 1);
-            kc_copy_commit();
-            kc_copy_wait<1>();
+            kg_copy_commit();
+            kg_copy_wait<1>();
         } else {
-            kc_copy_wait<0>();
+            kg_copy_wait<0>();
         }
         __syncthreads();
         const uint16_t *cK = sK + buf * KC_BK * LD, *cV = sV + buf * KC_BK * LD;
@@ -243,14 +244,14 @@ __global__ void __launch_bounds__(kc_flash_cfg<D, MB>::THREADS, kc_flash_cfg<D, 
             for (int e = 0; e < 2; e++) keys[nb][e] = full ? 0 : sKey[buf][nb * 8 + (lane % 4) * 2 + e];
 #pragma unroll
         for (int mb = 0; mb < MB; mb++) {
-            float mx[2] = {KC_NEG_INF, KC_NEG_INF};
+            float mx[2] = {KG_NEG_INF, KG_NEG_INF};
 #pragma unroll
             for (int nb = 0; nb < 8; nb++)
 #pragma unroll
                 for (int e = 0; e < 4; e++) {
                     int j = keys[nb][e & 1], hf = e >> 1;
                     float x = s[mb][nb][e] * a.scale_log2;
-                    if (!full) x = (j >= 0 && j <= pos[mb][hf]) ? x : KC_NEG_INF;
+                    if (!full) x = (j >= 0 && j <= pos[mb][hf]) ? x : KG_NEG_INF;
                     s[mb][nb][e] = x;
                     mx[hf] = fmaxf(mx[hf], x);
                 }
@@ -260,7 +261,7 @@ __global__ void __launch_bounds__(kc_flash_cfg<D, MB>::THREADS, kc_flash_cfg<D, 
                 mx[hf] = fmaxf(mx[hf], ksa_shfl_xor(mx[hf], 1));
                 mx[hf] = fmaxf(mx[hf], ksa_shfl_xor(mx[hf], 2));
                 float mn = fmaxf(m[mb][hf], mx[hf]);
-                base[hf] = mn == KC_NEG_INF ? 0.f : mn;
+                base[hf] = mn == KG_NEG_INF ? 0.f : mn;
                 al[hf] = ksa_exp2(m[mb][hf] - base[hf]);
                 m[mb][hf] = mn;
             }
@@ -331,10 +332,10 @@ __global__ void __launch_bounds__(kc_flash_cfg<D, MB>::THREADS, kc_flash_cfg<D, 
                 }
             }
             if (lane % 4 == 0) {
-                float lse2 = lt > 0.f ? m[mb][hf] + ksa_log2(lt) : KC_NEG_INF;
+                float lse2 = lt > 0.f ? m[mb][hf] + ksa_log2(lt) : KG_NEG_INF;
                 if (a.lse)
-                    a.lse[(int64_t)r.b * a.lse_sb + (int64_t)h * a.lse_sh + (int64_t)(r.qrow0 + i) * a.lse_si] = lse2 * KC_LN2;
-                if (a.lse2_ws) a.lse2_ws[((int64_t)r.b * a.hq + h) * a.max_lq + i] = lse2;
+                    a.lse[(int64_t)r.b * a.lse_sb + (int64_t)h * a.lse_sh + (int64_t)(r.qrow0 + i) * a.lse_si] = lse2 * KG_LN2;
+                if (a.lse_ws) a.lse_ws[((int64_t)r.b * a.hq + h) * a.max_lq + i] = lse2;
             }
         }
 }
@@ -345,7 +346,7 @@ __global__ void __launch_bounds__(kc_flash_cfg<D, MB>::THREADS, kc_flash_cfg<D, 
 #define KC_POOL_WARPS 8
 #define KC_POOL_THREADS (32 * KC_POOL_WARPS)
 template <int D, typename T>
-__global__ void __launch_bounds__(KC_POOL_THREADS) kc_pooled_prefill(const __grid_constant__ kc_args a, int tile0, int ntiles,
+__global__ void __launch_bounds__(KC_POOL_THREADS) kc_pooled_prefill(const __grid_constant__ ksa_gpu_args a, int tile0, int ntiles,
                                                                      float *pooled, int64_t ld)
 {
     constexpr int LD = D + 8, P = D / 8;
@@ -356,13 +357,13 @@ __global__ void __launch_bounds__(KC_POOL_THREADS) kc_pooled_prefill(const __gri
     __shared__ float sLse[KC_BQ];
 
     const int b = blockIdx.z, g = blockIdx.y, t = tile0 + blockIdx.x;
-    const int lq = kc_lq(a, b), lk = kc_lk(a, b), TS = a.tile_size, G = a.group;
+    const int lq = kg_lq(a, b), lk = kg_lk(a, b), TS = a.tile_size, G = a.group;
     if (t * TS >= lq) return;
     const int start = lk - lq + t * TS; /* candidates j < start */
     if (start <= 0) return;
-    if (kc_tile_count(a, lq, lk, t) >= start) return; /* every candidate is taken: no scores needed */
+    if (kg_tile_count(a, lq, lk, t) >= start) return; /* every candidate is taken: no scores needed */
     const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-    const int qrow0 = kc_qrow0(a, b);
+    const int qrow0 = kg_qrow0(a, b);
     const uint16_t *kp = (const uint16_t *)a.k, *q = (const uint16_t *)a.q;
     float *out = pooled + ((int64_t)(b * a.hkv + g) * ntiles + blockIdx.x) * ld;
     const int tq = min(TS, lq - t * TS);
@@ -373,8 +374,8 @@ __global__ void __launch_bounds__(KC_POOL_THREADS) kc_pooled_prefill(const __gri
         for (int c = tid; c < KC_BK * P; c += KC_POOL_THREADS) {
             int row = c / P, piece = c % P;
             int j = kc * KC_BK + row;
-            const uint16_t *src = j < start ? kp + kc_kv_offset(a, 0, b, j, g) : NULL;
-            kc_row_piece<D>(a, sK + (buf * KC_BK + row) * LD, src, piece);
+            const uint16_t *src = j < start ? kp + kg_kv_offset(a, 0, b, j, g) : NULL;
+            kg_row_piece<D>(a, sK + (buf * KC_BK + row) * LD, src, piece);
         }
     };
 
@@ -387,27 +388,27 @@ __global__ void __launch_bounds__(KC_POOL_THREADS) kc_pooled_prefill(const __gri
                 int i = t * TS + rr / G, h = g * G + rr % G;
                 src = q + (int64_t)b * a.q_s.batch + (int64_t)(qrow0 + i) * a.q_s.token + (int64_t)h * a.q_s.head;
             }
-            kc_row_piece<D>(a, sQ + row * LD, src, piece);
+            kg_row_piece<D>(a, sQ + row * LD, src, piece);
         }
         if (tid < KC_BQ) {
             int rr = rc + tid;
-            float v = KC_NEG_INF;
+            float v = KG_NEG_INF;
             if (rr < nrows) {
                 int i = t * TS + rr / G, h = g * G + rr % G;
-                v = a.lse2_ws[((int64_t)b * a.hq + h) * a.max_lq + i];
+                v = a.lse_ws[((int64_t)b * a.hq + h) * a.max_lq + i];
             }
             sLse[tid] = v;
         }
         load_k(0, 0);
-        kc_copy_commit();
+        kg_copy_commit();
         for (int kc = 0; kc < nchunks; kc++) {
             const int buf = kc & 1;
             if (kc + 1 < nchunks) {
                 load_k(kc + 1, buf ^ 1);
-                kc_copy_commit();
-                kc_copy_wait<1>();
+                kg_copy_commit();
+                kg_copy_wait<1>();
             } else {
-                kc_copy_wait<0>();
+                kg_copy_wait<0>();
             }
             __syncthreads();
             float s[1][8][4];
@@ -419,8 +420,8 @@ __global__ void __launch_bounds__(KC_POOL_THREADS) kc_pooled_prefill(const __gri
 #pragma unroll
                 for (int e = 0; e < 2; e++) {
                     int j = j0 + nb * 8 + (lane % 4) * 2 + e;
-                    float pa = (la == KC_NEG_INF || j >= start) ? 0.f : ksa_exp2(s[0][nb][e] * a.scale_log2 - la);
-                    float pb = (lb == KC_NEG_INF || j >= start) ? 0.f : ksa_exp2(s[0][nb][2 + e] * a.scale_log2 - lb);
+                    float pa = (la == KG_NEG_INF || j >= start) ? 0.f : ksa_exp2(s[0][nb][e] * a.scale_log2 - la);
+                    float pb = (lb == KG_NEG_INF || j >= start) ? 0.f : ksa_exp2(s[0][nb][2 + e] * a.scale_log2 - lb);
                     float v = pa + pb;
                     v += ksa_shfl_xor(v, 4);
                     v += ksa_shfl_xor(v, 8);
@@ -443,18 +444,18 @@ __global__ void __launch_bounds__(KC_POOL_THREADS) kc_pooled_prefill(const __gri
 }
 
 /* ------------------------------------------------------------------ launchers */
-template <int D, int MB, typename T> static int kc_flash_launch_mb(const kc_args *a, cudaStream_t st)
+template <int D, int MB, typename T> static int kc_flash_launch_mb(const ksa_gpu_args *a, cudaStream_t st)
 {
     size_t smem = (size_t)(KC_BQ + 4 * KC_BK) * (D + 8) * 2;
     static unsigned kc_smem_done; /* devices this kernel was configured on */
-    cudaError_t e = kc_allow_smem(kc_flash_prefill<D, MB, T>, &kc_smem_done);
+    cudaError_t e = kg_allow_smem(kc_flash_prefill<D, MB, T>, &kc_smem_done);
     if (e != cudaSuccess) return (int)e;
     int chunks = a->sparse ? a->n_tiles * a->rows_per_cta_chunks : (a->max_lq * a->group + KC_BQ - 1) / KC_BQ;
     dim3 grid((unsigned)chunks, (unsigned)a->hkv, (unsigned)a->batch);
     kc_flash_prefill<D, MB, T><<<grid, kc_flash_cfg<D, MB>::THREADS, smem, st>>>(*a);
     return (int)cudaGetLastError();
 }
-template <int D, typename T> static int kc_flash_launch_t(const kc_args *a, cudaStream_t st)
+template <int D, typename T> static int kc_flash_launch_t(const ksa_gpu_args *a, cudaStream_t st)
 {
     if constexpr (D <= 128) {
         if (a->warp_rows == 32) return kc_flash_launch_mb<D, 2, T>(a, st);
@@ -463,11 +464,11 @@ template <int D, typename T> static int kc_flash_launch_t(const kc_args *a, cuda
 }
 
 template <int D, typename T>
-static int kc_pooled_launch_t(const kc_args *a, int tile0, int ntiles, float *pooled, int64_t ld, cudaStream_t st)
+static int kc_pooled_launch_t(const ksa_gpu_args *a, int tile0, int ntiles, float *pooled, int64_t ld, cudaStream_t st)
 {
     size_t smem = (size_t)(KC_BQ + 2 * KC_BK) * (D + 8) * 2;
     static unsigned kc_smem_done; /* devices this kernel was configured on */
-    cudaError_t e = kc_allow_smem(kc_pooled_prefill<D, T>, &kc_smem_done);
+    cudaError_t e = kg_allow_smem(kc_pooled_prefill<D, T>, &kc_smem_done);
     if (e != cudaSuccess) return (int)e;
     dim3 grid((unsigned)ntiles, (unsigned)a->hkv, (unsigned)a->batch);
     kc_pooled_prefill<D, T><<<grid, KC_POOL_THREADS, smem, st>>>(*a, tile0, ntiles, pooled, ld);
@@ -476,7 +477,7 @@ static int kc_pooled_launch_t(const kc_args *a, int tile0, int ntiles, float *po
 
 #define KC_DISPATCH(FN, ...)                                                                          \
     do {                                                                                              \
-        if (a->dtype == KC_DT_F16) {                                                                  \
+        if (a->dtype == KSA_GPU_DT_F16) {                                                                  \
             if (a->head_dim == 64) return FN<64, ksa_f16>(__VA_ARGS__);                               \
             if (a->head_dim == 128) return FN<128, ksa_f16>(__VA_ARGS__);                             \
             if (a->head_dim == 256) return FN<256, ksa_f16>(__VA_ARGS__);                             \
@@ -488,15 +489,16 @@ static int kc_pooled_launch_t(const kc_args *a, int tile0, int ntiles, float *po
         return (int)cudaErrorInvalidValue;                                                            \
     } while (0)
 
-extern "C" int kc_launch_flash_prefill(const kc_args *a, void *stream, char *kernel_name, int name_len)
+extern "C" int kc_launch_flash_prefill(const ksa_gpu_args *a, const ksa_gpu_call *c)
 {
-    if (kernel_name)
-        snprintf(kernel_name, (size_t)name_len, "cuda.mma_flash_prefill_%s_d%d_wr%d", a->sparse ? "sparse" : "dense",
+    if (c->kernel)
+        snprintf(c->kernel, (size_t)c->kernel_len, "mma_flash_prefill_%s_d%d_wr%d", a->sparse ? "sparse" : "dense",
                  a->head_dim, a->head_dim <= 128 ? a->warp_rows : 16);
-    KC_DISPATCH(kc_flash_launch_t, a, (cudaStream_t)stream);
+    KC_DISPATCH(kc_flash_launch_t, a, (cudaStream_t)c->stream);
 }
 
-extern "C" int kc_launch_pooled_prefill(const kc_args *a, int tile0, int ntiles, float *pooled, int64_t ld, void *stream)
+extern "C" int kc_launch_pooled_prefill(const ksa_gpu_args *a, const ksa_gpu_call *c, int tile0, int ntiles)
 {
-    KC_DISPATCH(kc_pooled_launch_t, a, tile0, ntiles, pooled, ld, (cudaStream_t)stream);
+    float *pooled = (float *)ksa_gpu_ws(c, KSA_GPU_WS_POOLED);
+    KC_DISPATCH(kc_pooled_launch_t, a, tile0, ntiles, pooled, c->plan->lk_ld, (cudaStream_t)c->stream);
 }

@@ -1,6 +1,8 @@
-/* kh_kernels.h: the HIP backend's attention kernels, templated on the storage type and on a head-dim
- * bound, written only against ksa_gpu_vendor.h so the same source builds for AMD (wave64 on CDNA,
- * wave32 on RDNA: nothing here assumes either) and, through HIP's NVIDIA platform, for CUDA.
+/* kh_kernels.h: the HIP backend's own kernels (the prefill-style passes; decode and Top-k are the GPU
+ * layer's shared kernels of backends/gpu/decode_topk.cu), templated on the storage type and on a
+ * head-dim bound, written only against ksa_gpu_vendor.h so the same source builds for AMD (wave64
+ * on CDNA, wave32 on RDNA: nothing here assumes either) and, through HIP's NVIDIA platform, for CUDA.
+ * They read the GPU layer's argument block; per-sequence lengths come from the workspace metadata.
  *  - kh_attend: one block per (query row, head, sequence); the waves of the block split the row's key
  *    list (dense: keys 0..pos; sparse: the index set through the head map plus the tile's own keys,
  *    or the decode window), each lane owns head-dim elements lane, lane + W, ...; a wave reduces each
@@ -10,8 +12,9 @@
  *    candidate over the tile's queries and the group's heads (query rows staged in LDS), then an
  *    exact Top-k by 4-pass radix select on the float bits and an ordered compaction (ties: smaller
  *    key first, like the reference), indices written ascending, free slots -1, counts written.
- *    The Top-k, the wave reductions and the budget rules are the CUDA backend's, from
- *    backends/gpu_common/ (ksa_gpu_topk.cuh, ksa_gpu_reduce.cuh, ksa_gpu_budget.cuh).
+ *    The Top-k, the wave reductions and the budget rules are the GPU layer's (backends/gpu/:
+ *    ksa_gpu_topk.cuh, ksa_gpu_reduce.cuh, ksa_gpu_budget.cuh), as are the K/V row addressing and
+ *    the metadata accessors (ksa_gpu_common.cuh).
  * Each kh_<dtype>.hip instantiates the launchers for one storage type (KH_DEFINE_LAUNCHERS). */
 #ifndef KSA_KH_KERNELS_H
 #define KSA_KH_KERNELS_H
@@ -21,11 +24,8 @@
 
 #include <hip/hip_runtime.h> /* hipStream_t and hipGetLastError on both HIP platforms */
 
-#include "ksa_gpu_vendor.h"
-#include "ksa_hip_launch.h"
-#include "../gpu_common/ksa_gpu_budget.cuh"
-#include "../gpu_common/ksa_gpu_reduce.cuh"
-#include "../gpu_common/ksa_gpu_topk.cuh"
+#include "ksa_gpu_common.cuh"
+#include "ksa_hip.h"
 
 #ifndef KSA_WARP_SIZE_MIN
 #define KSA_WARP_SIZE_MIN KSA_WARP_SIZE
@@ -36,27 +36,9 @@
 template <typename T> static __device__ __forceinline__ float kh_ld(const T *p, int64_t i) { return ksa_to_float(p[i]); }
 template <typename T> static __device__ __forceinline__ void kh_st(T *p, int64_t i, float x) { p[i] = ksa_from_float<T>(x); }
 
-/* element offset of key/value row j of KV head g of chunk sequence bb (global index b) */
-static __device__ __forceinline__ int64_t kh_kv_offset(const kh_args &a, const kh_strides &s, int b, int bb, int j, int g)
-{
-    if (a.kv_layout == KH_KV_PAGED) {
-        int64_t pg = a.page_table[(int64_t)b * a.pt_s0 + (int64_t)(j / a.page_size) * a.pt_s1];
-        return pg * s.page + (int64_t)(j % a.page_size) * s.token + (int64_t)g * s.head;
-    }
-    return (int64_t)b * s.batch + (int64_t)(a.k_row0[bb] + j) * s.token + (int64_t)g * s.head;
-}
-
-/* the Top-k budget rules (k(L) and the prefill tile counts of docs/SEMANTICS.md) come from
- * backends/gpu_common/ksa_gpu_budget.cuh, shared with the CUDA backend */
-static __device__ __forceinline__ int64_t kh_budget(const kh_args &a, int64_t L) { return ksa_gpu_budget(a, L); }
-static __device__ __forceinline__ int64_t kh_tile_count(const kh_args &a, int64_t lq, int64_t lk, int64_t t)
-{
-    return ksa_gpu_tile_count(a, lq, lk, t);
-}
-
 /* ------------------------------------------------------------------ attention rows */
 template <typename T, int MAXD>
-__global__ void __launch_bounds__(KH_THREADS) kh_attend(const kh_args a)
+__global__ void __launch_bounds__(KH_THREADS) kh_attend(const ksa_gpu_args a)
 {
     constexpr int W = KSA_WARP_SIZE;
     constexpr int PL = MAXD / W; /* head-dim elements per lane */
@@ -64,10 +46,10 @@ __global__ void __launch_bounds__(KH_THREADS) kh_attend(const kh_args a)
     __shared__ float s_m[KH_WAVES_MAX], s_l[KH_WAVES_MAX];
     __shared__ float s_acc[KH_WAVES_MAX][MAXD];
 
-    const int i = blockIdx.x, h = blockIdx.y, bb = blockIdx.z;
-    const int lq = a.lq[bb], lk = a.lk[bb];
+    const int i = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
+    const int lq = kg_lq(a, b), lk = kg_lk(a, b);
     if (i >= lq) return; /* uniform over the block */
-    const int b = a.b0 + bb, g = h / a.group, D = a.head_dim;
+    const int g = h / a.group, D = a.head_dim;
     const int lane = threadIdx.x % W, wave = threadIdx.x / W;
     const int pos = lk - lq + i;
 
@@ -96,7 +78,7 @@ __global__ void __launch_bounds__(KH_THREADS) kh_attend(const kh_args a)
     const int total = nlist + (r1 >= r0 ? r1 - r0 + 1 : 0);
 
     const T *q = (const T *)a.q, *k = (const T *)a.k, *v = (const T *)a.v;
-    const int64_t qoff = (int64_t)b * a.q_s.batch + (int64_t)(a.q_row0[bb] + i) * a.q_s.token + (int64_t)h * a.q_s.head;
+    const int64_t qoff = (int64_t)b * a.q_s.batch + (int64_t)(kg_qrow0(a, b) + i) * a.q_s.token + (int64_t)h * a.q_s.head;
     float qv[PL], acc[PL];
 #pragma unroll
     for (int e = 0; e < PL; e++) {
@@ -113,7 +95,7 @@ __global__ void __launch_bounds__(KH_THREADS) kh_attend(const kh_args a)
         } else {
             j = r0 + (x - nlist);
         }
-        const int64_t ko = kh_kv_offset(a, a.k_s, b, bb, j, g), vo = kh_kv_offset(a, a.v_s, b, bb, j, g);
+        const int64_t ko = kg_kv_offset(a, 0, b, j, g), vo = kg_kv_offset(a, 1, b, j, g);
         float s = 0.0f;
 #pragma unroll
         for (int e = 0; e < PL; e++) {
@@ -145,7 +127,7 @@ __global__ void __launch_bounds__(KH_THREADS) kh_attend(const kh_args a)
         if (s_m[w] > -INFINITY) L += s_l[w] * expf(s_m[w] - M);
     if (a.o) {
         T *o = (T *)a.o;
-        const int64_t ooff = (int64_t)b * a.o_s.batch + (int64_t)(a.q_row0[bb] + i) * a.o_s.token + (int64_t)h * a.o_s.head;
+        const int64_t ooff = (int64_t)b * a.o_s.batch + (int64_t)(kg_qrow0(a, b) + i) * a.o_s.token + (int64_t)h * a.o_s.head;
         for (int d = threadIdx.x; d < D; d += KH_THREADS) {
             float r = 0.0f;
             for (int w = 0; w < NW; w++)
@@ -155,14 +137,15 @@ __global__ void __launch_bounds__(KH_THREADS) kh_attend(const kh_args a)
     }
     if (threadIdx.x == 0) {
         const float lse = L > 0.0f ? M + logf(L) : -INFINITY;
-        if (a.lse) a.lse[(int64_t)b * a.lse_sb + (int64_t)h * a.lse_sh + (int64_t)(a.q_row0[bb] + i) * a.lse_si] = lse;
+        if (a.lse) a.lse[(int64_t)b * a.lse_sb + (int64_t)h * a.lse_sh + (int64_t)(kg_qrow0(a, b) + i) * a.lse_si] = lse;
         if (a.lse_ws) a.lse_ws[((int64_t)b * a.hq + h) * a.max_lq + i] = lse;
     }
 }
 
 /* ------------------------------------------------------------------ pooled scores + Top-k */
 template <typename T, int MAXD>
-__global__ void __launch_bounds__(KH_THREADS) kh_pool_topk(const kh_args a, int row0)
+__global__ void __launch_bounds__(KH_THREADS) kh_pool_topk(const ksa_gpu_args a, int tile0, int ntiles, float *pooled,
+                                                            int64_t ld)
 {
     constexpr int QCH = KH_POOL_LDS_FLOATS / MAXD; /* query rows staged per round, a multiple of 8 */
     __shared__ float s_q[QCH][MAXD];
@@ -173,19 +156,18 @@ __global__ void __launch_bounds__(KH_THREADS) kh_pool_topk(const kh_args a, int 
     __shared__ int s_waves[KH_WAVES_MAX];
 
     const int tid = threadIdx.x;
-    const int r = row0 + blockIdx.x;
-    const int t = r % a.n_tiles, g = (r / a.n_tiles) % a.hkv, bb = r / a.n_tiles / a.hkv;
-    const int b = a.b0 + bb, lq = a.lq[bb], lk = a.lk[bb], D = a.head_dim;
-    float *S = a.pooled + (int64_t)blockIdx.x * a.pooled_ld;
+    const int t = tile0 + blockIdx.x, g = blockIdx.y, b = blockIdx.z;
+    const int lq = kg_lq(a, b), lk = kg_lk(a, b), D = a.head_dim;
+    float *S = pooled + ((int64_t)(b * a.hkv + g) * ntiles + blockIdx.x) * ld;
     int i0 = 0, i1 = 1, start = 0, count = 0;
     if (a.decode) {
         start = lk;
-        count = (int)kh_budget(a, lk);
+        count = (int)kg_budget(a, lk);
     } else if (t < (lq + a.tile_size - 1) / a.tile_size) {
         i0 = t * a.tile_size;
         i1 = i0 + a.tile_size < lq ? i0 + a.tile_size : lq;
         start = lk - lq + i0;
-        count = (int)kh_tile_count(a, lq, lk, t);
+        count = (int)kg_tile_count(a, lq, lk, t);
     }
     int32_t *idx = a.indices + (int64_t)b * a.is0 + (int64_t)g * a.is1 + (int64_t)t * a.is2;
     if (tid == 0) a.counts[(int64_t)b * a.cs0 + (int64_t)g * a.cs1 + (int64_t)t * a.cs2] = count;
@@ -202,7 +184,7 @@ __global__ void __launch_bounds__(KH_THREADS) kh_pool_topk(const kh_args a, int 
             for (int x = tid; x < nc * D; x += KH_THREADS) {
                 const int rr = c0 + x / D, d = x % D;
                 const int h = g * a.group + rr / nq, i = i0 + rr % nq;
-                const int64_t qo = (int64_t)b * a.q_s.batch + (int64_t)(a.q_row0[bb] + i) * a.q_s.token + (int64_t)h * a.q_s.head;
+                const int64_t qo = (int64_t)b * a.q_s.batch + (int64_t)(kg_qrow0(a, b) + i) * a.q_s.token + (int64_t)h * a.q_s.head;
                 s_q[x / D][d] = kh_ld(q, qo + d) * a.scale;
             }
             for (int x = tid; x < nc; x += KH_THREADS) {
@@ -211,7 +193,7 @@ __global__ void __launch_bounds__(KH_THREADS) kh_pool_topk(const kh_args a, int 
             }
             __syncthreads();
             for (int j = tid; j < start; j += KH_THREADS) {
-                const int64_t ko = kh_kv_offset(a, a.k_s, b, bb, j, g);
+                const int64_t ko = kg_kv_offset(a, 0, b, j, g);
                 float sum = c0 == 0 ? 0.0f : S[j];
                 for (int rb = 0; rb < nc; rb += 8) {
                     float dot[8] = {0, 0, 0, 0, 0, 0, 0, 0};
@@ -229,7 +211,7 @@ __global__ void __launch_bounds__(KH_THREADS) kh_pool_topk(const kh_args a, int 
         }
         /* 2-3. exact radix select of the count-th largest score (scores are >= 0: float bits order
          * like uints) and ordered compaction, ties to the smaller key; shared with the CUDA backend
-         * (backends/gpu_common/ksa_gpu_topk.cuh). Each j is read by the thread that wrote S[j]. */
+         * (backends/gpu/ksa_gpu_topk.cuh). Each j is read by the thread that wrote S[j]. */
         unsigned threshold;
         int remain;
         ksa_radix_select(S, start, count, s_hist, &s_prefix, &s_remain, &threshold, &remain);
@@ -239,46 +221,50 @@ __global__ void __launch_bounds__(KH_THREADS) kh_pool_topk(const kh_args a, int 
 }
 
 /* ------------------------------------------------------------------ launchers */
-template <typename T, int MAXD> static int kh_attend_at(const kh_args *a, int rows, void *stream)
+template <typename T, int MAXD> static int kh_attend_at(const ksa_gpu_args *a, hipStream_t st)
 {
-    kh_attend<T, MAXD><<<dim3((unsigned)rows, (unsigned)a->hq, (unsigned)a->nseq), dim3(KH_THREADS), 0, (hipStream_t)stream>>>(*a);
+    kh_attend<T, MAXD><<<dim3((unsigned)a->max_lq, (unsigned)a->hq, (unsigned)a->batch), dim3(KH_THREADS), 0, st>>>(*a);
     return (int)hipGetLastError();
 }
-template <typename T, int MAXD> static int kh_pool_topk_at(const kh_args *a, int row0, int nrows, void *stream)
+template <typename T, int MAXD>
+static int kh_pool_topk_at(const ksa_gpu_args *a, const ksa_gpu_call *c, int tile0, int ntiles)
 {
-    kh_pool_topk<T, MAXD><<<dim3((unsigned)nrows), dim3(KH_THREADS), 0, (hipStream_t)stream>>>(*a, row0);
+    float *pooled = (float *)ksa_gpu_ws(c, KSA_GPU_WS_POOLED);
+    kh_pool_topk<T, MAXD><<<dim3((unsigned)ntiles, (unsigned)a->hkv, (unsigned)a->batch), dim3(KH_THREADS), 0,
+                            (hipStream_t)c->stream>>>(*a, tile0, ntiles, pooled, c->plan->lk_ld);
     return (int)hipGetLastError();
 }
-template <typename T> static int kh_attend_any(const kh_args *a, int rows, int maxd, void *stream)
+template <typename T> static int kh_attend_any(const ksa_gpu_args *a, const ksa_gpu_call *c)
 {
-    switch (maxd) {
-    case 64: return kh_attend_at<T, 64>(a, rows, stream);
-    case 128: return kh_attend_at<T, 128>(a, rows, stream);
-    case 256: return kh_attend_at<T, 256>(a, rows, stream);
-    case 512: return kh_attend_at<T, 512>(a, rows, stream);
+    hipStream_t st = (hipStream_t)c->stream;
+    switch (kh_max_head_dim(a->head_dim)) {
+    case 64: return kh_attend_at<T, 64>(a, st);
+    case 128: return kh_attend_at<T, 128>(a, st);
+    case 256: return kh_attend_at<T, 256>(a, st);
+    case 512: return kh_attend_at<T, 512>(a, st);
     default: return (int)hipErrorInvalidValue;
     }
 }
-template <typename T> static int kh_pool_topk_any(const kh_args *a, int row0, int nrows, int maxd, void *stream)
+template <typename T> static int kh_pool_topk_any(const ksa_gpu_args *a, const ksa_gpu_call *c, int tile0, int ntiles)
 {
-    switch (maxd) {
-    case 64: return kh_pool_topk_at<T, 64>(a, row0, nrows, stream);
-    case 128: return kh_pool_topk_at<T, 128>(a, row0, nrows, stream);
-    case 256: return kh_pool_topk_at<T, 256>(a, row0, nrows, stream);
-    case 512: return kh_pool_topk_at<T, 512>(a, row0, nrows, stream);
+    switch (kh_max_head_dim(a->head_dim)) {
+    case 64: return kh_pool_topk_at<T, 64>(a, c, tile0, ntiles);
+    case 128: return kh_pool_topk_at<T, 128>(a, c, tile0, ntiles);
+    case 256: return kh_pool_topk_at<T, 256>(a, c, tile0, ntiles);
+    case 512: return kh_pool_topk_at<T, 512>(a, c, tile0, ntiles);
     default: return (int)hipErrorInvalidValue;
     }
 }
 
 #define KH_DEFINE_LAUNCHERS(SUFFIX, TYPE)                                                                        \
-    extern "C" int kh_launch_attend_##SUFFIX(const kh_args *a, int rows, int max_head_dim, void *stream)        \
+    extern "C" int kh_launch_attend_##SUFFIX(const ksa_gpu_args *a, const ksa_gpu_call *c)                      \
     {                                                                                                            \
-        return kh_attend_any<TYPE>(a, rows, max_head_dim, stream);                                               \
+        return kh_attend_any<TYPE>(a, c);                                                                        \
     }                                                                                                            \
-    extern "C" int kh_launch_pool_topk_##SUFFIX(const kh_args *a, int row0, int nrows, int max_head_dim,        \
-                                                void *stream)                                                    \
+    extern "C" int kh_launch_pool_topk_##SUFFIX(const ksa_gpu_args *a, const ksa_gpu_call *c, int tile0,        \
+                                                int ntiles)                                                      \
     {                                                                                                            \
-        return kh_pool_topk_any<TYPE>(a, row0, nrows, max_head_dim, stream);                                     \
+        return kh_pool_topk_any<TYPE>(a, c, tile0, ntiles);                                                      \
     }
 
 #endif /* KSA_KH_KERNELS_H */

@@ -1,6 +1,6 @@
 /* ocl_internal.h: shared declarations of the OpenCL backend plugin (libksa_opencl.so): per-device
  * state, per-cl_context state (queues, compiled programs), the kernel geometry struct mirrored by
- * kernels/ksa_attention.cl, and the functions split across ksa_opencl.c (plugin, devices, memory,
+ * kernels/ksa_attention.cl, and the functions split across opencl_backend.c (plugin, devices, memory,
  * streams), ocl_program.c (run-time compilation and the on-disk program cache) and
  * ocl_attention.c (workspace, tunables, kernel launches). */
 #ifndef KSA_OCL_INTERNAL_H
@@ -63,7 +63,7 @@ typedef struct ksa_ocl_device {
     int has_fp16;         /* cl_khr_fp16 advertised */
     int fp16_refused;     /* a -DKSA_HAS_FP16 build failed once: use the core conversions */
     int avoid_two_vector_rows; /* the driver miscompiles ksa_attend with two accumulator vectors per
-                                  work-item: set by miscompiles_two_vector_rows (ksa_opencl.c), used
+                                  work-item: set by miscompiles_two_vector_rows (opencl_backend.c), used
                                   with two_vector_rows (ocl_attention.c) */
     pthread_mutex_t lock; /* kernel arguments and lazy compilation are not thread-safe */
     int num_ctx;
@@ -94,7 +94,7 @@ typedef struct ksa_cl_geom {
     cl_long meta_off, lse_ws_off, part_off, pool_off, pool_stride, item0;
 } ksa_cl_geom;
 
-/* ksa_opencl.c */
+/* opencl_backend.c */
 ksa_ocl_state *ksa_ocl_state_of(ksa_backend *self);
 const char *ksa_ocl_error_name(cl_int err);
 /* The context state for `queue` (NULL: our default context); created on first use. */

@@ -1,8 +1,11 @@
-/* test_cpu_ops.c: the CPU backend against the reference. For every kernel level this machine has
- * (KSA_CPU_ISA = portable, avx512, amx), the standard grid of tests/common (every mode x phase x
- * layout, f32/f16/bf16, head dims 64/128/256 and an odd one) on random data with poisoned outputs;
- * tiles whose T x G rows span several row blocks; REUSE over empty sets; then the same-bits property (1 thread vs the whole pool, and two runs in a row) for each mode and
- * phase; configurations from the tunable space (results within tolerance); the vtable basics.
+/* test_cpu_ops.c: the CPU backend's own cases against the reference. For every kernel level this
+ * machine has below its default one (KSA_CPU_ISA = portable, avx512; the default level gets the
+ * grid in tests/backends, test_backends_cpu), the standard grid of tests/common (every mode x phase
+ * x layout, f32/f16/bf16, head dims 64/128/256) on random data with poisoned outputs; at every level
+ * head dims the vector kernels do not cover, tiles whose T x G rows span several row blocks and
+ * REUSE over empty sets; then the same-bits property (1 thread vs the whole pool, and two runs in a
+ * row) for each mode and phase; configurations from the tunable space (results within tolerance);
+ * the vtable basics.
  * The pool is forced to 4 threads (KSA_NUM_THREADS) so the property is tested on small CI machines. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -45,6 +48,10 @@ static void run_grid_at(const char *level, int quick)
 {
     if (!level_available(level)) {
         printf("level %s not available on this CPU: skipped\n", level);
+        return;
+    }
+    if (strcmp(ksa_cpu_isa_level(), level) == 0) {
+        printf("level %s is this CPU's default: its grid runs in tests/backends (test_backends_cpu)\n", level);
         return;
     }
     setenv("KSA_CPU_ISA", level, 1);

@@ -6,13 +6,6 @@
 
 #include "test_util.h"
 
-int khip_standard_grid(ksa_device dev, int quick)
-{
-    const ksa_dtype dtypes[] = {KSA_DTYPE_F32, KSA_DTYPE_F16, KSA_DTYPE_BF16};
-    const int32_t dims[] = {64, 128, 256};
-    return ktest_run_standard_grid(dev, quick, dtypes, 3, dims, 3);
-}
-
 int khip_backend_edges(ksa_device dev)
 {
     ksa_topk_params small = ksa_topk_default();
@@ -23,10 +16,10 @@ int khip_backend_edges(ksa_device dev)
     ktest_config cases[10];
     int n = 0;
     ktest_config c;
-    /* 70 sequences: two launch chunks, ragged decode with lse */
+    /* 70 sequences, ragged decode with lse (f16, head_dim 64: the shared split decode) */
     c = ktest_config_default(); c.phase = KSA_PHASE_DECODE; c.batch = 70; c.lk = 90; c.vary_lengths = 1;
     c.kv = KTEST_KV_RAGGED; c.with_lse = 1; c.dtype = KSA_DTYPE_F16; cases[n++] = c;
-    /* 70 sequences, anchor decode (Top-k rows of both chunks) */
+    /* 70 sequences, anchor decode at f32 (the kh_attend rows and kh_pool_topk) */
     c = ktest_config_default(); c.mode = KSA_MODE_ANCHOR; c.phase = KSA_PHASE_DECODE; c.batch = 70; c.lk = 300;
     c.vary_lengths = 1; c.hq = 4; c.hkv = 2; c.topk_set = 1; c.topk = small; cases[n++] = c;
     /* head_dim 80 (not a power of two), anchor prefill, bf16 */

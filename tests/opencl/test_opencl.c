@@ -1,7 +1,7 @@
-/* test_opencl.c: the OpenCL backend (libksa_opencl.so) against the reference: device naming and
- * info, every mode x phase x dtype x layout (the shared ktest grid), head dims 32..256 (odd ones
- * too), GQA ratios 1..8, chunked prefill, split-KV decode and other configurations through the
- * tuning override, the on-disk program cache (entries written, corrupt ones rebuilt), a
+/* test_opencl.c: the OpenCL backend's own cases against the reference (the shared grid of every
+ * mode x phase x dtype x layout runs on every OpenCL device in tests/backends): device naming and
+ * info, head dims 24..256 (odd ones too), GQA ratios 1..8, chunked prefill, split-KV decode and
+ * other configurations through the tuning override, the on-disk program cache (entries written, corrupt ones rebuilt), a
  * caller's own cl_context / cl_command_queue / cl_mem, and a ksa_schedule step (Kascade plan of
  * anchor and reuse layers) against direct calls and the reference. Every test skips (passes, printing why)
  * when no OpenCL device is present. KSA_TEST_OPENCL_DEVICE picks the device (default "opencl");
@@ -77,22 +77,6 @@ static void test_device_info(void **state)
     assert_int_equal(ksa_buffer_read(out, buf, 50, 50, NULL), KSA_STATUS_SUCCESS);
     for (int i = 0; i < 50; i++) assert_int_equal(out[i], 0xAB);
     ksa_buffer_free(buf);
-}
-
-static void check_grid(ksa_device dev, const int32_t *dims, int nd)
-{
-    const ksa_dtype dtypes[] = {KSA_DTYPE_F32, KSA_DTYPE_F16, KSA_DTYPE_BF16};
-    int failures = ktest_run_standard_grid(dev, 1, dtypes, 3, dims, nd);
-    assert_int_equal(failures, 0);
-}
-
-/* every mode x phase x dtype x layout, head_dim 64 */
-static void test_standard_grid(void **state)
-{
-    (void)state;
-    ksa_device dev = open_or_skip();
-    const int32_t dims[] = {64};
-    check_grid(dev, dims, 1);
 }
 
 static int run_cfg(ksa_device dev, const ktest_config *c)
@@ -543,7 +527,7 @@ static void test_schedule(void **state)
     run_schedule_step(dev, KSA_PHASE_DECODE);
 }
 
-/* The driver workaround of ksa_opencl.c (PoCL >= 4 miscompiles two accumulator vectors per
+/* The driver workaround of opencl_backend.c (PoCL >= 4 miscompiles two accumulator vectors per
  * work-item): on a device where it is active (such a PoCL, or forced by KSA_OPENCL_QUIRKS in the
  * test_opencl_two_vector_rows entry) the built-in configuration never has that shape and an
  * override that has it is refused with a sentence; elsewhere the override runs. Either way the
@@ -664,7 +648,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_program_cache), /* first: needs the plugin not yet held by a context */
         cmocka_unit_test(test_device_info),
-        cmocka_unit_test(test_standard_grid),
         cmocka_unit_test(test_head_dims),
         cmocka_unit_test(test_gqa),
         cmocka_unit_test(test_configs),

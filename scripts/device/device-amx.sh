@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # device-amx.sh: the CPU backend's one-call script for the lent machine's AMX Xeon (device tool).
-# Builds libksa with the cpu backend, tests/cpu and ksa-cpu-bench (CUDA, HIP and OpenCL off to
-# save time), runs tests/cpu at every kernel level (the test itself walks KSA_CPU_ISA through
-# portable, avx512 and amx), then ksa-cpu-bench at the amx and avx512 levels and torch CPU SDPA on
+# Builds libksa with the cpu backend, its tests and ksa-cpu-bench (CUDA, HIP and OpenCL off to
+# save time), runs the shared grid on cpu (test_backends: the default level, amx here) and tests/cpu
+# (which walks KSA_CPU_ISA through the lower levels, portable and avx512, itself), then ksa-cpu-bench at the amx and avx512 levels and torch CPU SDPA on
 # the same shape in the same call (P7: dense bf16 causal prefill B1 Hq32 Hkv8 D128 L4096; P8:
 # reuse decode gathered bytes vs measured memcpy bandwidth). Logs and JSON go under $OUT.
-#   backends/cpu/device-amx.sh [quick]
+#   scripts/device/device-amx.sh [quick]
 # Carry .carry/cuda (cmocka .debs) with the call when the machine lacks libcmocka.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -15,7 +15,7 @@ BUILD=${KSA_CPU_BUILD:-$ROOT/build-cpu-dev}
 QUICK=""
 [ "${1:-}" = "quick" ] && QUICK="--quick"
 SUM=$OUT/summary.txt
-. "$ROOT/scripts/device-common.sh" # say (appends to $SUM), ksa_device_cmocka
+. "$ROOT/scripts/device/device-common.sh" # say (appends to $SUM), ksa_device_cmocka
 t0=$(date +%s)
 
 say "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2) x $(nproc) logical"
@@ -29,7 +29,7 @@ fi
 TESTS=ON
 pkg-config --exists cmocka 2>/dev/null || { TESTS=OFF; say "no cmocka: tests not built"; }
 TARGETS="ksa-cpu-bench"
-[ $TESTS = ON ] && TARGETS="$TARGETS test_cpu_ops"
+[ $TESTS = ON ] && TARGETS="$TARGETS test_backends test_cpu_ops"
 
 cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKSA_WITH_CUDA=OFF -DKSA_WITH_HIP=OFF \
   -DKSA_WITH_OPENCL=OFF -DKSA_BUILD_TESTS=$TESTS -DKSA_BUILD_TOOLS=ON >"$OUT/build.log" 2>&1 &&
@@ -39,8 +39,13 @@ grep -E "^-- ksa:" "$OUT/build.log" | tee -a "$SUM"
 say "build rc=$rc in $(($(date +%s) - t0)) s"
 if [ $rc -ne 0 ]; then tail -40 "$OUT/build.log"; exit 1; fi
 
-# ---- tests: every level this CPU has (the test program switches KSA_CPU_ISA itself)
+# ---- tests: the grid at the default level, then every lower level (test_cpu_ops switches KSA_CPU_ISA itself)
 if [ $TESTS = ON ]; then
+  ts=$(date +%s)
+  KSA_NUM_THREADS=8 timeout 120 "$BUILD/bin/test_backends" --devices cpu >"$OUT/test_backends.log" 2>&1
+  trc=$?
+  grep -E "^==|ktest grid|FAIL|PASS" "$OUT/test_backends.log" | head -20 | tee -a "$SUM"
+  say "test_backends (cpu) rc=$trc in $(($(date +%s) - ts)) s"
   ts=$(date +%s)
   KSA_NUM_THREADS=8 timeout 240 "$BUILD/bin/test_cpu_ops" >"$OUT/test_cpu_ops.log" 2>&1
   trc=$?

@@ -13,7 +13,7 @@
 
 #include <stdint.h>
 
-#include "../cuda/ksa_gpu_vendor.h"
+#include "ksa_gpu_vendor.h"
 #include "ksa_gpu_reduce.cuh"
 
 /* s_hist: shared unsigned[256]; s_prefix, s_remain: shared scalars. On return *threshold is the bit

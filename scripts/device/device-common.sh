@@ -1,6 +1,6 @@
 # device-common.sh: setup shared by the device-machine scripts (bench/device-run.sh and the
-# backends' device-*.sh); sourced, not run. The lent machine has no package registry, so the test
-# framework travels as Debian packages in .carry/cuda (see backends/cuda/device-dev.sh).
+# backends' scripts/device/device-*.sh); sourced, not run. The lent machine has no package registry,
+# so the test framework travels as Debian packages in .carry/cuda (see scripts/device/device-dev.sh).
 
 # ksa_device_cmocka ROOT: unpack cmocka from ROOT/.carry/cuda/*.deb under /tmp/cmocka and point
 # pkg-config, the compiler and the loader at it when the machine lacks it. Returns 0 when it

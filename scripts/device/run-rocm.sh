@@ -3,7 +3,7 @@
 # the amdgpu driver, /dev/kfd, and ROCm or Debian's hipcc/libamdhip64-dev/rocm-device-libs), run the
 # whole test suite (every backend present, with the HIP op suite against the reference), then the
 # benchmark grid on hip:0 (JSON lines).
-#   backends/hip/run-rocm.sh [OUTDIR]            (default OUTDIR: build-rocm/results)
+#   scripts/device/run-rocm.sh [OUTDIR]            (default OUTDIR: build-rocm/results)
 # Environment:
 #   KSA_HIP_ARCHS   targets to compile for (default: the GPUs rocm_agent_enumerator reports, else
 #                   the CMake default gfx90a;gfx940;gfx1030). Newer targets (gfx942, gfx950,
@@ -41,7 +41,8 @@ fi
 echo "== tests (all backends)"
 status=0
 ctest --test-dir "$build" --output-on-failure -j 2 2>&1 | tee "$out/ctest.log" || status=1
-echo "== HIP op suite in full (verbose)"
+echo "== the shared grid on every HIP device and the HIP backend's own cases (verbose)"
+KSA_PLUGIN_PATH="$PWD/$build/lib" "$build/bin/test_backends" --devices hip 2>&1 | tee "$out/test_backends_hip.log" || status=1
 KSA_PLUGIN_PATH="$PWD/$build/lib" "$build/bin/test_hip_ops" 2>&1 | tee "$out/test_hip_ops.log" || status=1
 
 echo "== benchmark on hip:0"

@@ -2,10 +2,11 @@
 # device-opencl.sh: the OpenCL backend's one-call script for the lent H100 (device tool `run`).
 # NVIDIA's libnvidia-opencl.so.1 is installed there but not registered with the ICD loader, so
 # OCL_ICD_VENDORS points at backends/opencl/icd/ (nvidia.icd names that library). In one call:
-# builds libksa_opencl.so, test_opencl, ksa-bench and (unless KSA_OCL_NO_CUDA=1) the CUDA plugin
-# (cmake + ninja), runs tests/opencl on the NVIDIA platform, then times the OpenCL backend against
-# the CUDA backend with ksa-bench on standard shapes of PERFORMANCE.md and writes the ratios.
-#   backends/opencl/device-opencl.sh [quick]     quick: tiny shapes (to try the script anywhere)
+# builds libksa_opencl.so, test_backends, test_opencl, ksa-bench and (unless KSA_OCL_NO_CUDA=1) the
+# CUDA plugin (cmake + ninja), runs the shared grid (tests/backends) and tests/opencl on the NVIDIA
+# platform, then times the OpenCL backend against the CUDA backend with ksa-bench on standard
+# shapes of PERFORMANCE.md and writes the ratios.
+#   scripts/device/device-opencl.sh [quick]     quick: tiny shapes (to try the script anywhere)
 #   env: OUT (default ./out-opencl), KSA_BUILD (reuse a build dir), KSA_OCL_LIMIT (seconds, 400)
 # Results under $OUT: summary.txt (read first), test.log, bench.jsonl, ratios.md, build.log,
 # build-cuda.log.
@@ -16,7 +17,7 @@ OUT=${OUT:-$ROOT/out-opencl}
 BUILD=${KSA_BUILD:-$ROOT/build-opencl-dev}
 LIMIT=${KSA_OCL_LIMIT:-400}
 MODE=${1:-full}
-. "$ROOT/scripts/device-common.sh"
+. "$ROOT/scripts/device/device-common.sh"
 ksa_device_summary "$OUT"
 
 say "== environment ($MODE)"
@@ -56,7 +57,7 @@ CUDA=ON
 command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ] || CUDA=OFF
 [ -x /usr/local/cuda/bin/nvcc ] && export PATH=/usr/local/cuda/bin:$PATH
 targets="ksa_opencl ksa-bench"
-[ "$TESTS" = ON ] && targets="$targets test_opencl"
+[ "$TESTS" = ON ] && targets="$targets test_backends test_opencl"
 say "== [$(elapsed) s] build ($targets; then ksa_cuda=$CUDA in the background while the tests run)"
 if [ ! -f "$BUILD/build.ninja" ]; then
   cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKSA_WITH_OPENCL=ON -DKSA_WITH_CUDA=$CUDA \
@@ -96,10 +97,12 @@ fi
 
 # ---------------------------------------------------------------- tests on the NVIDIA platform
 if [ "$TESTS" = ON ] && [ -x "$BUILD/bin/test_opencl" ]; then
-  say "== [$(elapsed) s] test_opencl on $OCL"
-  KSA_PLUGIN_PATH=/tmp/ksa-ocl-plugins KSA_TEST_OPENCL_DEVICE=$OCL KSA_TEST_DATA=$ROOT/tests/data timeout "$(left 40)" "$BUILD/bin/test_opencl" >"$OUT/test.log" 2>&1
+  say "== [$(elapsed) s] test_backends and test_opencl on $OCL"
+  KSA_PLUGIN_PATH=/tmp/ksa-ocl-plugins KSA_TEST_DATA=$ROOT/tests/data timeout "$(left 60)" "$BUILD/bin/test_backends" --devices "$OCL" >"$OUT/test.log" 2>&1
+  say "test_backends rc=$? at $(elapsed) s"
+  KSA_PLUGIN_PATH=/tmp/ksa-ocl-plugins KSA_TEST_OPENCL_DEVICE=$OCL KSA_TEST_DATA=$ROOT/tests/data timeout "$(left 40)" "$BUILD/bin/test_opencl" >>"$OUT/test.log" 2>&1
   say "test_opencl rc=$? at $(elapsed) s"
-  grep -E "^\[  (PASSED|FAILED)|^\[  FAILED  \]|ktest grid|FAIL " "$OUT/test.log" | grep -v "splits=3" | head -20 | tee -a "$SUM"
+  grep -E "^\[  (PASSED|FAILED)|^\[  FAILED  \]|ktest grid|FAIL |^PASS " "$OUT/test.log" | grep -v "splits=3" | head -20 | tee -a "$SUM"
 fi
 
 # ---------------------------------------------------------------- OpenCL vs CUDA timings

@@ -1,9 +1,9 @@
-/* ksa_gpu_vendor.h: the small vendor layer that lets the portable GPU kernels of backends/cuda/
- * compile for NVIDIA (nvcc) and AMD (hipcc). Kernels use only these names for the warp/wavefront
- * size, shuffles, ballots, population counts and fast math; nothing in a portable kernel assumes a
- * warp of 32 lanes. The CUDA branch is owned by the CUDA backend, the HIP branch by the HIP backend
- * (which compiles the same .cu sources with -DKSA_GPU_HIP). sm_90a-only code (wgmma, TMA) lives in
- * separate files and never includes this header's portable promises. */
+/* ksa_gpu_vendor.h: the device-side vendor header of the GPU layer: it lets the shared kernels of
+ * backends/gpu/ compile for NVIDIA (nvcc) and AMD (hipcc, -DKSA_GPU_HIP). Kernels use only these
+ * names for the warp/wavefront size, shuffles, ballots, population counts, fast math and storage
+ * types; nothing in a shared kernel assumes a warp of 32 lanes. HIP's NVIDIA platform (nvcc with
+ * __HIP_PLATFORM_NVIDIA__) takes the CUDA branch. Host code has its own shim, ksa_gpu_runtime.h.
+ * NVIDIA-only code (mma.sync, wgmma, TMA: backends/cuda/) includes this header for the types only. */
 #ifndef KSA_GPU_VENDOR_H
 #define KSA_GPU_VENDOR_H
 
@@ -61,22 +61,7 @@ static __device__ __forceinline__ void ksa_warp_sync(void) { __builtin_amdgcn_wa
 #define cudaGetLastError hipGetLastError
 #define cudaGetErrorString hipGetErrorString
 #define cudaStream_t hipStream_t
-template <typename F> static inline hipError_t ksa_hip_func_set_attribute(F *kernel, hipFuncAttribute attr, int value)
-{
-    return hipFuncSetAttribute((const void *)kernel, attr, value);
-}
-#define cudaFuncSetAttribute ksa_hip_func_set_attribute
-#define cudaFuncAttributeMaxDynamicSharedMemorySize hipFuncAttributeMaxDynamicSharedMemorySize
-template <typename F> static inline hipError_t ksa_hip_func_get_attributes(hipFuncAttributes *fa, F *kernel)
-{
-    return hipFuncGetAttributes(fa, (const void *)kernel);
-}
-#define cudaFuncGetAttributes ksa_hip_func_get_attributes
-#define cudaFuncAttributes hipFuncAttributes
-#define cudaGetDevice hipGetDevice
-#define cudaDeviceGetAttribute hipDeviceGetAttribute
-/* AMD has no shared-memory opt-in above the per-block maximum (64 KiB of LDS) */
-#define cudaDevAttrMaxSharedMemoryPerBlockOptin hipDeviceAttributeMaxSharedMemoryPerBlock
+/* (no shared-memory opt-in on AMD: kg_allow_smem does nothing there) */
 #define cudaOccupancyMaxActiveBlocksPerMultiprocessor hipOccupancyMaxActiveBlocksPerMultiprocessor
 #else
 /* ------------------------------------------------------------------ CUDA (NVIDIA) branch */

@@ -3,7 +3,7 @@
 # at L 1024 and 2048, bf16 and f32, ksa CPU backend (best level, or KSA_CPU_ISA) vs the oneDNN dense
 # baseline (ksa-cpu-bench --compare) at several query block sizes, and once vs the reference.
 # Each configuration runs ROUNDS times (interleaved, so load drifts hit all alike); prints the median ms.
-# Usage: backends/cpu/onednn-compare.sh BUILD_DIR [ROUNDS]   (raw JSON lines go to BUILD_DIR/onednn-compare.jsonl)
+# Usage: bench/cpu/onednn-compare.sh BUILD_DIR [ROUNDS]   (raw JSON lines go to BUILD_DIR/onednn-compare.jsonl)
 set -euo pipefail
 build=${1:?usage: onednn-compare.sh BUILD_DIR [ROUNDS]}
 rounds=${2:-5}

@@ -1,4 +1,4 @@
-/* ksa_opencl.c: the OpenCL backend plugin (libksa_opencl.so): its single exported entry point
+/* opencl_backend.c: the OpenCL backend plugin (libksa_opencl.so): its single exported entry point
  * ksa_plugin_backend(), platform/device discovery ("opencl:P.D"), cl_mem memory (allocation,
  * wrapping a caller's cl_mem, copies, fills), command queues (default in-order queue per device,
  * created queues, callers' queues and their contexts). */

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# device-dev.sh: the CUDA backend's one-call script for the lent H100 (device tool): builds the
-# plugin, its tests and ksa-cuda-bench (cmake + ninja, CUDA on, OpenCL/HIP off), runs the tests,
-# compute-sanitizer memcheck + racecheck on a small grid, and the P1-P6 timing points with the
-# PyTorch SDPA (cuDNN) peer in the same call. Logs go under $OUT (default ./out-cuda).
-#   backends/cuda/device-dev.sh [test] [asan] [sanitize] [bench] [variants] [quick]
+# device-dev.sh: the CUDA backend's one-call script for the lent H100/H200 (device tool): builds the
+# plugin, its tests (the shared grid test_backends, and tests/cuda's extras) and ksa-cuda-bench
+# (cmake + ninja, CUDA on, OpenCL/HIP off), runs the tests, compute-sanitizer memcheck + racecheck
+# on a small grid, and the P1-P6 timing points with the PyTorch SDPA (cuDNN) peer
+# (bench/cuda/peer_sdpa.py) in the same call. Logs go under $OUT (default ./out-cuda).
+#   scripts/device/device-dev.sh [test] [asan] [sanitize] [bench] [variants] [quick]
 #   (none named: test sanitize bench)
 # The device image has no cmocka (needed by the tests): fetch it here once with
 #   mkdir -p .carry/cuda && (cd .carry/cuda && apt-get download libcmocka0 libcmocka-dev)
@@ -21,15 +22,15 @@ has quick && QUICK="--quick"
 
 { nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,memory.total --format=csv; nvcc --version | tail -1; } >"$OUT/summary.txt" 2>&1
 
-. "$ROOT/scripts/device-common.sh"
+. "$ROOT/scripts/device/device-common.sh"
 if ksa_device_cmocka "$ROOT"; then
   echo "cmocka from .carry/cuda" >>"$OUT/summary.txt"
 fi
 
 t0=$(date +%s)
 cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKSA_WITH_CUDA=ON -DKSA_WITH_OPENCL=OFF \
-  -DKSA_WITH_HIP=OFF -DKSA_BUILD_TOOLS=OFF >"$OUT/build.log" 2>&1 &&
-  ninja -C "$BUILD" -j16 ksa_cuda test_cuda test_cuda_graph ksa_cuda_bench >>"$OUT/build.log" 2>&1
+  -DKSA_WITH_HIP=OFF -DKSA_BUILD_TOOLS=ON >"$OUT/build.log" 2>&1 &&
+  ninja -C "$BUILD" -j16 ksa_cuda test_backends test_cuda test_cuda_graph ksa_cuda_bench >>"$OUT/build.log" 2>&1
 rc=$?
 echo "build rc=$rc in $(($(date +%s) - t0)) s" >>"$OUT/summary.txt"
 if [ $rc -ne 0 ]; then tail -40 "$OUT/build.log"; cat "$OUT/summary.txt"; exit 1; fi
@@ -37,42 +38,52 @@ export KSA_PLUGIN_PATH=$BUILD/lib
 
 if has test; then
   t0=$(date +%s)
-  for t in test_cuda test_cuda_graph; do
-    timeout 400 "$BUILD/bin/$t" >>"$OUT/test.log" 2>&1
+  for t in "test_backends --devices cuda" test_cuda test_cuda_graph; do
+    # shellcheck disable=SC2086
+    timeout 400 "$BUILD/bin/"$t >>"$OUT/test.log" 2>&1
     rc=$?
     echo "$t rc=$rc ($(($(date +%s) - t0)) s)" >>"$OUT/summary.txt"
     if [ $rc -ge 128 ]; then # a crash: run again under the ASan runtime for a stack trace
+      # shellcheck disable=SC2086
       ASAN_OPTIONS=protect_shadow_gap=0:detect_leaks=0 LD_PRELOAD=$(gcc -print-file-name=libasan.so) \
-        timeout 400 "$BUILD/bin/$t" >"$OUT/test-asan.log" 2>&1
+        timeout 400 "$BUILD/bin/"$t >"$OUT/test-asan.log" 2>&1
       grep -A30 "ERROR: AddressSanitizer" "$OUT/test-asan.log" | head -40 >>"$OUT/summary.txt"
     fi
   done
-  grep -E "FAIL|PASSED|FAILED|SKIPPED|grid on|step:" "$OUT/test.log" | head -60 >>"$OUT/summary.txt"
+  grep -E "FAIL|PASS|PASSED|FAILED|SKIPPED|SKIP|grid on|step:" "$OUT/test.log" | head -60 >>"$OUT/summary.txt"
 fi
 
 if has asan; then # the whole tree (host code) under AddressSanitizer + UBSan, the GPU tests on the device
   t0=$(date +%s)
   cmake -S "$ROOT" -B "$BUILD-asan" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DKSA_SANITIZE=ON -DKSA_WITH_CUDA=ON \
     -DKSA_WITH_OPENCL=OFF -DKSA_WITH_HIP=OFF -DKSA_BUILD_TOOLS=OFF >"$OUT/asan.log" 2>&1 &&
-    ninja -C "$BUILD-asan" -j16 ksa_cuda test_cuda >>"$OUT/asan.log" 2>&1
+    ninja -C "$BUILD-asan" -j16 ksa_cuda test_backends test_cuda >>"$OUT/asan.log" 2>&1
   echo "asan build rc=$? ($(($(date +%s) - t0)) s)" >>"$OUT/summary.txt"
-  KSA_PLUGIN_PATH=$BUILD-asan/lib ASAN_OPTIONS=protect_shadow_gap=0:detect_leaks=0 timeout 400 "$BUILD-asan/bin/test_cuda" >>"$OUT/asan.log" 2>&1
-  echo "test_cuda under asan rc=$? ($(($(date +%s) - t0)) s)" >>"$OUT/summary.txt"
+  for t in "test_backends --devices cuda" test_cuda; do
+    # shellcheck disable=SC2086
+    KSA_PLUGIN_PATH=$BUILD-asan/lib ASAN_OPTIONS=protect_shadow_gap=0:detect_leaks=0 timeout 400 "$BUILD-asan/bin/"$t >>"$OUT/asan.log" 2>&1
+    echo "$t under asan rc=$? ($(($(date +%s) - t0)) s)" >>"$OUT/summary.txt"
+  done
   grep -A30 "ERROR: AddressSanitizer\|runtime error" "$OUT/asan.log" | head -40 >>"$OUT/summary.txt"
 fi
 
 if has sanitize; then
   t0=$(date +%s)
+  # the shared grid (CI-sized, head_dim 128) and the backend's own cases, as one log per tool
   for tool in memcheck racecheck; do
-    KSA_CUDA_TEST_QUICK=1 timeout 300 compute-sanitizer --tool $tool --error-exitcode 9 \
-      "$BUILD/bin/test_cuda" >"$OUT/sanitize-$tool.log" 2>&1
-    echo "compute-sanitizer $tool rc=$? ($(($(date +%s) - t0)) s): $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/sanitize-$tool.log" | tail -1)" >>"$OUT/summary.txt"
+    : >"$OUT/sanitize-$tool.log"
+    for t in "test_backends --devices cuda:0" test_cuda; do
+      # shellcheck disable=SC2086
+      KSA_TEST_QUICK=1 timeout 150 compute-sanitizer --tool $tool --error-exitcode 9 \
+        "$BUILD/bin/"$t >>"$OUT/sanitize-$tool.log" 2>&1
+      echo "compute-sanitizer $tool $t rc=$? ($(($(date +%s) - t0)) s): $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/sanitize-$tool.log" | tail -1)" >>"$OUT/summary.txt"
+    done
   done
 fi
 
 if has bench; then
   t0=$(date +%s)
-  timeout 300 python3 "$ROOT/backends/cuda/peer_sdpa.py" $QUICK >"$OUT/peer.jsonl" 2>>"$OUT/bench.err"
+  timeout 300 python3 "$ROOT/bench/cuda/peer_sdpa.py" $QUICK >"$OUT/peer.jsonl" 2>>"$OUT/bench.err"
   echo "peer rc=$? ($(($(date +%s) - t0)) s)" >>"$OUT/summary.txt"
   for dt in ${KSA_BENCH_DTYPES:-f16 bf16}; do
     only=""

@@ -5,7 +5,7 @@
 #ifndef KSA_GPU_REDUCE_CUH
 #define KSA_GPU_REDUCE_CUH
 
-#include "../cuda/ksa_gpu_vendor.h"
+#include "ksa_gpu_vendor.h"
 
 /* sum of v over the lanes of one wave; every lane gets the result */
 static __device__ __forceinline__ float ksa_wave_sum(float v)

@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#include "../cuda/ksa_gpu_vendor.h"
+#include "ksa_gpu_vendor.h"
 
 /* fraction-derived budget: at least min_k, rounded up to round_multiple */
 template <typename A> static __device__ __forceinline__ int64_t ksa_gpu_round_budget(const A &a, int64_t k)

@@ -1,0 +1,446 @@
+/* decode_topk.cu: the shared kernels of the GPU layer, compiled by nvcc for the CUDA plugin and by
+ * hipcc for the HIP plugin through ksa_gpu_vendor.h (no warp-size-32 assumption anywhere), and their
+ * launchers (the shared entries of a ksa_gpu_kernels table, ksa_gpu_launch.h):
+ *  - kg_meta: per-sequence lengths and first rows from the device length tensors (graph-safe);
+ *  - kg_decode_split: split-KV decode for the G heads of one KV head over a key list (all keys, or
+ *    an index set plus an optional local window), K/V chunks of 64 keys (32 on AMD) double-buffered
+ *    in shared memory with 16-byte copies (asynchronous on sm_80+); writes (acc, m, l) partials and,
+ *    for anchor decode, the scores;
+ *  - kg_decode_combine: merges the partials into o and lse;
+ *  - kg_decode_pool: pooled probabilities per KV head for anchor decode;
+ *  - kg_topk: radix select (4 passes of 8 bits over the float bits of the non-negative pooled
+ *    scores) of the count largest candidates, written in ascending key order, ties to the smaller
+ *    index, unused slots -1. */
+#include <stdio.h>
+
+#include "ksa_gpu_common.cuh"
+
+#define KG_DEC_THREADS 256
+/* keys per shared-memory chunk of the decode kernel. AMD's LDS is 64 KiB per block: with 64 keys,
+ * head_dim 128, 4 heads per group and two stages the kernel needs 75 KB, so the HIP branch streams
+ * chunks of 32 keys (about 39 KB); NVIDIA keeps 64 (its numerics and launches are unchanged). */
+#if defined(KSA_GPU_HIP_BRANCH)
+#define KG_DEC_KC 32
+#else
+#define KG_DEC_KC 64
+#endif
+#define KG_TOPK_THREADS 512
+
+/* ------------------------------------------------------------------ metadata */
+__global__ void kg_meta(int batch, int *meta, const int *cu_q, int64_t cu_q_s, const int *cu_k, int64_t cu_k_s,
+                        const int *seq_k, int64_t seq_k_s, int32_t lq_uniform, int32_t lk_uniform)
+{
+    for (int b = blockIdx.x * blockDim.x + threadIdx.x; b < batch; b += gridDim.x * blockDim.x) {
+        int lq = lq_uniform, q0 = 0, lk = lk_uniform, k0 = 0;
+        if (cu_q) {
+            q0 = cu_q[(int64_t)b * cu_q_s];
+            lq = cu_q[(int64_t)(b + 1) * cu_q_s] - q0;
+        }
+        if (cu_k) {
+            k0 = cu_k[(int64_t)b * cu_k_s];
+            lk = cu_k[(int64_t)(b + 1) * cu_k_s] - k0;
+        } else if (seq_k) {
+            lk = seq_k[(int64_t)b * seq_k_s];
+        }
+        meta[b] = lq;
+        meta[batch + b] = lk;
+        meta[2 * batch + b] = q0;
+        meta[3 * batch + b] = k0;
+    }
+}
+
+extern "C" int ksa_gpu_launch_meta(const ksa_gpu_args *a, const ksa_gpu_call *c, const int *cu_q, int64_t cu_q_s,
+                                   const int *cu_k, int64_t cu_k_s, const int *seq_k, int64_t seq_k_s, int32_t lq_uniform,
+                                   int32_t lk_uniform)
+{
+    int blocks = (a->batch + 255) / 256;
+    int *meta = (int *)ksa_gpu_ws(c, KSA_GPU_WS_META);
+    kg_meta<<<blocks, 256, 0, (ksa_gpu_stream_t)c->stream>>>(a->batch, meta, cu_q, cu_q_s, cu_k, cu_k_s, seq_k, seq_k_s,
+                                                             lq_uniform, lk_uniform);
+    return (int)cudaGetLastError();
+}
+
+/* ------------------------------------------------------------------ decode */
+template <typename T> static __device__ __forceinline__ float kg_u16_to_float(uint16_t x);
+template <> __device__ __forceinline__ float kg_u16_to_float<ksa_f16>(uint16_t x)
+{
+    return __half2float(__ushort_as_half(x));
+}
+template <> __device__ __forceinline__ float kg_u16_to_float<ksa_bf16>(uint16_t x)
+{
+    return __uint_as_float(((uint32_t)x) << 16);
+}
+
+struct kg_dec_list {
+    const int *idx;
+    int64_t is3;
+    int cnt, lk, wstart, sparse;
+};
+static __device__ __forceinline__ int kg_dec_key(const kg_dec_list &L, int n)
+{
+    if (!L.sparse) return n;
+    if (n < L.cnt) {
+        int j = L.idx[(int64_t)n * L.is3];
+        return j < L.wstart ? j : -1; /* keys inside the window are attended through the window part */
+    }
+    return L.wstart + (n - L.cnt);
+}
+
+/* grid: x = split, y = KV head, z = sequence */
+template <int D, typename T>
+__global__ void __launch_bounds__(KG_DEC_THREADS) kg_decode_split(const __grid_constant__ ksa_gpu_args a, int sparse, int window,
+                                                                  int splits, float *partials, float *scores2,
+                                                                  int64_t scores_ld)
+{
+    constexpr int LD = D + 8, P = D / 8;
+    extern __shared__ __align__(16) unsigned char kg_dsmem[];
+    const int G = a.group;
+    const int nst = a.dec_stages == 2 ? 2 : 1;
+    uint16_t *sK = (uint16_t *)kg_dsmem;            /* [stages][KC][LD] */
+    uint16_t *sV = sK + nst * KG_DEC_KC * LD;       /* [stages][KC][LD] */
+    float *sQ = (float *)(sV + nst * KG_DEC_KC * LD); /* [G][D] */
+    float *sAcc = sQ + G * D;                  /* [G][D] */
+    float *sS = sAcc + G * D;                  /* [G][KC] */
+    float *sM = sS + G * KG_DEC_KC;
+    float *sL = sM + G;
+    float *sAl = sL + G;
+    int *sKey = (int *)(sAl + G);
+
+    const int b = blockIdx.z, g = blockIdx.y, split = blockIdx.x, tid = threadIdx.x;
+    const int lk = kg_lk(a, b), qrow0 = kg_qrow0(a, b);
+    kg_dec_list L;
+    L.sparse = sparse;
+    L.lk = lk;
+    L.idx = NULL;
+    L.is3 = a.is3;
+    L.cnt = 0;
+    int w = 0;
+    if (sparse) {
+        int mg = a.head_map[g];
+        L.idx = a.indices + (int64_t)b * a.is0 + (int64_t)mg * a.is1;
+        L.cnt = a.counts[(int64_t)b * a.cs0 + (int64_t)mg * a.cs1];
+        w = window < lk ? window : lk;
+    }
+    L.wstart = lk - w;
+    const int nlist = sparse ? L.cnt + w : lk;
+    const int per = (nlist + splits - 1) / splits;
+    const int n_begin = split * per, n_end = min(n_begin + per, nlist);
+
+    const T *q = (const T *)a.q;
+    for (int e = tid; e < G * D; e += KG_DEC_THREADS) {
+        int h = g * G + e / D, d = e % D;
+        sQ[e] = ksa_to_float(q[(int64_t)b * a.q_s.batch + (int64_t)qrow0 * a.q_s.token + (int64_t)h * a.q_s.head + d]) *
+                a.scale_log2;
+        sAcc[e] = 0.f;
+    }
+    for (int h = tid; h < G; h += KG_DEC_THREADS) {
+        sM[h] = KG_NEG_INF;
+        sL[h] = 0.f;
+    }
+    const uint16_t *kp = (const uint16_t *)a.k, *vp = (const uint16_t *)a.v;
+    const int lane8 = tid % 8, grp = tid / 8; /* 8 lanes per key in the score phase */
+    const int warp = tid / KSA_WARP_SIZE, lane = tid % KSA_WARP_SIZE, nwarps = KG_DEC_THREADS / KSA_WARP_SIZE;
+
+    /* stage keys [c0, c0 + KG_DEC_KC) of the list (and their V rows) into buffer `buf`. The argument
+     * block is a parameter, not a capture: a closure holding its address makes hipcc (clang 15) copy
+     * the whole block to scratch memory (1448 bytes per lane); nvcc's code is the same either way. */
+    auto load_chunk = [&](const ksa_gpu_args &ka, int c0, int buf) {
+        for (int c = tid; c < KG_DEC_KC * P; c += KG_DEC_THREADS) {
+            int row = c / P, piece = c % P;
+            int n = c0 + row;
+            int j = n < n_end ? kg_dec_key(L, n) : -1;
+            if (piece == 0) sKey[buf * KG_DEC_KC + row] = j;
+            const uint16_t *ks = NULL, *vs = NULL;
+            if (j >= 0) {
+                ks = kp + kg_kv_offset(ka, 0, b, j, g);
+                vs = vp + kg_kv_offset(ka, 1, b, j, g);
+            }
+            kg_row_piece<D>(ka, sK + (buf * KG_DEC_KC + row) * LD, ks, piece);
+            kg_row_piece<D>(ka, sV + (buf * KG_DEC_KC + row) * LD, vs, piece);
+        }
+    };
+    const int two = a.dec_stages == 2;
+    if (two && n_begin < n_end) load_chunk(a, n_begin, 0);
+    kg_copy_commit();
+    int it = 0;
+    for (int c0 = n_begin; c0 < n_end; c0 += KG_DEC_KC, it++) {
+        const int buf = two ? (it & 1) : 0;
+        if (!two) {
+            load_chunk(a, c0, 0);
+            kg_copy_commit();
+            kg_copy_wait<0>();
+        } else if (c0 + KG_DEC_KC < n_end) {
+            load_chunk(a, c0 + KG_DEC_KC, buf ^ 1); /* the next chunk streams in while this one is used */
+            kg_copy_commit();
+            kg_copy_wait<1>();
+        } else {
+            kg_copy_wait<0>();
+        }
+        __syncthreads();
+        const uint16_t *cK = sK + buf * KG_DEC_KC * LD, *cV = sV + buf * KG_DEC_KC * LD;
+        const int *cKey = sKey + buf * KG_DEC_KC;
+        /* scores: 8 lanes per key, each lane D/8 elements in 16-byte pieces */
+        for (int n = grp; n < KG_DEC_KC; n += KG_DEC_THREADS / 8) {
+            float kf[D / 8];
+#pragma unroll
+            for (int c = 0; c < D / 64; c++) {
+                uint4 raw = *(const uint4 *)(cK + n * LD + c * 64 + lane8 * 8);
+                const uint16_t *r16 = (const uint16_t *)&raw;
+#pragma unroll
+                for (int e = 0; e < 8; e++) kf[c * 8 + e] = kg_u16_to_float<T>(r16[e]);
+            }
+            int j = cKey[n];
+            for (int h = 0; h < G; h++) {
+                float dot = 0.f;
+#pragma unroll
+                for (int c = 0; c < D / 64; c++)
+#pragma unroll
+                    for (int e = 0; e < 8; e++) dot += kf[c * 8 + e] * sQ[h * D + c * 64 + lane8 * 8 + e];
+                dot += ksa_shfl_xor(dot, 1);
+                dot += ksa_shfl_xor(dot, 2);
+                dot += ksa_shfl_xor(dot, 4);
+                if (lane8 == 0) {
+                    sS[h * KG_DEC_KC + n] = j >= 0 ? dot : KG_NEG_INF;
+                    if (scores2 && j >= 0) scores2[((int64_t)b * a.hq + g * G + h) * scores_ld + j] = dot;
+                }
+            }
+        }
+        __syncthreads();
+        /* online softmax per head: one warp per head */
+        for (int h = warp; h < G; h += nwarps) {
+            float mx = KG_NEG_INF;
+            for (int n = lane; n < KG_DEC_KC; n += KSA_WARP_SIZE) mx = fmaxf(mx, sS[h * KG_DEC_KC + n]);
+            mx = ksa_wave_max(mx);
+            float mo = sM[h], mn = fmaxf(mo, mx);
+            ksa_warp_sync(); /* every lane has read sM[h] before lane 0 rewrites it */
+            float base = mn == KG_NEG_INF ? 0.f : mn;
+            float sum = 0.f;
+            for (int n = lane; n < KG_DEC_KC; n += KSA_WARP_SIZE) {
+                float p = ksa_exp2(sS[h * KG_DEC_KC + n] - base);
+                sS[h * KG_DEC_KC + n] = p;
+                sum += p;
+            }
+            sum = ksa_wave_sum(sum);
+            if (lane == 0) {
+                float al = ksa_exp2(mo - base);
+                sAl[h] = al;
+                sL[h] = sL[h] * al + sum;
+                sM[h] = mn;
+            }
+        }
+        __syncthreads();
+        /* acc = acc * alpha + P V: each thread owns pairs of (head, 2 dims) */
+        for (int e = tid; e < G * D / 2; e += KG_DEC_THREADS) {
+            int h = e / (D / 2), d = (e % (D / 2)) * 2;
+            float x = 0.f, y = 0.f;
+            const float *ph = sS + h * KG_DEC_KC;
+#pragma unroll 8
+            for (int n = 0; n < KG_DEC_KC; n++) {
+                uint32_t vv = *(const uint32_t *)(cV + n * LD + d);
+                float p = ph[n];
+                x += p * kg_u16_to_float<T>((uint16_t)(vv & 0xffffu));
+                y += p * kg_u16_to_float<T>((uint16_t)(vv >> 16));
+            }
+            float al = sAl[h];
+            sAcc[h * D + d] = sAcc[h * D + d] * al + x;
+            sAcc[h * D + d + 1] = sAcc[h * D + d + 1] * al + y;
+        }
+        __syncthreads(); /* buffer `buf` is refilled by the next iteration's prefetch */
+    }
+    __syncthreads();
+    for (int e = tid; e < G * (D + 2); e += KG_DEC_THREADS) {
+        int h = e / (D + 2), d = e % (D + 2);
+        float v = d < D ? sAcc[h * D + d] : (d == D ? sM[h] : sL[h]);
+        partials[(((int64_t)b * a.hq + g * G + h) * splits + split) * (D + 2) + d] = v;
+    }
+}
+
+extern "C" size_t ksa_gpu_decode_smem(int head_dim, int group, int stages)
+{
+    size_t s = (size_t)2 * stages * KG_DEC_KC * (head_dim + 8) * 2 + (size_t)4 * group * head_dim * 2 +
+               (size_t)4 * group * KG_DEC_KC + (size_t)12 * group + 4 * 2 * KG_DEC_KC;
+    return s;
+}
+
+template <int D, typename T>
+static int kg_decode_launch_t(const ksa_gpu_args *a, int sparse, int window, int splits, float *partials, float *scores2,
+                              int64_t ld, ksa_gpu_stream_t st)
+{
+    size_t smem = ksa_gpu_decode_smem(D, a->group, a->dec_stages == 2 ? 2 : 1);
+    static unsigned kg_smem_done; /* devices this kernel was configured on */
+    cudaError_t e = kg_allow_smem(kg_decode_split<D, T>, &kg_smem_done);
+    if (e != cudaSuccess) return (int)e;
+    dim3 grid((unsigned)splits, (unsigned)a->hkv, (unsigned)a->batch);
+    kg_decode_split<D, T><<<grid, KG_DEC_THREADS, smem, st>>>(*a, sparse, window, splits, partials, scores2, ld);
+    return (int)cudaGetLastError();
+}
+
+template <int D, typename T> static int kg_decode_occ_t(int group, int stages)
+{
+    int n = 0;
+    size_t smem = ksa_gpu_decode_smem(D, group, stages);
+    static unsigned kg_smem_done; /* devices this kernel was configured on */
+    if (kg_allow_smem(kg_decode_split<D, T>, &kg_smem_done) != cudaSuccess)
+        return 1;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kg_decode_split<D, T>, KG_DEC_THREADS, smem) != cudaSuccess) return 1;
+    return n > 0 ? n : 1;
+}
+
+extern "C" int ksa_gpu_decode_supports(int dtype, int head_dim)
+{
+    return (dtype == KSA_GPU_DT_F16 || dtype == KSA_GPU_DT_BF16) && (head_dim == 64 || head_dim == 128 || head_dim == 256);
+}
+
+extern "C" int ksa_gpu_decode_blocks_per_sm(int head_dim, int dtype, int group, int stages)
+{
+    if (dtype == KSA_GPU_DT_F16) {
+        if (head_dim == 64) return kg_decode_occ_t<64, ksa_f16>(group, stages);
+        if (head_dim == 128) return kg_decode_occ_t<128, ksa_f16>(group, stages);
+        return kg_decode_occ_t<256, ksa_f16>(group, stages);
+    }
+    if (head_dim == 64) return kg_decode_occ_t<64, ksa_bf16>(group, stages);
+    if (head_dim == 128) return kg_decode_occ_t<128, ksa_bf16>(group, stages);
+    return kg_decode_occ_t<256, ksa_bf16>(group, stages);
+}
+
+extern "C" int ksa_gpu_launch_decode(const ksa_gpu_args *a, const ksa_gpu_call *c, int sparse, int window, int with_scores)
+{
+    ksa_gpu_stream_t st = (ksa_gpu_stream_t)c->stream;
+    const int splits = c->plan->splits;
+    const int64_t scores_ld = c->plan->lk_ld;
+    float *partials = (float *)ksa_gpu_ws(c, KSA_GPU_WS_PARTIALS);
+    float *scores2 = with_scores ? (float *)ksa_gpu_ws(c, KSA_GPU_WS_SCORES) : NULL;
+    if (c->kernel)
+        snprintf(c->kernel, (size_t)c->kernel_len, "decode_split%d_%s_d%d_st%d", splits, sparse ? "sparse" : "dense",
+                 a->head_dim, a->dec_stages);
+    if (a->dtype == KSA_GPU_DT_F16) {
+        if (a->head_dim == 64) return kg_decode_launch_t<64, ksa_f16>(a, sparse, window, splits, partials, scores2, scores_ld, st);
+        if (a->head_dim == 128) return kg_decode_launch_t<128, ksa_f16>(a, sparse, window, splits, partials, scores2, scores_ld, st);
+        if (a->head_dim == 256) return kg_decode_launch_t<256, ksa_f16>(a, sparse, window, splits, partials, scores2, scores_ld, st);
+    } else {
+        if (a->head_dim == 64) return kg_decode_launch_t<64, ksa_bf16>(a, sparse, window, splits, partials, scores2, scores_ld, st);
+        if (a->head_dim == 128) return kg_decode_launch_t<128, ksa_bf16>(a, sparse, window, splits, partials, scores2, scores_ld, st);
+        if (a->head_dim == 256) return kg_decode_launch_t<256, ksa_bf16>(a, sparse, window, splits, partials, scores2, scores_ld, st);
+    }
+    return (int)cudaErrorInvalidValue;
+}
+
+/* grid: x = query head, y = sequence; threads over head_dim */
+template <typename T>
+__global__ void kg_decode_combine(const __grid_constant__ ksa_gpu_args a, int splits, const float *partials, float *lse2_out)
+{
+    const int h = blockIdx.x, b = blockIdx.y, D = a.head_dim;
+    const float *pp = partials + ((int64_t)b * a.hq + h) * splits * (D + 2);
+    float mt = KG_NEG_INF;
+    for (int s = 0; s < splits; s++) mt = fmaxf(mt, pp[s * (D + 2) + D]);
+    float base = mt == KG_NEG_INF ? 0.f : mt;
+    float lt = 0.f;
+    for (int s = 0; s < splits; s++) lt += pp[s * (D + 2) + D + 1] * ksa_exp2(pp[s * (D + 2) + D] - base);
+    const int qrow0 = kg_qrow0(a, b);
+    if (a.o) {
+        float inv = lt > 0.f ? 1.f / lt : 0.f;
+        T *op = (T *)a.o + (int64_t)b * a.o_s.batch + (int64_t)qrow0 * a.o_s.token + (int64_t)h * a.o_s.head;
+        for (int d = threadIdx.x; d < D; d += blockDim.x) {
+            float x = 0.f;
+            for (int s = 0; s < splits; s++) x += pp[s * (D + 2) + d] * ksa_exp2(pp[s * (D + 2) + D] - base);
+            op[d] = ksa_from_float<T>(x * inv);
+        }
+    }
+    if (threadIdx.x == 0) {
+        float lse2 = lt > 0.f ? mt + ksa_log2(lt) : KG_NEG_INF;
+        if (a.lse) a.lse[(int64_t)b * a.lse_sb + (int64_t)h * a.lse_sh + (int64_t)qrow0 * a.lse_si] = lse2 * KG_LN2;
+        if (lse2_out) lse2_out[(int64_t)b * a.hq + h] = lse2;
+    }
+}
+
+extern "C" int ksa_gpu_launch_decode_combine(const ksa_gpu_args *a, const ksa_gpu_call *c, int with_lse2)
+{
+    dim3 grid((unsigned)a->hq, (unsigned)a->batch);
+    int threads = a->head_dim < 256 ? a->head_dim : 256;
+    const int splits = c->plan->splits;
+    const float *partials = (const float *)ksa_gpu_ws(c, KSA_GPU_WS_PARTIALS);
+    float *lse2_out = with_lse2 ? (float *)ksa_gpu_ws(c, KSA_GPU_WS_LSE) : NULL;
+    ksa_gpu_stream_t st = (ksa_gpu_stream_t)c->stream;
+    if (a->dtype == KSA_GPU_DT_F16)
+        kg_decode_combine<ksa_f16><<<grid, threads, 0, st>>>(*a, splits, partials, lse2_out);
+    else
+        kg_decode_combine<ksa_bf16><<<grid, threads, 0, st>>>(*a, splits, partials, lse2_out);
+    return (int)cudaGetLastError();
+}
+
+/* grid: x = chunk of keys, y = b * Hkv + g */
+__global__ void kg_decode_pool(const __grid_constant__ ksa_gpu_args a, const float *scores2, int64_t ld, const float *lse2,
+                               float *pooled)
+{
+    const int b = blockIdx.y / a.hkv, g = blockIdx.y % a.hkv;
+    const int j = blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= kg_lk(a, b)) return;
+    float s = 0.f;
+    for (int hl = 0; hl < a.group; hl++) {
+        int h = g * a.group + hl;
+        float l = lse2[(int64_t)b * a.hq + h];
+        if (l != KG_NEG_INF) s += ksa_exp2(scores2[((int64_t)b * a.hq + h) * ld + j] - l);
+    }
+    pooled[(int64_t)blockIdx.y * ld + j] = s;
+}
+
+extern "C" int ksa_gpu_launch_decode_pool(const ksa_gpu_args *a, const ksa_gpu_call *c)
+{
+    dim3 grid((unsigned)((a->max_lk + 255) / 256), (unsigned)(a->batch * a->hkv));
+    const float *scores2 = (const float *)ksa_gpu_ws(c, KSA_GPU_WS_SCORES), *lse2 = (const float *)ksa_gpu_ws(c, KSA_GPU_WS_LSE);
+    float *pooled = (float *)ksa_gpu_ws(c, KSA_GPU_WS_POOLED);
+    kg_decode_pool<<<grid, 256, 0, (ksa_gpu_stream_t)c->stream>>>(*a, scores2, c->plan->lk_ld, lse2, pooled);
+    return (int)cudaGetLastError();
+}
+
+/* ------------------------------------------------------------------ Top-k */
+/* grid: x = tile - tile0 (prefill) or 0 (decode), y = b * Hkv + g */
+__global__ void __launch_bounds__(KG_TOPK_THREADS) kg_topk(const __grid_constant__ ksa_gpu_args a, int decode, int tile0,
+                                                           int ntiles, const float *pooled, int64_t ld)
+{
+    __shared__ unsigned sHist[256];
+    __shared__ int sWarp[KG_TOPK_THREADS / 16];
+    __shared__ unsigned sPrefix;
+    __shared__ int sRemain;
+    const int b = blockIdx.y / a.hkv, g = blockIdx.y % a.hkv, tid = threadIdx.x;
+    const int lq = kg_lq(a, b), lk = kg_lk(a, b);
+    int t = 0, n, k;
+    int *out;
+    int *cnt_out;
+    const float *sc;
+    if (decode) {
+        n = lk;
+        k = (int)kg_budget(a, lk);
+        out = a.indices + (int64_t)b * a.is0 + (int64_t)g * a.is1;
+        cnt_out = a.counts + (int64_t)b * a.cs0 + (int64_t)g * a.cs1;
+        sc = pooled + (int64_t)blockIdx.y * ld;
+    } else {
+        t = tile0 + blockIdx.x;
+        n = t * a.tile_size < lq ? lk - lq + t * a.tile_size : 0;
+        if (n < 0) n = 0;
+        k = t * a.tile_size < lq ? (int)kg_tile_count(a, lq, lk, t) : 0;
+        out = a.indices + (int64_t)b * a.is0 + (int64_t)g * a.is1 + (int64_t)t * a.is2;
+        cnt_out = a.counts + (int64_t)b * a.cs0 + (int64_t)g * a.cs1 + (int64_t)t * a.cs2;
+        sc = pooled + ((int64_t)blockIdx.y * ntiles + blockIdx.x) * ld;
+    }
+    if (tid == 0) *cnt_out = k;
+    for (int s = k + tid; s < a.k_slots; s += blockDim.x) out[(int64_t)s * a.is3] = -1;
+    if (k <= 0) return;
+    if (k >= n) {
+        for (int s = tid; s < n; s += blockDim.x) out[(int64_t)s * a.is3] = s;
+        return;
+    }
+    /* exact radix select + ordered compaction (ksa_gpu_topk.cuh, also used by HIP's kh_pool_topk) */
+    unsigned threshold;
+    int remain;
+    ksa_radix_select(sc, n, k, sHist, &sPrefix, &sRemain, &threshold, &remain);
+    ksa_topk_compact(sc, n, k, threshold, remain, out, a.is3, sWarp);
+}
+
+extern "C" int ksa_gpu_launch_topk(const ksa_gpu_args *a, const ksa_gpu_call *c, int decode, int tile0, int ntiles)
+{
+    dim3 grid((unsigned)(decode ? 1 : ntiles), (unsigned)(a->batch * a->hkv));
+    const float *pooled = (const float *)ksa_gpu_ws(c, KSA_GPU_WS_POOLED);
+    kg_topk<<<grid, KG_TOPK_THREADS, 0, (ksa_gpu_stream_t)c->stream>>>(*a, decode, tile0, ntiles, pooled, c->plan->lk_ld);
+    return (int)cudaGetLastError();
+}

@@ -1,0 +1,71 @@
+/* ksa_gpu_args.h: the one kernel argument block of the GPU layer (CUDA and HIP), plain C read by
+ * the host glue (gpu_backend.c fills it once per call from a ksa_problem) and by every kernel,
+ * which takes it by value (__grid_constant__ on NVIDIA). Per-sequence lengths are not in the block:
+ * the metadata kernel writes them into the workspace from the device length tensors (`meta`), so a
+ * call issues no host-to-device copy and stays capturable in a CUDA/HIP graph. */
+#ifndef KSA_GPU_ARGS_H
+#define KSA_GPU_ARGS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define KSA_GPU_MAX_KV_HEADS 256 /* = KSA_MAX_KV_HEADS */
+#define KSA_GPU_KV_CONTIGUOUS 0
+#define KSA_GPU_KV_RAGGED 1
+#define KSA_GPU_KV_PAGED 2
+#define KSA_GPU_DT_F32 1 /* the values of ksa_dtype */
+#define KSA_GPU_DT_F16 2
+#define KSA_GPU_DT_BF16 3
+
+/* strides (elements) of a token-major tensor, see ksa_token_strides */
+typedef struct ksa_gpu_strides {
+    int64_t batch, token, head, page;
+} ksa_gpu_strides;
+
+typedef struct ksa_gpu_args {
+    /* tensors (device pointers) */
+    const void *q, *k, *v;
+    void *o;           /* NULL: this pass writes no output */
+    float *lse;        /* the caller's lse (natural log) or NULL */
+    float *lse_ws;     /* anchor: internal lse [B][Hq][max_lq] written by the dense prefill-style pass and read
+                        * by the pooled-score pass of the same vendor (CUDA: log2 domain, HIP: natural log) */
+    const int *meta;   /* workspace, int32 [4][B]: lq, lk, q_row0, k_row0 (kg_lq ... in ksa_gpu_common.cuh) */
+    const int *page_table;
+    int *indices;      /* read by sparse passes, written by Top-k */
+    int *counts;
+    ksa_gpu_strides q_s, k_s, v_s, o_s;
+    int64_t lse_sb, lse_sh, lse_si;
+    int64_t pt_s0, pt_s1;
+    int64_t is0, is1, is2, is3; /* index strides (b, g, tile, slot); decode: is2 = 0 */
+    int64_t cs0, cs1, cs2;      /* count strides (b, g, tile); decode: cs2 = 0 */
+    int32_t kv_layout, page_size;
+    int32_t batch, hq, hkv, group, head_dim;
+    int32_t max_lq, max_lk;
+    int32_t dtype;      /* KSA_GPU_DT_* */
+    int32_t vec16;      /* every q/k/v row start is 16-byte aligned */
+    float scale_log2;   /* scale * log2(e) */
+    /* Top-k rule (docs/SEMANTICS.md "Budget k"), re-derived on the device (ksa_gpu_budget.cuh) */
+    double fraction;
+    int32_t top_k, min_k, round_multiple, tile_size, rolling, local_window;
+    int32_t n_tiles, k_slots; /* decode: n_tiles = 1 */
+    /* pass selection */
+    int32_t sparse;   /* 0: dense causal keys; 1: the index set (+ the tile's own keys, or the decode window) */
+    int32_t lse_only; /* prefill pass: only the log-sum-exp is needed (a vendor may skip P V and o) */
+    int32_t warp_rows;           /* CUDA prefill: MMA rows per warp, 16 or 32 (32 only at head_dim <= 128) */
+    int32_t dec_stages;          /* split decode: 1 or 2 shared-memory buffers for K/V chunks */
+    int32_t rows_per_cta_chunks; /* CUDA sparse prefill: CTAs per tile (ceil(T * G / 128)) */
+    int32_t head_map[KSA_GPU_MAX_KV_HEADS]; /* REUSE: the KV head whose index set head g reads; else identity */
+    /* read by the HIP kernels (kept after the fields above, so the NVIDIA kernels' parameter layout
+     * is that of the CUDA-only block they were tuned with) */
+    float scale;      /* softmax scale */
+    int32_t decode;   /* one query per sequence at pos = Lk - 1 */
+    int32_t window;   /* prefill-style pass over a decode REUSE set: local window W (0 = none) */
+} ksa_gpu_args;
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KSA_GPU_ARGS_H */

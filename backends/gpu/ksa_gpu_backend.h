@@ -1,0 +1,66 @@
+/* ksa_gpu_backend.h: the interface between the GPU layer's host glue (gpu_backend.c, compiled once
+ * per vendor) and a vendor file (backends/cuda/cuda_vendor.c, backends/hip/hip_vendor.c). The glue
+ * owns the ksa_backend vtable, device discovery, memory and streams, the argument block, the
+ * workspace layout and the pass sequence of every mode; the vendor says what only it knows: how its
+ * devices are named and which it can use, what it supports, its tunables, and per call which
+ * launcher table runs with which choices (ksa_gpu_plan). */
+#ifndef KSA_GPU_BACKEND_H
+#define KSA_GPU_BACKEND_H
+
+#include <stddef.h>
+
+#include "ksa_backend.h"
+#include "ksa_gpu_launch.h"
+#include "ksa_gpu_runtime.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define KSA_GPU_MAX_DEVICES 64
+
+/* one usable device */
+typedef struct ksa_gpu_device {
+    int ordinal;                /* the runtime's device number */
+    gpuDeviceProp_t prop;
+    char isa[64];               /* "sm_90", "gfx90a" */
+    int arch_built;             /* the plugin carries code for this device */
+    size_t decode_smem_limit;   /* shared memory per block the split decode may plan with */
+} ksa_gpu_device;
+
+typedef struct ksa_gpu_vendor {
+    const char *name;      /* backend name and kernel-name prefix: "cuda", "hip" */
+    ksa_device_kind kind;
+    /* why there is no usable device: err is the runtime's answer to the device count (0 = success),
+     * found the number of devices it reported (none of them usable when err is 0) */
+    void (*why_absent)(int err, int found, char *why, size_t len);
+    /* fill isa, arch_built and decode_smem_limit from d->prop; 0: the device is not usable */
+    int (*device)(ksa_gpu_device *d);
+    /* driver/runtime versions (part of the tuning-cache signature: keep the format stable) */
+    void (*driver_version)(char *out, size_t len);
+    /* UNSUPPORTED with a sentence (host->set_error) for what this vendor cannot run */
+    ksa_status (*check)(const ksa_host_api *host, const ksa_gpu_device *d, int index, const ksa_problem *p);
+    /* choose the launcher table and the vendor's parameters of this call (reading p->config in the
+     * order of its tunables); may size KSA_GPU_WS_VENDOR* regions. The glue fills what is left 0. */
+    void (*plan)(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_plan *pl);
+    /* vendor fields of the argument block (may be NULL) */
+    void (*args)(const ksa_gpu_plan *pl, const ksa_problem *p, ksa_gpu_args *a);
+    /* the configuration string of a call that is not a split decode, for KSA_LOG */
+    void (*config)(const ksa_gpu_plan *pl, const ksa_problem *p, char *out, size_t len);
+    /* the tunable space (NULL: this vendor tunes nothing) */
+    ksa_status (*tunables)(const ksa_gpu_device *d, const ksa_problem *p, ksa_tunable_space *out);
+} ksa_gpu_vendor;
+
+extern const ksa_gpu_vendor ksa_gpu_vendor_ops; /* defined by the vendor file */
+
+/* the configuration value i of the call (dispatch's choice), or fallback */
+static inline int ksa_gpu_config(const ksa_problem *p, int i, int fallback)
+{
+    if (p->config && i < p->config_count) return p->config[i];
+    return fallback;
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KSA_GPU_BACKEND_H */
