@@ -1,10 +1,11 @@
 /* cuda_vendor.c: what the CUDA plugin adds to the GPU layer's host glue (backends/gpu/gpu_backend.c):
  * which NVIDIA devices it uses (compute capability 8.0 or newer: the kernels are built for sm_80
  * and sm_90a) and how they are named, what it supports (f16/bf16, head_dim 64/128/256, shared-memory
- * limits), its tunable space, and per call the launcher table: the tensor-core prefill of
- * flash_prefill.cu (mma.sync) and the GPU layer's shared split decode, pooling and radix Top-k.
- * A kernel for one compute capability (e.g. sm_90a wgmma) plugs in here: another table chosen in
- * cuda_plan from d->prop.major/minor, with its own KSA_GPU_WS_VENDOR* regions if it needs them. */
+ * limits), its tunable space, and per call the launcher table:
+ *  - prefill: the wgmma kernels of sm90_prefill.cu on compute capability 9.0 (H100/H200) with
+ *    16-byte aligned q/k/v, else the mma.sync kernels of flash_prefill.cu (tunable `kernel`);
+ *  - decode: the tensor-core split decode of mma_decode.cu (G <= 16; TMA loads on 9.0), else the
+ *    GPU layer's shared split decode (tunable `decode_kernel`); pooling and radix Top-k shared. */
 #include <stdio.h>
 #include <string.h>
 
@@ -15,9 +16,25 @@
 #define KC_DEFAULT_WARPS 8
 #define KC_PLAN_WARPS 0 /* ksa_gpu_plan.vendor[KC_PLAN_WARPS]: warps per prefill CTA */
 
+#define KC_PLAN_SM90 1  /* ksa_gpu_plan.vendor[KC_PLAN_SM90]: the sm_90a prefill kernels run */
+#define KC_PLAN_MMA_DEC 2 /* ksa_gpu_plan.vendor[KC_PLAN_MMA_DEC]: the tensor-core decode runs */
+#define KC_PLAN_PP 3      /* ksa_gpu_plan.vendor[KC_PLAN_PP]: sm_90a prefill ping-pong between warpgroups */
+#define KC_DEFAULT_PP 1   /* ping-pong default: 2-3 % faster on the H200 (bench/NOTES.md) */
+
+/* mma.sync prefill, shared split decode (the portable path, and decode_kernel=1) */
 static const ksa_gpu_kernels kc_kernels = {
     kc_launch_flash_prefill,     kc_launch_pooled_prefill,      ksa_gpu_launch_topk,
     ksa_gpu_launch_decode,       ksa_gpu_launch_decode_combine, ksa_gpu_launch_decode_pool,
+};
+/* mma.sync prefill, tensor-core decode (sm_80 and later) */
+static const ksa_gpu_kernels kc_kernels_mma = {
+    kc_launch_flash_prefill,     kc_launch_pooled_prefill,      ksa_gpu_launch_topk,
+    kc_launch_mma_decode,        ksa_gpu_launch_decode_combine, ksa_gpu_launch_decode_pool,
+};
+/* sm_90a wgmma prefill, tensor-core decode (compute capability 9.0) */
+static const ksa_gpu_kernels kc_kernels_sm90 = {
+    kc_launch_sm90_prefill,      kc_launch_sm90_pooled,         ksa_gpu_launch_topk,
+    kc_launch_mma_decode,        ksa_gpu_launch_decode_combine, ksa_gpu_launch_decode_pool,
 };
 
 /* ------------------------------------------------------------------ devices */
@@ -53,13 +70,20 @@ static const int32_t kc_v_block_q[] = {KC_PREFILL_ROWS};
 static const int32_t kc_v_block_k[] = {64};
 static const int32_t kc_v_warps[] = {4, 8};
 static const int32_t kc_v_warps256[] = {8};
-static const int32_t kc_v_dstages[] = {0, 1, 2};
+static const int32_t kc_v_dstages[] = {0, 1, 2, 3};
+static const int32_t kc_v_dkernel[] = {0, 1, 2};
+static const int32_t kc_v_kernel[] = {0, 80, 90};
+static const int32_t kc_v_pingpong[] = {0, 1};
 static const int32_t kc_v_stages[] = {2};
 static const int32_t kc_v_splits[] = {0, 1, 2, 4, 8, 16, 32, 64};
 static const int32_t kc_v_group_tiles[] = {0, 16, 64, 256, 1024};
 
-enum { KC_T_BLOCK_Q, KC_T_BLOCK_K, KC_T_WARPS, KC_T_STAGES, KC_T_PREFILL_COUNT };
-enum { KC_T_SPLITS, KC_T_DSTAGES, KC_T_DECODE_COUNT };
+/* prefill `kernel`: 0 = the best the device has, 80 = mma.sync (flash_prefill.cu), 90 = wgmma
+ * (sm90_prefill.cu, compute capability 9.0). decode `decode_kernel`: 0 = the best, 1 = the shared
+ * portable split decode, 2 = the tensor-core split decode (G <= 16); `decode_stages`: 1-2 for the
+ * portable kernel, 2-3 for the tensor-core one (other values are moved into that range). */
+enum { KC_T_BLOCK_Q, KC_T_BLOCK_K, KC_T_WARPS, KC_T_STAGES, KC_T_KERNEL, KC_T_PINGPONG, KC_T_PREFILL_COUNT };
+enum { KC_T_SPLITS, KC_T_DSTAGES, KC_T_DKERNEL, KC_T_DECODE_COUNT };
 
 static ksa_status cuda_tunables(const ksa_gpu_device *d, const ksa_problem *p, ksa_tunable_space *out)
 {
@@ -67,7 +91,8 @@ static ksa_status cuda_tunables(const ksa_gpu_device *d, const ksa_problem *p, k
     if (p->phase == KSA_PHASE_DECODE) {
         out->num_params = KC_T_DECODE_COUNT;
         out->params[KC_T_SPLITS] = (ksa_tunable_param){"decode_splits", 8, kc_v_splits, 0};
-        out->params[KC_T_DSTAGES] = (ksa_tunable_param){"decode_stages", 3, kc_v_dstages, 0};
+        out->params[KC_T_DSTAGES] = (ksa_tunable_param){"decode_stages", 4, kc_v_dstages, 0};
+        out->params[KC_T_DKERNEL] = (ksa_tunable_param){"decode_kernel", 3, kc_v_dkernel, 0};
         return KSA_STATUS_SUCCESS;
     }
     out->params[KC_T_BLOCK_Q] = (ksa_tunable_param){"block_q", 1, kc_v_block_q, KC_PREFILL_ROWS};
@@ -77,6 +102,8 @@ static ksa_status cuda_tunables(const ksa_gpu_device *d, const ksa_problem *p, k
     else
         out->params[KC_T_WARPS] = (ksa_tunable_param){"warps", 1, kc_v_warps256, 8};
     out->params[KC_T_STAGES] = (ksa_tunable_param){"stages", 1, kc_v_stages, 2};
+    out->params[KC_T_KERNEL] = (ksa_tunable_param){"kernel", 3, kc_v_kernel, 0};
+    out->params[KC_T_PINGPONG] = (ksa_tunable_param){"pingpong", 2, kc_v_pingpong, KC_DEFAULT_PP};
     out->num_params = KC_T_PREFILL_COUNT;
     if (p->mode == KSA_MODE_ANCHOR) {
         out->params[KC_T_PREFILL_COUNT] = (ksa_tunable_param){"anchor_tile_group", 5, kc_v_group_tiles, 0};
@@ -86,6 +113,47 @@ static ksa_status cuda_tunables(const ksa_gpu_device *d, const ksa_problem *p, k
 }
 
 /* ------------------------------------------------------------------ support, plan, arguments */
+static int kc_aligned16(const void *ptr, const ksa_token_strides *s, int paged)
+{
+    if (((uintptr_t)ptr) % 16) return 0;
+    if (s->batch % 8 || s->token % 8 || s->head % 8) return 0;
+    if (paged && s->page % 8) return 0;
+    return 1;
+}
+
+/* the sm_90a prefill kernels run on compute capability 9.0 exactly (sm_90a code), with 16-byte
+ * aligned q/k/v rows and their shared memory available */
+static int kc_sm90_usable(const ksa_gpu_device *d, const ksa_problem *p)
+{
+    const int paged = p->kv_layout == KSA_KV_PAGED;
+    const size_t smem = kc_sm90_prefill_smem(p->head_dim);
+    return d->prop.major == 9 && d->prop.minor == 0 && smem > 0 && smem <= d->prop.sharedMemPerBlockOptin &&
+           kc_aligned16(ksa_mem_addr(p->q.mem), &p->q_strides, 0) && kc_aligned16(ksa_mem_addr(p->k.mem), &p->k_strides, paged) &&
+           kc_aligned16(ksa_mem_addr(p->v.mem), &p->v_strides, paged);
+}
+
+/* Decode splits of the tensor-core kernel: enough CTAs to fill the device's resident slots in whole
+ * waves (the share of busy slots over the run, minus a small cost per split for the combine), each
+ * split at least 256 keys (4 warps x 2 chunks of 32), at most 64; one split needs no combine. */
+static int kc_pick_splits(int64_t slots, int64_t items, int64_t nlist)
+{
+    if (slots < 1) slots = 1;
+    if (items < 1) items = 1;
+    int64_t maxs = (nlist + 255) / 256;
+    if (maxs > 64) maxs = 64;
+    if (maxs < 1) maxs = 1;
+    int best = 1;
+    double best_score = -1.0;
+    for (int64_t sp = 1; sp <= maxs; sp++) {
+        const int64_t ctas = items * sp, waves = (ctas + slots - 1) / slots;
+        const double score = (double)ctas / (double)(waves * slots) - 0.002 * (double)sp;
+        if (score > best_score + 0.02) {
+            best_score = score;
+            best = (int)sp;
+        }
+    }
+    return best;
+}
 static ksa_status cuda_check(const ksa_host_api *host, const ksa_gpu_device *d, int index, const ksa_problem *p)
 {
     (void)index;
@@ -104,7 +172,13 @@ static ksa_status cuda_check(const ksa_host_api *host, const ksa_gpu_device *d, 
                                    "cuda: prefill at head_dim %d needs %zu bytes of shared memory per block; %s offers %zu",
                                    p->head_dim, need, d->prop.name, (size_t)d->prop.sharedMemPerBlockOptin);
     }
-    if (p->phase == KSA_PHASE_DECODE && ksa_gpu_decode_smem(p->head_dim, p->group_size, 1) > d->decode_smem_limit)
+    if (p->phase == KSA_PHASE_PREFILL && ksa_gpu_config(p, KC_T_KERNEL, 0) == 90 && !kc_sm90_usable(d, p))
+        return host->set_error(KSA_STATUS_UNSUPPORTED,
+                               "cuda: kernel=90 (the sm_90a wgmma prefill) needs a compute capability 9.0 device (%s is "
+                               "sm_%d%d), head_dim 64/128/256 and 16-byte aligned q/k/v rows",
+                               d->prop.name, d->prop.major, d->prop.minor);
+    if (p->phase == KSA_PHASE_DECODE && p->group_size > 16 &&
+        ksa_gpu_decode_smem(p->head_dim, p->group_size, 1) > d->decode_smem_limit)
         return host->set_error(KSA_STATUS_UNSUPPORTED,
                                "cuda: decode with %d query heads per KV head at head_dim %d needs more shared memory than a "
                                "block has",
@@ -114,29 +188,61 @@ static ksa_status cuda_check(const ksa_host_api *host, const ksa_gpu_device *d, 
 
 static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_plan *pl)
 {
-    (void)d;
     pl->kernels = &kc_kernels;
     if (p->phase == KSA_PHASE_DECODE) {
         pl->split_decode = 1;
         pl->splits = ksa_gpu_config(p, KC_T_SPLITS, 0);
         pl->dec_stages = ksa_gpu_config(p, KC_T_DSTAGES, 0);
+        if (p->group_size > 16 || ksa_gpu_config(p, KC_T_DKERNEL, 0) == 1) return; /* the shared portable decode */
+        pl->kernels = d->prop.major == 9 && d->prop.minor == 0 ? &kc_kernels_sm90 : &kc_kernels_mma;
+        pl->vendor[KC_PLAN_MMA_DEC] = 1;
+        pl->decode_direct = 1;
+        /* two K/V buffers per warp: measured on the H200 (2026-11-30) as fast as three at B64 and 7%
+         * faster at B16 Lk32K */
+        pl->dec_stages = pl->dec_stages <= 0 ? 2 : pl->dec_stages < 2 ? 2 : pl->dec_stages > 3 ? 3 : pl->dec_stages;
+        if (pl->splits <= 0) {
+            int64_t nlist = p->max_seqlen_k;
+            if (p->mode == KSA_MODE_REUSE) {
+                nlist = p->k_slots + (p->topk.local_window > 0 ? p->topk.local_window : 0);
+                if (nlist > p->max_seqlen_k + p->k_slots) nlist = p->max_seqlen_k + p->k_slots;
+            }
+            const int per_sm = kc_mma_decode_blocks_per_sm(p->head_dim, (int)p->dtype, pl->dec_stages);
+            pl->splits = kc_pick_splits((int64_t)d->prop.multiProcessorCount * per_sm, (int64_t)p->batch * p->num_kv_heads, nlist);
+        }
         return;
     }
     int w = ksa_gpu_config(p, KC_T_WARPS, KC_DEFAULT_WARPS);
     pl->vendor[KC_PLAN_WARPS] = (p->head_dim <= 128 && w == 4) ? 4 : 8;
+    const int k = ksa_gpu_config(p, KC_T_KERNEL, 0);
+    if (k == 90 || (k == 0 && kc_sm90_usable(d, p))) {
+        pl->kernels = &kc_kernels_sm90;
+        pl->vendor[KC_PLAN_SM90] = 1;
+        pl->vendor[KC_PLAN_PP] = ksa_gpu_config(p, KC_T_PINGPONG, KC_DEFAULT_PP);
+    }
     if (p->mode == KSA_MODE_ANCHOR) pl->tile_group = ksa_gpu_config(p, KC_T_PREFILL_COUNT, 0);
 }
 
 static void cuda_args(const ksa_gpu_plan *pl, const ksa_problem *p, ksa_gpu_args *a)
 {
     a->warp_rows = pl->vendor[KC_PLAN_WARPS] == 4 ? 32 : 16;
+    a->prefill_sm90 = pl->vendor[KC_PLAN_SM90];
+    a->pingpong = pl->vendor[KC_PLAN_PP];
+    a->tma_ok = pl->kernels == &kc_kernels_sm90;
     if (p->phase == KSA_PHASE_PREFILL)
         a->rows_per_cta_chunks = (p->topk.tile_size * p->group_size + KC_PREFILL_ROWS - 1) / KC_PREFILL_ROWS;
 }
 
 static void cuda_config(const ksa_gpu_plan *pl, const ksa_problem *p, char *out, size_t len)
 {
-    snprintf(out, len, "block_q=128,block_k=64,warps=%d,stages=2", pl->vendor[KC_PLAN_WARPS]);
+    if (p->phase == KSA_PHASE_DECODE) {
+        snprintf(out, len, "decode_splits=%d,decode_stages=%d,decode_kernel=%d", pl->splits, pl->dec_stages,
+                 pl->vendor[KC_PLAN_MMA_DEC] ? 2 : 1);
+        return;
+    }
+    if (pl->vendor[KC_PLAN_SM90])
+        snprintf(out, len, "kernel=90,block_q=128,block_k=%d,pingpong=%d", p->head_dim <= 128 ? 128 : 64, pl->vendor[KC_PLAN_PP]);
+    else
+        snprintf(out, len, "kernel=80,block_q=128,block_k=64,warps=%d,stages=2", pl->vendor[KC_PLAN_WARPS]);
     if (p->mode == KSA_MODE_ANCHOR) snprintf(out + strlen(out), len - strlen(out), ",anchor_tile_group=%d", pl->tile_group);
 }
 

@@ -4,6 +4,8 @@
 #ifndef KSA_CUDA_H
 #define KSA_CUDA_H
 
+#include <cuda.h>
+
 #include "ksa_gpu_launch.h"
 
 #ifdef __cplusplus
@@ -16,6 +18,25 @@ extern "C" {
 int kc_launch_flash_prefill(const ksa_gpu_args *a, const ksa_gpu_call *c);
 /* anchor prefill: pooled probabilities of tiles [tile0, tile0 + ntiles) into the POOLED region */
 int kc_launch_pooled_prefill(const ksa_gpu_args *a, const ksa_gpu_call *c, int tile0, int ntiles);
+
+/* sm_90a (compute capability 9.0 only): the wgmma prefill pass (dense, sparse, lse-only; sm90_prefill.cu)
+ * and the pooled-score pass on the same pipeline (tiles of more than 128 rows fall back to mma.sync) */
+int kc_launch_sm90_prefill(const ksa_gpu_args *a, const ksa_gpu_call *c);
+int kc_launch_sm90_pooled(const ksa_gpu_args *a, const ksa_gpu_call *c, int tile0, int ntiles);
+/* dynamic shared memory of the sm_90a prefill kernels at head_dim D (0 = unsupported) */
+size_t kc_sm90_prefill_smem(int head_dim);
+
+/* tensor-core split decode (mma_decode.cu, sm_80 and sm_90a, G <= 16; TMA loads on sm_90): the decode
+ * step of the launcher table; with plan->splits == 1 it writes o / lse itself (plan->decode_direct) */
+int kc_launch_mma_decode(const ksa_gpu_args *a, const ksa_gpu_call *c, int sparse, int window, int with_scores);
+size_t kc_mma_decode_smem(int head_dim, int stages);
+/* resident CTAs per SM of the tensor-core decode (cached per device and configuration) */
+int kc_mma_decode_blocks_per_sm(int head_dim, int dtype, int stages);
+
+/* TMA tensor maps over K and V as (D, Hkv, rows, batch) with (64 x 1 x box_rows x 1) boxes and the
+ * 128-byte swizzle, for the dense keys of a uniform contiguous batch with 16-byte aligned strides
+ * (sm90_prefill.cu); 0 when TMA cannot describe the call */
+int kc_tma_kv_maps(const ksa_gpu_args *a, int head_dim, int box_rows, CUtensorMap *mk, CUtensorMap *mv);
 
 #ifdef __cplusplus
 }

@@ -377,27 +377,30 @@ static ksa_status gpu_passes(const ksa_problem *p, const ksa_gpu_plan *pl, ksa_g
 {
     const ksa_gpu_kernels *k = pl->kernels;
     const int decode = p->phase == KSA_PHASE_DECODE, dense_out = p->anchor_dense_output;
+    /* one split of a decode that writes its own output: no combine step */
+    const int direct = pl->decode_direct && pl->splits == 1;
     if (decode && pl->split_decode) {
         if (p->mode != KSA_MODE_ANCHOR) {
             const int sparse = p->mode == KSA_MODE_REUSE;
             GPU_STEP(k->decode(a, c, sparse, sparse ? p->topk.local_window : 0, 0), "decode launch");
-            GPU_STEP(k->combine(a, c, 0), "decode combine launch");
+            if (!direct) GPU_STEP(k->combine(a, c, 0), "decode combine launch");
             return KSA_STATUS_SUCCESS;
         }
         ksa_gpu_args d = *a;
         if (!dense_out) {
             d.o = NULL;
             d.lse = NULL;
+            d.lse_only = 1; /* a vendor may skip V: only the scores and the lse are needed */
         }
         GPU_STEP(k->decode(&d, c, 0, 0, 1), "anchor decode dense launch");
-        GPU_STEP(k->combine(&d, c, 1), "anchor decode combine launch");
+        if (!direct) GPU_STEP(k->combine(&d, c, 1), "anchor decode combine launch");
         GPU_STEP(k->decode_pool(a, c), "anchor decode pool launch");
         GPU_STEP(k->topk(a, c, 1, 0, 0), "anchor decode Top-k launch");
         if (!dense_out) {
             ksa_gpu_call quiet = *c; /* the call is named after its dense pass */
             quiet.kernel = NULL;
             GPU_STEP(k->decode(a, &quiet, 1, 0, 0), "anchor decode sparse launch");
-            GPU_STEP(k->combine(a, c, 0), "anchor decode sparse combine launch");
+            if (!direct) GPU_STEP(k->combine(a, c, 0), "anchor decode sparse combine launch");
         }
         return KSA_STATUS_SUCCESS;
     }
@@ -460,18 +463,19 @@ static ksa_status gpu_attention(ksa_backend *self, int device, void *stream, con
     const int *sk = p->seq_lens_k.present ? (const int *)ksa_mem_addr(p->seq_lens_k.mem) : NULL;
     int32_t lq_u = p->phase == KSA_PHASE_DECODE ? 1 : (int32_t)(p->q_ragged ? 0 : p->q.shape[1]);
     int32_t lk_u = (int32_t)(p->kv_layout == KSA_KV_CONTIGUOUS ? p->k.shape[1] : 0);
-    GPU_STEP(ksa_gpu_launch_meta(&a, &c, cu_q, cu_q ? p->cu_seqlens_q.stride[0] : 0, cu_k, cu_k ? p->cu_seqlens_k.stride[0] : 0,
-                                 sk, sk ? p->seq_lens_k.stride[0] : 0, lq_u, lk_u),
-             "metadata kernel launch");
+    /* uniform lengths (contiguous K/V without seq_lens_k, q not ragged) need no metadata kernel: the
+     * kernels read max_lq / max_lk (one launch less per call, which decode at small batch feels) */
+    a.meta_uniform = !cu_q && !cu_k && !sk;
+    if (!a.meta_uniform)
+        GPU_STEP(ksa_gpu_launch_meta(&a, &c, cu_q, cu_q ? p->cu_seqlens_q.stride[0] : 0, cu_k,
+                                     cu_k ? p->cu_seqlens_k.stride[0] : 0, sk, sk ? p->seq_lens_k.stride[0] : 0, lq_u, lk_u),
+                 "metadata kernel launch");
     st = gpu_passes(p, &pl, &a, &c);
     if (st) return st;
     if (info) {
         snprintf(info->kernel, sizeof info->kernel, "%s.%s%s", V.name, kname,
                  p->mode == KSA_MODE_ANCHOR ? "+pool+radix_topk" : "");
-        if (p->phase == KSA_PHASE_DECODE && pl.split_decode)
-            snprintf(info->config, sizeof info->config, "decode_splits=%d,decode_stages=%d", pl.splits, pl.dec_stages);
-        else
-            V.config(&pl, p, info->config, sizeof info->config);
+        V.config(&pl, p, info->config, sizeof info->config);
     }
     return KSA_STATUS_SUCCESS;
 }

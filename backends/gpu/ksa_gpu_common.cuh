@@ -21,10 +21,10 @@
 #define KG_LN2 0.6931471805599453f
 
 /* per-sequence metadata, int32 [4][B] in the workspace */
-static __device__ __forceinline__ int kg_lq(const ksa_gpu_args &a, int b) { return a.meta[b]; }
-static __device__ __forceinline__ int kg_lk(const ksa_gpu_args &a, int b) { return a.meta[a.batch + b]; }
-static __device__ __forceinline__ int kg_qrow0(const ksa_gpu_args &a, int b) { return a.meta[2 * a.batch + b]; }
-static __device__ __forceinline__ int kg_krow0(const ksa_gpu_args &a, int b) { return a.meta[3 * a.batch + b]; }
+static __device__ __forceinline__ int kg_lq(const ksa_gpu_args &a, int b) { return a.meta_uniform ? a.max_lq : a.meta[b]; }
+static __device__ __forceinline__ int kg_lk(const ksa_gpu_args &a, int b) { return a.meta_uniform ? a.max_lk : a.meta[a.batch + b]; }
+static __device__ __forceinline__ int kg_qrow0(const ksa_gpu_args &a, int b) { return a.meta_uniform ? 0 : a.meta[2 * a.batch + b]; }
+static __device__ __forceinline__ int kg_krow0(const ksa_gpu_args &a, int b) { return a.meta_uniform ? 0 : a.meta[3 * a.batch + b]; }
 
 /* element offset of row j of KV head g of sequence b in k (which = 0) or v (which = 1) */
 static __device__ __forceinline__ int64_t kg_kv_offset(const ksa_gpu_args &a, int which, int b, int j, int g)

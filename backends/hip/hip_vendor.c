@@ -136,8 +136,10 @@ static void hip_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_plan
 
 static void hip_config(const ksa_gpu_plan *pl, const ksa_problem *p, char *out, size_t len)
 {
-    (void)pl;
-    snprintf(out, len, "threads=%d,max_head_dim=%d", KH_THREADS, kh_max_head_dim(p->head_dim));
+    if (p->phase == KSA_PHASE_DECODE && pl->split_decode)
+        snprintf(out, len, "decode_splits=%d,decode_stages=%d", pl->splits, pl->dec_stages);
+    else
+        snprintf(out, len, "threads=%d,max_head_dim=%d", KH_THREADS, kh_max_head_dim(p->head_dim));
 }
 
 const ksa_gpu_vendor ksa_gpu_vendor_ops = {

@@ -1,0 +1,554 @@
+/* mma_decode.cu: NVIDIA tensor-core split-KV decode (mma.sync m16n8k16, sm_80 and sm_90a) for dense,
+ * anchor and reuse decode. One CTA owns one (sequence, KV head, split) and all G <= 16 query heads
+ * of the group: the G heads are the rows of one 16-row MMA tile ("GQA packing"), so every K / V row
+ * is read from memory once for the whole group and converted by the tensor cores, not once per
+ * head. Each of the 4 warps streams its own chunks of keys (32 rows; 16 at head_dim 256) through a
+ * private ring of STAGES shared-memory buffers filled by 16-byte cp.async, with only warp-level
+ * synchronisation in the loop:
+ *   S[16 x KC] = Q K^T (Q fragments held in registers at head_dim <= 128), online softmax per head,
+ *   O[16 x D] += P V (V fragments by ldmatrix.trans).
+ * The warps' (O, m, l) are merged through shared memory at the end; the CTA writes the partials of
+ * its split in the layout kg_decode_combine (backends/gpu/decode_topk.cu) reads, or, with one split, o and lse
+ * directly. Anchor decode also writes the log2-domain scores that kg_decode_pool turns into pooled
+ * probabilities. The key list is the same as decode_topk.cu's kg_decode_split: all keys, or an index
+ * set plus an optional local window. */
+#include <stdio.h>
+#include <string.h>
+
+#include "ksa_cuda.h"
+#include "ksa_gpu_common.cuh"
+
+#define KC_MD_WARPS 4
+#define KC_MD_THREADS (32 * KC_MD_WARPS)
+
+template <int D> struct kc_md_cfg {
+    static constexpr int KC = D <= 128 ? 32 : 16;  /* keys per warp chunk */
+    static constexpr int LD = D + 8;                /* padded Q row (elements): conflict-free ldmatrix */
+    static constexpr int CH = D / 8;                /* 16-byte pieces per row */
+    static constexpr int QREG = D <= 128;           /* Q fragments in registers (else ldmatrix per use) */
+    static constexpr int TILE_BYTES = KC * D * 2;   /* one K or V chunk */
+    static constexpr int STAGE_BYTES = 2 * TILE_BYTES;
+};
+
+/* dynamic shared memory: 1024 (alignment) + Q [16][LD] rounded to 1 KB + per warp STAGES x (K, V)
+ * chunks, each [D/64][KC rows][128 bytes] with the 128-byte swizzle (TMA's layout; cp.async writes
+ * the same), + per-warp chunk keys + per-warp stage barriers; the merge at the end reuses the
+ * chunk buffers (4 warps x 16 rows x (D + 2) floats) */
+static __host__ __device__ size_t kc_md_q_bytes(int D) { return ((size_t)16 * (D + 8) * 2 + 1023) / 1024 * 1024; }
+static __host__ __device__ size_t kc_md_ring_bytes(int D, int stages)
+{
+    const int KC = D <= 128 ? 32 : 16;
+    size_t ring = (size_t)KC_MD_WARPS * stages * 2 * KC * D * 2;
+    size_t merge = (size_t)KC_MD_WARPS * 16 * (D + 2) * 4;
+    return ring > merge ? ring : merge;
+}
+static __host__ __device__ size_t kc_md_smem_bytes(int D, int stages)
+{
+    const int KC = D <= 128 ? 32 : 16;
+    return 1024 + kc_md_q_bytes(D) + kc_md_ring_bytes(D, stages) + (size_t)KC_MD_WARPS * stages * KC * 4;
+}
+
+/* byte offset of 16-byte piece c of row r in a swizzled [D/64][rows][128 B] tile */
+static __device__ __forceinline__ uint32_t kc_md_sw(int rows, int r, int c)
+{
+    return (uint32_t)((c >> 3) * rows * 128 + r * 128 + (((c & 7) ^ (r & 7)) << 4));
+}
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+static __device__ __forceinline__ uint32_t kc_md_smem_u32(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
+#endif
+static __device__ __forceinline__ void kc_md_bar_wait(uint64_t *bar, int parity)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    uint32_t done = 0;
+    const uint32_t a = kc_md_smem_u32(bar);
+    do {
+        asm volatile("{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
+                     : "=r"(done)
+                     : "r"(a), "r"(parity)
+                     : "memory");
+    } while (!done);
+#endif
+}
+
+static __device__ __forceinline__ void kc_md_ldsm_x4(uint32_t r[4], const void *smem)
+{
+    unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(s));
+}
+static __device__ __forceinline__ void kc_md_ldsm_x4_t(uint32_t r[4], const void *smem)
+{
+    unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(s));
+}
+template <typename T> struct kc_md_mma;
+template <> struct kc_md_mma<ksa_f16> {
+    static __device__ __forceinline__ void run(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1)
+    {
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                     "{%0,%1,%2,%3};\n"
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+    }
+    static __device__ __forceinline__ uint32_t pack(float x, float y)
+    {
+        __half2 h = __floats2half2_rn(x, y);
+        return *(uint32_t *)&h;
+    }
+};
+template <> struct kc_md_mma<ksa_bf16> {
+    static __device__ __forceinline__ void run(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1)
+    {
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                     "{%0,%1,%2,%3};\n"
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+    }
+    static __device__ __forceinline__ uint32_t pack(float x, float y)
+    {
+        __nv_bfloat162 h = __floats2bfloat162_rn(x, y);
+        return *(uint32_t *)&h;
+    }
+};
+
+/* the key list of one (sequence, KV head): all keys, or an index set (+ local window) */
+struct kc_md_list {
+    const int *idx;
+    int64_t is3;
+    int cnt, wstart, sparse;
+};
+static __device__ __forceinline__ int kc_md_key(const kc_md_list &L, int n)
+{
+    if (!L.sparse) return n;
+    if (n < L.cnt) {
+        int j = L.idx[(int64_t)n * L.is3];
+        return j < L.wstart ? j : -1; /* keys inside the window are attended through the window part */
+    }
+    return L.wstart + (n - L.cnt);
+}
+
+/* grid: x = split, y = KV head, z = sequence. splits == 1: write o / lse here. TMA (sm_90, dense keys
+ * of a uniform contiguous batch): lane 0 of each warp loads its chunks with two box copies per
+ * 64 columns (tmK, tmV) completing on the warp's stage barrier; else 16-byte cp.async. */
+template <int D, typename T, int STAGES, bool TMA>
+__global__ void __launch_bounds__(KC_MD_THREADS)
+    kc_mma_decode(const __grid_constant__ ksa_gpu_args a, const __grid_constant__ CUtensorMap tmK, const __grid_constant__ CUtensorMap tmV,
+                  int sparse, int window, int splits, float *partials, float *scores2, int64_t scores_ld, float *lse2_out)
+{
+    using C = kc_md_cfg<D>;
+    constexpr int KC = C::KC, LD = C::LD, CH = C::CH;
+    extern __shared__ __align__(16) unsigned char kc_md_smem_raw[];
+    unsigned char *kc_md_smem = (unsigned char *)(((uintptr_t)kc_md_smem_raw + 1023) & ~(uintptr_t)1023);
+    uint16_t *sQ = (uint16_t *)kc_md_smem;                          /* [16][LD] */
+    unsigned char *sRing = kc_md_smem + kc_md_q_bytes(D);           /* [warp][stage][K|V tile] */
+    int *sKeys = (int *)(sRing + kc_md_ring_bytes(D, STAGES));      /* [warp][stage][KC] */
+    __shared__ __align__(8) uint64_t sBar[KC_MD_WARPS][STAGES];     /* TMA: one per warp and stage */
+
+    const int G = a.group, b = blockIdx.z, g = blockIdx.y, split = blockIdx.x;
+    const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+    const int lk = kg_lk(a, b), qrow0 = kg_qrow0(a, b);
+    const bool no_v = a.lse_only; /* anchor's dense pass with a sparse output: scores and lse only, no V */
+
+    kc_md_list L;
+    L.sparse = sparse;
+    L.idx = NULL;
+    L.is3 = a.is3;
+    L.cnt = 0;
+    int wlen = 0;
+    if (sparse) {
+        const int mg = a.head_map[g];
+        L.idx = a.indices + (int64_t)b * a.is0 + (int64_t)mg * a.is1;
+        L.cnt = a.counts[(int64_t)b * a.cs0 + (int64_t)mg * a.cs1];
+        wlen = window < lk ? window : lk;
+    }
+    L.wstart = lk - wlen;
+    const int nlist = sparse ? L.cnt + wlen : lk;
+    /* splits cut the list at chunk boundaries */
+    const int nch_total = (nlist + KC - 1) / KC;
+    const int ch_per = (nch_total + splits - 1) / splits;
+    const int ch_begin = split * ch_per, ch_end = min(ch_begin + ch_per, nch_total);
+    const int n_end = min(ch_end * KC, nlist);
+
+    /* Q rows: the G heads, zero rows up to 16 */
+    const uint16_t *q = (const uint16_t *)a.q;
+    for (int c = tid; c < 16 * CH; c += KC_MD_THREADS) {
+        const int r = c / CH, piece = c % CH;
+        uint4 v = make_uint4(0, 0, 0, 0);
+        if (r < G) {
+            const uint16_t *src = q + (int64_t)b * a.q_s.batch + (int64_t)qrow0 * a.q_s.token + (int64_t)(g * G + r) * a.q_s.head;
+            if (a.vec16) v = *(const uint4 *)(src + piece * 8);
+            else {
+                uint16_t t[8];
+#pragma unroll
+                for (int e = 0; e < 8; e++) t[e] = src[piece * 8 + e];
+                v = *(uint4 *)t;
+            }
+        }
+        *(uint4 *)(sQ + r * LD + piece * 8) = v;
+    }
+    __syncthreads();
+
+    uint32_t qf[C::QREG ? D / 16 : 1][4];
+    if constexpr (C::QREG) {
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++)
+            kc_md_ldsm_x4(qf[kk], sQ + ((lane & 7) + ((lane >> 3) & 1) * 8) * LD + kk * 16 + (lane >> 4) * 8);
+    }
+
+    /* this warp's chunks: ch_begin + warp, + 4, ... */
+    const int my_n = ch_end - ch_begin > warp ? (ch_end - ch_begin - warp + KC_MD_WARPS - 1) / KC_MD_WARPS : 0;
+    unsigned char *ring = sRing + (size_t)warp * STAGES * C::STAGE_BYTES;
+    int *keys = sKeys + warp * STAGES * KC;
+    const uint16_t *kp = (const uint16_t *)a.k, *vp = (const uint16_t *)a.v;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    if (TMA) {
+        if (lane == 0)
+            for (int st = 0; st < STAGES; st++)
+                asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;\n" ::"r"(kc_md_smem_u32(&sBar[warp][st])) : "memory");
+        __syncwarp();
+        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    }
+#endif
+
+    /* copy chunk number `it` of this warp into its ring slot */
+    auto load_chunk = [&](int it) {
+        const int n0 = (ch_begin + warp + it * KC_MD_WARPS) * KC;
+        const int slot = it % STAGES;
+        unsigned char *dK = ring + slot * C::STAGE_BYTES, *dV = dK + C::TILE_BYTES;
+        if constexpr (TMA) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+            if (lane == 0) {
+                uint64_t *bar = &sBar[warp][slot];
+                /* the slot's previous data was read (ldmatrix) before this warp got here */
+                asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+                asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(kc_md_smem_u32(bar)),
+                             "r"((uint32_t)(no_v ? C::TILE_BYTES : C::STAGE_BYTES))
+                             : "memory");
+#pragma unroll
+                for (int cb = 0; cb < D / 64; cb++) {
+                    asm volatile("cp.async.bulk.tensor.4d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4, "
+                                 "%5}], [%6];\n" ::"r"(kc_md_smem_u32(dK + cb * KC * 128)),
+                                 "l"((uint64_t)&tmK), "r"(cb * 64), "r"(g), "r"(n0), "r"(b), "r"(kc_md_smem_u32(bar))
+                                 : "memory");
+                    if (!no_v)
+                    asm volatile("cp.async.bulk.tensor.4d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4, "
+                                 "%5}], [%6];\n" ::"r"(kc_md_smem_u32(dV + cb * KC * 128)),
+                                 "l"((uint64_t)&tmV), "r"(cb * 64), "r"(g), "r"(n0), "r"(b), "r"(kc_md_smem_u32(bar))
+                                 : "memory");
+                }
+            }
+#endif
+            return;
+        }
+        int j = -1;
+        int64_t ok = 0, ov = 0;
+        if (lane < KC) {
+            const int n = n0 + lane;
+            j = n < n_end ? kc_md_key(L, n) : -1;
+            if (j >= 0) {
+                ok = kg_kv_offset(a, 0, b, j, g);
+                ov = kg_kv_offset(a, 1, b, j, g);
+            }
+            keys[slot * KC + lane] = j;
+        }
+        /* one copy instruction covers 32 lanes x 16 bytes: whole rows (or 512-byte pieces of them),
+         * each row's address computed once by lane r and shuffled */
+#pragma unroll
+        for (int i = 0; i < KC * CH / 32; i++) {
+            const int e = i * 32 + lane;
+            const int r = e / CH, piece = e % CH;
+            const int jr = __shfl_sync(0xffffffffu, j, r);
+            const int64_t okr = __shfl_sync(0xffffffffu, ok, r);
+            const int64_t ovr = __shfl_sync(0xffffffffu, ov, r);
+            const uint32_t so = kc_md_sw(KC, r, piece);
+            if (a.vec16) {
+                kg_copy16(dK + so, jr >= 0 ? (const void *)(kp + okr + piece * 8) : (const void *)a.meta, jr >= 0 ? 16 : 0);
+                if (!no_v)
+                    kg_copy16(dV + so, jr >= 0 ? (const void *)(vp + ovr + piece * 8) : (const void *)a.meta, jr >= 0 ? 16 : 0);
+            } else {
+#pragma unroll
+                for (int x = 0; x < 8; x++) {
+                    ((uint16_t *)(dK + so))[x] = jr >= 0 ? kp[okr + piece * 8 + x] : (uint16_t)0;
+                    if (!no_v) ((uint16_t *)(dV + so))[x] = jr >= 0 ? vp[ovr + piece * 8 + x] : (uint16_t)0;
+                }
+            }
+        }
+    };
+
+    float m[2] = {KG_NEG_INF, KG_NEG_INF}, l[2] = {0.f, 0.f};
+    float o[D / 8][4];
+#pragma unroll
+    for (int nb = 0; nb < D / 8; nb++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) o[nb][e] = 0.f;
+    const float sl2 = a.scale_log2;
+
+#pragma unroll
+    for (int s = 0; s < STAGES - 1; s++) {
+        if (s < my_n) load_chunk(s);
+        kg_copy_commit();
+    }
+    for (int it = 0; it < my_n; it++) {
+        if (it + STAGES - 1 < my_n) load_chunk(it + STAGES - 1); /* its slot was consumed at it - 1 */
+        kg_copy_commit();
+        const int slot = it % STAGES;
+        if constexpr (TMA) {
+            kc_md_bar_wait(&sBar[warp][slot], (it / STAGES) & 1);
+        } else {
+            kg_copy_wait<STAGES - 1>();
+            __syncwarp();
+        }
+        const unsigned char *cK = ring + slot * C::STAGE_BYTES, *cV = cK + C::TILE_BYTES;
+        const int *ckey = keys + slot * KC;
+
+        /* S = Q K^T: 16 heads x KC keys */
+        float s[KC / 8][4];
+#pragma unroll
+        for (int nb = 0; nb < KC / 8; nb++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) s[nb][e] = 0.f;
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++) {
+            uint32_t af[4];
+            if constexpr (C::QREG) {
+#pragma unroll
+                for (int e = 0; e < 4; e++) af[e] = qf[kk][e];
+            } else {
+                kc_md_ldsm_x4(af, sQ + ((lane & 7) + ((lane >> 3) & 1) * 8) * LD + kk * 16 + (lane >> 4) * 8);
+            }
+#pragma unroll
+            for (int nb2 = 0; nb2 < KC / 16; nb2++) {
+                uint32_t bf[4];
+                kc_md_ldsm_x4(bf, cK + kc_md_sw(KC, nb2 * 16 + (lane & 7) + (lane >> 4) * 8, kk * 2 + ((lane >> 3) & 1)));
+                kc_md_mma<T>::run(s[2 * nb2], af, bf[0], bf[1]);
+                kc_md_mma<T>::run(s[2 * nb2 + 1], af, bf[2], bf[3]);
+            }
+        }
+        /* mask keys past the list, scale into the log2 domain, write anchor scores */
+        const int n0 = (ch_begin + warp + it * KC_MD_WARPS) * KC;
+        const bool full = !sparse && n0 + KC <= n_end;
+        float mx[2] = {KG_NEG_INF, KG_NEG_INF};
+#pragma unroll
+        for (int nb = 0; nb < KC / 8; nb++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int col = nb * 8 + (lane % 4) * 2 + (e & 1), hf = e >> 1;
+                float x = s[nb][e] * sl2;
+                if (!full || scores2) {
+                    const int j = TMA ? (n0 + col < n_end ? n0 + col : -1) : ckey[col];
+                    if (j < 0) x = KG_NEG_INF;
+                    else if (scores2) {
+                        const int row = lane / 4 + hf * 8;
+                        if (row < G) scores2[((int64_t)b * a.hq + g * G + row) * scores_ld + j] = x;
+                    }
+                }
+                s[nb][e] = x;
+                mx[hf] = fmaxf(mx[hf], x);
+            }
+        float alpha[2], base[2], sum[2] = {0.f, 0.f};
+#pragma unroll
+        for (int hf = 0; hf < 2; hf++) {
+            mx[hf] = fmaxf(mx[hf], __shfl_xor_sync(0xffffffffu, mx[hf], 1));
+            mx[hf] = fmaxf(mx[hf], __shfl_xor_sync(0xffffffffu, mx[hf], 2));
+            const float mn = fmaxf(m[hf], mx[hf]);
+            base[hf] = mn == KG_NEG_INF ? 0.f : mn;
+            alpha[hf] = ksa_exp2(m[hf] - base[hf]);
+            m[hf] = mn;
+        }
+#pragma unroll
+        for (int nb = 0; nb < KC / 8; nb++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const float p = ksa_exp2(s[nb][e] - base[e >> 1]);
+                s[nb][e] = p;
+                sum[e >> 1] += p;
+            }
+#pragma unroll
+        for (int hf = 0; hf < 2; hf++) l[hf] = l[hf] * alpha[hf] + sum[hf];
+#pragma unroll
+        for (int nb = 0; nb < D / 8; nb++) {
+            o[nb][0] *= alpha[0];
+            o[nb][1] *= alpha[0];
+            o[nb][2] *= alpha[1];
+            o[nb][3] *= alpha[1];
+        }
+        /* O += P V */
+        if (!no_v)
+#pragma unroll
+        for (int kk = 0; kk < KC / 16; kk++) {
+            uint32_t pf[4];
+            pf[0] = kc_md_mma<T>::pack(s[2 * kk][0], s[2 * kk][1]);
+            pf[1] = kc_md_mma<T>::pack(s[2 * kk][2], s[2 * kk][3]);
+            pf[2] = kc_md_mma<T>::pack(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+            pf[3] = kc_md_mma<T>::pack(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+#pragma unroll
+            for (int db2 = 0; db2 < D / 16; db2++) {
+                uint32_t bf[4];
+                kc_md_ldsm_x4_t(bf, cV + kc_md_sw(KC, kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, db2 * 2 + (lane >> 4)));
+                kc_md_mma<T>::run(o[2 * db2], pf, bf[0], bf[1]);
+                kc_md_mma<T>::run(o[2 * db2 + 1], pf, bf[2], bf[3]);
+            }
+        }
+        __syncwarp(); /* the slot is refilled next iteration */
+    }
+    kg_copy_wait<0>();
+
+    /* merge the 4 warps: (O, m, l) per head through shared memory (reusing the rings) */
+#pragma unroll
+    for (int hf = 0; hf < 2; hf++) {
+        l[hf] += __shfl_xor_sync(0xffffffffu, l[hf], 1);
+        l[hf] += __shfl_xor_sync(0xffffffffu, l[hf], 2);
+    }
+    __syncthreads();
+    float *sMerge = (float *)sRing; /* [warp][16][D + 2]: O, then m, l */
+    float *mine = sMerge + (size_t)warp * 16 * (D + 2);
+#pragma unroll
+    for (int hf = 0; hf < 2; hf++) {
+        const int row = lane / 4 + hf * 8;
+#pragma unroll
+        for (int nb = 0; nb < D / 8; nb++) {
+            const int d = nb * 8 + (lane % 4) * 2;
+            mine[row * (D + 2) + d] = o[nb][hf * 2];
+            mine[row * (D + 2) + d + 1] = o[nb][hf * 2 + 1];
+        }
+        if (lane % 4 == 0) {
+            mine[row * (D + 2) + D] = m[hf];
+            mine[row * (D + 2) + D + 1] = l[hf];
+        }
+    }
+    __syncthreads();
+    const int direct = splits == 1;
+    for (int e = tid; e < G * (D + 2); e += KC_MD_THREADS) {
+        const int h = e / (D + 2), d = e % (D + 2);
+        float mt = KG_NEG_INF;
+#pragma unroll
+        for (int w = 0; w < KC_MD_WARPS; w++) mt = fmaxf(mt, sMerge[(w * 16 + h) * (D + 2) + D]);
+        const float base = mt == KG_NEG_INF ? 0.f : mt;
+        float v = 0.f, lt = 0.f;
+#pragma unroll
+        for (int w = 0; w < KC_MD_WARPS; w++) {
+            const float *r = sMerge + (size_t)(w * 16 + h) * (D + 2);
+            const float sc = ksa_exp2(r[D] - base);
+            lt += r[D + 1] * sc;
+            if (d < D) v += r[d] * sc;
+        }
+        const int hq = g * G + h;
+        if (!direct) {
+            partials[(((int64_t)b * a.hq + hq) * splits + split) * (D + 2) + d] = d < D ? v : (d == D ? mt : lt);
+        } else if (d < D) {
+            if (a.o) {
+                T *op = (T *)a.o + (int64_t)b * a.o_s.batch + (int64_t)qrow0 * a.o_s.token + (int64_t)hq * a.o_s.head;
+                op[d] = ksa_from_float<T>(lt > 0.f ? v / lt : 0.f);
+            }
+        } else if (d == D) {
+            const float lse2 = lt > 0.f ? mt + ksa_log2(lt) : KG_NEG_INF;
+            if (a.lse) a.lse[(int64_t)b * a.lse_sb + (int64_t)hq * a.lse_sh + (int64_t)qrow0 * a.lse_si] = lse2 * KG_LN2;
+            if (lse2_out) lse2_out[(int64_t)b * a.hq + hq] = lse2;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ launchers */
+template <int D, typename T, int STAGES, bool TMA> static cudaError_t kc_md_prepare(void)
+{
+    static unsigned done; /* devices this kernel was configured on */
+    return kg_allow_smem(kc_mma_decode<D, T, STAGES, TMA>, &done);
+}
+
+template <int D, typename T, int STAGES, bool TMA>
+static int kc_md_launch_s(const ksa_gpu_args *a, const CUtensorMap *mk, const CUtensorMap *mv, int sparse, int window, int splits,
+                          float *partials, float *scores2, int64_t ld, float *lse2_out, cudaStream_t st)
+{
+    cudaError_t e = kc_md_prepare<D, T, STAGES, TMA>();
+    if (e != cudaSuccess) return (int)e;
+    dim3 grid((unsigned)splits, (unsigned)a->hkv, (unsigned)a->batch);
+    kc_mma_decode<D, T, STAGES, TMA><<<grid, KC_MD_THREADS, kc_md_smem_bytes(D, STAGES), st>>>(*a, *mk, *mv, sparse, window, splits,
+                                                                                             partials, scores2, ld, lse2_out);
+    return (int)cudaGetLastError();
+}
+template <int D, typename T>
+static int kc_md_launch_t(const ksa_gpu_args *a, int sparse, int window, int splits, float *partials, float *scores2, int64_t ld,
+                          float *lse2_out, cudaStream_t st)
+{
+    CUtensorMap mk, mv;
+    memset(&mk, 0, sizeof mk);
+    memset(&mv, 0, sizeof mv);
+    /* TMA for the dense keys of a uniform contiguous batch on sm_90 */
+    const int tma = a->tma_ok && !sparse && kc_tma_kv_maps(a, D, kc_md_cfg<D>::KC, &mk, &mv);
+    if (tma) {
+        if (a->dec_stages >= 3) return kc_md_launch_s<D, T, 3, true>(a, &mk, &mv, sparse, window, splits, partials, scores2, ld, lse2_out, st);
+        return kc_md_launch_s<D, T, 2, true>(a, &mk, &mv, sparse, window, splits, partials, scores2, ld, lse2_out, st);
+    }
+    if (a->dec_stages >= 3) return kc_md_launch_s<D, T, 3, false>(a, &mk, &mv, sparse, window, splits, partials, scores2, ld, lse2_out, st);
+    return kc_md_launch_s<D, T, 2, false>(a, &mk, &mv, sparse, window, splits, partials, scores2, ld, lse2_out, st);
+}
+
+/* occupancy of the cp.async variant (the TMA one uses the same shared memory and registers within a few) */
+template <int D, typename T> static int kc_md_occ_t(int stages)
+{
+    int n = 0;
+    cudaError_t e;
+    if (stages >= 3) {
+        if ((e = kc_md_prepare<D, T, 3, false>()) != cudaSuccess) return 1;
+        e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kc_mma_decode<D, T, 3, false>, KC_MD_THREADS, kc_md_smem_bytes(D, 3));
+    } else {
+        if ((e = kc_md_prepare<D, T, 2, false>()) != cudaSuccess) return 1;
+        e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kc_mma_decode<D, T, 2, false>, KC_MD_THREADS, kc_md_smem_bytes(D, 2));
+    }
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        return 1;
+    }
+    return n > 0 ? n : 1;
+}
+
+extern "C" size_t kc_mma_decode_smem(int head_dim, int stages) { return kc_md_smem_bytes(head_dim, stages); }
+
+/* resident CTAs per SM; the occupancy calculator runs once per device and configuration (it costs
+ * microseconds, and the plan is made twice per call) */
+static int kc_md_occ(int head_dim, int dtype, int stages)
+{
+    if (dtype == KSA_GPU_DT_F16)
+        return head_dim == 64 ? kc_md_occ_t<64, ksa_f16>(stages)
+                              : head_dim == 128 ? kc_md_occ_t<128, ksa_f16>(stages) : kc_md_occ_t<256, ksa_f16>(stages);
+    return head_dim == 64 ? kc_md_occ_t<64, ksa_bf16>(stages)
+                          : head_dim == 128 ? kc_md_occ_t<128, ksa_bf16>(stages) : kc_md_occ_t<256, ksa_bf16>(stages);
+}
+
+extern "C" int kc_mma_decode_blocks_per_sm(int head_dim, int dtype, int stages)
+{
+    static int cache[32][3][2][2]; /* device, head_dim 64/128/256, f16/bf16, 2/3 stages; 0 = not yet */
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 32) return kc_md_occ(head_dim, dtype, stages);
+    int *c = &cache[dev][head_dim == 64 ? 0 : head_dim == 128 ? 1 : 2][dtype == KSA_GPU_DT_F16 ? 0 : 1][stages >= 3 ? 1 : 0];
+    if (*c == 0) *c = kc_md_occ(head_dim, dtype, stages);
+    return *c;
+}
+
+/* the launcher-table decode step: partials of c->plan->splits splits (or, with one split, o / lse
+ * and for anchor scores the LSE region directly); scores into the SCORES region when with_scores */
+extern "C" int kc_launch_mma_decode(const ksa_gpu_args *a, const ksa_gpu_call *c, int sparse, int window, int with_scores)
+{
+    cudaStream_t st = (cudaStream_t)c->stream;
+    const int splits = c->plan->splits;
+    float *partials = (float *)ksa_gpu_ws(c, KSA_GPU_WS_PARTIALS);
+    float *scores2 = with_scores ? (float *)ksa_gpu_ws(c, KSA_GPU_WS_SCORES) : NULL;
+    float *lse2_out = with_scores && splits == 1 ? (float *)ksa_gpu_ws(c, KSA_GPU_WS_LSE) : NULL;
+    const int64_t scores_ld = c->plan->lk_ld;
+    if (c->kernel)
+        snprintf(c->kernel, (size_t)c->kernel_len, "mma_decode_split%d_%s_d%d_st%d", splits, sparse ? "sparse" : "dense",
+                 a->head_dim, a->dec_stages >= 3 ? 3 : 2);
+    if (a->dtype == KSA_GPU_DT_F16) {
+        if (a->head_dim == 64) return kc_md_launch_t<64, ksa_f16>(a, sparse, window, splits, partials, scores2, scores_ld, lse2_out, st);
+        if (a->head_dim == 128) return kc_md_launch_t<128, ksa_f16>(a, sparse, window, splits, partials, scores2, scores_ld, lse2_out, st);
+        if (a->head_dim == 256) return kc_md_launch_t<256, ksa_f16>(a, sparse, window, splits, partials, scores2, scores_ld, lse2_out, st);
+    } else {
+        if (a->head_dim == 64) return kc_md_launch_t<64, ksa_bf16>(a, sparse, window, splits, partials, scores2, scores_ld, lse2_out, st);
+        if (a->head_dim == 128) return kc_md_launch_t<128, ksa_bf16>(a, sparse, window, splits, partials, scores2, scores_ld, lse2_out, st);
+        if (a->head_dim == 256) return kc_md_launch_t<256, ksa_bf16>(a, sparse, window, splits, partials, scores2, scores_ld, lse2_out, st);
+    }
+    return (int)cudaErrorInvalidValue;
+}

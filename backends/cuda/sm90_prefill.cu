@@ -1,0 +1,757 @@
+/* sm90_prefill.cu: Hopper (sm_90a) prefill kernels: warpgroup MMA (wgmma) with a warp-specialised
+ * pipeline, for the dense causal pass, the sparse pass (the Kascade tile's selected keys + its own
+ * keys), the lse-only pass and the pooled-score pass of anchor layers. Same contract and argument
+ * block (ksa_gpu_args) as the mma.sync kernels of flash_prefill.cu, which stay the sm_80 path and the
+ * fallback for views that are not 16-byte aligned.
+ *
+ * One CTA = 3 warpgroups (384 threads) owning up to 128 MMA rows (a row is a (query, head of the
+ * GQA group) pair, as in flash_prefill.cu):
+ *  - warpgroup 0, the producer, fills 128-byte-swizzled shared memory: Q with cp.async; K / V
+ *    tiles of BN keys with the tensor memory accelerator (TMA: one thread issues a box copy that
+ *    completes on an mbarrier) when the keys are a contiguous run of a uniform-length batch, else
+ *    (gathered through the index tensor, paged, ragged) with 16-byte cp.async whose completion
+ *    arrives on the tile's mbarrier by itself (cp.async.mbarrier.arrive.noinc), so the producer
+ *    never waits for data, only for free buffers. K and V have separate rings, so a K tile is freed
+ *    as soon as its scores exist and a V tile after its P V product.
+ *  - warpgroups 1 and 2, the consumers, own 64 rows each: S = Q K^T with wgmma (both operands in
+ *    shared memory), online softmax in registers, O += P V with wgmma (P from registers). The next
+ *    tile's Q K^T is issued before the previous tile's P V so the tensor cores work while the
+ *    softmax runs (FlashAttention-3's intra-warpgroup overlap).
+ *  - the pooled-score pass (POOL) reuses the pipeline with the candidate keys of one query tile and
+ *    sums exp2(s - lse2) over the tile's rows per key, reduced across the 8 consumer warps in
+ *    shared memory.
+ * Register budget: setmaxnreg gives the producer 40 and each consumer thread 232 registers. */
+#include <stdio.h>
+#include <string.h>
+
+#include <cuda.h>
+#include <cudaTypedefs.h>
+
+#include "ksa_cuda.h"
+#include "ksa_gpu_common.cuh"
+
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define KC_SM90_BODY 1
+#include "sm90_wgmma.cuh"
+#endif
+
+template <int D> struct k90_cfg {
+    static constexpr int BM = 128;                  /* MMA rows per CTA: 2 consumer warpgroups x 64 */
+    static constexpr int BN = D <= 128 ? 128 : 64;  /* keys per K / V tile */
+    static constexpr int KS = D == 64 ? 4 : D == 128 ? 3 : 2; /* K ring buffers */
+    static constexpr int VS = D == 64 ? 4 : 2;                /* V ring buffers */
+    static constexpr int CH = D / 8;                /* 16-byte chunks per row */
+    static constexpr int Q_BYTES = BM * D * 2;
+    static constexpr int KV_BYTES = BN * D * 2;     /* one K or V tile */
+    static constexpr int SMEM = 1024 + Q_BYTES + (KS + VS) * KV_BYTES; /* 1024: room to align the base */
+    static constexpr int THREADS = 384;
+};
+
+/* the three pass kinds of one kernel template */
+enum { K90_FLASH = 0, K90_LSE = 1, K90_POOL = 2 };
+
+/* device helpers: compiled only in the sm_90a pass (the kernel is an empty shell for sm_80) */
+#if defined(KC_SM90_BODY)
+/* byte offset of 16-byte chunk ch of row r in a [rows][D] tile stored as D/64 column blocks of
+ * [rows][64] elements, each row 128 bytes with the 128-byte swizzle (chunk ^= row % 8) that TMA
+ * writes and the wgmma descriptors below describe; the tile base is 1024-byte aligned */
+static __device__ __forceinline__ uint32_t k90_chunk(int rows, int r, int ch)
+{
+    return (uint32_t)((ch >> 3) * rows * 128 + r * 128 + (((ch & 7) ^ (r & 7)) << 4));
+}
+
+/* wgmma shared-memory descriptor: start address, leading / stride byte offsets, 128-byte swizzle */
+static __device__ __forceinline__ uint64_t k90_desc(uint32_t saddr, uint32_t lbo, uint32_t sbo)
+{
+    return (uint64_t)((saddr & 0x3FFFFu) >> 4) | ((uint64_t)((lbo >> 4) & 0x3FFFu) << 16) |
+           ((uint64_t)((sbo >> 4) & 0x3FFFu) << 32) | (1ull << 62);
+}
+
+/* ------------------------------------------------------------------ mbarrier, TMA, fences */
+static __device__ __forceinline__ uint32_t k90_smem_u32(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
+static __device__ __forceinline__ void k90_bar_init(uint64_t *bar, int count)
+{
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(k90_smem_u32(bar)), "r"(count) : "memory");
+}
+static __device__ __forceinline__ void k90_bar_arrive(uint64_t *bar)
+{
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(k90_smem_u32(bar)) : "memory");
+}
+/* the executing thread's cp.async copies issued so far arrive on bar when they complete */
+static __device__ __forceinline__ void k90_bar_arrive_cpasync(uint64_t *bar)
+{
+    asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(k90_smem_u32(bar)) : "memory");
+}
+static __device__ __forceinline__ void k90_bar_expect_tx(uint64_t *bar, uint32_t bytes)
+{
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(k90_smem_u32(bar)), "r"(bytes) : "memory");
+}
+static __device__ __forceinline__ void k90_bar_wait(uint64_t *bar, int parity)
+{
+    uint32_t done = 0;
+    const uint32_t a = k90_smem_u32(bar);
+    do {
+        asm volatile("{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
+                     : "=r"(done)
+                     : "r"(a), "r"(parity)
+                     : "memory");
+    } while (!done);
+}
+/* TMA: box (64 columns, 1 head, rows, 1) of a 4-d tensor map (D, Hkv, rows, outer) into shared memory */
+static __device__ __forceinline__ void k90_tma_load(void *dst, const CUtensorMap *map, int c0, int c1, int c2, int c3, uint64_t *bar)
+{
+    asm volatile("cp.async.bulk.tensor.4d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4, %5}], [%6];\n" ::"r"(
+                     k90_smem_u32(dst)),
+                 "l"((uint64_t)map), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(k90_smem_u32(bar))
+                 : "memory");
+}
+/* generic-proxy writes (cp.async) become visible to the async proxy (wgmma) */
+static __device__ __forceinline__ void k90_fence_async_smem(void)
+{
+    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+}
+static __device__ __forceinline__ void k90_wgmma_fence(void) { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+static __device__ __forceinline__ void k90_wgmma_commit(void) { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N> static __device__ __forceinline__ void k90_wgmma_wait(void)
+{
+    asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+/* keep the compiler from moving accesses of registers across an asynchronous wgmma */
+template <int N> static __device__ __forceinline__ void k90_fence_regs(float (&r)[N])
+{
+#pragma unroll
+    for (int i = 0; i < N; i++) asm volatile("" : "+f"(r[i])::"memory");
+}
+template <int N> static __device__ __forceinline__ void k90_fence_regs(uint32_t (&r)[N][4])
+{
+#pragma unroll
+    for (int i = 0; i < N; i++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) asm volatile("" : "+r"(r[i][e])::"memory");
+}
+/* named barriers: 1 = the 128 producer threads, 2 = the 256 consumer threads */
+static __device__ __forceinline__ void k90_producer_sync(void) { asm volatile("bar.sync 1, 128;\n" ::: "memory"); }
+static __device__ __forceinline__ void k90_consumer_sync(void) { asm volatile("bar.sync 2, 256;\n" ::: "memory"); }
+
+template <typename T> static __device__ __forceinline__ uint32_t k90_pack(float x, float y);
+template <> __device__ __forceinline__ uint32_t k90_pack<ksa_f16>(float x, float y)
+{
+    __half2 h = __floats2half2_rn(x, y);
+    return *(uint32_t *)&h;
+}
+template <> __device__ __forceinline__ uint32_t k90_pack<ksa_bf16>(float x, float y)
+{
+    __nv_bfloat162 h = __floats2bfloat162_rn(x, y);
+    return *(uint32_t *)&h;
+}
+
+/* rows and key list of a CTA: FLASH / LSE follow flash_prefill.cu's kc_cta_rows (dense: 128 rows
+ * of the flattened (query, head) rows; sparse: the rows of one query tile); POOL: the rows of
+ * query tile tile0 + blockIdx.x and its candidate keys 0 .. pos(tT) - 1 */
+struct k90_work {
+    int b, g, lq, lk, qrow0, krow0, row_begin, row_end, tile;
+    int pos_shift, pos_min, pos_max;
+    int nsel, own0, nkeys, ntiles;
+    const int *idx;
+};
+template <int BN, int MODE>
+static __device__ __forceinline__ int k90_setup(const ksa_gpu_args &a, k90_work &w, int tile0)
+{
+    w.b = blockIdx.z;
+    w.g = blockIdx.y;
+    w.lq = kg_lq(a, w.b);
+    w.lk = kg_lk(a, w.b);
+    w.qrow0 = kg_qrow0(a, w.b);
+    w.krow0 = kg_krow0(a, w.b);
+    const int G = a.group, BM = 128, T = a.tile_size;
+    w.pos_shift = w.lk - w.lq;
+    w.nsel = 0;
+    w.own0 = 0;
+    w.idx = NULL;
+    if (MODE == K90_POOL) {
+        w.tile = tile0 + blockIdx.x;
+        if (w.tile * T >= w.lq) return 0;
+        const int start = w.pos_shift + w.tile * T; /* candidates j < start */
+        if (start <= 0 || kg_tile_count(a, w.lq, w.lk, w.tile) >= start) return 0; /* every candidate is taken */
+        w.row_begin = w.tile * T * G;
+        w.row_end = min((w.tile + 1) * T, w.lq) * G;
+        w.nkeys = start;
+    } else {
+        const int chunk = gridDim.x - 1 - blockIdx.x; /* the longest key lists start first */
+        if (!a.sparse) {
+            w.tile = -1;
+            w.row_begin = chunk * BM;
+            w.row_end = min(w.row_begin + BM, w.lq * G);
+        } else {
+            const int cpt = a.rows_per_cta_chunks;
+            w.tile = chunk / cpt;
+            const int tb = w.tile * T * G, te = min((w.tile + 1) * T, w.lq) * G;
+            w.row_begin = tb + (chunk % cpt) * BM;
+            w.row_end = min(w.row_begin + BM, te);
+        }
+        if (w.row_begin >= w.row_end) return 0;
+        w.pos_max = w.pos_shift + (w.row_end - 1) / G;
+        if (a.sparse) {
+            const int mg = a.head_map[w.g];
+            w.own0 = w.pos_shift + w.tile * T;
+            w.nsel = a.counts[(int64_t)w.b * a.cs0 + (int64_t)mg * a.cs1 + (int64_t)w.tile * a.cs2];
+            w.idx = a.indices + (int64_t)w.b * a.is0 + (int64_t)mg * a.is1 + (int64_t)w.tile * a.is2;
+            w.nkeys = w.nsel + (w.pos_max - w.own0 + 1);
+        } else {
+            w.nkeys = w.pos_max + 1;
+        }
+    }
+    w.pos_min = w.pos_shift + w.row_begin / G;
+    w.ntiles = (w.nkeys + BN - 1) / BN;
+    return 1;
+}
+
+/* key index of list entry n (-1 past the end) */
+template <int MODE> static __device__ __forceinline__ int k90_key(const ksa_gpu_args &a, const k90_work &w, int n)
+{
+    if (n >= w.nkeys) return -1;
+    if (MODE == K90_POOL || !a.sparse) return n;
+    return n < w.nsel ? w.idx[(int64_t)n * a.is3] : w.own0 + (n - w.nsel);
+}
+
+/* element offset of key j's row in K (which 0) or V (which 1) of this CTA's sequence and KV head */
+static __device__ __forceinline__ int64_t k90_row_off(const ksa_gpu_args &a, const k90_work &w, int which, int j)
+{
+    const ksa_gpu_strides &s = which ? a.v_s : a.k_s;
+    if (a.kv_layout == KSA_GPU_KV_PAGED) {
+        const int pg = a.page_table[(int64_t)w.b * a.pt_s0 + (int64_t)(j / a.page_size) * a.pt_s1];
+        return (int64_t)pg * s.page + (int64_t)(j % a.page_size) * s.token + (int64_t)w.g * s.head;
+    }
+    return (int64_t)w.b * s.batch + (int64_t)(w.krow0 + j) * s.token + (int64_t)w.g * s.head;
+}
+
+/* producer (cp.async path): the row offsets of key tile n, one row per producer thread */
+template <int BN, int MODE>
+static __device__ __forceinline__ void k90_tile_rows(const ksa_gpu_args &a, const k90_work &w, int n, int64_t *rk, int64_t *rv, int pt)
+{
+    if (pt < BN) {
+        const int j = k90_key<MODE>(a, w, n * BN + pt);
+        rk[pt] = j >= 0 ? k90_row_off(a, w, 0, j) : -1;
+        if (MODE == K90_FLASH) rv[pt] = j >= 0 ? k90_row_off(a, w, 1, j) : -1;
+    }
+}
+
+/* producer (cp.async path): copy the BN rows of a K or V tile whose offsets are in rows[] (-1: zero) */
+template <int D, int BN>
+static __device__ __forceinline__ void k90_copy_tile(const ksa_gpu_args &a, const uint16_t *base, const int64_t *rows, char *tile, int pt)
+{
+    constexpr int CH = D / 8, ROWS_PER_PASS = 128 / CH;
+    const int ch = pt % CH;
+#pragma unroll 8
+    for (int r = pt / CH; r < BN; r += ROWS_PER_PASS) {
+        const int64_t off = rows[r];
+        kg_copy16(tile + k90_chunk(BN, r, ch), off >= 0 ? (const void *)(base + off + ch * 8) : (const void *)a.meta,
+                       off >= 0 ? 16 : 0);
+    }
+}
+#endif /* KC_SM90_BODY */
+
+/* tma: K / V tiles by TMA through tmK / tmV (dense keys of a uniform contiguous batch); pooled,
+ * tile0, ld: POOL's output (pooled[(b*Hkv + g) * ntiles + tile - tile0][j], leading dimension ld) */
+template <int D, typename T, int MODE>
+__global__ void __launch_bounds__(384, 1)
+    k90_prefill(const __grid_constant__ ksa_gpu_args a, const __grid_constant__ CUtensorMap tmK, const __grid_constant__ CUtensorMap tmV,
+                int tma, float *pooled, int tile0, int ntiles_out, int64_t ld)
+{
+#if defined(KC_SM90_BODY)
+    using C = k90_cfg<D>;
+    constexpr int BM = C::BM, BN = C::BN, KS = C::KS, VS = C::VS, CH = C::CH;
+    constexpr bool WITH_V = MODE == K90_FLASH;
+    extern __shared__ __align__(16) unsigned char k90_smem_raw[];
+    __shared__ __align__(8) uint64_t barQ, barFullK[KS], barEmptyK[KS], barFullV[VS], barEmptyV[VS];
+    __shared__ int64_t rowK[3][BN], rowV[WITH_V ? 3 : 1][BN]; /* cp.async path: row offsets of 3 key tiles */
+
+    k90_work w;
+    if (!k90_setup<BN, MODE>(a, w, tile0)) return;
+    const int G = a.group;
+    char *smem = (char *)(((uintptr_t)k90_smem_raw + 1023) & ~(uintptr_t)1023);
+    char *sQ = smem;
+    char *sK = sQ + C::Q_BYTES;          /* [KS][KV_BYTES] */
+    char *sV = sK + KS * C::KV_BYTES;    /* [VS][KV_BYTES] */
+    float *sRed = (float *)sV;           /* POOL: [2][8 warps][BN] column sums (no V ring) */
+
+    if (threadIdx.x == 0) {
+        /* full barriers: one expect_tx arrival (TMA) or the 128 producer threads' cp.async arrivals;
+         * empty barriers: lane 0 of each of the 8 consumer warps */
+        k90_bar_init(&barQ, 128);
+        for (int s = 0; s < KS; s++) {
+            k90_bar_init(&barFullK[s], tma ? 1 : 128);
+            k90_bar_init(&barEmptyK[s], 8);
+        }
+        for (int s = 0; s < VS; s++) {
+            k90_bar_init(&barFullV[s], tma ? 1 : 128);
+            k90_bar_init(&barEmptyV[s], 8);
+        }
+        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    }
+    __syncthreads();
+
+    const int wg = threadIdx.x / 128;
+    if (wg == 0) {
+        /* ---------------------------------------------------------- producer */
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
+        const int pt = threadIdx.x;
+        /* Q rows (zero past the CTA's last row) */
+        const uint16_t *q = (const uint16_t *)a.q;
+        for (int c = pt; c < BM * CH; c += 128) {
+            const int r = c / CH, ch = c % CH, rr = w.row_begin + r;
+            const uint16_t *src = (const uint16_t *)a.meta;
+            if (rr < w.row_end) {
+                const int i = rr / G, h = w.g * G + rr % G;
+                src = q + (int64_t)w.b * a.q_s.batch + (int64_t)(w.qrow0 + i) * a.q_s.token + (int64_t)h * a.q_s.head + ch * 8;
+            }
+            kg_copy16(sQ + k90_chunk(BM, r, ch), src, rr < w.row_end ? 16 : 0);
+        }
+        k90_bar_arrive_cpasync(&barQ);
+        const uint16_t *kg = (const uint16_t *)a.k, *vg = (const uint16_t *)a.v;
+        /* load K tile n / V tile n once its buffer is free */
+        auto load_k = [&](int n) {
+            k90_bar_wait(&barEmptyK[n % KS], ((n / KS) & 1) ^ 1);
+            char *dst = sK + (n % KS) * C::KV_BYTES;
+            if (tma) {
+                if (pt == 0) {
+                    k90_bar_expect_tx(&barFullK[n % KS], C::KV_BYTES);
+#pragma unroll
+                    for (int cb = 0; cb < D / 64; cb++)
+                        k90_tma_load(dst + cb * BN * 128, &tmK, cb * 64, w.g, w.krow0 + n * BN, w.b, &barFullK[n % KS]);
+                }
+            } else {
+                k90_copy_tile<D, BN>(a, kg, rowK[n % 3], dst, pt);
+                k90_bar_arrive_cpasync(&barFullK[n % KS]);
+            }
+        };
+        auto load_v = [&](int n) {
+            k90_bar_wait(&barEmptyV[n % VS], ((n / VS) & 1) ^ 1);
+            char *dst = sV + (n % VS) * C::KV_BYTES;
+            if (tma) {
+                if (pt == 0) {
+                    k90_bar_expect_tx(&barFullV[n % VS], C::KV_BYTES);
+#pragma unroll
+                    for (int cb = 0; cb < D / 64; cb++)
+                        k90_tma_load(dst + cb * BN * 128, &tmV, cb * 64, w.g, w.krow0 + n * BN, w.b, &barFullV[n % VS]);
+                }
+            } else {
+                k90_copy_tile<D, BN>(a, vg, rowV[n % 3], dst, pt);
+                k90_bar_arrive_cpasync(&barFullV[n % VS]);
+            }
+        };
+        if (tma && pt != 0) {
+            asm volatile("cp.async.wait_all;\n" ::: "memory");
+            return;
+        }
+        if (!tma) {
+            k90_tile_rows<BN, MODE>(a, w, 0, rowK[0], rowV[0], pt);
+            k90_producer_sync();
+        }
+        load_k(0);
+        for (int j = 0; j < w.ntiles; j++) {
+            const bool next = j + 1 < w.ntiles;
+            if (!tma && next) {
+                /* offsets of tile j + 1: slot (j + 1) % 3 was last read for V_{j-2}, before the last sync */
+                k90_tile_rows<BN, MODE>(a, w, j + 1, rowK[(j + 1) % 3], rowV[WITH_V ? (j + 1) % 3 : 0], pt);
+                k90_producer_sync();
+            }
+            if (next) load_k(j + 1);
+            if (WITH_V) load_v(j);
+        }
+        asm volatile("cp.async.wait_all;\n" ::: "memory");
+        return;
+    }
+
+    /* -------------------------------------------------------------- consumers */
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
+    const int cw = wg - 1;                      /* consumer warpgroup: rows cw*64 .. cw*64+63 */
+    const int warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32;
+    constexpr int NS = BN / 2;                  /* S accumulator floats per thread */
+    constexpr int NO = WITH_V ? D / 2 : 2;      /* O accumulator floats per thread */
+    const float sl2 = a.scale_log2;
+
+    int pos[2];
+    float rl2[2] = {0.f, 0.f}; /* POOL: the rows' log2-domain lse */
+#pragma unroll
+    for (int hf = 0; hf < 2; hf++) {
+        const int rr = w.row_begin + cw * 64 + warp * 16 + lane / 4 + hf * 8;
+        pos[hf] = rr < w.row_end ? w.pos_shift + rr / G : -1;
+        if (MODE == K90_POOL) {
+            rl2[hf] = KG_NEG_INF;
+            if (rr < w.row_end) {
+                const int i = rr / G, h = w.g * G + rr % G;
+                rl2[hf] = a.lse_ws[((int64_t)w.b * a.hq + h) * a.max_lq + i];
+            }
+        }
+    }
+    /* list entry n is visible to a row when n < vis_all (selected keys) or n <= vis_lim[row] (dense:
+     * the causal limit; sparse: the tile's own keys up to the row's position) */
+    const int vis_all = MODE == K90_POOL ? w.nkeys : a.sparse ? w.nsel : 0;
+    int vis_lim[2];
+#pragma unroll
+    for (int hf = 0; hf < 2; hf++)
+        vis_lim[hf] = MODE == K90_POOL ? -1 : a.sparse ? (pos[hf] < 0 ? -1 : pos[hf] - w.own0 + w.nsel) : pos[hf];
+    const uint32_t qbase = k90_smem_u32(sQ) + cw * 64 * 128;
+    const uint32_t kbase = k90_smem_u32(sK), vbase = k90_smem_u32(sV);
+
+    float m[2] = {KG_NEG_INF, KG_NEG_INF}, l[2] = {0.f, 0.f};
+    float o[NO];
+#pragma unroll
+    for (int i = 0; i < NO; i++) o[i] = 0.f;
+    uint32_t p[WITH_V ? BN / 16 : 1][4];
+
+    /* S = Q K_j^T (issued, not waited for) */
+    auto issue_qk = [&](float (&s)[NS], int j) {
+        const uint32_t kt = kbase + (j % KS) * C::KV_BYTES;
+        k90_wgmma_fence();
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++) {
+            const uint32_t off = (kk % 4) * 32; /* k16 step inside a 64-column block */
+            const uint64_t da = k90_desc(qbase + (kk / 4) * BM * 128 + off, 16, 1024);
+            const uint64_t db = k90_desc(kt + (kk / 4) * BN * 128 + off, 16, 1024);
+            kc_wgmma_ss<BN, T>::run(s, da, db, kk > 0);
+        }
+        k90_wgmma_commit();
+    };
+    /* O += P V_j (P from registers); the first product overwrites O */
+    auto issue_pv = [&](int j) {
+        if constexpr (WITH_V) {
+            const uint32_t vt = vbase + (j % VS) * C::KV_BYTES;
+            k90_wgmma_fence();
+#pragma unroll
+            for (int ks = 0; ks < BN / 16; ks++) {
+                const uint64_t db = k90_desc(vt + ks * 16 * 128, BN * 128, 1024);
+                kc_wgmma_rs<D, T>::run(o, p[ks], db, j > 0 || ks > 0);
+            }
+            k90_wgmma_commit();
+        }
+    };
+    /* mask, online softmax of tile j's scores; returns the factor that rescales O */
+    auto softmax = [&](float (&s)[NS], int j, float (&alpha)[2]) {
+        const int n0 = j * BN;
+        const bool full = a.sparse ? n0 + BN <= w.nsel : n0 + BN - 1 <= w.pos_min;
+        float mx[2] = {KG_NEG_INF, KG_NEG_INF};
+        if (full) {
+#pragma unroll
+            for (int i = 0; i < NS; i++) {
+                s[i] *= sl2;
+                mx[(i >> 1) & 1] = fmaxf(mx[(i >> 1) & 1], s[i]);
+            }
+        } else {
+#pragma unroll
+            for (int i = 0; i < NS; i++) {
+                const int n = n0 + (i >> 2) * 8 + (lane % 4) * 2 + (i & 1), hf = (i >> 1) & 1;
+                const float x = (n < vis_all || n <= vis_lim[hf]) ? s[i] * sl2 : KG_NEG_INF;
+                s[i] = x;
+                mx[hf] = fmaxf(mx[hf], x);
+            }
+        }
+        float base[2];
+#pragma unroll
+        for (int hf = 0; hf < 2; hf++) {
+            mx[hf] = fmaxf(mx[hf], __shfl_xor_sync(0xffffffffu, mx[hf], 1));
+            mx[hf] = fmaxf(mx[hf], __shfl_xor_sync(0xffffffffu, mx[hf], 2));
+            const float mn = fmaxf(m[hf], mx[hf]);
+            base[hf] = mn == KG_NEG_INF ? 0.f : mn;
+            alpha[hf] = ksa_exp2(m[hf] - base[hf]);
+            m[hf] = mn;
+        }
+        float sum[2] = {0.f, 0.f};
+#pragma unroll
+        for (int i = 0; i < NS; i++) {
+            const float pv = ksa_exp2(s[i] - base[(i >> 1) & 1]);
+            s[i] = pv;
+            sum[(i >> 1) & 1] += pv;
+        }
+#pragma unroll
+        for (int hf = 0; hf < 2; hf++) l[hf] = l[hf] * alpha[hf] + sum[hf];
+    };
+    auto to_p = [&](const float (&s)[NS]) {
+        if constexpr (WITH_V) {
+#pragma unroll
+            for (int ks = 0; ks < BN / 16; ks++) {
+                p[ks][0] = k90_pack<T>(s[(2 * ks) * 4 + 0], s[(2 * ks) * 4 + 1]);
+                p[ks][1] = k90_pack<T>(s[(2 * ks) * 4 + 2], s[(2 * ks) * 4 + 3]);
+                p[ks][2] = k90_pack<T>(s[(2 * ks + 1) * 4 + 0], s[(2 * ks + 1) * 4 + 1]);
+                p[ks][3] = k90_pack<T>(s[(2 * ks + 1) * 4 + 2], s[(2 * ks + 1) * 4 + 3]);
+            }
+        }
+    };
+    auto release = [&](uint64_t *bar) {
+        __syncwarp();
+        if (lane == 0) k90_bar_arrive(bar);
+    };
+    auto wait_k = [&](int j) {
+        k90_bar_wait(&barFullK[j % KS], (j / KS) & 1);
+        if (!tma) k90_fence_async_smem();
+    };
+    auto wait_v = [&](int j) {
+        k90_bar_wait(&barFullV[j % VS], (j / VS) & 1);
+        if (!tma) k90_fence_async_smem();
+    };
+
+    k90_bar_wait(&barQ, 0);
+    k90_fence_async_smem();
+    if constexpr (MODE != K90_FLASH) {
+        /* Q K^T only: the lse pass and the pooled pass */
+        float *out = MODE == K90_POOL ? pooled + ((int64_t)(w.b * a.hkv + w.g) * ntiles_out + (w.tile - tile0)) * ld : NULL;
+        const int ct = threadIdx.x - 128; /* consumer thread 0..255 */
+        auto process = [&](float (&s)[NS], int j) {
+            if constexpr (MODE == K90_POOL) {
+                /* pooled probabilities: out[j] = sum over the tile's rows of exp2(s - lse2) */
+                float *red = sRed + (j & 1) * 8 * BN;
+#pragma unroll
+                for (int nb = 0; nb < BN / 8; nb++)
+#pragma unroll
+                    for (int e = 0; e < 2; e++) {
+                        /* rows past the tile (lse2 -inf) add nothing */
+                        float v = (rl2[0] == KG_NEG_INF ? 0.f : ksa_exp2(s[nb * 4 + e] * sl2 - rl2[0])) +
+                                  (rl2[1] == KG_NEG_INF ? 0.f : ksa_exp2(s[nb * 4 + 2 + e] * sl2 - rl2[1]));
+                        v += __shfl_xor_sync(0xffffffffu, v, 4);
+                        v += __shfl_xor_sync(0xffffffffu, v, 8);
+                        v += __shfl_xor_sync(0xffffffffu, v, 16);
+                        if (lane < 4) red[(cw * 4 + warp) * BN + nb * 8 + lane * 2 + e] = v;
+                    }
+                k90_consumer_sync();
+                if (ct < BN) {
+                    const int jj = j * BN + ct;
+                    if (jj < w.nkeys) {
+                        float v = 0.f;
+#pragma unroll
+                        for (int wi = 0; wi < 8; wi++) v += red[wi * BN + ct];
+                        out[jj] = v;
+                    }
+                }
+            } else {
+                float alpha[2];
+                softmax(s, j, alpha);
+            }
+        };
+        /* (overlapping tile j + 1's product with tile j's processing through two score buffers made
+         * ptxas serialise every wgmma here (C7515), so each tile waits for its own product) */
+        for (int j = 0; j < w.ntiles; j++) {
+            float s[NS];
+            wait_k(j);
+            issue_qk(s, j);
+            k90_wgmma_wait<0>();
+            k90_fence_regs(s);
+            release(&barEmptyK[j % KS]);
+            process(s, j);
+        }
+    } else {
+        /* ping-pong (a.pingpong): the two consumer warpgroups take turns issuing their products
+         * (named barriers 3 and 4), so one's softmax runs while the other's GEMMs use the tensor cores;
+         * warpgroup 0 goes first, and each passes the turn after every issue point but warpgroup 1's last */
+        const bool pp = a.pingpong;
+        auto turn_wait = [&]() {
+            if (pp) asm volatile("bar.sync %0, 256;\n" ::"r"(3 + cw) : "memory");
+        };
+        auto turn_pass = [&](bool last) {
+            if (pp && !(last && cw == 1)) asm volatile("bar.arrive %0, 256;\n" ::"r"(3 + (cw ^ 1)) : "memory");
+        };
+        if (pp && cw == 1) asm volatile("bar.arrive 3, 256;\n" ::: "memory");
+        {
+            float s[NS];
+            float alpha[2];
+            wait_k(0);
+            turn_wait();
+            issue_qk(s, 0);
+            turn_pass(false);
+            k90_wgmma_wait<0>();
+            k90_fence_regs(s);
+            release(&barEmptyK[0]);
+            softmax(s, 0, alpha);
+            to_p(s);
+        }
+        for (int j = 1; j < w.ntiles; j++) {
+            float s[NS];
+            float alpha[2];
+            wait_k(j);
+            wait_v(j - 1);
+            turn_wait();
+            issue_qk(s, j);
+            /* no register fence on o here: a non-wgmma definition of o while Q K^T is in flight makes
+             * ptxas serialise every wgmma (C7515); the P V asm's operands order it after the rescale */
+            issue_pv(j - 1);
+            turn_pass(false);
+            k90_wgmma_wait<1>();
+            k90_fence_regs(s);
+            release(&barEmptyK[j % KS]);
+            softmax(s, j, alpha);
+            k90_wgmma_wait<0>();
+            k90_fence_regs(o);
+            k90_fence_regs(p);
+            release(&barEmptyV[(j - 1) % VS]);
+#pragma unroll
+            for (int i = 0; i < NO; i++) o[i] *= alpha[(i >> 1) & 1];
+            to_p(s);
+        }
+        const int j = w.ntiles - 1;
+        wait_v(j);
+        turn_wait();
+        issue_pv(j);
+        turn_pass(true);
+        k90_wgmma_wait<0>();
+        k90_fence_regs(o);
+        release(&barEmptyV[j % VS]);
+    }
+
+    /* ---------------------------------------------------------- epilogue (o, lse; the pooled pass wrote its scores) */
+    if constexpr (MODE != K90_POOL) {
+#pragma unroll
+        for (int hf = 0; hf < 2; hf++) {
+            float lt = l[hf];
+            lt += __shfl_xor_sync(0xffffffffu, lt, 1);
+            lt += __shfl_xor_sync(0xffffffffu, lt, 2);
+            const int rr = w.row_begin + cw * 64 + warp * 16 + lane / 4 + hf * 8;
+            if (rr >= w.row_end) continue;
+            const int i = rr / G, h = w.g * G + rr % G;
+            if (WITH_V && a.o) {
+                const float inv = lt > 0.f ? 1.f / lt : 0.f;
+                T *op = (T *)a.o + (int64_t)w.b * a.o_s.batch + (int64_t)(w.qrow0 + i) * a.o_s.token + (int64_t)h * a.o_s.head;
+                if (((uintptr_t)op & 3) == 0) {
+#pragma unroll
+                    for (int nb = 0; nb < NO / 4; nb++) {
+                        const int d = nb * 8 + (lane % 4) * 2;
+                        *(uint32_t *)(op + d) = k90_pack<T>(o[nb * 4 + hf * 2] * inv, o[nb * 4 + hf * 2 + 1] * inv);
+                    }
+                } else {
+#pragma unroll
+                    for (int nb = 0; nb < NO / 4; nb++) {
+                        const int d = nb * 8 + (lane % 4) * 2;
+                        op[d] = ksa_from_float<T>(o[nb * 4 + hf * 2] * inv);
+                        op[d + 1] = ksa_from_float<T>(o[nb * 4 + hf * 2 + 1] * inv);
+                    }
+                }
+            }
+            if (lane % 4 == 0) {
+                const float lse2 = lt > 0.f ? m[hf] + ksa_log2(lt) : KG_NEG_INF;
+                if (a.lse) a.lse[(int64_t)w.b * a.lse_sb + (int64_t)h * a.lse_sh + (int64_t)(w.qrow0 + i) * a.lse_si] = lse2 * KG_LN2;
+                if (a.lse_ws) a.lse_ws[((int64_t)w.b * a.hq + h) * a.max_lq + i] = lse2;
+            }
+        }
+    }
+#endif
+}
+
+/* ------------------------------------------------------------------ host side */
+/* cuTensorMapEncodeTiled from the driver, through the runtime (the plugin links no libcuda) */
+static PFN_cuTensorMapEncodeTiled_v12000 k90_encode_fn(void)
+{
+    static PFN_cuTensorMapEncodeTiled_v12000 fn;
+    static int tried;
+    if (!tried) {
+        void *f = NULL;
+        cudaDriverEntryPointQueryResult q;
+        if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault, &q) == cudaSuccess &&
+            q == cudaDriverEntryPointSuccess)
+            fn = (PFN_cuTensorMapEncodeTiled_v12000)f;
+        else
+            (void)cudaGetLastError();
+        tried = 1;
+    }
+    return fn;
+}
+
+/* a (D, Hkv, rows, batch) tensor map over K or V with (64 x 1 x box_rows x 1) boxes, 128-byte swizzle */
+static int k90_make_map(CUtensorMap *m, const void *base, int dtype, int D, int hkv, int64_t rows, int64_t batch, const ksa_gpu_strides &s,
+                        int box_rows)
+{
+    PFN_cuTensorMapEncodeTiled_v12000 enc = k90_encode_fn();
+    if (!enc) return 0;
+    cuuint64_t dims[4] = {(cuuint64_t)D, (cuuint64_t)hkv, (cuuint64_t)rows, (cuuint64_t)batch};
+    cuuint64_t strides[3] = {(cuuint64_t)s.head * 2, (cuuint64_t)s.token * 2,
+                             (cuuint64_t)(batch > 1 ? s.batch : s.token * rows) * 2};
+    cuuint32_t box[4] = {64, 1, (cuuint32_t)box_rows, 1};
+    cuuint32_t estr[4] = {1, 1, 1, 1};
+    CUresult r = enc(m, dtype == KSA_GPU_DT_F16 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 4, (void *)base, dims,
+                     strides, box, estr, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                     CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    return r == CUDA_SUCCESS;
+}
+
+/* TMA serves dense key runs of a uniform contiguous batch (no padded or foreign rows inside a tile:
+ * rows past Lk are out of the tensor and read as zeros) whose strides TMA accepts */
+extern "C" int kc_tma_kv_maps(const ksa_gpu_args *a, int head_dim, int box_rows, CUtensorMap *mk, CUtensorMap *mv)
+{
+    if (a->sparse || !a->meta_uniform || a->kv_layout != KSA_GPU_KV_CONTIGUOUS || !a->vec16) return 0;
+    const ksa_gpu_strides *ks[2] = {&a->k_s, &a->v_s};
+    for (int i = 0; i < 2; i++)
+        if (ks[i]->head <= 0 || ks[i]->token <= 0 || (a->batch > 1 && ks[i]->batch <= 0) || (ks[i]->token * 2) >= (1ll << 40) ||
+            (ks[i]->batch * 2) >= (1ll << 40))
+            return 0;
+    return k90_make_map(mk, a->k, a->dtype, head_dim, a->hkv, a->max_lk, a->batch, a->k_s, box_rows) &&
+           k90_make_map(mv, a->v, a->dtype, head_dim, a->hkv, a->max_lk, a->batch, a->v_s, box_rows);
+}
+
+template <int D, typename T, int MODE>
+static int k90_launch_t(const ksa_gpu_args *a, float *pooled, int tile0, int ntiles, int64_t ld, cudaStream_t st)
+{
+    using C = k90_cfg<D>;
+    static unsigned done; /* devices this kernel was configured on */
+    cudaError_t e = kg_allow_smem(k90_prefill<D, T, MODE>, &done);
+    if (e != cudaSuccess) return (int)e;
+    CUtensorMap mk, mv;
+    memset(&mk, 0, sizeof mk);
+    memset(&mv, 0, sizeof mv);
+    const int tma = kc_tma_kv_maps(a, D, k90_cfg<D>::BN, &mk, &mv);
+    dim3 grid;
+    if (MODE == K90_POOL)
+        grid = dim3((unsigned)ntiles, (unsigned)a->hkv, (unsigned)a->batch);
+    else
+        grid = dim3((unsigned)(a->sparse ? a->n_tiles * a->rows_per_cta_chunks : (a->max_lq * a->group + C::BM - 1) / C::BM),
+                    (unsigned)a->hkv, (unsigned)a->batch);
+    k90_prefill<D, T, MODE><<<grid, C::THREADS, C::SMEM, st>>>(*a, mk, mv, tma, pooled, tile0, ntiles, ld);
+    return (int)cudaGetLastError();
+}
+template <int D, typename T> static int k90_launch_d(const ksa_gpu_args *a, cudaStream_t st)
+{
+    return a->lse_only ? k90_launch_t<D, T, K90_LSE>(a, NULL, 0, 0, 0, st) : k90_launch_t<D, T, K90_FLASH>(a, NULL, 0, 0, 0, st);
+}
+
+extern "C" size_t kc_sm90_prefill_smem(int head_dim)
+{
+    return head_dim == 64 ? (size_t)k90_cfg<64>::SMEM
+                          : head_dim == 128 ? (size_t)k90_cfg<128>::SMEM : head_dim == 256 ? (size_t)k90_cfg<256>::SMEM : 0;
+}
+
+extern "C" int kc_launch_sm90_prefill(const ksa_gpu_args *a, const ksa_gpu_call *c)
+{
+    cudaStream_t st = (cudaStream_t)c->stream;
+    if (c->kernel)
+        snprintf(c->kernel, (size_t)c->kernel_len, "wgmma_flash_prefill_%s_d%d", a->lse_only ? "lse" : a->sparse ? "sparse" : "dense",
+                 a->head_dim);
+    if (a->dtype == KSA_GPU_DT_F16) {
+        if (a->head_dim == 64) return k90_launch_d<64, ksa_f16>(a, st);
+        if (a->head_dim == 128) return k90_launch_d<128, ksa_f16>(a, st);
+        if (a->head_dim == 256) return k90_launch_d<256, ksa_f16>(a, st);
+    } else {
+        if (a->head_dim == 64) return k90_launch_d<64, ksa_bf16>(a, st);
+        if (a->head_dim == 128) return k90_launch_d<128, ksa_bf16>(a, st);
+        if (a->head_dim == 256) return k90_launch_d<256, ksa_bf16>(a, st);
+    }
+    return (int)cudaErrorInvalidValue;
+}
+
+/* pooled scores of tiles [tile0, tile0 + ntiles) into the POOLED region; tiles of more than 128 rows
+ * (tile_size x group) take the mma.sync kernel, which reads the same log2-domain lse */
+extern "C" int kc_launch_sm90_pooled(const ksa_gpu_args *a, const ksa_gpu_call *c, int tile0, int ntiles)
+{
+    if (a->tile_size * a->group > k90_cfg<128>::BM) return kc_launch_pooled_prefill(a, c, tile0, ntiles);
+    cudaStream_t st = (cudaStream_t)c->stream;
+    float *pooled = (float *)ksa_gpu_ws(c, KSA_GPU_WS_POOLED);
+    const int64_t ld = c->plan->lk_ld;
+    ksa_gpu_args b = *a;
+    b.sparse = 0; /* the candidates are a dense run of keys */
+    if (a->dtype == KSA_GPU_DT_F16) {
+        if (a->head_dim == 64) return k90_launch_t<64, ksa_f16, K90_POOL>(&b, pooled, tile0, ntiles, ld, st);
+        if (a->head_dim == 128) return k90_launch_t<128, ksa_f16, K90_POOL>(&b, pooled, tile0, ntiles, ld, st);
+        if (a->head_dim == 256) return k90_launch_t<256, ksa_f16, K90_POOL>(&b, pooled, tile0, ntiles, ld, st);
+    } else {
+        if (a->head_dim == 64) return k90_launch_t<64, ksa_bf16, K90_POOL>(&b, pooled, tile0, ntiles, ld, st);
+        if (a->head_dim == 128) return k90_launch_t<128, ksa_bf16, K90_POOL>(&b, pooled, tile0, ntiles, ld, st);
+        if (a->head_dim == 256) return k90_launch_t<256, ksa_bf16, K90_POOL>(&b, pooled, tile0, ntiles, ld, st);
+    }
+    return (int)cudaErrorInvalidValue;
+}
