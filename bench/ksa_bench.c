@@ -1,7 +1,7 @@
 #define _POSIX_C_SOURCE 200809L
 /* ksa_bench.c: ksa-bench, the benchmark driver. Runs every attention mode (DENSE / ANCHOR / REUSE)
  * in both phases (PREFILL, DECODE) on every device present, over the standard shapes of
- * PERFORMANCE.md or user-given ones, and a 32-layer Kascade schedule against 32 dense layers.
+ * bench/PERFORMANCE.md or user-given ones, and a 32-layer Kascade schedule against 32 dense layers.
  * Timing: warm-up, then the median of repeated samples, each sample a batch of back-to-back calls
  * closed by ksa_stream_synchronize; inputs rotated among several copies when they would fit in the
  * last-level cache; random data. Each measurement is one JSON object on one line (stdout or
@@ -188,7 +188,7 @@ static void parse_shape(const char *s)
     opt.user_shapes = 1;
 }
 
-/* The standard grid of PERFORMANCE.md (or the CI-sized --quick grid). */
+/* The standard grid of bench/PERFORMANCE.md (or the CI-sized --quick grid). */
 static void add_standard_grid(void)
 {
     if (opt.quick) {

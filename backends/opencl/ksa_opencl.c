@@ -88,12 +88,17 @@ static void get_string(cl_device_id d, cl_device_info what, char *buf, size_t le
  * method, its "loopvec" method, PoCL 3.1 and NVIDIA's OpenCL were right on the same kernels; see
  * backends/opencl/NOTES-opencl.md). On such a driver the backend never picks that shape and refuses
  * it as an override. KSA_OPENCL_QUIRKS=two-vector-rows forces the workaround on (tests), =none off. */
+int ksa_ocl_is_pocl(const ksa_ocl_device *d)
+{
+    return strstr(d->platform_version, "PoCL") != NULL || strstr(d->version, "PoCL") != NULL;
+}
+
 static int miscompiles_two_vector_rows(const ksa_ocl_device *d)
 {
     const char *quirks = getenv("KSA_OPENCL_QUIRKS");
     if (quirks && strstr(quirks, "two-vector-rows")) return 1;
     if (quirks && strcmp(quirks, "none") == 0) return 0;
-    if (!strstr(d->platform_version, "PoCL") && !strstr(d->version, "PoCL")) return 0;
+    if (!ksa_ocl_is_pocl(d)) return 0;
     const char *method = getenv("POCL_WORK_GROUP_METHOD");
     if (method && strcmp(method, "cbs") == 0) return 0;
     return atoi(d->driver) >= 4; /* PoCL's driver version: "5.0+debian" */

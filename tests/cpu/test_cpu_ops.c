@@ -44,8 +44,7 @@ static ksa_device cpu_device(void)
 static void run_grid_at(const char *level, int quick)
 {
     if (!level_available(level)) {
-        printf("level %s not available on this CPU: skipped\n", level);
-        return;
+        ktest_skip("kernel level %s not available on this CPU", level);
     }
     setenv("KSA_CPU_ISA", level, 1);
     ksa_device dev = cpu_device();
@@ -334,5 +333,5 @@ int main(void)
         cmocka_unit_test(test_same_bits_any_thread_count),
         cmocka_unit_test(test_tunable_configs),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ktest_run_group(tests, NULL, NULL);
 }

@@ -28,7 +28,7 @@ static void usage(FILE *f)
             "  --shape SPEC        B=1,Hq=32,Hkv=8,D=128,L=4096 (L sets Lq and Lk; or Lq=.., Lk=..), repeatable;\n"
             "                      decode uses Lk and B\n"
             "  --preset NAME       ci (the shapes of ksa-bench --quick), small (CI-class CPU, D 128) or standard\n"
-            "                      (PERFORMANCE.md shapes at 8K-32K); default: standard on GPUs, small\n"
+            "                      (bench/PERFORMANCE.md shapes at 8K-32K); default: standard on GPUs, small\n"
             "                      otherwise; ignored when --shape is given\n"
             "  --paged             paged K/V (page size 16) instead of contiguous\n"
             "  --budget SECONDS    total time budget, split evenly over the jobs (default 300)\n"
