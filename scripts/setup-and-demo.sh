@@ -11,7 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
 if [ "${KSA_SKIP_DEPS:-0}" != 1 ] && command -v apt-get >/dev/null; then
-  KSA_WITH_HIP_PACKAGES=${KSA_WITH_HIP_PACKAGES:-0} bash scripts/install-deps.sh
+  # the Python test environment is the test command's business
+  KSA_WITH_HIP_PACKAGES=${KSA_WITH_HIP_PACKAGES:-0} KSA_SKIP_PYTHON=1 bash scripts/install-deps.sh
 fi
 [ -d /usr/local/cuda/bin ] && case ":$PATH:" in *:/usr/local/cuda/bin:*) ;; *) PATH=/usr/local/cuda/bin:$PATH ;; esac
 build=${KSA_BUILD_DIR:-build}

@@ -34,7 +34,7 @@ ctest --test-dir "$build" --output-on-failure --no-tests=error --output-junit "$
 # the summary: how many ran, how many skipped (ctest's JUnit file has both counts)
 total=0 skipped=0
 if [ -f "$junit" ]; then
-  suite=$(grep -m1 -o '<testsuite [^>]*>' "$junit" || true)
+  suite=$(head -c 4096 "$junit" | tr '\n\t' '  ' | grep -o '<testsuite [^>]*>' || true)
   total=$(sed -n 's/.* tests="\([0-9]*\)".*/\1/p' <<<"$suite")
   skipped=$(sed -n 's/.* skipped="\([0-9]*\)".*/\1/p' <<<"$suite")
 fi
