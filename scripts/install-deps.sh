@@ -6,8 +6,9 @@
 #    python/requirements-test.txt, with pip, into a virtual environment of the clone, <source>/.venv
 #    (KSA_PYTHON_VENV puts it elsewhere; CMake looks there first). A venv because Debian's python3
 #    refuses pip installs into the system (PEP 668). KSA_SKIP_PYTHON=1 skips this part. torch is
-#    not installed: the only Linux torch on the Python package index pulls ~3 GB of CUDA packages
-#    (the CPU-only wheels live on download.pytorch.org); its tests skip, saying so, without it.
+#    not installed: the only Linux torch on the Python package index comes with its CUDA packages
+#    (torch 2.11.0: 4.7 GB installed, 2026-11-30), the CPU-only wheels live on download.pytorch.org;
+#    its tests skip, saying so, without it.
 # Does nothing when everything is present.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)

@@ -22,8 +22,9 @@ try:
 except ImportError:  # the reason is given per test below
     torch = None
 
-NO_TORCH = ("torch is not installed: the PyPI torch wheel for Linux pulls ~3 GB of CUDA packages and the "
-            "CPU-only wheels (download.pytorch.org) are not reachable from CI; the lead runs these on the GPU machine")
+NO_TORCH = ("torch is not installed: PyPI has no CPU-only torch for Linux (torch 2.11.0 from PyPI installs 4.7 GB "
+            "with its CUDA 13 packages) and download.pytorch.org, which has one, is not reachable from CI; these run "
+            "where torch is installed (the GPU machine)")
 
 if torch is not None:
     import ksa
