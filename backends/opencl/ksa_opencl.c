@@ -82,17 +82,17 @@ static void get_string(cl_device_id d, cl_device_info what, char *buf, size_t le
     while (n && (buf[n - 1] == ' ' || buf[n - 1] == '\n')) buf[--n] = '\0';
 }
 
+int ksa_ocl_is_pocl(const ksa_ocl_device *d)
+{
+    return strstr(d->platform_version, "PoCL") != NULL || strstr(d->version, "PoCL") != NULL;
+}
+
 /* PoCL 4 and later compile ksa_attend wrongly, with their default work-group method, when each
  * work-item keeps exactly two accumulator vectors of a row (seen with PoCL 5.0 on the lent Xeon on
  * 2026-11-28: head_dim 64 with tpr 8 gave wrong rows in every mode, deterministically; its "cbs"
  * method, its "loopvec" method, PoCL 3.1 and NVIDIA's OpenCL were right on the same kernels; see
  * backends/opencl/NOTES-opencl.md). On such a driver the backend never picks that shape and refuses
  * it as an override. KSA_OPENCL_QUIRKS=two-vector-rows forces the workaround on (tests), =none off. */
-int ksa_ocl_is_pocl(const ksa_ocl_device *d)
-{
-    return strstr(d->platform_version, "PoCL") != NULL || strstr(d->version, "PoCL") != NULL;
-}
-
 static int miscompiles_two_vector_rows(const ksa_ocl_device *d)
 {
     const char *quirks = getenv("KSA_OPENCL_QUIRKS");
