@@ -105,7 +105,7 @@ bench_peaks bench_peaks_builtin(const ksa_device_info *info)
 {
     bench_peaks pk;
     memset(&pk, 0, sizeof pk);
-    /* GPUs: measured figures where this project measured them (PERFORMANCE.md, KINDS.md), else
+    /* GPUs: measured figures where this project measured them (bench/PERFORMANCE.md, NOTES.md), else
      * datasheet dense 16-bit rates */
     static const struct {
         const char *needle;

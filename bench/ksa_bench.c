@@ -1,7 +1,7 @@
 #define _POSIX_C_SOURCE 200809L
 /* ksa_bench.c: ksa-bench, the benchmark driver. Runs every attention mode (DENSE / ANCHOR / REUSE)
  * in both phases (PREFILL, DECODE) on every device present, over the standard shapes of
- * PERFORMANCE.md or user-given ones, and a 32-layer Kascade schedule against 32 dense layers.
+ * bench/PERFORMANCE.md or user-given ones, and a 32-layer Kascade schedule against 32 dense layers.
  * Timing: warm-up, then the median of repeated samples, each sample a batch of back-to-back calls
  * closed by ksa_stream_synchronize; inputs rotated among several copies when they would fit in the
  * last-level cache; random data. Each measurement is one JSON object on one line (stdout or
@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../tools/ksa_cli.h"
 #include "bench_model.h"
 #include "ksa/ksa.h"
 
@@ -61,6 +62,7 @@ typedef struct bench_options {
 static bench_options opt;
 static FILE *out_file;
 static int lines_written, lines_invalid, lines_ok;
+static char first_failure[400]; /* the first record that measured nothing: its status and reason */
 static double start_ms;
 static int progress_on;
 
@@ -188,7 +190,7 @@ static void parse_shape(const char *s)
     opt.user_shapes = 1;
 }
 
-/* The standard grid of PERFORMANCE.md (or the CI-sized --quick grid). */
+/* The standard grid of bench/PERFORMANCE.md (or the CI-sized --quick grid). */
 static void add_standard_grid(void)
 {
     if (opt.quick) {
@@ -431,6 +433,9 @@ static void emit_record(const record *r)
     if (opt.tag) jb_str(&j, "tag", opt.tag);
     jb_str(&j, "status", r->status);
     if (r->error) jb_str(&j, "error", r->error);
+    if (strcmp(r->status, "ok") != 0 && !first_failure[0])
+        snprintf(first_failure, sizeof first_failure, "%s %s %s on %s: %s%s%s", r->op, r->mode, r->phase, r->d->info.name,
+                 r->status, r->error ? ": " : "", r->error ? r->error : "");
     if (r->note) jb_str(&j, "note", r->note);
     jb_num(&j, "flops", r->work.flops);
     jb_num(&j, "bytes", r->work.bytes);
@@ -701,6 +706,38 @@ static int over_budget(void)
 
 static int dtype_slot(ksa_dtype dt) { return (int)dt < 5 ? (int)dt : 0; }
 
+/* Bytes a run may take on the device, and what that figure is: for host-memory devices the memory
+ * the OS says is available now (MemAvailable: other processes count), else the device's size;
+ * 0 when unknown. A run needing more than --max-mem-fraction of it is skipped with a sentence. */
+static double device_memory_budget(const bench_device *d, const char **what)
+{
+    *what = "device memory";
+    double total = (double)d->info.memory_bytes;
+    if (!d->info.host_memory) return total;
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return total;
+    char line[256];
+    unsigned long long kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) break;
+    fclose(f);
+    if (kb == 0) return total;
+    *what = "available host memory (MemAvailable)";
+    double avail = (double)kb * 1024.0;
+    return total > 0 && total < avail ? total : avail;
+}
+
+/* The skip sentence when `need` bytes exceed the share of the device's memory a run may use. */
+static const char *memory_refusal(const bench_device *d, double need, char *buf, size_t len)
+{
+    const char *what;
+    double have = device_memory_budget(d, &what);
+    if (have <= 0 || need <= opt.max_mem_fraction * have) return NULL;
+    snprintf(buf, len, "needs %.1f GB of the %.1f GB of %s on %s (limit %.0f%%); choose a smaller --shape", need / 1e9,
+             have / 1e9, what, d->info.name, opt.max_mem_fraction * 100);
+    return buf;
+}
+
 /* All enabled modes of one (device, shape, dtype). */
 static void bench_shape_on(bench_device *d, const bench_item *it, ksa_dtype dt)
 {
@@ -750,9 +787,7 @@ static void bench_shape_on(bench_device *d, const bench_item *it, ksa_dtype dt)
             double pd = bench_floor_ms(&wd, &d->peaks, NULL) * 5.0;
             if (pd > predicted) predicted = pd;
         }
-        if (d->info.memory_bytes > 0 && need > opt.max_mem_fraction * (double)d->info.memory_bytes) {
-            snprintf(reasons[m], sizeof reasons[m], "needs %.1f GB of the device's %.1f GB", need / 1e9,
-                     (double)d->info.memory_bytes / 1e9);
+        if (memory_refusal(d, need, reasons[m], sizeof reasons[m])) {
             skip_reason[m] = reasons[m];
         } else if (predicted > opt.max_call_ms) {
             snprintf(reasons[m], sizeof reasons[m], "predicted %.0f ms per call exceeds --max-call-ms %.0f", predicted,
@@ -842,7 +877,11 @@ static void load_schedule_maps(void)
         }
         return;
     }
-    /* no file: the Llama anchors with identity maps, said so in the output */
+    /* a file named on the command line must be read: measuring something else would be a silent
+     * wrong answer */
+    if (opt.head_maps) die("--head-maps %s: %s", opt.head_maps, err);
+    /* the default file missing (an installed ksa-bench without tests/data): the Llama anchors with
+     * identity maps, said so on stderr and in every record's note */
     fprintf(stderr, "ksa-bench: %s; using anchors {0,2,8,13,14} with identity head maps\n", err);
     sched_layers = 32;
     sched_kv = 8;
@@ -911,6 +950,17 @@ static void bench_schedule_on(bench_device *d, const bench_item *it, ksa_dtype d
         bench_work one = bench_count(&it->shape, KSA_MODE_DENSE, it->phase, &opt.topk, dt);
         predicted = lm / lf * bench_floor_ms(&one, &d->peaks, NULL) * (double)sched_layers;
     }
+    /* inputs: every q/k/v/o set the layers cycle through (setup_problem), before anything is allocated */
+    double need = (double)(2 * qo_bytes(&it->shape, dt) + 2 * kv_bytes(&it->shape, dt)) * opt.schedule_sets;
+    if (memory_refusal(d, need, errbuf, sizeof errbuf)) {
+        fprintf(stderr, "ksa-bench: schedule %s B%lld Lk%lld skipped: %s\n", base.phase, (long long)it->shape.B,
+                (long long)it->shape.Lk, errbuf);
+        rk.status = rd.status = "skipped";
+        rk.error = rd.error = errbuf;
+        emit_record(&rd);
+        emit_record(&rk);
+        return;
+    }
     if (predicted > opt.max_call_ms * 4 || over_budget()) {
         snprintf(errbuf, sizeof errbuf, over_budget() ? "--time-budget spent" : "predicted %.0f ms per dense pass is too long",
                  predicted);
@@ -936,6 +986,7 @@ static void bench_schedule_on(bench_device *d, const bench_item *it, ksa_dtype d
     double kms = 0, dms = 0;
     double kind_ms[3] = {0, 0, 0};
     int kind_n[3] = {0, 0, 0};
+    int skipped = 0;
     if (st) {
         fail = errbuf;
         goto report;
@@ -955,6 +1006,13 @@ static void bench_schedule_on(bench_device *d, const bench_item *it, ksa_dtype d
     size_t wsb = 0;
     STRY(ksa_schedule_plan(sched, p.phase, &t0, &wsb));
     if (wsb < p.ws_bytes) wsb = p.ws_bytes;
+    /* the inputs are in memory now (filled): the workspace must fit in what is left */
+    if (memory_refusal(d, (double)wsb, errbuf, sizeof errbuf)) {
+        fprintf(stderr, "ksa-bench: schedule %s workspace skipped: %s\n", base.phase, errbuf);
+        fail = errbuf;
+        skipped = 1;
+        goto report;
+    }
     ksa_workspace ws;
     memset(&ws, 0, sizeof ws);
     if (wsb) {
@@ -1013,7 +1071,7 @@ static void bench_schedule_on(bench_device *d, const bench_item *it, ksa_dtype d
 #undef STRY
 report:
     if (fail) {
-        rk.status = rd.status = st == KSA_STATUS_UNSUPPORTED ? "unsupported" : "error";
+        rk.status = rd.status = skipped ? "skipped" : st == KSA_STATUS_UNSUPPORTED ? "unsupported" : "error";
         rk.error = rd.error = fail;
     } else {
         rk.status = rd.status = "ok";
@@ -1189,10 +1247,15 @@ static void usage(FILE *f)
             "  --tag STR           free label copied into every record\n"
             "  --out FILE          write JSON lines to FILE (default stdout); --append to add\n"
             "  --dry-run [MODEL]   print the work and floors of the grid without a device (MODEL: H100)\n"
-            "  --check-json        exit non-zero unless every line is valid JSON and one measurement succeeded\n"
+            "  --check-json        (kept for scripts: every run now exits non-zero when a line is invalid JSON\n"
+            "                      or nothing was measured)\n"
             "  --verbose, -v       also print one readable line per record on stderr\n"
             "  --list-devices      print the devices found and exit\n"
-            "  --self-test         check the work counting, the .npy reader and the JSON validator; exit\n",
+            "  --self-test         check the work counting, the .npy reader and the JSON validator; exit\n"
+            "A run whose inputs would not fit in the device's memory (host devices: the memory available now)\n"
+            "is skipped with a sentence. Exit status: 0 something was measured, 1 an invalid JSON line was\n"
+            "written, 2 a bad argument or file (nothing run), 3 nothing was measured (every record skipped\n"
+            "or failed; the first reason is printed).\n",
             DEFAULT_HEAD_MAPS);
 }
 
@@ -1222,10 +1285,23 @@ static void on_dtype(const char *s)
     if (opt.n_dtypes >= 3) die("--dtype: at most 3 dtypes");
     opt.dtypes[opt.n_dtypes++] = parse_dtype(s);
 }
+/* numeric option values: the whole argument, inside the range, or exit 2 with a sentence */
+static int32_t int_option(const char *option, const char *v, int64_t lo, int64_t hi)
+{
+    int32_t x = 0;
+    if (!ksa_cli_int("ksa-bench", option, v, lo, hi, &x)) exit(2);
+    return x;
+}
+static double num_option(const char *option, const char *v, double lo, double hi, int open)
+{
+    double x = 0;
+    if (!ksa_cli_double("ksa-bench", option, v, lo, hi, open, &x)) exit(2);
+    return x;
+}
 static void on_anchor(const char *s)
 {
     if (opt.n_anchors >= 64) die("--anchors: at most 64");
-    opt.anchors[opt.n_anchors++] = (int32_t)atoi(s);
+    opt.anchors[opt.n_anchors++] = int_option("--anchors", s, 0, 1 << 20);
 }
 
 int main(int argc, char **argv)
@@ -1281,50 +1357,49 @@ int main(int argc, char **argv)
             parse_list(v, on_anchor);
         } else if (!strcmp(a, "--schedule-sets")) {
             NEEDV();
-            opt.schedule_sets = atoi(v);
-            if (opt.schedule_sets < 1 || opt.schedule_sets > MAX_ROTATIONS) die("--schedule-sets must be 1..%d", MAX_ROTATIONS);
+            opt.schedule_sets = int_option(a, v, 1, MAX_ROTATIONS);
         } else if (!strcmp(a, "--fraction")) {
             NEEDV();
-            opt.topk.fraction = atof(v);
+            opt.topk.fraction = num_option(a, v, 0, 1, KSA_CLI_LO_OPEN);
         } else if (!strcmp(a, "--tile")) {
             NEEDV();
-            opt.topk.tile_size = atoi(v);
+            opt.topk.tile_size = int_option(a, v, 1, 1024);
         } else if (!strcmp(a, "--min-k")) {
             NEEDV();
-            opt.topk.min_k = atoi(v);
+            opt.topk.min_k = int_option(a, v, 1, 1 << 30);
         } else if (!strcmp(a, "--round")) {
             NEEDV();
-            opt.topk.round_multiple = atoi(v);
+            opt.topk.round_multiple = int_option(a, v, 1, 1 << 30);
         } else if (!strcmp(a, "--rolling")) {
             NEEDV();
-            opt.topk.rolling = atoi(v);
+            opt.topk.rolling = int_option(a, v, 0, 1);
         } else if (!strcmp(a, "--repeats")) {
             NEEDV();
-            opt.repeats = atoi(v);
+            opt.repeats = int_option(a, v, 1, MAX_SAMPLES);
         } else if (!strcmp(a, "--warmup")) {
             NEEDV();
-            opt.warmup = atoi(v);
+            opt.warmup = int_option(a, v, 0, 10000);
         } else if (!strcmp(a, "--min-sample-ms")) {
             NEEDV();
-            opt.min_sample_ms = atof(v);
+            opt.min_sample_ms = num_option(a, v, 0, 1e6, KSA_CLI_LO_OPEN);
         } else if (!strcmp(a, "--max-measure-ms")) {
             NEEDV();
-            opt.max_measure_ms = atof(v);
+            opt.max_measure_ms = num_option(a, v, 0, 1e9, KSA_CLI_LO_OPEN);
         } else if (!strcmp(a, "--max-call-ms")) {
             NEEDV();
-            opt.max_call_ms = atof(v);
+            opt.max_call_ms = num_option(a, v, 0, 1e9, KSA_CLI_LO_OPEN);
         } else if (!strcmp(a, "--time-budget")) {
             NEEDV();
-            opt.time_budget_s = atof(v);
+            opt.time_budget_s = num_option(a, v, 0, 1e9, KSA_CLI_LO_OPEN);
         } else if (!strcmp(a, "--peak-tflops")) {
             NEEDV();
-            opt.peak_tflops = atof(v);
+            opt.peak_tflops = num_option(a, v, 0, 1e6, KSA_CLI_LO_OPEN);
         } else if (!strcmp(a, "--bandwidth-gbs")) {
             NEEDV();
-            opt.bandwidth_gbs = atof(v);
+            opt.bandwidth_gbs = num_option(a, v, 0, 1e9, KSA_CLI_LO_OPEN);
         } else if (!strcmp(a, "--cache-mb")) {
             NEEDV();
-            opt.cache_mb = atof(v);
+            opt.cache_mb = num_option(a, v, 0, 1e9, KSA_CLI_LO_OPEN);
         } else if (!strcmp(a, "--no-probe")) opt.probe = 0;
         else if (!strcmp(a, "--config")) {
             NEEDV();
@@ -1361,9 +1436,6 @@ int main(int argc, char **argv)
         opt.warmup = 1;
         opt.max_measure_ms = 500;
     }
-    if (opt.repeats < 1 || opt.repeats > MAX_SAMPLES) die("--repeats must be 1..%d", MAX_SAMPLES);
-    if (!(opt.topk.fraction > 0 && opt.topk.fraction <= 1)) die("--fraction must be in (0, 1]");
-    if (opt.topk.tile_size < 1) die("--tile must be positive");
     if (opt.schedule && !opt.user_shapes) { /* P6 shapes */
         if (opt.quick) {
             add_item(1, 512, 512, 32, 8, 128, KSA_PHASE_PREFILL);
@@ -1376,6 +1448,13 @@ int main(int argc, char **argv)
     int sched_items = opt.n_items;
     if ((!opt.user_shapes && (!opt.schedule || opt.grid)) || standard) add_standard_grid();
 
+    /* everything the command line names is checked before --out is opened (so a failing run leaves
+     * an existing file as it was) and before any device work */
+    if (opt.config && !opt.dry_run) {
+        ksa_status st = ksa_set_config_override(opt.config);
+        if (st) die("--config: %s", ksa_last_error());
+    }
+    if (opt.schedule && !opt.dry_run) load_schedule_maps();
     if (opt.out_path) {
         out_file = fopen(opt.out_path, append ? "a" : "w");
         if (!out_file) die("--out: cannot open %s: %s", opt.out_path, strerror(errno));
@@ -1386,10 +1465,6 @@ int main(int argc, char **argv)
         dry_run();
         if (out_file) fclose(out_file);
         return lines_invalid ? 1 : 0;
-    }
-    if (opt.config) {
-        ksa_status st = ksa_set_config_override(opt.config);
-        if (st) die("--config: %s", ksa_last_error());
     }
 
     ksa_context ctx;
@@ -1430,7 +1505,6 @@ int main(int argc, char **argv)
         }
     }
     if (n_dev == 0) die("no device to benchmark (see --list-devices; the reference is left out unless named)");
-    if (opt.schedule) load_schedule_maps();
 
     for (int di = 0; di < n_dev; di++) {
         bench_device *d = &devs[di];
@@ -1455,8 +1529,9 @@ int main(int argc, char **argv)
     for (int i = 0; i < 5; i++) free(rand_block[i]);
     free(sched_maps);
     if (lines_invalid) return 1;
-    if (opt.check_json && (lines_written == 0 || lines_ok == 0)) {
-        fprintf(stderr, "ksa-bench: --check-json: %d records, %d successful measurements\n", lines_written, lines_ok);
+    if (lines_ok == 0) { /* every record skipped or failed: a run that measured nothing is not a success */
+        fprintf(stderr, "ksa-bench: nothing was measured: %d record(s), none successful%s%s\n", lines_written,
+                first_failure[0] ? "; first: " : "", first_failure);
         return 3;
     }
     return 0;

@@ -1,8 +1,11 @@
 /* cpu_features.c: x86-64 feature detection with cpuid and XGETBV (what the CPU has AND what the OS
  * saves), the Linux permission request for AMX tile data (arch_prctl ARCH_REQ_XCOMP_PERM), the
- * KSA_CPU_ISA override, and the topology from hwloc (sysconf without it). Detected once. */
+ * KSA_CPU_ISA override, the KSA_NUM_THREADS check, and the topology from hwloc (sysconf without
+ * it). Detected once. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,13 +165,43 @@ const char *ksa_cpu_isa_level(void)
         if (strcmp(want, order[i]) == 0) wi = i;
         if (strcmp(best, order[i]) == 0) bi = i;
     }
+    static atomic_flag warned = ATOMIC_FLAG_INIT;
     if (wi < 0) {
+        if (!atomic_flag_test_and_set(&warned))
+            ksa_warn("KSA_CPU_ISA=%s is not one of portable, avx512, amx; using %s", want, best);
         ksa_log("KSA_CPU_ISA=%s is not one of portable, avx512, amx; using %s", want, best);
         return best;
     }
     if (wi > bi) {
+        if (!atomic_flag_test_and_set(&warned))
+            ksa_warn("KSA_CPU_ISA=%s asks for more than this CPU offers; using %s", want, best);
         ksa_log("KSA_CPU_ISA=%s asks for more than this CPU offers; using %s", want, best);
         return best;
     }
     return order[wi];
+}
+
+int32_t ksa_env_num_threads(int32_t fallback, int32_t max, char *note, size_t note_len)
+{
+    char buf[200] = "";
+    int32_t n = fallback;
+    const char *env = getenv("KSA_NUM_THREADS");
+    if (env && *env) {
+        char *end = NULL;
+        errno = 0;
+        long long v = strtoll(env, &end, 10);
+        if (end == env || *end || errno || v < 1) {
+            snprintf(buf, sizeof buf, "KSA_NUM_THREADS=%s ignored: not a whole number >= 1; using %d threads", env, fallback);
+            ksa_warn("%s", buf);
+        } else if (v > max) {
+            n = max;
+            snprintf(buf, sizeof buf, "KSA_NUM_THREADS=%s capped at %d threads, the pool's limit", env, max);
+            ksa_warn("%s", buf);
+        } else {
+            n = (int32_t)v;
+            snprintf(buf, sizeof buf, "KSA_NUM_THREADS=%d", n);
+        }
+    }
+    if (note && note_len) snprintf(note, note_len, "%s", buf);
+    return n;
 }

@@ -74,6 +74,16 @@ void ksa_log(const char *fmt, ...)
     va_end(ap);
 }
 
+void ksa_warn(const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "ksa: warning: %s\n", line);
+}
+
 /* backends and plugins report and log through the same functions as dispatch */
 static const ksa_host_api host_api = {KSA_BACKEND_ABI_VERSION, ksa_error, ksa_log, ksa_log_enabled};
 

@@ -4,6 +4,7 @@
 #ifndef KSA_CPU_FEATURES_H
 #define KSA_CPU_FEATURES_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -28,8 +29,15 @@ typedef struct ksa_cpu_features {
 const ksa_cpu_features *ksa_cpu_get_features(void);
 
 /* Best CPU kernel level name available, honouring KSA_CPU_ISA ("portable", "avx512", "amx"),
- * which may only lower it: returns "amx", "avx512" or "portable". */
+ * which may only lower it: returns "amx", "avx512" or "portable". A value it cannot honour is
+ * warned about on stderr (once per process) and logged. */
 const char *ksa_cpu_isa_level(void);
+
+/* The CPU pool's thread count from KSA_NUM_THREADS: `fallback` when unset; the value when it is a
+ * whole number in 1..max; max when larger; `fallback` when it is not a whole number >= 1. Any value
+ * not used as given is warned about on stderr. `note` (may be NULL) gets a sentence saying what was
+ * done with the variable ("" when unset), for the pool's description and ksa-info. */
+int32_t ksa_env_num_threads(int32_t fallback, int32_t max, char *note, size_t note_len);
 
 #ifdef __cplusplus
 }

@@ -29,7 +29,13 @@ void ksa_log(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)))
 #endif
     ;
-/* Warnings are printed once per distinct message when KSA_LOG is set (and always recorded). */
+/* A setting the library cannot honour as given (an environment variable's value): one line
+ * "ksa: warning: ..." on stderr whatever KSA_LOG says. Callers warn once per process. */
+void ksa_warn(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
 const ksa_host_api *ksa_host_api_get(void);
 
 /* ---------------------------------------------------------------- handles */

@@ -3,7 +3,10 @@
  * with dense output, reuse, reuse, anchor, 4 x reuse; Hq 32, Hkv 8, D 128) runs one prefill and a
  * few decode steps through a ksa_schedule on the best device found (or --device NAME), printing the
  * time per layer kind, then cross-checks against the reference (KSA_CHECK) on a subset: a chunk of
- * the last queries for prefill, every layer of the last decode step. Public API only. */
+ * the last queries for prefill, every layer of the last decode step. The best device is what
+ * ksa_device_open(ctx, "auto") gives: a GPU (cuda, then hip) when one is present, else the CPU
+ * backend, then OpenCL, then the reference (KSA_BACKEND overrides); --which prints it and exits.
+ * Public API only. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,6 +15,7 @@
 #include <time.h>
 
 #include "ksa/ksa.h"
+#include "../tools/ksa_cli.h"
 
 #define CHECK(call)                                                                                       \
     do {                                                                                                  \
@@ -91,13 +95,20 @@ int main(int argc, char **argv)
 {
     const char *device_name = "auto";
     int64_t L = 0;
-    int steps = 4;
+    int steps = 4, which = 0;
     for (int i = 1; i < argc; i++) {
+        int32_t n = 0;
         if (strcmp(argv[i], "--device") == 0 && i + 1 < argc) device_name = argv[++i];
-        else if (strcmp(argv[i], "--seq-len") == 0 && i + 1 < argc) L = atoll(argv[++i]);
-        else if (strcmp(argv[i], "--steps") == 0 && i + 1 < argc) steps = atoi(argv[++i]);
-        else {
-            printf("usage: ksa-demo [--device NAME] [--seq-len L] [--steps N]\n");
+        else if (strcmp(argv[i], "--which") == 0) which = 1;
+        else if (strcmp(argv[i], "--seq-len") == 0 && i + 1 < argc) {
+            if (!ksa_cli_int("ksa-demo", "--seq-len", argv[++i], 1, 1 << 20, &n)) return 2;
+            L = n;
+        } else if (strcmp(argv[i], "--steps") == 0 && i + 1 < argc) {
+            if (!ksa_cli_int("ksa-demo", "--steps", argv[++i], 1, 1000, &steps)) return 2;
+        } else {
+            printf("usage: ksa-demo [--device NAME] [--seq-len L] [--steps N] [--which]\n"
+                   "  --device NAME  default auto: a GPU (cuda, hip) when present, else cpu, opencl, reference\n"
+                   "  --which        print the device the run would use and exit\n");
             return strcmp(argv[i], "--help") == 0 ? 0 : 2;
         }
     }
@@ -107,6 +118,11 @@ int main(int argc, char **argv)
     CHECK(ksa_device_open(ctx, device_name, &dev));
     ksa_device_info info;
     CHECK(ksa_device_get_info(dev, &info));
+    if (which) {
+        printf("%s -> %s (%s backend, %s)\n", device_name, info.name, info.backend, info.description);
+        ksa_context_destroy(ctx);
+        return 0;
+    }
     int gpu = info.kind == KSA_DEVICE_CUDA || info.kind == KSA_DEVICE_HIP;
     if (L <= 0) L = gpu ? 16384 : info.kind == KSA_DEVICE_REFERENCE ? 512 : 2048;
     ksa_dtype dt = info.kind == KSA_DEVICE_REFERENCE ? KSA_DTYPE_F32 : gpu ? KSA_DTYPE_F16 : KSA_DTYPE_BF16;

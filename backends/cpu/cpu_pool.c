@@ -16,13 +16,14 @@
 #endif
 
 #include "backends/cpu/cpu_internal.h"
+#include "ksa_cpu_features.h"
 #include "ksa_internal.h"
 
 #define CPU_POOL_MAX 512
 
 typedef struct cpu_pool {
     int32_t size;
-    char description[160];
+    char description[320];
     pthread_t workers[CPU_POOL_MAX];
     pthread_mutex_t run_lock; /* one job at a time */
     pthread_mutex_t lock;
@@ -103,12 +104,9 @@ static void pool_create(void)
     }
 #endif
     if (n <= 0) n = online > 0 ? (int32_t)online : 1;
-    const char *env = getenv("KSA_NUM_THREADS");
-    if (env && *env) {
-        long v = strtol(env, NULL, 10);
-        if (v >= 1) n = (int32_t)v;
-    }
     if (n > CPU_POOL_MAX) n = CPU_POOL_MAX;
+    char env_note[200]; /* KSA_NUM_THREADS checked (a value it cannot use as given is warned about) */
+    n = ksa_env_num_threads(n, CPU_POOL_MAX, env_note, sizeof env_note);
     pthread_mutex_init(&pool.run_lock, NULL);
     pthread_mutex_init(&pool.lock, NULL);
     pthread_cond_init(&pool.wake, NULL);
@@ -121,8 +119,8 @@ static void pool_create(void)
         started++;
     }
     pool.size = started;
-    snprintf(pool.description, sizeof pool.description, "%d thread%s, %s%s", started, started == 1 ? "" : "s", how,
-             env && *env ? ", KSA_NUM_THREADS" : "");
+    snprintf(pool.description, sizeof pool.description, "%d thread%s, %s%s%s", started, started == 1 ? "" : "s", how,
+             env_note[0] ? "; " : "", env_note);
 }
 
 int32_t ksa_cpu_pool_size(void)

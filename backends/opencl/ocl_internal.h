@@ -96,6 +96,8 @@ typedef struct ksa_cl_geom {
 
 /* opencl_backend.c */
 ksa_ocl_state *ksa_ocl_state_of(ksa_backend *self);
+/* The device's driver is PoCL (platform or device version says so). */
+int ksa_ocl_is_pocl(const ksa_ocl_device *d);
 const char *ksa_ocl_error_name(cl_int err);
 /* The context state for `queue` (NULL: our default context); created on first use. */
 ksa_status ksa_ocl_ctx_for_queue(ksa_backend *self, ksa_ocl_device *dev, cl_command_queue queue, ksa_ocl_ctx **out,
@@ -107,8 +109,10 @@ ksa_status ksa_ocl_ctx_for_queue(ksa_backend *self, ksa_ocl_device *dev, cl_comm
 ksa_status ksa_ocl_get_program(ksa_backend *self, ksa_ocl_device *dev, ksa_ocl_ctx *c, const char *options,
                                ksa_ocl_program **out);
 void ksa_ocl_release_programs(ksa_ocl_ctx *c);
-/* Cache folder ($KSA_OPENCL_CACHE, else $XDG_CACHE_HOME/ksa/opencl, else ~/.cache/ksa/opencl). */
-int ksa_ocl_cache_dir(char *buf, size_t len);
+/* The program cache folder for `dev` in buf (returns 1), or 0 when there is none: $KSA_OPENCL_CACHE
+ * when it names a folder (off/0: none); unset, none on PoCL with its own kernel cache on (see
+ * ocl_program.c), else $XDG_CACHE_HOME/ksa/opencl, else ~/.cache/ksa/opencl. */
+int ksa_ocl_cache_dir(const ksa_ocl_device *dev, char *buf, size_t len);
 
 /* ocl_attention.c */
 ksa_status ksa_ocl_attention_workspace(ksa_backend *self, int device, const ksa_problem *p, size_t *bytes);

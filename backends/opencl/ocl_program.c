@@ -5,8 +5,11 @@
  * binary, and is used only when both match and the driver accepts the binary; otherwise the
  * program is rebuilt from source and the entry rewritten (temp file + rename). Folder:
  * $KSA_OPENCL_CACHE, else $XDG_CACHE_HOME/ksa/opencl, else $HOME/.cache/ksa/opencl;
- * KSA_OPENCL_CACHE=off disables it. Compilation happens once per configuration and context, at
- * the first call that needs it (a one-time cost of ~0.1-2 s, logged with KSA_LOG). */
+ * KSA_OPENCL_CACHE=off disables it. On PoCL the cache is off unless KSA_OPENCL_CACHE names a
+ * folder: PoCL keeps compiled kernels itself, and reading a program's binary back makes it generate
+ * native code for all four kernels at once (see pocl_keeps_programs). Compilation happens once per
+ * configuration and context, at the first call that needs it (a one-time cost of ~0.1-2 s, logged
+ * with KSA_LOG). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
@@ -42,7 +45,21 @@ static double now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
 }
 
-int ksa_ocl_cache_dir(char *buf, size_t len)
+/* PoCL caches compiled kernels itself (POCL_CACHE_DIR, default ~/.cache/pocl; on unless
+ * POCL_KERNEL_CACHE=0), keyed by source and options, so a rebuild from source costs ~40 ms once its
+ * cache is warm. Storing ksa's own entry needs CL_PROGRAM_BINARIES, for which PoCL generates native
+ * code for every kernel of the program (measured 2026-11-30 on PoCL 3.1, 2 shared cores: 3.1 s per
+ * program, against 0.7 s for the build; a launch then compiles only the kernels it uses): across
+ * test_opencl's ~38 configurations that was 120 of its 193 cold seconds, to save ~36 ms per
+ * program later. So on PoCL the default is no ksa cache. */
+static int pocl_keeps_programs(const ksa_ocl_device *dev)
+{
+    if (!ksa_ocl_is_pocl(dev)) return 0;
+    const char *kc = getenv("POCL_KERNEL_CACHE");
+    return !(kc && strcmp(kc, "0") == 0);
+}
+
+int ksa_ocl_cache_dir(const ksa_ocl_device *dev, char *buf, size_t len)
 {
     const char *env = getenv("KSA_OPENCL_CACHE");
     if (env && *env) {
@@ -50,6 +67,7 @@ int ksa_ocl_cache_dir(char *buf, size_t len)
         snprintf(buf, len, "%s", env);
         return 1;
     }
+    if (pocl_keeps_programs(dev)) return 0;
     const char *xdg = getenv("XDG_CACHE_HOME");
     if (xdg && *xdg) {
         snprintf(buf, len, "%s/ksa/opencl", xdg);
@@ -181,12 +199,12 @@ ksa_status ksa_ocl_get_program(ksa_backend *self, ksa_ocl_device *dev, ksa_ocl_c
              dev->platform_version);
     uint64_t key_hash = fnv1a64(key, strlen(key), FNV_SEED);
     char dir[1024], path[1100];
-    int use_cache = ksa_ocl_cache_dir(dir, sizeof dir);
+    int use_cache = ksa_ocl_cache_dir(dev, dir, sizeof dir);
     if (use_cache) snprintf(path, sizeof path, "%s/%016llx.bin", dir, (unsigned long long)key_hash);
 
     cl_int err;
     cl_program prog = NULL;
-    const char *how = "compiled from source";
+    const char *how = use_cache ? "compiled from source" : "compiled from source (ksa's program cache is off here)";
     if (use_cache) {
         size_t blen = 0;
         unsigned char *bin = cache_load(path, key, &blen);

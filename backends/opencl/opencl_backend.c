@@ -82,6 +82,11 @@ static void get_string(cl_device_id d, cl_device_info what, char *buf, size_t le
     while (n && (buf[n - 1] == ' ' || buf[n - 1] == '\n')) buf[--n] = '\0';
 }
 
+int ksa_ocl_is_pocl(const ksa_ocl_device *d)
+{
+    return strstr(d->platform_version, "PoCL") != NULL || strstr(d->version, "PoCL") != NULL;
+}
+
 /* PoCL 4 and later compile ksa_attend wrongly, with their default work-group method, when each
  * work-item keeps exactly two accumulator vectors of a row (seen with PoCL 5.0 on the lent Xeon on
  * 2026-11-28: head_dim 64 with tpr 8 gave wrong rows in every mode, deterministically; its "cbs"
@@ -93,7 +98,7 @@ static int miscompiles_two_vector_rows(const ksa_ocl_device *d)
     const char *quirks = getenv("KSA_OPENCL_QUIRKS");
     if (quirks && strstr(quirks, "two-vector-rows")) return 1;
     if (quirks && strcmp(quirks, "none") == 0) return 0;
-    if (!strstr(d->platform_version, "PoCL") && !strstr(d->version, "PoCL")) return 0;
+    if (!ksa_ocl_is_pocl(d)) return 0;
     const char *method = getenv("POCL_WORK_GROUP_METHOD");
     if (method && strcmp(method, "cbs") == 0) return 0;
     return atoi(d->driver) >= 4; /* PoCL's driver version: "5.0+debian" */

@@ -173,7 +173,8 @@ typedef enum ksa_phase {
     KSA_PHASE_DECODE = 1   /* exactly one query per sequence at position Lk - 1 */
 } ksa_phase;
 
-/* Top-k budget and tile parameters (KASCADE.md "Budget k"). Defaults: ksa_topk_default(). */
+/* Top-k budget and tile parameters (docs/METHOD.md and docs/SEMANTICS.md "Budget k"). Defaults:
+ * ksa_topk_default(). */
 typedef struct ksa_topk_params {
     double fraction;        /* f, Top-k fraction of the keys (0 < f <= 1); default 0.10 */
     int32_t top_k;          /* > 0: fixed k instead of the fraction rule; 0: use fraction */

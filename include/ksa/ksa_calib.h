@@ -1,4 +1,4 @@
-/* ksa_calib.h: offline calibration for the Kascade method (KASCADE.md "Calibration"): a collector
+/* ksa_calib.h: offline calibration for the Kascade method (docs/METHOD.md "Calibration"): a collector
  * that accumulates per-layer, per-tile, per-KV-head Top-k statistics over many prompts, the coverage
  * tensor M[a][b][h_b][h_a], importance-weighted layer similarity, exact anchor selection by dynamic
  * programming, head maps, and the files that carry the result (.npy head-map tables in the format of

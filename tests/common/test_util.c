@@ -1,7 +1,15 @@
+#define _POSIX_C_SOURCE 200809L /* fnmatch */
 /* test_util.c: implementation of the shared test helpers (random problems on any device through
  * the public API, poisoning, comparison with the reference, the standard grid). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
 #include "test_util.h"
 
+#include <fnmatch.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +29,42 @@ uint64_t ktest_rand_u64(uint64_t *s)
 double ktest_rand_uniform(uint64_t *s, double lo, double hi)
 {
     return lo + (hi - lo) * ((double)(ktest_rand_u64(s) >> 11) * (1.0 / 9007199254740992.0));
+}
+
+/* ---------------------------------------------------------------- skips ctest can see */
+static int skipped_cases;
+
+void ktest_note_skip(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    printf("SKIP: ");
+    vprintf(fmt, ap);
+    printf("\n");
+    va_end(ap);
+    fflush(stdout);
+    skipped_cases++;
+}
+
+void ktest_apply_filter(void)
+{
+    const char *filter = getenv("KSA_TEST_FILTER");
+    if (filter && *filter) cmocka_set_test_filter(filter);
+}
+
+int ktest_group_result(int failed, const struct CMUnitTest *tests, size_t num_tests)
+{
+    if (failed) return failed;
+    const char *filter = getenv("KSA_TEST_FILTER");
+    size_t selected = 0;
+    for (size_t i = 0; i < num_tests; i++)
+        if (!filter || !*filter || fnmatch(filter, tests[i].name, 0) == 0) selected++;
+    if (selected > 0 && (size_t)skipped_cases >= selected) {
+        printf("SKIP: all %zu test case(s) of this program skipped (reasons above); exit status %d tells ctest\n",
+               selected, KTEST_SKIP_CODE);
+        return KTEST_SKIP_CODE;
+    }
+    return 0;
 }
 
 static ksa_context shared_ctx;

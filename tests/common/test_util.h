@@ -70,6 +70,27 @@ ksa_context ktest_context(void);
 /* Open a device by name; NULL (and prints why) when absent, so GPU tests can skip. */
 ksa_device ktest_open_device(const char *name);
 
+/* ---- skips that ctest sees. A test case that cannot run here calls ktest_skip("why", ...): it
+ * prints "SKIP: why" and skips the cmocka case, counted. main() returns ktest_run_group(tests,
+ * setup, teardown) instead of cmocka_run_group_tests: cmocka's failure count when something
+ * failed, else KTEST_SKIP_CODE when every case that ran was skipped (registered as ctest's
+ * SKIP_RETURN_CODE, so the summary lists the program as skipped, not passed), else 0. The group
+ * honours KSA_TEST_FILTER (cmocka's * and ? patterns on the case names). */
+#define KTEST_SKIP_CODE 77
+struct CMUnitTest;
+void ktest_note_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+#define ktest_skip(...)                                                                                      \
+    do {                                                                                                     \
+        ktest_note_skip(__VA_ARGS__);                                                                        \
+        skip();                                                                                              \
+    } while (0)
+/* Applies KSA_TEST_FILTER; call before cmocka_run_group_tests (ktest_run_group does). */
+void ktest_apply_filter(void);
+int ktest_group_result(int failed, const struct CMUnitTest *tests, size_t num_tests);
+#define ktest_run_group(tests, setup, teardown)                                                              \
+    (ktest_apply_filter(),                                                                                   \
+     ktest_group_result(cmocka_run_group_tests(tests, setup, teardown), tests, sizeof(tests) / sizeof((tests)[0])))
+
 /* Deterministic PRNG (splitmix64) for tests. */
 uint64_t ktest_rand_u64(uint64_t *state);
 double ktest_rand_uniform(uint64_t *state, double lo, double hi);

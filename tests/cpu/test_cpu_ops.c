@@ -47,8 +47,7 @@ static ksa_device cpu_device(void)
 static void run_grid_at(const char *level, int quick)
 {
     if (!level_available(level)) {
-        printf("level %s not available on this CPU: skipped\n", level);
-        return;
+        ktest_skip("kernel level %s not available on this CPU", level);
     }
     if (strcmp(ksa_cpu_isa_level(), level) == 0) {
         printf("level %s is this CPU's default: its grid runs in tests/backends (test_backends_cpu)\n", level);
@@ -341,5 +340,5 @@ int main(void)
         cmocka_unit_test(test_same_bits_any_thread_count),
         cmocka_unit_test(test_tunable_configs),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ktest_run_group(tests, NULL, NULL);
 }

@@ -2,8 +2,9 @@
  * public API: the device's presence and info, the Llama-like shape class (GQA 4, D 128, T 32,
  * default Top-k) with multi-tile selection, and the f32 refusal. The standard grid (every mode x
  * phase x layout at f16/bf16, head_dim 64/128/256) runs on every CUDA device in tests/backends.
- * Skips (passes, saying why) when no CUDA device is present. KSA_TEST_QUICK=1 runs a small subset
- * (used under compute-sanitizer, with test_backends --quick). */
+ * Every case skips, saying why, when no CUDA device is present, and the program then exits with
+ * ctest's skip code (ktest_run_group). KSA_TEST_QUICK=1 runs a small subset (used under
+ * compute-sanitizer, with test_backends --quick). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,8 +28,7 @@ static int quick(void)
 static void require_device(void)
 {
     if (!g_dev) {
-        printf("skipped: no CUDA device (the cuda backend is absent here)\n");
-        skip();
+        ktest_skip("no CUDA device (the cuda backend is absent here)");
     }
 }
 
@@ -43,8 +43,7 @@ static void test_presence(void **state)
         /* absent must be reported as NOT_FOUND with a reason, never a crash */
         assert_int_equal(st, KSA_STATUS_NOT_FOUND);
         assert_true(strlen(ksa_last_error()) > 0);
-        printf("skipped: cuda:0 absent: %s\n", ksa_last_error());
-        skip();
+        ktest_skip("cuda:0 absent: %s", ksa_last_error());
     }
     ksa_device_info info;
     assert_int_equal(ksa_device_get_info(dev, &info), KSA_STATUS_SUCCESS);
@@ -124,5 +123,5 @@ int main(void)
         cmocka_unit_test(test_f32_unsupported),
         cmocka_unit_test(test_llama_class),
     };
-    return cmocka_run_group_tests(tests, setup, NULL);
+    return ktest_run_group(tests, setup, NULL);
 }

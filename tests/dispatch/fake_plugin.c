@@ -1,6 +1,17 @@
-/* fake_plugin.c: a tiny test plugin that proves the dlopen loader. Built twice: with the right
- * backend ABI (one host-memory device "fake:0" whose attention returns UNSUPPORTED with a sentence)
- * and, with -DFAKE_WRONG_ABI, speaking another ABI number so the loader must refuse it. */
+/* fake_plugin.c: a tiny test plugin that proves the dlopen loader. Built three times: with the
+ * right backend ABI (one host-memory device "fake:0" whose attention returns UNSUPPORTED with a
+ * sentence); with -DFAKE_WRONG_ABI, speaking another ABI number so the loader must refuse it; and
+ * with -DFAKE_AS_CUDA as libksa_cuda.so posing as a GPU ("cuda:0", kind CUDA), so that tests can
+ * see which device "auto" (and ksa-demo) picks when a GPU is present. */
+#ifdef FAKE_AS_CUDA
+#define FAKE_NAME "cuda"
+#define FAKE_DEVICE "cuda:0"
+#define FAKE_KIND KSA_DEVICE_CUDA
+#else
+#define FAKE_NAME "fake"
+#define FAKE_DEVICE "fake:0"
+#define FAKE_KIND KSA_DEVICE_CPU
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,7 +28,7 @@ static int fake_count(ksa_backend *self) { return 1; }
 static ksa_status fake_info(ksa_backend *self, int device, ksa_device_info *out)
 {
     memset(out, 0, sizeof *out);
-    strcpy(out->name, "fake:0");
+    strcpy(out->name, FAKE_DEVICE);
     strcpy(out->description, "test plugin device");
     strcpy(out->isa, "none");
     out->compute_units = 1;
@@ -56,7 +67,7 @@ static ksa_backend fake = {
 #else
     KSA_BACKEND_ABI_VERSION,
 #endif
-    "fake", KSA_DEVICE_CPU, 0, NULL, fake_init, NULL, fake_count, fake_info, fake_alloc, fake_free, NULL, fake_write,
+    FAKE_NAME, FAKE_KIND, 0, NULL, fake_init, NULL, fake_count, fake_info, fake_alloc, fake_free, NULL, fake_write,
     fake_read, fake_fill, NULL, NULL, NULL, NULL, fake_attention, NULL};
 
 __attribute__((visibility("default"))) ksa_backend *ksa_plugin_backend(uint32_t abi_version)

@@ -34,9 +34,8 @@ static void plugin_entry_and_init(void **state)
     if (!h) {
         /* only acceptable when the ROCm runtime itself is missing */
         const char *msg = dlerror();
-        printf("plugin not loadable: %s\n", msg);
         assert_non_null(strstr(msg, "amdhip64"));
-        skip();
+        ktest_skip("plugin not loadable without the ROCm runtime: %s", msg);
     }
     ksa_plugin_entry_fn entry = (ksa_plugin_entry_fn)(uintptr_t)dlsym(h, KSA_PLUGIN_ENTRY_SYMBOL);
     assert_non_null(entry);
@@ -124,5 +123,5 @@ int main(void)
         cmocka_unit_test(plugin_entry_and_init),
         cmocka_unit_test(context_lists_hip),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ktest_run_group(tests, NULL, NULL);
 }

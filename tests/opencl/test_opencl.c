@@ -1,11 +1,12 @@
 /* test_opencl.c: the OpenCL backend's own cases against the reference (the shared grid of every
  * mode x phase x dtype x layout runs on every OpenCL device in tests/backends): device naming and
  * info, head dims 24..256 (odd ones too), GQA ratios 1..8, chunked prefill, split-KV decode and
- * other configurations through the tuning override, the on-disk program cache (entries written, corrupt ones rebuilt), a
- * caller's own cl_context / cl_command_queue / cl_mem, and a ksa_schedule step (Kascade plan of
- * anchor and reuse layers) against direct calls and the reference. Every test skips (passes, printing why)
- * when no OpenCL device is present. KSA_TEST_OPENCL_DEVICE picks the device (default "opencl");
- * KSA_TEST_FILTER and KSA_TEST_OPENCL_CONFIG narrow a run (see main). */
+ * other configurations through the tuning override, the on-disk program cache (entries written,
+ * corrupt ones rebuilt, none by default on PoCL), a caller's own cl_context / cl_command_queue /
+ * cl_mem, and a ksa_schedule step (Kascade plan of anchor and reuse layers) against direct calls
+ * and the reference. Every test skips, printing why, when no OpenCL device is present, and the
+ * program then exits with ctest's skip code. KSA_TEST_OPENCL_DEVICE picks the device (default
+ * "opencl"); KSA_TEST_FILTER and KSA_TEST_OPENCL_CONFIG narrow a run (see main). */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -37,8 +38,7 @@ static ksa_device open_or_skip(void)
 {
     ksa_device dev = ktest_open_device(device_name());
     if (!dev) {
-        printf("SKIP: no OpenCL device (%s); nothing to test here\n", ksa_last_error());
-        skip();
+        ktest_skip("no OpenCL device (%s); nothing to test here", ksa_last_error());
     }
     return dev;
 }
@@ -308,15 +308,17 @@ static void test_program_cache(void **state)
     /* This test runs first and uses contexts of its own, so no other context holds the plugin:
      * each cached_call below starts from an empty in-memory program table and must go through
      * the disk cache. */
+    ksa_device_info info;
+    memset(&info, 0, sizeof info);
     {
         ksa_context probe = NULL;
         ksa_device d = NULL;
         assert_int_equal(ksa_context_create(&probe), KSA_STATUS_SUCCESS);
         ksa_status st = ksa_device_open(probe, device_name(), &d);
+        if (st == KSA_STATUS_SUCCESS) assert_int_equal(ksa_device_get_info(d, &info), KSA_STATUS_SUCCESS);
         ksa_context_destroy(probe);
         if (st != KSA_STATUS_SUCCESS) {
-            printf("SKIP: no OpenCL device (%s); nothing to test here\n", ksa_last_error());
-            skip();
+            ktest_skip("no OpenCL device (%s); nothing to test here", ksa_last_error());
         }
     }
     char dir[] = "/tmp/ksa-ocl-cache-XXXXXX";
@@ -359,6 +361,25 @@ static void test_program_cache(void **state)
     struct stat st1;
     assert_int_equal(stat(file, &st1), 0);
     assert_true(st1.st_size > 20); /* rewritten whole (binary sizes may differ between builds) */
+
+    /* KSA_OPENCL_CACHE unset: the default folder $XDG_CACHE_HOME/ksa/opencl, except on PoCL with
+     * its own kernel cache on, where ksa stores nothing (reading a binary back from PoCL costs a
+     * native compile of every kernel; ocl_program.c) */
+    char xdg[1100], prev_xdg[1024] = "";
+    snprintf(xdg, sizeof xdg, "%s/xdg", dir);
+    const char *x = getenv("XDG_CACHE_HOME");
+    if (x) snprintf(prev_xdg, sizeof prev_xdg, "%s", x);
+    setenv("XDG_CACHE_HOME", xdg, 1);
+    unsetenv("KSA_OPENCL_CACHE");
+    assert_int_equal(cached_call(cfg, "default folder"), KSA_STATUS_SUCCESS);
+    char sub[1200];
+    snprintf(sub, sizeof sub, "%s/ksa/opencl", xdg);
+    const char *kc = getenv("POCL_KERNEL_CACHE");
+    const int pocl_keeps = strstr(info.isa, "PoCL") != NULL && !(kc && strcmp(kc, "0") == 0);
+    printf("default program cache on %s (%s): %s\n", info.name, info.isa, pocl_keeps ? "none expected (PoCL)" : sub);
+    assert_int_equal(count_bin_files(sub, NULL, 0), pocl_keeps ? 0 : 1);
+    if (prev_xdg[0]) setenv("XDG_CACHE_HOME", prev_xdg, 1);
+    else unsetenv("XDG_CACHE_HOME");
 
     if (prev[0]) setenv("KSA_OPENCL_CACHE", prev, 1);
     else unsetenv("KSA_OPENCL_CACHE");
@@ -660,12 +681,10 @@ int main(void)
     };
     /* Investigations on a new driver: KSA_TEST_FILTER runs only the tests whose names match the
      * pattern (cmocka's * and ?), KSA_TEST_OPENCL_CONFIG forces one configuration on every call. */
-    const char *filter = getenv("KSA_TEST_FILTER");
-    if (filter && *filter) cmocka_set_test_filter(filter);
     const char *forced = getenv("KSA_TEST_OPENCL_CONFIG");
     if (forced && *forced && ksa_set_config_override(forced) != KSA_STATUS_SUCCESS) {
         fprintf(stderr, "KSA_TEST_OPENCL_CONFIG: %s\n", ksa_last_error());
         return 2;
     }
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ktest_run_group(tests, NULL, NULL); /* applies KSA_TEST_FILTER */
 }

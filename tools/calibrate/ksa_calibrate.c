@@ -3,7 +3,6 @@
  * similarity, exact DP anchor selection, a sweep over the number of anchors, per-segment scores,
  * and the plan written as a head-map .npy and/or a schedule file. Also checks and converts
  * existing plans (.npy head-map tables and schedule files). */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +10,7 @@
 
 #include "ksa/ksa.h"
 #include "ksa/ksa_calib.h"
+#include "../ksa_cli.h"
 
 static void usage(FILE *f)
 {
@@ -33,19 +33,6 @@ static void usage(FILE *f)
 static int fail(const char *what, ksa_status st)
 {
     fprintf(stderr, "ksa-calibrate: %s: %s: %s\n", what, ksa_status_string(st), ksa_last_error());
-    return 1;
-}
-
-static int parse_int_arg(const char *s, const char *name, int32_t lo, int32_t hi, int32_t *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || end == s || v < lo || v > hi) {
-        fprintf(stderr, "ksa-calibrate: %s must be an integer in %d..%d, not '%s'\n", name, lo, hi, s);
-        return 0;
-    }
-    *out = (int32_t)v;
     return 1;
 }
 
@@ -238,9 +225,9 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--out-npy") == 0) out_npy = v;
         else if (strcmp(a, "--out-schedule") == 0) out_sched = v;
         else if (strcmp(a, "--anchors") == 0) {
-            if (!parse_int_arg(v, "--anchors", 1, 65536, &k)) return 2;
+            if (!ksa_cli_int("ksa-calibrate", "--anchors", v, 1, 65536, &k)) return 2;
         } else if (strcmp(a, "--sweep") == 0) {
-            if (!parse_int_arg(v, "--sweep", 1, 65536, &sweep)) return 2;
+            if (!ksa_cli_int("ksa-calibrate", "--sweep", v, 1, 65536, &sweep)) return 2;
         } else {
             fprintf(stderr, "ksa-calibrate: unknown option '%s'\n", a);
             usage(stderr);

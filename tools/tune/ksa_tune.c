@@ -4,15 +4,18 @@
  * the cache entries for a device, --export-shipped writes them as shipped (pre-tuned) entries.
  * A progress bar is drawn on stderr when it is a terminal. */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "autotune/ksa_autotune.h"
 #include "ksa/ksa.h"
 #include "ksa_internal.h"
+#include "../ksa_cli.h"
 
 #define MAX_ITEMS 64
 
@@ -28,14 +31,14 @@ static void usage(FILE *f)
             "  --shape SPEC        B=1,Hq=32,Hkv=8,D=128,L=4096 (L sets Lq and Lk; or Lq=.., Lk=..), repeatable;\n"
             "                      decode uses Lk and B\n"
             "  --preset NAME       ci (the shapes of ksa-bench --quick), small (CI-class CPU, D 128) or standard\n"
-            "                      (PERFORMANCE.md shapes at 8K-32K); default: standard on GPUs, small\n"
+            "                      (bench/PERFORMANCE.md shapes at 8K-32K); default: standard on GPUs, small\n"
             "                      otherwise; ignored when --shape is given\n"
             "  --paged             paged K/V (page size 16) instead of contiguous\n"
             "  --budget SECONDS    total time budget, split evenly over the jobs (default 300)\n"
             "  --repeats N         timed calls per candidate, median taken (default 9)\n"
             "  --warmup N          untimed calls before timing (default 2)\n"
             "  --max-candidates N  exhaustive search up to N configurations, coordinate descent above (default 48)\n"
-            "  --min-gain F        a winner must beat the built-in by this fraction (default 0.03)\n"
+            "  --min-gain F        a winner must beat the built-in by this fraction, 0 <= F < 1 (default 0.03)\n"
             "  --freeze LIST       comma list of parameters held at their default (e.g. threads, for shipped entries)\n"
             "  --cache PATH        tuning cache file (default $KSA_TUNE_CACHE, else $XDG_CACHE_HOME/ksa/tune-cache.txt)\n"
             "  --dry-run           list the jobs and candidate configurations; measure nothing\n"
@@ -279,6 +282,28 @@ static int show_or_export(ksa_device dev, const char *path, const char *export_p
     return rc;
 }
 
+/* The cache must be a file (existing or to be created), not a folder or something else: say so
+ * before any work rather than "read error" after it. */
+static int cache_path_usable(const char *path, const char *from)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        if (errno == ENOENT) return 1; /* created by the first store, folders included */
+        fprintf(stderr, "ksa-tune: tuning cache %s (%s): %s\n", path, from, strerror(errno));
+        return 0;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "ksa-tune: tuning cache %s (%s) is a folder; name a file, e.g. %s/tune-cache.txt\n", path, from,
+                path);
+        return 0;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        fprintf(stderr, "ksa-tune: tuning cache %s (%s) is not a regular file\n", path, from);
+        return 0;
+    }
+    return 1;
+}
+
 int main(int argc, char **argv)
 {
     const char *devices[MAX_ITEMS];
@@ -329,23 +354,20 @@ int main(int argc, char **argv)
             paged = 1;
         } else if (!strcmp(a, "--budget")) {
             NEED_VALUE;
-            budget = atof(val);
-            if (budget <= 0) {
-                fprintf(stderr, "ksa-tune: --budget %s: expected a positive number of seconds\n", val);
-                return 2;
-            }
+            if (!ksa_cli_double("ksa-tune", a, val, 0, 1e7, KSA_CLI_LO_OPEN, &budget)) return 2;
         } else if (!strcmp(a, "--repeats")) {
             NEED_VALUE;
-            opt.repeats = atoi(val);
+            if (!ksa_cli_int("ksa-tune", a, val, 1, 10000, &opt.repeats)) return 2;
         } else if (!strcmp(a, "--warmup")) {
             NEED_VALUE;
-            opt.warmup = atoi(val);
+            if (!ksa_cli_int("ksa-tune", a, val, 0, 10000, &opt.warmup)) return 2;
         } else if (!strcmp(a, "--max-candidates")) {
             NEED_VALUE;
-            opt.max_candidates = atoi(val);
+            if (!ksa_cli_int("ksa-tune", a, val, 1, 1000000, &opt.max_candidates)) return 2;
         } else if (!strcmp(a, "--min-gain")) {
             NEED_VALUE;
-            opt.min_gain = atof(val);
+            /* a fraction: -1 would turn the acceptance test around, 1 or more can never be met */
+            if (!ksa_cli_double("ksa-tune", a, val, 0, 1, KSA_CLI_HI_OPEN, &opt.min_gain)) return 2;
         } else if (!strcmp(a, "--freeze")) {
             NEED_VALUE;
             opt.frozen = val;
@@ -374,15 +396,12 @@ int main(int argc, char **argv)
         }
 #undef NEED_VALUE
     }
-    if (opt.repeats < 1 || opt.warmup < 0 || opt.max_candidates < 1) {
-        fprintf(stderr, "ksa-tune: --repeats and --max-candidates must be >= 1, --warmup >= 0\n");
-        return 2;
-    }
     /* the cache path: --cache wins, and the library's lookup must see the same file */
     char path_buf[1024];
     const char *cache_path = cache_arg;
     if (cache_arg) setenv("KSA_TUNE_CACHE", cache_arg, 1);
     else cache_path = ksa_tune_cache_path(path_buf, sizeof path_buf);
+    if (cache_path && !cache_path_usable(cache_path, cache_arg ? "--cache" : "KSA_TUNE_CACHE")) return 2;
     ksa_autotune_reload();
 
     int modes[16], phases[16];

@@ -1,13 +1,17 @@
-"""ksa.py: a ctypes handle on libksa (no build step), so ksa can be called from Python and PyTorch.
+"""ksa: Python bindings (ctypes, no compiled extension) for libksa, the Kascade sparse attention library.
 
 It wraps the context, devices, streams, one attention call and the per-model schedule of
 include/ksa/ksa.h. Tensors may be torch tensors, or any object with ``__cuda_array_interface__``
-or ``__array_interface__`` (numpy, CuPy), or an explicit ``(pointer, dtype, shape, strides)``
+or ``__array_interface__`` (NumPy, CuPy), or an explicit ``(pointer, dtype, shape, strides)``
 tuple; ksa's layouts are q/o ``[B, L, Hq, D]`` and k/v ``[B, L, Hkv, D]`` with unit innermost
-stride, so torch's ``[B, H, L, D]`` tensors go in as ``x.transpose(1, 2)`` views.
+stride, so torch's ``[B, H, L, D]`` tensors go in as ``x.transpose(1, 2)`` views. PyTorch users
+who want torch.compile and CUDA graphs use the custom ops of ``ksa.torch_ops`` instead.
 
-The library is found through ``KSA_LIBRARY`` (a path to libksa.so), else next to this file, else
-in ``../build*/lib`` of the source tree, else by the system loader. Example::
+libksa is found by itself (``ksa._library`` says where it looks: ``KSA_LIBRARY``, the build a
+package copy came from, the source tree's build folders, an installed libksa);
+``ksa.library_path()`` tells which one was loaded. Install with ``pip install ./python`` (uses an
+installed libksa, or KSA_LIBRARY) or ``pip install <build>/python`` (uses that build), or put
+``python/`` on ``PYTHONPATH``. Example::
 
     import torch, ksa
     ctx = ksa.Context()
@@ -16,10 +20,10 @@ in ``../build*/lib`` of the source tree, else by the system loader. Example::
     dev.attention(q, k, v, o)                 # DENSE prefill on torch's current stream
 """
 import ctypes
-import glob
-import os
 
-__all__ = ["KsaError", "Context", "Device", "Schedule", "load_library",
+from . import _library
+
+__all__ = ["KsaError", "Context", "Device", "Schedule", "load_library", "library_path", "version",
            "DTYPE_F32", "DTYPE_F16", "DTYPE_BF16", "DTYPE_I32",
            "MODE_DENSE", "MODE_ANCHOR", "MODE_REUSE", "PHASE_PREFILL", "PHASE_DECODE",
            "LAYER_DENSE", "LAYER_ANCHOR", "LAYER_REUSE"]
@@ -83,40 +87,19 @@ class _DeviceInfo(ctypes.Structure):
 
 # ------------------------------------------------------------------ library loading
 _lib = None
-
-
-def _candidates():
-    env = os.environ.get("KSA_LIBRARY")
-    if env:
-        yield env
-    here = os.path.dirname(os.path.abspath(__file__))
-    yield os.path.join(here, "libksa.so")
-    root = os.path.dirname(here)
-    for d in sorted(glob.glob(os.path.join(root, "build*", "lib")), key=os.path.getmtime, reverse=True):
-        if "asan" not in d and "sanit" not in d:  # a sanitizer build cannot be loaded into python
-            yield os.path.join(d, "libksa.so")
-    yield "libksa.so.0"
-    yield "libksa.so"
+_lib_path = None
+_lib_origin = None
 
 
 def load_library(path=None):
-    """Load libksa once (path, or the search described in the module docstring) and declare its API."""
-    global _lib
+    """Load libksa once (path, or the search of ksa._library) and declare its API."""
+    global _lib, _lib_path, _lib_origin
     if _lib is not None and path is None:
         return _lib
-    errors = []
-    for cand in ([path] if path else _candidates()):
-        if os.sep in cand and not os.path.exists(cand):
-            continue
-        try:
-            lib = ctypes.CDLL(cand)
-            break
-        except OSError as e:
-            errors.append(f"{cand}: {e}")
+    if path:
+        lib, where, how = ctypes.CDLL(path), path, "load_library(path)"
     else:
-        raise OSError("libksa not found; set KSA_LIBRARY to its path (" + "; ".join(errors) + ")")
-    if "KSA_PLUGIN_PATH" not in os.environ and os.sep in cand:  # plugins sit next to libksa in a build tree
-        os.environ["KSA_PLUGIN_PATH"] = os.path.dirname(os.path.abspath(cand))
+        lib, where, how = _library.load()
     vp, ip, i32, st = ctypes.c_void_p, ctypes.c_int, ctypes.c_int32, ctypes.c_int
     P = ctypes.POINTER
     decl = {
@@ -148,8 +131,14 @@ def load_library(path=None):
         fn = getattr(lib, name)
         fn.restype = res
         fn.argtypes = args
-    _lib = lib
+    _lib, _lib_path, _lib_origin = lib, where, how
     return lib
+
+
+def library_path():
+    """(the libksa that was loaded, how it was found): loads it first if needed."""
+    load_library()
+    return _lib_path, _lib_origin
 
 
 def _check(status, what):
@@ -272,10 +261,13 @@ class Context:
         return dev
 
     def device_for(self, tensor):
-        """The ksa device holding a torch tensor ('cuda:N' or 'cpu')."""
+        """The ksa device holding a torch tensor ('cuda:N', 'hip:N' under ROCm torch, or 'cpu')."""
         d = getattr(tensor, "device", None)
         if d is not None and getattr(d, "type", None) == "cuda":
-            return self.open(f"cuda:{d.index or 0}")
+            import torch  # noqa: WPS433 (only reached with a torch tensor)
+            kind = "hip" if getattr(torch.version, "hip", None) else "cuda"
+            index = d.index if d.index is not None else torch.cuda.current_device()
+            return self.open(f"{kind}:{index}")
         return self.open("cpu")
 
 
@@ -376,6 +368,21 @@ class Device:
         w.buffer, w.size = self._ws[-1]
         return w
 
+    def workspace_size(self, params, tensors):
+        """Scratch bytes a call with these params and tensors needs (ksa_attention_workspace_size)."""
+        size = ctypes.c_size_t()
+        _check(self._lib.ksa_attention_workspace_size(self._h, ctypes.byref(params), ctypes.byref(tensors),
+                                                      ctypes.byref(size)), "ksa_attention_workspace_size")
+        return size.value
+
+    def run(self, params, tensors, workspace_ptr=0, workspace_bytes=0, stream=None):
+        """One ksa_attention call with a caller-owned workspace (a device pointer and its size, e.g.
+        a torch tensor's data_ptr()) on a ksa stream from stream() (None: the default stream)."""
+        ws = _Workspace()
+        ws.data, ws.size = (workspace_ptr or None), workspace_bytes
+        _check(self._lib.ksa_attention(self._h, stream, ctypes.byref(params), ctypes.byref(tensors), ctypes.byref(ws)),
+               "ksa_attention")
+
     def prepare(self, q, k, v, o, mode=MODE_DENSE, phase=None, stream=None, **kw):
         """Resolve everything once; returns a zero-argument callable that runs the call (for timing
         loops: no Python work beyond one ctypes call)."""
@@ -384,10 +391,7 @@ class Device:
             phase = PHASE_DECODE if _describe(q)[2][1] == 1 and _describe(k)[2][1] > 1 else PHASE_PREFILL
         params = self.params(mode, phase, **kw)
         tensors = self.tensors(q, k, v, o, **tensor_args)
-        size = ctypes.c_size_t()
-        _check(self._lib.ksa_attention_workspace_size(self._h, ctypes.byref(params), ctypes.byref(tensors),
-                                                      ctypes.byref(size)), "ksa_attention_workspace_size")
-        ws = self.workspace(size.value)
+        ws = self.workspace(self.workspace_size(params, tensors))
         st = self.stream(stream)
         fn, h = self._lib.ksa_attention, self._h
         pp, tp, wp = ctypes.byref(params), ctypes.byref(tensors), ctypes.byref(ws)
