@@ -1,6 +1,7 @@
-/* plan.c: the Kascade plan (anchors + head-map table): validation, the .npy head-map tables of the
- * shipped calibrations (anchors from the "_layers_0_2_8_13_14" file name), the text schedule file
- * of calib/SCHEDULE-FORMAT.md (reader and writer), and applying a plan to a ksa_schedule. */
+/* plan.c: the Kascade plan (anchors + head-map table + tensor-parallel shard count): validation,
+ * the .npy head-map tables of the shipped calibrations (anchors from the "_layers_0_2_8_13_14" file
+ * name), the text schedule file of calib/SCHEDULE-FORMAT.md (reader and writer), and applying a
+ * plan to a ksa_schedule (the whole model or one rank's shard of KV heads). */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -31,6 +32,7 @@ ksa_status ksa_calib_plan_init(ksa_calib_plan *plan, int32_t n, int32_t h, int32
     plan->num_layers = n;
     plan->num_kv_heads = h;
     plan->num_anchors = k;
+    plan->num_shards = 1;
     for (int32_t i = 0; i < k; i++) plan->anchors[i] = i; /* a valid placeholder until filled */
     for (int32_t l = 0; l < n; l++)
         for (int32_t g = 0; g < h; g++) plan->head_maps[(size_t)l * h + g] = g;
@@ -44,6 +46,9 @@ void ksa_calib_plan_free(ksa_calib_plan *plan)
     free(plan->head_maps);
     memset(plan, 0, sizeof *plan);
 }
+
+/* The plan's shard count (0, the value of a plan zeroed by hand, means 1). */
+static int32_t plan_shards(const ksa_calib_plan *p) { return p->num_shards == 0 ? 1 : p->num_shards; }
 
 /* Validation shared by the public call (INVALID_ARGUMENT) and the readers (INVALID_FILE). */
 static ksa_status validate_as(const ksa_calib_plan *p, ksa_status code, const char *what)
@@ -61,7 +66,10 @@ static ksa_status validate_as(const ksa_calib_plan *p, ksa_status code, const ch
         if (p->anchors[i] <= p->anchors[i - 1] || p->anchors[i] >= p->num_layers)
             return ksa_error(code, "%s: anchor %d is layer %d; anchors must be strictly increasing layers below %d", what, i,
                              p->anchors[i], p->num_layers);
-    int32_t h = p->num_kv_heads;
+    int32_t h = p->num_kv_heads, shards = plan_shards(p);
+    ksa_status st = ksa_calib_check_shards(what, h, shards, code);
+    if (st) return st;
+    int32_t shard_size = h / shards;
     int32_t ai = 0;
     for (int32_t l = 0; l < p->num_layers; l++) {
         int is_anchor = ai < p->num_anchors && p->anchors[ai] == l;
@@ -73,6 +81,12 @@ static ksa_status validate_as(const ksa_calib_plan *p, ksa_status code, const ch
             if (is_anchor && m != g)
                 return ksa_error(code, "%s: layer %d is an anchor but its head-map row is not the identity (KV head %d -> %d)",
                                  what, l, g, m);
+            int32_t first = ksa_calib_shard_first(g, shard_size);
+            if (m < first || m >= first + shard_size)
+                return ksa_error(code,
+                                 "%s: head map of layer %d, KV head %d is %d, outside its shard (KV heads %d..%d of %d shards); "
+                                 "a sharded plan keeps every map inside its shard",
+                                 what, l, g, m, first, first + shard_size - 1, shards);
         }
     }
     return KSA_STATUS_SUCCESS;
@@ -271,7 +285,7 @@ ksa_status ksa_calib_plan_parse(const char *text, size_t len, ksa_calib_plan *ou
     r->s = text;
     r->n = len;
     ksa_status st = KSA_STATUS_SUCCESS;
-    int32_t n = -1, h = -1, k = -1, next_map = 0;
+    int32_t n = -1, h = -1, k = -1, shards = -1, next_map = 0;
     char model[KSA_CALIB_MODEL_MAX] = "";
     int rc = next_line(r);
     if (rc < 0) FILE_ERR("%s: line %d is too long or holds a NUL byte", fn, r->lineno);
@@ -304,6 +318,11 @@ ksa_status ksa_calib_plan_parse(const char *text, size_t len, ksa_calib_plan *ou
             if (h >= 0) FILE_ERR("%s: line %d: num_kv_heads given twice", fn, ln);
             if (!parse_int(&p, 1, KSA_MAX_KV_HEADS, &h) || !at_end(p))
                 FILE_ERR("%s: line %d: num_kv_heads must be one number in 1..%d", fn, ln, KSA_MAX_KV_HEADS);
+        } else if ((p = keyword(line, "num_shards"))) {
+            if (shards >= 0) FILE_ERR("%s: line %d: num_shards given twice", fn, ln);
+            if (next_map > 0) FILE_ERR("%s: line %d: num_shards must come before the maps", fn, ln);
+            if (!parse_int(&p, 1, KSA_MAX_KV_HEADS, &shards) || !at_end(p))
+                FILE_ERR("%s: line %d: num_shards must be one number in 1..%d", fn, ln, KSA_MAX_KV_HEADS);
         } else if ((p = keyword(line, "anchors"))) {
             if (k >= 0) FILE_ERR("%s: line %d: anchors given twice", fn, ln);
             if (n < 0) FILE_ERR("%s: line %d: num_layers must come before anchors", fn, ln);
@@ -347,6 +366,7 @@ ksa_status ksa_calib_plan_parse(const char *text, size_t len, ksa_calib_plan *ou
     while ((rc = next_line(r)) != 0)
         FILE_ERR("%s: line %d: text after 'end'", fn, r->lineno);
     snprintf(out->model, sizeof out->model, "%s", model);
+    out->num_shards = shards < 0 ? 1 : shards; /* files from before tensor parallelism: 1 shard */
     st = validate_as(out, KSA_STATUS_INVALID_FILE, fn);
     if (st) goto fail;
     free(anchors);
@@ -392,7 +412,8 @@ ksa_status ksa_calib_plan_save(const ksa_calib_plan *plan, const char *path)
     if (!f) return ksa_error(KSA_STATUS_IO_ERROR, "%s: cannot create: %s", path, strerror(errno));
     fprintf(f, "ksa-schedule 1\n# Kascade plan written by ksa %s (calib/SCHEDULE-FORMAT.md)\n", ksa_version_string());
     if (plan->model[0]) fprintf(f, "model %s\n", plan->model);
-    fprintf(f, "num_layers %d\nnum_kv_heads %d\nanchors", plan->num_layers, plan->num_kv_heads);
+    fprintf(f, "num_layers %d\nnum_kv_heads %d\nnum_shards %d\nanchors", plan->num_layers, plan->num_kv_heads,
+            plan_shards(plan));
     for (int32_t i = 0; i < plan->num_anchors; i++) fprintf(f, " %d", plan->anchors[i]);
     fprintf(f, "\n");
     for (int32_t l = 0; l < plan->num_layers; l++) {
@@ -410,23 +431,29 @@ ksa_status ksa_calib_plan_save(const ksa_calib_plan *plan, const char *path)
 ksa_status ksa_calib_plan_apply(const ksa_calib_plan *plan, ksa_schedule sched)
 {
     ksa_clear_error();
-    ksa_status st = validate_as(plan, KSA_STATUS_INVALID_ARGUMENT, "ksa_calib_plan_apply");
+    static const char *fn = "ksa_calib_plan_apply";
+    ksa_status st = validate_as(plan, KSA_STATUS_INVALID_ARGUMENT, fn);
     if (st) return st;
-    if (!sched) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_calib_plan_apply: sched is NULL");
-    /* The public API has no size query: probe the layer count with ksa_schedule_get_layer and the
-     * KV-head count by how many head-map entries it writes over a sentinel. */
-    int32_t probe[KSA_MAX_KV_HEADS + 1];
-    for (int32_t i = 0; i <= KSA_MAX_KV_HEADS; i++) probe[i] = -7;
-    if (ksa_schedule_get_layer(sched, plan->num_layers - 1, NULL, NULL, probe) != KSA_STATUS_SUCCESS ||
-        ksa_schedule_get_layer(sched, plan->num_layers, NULL, NULL, NULL) == KSA_STATUS_SUCCESS) {
-        ksa_clear_error();
-        return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_calib_plan_apply: the schedule does not have %d layers like the plan",
-                         plan->num_layers);
+    if (!sched) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "%s: sched is NULL", fn);
+    int32_t n = 0, h = 0, offset = 0, count = 0;
+    if ((st = ksa_schedule_get_shape(sched, &n, &h))) return st;
+    if ((st = ksa_schedule_get_head_range(sched, &offset, &count))) return st;
+    if (n != plan->num_layers || h != plan->num_kv_heads)
+        return ksa_error(KSA_STATUS_INVALID_ARGUMENT,
+                         "%s: the schedule has %d layers and %d KV heads, the plan %d layers and %d KV heads", fn, n, h,
+                         plan->num_layers, plan->num_kv_heads);
+    /* the schedule's range must be exactly one of the plan's shards */
+    int32_t shards = plan_shards(plan), shard_size = h / shards;
+    if (count != shard_size || offset % shard_size != 0) {
+        char range[96];
+        if (count == h) snprintf(range, sizeof range, "all %d KV heads (1 shard)", h);
+        else if (h % count == 0 && offset % count == 0)
+            snprintf(range, sizeof range, "KV heads %d..%d of %d (one of %d shards)", offset, offset + count - 1, h, h / count);
+        else snprintf(range, sizeof range, "KV heads %d..%d of %d (not one of equal shards)", offset, offset + count - 1, h);
+        return ksa_error(KSA_STATUS_INVALID_ARGUMENT,
+                         "%s: the plan's head maps were made for %d shard%s of %d KV heads, but the schedule runs %s; "
+                         "calibrate with ksa-calibrate --shards matching the tensor-parallel size",
+                         fn, shards, shards == 1 ? "" : "s", shard_size, range);
     }
-    int32_t h = 0;
-    while (h <= KSA_MAX_KV_HEADS && probe[h] != -7) h++;
-    if (h != plan->num_kv_heads)
-        return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_calib_plan_apply: the schedule has %d KV heads, the plan %d", h,
-                         plan->num_kv_heads);
     return ksa_schedule_set_kascade(sched, plan->anchors, plan->num_anchors, plan->head_maps);
 }

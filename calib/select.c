@@ -1,6 +1,8 @@
 /* select.c: from a coverage tensor to a Kascade plan: importance-weighted layer similarity, exact
  * anchor selection by dynamic programming over (anchors used, segment end) in O(K N^2) with row
- * prefix sums, and per-layer head maps by argmax (KASCADE.md "Calibration"). */
+ * prefix sums, and per-layer head maps by argmax (KASCADE.md "Calibration"). Tensor-parallel
+ * plans restrict the max and the argmax to the reuse head's own shard of KV heads, so the anchors
+ * are chosen for the coverage the sharded maps can actually reach. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,18 +25,33 @@ static ksa_status check_sizes(const char *fn, int32_t n, int32_t h)
     return KSA_STATUS_SUCCESS;
 }
 
-ksa_status ksa_calib_similarity(const double *cov, const double *w, int32_t n, int32_t h, double *sim)
+ksa_status ksa_calib_check_shards(const char *what, int32_t h, int32_t shards, ksa_status code)
+{
+    if (shards < 1 || shards > h)
+        return ksa_error(code, "%s: num_shards is %d; it must be in 1..%d (num_kv_heads)", what, shards, h);
+    if (h % shards != 0)
+        return ksa_error(code,
+                         "%s: num_kv_heads %d is not divisible by num_shards %d; ksa shards KV heads in equal contiguous "
+                         "blocks, as vLLM and SGLang do",
+                         what, h, shards);
+    return KSA_STATUS_SUCCESS;
+}
+
+ksa_status ksa_calib_similarity_sharded(const double *cov, const double *w, int32_t n, int32_t h, int32_t shards, double *sim)
 {
     ksa_clear_error();
-    ksa_status st = check_sizes("ksa_calib_similarity", n, h);
+    static const char *fn = "ksa_calib_similarity";
+    ksa_status st = check_sizes(fn, n, h);
     if (st) return st;
-    if (!cov) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_calib_similarity: coverage is NULL");
-    if (!sim) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_calib_similarity: sim is NULL");
+    if ((st = ksa_calib_check_shards(fn, h, shards, KSA_STATUS_INVALID_ARGUMENT))) return st;
+    if (!cov) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "%s: coverage is NULL", fn);
+    if (!sim) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "%s: sim is NULL", fn);
     if (w)
         for (int32_t b = 0; b < n; b++)
             if (!isfinite(w[b]) || w[b] < 0.0)
-                return ksa_error(KSA_STATUS_INVALID_ARGUMENT,
-                                 "ksa_calib_similarity: importance[%d] is %g; it must be finite and non-negative", b, w[b]);
+                return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "%s: importance[%d] is %g; it must be finite and non-negative", fn, b,
+                                 w[b]);
+    int32_t shard_size = h / shards;
     for (int32_t a = 0; a < n; a++)
         for (int32_t b = 0; b < n; b++) {
             if (b < a) {
@@ -44,13 +61,13 @@ ksa_status ksa_calib_similarity(const double *cov, const double *w, int32_t n, i
             double total = 0.0;
             for (int32_t hb = 0; hb < h; hb++) {
                 double best = -INFINITY;
-                for (int32_t ha = 0; ha < h; ha++) {
+                int32_t first = ksa_calib_shard_first(hb, shard_size);
+                for (int32_t ha = first; ha < first + shard_size; ha++) {
                     double m = cov[cov_at(n, h, a, b, hb, ha)];
                     if (!isfinite(m))
                         return ksa_error(KSA_STATUS_INVALID_ARGUMENT,
-                                         "ksa_calib_similarity: coverage[%d][%d][%d][%d] is %g (layer pair %d -> %d has no "
-                                         "statistics?)",
-                                         a, b, hb, ha, m, a, b);
+                                         "%s: coverage[%d][%d][%d][%d] is %g (layer pair %d -> %d has no statistics?)", fn, a, b,
+                                         hb, ha, m, a, b);
                     if (m > best) best = m;
                 }
                 total += best;
@@ -58,6 +75,11 @@ ksa_status ksa_calib_similarity(const double *cov, const double *w, int32_t n, i
             sim[(size_t)a * n + b] = (w ? w[b] : 1.0) * total / (double)h;
         }
     return KSA_STATUS_SUCCESS;
+}
+
+ksa_status ksa_calib_similarity(const double *cov, const double *w, int32_t n, int32_t h, double *sim)
+{
+    return ksa_calib_similarity_sharded(cov, w, n, h, 1, sim);
 }
 
 /* The DP shared by the single-K and the range entry points. F[k][s] (k = 1..kmax, s = 0..n): the
@@ -192,24 +214,27 @@ static ksa_status check_anchors(const char *fn, const int32_t *anchors, int32_t 
     return KSA_STATUS_SUCCESS;
 }
 
-ksa_status ksa_calib_head_maps(const double *cov, int32_t n, int32_t h, const int32_t *anchors, int32_t k, int32_t *maps)
+ksa_status ksa_calib_head_maps_sharded(const double *cov, int32_t n, int32_t h, int32_t shards, const int32_t *anchors, int32_t k,
+                                       int32_t *maps)
 {
     ksa_clear_error();
     static const char *fn = "ksa_calib_head_maps";
     ksa_status st = check_sizes(fn, n, h);
     if (st) return st;
+    if ((st = ksa_calib_check_shards(fn, h, shards, KSA_STATUS_INVALID_ARGUMENT))) return st;
     if (!cov) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "%s: coverage is NULL", fn);
     if (!maps) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "%s: head_maps is NULL", fn);
     st = check_anchors(fn, anchors, k, n);
     if (st) return st;
+    int32_t shard_size = h / shards;
     for (int32_t i = 0; i < k; i++) {
         int32_t a = anchors[i], e = i + 1 < k ? anchors[i + 1] : n;
         for (int32_t g = 0; g < h; g++) maps[(size_t)a * h + g] = g;
         for (int32_t j = a + 1; j < e; j++)
             for (int32_t hb = 0; hb < h; hb++) {
                 double best = -INFINITY;
-                int32_t arg = -1;
-                for (int32_t ha = 0; ha < h; ha++) {
+                int32_t arg = -1, first = ksa_calib_shard_first(hb, shard_size);
+                for (int32_t ha = first; ha < first + shard_size; ha++) {
                     double m = cov[cov_at(n, h, a, j, hb, ha)];
                     if (!isfinite(m))
                         return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "%s: coverage[%d][%d][%d][%d] is %g", fn, a, j, hb, ha, m);
@@ -224,23 +249,48 @@ ksa_status ksa_calib_head_maps(const double *cov, int32_t n, int32_t h, const in
     return KSA_STATUS_SUCCESS;
 }
 
+ksa_status ksa_calib_head_maps(const double *cov, int32_t n, int32_t h, const int32_t *anchors, int32_t k, int32_t *maps)
+{
+    return ksa_calib_head_maps_sharded(cov, n, h, 1, anchors, k, maps);
+}
+
+ksa_status ksa_calib_solve_sharded(const double *cov, const double *w, int32_t n, int32_t h, int32_t k, int32_t shards,
+                                   ksa_calib_plan *out, double *score, double *segment_scores, double *unconstrained_score)
+{
+    ksa_clear_error();
+    static const char *fn = "ksa_calib_solve";
+    if (!out) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "%s: out is NULL", fn);
+    memset(out, 0, sizeof *out);
+    ksa_status st = check_sizes(fn, n, h);
+    if (st) return st;
+    if ((st = ksa_calib_check_shards(fn, h, shards, KSA_STATUS_INVALID_ARGUMENT))) return st;
+    if (k < 1 || k > n) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "%s: num_anchors is %d; it must be in 1..%d", fn, k, n);
+    double *sim = malloc(sizeof(double) * (size_t)n * (size_t)n);
+    int32_t *free_anchors = unconstrained_score ? malloc(sizeof(int32_t) * (size_t)k) : NULL;
+    if (!sim || (unconstrained_score && !free_anchors)) {
+        free(sim);
+        free(free_anchors);
+        return ksa_error(KSA_STATUS_OUT_OF_MEMORY, "%s: cannot allocate the similarity matrix", fn);
+    }
+    double free_score = 0.0;
+    if (unconstrained_score) { /* the same DP without the constraint, for the coverage that sharding costs */
+        st = ksa_calib_similarity_sharded(cov, w, n, h, 1, sim);
+        if (!st) st = ksa_calib_select_anchors(sim, n, k, free_anchors, &free_score, NULL);
+    }
+    if (!st) st = ksa_calib_similarity_sharded(cov, w, n, h, shards, sim);
+    if (!st) st = ksa_calib_plan_init(out, n, h, k);
+    if (!st) st = ksa_calib_select_anchors(sim, n, k, out->anchors, score, segment_scores);
+    if (!st) st = ksa_calib_head_maps_sharded(cov, n, h, shards, out->anchors, k, out->head_maps);
+    if (!st) out->num_shards = shards;
+    if (!st && unconstrained_score) *unconstrained_score = free_score;
+    free(sim);
+    free(free_anchors);
+    if (st) ksa_calib_plan_free(out);
+    return st;
+}
+
 ksa_status ksa_calib_solve(const double *cov, const double *w, int32_t n, int32_t h, int32_t k, ksa_calib_plan *out,
                            double *score, double *segment_scores)
 {
-    ksa_clear_error();
-    if (!out) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_calib_solve: out is NULL");
-    memset(out, 0, sizeof *out);
-    ksa_status st = check_sizes("ksa_calib_solve", n, h);
-    if (st) return st;
-    if (k < 1 || k > n)
-        return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_calib_solve: num_anchors is %d; it must be in 1..%d", k, n);
-    double *sim = malloc(sizeof(double) * (size_t)n * (size_t)n);
-    if (!sim) return ksa_error(KSA_STATUS_OUT_OF_MEMORY, "ksa_calib_solve: cannot allocate the similarity matrix");
-    st = ksa_calib_similarity(cov, w, n, h, sim);
-    if (!st) st = ksa_calib_plan_init(out, n, h, k);
-    if (!st) st = ksa_calib_select_anchors(sim, n, k, out->anchors, score, segment_scores);
-    if (!st) st = ksa_calib_head_maps(cov, n, h, out->anchors, k, out->head_maps);
-    free(sim);
-    if (st) ksa_calib_plan_free(out);
-    return st;
+    return ksa_calib_solve_sharded(cov, w, n, h, k, 1, out, score, segment_scores, NULL);
 }

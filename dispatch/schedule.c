@@ -1,7 +1,9 @@
 /* schedule.c: ksa_schedule, a model's per-layer Kascade plan (dense / anchor / reuse with head
  * maps). The schedule owns the index state between layers: ksa_schedule_plan sizes it for a step
  * (allocating only when capacity grows, outside the hot path) and ksa_schedule_run_layer runs one
- * layer with the right mode, head map and index tensors. */
+ * layer with the right mode, head map and index tensors. Under tensor parallelism a schedule runs
+ * one rank's contiguous range of KV heads: head maps are kept in the model's numbering and
+ * translated once, when set, into maps over the rank's local heads. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +22,10 @@ struct ksa_schedule_s {
     int32_t num_layers, num_kv_heads;
     ksa_topk_params topk;
     schedule_layer *layers;
-    int32_t *maps; /* storage of all head maps */
+    int32_t *maps; /* storage of all head maps, model KV-head numbers [num_layers][num_kv_heads] */
+    /* tensor parallelism: the KV heads this schedule runs, and each layer's map over them */
+    int32_t head_offset, head_count;
+    int32_t *local_maps; /* [num_layers][num_kv_heads], first head_count entries of a row used */
     /* planned step */
     int32_t planned;
     ksa_phase phase;
@@ -35,14 +40,30 @@ struct ksa_schedule_s {
     int32_t calib_step_open;
 };
 
-/* governing anchor of each layer: nearest ANCHOR layer at or before it */
+/* governing anchor of each layer: nearest ANCHOR layer at or before it; and the head maps over the
+ * local KV-head range (identity for ANCHOR and DENSE rows) */
 static void recompute_anchors(ksa_schedule s)
 {
     int32_t last = -1;
     for (int32_t l = 0; l < s->num_layers; l++) {
         if (s->layers[l].kind == KSA_LAYER_ANCHOR) last = l;
         s->layers[l].anchor = s->layers[l].kind == KSA_LAYER_DENSE ? -1 : last;
+        int32_t *local = s->local_maps + (size_t)l * s->num_kv_heads;
+        for (int32_t i = 0; i < s->head_count; i++)
+            local[i] = s->layers[l].kind == KSA_LAYER_REUSE ? s->layers[l].head_map[s->head_offset + i] - s->head_offset : i;
     }
+}
+
+/* A REUSE layer's map must keep the local heads inside the range [offset, offset + count). */
+static ksa_status check_map_in_range(const int32_t *map, int32_t offset, int32_t count, int32_t layer, const char *what)
+{
+    for (int32_t g = offset; g < offset + count; g++)
+        if (map[g] < offset || map[g] >= offset + count)
+            return ksa_error(KSA_STATUS_INVALID_ARGUMENT,
+                             "%s: REUSE layer %d maps KV head %d to anchor KV head %d, outside the KV heads %d..%d this "
+                             "schedule runs (a tensor-parallel shard needs maps that stay inside it: ksa-calibrate --shards)",
+                             what, layer, g, map[g], offset, offset + count - 1);
+    return KSA_STATUS_SUCCESS;
 }
 
 ksa_status ksa_schedule_create(ksa_device dev, int32_t num_layers, int32_t num_kv_heads, const ksa_topk_params *topk,
@@ -61,13 +82,16 @@ ksa_status ksa_schedule_create(ksa_device dev, int32_t num_layers, int32_t num_k
     if (!s) return ksa_error(KSA_STATUS_OUT_OF_MEMORY, "ksa_schedule_create: out of host memory");
     s->layers = calloc((size_t)num_layers, sizeof *s->layers);
     s->maps = calloc((size_t)num_layers * (size_t)num_kv_heads, sizeof(int32_t));
-    if (!s->layers || !s->maps) {
+    s->local_maps = calloc((size_t)num_layers * (size_t)num_kv_heads, sizeof(int32_t));
+    if (!s->layers || !s->maps || !s->local_maps) {
         ksa_schedule_destroy(s);
         return ksa_error(KSA_STATUS_OUT_OF_MEMORY, "ksa_schedule_create: out of host memory");
     }
     s->device = dev;
     s->num_layers = num_layers;
     s->num_kv_heads = num_kv_heads;
+    s->head_offset = 0;
+    s->head_count = num_kv_heads;
     s->topk = topk ? *topk : ksa_topk_default();
     for (int32_t l = 0; l < num_layers; l++) {
         s->layers[l].kind = KSA_LAYER_DENSE;
@@ -87,6 +111,7 @@ void ksa_schedule_destroy(ksa_schedule s)
     ksa_buffer_free(s->counts);
     free(s->layers);
     free(s->maps);
+    free(s->local_maps);
     free(s);
 }
 
@@ -112,6 +137,11 @@ ksa_status ksa_schedule_set_calibration(ksa_schedule s, struct ksa_calib_collect
 {
     ksa_clear_error();
     if (!s) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_schedule_set_calibration: sched is NULL");
+    if (collector && s->head_count != s->num_kv_heads)
+        return ksa_error(KSA_STATUS_UNSUPPORTED,
+                         "ksa_schedule_set_calibration: the schedule runs KV heads %d..%d of %d; calibration needs every head "
+                         "(collect statistics on one device, then calibrate with ksa-calibrate --shards)",
+                         s->head_offset, s->head_offset + s->head_count - 1, s->num_kv_heads);
     if (collector && exact && !s->device->backend->host_memory)
         return ksa_error(KSA_STATUS_UNSUPPORTED,
                          "ksa_schedule_set_calibration: exact statistics need q/k in host memory; device %s is not a "
@@ -142,6 +172,7 @@ ksa_status ksa_schedule_set_layer(ksa_schedule s, int32_t layer, ksa_layer_kind 
         return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_schedule_set_layer: head_map is only meaningful for REUSE layers");
     if (head_map) {
         ksa_status st = check_map(s, head_map, "ksa_schedule_set_layer", layer);
+        if (!st) st = check_map_in_range(head_map, s->head_offset, s->head_count, layer, "ksa_schedule_set_layer");
         if (st) return st;
     }
     /* changing an ANCHOR to something else must not orphan later REUSE layers */
@@ -182,9 +213,13 @@ ksa_status ksa_schedule_set_kascade(ksa_schedule s, const int32_t *anchors, int3
     }
     if (anchors[0] != 0)
         return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_schedule_set_kascade: anchors[0] is %d; layer 0 must be an anchor", anchors[0]);
-    for (int32_t l = 0; l < s->num_layers; l++) {
-        ksa_status st = check_map(s, head_maps + (size_t)l * s->num_kv_heads, "ksa_schedule_set_kascade: head_maps", l);
+    for (int32_t l = 0, ai = 0; l < s->num_layers; l++) {
+        const int32_t *row = head_maps + (size_t)l * s->num_kv_heads;
+        ksa_status st = check_map(s, row, "ksa_schedule_set_kascade: head_maps", l);
         if (st) return st;
+        int is_anchor = ai < n_anchors && anchors[ai] == l;
+        if (is_anchor) ai++;
+        else if ((st = check_map_in_range(row, s->head_offset, s->head_count, l, "ksa_schedule_set_kascade"))) return st;
     }
     int ai = 0;
     for (int32_t l = 0; l < s->num_layers; l++) {
@@ -210,6 +245,41 @@ ksa_status ksa_schedule_get_layer(ksa_schedule s, int32_t layer, ksa_layer_kind 
     return KSA_STATUS_SUCCESS;
 }
 
+ksa_status ksa_schedule_set_head_range(ksa_schedule s, int32_t offset, int32_t count)
+{
+    ksa_clear_error();
+    static const char *fn = "ksa_schedule_set_head_range";
+    if (!s) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "%s: sched is NULL", fn);
+    if (count < 1 || count > s->num_kv_heads)
+        return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "%s: kv_head_count is %d; it must be in 1..%d (the model's KV heads)", fn, count,
+                         s->num_kv_heads);
+    if (offset < 0 || offset > s->num_kv_heads - count)
+        return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "%s: kv_head_offset is %d; with kv_head_count %d it must be in 0..%d", fn, offset,
+                         count, s->num_kv_heads - count);
+    if (s->collector && count != s->num_kv_heads)
+        return ksa_error(KSA_STATUS_UNSUPPORTED, "%s: the schedule is in calibration mode, which needs every KV head", fn);
+    for (int32_t l = 0; l < s->num_layers; l++)
+        if (s->layers[l].kind == KSA_LAYER_REUSE) {
+            ksa_status st = check_map_in_range(s->layers[l].head_map, offset, count, l, fn);
+            if (st) return st;
+        }
+    s->head_offset = offset;
+    s->head_count = count;
+    s->planned = 0; /* the index state's shape follows the range */
+    s->last_anchor_run = -1;
+    recompute_anchors(s);
+    return KSA_STATUS_SUCCESS;
+}
+
+ksa_status ksa_schedule_get_head_range(ksa_schedule s, int32_t *offset, int32_t *count)
+{
+    ksa_clear_error();
+    if (!s) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_schedule_get_head_range: sched is NULL");
+    if (offset) *offset = s->head_offset;
+    if (count) *count = s->head_count;
+    return KSA_STATUS_SUCCESS;
+}
+
 static ksa_attention_params layer_params(ksa_schedule s, int32_t layer)
 {
     ksa_mode mode = s->layers[layer].kind == KSA_LAYER_DENSE    ? KSA_MODE_DENSE
@@ -225,13 +295,13 @@ static ksa_attention_params layer_params(ksa_schedule s, int32_t layer)
 static void state_tensors(ksa_schedule s, ksa_attention_tensors *t)
 {
     if (s->phase == KSA_PHASE_DECODE) {
-        int64_t ishape[3] = {s->batch, s->num_kv_heads, s->k_slots};
-        int64_t cshape[2] = {s->batch, s->num_kv_heads};
+        int64_t ishape[3] = {s->batch, s->head_count, s->k_slots};
+        int64_t cshape[2] = {s->batch, s->head_count};
         t->indices = ksa_tensor_from_buffer(s->indices, 0, KSA_DTYPE_I32, 3, ishape);
         t->counts = ksa_tensor_from_buffer(s->counts, 0, KSA_DTYPE_I32, 2, cshape);
     } else {
-        int64_t ishape[4] = {s->batch, s->num_kv_heads, s->n_tiles, s->k_slots};
-        int64_t cshape[3] = {s->batch, s->num_kv_heads, s->n_tiles};
+        int64_t ishape[4] = {s->batch, s->head_count, s->n_tiles, s->k_slots};
+        int64_t cshape[3] = {s->batch, s->head_count, s->n_tiles};
         t->indices = ksa_tensor_from_buffer(s->indices, 0, KSA_DTYPE_I32, 4, ishape);
         t->counts = ksa_tensor_from_buffer(s->counts, 0, KSA_DTYPE_I32, 3, cshape);
     }
@@ -264,11 +334,17 @@ ksa_status ksa_schedule_plan(ksa_schedule s, ksa_phase phase, const ksa_attentio
     int64_t batch = ksa_tensor_present(&shape_tensors->cu_seqlens_q) ? shape_tensors->cu_seqlens_q.shape[0] - 1
                                                                       : shape_tensors->q.shape[0];
     int64_t kv_heads = ksa_tensor_present(&shape_tensors->cu_seqlens_k) ? shape_tensors->k.shape[1] : shape_tensors->k.shape[2];
-    if (kv_heads != s->num_kv_heads)
-        return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_schedule_plan: k has %lld KV heads but the schedule was made for %d",
-                         (long long)kv_heads, s->num_kv_heads);
-    size_t ibytes = (size_t)batch * (size_t)s->num_kv_heads * (size_t)n_tiles * (size_t)k_slots * sizeof(int32_t);
-    size_t cbytes = (size_t)batch * (size_t)s->num_kv_heads * (size_t)n_tiles * sizeof(int32_t);
+    if (kv_heads != s->head_count) {
+        if (s->head_count == s->num_kv_heads)
+            return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_schedule_plan: k has %lld KV heads but the schedule was made for %d",
+                             (long long)kv_heads, s->num_kv_heads);
+        return ksa_error(KSA_STATUS_INVALID_ARGUMENT,
+                         "ksa_schedule_plan: k has %lld KV heads but the schedule runs %d (KV heads %d..%d of the model's %d, "
+                         "ksa_schedule_set_head_range)",
+                         (long long)kv_heads, s->head_count, s->head_offset, s->head_offset + s->head_count - 1, s->num_kv_heads);
+    }
+    size_t ibytes = (size_t)batch * (size_t)s->head_count * (size_t)n_tiles * (size_t)k_slots * sizeof(int32_t);
+    size_t cbytes = (size_t)batch * (size_t)s->head_count * (size_t)n_tiles * sizeof(int32_t);
     st = grow(s, &s->indices, &s->indices_bytes, ibytes);
     if (st) return st;
     st = grow(s, &s->counts, &s->counts_bytes, cbytes);
@@ -356,11 +432,24 @@ ksa_status ksa_schedule_run_layer(ksa_schedule s, ksa_stream stream, int32_t lay
     ksa_attention_tensors t = *tensors;
     if (L->kind != KSA_LAYER_DENSE) state_tensors(s, &t);
     if (L->kind == KSA_LAYER_REUSE) {
-        int64_t hshape[1] = {s->num_kv_heads};
-        t.head_map = ksa_tensor_make(NULL, L->head_map, KSA_DTYPE_I32, 1, hshape);
+        int64_t hshape[1] = {s->head_count};
+        t.head_map = ksa_tensor_make(NULL, s->local_maps + (size_t)layer * s->num_kv_heads, KSA_DTYPE_I32, 1, hshape);
     }
     ksa_status st = ksa_attention(s->device, stream, &p, &t, workspace);
     if (st) return st;
     if (L->kind == KSA_LAYER_ANCHOR) s->last_anchor_run = layer;
+    return KSA_STATUS_SUCCESS;
+}
+
+ksa_status ksa_schedule_get_index_state(ksa_schedule s, ksa_tensor *indices, ksa_tensor *counts)
+{
+    ksa_clear_error();
+    if (!s) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_schedule_get_index_state: sched is NULL");
+    if (!s->planned) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_schedule_get_index_state: call ksa_schedule_plan first");
+    ksa_attention_tensors t;
+    memset(&t, 0, sizeof t);
+    state_tensors(s, &t);
+    if (indices) *indices = t.indices;
+    if (counts) *counts = t.counts;
     return KSA_STATUS_SUCCESS;
 }

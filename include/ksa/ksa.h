@@ -256,6 +256,24 @@ KSA_API ksa_status ksa_schedule_set_kascade(ksa_schedule sched, const int32_t *a
 KSA_API ksa_status ksa_schedule_get_layer(ksa_schedule sched, int32_t layer, ksa_layer_kind *kind,
                                           int32_t *anchor_layer, int32_t *head_map);
 KSA_API ksa_status ksa_schedule_get_shape(ksa_schedule sched, int32_t *num_layers, int32_t *num_kv_heads);
+/* Tensor parallelism: make the schedule one rank's share of the model. It then runs only KV heads
+ * [kv_head_offset, kv_head_offset + kv_head_count) of the num_kv_heads it was created with (query
+ * heads follow: G = Hq / Hkv per KV head), so the q/k/v/o given to ksa_schedule_plan and
+ * ksa_schedule_run_layer hold just those heads, and the index state is the rank's own. Head maps
+ * keep the model's KV-head numbers (the full [num_layers, num_kv_heads] table, as ksa-calibrate
+ * writes it); a REUSE layer's local head i reads anchor head head_map[kv_head_offset + i] -
+ * kv_head_offset. Every such entry must lie inside the range (plans from ksa-calibrate --shards
+ * do): otherwise INVALID_ARGUMENT with a sentence naming the layer and head, here and in later
+ * set_layer / set_kascade calls, and nothing changes. Default: all heads (0, num_kv_heads).
+ * Changing the range drops the planned step (plan again); not allowed in calibration mode. */
+KSA_API ksa_status ksa_schedule_set_head_range(ksa_schedule sched, int32_t kv_head_offset, int32_t kv_head_count);
+KSA_API ksa_status ksa_schedule_get_head_range(ksa_schedule sched, int32_t *kv_head_offset, int32_t *kv_head_count);
+/* Descriptors of the schedule's index state for the planned step: indices int32 [B, count,
+ * n_tiles, k_slots] and counts [B, count, n_tiles] (decode: [B, count, k_slots] and [B, count]),
+ * count = the KV heads the schedule runs. They hold what the last ANCHOR layer run wrote; owned by
+ * the schedule, valid until the next ksa_schedule_plan or ksa_schedule_destroy; for reading only
+ * (inspection, tests, comparing ranks). Either pointer may be NULL. */
+KSA_API ksa_status ksa_schedule_get_index_state(ksa_schedule sched, ksa_tensor *indices, ksa_tensor *counts);
 /* Calibration mode (collector from ksa_calib.h, NULL = off): every layer then runs as an ANCHOR
  * with dense output (the model computes exact attention) and its statistics go to the collector;
  * ksa_schedule_plan opens a collector step and running the last layer closes it. exact = 1 feeds

@@ -52,7 +52,13 @@ KSA_API ksa_status ksa_npy_write(const char *path, ksa_npy_dtype dtype, int32_t 
 /* ---------------------------------------------------------------- plans */
 /* A Kascade plan: anchor layers (strictly increasing, layer 0 first) and the head-map table
  * int32 [num_layers, num_kv_heads] (row l: which anchor KV head each KV head of layer l reuses;
- * anchor rows are the identity). */
+ * anchor rows are the identity).
+ *
+ * Tensor parallelism: a plan made for num_shards > 1 splits the KV heads into num_shards equal
+ * contiguous blocks (shard s holds KV heads s*H/num_shards .. (s+1)*H/num_shards - 1, the way vLLM
+ * and SGLang shard attention heads; num_kv_heads must be divisible by num_shards), and every head
+ * map stays inside its block: head_maps[l][g] lies in g's shard, so no rank ever needs another
+ * rank's index sets. Each rank runs its block through ksa_schedule_set_head_range. */
 #define KSA_CALIB_MODEL_MAX 128
 
 typedef struct ksa_calib_plan {
@@ -62,13 +68,15 @@ typedef struct ksa_calib_plan {
     int32_t *anchors;   /* [num_anchors], owned */
     int32_t *head_maps; /* [num_layers * num_kv_heads], owned */
     char model[KSA_CALIB_MODEL_MAX]; /* optional model name ("" when unknown) */
+    int32_t num_shards; /* shards the head maps respect (see above); 0 and 1 both mean unsharded */
 } ksa_calib_plan;
 
 /* Allocate a plan of this size: anchors {0}, identity maps everywhere. */
 KSA_API ksa_status ksa_calib_plan_init(ksa_calib_plan *plan, int32_t num_layers, int32_t num_kv_heads,
                                        int32_t num_anchors);
 KSA_API void ksa_calib_plan_free(ksa_calib_plan *plan);
-/* Check a plan: sizes, anchors strictly increasing from 0, maps in range, anchor rows identity.
+/* Check a plan: sizes, anchors strictly increasing from 0, maps in range, anchor rows identity,
+ * num_shards dividing num_kv_heads and every map entry inside its head's shard.
  * INVALID_ARGUMENT with a sentence naming the first problem. */
 KSA_API ksa_status ksa_calib_plan_validate(const ksa_calib_plan *plan);
 /* Anchors of the plan from a shipped file name "<model>_layers_0_2_8_13_14.npy": fills anchors
@@ -78,18 +86,21 @@ KSA_API ksa_status ksa_calib_anchors_from_filename(const char *path, int32_t *an
                                                    int32_t *n_anchors, char *model, size_t model_len);
 /* Load a head-map table .npy (int32 [layers, kv_heads]) as a plan. anchors == NULL: take them from
  * the file name (see above). The result is validated; a table whose anchor rows are not the
- * identity is INVALID_FILE. */
+ * identity is INVALID_FILE. A .npy table carries no shard count: the plan has num_shards 1. */
 KSA_API ksa_status ksa_calib_plan_load_npy(const char *path, const int32_t *anchors, int32_t n_anchors,
                                            ksa_calib_plan *out);
 /* Write the head-map table as int32 [num_layers, num_kv_heads] .npy. */
 KSA_API ksa_status ksa_calib_plan_save_npy(const ksa_calib_plan *plan, const char *path);
 /* Schedule file (calib/SCHEDULE-FORMAT.md): a small line-based text format carrying the model
- * name, sizes, anchors and every layer's head map. */
+ * name, sizes, shard count, anchors and every layer's head map (a file without a shard count
+ * reads as 1 shard). */
 KSA_API ksa_status ksa_calib_plan_load(const char *path, ksa_calib_plan *out);
 KSA_API ksa_status ksa_calib_plan_parse(const char *text, size_t len, ksa_calib_plan *out);
 KSA_API ksa_status ksa_calib_plan_save(const ksa_calib_plan *plan, const char *path);
 /* Apply the plan to a schedule (ksa_schedule_set_kascade). The schedule must have been created
- * with the plan's num_layers and num_kv_heads. */
+ * with the plan's num_layers and num_kv_heads, and its KV-head range (ksa_schedule_set_head_range;
+ * default: all heads, 1 shard) must be one of the plan's num_shards shards: a plan calibrated for
+ * another shard count is INVALID_ARGUMENT with a sentence saying both counts. */
 KSA_API ksa_status ksa_calib_plan_apply(const ksa_calib_plan *plan, ksa_schedule sched);
 
 /* ---------------------------------------------------------------- selection */
@@ -116,6 +127,17 @@ KSA_API ksa_status ksa_calib_select_anchors_range(const double *sim, int32_t num
  * M[a][j][h_b][h_a] (first maximum on ties); anchor rows are the identity. head_maps: int32 [N, H]. */
 KSA_API ksa_status ksa_calib_head_maps(const double *coverage, int32_t num_layers, int32_t num_kv_heads,
                                        const int32_t *anchors, int32_t num_anchors, int32_t *head_maps);
+
+/* Shard-constrained versions for tensor parallelism (num_shards equal contiguous KV-head blocks,
+ * see ksa_calib_plan): the max in the similarity and the argmax of the head maps run only over the
+ * h_a in h_b's shard, so anchor selection optimises what the sharded head maps can reach.
+ * num_shards 1 gives the unconstrained functions above. num_shards must divide num_kv_heads
+ * (INVALID_ARGUMENT with a sentence otherwise); coverage entries outside the shards are not read. */
+KSA_API ksa_status ksa_calib_similarity_sharded(const double *coverage, const double *importance, int32_t num_layers,
+                                                int32_t num_kv_heads, int32_t num_shards, double *sim);
+KSA_API ksa_status ksa_calib_head_maps_sharded(const double *coverage, int32_t num_layers, int32_t num_kv_heads,
+                                               int32_t num_shards, const int32_t *anchors, int32_t num_anchors,
+                                               int32_t *head_maps);
 
 /* ---------------------------------------------------------------- statistics collector */
 /* The collector is fed one step (a batch of prompts) at a time, layer by layer in increasing layer
@@ -189,6 +211,14 @@ KSA_API ksa_status ksa_calib_collector_save(ksa_calib_collector c, const char *c
 KSA_API ksa_status ksa_calib_solve(const double *coverage, const double *importance, int32_t num_layers,
                                    int32_t num_kv_heads, int32_t num_anchors, ksa_calib_plan *out,
                                    double *score, double *segment_scores);
+/* The same under the shard constraint: a plan with num_shards set whose head maps stay inside
+ * their shards, its score (*score) and, when unconstrained_score is not NULL, the best score of K
+ * anchors without the constraint on the same statistics; unconstrained_score - score is the
+ * coverage that sharding costs (0 when num_shards is 1). */
+KSA_API ksa_status ksa_calib_solve_sharded(const double *coverage, const double *importance, int32_t num_layers,
+                                           int32_t num_kv_heads, int32_t num_anchors, int32_t num_shards,
+                                           ksa_calib_plan *out, double *score, double *segment_scores,
+                                           double *unconstrained_score);
 
 #ifdef __cplusplus
 }

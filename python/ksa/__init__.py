@@ -460,3 +460,108 @@ class Schedule:
         _check(self._lib.ksa_schedule_run_layer(self._h, self._dev.stream(stream), layer, ctypes.byref(t),
                                                 ctypes.byref(self._ws)), f"ksa_schedule_run_layer({layer})")
         return o
+
+
+# ------------------------------------------------------------------ tensor parallelism and plans
+# (kept in one section: ksa_schedule_set_head_range, ksa_schedule_get_index_state, plan files)
+__all__ += ["RankSchedule", "load_plan"]
+
+class _CalibPlan(ctypes.Structure):
+    _fields_ = [("num_layers", ctypes.c_int32), ("num_kv_heads", ctypes.c_int32), ("num_anchors", ctypes.c_int32),
+                ("anchors", ctypes.POINTER(ctypes.c_int32)), ("head_maps", ctypes.POINTER(ctypes.c_int32)),
+                ("model", ctypes.c_char * 128), ("num_shards", ctypes.c_int32)]
+
+
+def _tp_lib():
+    """libksa with the declarations of this section (made once)."""
+    lib = load_library()
+    if not getattr(lib, "_ksa_tp_declared", False):
+        vp, i32, st, P = ctypes.c_void_p, ctypes.c_int32, ctypes.c_int, ctypes.POINTER
+        decl = {
+            "ksa_schedule_set_head_range": (st, [vp, i32, i32]),
+            "ksa_schedule_get_head_range": (st, [vp, P(i32), P(i32)]),
+            "ksa_schedule_get_index_state": (st, [vp, P(_Tensor), P(_Tensor)]),
+            "ksa_buffer_read": (st, [vp, vp, ctypes.c_size_t, ctypes.c_size_t, vp]),
+            "ksa_calib_plan_load": (st, [ctypes.c_char_p, P(_CalibPlan)]),
+            "ksa_calib_plan_load_npy": (st, [ctypes.c_char_p, P(i32), i32, P(_CalibPlan)]),
+            "ksa_calib_plan_free": (None, [P(_CalibPlan)]),
+        }
+        for name, (res, args) in decl.items():
+            fn = getattr(lib, name)
+            fn.restype = res
+            fn.argtypes = args
+        lib._ksa_tp_declared = True
+    return lib
+
+
+def load_plan(path):
+    """A Kascade plan from a schedule file (calib/SCHEDULE-FORMAT.md) or a head-map .npy table whose
+    name carries the anchors: dict(model, num_layers, num_kv_heads, num_shards, anchors, head_maps),
+    head_maps as num_layers lists of num_kv_heads ints (the model's KV-head numbers)."""
+    lib = _tp_lib()
+    plan = _CalibPlan()
+    if str(path).endswith(".npy"):
+        status = lib.ksa_calib_plan_load_npy(os.fsencode(path), None, 0, ctypes.byref(plan))
+    else:
+        status = lib.ksa_calib_plan_load(os.fsencode(path), ctypes.byref(plan))
+    _check(status, f"load_plan({path})")
+    try:
+        n, h = plan.num_layers, plan.num_kv_heads
+        return {"model": plan.model.decode(), "num_layers": n, "num_kv_heads": h,
+                "num_shards": max(1, plan.num_shards),
+                "anchors": [plan.anchors[i] for i in range(plan.num_anchors)],
+                "head_maps": [[plan.head_maps[l * h + g] for g in range(h)] for l in range(n)]}
+    finally:
+        lib.ksa_calib_plan_free(ctypes.byref(plan))
+
+
+class RankSchedule(Schedule):
+    """The Schedule of one tensor-parallel rank: it runs KV heads [kv_head_offset, kv_head_offset +
+    kv_head_count) of the model's num_kv_heads (ksa_schedule_set_head_range), on q/k/v/o that hold
+    only those heads (and their Hq/Hkv query heads each). Head maps stay in the model's numbering and
+    must keep the rank's heads inside its range (ksa-calibrate --shards)."""
+
+    def __init__(self, device, num_layers, num_kv_heads, kv_head_offset=0, kv_head_count=None, **topk):
+        super().__init__(device, num_layers, num_kv_heads, **topk)
+        count = num_kv_heads if kv_head_count is None else kv_head_count
+        _check(_tp_lib().ksa_schedule_set_head_range(self._h, kv_head_offset, count), "ksa_schedule_set_head_range")
+        self.kv_head_offset, self.kv_head_count = kv_head_offset, count
+
+    def head_range(self):
+        off, cnt = ctypes.c_int32(), ctypes.c_int32()
+        _check(_tp_lib().ksa_schedule_get_head_range(self._h, ctypes.byref(off), ctypes.byref(cnt)),
+               "ksa_schedule_get_head_range")
+        return off.value, cnt.value
+
+    def prepare_layer(self, layer, q, k, v, o, stream=None):
+        """A zero-argument callable that runs `layer` on these tensors, resolved once (for timing
+        loops: one ctypes call per run). Valid while the tensors live; plan() first."""
+        t = self._dev.tensors(q, k, v, o)
+        st = self._dev.stream(stream)
+        fn, h, keep = self._lib.ksa_schedule_run_layer, self._h, (q, k, v, o)
+
+        def run():
+            _check(fn(h, st, layer, ctypes.byref(t), ctypes.byref(self._ws)), f"ksa_schedule_run_layer({layer})")
+            return keep[3]
+        return run
+
+    def index_state(self):
+        """Host copies of the index state the last ANCHOR layer wrote: ((shape, array('i')) for the
+        indices, (shape, array('i')) for the counts), over this rank's KV heads."""
+        import array
+        lib = _tp_lib()
+        ti, tc = _Tensor(), _Tensor()
+        _check(lib.ksa_schedule_get_index_state(self._h, ctypes.byref(ti), ctypes.byref(tc)),
+               "ksa_schedule_get_index_state")
+        out = []
+        for t in (ti, tc):
+            shape = tuple(t.shape[i] for i in range(t.ndim))
+            n = 1
+            for s in shape:
+                n *= s
+            host = array.array("i", bytes(4 * n))
+            addr, _ = host.buffer_info()
+            self._dev.synchronize(None)
+            _check(lib.ksa_buffer_read(addr, t.buffer, t.offset, 4 * n, None), "ksa_buffer_read(index state)")
+            out.append((shape, host))
+        return out[0], out[1]

@@ -265,6 +265,7 @@ static void check_shipped(const char *name, int32_t layers, const int32_t *ancho
     assert_int_equal(plan.num_anchors, n_anchors);
     assert_memory_equal(plan.anchors, anchors, sizeof(int32_t) * (size_t)n_anchors);
     assert_string_equal(plan.model, model);
+    assert_int_equal(plan.num_shards, 1); /* a .npy table carries no shard count */
     assert_int_equal(ksa_calib_plan_validate(&plan), KSA_STATUS_SUCCESS);
     for (int32_t i = 0; i < n_anchors; i++)
         for (int32_t g = 0; g < 8; g++) assert_int_equal(plan.head_maps[anchors[i] * 8 + g], g);
@@ -321,6 +322,7 @@ static void check_shipped(const char *name, int32_t layers, const int32_t *ancho
     assert_memory_equal(back.anchors, plan.anchors, sizeof(int32_t) * (size_t)n_anchors);
     assert_memory_equal(back.head_maps, plan.head_maps, sizeof(int32_t) * (size_t)layers * 8);
     assert_string_equal(back.model, plan.model);
+    assert_int_equal(back.num_shards, 1);
     /* and the .npy written back is byte-identical to the shipped file */
     char npath[512];
     tmp_path("back.npy", npath, sizeof npath);
@@ -376,6 +378,7 @@ static void test_schedule_parse(void **state)
     snprintf(text, sizeof text, "%s", good_text);
     assert_int_equal(ksa_calib_plan_parse(text, strlen(text), &plan), KSA_STATUS_SUCCESS);
     assert_string_equal(plan.model, "Tiny Model 1B");
+    assert_int_equal(plan.num_shards, 1); /* no num_shards line: one shard */
     assert_int_equal(plan.num_layers, 4);
     assert_int_equal(plan.num_anchors, 2);
     assert_int_equal(plan.anchors[1], 2);
