@@ -459,8 +459,10 @@ int ktest_run_standard_grid(ksa_device dev, int quick, const ksa_dtype *dtypes, 
                 else if (st) failures++;
             }
         }
-    printf("ktest grid on %s: %d runs, %d failed, %d unsupported\n", dev ? "device" : "?", runs, failures, unsupported);
-    return failures;
+    int count_failures = ktest_check_counts_on_device(dev);
+    printf("ktest grid on %s: %d runs, %d failed, %d unsupported; selection-size table: %d mismatches\n",
+           dev ? dev->info.name : "?", runs, failures, unsupported, count_failures);
+    return failures + count_failures;
 }
 
 /* stop the schedule-step comparison at the first failing call, naming it */

@@ -86,6 +86,23 @@ ksa_status ktest_schedule_step_matches_direct(ksa_device dev, ksa_phase phase, u
 int ktest_run_standard_grid(ksa_device dev, int quick, const ksa_dtype *dtypes, int num_dtypes, const int32_t *head_dims,
                             int num_head_dims);
 
+/* ---------------------------------------------------------------- selection sizes (test_budget_table.c) */
+/* One row of the hand-computed table of docs/SEMANTICS.md's selection sizes: the count tile t
+ * (decode: t = 0) selects for a sequence of lq queries and lk keys under the given Top-k rule. */
+typedef struct ktest_count_case {
+    int32_t decode;
+    int32_t lq, lk, t;
+    double fraction;
+    int32_t top_k, min_k, multiple, tile, rolling;
+    int64_t count;
+} ktest_count_case;
+extern const ktest_count_case ktest_count_cases[];
+extern const int ktest_num_count_cases;
+ksa_topk_params ktest_count_case_topk(const ktest_count_case *c);
+/* Run ANCHOR calls on `dev` for the table's rows and compare the counts written with the table;
+ * returns the number of mismatches (each printed). Unsupported calls are skipped. */
+int ktest_check_counts_on_device(ksa_device dev);
+
 #ifdef __cplusplus
 }
 #endif
