@@ -7,6 +7,7 @@
  * (partial selection) and the sparse pass over gathered key/value rows; REUSE gathers the rows an
  * anchor selected. Scratch comes from the workspace laid out by one function for size and use. */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +41,19 @@ static int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
 static const int32_t cfg_block_q[] = {8, 16, 32, 64, 128};
 static const int32_t cfg_block_k[] = {32, 64, 128, 256};
 static const int32_t cfg_chunk[] = {256, 512, 1024, 2048, 4096, 8192};
+/* thread counts 1, 2, 4, ... and the pool size: filled once (the pool size never changes), so
+ * concurrent calls read it without a race */
 static int32_t cfg_threads[16];
+static int32_t cfg_threads_count;
+static pthread_once_t cfg_threads_once = PTHREAD_ONCE_INIT;
+
+static void cfg_threads_init(void)
+{
+    int32_t n = ksa_cpu_pool_size(), nt = 0;
+    for (int32_t t = 1; t < n && nt < 15; t *= 2) cfg_threads[nt++] = t;
+    cfg_threads[nt++] = n;
+    cfg_threads_count = nt;
+}
 
 /* AMX tiles want taller row blocks and longer key blocks (measured on the lent Xeon, dense bf16
  * prefill B1 Hq32 Hkv8 D128 L4096: block_q/block_k 64/256 29.6 ms, 128/128 33.9, 32/128 35.9,
@@ -78,9 +91,8 @@ static int32_t default_chunk(const ksa_problem *p)
 void ksa_cpu_tunable_space(const ksa_problem *p, const cpu_kernels *k, ksa_tunable_space *out)
 {
     memset(out, 0, sizeof *out);
-    int32_t n = ksa_cpu_pool_size(), nt = 0;
-    for (int32_t t = 1; t < n && nt < 15; t *= 2) cfg_threads[nt++] = t;
-    cfg_threads[nt++] = n;
+    pthread_once(&cfg_threads_once, cfg_threads_init);
+    int32_t n = ksa_cpu_pool_size(), nt = cfg_threads_count;
     int32_t np = 0;
     if (p->phase == KSA_PHASE_PREFILL) {
         out->params[np++] = (ksa_tunable_param){"block_q", 5, cfg_block_q, default_block_q(p, k)};
