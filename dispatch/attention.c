@@ -3,6 +3,7 @@
  * (thread-local override, tuning cache, built-in), KSA_LOG lines with timing, KSA_CHECK
  * cross-checking against the reference. */
 #define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,9 +39,27 @@ ksa_attention_params ksa_attention_params_default(ksa_mode mode, ksa_phase phase
     return p;
 }
 
-/* one reusable storage per thread: steady-state calls do not allocate */
+/* one reusable storage per thread: steady-state calls do not allocate; its host arrays are freed
+ * when the thread exits (a pthread key destructor: _Thread_local alone would leak them) */
 static _Thread_local ksa_problem_storage tls_storage;
+static _Thread_local int tls_storage_registered;
 static _Thread_local char tls_override[256];
+static pthread_key_t storage_key;
+static pthread_once_t storage_key_once = PTHREAD_ONCE_INIT;
+static int storage_key_ok;
+
+static void storage_thread_exit(void *storage) { ksa_problem_storage_release(storage); }
+static void storage_key_create(void) { storage_key_ok = pthread_key_create(&storage_key, storage_thread_exit) == 0; }
+
+static ksa_problem_storage *thread_storage(void)
+{
+    if (!tls_storage_registered) {
+        pthread_once(&storage_key_once, storage_key_create);
+        if (storage_key_ok) pthread_setspecific(storage_key, &tls_storage);
+        tls_storage_registered = 1;
+    }
+    return &tls_storage;
+}
 
 ksa_status ksa_set_config_override(const char *config)
 {
@@ -77,7 +96,7 @@ ksa_status ksa_attention_index_shape(ksa_device dev, const ksa_attention_params 
     memset(&t.indices, 0, sizeof t.indices);
     memset(&t.counts, 0, sizeof t.counts);
     ksa_problem p;
-    ksa_status s = ksa_resolve_problem(dev, NULL, &dp, &t, &p, &tls_storage);
+    ksa_status s = ksa_resolve_problem(dev, NULL, &dp, &t, &p, thread_storage());
     if (s) return s;
     if (params->topk.tile_size < 1 || params->topk.tile_size > 1024)
         return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "params.topk.tile_size is %d; it must be in 1..1024", params->topk.tile_size);
@@ -183,9 +202,10 @@ ksa_status ksa_attention_workspace_size(ksa_device dev, const ksa_attention_para
     ksa_clear_error();
     if (!bytes) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "bytes is NULL");
     ksa_problem p;
-    ksa_status s = ksa_resolve_problem(dev, NULL, params, tensors, &p, &tls_storage);
+    ksa_problem_storage *st = thread_storage();
+    ksa_status s = ksa_resolve_problem(dev, NULL, params, tensors, &p, st);
     if (s) return s;
-    s = ksa_choose_config(dev, &p, &tls_storage);
+    s = ksa_choose_config(dev, &p, st);
     if (s) return s;
     size_t need = 0;
     if (dev->backend->attention_workspace) {
@@ -217,10 +237,14 @@ ksa_status ksa_attention(ksa_device dev, ksa_stream stream, const ksa_attention_
         return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "stream belongs to device %s but the call runs on %s",
                          stream->device->info.name, dev->info.name);
     void *native = stream ? stream->native : NULL;
+    /* KSA_CHECK validates the caller's index tensors before the backend runs on them */
+    int checking = env_flag("KSA_CHECK") && dev->backend->kind != KSA_DEVICE_REFERENCE;
     ksa_problem p;
-    ksa_status s = ksa_resolve_problem(dev, native, params, tensors, &p, &tls_storage);
+    ksa_problem_storage *st = thread_storage();
+    ksa_status s = checking ? ksa_check_resolve(dev, native, params, tensors, &p, st)
+                            : ksa_resolve_problem(dev, native, params, tensors, &p, st);
     if (s) return s;
-    s = ksa_choose_config(dev, &p, &tls_storage);
+    s = ksa_choose_config(dev, &p, st);
     if (s) return s;
     ksa_backend *be = dev->backend;
     size_t need = 0;
@@ -249,12 +273,12 @@ ksa_status ksa_attention(ksa_device dev, ksa_stream stream, const ksa_attention_
         ksa_log("attention backend=%s device=%s kernel=%s config=%s(%s) mode=%s phase=%s dtype=%s B=%d Hq=%d Hkv=%d D=%d "
                 "Lq=%lld Lk=%lld status=%s time=%.3f ms",
                 be->name, dev->info.name, info.kernel[0] ? info.kernel : "-", info.config[0] ? info.config : "-",
-                tls_storage.config_source, mode_name(p.mode), p.phase == KSA_PHASE_DECODE ? "decode" : "prefill",
+                st->config_source, mode_name(p.mode), p.phase == KSA_PHASE_DECODE ? "decode" : "prefill",
                 ksa_dtype_name(p.dtype), p.batch, p.num_q_heads, p.num_kv_heads, p.head_dim, (long long)p.max_seqlen_q,
                 (long long)p.max_seqlen_k, ksa_status_string(s), ms);
     }
     if (s != KSA_STATUS_SUCCESS) return s;
-    if (env_flag("KSA_CHECK") && be->kind != KSA_DEVICE_REFERENCE) {
+    if (checking) {
         char report[512];
         s = ksa_check_against_reference(dev, stream, params, tensors, report, sizeof report);
         if (s != KSA_STATUS_SUCCESS) return s;

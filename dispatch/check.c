@@ -145,20 +145,20 @@ static ksa_status compare_index_sets(const ksa_problem *c, const ksa_problem *r,
                     int32_t j = ri[rb + s * r->index_stride[3]];
                     if (j >= 0 && j < ncand) mark[j] |= 2;
                 }
-                int differ = 0;
-                for (int32_t s = 0; s < nc; s++) {
-                    int32_t j = ci[ib + s * c->index_stride[3]];
-                    if (j < 0 || j >= ncand || (mark[j] & 1)) {
-                        REPORT("indices[b=%d, g=%d, t=%lld] holds %d, which is %s", b, g, (long long)t, j,
-                               (j < 0 || j >= ncand) ? "not a candidate key" : "a duplicate");
-                        st = ksa_error(KSA_STATUS_CHECK_FAILED, "cross-check: bad index %d at b=%d g=%d t=%lld", j, b, g,
-                                       (long long)t);
-                        break;
-                    }
-                    mark[j] |= 1;
-                    if (!(mark[j] & 2)) differ = 1;
+                int repeat;
+                int64_t bad = ksa_index_set_check(ci + ib, c->index_stride[3], nc, ncand, mark, 1, &repeat);
+                if (bad >= 0) {
+                    int32_t j = ci[ib + bad * c->index_stride[3]];
+                    REPORT("indices[b=%d, g=%d, t=%lld, slot %lld] holds %d, which is %s", b, g, (long long)t, (long long)bad,
+                           j, repeat ? "a duplicate" : "not a candidate key");
+                    st = ksa_error(KSA_STATUS_CHECK_FAILED, "cross-check: the backend wrote bad index %d at b=%d g=%d t=%lld slot %lld",
+                                   j, b, g, (long long)t, (long long)bad);
+                    break;
                 }
-                if (st || !differ) continue;
+                int differ = 0;
+                for (int32_t s = 0; s < nc; s++)
+                    if (!(mark[ci[ib + s * c->index_stride[3]]] & 2)) differ = 1;
+                if (!differ) continue;
                 int64_t n = 0;
                 st = ksa_reference_pooled_scores(r, b, g, t, scores, &n);
                 if (st) break;
@@ -241,6 +241,23 @@ ksa_status ksa_compare_problems(const ksa_problem *c, const ksa_problem *r, char
     return compare_outputs(c, r, report, report_len);
 }
 
+ksa_status ksa_check_resolve(ksa_device dev, void *native_stream, const ksa_attention_params *params,
+                             const ksa_attention_tensors *tensors, ksa_problem *p, ksa_problem_storage *st)
+{
+    if (!params || params->validate_indices || params->mode != KSA_MODE_REUSE)
+        return ksa_resolve_problem(dev, native_stream, params, tensors, p, st);
+    ksa_attention_params validated = *params;
+    validated.validate_indices = 1;
+    ksa_status s = ksa_resolve_problem(dev, native_stream, &validated, tensors, p, st);
+    if (s == KSA_STATUS_INVALID_ARGUMENT) {
+        char why[900];
+        snprintf(why, sizeof why, "%s", ksa_last_error());
+        return ksa_error(s, "cross-check: the caller's input is invalid (an input error, not a backend fault): %s", why);
+    }
+    p->validate_indices = 0; /* the backend sees the call as the caller made it */
+    return s;
+}
+
 ksa_status ksa_check_against_reference(ksa_device dev, ksa_stream stream, const ksa_attention_params *params,
                                        const ksa_attention_tensors *tensors, char *report, size_t report_len)
 {
@@ -256,7 +273,7 @@ ksa_status ksa_check_against_reference(ksa_device dev, ksa_stream stream, const 
     ksa_problem_storage storage;
     memset(&storage, 0, sizeof storage);
     ksa_problem p;
-    st = ksa_resolve_problem(dev, native, params, tensors, &p, &storage);
+    st = ksa_check_resolve(dev, native, params, tensors, &p, &storage);
     if (st) {
         ksa_problem_storage_release(&storage);
         return st;
