@@ -110,6 +110,7 @@ ksa_status ksa_choose_config(ksa_device dev, ksa_problem *p, ksa_problem_storage
 {
     p->config = NULL;
     p->config_count = 0;
+    st->config_tuned = 0;
     snprintf(st->config_source, sizeof st->config_source, "builtin");
     ksa_backend *be = dev->backend;
     if (!be->tunables) {
@@ -164,6 +165,7 @@ ksa_status ksa_choose_config(ksa_device dev, ksa_problem *p, ksa_problem_storage
     if (ksa_autotune_lookup(dev, p, &space, st->config, &source)) {
         p->config = st->config;
         p->config_count = space.num_params;
+        st->config_tuned = 1;
         snprintf(st->config_source, sizeof st->config_source, "%s", source ? source : "cache");
     } else if (source) {
         /* a measured "the built-in is best" entry: say so in KSA_LOG */
@@ -196,6 +198,28 @@ static ksa_status resolve_memory(const ksa_workspace *ws, ksa_device dev, ksa_me
     return KSA_STATUS_SUCCESS;
 }
 
+/* Workspace bytes the backend needs for `p` with the configuration p->config names. */
+static ksa_status backend_workspace(ksa_device dev, const ksa_problem *p, size_t *need)
+{
+    *need = 0;
+    if (!dev->backend->attention_workspace) return KSA_STATUS_SUCCESS;
+    return dev->backend->attention_workspace(dev->backend, dev->index, p, need);
+}
+
+/* A tuned configuration can change under a caller: another process stores a new winner and this
+ * one reloads its cache. So that a size once reported stays valid, ksa_attention_workspace_size
+ * reports the larger of the tuned and the built-in configuration's needs, and a call whose tuned
+ * configuration does not fit the workspace it is given runs the built-in configuration instead
+ * (which fits). An explicit override (ksa_set_config_override) is the caller's choice and gets
+ * no fallback. */
+static ksa_status builtin_workspace(ksa_device dev, const ksa_problem *p, size_t *need)
+{
+    ksa_problem builtin = *p;
+    builtin.config = NULL;
+    builtin.config_count = 0;
+    return backend_workspace(dev, &builtin, need);
+}
+
 ksa_status ksa_attention_workspace_size(ksa_device dev, const ksa_attention_params *params,
                                         const ksa_attention_tensors *tensors, size_t *bytes)
 {
@@ -208,9 +232,13 @@ ksa_status ksa_attention_workspace_size(ksa_device dev, const ksa_attention_para
     s = ksa_choose_config(dev, &p, st);
     if (s) return s;
     size_t need = 0;
-    if (dev->backend->attention_workspace) {
-        s = dev->backend->attention_workspace(dev->backend, dev->index, &p, &need);
+    s = backend_workspace(dev, &p, &need);
+    if (s) return s;
+    if (st->config_tuned) {
+        size_t need_builtin = 0;
+        s = builtin_workspace(dev, &p, &need_builtin);
         if (s) return s;
+        if (need_builtin > need) need = need_builtin;
     }
     *bytes = need;
     return KSA_STATUS_SUCCESS;
@@ -248,12 +276,23 @@ ksa_status ksa_attention(ksa_device dev, ksa_stream stream, const ksa_attention_
     if (s) return s;
     ksa_backend *be = dev->backend;
     size_t need = 0;
-    if (be->attention_workspace) {
-        s = be->attention_workspace(be, dev->index, &p, &need);
-        if (s) return s;
-    }
+    s = backend_workspace(dev, &p, &need);
+    if (s) return s;
     s = resolve_memory(workspace, dev, &p.workspace, &p.workspace_size);
     if (s) return s;
+    if (p.workspace_size < need && st->config_tuned) {
+        size_t need_builtin = 0;
+        s = builtin_workspace(dev, &p, &need_builtin);
+        if (s) return s;
+        if (p.workspace_size >= need_builtin) {
+            ksa_log("attention: the tuned configuration needs %zu workspace bytes, %zu given: running the built-in one",
+                    need, p.workspace_size);
+            p.config = NULL;
+            p.config_count = 0;
+            need = need_builtin;
+            snprintf(st->config_source, sizeof st->config_source, "builtin:fallback");
+        }
+    }
     if (p.workspace_size < need)
         return ksa_error(KSA_STATUS_WORKSPACE_TOO_SMALL,
                          "workspace: %zu bytes given, this call needs %zu (ksa_attention_workspace_size)", p.workspace_size,

@@ -93,6 +93,7 @@ typedef struct ksa_problem_storage {
     int64_t mark_capacity;
     int32_t head_map[KSA_MAX_KV_HEADS];
     int32_t config[KSA_MAX_TUNABLES];
+    int32_t config_tuned; /* 1: config came from the tuning cache or the shipped table */
     char config_source[48];
 } ksa_problem_storage;
 
@@ -138,7 +139,8 @@ ksa_status ksa_tensor_memory(const ksa_tensor *t, const char *name, ksa_mem *mem
 /* Span in elements covered by a strided view: 1 + sum (shape-1)*stride; -1 on overflow. */
 int64_t ksa_view_span(int ndim, const int64_t *shape, const int64_t *stride);
 
-/* Configuration chosen for a problem (override, tuning cache, or none): fills p->config. */
+/* Configuration chosen for a problem (override, tuning cache, or none): fills p->config and sets
+ * st->config_tuned when it came from tuning. */
 ksa_status ksa_choose_config(ksa_device dev, ksa_problem *p, ksa_problem_storage *st);
 
 /* ---------------------------------------------------------------- cross-check */
