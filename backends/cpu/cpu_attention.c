@@ -330,7 +330,13 @@ size_t ksa_cpu_workspace_bytes(const ksa_problem *p, const cpu_config *cfg, cons
  * by ksa_cpu_profile_report() (ksa-cpu-bench calls it). Each thread writes only its own row. */
 enum { PROF_PACK_K, PROF_QK, PROF_SOFTMAX, PROF_PACK_V, PROF_PV, PROF_POOL, PROF_STORE, PROF_TOPK, PROF_N };
 static uint64_t prof_ticks[CPU_MAX_THREADS][PROF_N];
-static int prof_on = -1;
+static int prof_on; /* set once (pthread_once) from KSA_CPU_PROFILE before any call reads it */
+static pthread_once_t prof_once = PTHREAD_ONCE_INIT;
+static void prof_init(void)
+{
+    const char *e = getenv("KSA_CPU_PROFILE");
+    prof_on = e && *e && *e != '0';
+}
 #define PROF_T0() uint64_t prof_t = prof_on > 0 ? CPU_TICKS() : 0
 #define PROF_MARK(thread, phase)                                                                                       \
     do {                                                                                                               \
@@ -990,10 +996,7 @@ ksa_status ksa_cpu_attention_run(const ksa_problem *p, const cpu_config *cfg, co
     c->status = KSA_STATUS_SUCCESS;
     c->prefetch = p->phase == KSA_PHASE_DECODE || p->mode != KSA_MODE_DENSE;
     if (getenv("KSA_CPU_PREFETCH")) c->prefetch = atoi(getenv("KSA_CPU_PREFETCH"));
-    if (prof_on < 0) {
-        const char *e = getenv("KSA_CPU_PROFILE");
-        prof_on = e && *e && *e != '0';
-    }
+    pthread_once(&prof_once, prof_init);
     if (p->mode != KSA_MODE_DENSE && (!c->idx || !c->cnt))
         return ksa_error(KSA_STATUS_INTERNAL, "cpu: %s call without index/count tensors",
                          p->mode == KSA_MODE_ANCHOR ? "ANCHOR" : "REUSE");
