@@ -530,10 +530,16 @@ static void flash(cpu_call *c, cpu_scratch *s, int32_t b, int32_t g, int32_t M, 
     }
 }
 
-/* lse (base 2) of each row from the running state: -inf for a row that saw no key. */
+/* lse (base 2) of a row from its running state: -inf for a row that saw no key (l == 0); a NaN
+ * sum stays NaN. */
+static inline float row_lse2(float mx, float l) { return l != 0.0f ? mx + log2f(l) : -INFINITY; }
+
+/* 1 / l for the normalisation: 0 for a row that saw no key (o = 0), NaN for a NaN sum. */
+static inline float row_inv(float l) { return l != 0.0f ? 1.0f / l : 0.0f; }
+
 static void finish_lse2(cpu_scratch *s, int32_t M)
 {
-    for (int32_t m = 0; m < M; m++) s->lse2[m] = s->l[m] > 0.0f ? s->mx[m] + log2f(s->l[m]) : -INFINITY;
+    for (int32_t m = 0; m < M; m++) s->lse2[m] = row_lse2(s->mx[m], s->l[m]);
 }
 
 /* Normalise and write the M rows of s->O to o (and lse when asked). Row i of sequence b. */
@@ -542,12 +548,12 @@ static void store_rows(cpu_call *c, cpu_scratch *s, int32_t b, int32_t M)
     const ksa_problem *p = c->p;
     int32_t D = p->head_dim;
     for (int32_t m = 0; m < M; m++) {
-        float inv = s->l[m] > 0.0f ? 1.0f / s->l[m] : 0.0f;
+        float inv = row_inv(s->l[m]);
         int64_t off = q_off(p, &p->o_strides, b, s->row_i[m], s->row_h[m]);
         c->k->store_row(c->o + off * c->esize, s->O + (size_t)m * D, inv, p->dtype, D);
         if (c->lse) {
             int64_t row = (int64_t)p->q_row0[b] + s->row_i[m];
-            float l2 = s->l[m] > 0.0f ? s->mx[m] + log2f(s->l[m]) : -INFINITY;
+            float l2 = row_lse2(s->mx[m], s->l[m]);
             c->lse[(int64_t)b * p->lse_stride_b + (int64_t)s->row_h[m] * p->lse_stride_h + row * p->lse_stride_i] =
                 (float)((double)l2 * CPU_LN2);
         }
@@ -595,6 +601,7 @@ static inline uint32_t order_key(float f)
 {
     uint32_t u;
     memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return 0xffffffffu; /* every NaN ranks first, NaNs tie */
     return (u & 0x80000000u) ? ~u : (u | 0x80000000u); /* larger float -> larger key */
 }
 
@@ -835,13 +842,16 @@ static void decode_combine(cpu_call *c, int32_t b, int32_t g, int use_lists, int
     int64_t nchunks = (n + c->cfg.decode_chunk - 1) / c->cfg.decode_chunk;
     for (int32_t hl = 0; hl < G; hl++) {
         float M = -INFINITY;
+        int nan_chunk = 0; /* a chunk whose sum is NaN makes the whole row NaN */
         for (int64_t ch = 0; ch < nchunks; ch++) {
             const float *part = partial_at(c, b, g, ch);
-            if (part[G * D + G + hl] > 0.0f && part[G * D + hl] > M) M = part[G * D + hl];
+            float l = part[G * D + G + hl];
+            if (isnan(l)) nan_chunk = 1;
+            else if (l > 0.0f && part[G * D + hl] > M) M = part[G * D + hl];
         }
-        float lsum = 0.0f;
+        float lsum = nan_chunk ? NAN : 0.0f;
         for (int32_t d = 0; d < D; d++) acc[d] = 0.0f;
-        if (M > -INFINITY)
+        if (M > -INFINITY && !nan_chunk)
             for (int64_t ch = 0; ch < nchunks; ch++) {
                 const float *part = partial_at(c, b, g, ch);
                 float l = part[G * D + G + hl];
@@ -852,10 +862,10 @@ static void decode_combine(cpu_call *c, int32_t b, int32_t g, int use_lists, int
                 for (int32_t d = 0; d < D; d++) acc[d] += o[d] * w;
             }
         int32_t h = g * G + hl;
-        float lse2 = lsum > 0.0f ? M + log2f(lsum) : -INFINITY;
+        float lse2 = row_lse2(M, lsum);
         c->glob.lse2[(int64_t)b * p->num_q_heads + h] = lse2;
         if (!write_o) continue;
-        float inv = lsum > 0.0f ? 1.0f / lsum : 0.0f;
+        float inv = row_inv(lsum);
         int64_t off = q_off(p, &p->o_strides, b, 0, h);
         c->k->store_row(c->o + off * c->esize, acc, inv, p->dtype, D);
         if (c->lse)

@@ -17,6 +17,17 @@ extern "C" {
 
 typedef enum ktest_kv_layout { KTEST_KV_CONTIGUOUS = 0, KTEST_KV_RAGGED = 1, KTEST_KV_PAGED = 2 } ktest_kv_layout;
 
+/* One non-finite input element (docs/SEMANTICS.md, "Non-finite inputs"), always in sequence 0 and
+ * KV head 0 / query head 0: q of query Lq/2 (decode: 0) dim 0 = NaN; k of key Lk/3 dim 1 = NaN;
+ * k of key Lk/3 dim 2 = +inf; v of key 0 dim 3 = NaN. */
+typedef enum ktest_nonfinite {
+    KTEST_FINITE = 0,
+    KTEST_NAN_Q = 1,
+    KTEST_NAN_K = 2,
+    KTEST_INF_K = 3,
+    KTEST_NAN_V = 4
+} ktest_nonfinite;
+
 typedef struct ktest_config {
     ksa_mode mode;
     ksa_phase phase;
@@ -33,6 +44,7 @@ typedef struct ktest_config {
     int32_t anchor_dense_output;
     int32_t topk_set;        /* 0: ksa_topk_default(); 1: use .topk */
     ksa_topk_params topk;
+    ktest_nonfinite nonfinite; /* one NaN / inf input element (head_dim >= 4) */
     uint64_t seed;
 } ktest_config;
 
