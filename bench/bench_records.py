@@ -56,14 +56,12 @@ def tile_count(lq, lk, t, topk):
     start = lk - lq + t * T
     if start <= 0:
         return 0
-    if topk["rolling"]:
+    sel = budget(lk, topk) - T  # the tile counts toward k
+    if topk["rolling"] and topk.get("top_k", 0) <= 0:
         kr = max(topk["min_k"], int(topk["fraction"] * start))
         m = max(1, topk["round_multiple"])
-        kr = (kr + m - 1) // m * m
-        k = min(kr, budget(lk, topk))
-    else:
-        k = budget(lk, topk)
-    return min(max(k - T, 0), start)
+        sel = min(sel, (kr + m - 1) // m * m)  # the rolling budget caps the selection itself
+    return min(max(sel, 0), start)
 
 
 def count(shape, mode, phase, topk, es):

@@ -1133,8 +1133,8 @@ static int self_test(void)
         if (full < tk.min_k) full = tk.min_k;
         full = (full + tk.round_multiple - 1) / tk.round_multiple * tk.round_multiple;
         if (full > r.Lk) full = r.Lk;
-        if (budget_k > full) budget_k = full;
-        int64_t sel = budget_k - tk.tile_size;
+        int64_t sel = full - tk.tile_size; /* the rolling budget caps the selection, not k */
+        if (sel > budget_k) sel = budget_k;
         if (sel < 0) sel = 0;
         if (sel > start) sel = start;
         sparse += (double)(sel + (pos - start + 1));

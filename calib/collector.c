@@ -419,6 +419,26 @@ ksa_status ksa_calib_collector_add_indices(ksa_calib_collector c, int32_t layer,
                     if (row[i] > max_index) max_index = row[i];
                 }
             }
+    /* a repeated key would be counted once per repeat and inflate coverage (a set {0, 0, 0, 0}
+     * "covering" {0, 1, 2, 3} fully): every set must hold distinct keys, as ANCHOR writes them */
+    unsigned char *mark = calloc((size_t)max_index + 1, 1);
+    if (!mark) return ksa_error(KSA_STATUS_OUT_OF_MEMORY, "%s: cannot allocate %lld marks", fn, (long long)max_index + 1);
+    for (int32_t s = 0; s < batch; s++)
+        for (int32_t g = 0; g < H; g++)
+            for (int64_t t = 0; t < n_tiles; t++) {
+                size_t ci = ((size_t)s * H + g) * (size_t)n_tiles + (size_t)t;
+                const int32_t *row = indices + ci * (size_t)k_slots;
+                int repeat;
+                int64_t x = ksa_index_set_check(row, 1, counts[ci], max_index + 1, mark, 0, &repeat);
+                if (x >= 0) {
+                    free(mark);
+                    return ksa_error(KSA_STATUS_INVALID_ARGUMENT,
+                                     "%s: indices[%d][%d][%lld][%lld] = %d repeats a key already in that set; index sets "
+                                     "must hold distinct keys (a repeat would inflate coverage)",
+                                     fn, s, g, (long long)t, (long long)x, row[x]);
+                }
+            }
+    free(mark);
     ksa_status st = start_layer(c, fn, layer, batch, tiles, k_slots);
     if (st) return st;
     if (max_index + 1 > c->stamp_len) {

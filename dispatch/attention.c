@@ -3,6 +3,7 @@
  * (thread-local override, tuning cache, built-in), KSA_LOG lines with timing, KSA_CHECK
  * cross-checking against the reference. */
 #define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,9 +39,27 @@ ksa_attention_params ksa_attention_params_default(ksa_mode mode, ksa_phase phase
     return p;
 }
 
-/* one reusable storage per thread: steady-state calls do not allocate */
+/* one reusable storage per thread: steady-state calls do not allocate; its host arrays are freed
+ * when the thread exits (a pthread key destructor: _Thread_local alone would leak them) */
 static _Thread_local ksa_problem_storage tls_storage;
+static _Thread_local int tls_storage_registered;
 static _Thread_local char tls_override[256];
+static pthread_key_t storage_key;
+static pthread_once_t storage_key_once = PTHREAD_ONCE_INIT;
+static int storage_key_ok;
+
+static void storage_thread_exit(void *storage) { ksa_problem_storage_release(storage); }
+static void storage_key_create(void) { storage_key_ok = pthread_key_create(&storage_key, storage_thread_exit) == 0; }
+
+static ksa_problem_storage *thread_storage(void)
+{
+    if (!tls_storage_registered) {
+        pthread_once(&storage_key_once, storage_key_create);
+        if (storage_key_ok) pthread_setspecific(storage_key, &tls_storage);
+        tls_storage_registered = 1;
+    }
+    return &tls_storage;
+}
 
 ksa_status ksa_set_config_override(const char *config)
 {
@@ -77,7 +96,7 @@ ksa_status ksa_attention_index_shape(ksa_device dev, const ksa_attention_params 
     memset(&t.indices, 0, sizeof t.indices);
     memset(&t.counts, 0, sizeof t.counts);
     ksa_problem p;
-    ksa_status s = ksa_resolve_problem(dev, NULL, &dp, &t, &p, &tls_storage);
+    ksa_status s = ksa_resolve_problem(dev, NULL, &dp, &t, &p, thread_storage());
     if (s) return s;
     if (params->topk.tile_size < 1 || params->topk.tile_size > 1024)
         return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "params.topk.tile_size is %d; it must be in 1..1024", params->topk.tile_size);
@@ -91,6 +110,7 @@ ksa_status ksa_choose_config(ksa_device dev, ksa_problem *p, ksa_problem_storage
 {
     p->config = NULL;
     p->config_count = 0;
+    st->config_tuned = 0;
     snprintf(st->config_source, sizeof st->config_source, "builtin");
     ksa_backend *be = dev->backend;
     if (!be->tunables) {
@@ -145,6 +165,7 @@ ksa_status ksa_choose_config(ksa_device dev, ksa_problem *p, ksa_problem_storage
     if (ksa_autotune_lookup(dev, p, &space, st->config, &source)) {
         p->config = st->config;
         p->config_count = space.num_params;
+        st->config_tuned = 1;
         snprintf(st->config_source, sizeof st->config_source, "%s", source ? source : "cache");
     } else if (source) {
         /* a measured "the built-in is best" entry: say so in KSA_LOG */
@@ -177,20 +198,47 @@ static ksa_status resolve_memory(const ksa_workspace *ws, ksa_device dev, ksa_me
     return KSA_STATUS_SUCCESS;
 }
 
+/* Workspace bytes the backend needs for `p` with the configuration p->config names. */
+static ksa_status backend_workspace(ksa_device dev, const ksa_problem *p, size_t *need)
+{
+    *need = 0;
+    if (!dev->backend->attention_workspace) return KSA_STATUS_SUCCESS;
+    return dev->backend->attention_workspace(dev->backend, dev->index, p, need);
+}
+
+/* A tuned configuration can change under a caller: another process stores a new winner and this
+ * one reloads its cache. So that a size once reported stays valid, ksa_attention_workspace_size
+ * reports the larger of the tuned and the built-in configuration's needs, and a call whose tuned
+ * configuration does not fit the workspace it is given runs the built-in configuration instead
+ * (which fits). An explicit override (ksa_set_config_override) is the caller's choice and gets
+ * no fallback. */
+static ksa_status builtin_workspace(ksa_device dev, const ksa_problem *p, size_t *need)
+{
+    ksa_problem builtin = *p;
+    builtin.config = NULL;
+    builtin.config_count = 0;
+    return backend_workspace(dev, &builtin, need);
+}
+
 ksa_status ksa_attention_workspace_size(ksa_device dev, const ksa_attention_params *params,
                                         const ksa_attention_tensors *tensors, size_t *bytes)
 {
     ksa_clear_error();
     if (!bytes) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "bytes is NULL");
     ksa_problem p;
-    ksa_status s = ksa_resolve_problem(dev, NULL, params, tensors, &p, &tls_storage);
+    ksa_problem_storage *st = thread_storage();
+    ksa_status s = ksa_resolve_problem(dev, NULL, params, tensors, &p, st);
     if (s) return s;
-    s = ksa_choose_config(dev, &p, &tls_storage);
+    s = ksa_choose_config(dev, &p, st);
     if (s) return s;
     size_t need = 0;
-    if (dev->backend->attention_workspace) {
-        s = dev->backend->attention_workspace(dev->backend, dev->index, &p, &need);
+    s = backend_workspace(dev, &p, &need);
+    if (s) return s;
+    if (st->config_tuned) {
+        size_t need_builtin = 0;
+        s = builtin_workspace(dev, &p, &need_builtin);
         if (s) return s;
+        if (need_builtin > need) need = need_builtin;
     }
     *bytes = need;
     return KSA_STATUS_SUCCESS;
@@ -217,19 +265,34 @@ ksa_status ksa_attention(ksa_device dev, ksa_stream stream, const ksa_attention_
         return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "stream belongs to device %s but the call runs on %s",
                          stream->device->info.name, dev->info.name);
     void *native = stream ? stream->native : NULL;
+    /* KSA_CHECK validates the caller's index tensors before the backend runs on them */
+    int checking = env_flag("KSA_CHECK") && dev->backend->kind != KSA_DEVICE_REFERENCE;
     ksa_problem p;
-    ksa_status s = ksa_resolve_problem(dev, native, params, tensors, &p, &tls_storage);
+    ksa_problem_storage *st = thread_storage();
+    ksa_status s = checking ? ksa_check_resolve(dev, native, params, tensors, &p, st)
+                            : ksa_resolve_problem(dev, native, params, tensors, &p, st);
     if (s) return s;
-    s = ksa_choose_config(dev, &p, &tls_storage);
+    s = ksa_choose_config(dev, &p, st);
     if (s) return s;
     ksa_backend *be = dev->backend;
     size_t need = 0;
-    if (be->attention_workspace) {
-        s = be->attention_workspace(be, dev->index, &p, &need);
-        if (s) return s;
-    }
+    s = backend_workspace(dev, &p, &need);
+    if (s) return s;
     s = resolve_memory(workspace, dev, &p.workspace, &p.workspace_size);
     if (s) return s;
+    if (p.workspace_size < need && st->config_tuned) {
+        size_t need_builtin = 0;
+        s = builtin_workspace(dev, &p, &need_builtin);
+        if (s) return s;
+        if (p.workspace_size >= need_builtin) {
+            ksa_log("attention: the tuned configuration needs %zu workspace bytes, %zu given: running the built-in one",
+                    need, p.workspace_size);
+            p.config = NULL;
+            p.config_count = 0;
+            need = need_builtin;
+            snprintf(st->config_source, sizeof st->config_source, "builtin:fallback");
+        }
+    }
     if (p.workspace_size < need)
         return ksa_error(KSA_STATUS_WORKSPACE_TOO_SMALL,
                          "workspace: %zu bytes given, this call needs %zu (ksa_attention_workspace_size)", p.workspace_size,
@@ -249,12 +312,12 @@ ksa_status ksa_attention(ksa_device dev, ksa_stream stream, const ksa_attention_
         ksa_log("attention backend=%s device=%s kernel=%s config=%s(%s) mode=%s phase=%s dtype=%s B=%d Hq=%d Hkv=%d D=%d "
                 "Lq=%lld Lk=%lld status=%s time=%.3f ms",
                 be->name, dev->info.name, info.kernel[0] ? info.kernel : "-", info.config[0] ? info.config : "-",
-                tls_storage.config_source, mode_name(p.mode), p.phase == KSA_PHASE_DECODE ? "decode" : "prefill",
+                st->config_source, mode_name(p.mode), p.phase == KSA_PHASE_DECODE ? "decode" : "prefill",
                 ksa_dtype_name(p.dtype), p.batch, p.num_q_heads, p.num_kv_heads, p.head_dim, (long long)p.max_seqlen_q,
                 (long long)p.max_seqlen_k, ksa_status_string(s), ms);
     }
     if (s != KSA_STATUS_SUCCESS) return s;
-    if (env_flag("KSA_CHECK") && be->kind != KSA_DEVICE_REFERENCE) {
+    if (checking) {
         char report[512];
         s = ksa_check_against_reference(dev, stream, params, tensors, report, sizeof report);
         if (s != KSA_STATUS_SUCCESS) return s;

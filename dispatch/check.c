@@ -52,6 +52,15 @@ static int64_t tiles_of(const ksa_problem *p, int32_t b)
     return (p->seqlen_q[b] + p->topk.tile_size - 1) / p->topk.tile_size;
 }
 
+/* One output element against the reference's: a NaN reference needs a NaN, an infinite one the
+ * same infinity, a finite one a finite value within atol + rtol * |ref| (docs/SEMANTICS.md). */
+static int element_agrees(double x, double ref, double atol, double rtol)
+{
+    if (isnan(ref)) return isnan(x);
+    if (isinf(ref)) return x == ref;
+    return fabs(x - ref) <= atol + rtol * fabs(ref);
+}
+
 #define REPORT(...)                                                                 \
     do {                                                                            \
         if (report && report_len) snprintf(report, report_len, __VA_ARGS__);        \
@@ -72,14 +81,14 @@ static ksa_status compare_outputs(const ksa_problem *c, const ksa_problem *r, ch
                                   h * r->o_strides.head + d;
                     double x = load_elem(co, c->dtype, oc), y = load_elem(ro, r->dtype, orf);
                     double err = fabs(x - y);
-                    if (!(err <= tol.atol + tol.rtol * fabs(y))) {
+                    if (!element_agrees(x, y, tol.atol, tol.rtol)) {
                         REPORT("o[b=%d, i=%d, h=%d, d=%d] = %.6g but the reference gives %.6g (|diff| %.3g > atol %.1e + rtol %.1e * |ref|, dtype %s)",
                                b, i, h, d, x, y, err, tol.atol, tol.rtol, ksa_dtype_name(c->dtype));
                         return ksa_error(KSA_STATUS_CHECK_FAILED,
                                          "cross-check: o[b=%d, i=%d, h=%d, d=%d] = %.6g, reference %.6g (dtype %s, mode %d, phase %d)",
                                          b, i, h, d, x, y, ksa_dtype_name(c->dtype), (int)c->mode, (int)c->phase);
                     }
-                    if (err > worst) worst = err;
+                    if (isfinite(y) && err > worst) worst = err;
                 }
                 if (c->lse.present) {
                     int64_t ic = c->q_ragged ? c->q_row0[b] + i : i;
@@ -87,8 +96,7 @@ static ksa_status compare_outputs(const ksa_problem *c, const ksa_problem *r, ch
                     int64_t lr = b * r->lse_stride_b + h * r->lse_stride_h + ic * r->lse_stride_i;
                     double x = ((const float *)ksa_mem_addr(c->lse.mem))[lc];
                     double y = ((const float *)ksa_mem_addr(r->lse.mem))[lr];
-                    int both_neg_inf = isinf(x) && isinf(y) && x < 0 && y < 0;
-                    if (!both_neg_inf && !(fabs(x - y) <= tol.lse_atol * (1.0 + fabs(y)))) {
+                    if (!element_agrees(x, y, tol.lse_atol, tol.lse_atol)) {
                         REPORT("lse[b=%d, h=%d, i=%d] = %.8g but the reference gives %.8g", b, h, i, x, y);
                         return ksa_error(KSA_STATUS_CHECK_FAILED, "cross-check: lse[b=%d, h=%d, i=%d] = %.8g, reference %.8g", b,
                                          h, i, x, y);
@@ -145,23 +153,35 @@ static ksa_status compare_index_sets(const ksa_problem *c, const ksa_problem *r,
                     int32_t j = ri[rb + s * r->index_stride[3]];
                     if (j >= 0 && j < ncand) mark[j] |= 2;
                 }
-                int differ = 0;
-                for (int32_t s = 0; s < nc; s++) {
-                    int32_t j = ci[ib + s * c->index_stride[3]];
-                    if (j < 0 || j >= ncand || (mark[j] & 1)) {
-                        REPORT("indices[b=%d, g=%d, t=%lld] holds %d, which is %s", b, g, (long long)t, j,
-                               (j < 0 || j >= ncand) ? "not a candidate key" : "a duplicate");
-                        st = ksa_error(KSA_STATUS_CHECK_FAILED, "cross-check: bad index %d at b=%d g=%d t=%lld", j, b, g,
-                                       (long long)t);
-                        break;
-                    }
-                    mark[j] |= 1;
-                    if (!(mark[j] & 2)) differ = 1;
+                int repeat;
+                int64_t bad = ksa_index_set_check(ci + ib, c->index_stride[3], nc, ncand, mark, 1, &repeat);
+                if (bad >= 0) {
+                    int32_t j = ci[ib + bad * c->index_stride[3]];
+                    REPORT("indices[b=%d, g=%d, t=%lld, slot %lld] holds %d, which is %s", b, g, (long long)t, (long long)bad,
+                           j, repeat ? "a duplicate" : "not a candidate key");
+                    st = ksa_error(KSA_STATUS_CHECK_FAILED, "cross-check: the backend wrote bad index %d at b=%d g=%d t=%lld slot %lld",
+                                   j, b, g, (long long)t, (long long)bad);
+                    break;
                 }
-                if (st || !differ) continue;
+                int differ = 0;
+                for (int32_t s = 0; s < nc; s++)
+                    if (!(mark[ci[ib + s * c->index_stride[3]]] & 2)) differ = 1;
+                if (!differ) continue;
                 int64_t n = 0;
                 st = ksa_reference_pooled_scores(r, b, g, t, scores, &n);
                 if (st) break;
+                /* NaN pooled scores have no near-ties: NaN ranks first and NaNs tie, so the set is
+                 * exactly the reference's */
+                int nan_scores = 0;
+                for (int64_t j = 0; j < n; j++) nan_scores |= isnan(scores[j]) != 0;
+                if (nan_scores) {
+                    REPORT("indices[b=%d, g=%d, t=%lld] differ from the reference's set, whose pooled scores include NaN "
+                           "(NaN ranks first, ties go to the smaller key)",
+                           b, g, (long long)t);
+                    st = ksa_error(KSA_STATUS_CHECK_FAILED, "cross-check: b=%d g=%d t=%lld: set differs where pooled scores are NaN",
+                                   b, g, (long long)t);
+                    break;
+                }
                 double thr = INFINITY;
                 for (int64_t j = 0; j < n; j++)
                     if ((mark[j] & 2) && scores[j] < thr) thr = scores[j];
@@ -241,6 +261,23 @@ ksa_status ksa_compare_problems(const ksa_problem *c, const ksa_problem *r, char
     return compare_outputs(c, r, report, report_len);
 }
 
+ksa_status ksa_check_resolve(ksa_device dev, void *native_stream, const ksa_attention_params *params,
+                             const ksa_attention_tensors *tensors, ksa_problem *p, ksa_problem_storage *st)
+{
+    if (!params || params->validate_indices || params->mode != KSA_MODE_REUSE)
+        return ksa_resolve_problem(dev, native_stream, params, tensors, p, st);
+    ksa_attention_params validated = *params;
+    validated.validate_indices = 1;
+    ksa_status s = ksa_resolve_problem(dev, native_stream, &validated, tensors, p, st);
+    if (s == KSA_STATUS_INVALID_ARGUMENT) {
+        char why[900];
+        snprintf(why, sizeof why, "%s", ksa_last_error());
+        return ksa_error(s, "cross-check: the caller's input is invalid (an input error, not a backend fault): %s", why);
+    }
+    p->validate_indices = 0; /* the backend sees the call as the caller made it */
+    return s;
+}
+
 ksa_status ksa_check_against_reference(ksa_device dev, ksa_stream stream, const ksa_attention_params *params,
                                        const ksa_attention_tensors *tensors, char *report, size_t report_len)
 {
@@ -256,7 +293,7 @@ ksa_status ksa_check_against_reference(ksa_device dev, ksa_stream stream, const 
     ksa_problem_storage storage;
     memset(&storage, 0, sizeof storage);
     ksa_problem p;
-    st = ksa_resolve_problem(dev, native, params, tensors, &p, &storage);
+    st = ksa_check_resolve(dev, native, params, tensors, &p, &storage);
     if (st) {
         ksa_problem_storage_release(&storage);
         return st;

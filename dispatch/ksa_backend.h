@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "ksa/ksa.h"
+#include "ksa_budget_rules.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -116,53 +117,46 @@ typedef struct ksa_problem {
 } ksa_problem;
 
 /* ---------------------------------------------------------------- Top-k budget (docs/SEMANTICS.md) */
-/* k(L) = min(L, round_up(max(min_k, floor(f * L)), multiple)); top_k > 0 replaces the fraction rule
- * by min(L, top_k). */
-/* The fraction rule before the cap: round_up(max(min_k, floor(f * L)), multiple). */
-static inline int64_t ksa_fraction_budget(const ksa_topk_params *p, int64_t L)
+/* The rules themselves live in ksa_budget_rules.h (shared with the GPU kernels); these wrappers
+ * take the resolved ksa_topk_params of a problem. */
+static inline ksa_budget_rule ksa_budget_rule_of(const ksa_topk_params *p)
 {
-    int64_t k = (int64_t)(p->fraction * (double)L);
-    if (k < p->min_k) k = p->min_k;
-    int64_t m = p->round_multiple > 1 ? p->round_multiple : 1;
-    return (k + m - 1) / m * m;
+    ksa_budget_rule r;
+    r.fraction = p->fraction;
+    r.top_k = p->top_k;
+    r.min_k = p->min_k;
+    r.round_multiple = p->round_multiple;
+    r.tile_size = p->tile_size;
+    r.rolling = p->rolling;
+    return r;
 }
 
+/* k(L) */
 static inline int64_t ksa_budget(const ksa_topk_params *p, int64_t L)
 {
-    if (L <= 0) return 0;
-    int64_t k = p->top_k > 0 ? (int64_t)p->top_k : ksa_fraction_budget(p, L);
-    return k < L ? k : L;
+    ksa_budget_rule r = ksa_budget_rule_of(p);
+    return ksa_rule_budget(&r, L);
 }
 
 /* Decode: number of keys selected for a sequence of Lk keys. */
-static inline int64_t ksa_decode_count(const ksa_topk_params *p, int64_t lk) { return ksa_budget(p, lk); }
+static inline int64_t ksa_decode_count(const ksa_topk_params *p, int64_t lk)
+{
+    ksa_budget_rule r = ksa_budget_rule_of(p);
+    return ksa_rule_decode_count(&r, lk);
+}
 
-/* Prefill: number of keys selected (outside the tile's own keys) for tile t of a sequence with lq
- * queries and lk keys. Candidates are j < pos(tT) = lk - lq + tT. Non-rolling: k = k(lk); rolling:
- * k = min(k(lk), round_up(max(min_k, floor(f * pos(tT))), multiple)). The selection size is k - T
- * (the tile counts toward the budget), clamped to [0, candidates]. */
+/* Prefill: count_t of tile t of a sequence with lq queries and lk keys (ksa_rule_prefill_tile_count). */
 static inline int64_t ksa_prefill_tile_count(const ksa_topk_params *p, int64_t lq, int64_t lk, int64_t t)
 {
-    int64_t T = p->tile_size;
-    int64_t start = lk - lq + t * T; /* pos(tT) = number of candidates */
-    if (start <= 0) return 0;
-    int64_t k = ksa_budget(p, lk);
-    if (p->rolling && p->top_k <= 0) {
-        /* budget from the tile's own position, capped by the whole-prompt budget */
-        int64_t kr = ksa_fraction_budget(p, start);
-        if (kr < k) k = kr;
-    }
-    int64_t sel = k - T;
-    if (sel < 0) sel = 0;
-    return sel < start ? sel : start;
+    ksa_budget_rule r = ksa_budget_rule_of(p);
+    return ksa_rule_prefill_tile_count(&r, lq, lk, t);
 }
 
 /* Index slots needed (the last dimension of the index tensor) for the longest sequence. */
 static inline int64_t ksa_index_slots(const ksa_topk_params *p, ksa_phase phase, int64_t max_lk)
 {
-    if (phase == KSA_PHASE_DECODE) return ksa_budget(p, max_lk);
-    int64_t s = ksa_budget(p, max_lk) - p->tile_size;
-    return s > 0 ? s : 0;
+    ksa_budget_rule r = ksa_budget_rule_of(p);
+    return ksa_rule_index_slots(&r, phase == KSA_PHASE_DECODE, max_lk);
 }
 
 /* ---------------------------------------------------------------- tuning */

@@ -1,5 +1,5 @@
-/* tensor.c: dtype names and sizes, tensor descriptor constructors, and the span/overflow helpers
- * the validator uses. */
+/* tensor.c: dtype names and sizes, tensor descriptor constructors (overflow-safe stride
+ * computation), and the span/overflow helpers the validator uses. */
 #include <string.h>
 
 #include "ksa_internal.h"
@@ -34,7 +34,9 @@ static void fill_contiguous(ksa_tensor *t, ksa_dtype dtype, int ndim, const int6
     for (int i = t->ndim - 1; i >= 0; i--) {
         t->shape[i] = shape[i];
         t->stride[i] = s;
-        s *= shape[i] > 0 ? shape[i] : 1;
+        /* checked before multiplying: a product past INT64_MAX saturates (no overflow), and the
+         * validator then refuses the shape ("the product of its sizes overflows") */
+        if (__builtin_mul_overflow(s, shape[i] > 0 ? shape[i] : 1, &s)) s = INT64_MAX;
     }
 }
 

@@ -1,7 +1,10 @@
 /* validate.c: argument validation for every attention call, done once here for every backend.
- * Turns the public (params, tensors) pair into a resolved ksa_problem: checks dtypes, shapes,
- * strides, devices, overflow, lengths, head maps, page tables and (in validation mode) index
- * entries, and gathers per-sequence lengths on the host. Every failure names the argument. */
+ * Turns the public (params, tensors) pair into a resolved ksa_problem in named steps (parameters,
+ * shapes, K/V layout, lengths, index geometry, head map, index entries; each declared in
+ * ksa_internal.h and tested on its own): checks dtypes, shapes, strides, devices, overflow,
+ * lengths, head maps, page tables and (in validation mode) index entries, and gathers
+ * per-sequence lengths on the host. Every failure names the argument. Also the one check of an
+ * index set (distinct candidates) that validation and the cross-check share. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +21,7 @@ void ksa_problem_storage_release(ksa_problem_storage *st)
     free(st->seqlen_k);
     free(st->q_row0);
     free(st->k_row0);
+    free(st->mark);
     memset(st, 0, sizeof *st);
 }
 
@@ -170,14 +174,10 @@ static ksa_status read_lengths_cu(ksa_device dev, void *stream, const ksa_view *
     return st;
 }
 
-ksa_status ksa_resolve_problem(ksa_device dev, void *stream, const ksa_attention_params *params,
-                               const ksa_attention_tensors *t, ksa_problem *p, ksa_problem_storage *st)
+/* ---------------------------------------------------------------- step 1: parameters */
+ksa_status ksa_resolve_params(const ksa_attention_params *params, ksa_problem *p)
 {
-    ksa_status s;
-    memset(p, 0, sizeof *p);
-    if (!dev) FAIL("dev is NULL");
     if (!params) FAIL("params is NULL");
-    if (!t) FAIL("tensors is NULL");
     if (params->mode != KSA_MODE_DENSE && params->mode != KSA_MODE_ANCHOR && params->mode != KSA_MODE_REUSE)
         FAIL("params.mode is %d, not a ksa_mode", (int)params->mode);
     if (params->phase != KSA_PHASE_PREFILL && params->phase != KSA_PHASE_DECODE)
@@ -185,8 +185,7 @@ ksa_status ksa_resolve_problem(ksa_device dev, void *stream, const ksa_attention
     if (!(params->scale >= 0.0f) || !isfinite(params->scale))
         FAIL("params.scale is %g; give a positive finite scale or 0 for 1/sqrt(head_dim)", (double)params->scale);
     const ksa_topk_params *k = &params->topk;
-    int sparse = params->mode != KSA_MODE_DENSE;
-    if (sparse) {
+    if (params->mode != KSA_MODE_DENSE) {
         if (k->top_k < 0) FAIL("params.topk.top_k is %d; use 0 for the fraction rule or a positive k", k->top_k);
         if (k->top_k == 0 && !(k->fraction > 0.0 && k->fraction <= 1.0))
             FAIL("params.topk.fraction is %g; it must be in (0, 1] (k = 0 would select nothing)", k->fraction);
@@ -197,12 +196,18 @@ ksa_status ksa_resolve_problem(ksa_device dev, void *stream, const ksa_attention
     }
     p->mode = params->mode;
     p->phase = params->phase;
+    p->scale = params->scale; /* 0: 1/sqrt(head_dim), set with the shapes */
     p->anchor_dense_output = params->anchor_dense_output ? 1 : 0;
     p->validate_indices = params->validate_indices ? 1 : 0;
     p->topk = *k;
-    if (!sparse && p->topk.tile_size < 1) p->topk.tile_size = 32;
+    if (p->mode == KSA_MODE_DENSE && p->topk.tile_size < 1) p->topk.tile_size = 32;
+    return KSA_STATUS_SUCCESS;
+}
 
-    /* ---- q, o */
+/* ---------------------------------------------------------------- step 2: shapes of q, o, k, v, lse */
+ksa_status ksa_resolve_shapes(ksa_device dev, const ksa_attention_tensors *t, ksa_problem *p)
+{
+    ksa_status s;
     if (!ksa_tensor_present(&t->q)) FAIL("tensors.q is absent (no data pointer or buffer)");
     int q_ragged = ksa_tensor_present(&t->cu_seqlens_q);
     s = check_view(dev, &t->q, "tensors.q", KSA_DTYPE_INVALID, q_ragged ? 3 : 4, 0, 0, 0, 1, &p->q);
@@ -220,6 +225,7 @@ ksa_status ksa_resolve_problem(ksa_device dev, void *stream, const ksa_attention
     } else {
         if (t->q.shape[0] > INT32_MAX) FAIL("tensors.q: batch %lld too large", (long long)t->q.shape[0]);
         batch = (int32_t)t->q.shape[0];
+        if (p->q.shape[1] > INT32_MAX) FAIL("tensors.q: %lld queries per sequence is too many", (long long)p->q.shape[1]);
     }
     int64_t hq = p->q.shape[qd], dim = p->q.shape[qd + 1];
     if (dim > 512) FAIL("tensors.q: head_dim %lld exceeds 512", (long long)dim);
@@ -232,7 +238,6 @@ ksa_status ksa_resolve_problem(ksa_device dev, void *stream, const ksa_attention
         if (p->o.shape[i] != p->q.shape[i])
             FAIL("tensors.o: shape[%d] is %lld but q's is %lld", i, (long long)p->o.shape[i], (long long)p->q.shape[i]);
 
-    /* ---- k, v and their layout */
     if (!ksa_tensor_present(&t->k)) FAIL("tensors.k is absent (no data pointer or buffer)");
     if (!ksa_tensor_present(&t->v)) FAIL("tensors.v is absent (no data pointer or buffer)");
     int paged = ksa_tensor_present(&t->page_table);
@@ -258,95 +263,123 @@ ksa_status ksa_resolve_problem(ksa_device dev, void *stream, const ksa_attention
     p->group_size = (int32_t)(hq / hkv);
     p->head_dim = (int32_t)dim;
     p->q_ragged = q_ragged;
-    p->scale = params->scale > 0.0f ? params->scale : (float)(1.0 / sqrt((double)dim));
+    if (p->scale == 0.0f) p->scale = (float)(1.0 / sqrt((double)dim));
+    if (q_ragged) {
+        p->q_strides = (ksa_token_strides){0, p->q.stride[0], p->q.stride[1], 0};
+        p->o_strides = (ksa_token_strides){0, p->o.stride[0], p->o.stride[1], 0};
+    } else {
+        p->q_strides = (ksa_token_strides){p->q.stride[0], p->q.stride[1], p->q.stride[2], 0};
+        p->o_strides = (ksa_token_strides){p->o.stride[0], p->o.stride[1], p->o.stride[2], 0};
+    }
 
-    s = storage_reserve(st, batch);
+    if (ksa_tensor_present(&t->lse)) {
+        s = check_view(dev, &t->lse, "tensors.lse", KSA_DTYPE_F32, q_ragged ? 2 : 3, 0, 1, 0, 0, &p->lse);
+        if (s) return s;
+        if (q_ragged) {
+            if (p->lse.shape[0] != hq || p->lse.shape[1] != p->q.shape[0])
+                FAIL("tensors.lse: shape is [%lld, %lld], expected [Hq, total_q] = [%lld, %lld]", (long long)p->lse.shape[0],
+                     (long long)p->lse.shape[1], (long long)hq, (long long)p->q.shape[0]);
+            p->lse_stride_b = 0;
+            p->lse_stride_h = p->lse.stride[0];
+            p->lse_stride_i = p->lse.stride[1];
+        } else {
+            if (p->lse.shape[0] != batch || p->lse.shape[1] != hq || p->lse.shape[2] != p->q.shape[1])
+                FAIL("tensors.lse: shape is [%lld, %lld, %lld], expected [B, Hq, Lq] = [%d, %lld, %lld]",
+                     (long long)p->lse.shape[0], (long long)p->lse.shape[1], (long long)p->lse.shape[2], batch,
+                     (long long)hq, (long long)p->q.shape[1]);
+            p->lse_stride_b = p->lse.stride[0];
+            p->lse_stride_h = p->lse.stride[1];
+            p->lse_stride_i = p->lse.stride[2];
+        }
+    }
+    return KSA_STATUS_SUCCESS;
+}
+
+/* ---------------------------------------------------------------- step 3: K/V layout */
+/* Keys one sequence can hold in the K/V layout (contiguous: Lk; ragged: all rows; paged: pages per
+ * sequence times page size); set by ksa_resolve_kv_layout. */
+static int64_t key_capacity_of(const ksa_problem *p)
+{
+    if (p->kv_layout == KSA_KV_PAGED) return p->max_pages_per_seq * p->page_size;
+    if (p->kv_layout == KSA_KV_RAGGED) return p->k.shape[0];
+    return p->k.shape[1];
+}
+
+ksa_status ksa_resolve_kv_layout(ksa_device dev, const ksa_attention_tensors *t, ksa_problem *p)
+{
+    ksa_status s;
+    int has_seqlens = ksa_tensor_present(&t->seq_lens_k);
+    if (p->kv_layout == KSA_KV_PAGED) {
+        if (!has_seqlens) FAIL("tensors.seq_lens_k is required with a paged K/V cache (tensors.page_table)");
+        s = check_view(dev, &t->page_table, "tensors.page_table", KSA_DTYPE_I32, 2, 0, 0, 0, 0, &p->page_table);
+        if (s) return s;
+        if (p->page_table.shape[0] != p->batch)
+            FAIL("tensors.page_table: has %lld rows but the batch has %d sequences", (long long)p->page_table.shape[0],
+                 p->batch);
+        if (p->k.shape[1] > INT32_MAX) FAIL("tensors.k: page size too large");
+        p->page_size = (int32_t)p->k.shape[1];
+        p->num_pages = p->k.shape[0];
+        p->max_pages_per_seq = p->page_table.shape[1];
+        int64_t capacity;
+        if (__builtin_mul_overflow(p->max_pages_per_seq, (int64_t)p->page_size, &capacity))
+            FAIL("tensors.page_table: pages per sequence times page size overflows");
+        p->k_strides = (ksa_token_strides){0, p->k.stride[1], p->k.stride[2], p->k.stride[0]};
+        p->v_strides = (ksa_token_strides){0, p->v.stride[1], p->v.stride[2], p->v.stride[0]};
+    } else if (p->kv_layout == KSA_KV_RAGGED) {
+        if (has_seqlens) FAIL("tensors.seq_lens_k cannot be combined with tensors.cu_seqlens_k");
+        s = check_view(dev, &t->cu_seqlens_k, "tensors.cu_seqlens_k", KSA_DTYPE_I32, 1, 0, 0, 0, 0, &p->cu_seqlens_k);
+        if (s) return s;
+        if (p->cu_seqlens_k.shape[0] != (int64_t)p->batch + 1)
+            FAIL("tensors.cu_seqlens_k: has %lld entries, expected batch + 1 = %d", (long long)p->cu_seqlens_k.shape[0],
+                 p->batch + 1);
+        p->k_strides = (ksa_token_strides){0, p->k.stride[0], p->k.stride[1], 0};
+        p->v_strides = (ksa_token_strides){0, p->v.stride[0], p->v.stride[1], 0};
+    } else {
+        if (p->k.shape[0] != p->batch) FAIL("tensors.k: batch is %lld but q's is %d", (long long)p->k.shape[0], p->batch);
+        p->k_strides = (ksa_token_strides){p->k.stride[0], p->k.stride[1], p->k.stride[2], 0};
+        p->v_strides = (ksa_token_strides){p->v.stride[0], p->v.stride[1], p->v.stride[2], 0};
+    }
+    if (has_seqlens) {
+        s = check_view(dev, &t->seq_lens_k, "tensors.seq_lens_k", KSA_DTYPE_I32, 1, 0, 0, 0, 0, &p->seq_lens_k);
+        if (s) return s;
+        if (p->seq_lens_k.shape[0] != p->batch)
+            FAIL("tensors.seq_lens_k: has %lld entries but the batch has %d sequences", (long long)p->seq_lens_k.shape[0],
+                 p->batch);
+    }
+    return KSA_STATUS_SUCCESS;
+}
+
+/* ---------------------------------------------------------------- step 4: lengths */
+ksa_status ksa_resolve_lengths(ksa_device dev, void *stream, const ksa_attention_tensors *t, ksa_problem *p,
+                               ksa_problem_storage *st)
+{
+    int32_t batch = p->batch;
+    ksa_status s = storage_reserve(st, batch);
     if (s) return s;
     p->seqlen_q = st->seqlen_q;
     p->seqlen_k = st->seqlen_k;
     p->q_row0 = st->q_row0;
     p->k_row0 = st->k_row0;
-
-    /* query lengths */
-    if (q_ragged) {
+    /* queries */
+    if (p->q_ragged) {
         s = read_lengths_cu(dev, stream, &p->cu_seqlens_q, batch, p->q.shape[0], st->seqlen_q, st->q_row0,
                             "tensors.cu_seqlens_q", "tensors.q");
         if (s) return s;
-        p->q_strides.batch = 0;
-        p->q_strides.token = p->q.stride[0];
-        p->q_strides.head = p->q.stride[1];
-        p->o_strides.batch = 0;
-        p->o_strides.token = p->o.stride[0];
-        p->o_strides.head = p->o.stride[1];
     } else {
         for (int32_t b = 0; b < batch; b++) {
-            if (p->q.shape[1] > INT32_MAX) FAIL("tensors.q: %lld queries per sequence is too many", (long long)p->q.shape[1]);
             st->seqlen_q[b] = (int32_t)p->q.shape[1];
             st->q_row0[b] = 0;
         }
-        p->q_strides.batch = p->q.stride[0];
-        p->q_strides.token = p->q.stride[1];
-        p->q_strides.head = p->q.stride[2];
-        p->o_strides.batch = p->o.stride[0];
-        p->o_strides.token = p->o.stride[1];
-        p->o_strides.head = p->o.stride[2];
     }
-
-    /* key lengths */
-    int has_seqlens = ksa_tensor_present(&t->seq_lens_k);
-    if (paged && !has_seqlens) FAIL("tensors.seq_lens_k is required with a paged K/V cache (tensors.page_table)");
-    if (k_ragged && has_seqlens) FAIL("tensors.seq_lens_k cannot be combined with tensors.cu_seqlens_k");
-    int64_t key_capacity; /* keys a sequence can hold */
-    if (paged) {
-        s = check_view(dev, &t->page_table, "tensors.page_table", KSA_DTYPE_I32, 2, 0, 0, 0, 0, &p->page_table);
-        if (s) return s;
-        if (p->page_table.shape[0] != batch)
-            FAIL("tensors.page_table: has %lld rows but the batch has %d sequences", (long long)p->page_table.shape[0], batch);
-        if (p->k.shape[1] > INT32_MAX) FAIL("tensors.k: page size too large");
-        p->page_size = (int32_t)p->k.shape[1];
-        p->num_pages = p->k.shape[0];
-        p->max_pages_per_seq = p->page_table.shape[1];
-        if (__builtin_mul_overflow(p->max_pages_per_seq, (int64_t)p->page_size, &key_capacity))
-            FAIL("tensors.page_table: pages per sequence times page size overflows");
-        p->k_strides.page = p->k.stride[0];
-        p->k_strides.token = p->k.stride[1];
-        p->k_strides.head = p->k.stride[2];
-        p->v_strides.page = p->v.stride[0];
-        p->v_strides.token = p->v.stride[1];
-        p->v_strides.head = p->v.stride[2];
-    } else if (k_ragged) {
-        s = check_view(dev, &t->cu_seqlens_k, "tensors.cu_seqlens_k", KSA_DTYPE_I32, 1, 0, 0, 0, 0, &p->cu_seqlens_k);
-        if (s) return s;
-        if (p->cu_seqlens_k.shape[0] != (int64_t)batch + 1)
-            FAIL("tensors.cu_seqlens_k: has %lld entries, expected batch + 1 = %d", (long long)p->cu_seqlens_k.shape[0],
-                 batch + 1);
+    /* keys */
+    int64_t key_capacity = key_capacity_of(p);
+    if (p->kv_layout == KSA_KV_RAGGED) {
         s = read_lengths_cu(dev, stream, &p->cu_seqlens_k, batch, p->k.shape[0], st->seqlen_k, st->k_row0,
                             "tensors.cu_seqlens_k", "tensors.k");
         if (s) return s;
-        key_capacity = p->k.shape[0];
-        p->k_strides.token = p->k.stride[0];
-        p->k_strides.head = p->k.stride[1];
-        p->v_strides.token = p->v.stride[0];
-        p->v_strides.head = p->v.stride[1];
     } else {
-        if (p->k.shape[0] != batch)
-            FAIL("tensors.k: batch is %lld but q's is %d", (long long)p->k.shape[0], batch);
-        key_capacity = p->k.shape[1];
-        p->k_strides.batch = p->k.stride[0];
-        p->k_strides.token = p->k.stride[1];
-        p->k_strides.head = p->k.stride[2];
-        p->v_strides.batch = p->v.stride[0];
-        p->v_strides.token = p->v.stride[1];
-        p->v_strides.head = p->v.stride[2];
-    }
-    if (!k_ragged) {
         for (int32_t b = 0; b < batch; b++) st->k_row0[b] = 0;
-        if (has_seqlens) {
-            s = check_view(dev, &t->seq_lens_k, "tensors.seq_lens_k", KSA_DTYPE_I32, 1, 0, 0, 0, 0, &p->seq_lens_k);
-            if (s) return s;
-            if (p->seq_lens_k.shape[0] != batch)
-                FAIL("tensors.seq_lens_k: has %lld entries but the batch has %d sequences", (long long)p->seq_lens_k.shape[0],
-                     batch);
+        if (p->seq_lens_k.present) {
             const int32_t *h;
             int32_t *owned;
             s = host_i32(dev, stream, &p->seq_lens_k, &h, &owned, "tensors.seq_lens_k");
@@ -356,7 +389,7 @@ ksa_status ksa_resolve_problem(ksa_device dev, void *stream, const ksa_attention
                 if (L > key_capacity) {
                     free(owned);
                     FAIL("tensors.seq_lens_k[%d] = %d exceeds the %lld keys the K/V %s holds", b, L, (long long)key_capacity,
-                         paged ? "page table" : "tensor");
+                         p->kv_layout == KSA_KV_PAGED ? "page table" : "tensor");
                 }
                 st->seqlen_k[b] = L;
             }
@@ -384,7 +417,7 @@ ksa_status ksa_resolve_problem(ksa_device dev, void *stream, const ksa_attention
     p->total_q = total_q;
 
     /* page table entries: always when host-readable, on devices in validation mode */
-    if (paged && (host_accessible(dev, &t->page_table) || p->validate_indices)) {
+    if (p->kv_layout == KSA_KV_PAGED && (host_accessible(dev, &t->page_table) || p->validate_indices)) {
         const int32_t *h;
         int32_t *owned;
         s = host_i32(dev, stream, &p->page_table, &h, &owned, "tensors.page_table");
@@ -402,153 +435,206 @@ ksa_status ksa_resolve_problem(ksa_device dev, void *stream, const ksa_attention
         }
         free(owned);
     }
+    return KSA_STATUS_SUCCESS;
+}
 
-    /* ---- lse */
-    if (ksa_tensor_present(&t->lse)) {
-        s = check_view(dev, &t->lse, "tensors.lse", KSA_DTYPE_F32, q_ragged ? 2 : 3, 0, 1, 0, 0, &p->lse);
-        if (s) return s;
-        if (q_ragged) {
-            if (p->lse.shape[0] != hq || p->lse.shape[1] != p->q.shape[0])
-                FAIL("tensors.lse: shape is [%lld, %lld], expected [Hq, total_q] = [%lld, %lld]", (long long)p->lse.shape[0],
-                     (long long)p->lse.shape[1], (long long)hq, (long long)p->q.shape[0]);
-            p->lse_stride_b = 0;
-            p->lse_stride_h = p->lse.stride[0];
-            p->lse_stride_i = p->lse.stride[1];
-        } else {
-            if (p->lse.shape[0] != batch || p->lse.shape[1] != hq || p->lse.shape[2] != p->q.shape[1])
-                FAIL("tensors.lse: shape is [%lld, %lld, %lld], expected [B, Hq, Lq] = [%d, %lld, %lld]",
-                     (long long)p->lse.shape[0], (long long)p->lse.shape[1], (long long)p->lse.shape[2], batch,
-                     (long long)hq, (long long)p->q.shape[1]);
-            p->lse_stride_b = p->lse.stride[0];
-            p->lse_stride_h = p->lse.stride[1];
-            p->lse_stride_i = p->lse.stride[2];
-        }
-    }
-
-    /* ---- index geometry */
+/* ---------------------------------------------------------------- step 5: index geometry */
+ksa_status ksa_resolve_index_geometry(ksa_device dev, const ksa_attention_tensors *t, ksa_problem *p)
+{
+    ksa_status s;
+    int decode = p->phase == KSA_PHASE_DECODE;
     int64_t need_tiles = 1;
-    if (p->phase == KSA_PHASE_PREFILL) {
+    if (!decode) {
         need_tiles = 0;
-        for (int32_t b = 0; b < batch; b++) {
-            int64_t nt = (st->seqlen_q[b] + p->topk.tile_size - 1) / p->topk.tile_size;
+        for (int32_t b = 0; b < p->batch; b++) {
+            int64_t nt = (p->seqlen_q[b] + p->topk.tile_size - 1) / p->topk.tile_size;
             if (nt > need_tiles) need_tiles = nt;
         }
     }
-    for (int g = 0; g < hkv; g++) st->head_map[g] = g;
-    p->head_map = st->head_map;
-    if (sparse) {
-        if (params->mode == KSA_MODE_ANCHOR && k->top_k > 0 && k->top_k > max_lk)
-            FAIL("params.topk.top_k is %d, larger than the longest key sequence (%lld keys)", k->top_k, (long long)max_lk);
-        int decode = p->phase == KSA_PHASE_DECODE;
-        int is_out = params->mode == KSA_MODE_ANCHOR;
-        if (!ksa_tensor_present(&t->indices))
-            FAIL("tensors.indices is absent; %s mode needs the index tensor", is_out ? "ANCHOR" : "REUSE");
-        if (!ksa_tensor_present(&t->counts))
-            FAIL("tensors.counts is absent; %s mode needs the per-set counts", is_out ? "ANCHOR" : "REUSE");
-        s = check_view(dev, &t->indices, "tensors.indices", KSA_DTYPE_I32, decode ? 3 : 4, 0, is_out, 0, 0, &p->indices);
-        if (s) return s;
-        s = check_view(dev, &t->counts, "tensors.counts", KSA_DTYPE_I32, decode ? 2 : 3, 0, is_out, 0, 0, &p->counts);
-        if (s) return s;
-        if (p->indices.shape[0] != batch || p->indices.shape[1] != hkv)
-            FAIL("tensors.indices: leading dimensions are [%lld, %lld], expected [B, Hkv] = [%d, %lld]",
-                 (long long)p->indices.shape[0], (long long)p->indices.shape[1], batch, (long long)hkv);
-        if (p->counts.shape[0] != batch || p->counts.shape[1] != hkv)
-            FAIL("tensors.counts: leading dimensions are [%lld, %lld], expected [B, Hkv] = [%d, %lld]",
-                 (long long)p->counts.shape[0], (long long)p->counts.shape[1], batch, (long long)hkv);
-        int64_t tiles = decode ? 1 : p->indices.shape[2];
-        int64_t slots = p->indices.shape[decode ? 2 : 3];
-        if (!decode) {
-            if (tiles < need_tiles)
-                FAIL("tensors.indices: has %lld tiles, this call has %lld query tiles of %d", (long long)tiles,
-                     (long long)need_tiles, p->topk.tile_size);
-            if (p->counts.shape[2] != tiles)
-                FAIL("tensors.counts: has %lld tiles, tensors.indices has %lld", (long long)p->counts.shape[2], (long long)tiles);
-        }
-        if (is_out) {
-            int64_t need_slots = ksa_index_slots(&p->topk, p->phase, max_lk);
-            if (slots < need_slots)
-                FAIL("tensors.indices: last dimension is %lld but this call selects up to %lld keys per set "
-                     "(ksa_attention_index_shape gives the sizes)",
-                     (long long)slots, (long long)need_slots);
-        }
-        p->n_tiles = tiles;
-        p->k_slots = slots;
-        p->index_stride[0] = p->indices.stride[0];
-        p->index_stride[1] = p->indices.stride[1];
-        p->index_stride[2] = decode ? 0 : p->indices.stride[2];
-        p->index_stride[3] = p->indices.stride[decode ? 2 : 3];
-        p->count_stride[0] = p->counts.stride[0];
-        p->count_stride[1] = p->counts.stride[1];
-        p->count_stride[2] = decode ? 0 : p->counts.stride[2];
-
-        if (params->mode == KSA_MODE_REUSE && ksa_tensor_present(&t->head_map)) {
-            ksa_view hv;
-            s = check_view(dev, &t->head_map, "tensors.head_map", KSA_DTYPE_I32, 1, 0, 0, 1, 0, &hv);
-            if (s) return s;
-            if (hv.shape[0] != hkv)
-                FAIL("tensors.head_map: has %lld entries, expected one per KV head (%lld)", (long long)hv.shape[0], (long long)hkv);
-            const int32_t *h;
-            int32_t *owned = NULL;
-            if (host_accessible(dev, &t->head_map)) {
-                h = (const int32_t *)ksa_mem_addr(hv.mem);
-            } else {
-                s = host_i32(dev, stream, &hv, &h, &owned, "tensors.head_map");
-                if (s) return s;
-            }
-            for (int g = 0; g < hkv; g++) {
-                int32_t m = h[g * hv.stride[0]];
-                if (m < 0 || m >= hkv) {
-                    free(owned);
-                    FAIL("tensors.head_map[%d] = %d is outside 0..%lld", g, m, (long long)hkv - 1);
-                }
-                st->head_map[g] = m;
-            }
-            free(owned);
-        }
-        if (params->mode == KSA_MODE_REUSE && p->validate_indices) {
-            const int32_t *hi, *hc;
-            int32_t *oi, *oc;
-            s = host_i32(dev, stream, &p->indices, &hi, &oi, "tensors.indices");
-            if (s) return s;
-            s = host_i32(dev, stream, &p->counts, &hc, &oc, "tensors.counts");
-            if (s) {
-                free(oi);
-                return s;
-            }
-            ksa_status bad = KSA_STATUS_SUCCESS;
-            for (int32_t b = 0; b < batch && !bad; b++) {
-                int64_t ntb = decode ? 1 : (st->seqlen_q[b] + p->topk.tile_size - 1) / p->topk.tile_size;
-                for (int64_t g = 0; g < hkv && !bad; g++)
-                    for (int64_t tt = 0; tt < ntb && !bad; tt++) {
-                        int64_t ncand = decode ? st->seqlen_k[b]
-                                               : (int64_t)st->seqlen_k[b] - st->seqlen_q[b] + tt * p->topk.tile_size;
-                        int32_t c = hc[b * p->count_stride[0] + g * p->count_stride[1] + tt * p->count_stride[2]];
-                        if (c < 0 || c > slots || c > ncand) {
-                            bad = ksa_error(KSA_STATUS_INVALID_ARGUMENT,
-                                            "tensors.counts[%d][%lld][%lld] = %d is outside 0..%lld (slots %lld, candidates %lld)",
-                                            b, (long long)g, (long long)tt, c, (long long)(slots < ncand ? slots : ncand),
-                                            (long long)slots, (long long)ncand);
-                            break;
-                        }
-                        for (int32_t i = 0; i < c; i++) {
-                            int32_t j = hi[b * p->index_stride[0] + g * p->index_stride[1] + tt * p->index_stride[2] +
-                                           i * p->index_stride[3]];
-                            if (j < 0 || j >= ncand) {
-                                bad = ksa_error(KSA_STATUS_INVALID_ARGUMENT,
-                                                "tensors.indices[%d][%lld][%lld][%d] = %d is not a candidate key (0..%lld)", b,
-                                                (long long)g, (long long)tt, i, j, (long long)ncand - 1);
-                                break;
-                            }
-                        }
-                    }
-            }
-            free(oi);
-            free(oc);
-            if (bad) return bad;
-        }
-    } else {
+    if (p->mode == KSA_MODE_DENSE) {
         p->n_tiles = need_tiles;
         p->k_slots = 0;
+        return KSA_STATUS_SUCCESS;
     }
+    const ksa_topk_params *k = &p->topk;
+    int64_t hkv = p->num_kv_heads;
+    if (p->mode == KSA_MODE_ANCHOR && k->top_k > 0 && k->top_k > p->max_seqlen_k)
+        FAIL("params.topk.top_k is %d, larger than the longest key sequence (%lld keys)", k->top_k,
+             (long long)p->max_seqlen_k);
+    int is_out = p->mode == KSA_MODE_ANCHOR;
+    if (!ksa_tensor_present(&t->indices))
+        FAIL("tensors.indices is absent; %s mode needs the index tensor", is_out ? "ANCHOR" : "REUSE");
+    if (!ksa_tensor_present(&t->counts))
+        FAIL("tensors.counts is absent; %s mode needs the per-set counts", is_out ? "ANCHOR" : "REUSE");
+    s = check_view(dev, &t->indices, "tensors.indices", KSA_DTYPE_I32, decode ? 3 : 4, 0, is_out, 0, 0, &p->indices);
+    if (s) return s;
+    s = check_view(dev, &t->counts, "tensors.counts", KSA_DTYPE_I32, decode ? 2 : 3, 0, is_out, 0, 0, &p->counts);
+    if (s) return s;
+    if (p->indices.shape[0] != p->batch || p->indices.shape[1] != hkv)
+        FAIL("tensors.indices: leading dimensions are [%lld, %lld], expected [B, Hkv] = [%d, %lld]",
+             (long long)p->indices.shape[0], (long long)p->indices.shape[1], p->batch, (long long)hkv);
+    if (p->counts.shape[0] != p->batch || p->counts.shape[1] != hkv)
+        FAIL("tensors.counts: leading dimensions are [%lld, %lld], expected [B, Hkv] = [%d, %lld]",
+             (long long)p->counts.shape[0], (long long)p->counts.shape[1], p->batch, (long long)hkv);
+    int64_t tiles = decode ? 1 : p->indices.shape[2];
+    int64_t slots = p->indices.shape[decode ? 2 : 3];
+    if (!decode) {
+        if (tiles < need_tiles)
+            FAIL("tensors.indices: has %lld tiles, this call has %lld query tiles of %d", (long long)tiles,
+                 (long long)need_tiles, p->topk.tile_size);
+        if (p->counts.shape[2] != tiles)
+            FAIL("tensors.counts: has %lld tiles, tensors.indices has %lld", (long long)p->counts.shape[2], (long long)tiles);
+    }
+    /* ANCHOR writes up to this many entries per set and REUSE reads sets an ANCHOR call of the
+     * same shapes wrote: a shorter index tensor is refused whatever validate_indices says */
+    int64_t need_slots = ksa_index_slots(&p->topk, p->phase, p->max_seqlen_k);
+    if (need_slots < 1) need_slots = 1;
+    if (slots < need_slots)
+        FAIL("tensors.indices: last dimension is %lld but this call selects up to %lld keys per set "
+             "(ksa_attention_index_shape gives the sizes)",
+             (long long)slots, (long long)need_slots);
+    p->n_tiles = tiles;
+    p->k_slots = slots;
+    p->index_stride[0] = p->indices.stride[0];
+    p->index_stride[1] = p->indices.stride[1];
+    p->index_stride[2] = decode ? 0 : p->indices.stride[2];
+    p->index_stride[3] = p->indices.stride[decode ? 2 : 3];
+    p->count_stride[0] = p->counts.stride[0];
+    p->count_stride[1] = p->counts.stride[1];
+    p->count_stride[2] = decode ? 0 : p->counts.stride[2];
     return KSA_STATUS_SUCCESS;
+}
+
+/* ---------------------------------------------------------------- step 6: head map */
+ksa_status ksa_resolve_head_map(ksa_device dev, void *stream, const ksa_attention_tensors *t, ksa_problem *p,
+                                ksa_problem_storage *st)
+{
+    int64_t hkv = p->num_kv_heads;
+    for (int g = 0; g < hkv; g++) st->head_map[g] = g;
+    p->head_map = st->head_map;
+    if (p->mode != KSA_MODE_REUSE || !ksa_tensor_present(&t->head_map)) return KSA_STATUS_SUCCESS;
+    ksa_view hv;
+    ksa_status s = check_view(dev, &t->head_map, "tensors.head_map", KSA_DTYPE_I32, 1, 0, 0, 1, 0, &hv);
+    if (s) return s;
+    if (hv.shape[0] != hkv)
+        FAIL("tensors.head_map: has %lld entries, expected one per KV head (%lld)", (long long)hv.shape[0], (long long)hkv);
+    const int32_t *h;
+    int32_t *owned = NULL;
+    if (host_accessible(dev, &t->head_map)) {
+        h = (const int32_t *)ksa_mem_addr(hv.mem);
+    } else {
+        s = host_i32(dev, stream, &hv, &h, &owned, "tensors.head_map");
+        if (s) return s;
+    }
+    for (int g = 0; g < hkv; g++) {
+        int32_t m = h[g * hv.stride[0]];
+        if (m < 0 || m >= hkv) {
+            free(owned);
+            FAIL("tensors.head_map[%d] = %d is outside 0..%lld", g, m, (long long)hkv - 1);
+        }
+        st->head_map[g] = m;
+    }
+    free(owned);
+    return KSA_STATUS_SUCCESS;
+}
+
+/* ---------------------------------------------------------------- step 7: index entries (validate_indices) */
+int64_t ksa_index_set_check(const int32_t *set, int64_t stride, int64_t count, int64_t ncand, unsigned char *mark,
+                            int keep_marks, int *repeat)
+{
+    int64_t bad = -1, x = 0;
+    *repeat = 0;
+    for (; x < count; x++) {
+        int32_t j = set[x * stride];
+        if (j < 0 || j >= ncand || (mark[j] & 1)) {
+            *repeat = j >= 0 && j < ncand;
+            bad = x;
+            break;
+        }
+        mark[j] |= 1;
+    }
+    if (!keep_marks)
+        for (int64_t y = 0; y < x; y++) mark[set[y * stride]] &= (unsigned char)~1u;
+    return bad;
+}
+
+static ksa_status mark_reserve(ksa_problem_storage *st, int64_t n)
+{
+    if (st->mark_capacity >= n) return KSA_STATUS_SUCCESS;
+    unsigned char *m = realloc(st->mark, (size_t)n);
+    if (!m) return ksa_error(KSA_STATUS_OUT_OF_MEMORY, "out of host memory for %lld index marks", (long long)n);
+    memset(m + st->mark_capacity, 0, (size_t)(n - st->mark_capacity));
+    st->mark = m;
+    st->mark_capacity = n;
+    return KSA_STATUS_SUCCESS;
+}
+
+ksa_status ksa_validate_index_entries(ksa_device dev, void *stream, ksa_problem *p, ksa_problem_storage *st)
+{
+    if (p->mode != KSA_MODE_REUSE || !p->validate_indices) return KSA_STATUS_SUCCESS;
+    int decode = p->phase == KSA_PHASE_DECODE;
+    const int32_t *hi, *hc;
+    int32_t *oi, *oc;
+    ksa_status s = mark_reserve(st, p->max_seqlen_k);
+    if (s) return s;
+    s = host_i32(dev, stream, &p->indices, &hi, &oi, "tensors.indices");
+    if (s) return s;
+    s = host_i32(dev, stream, &p->counts, &hc, &oc, "tensors.counts");
+    if (s) {
+        free(oi);
+        return s;
+    }
+    ksa_status bad = KSA_STATUS_SUCCESS;
+    int64_t T = p->topk.tile_size, slots = p->k_slots;
+    for (int32_t b = 0; b < p->batch && !bad; b++) {
+        int64_t ntb = decode ? 1 : (p->seqlen_q[b] + T - 1) / T;
+        for (int64_t g = 0; g < p->num_kv_heads && !bad; g++)
+            for (int64_t tt = 0; tt < ntb && !bad; tt++) {
+                int64_t ncand = decode ? p->seqlen_k[b] : (int64_t)p->seqlen_k[b] - p->seqlen_q[b] + tt * T;
+                int32_t c = hc[b * p->count_stride[0] + g * p->count_stride[1] + tt * p->count_stride[2]];
+                if (c < 0 || c > slots || c > ncand) {
+                    bad = ksa_error(KSA_STATUS_INVALID_ARGUMENT,
+                                    "tensors.counts[%d][%lld][%lld] = %d is outside 0..%lld (slots %lld, candidates %lld)", b,
+                                    (long long)g, (long long)tt, c, (long long)(slots < ncand ? slots : ncand),
+                                    (long long)slots, (long long)ncand);
+                    break;
+                }
+                const int32_t *set = hi + b * p->index_stride[0] + g * p->index_stride[1] + tt * p->index_stride[2];
+                int repeat;
+                int64_t x = ksa_index_set_check(set, p->index_stride[3], c, ncand, st->mark, 0, &repeat);
+                if (x < 0) continue;
+                int32_t j = set[x * p->index_stride[3]];
+                if (repeat)
+                    bad = ksa_error(KSA_STATUS_INVALID_ARGUMENT,
+                                    "tensors.indices[%d][%lld][%lld][%lld] = %d repeats a key already in that set (b %d, KV "
+                                    "head %lld, tile %lld, slot %lld); REUSE sets must hold distinct keys",
+                                    b, (long long)g, (long long)tt, (long long)x, j, b, (long long)g, (long long)tt,
+                                    (long long)x);
+                else
+                    bad = ksa_error(KSA_STATUS_INVALID_ARGUMENT,
+                                    "tensors.indices[%d][%lld][%lld][%lld] = %d is not a candidate key (0..%lld)", b,
+                                    (long long)g, (long long)tt, (long long)x, j, (long long)ncand - 1);
+            }
+    }
+    free(oi);
+    free(oc);
+    return bad;
+}
+
+/* ---------------------------------------------------------------- all steps */
+ksa_status ksa_resolve_problem(ksa_device dev, void *stream, const ksa_attention_params *params,
+                               const ksa_attention_tensors *t, ksa_problem *p, ksa_problem_storage *st)
+{
+    ksa_status s;
+    memset(p, 0, sizeof *p);
+    if (!dev) FAIL("dev is NULL");
+    if (!params) FAIL("params is NULL");
+    if (!t) FAIL("tensors is NULL");
+    if ((s = ksa_resolve_params(params, p))) return s;
+    if ((s = ksa_resolve_shapes(dev, t, p))) return s;
+    if ((s = ksa_resolve_kv_layout(dev, t, p))) return s;
+    if ((s = ksa_resolve_lengths(dev, stream, t, p, st))) return s;
+    if ((s = ksa_resolve_index_geometry(dev, t, p))) return s;
+    if ((s = ksa_resolve_head_map(dev, stream, t, p, st))) return s;
+    return ksa_validate_index_entries(dev, stream, p, st);
 }

@@ -163,7 +163,9 @@ static void store_row(const ksa_problem *p, const ref_scratch *s, int32_t b, int
 /* ---------------------------------------------------------------- the one softmax routine */
 /* Softmax attention of s->qrow over keys[0..n) of the loaded (sequence, KV head). Leaves the
  * probabilities in s->prob[0..n) and the output row in s->acc; returns the log-sum-exp of the
- * scaled scores (-inf, with a zero output, when n == 0). */
+ * scaled scores (-inf, with a zero output, when n == 0). Non-finite inputs follow IEEE arithmetic
+ * as written (docs/SEMANTICS.md): a NaN score, a +inf score, or only -inf scores make the whole row
+ * and its lse NaN; a -inf score among finite ones gets probability 0. */
 static double attend(const ksa_problem *p, ref_scratch *s, double scale, const int32_t *keys, int64_t n)
 {
     int32_t D = p->head_dim;
@@ -240,10 +242,14 @@ static double attend(const ksa_problem *p, ref_scratch *s, double scale, const i
 }
 
 /* ---------------------------------------------------------------- Top-k */
-/* a ranks before b: larger pooled score first, the smaller key on equal scores. */
+/* a ranks before b: larger pooled score first, the smaller key on equal scores; a NaN score ranks
+ * above every number (as torch.topk orders it) and NaNs tie among themselves (docs/SEMANTICS.md). */
 static int ranks_before(const ref_scored_key *a, const ref_scored_key *b)
 {
-    return a->score > b->score || (a->score == b->score && a->key < b->key);
+    int a_nan = isnan(a->score), b_nan = isnan(b->score);
+    if (a_nan != b_nan) return a_nan;
+    if (!a_nan && a->score != b->score) return a->score > b->score;
+    return a->key < b->key;
 }
 
 static void sift_down(ref_scored_key *a, int64_t root, int64_t n)

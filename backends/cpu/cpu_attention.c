@@ -7,6 +7,7 @@
  * (partial selection) and the sparse pass over gathered key/value rows; REUSE gathers the rows an
  * anchor selected. Scratch comes from the workspace laid out by one function for size and use. */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +41,19 @@ static int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
 static const int32_t cfg_block_q[] = {8, 16, 32, 64, 128};
 static const int32_t cfg_block_k[] = {32, 64, 128, 256};
 static const int32_t cfg_chunk[] = {256, 512, 1024, 2048, 4096, 8192};
+/* thread counts 1, 2, 4, ... and the pool size: filled once (the pool size never changes), so
+ * concurrent calls read it without a race */
 static int32_t cfg_threads[16];
+static int32_t cfg_threads_count;
+static pthread_once_t cfg_threads_once = PTHREAD_ONCE_INIT;
+
+static void cfg_threads_init(void)
+{
+    int32_t n = ksa_cpu_pool_size(), nt = 0;
+    for (int32_t t = 1; t < n && nt < 15; t *= 2) cfg_threads[nt++] = t;
+    cfg_threads[nt++] = n;
+    cfg_threads_count = nt;
+}
 
 /* AMX tiles want taller row blocks and longer key blocks (measured on the lent Xeon, dense bf16
  * prefill B1 Hq32 Hkv8 D128 L4096: block_q/block_k 64/256 29.6 ms, 128/128 33.9, 32/128 35.9,
@@ -78,9 +91,8 @@ static int32_t default_chunk(const ksa_problem *p)
 void ksa_cpu_tunable_space(const ksa_problem *p, const cpu_kernels *k, ksa_tunable_space *out)
 {
     memset(out, 0, sizeof *out);
-    int32_t n = ksa_cpu_pool_size(), nt = 0;
-    for (int32_t t = 1; t < n && nt < 15; t *= 2) cfg_threads[nt++] = t;
-    cfg_threads[nt++] = n;
+    pthread_once(&cfg_threads_once, cfg_threads_init);
+    int32_t n = ksa_cpu_pool_size(), nt = cfg_threads_count;
     int32_t np = 0;
     if (p->phase == KSA_PHASE_PREFILL) {
         out->params[np++] = (ksa_tunable_param){"block_q", 5, cfg_block_q, default_block_q(p, k)};
@@ -318,7 +330,13 @@ size_t ksa_cpu_workspace_bytes(const ksa_problem *p, const cpu_config *cfg, cons
  * by ksa_cpu_profile_report() (ksa-cpu-bench calls it). Each thread writes only its own row. */
 enum { PROF_PACK_K, PROF_QK, PROF_SOFTMAX, PROF_PACK_V, PROF_PV, PROF_POOL, PROF_STORE, PROF_TOPK, PROF_N };
 static uint64_t prof_ticks[CPU_MAX_THREADS][PROF_N];
-static int prof_on = -1;
+static int prof_on; /* set once (pthread_once) from KSA_CPU_PROFILE before any call reads it */
+static pthread_once_t prof_once = PTHREAD_ONCE_INIT;
+static void prof_init(void)
+{
+    const char *e = getenv("KSA_CPU_PROFILE");
+    prof_on = e && *e && *e != '0';
+}
 #define PROF_T0() uint64_t prof_t = prof_on > 0 ? CPU_TICKS() : 0
 #define PROF_MARK(thread, phase)                                                                                       \
     do {                                                                                                               \
@@ -512,10 +530,16 @@ static void flash(cpu_call *c, cpu_scratch *s, int32_t b, int32_t g, int32_t M, 
     }
 }
 
-/* lse (base 2) of each row from the running state: -inf for a row that saw no key. */
+/* lse (base 2) of a row from its running state: -inf for a row that saw no key (l == 0); a NaN
+ * sum stays NaN. */
+static inline float row_lse2(float mx, float l) { return l != 0.0f ? mx + log2f(l) : -INFINITY; }
+
+/* 1 / l for the normalisation: 0 for a row that saw no key (o = 0), NaN for a NaN sum. */
+static inline float row_inv(float l) { return l != 0.0f ? 1.0f / l : 0.0f; }
+
 static void finish_lse2(cpu_scratch *s, int32_t M)
 {
-    for (int32_t m = 0; m < M; m++) s->lse2[m] = s->l[m] > 0.0f ? s->mx[m] + log2f(s->l[m]) : -INFINITY;
+    for (int32_t m = 0; m < M; m++) s->lse2[m] = row_lse2(s->mx[m], s->l[m]);
 }
 
 /* Normalise and write the M rows of s->O to o (and lse when asked). Row i of sequence b. */
@@ -524,12 +548,12 @@ static void store_rows(cpu_call *c, cpu_scratch *s, int32_t b, int32_t M)
     const ksa_problem *p = c->p;
     int32_t D = p->head_dim;
     for (int32_t m = 0; m < M; m++) {
-        float inv = s->l[m] > 0.0f ? 1.0f / s->l[m] : 0.0f;
+        float inv = row_inv(s->l[m]);
         int64_t off = q_off(p, &p->o_strides, b, s->row_i[m], s->row_h[m]);
         c->k->store_row(c->o + off * c->esize, s->O + (size_t)m * D, inv, p->dtype, D);
         if (c->lse) {
             int64_t row = (int64_t)p->q_row0[b] + s->row_i[m];
-            float l2 = s->l[m] > 0.0f ? s->mx[m] + log2f(s->l[m]) : -INFINITY;
+            float l2 = row_lse2(s->mx[m], s->l[m]);
             c->lse[(int64_t)b * p->lse_stride_b + (int64_t)s->row_h[m] * p->lse_stride_h + row * p->lse_stride_i] =
                 (float)((double)l2 * CPU_LN2);
         }
@@ -577,6 +601,7 @@ static inline uint32_t order_key(float f)
 {
     uint32_t u;
     memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return 0xffffffffu; /* every NaN ranks first, NaNs tie */
     return (u & 0x80000000u) ? ~u : (u | 0x80000000u); /* larger float -> larger key */
 }
 
@@ -817,13 +842,16 @@ static void decode_combine(cpu_call *c, int32_t b, int32_t g, int use_lists, int
     int64_t nchunks = (n + c->cfg.decode_chunk - 1) / c->cfg.decode_chunk;
     for (int32_t hl = 0; hl < G; hl++) {
         float M = -INFINITY;
+        int nan_chunk = 0; /* a chunk whose sum is NaN makes the whole row NaN */
         for (int64_t ch = 0; ch < nchunks; ch++) {
             const float *part = partial_at(c, b, g, ch);
-            if (part[G * D + G + hl] > 0.0f && part[G * D + hl] > M) M = part[G * D + hl];
+            float l = part[G * D + G + hl];
+            if (isnan(l)) nan_chunk = 1;
+            else if (l > 0.0f && part[G * D + hl] > M) M = part[G * D + hl];
         }
-        float lsum = 0.0f;
+        float lsum = nan_chunk ? NAN : 0.0f;
         for (int32_t d = 0; d < D; d++) acc[d] = 0.0f;
-        if (M > -INFINITY)
+        if (M > -INFINITY && !nan_chunk)
             for (int64_t ch = 0; ch < nchunks; ch++) {
                 const float *part = partial_at(c, b, g, ch);
                 float l = part[G * D + G + hl];
@@ -834,10 +862,10 @@ static void decode_combine(cpu_call *c, int32_t b, int32_t g, int use_lists, int
                 for (int32_t d = 0; d < D; d++) acc[d] += o[d] * w;
             }
         int32_t h = g * G + hl;
-        float lse2 = lsum > 0.0f ? M + log2f(lsum) : -INFINITY;
+        float lse2 = row_lse2(M, lsum);
         c->glob.lse2[(int64_t)b * p->num_q_heads + h] = lse2;
         if (!write_o) continue;
-        float inv = lsum > 0.0f ? 1.0f / lsum : 0.0f;
+        float inv = row_inv(lsum);
         int64_t off = q_off(p, &p->o_strides, b, 0, h);
         c->k->store_row(c->o + off * c->esize, acc, inv, p->dtype, D);
         if (c->lse)
@@ -978,10 +1006,7 @@ ksa_status ksa_cpu_attention_run(const ksa_problem *p, const cpu_config *cfg, co
     c->status = KSA_STATUS_SUCCESS;
     c->prefetch = p->phase == KSA_PHASE_DECODE || p->mode != KSA_MODE_DENSE;
     if (getenv("KSA_CPU_PREFETCH")) c->prefetch = atoi(getenv("KSA_CPU_PREFETCH"));
-    if (prof_on < 0) {
-        const char *e = getenv("KSA_CPU_PROFILE");
-        prof_on = e && *e && *e != '0';
-    }
+    pthread_once(&prof_once, prof_init);
     if (p->mode != KSA_MODE_DENSE && (!c->idx || !c->cnt))
         return ksa_error(KSA_STATUS_INTERNAL, "cpu: %s call without index/count tensors",
                          p->mode == KSA_MODE_ANCHOR ? "ANCHOR" : "REUSE");

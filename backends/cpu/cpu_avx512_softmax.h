@@ -14,10 +14,11 @@
 #define AI static inline __attribute__((always_inline))
 
 /* 2^t for t <= 8 (clamped below at -126): t = n + f, f in [-0.5, 0.5], 2^f by a degree-5
- * polynomial (relative error ~3e-6), scaled by 2^n with vscalefps. */
+ * polynomial (relative error ~3e-6), scaled by 2^n with vscalefps. A NaN t gives NaN (vmaxps
+ * returns its second operand when either is NaN, so t goes second). */
 AI __m512 exp2_ps(__m512 t)
 {
-    t = _mm512_max_ps(t, _mm512_set1_ps(-126.0f));
+    t = _mm512_max_ps(_mm512_set1_ps(-126.0f), t);
     __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 f = _mm512_sub_ps(t, n);
     __m512 p = _mm512_set1_ps(1.3333558146428443e-3f);
@@ -29,7 +30,7 @@ AI __m512 exp2_ps(__m512 t)
     return _mm512_scalef_ps(p, n);
 }
 
-/* f32 -> bf16, round to nearest even (probabilities: finite, non-negative) */
+/* f32 -> bf16, round to nearest even; NaN stays a quiet NaN */
 AI __m256i to_bf16(__m512 v)
 {
 #if defined(__AVX512BF16__)
@@ -37,8 +38,10 @@ AI __m256i to_bf16(__m512 v)
 #else
     __m512i u = _mm512_castps_si512(v);
     __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
-    u = _mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff)));
-    return _mm512_cvtepi32_epi16(_mm512_srli_epi32(u, 16));
+    __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
+    __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    r = _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
+    return _mm512_cvtepi32_epi16(r);
 #endif
 }
 
@@ -60,13 +63,15 @@ AI void softmax_row(const float *s, void *p, int32_t n, int32_t nkp, float c, fl
     for (int32_t x = 0; x < nfull; x += 16) vmax = _mm512_max_ps(vmax, _mm512_loadu_ps(s + x));
     __mmask16 tail = (__mmask16)((1u << (n - nfull)) - 1u);
     if (tail) vmax = _mm512_mask_max_ps(vmax, tail, vmax, _mm512_maskz_loadu_ps(tail, s + nfull));
-    float bmax = n > 0 ? _mm512_reduce_max_ps(vmax) * c : -INFINITY;
-    float nmax = bmax > *mx + KSA_CPU_LAZY_MAX ? bmax : *mx;
-    if (nmax == -INFINITY) {
+    if (n == 0) { /* no visible key in this block: state unchanged */
         *corr = 1.0f;
         for (int32_t x = 0; x < nkp; x += 16) store_p(p, x, _mm512_setzero_ps(), BF16OUT);
         return;
     }
+    /* the max may skip NaN scores: exp2 of them is NaN all the same, and so is the sum. NaN
+     * scores, a +inf score or only -inf scores leave the row NaN (IEEE as written) */
+    float bmax = _mm512_reduce_max_ps(vmax) * c;
+    float nmax = bmax > *mx + KSA_CPU_LAZY_MAX ? bmax : *mx;
     *corr = nmax == *mx ? 1.0f : exp2f(*mx - nmax);
     __m512 vc = _mm512_set1_ps(c), vn = _mm512_set1_ps(nmax), vsum = _mm512_setzero_ps();
     int32_t x = 0;

@@ -76,14 +76,16 @@ static void softmax_f32(const float *S, int32_t ldS, void *Pv, int32_t ldP, cons
         const float *s = S + (size_t)m * ldS;
         float *pr = P + (size_t)m * ldP;
         int32_t n = lim[m];
-        float bmax = -INFINITY;
-        for (int32_t x = 0; x < n; x++) bmax = fmaxf(bmax, s[x] * c);
-        float nmax = fmaxf(mx[m], bmax);
-        if (nmax == -INFINITY) { /* nothing visible yet */
+        if (n == 0) { /* no visible key in this block: state unchanged */
             corr[m] = 1.0f;
             for (int32_t x = 0; x < nkp; x++) pr[x] = 0.0f;
             continue;
         }
+        float bmax = -INFINITY;
+        for (int32_t x = 0; x < n; x++) bmax = fmaxf(bmax, s[x] * c);
+        float nmax = fmaxf(mx[m], bmax);
+        /* IEEE as written (docs/SEMANTICS.md): NaN scores, a +inf score or only -inf scores give
+         * NaN probabilities and a NaN sum; the row stays NaN */
         corr[m] = exp2f(mx[m] - nmax);
         float sum = 0.0f;
         for (int32_t x = 0; x < n; x++) {

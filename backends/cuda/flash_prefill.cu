@@ -320,7 +320,7 @@ __global__ void __launch_bounds__(kc_flash_cfg<D, MB>::THREADS, kc_flash_cfg<D, 
             lt += ksa_shfl_xor(lt, 2);
             int rr = r.row_begin + warp * 16 * MB + mb * 16 + lane / 4 + hf * 8;
             if (rr >= r.row_end) continue;
-            float inv = lt > 0.f ? 1.f / lt : 0.f;
+            float inv = lt != 0.f ? 1.f / lt : 0.f; /* NaN (a NaN row) stays NaN */
             int i = rr / G, h = r.g * G + rr % G;
             if (a.o) {
                 T *op = (T *)a.o + (int64_t)r.b * a.o_s.batch + (int64_t)(r.qrow0 + i) * a.o_s.token + (int64_t)h * a.o_s.head;
@@ -332,7 +332,7 @@ __global__ void __launch_bounds__(kc_flash_cfg<D, MB>::THREADS, kc_flash_cfg<D, 
                 }
             }
             if (lane % 4 == 0) {
-                float lse2 = lt > 0.f ? m[mb][hf] + ksa_log2(lt) : KG_NEG_INF;
+                float lse2 = lt != 0.f ? m[mb][hf] + ksa_log2(lt) : KG_NEG_INF;
                 if (a.lse)
                     a.lse[(int64_t)r.b * a.lse_sb + (int64_t)h * a.lse_sh + (int64_t)(r.qrow0 + i) * a.lse_si] = lse2 * KG_LN2;
                 if (a.lse_ws) a.lse_ws[((int64_t)r.b * a.hq + h) * a.max_lq + i] = lse2;

@@ -441,10 +441,10 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
         } else if (d < D) {
             if (a.o) {
                 T *op = (T *)a.o + (int64_t)b * a.o_s.batch + (int64_t)qrow0 * a.o_s.token + (int64_t)hq * a.o_s.head;
-                op[d] = ksa_from_float<T>(lt > 0.f ? v / lt : 0.f);
+                op[d] = ksa_from_float<T>(lt != 0.f ? v / lt : 0.f);
             }
         } else if (d == D) {
-            const float lse2 = lt > 0.f ? mt + ksa_log2(lt) : KG_NEG_INF;
+            const float lse2 = lt != 0.f ? mt + ksa_log2(lt) : KG_NEG_INF;
             if (a.lse) a.lse[(int64_t)b * a.lse_sb + (int64_t)hq * a.lse_sh + (int64_t)qrow0 * a.lse_si] = lse2 * KG_LN2;
             if (lse2_out) lse2_out[(int64_t)b * a.hq + hq] = lse2;
         }

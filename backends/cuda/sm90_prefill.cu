@@ -608,7 +608,7 @@ __global__ void __launch_bounds__(384, 1)
             if (rr >= w.row_end) continue;
             const int i = rr / G, h = w.g * G + rr % G;
             if (WITH_V && a.o) {
-                const float inv = lt > 0.f ? 1.f / lt : 0.f;
+                const float inv = lt != 0.f ? 1.f / lt : 0.f; /* NaN (a NaN row) stays NaN */
                 T *op = (T *)a.o + (int64_t)w.b * a.o_s.batch + (int64_t)(w.qrow0 + i) * a.o_s.token + (int64_t)h * a.o_s.head;
                 if (((uintptr_t)op & 3) == 0) {
 #pragma unroll
@@ -626,7 +626,7 @@ __global__ void __launch_bounds__(384, 1)
                 }
             }
             if (lane % 4 == 0) {
-                const float lse2 = lt > 0.f ? m[hf] + ksa_log2(lt) : KG_NEG_INF;
+                const float lse2 = lt != 0.f ? m[hf] + ksa_log2(lt) : KG_NEG_INF;
                 if (a.lse) a.lse[(int64_t)w.b * a.lse_sb + (int64_t)h * a.lse_sh + (int64_t)(w.qrow0 + i) * a.lse_si] = lse2 * KG_LN2;
                 if (a.lse_ws) a.lse_ws[((int64_t)w.b * a.hq + h) * a.max_lq + i] = lse2;
             }

@@ -338,7 +338,7 @@ __global__ void kg_decode_combine(const __grid_constant__ ksa_gpu_args a, int sp
     for (int s = 0; s < splits; s++) lt += pp[s * (D + 2) + D + 1] * ksa_exp2(pp[s * (D + 2) + D] - base);
     const int qrow0 = kg_qrow0(a, b);
     if (a.o) {
-        float inv = lt > 0.f ? 1.f / lt : 0.f;
+        float inv = lt != 0.f ? 1.f / lt : 0.f; /* NaN (a NaN row) stays NaN */
         T *op = (T *)a.o + (int64_t)b * a.o_s.batch + (int64_t)qrow0 * a.o_s.token + (int64_t)h * a.o_s.head;
         for (int d = threadIdx.x; d < D; d += blockDim.x) {
             float x = 0.f;
@@ -347,7 +347,7 @@ __global__ void kg_decode_combine(const __grid_constant__ ksa_gpu_args a, int sp
         }
     }
     if (threadIdx.x == 0) {
-        float lse2 = lt > 0.f ? mt + ksa_log2(lt) : KG_NEG_INF;
+        float lse2 = lt != 0.f ? mt + ksa_log2(lt) : KG_NEG_INF;
         if (a.lse) a.lse[(int64_t)b * a.lse_sb + (int64_t)h * a.lse_sh + (int64_t)qrow0 * a.lse_si] = lse2 * KG_LN2;
         if (lse2_out) lse2_out[(int64_t)b * a.hq + h] = lse2;
     }

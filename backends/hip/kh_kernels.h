@@ -132,11 +132,11 @@ __global__ void __launch_bounds__(KH_THREADS) kh_attend(const ksa_gpu_args a)
             float r = 0.0f;
             for (int w = 0; w < NW; w++)
                 if (s_m[w] > -INFINITY) r += s_acc[w][d] * expf(s_m[w] - M);
-            kh_st(o, ooff + d, L > 0.0f ? r / L : 0.0f);
+            kh_st(o, ooff + d, L != 0.0f ? r / L : 0.0f);
         }
     }
     if (threadIdx.x == 0) {
-        const float lse = L > 0.0f ? M + logf(L) : -INFINITY;
+        const float lse = L != 0.0f ? M + logf(L) : -INFINITY;
         if (a.lse) a.lse[(int64_t)b * a.lse_sb + (int64_t)h * a.lse_sh + (int64_t)(kg_qrow0(a, b) + i) * a.lse_si] = lse;
         if (a.lse_ws) a.lse_ws[((int64_t)b * a.hq + h) * a.max_lq + i] = lse;
     }

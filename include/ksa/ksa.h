@@ -225,7 +225,10 @@ typedef struct ksa_attention_tensors {
 KSA_API ksa_status ksa_attention_index_shape(ksa_device dev, const ksa_attention_params *params,
                                              const ksa_attention_tensors *tensors, int64_t *n_tiles,
                                              int64_t *k_slots);
-/* Scratch bytes the call needs on `dev` (may be 0). */
+/* Scratch bytes the call needs on `dev` (may be 0). The size stays valid for calls of the same
+ * shapes however the tuning cache changes later (another process storing a new winner): it covers
+ * the built-in configuration too, and a call whose tuned configuration would not fit the workspace
+ * it is given runs the built-in one. */
 KSA_API ksa_status ksa_attention_workspace_size(ksa_device dev, const ksa_attention_params *params,
                                                 const ksa_attention_tensors *tensors, size_t *bytes);
 /* Run one attention call on `dev`, enqueued on `stream` (NULL: default stream). No allocation

@@ -178,7 +178,8 @@ KSA_API ksa_status ksa_calib_collector_add_attention(ksa_calib_collector c, int3
                                                      const ksa_attention_tensors *tensors);
 /* Feed layer `layer` from host copies of an ANCHOR call's outputs: indices int32 [B, Hkv, n_tiles,
  * k_slots] and counts int32 [B, Hkv, n_tiles] (decode: n_tiles = 1), both C-contiguous. A set
- * with count 0 (no candidates) is skipped. */
+ * with count 0 (no candidates) is skipped; a set repeating a key is refused (INVALID_ARGUMENT,
+ * nothing fed), since a repeat would inflate the coverage. */
 KSA_API ksa_status ksa_calib_collector_add_indices(ksa_calib_collector c, int32_t layer, int32_t batch,
                                                    int64_t n_tiles, int64_t k_slots, const int32_t *indices,
                                                    const int32_t *counts);

@@ -517,6 +517,12 @@ static void planted_from_anchor(int via_buffers)
     indices[0] = -4;
     assert_int_equal(ksa_calib_collector_add_indices(c, 0, PB, n_tiles, k_slots, indices, counts), KSA_STATUS_INVALID_ARGUMENT);
     assert_non_null(strstr(ksa_last_error(), "negative"));
+    indices[0] = 0;
+    /* a set repeating a key is refused, naming the slot */
+    counts[0] = 2;
+    indices[1] = 0;
+    assert_int_equal(ksa_calib_collector_add_indices(c, 0, PB, n_tiles, k_slots, indices, counts), KSA_STATUS_INVALID_ARGUMENT);
+    assert_non_null(strstr(ksa_last_error(), "indices[0][0][0][1] = 0 repeats"));
     ksa_attention_tensors t;
     memset(&t, 0, sizeof t);
     int64_t is3[3] = {PB, PHKV + 1, k_slots}, cs2[2] = {PB, PHKV + 1};
@@ -544,6 +550,28 @@ static void test_planted_from_anchor_buffers(void **state)
 {
     (void)state;
     planted_from_anchor(1);
+}
+
+/* Coverage of layer 1's set {0, 1, 2, 3} by layer 0's: 0.25 when layer 0 holds {0, 5, 6, 7}; a
+ * layer-0 set {0, 0, 0, 0} (which would have counted 1.0) is refused. One sequence, one KV
+ * head, one tile of four slots. */
+static void test_collector_duplicates(void **state)
+{
+    (void)state;
+    ksa_calib_collector c;
+    assert_int_equal(ksa_calib_collector_create(2, 1, NULL, &c), KSA_STATUS_SUCCESS);
+    int32_t counts[1] = {4};
+    int32_t dup[4] = {0, 0, 0, 0}, anchor[4] = {0, 5, 6, 7}, reuse[4] = {0, 1, 2, 3};
+    assert_int_equal(ksa_calib_collector_begin_step(c), KSA_STATUS_SUCCESS);
+    assert_int_equal(ksa_calib_collector_add_indices(c, 0, 1, 1, 4, dup, counts), KSA_STATUS_INVALID_ARGUMENT);
+    assert_non_null(strstr(ksa_last_error(), "indices[0][0][0][1] = 0 repeats a key"));
+    assert_int_equal(ksa_calib_collector_add_indices(c, 0, 1, 1, 4, anchor, counts), KSA_STATUS_SUCCESS);
+    assert_int_equal(ksa_calib_collector_add_indices(c, 1, 1, 1, 4, reuse, counts), KSA_STATUS_SUCCESS);
+    assert_int_equal(ksa_calib_collector_end_step(c), KSA_STATUS_SUCCESS);
+    double cov[2 * 2 * 1 * 1];
+    assert_int_equal(ksa_calib_collector_coverage(c, cov, NULL), KSA_STATUS_SUCCESS);
+    assert_true(fabs(cov[0 * 2 + 1] - 0.25) < 1e-12); /* M[a = 0][b = 1] */
+    ksa_calib_collector_destroy(c);
 }
 
 static void test_collector_misuse(void **state)
@@ -615,6 +643,7 @@ int main(void)
         cmocka_unit_test(test_coverage_decode),      cmocka_unit_test(test_importance),
         cmocka_unit_test(test_planted_from_qk),      cmocka_unit_test(test_planted_from_anchor_indices),
         cmocka_unit_test(test_planted_from_anchor_buffers), cmocka_unit_test(test_collector_misuse),
+        cmocka_unit_test(test_collector_duplicates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

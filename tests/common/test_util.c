@@ -116,14 +116,15 @@ const char *ktest_config_string(const ktest_config *c, char *buf, size_t len)
 {
     static const char *const modes[] = {"dense", "anchor", "reuse"};
     static const char *const kvs[] = {"contiguous", "ragged", "paged"};
+    static const char *const nonfinite[] = {"", " nan_q", " nan_k", " inf_k", " nan_v"};
     ksa_topk_params k = c->topk_set ? c->topk : ksa_topk_default();
     snprintf(buf, len,
-             "%s %s %s B%d Hq%d/Hkv%d D%d Lq%d Lk%d kv=%s%s%s%s%s%s%s topk(f=%.2f k=%d min=%d mult=%d T=%d roll=%d win=%d) seed=%llu",
+             "%s %s %s B%d Hq%d/Hkv%d D%d Lq%d Lk%d kv=%s%s%s%s%s%s%s%s topk(f=%.2f k=%d min=%d mult=%d T=%d roll=%d win=%d) seed=%llu",
              modes[c->mode % 3], c->phase == KSA_PHASE_DECODE ? "decode" : "prefill", ksa_dtype_name(c->dtype), c->batch, c->hq,
              c->hkv, c->head_dim, c->lq, c->lk, kvs[c->kv % 3], c->ragged_q ? " ragged_q" : "", c->vary_lengths ? " vary" : "",
              c->with_lse ? " lse" : "", c->strided ? " strided" : "", c->use_head_map ? " head_map" : "",
-             c->anchor_dense_output ? " dense_out" : "", k.fraction, k.top_k, k.min_k, k.round_multiple, k.tile_size, k.rolling,
-             k.local_window, (unsigned long long)c->seed);
+             c->anchor_dense_output ? " dense_out" : "", nonfinite[(unsigned)c->nonfinite % 5], k.fraction, k.top_k, k.min_k,
+             k.round_multiple, k.tile_size, k.rolling, k.local_window, (unsigned long long)c->seed);
     return buf;
 }
 
@@ -191,6 +192,39 @@ static ksa_status make_i32(ktest_problem *p, int ndim, const int64_t *shape, con
     int64_t stride[KSA_MAX_DIMS];
     contiguous_strides(ndim, shape, stride, 0);
     return make_tensor(p, KSA_DTYPE_I32, ndim, shape, stride, host, out);
+}
+
+/* Write one element of a 16/32-bit float tensor: NaN, or +inf when `inf`. */
+static ksa_status write_nonfinite(const ksa_tensor *t, int64_t elem, int inf)
+{
+    size_t es = ksa_dtype_size(t->dtype);
+    uint32_t f32 = inf ? 0x7f800000u : 0x7fc00000u;
+    uint16_t h = t->dtype == KSA_DTYPE_F16 ? (uint16_t)(inf ? 0x7c00u : 0x7e00u) : (uint16_t)(inf ? 0x7f80u : 0x7fc0u);
+    const void *src = es == 4 ? (const void *)&f32 : (const void *)&h;
+    return ksa_buffer_write(t->buffer, t->offset + (size_t)elem * es, src, es, NULL);
+}
+
+/* Element offset of (key j of sequence 0, KV head 0, dim d) in k or v, for every layout. */
+static int64_t seq0_key_elem(const ktest_config *c, const ksa_tensor *t, const int32_t *page_table, int64_t j, int64_t d)
+{
+    if (c->kv == KTEST_KV_RAGGED) return j * t->stride[0] + d; /* sequence 0 starts at row 0 */
+    if (c->kv == KTEST_KV_PAGED) return page_table[j / c->page_size] * t->stride[0] + (j % c->page_size) * t->stride[1] + d;
+    return j * t->stride[1] + d;
+}
+
+/* The one non-finite element of c->nonfinite (see ktest_nonfinite). */
+static ksa_status inject_nonfinite(const ktest_config *c, const ksa_attention_tensors *t, const int32_t *page_table)
+{
+    if (c->nonfinite == KTEST_FINITE) return KSA_STATUS_SUCCESS;
+    if (c->head_dim < 4) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ktest: non-finite inputs need head_dim >= 4");
+    int64_t i = c->phase == KSA_PHASE_DECODE ? 0 : c->lq / 2, j = c->lk / 3;
+    switch (c->nonfinite) {
+    case KTEST_NAN_Q: return write_nonfinite(&t->q, i * t->q.stride[c->ragged_q ? 0 : 1], 0);
+    case KTEST_NAN_K: return write_nonfinite(&t->k, seq0_key_elem(c, &t->k, page_table, j, 1), 0);
+    case KTEST_INF_K: return write_nonfinite(&t->k, seq0_key_elem(c, &t->k, page_table, j, 2), 1);
+    case KTEST_NAN_V: return write_nonfinite(&t->v, seq0_key_elem(c, &t->v, page_table, 0, 3), 0);
+    default: return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ktest: nonfinite %d is not a ktest_nonfinite", (int)c->nonfinite);
+    }
 }
 
 ksa_status ktest_problem_create(ksa_device dev, const ktest_config *cfg_in, ktest_problem *p)
@@ -293,6 +327,8 @@ ksa_status ktest_problem_create(ksa_device dev, const ktest_config *cfg_in, ktes
             st = make_i32(p, 1, ls, lk, &t->seq_lens_k);
         }
     }
+    if (st) goto done;
+    st = inject_nonfinite(c, t, page_table);
     if (st) goto done;
     if (c->with_lse) {
         if (c->ragged_q) {
@@ -462,7 +498,7 @@ int ktest_run_standard_grid(ksa_device dev, int quick, const ksa_dtype *dtypes, 
             base.dtype = dtypes[di];
             base.head_dim = head_dims[hi];
             base.seed = (uint64_t)(di * 131 + hi * 17 + 3);
-            ktest_config cases[12];
+            ktest_config cases[20];
             int n = 0;
             ktest_config c;
             /* 1 dense prefill, contiguous, lse */
@@ -495,6 +531,27 @@ int ktest_run_standard_grid(ksa_device dev, int quick, const ksa_dtype *dtypes, 
             /* 10 GQA 8, reuse prefill contiguous */
             c = base; c.mode = KSA_MODE_REUSE; c.hq = 8; c.hkv = 1; c.lq = 64; c.lk = 128 * scale; c.topk_set = 1; c.topk = small;
             cases[n++] = c;
+            /* non-finite inputs (docs/SEMANTICS.md): NaN in, NaN out for the rows it reaches */
+            /* 11 NaN in q, dense prefill, lse */
+            c = base; c.hq = 8; c.hkv = 2; c.lq = c.lk = 70; c.with_lse = 1; c.nonfinite = KTEST_NAN_Q; cases[n++] = c;
+            /* 12 NaN in k, anchor prefill: NaN pooled scores select the first count_t candidates */
+            c = base; c.mode = KSA_MODE_ANCHOR; c.batch = 1; c.hq = 8; c.hkv = 2; c.lq = c.lk = 150; c.topk_set = 1;
+            c.topk = small; c.with_lse = 1; c.nonfinite = KTEST_NAN_K; cases[n++] = c;
+            /* 13 +inf in k, dense chunked prefill, ragged: +inf scores give NaN rows, -inf ones weight 0 */
+            c = base; c.lq = 40; c.lk = 120; c.ragged_q = 1; c.kv = KTEST_KV_RAGGED; c.with_lse = 1; c.nonfinite = KTEST_INF_K;
+            cases[n++] = c;
+            /* 14 NaN in v (key 0), reuse prefill with a head map: only that dim of the rows attending key 0 */
+            c = base; c.mode = KSA_MODE_REUSE; c.hq = 8; c.hkv = 4; c.lq = 60; c.lk = 150; c.use_head_map = 1; c.with_lse = 1;
+            c.topk_set = 1; c.topk = small; c.nonfinite = KTEST_NAN_V; cases[n++] = c;
+            /* 15 +inf in k, anchor decode, paged, lse */
+            c = base; c.mode = KSA_MODE_ANCHOR; c.phase = KSA_PHASE_DECODE; c.batch = 2; c.lk = 200; c.kv = KTEST_KV_PAGED;
+            c.with_lse = 1; c.topk_set = 1; c.topk = small; c.nonfinite = KTEST_INF_K; cases[n++] = c;
+            /* 16 NaN in k, dense decode (split over keys, then combined), lse */
+            c = base; c.phase = KSA_PHASE_DECODE; c.batch = 2; c.lk = 150 * scale; c.with_lse = 1; c.nonfinite = KTEST_NAN_K;
+            cases[n++] = c;
+            /* 17 NaN in q, reuse decode with a local window */
+            c = base; c.mode = KSA_MODE_REUSE; c.phase = KSA_PHASE_DECODE; c.hq = 8; c.hkv = 4; c.lk = 180; c.topk_set = 1;
+            c.topk = small; c.topk.local_window = 8; c.with_lse = 1; c.nonfinite = KTEST_NAN_Q; cases[n++] = c;
             for (int i = 0; i < n; i++) {
                 cases[i].seed += (uint64_t)i * 1000u;
                 ksa_status st = ktest_run_and_check(dev, &cases[i]);
@@ -503,8 +560,10 @@ int ktest_run_standard_grid(ksa_device dev, int quick, const ksa_dtype *dtypes, 
                 else if (st) failures++;
             }
         }
-    printf("ktest grid on %s: %d runs, %d failed, %d unsupported\n", dev ? "device" : "?", runs, failures, unsupported);
-    return failures;
+    int count_failures = ktest_check_counts_on_device(dev);
+    printf("ktest grid on %s: %d runs, %d failed, %d unsupported; selection-size table: %d mismatches\n",
+           dev ? dev->info.name : "?", runs, failures, unsupported, count_failures);
+    return failures + count_failures;
 }
 
 /* stop the schedule-step comparison at the first failing call, naming it */

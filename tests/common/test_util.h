@@ -17,6 +17,17 @@ extern "C" {
 
 typedef enum ktest_kv_layout { KTEST_KV_CONTIGUOUS = 0, KTEST_KV_RAGGED = 1, KTEST_KV_PAGED = 2 } ktest_kv_layout;
 
+/* One non-finite input element (docs/SEMANTICS.md, "Non-finite inputs"), always in sequence 0 and
+ * KV head 0 / query head 0: q of query Lq/2 (decode: 0) dim 0 = NaN; k of key Lk/3 dim 1 = NaN;
+ * k of key Lk/3 dim 2 = +inf; v of key 0 dim 3 = NaN. */
+typedef enum ktest_nonfinite {
+    KTEST_FINITE = 0,
+    KTEST_NAN_Q = 1,
+    KTEST_NAN_K = 2,
+    KTEST_INF_K = 3,
+    KTEST_NAN_V = 4
+} ktest_nonfinite;
+
 typedef struct ktest_config {
     ksa_mode mode;
     ksa_phase phase;
@@ -33,6 +44,7 @@ typedef struct ktest_config {
     int32_t anchor_dense_output;
     int32_t topk_set;        /* 0: ksa_topk_default(); 1: use .topk */
     ksa_topk_params topk;
+    ktest_nonfinite nonfinite; /* one NaN / inf input element (head_dim >= 4) */
     uint64_t seed;
 } ktest_config;
 
@@ -106,6 +118,23 @@ ksa_status ktest_schedule_step_matches_direct(ksa_device dev, ksa_phase phase, u
  * of failures (each printed). `quick` keeps it to a CI-sized subset. Backends' tests call this. */
 int ktest_run_standard_grid(ksa_device dev, int quick, const ksa_dtype *dtypes, int num_dtypes, const int32_t *head_dims,
                             int num_head_dims);
+
+/* ---------------------------------------------------------------- selection sizes (test_budget_table.c) */
+/* One row of the hand-computed table of docs/SEMANTICS.md's selection sizes: the count tile t
+ * (decode: t = 0) selects for a sequence of lq queries and lk keys under the given Top-k rule. */
+typedef struct ktest_count_case {
+    int32_t decode;
+    int32_t lq, lk, t;
+    double fraction;
+    int32_t top_k, min_k, multiple, tile, rolling;
+    int64_t count;
+} ktest_count_case;
+extern const ktest_count_case ktest_count_cases[];
+extern const int ktest_num_count_cases;
+ksa_topk_params ktest_count_case_topk(const ktest_count_case *c);
+/* Run ANCHOR calls on `dev` for the table's rows and compare the counts written with the table;
+ * returns the number of mismatches (each printed). Unsupported calls are skipped. */
+int ktest_check_counts_on_device(ksa_device dev);
 
 #ifdef __cplusplus
 }

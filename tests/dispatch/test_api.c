@@ -108,17 +108,18 @@ static void budget_rules(void **state)
     k.top_k = 77;
     assert_int_equal(ksa_budget(&k, 50), 50);
     assert_int_equal(ksa_budget(&k, 5000), 77);
-    /* prefill tile counts: non-rolling k - T clamped to the candidates */
+    /* selection sizes: the hand-computed table of tests/common (test_budget_table.c) */
+    for (int i = 0; i < ktest_num_count_cases; i++) {
+        const ktest_count_case *c = &ktest_count_cases[i];
+        ksa_topk_params tk = ktest_count_case_topk(c);
+        int64_t got = c->decode ? ksa_decode_count(&tk, c->lk) : ksa_prefill_tile_count(&tk, c->lq, c->lk, c->t);
+        if (got != c->count) print_message("selection-size table row %d: the rule gives %lld, the table %lld\n", i,
+                                           (long long)got, (long long)c->count);
+        assert_int_equal(got, c->count);
+        /* every count fits the index slots ksa_attention_index_shape asks for */
+        assert_true(got <= ksa_index_slots(&tk, c->decode ? KSA_PHASE_DECODE : KSA_PHASE_PREFILL, c->lk));
+    }
     ksa_topk_params r = ksa_topk_default();
-    r.rolling = 0;
-    assert_int_equal(ksa_prefill_tile_count(&r, 4096, 4096, 0), 0);     /* no candidates */
-    assert_int_equal(ksa_prefill_tile_count(&r, 4096, 4096, 1), 32);    /* 32 candidates < k - T = 480 */
-    assert_int_equal(ksa_prefill_tile_count(&r, 4096, 4096, 100), 512 - 32);
-    /* rolling: tile 100 starts at 3200, floor(320) -> 384 */
-    r.rolling = 1;
-    assert_int_equal(ksa_prefill_tile_count(&r, 4096, 4096, 100), 384 - 32);
-    /* chunked: positions shift by Lk - Lq */
-    assert_int_equal(ksa_prefill_tile_count(&r, 64, 4096, 0), 512 - 32); /* pos 4032: 403 -> 512 */
     assert_int_equal(ksa_index_slots(&r, KSA_PHASE_PREFILL, 4096), 512 - 32);
     assert_int_equal(ksa_index_slots(&r, KSA_PHASE_DECODE, 4096), 512);
 }

@@ -1,13 +1,16 @@
 /* test_bad_input.c: every entry point answers bad input with the right status and a sentence
  * naming the argument, writes nothing the caller owns (outputs keep their poison), and never
  * crashes: null pointers, wrong dtypes, shape/stride mismatches, overflowing sizes, k = 0, k larger
- * than the keys, head-map / index / page-table entries out of range, wrong devices, short
- * workspaces, bad lengths. */
+ * than the keys, head-map / index / page-table entries out of range, duplicate REUSE entries,
+ * index tensors with too few slots, non-finite parameters, wrong devices, short workspaces, bad
+ * lengths; and KSA_CHECK reporting a caller's bad index tensor as an input error. */
+#define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +70,18 @@ static ktest_config cfg_decode(void)
     return c;
 }
 
+static ktest_config cfg_reuse_decode(void)
+{
+    ktest_config c = ktest_config_default();
+    c.mode = KSA_MODE_REUSE;
+    c.phase = KSA_PHASE_DECODE;
+    c.batch = 1;
+    c.hq = 4;
+    c.hkv = 2;
+    c.lk = 1300; /* k = 256 slots */
+    return c;
+}
+
 /* mutations */
 static void m_q_absent(ktest_problem *p, ksa_attention_params *prm, ksa_attention_tensors *t, ksa_workspace *ws, ksa_device *d) { memset(&t->q, 0, sizeof t->q); }
 static void m_q_dtype_i32(ktest_problem *p, ksa_attention_params *prm, ksa_attention_tensors *t, ksa_workspace *ws, ksa_device *d) { t->q.dtype = KSA_DTYPE_I32; }
@@ -106,6 +121,41 @@ static void m_index_entry(ktest_problem *p, ksa_attention_params *prm, ksa_atten
     cnt[tiles - 1] = 2;
     idx[(tiles - 1) * slots + 0] = 100000;
 }
+/* the first two entries of the last tile of (b 0, KV head 0) both name key 3 */
+static void m_index_duplicate(ktest_problem *p, ksa_attention_params *prm, ksa_attention_tensors *t, ksa_workspace *ws, ksa_device *d)
+{
+    prm->validate_indices = 1;
+    int32_t *idx = ksa_buffer_data(t->indices.buffer);
+    int32_t *cnt = ksa_buffer_data(t->counts.buffer);
+    int64_t tiles = t->indices.shape[2], slots = t->indices.shape[3];
+    cnt[tiles - 1] = 4;
+    idx[(tiles - 1) * slots + 0] = 3;
+    idx[(tiles - 1) * slots + 1] = 7;
+    idx[(tiles - 1) * slots + 2] = 3;
+    idx[(tiles - 1) * slots + 3] = 9;
+}
+/* a REUSE index tensor with fewer slots than the call's sets need, validation off */
+static void m_reuse_few_slots(ktest_problem *p, ksa_attention_params *prm, ksa_attention_tensors *t, ksa_workspace *ws, ksa_device *d)
+{
+    prm->validate_indices = 0;
+    t->indices.shape[3] = 3;
+}
+/* decode REUSE: int32 [1, 2, 4] with counts 128 (issue 14's example), validation off */
+static void m_decode_few_slots(ktest_problem *p, ksa_attention_params *prm, ksa_attention_tensors *t, ksa_workspace *ws, ksa_device *d)
+{
+    prm->validate_indices = 0;
+    int32_t *cnt = ksa_buffer_data(t->counts.buffer);
+    cnt[0] = cnt[1] = 128;
+    t->indices.shape[2] = 4;
+}
+/* ksa_tensor_make with sizes whose product overflows int64 (no UB while computing the strides) */
+static void m_q_make_overflow(ktest_problem *p, ksa_attention_params *prm, ksa_attention_tensors *t, ksa_workspace *ws, ksa_device *d)
+{
+    int64_t shape[4] = {(int64_t)1 << 40, (int64_t)1 << 40, 4, 64};
+    t->q = ksa_tensor_make(p->dev, ksa_buffer_data(t->q.buffer), t->q.dtype, 4, shape);
+}
+static void m_fraction_nan(ktest_problem *p, ksa_attention_params *prm, ksa_attention_tensors *t, ksa_workspace *ws, ksa_device *d) { prm->topk.fraction = NAN; }
+static void m_scale_inf(ktest_problem *p, ksa_attention_params *prm, ksa_attention_tensors *t, ksa_workspace *ws, ksa_device *d) { prm->scale = INFINITY; }
 static void m_count_entry(ktest_problem *p, ksa_attention_params *prm, ksa_attention_tensors *t, ksa_workspace *ws, ksa_device *d)
 {
     prm->validate_indices = 1;
@@ -207,6 +257,15 @@ static const bad_case cases[] = {
     {"head map entry negative", cfg_reuse_paged, m_head_map_negative, KSA_STATUS_INVALID_ARGUMENT, "tensors.head_map[0]"},
     {"index entry out of range (validation mode)", cfg_reuse_paged, m_index_entry, KSA_STATUS_INVALID_ARGUMENT, "tensors.indices"},
     {"count larger than the slots (validation mode)", cfg_reuse_paged, m_count_entry, KSA_STATUS_INVALID_ARGUMENT, "tensors.counts"},
+    {"duplicate index entry (validation mode)", cfg_reuse_paged, m_index_duplicate, KSA_STATUS_INVALID_ARGUMENT,
+     "tensors.indices[0][0][1][2] = 3 repeats a key already in that set (b 0, KV head 0, tile 1, slot 2)"},
+    {"REUSE index slots too few (no validation)", cfg_reuse_paged, m_reuse_few_slots, KSA_STATUS_INVALID_ARGUMENT,
+     "tensors.indices: last dimension is 3"},
+    {"decode REUSE [1, 2, 4] with counts 128", cfg_reuse_decode, m_decode_few_slots, KSA_STATUS_INVALID_ARGUMENT,
+     "tensors.indices: last dimension is 4 but this call selects up to 256"},
+    {"ksa_tensor_make sizes overflow", cfg_dense, m_q_make_overflow, KSA_STATUS_INVALID_ARGUMENT, "tensors.q: the product"},
+    {"fraction NaN", cfg_anchor, m_fraction_nan, KSA_STATUS_INVALID_ARGUMENT, "params.topk.fraction"},
+    {"scale +inf", cfg_dense, m_scale_inf, KSA_STATUS_INVALID_ARGUMENT, "params.scale"},
     {"page table entry out of range", cfg_reuse_paged, m_page_entry, KSA_STATUS_INVALID_ARGUMENT, "tensors.page_table"},
     {"page table entry negative", cfg_reuse_paged, m_page_negative, KSA_STATUS_INVALID_ARGUMENT, "tensors.page_table"},
     {"paged without seq_lens_k", cfg_reuse_paged, m_seqlens_missing, KSA_STATUS_INVALID_ARGUMENT, "tensors.seq_lens_k"},
@@ -249,11 +308,12 @@ static void poison_outputs(const ktest_problem *p)
     }
 }
 
-static void every_bad_attention_input(void **state)
+/* Every case on the reference and on the cpu backend: validation is dispatch's, once for all. */
+static void every_bad_attention_input_on(const char *device)
 {
-    (void)state;
-    ksa_device dev = ktest_open_device("reference");
+    ksa_device dev = ktest_open_device(device);
     assert_non_null(dev);
+    printf("-- device %s\n", device);
     int failures = 0;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const bad_case *bc = &cases[i];
@@ -275,7 +335,7 @@ static void every_bad_attention_input(void **state)
         if (!ok) failures++;
         /* the size queries refuse the same input the same way (except workspace/validation-only faults) */
         if (bc->expect == KSA_STATUS_INVALID_ARGUMENT && bc->mutate != m_ws_null_data && bc->mutate != m_index_entry &&
-            bc->mutate != m_count_entry) {
+            bc->mutate != m_count_entry && bc->mutate != m_index_duplicate) {
             size_t bytes = 12345;
             ksa_status s2 = ksa_attention_workspace_size(d, &prm, &t, &bytes);
             if (s2 != KSA_STATUS_INVALID_ARGUMENT || bytes != 12345) {
@@ -286,6 +346,49 @@ static void every_bad_attention_input(void **state)
         ktest_problem_destroy(&p);
     }
     assert_int_equal(failures, 0);
+}
+
+static void every_bad_attention_input(void **state)
+{
+    (void)state;
+    every_bad_attention_input_on("reference");
+    every_bad_attention_input_on("cpu");
+}
+
+/* KSA_CHECK=1 reports a caller's bad REUSE index tensor as the caller's input error
+ * (INVALID_ARGUMENT, before the backend runs), not as the backend disagreeing with the reference;
+ * a valid call still passes the cross-check. */
+static void ksa_check_blames_the_input(void **state)
+{
+    (void)state;
+    ksa_device dev = ktest_open_device("cpu");
+    assert_non_null(dev);
+    ktest_config c = cfg_reuse_paged();
+    ktest_problem p;
+    assert_int_equal(ktest_problem_create(dev, &c, &p), KSA_STATUS_SUCCESS);
+    setenv("KSA_CHECK", "1", 1);
+    assert_int_equal(ktest_problem_run(&p), KSA_STATUS_SUCCESS);
+    ksa_attention_params prm = p.params;
+    ksa_attention_tensors t = p.tensors;
+    ksa_workspace ws = p.workspace;
+    ksa_device d = dev;
+    m_index_duplicate(&p, &prm, &t, &ws, &d);
+    prm.validate_indices = 0; /* the caller did not ask for validation: KSA_CHECK does it */
+    poison_outputs(&p);
+    ksa_status st = ksa_attention(dev, NULL, &prm, &t, &ws);
+    printf("KSA_CHECK with a duplicate index: %s: %s\n", ksa_status_string(st), ksa_last_error());
+    assert_int_equal(st, KSA_STATUS_INVALID_ARGUMENT);
+    assert_non_null(strstr(ksa_last_error(), "input error, not a backend fault"));
+    assert_non_null(strstr(ksa_last_error(), "repeats a key"));
+    assert_true(outputs_untouched(&p));
+    /* the direct cross-check says the same */
+    char report[256];
+    assert_int_equal(ksa_check_against_reference(dev, NULL, &prm, &t, report, sizeof report), KSA_STATUS_INVALID_ARGUMENT);
+    assert_non_null(strstr(ksa_last_error(), "input error"));
+    unsetenv("KSA_CHECK");
+    /* without KSA_CHECK and without validation the call runs (duplicates are then undefined) */
+    assert_int_equal(ksa_attention(dev, NULL, &prm, &t, &ws), KSA_STATUS_SUCCESS);
+    ktest_problem_destroy(&p);
 }
 
 static void null_arguments_everywhere(void **state)
@@ -369,6 +472,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_bad_attention_input),
         cmocka_unit_test(null_arguments_everywhere),
+        cmocka_unit_test(ksa_check_blames_the_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -515,15 +515,15 @@ int64_t rt_k_of(const ksa_topk_params *t, int64_t L)
 int64_t rt_tile_count(const ksa_topk_params *t, int64_t lq, int64_t lk, int64_t tile)
 {
     int64_t candidates = lk - lq + tile * t->tile_size;
-    int64_t k = rt_k_of(t, lk);
+    int64_t sel = rt_k_of(t, lk) - t->tile_size; /* the tile counts toward k */
     if (t->rolling && t->top_k <= 0) {
+        /* the rolling budget caps the selection itself */
         int64_t r = (int64_t)floor(t->fraction * (double)candidates);
         if (r < t->min_k) r = t->min_k;
         int64_t m = t->round_multiple < 1 ? 1 : t->round_multiple;
         if (r % m) r += m - r % m;
-        if (r < k) k = r;
+        if (r < sel) sel = r;
     }
-    int64_t sel = k - t->tile_size;
     if (sel < 0) sel = 0;
     if (sel > candidates) sel = candidates;
     return sel;

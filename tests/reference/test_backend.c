@@ -18,6 +18,7 @@
 #include "ref_bruteforce.h"
 #include "ref_test_problem.h"
 #include "reference/ksa_reference.h"
+#include "test_util.h"
 
 static void test_vtable_identity(void **state)
 {
@@ -270,6 +271,15 @@ static void test_api_dense(void **state)
     }
 }
 
+/* ANCHOR calls on device "reference" write the selection sizes of the hand-computed table */
+static void test_api_selection_sizes(void **state)
+{
+    (void)state;
+    ksa_device dev = ktest_open_device("reference");
+    assert_non_null(dev);
+    assert_int_equal(ktest_check_counts_on_device(dev), 0);
+}
+
 static void test_api_anchor_then_reuse(void **state)
 {
     static const ksa_dtype dts[2] = {KSA_DTYPE_BF16, KSA_DTYPE_F16};
@@ -309,6 +319,7 @@ int main(void)
         cmocka_unit_test(test_api_device),
         cmocka_unit_test(test_api_dense),
         cmocka_unit_test(test_api_anchor_then_reuse),
+        cmocka_unit_test(test_api_selection_sizes),
     };
     int fails = cmocka_run_group_tests_name("reference_vtable", vtable, NULL, NULL);
     fails += cmocka_run_group_tests_name("reference_public_api", api, api_setup, api_teardown);

@@ -141,7 +141,8 @@ static void test_bruteforce_default_budget(void **state)
         assert_false(bad);
         /* the budget rules picked what the paper says: k(1500) = 256 (150 rounded up to 128s) */
         if (phase) assert_int_equal(rt_count(r, 0, 0, 0), 256);
-        else assert_int_equal(rt_count(r, 0, 0, 21), 256 - 32); /* pos(21*32) = 1472: 147 -> 256, cap 256 */
+        else assert_int_equal(rt_count(r, 0, 0, 21), 256 - 32); /* pos(21*32) = 1472: 147 -> 256 > k - T = 224 */
+        if (!phase) assert_int_equal(rt_count(r, 0, 0, 0), 128);  /* pos 800: 80 -> 128 < 224 */
         rt_problem_free(r);
         rt_data_free(d);
     }

@@ -199,7 +199,7 @@ static void test_rolling_vs_fixed(void **state)
         int64_t pos = t * 8;
         int64_t want_fixed = 30 - 8 < pos ? 30 - 8 : pos;
         int64_t kr = pos / 2 < 4 ? 4 : pos / 2;
-        int64_t want_roll = (kr < 30 ? kr : 30) - 8;
+        int64_t want_roll = kr < 30 - 8 ? kr : 30 - 8; /* min(k - T, r_t) */
         if (want_roll < 0) want_roll = 0;
         if (want_roll > pos) want_roll = pos;
         if (want_fixed < 0) want_fixed = 0;

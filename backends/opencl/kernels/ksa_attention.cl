@@ -291,13 +291,17 @@ ksa_attend(ksa_geom geom, float scale, int flags, __global const stor_t *q, __gl
                 if (kid[kk] >= 0) x = LOADV(v, vbase[kk] + d * VW);
                 LROW(kv, kk)[d] = x;
             }
+        /* fmax skips NaN scores; exp of them is NaN all the same. Masked keys get probability 0;
+         * visible ones follow IEEE as written (docs/SEMANTICS.md): NaN scores, a +inf score or only
+         * -inf scores make the row's sum, and so the row, NaN */
         float mb = -INFINITY;
         for (int kk = 0; kk < BK; kk++) mb = fmax(mb, ss[r * BK + kk]);
         const float m_new = fmax(m, mb);
         barrier(CLK_LOCAL_MEM_FENCE);
         for (int kk = lane; kk < BK; kk += TPR) {
-            const float s = ss[r * BK + kk];
-            ss[r * BK + kk] = (s == -INFINITY) ? 0.0f : exp(s - m_new);
+            const int key = kid[kk];
+            const int visible = row_valid && key >= 0 && key <= pos;
+            ss[r * BK + kk] = visible ? exp(ss[r * BK + kk] - m_new) : 0.0f;
         }
         barrier(CLK_LOCAL_MEM_FENCE);
         const float alpha = (m == -INFINITY) ? 0.0f : exp(m - m_new);
@@ -339,7 +343,7 @@ ksa_attend(ksa_geom geom, float scale, int flags, __global const stor_t *q, __gl
         }
         return;
     }
-    const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+    const float inv = l != 0.0f ? 1.0f / l : 0.0f; /* no key: o = 0; a NaN sum stays NaN */
     if (flags & KF_WRITE_O) {
         const long ob = g->o_off + b * g->o_b + (qrow0 + qi) * g->o_t + h * g->o_h;
         for (int u = 0; u < DV; u++) {
@@ -352,7 +356,7 @@ ksa_attend(ksa_geom geom, float scale, int flags, __global const stor_t *q, __gl
         }
     }
     if (lane == 0) {
-        const float lv = l > 0.0f ? m + log(l) : -INFINITY;
+        const float lv = l != 0.0f ? m + log(l) : -INFINITY;
         if (flags & KF_WRITE_LSE) lse[g->lse_off + b * g->lse_b + h * g->lse_h + (qrow0 + qi) * g->lse_i] = lv;
         if (flags & KF_WRITE_LSE_WS) ws[g->lse_ws_off + rowid] = lv;
     }
@@ -378,17 +382,17 @@ __kernel void ksa_combine(ksa_geom geom, int flags, __global stor_t *o, __global
     for (int s = 0; s < (int)g->splits; s++) {
         __global const float *pp = ws + g->part_off + (s * nrt + rowid) * (HD + 2);
         const float ms = pp[0], ls = pp[1];
-        if (ms == -INFINITY || ls <= 0.0f) continue;
-        const float w = exp(ms - mx);
+        if (ls == 0.0f) continue; /* a split that saw no key; a NaN sum poisons the row */
+        const float w = isnan(ls) ? NAN : exp(ms - mx);
         L += ls * w;
         if (!(flags & KF_NO_PV)) a += pp[2 + d] * w;
     }
     if (flags & KF_WRITE_O) {
         const long ob = g->o_off + b * g->o_b + (qrow0 + qi) * g->o_t + h * g->o_h;
-        STOREF(o, ob + d, L > 0.0f ? a / L : 0.0f);
+        STOREF(o, ob + d, L != 0.0f ? a / L : 0.0f);
     }
     if (d == 0) {
-        const float lv = L > 0.0f ? mx + log(L) : -INFINITY;
+        const float lv = L != 0.0f ? mx + log(L) : -INFINITY;
         if (flags & KF_WRITE_LSE) lse[g->lse_off + b * g->lse_b + h * g->lse_h + (qrow0 + qi) * g->lse_i] = lv;
         if (flags & KF_WRITE_LSE_WS) ws[g->lse_ws_off + rowid] = lv;
     }
@@ -506,9 +510,13 @@ inline int wg_inclusive_scan(__local int *buf, int x)
     return res;
 }
 
-/* Grid: (KSA_TOPK_WG, hkv, items of this chunk). Pooled scores are >= 0, so their bit patterns
- * order like the values; a 4-pass 8-bit radix select finds the threshold, then one ordered pass
- * writes every score above it and the first (smallest-index) ones equal to it. */
+/* The radix key of a pooled score: pooled scores are >= 0, so their bit patterns order like the
+ * values; every NaN maps to the largest key (NaN ranks first, NaNs tie: docs/SEMANTICS.md). */
+inline uint pool_key(uint bits) { return (bits & 0x7fffffffu) > 0x7f800000u ? 0xffffffffu : bits; }
+
+/* Grid: (KSA_TOPK_WG, hkv, items of this chunk). A 4-pass 8-bit radix select over pool_key finds
+ * the threshold, then one ordered pass writes every score above it and the first
+ * (smallest-index) ones equal to it. */
 __kernel __attribute__((reqd_work_group_size(KSA_TOPK_WG, 1, 1))) void
 ksa_topk(ksa_geom geom, __global int *idx, __global int *cnt, __global float *ws)
 {
@@ -538,7 +546,7 @@ ksa_topk(ksa_geom geom, __global int *idx, __global int *cnt, __global float *ws
             for (int t = lid; t < 256; t += KSA_TOPK_WG) hist[t] = 0;
             barrier(CLK_LOCAL_MEM_FENCE);
             for (int j = lid; j < ncand; j += KSA_TOPK_WG) {
-                const uint bits = pool[j];
+                const uint bits = pool_key(pool[j]);
                 if ((bits & mask) == prefix) atomic_inc(&hist[(bits >> shift) & 255u]);
             }
             barrier(CLK_LOCAL_MEM_FENCE);
@@ -566,7 +574,7 @@ ksa_topk(ksa_geom geom, __global int *idx, __global int *cnt, __global float *ws
             const int j = c0 + lid;
             int gt = 0, eq = 0;
             if (j < ncand) {
-                const uint bits = pool[j];
+                const uint bits = pool_key(pool[j]);
                 if (take_all) gt = 1;
                 else {
                     gt = bits > prefix;
