@@ -7,15 +7,17 @@
 # itself inside ctest), the OpenCL backend through scripts/device/device-opencl.sh on this build
 # (NVIDIA's OpenCL via the repo's ICD file), the autotuner's P9 steps of autotune/DEVICE.md, then
 # the CPU backend's tuning on the Xeon (AMX level), then the plots and the README table.
-# scripts/device/device-amx.sh (quick) and the sanitizer stage of scripts/device/device-dev.sh run
-# last, only where time remains. A run that does not fit one call is split with KSA_RUN_SKIP:
-#   call 1: KSA_RUN_SKIP="tune cputune owners sanitize"   (tests, grid, schedule, peer, CPU, OpenCL)
-#   call 2: KSA_RUN_SKIP="test grid peer cpu opencl"       (tuning + P9 on GPU and Xeon, sanitizer)
+# scripts/device/device-amx.sh (quick) runs last, only where time remains; compute-sanitizer
+# (memcheck, racecheck) runs right after the tests. A run that does not fit one call is split with
+# KSA_RUN_SKIP:
+#   call 1: KSA_RUN_SKIP="tune cputune owners"             (tests, sanitizer, grid, schedule, peer, CPU, OpenCL)
+#   call 2: KSA_RUN_SKIP="test sanitize grid kascade torchops peer cpu opencl"  (tuning + P9 on GPU and Xeon)
 #
 #   bench/device-run.sh [smoke]          smoke: CI-sized everything, for validating the script
 #   env: OUT (results; default ./out-bench), KSA_RUN_LIMIT (seconds, default 575),
 #        KSA_RUN_TEST_S (ctest's cap in a full run, default 150; the suite takes ~55 s on the H200 machine),
-#        KSA_RUN_SKIP ("test grid peer cpu opencl tune cputune owners sanitize": stages to leave out),
+#        KSA_RUN_SKIP ("test grid kascade torchops peer cpu opencl tune cputune owners sanitize": stages to
+#        leave out), KSA_RUN_GRID_S / KSA_RUN_PEER_S / KSA_RUN_TUNE_S (those stages' seconds; 110 / 100 / 240),
 #        KSA_BENCH_BUILD (build dir, default ./build-device), KSA_RUN_JOBS, KSA_RUN_CMAKE_ARGS
 #
 # Results under $OUT (at most 8 files, as the device tool returns them): summary.txt (read this
@@ -102,10 +104,12 @@ BENCH=$BUILD/bin/ksa-bench
 # ---------------------------------------------------------------- ceilings measured on this machine
 GPU_PEAKS="" # options for the GPU runs of ksa-bench and peer_torch.py (CPU runs keep their own probe)
 # (PERFORMANCE.md: judge against the measured copy bandwidth and GEMM rate, not datasheets):
-# a 1 GiB device-to-device copy (bytes read + written) and an 8192^3 bf16 matmul, medians of 10
+# a 1 GiB device-to-device copy (bytes read + written), a read-only pass (the sum of 4 GiB: P5's
+# denominator) and an 8192^3 bf16 matmul, medians of 10
+READ_GBS=""
 if [ "$MODE" != smoke ]; then
-  stage "ceilings: device copy bandwidth and bf16 GEMM rate (torch)"
-  read -r CEIL_GBS CEIL_TF < <(timeout 60 python3 - 2>>"$LOGS/ceilings.err" <<'PYEOF'
+  stage "ceilings: device copy and read bandwidth, bf16 GEMM rate (torch)"
+  read -r CEIL_GBS CEIL_TF READ_GBS < <(timeout 60 python3 - 2>>"$LOGS/ceilings.err" <<'PYEOF'
 import statistics, torch
 x = torch.empty(1 << 30, dtype=torch.uint8, device="cuda"); y = torch.empty_like(x)
 a = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16); b = torch.randn_like(a)
@@ -118,12 +122,14 @@ def med(fn, n=10):
     return statistics.median(ts)
 gbs = 2 * x.numel() / (med(lambda: y.copy_(x)) * 1e-3) / 1e9
 tf = 2 * 8192 ** 3 / (med(lambda: a @ b) * 1e-3) / 1e12
-print(f"{gbs:.0f} {tf:.0f}")
+r = torch.rand(1 << 31, device="cuda", dtype=torch.bfloat16)  # 4 GiB, read once per sum
+rd = 2 * r.numel() / (med(lambda: r.sum(dtype=torch.float32)) * 1e-3) / 1e9
+print(f"{gbs:.0f} {tf:.0f} {rd:.0f}")
 PYEOF
   )
   if [ -n "${CEIL_GBS:-}" ] && [ -n "${CEIL_TF:-}" ]; then
     GPU_PEAKS="--bandwidth-gbs $CEIL_GBS --peak-tflops $CEIL_TF"
-    say "measured: copy $CEIL_GBS GB/s (read + write), bf16 GEMM $CEIL_TF TFLOP/s: the GPU floors use these"
+    say "measured: copy $CEIL_GBS GB/s (read + write), read-only ${READ_GBS:-?} GB/s, bf16 GEMM $CEIL_TF TFLOP/s: the GPU floors use these"
   else
     say "ceilings not measured (see ceilings.err); the built-in H100 table is used"
   fi
@@ -138,6 +144,22 @@ if ! skip test && [ "$TESTS" = ON ] && [ -d "$BUILD" ]; then
   grep -E "tests passed|tests failed|\(Failed\)|\(Timeout\)|\*\*\*" "$LOGS/ctest.log" | head -30 | tee -a "$SUM"
 fi
 
+# ---------------------------------------------------------------- compute-sanitizer on the GPU kernels
+# memcheck and racecheck over the CI-sized shared grid (head_dim 128, every mode and layout) and
+# tests/cuda's own cases, on this build (scripts/device/device-dev.sh sanitize does the same on its own build)
+if ! skip sanitize && [ "$MODE" != smoke ] && [ "$TESTS" = ON ] && [ -x "$BUILD/bin/test_backends" ]; then
+  b=$(budget 80 400)
+  stage "compute-sanitizer memcheck + racecheck ($b s)"
+  for tool in memcheck racecheck; do
+    for t in "test_backends --devices cuda:0" test_cuda; do
+      # shellcheck disable=SC2086
+      KSA_TEST_QUICK=1 timeout $((b / 4 + 5)) compute-sanitizer --tool $tool --error-exitcode 9 "$BUILD/bin/"$t \
+        >>"$LOGS/sanitize-$tool.log" 2>&1
+      say "compute-sanitizer $tool ${t%% *} rc=$? at $(elapsed) s: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$LOGS/sanitize-$tool.log" | tail -1)"
+    done
+  done
+fi
+
 # ---------------------------------------------------------------- ksa-bench on the GPU
 : >"$OUT/bench.jsonl"
 if ! skip grid && [ -x "$BENCH" ]; then
@@ -148,7 +170,7 @@ if ! skip grid && [ -x "$BENCH" ]; then
     timeout "$(budget 20 60)" "$BENCH" -v --quick --schedule --device cuda:0 --append --out "$OUT/bench.jsonl" 2>>"$LOGS/bench-cuda.err"
     rc_of schedule $? "$LOGS/bench-cuda.err"
   else
-    b=$(budget 110 240)
+    b=$(budget "${KSA_RUN_GRID_S:-110}" 240)
     stage "ksa-bench grid on cuda:0 (bf16; $b s; target shapes first)"
     # shellcheck disable=SC2086
     timeout $((b + 30)) "$BENCH" -v --device cuda:0 --dtype bf16 --time-budget "$b" --max-measure-ms 1000 $GPU_PEAKS \
@@ -162,6 +184,38 @@ if ! skip grid && [ -x "$BENCH" ]; then
   fi
 fi
 
+# ---------------------------------------------------------------- against the Kascade authors' kernels
+# reuse prefill f16 at L 8K/16K/32K with the rolling budget off and on (tags roll0 / roll1) and reuse
+# decode f16 at B 1/16/64 x Lk 8K/32K: the shapes whose times issues 17 and 18 quote for the authors'
+# TileLang kernels (bench/make_table.py's K-pre / K-dec rows)
+if ! skip kascade && [ "$MODE" != smoke ] && [ -x "$BENCH" ]; then
+  b=$(budget 40 200)
+  stage "ksa-bench: the Kascade kernels' shapes (f16 reuse; $b s)"
+  for r in 0 1; do
+    # shellcheck disable=SC2086
+    timeout $((b / 3 + 5)) "$BENCH" -v --device cuda:0 --dtype f16 --phase prefill --mode reuse --rolling $r --tag roll$r \
+      --shape 1,8192,8192,32,8,128 --shape 1,16384,16384,32,8,128 --shape 1,32768,32768,32,8,128 --max-measure-ms 500 \
+      $GPU_PEAKS --append --out "$OUT/bench.jsonl" 2>>"$LOGS/bench-cuda.err"
+  done
+  # shellcheck disable=SC2086
+  timeout $((b / 3 + 5)) "$BENCH" -v --device cuda:0 --dtype f16 --phase decode --mode reuse --shape 1,1,8192,32,8,128 \
+    --shape 1,1,32768,32,8,128 --shape 16,1,8192,32,8,128 --shape 16,1,32768,32,8,128 --shape 64,1,8192,32,8,128 \
+    --shape 64,1,32768,32,8,128 --max-measure-ms 500 $GPU_PEAKS --append --out "$OUT/bench.jsonl" 2>>"$LOGS/bench-cuda.err"
+  rc_of kascade $? "$LOGS/bench-cuda.err"
+fi
+
+# ---------------------------------------------------------------- the PyTorch custom ops on the GPU
+# (torch.compile and CUDA-graph capture of torch.ops.ksa.*: python/tests/test_torch_ops.py; the
+# machine has no pytest, so unittest runs it)
+if ! skip torchops && [ -f "$ROOT/python/tests/test_torch_ops.py" ]; then
+  b=$(budget 40 180)
+  stage "python: torch custom ops on cuda:0 ($b s)"
+  PYTHONPATH="$ROOT/python" timeout "$b" python3 -m unittest discover -s "$ROOT/python/tests" -p 'test_torch*' -v \
+    >"$LOGS/torchops.log" 2>&1
+  rc_of torchops $? "$LOGS/torchops.log"
+  grep -E "^(test|Ran|OK|FAILED)" "$LOGS/torchops.log" | tail -14 | tee -a "$SUM"
+fi
+
 # ---------------------------------------------------------------- peer comparison
 if ! skip peer && [ -f "$KSA_LIBRARY" ]; then
   if [ "$MODE" = smoke ]; then
@@ -169,7 +223,7 @@ if ! skip peer && [ -f "$KSA_LIBRARY" ]; then
     stage "peer_torch.py --quick ($b s)"
     timeout "$b" python3 "$ROOT/bench/peer_torch.py" --quick --repeats 5 --out "$OUT/peer.jsonl" 2>"$LOGS/peer.err"
   else
-    b=$(budget 100 110)
+    b=$(budget "${KSA_RUN_PEER_S:-100}" 110)
     stage "peer_torch.py: ksa vs torch SDPA, GPU and CPU ($b s)"
     # shellcheck disable=SC2086
     timeout $((b + 15)) python3 "$ROOT/bench/peer_torch.py" --time-budget "$b" $GPU_PEAKS --out "$OUT/peer.jsonl" 2>"$LOGS/peer.err"
@@ -231,7 +285,7 @@ GPU_SLUG=${GPU_SLUG:-gpu}
 mkdir -p "$LOGS/tune"
 : >"$OUT/tune-compare.jsonl"
 if ! skip tune && [ "$MODE" != smoke ] && [ -x "$BUILD/bin/ksa-tune" ]; then
-  b=$(budget 240 15)
+  b=$(budget "${KSA_RUN_TUNE_S:-240}" 15)
   if [ "$b" -ge 30 ]; then
     stage "ksa-tune on cuda:0: tune ($((b * 3 / 4)) s), compare (P9), export (autotune/DEVICE.md)"
     OPS=dense.decode,anchor.decode,reuse.decode,anchor.prefill
@@ -290,17 +344,6 @@ if ! skip owners && [ "$MODE" != smoke ]; then
     tail -15 "$LOGS/$name.log" | tee -a "$SUM"
   done
 fi
-if ! skip sanitize && [ "$MODE" != smoke ] && [ -f "$ROOT/scripts/device/device-dev.sh" ]; then
-  b=$(budget 200 35)
-  if [ "$b" -ge 60 ]; then
-    stage "scripts/device/device-dev.sh sanitize ($b s)"
-    mkdir -p "$LOGS/cuda"
-    OUT="$LOGS/cuda" KSA_CUDA_BUILD="$BUILD" timeout "$b" bash "$ROOT/scripts/device/device-dev.sh" sanitize \
-      >"$LOGS/cuda-sanitize.log" 2>&1
-    say "cuda sanitize rc=$?"
-    grep -E "compute-sanitizer" "$LOGS/cuda/summary.txt" 2>/dev/null | tee -a "$SUM"
-  fi
-fi
 
 # ---------------------------------------------------------------- plots, table, packing
 stage "plots and table"
@@ -308,7 +351,7 @@ python3 "$ROOT/bench/plot.py" "$PLOTS" "$OUT/bench.jsonl" "$OUT/peer.jsonl" >"$L
 say "plot rc=$? ($(ls "$PLOTS" | wc -l) PNGs)"
 [ -f "$PLOTS/speedup_cuda_0.png" ] && cp "$PLOTS/speedup_cuda_0.png" "$OUT/"
 touch "$OUT/peer.jsonl"
-python3 "$ROOT/bench/make_table.py" --title "bench/device-run.sh $MODE run, $(date -u +%Y-%m-%d\ %H:%M) UTC, $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)" -o "$OUT/README-table.md" "$OUT/bench.jsonl" "$OUT/peer.jsonl" "$OUT/tune-compare.jsonl" >>"$LOGS/plot.log" 2>&1
+python3 "$ROOT/bench/make_table.py" ${READ_GBS:+--read-gbs $READ_GBS} --title "bench/device-run.sh $MODE run, $(date -u +%Y-%m-%d\ %H:%M) UTC, $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)" -o "$OUT/README-table.md" "$OUT/bench.jsonl" "$OUT/peer.jsonl" "$OUT/tune-compare.jsonl" >>"$LOGS/plot.log" 2>&1
 say "table rc=$?"
 touch "$OUT/peer.jsonl"
 say "records: bench $(wc -l <"$OUT/bench.jsonl"), ok $(grep -c '"status":"ok"' "$OUT/bench.jsonl"), peer $(wc -l <"$OUT/peer.jsonl")"

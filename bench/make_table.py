@@ -3,7 +3,8 @@
 
     make_table.py [-o bench/README-table.md] run1.jsonl [run2.jsonl ...]
 
-Writes Markdown: the PERFORMANCE.md targets P1-P8 with the measured value and whether it is met,
+Writes Markdown: the bench/PERFORMANCE.md targets P1-P9 (and the issues' extra rules: anchor decode
+cost, GQA 1, the Kascade authors' reuse kernels) with the measured value and whether it is met,
 then every ksa-vs-peer comparison (device, shape, ksa ms, peer ms, ratio). Later records of the
 same measurement replace earlier ones, so several runs can be passed oldest first."""
 import argparse
@@ -56,7 +57,15 @@ def fmt(x, unit="", digits=2):
     return "n/a" if x is None else f"{x:.{digits}f}{unit}"
 
 
-def targets(ix):
+# The Kascade authors' Hopper kernels (TileLang; f16, G 4, T 32, k = 10%), timed on the lent H200
+# with ksa-bench's method (the numbers quoted by issues 17 and 18): reuse prefill (ms) by rolling and
+# L, reuse decode (us) by B and Lk.
+KASCADE_PREFILL_MS = {0: {8192: 0.42, 16384: 1.21, 32768: 4.15}, 1: {8192: 0.33, 16384: 0.87, 32768: 2.57}}
+KASCADE_DECODE_US = {(1, 8192): 7.8, (1, 32768): 11.3, (16, 8192): 36.5, (16, 32768): 78.5, (64, 8192): 116.0,
+                     (64, 32768): 274.0}
+
+
+def targets(ix, read_gbs=None):
     rows = []
     std = dict(Hq=32, Hkv=8, D=128)
     gpu = [r for r in ix.recs if r.get("backend") in ("cuda", "hip")]
@@ -65,21 +74,28 @@ def targets(ix):
     def add(pid, what, value, target, met, src):
         rows.append((pid, what, value, target, "yes" if met else ("no" if met is not None else "not measured"), src))
 
+    def peer(mode, phase, dt, **shape):
+        return ix.find(compare=True, mode=mode, phase=phase, dtype=dt, peer="torch-sdpa-cudnn", device=gpu_dev,
+                       **shape) if gpu_dev else None
+
+    def own(mode, phase, dt, **shape):
+        return ix.find(compare=False, op="attention", mode=mode, phase=phase, dtype=dt, device=gpu_dev,
+                       **shape) if gpu_dev else None
+
     for dt in ("f16", "bf16"):
-        r = ix.find(compare=True, mode="dense", phase="prefill", dtype=dt, B=1, Lq=16384, Lk=16384, **std,
-                    peer="torch-sdpa-cudnn", device=gpu_dev) if gpu_dev else None
-        add("P1", f"dense causal prefill L16K {dt} vs SDPA cuDNN", fmt(r and r.get("ratio"), "x"), ">= 1.0x",
-            None if not r else r["ratio"] >= 1.0, r and f"{r['median_ms']:.2f} vs {r['peer_ms']:.2f} ms")
+        for D, goal in ((128, 1.0), (64, 0.8), (256, 0.8)):
+            r = peer("dense", "prefill", dt, B=1, Lq=16384, Lk=16384, Hq=32, Hkv=8, D=D)
+            if D != 128 and not r:
+                continue
+            add("P1", f"dense causal prefill L16K D{D} {dt} vs SDPA cuDNN", fmt(r and r.get("ratio"), "x"), f">= {goal:g}x",
+                None if not r else r["ratio"] >= goal, r and f"{r['median_ms']:.2f} vs {r['peer_ms']:.2f} ms")
     for dt in ("f16", "bf16"):
-        r = ix.find(compare=True, mode="reuse", phase="prefill", dtype=dt, B=1, Lq=32768, Lk=32768, **std,
-                    peer="torch-sdpa-cudnn", device=gpu_dev) if gpu_dev else None
+        r = peer("reuse", "prefill", dt, B=1, Lq=32768, Lk=32768, **std)
         add("P2", f"reuse prefill L32K {dt} vs SDPA cuDNN dense", fmt(r and r.get("ratio"), "x"), ">= 4x",
             None if not r else r["ratio"] >= 4.0, r and f"{r['median_ms']:.2f} vs {r['peer_ms']:.2f} ms")
     for dt in ("bf16", "f16"):
-        a = ix.find(compare=False, op="attention", mode="anchor", phase="prefill", dtype=dt, B=1, Lq=32768, Lk=32768,
-                    **std, device=gpu_dev) if gpu_dev else None
-        d = ix.find(compare=False, op="attention", mode="dense", phase="prefill", dtype=dt, B=1, Lq=32768, Lk=32768,
-                    **std, device=gpu_dev) if gpu_dev else None
+        a, d = own("anchor", "prefill", dt, B=1, Lq=32768, Lk=32768, **std), own("dense", "prefill", dt, B=1, Lq=32768,
+                                                                                  Lk=32768, **std)
         if a and d:
             v = a["median_ms"] / d["median_ms"]
             add("P3", f"anchor / own dense prefill time, L32K {dt}", fmt(v, "x"), "<= 1.3x", v <= 1.3,
@@ -88,31 +104,84 @@ def targets(ix):
     else:
         add("P3", "anchor / own dense prefill time, L32K", "n/a", "<= 1.3x", None, None)
     for dt in ("bf16", "f16"):
-        d = ix.find(compare=False, op="attention", mode="dense", phase="decode", dtype=dt, B=64, Lk=32768, **std,
-                    device=gpu_dev) if gpu_dev else None
-        if d:
-            add("P4", f"dense decode B64 Lk32K {dt}: KV bytes / time vs copy bandwidth", fmt(d["roofline_pct"], "%", 0),
-                ">= 85%", d["roofline_pct"] >= 85, f"{d['gbs']:.0f} GB/s of {d['bandwidth_gbs']:.0f}")
-            u = ix.find(compare=False, op="attention", mode="reuse", phase="decode", dtype=dt, B=64, Lk=32768, **std,
-                        device=gpu_dev)
-            v = u and d["median_ms"] / u["median_ms"]
-            add("P5", f"reuse decode vs own dense decode, B64 Lk32K {dt}", fmt(v, "x"), ">= 7x",
-                None if v is None else v >= 7, u and f"{u['median_ms']:.3f} vs {d['median_ms']:.3f} ms")
+        ratios = []
+        for B in (1, 16, 64):
+            for Lk in (8192, 32768):
+                r = peer("dense", "decode", dt, B=B, Lk=Lk, **std)
+                if r:
+                    ratios.append((r["ratio"], f"B{B} Lk{Lk // 1024}K", r))
+        if ratios:
+            worst = min(ratios, key=lambda x: x[0])
+            best = max(ratios, key=lambda x: x[0])
+            add("P4", f"dense decode B1/16/64 x Lk 8K/32K {dt} vs SDPA cuDNN ({len(ratios)} points)",
+                f"{worst[0]:.2f}x .. {best[0]:.2f}x", ">= 1.0x at every point", worst[0] >= 1.0,
+                f"worst {worst[1]}: {worst[2]['median_ms']:.3f} vs {worst[2]['peer_ms']:.3f} ms")
             break
     else:
-        add("P4", "dense decode B64 Lk32K vs copy bandwidth", "n/a", ">= 85%", None, None)
-        add("P5", "reuse decode vs own dense decode, B64 Lk32K", "n/a", ">= 7x", None, None)
-    for phase, tgt in (("prefill", 3.0), ("decode", 5.0)):
+        add("P4", "dense decode vs SDPA cuDNN", "n/a", ">= 1.0x", None, None)
+    for dt in ("bf16", "f16"):
+        got = []
+        for B in (16, 64):
+            u = own("reuse", "decode", dt, B=B, Lk=32768, **std)
+            if u and read_gbs:
+                got.append((u["gbs"] / read_gbs, B, u))
+        if got:
+            worst = min(got, key=lambda x: x[0])
+            add("P5", f"reuse decode B16/B64 Lk32K {dt}: gathered bytes / time vs read bandwidth", fmt(100 * worst[0], "%", 0),
+                ">= 70%", worst[0] >= 0.70, f"worst B{worst[1]}: {worst[2]['gbs']:.0f} GB/s of {read_gbs:.0f} (read probe)")
+            break
+    else:
+        add("P5", "reuse decode gathered bytes / time vs read bandwidth", "n/a", ">= 70%", None, None)
+    for phase, tgt, shape in (("prefill", 2.5, dict(B=1, Lq=32768, Lk=32768)), ("decode", 3.5, dict(B=64, Lk=32768))):
         r = ix.find(op="schedule", mode="kascade", phase=phase, device=gpu_dev) if gpu_dev else None
-        add("P6", f"32-layer Kascade schedule vs 32 dense layers, {phase}" + (f" ({sh(r)} {r['dtype']})" if r else ""),
-            fmt(r and r.get("speedup"), "x"), f">= {tgt:g}x", None if not r else r["speedup"] >= tgt,
-            r and f"{r['median_ms']:.1f} vs {r['dense_ms']:.1f} ms")
+        c = r and peer("dense", phase, r["dtype"], **shape, **std)
+        v = c and 32 * c["peer_ms"] / r["median_ms"]
+        add("P6" + phase[0], f"32-layer Kascade {phase} vs 32 SDPA cuDNN dense layers" + (f" ({sh(r)} {r['dtype']})" if r else ""),
+            fmt(v, "x"), f">= {tgt:g}x", None if not v else v >= tgt,
+            r and c and f"{r['median_ms']:.1f} vs 32 x {c['peer_ms']:.2f} ms (own dense: {r['dense_ms']:.1f} ms)")
+    # anchor decode cost and the GQA-1 rule of issues 17 / 18
+    a, d = own("anchor", "decode", "bf16", B=64, Lk=32768, **std), own("dense", "decode", "bf16", B=64, Lk=32768, **std)
+    if a and d:
+        v = a["median_ms"] / d["median_ms"]
+        add("P3d", "anchor / own dense decode time, B64 Lk32K bf16", fmt(v, "x"), "<= 1.3x", v <= 1.3,
+            f"{a['median_ms']:.3f} vs {d['median_ms']:.3f} ms")
+    g1 = own("dense", "prefill", "bf16", B=1, Lq=16384, Lk=16384, Hq=32, Hkv=32, D=128)
+    g4 = own("dense", "prefill", "bf16", B=1, Lq=16384, Lk=16384, **std)
+    if g1 and g4:
+        v = g1["tflops"] / g4["tflops"]
+        add("GQA1", "dense prefill L16K: GQA 1 TFLOP/s over GQA 4", fmt(100 * v, "%", 0), ">= 50%", v >= 0.5,
+            f"{g1['tflops']:.0f} vs {g4['tflops']:.0f} TFLOP/s")
+    # the Kascade authors' kernels (reuse only; their numbers, ksa's time in this run)
+    for rolling, by_l in KASCADE_PREFILL_MS.items():
+        pts = []
+        for L, theirs in by_l.items():
+            r = ix.find(compare=False, op="attention", mode="reuse", phase="prefill", dtype="f16", device=gpu_dev,
+                        B=1, Lq=L, Lk=L, tag=f"roll{rolling}", **std) if gpu_dev else None
+            if r:
+                pts.append((theirs / r["median_ms"], L, r, theirs))
+        if pts:
+            worst = min(pts, key=lambda x: x[0])
+            add("K-pre", f"reuse prefill f16 rolling {'on' if rolling else 'off'} L8K/16K/32K vs the Kascade kernel",
+                " / ".join(f"{p[0]:.2f}x" for p in sorted(pts, key=lambda x: x[1])), ">= 1.0x at every L", worst[0] >= 1.0,
+                "ksa " + " / ".join(f"{p[2]['median_ms']:.2f}" for p in sorted(pts, key=lambda x: x[1])) + " ms vs "
+                + " / ".join(f"{p[3]:.2f}" for p in sorted(pts, key=lambda x: x[1])))
+    pts = []
+    for (B, Lk), theirs in KASCADE_DECODE_US.items():
+        r = ix.find(compare=False, op="attention", mode="reuse", phase="decode", dtype="f16", device=gpu_dev, B=B, Lk=Lk,
+                    **std) if gpu_dev else None
+        if r:
+            pts.append((theirs / (1000 * r["median_ms"]), B, Lk, r, theirs))
+    if pts:
+        worst = min(pts, key=lambda x: x[0])
+        add("K-dec", "reuse decode f16 B1/16/64 x Lk8K/32K vs the Kascade kernel",
+            f"{worst[0]:.2f}x .. {max(p[0] for p in pts):.2f}x", ">= 1.0x at every point", worst[0] >= 1.0,
+            f"worst B{worst[1]} Lk{worst[2] // 1024}K: {1000 * worst[3]['median_ms']:.1f} vs {worst[4]:.1f} us")
     p7 = [r for r in ix.recs if match(r, compare=True, backend="cpu", mode="dense", phase="prefill", dtype="bf16", B=1,
                                       Lq=4096, Lk=4096, **std)]
     r = max(p7, key=lambda x: x["ratio"]) if p7 else None
     cfg = r and (r.get("config") or {}).get("override")
     add("P7", "CPU dense bf16 prefill L4096 vs torch CPU SDPA" + (f" ({r.get('isa', '')}{', ' + cfg if cfg else ''})" if r else ""),
-        fmt(r and r.get("ratio"), "x"), ">= 2x", None if not r else r["ratio"] >= 2.0,
+        fmt(r and r.get("ratio"), "x"), ">= 3.5x", None if not r else r["ratio"] >= 3.5,
         r and f"{r['median_ms']:.1f} vs {r['peer_ms']:.1f} ms")
     best = None
     for r in ix.recs:
@@ -141,6 +210,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-o", "--out", default=None, help="Markdown file (default stdout)")
     ap.add_argument("--title", default="", help="a line naming the run (date, machine, what was run)")
+    ap.add_argument("--read-gbs", type=float, default=None,
+                    help="the run's read-only bandwidth probe (GB/s), the denominator of P5")
     ap.add_argument("files", nargs="+")
     args = ap.parse_args()
     recs = load(args.files)
@@ -164,7 +235,7 @@ def main():
     lines.append("")
     lines.append("| target | measure | measured | goal | met | detail |")
     lines.append("|---|---|---|---|---|---|")
-    for pid, what, val, tgt, met, src in targets(ix):
+    for pid, what, val, tgt, met, src in targets(ix, args.read_gbs):
         lines.append(f"| {pid} | {what} | {val} | {tgt} | {met} | {src or ''} |")
     lines.append("")
     lines.append("| device | op | shape | dtype | ksa ms | peer | peer ms | ratio | agrees | measured by |")
