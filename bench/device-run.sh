@@ -16,7 +16,7 @@
 #   bench/device-run.sh [smoke]          smoke: CI-sized everything, for validating the script
 #   env: OUT (results; default ./out-bench), KSA_RUN_LIMIT (seconds, default 575),
 #        KSA_RUN_TEST_S (ctest's cap in a full run, default 150; the suite takes ~55 s on the H200 machine),
-#        KSA_RUN_SKIP ("test grid kascade torchops peer cpu opencl tune cputune owners sanitize": stages to
+#        KSA_RUN_SKIP ("test sanitize grid kascade legacy torchops peer cpu opencl tune cputune owners": stages to
 #        leave out), KSA_RUN_GRID_S / KSA_RUN_PEER_S / KSA_RUN_TUNE_S (those stages' seconds; 110 / 100 / 240),
 #        KSA_BENCH_BUILD (build dir, default ./build-device), KSA_RUN_JOBS, KSA_RUN_CMAKE_ARGS
 #
@@ -202,6 +202,21 @@ if ! skip kascade && [ "$MODE" != smoke ] && [ -x "$BENCH" ]; then
     --shape 1,1,32768,32,8,128 --shape 16,1,8192,32,8,128 --shape 16,1,32768,32,8,128 --shape 64,1,8192,32,8,128 \
     --shape 64,1,32768,32,8,128 --max-measure-ms 500 $GPU_PEAKS --append --out "$OUT/bench.jsonl" 2>>"$LOGS/bench-cuda.err"
   rc_of kascade $? "$LOGS/bench-cuda.err"
+fi
+
+# ---------------------------------------------------------------- the previous kernels (issue 13: no slowdown)
+# the mma.sync prefill (kernel=80) and the portable split decode (decode_kernel=1), still the
+# fallbacks, at the shapes of the 2026-11-28 run, to compare with it (tag legacy)
+if ! skip legacy && [ "$MODE" != smoke ] && [ -x "$BENCH" ]; then
+  b=$(budget 30 170)
+  stage "ksa-bench: the previous kernels through their tunables ($b s)"
+  # shellcheck disable=SC2086
+  timeout $((b / 2 + 5)) "$BENCH" -v --device cuda:0 --dtype bf16 --phase prefill --mode dense,reuse --config kernel=80 --tag legacy \
+    --shape 1,16384,16384,32,8,128 --max-measure-ms 400 $GPU_PEAKS --append --out "$OUT/bench.jsonl" 2>>"$LOGS/bench-cuda.err"
+  # shellcheck disable=SC2086
+  timeout $((b / 2 + 5)) "$BENCH" -v --device cuda:0 --dtype bf16 --phase decode --mode dense,reuse --config decode_kernel=1 --tag legacy \
+    --shape 64,1,32768,32,8,128 --shape 1,1,8192,32,8,128 --max-measure-ms 400 $GPU_PEAKS --append --out "$OUT/bench.jsonl" 2>>"$LOGS/bench-cuda.err"
+  rc_of legacy $? "$LOGS/bench-cuda.err"
 fi
 
 # ---------------------------------------------------------------- the PyTorch custom ops on the GPU

@@ -5,8 +5,8 @@
 # by nvcc with -D__HIP_PLATFORM_NVIDIA__ against HIP's nvidia_detail headers) and run, on an NVIDIA
 # GPU, the shared grid (tests/backends/test_backends) and the HIP backend's own cases
 # (tests/hip/hip_ops_main.c) against the reference. Used on the lent H100/H200 machine, which has
-# CUDA but no ROCm and no cmocka: the core library is built with CMake (tests off), the plugin and
-# the two runners with nvcc / cc directly.
+# CUDA but no ROCm and no cmocka (unpacked from .carry/cuda, as the other device scripts do): the
+# core library is built with CMake (tests off), the plugin and the two runners with nvcc / cc directly.
 # The HIP headers are not in the repository: make them on a machine with Debian's libamdhip64-dev
 #   python3 scripts/device/hip-nvidia/patch_hip_nvidia_headers.py /usr/include .carry/hip-nvidia/include
 # (.carry/ is ignored by git; `carry` it to the device machine), then run
@@ -23,6 +23,9 @@ if [ ! -f "$hipinc/hip/nvidia_detail/nvidia_hip_runtime_api.h" ]; then
   exit 2
 fi
 export PATH=/usr/local/cuda/bin:$PATH
+# the test helpers link cmocka (its test filter): the lent machine lacks it, .carry/cuda has its Debian packages
+. scripts/device/device-common.sh
+ksa_device_cmocka "$PWD" && echo "== cmocka from .carry/cuda"
 echo "== core library (CMake, tests off)"
 cmake -S . -B "$b" -DCMAKE_BUILD_TYPE=Release -DKSA_BUILD_TESTS=OFF -DKSA_BUILD_TOOLS=OFF -DKSA_WITH_CUDA=OFF \
   -DKSA_WITH_HIP=OFF -DKSA_WITH_OPENCL=OFF -DKSA_WITH_HWLOC=OFF -DKSA_WITH_JANSSON=OFF -DKSA_WITH_ONEDNN=OFF >/dev/null
@@ -44,7 +47,7 @@ for t in "hip_ops_main tests/hip/hip_ops_main.c tests/hip/hip_cases.c" "test_bac
   name=$1
   shift
   cc -std=c11 -O2 -Wall -Wextra -Iinclude -I. -Idispatch -Itests/common "$@" tests/common/test_util.c \
-    "$b/lib/libksa_internal.a" -lm -ldl -lpthread -o "$b/$name"
+    tests/common/test_budget_table.c "$b/lib/libksa_internal.a" -lcmocka -lm -ldl -lpthread -o "$b/$name"
 done
 [ "${KSA_HIPNV_BUILD_ONLY:-0}" = 1 ] && { echo "== built (KSA_HIPNV_BUILD_ONLY=1)"; exit 0; }
 echo "== the shared grid on hip:0 vs the reference"
