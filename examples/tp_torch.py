@@ -379,7 +379,7 @@ def main(argv=None):
     try:
         mp.spawn(_entry, args=(args, port), nprocs=args.world, join=True)
     except Exception as e:  # a rank exited non-zero (its messages are above)
-        print(f"tp_torch: a rank failed: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}")
+        print(f"tp_torch: a rank failed: {str(e).strip() or type(e).__name__}")
         return 1
     return 0
 

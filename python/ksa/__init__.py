@@ -20,6 +20,7 @@ installed libksa, or KSA_LIBRARY) or ``pip install <build>/python`` (uses that b
     dev.attention(q, k, v, o)                 # DENSE prefill on torch's current stream
 """
 import ctypes
+import os
 
 from . import _library
 
