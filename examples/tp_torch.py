@@ -45,6 +45,8 @@ def parse_args(argv=None):
     p.add_argument("--seq-len", type=int, default=None, help="prefill Lq = Lk (default 32768; cpu 512)")
     p.add_argument("--decode-len", type=int, default=None, help="decode Lk (default 32768; cpu 1024)")
     p.add_argument("--decode-batch", type=int, default=None, help="decode batch (default 16; cpu 2)")
+    p.add_argument("--decode-splits", type=int, default=8, choices=(1, 2, 4, 8, 16, 32, 64),
+                   help="GPU decode splits, the same on one GPU and the ranks (default 8)")
     p.add_argument("--hq", type=int, default=None, help="query heads (default 32; cpu 16)")
     p.add_argument("--head-dim", type=int, default=None, help="head dim (default 128; cpu 64)")
     p.add_argument("--dtype", default=None, choices=["bf16", "f16", "f32"], help="default bf16; cpu f32")
@@ -217,6 +219,10 @@ def worker(rank, args, port, init_method=None):
     records = []
     for phase_name in [p for p in args.phases.split(",") if p]:
         phase = {"prefill": ksa.PHASE_PREFILL, "decode": ksa.PHASE_DECODE}[phase_name]
+        # the GPU decode's default split count follows the number of KV heads a device runs, and
+        # another split order rounds differently (and can swap near-tied index entries): pinned,
+        # each head's arithmetic is the same on one GPU and on the ranks
+        ksa.set_config_override(f"decode_splits={args.decode_splits}" if phase_name == "decode" and not args.cpu else None)
         if phase_name == "prefill":
             batch, lq, lk = 1, args.seq_len, args.seq_len
         else:
@@ -304,6 +310,7 @@ def worker(rank, args, port, init_method=None):
 
     # ---- every rank's slice against the reference, call by call (KSA_CHECK), at a short length
     ck = args.check_len
+    ksa.set_config_override(None)
     log(rank, f"\n== KSA_CHECK pass: prefill B1 L{ck} and decode B2 Lk{ck}, each rank's heads, every call against the reference")
     os.environ["KSA_CHECK"] = "1"  # read by libksa at each call
     try:

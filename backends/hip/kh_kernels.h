@@ -123,15 +123,17 @@ __global__ void __launch_bounds__(KH_THREADS) kh_attend(const ksa_gpu_args a)
 
     float M = -INFINITY, L = 0.0f;
     for (int w = 0; w < NW; w++) M = fmaxf(M, s_m[w]);
+    /* a wave that saw no key has l = 0 and adds nothing; a wave whose scores were NaN has m = -inf
+     * but l = NaN, and must make the row NaN (docs/SEMANTICS.md), so the test is on l, not on m */
     for (int w = 0; w < NW; w++)
-        if (s_m[w] > -INFINITY) L += s_l[w] * expf(s_m[w] - M);
+        if (s_l[w] != 0.0f) L += s_l[w] * expf(s_m[w] - M);
     if (a.o) {
         T *o = (T *)a.o;
         const int64_t ooff = (int64_t)b * a.o_s.batch + (int64_t)(kg_qrow0(a, b) + i) * a.o_s.token + (int64_t)h * a.o_s.head;
         for (int d = threadIdx.x; d < D; d += KH_THREADS) {
             float r = 0.0f;
             for (int w = 0; w < NW; w++)
-                if (s_m[w] > -INFINITY) r += s_acc[w][d] * expf(s_m[w] - M);
+                if (s_l[w] != 0.0f) r += s_acc[w][d] * expf(s_m[w] - M);
             kh_st(o, ooff + d, L != 0.0f ? r / L : 0.0f);
         }
     }
