@@ -14,54 +14,10 @@
 
 #include "ksa_cuda.h"
 #include "ksa_gpu_common.cuh"
+#include "ksa_cuda_ptx.cuh"
 
 #define KC_BQ KC_PREFILL_ROWS /* MMA rows per CTA */
 #define KC_BK 64
-
-/* ------------------------------------------------------------------ mma helpers (NVIDIA only) */
-static __device__ __forceinline__ void kc_ldmatrix_x4(uint32_t r[4], const void *smem)
-{
-    unsigned s = (unsigned)__cvta_generic_to_shared(smem);
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(s));
-}
-static __device__ __forceinline__ void kc_ldmatrix_x4_trans(uint32_t r[4], const void *smem)
-{
-    unsigned s = (unsigned)__cvta_generic_to_shared(smem);
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(s));
-}
-template <typename T> struct kc_mma;
-template <> struct kc_mma<ksa_f16> {
-    static __device__ __forceinline__ void run(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1)
-    {
-        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-                     "{%0,%1,%2,%3};\n"
-                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-    }
-    static __device__ __forceinline__ uint32_t pack(float x, float y)
-    {
-        __half2 h = __floats2half2_rn(x, y);
-        return *(uint32_t *)&h;
-    }
-};
-template <> struct kc_mma<ksa_bf16> {
-    static __device__ __forceinline__ void run(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1)
-    {
-        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-                     "{%0,%1,%2,%3};\n"
-                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-    }
-    static __device__ __forceinline__ uint32_t pack(float x, float y)
-    {
-        __nv_bfloat162 h = __floats2bfloat162_rn(x, y);
-        return *(uint32_t *)&h;
-    }
-};
 
 /* S[MB x 16 x 64] of a warp (MB blocks of 16 rows of sQ from qrow) times the 64 rows of sK: each
  * K fragment loaded from shared memory feeds MB MMAs */

@@ -17,6 +17,7 @@
 
 #include "ksa_cuda.h"
 #include "ksa_gpu_common.cuh"
+#include "ksa_cuda_ptx.cuh"
 
 #define KC_MD_WARPS 4
 #define KC_MD_THREADS (32 * KC_MD_WARPS)
@@ -53,82 +54,6 @@ static __device__ __forceinline__ uint32_t kc_md_sw(int rows, int r, int c)
 {
     return (uint32_t)((c >> 3) * rows * 128 + r * 128 + (((c & 7) ^ (r & 7)) << 4));
 }
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-static __device__ __forceinline__ uint32_t kc_md_smem_u32(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
-#endif
-static __device__ __forceinline__ void kc_md_bar_wait(uint64_t *bar, int parity)
-{
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    uint32_t done = 0;
-    const uint32_t a = kc_md_smem_u32(bar);
-    do {
-        asm volatile("{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
-                     : "=r"(done)
-                     : "r"(a), "r"(parity)
-                     : "memory");
-    } while (!done);
-#endif
-}
-
-static __device__ __forceinline__ void kc_md_ldsm_x4(uint32_t r[4], const void *smem)
-{
-    unsigned s = (unsigned)__cvta_generic_to_shared(smem);
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(s));
-}
-static __device__ __forceinline__ void kc_md_ldsm_x4_t(uint32_t r[4], const void *smem)
-{
-    unsigned s = (unsigned)__cvta_generic_to_shared(smem);
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(s));
-}
-template <typename T> struct kc_md_mma;
-template <> struct kc_md_mma<ksa_f16> {
-    static __device__ __forceinline__ void run(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1)
-    {
-        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-                     "{%0,%1,%2,%3};\n"
-                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-    }
-    static __device__ __forceinline__ uint32_t pack(float x, float y)
-    {
-        __half2 h = __floats2half2_rn(x, y);
-        return *(uint32_t *)&h;
-    }
-};
-template <> struct kc_md_mma<ksa_bf16> {
-    static __device__ __forceinline__ void run(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1)
-    {
-        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-                     "{%0,%1,%2,%3};\n"
-                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-    }
-    static __device__ __forceinline__ uint32_t pack(float x, float y)
-    {
-        __nv_bfloat162 h = __floats2bfloat162_rn(x, y);
-        return *(uint32_t *)&h;
-    }
-};
-
-/* the key list of one (sequence, KV head): all keys, or an index set (+ local window) */
-struct kc_md_list {
-    const int *idx;
-    int64_t is3;
-    int cnt, wstart, sparse;
-};
-static __device__ __forceinline__ int kc_md_key(const kc_md_list &L, int n)
-{
-    if (!L.sparse) return n;
-    if (n < L.cnt) {
-        int j = L.idx[(int64_t)n * L.is3];
-        return j < L.wstart ? j : -1; /* keys inside the window are attended through the window part */
-    }
-    return L.wstart + (n - L.cnt);
-}
 
 /* grid: x = split, y = KV head, z = sequence. splits == 1: write o / lse here. TMA (sm_90, dense keys
  * of a uniform contiguous batch): lane 0 of each warp loads its chunks with two box copies per
@@ -152,7 +77,7 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
     const int lk = kg_lk(a, b), qrow0 = kg_qrow0(a, b);
     const bool no_v = a.lse_only; /* anchor's dense pass with a sparse output: scores and lse only, no V */
 
-    kc_md_list L;
+    kg_dec_list L;
     L.sparse = sparse;
     L.idx = NULL;
     L.is3 = a.is3;
@@ -195,7 +120,7 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
     if constexpr (C::QREG) {
 #pragma unroll
         for (int kk = 0; kk < D / 16; kk++)
-            kc_md_ldsm_x4(qf[kk], sQ + ((lane & 7) + ((lane >> 3) & 1) * 8) * LD + kk * 16 + (lane >> 4) * 8);
+            kc_ldmatrix_x4(qf[kk], sQ + ((lane & 7) + ((lane >> 3) & 1) * 8) * LD + kk * 16 + (lane >> 4) * 8);
     }
 
     /* this warp's chunks: ch_begin + warp, + 4, ... */
@@ -207,7 +132,7 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
     if (TMA) {
         if (lane == 0)
             for (int st = 0; st < STAGES; st++)
-                asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;\n" ::"r"(kc_md_smem_u32(&sBar[warp][st])) : "memory");
+                asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;\n" ::"r"(kc_smem_u32(&sBar[warp][st])) : "memory");
         __syncwarp();
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     }
@@ -224,19 +149,19 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
                 uint64_t *bar = &sBar[warp][slot];
                 /* the slot's previous data was read (ldmatrix) before this warp got here */
                 asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-                asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(kc_md_smem_u32(bar)),
+                asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(kc_smem_u32(bar)),
                              "r"((uint32_t)(no_v ? C::TILE_BYTES : C::STAGE_BYTES))
                              : "memory");
 #pragma unroll
                 for (int cb = 0; cb < D / 64; cb++) {
                     asm volatile("cp.async.bulk.tensor.4d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4, "
-                                 "%5}], [%6];\n" ::"r"(kc_md_smem_u32(dK + cb * KC * 128)),
-                                 "l"((uint64_t)&tmK), "r"(cb * 64), "r"(g), "r"(n0), "r"(b), "r"(kc_md_smem_u32(bar))
+                                 "%5}], [%6];\n" ::"r"(kc_smem_u32(dK + cb * KC * 128)),
+                                 "l"((uint64_t)&tmK), "r"(cb * 64), "r"(g), "r"(n0), "r"(b), "r"(kc_smem_u32(bar))
                                  : "memory");
                     if (!no_v)
                     asm volatile("cp.async.bulk.tensor.4d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4, "
-                                 "%5}], [%6];\n" ::"r"(kc_md_smem_u32(dV + cb * KC * 128)),
-                                 "l"((uint64_t)&tmV), "r"(cb * 64), "r"(g), "r"(n0), "r"(b), "r"(kc_md_smem_u32(bar))
+                                 "%5}], [%6];\n" ::"r"(kc_smem_u32(dV + cb * KC * 128)),
+                                 "l"((uint64_t)&tmV), "r"(cb * 64), "r"(g), "r"(n0), "r"(b), "r"(kc_smem_u32(bar))
                                  : "memory");
                 }
             }
@@ -247,7 +172,7 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
         int64_t ok = 0, ov = 0;
         if (lane < KC) {
             const int n = n0 + lane;
-            j = n < n_end ? kc_md_key(L, n) : -1;
+            j = n < n_end ? kg_dec_key(L, n) : -1;
             if (j >= 0) {
                 ok = kg_kv_offset(a, 0, b, j, g);
                 ov = kg_kv_offset(a, 1, b, j, g);
@@ -296,7 +221,7 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
         kg_copy_commit();
         const int slot = it % STAGES;
         if constexpr (TMA) {
-            kc_md_bar_wait(&sBar[warp][slot], (it / STAGES) & 1);
+            kc_bar_wait(&sBar[warp][slot], (it / STAGES) & 1);
         } else {
             kg_copy_wait<STAGES - 1>();
             __syncwarp();
@@ -317,14 +242,14 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
 #pragma unroll
                 for (int e = 0; e < 4; e++) af[e] = qf[kk][e];
             } else {
-                kc_md_ldsm_x4(af, sQ + ((lane & 7) + ((lane >> 3) & 1) * 8) * LD + kk * 16 + (lane >> 4) * 8);
+                kc_ldmatrix_x4(af, sQ + ((lane & 7) + ((lane >> 3) & 1) * 8) * LD + kk * 16 + (lane >> 4) * 8);
             }
 #pragma unroll
             for (int nb2 = 0; nb2 < KC / 16; nb2++) {
                 uint32_t bf[4];
-                kc_md_ldsm_x4(bf, cK + kc_md_sw(KC, nb2 * 16 + (lane & 7) + (lane >> 4) * 8, kk * 2 + ((lane >> 3) & 1)));
-                kc_md_mma<T>::run(s[2 * nb2], af, bf[0], bf[1]);
-                kc_md_mma<T>::run(s[2 * nb2 + 1], af, bf[2], bf[3]);
+                kc_ldmatrix_x4(bf, cK + kc_md_sw(KC, nb2 * 16 + (lane & 7) + (lane >> 4) * 8, kk * 2 + ((lane >> 3) & 1)));
+                kc_mma<T>::run(s[2 * nb2], af, bf[0], bf[1]);
+                kc_mma<T>::run(s[2 * nb2 + 1], af, bf[2], bf[3]);
             }
         }
         /* mask keys past the list, scale into the log2 domain, write anchor scores */
@@ -380,16 +305,16 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
 #pragma unroll
         for (int kk = 0; kk < KC / 16; kk++) {
             uint32_t pf[4];
-            pf[0] = kc_md_mma<T>::pack(s[2 * kk][0], s[2 * kk][1]);
-            pf[1] = kc_md_mma<T>::pack(s[2 * kk][2], s[2 * kk][3]);
-            pf[2] = kc_md_mma<T>::pack(s[2 * kk + 1][0], s[2 * kk + 1][1]);
-            pf[3] = kc_md_mma<T>::pack(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+            pf[0] = kc_mma<T>::pack(s[2 * kk][0], s[2 * kk][1]);
+            pf[1] = kc_mma<T>::pack(s[2 * kk][2], s[2 * kk][3]);
+            pf[2] = kc_mma<T>::pack(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+            pf[3] = kc_mma<T>::pack(s[2 * kk + 1][2], s[2 * kk + 1][3]);
 #pragma unroll
             for (int db2 = 0; db2 < D / 16; db2++) {
                 uint32_t bf[4];
-                kc_md_ldsm_x4_t(bf, cV + kc_md_sw(KC, kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, db2 * 2 + (lane >> 4)));
-                kc_md_mma<T>::run(o[2 * db2], pf, bf[0], bf[1]);
-                kc_md_mma<T>::run(o[2 * db2 + 1], pf, bf[2], bf[3]);
+                kc_ldmatrix_x4_trans(bf, cV + kc_md_sw(KC, kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, db2 * 2 + (lane >> 4)));
+                kc_mma<T>::run(o[2 * db2], pf, bf[0], bf[1]);
+                kc_mma<T>::run(o[2 * db2 + 1], pf, bf[2], bf[3]);
             }
         }
         __syncwarp(); /* the slot is refilled next iteration */

@@ -29,6 +29,7 @@
 
 #include "ksa_cuda.h"
 #include "ksa_gpu_common.cuh"
+#include "ksa_cuda_ptx.cuh"
 
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define KC_SM90_BODY 1
@@ -68,41 +69,29 @@ static __device__ __forceinline__ uint64_t k90_desc(uint32_t saddr, uint32_t lbo
 }
 
 /* ------------------------------------------------------------------ mbarrier, TMA, fences */
-static __device__ __forceinline__ uint32_t k90_smem_u32(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
 static __device__ __forceinline__ void k90_bar_init(uint64_t *bar, int count)
 {
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(k90_smem_u32(bar)), "r"(count) : "memory");
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(kc_smem_u32(bar)), "r"(count) : "memory");
 }
 static __device__ __forceinline__ void k90_bar_arrive(uint64_t *bar)
 {
-    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(k90_smem_u32(bar)) : "memory");
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(kc_smem_u32(bar)) : "memory");
 }
 /* the executing thread's cp.async copies issued so far arrive on bar when they complete */
 static __device__ __forceinline__ void k90_bar_arrive_cpasync(uint64_t *bar)
 {
-    asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(k90_smem_u32(bar)) : "memory");
+    asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(kc_smem_u32(bar)) : "memory");
 }
 static __device__ __forceinline__ void k90_bar_expect_tx(uint64_t *bar, uint32_t bytes)
 {
-    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(k90_smem_u32(bar)), "r"(bytes) : "memory");
-}
-static __device__ __forceinline__ void k90_bar_wait(uint64_t *bar, int parity)
-{
-    uint32_t done = 0;
-    const uint32_t a = k90_smem_u32(bar);
-    do {
-        asm volatile("{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
-                     : "=r"(done)
-                     : "r"(a), "r"(parity)
-                     : "memory");
-    } while (!done);
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(kc_smem_u32(bar)), "r"(bytes) : "memory");
 }
 /* TMA: box (64 columns, 1 head, rows, 1) of a 4-d tensor map (D, Hkv, rows, outer) into shared memory */
 static __device__ __forceinline__ void k90_tma_load(void *dst, const CUtensorMap *map, int c0, int c1, int c2, int c3, uint64_t *bar)
 {
     asm volatile("cp.async.bulk.tensor.4d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4, %5}], [%6];\n" ::"r"(
-                     k90_smem_u32(dst)),
-                 "l"((uint64_t)map), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(k90_smem_u32(bar))
+                     kc_smem_u32(dst)),
+                 "l"((uint64_t)map), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(kc_smem_u32(bar))
                  : "memory");
 }
 /* generic-proxy writes (cp.async) become visible to the async proxy (wgmma) */
@@ -311,7 +300,7 @@ __global__ void __launch_bounds__(384, 1)
         const uint16_t *kg = (const uint16_t *)a.k, *vg = (const uint16_t *)a.v;
         /* load K tile n / V tile n once its buffer is free */
         auto load_k = [&](int n) {
-            k90_bar_wait(&barEmptyK[n % KS], ((n / KS) & 1) ^ 1);
+            kc_bar_wait(&barEmptyK[n % KS], ((n / KS) & 1) ^ 1);
             char *dst = sK + (n % KS) * C::KV_BYTES;
             if (tma) {
                 if (pt == 0) {
@@ -326,7 +315,7 @@ __global__ void __launch_bounds__(384, 1)
             }
         };
         auto load_v = [&](int n) {
-            k90_bar_wait(&barEmptyV[n % VS], ((n / VS) & 1) ^ 1);
+            kc_bar_wait(&barEmptyV[n % VS], ((n / VS) & 1) ^ 1);
             char *dst = sV + (n % VS) * C::KV_BYTES;
             if (tma) {
                 if (pt == 0) {
@@ -392,8 +381,8 @@ __global__ void __launch_bounds__(384, 1)
 #pragma unroll
     for (int hf = 0; hf < 2; hf++)
         vis_lim[hf] = MODE == K90_POOL ? -1 : a.sparse ? (pos[hf] < 0 ? -1 : pos[hf] - w.own0 + w.nsel) : pos[hf];
-    const uint32_t qbase = k90_smem_u32(sQ) + cw * 64 * 128;
-    const uint32_t kbase = k90_smem_u32(sK), vbase = k90_smem_u32(sV);
+    const uint32_t qbase = kc_smem_u32(sQ) + cw * 64 * 128;
+    const uint32_t kbase = kc_smem_u32(sK), vbase = kc_smem_u32(sV);
 
     float m[2] = {KG_NEG_INF, KG_NEG_INF}, l[2] = {0.f, 0.f};
     float o[NO];
@@ -483,15 +472,15 @@ __global__ void __launch_bounds__(384, 1)
         if (lane == 0) k90_bar_arrive(bar);
     };
     auto wait_k = [&](int j) {
-        k90_bar_wait(&barFullK[j % KS], (j / KS) & 1);
+        kc_bar_wait(&barFullK[j % KS], (j / KS) & 1);
         if (!tma) k90_fence_async_smem();
     };
     auto wait_v = [&](int j) {
-        k90_bar_wait(&barFullV[j % VS], (j / VS) & 1);
+        kc_bar_wait(&barFullV[j % VS], (j / VS) & 1);
         if (!tma) k90_fence_async_smem();
     };
 
-    k90_bar_wait(&barQ, 0);
+    kc_bar_wait(&barQ, 0);
     k90_fence_async_smem();
     if constexpr (MODE != K90_FLASH) {
         /* Q K^T only: the lse pass and the pooled pass */

@@ -71,21 +71,6 @@ template <> __device__ __forceinline__ float kg_u16_to_float<ksa_bf16>(uint16_t 
     return __uint_as_float(((uint32_t)x) << 16);
 }
 
-struct kg_dec_list {
-    const int *idx;
-    int64_t is3;
-    int cnt, lk, wstart, sparse;
-};
-static __device__ __forceinline__ int kg_dec_key(const kg_dec_list &L, int n)
-{
-    if (!L.sparse) return n;
-    if (n < L.cnt) {
-        int j = L.idx[(int64_t)n * L.is3];
-        return j < L.wstart ? j : -1; /* keys inside the window are attended through the window part */
-    }
-    return L.wstart + (n - L.cnt);
-}
-
 /* grid: x = split, y = KV head, z = sequence */
 template <int D, typename T>
 __global__ void __launch_bounds__(KG_DEC_THREADS) kg_decode_split(const __grid_constant__ ksa_gpu_args a, int sparse, int window,

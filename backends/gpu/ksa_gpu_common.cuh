@@ -113,4 +113,22 @@ template <typename F> static inline cudaError_t kg_allow_smem(F *fn, unsigned *d
 #endif
 }
 
+/* the key list of one (sequence, KV head) in split-KV decode: all keys (dense), or an index set
+ * followed by the last `window` keys (sparse); entry n's key, -1 for an index inside the window
+ * (attended through the window part) */
+struct kg_dec_list {
+    const int *idx;
+    int64_t is3;
+    int cnt, lk, wstart, sparse;
+};
+static __device__ __forceinline__ int kg_dec_key(const kg_dec_list &L, int n)
+{
+    if (!L.sparse) return n;
+    if (n < L.cnt) {
+        int j = L.idx[(int64_t)n * L.is3];
+        return j < L.wstart ? j : -1; /* keys inside the window are attended through the window part */
+    }
+    return L.wstart + (n - L.cnt);
+}
+
 #endif /* KSA_GPU_COMMON_CUH */
