@@ -103,7 +103,7 @@ BENCH=$BUILD/bin/ksa-bench
 
 # ---------------------------------------------------------------- ceilings measured on this machine
 GPU_PEAKS="" # options for the GPU runs of ksa-bench and peer_torch.py (CPU runs keep their own probe)
-# (PERFORMANCE.md: judge against the measured copy bandwidth and GEMM rate, not datasheets):
+# (bench/PERFORMANCE.md: judge against the measured copy bandwidth and GEMM rate, not datasheets):
 # a 1 GiB device-to-device copy (bytes read + written), a read-only pass (the sum of 4 GiB: P5's
 # denominator) and an 8192^3 bf16 matmul, medians of 10
 READ_GBS=""

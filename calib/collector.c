@@ -2,7 +2,7 @@
  * layer by layer in increasing order, it keeps the step's Top-k index sets of every fed layer and,
  * when layer b arrives, folds the coverage of b by every earlier layer a (and by itself) into the
  * running mean over prompts of the minimum over tiles: M[a][b][h_b][h_a]
- * (KASCADE.md "Calibration"). Pooled distributions come from the float64 reference
+ * (docs/METHOD.md, "Calibration"). Pooled distributions come from the float64 reference
  * (ksa_reference_pooled_scores); index sets may instead come from ANCHOR calls on any backend.
  * Layer importance is accumulated separately from caller-given attention inputs and outputs. */
 #include <math.h>

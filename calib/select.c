@@ -1,6 +1,6 @@
 /* select.c: from a coverage tensor to a Kascade plan: importance-weighted layer similarity, exact
  * anchor selection by dynamic programming over (anchors used, segment end) in O(K N^2) with row
- * prefix sums, and per-layer head maps by argmax (KASCADE.md "Calibration"). Tensor-parallel
+ * prefix sums, and per-layer head maps by argmax (docs/METHOD.md, "Calibration"). Tensor-parallel
  * plans restrict the max and the argmax to the reuse head's own shard of KV heads, so the anchors
  * are chosen for the coverage the sharded maps can actually reach. */
 #include <math.h>

@@ -470,8 +470,7 @@ int main(int argc, char **argv)
     CHECK(ksa_device_get_info(dev, &info));
     const ksa_cpu_features *f = ksa_cpu_get_features();
     int threads = f->physical_cores > 0 ? f->physical_cores : 1;
-    const char *env = getenv("KSA_NUM_THREADS");
-    if (env && atoi(env) > 0) threads = atoi(env);
+    threads = ksa_env_num_threads(threads, 512, NULL, 0); /* the pool's rule and warnings for KSA_NUM_THREADS */
     fprintf(stderr, "ksa-cpu-bench: %s, isa %s, %d threads\n", info.description, info.isa, threads);
     if (compare) {
         if (copts.L < 1 || copts.Hq < 1 || copts.Hkv < 1 || copts.D < 1 || copts.Hq % copts.Hkv || copts.reps < 1) {

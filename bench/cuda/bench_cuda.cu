@@ -1,4 +1,4 @@
-/* bench_cuda.cu: ksa-cuda-bench, the CUDA backend's timing points P1-P6 of PERFORMANCE.md through
+/* bench_cuda.cu: ksa-cuda-bench, the CUDA backend's timing points P1-P6 of bench/PERFORMANCE.md through
  * the public API (one JSON object per line on stdout). Inputs are random (filled on the device),
  * times are CUDA-event medians over repeats after warm-up. The peer (PyTorch SDPA with cuDNN) runs
  * in peer_sdpa.py from the same device-dev.sh call.

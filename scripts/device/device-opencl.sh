@@ -5,7 +5,7 @@
 # builds libksa_opencl.so, test_backends, test_opencl, ksa-bench and (unless KSA_OCL_NO_CUDA=1) the
 # CUDA plugin (cmake + ninja), runs the shared grid (tests/backends) and tests/opencl on the NVIDIA
 # platform, then times the OpenCL backend against the CUDA backend with ksa-bench on standard
-# shapes of PERFORMANCE.md and writes the ratios.
+# shapes of bench/PERFORMANCE.md and writes the ratios.
 #   scripts/device/device-opencl.sh [quick]     quick: tiny shapes (to try the script anywhere)
 #   env: OUT (default ./out-opencl), KSA_BUILD (reuse a build dir), KSA_OCL_LIMIT (seconds, 400)
 # Results under $OUT: summary.txt (read first), test.log, bench.jsonl, ratios.md, build.log,
