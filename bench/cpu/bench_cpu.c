@@ -94,6 +94,19 @@ static ksa_workspace make_ws(ksa_device dev, const ksa_attention_params *params,
 }
 
 /* ---------------------------------------------------------------- prefill */
+/* The q/k/v/o tensors of one attention call: q and o share q_shape, k and v share kv_shape. */
+static ksa_attention_tensors make_qkvo(ksa_device dev, ksa_dtype dt, void *q, void *k, void *v, void *o,
+                                       const int64_t q_shape[4], const int64_t kv_shape[4])
+{
+    ksa_attention_tensors t;
+    memset(&t, 0, sizeof t);
+    t.q = ksa_tensor_make(dev, q, dt, 4, q_shape);
+    t.k = ksa_tensor_make(dev, k, dt, 4, kv_shape);
+    t.v = ksa_tensor_make(dev, v, dt, 4, kv_shape);
+    t.o = ksa_tensor_make(dev, o, dt, 4, q_shape);
+    return t;
+}
+
 static const char *bench_config = "";
 
 static void bench_prefill(ksa_device dev, const char *isa, int64_t L, int reps, int dense_only)
@@ -102,12 +115,7 @@ static void bench_prefill(ksa_device dev, const char *isa, int64_t L, int reps, 
     int64_t qs[4] = {B, L, Hq, D}, ks[4] = {B, L, Hkv, D};
     void *q = random_bf16((size_t)(B * L * Hq * D)), *k = random_bf16((size_t)(B * L * Hkv * D)),
          *v = random_bf16((size_t)(B * L * Hkv * D)), *o = calloc((size_t)(B * L * Hq * D), 2);
-    ksa_attention_tensors t;
-    memset(&t, 0, sizeof t);
-    t.q = ksa_tensor_make(dev, q, KSA_DTYPE_BF16, 4, qs);
-    t.k = ksa_tensor_make(dev, k, KSA_DTYPE_BF16, 4, ks);
-    t.v = ksa_tensor_make(dev, v, KSA_DTYPE_BF16, 4, ks);
-    t.o = ksa_tensor_make(dev, o, KSA_DTYPE_BF16, 4, qs);
+    ksa_attention_tensors t = make_qkvo(dev, KSA_DTYPE_BF16, q, k, v, o, qs, ks);
     double flops = 4.0 * (double)B * Hq * (double)L * (double)L * D / 2.0;
     /* dense */
     ksa_attention_params pd = ksa_attention_params_default(KSA_MODE_DENSE, KSA_PHASE_PREFILL);
@@ -252,12 +260,7 @@ static void bench_decode(ksa_device dev, const char *isa, int64_t B, int64_t Lk,
     int64_t qs[4] = {B, 1, Hq, D}, ks[4] = {B, Lk, Hkv, D};
     void *q = random_bf16((size_t)(B * Hq * D)), *k = random_bf16((size_t)(B * Lk * Hkv * D)),
          *v = random_bf16((size_t)(B * Lk * Hkv * D)), *o = calloc((size_t)(B * Hq * D), 2);
-    ksa_attention_tensors t;
-    memset(&t, 0, sizeof t);
-    t.q = ksa_tensor_make(dev, q, KSA_DTYPE_BF16, 4, qs);
-    t.k = ksa_tensor_make(dev, k, KSA_DTYPE_BF16, 4, ks);
-    t.v = ksa_tensor_make(dev, v, KSA_DTYPE_BF16, 4, ks);
-    t.o = ksa_tensor_make(dev, o, KSA_DTYPE_BF16, 4, qs);
+    ksa_attention_tensors t = make_qkvo(dev, KSA_DTYPE_BF16, q, k, v, o, qs, ks);
     ksa_attention_params pd = ksa_attention_params_default(KSA_MODE_DENSE, KSA_PHASE_DECODE);
     ksa_workspace ws = make_ws(dev, &pd, &t);
     double ms_dense = time_call(dev, &pd, &t, &ws, reps);
@@ -344,12 +347,7 @@ static double compare_ksa(ksa_device dev, const compare_opts *c, void *q, void *
 {
     int64_t qs[4] = {1, c->L, c->Hq, c->D}, ks[4] = {1, c->L, c->Hkv, c->D};
     ksa_dtype dt = c->bf16 ? KSA_DTYPE_BF16 : KSA_DTYPE_F32;
-    ksa_attention_tensors t;
-    memset(&t, 0, sizeof t);
-    t.q = ksa_tensor_make(dev, q, dt, 4, qs);
-    t.k = ksa_tensor_make(dev, k, dt, 4, ks);
-    t.v = ksa_tensor_make(dev, v, dt, 4, ks);
-    t.o = ksa_tensor_make(dev, o, dt, 4, qs);
+    ksa_attention_tensors t = make_qkvo(dev, dt, q, k, v, o, qs, ks);
     ksa_attention_params pd = ksa_attention_params_default(KSA_MODE_DENSE, KSA_PHASE_PREFILL);
     ksa_workspace ws = make_ws(dev, &pd, &t);
     double ms = time_call(dev, &pd, &t, &ws, reps);
