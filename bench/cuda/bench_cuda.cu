@@ -78,6 +78,16 @@ static ksa_tensor tens(void *data, ksa_dtype dt, int nd, const int64_t *shape)
     return ksa_tensor_make(g_dev, data, dt, nd, shape);
 }
 
+/* q and o share q_shape, k and v share kv_shape; all in the run's dtype */
+static void set_qkvo(ksa_attention_tensors &t, void *q, void *k, void *v, void *o, const int64_t *q_shape,
+                     const int64_t *kv_shape)
+{
+    t.q = tens(q, g_dt, 4, q_shape);
+    t.k = tens(k, g_dt, 4, kv_shape);
+    t.v = tens(v, g_dt, 4, kv_shape);
+    t.o = tens(o, g_dt, 4, q_shape);
+}
+
 /* median milliseconds of fn over reps after warm-up */
 template <typename F> static double time_ms(F fn, int reps)
 {
@@ -135,10 +145,7 @@ static void bench_prefill(int L, int hq, int hkv, int D, int do_sparse)
     Call c;
     memset(&c, 0, sizeof c);
     c.params = ksa_attention_params_default(KSA_MODE_DENSE, KSA_PHASE_PREFILL);
-    c.t.q = tens(q, g_dt, 4, qs);
-    c.t.k = tens(k, g_dt, 4, ks);
-    c.t.v = tens(v, g_dt, 4, ks);
-    c.t.o = tens(o, g_dt, 4, qs);
+    set_qkvo(c.t, q, k, v, o, qs, ks);
     int reps = g_quick ? 3 : 10;
     double flops = 4.0 * hq * (double)L * L * D / 2;
     double dense = time_ms([&] { run(c); }, reps);
@@ -187,10 +194,7 @@ static void bench_decode(int B, int Lk, int hq, int hkv, int D)
     Call c;
     memset(&c, 0, sizeof c);
     c.params = ksa_attention_params_default(KSA_MODE_DENSE, KSA_PHASE_DECODE);
-    c.t.q = tens(q, g_dt, 4, qs);
-    c.t.k = tens(k, g_dt, 4, ks);
-    c.t.v = tens(v, g_dt, 4, ks);
-    c.t.o = tens(o, g_dt, 4, qs);
+    set_qkvo(c.t, q, k, v, o, qs, ks);
     int reps = g_quick ? 5 : 20;
     double dense = time_ms([&] { run(c); }, reps);
     double bytes = 2.0 * nkv * 2;
