@@ -244,10 +244,7 @@ static void bench_schedule(ksa_phase phase, int B, int L, int hq, int hkv, int D
     CHECK_CUDA(cudaMalloc(&o, (size_t)B * lq * hq * D * 2));
     ksa_attention_tensors t;
     memset(&t, 0, sizeof t);
-    t.q = tens(q, g_dt, 4, qs);
-    t.k = tens(k, g_dt, 4, ks);
-    t.v = tens(v, g_dt, 4, ks);
-    t.o = tens(o, g_dt, 4, qs);
+    set_qkvo(t, q, k, v, o, qs, ks);
     ksa_topk_params tk = ksa_topk_default();
     ksa_schedule s;
     CHECK_KSA(ksa_schedule_create(g_dev, NLAY, hkv, &tk, &s));
