@@ -23,7 +23,6 @@
 #include "ksa/ksa.h"
 #include "test_util.h"
 
-#define TB_SKIP 77
 
 /* Is `name` (a device or backend name) selected by the comma-separated list (NULL: everything)? */
 static int selected(const char *list, const char *device, const char *backend)
@@ -103,8 +102,7 @@ int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0); /* keep every line if the process dies */
     const char *list = NULL;
-    const char *q = getenv("KSA_TEST_QUICK");
-    int quick = q && q[0] == '1';
+    int quick = ktest_quick();
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--devices") == 0 && i + 1 < argc) list = argv[++i];
         else if (strcmp(argv[i], "--quick") == 0) quick = 1;
@@ -144,7 +142,7 @@ int main(int argc, char **argv)
     }
     if (ran == 0) {
         printf("SKIP: no device here matches %s\n", list ? list : "(all but the reference)");
-        return failed ? 1 : TB_SKIP;
+        return failed ? 1 : KTEST_SKIP_CODE;
     }
     printf("test_backends: %d devices, %d failed\n", ran, failed);
     return failed ? 1 : 0;

@@ -82,6 +82,12 @@ ksa_context ktest_context(void)
     return shared_ctx;
 }
 
+int ktest_quick(void)
+{
+    const char *e = getenv("KSA_TEST_QUICK");
+    return e && *e && strcmp(e, "0") != 0;
+}
+
 ksa_device ktest_open_device(const char *name)
 {
     ksa_context ctx = ktest_context();
@@ -159,7 +165,7 @@ static void contiguous_strides(int ndim, const int64_t *shape, int64_t *stride, 
     }
 }
 
-static void *random_floats(ksa_dtype dt, int64_t n, uint64_t *rng, double lo, double hi)
+void *ktest_random_floats(ksa_dtype dt, int64_t n, uint64_t *rng, double lo, double hi)
 {
     size_t es = ksa_dtype_size(dt);
     void *h = malloc((size_t)n * es + 1);
@@ -180,7 +186,7 @@ static ksa_status make_random(ktest_problem *p, ksa_dtype dt, int ndim, const in
     int64_t stride[KSA_MAX_DIMS];
     contiguous_strides(ndim, shape, stride, pad);
     int64_t span = ksa_view_span(ndim, shape, stride);
-    void *h = random_floats(dt, span, rng, lo, hi);
+    void *h = ktest_random_floats(dt, span, rng, lo, hi);
     if (!h) return ksa_error(KSA_STATUS_OUT_OF_MEMORY, "ktest: out of host memory");
     ksa_status st = make_tensor(p, dt, ndim, shape, stride, h, out);
     free(h);

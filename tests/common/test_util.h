@@ -103,9 +103,15 @@ int ktest_group_result(int failed, const struct CMUnitTest *tests, size_t num_te
     (ktest_apply_filter(),                                                                                   \
      ktest_group_result(cmocka_run_group_tests(tests, setup, teardown), tests, sizeof(tests) / sizeof((tests)[0])))
 
+/* KSA_TEST_QUICK set to anything but "" or "0": run the CI-sized subset of a long GPU grid. */
+int ktest_quick(void);
+
 /* Deterministic PRNG (splitmix64) for tests. */
 uint64_t ktest_rand_u64(uint64_t *state);
 double ktest_rand_uniform(uint64_t *state, double lo, double hi);
+/* n values of dtype dt (f32, f16 or bf16), uniform in [lo, hi) with |x| >= 1e-3 (never zero), in
+ * malloc'd host memory the caller frees; NULL when out of memory. */
+void *ktest_random_floats(ksa_dtype dt, int64_t n, uint64_t *rng, double lo, double hi);
 
 /* A 6-layer Kascade schedule step (anchors 0 and 3, small Top-k budget) on `dev`: every layer's
  * output through ksa_schedule_run_layer must equal (bit for bit) a direct ksa_attention call with

@@ -19,12 +19,6 @@
 
 static ksa_device g_dev;
 
-static int quick(void)
-{
-    const char *e = getenv("KSA_TEST_QUICK");
-    return e && *e && strcmp(e, "0") != 0;
-}
-
 static void require_device(void)
 {
     if (!g_dev) {
@@ -61,7 +55,7 @@ static void test_llama_class(void **state)
     require_device();
     int failures = 0;
     const ksa_dtype dts[2] = {KSA_DTYPE_F16, KSA_DTYPE_BF16};
-    for (int di = 0; di < (quick() ? 1 : 2); di++) {
+    for (int di = 0; di < (ktest_quick() ? 1 : 2); di++) {
         ktest_config base = ktest_config_default();
         base.dtype = dts[di];
         base.hq = 8;

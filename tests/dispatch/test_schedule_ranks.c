@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dispatch/ksa_half.h"
 #include "dispatch/ksa_internal.h"
 #include "ksa/ksa_calib.h"
 #include "test_util.h"
@@ -49,23 +48,6 @@ static ksa_topk_params small_topk(void)
     return t;
 }
 
-static void *random_array(size_t n, ksa_dtype dt, uint64_t *rng)
-{
-    size_t es = ksa_dtype_size(dt);
-    unsigned char *p = malloc(n * es);
-    assert_non_null(p);
-    for (size_t i = 0; i < n; i++) {
-        float x = (float)ktest_rand_uniform(rng, -1.0, 1.0);
-        if (dt == KSA_DTYPE_BF16) {
-            uint16_t h = ksa_f32_to_bf16(x);
-            memcpy(p + i * es, &h, es);
-        } else {
-            memcpy(p + i * es, &x, es);
-        }
-    }
-    return p;
-}
-
 static void step_make(step *s, ksa_phase phase, ksa_dtype dt, uint64_t seed)
 {
     memset(s, 0, sizeof *s);
@@ -76,9 +58,10 @@ static void step_make(step *s, ksa_phase phase, ksa_dtype dt, uint64_t seed)
     s->esize = ksa_dtype_size(dt);
     uint64_t rng = seed;
     for (int l = 0; l < L; l++) {
-        s->q[l] = random_array((size_t)B * s->lq * HQ * D, dt, &rng);
-        s->k[l] = random_array((size_t)B * s->lk * HKV * D, dt, &rng);
-        s->v[l] = random_array((size_t)B * s->lk * HKV * D, dt, &rng);
+        s->q[l] = ktest_random_floats(dt, (int64_t)B * s->lq * HQ * D, &rng, -1.0, 1.0);
+        s->k[l] = ktest_random_floats(dt, (int64_t)B * s->lk * HKV * D, &rng, -1.0, 1.0);
+        s->v[l] = ktest_random_floats(dt, (int64_t)B * s->lk * HKV * D, &rng, -1.0, 1.0);
+        assert_true(s->q[l] && s->k[l] && s->v[l]);
     }
 }
 
@@ -276,7 +259,7 @@ static void ranks_equal_full_reference(void **state)
 static void ranks_equal_full_cpu(void **state)
 {
     (void)state;
-    if (!ktest_open_device("cpu")) skip();
+    if (!ktest_open_device("cpu")) ktest_skip("no cpu device");
     ranks_equal_full("cpu");
 }
 
@@ -363,5 +346,5 @@ int main(void)
         cmocka_unit_test(ranks_equal_full_reference),
         cmocka_unit_test(ranks_equal_full_cpu),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ktest_run_group(tests, NULL, NULL);
 }
