@@ -154,23 +154,28 @@ static int do_solve(const char *cov_path, const char *imp_path, int32_t k, int32
     }
     if (sweep > n) sweep = n;
     const double *w = imp_path ? (const double *)imp.data : NULL;
+    /* with shards > 1 the unconstrained similarity too: what sharding costs is measured against it
+       (printed only then; with one shard sim is the unconstrained similarity) */
+    const int sharded = shards > 1;
     sim = malloc(sizeof(double) * (size_t)n * n);
-    free_sim = malloc(sizeof(double) * (size_t)n * n);
     seg = malloc(sizeof(double) * (size_t)k);
-    free_anchors = malloc(sizeof(int32_t) * (size_t)k);
-    if (!sim || !free_sim || !seg || !free_anchors) {
+    if (sharded) {
+        free_sim = malloc(sizeof(double) * (size_t)n * n);
+        free_anchors = malloc(sizeof(int32_t) * (size_t)k);
+    }
+    if (!sim || !seg || (sharded && (!free_sim || !free_anchors))) {
         fprintf(stderr, "ksa-calibrate: out of memory\n");
         goto done;
     }
-    /* the unconstrained similarity too: what sharding costs is measured against it */
-    if ((st = ksa_calib_similarity_sharded(cov.data, w, n, h, shards, sim)) || (st = ksa_calib_similarity(cov.data, w, n, h, free_sim))) {
+    if ((st = ksa_calib_similarity_sharded(cov.data, w, n, h, shards, sim)) ||
+        (sharded && (st = ksa_calib_similarity(cov.data, w, n, h, free_sim)))) {
         rc = fail("similarity", st);
         goto done;
     }
     double best_possible = 0.0;
     for (int32_t b = 0; b < n; b++) best_possible += sim[(size_t)b * n + b];
     printf("ksa-calibrate: %s: %d layers, %d KV heads, importance %s\n", cov_path, n, h, w ? imp_path : "none (w = 1)");
-    if (shards > 1)
+    if (sharded)
         printf("shards: %d (KV heads in blocks of %d; every head map stays inside its block, anchors chosen for that)\n", shards,
                h / shards);
     if (w) {
@@ -180,13 +185,13 @@ static int do_solve(const char *cov_path, const char *imp_path, int32_t k, int32
     }
     if (sweep > 0) {
         scores = malloc(sizeof(double) * (size_t)sweep);
-        free_scores = malloc(sizeof(double) * (size_t)sweep);
+        if (sharded) free_scores = malloc(sizeof(double) * (size_t)sweep);
         table = malloc(sizeof(int32_t) * (size_t)sweep * sweep);
-        if (!scores || !free_scores || !table) {
+        if (!scores || (sharded && !free_scores) || !table) {
             fprintf(stderr, "ksa-calibrate: out of memory\n");
             goto done;
         }
-        if (shards > 1 && (st = ksa_calib_select_anchors_range(free_sim, n, sweep, free_scores, table))) {
+        if (sharded && (st = ksa_calib_select_anchors_range(free_sim, n, sweep, free_scores, table))) {
             rc = fail("unconstrained sweep", st);
             goto done;
         }
@@ -197,15 +202,17 @@ static int do_solve(const char *cov_path, const char *imp_path, int32_t k, int32
         printf("sweep (score; all layers as anchors would score %.4f):\n", best_possible);
         for (int32_t kk = 1; kk <= sweep; kk++) {
             printf("  K=%-3d score %10.4f", kk, scores[kk - 1]);
-            if (shards > 1) printf("  unconstrained %10.4f  lost %8.4f", free_scores[kk - 1], free_scores[kk - 1] - scores[kk - 1]);
+            if (sharded) printf("  unconstrained %10.4f  lost %8.4f", free_scores[kk - 1], free_scores[kk - 1] - scores[kk - 1]);
             printf("  anchors");
             for (int32_t i = 0; i < kk; i++) printf(" %d", table[(size_t)(kk - 1) * sweep + i]);
             printf("\n");
         }
     }
-    double score, free_score;
-    if ((st = ksa_calib_solve_sharded(cov.data, w, n, h, k, shards, &plan, &score, seg, &free_score)) ||
-        (st = ksa_calib_select_anchors(free_sim, n, k, free_anchors, &free_score, NULL))) {
+    /* the unconstrained score comes from the tool's own search (which also gives its anchors), not
+       from the library's solve */
+    double score, free_score = 0.0;
+    if ((st = ksa_calib_solve_sharded(cov.data, w, n, h, k, shards, &plan, &score, seg, NULL)) ||
+        (sharded && (st = ksa_calib_select_anchors(free_sim, n, k, free_anchors, &free_score, NULL)))) {
         rc = fail("solve", st);
         goto done;
     }
@@ -213,7 +220,7 @@ static int do_solve(const char *cov_path, const char *imp_path, int32_t k, int32
     printf("anchors (K=%d):", k);
     for (int32_t i = 0; i < k; i++) printf(" %d", plan.anchors[i]);
     printf("\nscore %.6f of %.6f (%.2f%%)\n", score, best_possible, best_possible > 0 ? 100.0 * score / best_possible : 0.0);
-    if (shards > 1) {
+    if (sharded) {
         printf("unconstrained (1 shard) on the same statistics: score %.6f, anchors", free_score);
         for (int32_t i = 0; i < k; i++) printf(" %d", free_anchors[i]);
         printf("\nsharding cost: %.6f of the unconstrained score %.6f (%.2f%% lost)\n", free_score - score, free_score,
