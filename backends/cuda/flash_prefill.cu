@@ -212,15 +212,7 @@ __global__ void __launch_bounds__(kc_flash_cfg<D, MB>::THREADS, kc_flash_cfg<D, 
                     mx[hf] = fmaxf(mx[hf], x);
                 }
             float base[2], al[2], sum[2] = {0.f, 0.f};
-#pragma unroll
-            for (int hf = 0; hf < 2; hf++) {
-                mx[hf] = fmaxf(mx[hf], ksa_shfl_xor(mx[hf], 1));
-                mx[hf] = fmaxf(mx[hf], ksa_shfl_xor(mx[hf], 2));
-                float mn = fmaxf(m[mb][hf], mx[hf]);
-                base[hf] = mn == KG_NEG_INF ? 0.f : mn;
-                al[hf] = ksa_exp2(m[mb][hf] - base[hf]);
-                m[mb][hf] = mn;
-            }
+            kc_quad_softmax_step(m[mb], mx, base, al);
 #pragma unroll
             for (int nb = 0; nb < 8; nb++)
 #pragma unroll

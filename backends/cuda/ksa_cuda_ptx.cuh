@@ -1,14 +1,18 @@
-/* ksa_cuda_ptx.cuh: the NVIDIA-only PTX wrappers the kernels of this folder share: ldmatrix (plain
+/* ksa_cuda_ptx.cuh: the NVIDIA-only device helpers the kernels of this folder share: ldmatrix (plain
  * and transposed), mma.sync m16n8k16 with f32 accumulators for f16 and bf16 and the matching
- * 16-bit pair packing (flash_prefill.cu, mma_decode.cu), the shared-memory address of a pointer
- * and the mbarrier phase wait of the sm_90 pipelines (sm90_prefill.cu, mma_decode.cu). Not static
- * (__forceinline__ makes them inline): a file that uses part of the header gets no warning. */
+ * 16-bit pair packing (flash_prefill.cu, mma_decode.cu, sm90_prefill.cu), the online-softmax step on
+ * an m16n8 accumulator fragment (all three), the 128-byte-swizzled tile offset, and the mbarrier,
+ * TMA and proxy-fence instructions of the sm_90 pipelines (sm90_prefill.cu, mma_decode.cu; their
+ * bodies are empty below sm_90, where no caller reaches them). Not static (__forceinline__ makes
+ * them inline): a file that uses part of the header gets no warning. */
 #ifndef KSA_CUDA_PTX_CUH
 #define KSA_CUDA_PTX_CUH
 
 #include <stdint.h>
 
-#include "ksa_gpu_vendor.h"
+#include <cuda.h>
+
+#include "ksa_gpu_common.cuh"
 
 __device__ __forceinline__ void kc_ldmatrix_x4(uint32_t r[4], const void *smem)
 {
@@ -70,6 +74,85 @@ __device__ __forceinline__ void kc_bar_wait(uint64_t *bar, int parity)
                      : "r"(a), "r"(parity)
                      : "memory");
     } while (!done);
+#endif
+}
+
+/* One online-softmax step on an m16n8 accumulator fragment, where a row's 8 columns sit in a quad of
+ * 4 lanes and a lane holds two rows (hf = 0, 1). mx: the lane's maxima of the new (scaled, log2)
+ * scores, reduced here over the quad; m: the running row maxima, raised to include them. Returns
+ * base, what to subtract before exp2 (the new maximum, or 0 for a row with no finite score yet, so
+ * exp2 gives 0 instead of NaN), and alpha = exp2(old m - base), the factor for the old sums. */
+__device__ __forceinline__ void kc_quad_softmax_step(float m[2], float mx[2], float base[2], float alpha[2])
+{
+#pragma unroll
+    for (int hf = 0; hf < 2; hf++) {
+        mx[hf] = fmaxf(mx[hf], ksa_shfl_xor(mx[hf], 1));
+        mx[hf] = fmaxf(mx[hf], ksa_shfl_xor(mx[hf], 2));
+        const float mn = fmaxf(m[hf], mx[hf]);
+        base[hf] = mn == KG_NEG_INF ? 0.f : mn;
+        alpha[hf] = ksa_exp2(m[hf] - base[hf]);
+        m[hf] = mn;
+    }
+}
+
+/* byte offset of 16-byte chunk ch of row r in a [rows][D] tile stored as D/64 column blocks of
+ * [rows][64] 16-bit elements, each row 128 bytes with the 128-byte swizzle (chunk ^= row % 8) that
+ * TMA writes and ldmatrix / the wgmma descriptors read; the tile base is 1024-byte aligned */
+__device__ __forceinline__ uint32_t kc_sw128(int rows, int r, int ch)
+{
+    return (uint32_t)((ch >> 3) * rows * 128 + r * 128 + (((ch & 7) ^ (r & 7)) << 4));
+}
+
+/* ------------------------------------------------------------------ mbarrier, TMA, fences (sm_90) */
+__device__ __forceinline__ void kc_bar_init(uint64_t *bar, int count)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(kc_smem_u32(bar)), "r"(count) : "memory");
+#endif
+}
+/* the barrier initialisations of this thread become visible to the other threads and the TMA unit */
+__device__ __forceinline__ void kc_fence_bar_init(void)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void kc_bar_arrive(uint64_t *bar)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(kc_smem_u32(bar)) : "memory");
+#endif
+}
+/* the executing thread's cp.async copies issued so far arrive on bar when they complete */
+__device__ __forceinline__ void kc_bar_arrive_cpasync(uint64_t *bar)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(kc_smem_u32(bar)) : "memory");
+#endif
+}
+/* arrive and expect `bytes` more of asynchronous (TMA) writes before the phase completes */
+__device__ __forceinline__ void kc_bar_expect_tx(uint64_t *bar, uint32_t bytes)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(kc_smem_u32(bar)), "r"(bytes) : "memory");
+#endif
+}
+/* TMA: the box at coordinates (c0, c1, c2, c3) of a 4-d tensor map into shared memory, completing on bar */
+__device__ __forceinline__ void kc_tma_load_4d(void *dst, const CUtensorMap *map, int c0, int c1, int c2, int c3, uint64_t *bar)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("cp.async.bulk.tensor.4d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4, %5}], [%6];\n" ::"r"(
+                     kc_smem_u32(dst)),
+                 "l"((uint64_t)map), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(kc_smem_u32(bar))
+                 : "memory");
+#endif
+}
+/* generic-proxy accesses to shared memory (cp.async writes, ldmatrix reads) are ordered before
+ * later async-proxy ones (wgmma reads, TMA writes) */
+__device__ __forceinline__ void kc_fence_async_smem(void)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
 #endif
 }
 

@@ -49,12 +49,6 @@ static __host__ __device__ size_t kc_md_smem_bytes(int D, int stages)
     return 1024 + kc_md_q_bytes(D) + kc_md_ring_bytes(D, stages) + (size_t)KC_MD_WARPS * stages * KC * 4;
 }
 
-/* byte offset of 16-byte piece c of row r in a swizzled [D/64][rows][128 B] tile */
-static __device__ __forceinline__ uint32_t kc_md_sw(int rows, int r, int c)
-{
-    return (uint32_t)((c >> 3) * rows * 128 + r * 128 + (((c & 7) ^ (r & 7)) << 4));
-}
-
 /* grid: x = split, y = KV head, z = sequence. splits == 1: write o / lse here. TMA (sm_90, dense keys
  * of a uniform contiguous batch): lane 0 of each warp loads its chunks with two box copies per
  * 64 columns (tmK, tmV) completing on the warp's stage barrier; else 16-byte cp.async. */
@@ -132,9 +126,9 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
     if (TMA) {
         if (lane == 0)
             for (int st = 0; st < STAGES; st++)
-                asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;\n" ::"r"(kc_smem_u32(&sBar[warp][st])) : "memory");
+                kc_bar_init(&sBar[warp][st], 1);
         __syncwarp();
-        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+        kc_fence_bar_init();
     }
 #endif
 
@@ -148,21 +142,12 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
             if (lane == 0) {
                 uint64_t *bar = &sBar[warp][slot];
                 /* the slot's previous data was read (ldmatrix) before this warp got here */
-                asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-                asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(kc_smem_u32(bar)),
-                             "r"((uint32_t)(no_v ? C::TILE_BYTES : C::STAGE_BYTES))
-                             : "memory");
+                kc_fence_async_smem();
+                kc_bar_expect_tx(bar, (uint32_t)(no_v ? C::TILE_BYTES : C::STAGE_BYTES));
 #pragma unroll
                 for (int cb = 0; cb < D / 64; cb++) {
-                    asm volatile("cp.async.bulk.tensor.4d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4, "
-                                 "%5}], [%6];\n" ::"r"(kc_smem_u32(dK + cb * KC * 128)),
-                                 "l"((uint64_t)&tmK), "r"(cb * 64), "r"(g), "r"(n0), "r"(b), "r"(kc_smem_u32(bar))
-                                 : "memory");
-                    if (!no_v)
-                    asm volatile("cp.async.bulk.tensor.4d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4, "
-                                 "%5}], [%6];\n" ::"r"(kc_smem_u32(dV + cb * KC * 128)),
-                                 "l"((uint64_t)&tmV), "r"(cb * 64), "r"(g), "r"(n0), "r"(b), "r"(kc_smem_u32(bar))
-                                 : "memory");
+                    kc_tma_load_4d(dK + cb * KC * 128, &tmK, cb * 64, g, n0, b, bar);
+                    if (!no_v) kc_tma_load_4d(dV + cb * KC * 128, &tmV, cb * 64, g, n0, b, bar);
                 }
             }
 #endif
@@ -188,7 +173,7 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
             const int jr = __shfl_sync(0xffffffffu, j, r);
             const int64_t okr = __shfl_sync(0xffffffffu, ok, r);
             const int64_t ovr = __shfl_sync(0xffffffffu, ov, r);
-            const uint32_t so = kc_md_sw(KC, r, piece);
+            const uint32_t so = kc_sw128(KC, r, piece);
             if (a.vec16) {
                 kg_copy16(dK + so, jr >= 0 ? (const void *)(kp + okr + piece * 8) : (const void *)a.meta, jr >= 0 ? 16 : 0);
                 if (!no_v)
@@ -247,7 +232,7 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
 #pragma unroll
             for (int nb2 = 0; nb2 < KC / 16; nb2++) {
                 uint32_t bf[4];
-                kc_ldmatrix_x4(bf, cK + kc_md_sw(KC, nb2 * 16 + (lane & 7) + (lane >> 4) * 8, kk * 2 + ((lane >> 3) & 1)));
+                kc_ldmatrix_x4(bf, cK + kc_sw128(KC, nb2 * 16 + (lane & 7) + (lane >> 4) * 8, kk * 2 + ((lane >> 3) & 1)));
                 kc_mma<T>::run(s[2 * nb2], af, bf[0], bf[1]);
                 kc_mma<T>::run(s[2 * nb2 + 1], af, bf[2], bf[3]);
             }
@@ -274,15 +259,7 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
                 mx[hf] = fmaxf(mx[hf], x);
             }
         float alpha[2], base[2], sum[2] = {0.f, 0.f};
-#pragma unroll
-        for (int hf = 0; hf < 2; hf++) {
-            mx[hf] = fmaxf(mx[hf], __shfl_xor_sync(0xffffffffu, mx[hf], 1));
-            mx[hf] = fmaxf(mx[hf], __shfl_xor_sync(0xffffffffu, mx[hf], 2));
-            const float mn = fmaxf(m[hf], mx[hf]);
-            base[hf] = mn == KG_NEG_INF ? 0.f : mn;
-            alpha[hf] = ksa_exp2(m[hf] - base[hf]);
-            m[hf] = mn;
-        }
+        kc_quad_softmax_step(m, mx, base, alpha);
 #pragma unroll
         for (int nb = 0; nb < KC / 8; nb++)
 #pragma unroll
@@ -312,7 +289,7 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
 #pragma unroll
             for (int db2 = 0; db2 < D / 16; db2++) {
                 uint32_t bf[4];
-                kc_ldmatrix_x4_trans(bf, cV + kc_md_sw(KC, kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, db2 * 2 + (lane >> 4)));
+                kc_ldmatrix_x4_trans(bf, cV + kc_sw128(KC, kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, db2 * 2 + (lane >> 4)));
                 kc_mma<T>::run(o[2 * db2], pf, bf[0], bf[1]);
                 kc_mma<T>::run(o[2 * db2 + 1], pf, bf[2], bf[3]);
             }
@@ -324,8 +301,8 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
     /* merge the 4 warps: (O, m, l) per head through shared memory (reusing the rings) */
 #pragma unroll
     for (int hf = 0; hf < 2; hf++) {
-        l[hf] += __shfl_xor_sync(0xffffffffu, l[hf], 1);
-        l[hf] += __shfl_xor_sync(0xffffffffu, l[hf], 2);
+        l[hf] += ksa_shfl_xor(l[hf], 1);
+        l[hf] += ksa_shfl_xor(l[hf], 2);
     }
     __syncthreads();
     float *sMerge = (float *)sRing; /* [warp][16][D + 2]: O, then m, l */

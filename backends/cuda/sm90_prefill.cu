@@ -53,14 +53,6 @@ enum { K90_FLASH = 0, K90_LSE = 1, K90_POOL = 2 };
 
 /* device helpers: compiled only in the sm_90a pass (the kernel is an empty shell for sm_80) */
 #if defined(KC_SM90_BODY)
-/* byte offset of 16-byte chunk ch of row r in a [rows][D] tile stored as D/64 column blocks of
- * [rows][64] elements, each row 128 bytes with the 128-byte swizzle (chunk ^= row % 8) that TMA
- * writes and the wgmma descriptors below describe; the tile base is 1024-byte aligned */
-static __device__ __forceinline__ uint32_t k90_chunk(int rows, int r, int ch)
-{
-    return (uint32_t)((ch >> 3) * rows * 128 + r * 128 + (((ch & 7) ^ (r & 7)) << 4));
-}
-
 /* wgmma shared-memory descriptor: start address, leading / stride byte offsets, 128-byte swizzle */
 static __device__ __forceinline__ uint64_t k90_desc(uint32_t saddr, uint32_t lbo, uint32_t sbo)
 {
@@ -68,37 +60,6 @@ static __device__ __forceinline__ uint64_t k90_desc(uint32_t saddr, uint32_t lbo
            ((uint64_t)((sbo >> 4) & 0x3FFFu) << 32) | (1ull << 62);
 }
 
-/* ------------------------------------------------------------------ mbarrier, TMA, fences */
-static __device__ __forceinline__ void k90_bar_init(uint64_t *bar, int count)
-{
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(kc_smem_u32(bar)), "r"(count) : "memory");
-}
-static __device__ __forceinline__ void k90_bar_arrive(uint64_t *bar)
-{
-    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(kc_smem_u32(bar)) : "memory");
-}
-/* the executing thread's cp.async copies issued so far arrive on bar when they complete */
-static __device__ __forceinline__ void k90_bar_arrive_cpasync(uint64_t *bar)
-{
-    asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(kc_smem_u32(bar)) : "memory");
-}
-static __device__ __forceinline__ void k90_bar_expect_tx(uint64_t *bar, uint32_t bytes)
-{
-    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(kc_smem_u32(bar)), "r"(bytes) : "memory");
-}
-/* TMA: box (64 columns, 1 head, rows, 1) of a 4-d tensor map (D, Hkv, rows, outer) into shared memory */
-static __device__ __forceinline__ void k90_tma_load(void *dst, const CUtensorMap *map, int c0, int c1, int c2, int c3, uint64_t *bar)
-{
-    asm volatile("cp.async.bulk.tensor.4d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4, %5}], [%6];\n" ::"r"(
-                     kc_smem_u32(dst)),
-                 "l"((uint64_t)map), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(kc_smem_u32(bar))
-                 : "memory");
-}
-/* generic-proxy writes (cp.async) become visible to the async proxy (wgmma) */
-static __device__ __forceinline__ void k90_fence_async_smem(void)
-{
-    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-}
 static __device__ __forceinline__ void k90_wgmma_fence(void) { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 static __device__ __forceinline__ void k90_wgmma_commit(void) { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
 template <int N> static __device__ __forceinline__ void k90_wgmma_wait(void)
@@ -121,18 +82,6 @@ template <int N> static __device__ __forceinline__ void k90_fence_regs(uint32_t 
 /* named barriers: 1 = the 128 producer threads, 2 = the 256 consumer threads */
 static __device__ __forceinline__ void k90_producer_sync(void) { asm volatile("bar.sync 1, 128;\n" ::: "memory"); }
 static __device__ __forceinline__ void k90_consumer_sync(void) { asm volatile("bar.sync 2, 256;\n" ::: "memory"); }
-
-template <typename T> static __device__ __forceinline__ uint32_t k90_pack(float x, float y);
-template <> __device__ __forceinline__ uint32_t k90_pack<ksa_f16>(float x, float y)
-{
-    __half2 h = __floats2half2_rn(x, y);
-    return *(uint32_t *)&h;
-}
-template <> __device__ __forceinline__ uint32_t k90_pack<ksa_bf16>(float x, float y)
-{
-    __nv_bfloat162 h = __floats2bfloat162_rn(x, y);
-    return *(uint32_t *)&h;
-}
 
 /* rows and key list of a CTA: FLASH / LSE follow flash_prefill.cu's kc_cta_rows (dense: 128 rows
  * of the flattened (query, head) rows; sparse: the rows of one query tile); POOL: the rows of
@@ -234,7 +183,7 @@ static __device__ __forceinline__ void k90_copy_tile(const ksa_gpu_args &a, cons
 #pragma unroll 8
     for (int r = pt / CH; r < BN; r += ROWS_PER_PASS) {
         const int64_t off = rows[r];
-        kg_copy16(tile + k90_chunk(BN, r, ch), off >= 0 ? (const void *)(base + off + ch * 8) : (const void *)a.meta,
+        kg_copy16(tile + kc_sw128(BN, r, ch), off >= 0 ? (const void *)(base + off + ch * 8) : (const void *)a.meta,
                        off >= 0 ? 16 : 0);
     }
 }
@@ -267,16 +216,16 @@ __global__ void __launch_bounds__(384, 1)
     if (threadIdx.x == 0) {
         /* full barriers: one expect_tx arrival (TMA) or the 128 producer threads' cp.async arrivals;
          * empty barriers: lane 0 of each of the 8 consumer warps */
-        k90_bar_init(&barQ, 128);
+        kc_bar_init(&barQ, 128);
         for (int s = 0; s < KS; s++) {
-            k90_bar_init(&barFullK[s], tma ? 1 : 128);
-            k90_bar_init(&barEmptyK[s], 8);
+            kc_bar_init(&barFullK[s], tma ? 1 : 128);
+            kc_bar_init(&barEmptyK[s], 8);
         }
         for (int s = 0; s < VS; s++) {
-            k90_bar_init(&barFullV[s], tma ? 1 : 128);
-            k90_bar_init(&barEmptyV[s], 8);
+            kc_bar_init(&barFullV[s], tma ? 1 : 128);
+            kc_bar_init(&barEmptyV[s], 8);
         }
-        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+        kc_fence_bar_init();
     }
     __syncthreads();
 
@@ -294,9 +243,9 @@ __global__ void __launch_bounds__(384, 1)
                 const int i = rr / G, h = w.g * G + rr % G;
                 src = q + (int64_t)w.b * a.q_s.batch + (int64_t)(w.qrow0 + i) * a.q_s.token + (int64_t)h * a.q_s.head + ch * 8;
             }
-            kg_copy16(sQ + k90_chunk(BM, r, ch), src, rr < w.row_end ? 16 : 0);
+            kg_copy16(sQ + kc_sw128(BM, r, ch), src, rr < w.row_end ? 16 : 0);
         }
-        k90_bar_arrive_cpasync(&barQ);
+        kc_bar_arrive_cpasync(&barQ);
         const uint16_t *kg = (const uint16_t *)a.k, *vg = (const uint16_t *)a.v;
         /* load K tile n / V tile n once its buffer is free */
         auto load_k = [&](int n) {
@@ -304,14 +253,14 @@ __global__ void __launch_bounds__(384, 1)
             char *dst = sK + (n % KS) * C::KV_BYTES;
             if (tma) {
                 if (pt == 0) {
-                    k90_bar_expect_tx(&barFullK[n % KS], C::KV_BYTES);
+                    kc_bar_expect_tx(&barFullK[n % KS], C::KV_BYTES);
 #pragma unroll
                     for (int cb = 0; cb < D / 64; cb++)
-                        k90_tma_load(dst + cb * BN * 128, &tmK, cb * 64, w.g, w.krow0 + n * BN, w.b, &barFullK[n % KS]);
+                        kc_tma_load_4d(dst + cb * BN * 128, &tmK, cb * 64, w.g, w.krow0 + n * BN, w.b, &barFullK[n % KS]);
                 }
             } else {
                 k90_copy_tile<D, BN>(a, kg, rowK[n % 3], dst, pt);
-                k90_bar_arrive_cpasync(&barFullK[n % KS]);
+                kc_bar_arrive_cpasync(&barFullK[n % KS]);
             }
         };
         auto load_v = [&](int n) {
@@ -319,14 +268,14 @@ __global__ void __launch_bounds__(384, 1)
             char *dst = sV + (n % VS) * C::KV_BYTES;
             if (tma) {
                 if (pt == 0) {
-                    k90_bar_expect_tx(&barFullV[n % VS], C::KV_BYTES);
+                    kc_bar_expect_tx(&barFullV[n % VS], C::KV_BYTES);
 #pragma unroll
                     for (int cb = 0; cb < D / 64; cb++)
-                        k90_tma_load(dst + cb * BN * 128, &tmV, cb * 64, w.g, w.krow0 + n * BN, w.b, &barFullV[n % VS]);
+                        kc_tma_load_4d(dst + cb * BN * 128, &tmV, cb * 64, w.g, w.krow0 + n * BN, w.b, &barFullV[n % VS]);
                 }
             } else {
                 k90_copy_tile<D, BN>(a, vg, rowV[n % 3], dst, pt);
-                k90_bar_arrive_cpasync(&barFullV[n % VS]);
+                kc_bar_arrive_cpasync(&barFullV[n % VS]);
             }
         };
         if (tma && pt != 0) {
@@ -437,15 +386,7 @@ __global__ void __launch_bounds__(384, 1)
             }
         }
         float base[2];
-#pragma unroll
-        for (int hf = 0; hf < 2; hf++) {
-            mx[hf] = fmaxf(mx[hf], __shfl_xor_sync(0xffffffffu, mx[hf], 1));
-            mx[hf] = fmaxf(mx[hf], __shfl_xor_sync(0xffffffffu, mx[hf], 2));
-            const float mn = fmaxf(m[hf], mx[hf]);
-            base[hf] = mn == KG_NEG_INF ? 0.f : mn;
-            alpha[hf] = ksa_exp2(m[hf] - base[hf]);
-            m[hf] = mn;
-        }
+        kc_quad_softmax_step(m, mx, base, alpha);
         float sum[2] = {0.f, 0.f};
 #pragma unroll
         for (int i = 0; i < NS; i++) {
@@ -460,28 +401,28 @@ __global__ void __launch_bounds__(384, 1)
         if constexpr (WITH_V) {
 #pragma unroll
             for (int ks = 0; ks < BN / 16; ks++) {
-                p[ks][0] = k90_pack<T>(s[(2 * ks) * 4 + 0], s[(2 * ks) * 4 + 1]);
-                p[ks][1] = k90_pack<T>(s[(2 * ks) * 4 + 2], s[(2 * ks) * 4 + 3]);
-                p[ks][2] = k90_pack<T>(s[(2 * ks + 1) * 4 + 0], s[(2 * ks + 1) * 4 + 1]);
-                p[ks][3] = k90_pack<T>(s[(2 * ks + 1) * 4 + 2], s[(2 * ks + 1) * 4 + 3]);
+                p[ks][0] = kc_mma<T>::pack(s[(2 * ks) * 4 + 0], s[(2 * ks) * 4 + 1]);
+                p[ks][1] = kc_mma<T>::pack(s[(2 * ks) * 4 + 2], s[(2 * ks) * 4 + 3]);
+                p[ks][2] = kc_mma<T>::pack(s[(2 * ks + 1) * 4 + 0], s[(2 * ks + 1) * 4 + 1]);
+                p[ks][3] = kc_mma<T>::pack(s[(2 * ks + 1) * 4 + 2], s[(2 * ks + 1) * 4 + 3]);
             }
         }
     };
     auto release = [&](uint64_t *bar) {
         __syncwarp();
-        if (lane == 0) k90_bar_arrive(bar);
+        if (lane == 0) kc_bar_arrive(bar);
     };
     auto wait_k = [&](int j) {
         kc_bar_wait(&barFullK[j % KS], (j / KS) & 1);
-        if (!tma) k90_fence_async_smem();
+        if (!tma) kc_fence_async_smem();
     };
     auto wait_v = [&](int j) {
         kc_bar_wait(&barFullV[j % VS], (j / VS) & 1);
-        if (!tma) k90_fence_async_smem();
+        if (!tma) kc_fence_async_smem();
     };
 
     kc_bar_wait(&barQ, 0);
-    k90_fence_async_smem();
+    kc_fence_async_smem();
     if constexpr (MODE != K90_FLASH) {
         /* Q K^T only: the lse pass and the pooled pass */
         float *out = MODE == K90_POOL ? pooled + ((int64_t)(w.b * a.hkv + w.g) * ntiles_out + (w.tile - tile0)) * ld : NULL;
@@ -497,9 +438,9 @@ __global__ void __launch_bounds__(384, 1)
                         /* rows past the tile (lse2 -inf) add nothing */
                         float v = (rl2[0] == KG_NEG_INF ? 0.f : ksa_exp2(s[nb * 4 + e] * sl2 - rl2[0])) +
                                   (rl2[1] == KG_NEG_INF ? 0.f : ksa_exp2(s[nb * 4 + 2 + e] * sl2 - rl2[1]));
-                        v += __shfl_xor_sync(0xffffffffu, v, 4);
-                        v += __shfl_xor_sync(0xffffffffu, v, 8);
-                        v += __shfl_xor_sync(0xffffffffu, v, 16);
+                        v += ksa_shfl_xor(v, 4);
+                        v += ksa_shfl_xor(v, 8);
+                        v += ksa_shfl_xor(v, 16);
                         if (lane < 4) red[(cw * 4 + warp) * BN + nb * 8 + lane * 2 + e] = v;
                     }
                 k90_consumer_sync();
@@ -591,8 +532,8 @@ __global__ void __launch_bounds__(384, 1)
 #pragma unroll
         for (int hf = 0; hf < 2; hf++) {
             float lt = l[hf];
-            lt += __shfl_xor_sync(0xffffffffu, lt, 1);
-            lt += __shfl_xor_sync(0xffffffffu, lt, 2);
+            lt += ksa_shfl_xor(lt, 1);
+            lt += ksa_shfl_xor(lt, 2);
             const int rr = w.row_begin + cw * 64 + warp * 16 + lane / 4 + hf * 8;
             if (rr >= w.row_end) continue;
             const int i = rr / G, h = w.g * G + rr % G;
@@ -603,7 +544,7 @@ __global__ void __launch_bounds__(384, 1)
 #pragma unroll
                     for (int nb = 0; nb < NO / 4; nb++) {
                         const int d = nb * 8 + (lane % 4) * 2;
-                        *(uint32_t *)(op + d) = k90_pack<T>(o[nb * 4 + hf * 2] * inv, o[nb * 4 + hf * 2 + 1] * inv);
+                        *(uint32_t *)(op + d) = kc_mma<T>::pack(o[nb * 4 + hf * 2] * inv, o[nb * 4 + hf * 2 + 1] * inv);
                     }
                 } else {
 #pragma unroll
