@@ -36,7 +36,7 @@ SKIP=" ${KSA_RUN_SKIP:-} "
 MODE=${1:-full}
 JOBS=${KSA_RUN_JOBS:-16}
 EXTRA_CMAKE=${KSA_RUN_CMAKE_ARGS:-} # e.g. -DKSA_WITH_CUDA=OFF to try the script on a machine without a GPU
-. "$ROOT/scripts/device/device-common.sh" # say, elapsed, ksa_device_cmocka
+. "$ROOT/scripts/device/device-common.sh" # say, elapsed, ksa_device_cmocka, ksa_cuda_sanitize
 mkdir -p "$LOGS" "$PLOTS"
 ksa_device_summary "$OUT" # $OUT/summary.txt and the clock
 
@@ -146,18 +146,13 @@ fi
 
 # ---------------------------------------------------------------- compute-sanitizer on the GPU kernels
 # memcheck and racecheck over the CI-sized shared grid (head_dim 128, every mode and layout) and
-# tests/cuda's own cases, on this build (scripts/device/device-dev.sh sanitize does the same on its own build)
+# tests/cuda's own cases, on this build (ksa_cuda_sanitize of device-common.sh, which
+# scripts/device/device-dev.sh sanitize runs on its own build)
 if ! skip sanitize && [ "$MODE" != smoke ] && [ "$TESTS" = ON ] && [ -x "$BUILD/bin/test_backends" ]; then
   b=$(budget 80 400)
   stage "compute-sanitizer memcheck + racecheck ($b s)"
-  for tool in memcheck racecheck; do
-    for t in "test_backends --devices cuda:0" test_cuda; do
-      # shellcheck disable=SC2086
-      KSA_TEST_QUICK=1 timeout $((b / 4 + 5)) compute-sanitizer --tool $tool --error-exitcode 9 "$BUILD/bin/"$t \
-        >>"$LOGS/sanitize-$tool.log" 2>&1
-      say "compute-sanitizer $tool ${t%% *} rc=$? at $(elapsed) s: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$LOGS/sanitize-$tool.log" | tail -1)"
-    done
-  done
+  sanitize_said() { say "compute-sanitizer $1 ${2%% *} rc=$3 at $(elapsed) s: $4"; }
+  ksa_cuda_sanitize "$BUILD" "$LOGS" $((b / 4 + 5)) sanitize_said
 fi
 
 # ---------------------------------------------------------------- ksa-bench on the GPU

@@ -70,15 +70,8 @@ fi
 if has sanitize; then
   t0=$(date +%s)
   # the shared grid (CI-sized, head_dim 128) and the backend's own cases, as one log per tool
-  for tool in memcheck racecheck; do
-    : >"$OUT/sanitize-$tool.log"
-    for t in "test_backends --devices cuda:0" test_cuda; do
-      # shellcheck disable=SC2086
-      KSA_TEST_QUICK=1 timeout 150 compute-sanitizer --tool $tool --error-exitcode 9 \
-        "$BUILD/bin/"$t >>"$OUT/sanitize-$tool.log" 2>&1
-      echo "compute-sanitizer $tool $t rc=$? ($(($(date +%s) - t0)) s): $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/sanitize-$tool.log" | tail -1)" >>"$OUT/summary.txt"
-    done
-  done
+  sanitize_noted() { echo "compute-sanitizer $1 $2 rc=$3 ($(($(date +%s) - t0)) s): $4" >>"$OUT/summary.txt"; }
+  ksa_cuda_sanitize "$BUILD" "$OUT" 150 sanitize_noted
 fi
 
 if has bench; then
