@@ -44,7 +44,7 @@ typedef struct bench_options {
     int phases[2]; /* PREFILL, DECODE enabled */
     ksa_dtype dtypes[3];
     int n_dtypes;
-    int quick, schedule, grid, dry_run, check_json, probe, verbose;
+    int quick, schedule, grid, dry_run, probe, verbose;
     int repeats, warmup;
     double min_sample_ms, max_measure_ms, max_call_ms, time_budget_s, max_mem_fraction;
     double peak_tflops, bandwidth_gbs, cache_mb;
@@ -1247,8 +1247,8 @@ static void usage(FILE *f)
             "  --tag STR           free label copied into every record\n"
             "  --out FILE          write JSON lines to FILE (default stdout); --append to add\n"
             "  --dry-run [MODEL]   print the work and floors of the grid without a device (MODEL: H100)\n"
-            "  --check-json        (kept for scripts: every run now exits non-zero when a line is invalid JSON\n"
-            "                      or nothing was measured)\n"
+            "  --check-json        accepted and ignored, kept for scripts: every run exits non-zero when a\n"
+            "                      line is invalid JSON or nothing was measured\n"
             "  --verbose, -v       also print one readable line per record on stderr\n"
             "  --list-devices      print the devices found and exit\n"
             "  --self-test         check the work counting, the .npy reader and the JSON validator; exit\n"
@@ -1417,8 +1417,9 @@ int main(int argc, char **argv)
                 opt.dry_model = v;
                 i++;
             }
-        } else if (!strcmp(a, "--check-json")) opt.check_json = 1;
-        else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) opt.verbose = 1;
+        } else if (!strcmp(a, "--check-json")) {
+            /* accepted and ignored: every run validates its lines (emit, the exit status) */
+        } else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) opt.verbose = 1;
         else if (!strcmp(a, "--list-devices")) list_devices = 1;
         else if (!strcmp(a, "--self-test")) return self_test();
         else {
