@@ -79,15 +79,10 @@ def targets(ix, read_gbs=None):
                        **shape) if gpu_dev else None
 
     def own(mode, phase, dt, **shape):
-        """the grid's record (tagged runs, e.g. the previous kernels' 'legacy', are not the default)"""
-        if not gpu_dev:
-            return None
-        hit = None
-        for r in ix.recs:
-            if match(r, compare=False, op="attention", mode=mode, phase=phase, dtype=dt, device=gpu_dev, **shape) \
-                    and not r.get("tag"):
-                hit = r
-        return hit
+        """the grid's record (tagged runs, e.g. the previous kernels' 'legacy', are not the default:
+        tag=None matches only records without a tag)"""
+        return ix.find(compare=False, op="attention", mode=mode, phase=phase, dtype=dt, device=gpu_dev, tag=None,
+                       **shape) if gpu_dev else None
 
     for dt in ("f16", "bf16"):
         for D, goal in ((128, 1.0), (64, 0.8), (256, 0.8)):
