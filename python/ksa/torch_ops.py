@@ -50,10 +50,9 @@ def _context():
 
 
 def _params(dev, mode, decode, scale, dense_output=False, **topk):
-    p = dev.params(mode, PHASE_DECODE if decode else PHASE_PREFILL, scale=scale, anchor_dense_output=dense_output)
-    for key, val in topk.items():
-        setattr(p.topk, key, int(val) if key != "fraction" else float(val))
-    return p
+    # the op schemas type the Top-k values (fraction float, the rest int or bool), as the ctypes fields take them
+    return dev.params(mode, PHASE_DECODE if decode else PHASE_PREFILL, scale=scale, anchor_dense_output=dense_output,
+                      **topk)
 
 
 def _check_layout(name, t):
@@ -91,14 +90,7 @@ def _run(mode, q, k, v, o, decode, scale, dense_output=False, indices=None, coun
         _check_layout(name, t)
     dev = _context().device_for(q)
     params = _params(dev, mode, decode, scale, dense_output, **topk)
-    extra = {}
-    if indices is not None:
-        extra["indices"] = indices
-    if counts is not None:
-        extra["counts"] = counts
-    if head_map is not None:
-        extra["head_map"] = head_map
-    tensors = dev.tensors(q, k, v, o, **extra)
+    tensors = dev.tensors(q, k, v, o, indices=indices, counts=counts, head_map=head_map)  # None: an empty tensor
     nbytes = dev.workspace_size(params, tensors)
     ws = torch.empty(max(nbytes, 1), dtype=torch.uint8, device=q.device)
     stream = dev.stream(torch.cuda.current_stream(q.device).cuda_stream) if q.is_cuda else None
