@@ -16,9 +16,7 @@
 #define KC_DEFAULT_WARPS 8
 #define KC_PLAN_WARPS 0 /* ksa_gpu_plan.vendor[KC_PLAN_WARPS]: warps per prefill CTA */
 
-#define KC_PLAN_SM90 1  /* ksa_gpu_plan.vendor[KC_PLAN_SM90]: the sm_90a prefill kernels run */
-#define KC_PLAN_MMA_DEC 2 /* ksa_gpu_plan.vendor[KC_PLAN_MMA_DEC]: the tensor-core decode runs */
-#define KC_PLAN_PP 3      /* ksa_gpu_plan.vendor[KC_PLAN_PP]: sm_90a prefill ping-pong between warpgroups */
+#define KC_PLAN_PP 1      /* ksa_gpu_plan.vendor[KC_PLAN_PP]: sm_90a prefill ping-pong between warpgroups */
 #define KC_DEFAULT_PP 1   /* ping-pong default: 2-3 % faster on the H200 (bench/NOTES.md) */
 
 /* mma.sync prefill, shared split decode (the portable path, and decode_kernel=1) */
@@ -113,23 +111,13 @@ static ksa_status cuda_tunables(const ksa_gpu_device *d, const ksa_problem *p, k
 }
 
 /* ------------------------------------------------------------------ support, plan, arguments */
-static int kc_aligned16(const void *ptr, const ksa_token_strides *s, int paged)
-{
-    if (((uintptr_t)ptr) % 16) return 0;
-    if (s->batch % 8 || s->token % 8 || s->head % 8) return 0;
-    if (paged && s->page % 8) return 0;
-    return 1;
-}
-
 /* the sm_90a prefill kernels run on compute capability 9.0 exactly (sm_90a code), with 16-byte
  * aligned q/k/v rows and their shared memory available */
 static int kc_sm90_usable(const ksa_gpu_device *d, const ksa_problem *p)
 {
-    const int paged = p->kv_layout == KSA_KV_PAGED;
     const size_t smem = kc_sm90_prefill_smem(p->head_dim);
     return d->prop.major == 9 && d->prop.minor == 0 && smem > 0 && smem <= d->prop.sharedMemPerBlockOptin &&
-           kc_aligned16(ksa_mem_addr(p->q.mem), &p->q_strides, 0) && kc_aligned16(ksa_mem_addr(p->k.mem), &p->k_strides, paged) &&
-           kc_aligned16(ksa_mem_addr(p->v.mem), &p->v_strides, paged);
+           ksa_gpu_qkv_aligned16(p);
 }
 
 /* Decode splits of the tensor-core kernel: enough CTAs to fill the device's resident slots in whole
@@ -139,9 +127,7 @@ static int kc_pick_splits(int64_t slots, int64_t items, int64_t nlist)
 {
     if (slots < 1) slots = 1;
     if (items < 1) items = 1;
-    int64_t maxs = (nlist + 255) / 256;
-    if (maxs > 64) maxs = 64;
-    if (maxs < 1) maxs = 1;
+    const int64_t maxs = ksa_gpu_max_splits(nlist);
     int best = 1;
     double best_score = -1.0;
     for (int64_t sp = 1; sp <= maxs; sp++) {
@@ -195,17 +181,12 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
         pl->dec_stages = ksa_gpu_config(p, KC_T_DSTAGES, 0);
         if (p->group_size > 16 || ksa_gpu_config(p, KC_T_DKERNEL, 0) == 1) return; /* the shared portable decode */
         pl->kernels = d->prop.major == 9 && d->prop.minor == 0 ? &kc_kernels_sm90 : &kc_kernels_mma;
-        pl->vendor[KC_PLAN_MMA_DEC] = 1;
         pl->decode_direct = 1;
         /* two K/V buffers per warp: measured on the H200 (2026-11-30) as fast as three at B64 and 7%
          * faster at B16 Lk32K */
-        pl->dec_stages = pl->dec_stages <= 0 ? 2 : pl->dec_stages < 2 ? 2 : pl->dec_stages > 3 ? 3 : pl->dec_stages;
+        pl->dec_stages = pl->dec_stages < 2 ? 2 : pl->dec_stages > 3 ? 3 : pl->dec_stages;
         if (pl->splits <= 0) {
-            int64_t nlist = p->max_seqlen_k;
-            if (p->mode == KSA_MODE_REUSE) {
-                nlist = p->k_slots + (p->topk.local_window > 0 ? p->topk.local_window : 0);
-                if (nlist > p->max_seqlen_k + p->k_slots) nlist = p->max_seqlen_k + p->k_slots;
-            }
+            const int64_t nlist = ksa_gpu_decode_list_len(p);
             const int per_sm = kc_mma_decode_blocks_per_sm(p->head_dim, (int)p->dtype, pl->dec_stages);
             pl->splits = kc_pick_splits((int64_t)d->prop.multiProcessorCount * per_sm, (int64_t)p->batch * p->num_kv_heads, nlist);
         }
@@ -216,7 +197,6 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
     const int k = ksa_gpu_config(p, KC_T_KERNEL, 0);
     if (k == 90 || (k == 0 && kc_sm90_usable(d, p))) {
         pl->kernels = &kc_kernels_sm90;
-        pl->vendor[KC_PLAN_SM90] = 1;
         pl->vendor[KC_PLAN_PP] = ksa_gpu_config(p, KC_T_PINGPONG, KC_DEFAULT_PP);
     }
     if (p->mode == KSA_MODE_ANCHOR) pl->tile_group = ksa_gpu_config(p, KC_T_PREFILL_COUNT, 0);
@@ -225,7 +205,6 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
 static void cuda_args(const ksa_gpu_plan *pl, const ksa_problem *p, ksa_gpu_args *a)
 {
     a->warp_rows = pl->vendor[KC_PLAN_WARPS] == 4 ? 32 : 16;
-    a->prefill_sm90 = pl->vendor[KC_PLAN_SM90];
     a->pingpong = pl->vendor[KC_PLAN_PP];
     a->tma_ok = pl->kernels == &kc_kernels_sm90;
     if (p->phase == KSA_PHASE_PREFILL)
@@ -236,10 +215,10 @@ static void cuda_config(const ksa_gpu_plan *pl, const ksa_problem *p, char *out,
 {
     if (p->phase == KSA_PHASE_DECODE) {
         snprintf(out, len, "decode_splits=%d,decode_stages=%d,decode_kernel=%d", pl->splits, pl->dec_stages,
-                 pl->vendor[KC_PLAN_MMA_DEC] ? 2 : 1);
+                 pl->kernels != &kc_kernels ? 2 : 1); /* the tensor-core decode or the shared one */
         return;
     }
-    if (pl->vendor[KC_PLAN_SM90])
+    if (pl->kernels == &kc_kernels_sm90)
         snprintf(out, len, "kernel=90,block_q=128,block_k=%d,pingpong=%d", p->head_dim <= 128 ? 128 : 64, pl->vendor[KC_PLAN_PP]);
     else
         snprintf(out, len, "kernel=80,block_q=128,block_k=64,warps=%d,stages=2", pl->vendor[KC_PLAN_WARPS]);

@@ -423,30 +423,16 @@ static int kc_pooled_launch_t(const ksa_gpu_args *a, int tile0, int ntiles, floa
     return (int)cudaGetLastError();
 }
 
-#define KC_DISPATCH(FN, ...)                                                                          \
-    do {                                                                                              \
-        if (a->dtype == KSA_GPU_DT_F16) {                                                                  \
-            if (a->head_dim == 64) return FN<64, ksa_f16>(__VA_ARGS__);                               \
-            if (a->head_dim == 128) return FN<128, ksa_f16>(__VA_ARGS__);                             \
-            if (a->head_dim == 256) return FN<256, ksa_f16>(__VA_ARGS__);                             \
-        } else {                                                                                      \
-            if (a->head_dim == 64) return FN<64, ksa_bf16>(__VA_ARGS__);                              \
-            if (a->head_dim == 128) return FN<128, ksa_bf16>(__VA_ARGS__);                            \
-            if (a->head_dim == 256) return FN<256, ksa_bf16>(__VA_ARGS__);                            \
-        }                                                                                             \
-        return (int)cudaErrorInvalidValue;                                                            \
-    } while (0)
-
 extern "C" int kc_launch_flash_prefill(const ksa_gpu_args *a, const ksa_gpu_call *c)
 {
     if (c->kernel)
         snprintf(c->kernel, (size_t)c->kernel_len, "mma_flash_prefill_%s_d%d_wr%d", a->sparse ? "sparse" : "dense",
                  a->head_dim, a->head_dim <= 128 ? a->warp_rows : 16);
-    KC_DISPATCH(kc_flash_launch_t, a, (cudaStream_t)c->stream);
+    KG_DISPATCH(a, kc_flash_launch_t, a, (cudaStream_t)c->stream);
 }
 
 extern "C" int kc_launch_pooled_prefill(const ksa_gpu_args *a, const ksa_gpu_call *c, int tile0, int ntiles)
 {
     float *pooled = (float *)ksa_gpu_ws(c, KSA_GPU_WS_POOLED);
-    KC_DISPATCH(kc_pooled_launch_t, a, tile0, ntiles, pooled, c->plan->lk_ld, (cudaStream_t)c->stream);
+    KG_DISPATCH(a, kc_pooled_launch_t, a, tile0, ntiles, pooled, c->plan->lk_ld, (cudaStream_t)c->stream);
 }

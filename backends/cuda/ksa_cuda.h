@@ -29,7 +29,6 @@ size_t kc_sm90_prefill_smem(int head_dim);
 /* tensor-core split decode (mma_decode.cu, sm_80 and sm_90a, G <= 16; TMA loads on sm_90): the decode
  * step of the launcher table; with plan->splits == 1 it writes o / lse itself (plan->decode_direct) */
 int kc_launch_mma_decode(const ksa_gpu_args *a, const ksa_gpu_call *c, int sparse, int window, int with_scores);
-size_t kc_mma_decode_smem(int head_dim, int stages);
 /* resident CTAs per SM of the tensor-core decode (cached per device and configuration) */
 int kc_mma_decode_blocks_per_sm(int head_dim, int dtype, int stages);
 

@@ -22,8 +22,11 @@
 #define KC_MD_WARPS 4
 #define KC_MD_THREADS (32 * KC_MD_WARPS)
 
+/* keys per warp chunk at head dim D */
+static constexpr __host__ __device__ int kc_md_chunk_keys(int D) { return D <= 128 ? 32 : 16; }
+
 template <int D> struct kc_md_cfg {
-    static constexpr int KC = D <= 128 ? 32 : 16;  /* keys per warp chunk */
+    static constexpr int KC = kc_md_chunk_keys(D);
     static constexpr int LD = D + 8;                /* padded Q row (elements): conflict-free ldmatrix */
     static constexpr int CH = D / 8;                /* 16-byte pieces per row */
     static constexpr int QREG = D <= 128;           /* Q fragments in registers (else ldmatrix per use) */
@@ -38,14 +41,14 @@ template <int D> struct kc_md_cfg {
 static __host__ __device__ size_t kc_md_q_bytes(int D) { return ((size_t)16 * (D + 8) * 2 + 1023) / 1024 * 1024; }
 static __host__ __device__ size_t kc_md_ring_bytes(int D, int stages)
 {
-    const int KC = D <= 128 ? 32 : 16;
+    const int KC = kc_md_chunk_keys(D);
     size_t ring = (size_t)KC_MD_WARPS * stages * 2 * KC * D * 2;
     size_t merge = (size_t)KC_MD_WARPS * 16 * (D + 2) * 4;
     return ring > merge ? ring : merge;
 }
 static __host__ __device__ size_t kc_md_smem_bytes(int D, int stages)
 {
-    const int KC = D <= 128 ? 32 : 16;
+    const int KC = kc_md_chunk_keys(D);
     return 1024 + kc_md_q_bytes(D) + kc_md_ring_bytes(D, stages) + (size_t)KC_MD_WARPS * stages * KC * 4;
 }
 
@@ -407,8 +410,6 @@ template <int D, typename T> static int kc_md_occ_t(int stages)
     return n > 0 ? n : 1;
 }
 
-extern "C" size_t kc_mma_decode_smem(int head_dim, int stages) { return kc_md_smem_bytes(head_dim, stages); }
-
 /* resident CTAs per SM; the occupancy calculator runs once per device and configuration (it costs
  * microseconds, and the plan is made twice per call) */
 static int kc_md_occ(int head_dim, int dtype, int stages)
@@ -443,14 +444,5 @@ extern "C" int kc_launch_mma_decode(const ksa_gpu_args *a, const ksa_gpu_call *c
     if (c->kernel)
         snprintf(c->kernel, (size_t)c->kernel_len, "mma_decode_split%d_%s_d%d_st%d", splits, sparse ? "sparse" : "dense",
                  a->head_dim, a->dec_stages >= 3 ? 3 : 2);
-    if (a->dtype == KSA_GPU_DT_F16) {
-        if (a->head_dim == 64) return kc_md_launch_t<64, ksa_f16>(a, sparse, window, splits, partials, scores2, scores_ld, lse2_out, st);
-        if (a->head_dim == 128) return kc_md_launch_t<128, ksa_f16>(a, sparse, window, splits, partials, scores2, scores_ld, lse2_out, st);
-        if (a->head_dim == 256) return kc_md_launch_t<256, ksa_f16>(a, sparse, window, splits, partials, scores2, scores_ld, lse2_out, st);
-    } else {
-        if (a->head_dim == 64) return kc_md_launch_t<64, ksa_bf16>(a, sparse, window, splits, partials, scores2, scores_ld, lse2_out, st);
-        if (a->head_dim == 128) return kc_md_launch_t<128, ksa_bf16>(a, sparse, window, splits, partials, scores2, scores_ld, lse2_out, st);
-        if (a->head_dim == 256) return kc_md_launch_t<256, ksa_bf16>(a, sparse, window, splits, partials, scores2, scores_ld, lse2_out, st);
-    }
-    return (int)cudaErrorInvalidValue;
+    KG_DISPATCH(a, kc_md_launch_t, a, sparse, window, splits, partials, scores2, scores_ld, lse2_out, st);
 }

@@ -640,6 +640,12 @@ template <int D, typename T> static int k90_launch_d(const ksa_gpu_args *a, cuda
     return a->lse_only ? k90_launch_t<D, T, K90_LSE>(a, NULL, 0, 0, 0, st) : k90_launch_t<D, T, K90_FLASH>(a, NULL, 0, 0, 0, st);
 }
 
+template <int D, typename T>
+static int k90_launch_pooled(const ksa_gpu_args *a, float *pooled, int tile0, int ntiles, int64_t ld, cudaStream_t st)
+{
+    return k90_launch_t<D, T, K90_POOL>(a, pooled, tile0, ntiles, ld, st);
+}
+
 extern "C" size_t kc_sm90_prefill_smem(int head_dim)
 {
     return head_dim == 64 ? (size_t)k90_cfg<64>::SMEM
@@ -652,16 +658,7 @@ extern "C" int kc_launch_sm90_prefill(const ksa_gpu_args *a, const ksa_gpu_call 
     if (c->kernel)
         snprintf(c->kernel, (size_t)c->kernel_len, "wgmma_flash_prefill_%s_d%d", a->lse_only ? "lse" : a->sparse ? "sparse" : "dense",
                  a->head_dim);
-    if (a->dtype == KSA_GPU_DT_F16) {
-        if (a->head_dim == 64) return k90_launch_d<64, ksa_f16>(a, st);
-        if (a->head_dim == 128) return k90_launch_d<128, ksa_f16>(a, st);
-        if (a->head_dim == 256) return k90_launch_d<256, ksa_f16>(a, st);
-    } else {
-        if (a->head_dim == 64) return k90_launch_d<64, ksa_bf16>(a, st);
-        if (a->head_dim == 128) return k90_launch_d<128, ksa_bf16>(a, st);
-        if (a->head_dim == 256) return k90_launch_d<256, ksa_bf16>(a, st);
-    }
-    return (int)cudaErrorInvalidValue;
+    KG_DISPATCH(a, k90_launch_d, a, st);
 }
 
 /* pooled scores of tiles [tile0, tile0 + ntiles) into the POOLED region; tiles of more than 128 rows
@@ -674,14 +671,5 @@ extern "C" int kc_launch_sm90_pooled(const ksa_gpu_args *a, const ksa_gpu_call *
     const int64_t ld = c->plan->lk_ld;
     ksa_gpu_args b = *a;
     b.sparse = 0; /* the candidates are a dense run of keys */
-    if (a->dtype == KSA_GPU_DT_F16) {
-        if (a->head_dim == 64) return k90_launch_t<64, ksa_f16, K90_POOL>(&b, pooled, tile0, ntiles, ld, st);
-        if (a->head_dim == 128) return k90_launch_t<128, ksa_f16, K90_POOL>(&b, pooled, tile0, ntiles, ld, st);
-        if (a->head_dim == 256) return k90_launch_t<256, ksa_f16, K90_POOL>(&b, pooled, tile0, ntiles, ld, st);
-    } else {
-        if (a->head_dim == 64) return k90_launch_t<64, ksa_bf16, K90_POOL>(&b, pooled, tile0, ntiles, ld, st);
-        if (a->head_dim == 128) return k90_launch_t<128, ksa_bf16, K90_POOL>(&b, pooled, tile0, ntiles, ld, st);
-        if (a->head_dim == 256) return k90_launch_t<256, ksa_bf16, K90_POOL>(&b, pooled, tile0, ntiles, ld, st);
-    }
-    return (int)cudaErrorInvalidValue;
+    KG_DISPATCH(a, k90_launch_pooled, &b, pooled, tile0, ntiles, ld, st);
 }

@@ -298,16 +298,7 @@ extern "C" int ksa_gpu_launch_decode(const ksa_gpu_args *a, const ksa_gpu_call *
     if (c->kernel)
         snprintf(c->kernel, (size_t)c->kernel_len, "decode_split%d_%s_d%d_st%d", splits, sparse ? "sparse" : "dense",
                  a->head_dim, a->dec_stages);
-    if (a->dtype == KSA_GPU_DT_F16) {
-        if (a->head_dim == 64) return kg_decode_launch_t<64, ksa_f16>(a, sparse, window, splits, partials, scores2, scores_ld, st);
-        if (a->head_dim == 128) return kg_decode_launch_t<128, ksa_f16>(a, sparse, window, splits, partials, scores2, scores_ld, st);
-        if (a->head_dim == 256) return kg_decode_launch_t<256, ksa_f16>(a, sparse, window, splits, partials, scores2, scores_ld, st);
-    } else {
-        if (a->head_dim == 64) return kg_decode_launch_t<64, ksa_bf16>(a, sparse, window, splits, partials, scores2, scores_ld, st);
-        if (a->head_dim == 128) return kg_decode_launch_t<128, ksa_bf16>(a, sparse, window, splits, partials, scores2, scores_ld, st);
-        if (a->head_dim == 256) return kg_decode_launch_t<256, ksa_bf16>(a, sparse, window, splits, partials, scores2, scores_ld, st);
-    }
-    return (int)cudaErrorInvalidValue;
+    KG_DISPATCH(a, kg_decode_launch_t, a, sparse, window, splits, partials, scores2, scores_ld, st);
 }
 
 /* grid: x = query head, y = sequence; threads over head_dim */

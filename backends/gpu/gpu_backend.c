@@ -215,11 +215,6 @@ static size_t gpu_align(size_t x) { return (x + KSA_GPU_WS_ALIGN - 1) / KSA_GPU_
 static void gpu_plan_split_decode(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_plan *pl)
 {
     const int64_t B = p->batch, Hkv = p->num_kv_heads;
-    int64_t nlist = p->max_seqlen_k;
-    if (p->mode == KSA_MODE_REUSE) {
-        nlist = p->k_slots + (p->topk.local_window > 0 ? p->topk.local_window : 0);
-        if (nlist > p->max_seqlen_k + p->k_slots) nlist = p->max_seqlen_k + p->k_slots;
-    }
     int stages = pl->dec_stages;
     /* measured on H100: double buffering pays when a chunk's compute is small (G < 4) */
     if (stages <= 0) stages = p->group_size >= 4 ? 1 : 2;
@@ -232,9 +227,8 @@ static void gpu_plan_split_decode(const ksa_gpu_device *d, const ksa_problem *p,
         int per_sm = ksa_gpu_decode_blocks_per_sm(p->head_dim, (int)p->dtype, p->group_size, stages);
         int64_t slots = (int64_t)sms * per_sm;
         int64_t want = (8 * slots + B * Hkv - 1) / (B * Hkv);
-        int64_t maxs = (nlist + 255) / 256;
+        const int64_t maxs = ksa_gpu_max_splits(ksa_gpu_decode_list_len(p));
         if (want > maxs) want = maxs;
-        if (want > 64) want = 64;
         if (want < 1) want = 1;
         pl->splits = (int32_t)want;
     }
@@ -288,6 +282,7 @@ static ksa_status gpu_attention_workspace(ksa_backend *self, int device, const k
     (void)self;
     ksa_status st = gpu_check(device, p);
     if (st) return st;
+    GPU_SET_DEVICE(device); /* the plan's occupancy queries answer for the current device */
     ksa_gpu_plan pl;
     gpu_make_plan(device, p, &pl);
     *bytes = pl.total;
@@ -301,14 +296,6 @@ static void gpu_strides(ksa_gpu_strides *d, const ksa_token_strides *s)
     d->token = s->token;
     d->head = s->head;
     d->page = s->page;
-}
-
-static int gpu_aligned16(const void *ptr, const ksa_token_strides *s, int paged)
-{
-    if (((uintptr_t)ptr) % 16) return 0;
-    if (s->batch % 8 || s->token % 8 || s->head % 8) return 0;
-    if (paged && s->page % 8) return 0;
-    return 1;
 }
 
 /* the argument block of a call (pass selection fields 0: gpu_passes sets them per pass) */
@@ -353,8 +340,7 @@ static void gpu_fill_args(const ksa_problem *p, const ksa_gpu_plan *pl, char *ws
     a->max_lq = (int32_t)p->max_seqlen_q;
     a->max_lk = (int32_t)p->max_seqlen_k;
     a->dtype = (int32_t)p->dtype;
-    a->vec16 = gpu_aligned16(a->q, &p->q_strides, 0) && gpu_aligned16(a->k, &p->k_strides, paged) &&
-               gpu_aligned16(a->v, &p->v_strides, paged);
+    a->vec16 = ksa_gpu_qkv_aligned16(p);
     a->scale = p->scale;
     a->scale_log2 = p->scale * 1.4426950408889634f;
     a->fraction = p->topk.fraction;
@@ -372,6 +358,19 @@ static void gpu_fill_args(const ksa_problem *p, const ksa_gpu_plan *pl, char *ws
     if (V.args) V.args(pl, p, a);
 }
 
+/* the argument block of an anchor's dense pass: the call's, or when the output is sparse one that
+ * writes no o / lse but the scores' lse only (a vendor may then skip V) */
+static ksa_gpu_args gpu_anchor_dense_args(const ksa_gpu_args *a, int dense_out)
+{
+    ksa_gpu_args d = *a;
+    if (!dense_out) {
+        d.o = NULL;
+        d.lse = NULL;
+        d.lse_only = 1;
+    }
+    return d;
+}
+
 /* the pass sequence of the call's mode (see the top of this file) */
 static ksa_status gpu_passes(const ksa_problem *p, const ksa_gpu_plan *pl, ksa_gpu_args *a, const ksa_gpu_call *c)
 {
@@ -386,12 +385,7 @@ static ksa_status gpu_passes(const ksa_problem *p, const ksa_gpu_plan *pl, ksa_g
             if (!direct) GPU_STEP(k->combine(a, c, 0), "decode combine launch");
             return KSA_STATUS_SUCCESS;
         }
-        ksa_gpu_args d = *a;
-        if (!dense_out) {
-            d.o = NULL;
-            d.lse = NULL;
-            d.lse_only = 1; /* a vendor may skip V: only the scores and the lse are needed */
-        }
+        ksa_gpu_args d = gpu_anchor_dense_args(a, dense_out);
         GPU_STEP(k->decode(&d, c, 0, 0, 1), "anchor decode dense launch");
         if (!direct) GPU_STEP(k->combine(&d, c, 1), "anchor decode combine launch");
         GPU_STEP(k->decode_pool(a, c), "anchor decode pool launch");
@@ -411,16 +405,11 @@ static ksa_status gpu_passes(const ksa_problem *p, const ksa_gpu_plan *pl, ksa_g
         a->window = decode ? p->topk.local_window : 0;
         GPU_STEP(k->prefill(a, c), "reuse pass launch");
     } else {
-        ksa_gpu_args d = *a;
+        ksa_gpu_args d = gpu_anchor_dense_args(a, dense_out);
         d.lse_ws = (float *)ksa_gpu_ws(c, KSA_GPU_WS_LSE);
-        if (!dense_out) {
-            d.o = NULL;
-            d.lse = NULL;
-            d.lse_only = 1;
-        }
         GPU_STEP(k->prefill(&d, c), "anchor dense pass launch");
         a->lse_ws = d.lse_ws;
-        const int64_t tiles = decode ? 1 : p->n_tiles;
+        const int64_t tiles = a->n_tiles;
         for (int64_t t0 = 0; t0 < tiles; t0 += pl->tile_group) {
             const int nt = (int)(tiles - t0 < pl->tile_group ? tiles - t0 : pl->tile_group);
             GPU_STEP(k->pooled(a, c, (int)t0, nt), "pooled-score launch");
@@ -440,12 +429,12 @@ static ksa_status gpu_attention(ksa_backend *self, int device, void *stream, con
     (void)self;
     ksa_status st = gpu_check(device, p);
     if (st) return st;
+    GPU_SET_DEVICE(device); /* before the plan: its occupancy queries answer for the current device */
     ksa_gpu_plan pl;
     gpu_make_plan(device, p, &pl);
     if (p->workspace_size < pl.total)
         return g_state.host->set_error(KSA_STATUS_WORKSPACE_TOO_SMALL, "%s: workspace of %zu bytes, the call needs %zu",
                                        V.name, p->workspace_size, pl.total);
-    GPU_SET_DEVICE(device);
     char *ws = (char *)ksa_mem_addr(p->workspace);
     ksa_gpu_args a;
     gpu_fill_args(p, &pl, ws, &a);

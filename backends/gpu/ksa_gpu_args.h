@@ -66,7 +66,6 @@ typedef struct ksa_gpu_args {
     int32_t meta_uniform; /* every sequence has max_lq queries and max_lk keys from row 0: `meta` is not read
                            * and the metadata kernel is not launched */
     /* CUDA (set by cuda_vendor.c) */
-    int32_t prefill_sm90; /* the sm_90a wgmma prefill kernels (sm90_prefill.cu) run this call */
     int32_t tma_ok;       /* the device has the tensor memory accelerator (compute capability 9.0) */
     int32_t pingpong;     /* sm_90a prefill: the two consumer warpgroups alternate their MMA issue */
 } ksa_gpu_args;

@@ -8,6 +8,7 @@
 #define KSA_GPU_BACKEND_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ksa_backend.h"
 #include "ksa_gpu_launch.h"
@@ -58,6 +59,42 @@ static inline int ksa_gpu_config(const ksa_problem *p, int i, int fallback)
 {
     if (p->config && i < p->config_count) return p->config[i];
     return fallback;
+}
+
+/* a view whose rows the kernels may move in 16-byte pieces: a 16-byte aligned base and strides
+ * (batch, token, head, and page when paged) that are multiples of 8 elements */
+static inline int ksa_gpu_view_aligned16(const void *ptr, const ksa_token_strides *s, int paged)
+{
+    if (((uintptr_t)ptr) % 16) return 0;
+    if (s->batch % 8 || s->token % 8 || s->head % 8) return 0;
+    if (paged && s->page % 8) return 0;
+    return 1;
+}
+/* q, k and v of the call all allow 16-byte pieces */
+static inline int ksa_gpu_qkv_aligned16(const ksa_problem *p)
+{
+    const int paged = p->kv_layout == KSA_KV_PAGED;
+    return ksa_gpu_view_aligned16(ksa_mem_addr(p->q.mem), &p->q_strides, 0) &&
+           ksa_gpu_view_aligned16(ksa_mem_addr(p->k.mem), &p->k_strides, paged) &&
+           ksa_gpu_view_aligned16(ksa_mem_addr(p->v.mem), &p->v_strides, paged);
+}
+
+/* the keys a split decode walks per sequence (at most): every key, or for REUSE the index set plus
+ * the local window, capped at Lk + k_slots */
+static inline int64_t ksa_gpu_decode_list_len(const ksa_problem *p)
+{
+    int64_t nlist = p->max_seqlen_k;
+    if (p->mode == KSA_MODE_REUSE) {
+        nlist = p->k_slots + (p->topk.local_window > 0 ? p->topk.local_window : 0);
+        if (nlist > p->max_seqlen_k + p->k_slots) nlist = p->max_seqlen_k + p->k_slots;
+    }
+    return nlist;
+}
+/* the most splits a decode of nlist keys may use: at least 256 keys each, 1 to 64 */
+static inline int64_t ksa_gpu_max_splits(int64_t nlist)
+{
+    const int64_t m = (nlist + 255) / 256;
+    return m > 64 ? 64 : m < 1 ? 1 : m;
 }
 
 #ifdef __cplusplus

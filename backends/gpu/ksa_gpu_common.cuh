@@ -17,8 +17,23 @@
 #include "ksa_gpu_topk.cuh"
 
 #define KG_NEG_INF (-INFINITY)
-#define KG_LOG2E 1.4426950408889634f
 #define KG_LN2 0.6931471805599453f
+
+/* In a launcher: return FN<D, T>(...) for the argument block ARGS's head dim D (64, 128, 256) and
+ * element type T (f16 or bf16), or cudaErrorInvalidValue for any other pair. */
+#define KG_DISPATCH(ARGS, FN, ...)                                                                          \
+    do {                                                                                                    \
+        if ((ARGS)->dtype == KSA_GPU_DT_F16) {                                                              \
+            if ((ARGS)->head_dim == 64) return FN<64, ksa_f16>(__VA_ARGS__);                                \
+            if ((ARGS)->head_dim == 128) return FN<128, ksa_f16>(__VA_ARGS__);                              \
+            if ((ARGS)->head_dim == 256) return FN<256, ksa_f16>(__VA_ARGS__);                              \
+        } else {                                                                                            \
+            if ((ARGS)->head_dim == 64) return FN<64, ksa_bf16>(__VA_ARGS__);                               \
+            if ((ARGS)->head_dim == 128) return FN<128, ksa_bf16>(__VA_ARGS__);                             \
+            if ((ARGS)->head_dim == 256) return FN<256, ksa_bf16>(__VA_ARGS__);                             \
+        }                                                                                                   \
+        return (int)cudaErrorInvalidValue;                                                                  \
+    } while (0)
 
 /* per-sequence metadata, int32 [4][B] in the workspace */
 static __device__ __forceinline__ int kg_lq(const ksa_gpu_args &a, int b) { return a.meta_uniform ? a.max_lq : a.meta[b]; }

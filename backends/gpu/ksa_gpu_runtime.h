@@ -17,8 +17,6 @@ typedef hipDeviceProp_t gpuDeviceProp_t;
 #define gpuGetErrorString hipGetErrorString
 #define gpuGetDeviceCount hipGetDeviceCount
 #define gpuGetDeviceProperties hipGetDeviceProperties
-#define gpuDriverGetVersion hipDriverGetVersion
-#define gpuRuntimeGetVersion hipRuntimeGetVersion
 #define gpuSetDevice hipSetDevice
 #define gpuMalloc hipMalloc
 #define gpuFree hipFree
@@ -42,8 +40,6 @@ typedef struct cudaDeviceProp gpuDeviceProp_t;
 #define gpuGetErrorString cudaGetErrorString
 #define gpuGetDeviceCount cudaGetDeviceCount
 #define gpuGetDeviceProperties cudaGetDeviceProperties
-#define gpuDriverGetVersion cudaDriverGetVersion
-#define gpuRuntimeGetVersion cudaRuntimeGetVersion
 #define gpuSetDevice cudaSetDevice
 #define gpuMalloc cudaMalloc
 #define gpuFree cudaFree
