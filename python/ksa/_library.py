@@ -14,9 +14,9 @@ Search order (the first that loads wins):
    (``LD_LIBRARY_PATH``, ldconfig's cache), then ``lib``, ``lib64`` and the multiarch folder of
    ``sys.prefix``, ``/usr/local`` and ``/usr``.
 
-A libksa from a build tree finds its plugins next to itself; this module points
-``KSA_PLUGIN_PATH`` there unless the caller set it. An installed libksa finds its plugins under
-``<libdir>/ksa`` by itself.
+Whichever was loaded, libksa finds its plugins by itself (dispatch/context.c): next to itself (a
+build tree's ``lib``, a copy inside the package) and in its ``ksa/`` subfolder (an installed
+libksa's ``<libdir>/ksa``), after the folders of ``KSA_PLUGIN_PATH`` when that is set.
 """
 import ctypes
 import glob
@@ -63,19 +63,18 @@ def installed_candidates():
 
 
 def candidates():
-    """(path or soname, where it comes from, plugins next to it) in search order; KSA_LIBRARY is
-    handled by load()."""
+    """(path or soname, where it comes from) in search order; KSA_LIBRARY is handled by load()."""
     here = os.path.dirname(os.path.abspath(__file__))
     built = _build_location()
     if built:
-        yield built, "the build this package was copied from (_build_location.py)", True
-    yield os.path.join(here, "libksa.so"), "a copy inside the package", True
+        yield built, "the build this package was copied from (_build_location.py)"
+    yield os.path.join(here, "libksa.so"), "a copy inside the package"
     root = _source_root(here)
     if root:
         for path in build_tree_candidates(root):
-            yield path, f"the source tree's build folder {os.path.dirname(os.path.dirname(path))}", True
+            yield path, f"the source tree's build folder {os.path.dirname(os.path.dirname(path))}"
     for name in installed_candidates():
-        yield name, "an installed libksa", False
+        yield name, "an installed libksa"
 
 
 def load():
@@ -89,7 +88,7 @@ def load():
         except OSError as e:
             raise OSError(f"KSA_LIBRARY={env} cannot be loaded: {e}") from e
     tried = []
-    for cand, how, plugins_beside in candidates():
+    for cand, how in candidates():
         if os.sep in cand and not os.path.exists(cand):
             continue
         try:
@@ -97,8 +96,6 @@ def load():
         except OSError as e:
             tried.append(f"{cand}: {e}")
             continue
-        if plugins_beside and "KSA_PLUGIN_PATH" not in os.environ:
-            os.environ["KSA_PLUGIN_PATH"] = os.path.dirname(os.path.abspath(cand))
         return lib, cand, how
     raise OSError("libksa not found: build ksa (scripts/setup-and-demo.sh), install it (cmake --install), "
                   "or set KSA_LIBRARY to the path of libksa.so" + ("; tried " + "; ".join(tried) if tried else ""))
