@@ -456,11 +456,21 @@ class Schedule:
         _check(self._lib.ksa_schedule_plan(self._h, phase, ctypes.byref(t), ctypes.byref(size)), "ksa_schedule_plan")
         self._ws = self._dev.workspace(size.value)
 
-    def run_layer(self, layer, q, k, v, o, stream=None):
+    def prepare_layer(self, layer, q, k, v, o, stream=None):
+        """A zero-argument callable that runs `layer` on these tensors, resolved once (for timing
+        loops: one ctypes call per run). Valid while the tensors live; plan() first."""
         t = self._dev.tensors(q, k, v, o)
-        _check(self._lib.ksa_schedule_run_layer(self._h, self._dev.stream(stream), layer, ctypes.byref(t),
-                                                ctypes.byref(self._ws)), f"ksa_schedule_run_layer({layer})")
-        return o
+        st = self._dev.stream(stream)
+        fn, h, keep = self._lib.ksa_schedule_run_layer, self._h, (q, k, v, o)
+
+        def run():
+            _check(fn(h, st, layer, ctypes.byref(t), ctypes.byref(self._ws)), f"ksa_schedule_run_layer({layer})")
+            return keep[3]
+        return run
+
+    def run_layer(self, layer, q, k, v, o, stream=None):
+        """One ksa_schedule_run_layer call (plan() first). Returns o."""
+        return self.prepare_layer(layer, q, k, v, o, stream)()
 
 
 # ------------------------------------------------------------------ tensor parallelism and plans
@@ -534,18 +544,6 @@ class RankSchedule(Schedule):
                "ksa_schedule_get_head_range")
         return off.value, cnt.value
 
-    def prepare_layer(self, layer, q, k, v, o, stream=None):
-        """A zero-argument callable that runs `layer` on these tensors, resolved once (for timing
-        loops: one ctypes call per run). Valid while the tensors live; plan() first."""
-        t = self._dev.tensors(q, k, v, o)
-        st = self._dev.stream(stream)
-        fn, h, keep = self._lib.ksa_schedule_run_layer, self._h, (q, k, v, o)
-
-        def run():
-            _check(fn(h, st, layer, ctypes.byref(t), ctypes.byref(self._ws)), f"ksa_schedule_run_layer({layer})")
-            return keep[3]
-        return run
-
     def index_state(self):
         """Host copies of the index state the last ANCHOR layer wrote: ((shape, array('i')) for the
         indices, (shape, array('i')) for the counts), over this rank's KV heads."""
@@ -555,6 +553,7 @@ class RankSchedule(Schedule):
         _check(lib.ksa_schedule_get_index_state(self._h, ctypes.byref(ti), ctypes.byref(tc)),
                "ksa_schedule_get_index_state")
         out = []
+        self._dev.synchronize(None)
         for t in (ti, tc):
             shape = tuple(t.shape[i] for i in range(t.ndim))
             n = 1
@@ -562,7 +561,6 @@ class RankSchedule(Schedule):
                 n *= s
             host = array.array("i", bytes(4 * n))
             addr, _ = host.buffer_info()
-            self._dev.synchronize(None)
             _check(lib.ksa_buffer_read(addr, t.buffer, t.offset, 4 * n, None), "ksa_buffer_read(index state)")
             out.append((shape, host))
         return out[0], out[1]
