@@ -243,12 +243,7 @@ void ksa_cpu_avx512_store_row(void *dst, const float *src, float scale, ksa_dtyp
         } else if (dtype == KSA_DTYPE_F16) {
             _mm256_storeu_si256((__m256i *)((uint16_t *)dst + d), _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
         } else { /* bf16, NaN kept quiet */
-            __m512i u = _mm512_castps_si512(v);
-            __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
-            __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
-            __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-            r = _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
-            _mm256_storeu_si256((__m256i *)((uint16_t *)dst + d), _mm512_cvtepi32_epi16(r));
+            _mm256_storeu_si256((__m256i *)((uint16_t *)dst + d), to_bf16(v));
         }
     }
 }
