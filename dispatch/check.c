@@ -40,18 +40,6 @@ static double load_elem(const void *base, ksa_dtype dt, int64_t off)
     }
 }
 
-static int64_t candidates_of(const ksa_problem *p, int32_t b, int64_t t)
-{
-    if (p->phase == KSA_PHASE_DECODE) return p->seqlen_k[b];
-    return (int64_t)p->seqlen_k[b] - p->seqlen_q[b] + t * p->topk.tile_size;
-}
-
-static int64_t tiles_of(const ksa_problem *p, int32_t b)
-{
-    if (p->phase == KSA_PHASE_DECODE) return 1;
-    return (p->seqlen_q[b] + p->topk.tile_size - 1) / p->topk.tile_size;
-}
-
 /* One output element against the reference's: a NaN reference needs a NaN, an infinite one the
  * same infinity, a finite one a finite value within atol + rtol * |ref| (docs/SEMANTICS.md). */
 static int element_agrees(double x, double ref, double atol, double rtol)
@@ -146,8 +134,8 @@ static ksa_status compare_index_sets(const ksa_problem *c, const ksa_problem *r,
                         break;
                     }
                 if (st || nc == 0) continue;
-                if (t >= tiles_of(c, b)) continue;
-                int64_t ncand = candidates_of(c, b, t);
+                if (t >= ksa_problem_tiles(c, b)) continue;
+                int64_t ncand = ksa_problem_candidates(c, b, t);
                 memset(mark, 0, (size_t)ncand);
                 for (int32_t s = 0; s < nr; s++) {
                     int32_t j = ri[rb + s * r->index_stride[3]];

@@ -159,6 +159,19 @@ static inline int64_t ksa_index_slots(const ksa_topk_params *p, ksa_phase phase,
     return ksa_rule_index_slots(&r, phase == KSA_PHASE_DECODE, max_lk);
 }
 
+/* Query tiles of sequence b (1 in decode), and the candidate keys of its tile t: every key in
+ * decode, pos(tT) = lk - lq + tT in prefill. */
+static inline int64_t ksa_problem_tiles(const ksa_problem *p, int32_t b)
+{
+    if (p->phase == KSA_PHASE_DECODE) return 1;
+    return (p->seqlen_q[b] + p->topk.tile_size - 1) / p->topk.tile_size;
+}
+static inline int64_t ksa_problem_candidates(const ksa_problem *p, int32_t b, int64_t t)
+{
+    if (p->phase == KSA_PHASE_DECODE) return p->seqlen_k[b];
+    return (int64_t)p->seqlen_k[b] - p->seqlen_q[b] + t * p->topk.tile_size;
+}
+
 /* ---------------------------------------------------------------- tuning */
 typedef struct ksa_tunable_param {
     const char *name;       /* "block_q" */

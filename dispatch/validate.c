@@ -447,7 +447,7 @@ ksa_status ksa_resolve_index_geometry(ksa_device dev, const ksa_attention_tensor
     if (!decode) {
         need_tiles = 0;
         for (int32_t b = 0; b < p->batch; b++) {
-            int64_t nt = (p->seqlen_q[b] + p->topk.tile_size - 1) / p->topk.tile_size;
+            int64_t nt = ksa_problem_tiles(p, b);
             if (nt > need_tiles) need_tiles = nt;
         }
     }
@@ -572,7 +572,6 @@ static ksa_status mark_reserve(ksa_problem_storage *st, int64_t n)
 ksa_status ksa_validate_index_entries(ksa_device dev, void *stream, ksa_problem *p, ksa_problem_storage *st)
 {
     if (p->mode != KSA_MODE_REUSE || !p->validate_indices) return KSA_STATUS_SUCCESS;
-    int decode = p->phase == KSA_PHASE_DECODE;
     const int32_t *hi, *hc;
     int32_t *oi, *oc;
     ksa_status s = mark_reserve(st, p->max_seqlen_k);
@@ -585,12 +584,12 @@ ksa_status ksa_validate_index_entries(ksa_device dev, void *stream, ksa_problem 
         return s;
     }
     ksa_status bad = KSA_STATUS_SUCCESS;
-    int64_t T = p->topk.tile_size, slots = p->k_slots;
+    int64_t slots = p->k_slots;
     for (int32_t b = 0; b < p->batch && !bad; b++) {
-        int64_t ntb = decode ? 1 : (p->seqlen_q[b] + T - 1) / T;
+        int64_t ntb = ksa_problem_tiles(p, b);
         for (int64_t g = 0; g < p->num_kv_heads && !bad; g++)
             for (int64_t tt = 0; tt < ntb && !bad; tt++) {
-                int64_t ncand = decode ? p->seqlen_k[b] : (int64_t)p->seqlen_k[b] - p->seqlen_q[b] + tt * T;
+                int64_t ncand = ksa_problem_candidates(p, b, tt);
                 int32_t c = hc[b * p->count_stride[0] + g * p->count_stride[1] + tt * p->count_stride[2]];
                 if (c < 0 || c > slots || c > ncand) {
                     bad = ksa_error(KSA_STATUS_INVALID_ARGUMENT,
