@@ -265,24 +265,28 @@ ksa_status ksa_calib_solve_sharded(const double *cov, const double *w, int32_t n
     if (st) return st;
     if ((st = ksa_calib_check_shards(fn, h, shards, KSA_STATUS_INVALID_ARGUMENT))) return st;
     if (k < 1 || k > n) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "%s: num_anchors is %d; it must be in 1..%d", fn, k, n);
+    /* the same DP without the constraint, for the coverage that sharding costs; with one shard it
+     * is the main solve itself */
+    const int free_pass = unconstrained_score && shards > 1;
     double *sim = malloc(sizeof(double) * (size_t)n * (size_t)n);
-    int32_t *free_anchors = unconstrained_score ? malloc(sizeof(int32_t) * (size_t)k) : NULL;
-    if (!sim || (unconstrained_score && !free_anchors)) {
+    int32_t *free_anchors = free_pass ? malloc(sizeof(int32_t) * (size_t)k) : NULL;
+    if (!sim || (free_pass && !free_anchors)) {
         free(sim);
         free(free_anchors);
         return ksa_error(KSA_STATUS_OUT_OF_MEMORY, "%s: cannot allocate the similarity matrix", fn);
     }
-    double free_score = 0.0;
-    if (unconstrained_score) { /* the same DP without the constraint, for the coverage that sharding costs */
+    double free_score = 0.0, best = 0.0;
+    if (free_pass) {
         st = ksa_calib_similarity_sharded(cov, w, n, h, 1, sim);
         if (!st) st = ksa_calib_select_anchors(sim, n, k, free_anchors, &free_score, NULL);
     }
     if (!st) st = ksa_calib_similarity_sharded(cov, w, n, h, shards, sim);
     if (!st) st = ksa_calib_plan_init(out, n, h, k);
-    if (!st) st = ksa_calib_select_anchors(sim, n, k, out->anchors, score, segment_scores);
+    if (!st) st = ksa_calib_select_anchors(sim, n, k, out->anchors, &best, segment_scores);
     if (!st) st = ksa_calib_head_maps_sharded(cov, n, h, shards, out->anchors, k, out->head_maps);
     if (!st) out->num_shards = shards;
-    if (!st && unconstrained_score) *unconstrained_score = free_score;
+    if (!st && score) *score = best;
+    if (!st && unconstrained_score) *unconstrained_score = free_pass ? free_score : best;
     free(sim);
     free(free_anchors);
     if (st) ksa_calib_plan_free(out);
