@@ -75,12 +75,6 @@ ksa_status ksa_set_config_override(const char *config)
     return KSA_STATUS_SUCCESS;
 }
 
-static int env_flag(const char *name)
-{
-    const char *e = getenv(name);
-    return e && *e && strcmp(e, "0") != 0;
-}
-
 ksa_status ksa_attention_index_shape(ksa_device dev, const ksa_attention_params *params,
                                      const ksa_attention_tensors *tensors, int64_t *n_tiles, int64_t *k_slots)
 {
@@ -266,7 +260,7 @@ ksa_status ksa_attention(ksa_device dev, ksa_stream stream, const ksa_attention_
                          stream->device->info.name, dev->info.name);
     void *native = stream ? stream->native : NULL;
     /* KSA_CHECK validates the caller's index tensors before the backend runs on them */
-    int checking = env_flag("KSA_CHECK") && dev->backend->kind != KSA_DEVICE_REFERENCE;
+    int checking = ksa_env_flag("KSA_CHECK") && dev->backend->kind != KSA_DEVICE_REFERENCE;
     ksa_problem p;
     ksa_problem_storage *st = thread_storage();
     ksa_status s = checking ? ksa_check_resolve(dev, native, params, tensors, &p, st)

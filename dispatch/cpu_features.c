@@ -165,20 +165,15 @@ const char *ksa_cpu_isa_level(void)
         if (strcmp(want, order[i]) == 0) wi = i;
         if (strcmp(best, order[i]) == 0) bi = i;
     }
+    if (wi >= 0 && wi <= bi) return order[wi];
+    /* not a level, or more than this CPU offers: warn once, log every time */
     static atomic_flag warned = ATOMIC_FLAG_INIT;
-    if (wi < 0) {
-        if (!atomic_flag_test_and_set(&warned))
-            ksa_warn("KSA_CPU_ISA=%s is not one of portable, avx512, amx; using %s", want, best);
-        ksa_log("KSA_CPU_ISA=%s is not one of portable, avx512, amx; using %s", want, best);
-        return best;
-    }
-    if (wi > bi) {
-        if (!atomic_flag_test_and_set(&warned))
-            ksa_warn("KSA_CPU_ISA=%s asks for more than this CPU offers; using %s", want, best);
-        ksa_log("KSA_CPU_ISA=%s asks for more than this CPU offers; using %s", want, best);
-        return best;
-    }
-    return order[wi];
+    char why[256];
+    snprintf(why, sizeof why, "KSA_CPU_ISA=%s %s; using %s", want,
+             wi < 0 ? "is not one of portable, avx512, amx" : "asks for more than this CPU offers", best);
+    if (!atomic_flag_test_and_set(&warned)) ksa_warn("%s", why);
+    ksa_log("%s", why);
+    return best;
 }
 
 int32_t ksa_env_num_threads(int32_t fallback, int32_t max, char *note, size_t note_len)

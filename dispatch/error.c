@@ -46,13 +46,18 @@ ksa_status ksa_error(ksa_status status, const char *fmt, ...)
     return status;
 }
 
+int ksa_env_flag(const char *name)
+{
+    const char *e = getenv(name);
+    return e && *e && strcmp(e, "0") != 0;
+}
+
 int ksa_log_enabled(void)
 {
     static int cached = -1;
     int v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
     if (v < 0) {
-        const char *e = getenv("KSA_LOG");
-        v = (e && *e && strcmp(e, "0") != 0) ? 1 : 0;
+        v = ksa_env_flag("KSA_LOG");
         __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
     }
     return v;

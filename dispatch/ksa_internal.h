@@ -23,6 +23,9 @@ ksa_status ksa_error(ksa_status status, const char *fmt, ...)
 #endif
     ;
 void ksa_clear_error(void);
+/* An on/off environment variable (KSA_LOG, KSA_CHECK, KSA_TEST_QUICK): on when set to anything but
+ * "" or "0". */
+int ksa_env_flag(const char *name);
 int ksa_log_enabled(void);
 void ksa_log(const char *fmt, ...)
 #if defined(__GNUC__)

@@ -82,11 +82,7 @@ ksa_context ktest_context(void)
     return shared_ctx;
 }
 
-int ktest_quick(void)
-{
-    const char *e = getenv("KSA_TEST_QUICK");
-    return e && *e && strcmp(e, "0") != 0;
-}
+int ktest_quick(void) { return ksa_env_flag("KSA_TEST_QUICK"); }
 
 ksa_device ktest_open_device(const char *name)
 {

@@ -72,7 +72,7 @@ static void env_effect(const char *name, const char *value, ksa_context ctx, cha
         snprintf(out, len, "tuning cache: %s", p ? p : "off (shipped entries only)");
 #endif
     } else if (!strcmp(name, "KSA_LOG") || !strcmp(name, "KSA_CHECK")) {
-        snprintf(out, len, "%s", value[0] && strcmp(value, "0") ? "on" : "off");
+        snprintf(out, len, "%s", ksa_env_flag(name) ? "on" : "off");
     }
 }
 
