@@ -156,6 +156,9 @@ typedef struct ksa_geom {
 #define META_HEADMAP(g) (4 * (g)->batch)
 #define META_COUNTS(g) (4 * (g)->batch + (g)->hkv)
 
+/* key `key` (-1: an empty slot) is seen by a valid row whose last visible key is pos */
+inline int key_visible(int row_valid, int key, int pos) { return row_valid && key >= 0 && key <= pos; }
+
 inline long key_row_base(const ksa_geom *g, __global const int *pt, int b, long krow0, int j, long off, long sb,
                          long st, long sh, long sp, int kvh)
 {
@@ -279,7 +282,7 @@ ksa_attend(ksa_geom geom, float scale, int flags, __global const stor_t *q, __gl
                 const int kk = lane + j * TPR;
                 if (kk < BK) {
                     const int key = kid[kk];
-                    ss[r * BK + kk] = (row_valid && key >= 0 && key <= pos) ? sc[j] : -INFINITY;
+                    ss[r * BK + kk] = key_visible(row_valid, key, pos) ? sc[j] : -INFINITY;
                 }
             }
         }
@@ -300,7 +303,7 @@ ksa_attend(ksa_geom geom, float scale, int flags, __global const stor_t *q, __gl
         barrier(CLK_LOCAL_MEM_FENCE);
         for (int kk = lane; kk < BK; kk += TPR) {
             const int key = kid[kk];
-            const int visible = row_valid && key >= 0 && key <= pos;
+            const int visible = key_visible(row_valid, key, pos);
             ss[r * BK + kk] = visible ? exp(ss[r * BK + kk] - m_new) : 0.0f;
         }
         barrier(CLK_LOCAL_MEM_FENCE);
