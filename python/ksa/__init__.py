@@ -86,6 +86,12 @@ class _DeviceInfo(ctypes.Structure):
                 ("memory_bytes", ctypes.c_uint64), ("driver_version", ctypes.c_char * 64)]
 
 
+class _CalibPlan(ctypes.Structure):
+    _fields_ = [("num_layers", ctypes.c_int32), ("num_kv_heads", ctypes.c_int32), ("num_anchors", ctypes.c_int32),
+                ("anchors", ctypes.POINTER(ctypes.c_int32)), ("head_maps", ctypes.POINTER(ctypes.c_int32)),
+                ("model", ctypes.c_char * 128), ("num_shards", ctypes.c_int32)]
+
+
 # ------------------------------------------------------------------ library loading
 _lib = None
 _lib_path = None
@@ -127,6 +133,14 @@ def load_library(path=None):
         "ksa_schedule_plan": (st, [vp, ip, P(_AttentionTensors), P(ctypes.c_size_t)]),
         "ksa_schedule_run_layer": (st, [vp, vp, i32, P(_AttentionTensors), P(_Workspace)]),
         "ksa_set_config_override": (st, [ctypes.c_char_p]),
+        # tensor parallelism and plan files (RankSchedule, load_plan)
+        "ksa_schedule_set_head_range": (st, [vp, i32, i32]),
+        "ksa_schedule_get_head_range": (st, [vp, P(i32), P(i32)]),
+        "ksa_schedule_get_index_state": (st, [vp, P(_Tensor), P(_Tensor)]),
+        "ksa_buffer_read": (st, [vp, vp, ctypes.c_size_t, ctypes.c_size_t, vp]),
+        "ksa_calib_plan_load": (st, [ctypes.c_char_p, P(_CalibPlan)]),
+        "ksa_calib_plan_load_npy": (st, [ctypes.c_char_p, P(i32), i32, P(_CalibPlan)]),
+        "ksa_calib_plan_free": (None, [P(_CalibPlan)]),
     }
     for name, (res, args) in decl.items():
         fn = getattr(lib, name)
@@ -474,42 +488,16 @@ class Schedule:
 
 
 # ------------------------------------------------------------------ tensor parallelism and plans
-# (kept in one section: ksa_schedule_set_head_range, ksa_schedule_get_index_state, plan files)
+# (RankSchedule: ksa_schedule_set_head_range, ksa_schedule_get_index_state; load_plan: plan files;
+# their declarations are in load_library's table)
 __all__ += ["RankSchedule", "load_plan"]
-
-class _CalibPlan(ctypes.Structure):
-    _fields_ = [("num_layers", ctypes.c_int32), ("num_kv_heads", ctypes.c_int32), ("num_anchors", ctypes.c_int32),
-                ("anchors", ctypes.POINTER(ctypes.c_int32)), ("head_maps", ctypes.POINTER(ctypes.c_int32)),
-                ("model", ctypes.c_char * 128), ("num_shards", ctypes.c_int32)]
-
-
-def _tp_lib():
-    """libksa with the declarations of this section (made once)."""
-    lib = load_library()
-    if not getattr(lib, "_ksa_tp_declared", False):
-        vp, i32, st, P = ctypes.c_void_p, ctypes.c_int32, ctypes.c_int, ctypes.POINTER
-        decl = {
-            "ksa_schedule_set_head_range": (st, [vp, i32, i32]),
-            "ksa_schedule_get_head_range": (st, [vp, P(i32), P(i32)]),
-            "ksa_schedule_get_index_state": (st, [vp, P(_Tensor), P(_Tensor)]),
-            "ksa_buffer_read": (st, [vp, vp, ctypes.c_size_t, ctypes.c_size_t, vp]),
-            "ksa_calib_plan_load": (st, [ctypes.c_char_p, P(_CalibPlan)]),
-            "ksa_calib_plan_load_npy": (st, [ctypes.c_char_p, P(i32), i32, P(_CalibPlan)]),
-            "ksa_calib_plan_free": (None, [P(_CalibPlan)]),
-        }
-        for name, (res, args) in decl.items():
-            fn = getattr(lib, name)
-            fn.restype = res
-            fn.argtypes = args
-        lib._ksa_tp_declared = True
-    return lib
 
 
 def load_plan(path):
     """A Kascade plan from a schedule file (calib/SCHEDULE-FORMAT.md) or a head-map .npy table whose
     name carries the anchors: dict(model, num_layers, num_kv_heads, num_shards, anchors, head_maps),
     head_maps as num_layers lists of num_kv_heads ints (the model's KV-head numbers)."""
-    lib = _tp_lib()
+    lib = load_library()
     plan = _CalibPlan()
     if str(path).endswith(".npy"):
         status = lib.ksa_calib_plan_load_npy(os.fsencode(path), None, 0, ctypes.byref(plan))
@@ -535,12 +523,13 @@ class RankSchedule(Schedule):
     def __init__(self, device, num_layers, num_kv_heads, kv_head_offset=0, kv_head_count=None, **topk):
         super().__init__(device, num_layers, num_kv_heads, **topk)
         count = num_kv_heads if kv_head_count is None else kv_head_count
-        _check(_tp_lib().ksa_schedule_set_head_range(self._h, kv_head_offset, count), "ksa_schedule_set_head_range")
+        _check(load_library().ksa_schedule_set_head_range(self._h, kv_head_offset, count),
+               "ksa_schedule_set_head_range")
         self.kv_head_offset, self.kv_head_count = kv_head_offset, count
 
     def head_range(self):
         off, cnt = ctypes.c_int32(), ctypes.c_int32()
-        _check(_tp_lib().ksa_schedule_get_head_range(self._h, ctypes.byref(off), ctypes.byref(cnt)),
+        _check(load_library().ksa_schedule_get_head_range(self._h, ctypes.byref(off), ctypes.byref(cnt)),
                "ksa_schedule_get_head_range")
         return off.value, cnt.value
 
@@ -548,7 +537,7 @@ class RankSchedule(Schedule):
         """Host copies of the index state the last ANCHOR layer wrote: ((shape, array('i')) for the
         indices, (shape, array('i')) for the counts), over this rank's KV heads."""
         import array
-        lib = _tp_lib()
+        lib = load_library()
         ti, tc = _Tensor(), _Tensor()
         _check(lib.ksa_schedule_get_index_state(self._h, ctypes.byref(ti), ctypes.byref(tc)),
                "ksa_schedule_get_index_state")
