@@ -27,7 +27,7 @@ from . import _library
 __all__ = ["KsaError", "Context", "Device", "Schedule", "load_library", "library_path", "version",
            "DTYPE_F32", "DTYPE_F16", "DTYPE_BF16", "DTYPE_I32",
            "MODE_DENSE", "MODE_ANCHOR", "MODE_REUSE", "PHASE_PREFILL", "PHASE_DECODE",
-           "LAYER_DENSE", "LAYER_ANCHOR", "LAYER_REUSE"]
+           "LAYER_DENSE", "LAYER_ANCHOR", "LAYER_REUSE", "TOLERANCE"]
 
 DTYPE_F32, DTYPE_F16, DTYPE_BF16, DTYPE_I32 = 1, 2, 3, 4
 MODE_DENSE, MODE_ANCHOR, MODE_REUSE = 0, 1, 2
@@ -36,6 +36,10 @@ LAYER_DENSE, LAYER_ANCHOR, LAYER_REUSE = 0, 1, 2
 DEVICE_KINDS = {0: "reference", 1: "cpu", 2: "cuda", 3: "hip", 4: "opencl"}
 MAX_DIMS = 5
 _ELEM = {DTYPE_F32: 4, DTYPE_F16: 2, DTYPE_BF16: 2, DTYPE_I32: 4}
+# Per-dtype output tolerances (atol, rtol): an element agrees with the reference when
+# |x - ref| <= atol + rtol * |ref|. They mirror the library's central per-dtype tolerances,
+# ksa_tolerance_for in dispatch/check.c (docs/SEMANTICS.md, "Correctness model"); change both together.
+TOLERANCE = {"f32": (2e-5, 2e-5), "f16": (2e-3, 2e-3), "bf16": (1.6e-2, 1.6e-2)}
 
 
 class KsaError(RuntimeError):

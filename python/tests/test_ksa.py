@@ -1,7 +1,7 @@
 """test_ksa.py: the ksa Python package with NumPy arrays on the reference and cpu devices.
 
 Dense attention is checked against an independent NumPy float64 implementation; the cpu device
-against the reference device (tolerances of conftest.TOLERANCE, which mirror the library's) and,
+against the reference device (tolerances of ksa.TOLERANCE, which mirror the library's) and,
 with KSA_CHECK=1, by the library's own cross-check; ANCHOR / REUSE index sets must match the
 reference's; a schedule step must match on both devices; bad input must raise KsaError with a
 sentence and leave the output untouched; and libksa must be found without any setting.
@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 
 import ksa
-from ksa import _library
-from conftest import TOLERANCE
+from ksa import TOLERANCE, _library
 
 DEVICES = ("reference", "cpu")
 
