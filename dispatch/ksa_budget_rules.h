@@ -3,8 +3,8 @@
  * dispatch, the reference, the cpu backend, the OpenCL host code and the CUDA/HIP kernels all run
  * this arithmetic and nothing else:
  *   - C callers go through the ksa_topk_params wrappers of dispatch/ksa_backend.h;
- *   - the CUDA and HIP kernels through backends/gpu_common/ksa_gpu_budget.cuh, which only copies
- *     their argument block's fields into a ksa_budget_rule;
+ *   - the CUDA and HIP kernels through kg_budget / kg_tile_count of backends/gpu/ksa_gpu_common.cuh,
+ *     which only copy their argument block's fields into a ksa_budget_rule;
  *   - the OpenCL kernels hold no copy: the host (backends/opencl/ocl_attention.c) computes every
  *     count with these functions and passes them in the call metadata; tests/common's grid checks
  *     the counts each device writes against a table computed by hand.

@@ -47,7 +47,7 @@ typedef struct ksa_gpu_args {
     int32_t dtype;      /* KSA_GPU_DT_* */
     int32_t vec16;      /* every q/k/v row start is 16-byte aligned */
     float scale_log2;   /* scale * log2(e) */
-    /* Top-k rule (docs/SEMANTICS.md "Budget k"), re-derived on the device (ksa_gpu_budget.cuh) */
+    /* Top-k rule (docs/SEMANTICS.md "Budget k"), re-derived on the device (kg_budget, ksa_gpu_common.cuh) */
     double fraction;
     int32_t top_k, min_k, round_multiple, tile_size, rolling, local_window;
     int32_t n_tiles, k_slots; /* decode: n_tiles = 1 */

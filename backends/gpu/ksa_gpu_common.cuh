@@ -1,6 +1,6 @@
 /* ksa_gpu_common.cuh: what the kernels of both GPU vendors share on the device: per-sequence
  * metadata in the workspace, K/V row addressing for contiguous, ragged and paged layouts, the Top-k
- * budget rules of docs/SEMANTICS.md (ksa_gpu_budget.cuh), 16-byte global-to-shared copies
+ * budget rules of docs/SEMANTICS.md (dispatch/ksa_budget_rules.h), 16-byte global-to-shared copies
  * (asynchronous on sm_80+), and the shared-memory opt-in. Written only against ksa_gpu_vendor.h, so
  * nvcc and hipcc compile it alike. */
 #ifndef KSA_GPU_COMMON_CUH
@@ -12,7 +12,7 @@
 #include "ksa_gpu_vendor.h"
 #include "ksa_gpu_args.h"
 #include "ksa_gpu_launch.h"
-#include "ksa_gpu_budget.cuh"
+#include "../../dispatch/ksa_budget_rules.h"
 #include "ksa_gpu_reduce.cuh"
 #include "ksa_gpu_topk.cuh"
 
@@ -52,13 +52,32 @@ static __device__ __forceinline__ int64_t kg_kv_offset(const ksa_gpu_args &a, in
     return (int64_t)b * s.batch + (int64_t)(kg_krow0(a, b) + j) * s.token + (int64_t)g * s.head;
 }
 
-/* Top-k budget rules (ksa_gpu_budget.cuh) */
-static __device__ __forceinline__ int64_t kg_budget(const ksa_gpu_args &a, int64_t L) { return ksa_gpu_budget(a, L); }
+/* Top-k budget rules: the one copy is dispatch/ksa_budget_rules.h (__host__ __device__ under nvcc
+ * and hipcc); the argument block carries the rule's fields */
+static __device__ __forceinline__ ksa_budget_rule kg_rule(const ksa_gpu_args &a)
+{
+    ksa_budget_rule r;
+    r.fraction = a.fraction;
+    r.top_k = a.top_k;
+    r.min_k = a.min_k;
+    r.round_multiple = a.round_multiple;
+    r.tile_size = a.tile_size;
+    r.rolling = a.rolling;
+    return r;
+}
+
+/* k(L) */
+static __device__ __forceinline__ int64_t kg_budget(const ksa_gpu_args &a, int64_t L)
+{
+    const ksa_budget_rule r = kg_rule(a);
+    return ksa_rule_budget(&r, L);
+}
 
 /* selection size of prefill tile t (ksa_prefill_tile_count of dispatch/ksa_backend.h) */
 static __device__ __forceinline__ int64_t kg_tile_count(const ksa_gpu_args &a, int64_t lq, int64_t lk, int64_t t)
 {
-    return ksa_gpu_tile_count(a, lq, lk, t);
+    const ksa_budget_rule r = kg_rule(a);
+    return ksa_rule_prefill_tile_count(&r, lq, lk, t);
 }
 
 /* 16-byte global -> shared copy; src_bytes 0 zero-fills. Asynchronous on sm_80+. */

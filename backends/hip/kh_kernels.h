@@ -13,8 +13,8 @@
  *    exact Top-k by 4-pass radix select on the float bits and an ordered compaction (ties: smaller
  *    key first, like the reference), indices written ascending, free slots -1, counts written.
  *    The Top-k, the wave reductions and the budget rules are the GPU layer's (backends/gpu/:
- *    ksa_gpu_topk.cuh, ksa_gpu_reduce.cuh, ksa_gpu_budget.cuh), as are the K/V row addressing and
- *    the metadata accessors (ksa_gpu_common.cuh).
+ *    ksa_gpu_topk.cuh, ksa_gpu_reduce.cuh, the budget wrappers of ksa_gpu_common.cuh), as are the
+ *    K/V row addressing and the metadata accessors (ksa_gpu_common.cuh).
  * Each kh_<dtype>.hip instantiates the launchers for one storage type (KH_DEFINE_LAUNCHERS). */
 #ifndef KSA_KH_KERNELS_H
 #define KSA_KH_KERNELS_H
