@@ -36,7 +36,7 @@ SKIP=" ${KSA_RUN_SKIP:-} "
 MODE=${1:-full}
 JOBS=${KSA_RUN_JOBS:-16}
 EXTRA_CMAKE=${KSA_RUN_CMAKE_ARGS:-} # e.g. -DKSA_WITH_CUDA=OFF to try the script on a machine without a GPU
-. "$ROOT/scripts/device/device-common.sh" # say, elapsed, ksa_device_cmocka, ksa_cuda_sanitize
+. "$ROOT/scripts/device/device-common.sh" # say, elapsed, ksa_device_cmocka, ksa_device_cuda_env, ksa_cuda_sanitize
 mkdir -p "$LOGS" "$PLOTS"
 ksa_device_summary "$OUT" # $OUT/summary.txt and the clock
 
@@ -76,9 +76,7 @@ TESTS=ON
 pkg-config --exists cmocka 2>/dev/null || { TESTS=OFF; say "no cmocka: tests not built"; }
 
 # ---------------------------------------------------------------- build
-# the CUDA toolkit's OpenCL headers and loader let the OpenCL plugin build too
-[ -d /usr/local/cuda ] && export CUDA_PATH=${CUDA_PATH:-/usr/local/cuda}
-command -v nvcc >/dev/null 2>&1 || { [ -x /usr/local/cuda/bin/nvcc ] && export PATH=/usr/local/cuda/bin:$PATH; }
+ksa_device_cuda_env # CUDA_PATH and nvcc on PATH (the toolkit's OpenCL headers let the OpenCL plugin build too)
 stage "build (CUDA on, HIP off)"
 cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKSA_WITH_CUDA=ON -DKSA_WITH_HIP=OFF \
   -DKSA_BUILD_TESTS=$TESTS -DKSA_BUILD_TOOLS=ON $EXTRA_CMAKE >"$LOGS/build.log" 2>&1 &&

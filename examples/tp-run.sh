@@ -21,6 +21,7 @@ BUILD=${KSA_TP_BUILD:-$ROOT/build-device}
 LIMIT=${KSA_TP_LIMIT:-420} # seconds for the example itself
 EXTRA_CMAKE=${KSA_TP_CMAKE_ARGS:-} # e.g. -DKSA_WITH_CUDA=OFF, with --cpu, to try the script without a GPU
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 PYTHONUNBUFFERED=1
+. "$ROOT/scripts/device/device-common.sh" # ksa_device_cuda_env
 mkdir -p "$OUT"
 
 {
@@ -31,8 +32,7 @@ mkdir -p "$OUT"
 } >"$OUT/env.txt" 2>&1
 cat "$OUT/env.txt"
 
-[ -d /usr/local/cuda ] && export CUDA_PATH=${CUDA_PATH:-/usr/local/cuda}
-command -v nvcc >/dev/null 2>&1 || { [ -x /usr/local/cuda/bin/nvcc ] && export PATH=/usr/local/cuda/bin:$PATH; }
+ksa_device_cuda_env # CUDA_PATH and nvcc on PATH
 start=$(date +%s)
 cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKSA_WITH_CUDA=ON -DKSA_WITH_HIP=OFF \
   -DKSA_BUILD_TESTS=OFF -DKSA_BUILD_TOOLS=OFF $EXTRA_CMAKE >"$OUT/build.log" 2>&1 &&

@@ -1,6 +1,7 @@
-# device-common.sh: setup shared by the device-machine scripts (bench/device-run.sh and the
-# backends' scripts/device/device-*.sh); sourced, not run. The lent machine has no package registry,
-# so the test framework travels as Debian packages in .carry/cuda (see scripts/device/device-dev.sh).
+# device-common.sh: setup shared by the device-machine scripts (bench/device-run.sh,
+# examples/tp-run.sh and the backends' scripts/device/device-*.sh); sourced, not run. The lent
+# machine has no package registry, so the test framework travels as Debian packages in .carry/cuda
+# (see scripts/device/device-dev.sh).
 
 # ksa_device_cmocka ROOT: unpack cmocka from ROOT/.carry/cuda/*.deb under /tmp/cmocka and point
 # pkg-config, the compiler and the loader at it when the machine lacks it. Returns 0 when it
@@ -17,6 +18,15 @@ ksa_device_cmocka() {
   export LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
   export LIBRARY_PATH=$libdir${LIBRARY_PATH:+:$LIBRARY_PATH}
   export CPATH=/tmp/cmocka/usr/include${CPATH:+:$CPATH}
+  return 0
+}
+
+# ksa_device_cuda_env: the CUDA toolkit for the build: CUDA_PATH (unless set) when /usr/local/cuda
+# exists (its OpenCL headers and loader let the OpenCL plugin build too), and /usr/local/cuda/bin on
+# PATH when nvcc is not on it already.
+ksa_device_cuda_env() {
+  [ -d /usr/local/cuda ] && export CUDA_PATH=${CUDA_PATH:-/usr/local/cuda}
+  command -v nvcc >/dev/null 2>&1 || { [ -x /usr/local/cuda/bin/nvcc ] && export PATH=/usr/local/cuda/bin:$PATH; }
   return 0
 }
 
