@@ -61,21 +61,8 @@ static __device__ __forceinline__ int kc_cta_rows(const ksa_gpu_args &a, kc_rows
     r.lq = kg_lq(a, r.b);
     r.lk = kg_lk(a, r.b);
     r.qrow0 = kg_qrow0(a, r.b);
-    int G = a.group;
-    const int chunk = gridDim.x - 1 - blockIdx.x; /* the longest key lists (last rows) start first */
-    if (!a.sparse) {
-        r.tile = -1;
-        r.row_begin = chunk * KC_BQ;
-        r.row_end = min(r.row_begin + KC_BQ, r.lq * G);
-    } else {
-        int cpt = a.rows_per_cta_chunks;
-        r.tile = chunk / cpt;
-        int c = chunk % cpt;
-        int T = a.tile_size;
-        int tb = r.tile * T * G, te = min((r.tile + 1) * T, r.lq) * G;
-        r.row_begin = tb + c * KC_BQ;
-        r.row_end = min(r.row_begin + KC_BQ, te);
-    }
+    /* the longest key lists (last rows) start first */
+    kc_chunk_rows(a, r.lq, gridDim.x - 1 - blockIdx.x, r.tile, r.row_begin, r.row_end);
     return r.row_begin < r.row_end;
 }
 
@@ -398,8 +385,7 @@ template <int D, int MB, typename T> static int kc_flash_launch_mb(const ksa_gpu
     static unsigned kc_smem_done; /* devices this kernel was configured on */
     cudaError_t e = kg_allow_smem(kc_flash_prefill<D, MB, T>, &kc_smem_done);
     if (e != cudaSuccess) return (int)e;
-    int chunks = a->sparse ? a->n_tiles * a->rows_per_cta_chunks : (a->max_lq * a->group + KC_BQ - 1) / KC_BQ;
-    dim3 grid((unsigned)chunks, (unsigned)a->hkv, (unsigned)a->batch);
+    dim3 grid((unsigned)kc_prefill_chunks(a), (unsigned)a->hkv, (unsigned)a->batch);
     kc_flash_prefill<D, MB, T><<<grid, kc_flash_cfg<D, MB>::THREADS, smem, st>>>(*a);
     return (int)cudaGetLastError();
 }

@@ -1,7 +1,8 @@
 /* ksa_cuda_ptx.cuh: the NVIDIA-only device helpers the kernels of this folder share: ldmatrix (plain
  * and transposed), mma.sync m16n8k16 with f32 accumulators for f16 and bf16 and the matching
  * 16-bit pair packing (flash_prefill.cu, mma_decode.cu, sm90_prefill.cu), the online-softmax step on
- * an m16n8 accumulator fragment (all three), the 128-byte-swizzled tile offset, and the mbarrier,
+ * an m16n8 accumulator fragment (all three), the prefill CTAs' row ranges (flash_prefill.cu,
+ * sm90_prefill.cu), the 128-byte-swizzled tile offset, and the mbarrier,
  * TMA and proxy-fence instructions of the sm_90 pipelines (sm90_prefill.cu, mma_decode.cu; their
  * bodies are empty below sm_90, where no caller reaches them). Not static (__forceinline__ makes
  * them inline): a file that uses part of the header gets no warning. */
@@ -12,6 +13,7 @@
 
 #include <cuda.h>
 
+#include "ksa_cuda.h"
 #include "ksa_gpu_common.cuh"
 
 __device__ __forceinline__ void kc_ldmatrix_x4(uint32_t r[4], const void *smem)
@@ -92,6 +94,32 @@ __device__ __forceinline__ void kc_quad_softmax_step(float m[2], float mx[2], fl
         base[hf] = mn == KG_NEG_INF ? 0.f : mn;
         alpha[hf] = ksa_exp2(m[hf] - base[hf]);
         m[hf] = mn;
+    }
+}
+
+/* Prefill CTAs own KC_PREFILL_ROWS MMA rows each (a row is a (query, head of the GQA group) pair,
+ * query-major). Dense: the chunks of the flattened rows of a sequence; sparse: rows_per_cta_chunks
+ * chunks per query tile, so a CTA's rows share one index set. The grid's x extent: */
+__host__ __device__ inline int kc_prefill_chunks(const ksa_gpu_args *a)
+{
+    return a->sparse ? a->n_tiles * a->rows_per_cta_chunks : (a->max_lq * a->group + KC_PREFILL_ROWS - 1) / KC_PREFILL_ROWS;
+}
+/* the rows [row_begin, row_end) of chunk `chunk` of a sequence with lq queries and, when sparse, their
+ * query tile (-1 when dense); empty when the sequence is shorter than the grid */
+__device__ __forceinline__ void kc_chunk_rows(const ksa_gpu_args &a, int lq, int chunk, int &tile, int &row_begin, int &row_end)
+{
+    const int G = a.group;
+    if (!a.sparse) {
+        tile = -1;
+        row_begin = chunk * KC_PREFILL_ROWS;
+        row_end = min(row_begin + KC_PREFILL_ROWS, lq * G);
+    } else {
+        const int cpt = a.rows_per_cta_chunks;
+        tile = chunk / cpt;
+        const int c = chunk % cpt, T = a.tile_size;
+        const int tb = tile * T * G, te = min((tile + 1) * T, lq) * G;
+        row_begin = tb + c * KC_PREFILL_ROWS;
+        row_end = min(row_begin + KC_PREFILL_ROWS, te);
     }
 }
 

@@ -37,7 +37,7 @@
 #endif
 
 template <int D> struct k90_cfg {
-    static constexpr int BM = 128;                  /* MMA rows per CTA: 2 consumer warpgroups x 64 */
+    static constexpr int BM = KC_PREFILL_ROWS;      /* MMA rows per CTA: 2 consumer warpgroups x 64 */
     static constexpr int BN = D <= 128 ? 128 : 64;  /* keys per K / V tile */
     static constexpr int KS = D == 64 ? 4 : D == 128 ? 3 : 2; /* K ring buffers */
     static constexpr int VS = D == 64 ? 4 : 2;                /* V ring buffers */
@@ -101,7 +101,7 @@ static __device__ __forceinline__ int k90_setup(const ksa_gpu_args &a, k90_work 
     w.lk = kg_lk(a, w.b);
     w.qrow0 = kg_qrow0(a, w.b);
     w.krow0 = kg_krow0(a, w.b);
-    const int G = a.group, BM = 128, T = a.tile_size;
+    const int G = a.group, T = a.tile_size;
     w.pos_shift = w.lk - w.lq;
     w.nsel = 0;
     w.own0 = 0;
@@ -115,18 +115,8 @@ static __device__ __forceinline__ int k90_setup(const ksa_gpu_args &a, k90_work 
         w.row_end = min((w.tile + 1) * T, w.lq) * G;
         w.nkeys = start;
     } else {
-        const int chunk = gridDim.x - 1 - blockIdx.x; /* the longest key lists start first */
-        if (!a.sparse) {
-            w.tile = -1;
-            w.row_begin = chunk * BM;
-            w.row_end = min(w.row_begin + BM, w.lq * G);
-        } else {
-            const int cpt = a.rows_per_cta_chunks;
-            w.tile = chunk / cpt;
-            const int tb = w.tile * T * G, te = min((w.tile + 1) * T, w.lq) * G;
-            w.row_begin = tb + (chunk % cpt) * BM;
-            w.row_end = min(w.row_begin + BM, te);
-        }
+        /* the longest key lists start first */
+        kc_chunk_rows(a, w.lq, gridDim.x - 1 - blockIdx.x, w.tile, w.row_begin, w.row_end);
         if (w.row_begin >= w.row_end) return 0;
         w.pos_max = w.pos_shift + (w.row_end - 1) / G;
         if (a.sparse) {
@@ -152,7 +142,8 @@ template <int MODE> static __device__ __forceinline__ int k90_key(const ksa_gpu_
     return n < w.nsel ? w.idx[(int64_t)n * a.is3] : w.own0 + (n - w.nsel);
 }
 
-/* element offset of key j's row in K (which 0) or V (which 1) of this CTA's sequence and KV head */
+/* element offset of key j's row in K (which 0) or V (which 1) of this CTA's sequence and KV head
+ * (the sequence's first key row read once, in k90_setup) */
 static __device__ __forceinline__ int64_t k90_row_off(const ksa_gpu_args &a, const k90_work &w, int which, int j)
 {
     const ksa_gpu_strides &s = which ? a.v_s : a.k_s;
@@ -630,8 +621,7 @@ static int k90_launch_t(const ksa_gpu_args *a, float *pooled, int tile0, int nti
     if (MODE == K90_POOL)
         grid = dim3((unsigned)ntiles, (unsigned)a->hkv, (unsigned)a->batch);
     else
-        grid = dim3((unsigned)(a->sparse ? a->n_tiles * a->rows_per_cta_chunks : (a->max_lq * a->group + C::BM - 1) / C::BM),
-                    (unsigned)a->hkv, (unsigned)a->batch);
+        grid = dim3((unsigned)kc_prefill_chunks(a), (unsigned)a->hkv, (unsigned)a->batch);
     k90_prefill<D, T, MODE><<<grid, C::THREADS, C::SMEM, st>>>(*a, mk, mv, tma, pooled, tile0, ntiles, ld);
     return (int)cudaGetLastError();
 }
