@@ -165,11 +165,62 @@ typedef struct ksa_tune_options {
     uint64_t seed;
     ksa_tune_progress_fn progress;
     void *progress_user;
+    int32_t confirm_rounds; /* rounds of the interleaved confirmation and of the comparison, 3..
+                               KSA_TUNE_MAX_ROUNDS; default 5 (0 also means 5) */
 } ksa_tune_options;
 
 ksa_tune_options ksa_tune_options_default(void);
 
 #define KSA_TUNE_CONFIG_MAX 256
+#define KSA_TUNE_MAX_ROUNDS 15
+
+/* ---------------------------------------------------------------- judging built-in vs another configuration
+ * A measurement of the built-in against another configuration (a search winner, or what the lookup
+ * picks) is made of R rounds. In each round the two alternate call by call (which one goes first
+ * swaps every pair and every round; the input sets rotate) and each side's round median is taken.
+ * Per round, ratio = built-in median / other median (> 1: the other is faster). From the rounds:
+ *   ratio            the median of the R round ratios;
+ *   noise band       [ratio_low, ratio_high]: the j-th lowest and j-th highest round ratio, j the
+ *                    largest rank (at least 1) whose order-statistic interval holds the true median
+ *                    ratio with at least 90% probability whatever the noise's distribution
+ *                    (1 - 2 P(Binomial(R, 1/2) <= j - 1) >= 0.90); for R = 3..7 that is [min, max]
+ *                    (93.75% at R = 5, only 75% at R = 3), R = 8..10 drop one round each side,
+ *                    R = 11..12 two, R = 13..15 three;
+ *   built-in band    the built-in's round medians over their median, same ranks: how much the
+ *                    machine itself drifted from round to round;
+ *   verdict          FASTER when ratio_low > 1, SLOWER when ratio_high < 1, else SAME (within noise).
+ * A search winner is stored only when (ksa_tune_rounds_accept) its median of round medians is at
+ * least min_gain below the built-in's, at least R - 1 rounds show that gain by themselves
+ * (ratio >= 1 / (1 - min_gain)), and ratio_low > 1 (faster in every round of the band). */
+typedef enum ksa_tune_verdict {
+    KSA_TUNE_SAME = 0,   /* the band contains 1: no difference beyond the noise */
+    KSA_TUNE_FASTER = 1, /* ratio_low > 1: the other configuration is faster */
+    KSA_TUNE_SLOWER = 2  /* ratio_high < 1: the other configuration is slower */
+} ksa_tune_verdict;
+
+typedef struct ksa_tune_rounds {
+    int32_t rounds;          /* R, measured */
+    int32_t calls_per_round; /* timed calls per side in each round */
+    double builtin_ms[KSA_TUNE_MAX_ROUNDS]; /* round medians */
+    double other_ms[KSA_TUNE_MAX_ROUNDS];
+    double round_ratio[KSA_TUNE_MAX_ROUNDS]; /* builtin_ms[i] / other_ms[i] */
+    double builtin_median_ms, other_median_ms; /* medians of the round medians */
+    double ratio, ratio_low, ratio_high;       /* median round ratio and its noise band */
+    double builtin_low, builtin_high;          /* the built-in's run-to-run band (1 = its median) */
+    int32_t band_rank;       /* j above */
+    int32_t rounds_gaining;  /* rounds with ratio >= 1 / (1 - min_gain) */
+    int32_t verdict;         /* ksa_tune_verdict */
+} ksa_tune_rounds;
+
+/* Fill the derived fields of `r` from rounds, builtin_ms[] and other_ms[] (every time > 0).
+ * INVALID_ARGUMENT, with a sentence naming the field, when rounds is outside 1..KSA_TUNE_MAX_ROUNDS,
+ * a time is not positive or min_gain is outside [0, 1). */
+ksa_status ksa_tune_rounds_summarize(ksa_tune_rounds *r, double min_gain);
+/* 1 when a summarized measurement admits storing the other configuration as a winner (rule above);
+ * else 0 and `why` (optional) gets the sentence saying which condition failed. */
+int ksa_tune_rounds_accept(const ksa_tune_rounds *r, double min_gain, char *why, size_t why_len);
+/* "faster", "same within noise", "slower". */
+const char *ksa_tune_verdict_name(int32_t verdict);
 
 typedef struct ksa_tune_result {
     ksa_tunable_space space;
@@ -186,9 +237,12 @@ typedef struct ksa_tune_result {
     int32_t improved;       /* best beats the built-in by min_gain, confirmed: entry holds it */
     int32_t builtin_marker; /* not improved, the search ran: entry is a "built-in is best" marker */
     int32_t confirmed_run;  /* the interleaved confirmation ran (best looked faster in the search) */
-    double confirm_builtin_ms, confirm_best_ms; /* its medians */
+    double confirm_builtin_ms, confirm_best_ms; /* its medians of round medians */
     double probe_builtin_ms, probe_best_ms;     /* the same at the buckets' lower edge (0: not run) */
     char probe_note[256];   /* why the lower-edge probe refused the winner ("" when it did not) */
+    ksa_tune_rounds confirm; /* the confirmation's rounds (rounds 0: not run) */
+    ksa_tune_rounds probe;   /* the lower-edge probe's rounds (rounds 0: not run) */
+    char confirm_note[256];  /* why the confirmation refused the winner ("" when it did not) */
     ksa_tune_entry entry;
     int32_t budget_exhausted;
 } ksa_tune_result;
@@ -206,10 +260,29 @@ ksa_status ksa_tune_list_candidates(ksa_device dev, const ksa_tune_shape *s, con
  * stored. */
 ksa_status ksa_tune_shape_run(ksa_device dev, const ksa_tune_shape *s, const ksa_tune_options *o, ksa_tune_result *r);
 
-/* Measure built-in vs tuned lookup (interleaved, same inputs) for P9. *source: what the lookup used
- * ("builtin" when nothing applies). */
+/* Measure built-in vs tuned lookup for P9: o->confirm_rounds rounds of interleaved calls on the
+ * same inputs (see ksa_tune_rounds; "other" is the tuned lookup), at least o->repeats calls per side
+ * and round, more for short calls (about 50 ms per side and round, at most 256 calls). */
+typedef struct ksa_tune_comparison {
+    ksa_tune_rounds rounds;
+    double builtin_ms, tuned_ms;     /* medians of the round medians */
+    char config[KSA_TUNE_CONFIG_MAX];/* the tuned configuration ("" when the lookup gives the built-in) */
+    const char *source;              /* what the lookup used, as *source of ksa_tune_compare */
+    int32_t same_code;               /* the lookup gives the built-in: both sides run the same code */
+} ksa_tune_comparison;
+ksa_status ksa_tune_compare_rounds(ksa_device dev, const ksa_tune_shape *s, const ksa_tune_options *o,
+                                   ksa_tune_comparison *out);
+
+/* The same, reduced to the medians of the round medians (the interface before the rounds).
+ * *source: what the lookup used ("builtin" when nothing applies). */
 ksa_status ksa_tune_compare(ksa_device dev, const ksa_tune_shape *s, const ksa_tune_options *o, double *builtin_ms,
                             double *tuned_ms, char *config, size_t config_len, const char **source);
+
+/* Tests only: the clock that times each measured call (seconds, any origin, non-decreasing), e.g.
+ * a simulated one advanced by a fake backend; NULL restores CLOCK_MONOTONIC. The budget keeps the
+ * real clock. Not thread-safe: set it before tuning. */
+typedef double (*ksa_tune_clock_fn)(void);
+void ksa_tune_set_clock(ksa_tune_clock_fn clock);
 
 #ifdef __cplusplus
 }

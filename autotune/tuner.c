@@ -5,7 +5,9 @@
  * with ksa_set_config_override(). Before a candidate may win it must pass the reference check on a
  * capped shape of the same class and agree with the built-in's output on the full shape: a fast
  * wrong configuration never wins. A winner is only reported when it beats the built-in by a
- * margin in an interleaved confirmation run, so a tuned entry is never slower than the default. */
+ * margin in repeated interleaved confirmation rounds, with the pessimistic edge of the rounds'
+ * noise band still faster (ksa_tune_rounds in ksa_autotune.h), so that a tuned entry is not
+ * slower than the default run after run. ksa_tune_compare measures P9 with the same rounds. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
@@ -33,7 +35,22 @@ ksa_tune_options ksa_tune_options_default(void)
     o.min_gain = 0.03;
     o.check_max_len = 300;
     o.seed = 20261123u;
+    o.confirm_rounds = 5;
     return o;
+}
+
+/* The rounds an options struct asks for (0: the default 5), or INVALID_ARGUMENT with a sentence. */
+static ksa_status rounds_of(const ksa_tune_options *o, const char *fn, int32_t *rounds)
+{
+    int32_t n = o->confirm_rounds ? o->confirm_rounds : 5;
+    if (n < 3 || n > KSA_TUNE_MAX_ROUNDS)
+        return ksa_error(KSA_STATUS_INVALID_ARGUMENT,
+                         "%s: confirm_rounds %d is outside 3..%d (fewer than 3 rounds give no noise band)", fn,
+                         (int)o->confirm_rounds, KSA_TUNE_MAX_ROUNDS);
+    if (!(o->min_gain >= 0 && o->min_gain < 1))
+        return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "%s: min_gain %g is outside [0, 1)", fn, o->min_gain);
+    *rounds = n;
+    return KSA_STATUS_SUCCESS;
 }
 
 const char *ksa_tune_shape_string(const ksa_tune_shape *s, char *buf, size_t len)
@@ -49,6 +66,12 @@ static double now_s(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
+
+static ksa_tune_clock_fn call_clock; /* tests: a simulated clock; NULL: now_s */
+
+void ksa_tune_set_clock(ksa_tune_clock_fn clock) { call_clock = clock; }
+
+static double call_clock_s(void) { return call_clock ? call_clock() : now_s(); }
 
 static uint64_t rng_next(uint64_t *s)
 {
@@ -73,6 +96,105 @@ static double median(double *v, int n)
 {
     qsort(v, (size_t)n, sizeof *v, cmp_double);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* ---------------------------------------------------------------- judging rounds (ksa_tune_rounds) */
+/* The largest rank j >= 1 whose order-statistic interval [x_(j), x_(n+1-j)] of n samples holds
+ * their distribution's median with probability >= 0.90: 1 - 2 P(Binomial(n, 1/2) <= j - 1). */
+static int band_rank(int n)
+{
+    int j = 1;
+    double below = 1.0; /* sum of C(n, i) for i < j + 1, as the loop moves j up */
+    double binom = 1.0; /* C(n, i) */
+    double total = ldexp(1.0, n);
+    for (int k = 2; 2 * k <= n + 1; k++) {
+        binom = binom * (n - (k - 2)) / (k - 1); /* C(n, k - 1) */
+        below += binom;                        /* sum of C(n, i), i <= k - 1 */
+        if (1.0 - 2.0 * below / total < 0.90) break;
+        j = k;
+    }
+    return j;
+}
+
+static void sorted_copy(const double *v, int n, double *out)
+{
+    memcpy(out, v, sizeof *out * (size_t)n);
+    qsort(out, (size_t)n, sizeof *out, cmp_double);
+}
+
+static double median_of(const double *v, int n)
+{
+    double tmp[KSA_TUNE_MAX_ROUNDS];
+    sorted_copy(v, n, tmp);
+    return n % 2 ? tmp[n / 2] : 0.5 * (tmp[n / 2 - 1] + tmp[n / 2]);
+}
+
+ksa_status ksa_tune_rounds_summarize(ksa_tune_rounds *r, double min_gain)
+{
+    if (!r) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_tune_rounds_summarize: r is NULL");
+    int n = r->rounds;
+    if (n < 1 || n > KSA_TUNE_MAX_ROUNDS)
+        return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_tune_rounds_summarize: rounds %d is outside 1..%d", n,
+                         KSA_TUNE_MAX_ROUNDS);
+    if (!(min_gain >= 0 && min_gain < 1))
+        return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_tune_rounds_summarize: min_gain %g is outside [0, 1)", min_gain);
+    for (int i = 0; i < n; i++)
+        if (!(r->builtin_ms[i] > 0) || !(r->other_ms[i] > 0))
+            return ksa_error(KSA_STATUS_INVALID_ARGUMENT,
+                             "ksa_tune_rounds_summarize: round %d has a time that is not positive (builtin_ms %g, other_ms %g)",
+                             i, r->builtin_ms[i], r->other_ms[i]);
+    double gain_ratio = 1.0 / (1.0 - min_gain);
+    r->rounds_gaining = 0;
+    for (int i = 0; i < n; i++) {
+        r->round_ratio[i] = r->builtin_ms[i] / r->other_ms[i];
+        if (r->round_ratio[i] >= gain_ratio) r->rounds_gaining++;
+    }
+    r->builtin_median_ms = median_of(r->builtin_ms, n);
+    r->other_median_ms = median_of(r->other_ms, n);
+    r->ratio = median_of(r->round_ratio, n);
+    int j = band_rank(n);
+    r->band_rank = j;
+    double sorted[KSA_TUNE_MAX_ROUNDS];
+    sorted_copy(r->round_ratio, n, sorted);
+    r->ratio_low = sorted[j - 1];
+    r->ratio_high = sorted[n - j];
+    sorted_copy(r->builtin_ms, n, sorted);
+    r->builtin_low = sorted[j - 1] / r->builtin_median_ms;
+    r->builtin_high = sorted[n - j] / r->builtin_median_ms;
+    r->verdict = r->ratio_low > 1.0 ? KSA_TUNE_FASTER : r->ratio_high < 1.0 ? KSA_TUNE_SLOWER : KSA_TUNE_SAME;
+    return KSA_STATUS_SUCCESS;
+}
+
+int ksa_tune_rounds_accept(const ksa_tune_rounds *r, double min_gain, char *why, size_t why_len)
+{
+    char note[256];
+    int ok = 0;
+    int needed = r && r->rounds > 1 ? r->rounds - 1 : 1;
+    if (!r || r->rounds < 1)
+        snprintf(note, sizeof note, "no confirmation rounds were measured");
+    else if (!(r->other_median_ms < r->builtin_median_ms * (1.0 - min_gain)))
+        snprintf(note, sizeof note, "median of the round medians %.4g ms vs the built-in's %.4g ms: not %.1f%% faster",
+                 r->other_median_ms, r->builtin_median_ms, min_gain * 100);
+    else if (r->rounds_gaining < needed)
+        snprintf(note, sizeof note, "the %.1f%% gain held in %d of %d rounds (%d needed; speedup %.3f, band [%.3f, %.3f])",
+                 min_gain * 100, r->rounds_gaining, r->rounds, needed, r->ratio, r->ratio_low, r->ratio_high);
+    else if (!(r->ratio_low > 1.0))
+        snprintf(note, sizeof note, "the noise band of the speedup [%.3f, %.3f] reaches 1: not faster at its pessimistic edge",
+                 r->ratio_low, r->ratio_high);
+    else
+        ok = 1;
+    if (why && why_len) snprintf(why, why_len, "%s", ok ? "" : note);
+    return ok;
+}
+
+const char *ksa_tune_verdict_name(int32_t verdict)
+{
+    switch (verdict) {
+    case KSA_TUNE_FASTER: return "faster";
+    case KSA_TUNE_SLOWER: return "slower";
+    case KSA_TUNE_SAME: return "same within noise";
+    default: return "unknown";
+    }
 }
 
 /* ---------------------------------------------------------------- inputs on the device */
@@ -271,10 +393,10 @@ static ksa_status run_config(tune_inputs *in, int set, const char *config, int b
         memset(&ws, 0, sizeof ws);
         ws.buffer = in->ws;
         ws.size = in->ws_size;
-        double t0 = now_s();
+        double t0 = call_clock_s();
         st = ksa_attention(in->dev, NULL, &in->params, t, in->ws ? &ws : NULL);
         if (!st) st = ksa_stream_synchronize(in->dev, NULL);
-        if (ms) *ms = (now_s() - t0) * 1e3;
+        if (ms) *ms = (call_clock_s() - t0) * 1e3;
     }
     char saved[1024];
     if (st) snprintf(saved, sizeof saved, "%s", ksa_last_error());
@@ -549,6 +671,7 @@ typedef struct search_state {
     ksa_tune_result *r;
     const ksa_tune_options *o;
     int warmup, repeats;
+    double one_call_s; /* one built-in call, measured before the search */
     double t_start;
     int done, total_estimate;
 } search_state;
@@ -631,28 +754,47 @@ static int try_candidate(search_state *ss, const ksa_tunable_space *sp, const in
     return 1;
 }
 
-/* Built-in vs `config`, interleaved call by call (alternating which goes first, rotating the
- * input sets): medians of n calls each. */
-static ksa_status interleaved(tune_inputs *in, const char *config, int n, double *builtin_ms, double *config_ms)
+/* `rounds` rounds of the built-in against `config` (NULL: whatever dispatch picks with the lookup
+ * on), `calls` timed calls per side and round after `warmup` untimed calls per side. Within a round
+ * the sides alternate call by call, which one goes first swapping every pair and every round; the
+ * input sets rotate call pair by call pair across the rounds. Summarized with min_gain. */
+static ksa_status measure_rounds(tune_inputs *in, const char *config, int rounds, int calls, int warmup, double min_gain,
+                                 ksa_tune_rounds *out)
 {
     double tb[MAX_REPEATS], tc[MAX_REPEATS];
-    if (n > MAX_REPEATS) n = MAX_REPEATS;
-    if (n < 1) n = 1;
+    if (calls > MAX_REPEATS) calls = MAX_REPEATS;
+    if (calls < 1) calls = 1;
+    if (rounds > KSA_TUNE_MAX_ROUNDS) rounds = KSA_TUNE_MAX_ROUNDS;
+    if (rounds < 1) rounds = 1;
+    memset(out, 0, sizeof *out);
     ksa_status st = KSA_STATUS_SUCCESS;
-    for (int i = 0; i < n && !st; i++) {
-        int set = i % in->nsets;
-        if (i & 1) {
-            st = run_config(in, set, config, 0, &tc[i]);
-            if (!st) st = run_config(in, set, NULL, 1, &tb[i]);
-        } else {
-            st = run_config(in, set, NULL, 1, &tb[i]);
-            if (!st) st = run_config(in, set, config, 0, &tc[i]);
+    for (int i = 0; i < warmup && !st; i++) {
+        st = run_config(in, i % in->nsets, NULL, 1, NULL);
+        if (!st) st = run_config(in, i % in->nsets, config, 0, NULL);
+    }
+    int pair = 0;
+    for (int round = 0; round < rounds && !st; round++) {
+        for (int i = 0; i < calls && !st; i++, pair++) {
+            int set = pair % in->nsets;
+            if ((i + round) & 1) {
+                st = run_config(in, set, config, 0, &tc[i]);
+                if (!st) st = run_config(in, set, NULL, 1, &tb[i]);
+            } else {
+                st = run_config(in, set, NULL, 1, &tb[i]);
+                if (!st) st = run_config(in, set, config, 0, &tc[i]);
+            }
+            /* a clock too coarse for one call reads 0: count it as 1 ns */
+            if (tb[i] <= 0) tb[i] = 1e-6;
+            if (tc[i] <= 0) tc[i] = 1e-6;
         }
+        if (st) break;
+        out->builtin_ms[round] = median(tb, calls);
+        out->other_ms[round] = median(tc, calls);
     }
     if (st) return st;
-    *builtin_ms = median(tb, n);
-    *config_ms = median(tc, n);
-    return KSA_STATUS_SUCCESS;
+    out->rounds = rounds;
+    out->calls_per_round = calls;
+    return ksa_tune_rounds_summarize(out, min_gain);
 }
 
 ksa_status ksa_tune_shape_run(ksa_device dev, const ksa_tune_shape *s_in, const ksa_tune_options *o_in, ksa_tune_result *r)
@@ -663,6 +805,9 @@ ksa_status ksa_tune_shape_run(ksa_device dev, const ksa_tune_shape *s_in, const 
     ksa_status st = validate_shape(s_in);
     if (st) return st;
     ksa_tune_options o = o_in ? *o_in : ksa_tune_options_default();
+    int32_t rounds = 0;
+    st = rounds_of(&o, "ksa_tune_shape_run", &rounds);
+    if (st) return st;
     if (o.check_max_len < 32) o.check_max_len = 32;
     ksa_tune_shape s = *s_in;
     if (s.phase == KSA_PHASE_DECODE) s.lq = 1;
@@ -728,6 +873,7 @@ ksa_status ksa_tune_shape_run(ksa_device dev, const ksa_tune_shape *s_in, const 
         double one_ms = 0;
         st = run_config(&ss.full, 0, NULL, 1, &one_ms);
         double one = one_ms * 1e-3;
+        ss.one_call_s = one;
         int calls = o.budget_s > 0 && one > 0 ? (int)(0.1 * o.budget_s / one) : ss.repeats;
         if (calls < ss.repeats) ss.repeats = calls < 3 ? 3 : calls;
         if (one > 0.5 && ss.warmup > 1) ss.warmup = 1;
@@ -808,18 +954,31 @@ ksa_status ksa_tune_shape_run(ksa_device dev, const ksa_tune_shape *s_in, const 
         r->best_ms = best_ms;
         format_config(sp, best, r->best_config, sizeof r->best_config);
     }
-    /* confirmation: interleaved built-in vs winner; record only a clear, repeated gain, and only
-     * when the winner is not slower at the lower edge of the class's buckets either */
+    /* confirmation: rounds of interleaved built-in vs winner; record only a gain that holds round
+     * after round (ksa_tune_rounds_accept), and only when the winner is not slower at the lower
+     * edge of the class's buckets either */
     if (have_best && best_ms < r->builtin_ms * (1.0 - o.min_gain)) {
-        double mb = 0, mw = 0;
-        st = interleaved(&ss.full, r->best_config, ss.repeats, &mb, &mw);
+        /* calls per side and round: the search's repeats, fewer when the rounds would take more
+         * than a quarter of the budget (at least 3) */
+        int calls = ss.repeats;
+        if (o.budget_s > 0 && ss.one_call_s > 0) {
+            double fit = 0.25 * o.budget_s / (ss.one_call_s * 2.0 * rounds);
+            if (fit < calls) calls = fit < 3 ? 3 : (int)fit;
+        }
+        char what[KSA_TUNE_CONFIG_MAX + 16];
+        snprintf(what, sizeof what, "confirming %s", r->best_config);
+        progress(&ss, what);
+        st = measure_rounds(&ss.full, r->best_config, rounds, calls, ss.warmup, o.min_gain, &r->confirm);
         int ok = 0;
         if (!st) {
             r->confirmed_run = 1;
-            r->confirm_builtin_ms = mb;
-            r->confirm_best_ms = mw;
-            ok = mw < mb * (1.0 - o.min_gain);
+            r->confirm_builtin_ms = r->confirm.builtin_median_ms;
+            r->confirm_best_ms = r->confirm.other_median_ms;
+            ok = ksa_tune_rounds_accept(&r->confirm, o.min_gain, r->confirm_note, sizeof r->confirm_note);
+        } else {
+            snprintf(r->confirm_note, sizeof r->confirm_note, "the confirmation failed: %s", ksa_last_error());
         }
+        double mb = r->confirm.builtin_median_ms, mw = r->confirm.other_median_ms;
         ksa_tune_shape probe = s;
         int64_t lk_edge = ksa_tune_bucket(s.lk) / 2 + 1, b_edge = ksa_tune_bucket(s.batch) / 2 + 1;
         if (lk_edge < 1) lk_edge = 1;
@@ -835,20 +994,27 @@ ksa_status ksa_tune_shape_run(ksa_device dev, const ksa_tune_shape *s_in, const 
             tune_inputs pin;
             char shape[160];
             ksa_tune_shape_string(&probe, shape, sizeof shape);
-            progress(&ss, shape);
+            snprintf(what, sizeof what, "lower edge %s", shape);
+            progress(&ss, what);
             st = inputs_create(dev, &probe, 2, o.seed + 3, &pin);
-            double pb = 0, pw = 0;
             if (!st) {
-                st = interleaved(&pin, r->best_config, ss.repeats, &pb, &pw);
+                st = measure_rounds(&pin, r->best_config, rounds, calls, ss.warmup, o.min_gain, &r->probe);
                 inputs_destroy(&pin);
             }
-            if (st || pw > pb * (1.0 + 0.5 * o.min_gain)) {
+            /* refused: a failed call, a median more than min_gain / 2 slower, or slower beyond the
+             * noise band (what ksa-tune --compare would call "slower" there) */
+            const ksa_tune_rounds *pr = &r->probe;
+            if (st || pr->other_median_ms > pr->builtin_median_ms * (1.0 + 0.5 * o.min_gain) || pr->verdict == KSA_TUNE_SLOWER) {
                 ok = 0;
-                snprintf(r->probe_note, sizeof r->probe_note, "at the bucket's lower edge (%s) the winner %s", shape,
-                         st ? "failed" : "is slower");
+                if (st)
+                    snprintf(r->probe_note, sizeof r->probe_note, "at the bucket's lower edge (%s) the winner failed", shape);
+                else
+                    snprintf(r->probe_note, sizeof r->probe_note,
+                             "at the bucket's lower edge (%s) the winner is slower (speedup %.3f, band [%.3f, %.3f])", shape,
+                             pr->ratio, pr->ratio_low, pr->ratio_high);
             }
-            r->probe_builtin_ms = pb;
-            r->probe_best_ms = pw;
+            r->probe_builtin_ms = pr->builtin_median_ms;
+            r->probe_best_ms = pr->other_median_ms;
         }
         if (ok) {
             r->improved = 1;
@@ -881,14 +1047,21 @@ ksa_status ksa_tune_shape_run(ksa_device dev, const ksa_tune_shape *s_in, const 
     return KSA_STATUS_SUCCESS;
 }
 
-ksa_status ksa_tune_compare(ksa_device dev, const ksa_tune_shape *s_in, const ksa_tune_options *o_in, double *builtin_ms,
-                            double *tuned_ms, char *config, size_t config_len, const char **source)
+ksa_status ksa_tune_compare_rounds(ksa_device dev, const ksa_tune_shape *s_in, const ksa_tune_options *o_in,
+                                   ksa_tune_comparison *out)
 {
     ksa_clear_error();
-    if (!dev || !s_in || !builtin_ms || !tuned_ms) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_tune_compare: NULL argument");
+    if (!dev) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_tune_compare_rounds: dev is NULL");
+    if (!s_in) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_tune_compare_rounds: shape is NULL");
+    if (!out) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_tune_compare_rounds: out is NULL");
+    memset(out, 0, sizeof *out);
+    out->source = "builtin";
     ksa_status st = validate_shape(s_in);
     if (st) return st;
     ksa_tune_options o = o_in ? *o_in : ksa_tune_options_default();
+    int32_t rounds = 0;
+    st = rounds_of(&o, "ksa_tune_compare", &rounds);
+    if (st) return st;
     ksa_tune_shape s = *s_in;
     double sb = set_bytes(&s);
     int nsets = sb > 0 ? (int)(512e6 / sb) : MAX_SETS;
@@ -899,7 +1072,6 @@ ksa_status ksa_tune_compare(ksa_device dev, const ksa_tune_shape *s_in, const ks
     if (st) return st;
     /* what the lookup chooses for this problem */
     const char *src = "builtin";
-    if (config && config_len) config[0] = '\0';
     ksa_problem p;
     ksa_problem_storage storage;
     memset(&storage, 0, sizeof storage);
@@ -911,29 +1083,47 @@ ksa_status ksa_tune_compare(ksa_device dev, const ksa_tune_shape *s_in, const ks
         const char *ls = NULL;
         if (ksa_autotune_lookup(dev, &p, &sp, v, &ls)) {
             src = ls;
-            if (config && config_len) format_config(&sp, v, config, config_len);
+            format_config(&sp, v, out->config, sizeof out->config);
         } else if (ls) {
             src = ls; /* a "built-in is best" marker */
         }
     }
     ksa_problem_storage_release(&storage);
-    for (int i = 0; i < o.warmup && !st; i++) {
-        st = run_config(&in, i % in.nsets, NULL, 1, NULL);
-        if (!st) st = run_config(&in, i % in.nsets, NULL, 0, NULL);
-    }
-    /* enough calls for ~0.25 s per side, so short calls are not judged on a few samples */
-    int n = o.repeats;
+    /* calls per side and round: at least the repeats, more for short calls (about 50 ms per side
+     * and round), so that short calls are not judged on a few samples */
+    int calls = o.repeats;
     if (!st) {
         double one = 0;
         st = run_config(&in, 0, NULL, 1, &one);
-        if (!st && one > 0 && 250.0 / one > n) n = 250.0 / one > MAX_REPEATS ? MAX_REPEATS : (int)(250.0 / one);
+        double want = one > 0 ? 50.0 / one : 0;
+        if (!st && want > calls) calls = want > MAX_REPEATS ? MAX_REPEATS : (int)want;
     }
     /* config NULL with the lookup enabled: what dispatch picks (tuned, or built-in if none) */
-    if (!st) st = interleaved(&in, NULL, n, builtin_ms, tuned_ms);
-    if (!st && source) *source = src;
+    if (!st) st = measure_rounds(&in, NULL, rounds, calls, o.warmup, o.min_gain, &out->rounds);
+    if (!st) {
+        out->source = src;
+        out->same_code = !strcmp(src, "builtin") || strstr(src, ":builtin") != NULL;
+        out->builtin_ms = out->rounds.builtin_median_ms;
+        out->tuned_ms = out->rounds.other_median_ms;
+    }
     char saved[1024];
     if (st) snprintf(saved, sizeof saved, "%s", ksa_last_error());
     inputs_destroy(&in);
     if (st) ksa_error(st, "%s", saved);
     return st;
+}
+
+ksa_status ksa_tune_compare(ksa_device dev, const ksa_tune_shape *s_in, const ksa_tune_options *o_in, double *builtin_ms,
+                            double *tuned_ms, char *config, size_t config_len, const char **source)
+{
+    if (!builtin_ms || !tuned_ms)
+        return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_tune_compare: %s is NULL", builtin_ms ? "tuned_ms" : "builtin_ms");
+    ksa_tune_comparison c;
+    ksa_status st = ksa_tune_compare_rounds(dev, s_in, o_in, &c);
+    if (st) return st;
+    *builtin_ms = c.builtin_ms;
+    *tuned_ms = c.tuned_ms;
+    if (config && config_len) snprintf(config, config_len, "%s", c.config);
+    if (source) *source = c.source;
+    return KSA_STATUS_SUCCESS;
 }

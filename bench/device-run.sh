@@ -329,8 +329,8 @@ if ! skip cputune && [ "$MODE" != smoke ] && [ -x "$BUILD/bin/ksa-tune" ]; then
     rc_of "ksa-tune cpu" $? "$T"
     # shellcheck disable=SC2086
     {
-      timeout "$(budget 30 15)" "$BUILD/bin/ksa-tune" $X $PRE --compare --json
-      timeout "$(budget 30 15)" "$BUILD/bin/ksa-tune" $X $DEC --compare --json
+      timeout "$(budget 60 15)" "$BUILD/bin/ksa-tune" $X $PRE --compare --json
+      timeout "$(budget 60 15)" "$BUILD/bin/ksa-tune" $X $DEC --compare --json
     } >>"$OUT/tune-compare.jsonl" 2>>"$T"
     rc_of "ksa-tune cpu --compare" $? "$T"
     timeout 20 "$BUILD/bin/ksa-tune" --device cpu --export-shipped "$LOGS/tune/ksa-shipped-xeon.tune" --cache "$C" >>"$T" 2>&1

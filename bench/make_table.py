@@ -198,10 +198,18 @@ def targets(ix, read_gbs=None):
         mine = [r for r in tune if r["device"] == dev]
         worst = min(mine, key=lambda r: r["speedup"])
         best = max(mine, key=lambda r: r["speedup"])
-        slower = sum(1 for r in mine if r["builtin_ms"] / r["tuned_ms"] < 1 / 1.03)
+        # ksa-tune's verdict: "slower" only when the whole noise band of the interleaved rounds is
+        # below 1 (autotune/NOTES-autotune.md); records from before the rounds use a 3% margin
+        def is_slower(r):
+            if "verdict" in r:
+                return r["verdict"] == "slower"
+            return r["builtin_ms"] / r["tuned_ms"] < 1 / 1.03
+        slower = sum(1 for r in mine if is_slower(r))
+        band = (f"; worst band {worst['ratio_low']:.2f}-{worst['ratio_high']:.2f}"
+                if "ratio_low" in worst and "ratio_high" in worst else "")
         add("P9", f"tuned vs built-in configuration, {len(mine)} shapes on {dev}",
-            f"{worst['speedup']:.2f}x .. {best['speedup']:.2f}x", "never slower (3% noise)", slower == 0,
-            f"worst {worst['op']} B{worst['B']} Lk{worst['Lk']}; {slower} slower beyond 3%")
+            f"{worst['speedup']:.2f}x .. {best['speedup']:.2f}x", "never slower (beyond the noise band)", slower == 0,
+            f"worst {worst['op']} B{worst['B']} Lk{worst['Lk']}{band}; {slower} slower")
     if not tune:
         add("P9", "tuned vs built-in configuration (ksa-tune --compare)", "n/a", "never slower", None, None)
     return rows

@@ -1,7 +1,8 @@
 /* fake_backend.c: the test-only backend of fake_backend.h. Tunables: block in {16, 32, 64}
- * (default 32) and unroll in {1, 2} (default 1). Extra sleep per call: built-in 8 ms, block=32 8 ms,
- * block=16 2 ms, block=64 0 ms but its output is wrong; unroll=2 adds 1 ms. With
- * fake_builtin_fastest the built-in sleeps 0 ms. */
+ * (default 32) and unroll in {1, 2} (default 1). Time per call (fake_times, defaults): built-in
+ * 8 ms, block=32 8 ms, block=16 2 ms, block=64 0 ms but its output is wrong; unroll=2 adds 1 ms.
+ * With fake_builtin_fastest the built-in takes 0 ms. The time is slept, or added to a simulated
+ * clock (fake_simulate_time). */
 #define _GNU_SOURCE
 #include "fake_backend.h"
 
@@ -10,9 +11,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "autotune/ksa_autotune.h"
 #include "ksa_half.h"
 #include "reference/ksa_reference.h"
 
+fake_timing fake_times = {8.0, {2.0, 8.0, 0.0}, 1.0, 0.0, 1};
+int64_t fake_calls;
 int fake_builtin_fastest;
 int fake_small_penalty;
 int fake_refuse_combo;
@@ -55,12 +59,49 @@ static ksa_status f_workspace(ksa_backend *self, int device, const ksa_problem *
     return KSA_STATUS_SUCCESS;
 }
 
-static void sleep_ms(int ms)
+static void sleep_ms(double ms)
 {
     if (ms <= 0) return;
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    long ns = (long)(ms * 1e6);
+    struct timespec ts = {ns / 1000000000L, ns % 1000000000L};
     while (nanosleep(&ts, &ts) != 0) {
     }
+}
+
+static int noise_seeded; /* 0: the noise sequence restarts from fake_times.noise_seed at its next use */
+
+void fake_timing_reset(void)
+{
+    fake_timing d = {8.0, {2.0, 8.0, 0.0}, 1.0, 0.0, 1};
+    fake_times = d;
+    noise_seeded = 0;
+}
+
+static int simulated;
+static double simulated_clock_ms;
+
+static double simulated_clock_s(void) { return simulated_clock_ms * 1e-3; }
+
+void fake_simulate_time(int on)
+{
+    simulated = on;
+    ksa_tune_set_clock(on ? simulated_clock_s : NULL);
+}
+
+/* u uniform in [-1, 1): splitmix64 over a state restarted by fake_timing_reset and whenever
+ * fake_times.noise_seed changes */
+static double noise_unit(void)
+{
+    static uint64_t state, seeded_with;
+    if (!noise_seeded || seeded_with != fake_times.noise_seed) {
+        state = seeded_with = fake_times.noise_seed;
+        noise_seeded = 1;
+    }
+    uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    return (double)(z >> 11) * (2.0 / 9007199254740992.0) - 1.0;
 }
 
 static ksa_status f_attention(ksa_backend *self, int device, void *stream, const ksa_problem *p, ksa_call_info *info)
@@ -72,10 +113,13 @@ static ksa_status f_attention(ksa_backend *self, int device, void *stream, const
     ksa_status st = ksa_reference_attention_in_workspace(p, info);
     if (st) return st;
     int block = p->config ? p->config[0] : 0, unroll = p->config ? p->config[1] : 1;
-    int ms = !p->config ? (fake_builtin_fastest ? 0 : 8) : block == 16 ? 2 : block == 32 ? 8 : 0;
-    if (unroll == 2) ms += 1;
+    double ms = !p->config ? (fake_builtin_fastest ? 0 : fake_times.builtin_ms)
+                           : fake_times.block_ms[block == 16 ? 0 : block == 32 ? 1 : 2];
+    if (unroll == 2) ms += fake_times.unroll2_extra_ms;
     if (p->config && fake_builtin_fastest) ms += 4;
     if (fake_small_penalty && block == 16 && p->max_seqlen_k <= 70) ms = 12;
+    if (fake_times.noise > 0) ms *= 1.0 + fake_times.noise * noise_unit();
+    fake_calls++;
     if (block == 64) {
         /* the planted bug: fast, and wrong in one element of the first query row */
         void *o = ksa_mem_addr(p->o.mem);
@@ -83,7 +127,8 @@ static ksa_status f_attention(ksa_backend *self, int device, void *stream, const
         else if (p->dtype == KSA_DTYPE_BF16) ((uint16_t *)o)[0] = ksa_f32_to_bf16(ksa_bf16_to_f32(((uint16_t *)o)[0]) + 0.5f);
         else ((uint16_t *)o)[0] = ksa_f32_to_f16(ksa_f16_to_f32(((uint16_t *)o)[0]) + 0.5f);
     }
-    sleep_ms(ms);
+    if (simulated) simulated_clock_ms += ms;
+    else sleep_ms(ms);
     return KSA_STATUS_SUCCESS;
 }
 

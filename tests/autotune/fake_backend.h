@@ -1,12 +1,33 @@
 /* fake_backend.h: a test-only backend for the autotuner tests. Host memory; computes with the
- * reference but sleeps per configuration so timing is predictable, and one planted configuration
- * (block=64) is the fastest but writes a wrong output, so the tuner must reject it. */
+ * reference and takes a set time per configuration (fake_times), either sleeping or, with
+ * fake_simulate_time(1), advancing a simulated clock that the tuner reads instead of the real one,
+ * so the tuner's measurements are exact and do not depend on the machine's load. Optional noise:
+ * each call's time times (1 + u), u from a seeded pseudo-random sequence. One planted
+ * configuration (block=64) is the fastest but writes a wrong output, so the tuner must reject it. */
 #ifndef KSA_TEST_FAKE_BACKEND_H
 #define KSA_TEST_FAKE_BACKEND_H
 
 #include "ksa_internal.h"
 
-/* Behaviour switch: 0 = block=16 is the honest winner; 1 = the built-in is fastest. */
+/* The time of a call in ms; fake_timing_reset() restores the defaults given here. */
+typedef struct fake_timing {
+    double builtin_ms;       /* no configuration (the built-in heuristic): 8 */
+    double block_ms[3];      /* block = 16, 32, 64: 2, 8, 0 (64 is the planted wrong one) */
+    double unroll2_extra_ms; /* added for unroll=2: 1 */
+    double noise;            /* 0: no noise; else each call's time times (1 + u), u uniform in [-noise, noise] */
+    uint64_t noise_seed;     /* the sequence of u restarts from it at fake_timing_reset and when it changes */
+} fake_timing;
+extern fake_timing fake_times;
+void fake_timing_reset(void);
+
+/* 1: calls do not sleep but advance a simulated clock, installed as the tuner's call clock
+ * (ksa_tune_set_clock); 0 (the default): calls sleep and the tuner reads the real clock. */
+void fake_simulate_time(int on);
+/* Calls the fake backend has run (attention calls that reached the timing). */
+extern int64_t fake_calls;
+
+/* Behaviour switch: 0 = block=16 is the honest winner; 1 = the built-in is fastest (0 ms, every
+ * configuration 4 ms slower than in fake_times). */
 extern int fake_builtin_fastest;
 /* 1: block=16 becomes slow (12 ms) when the longest key length is <= 70 (a config that wins at the
  * top of a length bucket and loses at its bottom). */

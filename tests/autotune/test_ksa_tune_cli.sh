@@ -1,7 +1,9 @@
 #!/bin/sh
 # test_ksa_tune_cli.sh: end-to-end smoke test of the ksa-tune command on the first device that
 # has tunable parameters (cpu when built in): --help, a bad option, --dry-run, a short tuning job
-# into a temporary cache, --show, and --compare --json reading that cache back.
+# into a temporary cache, --show, and --compare (--json and text) reading that cache back: the
+# rounds' speedup, noise band, built-in run-to-run band and verdict are reported, and the exit
+# status is 3 exactly when a tuned (not built-in) shape is "slower" beyond its band.
 # Usage: test_ksa_tune_cli.sh <path to ksa-tune>
 set -u
 TUNE="$1"
@@ -15,6 +17,9 @@ grep -q -- "--dry-run" "$DIR/help.txt" || fail "--help does not list --dry-run"
 [ $? -eq 2 ] || fail "an unknown option must exit with status 2"
 "$TUNE" --shape B=1,Hq=3,L=x > /dev/null 2>&1
 [ $? -eq 2 ] || fail "a malformed --shape must exit with status 2"
+"$TUNE" --rounds 2 > "$DIR/rounds.txt" 2>&1
+[ $? -eq 2 ] || fail "--rounds 2 must exit with status 2"
+grep -q -- "--rounds" "$DIR/rounds.txt" || fail "the --rounds error does not name the option"
 
 if ! "$TUNE" --device cpu --dry-run --op dense.decode --shape B=1,Hq=4,Hkv=2,D=64,L=256 > "$DIR/dry.txt" 2>&1; then
     cat "$DIR/dry.txt"
@@ -43,4 +48,23 @@ rc=$?
 cat "$DIR/cmp.jsonl"
 [ $rc -eq 0 ] || [ $rc -eq 3 ] || fail "--compare exited with $rc"
 grep -q '"source":"cache:exact' "$DIR/cmp.jsonl" || fail "--compare did not find the tuned entry"
+for field in builtin_ms tuned_ms speedup same_code ratio ratio_low ratio_high builtin_band_low builtin_band_high \
+    rounds calls_per_round round_ratios verdict; do
+    grep -q "\"$field\":" "$DIR/cmp.jsonl" || fail "--compare --json has no \"$field\" field"
+done
+grep -q '"rounds":5,' "$DIR/cmp.jsonl" || fail "--compare did not run the default 5 rounds"
+grep -Eq '"verdict":"(faster|same within noise|slower)"' "$DIR/cmp.jsonl" || fail "--compare --json has no known verdict"
+# exit status 3 exactly when a tuned (not same-code) shape is slower beyond its band
+if grep '"same_code":false' "$DIR/cmp.jsonl" | grep -q '"verdict":"slower"'; then want=3; else want=0; fi
+[ $rc -eq $want ] || fail "--compare exited with $rc but its verdicts call for $want"
+
+"$TUNE" --device cpu --op dense.decode,reuse.prefill --dtype f32 --shape B=1,Hq=4,Hkv=2,D=64,L=256 --compare --rounds 3 \
+    --repeats 3 --quiet --cache "$CACHE" > "$DIR/cmp.txt" 2>&1
+rc=$?
+cat "$DIR/cmp.txt"
+grep -q "band \[" "$DIR/cmp.txt" || fail "--compare text output shows no noise band"
+grep -q "built-in run-to-run \[" "$DIR/cmp.txt" || fail "--compare text output shows no built-in run-to-run band"
+grep -q "^P9: .* beyond the noise band" "$DIR/cmp.txt" || fail "--compare text output has no P9 summary"
+if grep -q "^P9: 0 of" "$DIR/cmp.txt"; then want=0; else want=3; fi
+[ $rc -eq $want ] || fail "--compare (text) exited with $rc but its summary calls for $want"
 echo "PASS"

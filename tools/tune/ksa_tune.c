@@ -39,10 +39,16 @@ static void usage(FILE *f)
             "  --warmup N          untimed calls before timing (default 2)\n"
             "  --max-candidates N  exhaustive search up to N configurations, coordinate descent above (default 48)\n"
             "  --min-gain F        a winner must beat the built-in by this fraction, 0 <= F < 1 (default 0.03)\n"
+            "  --rounds N          interleaved built-in/candidate rounds of the confirmation and of --compare,\n"
+            "                      3..15 (default 5); the spread of the rounds' ratios is the noise band\n"
             "  --freeze LIST       comma list of parameters held at their default (e.g. threads, for shipped entries)\n"
             "  --cache PATH        tuning cache file (default $KSA_TUNE_CACHE, else $XDG_CACHE_HOME/ksa/tune-cache.txt)\n"
             "  --dry-run           list the jobs and candidate configurations; measure nothing\n"
-            "  --compare           measure built-in vs tuned lookup for each job (benchmark P9); tune nothing\n"
+            "  --compare           measure built-in vs tuned lookup for each job (benchmark P9); tune nothing:\n"
+            "                      median speedup (built-in / tuned time, > 1: tuned faster) over the rounds,\n"
+            "                      its noise band, the built-in's run-to-run band and a verdict (faster, same\n"
+            "                      within noise, slower); exit status 3 when a tuned entry is slower beyond\n"
+            "                      the band\n"
             "  --json              with --compare: one JSON object per measurement on stdout\n"
             "  --no-store          tune but do not write the cache\n"
             "  --show              print this device's cache entries and what the last load ignored\n"
@@ -368,6 +374,9 @@ int main(int argc, char **argv)
             NEED_VALUE;
             /* a fraction: -1 would turn the acceptance test around, 1 or more can never be met */
             if (!ksa_cli_double("ksa-tune", a, val, 0, 1, KSA_CLI_HI_OPEN, &opt.min_gain)) return 2;
+        } else if (!strcmp(a, "--rounds")) {
+            NEED_VALUE;
+            if (!ksa_cli_int("ksa-tune", a, val, 3, KSA_TUNE_MAX_ROUNDS, &opt.confirm_rounds)) return 2;
         } else if (!strcmp(a, "--freeze")) {
             NEED_VALUE;
             opt.frozen = val;
@@ -491,8 +500,9 @@ int main(int argc, char **argv)
                dry ? "dry run" : compare ? "comparing built-in vs tuned" : "tuning", cache_path ? cache_path : "(none)");
         if (!dry && !compare) printf("budget %.0f s in all, %.1f s per job\n", budget, opt.budget_s);
     }
-    int failures = 0, slower = 0, same_code = 0;
-    double worst_ratio = 0;
+    int failures = 0, slower = 0, faster = 0, same_noise = 0, same_code = 0, tuned_shapes = 0;
+    ksa_tune_rounds worst; /* the tuned shape with the lowest median speedup */
+    memset(&worst, 0, sizeof worst);
     for (int i = 0; i < njobs; i++) {
         job *j = &jobs[i];
         ksa_device_info info;
@@ -522,34 +532,50 @@ int main(int argc, char **argv)
             continue;
         }
         if (compare) {
-            double b = 0, t = 0;
-            char cfg[KSA_TUNE_CONFIG_MAX];
-            const char *src = "builtin";
-            st = ksa_tune_compare(j->dev, &j->shape, &opt, &b, &t, cfg, sizeof cfg, &src);
+            ksa_tune_comparison c;
+            st = ksa_tune_compare_rounds(j->dev, &j->shape, &opt, &c);
             progress_clear(&ps);
             if (st) {
                 printf("%s %s: %s\n", info.name, shape, ksa_last_error());
                 failures++;
                 continue;
             }
-            double ratio = b > 0 ? t / b : 1;
+            const ksa_tune_rounds *rd = &c.rounds;
             /* when the lookup gives the built-in, both sides run the same code: their difference is
              * the measurement's noise, shown but not counted */
-            int same = !strcmp(src, "builtin") || strstr(src, ":builtin") != NULL;
-            if (same) same_code++;
-            else if (ratio > worst_ratio) worst_ratio = ratio;
-            /* within 3%: the noise of one interleaved median on a shared machine */
-            if (!same && ratio > 1.03) slower++;
-            if (json)
+            if (c.same_code) {
+                same_code++;
+            } else {
+                tuned_shapes++;
+                if (rd->verdict == KSA_TUNE_SLOWER) slower++;
+                else if (rd->verdict == KSA_TUNE_FASTER) faster++;
+                else same_noise++;
+                if (tuned_shapes == 1 || rd->ratio < worst.ratio) worst = *rd;
+            }
+            const char *verdict = ksa_tune_verdict_name(rd->verdict);
+            if (json) {
+                char ratios[KSA_TUNE_MAX_ROUNDS * 12 + 4];
+                size_t k = 0;
+                for (int q = 0; q < rd->rounds && k < sizeof ratios; q++)
+                    k += (size_t)snprintf(ratios + k, sizeof ratios - k, "%s%.4f", q ? "," : "", rd->round_ratio[q]);
                 printf("{\"tool\":\"ksa-tune\",\"measure\":\"P9\",\"device\":\"%s\",\"backend\":\"%s\",\"op\":\"%s\",\"dtype\":\"%s\","
                        "\"B\":%d,\"Hq\":%d,\"Hkv\":%d,\"D\":%d,\"Lq\":%d,\"Lk\":%d,\"paged\":%d,\"builtin_ms\":%.4f,"
-                       "\"tuned_ms\":%.4f,\"speedup\":%.4f,\"source\":\"%s\",\"config\":\"%s\",\"same_code\":%s}\n",
+                       "\"tuned_ms\":%.4f,\"speedup\":%.4f,\"source\":\"%s\",\"config\":\"%s\",\"same_code\":%s,"
+                       "\"ratio\":%.4f,\"ratio_low\":%.4f,\"ratio_high\":%.4f,\"builtin_band_low\":%.4f,"
+                       "\"builtin_band_high\":%.4f,\"rounds\":%d,\"calls_per_round\":%d,\"round_ratios\":[%s],"
+                       "\"verdict\":\"%s\"}\n",
                        info.name, info.backend, ksa_tune_op_name(j->shape.mode, j->shape.phase), ksa_dtype_name(j->shape.dtype),
                        j->shape.batch, j->shape.hq, j->shape.hkv, j->shape.head_dim, j->shape.lq, j->shape.lk, j->shape.paged,
-                       b, t, t > 0 ? b / t : 0, src, cfg, same ? "true" : "false");
-            else
-                printf("%-8s %-52s built-in %9.3f ms  tuned %9.3f ms  speedup %.3fx  [%s%s%s]\n", info.name, shape, b, t,
-                       t > 0 ? b / t : 0, src, cfg[0] ? " " : "", cfg);
+                       c.builtin_ms, c.tuned_ms, c.tuned_ms > 0 ? c.builtin_ms / c.tuned_ms : 0, c.source, c.config,
+                       c.same_code ? "true" : "false", rd->ratio, rd->ratio_low, rd->ratio_high, rd->builtin_low,
+                       rd->builtin_high, rd->rounds, rd->calls_per_round, ratios, verdict);
+            } else {
+                printf("%-8s %-52s built-in %9.3f ms  tuned %9.3f ms  speedup %.3fx band [%.3f, %.3f]  built-in run-to-run "
+                       "[%.3f, %.3f]  %s%s  [%s%s%s]\n",
+                       info.name, shape, c.builtin_ms, c.tuned_ms, rd->ratio, rd->ratio_low, rd->ratio_high, rd->builtin_low,
+                       rd->builtin_high, verdict, c.same_code ? " (same code: noise)" : "", c.source, c.config[0] ? " " : "",
+                       c.config);
+            }
             fflush(stdout);
             continue;
         }
@@ -573,8 +599,9 @@ int main(int argc, char **argv)
                  r.rejected, r.rejected ? ": first " : "", r.rejected ? r.first_rejected : "", refused,
                  r.budget_exhausted ? ", budget exhausted" : "");
         if (r.improved) {
-            printf("%s %s: winner %s  %.3f ms vs built-in %.3f ms (%.2fx faster) %s\n", info.name, shape, r.best_config,
-                   r.best_ms, r.builtin_ms, r.builtin_ms / r.best_ms, extra);
+            printf("%s %s: winner %s  %.3f ms vs built-in %.3f ms (%.2fx faster; %d rounds, band [%.3f, %.3f]) %s\n", info.name,
+                   shape, r.best_config, r.best_ms, r.builtin_ms, r.confirm.ratio, r.confirm.rounds, r.confirm.ratio_low,
+                   r.confirm.ratio_high, extra);
             if (store && cache_path) {
                 st = ksa_tune_cache_store(cache_path, &r.entry, 1);
                 if (st) {
@@ -583,10 +610,11 @@ int main(int argc, char **argv)
                 }
             }
         } else {
-            char confirm[160] = "";
+            char confirm[400] = "";
             if (r.confirmed_run)
-                snprintf(confirm, sizeof confirm, "; interleaved re-run: built-in %.3f ms, candidate %.3f ms", r.confirm_builtin_ms,
-                         r.confirm_best_ms);
+                snprintf(confirm, sizeof confirm, "; %d interleaved rounds: built-in %.3f ms, candidate %.3f ms%s%s",
+                         r.confirm.rounds, r.confirm_builtin_ms, r.confirm_best_ms, r.confirm_note[0] ? ": " : "",
+                         r.confirm_note);
             printf("%s %s: built-in kept (%.3f ms; best candidate %s %.3f ms, not %.0f%% faster%s) %s\n", info.name, shape,
                    r.builtin_ms, r.best_config[0] ? r.best_config : "-", r.best_ms, opt.min_gain * 100, confirm, extra);
             if (r.builtin_marker && store && cache_path) {
@@ -602,10 +630,13 @@ int main(int argc, char **argv)
         if (r.rejected) printf("  rejected %s: %s\n", r.first_rejected, r.reject_reason);
         fflush(stdout);
     }
-    if (compare && !json)
-        printf("P9: %d of %d tuned shape(s) slower than built-in beyond 3%% (worst tuned/built-in time ratio %.3f); "
-               "%d shape(s) use the built-in itself\n",
-               slower, njobs - failures - same_code, worst_ratio, same_code);
+    if (compare && !json) {
+        printf("P9: %d of %d tuned shape(s) slower than the built-in beyond the noise band, %d same within noise, %d faster",
+               slower, tuned_shapes, same_noise, faster);
+        if (tuned_shapes)
+            printf(" (lowest speedup %.3f, band [%.3f, %.3f])", worst.ratio, worst.ratio_low, worst.ratio_high);
+        printf("; %d shape(s) use the built-in itself\n", same_code);
+    }
     ksa_context_destroy(ctx);
     return failures ? 1 : (compare && slower ? 3 : 0);
 }
