@@ -958,25 +958,25 @@ static void run_decode(cpu_call *c)
     decode_phase ph = {c, 0};
     combine_ctx cc = {c, 0, 1};
     if (p->mode == KSA_MODE_REUSE) {
-        ksa_cpu_pool_run(nt, BH, decode_reuse_list_task, c);
+        ksa_cpu_pool_run_placed(nt, BH, p->num_kv_heads, 1, decode_reuse_list_task, c);
         ph.use_lists = 1;
-        ksa_cpu_pool_run(nt, BH * c->lay.chunks, decode_chunk_task, &ph);
+        ksa_cpu_pool_run_placed(nt, BH * c->lay.chunks, p->num_kv_heads, c->lay.chunks, decode_chunk_task, &ph);
         cc.use_lists = 1;
-        ksa_cpu_pool_run(nt, BH, combine_task, &cc);
+        ksa_cpu_pool_run_placed(nt, BH, p->num_kv_heads, 1, combine_task, &cc);
         return;
     }
-    ksa_cpu_pool_run(nt, BH * c->lay.chunks, decode_chunk_task, &ph);
+    ksa_cpu_pool_run_placed(nt, BH * c->lay.chunks, p->num_kv_heads, c->lay.chunks, decode_chunk_task, &ph);
     cc.write_o = p->mode == KSA_MODE_DENSE || p->anchor_dense_output;
-    ksa_cpu_pool_run(nt, BH, combine_task, &cc);
+    ksa_cpu_pool_run_placed(nt, BH, p->num_kv_heads, 1, combine_task, &cc);
     if (p->mode == KSA_MODE_DENSE) return;
-    ksa_cpu_pool_run(nt, BH * c->lay.chunks, decode_pool_task, c);
-    ksa_cpu_pool_run(nt, BH, decode_select_task, c);
+    ksa_cpu_pool_run_placed(nt, BH * c->lay.chunks, p->num_kv_heads, c->lay.chunks, decode_pool_task, c);
+    ksa_cpu_pool_run_placed(nt, BH, p->num_kv_heads, 1, decode_select_task, c);
     if (p->anchor_dense_output) return;
     ph.use_lists = 1;
-    ksa_cpu_pool_run(nt, BH * c->lay.chunks, decode_chunk_task, &ph);
+    ksa_cpu_pool_run_placed(nt, BH * c->lay.chunks, p->num_kv_heads, c->lay.chunks, decode_chunk_task, &ph);
     cc.use_lists = 1;
     cc.write_o = 1;
-    ksa_cpu_pool_run(nt, BH, combine_task, &cc);
+    ksa_cpu_pool_run_placed(nt, BH, p->num_kv_heads, 1, combine_task, &cc);
 }
 
 ksa_status ksa_cpu_attention_run(const ksa_problem *p, const cpu_config *cfg, const cpu_kernels *k)
@@ -1014,13 +1014,17 @@ ksa_status ksa_cpu_attention_run(const ksa_problem *p, const cpu_config *cfg, co
         run_decode(c);
     } else if (p->mode == KSA_MODE_DENSE) {
         if (c->glob.prek)
-            ksa_cpu_pool_run(c->cfg.threads, (int64_t)p->batch * p->num_kv_heads * c->glob.pre_nblk, prepack_task, c);
+            ksa_cpu_pool_run_placed(c->cfg.threads, (int64_t)p->batch * p->num_kv_heads * c->glob.pre_nblk,
+                                    p->num_kv_heads, c->glob.pre_nblk, prepack_task, c);
         c->qblocks = (p->max_seqlen_q + c->cfg.block_q - 1) / c->cfg.block_q;
-        ksa_cpu_pool_run(c->cfg.threads, (int64_t)p->batch * p->num_kv_heads * c->qblocks, dense_prefill_task, c);
+        ksa_cpu_pool_run_placed(c->cfg.threads, (int64_t)p->batch * p->num_kv_heads * c->qblocks, p->num_kv_heads, 1,
+                                dense_prefill_task, c);
     } else {
         if (c->glob.prek)
-            ksa_cpu_pool_run(c->cfg.threads, (int64_t)p->batch * p->num_kv_heads * c->glob.pre_nblk, prepack_task, c);
-        ksa_cpu_pool_run(c->cfg.threads, (int64_t)p->batch * p->num_kv_heads * p->n_tiles, sparse_prefill_task, c);
+            ksa_cpu_pool_run_placed(c->cfg.threads, (int64_t)p->batch * p->num_kv_heads * c->glob.pre_nblk,
+                                    p->num_kv_heads, c->glob.pre_nblk, prepack_task, c);
+        ksa_cpu_pool_run_placed(c->cfg.threads, (int64_t)p->batch * p->num_kv_heads * p->n_tiles, p->num_kv_heads, 1,
+                                sparse_prefill_task, c);
     }
     return c->status;
 }

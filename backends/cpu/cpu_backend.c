@@ -182,6 +182,7 @@ static ksa_status cpu_attention(ksa_backend *self, int device, void *stream, con
             snprintf(info->config, sizeof info->config, "block_q=%d,block_k=%d,threads=%d", cfg.block_q, cfg.block_k,
                      cfg.threads);
     }
+    ksa_cpu_pool_place_workspace(ksa_mem_addr(p->workspace), p->workspace_size); /* KSA_CPU_NUMA=interleave */
     return ksa_cpu_attention_run(p, &cfg, k);
 }
 

@@ -73,6 +73,22 @@ const char *ksa_cpu_pool_description(void);
  * the caller is thread 0). Tasks are taken dynamically; results must not depend on which thread
  * runs a task. Calls from several application threads are serialised. */
 void ksa_cpu_pool_run(int32_t nthreads, int64_t ntasks, cpu_task_fn fn, void *ctx);
+/* The same for a job whose tasks belong to KV heads: task t's head is (t / per_head) % num_kv_heads
+ * and ntasks is a multiple of num_kv_heads * per_head. With more than one NUMA node and
+ * KSA_CPU_NUMA=first-touch, each node has a queue of the tasks of its KV heads (cpu_numa.h): a worker
+ * runs its own node's tasks first, then steals; what a task first touches lands on its head's node.
+ * Otherwise (one node, no hwloc, other policies, other task counts) exactly ksa_cpu_pool_run. */
+void ksa_cpu_pool_run_placed(int32_t nthreads, int64_t ntasks, int32_t num_kv_heads, int64_t per_head, cpu_task_fn fn,
+                             void *ctx);
+/* NUMA nodes the pool's plan spreads the workers over (1: one node, no hwloc or KSA_CPU_NUMA=off). */
+int32_t ksa_cpu_pool_numa_nodes(void);
+/* KSA_CPU_NUMA=interleave on more than one node: bind the whole pages of a call's workspace
+ * interleaved over the nodes (once per distinct range); otherwise nothing. */
+void ksa_cpu_pool_place_workspace(void *base, size_t bytes);
+/* For tests: placed jobs use `plan`'s worker -> node map and per-node queues (when it has more than
+ * one node) whatever the machine has; pinning is not changed. NULL restores the pool's own plan. */
+struct cpu_numa_plan;
+void ksa_cpu_pool_use_plan(const struct cpu_numa_plan *plan);
 
 /* ---------------------------------------------------------------- the driver */
 /* The resolved configuration of one call. */
