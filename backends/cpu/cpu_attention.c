@@ -29,7 +29,7 @@
 #endif
 #define CPU_ROW_BLOCK_MAX 512 /* rows (query x head pairs) per flash block */
 #define CPU_PREPACK_MAX ((size_t)256 << 20) /* bytes of pre-packed K + V per call at most */
-#define CPU_SUB_ROWS 32       /* rows per QK/softmax/PV step inside a block (a multiple of 16) */
+#define CPU_SUB_ROWS_MAX 64   /* rows per QK/softmax/PV step inside a block at most (tunable sub_rows) */
 #define CPU_LOG2E 1.4426950408889634f
 #define CPU_LN2 0.6931471805599453
 
@@ -41,6 +41,7 @@ static int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
 static const int32_t cfg_block_q[] = {8, 16, 32, 64, 128};
 static const int32_t cfg_block_k[] = {32, 64, 128, 256};
 static const int32_t cfg_chunk[] = {256, 512, 1024, 2048, 4096, 8192};
+static const int32_t cfg_sub_rows[] = {16, 32, 64};
 /* thread counts 1, 2, 4, ... and the pool size: filled once (the pool size never changes), so
  * concurrent calls read it without a race */
 static int32_t cfg_threads[16];
@@ -75,6 +76,16 @@ static int32_t default_block_q(const ksa_problem *p, const cpu_kernels *k)
     return best;
 }
 
+/* Rows per QK/softmax/PV step: the scores and probabilities of one step stay in L1. 32 for every
+ * level: on the lent Xeon (dense bf16 prefill B1 Hq32 Hkv8 D128 L4096, block_q 64 / block_k 256)
+ * 16 and 32 swapped places between two calls (28.0 vs 32.1 ms, then 26.6 vs 25.9 ms) and 64 was
+ * never ahead; the tunable lets ksa-tune decide per machine. */
+static int32_t default_sub_rows(const cpu_kernels *k)
+{
+    (void)k;
+    return 32;
+}
+
 /* Decode split: from the shape only (never from the thread count), so results are the same for
  * any number of threads: enough chunks for ~64 tasks, at least 256 keys each. */
 static int32_t default_chunk(const ksa_problem *p)
@@ -97,6 +108,7 @@ void ksa_cpu_tunable_space(const ksa_problem *p, const cpu_kernels *k, ksa_tunab
     if (p->phase == KSA_PHASE_PREFILL) {
         out->params[np++] = (ksa_tunable_param){"block_q", 5, cfg_block_q, default_block_q(p, k)};
         out->params[np++] = (ksa_tunable_param){"block_k", 4, cfg_block_k, default_block_k(k)};
+        out->params[np++] = (ksa_tunable_param){"sub_rows", 3, cfg_sub_rows, default_sub_rows(k)};
     } else {
         out->params[np++] = (ksa_tunable_param){"block_k", 4, cfg_block_k, 64};
         out->params[np++] = (ksa_tunable_param){"decode_chunk", 6, cfg_chunk, default_chunk(p)};
@@ -113,6 +125,7 @@ void ksa_cpu_resolve_config(const ksa_problem *p, const cpu_kernels *k, cpu_conf
     cfg->block_k = p->phase == KSA_PHASE_PREFILL ? default_block_k(k) : 64;
     cfg->threads = ksa_cpu_pool_size();
     cfg->decode_chunk = default_chunk(p);
+    cfg->sub_rows = default_sub_rows(k);
     if (p->config && p->config_count == space.num_params) {
         for (int i = 0; i < space.num_params; i++) {
             int32_t v = p->config[i];
@@ -122,6 +135,7 @@ void ksa_cpu_resolve_config(const ksa_problem *p, const cpu_kernels *k, cpu_conf
             else if (!strcmp(name, "block_k")) cfg->block_k = v;
             else if (!strcmp(name, "threads")) cfg->threads = v;
             else if (!strcmp(name, "decode_chunk")) cfg->decode_chunk = v;
+            else if (!strcmp(name, "sub_rows")) cfg->sub_rows = v;
         }
     }
     if (cfg->block_k < 32) cfg->block_k = 32;
@@ -130,14 +144,16 @@ void ksa_cpu_resolve_config(const ksa_problem *p, const cpu_kernels *k, cpu_conf
     if (cfg->threads < 1) cfg->threads = 1;
     if (cfg->threads > ksa_cpu_pool_size()) cfg->threads = ksa_cpu_pool_size();
     if (cfg->decode_chunk < cfg->block_k) cfg->decode_chunk = cfg->block_k;
+    cfg->sub_rows = (int32_t)round_up(cfg->sub_rows < 16 ? 16 : cfg->sub_rows, 16);
+    if (cfg->sub_rows > CPU_SUB_ROWS_MAX) cfg->sub_rows = CPU_SUB_ROWS_MAX;
 }
 
 /* ---------------------------------------------------------------- workspace layout */
 typedef struct cpu_scratch {
     void *q;              /* [Mp][D] compute format */
     void *kbuf, *vbuf;    /* [BK][D] packed */
-    float *S;             /* [CPU_SUB_ROWS][BK] */
-    void *P;              /* [CPU_SUB_ROWS][BK] */
+    float *S;             /* [sub_rows][BK] */
+    void *P;              /* [sub_rows][BK] */
     float *O;             /* [Mp][D] */
     float *mx, *l, *corr, *lse2;
     int32_t *lim;
@@ -166,7 +182,7 @@ typedef struct cpu_global {
 } cpu_global;
 
 typedef struct cpu_layout {
-    int32_t Mp, BK, D, G;
+    int32_t Mp, BK, D, G, sub_rows;
     int64_t Lmax, list_max, chunks, per_thread;
     int32_t nthreads;
     size_t total;
@@ -210,8 +226,8 @@ static void layout(const ksa_problem *p, const cpu_config *cfg, const cpu_kernel
     size_t o_q = carve(&off, (size_t)Mp * Dp * 4);
     size_t o_k = carve(&off, (size_t)BK * Dp * 4);
     size_t o_v = carve(&off, (size_t)BK * Dp * 4);
-    size_t o_S = carve(&off, (size_t)CPU_SUB_ROWS * BK * 4); /* one sub-block of rows */
-    size_t o_P = carve(&off, (size_t)CPU_SUB_ROWS * BK * 4);
+    size_t o_S = carve(&off, (size_t)cfg->sub_rows * BK * 4); /* one sub-block of rows */
+    size_t o_P = carve(&off, (size_t)cfg->sub_rows * BK * 4);
     size_t o_O = carve(&off, (size_t)Mp * D * 4);
     size_t o_mx = carve(&off, (size_t)Mp * 4);
     size_t o_l = carve(&off, (size_t)Mp * 4);
@@ -265,6 +281,7 @@ static void layout(const ksa_problem *p, const cpu_config *cfg, const cpu_kernel
         lay->BK = BK;
         lay->D = D;
         lay->G = G;
+        lay->sub_rows = cfg->sub_rows;
         lay->Lmax = Lmax;
         lay->list_max = list_max;
         lay->chunks = chunks;
@@ -374,6 +391,7 @@ typedef struct cpu_call {
     int32_t *idx, *cnt;
     size_t esize;
     int prefetch;     /* software prefetch of the next key block (decode and sparse passes) */
+    int head_major;   /* prefill tasks numbered KV head by KV head (prefill_task_coords) */
     int64_t qblocks;  /* dense prefill: blocks of block_q queries per sequence (max) */
     ksa_status status;
 } cpu_call;
@@ -463,19 +481,29 @@ static void flash(cpu_call *c, cpu_scratch *s, int32_t b, int32_t g, int32_t M, 
         int32_t n = (int32_t)imin(BK, keys->n - x0);
         int32_t nkp = (int32_t)round_up(use_pre ? imin(BK, lk - x0) : n, k->key_align);
         int64_t maxid = -1;
-        for (int32_t x = 0; x < n; x++) {
-            int64_t j = keys->list ? keys->list[x0 + x] : keys->base + x0 + x;
-            s->kid[x] = (int32_t)j;
-            if (j > maxid) maxid = j;
-            s->kptr[x] = c->kb + kv_off(p, &p->k_strides, b, j, g) * c->esize;
-            if (need_o) s->vptr[x] = c->vb + kv_off(p, &p->v_strides, b, j, g) * c->esize;
+        if (use_pre) { /* a pre-packed range: no row pointers to gather */
+            maxid = keys->base + x0 + n - 1;
+        } else {
+            for (int32_t x = 0; x < n; x++) {
+                int64_t j = keys->list ? keys->list[x0 + x] : keys->base + x0 + x;
+                s->kid[x] = (int32_t)j;
+                if (j > maxid) maxid = j;
+                s->kptr[x] = c->kb + kv_off(p, &p->k_strides, b, j, g) * c->esize;
+                if (need_o) s->vptr[x] = c->vb + kv_off(p, &p->v_strides, b, j, g) * c->esize;
+            }
         }
         int32_t anyvis = 0;
         if (maxid <= minpos) {
             for (int32_t m = 0; m < M; m++) s->lim[m] = n;
             anyvis = 1;
+        } else if (!keys->list) { /* a range: row m sees keys up to its position */
+            for (int32_t m = 0; m < M; m++) {
+                int64_t lim = s->row_pos[m] - (keys->base + x0) + 1;
+                s->lim[m] = (int32_t)(lim < 0 ? 0 : lim > n ? n : lim);
+                anyvis |= s->lim[m] > 0;
+            }
         } else {
-            /* keys are ascending where they can be masked (the tile's own keys come last) */
+            /* listed keys are ascending where they can be masked (the tile's own keys come last) */
             for (int32_t m = 0; m < M; m++) {
                 int32_t lim = n;
                 while (lim > 0 && s->kid[lim - 1] > s->row_pos[m]) lim--;
@@ -485,8 +513,9 @@ static void flash(cpu_call *c, cpu_scratch *s, int32_t b, int32_t g, int32_t M, 
         }
         if (!anyvis) continue;
         /* ask for the next block's rows while this one computes: gathered rows and token-major K/V
-         * (rows of one KV head are Hkv * D apart, too sparse for the hardware prefetchers) */
-        if (c->prefetch)
+         * (rows of one KV head are Hkv * D apart, too sparse for the hardware prefetchers); a
+         * pre-packed range reads the packed blocks instead */
+        if (c->prefetch && !use_pre)
             for (int64_t x = x0 + BK; x < imin(x0 + 2 * BK, keys->n); x++) {
                 int64_t j = keys->list ? keys->list[x] : keys->base + x;
                 const char *kr = c->kb + kv_off(p, &p->k_strides, b, j, g) * c->esize;
@@ -510,10 +539,10 @@ static void flash(cpu_call *c, cpu_scratch *s, int32_t b, int32_t g, int32_t M, 
                 PROF_MARK(thread, PROF_PACK_V);
             }
         }
-        /* rows in sub-blocks of CPU_SUB_ROWS, so scores and probabilities stay in L1 while the
+        /* rows in sub-blocks of sub_rows, so scores and probabilities stay in L1 while the
          * packed keys and values are reused from L2 */
-        for (int32_t r0 = 0; r0 < M; r0 += CPU_SUB_ROWS) {
-            int32_t Ms = (int32_t)imin(CPU_SUB_ROWS, M - r0);
+        for (int32_t r0 = 0; r0 < M; r0 += c->lay.sub_rows) {
+            int32_t Ms = (int32_t)imin(c->lay.sub_rows, M - r0);
             int32_t Msp = (int32_t)round_up(Ms, k->row_align);
             int32_t vis = 0;
             for (int32_t m = r0; m < r0 + Ms; m++) vis |= s->lim[m];
@@ -585,8 +614,8 @@ static void pool_pass(cpu_call *c, cpu_scratch *s, int32_t b, int32_t g, int32_t
             k->pack_k(s->kbuf, s->kptr, n, nkp, p->dtype, D);
             PROF_MARK(thread, PROF_PACK_K);
         }
-        for (int32_t r0 = 0; r0 < M; r0 += CPU_SUB_ROWS) {
-            int32_t Ms = (int32_t)imin(CPU_SUB_ROWS, M - r0);
+        for (int32_t r0 = 0; r0 < M; r0 += c->lay.sub_rows) {
+            int32_t Ms = (int32_t)imin(c->lay.sub_rows, M - r0);
             int32_t Msp = (int32_t)round_up(Ms, k->row_align);
             k->qk(s->S, BK, (const char *)s->q + (size_t)r0 * qrow_bytes, kbuf, Msp, nkp, D);
             PROF_MARK(thread, PROF_QK);
@@ -666,16 +695,22 @@ static void prepack_task(void *ctx, int64_t task, int32_t thread)
     }
 }
 
-/* task -> (b, g, block); blocks run longest-first (later query blocks see more keys) */
+/* task -> (b, g, block); blocks run longest-first (later query blocks see more keys). Head-major
+ * (c->head_major): task = (b * Hkv + g) * nblocks + r, so the threads work through one KV head's
+ * blocks together and share its K/V in the caches; otherwise g varies fastest. */
 static void prefill_task_coords(const cpu_call *c, int64_t task, int64_t nblocks, int32_t *b, int32_t *g, int64_t *blk)
 {
-    int64_t per_seq = (int64_t)c->p->num_kv_heads * nblocks;
-    int64_t rblk = task / ((int64_t)c->p->batch * c->p->num_kv_heads);
-    int64_t rest = task % ((int64_t)c->p->batch * c->p->num_kv_heads);
-    (void)per_seq;
+    int64_t bh, rblk;
+    if (c->head_major) {
+        bh = task / nblocks;
+        rblk = task % nblocks;
+    } else {
+        rblk = task / ((int64_t)c->p->batch * c->p->num_kv_heads);
+        bh = task % ((int64_t)c->p->batch * c->p->num_kv_heads);
+    }
     *blk = nblocks - 1 - rblk;
-    *b = (int32_t)(rest / c->p->num_kv_heads);
-    *g = (int32_t)(rest % c->p->num_kv_heads);
+    *b = (int32_t)(bh / c->p->num_kv_heads);
+    *g = (int32_t)(bh % c->p->num_kv_heads);
 }
 
 static void dense_prefill_task(void *ctx, int64_t task, int32_t thread)
@@ -1006,6 +1041,8 @@ ksa_status ksa_cpu_attention_run(const ksa_problem *p, const cpu_config *cfg, co
     c->status = KSA_STATUS_SUCCESS;
     c->prefetch = p->phase == KSA_PHASE_DECODE || p->mode != KSA_MODE_DENSE;
     if (getenv("KSA_CPU_PREFETCH")) c->prefetch = atoi(getenv("KSA_CPU_PREFETCH"));
+    c->head_major = 1; /* KSA_CPU_HEAD_MAJOR=0: the previous g-fastest order (development switch) */
+    if (getenv("KSA_CPU_HEAD_MAJOR")) c->head_major = atoi(getenv("KSA_CPU_HEAD_MAJOR")) != 0;
     pthread_once(&prof_once, prof_init);
     if (p->mode != KSA_MODE_DENSE && (!c->idx || !c->cnt))
         return ksa_error(KSA_STATUS_INTERNAL, "cpu: %s call without index/count tensors",
@@ -1017,14 +1054,14 @@ ksa_status ksa_cpu_attention_run(const ksa_problem *p, const cpu_config *cfg, co
             ksa_cpu_pool_run_placed(c->cfg.threads, (int64_t)p->batch * p->num_kv_heads * c->glob.pre_nblk,
                                     p->num_kv_heads, c->glob.pre_nblk, prepack_task, c);
         c->qblocks = (p->max_seqlen_q + c->cfg.block_q - 1) / c->cfg.block_q;
-        ksa_cpu_pool_run_placed(c->cfg.threads, (int64_t)p->batch * p->num_kv_heads * c->qblocks, p->num_kv_heads, 1,
-                                dense_prefill_task, c);
+        ksa_cpu_pool_run_placed(c->cfg.threads, (int64_t)p->batch * p->num_kv_heads * c->qblocks, p->num_kv_heads,
+                                c->head_major ? c->qblocks : 1, dense_prefill_task, c);
     } else {
         if (c->glob.prek)
             ksa_cpu_pool_run_placed(c->cfg.threads, (int64_t)p->batch * p->num_kv_heads * c->glob.pre_nblk,
                                     p->num_kv_heads, c->glob.pre_nblk, prepack_task, c);
-        ksa_cpu_pool_run_placed(c->cfg.threads, (int64_t)p->batch * p->num_kv_heads * p->n_tiles, p->num_kv_heads, 1,
-                                sparse_prefill_task, c);
+        ksa_cpu_pool_run_placed(c->cfg.threads, (int64_t)p->batch * p->num_kv_heads * p->n_tiles, p->num_kv_heads,
+                                c->head_major ? p->n_tiles : 1, sparse_prefill_task, c);
     }
     return c->status;
 }

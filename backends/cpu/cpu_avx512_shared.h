@@ -13,5 +13,7 @@ void ksa_cpu_avx512_pack_k_bf16(void *kbuf, const void *const *rows, int32_t n, 
 void ksa_cpu_avx512_pack_v_bf16(void *vbuf, const void *const *rows, int32_t n, int32_t nkp, ksa_dtype dtype, int32_t D);
 void ksa_cpu_avx512_store_row(void *dst, const float *src, float scale, ksa_dtype dtype, int32_t D);
 void ksa_cpu_avx512_pool(float *pooled, const float *S, int32_t ldS, const float *lse2, int32_t M, int32_t n, float c);
+/* the same with the degree-3 exp (bf16 levels) */
+void ksa_cpu_avx512_pool_bf16(float *pooled, const float *S, int32_t ldS, const float *lse2, int32_t M, int32_t n, float c);
 
 #endif /* KSA_CPU_AVX512_SHARED_H */

@@ -97,6 +97,7 @@ typedef struct cpu_config {
     int32_t block_k;      /* keys per block */
     int32_t threads;
     int32_t decode_chunk; /* decode: keys per split */
+    int32_t sub_rows;     /* prefill: rows per QK/softmax/PV step inside a block (16, 32 or 64) */
 } cpu_config;
 
 /* Tunable space (names and values) for a problem, and the configuration a call uses. */

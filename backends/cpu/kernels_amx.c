@@ -33,16 +33,18 @@ static void amx_configure(void)
     _tile_loadconfig(&cfg);
 }
 
-/* S[Mp][ldS] = Q[Mp][D] (bf16) x Kp (pairs of dims, [D/2][nkp][2]); Mp % 16 == 0, nkp % 32 == 0 */
+/* S[Mp][ldS] = Q[Mp][D] (bf16) x Kp (pairs of dims, [D/2][nkp][2]); Mp % 16 == 0, nkp % 32 == 0.
+ * Key columns outer, row pairs inner: the two K tiles of a 32-key column are read from L2 once and
+ * then from L1 for every further 32 rows of the sub-block (Q stays in L1). */
 static void qk_amx(float *S, int32_t ldS, const void *Qv, const void *kbuf, int32_t Mp, int32_t nkp, int32_t D)
 {
     const uint16_t *Q = Qv;
     const char *kp = kbuf;
     const size_t qstride = (size_t)D * 2, kstride = (size_t)nkp * 4, sstride = (size_t)ldS * 4;
+    const int32_t Mpair = Mp & ~31; /* rows in whole 32-row pairs; a 16-row rest follows */
     amx_configure();
-    int32_t m0 = 0;
-    for (; m0 + 32 <= Mp; m0 += 32)
-        for (int32_t x0 = 0; x0 < nkp; x0 += 32) {
+    for (int32_t x0 = 0; x0 < nkp; x0 += 32) {
+        for (int32_t m0 = 0; m0 < Mpair; m0 += 32) {
             _tile_zero(0);
             _tile_zero(1);
             _tile_zero(2);
@@ -62,8 +64,8 @@ static void qk_amx(float *S, int32_t ldS, const void *Qv, const void *kbuf, int3
             _tile_stored(2, S + (size_t)(m0 + 16) * ldS + x0, sstride);
             _tile_stored(3, S + (size_t)(m0 + 16) * ldS + x0 + 16, sstride);
         }
-    if (m0 < Mp) /* 16 rows left */
-        for (int32_t x0 = 0; x0 < nkp; x0 += 32) {
+        if (Mpair < Mp) { /* 16 rows left */
+            const int32_t m0 = Mpair;
             _tile_zero(0);
             _tile_zero(1);
             for (int32_t d0 = 0; d0 < D; d0 += 32) {
@@ -76,6 +78,7 @@ static void qk_amx(float *S, int32_t ldS, const void *Qv, const void *kbuf, int3
             _tile_stored(0, S + (size_t)m0 * ldS + x0, sstride);
             _tile_stored(1, S + (size_t)m0 * ldS + x0 + 16, sstride);
         }
+    }
 }
 
 /* O[Mp][D] = O * corr + P[Mp][ldP] (bf16) x Vp (pairs of keys, [nkp/2][D][2]): rows whose max moved
@@ -93,9 +96,11 @@ static void pv_amx(float *O, const void *Pv, int32_t ldP, const void *vbuf, cons
         for (int32_t d = 0; d < D; d += 16) _mm512_storeu_ps(o + d, _mm512_mul_ps(_mm512_loadu_ps(o + d), cr));
     }
     amx_configure();
-    int32_t m0 = 0;
-    for (; m0 + 32 <= Mp; m0 += 32)
-        for (int32_t d0 = 0; d0 < D; d0 += 32) {
+    const int32_t Mpair = Mp & ~31;
+    /* value columns outer, row pairs inner: a 32-column slice of the packed values is read from L2
+     * once and from L1 for every further 32 rows */
+    for (int32_t d0 = 0; d0 < D; d0 += 32) {
+        for (int32_t m0 = 0; m0 < Mpair; m0 += 32) {
             float *o00 = O + (size_t)m0 * D + d0, *o10 = O + (size_t)(m0 + 16) * D + d0;
             _tile_loadd(0, o00, ostride);
             _tile_loadd(1, o00 + 16, ostride);
@@ -116,13 +121,12 @@ static void pv_amx(float *O, const void *Pv, int32_t ldP, const void *vbuf, cons
             _tile_stored(2, o10, ostride);
             _tile_stored(3, o10 + 16, ostride);
         }
-    if (m0 < Mp)
-        for (int32_t d0 = 0; d0 < D; d0 += 32) {
-            float *o00 = O + (size_t)m0 * D + d0;
+        if (Mpair < Mp) {
+            float *o00 = O + (size_t)Mpair * D + d0;
             _tile_loadd(0, o00, ostride);
             _tile_loadd(1, o00 + 16, ostride);
             for (int32_t x0 = 0; x0 < nkp; x0 += 32) {
-                _tile_loadd(4, P + (size_t)m0 * ldP + x0, pstride);
+                _tile_loadd(4, P + (size_t)Mpair * ldP + x0, pstride);
                 _tile_loadd(6, vp + ((size_t)(x0 / 2) * D + d0) * 4, vstride);
                 _tile_loadd(7, vp + ((size_t)(x0 / 2) * D + d0 + 16) * 4, vstride);
                 _tile_dpbf16ps(0, 4, 6);
@@ -131,6 +135,7 @@ static void pv_amx(float *O, const void *Pv, int32_t ldP, const void *vbuf, cons
             _tile_stored(0, o00, ostride);
             _tile_stored(1, o00 + 16, ostride);
         }
+    }
 }
 
 static void softmax_bf16(const float *S, int32_t ldS, void *P, int32_t ldP, const int32_t *lim, int32_t M, int32_t Mp,
@@ -150,7 +155,7 @@ static const cpu_kernels amx_bf16 = {
     .qk = qk_amx,
     .softmax = softmax_bf16,
     .pv = pv_amx,
-    .pool = ksa_cpu_avx512_pool,
+    .pool = ksa_cpu_avx512_pool_bf16,
     .store_row = ksa_cpu_avx512_store_row,
 };
 

@@ -110,7 +110,7 @@ static const cpu_kernels avx512_bf16 = {
     .qk = qk_bf16,
     .softmax = softmax_bf16,
     .pv = pv_bf16,
-    .pool = ksa_cpu_avx512_pool,
+    .pool = ksa_cpu_avx512_pool_bf16,
     .store_row = ksa_cpu_avx512_store_row,
 };
 

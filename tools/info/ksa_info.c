@@ -28,6 +28,7 @@ static const struct {
     {"KSA_CPU_ISA", "lowers the CPU kernel level"},
     {"KSA_NUM_THREADS", "CPU thread pool size"},
     {"KSA_CPU_NUMA", "CPU NUMA policy: first-touch, interleave or off"},
+    {"KSA_CPU_HEAD_MAJOR", "CPU kernels: 0 numbers prefill tasks with the KV head varying fastest (developer setting)"},
     {"KSA_CPU_PREFETCH", "CPU kernels: prefetch distance (developer setting)"},
     {"KSA_CPU_PREPACK", "CPU kernels: 0 packs every block in every task (developer setting)"},
     {"KSA_CPU_PROFILE", "CPU kernels: per-phase tick counts (developer setting)"},
