@@ -9,6 +9,15 @@
  * --reps 5 --block-q 256) on the device, then the oneDNN dense baseline (bench_onednn.c, when built
  * with oneDNN; --no-onednn skips it) and, with --reference, the reference backend, each with the max
  * abs difference of its output from the device's;
+ * --probe: the AMX-BF16 rate probes (tile peak, a tiled GEMM from L2: amx_probe.c) and, when built
+ * with oneDNN, oneDNN's bf16 matmul at M = N = K = 4096, each as TFLOP/s over all threads: the
+ * reference points the dense prefill's rate is reported against (P7);
+ * --ab "A;B;..." [--mode dense|anchor|reuse] [--rounds 5] [--L 4096]: interleaved A/B timing of one
+ * prefill mode (B1 Hq32 Hkv8 D128 bf16) under several settings, for decisions on a noisy machine:
+ * each entry is comma-separated key=value pairs, KSA_* keys set as environment variables for its
+ * calls, the others as its configuration override; each round times every entry (median of 3
+ * calls, the first entry rotating), and each entry's line gives the median of its round medians
+ * and, against entry A, the median round ratio with its band (lowest and highest round);
  * KSA_CPU_BENCH_CONFIG="block_q=64,block_k=128" forces a configuration.
  * One JSON object per line; median of the repeats, wall clock around the call. */
 #define _POSIX_C_SOURCE 200809L
@@ -22,6 +31,9 @@
 #include "ksa/ksa.h"
 #include "ksa_cpu_features.h"
 #include "backends/cpu/cpu_internal.h"
+#if defined(KSA_CPU_BENCH_AMX_PROBE)
+#include "amx_probe.h"
+#endif
 #include "ksa_half.h"
 #if KSA_CPU_BENCH_ONEDNN
 #include "bench_onednn.h"
@@ -109,6 +121,14 @@ static ksa_attention_tensors make_qkvo(ksa_device dev, ksa_dtype dt, void *q, vo
 
 static const char *bench_config = "";
 
+/* KSA_CPU_PROFILE: the phase split of the mode just timed (the report resets the counters) */
+static void profile_of(const char *mode)
+{
+    if (!getenv("KSA_CPU_PROFILE")) return;
+    printf("{\"op\":\"profile_of\",\"mode\":\"%s\"}\n", mode);
+    ksa_cpu_profile_report(stdout);
+}
+
 static void bench_prefill(ksa_device dev, const char *isa, int64_t L, int reps, int dense_only)
 {
     const int64_t B = 1, Hq = 32, Hkv = 8, D = 128;
@@ -122,6 +142,7 @@ static void bench_prefill(ksa_device dev, const char *isa, int64_t L, int reps, 
     ksa_workspace ws = make_ws(dev, &pd, &t);
     double ms_dense = time_call(dev, &pd, &t, &ws, reps);
     free(ws.data);
+    profile_of("dense");
     printf("{\"op\":\"prefill\",\"mode\":\"dense\",\"isa\":\"%s\",\"config\":\"%s\",\"dtype\":\"bf16\",\"B\":1,\"Hq\":32,"
            "\"Hkv\":8,\"D\":128,\"L\":%lld,\"ms\":%.3f,\"tflops\":%.3f}\n",
            isa, bench_config, (long long)L, ms_dense, flops / (ms_dense * 1e-3) / 1e12);
@@ -144,10 +165,12 @@ static void bench_prefill(ksa_device dev, const char *isa, int64_t L, int reps, 
     ws = make_ws(dev, &pa, &t);
     double ms_anchor = time_call(dev, &pa, &t, &ws, reps);
     free(ws.data);
+    profile_of("anchor");
     ksa_attention_params pr = ksa_attention_params_default(KSA_MODE_REUSE, KSA_PHASE_PREFILL);
     ws = make_ws(dev, &pr, &t);
     double ms_reuse = time_call(dev, &pr, &t, &ws, reps);
     free(ws.data);
+    profile_of("reuse");
     printf("{\"op\":\"prefill\",\"mode\":\"anchor\",\"isa\":\"%s\",\"dtype\":\"bf16\",\"L\":%lld,\"ms\":%.3f,\"vs_own_dense\":%.3f}\n",
            isa, (long long)L, ms_anchor, ms_anchor / ms_dense);
     printf("{\"op\":\"prefill\",\"mode\":\"reuse\",\"isa\":\"%s\",\"dtype\":\"bf16\",\"L\":%lld,\"ms\":%.3f,\"speedup_vs_own_dense\":%.3f}\n",
@@ -265,6 +288,7 @@ static void bench_decode(ksa_device dev, const char *isa, int64_t B, int64_t Lk,
     ksa_workspace ws = make_ws(dev, &pd, &t);
     double ms_dense = time_call(dev, &pd, &t, &ws, reps);
     free(ws.data);
+    profile_of("dense");
     double dense_bytes = 2.0 * (double)B * Lk * Hkv * D * 2;
     printf("{\"op\":\"decode\",\"mode\":\"dense\",\"isa\":\"%s\",\"dtype\":\"bf16\",\"B\":%lld,\"Lk\":%lld,\"ms\":%.3f,\"GBps\":%.1f,"
            "\"memcpy_GBps\":%.1f,\"pct_of_memcpy\":%.1f}\n",
@@ -288,6 +312,7 @@ static void bench_decode(ksa_device dev, const char *isa, int64_t B, int64_t Lk,
     ws = make_ws(dev, &pr, &t);
     double ms_reuse = time_call(dev, &pr, &t, &ws, reps);
     free(ws.data);
+    profile_of("reuse");
     double gathered = 2.0 * (double)B * Hkv * (double)k_slots * D * 2;
     double gbs = gathered / (ms_reuse * 1e-3) / 1e9;
     printf("{\"op\":\"decode\",\"mode\":\"reuse\",\"isa\":\"%s\",\"dtype\":\"bf16\",\"B\":%lld,\"Lk\":%lld,\"k\":%lld,\"ms\":%.3f,"
@@ -437,18 +462,168 @@ static void bench_compare(ksa_context ctx, ksa_device dev, const ksa_device_info
     free(o_other);
 }
 
+/* ---------------------------------------------------------------- interleaved A/B */
+#define AB_MAX 8
+#define AB_ROUNDS_MAX 31
+
+typedef struct ab_entry {
+    char text[160];
+    char config[160];       /* the non-KSA_ pairs, for ksa_set_config_override ("" = built-in) */
+    char env[4][2][64];     /* KSA_* name, value */
+    int nenv;
+} ab_entry;
+
+static int ab_parse(const char *list, ab_entry *e, int max)
+{
+    int n = 0;
+    const char *p = list;
+    while (*p && n < max) {
+        size_t len = strcspn(p, ";");
+        ab_entry *x = &e[n];
+        memset(x, 0, sizeof *x);
+        snprintf(x->text, sizeof x->text, "%.*s", (int)len, p);
+        char buf[160];
+        snprintf(buf, sizeof buf, "%s", x->text);
+        for (char *save = NULL, *kv = strtok_r(buf, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+            char *eq = strchr(kv, '=');
+            if (!strncmp(kv, "KSA_", 4) && eq && x->nenv < 4) {
+                snprintf(x->env[x->nenv][0], 64, "%.*s", (int)(eq - kv), kv);
+                snprintf(x->env[x->nenv][1], 64, "%s", eq + 1);
+                x->nenv++;
+            } else {
+                size_t used = strlen(x->config);
+                snprintf(x->config + used, sizeof x->config - used, "%s%s", used ? "," : "", kv);
+            }
+        }
+        n++;
+        p += len;
+        if (*p == ';') p++;
+    }
+    return n;
+}
+
+static void ab_apply(const ab_entry *e, int on)
+{
+    for (int i = 0; i < e->nenv; i++) {
+        if (on) setenv(e->env[i][0], e->env[i][1], 1);
+        else unsetenv(e->env[i][0]);
+    }
+    CHECK(ksa_set_config_override(on && e->config[0] ? e->config : NULL));
+}
+
+static void bench_ab(ksa_device dev, const char *isa, const char *list, const char *mode, int rounds, int64_t L)
+{
+    ab_entry e[AB_MAX];
+    int n = ab_parse(list, e, AB_MAX);
+    if (rounds < 1) rounds = 1;
+    if (rounds > AB_ROUNDS_MAX) rounds = AB_ROUNDS_MAX;
+    const int64_t B = 1, Hq = 32, Hkv = 8, D = 128;
+    int64_t qs[4] = {B, L, Hq, D}, ks[4] = {B, L, Hkv, D};
+    void *q = random_bf16((size_t)(B * L * Hq * D)), *k = random_bf16((size_t)(B * L * Hkv * D)),
+         *v = random_bf16((size_t)(B * L * Hkv * D)), *o = calloc((size_t)(B * L * Hq * D), 2);
+    ksa_attention_tensors t = make_qkvo(dev, KSA_DTYPE_BF16, q, k, v, o, qs, ks);
+    ksa_mode m = !strcmp(mode, "anchor") ? KSA_MODE_ANCHOR : !strcmp(mode, "reuse") ? KSA_MODE_REUSE : KSA_MODE_DENSE;
+    ksa_attention_params pa = ksa_attention_params_default(KSA_MODE_ANCHOR, KSA_PHASE_PREFILL);
+    int32_t *idx = NULL, *cnt = NULL;
+    if (m != KSA_MODE_DENSE) { /* the index state: one anchor call */
+        int64_t n_tiles = 0, k_slots = 0;
+        CHECK(ksa_attention_index_shape(dev, &pa, &t, &n_tiles, &k_slots));
+        int64_t is[4] = {B, Hkv, n_tiles, k_slots}, cs[3] = {B, Hkv, n_tiles};
+        idx = calloc((size_t)(B * Hkv * n_tiles * k_slots) + 1, 4);
+        cnt = calloc((size_t)(B * Hkv * n_tiles), 4);
+        t.indices = ksa_tensor_make(dev, idx, KSA_DTYPE_I32, 4, is);
+        t.counts = ksa_tensor_make(dev, cnt, KSA_DTYPE_I32, 3, cs);
+        ksa_workspace ws = make_ws(dev, &pa, &t);
+        CHECK(ksa_attention(dev, NULL, &pa, &t, &ws));
+        free(ws.data);
+    }
+    ksa_attention_params pm = ksa_attention_params_default(m, KSA_PHASE_PREFILL);
+    ksa_workspace ws[AB_MAX];
+    for (int i = 0; i < n; i++) {
+        ab_apply(&e[i], 1);
+        ws[i] = make_ws(dev, &pm, &t);
+        ab_apply(&e[i], 0);
+    }
+    double ms[AB_MAX][AB_ROUNDS_MAX];
+    for (int r = 0; r < rounds; r++)
+        for (int j = 0; j < n; j++) {
+            int i = (j + r) % n;
+            ab_apply(&e[i], 1);
+            ms[i][r] = time_call(dev, &pm, &t, &ws[i], 3);
+            ab_apply(&e[i], 0);
+        }
+    for (int i = 0; i < n; i++) {
+        double med[AB_ROUNDS_MAX], ratio[AB_ROUNDS_MAX];
+        for (int r = 0; r < rounds; r++) {
+            med[r] = ms[i][r];
+            ratio[r] = ms[0][r] / ms[i][r];
+        }
+        qsort(med, (size_t)rounds, sizeof med[0], cmp_double);
+        qsort(ratio, (size_t)rounds, sizeof ratio[0], cmp_double);
+        printf("{\"op\":\"ab\",\"mode\":\"%s\",\"isa\":\"%s\",\"L\":%lld,\"entry\":\"%s\",\"rounds\":%d,\"ms\":%.3f,"
+               "\"ms_low\":%.3f,\"ms_high\":%.3f,\"speedup_vs_A\":%.3f,\"band_low\":%.3f,\"band_high\":%.3f}\n",
+               mode, isa, (long long)L, e[i].text, rounds, med[rounds / 2], med[0], med[rounds - 1], ratio[rounds / 2],
+               ratio[0], ratio[rounds - 1]);
+        free(ws[i].data);
+    }
+    fflush(stdout);
+    free(q);
+    free(k);
+    free(v);
+    free(o);
+    free(idx);
+    free(cnt);
+}
+
+/* ---------------------------------------------------------------- AMX rate probes */
+static void bench_probe(int threads)
+{
+#if defined(KSA_CPU_BENCH_AMX_PROBE)
+    double peak = amx_probe_tile_peak_tflops(threads, 1.0);
+    double gemm = amx_probe_gemm_tflops(threads, 1.0);
+    double dp = amx_probe_dp_only_tflops(threads, 1.0);
+    double one = amx_probe_tile_peak_tflops(1, 0.5);
+    if (peak < 0 || gemm < 0) printf("{\"op\":\"amx_probe\",\"available\":false}\n");
+    else
+        printf("{\"op\":\"amx_probe\",\"threads\":%d,\"tile_peak_tflops\":%.2f,\"gemm_l2_tflops\":%.2f,"
+               "\"dp_only_tflops\":%.2f,\"tile_peak_one_thread_tflops\":%.3f}\n",
+               threads, peak, gemm, dp, one);
+#else
+    printf("{\"op\":\"amx_probe\",\"available\":false,\"why\":\"built without the AMX compiler flags\"}\n");
+#endif
+    fflush(stdout);
+#if defined(KSA_CPU_BENCH_ONEDNN)
+    double tf = 0;
+    char impl[128], err[256];
+    if (onednn_matmul_probe(4096, 4096, 4096, 5, &tf, impl, sizeof impl, err, sizeof err) == 0)
+        printf("{\"op\":\"onednn_matmul\",\"version\":\"%s\",\"impl\":\"%s\",\"M\":4096,\"N\":4096,\"K\":4096,\"tflops\":%.2f}\n",
+               onednn_version_string(), impl, tf);
+    else
+        printf("{\"op\":\"onednn_matmul\",\"error\":\"%s\"}\n", err);
+#else
+    printf("{\"op\":\"onednn_matmul\",\"available\":false,\"why\":\"built without oneDNN\"}\n");
+#endif
+    fflush(stdout);
+}
+
 int main(int argc, char **argv)
 {
     int quick = 0, only = 0; /* only: 1 prefill, 2 decode, 3 dense prefill */
     const char *devname = "cpu";
-    int compare = 0;
+    int compare = 0, probe = 0, ab_rounds = 5;
+    int64_t ab_L = 4096;
+    const char *ab_list = NULL, *ab_mode = "dense";
     compare_opts copts = {1024, 8, 2, 128, 256, 1, 5, 0, 1};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) quick = 1;
         else if (!strcmp(argv[i], "--compare")) compare = 1;
+        else if (!strcmp(argv[i], "--probe")) probe = 1;
+        else if (!strcmp(argv[i], "--ab") && i + 1 < argc) ab_list = argv[++i];
+        else if (!strcmp(argv[i], "--mode") && i + 1 < argc) ab_mode = argv[++i];
+        else if (!strcmp(argv[i], "--rounds") && i + 1 < argc) ab_rounds = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--reference")) copts.with_reference = 1;
         else if (!strcmp(argv[i], "--no-onednn")) copts.with_onednn = 0;
-        else if (!strcmp(argv[i], "--L") && i + 1 < argc) copts.L = atoll(argv[++i]);
+        else if (!strcmp(argv[i], "--L") && i + 1 < argc) ab_L = copts.L = atoll(argv[++i]);
         else if (!strcmp(argv[i], "--hq") && i + 1 < argc) copts.Hq = atoll(argv[++i]);
         else if (!strcmp(argv[i], "--hkv") && i + 1 < argc) copts.Hkv = atoll(argv[++i]);
         else if (!strcmp(argv[i], "--d") && i + 1 < argc) copts.D = atoll(argv[++i]);
@@ -470,6 +645,20 @@ int main(int argc, char **argv)
     int threads = f->physical_cores > 0 ? f->physical_cores : 1;
     threads = ksa_env_num_threads(threads, 512, NULL, 0); /* the pool's rule and warnings for KSA_NUM_THREADS */
     fprintf(stderr, "ksa-cpu-bench: %s, isa %s, %d threads\n", info.description, info.isa, threads);
+    if (ab_list) {
+        if (ab_L < 1) {
+            fprintf(stderr, "ksa-cpu-bench: --ab needs --L >= 1\n");
+            return 2;
+        }
+        bench_ab(dev, info.isa, ab_list, ab_mode, ab_rounds, ab_L);
+        ksa_context_destroy(ctx);
+        return 0;
+    }
+    if (probe) {
+        bench_probe(threads);
+        ksa_context_destroy(ctx);
+        return 0;
+    }
     if (compare) {
         if (copts.L < 1 || copts.Hq < 1 || copts.Hkv < 1 || copts.D < 1 || copts.Hq % copts.Hkv || copts.reps < 1) {
             fprintf(stderr, "ksa-cpu-bench: --compare needs L, hq, hkv, d, reps >= 1 and hq a multiple of hkv\n");

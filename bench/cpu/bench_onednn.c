@@ -272,3 +272,77 @@ void onednn_attention_destroy(onednn_attention *a)
     free(a->probs);
     free(a);
 }
+
+/* ---------------------------------------------------------------- GEMM probe */
+int onednn_matmul_probe(int64_t M, int64_t N, int64_t K, int reps, double *tflops, char *impl, size_t impl_len, char *err,
+                        size_t err_len)
+{
+    *tflops = 0;
+    if (impl_len) impl[0] = 0;
+    if (M < 1 || N < 1 || K < 1 || reps < 1) return fail(err, err_len, "onednn_matmul_probe: bad shape or reps");
+    dnnl_engine_t engine = NULL;
+    dnnl_stream_t stream = NULL;
+    dnnl_primitive_t mm = NULL;
+    dnnl_memory_t am = NULL, bm = NULL, cm = NULL;
+    uint16_t *A = aligned_alloc(64, (size_t)(M * K * 2 + 63) / 64 * 64);
+    uint16_t *B = aligned_alloc(64, (size_t)(K * N * 2 + 63) / 64 * 64);
+    float *C = aligned_alloc(64, (size_t)(M * N * 4 + 63) / 64 * 64);
+    int rc = (!A || !B || !C) ? fail(err, err_len, "onednn_matmul_probe: out of memory") : 0;
+    uint32_t x = 777u;
+    for (int64_t i = 0; rc == 0 && i < M * K; i++) A[i] = (uint16_t)(0x3f00 | ((x = x * 1664525u + 1013904223u) >> 25));
+    for (int64_t i = 0; rc == 0 && i < K * N; i++) B[i] = (uint16_t)(0x3f00 | ((x = x * 1664525u + 1013904223u) >> 25));
+    dnnl_memory_desc_t ad, bd, cd;
+    const int64_t adims[2] = {M, K}, as[2] = {K, 1}, bdims[2] = {K, N}, bs[2] = {N, 1}, cdims[2] = {M, N}, cs[2] = {N, 1};
+    if (rc == 0) rc = make_md(&ad, 2, adims, as, dnnl_bf16, err, err_len);
+    if (rc == 0) rc = make_md(&bd, 2, bdims, bs, dnnl_bf16, err, err_len);
+    if (rc == 0) rc = make_md(&cd, 2, cdims, cs, dnnl_f32, err, err_len);
+    dnnl_status_t st = dnnl_success;
+    if (rc == 0 && (st = dnnl_engine_create(&engine, dnnl_cpu, 0)) != dnnl_success) rc = fail(err, err_len, "oneDNN engine: status %d", (int)st);
+    if (rc == 0 && (st = dnnl_stream_create(&stream, engine, dnnl_stream_default_flags)) != dnnl_success)
+        rc = fail(err, err_len, "oneDNN stream: status %d", (int)st);
+    if (rc == 0) {
+        dnnl_matmul_desc_t md;
+        dnnl_primitive_desc_t pd = NULL;
+        st = dnnl_matmul_desc_init(&md, &ad, &bd, NULL, &cd);
+        if (st == dnnl_success) st = dnnl_primitive_desc_create(&pd, &md, NULL, engine, NULL);
+        if (st == dnnl_success) {
+            const char *name = NULL;
+            if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name) == dnnl_success && name && impl_len)
+                snprintf(impl, impl_len, "%s", name);
+            st = dnnl_primitive_create(&mm, pd);
+            dnnl_primitive_desc_destroy(pd);
+        }
+        if (st != dnnl_success) rc = fail(err, err_len, "oneDNN matmul: status %d", (int)st);
+    }
+    if (rc == 0 && (dnnl_memory_create(&am, &ad, engine, A) != dnnl_success || dnnl_memory_create(&bm, &bd, engine, B) != dnnl_success ||
+                    dnnl_memory_create(&cm, &cd, engine, C) != dnnl_success))
+        rc = fail(err, err_len, "oneDNN memory objects refused");
+    double *t = calloc((size_t)reps, sizeof *t);
+    if (rc == 0 && !t) rc = fail(err, err_len, "out of memory");
+    for (int r = -1; rc == 0 && r < reps; r++) { /* one warm-up */
+        double t0 = now_s();
+        rc = exec(mm, stream, am, bm, cm, err, err_len);
+        if (rc == 0 && dnnl_stream_wait(stream) != dnnl_success) rc = fail(err, err_len, "oneDNN stream wait failed");
+        if (r >= 0) t[r] = now_s() - t0;
+    }
+    if (rc == 0) {
+        for (int i = 1; i < reps; i++) /* median by insertion sort */
+            for (int j = i; j > 0 && t[j] < t[j - 1]; j--) {
+                double s = t[j];
+                t[j] = t[j - 1];
+                t[j - 1] = s;
+            }
+        *tflops = 2.0 * (double)M * (double)N * (double)K / t[reps / 2] * 1e-12;
+    }
+    free(t);
+    if (am) dnnl_memory_destroy(am);
+    if (bm) dnnl_memory_destroy(bm);
+    if (cm) dnnl_memory_destroy(cm);
+    if (mm) dnnl_primitive_destroy(mm);
+    if (stream) dnnl_stream_destroy(stream);
+    if (engine) dnnl_engine_destroy(engine);
+    free(A);
+    free(B);
+    free(C);
+    return rc;
+}

@@ -21,6 +21,11 @@ int onednn_attention_run(onednn_attention *a, char *err, size_t err_len);
 /* With KSA_CPU_PROFILE set at create: seconds spent so far in QK^T (with the mask), softmax and PV */
 void onednn_attention_profile(const onednn_attention *a, double seconds[3]);
 void onednn_attention_destroy(onednn_attention *a);
+/* GEMM probe: C[M][N] f32 = A[M][K] bf16 x B[K][N] bf16 by oneDNN's matmul primitive (its own
+ * threads), median of reps after one warm-up; TFLOP/s and the implementation oneDNN chose
+ * ("brg:avx512_core_amx" on AMX machines). Returns 0, or -1 with a sentence in err. */
+int onednn_matmul_probe(int64_t M, int64_t N, int64_t K, int reps, double *tflops, char *impl, size_t impl_len, char *err,
+                        size_t err_len);
 /* "oneDNN 2.6.3 (cpu runtime OMP)" or similar */
 const char *onednn_version_string(void);
 

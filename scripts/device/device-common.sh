@@ -21,6 +21,20 @@ ksa_device_cmocka() {
   return 0
 }
 
+# ksa_device_onednn ROOT: unpack Debian's oneDNN (.carry/dnnl/*.deb, libdnnl2 + libdnnl-dev) under
+# /tmp/dnnl when the machine lacks it, and export KSA_DNNL_CMAKE (a -Ddnnl_DIR=... argument for
+# cmake) and LD_LIBRARY_PATH. Returns 0 when it unpacked, 1 when nothing was carried.
+ksa_device_onednn() {
+  local root=$1 f cfg
+  ls "$root"/.carry/dnnl/*.deb >/dev/null 2>&1 || return 1
+  for f in "$root"/.carry/dnnl/*.deb; do dpkg -x "$f" /tmp/dnnl; done
+  cfg=$(find /tmp/dnnl -name dnnl-config.cmake | head -1)
+  [ -n "$cfg" ] || return 1
+  export KSA_DNNL_CMAKE="-Ddnnl_DIR=$(dirname "$cfg")"
+  export LD_LIBRARY_PATH=$(dirname "$(find /tmp/dnnl -name 'libdnnl.so.2*' | head -1)")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  return 0
+}
+
 # ksa_device_cuda_env: the CUDA toolkit for the build: CUDA_PATH (unless set) when /usr/local/cuda
 # exists (its OpenCL headers and loader let the OpenCL plugin build too), and /usr/local/cuda/bin on
 # PATH when nvcc is not on it already.

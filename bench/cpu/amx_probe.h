@@ -1,0 +1,12 @@
+/* amx_probe.h: AMX-BF16 rate probes for ksa-cpu-bench (amx_probe.c): the tile unit's rate with
+ * operands in L1, and a plain 2x2-tiled GEMM streaming from L2. TFLOP/s over `threads` threads
+ * running at once for about `seconds`; -1 where AMX is not usable. */
+#ifndef KSA_BENCH_AMX_PROBE_H
+#define KSA_BENCH_AMX_PROBE_H
+
+double amx_probe_tile_peak_tflops(int threads, double seconds);
+double amx_probe_gemm_tflops(int threads, double seconds);
+/* tdpbf16ps alone, no operand loads: the multiply rate */
+double amx_probe_dp_only_tflops(int threads, double seconds);
+
+#endif
