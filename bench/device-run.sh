@@ -147,10 +147,10 @@ fi
 # tests/cuda's own cases, on this build (ksa_cuda_sanitize of device-common.sh, which
 # scripts/device/device-dev.sh sanitize runs on its own build)
 if ! skip sanitize && [ "$MODE" != smoke ] && [ "$TESTS" = ON ] && [ -x "$BUILD/bin/test_backends" ]; then
-  b=$(budget 80 400)
+  b=$(budget 160 400)
   stage "compute-sanitizer memcheck + racecheck ($b s)"
   sanitize_said() { say "compute-sanitizer $1 ${2%% *} rc=$3 at $(elapsed) s: $4"; }
-  ksa_cuda_sanitize "$BUILD" "$LOGS" $((b / 4 + 5)) sanitize_said
+  ksa_cuda_sanitize "$BUILD" "$LOGS" $((b / 4)) sanitize_said
 fi
 
 # ---------------------------------------------------------------- ksa-bench on the GPU

@@ -61,22 +61,27 @@ left() {
   echo $l
 }
 
-# ksa_cuda_sanitize BUILD LOGDIR SECONDS REPORT: compute-sanitizer memcheck and racecheck (exit
-# status 9 on a finding) over BUILD's test_backends on cuda:0 and test_cuda, KSA_TEST_QUICK=1 (the
-# CI-sized grid, head_dim 128, every mode and layout), each run capped at SECONDS; one log per tool,
-# LOGDIR/sanitize-TOOL.log (started empty). After each run REPORT is called with the tool, the test
-# command, its exit status and the log's last ERROR/RACECHECK SUMMARY line, to put in the caller's
-# summary in the caller's words.
+# ksa_cuda_sanitize BUILD LOGDIR SECONDS REPORT: compute-sanitizer memcheck (exit status 9 on a
+# finding) over BUILD's test_backends on cuda:0 and test_cuda, KSA_TEST_QUICK=1 (the CI-sized grid,
+# head_dim 128, every mode and layout), each run capped at SECONDS; then racecheck, which runs 10-100x
+# slower, over test_cuda's Llama-class case only (dense, anchor and reuse prefill on the sm_90a
+# kernels with TMA and cp.async loads, chunked and paged; dense, anchor and reuse decode), capped at
+# twice SECONDS. One log per tool, LOGDIR/sanitize-TOOL.log (started empty). After each run REPORT
+# is called with the tool, the test command, its exit status and the log's last ERROR/RACECHECK
+# SUMMARY line, to put in the caller's summary in the caller's words.
 ksa_cuda_sanitize() {
-  local build=$1 logdir=$2 seconds=$3 report=$4 tool t rc
-  for tool in memcheck racecheck; do
-    : >"$logdir/sanitize-$tool.log"
-    for t in "test_backends --devices cuda:0" test_cuda; do
-      # shellcheck disable=SC2086
-      KSA_TEST_QUICK=1 timeout "$seconds" compute-sanitizer --tool $tool --error-exitcode 9 "$build/bin/"$t \
-        >>"$logdir/sanitize-$tool.log" 2>&1
-      rc=$?
-      "$report" "$tool" "$t" "$rc" "$(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$logdir/sanitize-$tool.log" | tail -1)"
-    done
+  local build=$1 logdir=$2 seconds=$3 report=$4 t rc
+  : >"$logdir/sanitize-memcheck.log"
+  for t in "test_backends --devices cuda:0" test_cuda; do
+    # shellcheck disable=SC2086
+    KSA_TEST_QUICK=1 timeout "$seconds" compute-sanitizer --tool memcheck --error-exitcode 9 "$build/bin/"$t \
+      >>"$logdir/sanitize-memcheck.log" 2>&1
+    rc=$?
+    "$report" memcheck "$t" "$rc" "$(grep -E 'ERROR SUMMARY' "$logdir/sanitize-memcheck.log" | tail -1)"
   done
+  : >"$logdir/sanitize-racecheck.log"
+  KSA_TEST_QUICK=1 KSA_TEST_FILTER=test_llama_class timeout $((seconds * 2)) compute-sanitizer --tool racecheck \
+    --error-exitcode 9 "$build/bin/test_cuda" >>"$logdir/sanitize-racecheck.log" 2>&1
+  rc=$?
+  "$report" racecheck "test_cuda (test_llama_class)" "$rc" "$(grep -E 'RACECHECK SUMMARY|ERROR SUMMARY' "$logdir/sanitize-racecheck.log" | tail -1)"
 }
