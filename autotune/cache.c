@@ -638,6 +638,7 @@ static file_id file_identity(const char *path)
 
 typedef struct lookup_table {
     int32_t loaded;
+    uint64_t generation; /* bumped by every load: the per-thread lookup memo keys on it */
     file_id id; /* of the cache file when it was read */
     ksa_tune_entry *cache;
     int32_t n_cache;
@@ -725,6 +726,7 @@ static void load_table(lookup_table *t)
     } else {
         ksa_clear_error();
     }
+    t->generation++;
     t->loaded = 1;
 }
 
@@ -843,15 +845,101 @@ static void maybe_reload(void)
         ksa_autotune_reload();
 }
 
+/* Per-thread memo of recent lookups: a lookup scans every cache and shipped entry (about a
+ * microsecond, a few percent of a small decode call), and a decode loop asks the same question
+ * every step. Keyed by device, table generation, shape class and the tunable space's contents. */
+#define LOOKUP_MEMO 8
+typedef struct lookup_memo {
+    ksa_device dev;
+    uint64_t generation;
+    uint64_t space_hash;
+    ksa_tune_class cls;
+    int32_t result;
+    const char *source;
+    int32_t values[KSA_MAX_TUNABLES];
+} lookup_memo;
+static _Thread_local lookup_memo tls_memo[LOOKUP_MEMO];
+static _Thread_local int32_t tls_memo_used, tls_memo_next;
+
+static uint64_t space_hash_of(const ksa_tunable_space *space)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a over names, value lists and defaults */
+#define MIX(byte) (h = (h ^ (uint8_t)(byte)) * 1099511628211ull)
+    MIX(space->num_params);
+    for (int32_t i = 0; i < space->num_params && i < KSA_MAX_TUNABLES; i++) {
+        const ksa_tunable_param *q = &space->params[i];
+        for (const char *c = q->name ? q->name : ""; *c; c++) MIX(*c);
+        MIX(0);
+        for (int32_t j = 0; j < q->num_values; j++)
+            for (int b = 0; b < 4; b++) MIX((uint32_t)q->values[j] >> (8 * b));
+        for (int b = 0; b < 4; b++) MIX((uint32_t)q->default_value >> (8 * b));
+        MIX(0xff);
+    }
+#undef MIX
+    return h;
+}
+
+static const lookup_memo *memo_find(ksa_device dev, uint64_t gen, uint64_t sh, const ksa_tune_class *cls)
+{
+    for (int32_t i = 0; i < tls_memo_used; i++) {
+        const lookup_memo *m = &tls_memo[i];
+        if (m->dev == dev && m->generation == gen && m->space_hash == sh && !memcmp(&m->cls, cls, sizeof *cls)) return m;
+    }
+    return NULL;
+}
+
+static void memo_store(ksa_device dev, uint64_t gen, uint64_t sh, const ksa_tune_class *cls, int32_t result,
+                       const char *source, const int32_t *values, int32_t n)
+{
+    lookup_memo *m = &tls_memo[tls_memo_next];
+    tls_memo_next = (tls_memo_next + 1) % LOOKUP_MEMO;
+    if (tls_memo_used < LOOKUP_MEMO) tls_memo_used++;
+    memset(m, 0, sizeof *m);
+    m->dev = dev;
+    m->generation = gen;
+    m->space_hash = sh;
+    m->cls = *cls;
+    m->result = result;
+    m->source = source;
+    if (result) memcpy(m->values, values, (size_t)n * sizeof values[0]);
+}
+
+static int lookup_uncached(ksa_device dev, const ksa_tune_class *cls_in, const ksa_tunable_space *space, int32_t *values,
+                           const char **source);
+
 int ksa_autotune_lookup(ksa_device dev, const ksa_problem *p, const ksa_tunable_space *space, int32_t *values,
                         const char **source)
 {
     if (tls_disabled || !dev || !p || !space || !values || space->num_params <= 0) return 0;
     maybe_reload();
+    ksa_tune_class cls;
+    ksa_tune_class_of(p, dev->backend->name, &cls); /* zeroes the padding too: the memo compares bytes */
+    uint64_t sh = space_hash_of(space);
+    pthread_rwlock_rdlock(&table_lock);
+    uint64_t gen = table.loaded ? table.generation : 0;
+    pthread_rwlock_unlock(&table_lock);
+    const lookup_memo *m = gen ? memo_find(dev, gen, sh, &cls) : NULL;
+    if (m) {
+        if (m->result) memcpy(values, m->values, (size_t)space->num_params * sizeof values[0]);
+        if (source && m->source) *source = m->source;
+        return m->result;
+    }
+    const char *src = NULL;
+    int r = lookup_uncached(dev, &cls, space, values, &src);
+    pthread_rwlock_rdlock(&table_lock);
+    uint64_t gen_after = table.loaded ? table.generation : 0;
+    pthread_rwlock_unlock(&table_lock);
+    if (gen_after && gen_after == gen) memo_store(dev, gen, sh, &cls, r, src, values, space->num_params);
+    if (source && src) *source = src;
+    return r;
+}
+
+static int lookup_uncached(ksa_device dev, const ksa_tune_class *cls_in, const ksa_tunable_space *space, int32_t *values,
+                           const char **source)
+{
     ksa_tune_signature dsig;
     ksa_tune_signature_of(&dev->info, &dsig);
-    ksa_tune_class cls;
-    ksa_tune_class_of(p, dev->backend->name, &cls);
+    ksa_tune_class cls = *cls_in;
     int32_t scratch[KSA_MAX_TUNABLES];
     ensure_loaded_read_locked();
     int dc = 1 << 30, ds = 1 << 30, incompatible = 0, foreign = 0, foreign_shipped = 0;

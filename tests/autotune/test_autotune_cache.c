@@ -184,6 +184,41 @@ static void test_reload_on_change(void **state)
     assert_int_equal(v[1], 2);
 }
 
+/* the per-thread lookup memo (8 slots): ten classes looked up in turn, three times, each time the
+ * class's own entry (so evicted slots are refilled right), and a reload with a changed entry is
+ * seen by the very next lookup of a memoised class */
+static void test_lookup_memo(void **state)
+{
+    char path[512];
+    path_in_tmp(path, sizeof path, "memo.txt");
+    static const int32_t blocks[3] = {16, 32, 64};
+    ksa_tune_entry in[10];
+    for (int i = 0; i < 10; i++) in[i] = make_entry((int64_t)1024 << i, 128, blocks[i % 3], 1 + (i / 3) % 2);
+    assert_int_equal(ksa_tune_cache_store(path, in, 10), KSA_STATUS_SUCCESS);
+    use_cache("memo.txt");
+    int32_t v[KSA_MAX_TUNABLES];
+    const char *src;
+    for (int pass = 0; pass < 3; pass++)
+        for (int i = 0; i < 10; i++) {
+            memset(v, 0xff, sizeof v);
+            assert_int_equal(lookup((int64_t)1024 << i, 128, v, &src), 1);
+            assert_string_equal(src, "cache:exact");
+            assert_int_equal(v[0], blocks[i % 3]);
+            assert_int_equal(v[1], 1 + (i / 3) % 2);
+        }
+    /* the class of bucket 1024 is memoised now; a new file and an explicit reload replace it */
+    ksa_tune_entry b = make_entry(1024, 128, 64, 2);
+    assert_int_equal(ksa_tune_cache_store(path, &b, 1), KSA_STATUS_SUCCESS);
+    ksa_autotune_reload();
+    assert_int_equal(lookup(1024, 128, v, &src), 1);
+    assert_int_equal(v[0], 64);
+    assert_int_equal(v[1], 2);
+    /* the store merged into the file: the other classes keep their own entries */
+    assert_int_equal(lookup((int64_t)1024 << 9, 128, v, &src), 1);
+    assert_int_equal(v[0], blocks[9 % 3]);
+    assert_int_equal(v[1], 1 + (9 / 3) % 2);
+}
+
 static void test_lookup_fallbacks(void **state)
 {
     char path[512];
@@ -640,6 +675,7 @@ int main(void)
         cmocka_unit_test(test_bucket_and_strings),  cmocka_unit_test(test_cache_path),
         cmocka_unit_test(test_round_trip),          cmocka_unit_test(test_reload_on_change),
         cmocka_unit_test(test_lookup_fallbacks),    cmocka_unit_test(test_builtin_markers_and_limits),
+        cmocka_unit_test(test_lookup_memo),
         cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_flipped_byte),        cmocka_unit_test(test_garbage_and_versions),
         cmocka_unit_test(test_foreign_entries),     cmocka_unit_test(test_stale_parameters),
