@@ -179,8 +179,8 @@ static ksa_status cpu_attention(ksa_backend *self, int device, void *stream, con
             snprintf(info->config, sizeof info->config, "block_k=%d,decode_chunk=%d,threads=%d", cfg.block_k,
                      cfg.decode_chunk, cfg.threads);
         else
-            snprintf(info->config, sizeof info->config, "block_q=%d,block_k=%d,threads=%d", cfg.block_q, cfg.block_k,
-                     cfg.threads);
+            snprintf(info->config, sizeof info->config, "block_q=%d,block_k=%d,sub_rows=%d,threads=%d", cfg.block_q,
+                     cfg.block_k, cfg.sub_rows, cfg.threads);
     }
     ksa_cpu_pool_place_workspace(ksa_mem_addr(p->workspace), p->workspace_size); /* KSA_CPU_NUMA=interleave */
     return ksa_cpu_attention_run(p, &cfg, k);
