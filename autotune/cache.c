@@ -41,7 +41,7 @@ static int log2i(int64_t v)
 void ksa_tune_class_of(const ksa_problem *p, const char *backend, ksa_tune_class *out)
 {
     memset(out, 0, sizeof *out);
-    snprintf(out->backend, sizeof out->backend, "%s", backend ? backend : "");
+    for (size_t i = 0; backend && backend[i] && i + 1 < sizeof out->backend; i++) out->backend[i] = backend[i];
     out->mode = (int32_t)p->mode;
     out->phase = (int32_t)p->phase;
     out->dtype = (int32_t)p->dtype;
@@ -726,8 +726,9 @@ static void load_table(lookup_table *t)
     } else {
         ksa_clear_error();
     }
-    t->generation++;
-    t->loaded = 1;
+    /* atomic stores (under the writer lock): the lookup memo reads both without the lock */
+    __atomic_store_n(&t->generation, t->generation + 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&t->loaded, 1, __ATOMIC_RELEASE);
 }
 
 void ksa_autotune_reload(void)
@@ -737,7 +738,7 @@ void ksa_autotune_reload(void)
     free(table.shipped);
     table.cache = table.shipped = NULL;
     table.n_cache = table.n_shipped = 0;
-    table.loaded = 0;
+    __atomic_store_n(&table.loaded, 0, __ATOMIC_RELEASE);
     pthread_rwlock_unlock(&table_lock);
 }
 
@@ -907,6 +908,14 @@ static void memo_store(ksa_device dev, uint64_t gen, uint64_t sh, const ksa_tune
 static int lookup_uncached(ksa_device dev, const ksa_tune_class *cls_in, const ksa_tunable_space *space, int32_t *values,
                            const char **source);
 
+/* the loaded table's generation, 0 while none is loaded (no lock: a reload racing with this read
+ * makes at most this one call answer from the table it started with) */
+static uint64_t current_generation(void)
+{
+    if (!__atomic_load_n(&table.loaded, __ATOMIC_ACQUIRE)) return 0;
+    return __atomic_load_n(&table.generation, __ATOMIC_ACQUIRE);
+}
+
 int ksa_autotune_lookup(ksa_device dev, const ksa_problem *p, const ksa_tunable_space *space, int32_t *values,
                         const char **source)
 {
@@ -915,9 +924,7 @@ int ksa_autotune_lookup(ksa_device dev, const ksa_problem *p, const ksa_tunable_
     ksa_tune_class cls;
     ksa_tune_class_of(p, dev->backend->name, &cls); /* zeroes the padding too: the memo compares bytes */
     uint64_t sh = space_hash_of(space);
-    pthread_rwlock_rdlock(&table_lock);
-    uint64_t gen = table.loaded ? table.generation : 0;
-    pthread_rwlock_unlock(&table_lock);
+    uint64_t gen = current_generation();
     const lookup_memo *m = gen ? memo_find(dev, gen, sh, &cls) : NULL;
     if (m) {
         if (m->result) memcpy(values, m->values, (size_t)space->num_params * sizeof values[0]);
@@ -926,9 +933,7 @@ int ksa_autotune_lookup(ksa_device dev, const ksa_problem *p, const ksa_tunable_
     }
     const char *src = NULL;
     int r = lookup_uncached(dev, &cls, space, values, &src);
-    pthread_rwlock_rdlock(&table_lock);
-    uint64_t gen_after = table.loaded ? table.generation : 0;
-    pthread_rwlock_unlock(&table_lock);
+    uint64_t gen_after = current_generation();
     if (gen_after && gen_after == gen) memo_store(dev, gen, sh, &cls, r, src, values, space->num_params);
     if (source && src) *source = src;
     return r;
