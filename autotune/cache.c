@@ -848,13 +848,23 @@ static void maybe_reload(void)
 
 /* Per-thread memo of recent lookups: a lookup scans every cache and shipped entry (about a
  * microsecond, a few percent of a small decode call), and a decode loop asks the same question
- * every step. Keyed by device, table generation, shape class and the tunable space's contents. */
+ * every step. Keyed by device, table generation, shape class and the tunable space: each
+ * parameter's name (the backend's string literal, compared by address), value list (compared by
+ * content) and default. A space with a longer value list than MEMO_VALUES is not memoised. */
 #define LOOKUP_MEMO 8
+#define MEMO_VALUES 16
+typedef struct memo_space {
+    int32_t num_params;
+    const char *name[KSA_MAX_TUNABLES];
+    int32_t num_values[KSA_MAX_TUNABLES];
+    int32_t default_value[KSA_MAX_TUNABLES];
+    int32_t values[KSA_MAX_TUNABLES][MEMO_VALUES];
+} memo_space;
 typedef struct lookup_memo {
     ksa_device dev;
     uint64_t generation;
-    uint64_t space_hash;
     ksa_tune_class cls;
+    memo_space space;
     int32_t result;
     const char *source;
     int32_t values[KSA_MAX_TUNABLES];
@@ -862,47 +872,57 @@ typedef struct lookup_memo {
 static _Thread_local lookup_memo tls_memo[LOOKUP_MEMO];
 static _Thread_local int32_t tls_memo_used, tls_memo_next;
 
-static uint64_t space_hash_of(const ksa_tunable_space *space)
+/* 1 when the space fits a memo entry */
+static int memo_space_fits(const ksa_tunable_space *space)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a over names, value lists and defaults */
-#define MIX(byte) (h = (h ^ (uint8_t)(byte)) * 1099511628211ull)
-    MIX(space->num_params);
-    for (int32_t i = 0; i < space->num_params && i < KSA_MAX_TUNABLES; i++) {
-        const ksa_tunable_param *q = &space->params[i];
-        for (const char *c = q->name ? q->name : ""; *c; c++) MIX(*c);
-        MIX(0);
-        for (int32_t j = 0; j < q->num_values; j++)
-            for (int b = 0; b < 4; b++) MIX((uint32_t)q->values[j] >> (8 * b));
-        for (int b = 0; b < 4; b++) MIX((uint32_t)q->default_value >> (8 * b));
-        MIX(0xff);
-    }
-#undef MIX
-    return h;
+    if (space->num_params > KSA_MAX_TUNABLES) return 0;
+    for (int32_t i = 0; i < space->num_params; i++)
+        if (space->params[i].num_values < 0 || space->params[i].num_values > MEMO_VALUES) return 0;
+    return 1;
 }
 
-static const lookup_memo *memo_find(ksa_device dev, uint64_t gen, uint64_t sh, const ksa_tune_class *cls)
+static int memo_space_equal(const memo_space *m, const ksa_tunable_space *space)
+{
+    if (m->num_params != space->num_params) return 0;
+    for (int32_t i = 0; i < space->num_params; i++) {
+        const ksa_tunable_param *q = &space->params[i];
+        if (m->name[i] != q->name || m->num_values[i] != q->num_values || m->default_value[i] != q->default_value ||
+            (q->num_values > 0 && memcmp(m->values[i], q->values, (size_t)q->num_values * sizeof q->values[0])))
+            return 0;
+    }
+    return 1;
+}
+
+static const lookup_memo *memo_find(ksa_device dev, uint64_t gen, const ksa_tune_class *cls, const ksa_tunable_space *space)
 {
     for (int32_t i = 0; i < tls_memo_used; i++) {
         const lookup_memo *m = &tls_memo[i];
-        if (m->dev == dev && m->generation == gen && m->space_hash == sh && !memcmp(&m->cls, cls, sizeof *cls)) return m;
+        if (m->dev == dev && m->generation == gen && !memcmp(&m->cls, cls, sizeof *cls) && memo_space_equal(&m->space, space))
+            return m;
     }
     return NULL;
 }
 
-static void memo_store(ksa_device dev, uint64_t gen, uint64_t sh, const ksa_tune_class *cls, int32_t result,
-                       const char *source, const int32_t *values, int32_t n)
+static void memo_store(ksa_device dev, uint64_t gen, const ksa_tune_class *cls, const ksa_tunable_space *space,
+                       int32_t result, const char *source, const int32_t *values)
 {
     lookup_memo *m = &tls_memo[tls_memo_next];
     tls_memo_next = (tls_memo_next + 1) % LOOKUP_MEMO;
     if (tls_memo_used < LOOKUP_MEMO) tls_memo_used++;
-    memset(m, 0, sizeof *m);
     m->dev = dev;
     m->generation = gen;
-    m->space_hash = sh;
     m->cls = *cls;
+    m->space.num_params = space->num_params;
+    for (int32_t i = 0; i < space->num_params; i++) {
+        const ksa_tunable_param *q = &space->params[i];
+        m->space.name[i] = q->name;
+        m->space.num_values[i] = q->num_values;
+        m->space.default_value[i] = q->default_value;
+        if (q->num_values > 0) memcpy(m->space.values[i], q->values, (size_t)q->num_values * sizeof q->values[0]);
+    }
     m->result = result;
     m->source = source;
-    if (result) memcpy(m->values, values, (size_t)n * sizeof values[0]);
+    if (result) memcpy(m->values, values, (size_t)space->num_params * sizeof values[0]);
 }
 
 static int lookup_uncached(ksa_device dev, const ksa_tune_class *cls_in, const ksa_tunable_space *space, int32_t *values,
@@ -923,9 +943,9 @@ int ksa_autotune_lookup(ksa_device dev, const ksa_problem *p, const ksa_tunable_
     maybe_reload();
     ksa_tune_class cls;
     ksa_tune_class_of(p, dev->backend->name, &cls); /* zeroes the padding too: the memo compares bytes */
-    uint64_t sh = space_hash_of(space);
+    const int memo_ok = memo_space_fits(space);
     uint64_t gen = current_generation();
-    const lookup_memo *m = gen ? memo_find(dev, gen, sh, &cls) : NULL;
+    const lookup_memo *m = gen && memo_ok ? memo_find(dev, gen, &cls, space) : NULL;
     if (m) {
         if (m->result) memcpy(values, m->values, (size_t)space->num_params * sizeof values[0]);
         if (source && m->source) *source = m->source;
@@ -934,7 +954,7 @@ int ksa_autotune_lookup(ksa_device dev, const ksa_problem *p, const ksa_tunable_
     const char *src = NULL;
     int r = lookup_uncached(dev, &cls, space, values, &src);
     uint64_t gen_after = current_generation();
-    if (gen_after && gen_after == gen) memo_store(dev, gen, sh, &cls, r, src, values, space->num_params);
+    if (memo_ok && gen_after && gen_after == gen) memo_store(dev, gen, &cls, space, r, src, values);
     if (source && src) *source = src;
     return r;
 }

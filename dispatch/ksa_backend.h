@@ -174,7 +174,8 @@ static inline int64_t ksa_problem_candidates(const ksa_problem *p, int32_t b, in
 
 /* ---------------------------------------------------------------- tuning */
 typedef struct ksa_tunable_param {
-    const char *name;       /* "block_q" */
+    const char *name;       /* "block_q": a string that lives as long as the backend (the tuning
+                               lookup's memo compares names by address) */
     int32_t num_values;
     const int32_t *values;  /* allowed values, ascending */
     int32_t default_value;  /* the built-in heuristic's choice may still differ per problem */

@@ -213,6 +213,20 @@ static void test_lookup_memo(void **state)
     assert_int_equal(lookup(1024, 128, v, &src), 1);
     assert_int_equal(v[0], 64);
     assert_int_equal(v[1], 2);
+    /* a value list that changes in place (same address, other contents) is a different space */
+    {
+        ksa_problem p = make_problem(1024 << 1, 128);
+        ksa_tunable_space sp = fake_space();
+        int32_t allowed[3] = {16, 32, 64};
+        sp.params[0].values = allowed;
+        assert_int_equal(ksa_autotune_lookup(fake_device(), &p, &sp, v, &src), 1);
+        assert_int_equal(v[0], blocks[1 % 3]);
+        assert_int_equal(ksa_autotune_lookup(fake_device(), &p, &sp, v, &src), 1); /* from the memo */
+        allowed[1] = 48; /* the entry's block=32 is no longer allowed: a neighbouring bucket's applies */
+        assert_int_equal(ksa_autotune_lookup(fake_device(), &p, &sp, v, &src), 1);
+        assert_string_equal(src, "cache:nearest");
+        assert_true(v[0] == 16 || v[0] == 64);
+    }
     /* the store merged into the file: the other classes keep their own entries */
     assert_int_equal(lookup((int64_t)1024 << 9, 128, v, &src), 1);
     assert_int_equal(v[0], blocks[9 % 3]);
