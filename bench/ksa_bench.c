@@ -3,9 +3,10 @@
  * in both phases (PREFILL, DECODE) on every device present, over the standard shapes of
  * bench/PERFORMANCE.md or user-given ones, and a 32-layer Kascade schedule against 32 dense layers.
  * Timing: warm-up, then the median of repeated samples, each sample a batch of back-to-back calls
- * closed by ksa_stream_synchronize; inputs rotated among several copies when they would fit in the
- * last-level cache; random data. Each measurement is one JSON object on one line (stdout or
- * --out), with FLOPs, bytes, the roofline floor and the share of it reached. Public API only
+ * closed by ksa_stream_synchronize (also kept: the host time to submit a batch, host_ms, and on a
+ * device the dispatch layer's own time per call, resolve_ms); inputs rotated among several copies
+ * when they would fit in the last-level cache; random data. Each measurement is one JSON object
+ * on one line (stdout or --out), with FLOPs, bytes, the roofline floor and the share of it reached. Public API only
  * (plus the header-only budget helpers of dispatch/ksa_backend.h, for counting). */
 #include <errno.h>
 #include <math.h>
@@ -389,6 +390,8 @@ typedef struct record {
     const char *error;
     int rotations, batch_calls, repeats;
     double median_ms, min_ms, max_ms;
+    double host_ms;    /* median of the samples' host submission time per call (0: not measured) */
+    double resolve_ms; /* host time of ksa_attention_workspace_size alone per call (the dispatch layer and the plan) */
     double extra_ms; /* schedule: the dense pass (mode kascade) */
     const char *extra_label;
     const char *note;
@@ -452,6 +455,8 @@ static void emit_record(const record *r)
         double gbs = r->work.bytes / (r->median_ms * 1e-3) / 1e9;
         jb_num(&j, "median_ms", r->median_ms);
         jb_num(&j, "min_ms", r->min_ms);
+        if (r->host_ms > 0) jb_num(&j, "host_ms", r->host_ms);
+        if (r->resolve_ms > 0) jb_num(&j, "resolve_ms", r->resolve_ms);
         jb_num(&j, "max_ms", r->max_ms);
         jb_num(&j, "tflops", tflops);
         jb_num(&j, "gbs", gbs);
@@ -678,14 +683,25 @@ static ksa_status time_mode(bench_device *d, problem *p, ksa_mode mode, record *
     if ((double)reps * nb * t1 > opt.max_measure_ms) reps = (int)(opt.max_measure_ms / (nb * t1));
     if (reps < 3) reps = t1 > opt.max_measure_ms ? 1 : 3;
     if (reps > MAX_SAMPLES) reps = MAX_SAMPLES;
-    double samples[MAX_SAMPLES];
+    double samples[MAX_SAMPLES], host[MAX_SAMPLES];
     int call = 0;
     for (int s = 0; s < reps; s++) {
         double t0 = now_ms();
         for (int b = 0; b < nb; b++, call++)
             if ((st = ksa_attention(d->dev, NULL, &a, &t[call % p->rotations], &ws))) goto fail;
+        double ts = now_ms(); /* the calls are submitted: what is left is the device catching up */
         if ((st = ksa_stream_synchronize(d->dev, NULL))) goto fail;
         samples[s] = (now_ms() - t0) / nb;
+        host[s] = (ts - t0) / nb;
+    }
+    qsort(host, (size_t)reps, sizeof host[0], cmp_double);
+    rec->host_ms = host[reps / 2];
+    if (!d->info.host_memory) { /* a device: the dispatch layer's and the plan's share of the host time */
+        size_t bytes = 0;
+        double r0 = now_ms();
+        for (int i = 0; i < 64; i++)
+            if ((st = ksa_attention_workspace_size(d->dev, &a, &t[0], &bytes))) goto fail;
+        rec->resolve_ms = (now_ms() - r0) / 64;
     }
     qsort(samples, (size_t)reps, sizeof samples[0], cmp_double);
     rec->median_ms = reps % 2 ? samples[reps / 2] : 0.5 * (samples[reps / 2 - 1] + samples[reps / 2]);
