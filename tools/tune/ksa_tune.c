@@ -203,7 +203,8 @@ static int preset_shapes(const char *name, int phase, shape_spec *out, int max)
             ADD(1, 32, 8, 128, 8192, 8192);
             ADD(1, 32, 8, 128, 16384, 16384);
             ADD(1, 32, 8, 128, 32768, 32768);
-        } else {
+        } else { /* B1 Lk8K too: its best decode split differs from Lk32K's (bench/NOTES.md, 2026-11-30) */
+            ADD(1, 32, 8, 128, 1, 8192);
             ADD(1, 32, 8, 128, 1, 32768);
             ADD(16, 32, 8, 128, 1, 32768);
             ADD(64, 32, 8, 128, 1, 32768);
