@@ -80,11 +80,7 @@ static int32_t default_block_q(const ksa_problem *p, const cpu_kernels *k)
  * level: on the lent Xeon (dense bf16 prefill B1 Hq32 Hkv8 D128 L4096, block_q 64 / block_k 256)
  * 16 and 32 swapped places between two calls (28.0 vs 32.1 ms, then 26.6 vs 25.9 ms) and 64 was
  * never ahead; the tunable lets ksa-tune decide per machine. */
-static int32_t default_sub_rows(const cpu_kernels *k)
-{
-    (void)k;
-    return 32;
-}
+#define CPU_SUB_ROWS_DEFAULT 32
 
 /* Decode split: from the shape only (never from the thread count), so results are the same for
  * any number of threads: enough chunks for ~64 tasks, at least 256 keys each. */
@@ -108,7 +104,7 @@ void ksa_cpu_tunable_space(const ksa_problem *p, const cpu_kernels *k, ksa_tunab
     if (p->phase == KSA_PHASE_PREFILL) {
         out->params[np++] = (ksa_tunable_param){"block_q", 5, cfg_block_q, default_block_q(p, k)};
         out->params[np++] = (ksa_tunable_param){"block_k", 4, cfg_block_k, default_block_k(k)};
-        out->params[np++] = (ksa_tunable_param){"sub_rows", 3, cfg_sub_rows, default_sub_rows(k)};
+        out->params[np++] = (ksa_tunable_param){"sub_rows", 3, cfg_sub_rows, CPU_SUB_ROWS_DEFAULT};
     } else {
         out->params[np++] = (ksa_tunable_param){"block_k", 4, cfg_block_k, 64};
         out->params[np++] = (ksa_tunable_param){"decode_chunk", 6, cfg_chunk, default_chunk(p)};
@@ -125,7 +121,7 @@ void ksa_cpu_resolve_config(const ksa_problem *p, const cpu_kernels *k, cpu_conf
     cfg->block_k = p->phase == KSA_PHASE_PREFILL ? default_block_k(k) : 64;
     cfg->threads = ksa_cpu_pool_size();
     cfg->decode_chunk = default_chunk(p);
-    cfg->sub_rows = default_sub_rows(k);
+    cfg->sub_rows = CPU_SUB_ROWS_DEFAULT;
     if (p->config && p->config_count == space.num_params) {
         for (int i = 0; i < space.num_params; i++) {
             int32_t v = p->config[i];

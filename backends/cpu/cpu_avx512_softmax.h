@@ -71,6 +71,34 @@ AI void store_p(void *p, int32_t x, __m512 e, const int BF16OUT)
 
 AI __m512 exp2_for(__m512 t, const int BF16OUT) { return BF16OUT ? exp2_ps_deg3(t) : exp2_ps(t); }
 
+/* The exponentials 2^(c s - max) of one row's visible keys (nfull whole vectors and a tail mask)
+ * into p, and their sum. With CHECK, *over gets the lanes whose base-2 logit exceeds the lazy
+ * margin or is NaN. */
+AI __m512 exp_row(const float *s, void *p, int32_t nfull, __mmask16 tail, __m512 vc, __m512 vn, __mmask16 *over,
+                  const int CHECK, const int BF16OUT)
+{
+    const __m512 vlazy = _mm512_set1_ps(KSA_CPU_LAZY_MAX);
+    __m512 vsum = _mm512_setzero_ps();
+    __mmask16 ov = 0;
+    int32_t x = 0;
+    for (; x < nfull; x += 16) {
+        __m512 t = _mm512_fmsub_ps(_mm512_loadu_ps(s + x), vc, vn);
+        if (CHECK) ov |= _mm512_cmp_ps_mask(t, vlazy, _CMP_NLE_UQ);
+        __m512 e = exp2_for(t, BF16OUT);
+        vsum = _mm512_add_ps(vsum, e);
+        store_p(p, x, e, BF16OUT);
+    }
+    if (tail) {
+        __m512 t = _mm512_fmsub_ps(_mm512_maskz_loadu_ps(tail, s + x), vc, vn);
+        if (CHECK) ov |= _mm512_mask_cmp_ps_mask(tail, t, vlazy, _CMP_NLE_UQ);
+        __m512 e = _mm512_maskz_mov_ps(tail, exp2_for(t, BF16OUT));
+        vsum = _mm512_add_ps(vsum, e);
+        store_p(p, x, e, BF16OUT);
+    }
+    if (CHECK) *over = ov;
+    return vsum;
+}
+
 /* Online softmax of one row: probabilities of keys x < n (0 up to nkp) into p, as f32 or, with
  * BF16OUT, as bf16. c > 0, so the block max of c*s is c times the max of s. */
 AI void softmax_row(const float *s, void *p, int32_t n, int32_t nkp, float c, float *mx, float *l, float *corr,
@@ -78,35 +106,19 @@ AI void softmax_row(const float *s, void *p, int32_t n, int32_t nkp, float c, fl
 {
     int32_t nfull = n & ~15;
     __mmask16 tail = (__mmask16)((1u << (n - nfull)) - 1u);
+    int32_t written = n == 0 ? 0 : nfull + (tail ? 16 : 0); /* P columns exp_row writes */
+    for (int32_t x = written; x < nkp; x += 16) store_p(p, x, _mm512_setzero_ps(), BF16OUT);
     if (n == 0) { /* no visible key in this block: state unchanged */
         *corr = 1.0f;
-        for (int32_t x = 0; x < nkp; x += 16) store_p(p, x, _mm512_setzero_ps(), BF16OUT);
         return;
     }
     __m512 vc = _mm512_set1_ps(c);
     if (*mx != -INFINITY && *mx == *mx) {
         /* one pass against the running max; valid when no base-2 logit exceeds it by more than
          * the lazy margin (a NaN or +inf score sends the row to the exact two-pass path below) */
-        __m512 vn = _mm512_set1_ps(*mx), vlazy = _mm512_set1_ps(KSA_CPU_LAZY_MAX), vsum = _mm512_setzero_ps();
         __mmask16 over = 0;
-        int32_t x = 0;
-        for (; x < nfull; x += 16) {
-            __m512 t = _mm512_fmsub_ps(_mm512_loadu_ps(s + x), vc, vn);
-            over |= _mm512_cmp_ps_mask(t, vlazy, _CMP_NLE_UQ);
-            __m512 e = exp2_for(t, BF16OUT);
-            vsum = _mm512_add_ps(vsum, e);
-            store_p(p, x, e, BF16OUT);
-        }
-        if (tail) {
-            __m512 t = _mm512_fmsub_ps(_mm512_maskz_loadu_ps(tail, s + x), vc, vn);
-            over |= _mm512_mask_cmp_ps_mask(tail, t, vlazy, _CMP_NLE_UQ);
-            __m512 e = _mm512_maskz_mov_ps(tail, exp2_for(t, BF16OUT));
-            vsum = _mm512_add_ps(vsum, e);
-            store_p(p, x, e, BF16OUT);
-            x += 16;
-        }
+        __m512 vsum = exp_row(s, p, nfull, tail, vc, _mm512_set1_ps(*mx), &over, 1, BF16OUT);
         if (!over) {
-            for (; x < nkp; x += 16) store_p(p, x, _mm512_setzero_ps(), BF16OUT);
             *corr = 1.0f;
             *l += _mm512_reduce_add_ps(vsum);
             return;
@@ -120,20 +132,7 @@ AI void softmax_row(const float *s, void *p, int32_t n, int32_t nkp, float c, fl
     float bmax = _mm512_reduce_max_ps(vmax) * c;
     float nmax = bmax > *mx + KSA_CPU_LAZY_MAX ? bmax : *mx;
     *corr = nmax == *mx ? 1.0f : exp2f(*mx - nmax);
-    __m512 vn = _mm512_set1_ps(nmax), vsum = _mm512_setzero_ps();
-    int32_t x = 0;
-    for (; x < nfull; x += 16) {
-        __m512 e = exp2_for(_mm512_fmsub_ps(_mm512_loadu_ps(s + x), vc, vn), BF16OUT);
-        vsum = _mm512_add_ps(vsum, e);
-        store_p(p, x, e, BF16OUT);
-    }
-    if (tail) {
-        __m512 e = _mm512_maskz_mov_ps(tail, exp2_for(_mm512_fmsub_ps(_mm512_loadu_ps(s + x), vc, vn), BF16OUT));
-        vsum = _mm512_add_ps(vsum, e);
-        store_p(p, x, e, BF16OUT);
-        x += 16;
-    }
-    for (; x < nkp; x += 16) store_p(p, x, _mm512_setzero_ps(), BF16OUT);
+    __m512 vsum = exp_row(s, p, nfull, tail, vc, _mm512_set1_ps(nmax), NULL, 0, BF16OUT);
     *l = *l * *corr + _mm512_reduce_add_ps(vsum);
     *mx = nmax;
 }
