@@ -13,6 +13,7 @@
 #include <immintrin.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,8 +60,17 @@ typedef struct probe_arg {
     double seconds;
     double flop;
     double elapsed;
-    pthread_barrier_t *start;
+    int failed;         /* out of memory: the probe reports nothing rather than a low rate */
+    atomic_int *go;     /* 0: wait, 1: run, -1: give up (a thread could not be started) */
 } probe_arg;
+
+/* wait for the start signal; 1 to run, 0 to give up */
+static int probe_wait(atomic_int *go)
+{
+    int g;
+    while ((g = atomic_load_explicit(go, memory_order_acquire)) == 0) sched_yield();
+    return g > 0;
+}
 
 static void dp_only_steps(long steps)
 {
@@ -128,9 +138,8 @@ static void *probe_main(void *v)
         free(A);
         free(B);
         free(C);
-        pthread_barrier_wait(a->start);
-        a->flop = 0;
-        a->elapsed = 1;
+        a->failed = 1;
+        probe_wait(a->go);
         return NULL;
     }
     uint32_t x = 12345u + (uint32_t)a->id;
@@ -146,7 +155,13 @@ static void *probe_main(void *v)
     if (a->gemm == 1) gemm_once(C, A, B);
     else if (a->gemm == 2) dp_only_steps(4096);
     else tile_peak_steps(A, B, 4096);
-    pthread_barrier_wait(a->start);
+    if (!probe_wait(a->go)) {
+        _tile_release();
+        free(A);
+        free(B);
+        free(C);
+        return NULL;
+    }
     double t0 = probe_now(), t = t0;
     long n = 0;
     while (t - t0 < a->seconds) {
@@ -176,27 +191,22 @@ static double probe_run(int threads, int gemm, double seconds)
     if (threads > PROBE_MAX_THREADS) threads = PROBE_MAX_THREADS;
     pthread_t th[PROBE_MAX_THREADS];
     probe_arg args[PROBE_MAX_THREADS];
-    pthread_barrier_t start;
-    pthread_barrier_init(&start, NULL, (unsigned)threads);
+    atomic_int go = 0; /* all threads start timing together */
     int started = 0;
     for (int i = 0; i < threads; i++) {
-        args[i] = (probe_arg){.id = i, .gemm = gemm, .seconds = seconds, .start = &start};
+        args[i] = (probe_arg){.id = i, .gemm = gemm, .seconds = seconds, .go = &go};
         if (pthread_create(&th[i], NULL, probe_main, &args[i]) != 0) break;
         started++;
     }
-    if (started != threads) { /* cannot run the barrier short-handed: give up cleanly */
-        for (int i = started; i < threads; i++) pthread_barrier_wait(&start);
-        for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
-        pthread_barrier_destroy(&start);
-        return -1.0;
-    }
+    atomic_store_explicit(&go, started == threads ? 1 : -1, memory_order_release);
+    int failed = started != threads;
     double tflops = 0;
-    for (int i = 0; i < threads; i++) {
+    for (int i = 0; i < started; i++) {
         pthread_join(th[i], NULL);
-        tflops += args[i].flop / args[i].elapsed * 1e-12;
+        failed |= args[i].failed;
+        if (!failed) tflops += args[i].flop / args[i].elapsed * 1e-12;
     }
-    pthread_barrier_destroy(&start);
-    return tflops;
+    return failed ? -1.0 : tflops;
 }
 
 double amx_probe_tile_peak_tflops(int threads, double seconds) { return probe_run(threads, 0, seconds); }

@@ -1,6 +1,6 @@
 /* amx_probe.h: AMX-BF16 rate probes for ksa-cpu-bench (amx_probe.c): the tile unit's rate with
  * operands in L1, and a plain 2x2-tiled GEMM streaming from L2. TFLOP/s over `threads` threads
- * running at once for about `seconds`; -1 where AMX is not usable. */
+ * running at once for about `seconds`; -1 where AMX is not usable or a thread could not run. */
 #ifndef KSA_BENCH_AMX_PROBE_H
 #define KSA_BENCH_AMX_PROBE_H
 
