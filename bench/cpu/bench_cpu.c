@@ -129,18 +129,60 @@ static void profile_of(const char *mode)
     ksa_cpu_profile_report(stdout);
 }
 
+/* The prefill benchmarks' inputs: B1 Hq32 Hkv8 D128 bf16 of length L, random, and (once asked)
+ * the index state of the default Top-k that ANCHOR writes and REUSE reads. */
+#define PF_B 1
+#define PF_HQ 32
+#define PF_HKV 8
+#define PF_D 128
+typedef struct prefill_inputs {
+    void *q, *k, *v, *o;
+    int32_t *idx, *cnt;
+    ksa_attention_tensors t;
+} prefill_inputs;
+
+static void prefill_inputs_make(ksa_device dev, int64_t L, prefill_inputs *in)
+{
+    int64_t qs[4] = {PF_B, L, PF_HQ, PF_D}, ks[4] = {PF_B, L, PF_HKV, PF_D};
+    memset(in, 0, sizeof *in);
+    in->q = random_bf16((size_t)(PF_B * L * PF_HQ * PF_D));
+    in->k = random_bf16((size_t)(PF_B * L * PF_HKV * PF_D));
+    in->v = random_bf16((size_t)(PF_B * L * PF_HKV * PF_D));
+    in->o = calloc((size_t)(PF_B * L * PF_HQ * PF_D), 2);
+    in->t = make_qkvo(dev, KSA_DTYPE_BF16, in->q, in->k, in->v, in->o, qs, ks);
+}
+
+static void prefill_inputs_add_index_state(ksa_device dev, prefill_inputs *in)
+{
+    ksa_attention_params pa = ksa_attention_params_default(KSA_MODE_ANCHOR, KSA_PHASE_PREFILL);
+    int64_t n_tiles = 0, k_slots = 0;
+    CHECK(ksa_attention_index_shape(dev, &pa, &in->t, &n_tiles, &k_slots));
+    int64_t is[4] = {PF_B, PF_HKV, n_tiles, k_slots}, cs[3] = {PF_B, PF_HKV, n_tiles};
+    in->idx = calloc((size_t)(PF_B * PF_HKV * n_tiles * k_slots) + 1, 4);
+    in->cnt = calloc((size_t)(PF_B * PF_HKV * n_tiles), 4);
+    in->t.indices = ksa_tensor_make(dev, in->idx, KSA_DTYPE_I32, 4, is);
+    in->t.counts = ksa_tensor_make(dev, in->cnt, KSA_DTYPE_I32, 3, cs);
+}
+
+static void prefill_inputs_free(prefill_inputs *in)
+{
+    free(in->q);
+    free(in->k);
+    free(in->v);
+    free(in->o);
+    free(in->idx);
+    free(in->cnt);
+}
+
 static void bench_prefill(ksa_device dev, const char *isa, int64_t L, int reps, int dense_only)
 {
-    const int64_t B = 1, Hq = 32, Hkv = 8, D = 128;
-    int64_t qs[4] = {B, L, Hq, D}, ks[4] = {B, L, Hkv, D};
-    void *q = random_bf16((size_t)(B * L * Hq * D)), *k = random_bf16((size_t)(B * L * Hkv * D)),
-         *v = random_bf16((size_t)(B * L * Hkv * D)), *o = calloc((size_t)(B * L * Hq * D), 2);
-    ksa_attention_tensors t = make_qkvo(dev, KSA_DTYPE_BF16, q, k, v, o, qs, ks);
-    double flops = 4.0 * (double)B * Hq * (double)L * (double)L * D / 2.0;
+    prefill_inputs in;
+    prefill_inputs_make(dev, L, &in);
+    double flops = 4.0 * (double)PF_B * PF_HQ * (double)L * (double)L * PF_D / 2.0;
     /* dense */
     ksa_attention_params pd = ksa_attention_params_default(KSA_MODE_DENSE, KSA_PHASE_PREFILL);
-    ksa_workspace ws = make_ws(dev, &pd, &t);
-    double ms_dense = time_call(dev, &pd, &t, &ws, reps);
+    ksa_workspace ws = make_ws(dev, &pd, &in.t);
+    double ms_dense = time_call(dev, &pd, &in.t, &ws, reps);
     free(ws.data);
     profile_of("dense");
     printf("{\"op\":\"prefill\",\"mode\":\"dense\",\"isa\":\"%s\",\"config\":\"%s\",\"dtype\":\"bf16\",\"B\":1,\"Hq\":32,"
@@ -148,27 +190,19 @@ static void bench_prefill(ksa_device dev, const char *isa, int64_t L, int reps, 
            isa, bench_config, (long long)L, ms_dense, flops / (ms_dense * 1e-3) / 1e12);
     fflush(stdout);
     if (dense_only) {
-        free(q);
-        free(k);
-        free(v);
-        free(o);
+        prefill_inputs_free(&in);
         return;
     }
     /* anchor (Top-k 10%, T 32, rolling): writes the index state reuse reads */
+    prefill_inputs_add_index_state(dev, &in);
     ksa_attention_params pa = ksa_attention_params_default(KSA_MODE_ANCHOR, KSA_PHASE_PREFILL);
-    int64_t n_tiles = 0, k_slots = 0;
-    CHECK(ksa_attention_index_shape(dev, &pa, &t, &n_tiles, &k_slots));
-    int64_t is[4] = {B, Hkv, n_tiles, k_slots}, cs[3] = {B, Hkv, n_tiles};
-    int32_t *idx = calloc((size_t)(B * Hkv * n_tiles * k_slots) + 1, 4), *cnt = calloc((size_t)(B * Hkv * n_tiles), 4);
-    t.indices = ksa_tensor_make(dev, idx, KSA_DTYPE_I32, 4, is);
-    t.counts = ksa_tensor_make(dev, cnt, KSA_DTYPE_I32, 3, cs);
-    ws = make_ws(dev, &pa, &t);
-    double ms_anchor = time_call(dev, &pa, &t, &ws, reps);
+    ws = make_ws(dev, &pa, &in.t);
+    double ms_anchor = time_call(dev, &pa, &in.t, &ws, reps);
     free(ws.data);
     profile_of("anchor");
     ksa_attention_params pr = ksa_attention_params_default(KSA_MODE_REUSE, KSA_PHASE_PREFILL);
-    ws = make_ws(dev, &pr, &t);
-    double ms_reuse = time_call(dev, &pr, &t, &ws, reps);
+    ws = make_ws(dev, &pr, &in.t);
+    double ms_reuse = time_call(dev, &pr, &in.t, &ws, reps);
     free(ws.data);
     profile_of("reuse");
     printf("{\"op\":\"prefill\",\"mode\":\"anchor\",\"isa\":\"%s\",\"dtype\":\"bf16\",\"L\":%lld,\"ms\":%.3f,\"vs_own_dense\":%.3f}\n",
@@ -176,12 +210,7 @@ static void bench_prefill(ksa_device dev, const char *isa, int64_t L, int reps, 
     printf("{\"op\":\"prefill\",\"mode\":\"reuse\",\"isa\":\"%s\",\"dtype\":\"bf16\",\"L\":%lld,\"ms\":%.3f,\"speedup_vs_own_dense\":%.3f}\n",
            isa, (long long)L, ms_reuse, ms_dense / ms_reuse);
     fflush(stdout);
-    free(q);
-    free(k);
-    free(v);
-    free(o);
-    free(idx);
-    free(cnt);
+    prefill_inputs_free(&in);
 }
 
 /* ---------------------------------------------------------------- memory bandwidth */
@@ -517,31 +546,22 @@ static void bench_ab(ksa_device dev, const char *isa, const char *list, const ch
     int n = ab_parse(list, e, AB_MAX);
     if (rounds < 1) rounds = 1;
     if (rounds > AB_ROUNDS_MAX) rounds = AB_ROUNDS_MAX;
-    const int64_t B = 1, Hq = 32, Hkv = 8, D = 128;
-    int64_t qs[4] = {B, L, Hq, D}, ks[4] = {B, L, Hkv, D};
-    void *q = random_bf16((size_t)(B * L * Hq * D)), *k = random_bf16((size_t)(B * L * Hkv * D)),
-         *v = random_bf16((size_t)(B * L * Hkv * D)), *o = calloc((size_t)(B * L * Hq * D), 2);
-    ksa_attention_tensors t = make_qkvo(dev, KSA_DTYPE_BF16, q, k, v, o, qs, ks);
+    prefill_inputs in;
+    prefill_inputs_make(dev, L, &in);
+    ksa_attention_tensors *t = &in.t;
     ksa_mode m = !strcmp(mode, "anchor") ? KSA_MODE_ANCHOR : !strcmp(mode, "reuse") ? KSA_MODE_REUSE : KSA_MODE_DENSE;
-    ksa_attention_params pa = ksa_attention_params_default(KSA_MODE_ANCHOR, KSA_PHASE_PREFILL);
-    int32_t *idx = NULL, *cnt = NULL;
     if (m != KSA_MODE_DENSE) { /* the index state: one anchor call */
-        int64_t n_tiles = 0, k_slots = 0;
-        CHECK(ksa_attention_index_shape(dev, &pa, &t, &n_tiles, &k_slots));
-        int64_t is[4] = {B, Hkv, n_tiles, k_slots}, cs[3] = {B, Hkv, n_tiles};
-        idx = calloc((size_t)(B * Hkv * n_tiles * k_slots) + 1, 4);
-        cnt = calloc((size_t)(B * Hkv * n_tiles), 4);
-        t.indices = ksa_tensor_make(dev, idx, KSA_DTYPE_I32, 4, is);
-        t.counts = ksa_tensor_make(dev, cnt, KSA_DTYPE_I32, 3, cs);
-        ksa_workspace ws = make_ws(dev, &pa, &t);
-        CHECK(ksa_attention(dev, NULL, &pa, &t, &ws));
+        prefill_inputs_add_index_state(dev, &in);
+        ksa_attention_params pa = ksa_attention_params_default(KSA_MODE_ANCHOR, KSA_PHASE_PREFILL);
+        ksa_workspace ws = make_ws(dev, &pa, t);
+        CHECK(ksa_attention(dev, NULL, &pa, t, &ws));
         free(ws.data);
     }
     ksa_attention_params pm = ksa_attention_params_default(m, KSA_PHASE_PREFILL);
     ksa_workspace ws[AB_MAX];
     for (int i = 0; i < n; i++) {
         ab_apply(&e[i], 1);
-        ws[i] = make_ws(dev, &pm, &t);
+        ws[i] = make_ws(dev, &pm, t);
         ab_apply(&e[i], 0);
     }
     double ms[AB_MAX][AB_ROUNDS_MAX];
@@ -549,7 +569,7 @@ static void bench_ab(ksa_device dev, const char *isa, const char *list, const ch
         for (int j = 0; j < n; j++) {
             int i = (j + r) % n;
             ab_apply(&e[i], 1);
-            ms[i][r] = time_call(dev, &pm, &t, &ws[i], 3);
+            ms[i][r] = time_call(dev, &pm, t, &ws[i], 3);
             ab_apply(&e[i], 0);
         }
     for (int i = 0; i < n; i++) {
@@ -567,12 +587,7 @@ static void bench_ab(ksa_device dev, const char *isa, const char *list, const ch
         free(ws[i].data);
     }
     fflush(stdout);
-    free(q);
-    free(k);
-    free(v);
-    free(o);
-    free(idx);
-    free(cnt);
+    prefill_inputs_free(&in);
 }
 
 /* ---------------------------------------------------------------- AMX rate probes */
