@@ -125,8 +125,8 @@ static void sorted_copy(const double *v, int n, double *out)
 static double median_of(const double *v, int n)
 {
     double tmp[KSA_TUNE_MAX_ROUNDS];
-    sorted_copy(v, n, tmp);
-    return n % 2 ? tmp[n / 2] : 0.5 * (tmp[n / 2 - 1] + tmp[n / 2]);
+    memcpy(tmp, v, sizeof *tmp * (size_t)n);
+    return median(tmp, n);
 }
 
 ksa_status ksa_tune_rounds_summarize(ksa_tune_rounds *r, double min_gain)
