@@ -449,6 +449,18 @@ ksa_status ktest_problem_run(ktest_problem *p)
     return ksa_stream_synchronize(p->dev, NULL);
 }
 
+void ktest_problem_run_bytes(ktest_problem *p, const char *override, unsigned char *o, size_t obytes, unsigned char *idx,
+                             size_t ibytes)
+{
+    assert_int_equal(ksa_set_config_override(override), KSA_STATUS_SUCCESS);
+    ksa_status st = ktest_problem_run(p);
+    assert_int_equal(ksa_set_config_override(NULL), KSA_STATUS_SUCCESS);
+    if (st) printf("run with \"%s\" failed: %s\n", override ? override : "", ksa_last_error());
+    assert_int_equal(st, KSA_STATUS_SUCCESS);
+    assert_int_equal(ksa_buffer_read(o, p->tensors.o.buffer, 0, obytes, NULL), KSA_STATUS_SUCCESS);
+    if (ibytes) assert_int_equal(ksa_buffer_read(idx, p->tensors.indices.buffer, 0, ibytes, NULL), KSA_STATUS_SUCCESS);
+}
+
 ksa_status ktest_problem_check(ktest_problem *p, char *report, size_t report_len)
 {
     return ksa_check_against_reference(p->dev, NULL, &p->params, &p->tensors, report, report_len);

@@ -70,6 +70,10 @@ typedef struct ktest_problem {
 ksa_status ktest_problem_create(ksa_device dev, const ktest_config *cfg, ktest_problem *out);
 /* Poison o, lse (and indices/counts for ANCHOR) with NaN/garbage, then ksa_attention + synchronize. */
 ksa_status ktest_problem_run(ktest_problem *p);
+/* Run with a configuration override (NULL: none) and read the outputs back: obytes of o and, when
+ * ibytes, of the indices; a failed run fails the cmocka case. For same-bits comparisons. */
+void ktest_problem_run_bytes(ktest_problem *p, const char *override, unsigned char *o, size_t obytes, unsigned char *idx,
+                             size_t ibytes);
 /* Compare with the reference (tie-tolerant for index sets). report gets a sentence either way. */
 ksa_status ktest_problem_check(ktest_problem *p, char *report, size_t report_len);
 void ktest_problem_destroy(ktest_problem *p);

@@ -374,18 +374,6 @@ static void test_pool_steals_across_nodes(void **state)
 /* Attention calls through the placed driver on the fake two-node plan: the same bits as one thread
  * (which never uses the queues) for every mode and phase, with KV heads split unevenly (3 heads over
  * 2 nodes) and B = 2, and the result right. */
-static void run_bytes(ktest_problem *p, const char *override, unsigned char *o, size_t obytes, unsigned char *idx,
-                      size_t ibytes)
-{
-    assert_int_equal(ksa_set_config_override(override), KSA_STATUS_SUCCESS);
-    ksa_status st = ktest_problem_run(p);
-    assert_int_equal(ksa_set_config_override(NULL), KSA_STATUS_SUCCESS);
-    if (st) printf("run with \"%s\" failed: %s\n", override, ksa_last_error());
-    assert_int_equal(st, KSA_STATUS_SUCCESS);
-    assert_int_equal(ksa_buffer_read(o, p->tensors.o.buffer, 0, obytes, NULL), KSA_STATUS_SUCCESS);
-    if (ibytes) assert_int_equal(ksa_buffer_read(idx, p->tensors.indices.buffer, 0, ibytes, NULL), KSA_STATUS_SUCCESS);
-}
-
 static void test_attention_same_bits_on_two_nodes(void **state)
 {
     if (ksa_cpu_pool_size() < 2) {
@@ -423,9 +411,9 @@ static void test_attention_same_bits_on_two_nodes(void **state)
             unsigned char *o1 = malloc(obytes), *oN = malloc(obytes), *i1 = malloc(ibytes + 1), *iN = malloc(ibytes + 1);
             assert_true(o1 && oN && i1 && iN);
             ksa_cpu_pool_use_plan(NULL);
-            run_bytes(&p, "threads=1", o1, obytes, i1, ibytes);
+            ktest_problem_run_bytes(&p, "threads=1", o1, obytes, i1, ibytes);
             ksa_cpu_pool_use_plan(&plan);
-            run_bytes(&p, many, oN, obytes, iN, ibytes);
+            ktest_problem_run_bytes(&p, many, oN, obytes, iN, ibytes);
             ksa_cpu_pool_use_plan(NULL);
             if (memcmp(o1, oN, obytes) || (ibytes && memcmp(i1, iN, ibytes)))
                 fail_msg("mode %d phase %d: different bits for 1 thread and %s on two fake nodes", mode, phase, many);

@@ -167,19 +167,6 @@ static void test_reuse_empty_sets(void **state)
     }
 }
 
-/* Output (and index) bytes of one run under a configuration override. */
-static void run_bytes(ktest_problem *p, const char *override, unsigned char *o, size_t obytes, unsigned char *idx,
-                      size_t ibytes)
-{
-    assert_int_equal(ksa_set_config_override(override), KSA_STATUS_SUCCESS);
-    ksa_status st = ktest_problem_run(p);
-    assert_int_equal(ksa_set_config_override(NULL), KSA_STATUS_SUCCESS);
-    if (st) printf("run with \"%s\" failed: %s\n", override ? override : "", ksa_last_error());
-    assert_int_equal(st, KSA_STATUS_SUCCESS);
-    assert_int_equal(ksa_buffer_read(o, p->tensors.o.buffer, 0, obytes, NULL), KSA_STATUS_SUCCESS);
-    if (ibytes) assert_int_equal(ksa_buffer_read(idx, p->tensors.indices.buffer, 0, ibytes, NULL), KSA_STATUS_SUCCESS);
-}
-
 static void same_bits_case(ksa_device dev, const ktest_config *cfg)
 {
     char desc[512];
@@ -193,13 +180,13 @@ static void same_bits_case(ksa_device dev, const ktest_config *cfg)
     int32_t n = ksa_cpu_pool_size();
     char many[64];
     snprintf(many, sizeof many, "threads=%d", n);
-    run_bytes(&p, "threads=1", o1, obytes, i1, ibytes);
-    run_bytes(&p, many, oN, obytes, iN, ibytes);
+    ktest_problem_run_bytes(&p, "threads=1", o1, obytes, i1, ibytes);
+    ktest_problem_run_bytes(&p, many, oN, obytes, iN, ibytes);
     int same = memcmp(o1, oN, obytes) == 0 && (!ibytes || memcmp(i1, iN, ibytes) == 0);
     if (!same) printf("different bits for 1 and %d threads: %s\n", n, ktest_config_string(cfg, desc, sizeof desc));
     assert_true(same);
     /* and a second run with the same threads gives the same bits again */
-    run_bytes(&p, many, o1, obytes, i1, ibytes);
+    ktest_problem_run_bytes(&p, many, o1, obytes, i1, ibytes);
     assert_memory_equal(o1, oN, obytes);
     /* the result is also right */
     char report[1024] = "";
