@@ -158,7 +158,7 @@ typedef struct cpu_scratch {
     int64_t *row_i;
     int64_t *row_pos;
     const void **kptr, **vptr;
-    int32_t *kid;         /* key ids of the current block */
+    int32_t *kid;         /* key ids of the current block (listed keys) */
     float *pooled;        /* [Lmax] */
     int32_t *list;        /* [Lmax + T + BK] key list of a sparse row set */
 } cpu_scratch;
@@ -482,7 +482,7 @@ static void flash(cpu_call *c, cpu_scratch *s, int32_t b, int32_t g, int32_t M, 
         } else {
             for (int32_t x = 0; x < n; x++) {
                 int64_t j = keys->list ? keys->list[x0 + x] : keys->base + x0 + x;
-                s->kid[x] = (int32_t)j;
+                if (keys->list) s->kid[x] = (int32_t)j; /* a range masks by arithmetic below */
                 if (j > maxid) maxid = j;
                 s->kptr[x] = c->kb + kv_off(p, &p->k_strides, b, j, g) * c->esize;
                 if (need_o) s->vptr[x] = c->vb + kv_off(p, &p->v_strides, b, j, g) * c->esize;
