@@ -17,9 +17,12 @@
  *    shared memory), online softmax in registers, O += P V with wgmma (P from registers). The next
  *    tile's Q K^T is issued before the previous tile's P V so the tensor cores work while the
  *    softmax runs (FlashAttention-3's intra-warpgroup overlap).
- *  - the pooled-score pass (POOL) reuses the pipeline with the candidate keys of one query tile and
- *    sums exp2(s - lse2) over the tile's rows per key, reduced across the 8 consumer warps in
- *    shared memory.
+ *  - the lse-only pass (LSE) and the pooled-score pass (POOL: the candidate keys of one query tile,
+ *    exp2(s - lse2) summed over the tile's rows per key) have no P V, so their consumers split the
+ *    keys instead of the rows: each warpgroup takes every second key tile for all 128 rows, the two
+ *    run unsynchronised (one's exponentials overlap the other's products), and LSE merges their
+ *    (m, l) at the end while POOL reduces each tile's columns by warp exchanges and one named
+ *    barrier of the warpgroup.
  * Register budget: setmaxnreg gives the producer 40 and each consumer thread 232 registers. */
 #include <stdio.h>
 #include <string.h>
@@ -46,10 +49,16 @@ template <int D> struct k90_cfg {
     static constexpr int KV_BYTES = BN * D * 2;     /* one K or V tile */
     static constexpr int SMEM = 1024 + Q_BYTES + (KS + VS) * KV_BYTES; /* 1024: room to align the base */
     static constexpr int THREADS = 384;
+    /* the lse and pooled passes (key-split: no V ring): 4 K buffers, two per consumer warpgroup, and
+     * the column-sum buffers of the pooled pass ([2 warpgroups][2][4 warps][BN] floats) */
+    static constexpr int KS_SPLIT = 4;
+    static constexpr int RED_BYTES = 2 * 2 * 4 * BN * 4;
+    static constexpr int SMEM_SPLIT = 1024 + Q_BYTES + KS_SPLIT * KV_BYTES + RED_BYTES;
 };
 
 /* the three pass kinds of one kernel template */
 enum { K90_FLASH = 0, K90_LSE = 1, K90_POOL = 2 };
+template <int D, int MODE> static constexpr int k90_smem(void) { return MODE == K90_FLASH ? k90_cfg<D>::SMEM : k90_cfg<D>::SMEM_SPLIT; }
 
 /* device helpers: compiled only in the sm_90a pass (the kernel is an empty shell for sm_80) */
 #if defined(KC_SM90_BODY)
@@ -178,6 +187,18 @@ static __device__ __forceinline__ void k90_copy_tile(const ksa_gpu_args &a, cons
                        off >= 0 ? 16 : 0);
     }
 }
+
+/* one halving step of a warp reduction that scatters its results: lanes with bit SH clear keep
+ * columns [0, H) of v and add their partner's, lanes with it set keep [H, 2H) (moved down to [0, H)) */
+template <int H, int SH> static __device__ __forceinline__ void k90_fold_half(float *v, int lane)
+{
+    const bool up = lane & SH;
+#pragma unroll
+    for (int i = 0; i < H; i++) {
+        const float send = up ? v[i] : v[i + H], keep = up ? v[i + H] : v[i];
+        v[i] = keep + ksa_shfl_xor(send, SH);
+    }
+}
 #endif /* KC_SM90_BODY */
 
 /* tma: K / V tiles by TMA through tmK / tmV (dense keys of a uniform contiguous batch); pooled,
@@ -189,7 +210,7 @@ __global__ void __launch_bounds__(384, 1)
 {
 #if defined(KC_SM90_BODY)
     using C = k90_cfg<D>;
-    constexpr int BM = C::BM, BN = C::BN, KS = C::KS, VS = C::VS, CH = C::CH;
+    constexpr int BM = C::BM, BN = C::BN, KS = MODE == K90_FLASH ? C::KS : C::KS_SPLIT, VS = C::VS, CH = C::CH;
     constexpr bool WITH_V = MODE == K90_FLASH;
     extern __shared__ __align__(16) unsigned char k90_smem_raw[];
     __shared__ __align__(8) uint64_t barQ, barFullK[KS], barEmptyK[KS], barFullV[VS], barEmptyV[VS];
@@ -202,7 +223,7 @@ __global__ void __launch_bounds__(384, 1)
     char *sQ = smem;
     char *sK = sQ + C::Q_BYTES;          /* [KS][KV_BYTES] */
     char *sV = sK + KS * C::KV_BYTES;    /* [VS][KV_BYTES] */
-    float *sRed = (float *)sV;           /* POOL: [2][8 warps][BN] column sums (no V ring) */
+    float *sRed = (float *)sV;           /* split passes (no V ring): POOL's column sums, LSE's merge */
 
     if (threadIdx.x == 0) {
         /* full barriers: one expect_tx arrival (TMA) or the 128 producer threads' cp.async arrivals;
@@ -210,7 +231,7 @@ __global__ void __launch_bounds__(384, 1)
         kc_bar_init(&barQ, 128);
         for (int s = 0; s < KS; s++) {
             kc_bar_init(&barFullK[s], tma ? 1 : 128);
-            kc_bar_init(&barEmptyK[s], 8);
+            kc_bar_init(&barEmptyK[s], MODE == K90_FLASH ? 8 : 4); /* split passes: one warpgroup per tile */
         }
         for (int s = 0; s < VS; s++) {
             kc_bar_init(&barFullV[s], tma ? 1 : 128);
@@ -294,33 +315,23 @@ __global__ void __launch_bounds__(384, 1)
 
     /* -------------------------------------------------------------- consumers */
     asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
-    const int cw = wg - 1;                      /* consumer warpgroup: rows cw*64 .. cw*64+63 */
+    const int cw = wg - 1;                      /* consumer warpgroup: FLASH rows cw*64 .. cw*64+63 */
     const int warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32;
     constexpr int NS = BN / 2;                  /* S accumulator floats per thread */
     constexpr int NO = WITH_V ? D / 2 : 2;      /* O accumulator floats per thread */
     const float sl2 = a.scale_log2;
 
-    int pos[2];
-    float rl2[2] = {0.f, 0.f}; /* POOL: the rows' log2-domain lse */
-#pragma unroll
-    for (int hf = 0; hf < 2; hf++) {
-        const int rr = w.row_begin + cw * 64 + warp * 16 + lane / 4 + hf * 8;
-        pos[hf] = rr < w.row_end ? w.pos_shift + rr / G : -1;
-        if (MODE == K90_POOL) {
-            rl2[hf] = KG_NEG_INF;
-            if (rr < w.row_end) {
-                const int i = rr / G, h = w.g * G + rr % G;
-                rl2[hf] = a.lse_ws[((int64_t)w.b * a.hq + h) * a.max_lq + i];
-            }
-        }
-    }
     /* list entry n is visible to a row when n < vis_all (selected keys) or n <= vis_lim[row] (dense:
-     * the causal limit; sparse: the tile's own keys up to the row's position) */
+     * the causal limit; sparse: the tile's own keys up to the row's position); FLASH's rows here, the
+     * split passes set up their own */
     const int vis_all = MODE == K90_POOL ? w.nkeys : a.sparse ? w.nsel : 0;
     int vis_lim[2];
 #pragma unroll
-    for (int hf = 0; hf < 2; hf++)
-        vis_lim[hf] = MODE == K90_POOL ? -1 : a.sparse ? (pos[hf] < 0 ? -1 : pos[hf] - w.own0 + w.nsel) : pos[hf];
+    for (int hf = 0; hf < 2; hf++) {
+        const int rr = w.row_begin + cw * 64 + warp * 16 + lane / 4 + hf * 8;
+        const int ps = rr < w.row_end ? w.pos_shift + rr / G : -1;
+        vis_lim[hf] = a.sparse ? (ps < 0 ? -1 : ps - w.own0 + w.nsel) : ps;
+    }
     const uint32_t qbase = kc_smem_u32(sQ) + cw * 64 * 128;
     const uint32_t kbase = kc_smem_u32(sK), vbase = kc_smem_u32(sV);
 
@@ -357,7 +368,7 @@ __global__ void __launch_bounds__(384, 1)
         }
     };
     /* mask, online softmax of tile j's scores; returns the factor that rescales O */
-    auto softmax = [&](float (&s)[NS], int j, float (&alpha)[2]) {
+    auto softmax = [&](float (&s)[NS], int j, float (&m)[2], float (&l)[2], const int (&vis_lim)[2], float (&alpha)[2]) {
         const int n0 = j * BN;
         const bool full = a.sparse ? n0 + BN <= w.nsel : n0 + BN - 1 <= w.pos_min;
         float mx[2] = {KG_NEG_INF, KG_NEG_INF};
@@ -415,50 +426,159 @@ __global__ void __launch_bounds__(384, 1)
     kc_bar_wait(&barQ, 0);
     kc_fence_async_smem();
     if constexpr (MODE != K90_FLASH) {
-        /* Q K^T only: the lse pass and the pooled pass */
+        /* the lse and pooled passes, key-split: consumer warpgroup cw takes key tiles cw, cw + 2, ...
+         * for all of the CTA's rows (two 64-row products per tile), so the warpgroups never wait for
+         * each other inside the loop and one's exponentials run while the other's product is on the
+         * tensor cores (the row-split version waited for each product with both warpgroups in step).
+         * LSE merges the two warpgroups' (m, l) per row at the end; POOL sums each tile's columns
+         * inside its warpgroup. K buffer j % 4 belongs to warpgroup j % 2, so no wait can alias a
+         * phase of the other warpgroup's tiles. */
+        const int nacc = w.row_end - w.row_begin > 64 ? 2 : 1; /* 64-row halves holding rows */
+        float m2[2][2], l2[2][2], r2[2][2];
+        int vl2[2][2];
+#pragma unroll
+        for (int h = 0; h < 2; h++)
+#pragma unroll
+            for (int hf = 0; hf < 2; hf++) {
+                const int rr = w.row_begin + h * 64 + warp * 16 + lane / 4 + hf * 8;
+                const int ps = rr < w.row_end ? w.pos_shift + rr / G : -1;
+                m2[h][hf] = KG_NEG_INF;
+                l2[h][hf] = 0.f;
+                vl2[h][hf] = MODE == K90_POOL ? -1 : a.sparse ? (ps < 0 ? -1 : ps - w.own0 + w.nsel) : ps;
+                r2[h][hf] = KG_NEG_INF;
+                if (MODE == K90_POOL && rr < w.row_end)
+                    r2[h][hf] = a.lse_ws[((int64_t)w.b * a.hq + w.g * G + rr % G) * a.max_lq + rr / G];
+            }
+        const uint32_t qb0 = kc_smem_u32(sQ), qb1 = qb0 + 64 * 128;
+        /* S = Q K^T for the 64 rows whose Q starts at qb, key tile kt (issued, not committed) */
+        auto qk_rows = [&](float (&s)[NS], uint32_t qb, uint32_t kt) {
+#pragma unroll
+            for (int kk = 0; kk < D / 16; kk++) {
+                const uint32_t off = (kk % 4) * 32;
+                kc_wgmma_ss<BN, T>::run(s, k90_desc(qb + (kk / 4) * BM * 128 + off, 16, 1024), k90_desc(kt + (kk / 4) * BN * 128 + off, 16, 1024),
+                                        kk > 0);
+            }
+        };
         float *out = MODE == K90_POOL ? pooled + ((int64_t)(w.b * a.hkv + w.g) * ntiles_out + (w.tile - tile0)) * ld : NULL;
-        const int ct = threadIdx.x - 128; /* consumer thread 0..255 */
-        auto process = [&](float (&s)[NS], int j) {
+        const int ct = threadIdx.x % 128;
+        /* ping-pong (a.pingpong): the warpgroups take turns issuing their products (named barriers
+         * 3 and 4, warpgroup 0 first), so their exponentials alternate with the tensor cores' work;
+         * with n0 / n1 tiles each, warpgroup 0 passes the turn n1 times and warpgroup 1 n0 - 1 times */
+        const bool pp = a.pingpong;
+        const int n0 = (w.ntiles + 1) / 2, n1 = w.ntiles / 2, npass = cw == 0 ? n1 : n0 - 1;
+        if (pp && cw == 1) asm volatile("bar.arrive 3, 256;\n" ::: "memory");
+        int it = 0;
+        for (int j = cw; j < w.ntiles; j += 2, it++) {
+            float s0[NS], s1[NS];
+            wait_k(j);
+            if (pp) asm volatile("bar.sync %0, 256;\n" ::"r"(3 + cw) : "memory");
+            const uint32_t kt = kbase + (j % KS) * C::KV_BYTES;
+            /* two commit groups, one per 64-row half: the first half's exponentials run while the
+             * second half's product is on the tensor cores (one branch per row count: a condition
+             * between the products makes ptxas fence each one; one row half commits an empty group) */
+            if (nacc > 1) {
+                k90_wgmma_fence();
+                qk_rows(s0, qb0, kt);
+                k90_wgmma_commit();
+                qk_rows(s1, qb1, kt);
+                k90_wgmma_commit();
+            } else {
+                k90_wgmma_fence();
+                qk_rows(s0, qb0, kt);
+                k90_wgmma_commit();
+                k90_wgmma_commit();
+            }
+            if (pp && it < npass) asm volatile("bar.arrive %0, 256;\n" ::"r"(3 + (cw ^ 1)) : "memory");
+            k90_wgmma_wait<1>();
+            k90_fence_regs(s0);
             if constexpr (MODE == K90_POOL) {
-                /* pooled probabilities: out[j] = sum over the tile's rows of exp2(s - lse2) */
-                float *red = sRed + (j & 1) * 8 * BN;
+                /* pooled probabilities: out[j] = sum over the tile's rows of exp2(s - lse2); rows past
+                 * the tile (lse2 -inf) add nothing */
+                constexpr int NV = NS / 2; /* this thread's columns: BN / 4 */
+                float v[NV];
 #pragma unroll
-                for (int nb = 0; nb < BN / 8; nb++)
+                for (int i = 0; i < NV; i++) {
+                    const int nb = i / 2, e = i % 2;
+                    float x = 0.f;
 #pragma unroll
-                    for (int e = 0; e < 2; e++) {
-                        /* rows past the tile (lse2 -inf) add nothing */
-                        float v = (rl2[0] == KG_NEG_INF ? 0.f : ksa_exp2(s[nb * 4 + e] * sl2 - rl2[0])) +
-                                  (rl2[1] == KG_NEG_INF ? 0.f : ksa_exp2(s[nb * 4 + 2 + e] * sl2 - rl2[1]));
-                        v += ksa_shfl_xor(v, 4);
-                        v += ksa_shfl_xor(v, 8);
-                        v += ksa_shfl_xor(v, 16);
-                        if (lane < 4) red[(cw * 4 + warp) * BN + nb * 8 + lane * 2 + e] = v;
+                    for (int hf = 0; hf < 2; hf++)
+                        if (r2[0][hf] != KG_NEG_INF) x += ksa_exp2(s0[nb * 4 + hf * 2 + e] * sl2 - r2[0][hf]);
+                    v[i] = x;
+                }
+                k90_wgmma_wait<0>();
+                release(&barEmptyK[j % KS]);
+                if (nacc > 1) {
+                    k90_fence_regs(s1);
+#pragma unroll
+                    for (int i = 0; i < NV; i++) {
+                        const int nb = i / 2, e = i % 2;
+#pragma unroll
+                        for (int hf = 0; hf < 2; hf++)
+                            if (r2[1][hf] != KG_NEG_INF) v[i] += ksa_exp2(s1[nb * 4 + hf * 2 + e] * sl2 - r2[1][hf]);
                     }
-                k90_consumer_sync();
+                }
+                /* sum over the warp's 8 row groups (lanes of equal lane % 4) by halving exchanges:
+                 * 28 shuffles instead of 96; each lane ends with NV / 8 column sums */
+                k90_fold_half<NV / 2, 16>(v, lane);
+                k90_fold_half<NV / 4, 8>(v, lane);
+                k90_fold_half<NV / 8, 4>(v, lane);
+                float *red = sRed + (cw * 2 + (it & 1)) * 4 * BN; /* [4 warps][BN], two per warpgroup */
+                const int ib = (NV / 8) * ((lane >> 2) & 1) + (NV / 4) * ((lane >> 3) & 1) + (NV / 2) * ((lane >> 4) & 1);
+#pragma unroll
+                for (int i = 0; i < NV / 8; i++) {
+                    const int idx = ib + i;
+                    red[warp * BN + (idx / 2) * 8 + (lane % 4) * 2 + idx % 2] = v[i];
+                }
+                /* the warpgroup's 4 warps (its own named barrier); the other buffer is written next,
+                 * and this one again only after the next barrier, which every reader has passed */
+                asm volatile("bar.sync %0, 128;\n" ::"r"(5 + cw) : "memory");
                 if (ct < BN) {
                     const int jj = j * BN + ct;
-                    if (jj < w.nkeys) {
-                        float v = 0.f;
-#pragma unroll
-                        for (int wi = 0; wi < 8; wi++) v += red[wi * BN + ct];
-                        out[jj] = v;
-                    }
+                    if (jj < w.nkeys) out[jj] = red[ct] + red[BN + ct] + red[2 * BN + ct] + red[3 * BN + ct];
                 }
             } else {
                 float alpha[2];
-                softmax(s, j, alpha);
+                softmax(s0, j, m2[0], l2[0], vl2[0], alpha);
+                k90_wgmma_wait<0>();
+                release(&barEmptyK[j % KS]);
+                if (nacc > 1) {
+                    k90_fence_regs(s1);
+                    softmax(s1, j, m2[1], l2[1], vl2[1], alpha);
+                }
             }
-        };
-        /* (overlapping tile j + 1's product with tile j's processing through two score buffers made
-         * ptxas serialise every wgmma here (C7515), so each tile waits for its own product) */
-        for (int j = 0; j < w.ntiles; j++) {
-            float s[NS];
-            wait_k(j);
-            issue_qk(s, j);
-            k90_wgmma_wait<0>();
-            k90_fence_regs(s);
-            release(&barEmptyK[j % KS]);
-            process(s, j);
+        }
+        if constexpr (MODE == K90_LSE) {
+            /* merge: warpgroup 1 hands its (m, l) per row to warpgroup 0, which writes the lse */
+            float *sM = sRed; /* [BM rows][2] */
+#pragma unroll
+            for (int h = 0; h < 2; h++)
+#pragma unroll
+                for (int hf = 0; hf < 2; hf++) {
+                    l2[h][hf] += ksa_shfl_xor(l2[h][hf], 1);
+                    l2[h][hf] += ksa_shfl_xor(l2[h][hf], 2);
+                    const int row = h * 64 + warp * 16 + lane / 4 + hf * 8;
+                    if (cw == 1 && lane % 4 == 0) {
+                        sM[row * 2] = m2[h][hf];
+                        sM[row * 2 + 1] = l2[h][hf];
+                    }
+                }
+            k90_consumer_sync();
+            if (cw == 0 && lane % 4 == 0) {
+#pragma unroll
+                for (int h = 0; h < 2; h++)
+#pragma unroll
+                    for (int hf = 0; hf < 2; hf++) {
+                        const int row = h * 64 + warp * 16 + lane / 4 + hf * 8, rr = w.row_begin + row;
+                        if (rr >= w.row_end) continue;
+                        const float mo = sM[row * 2], lo = sM[row * 2 + 1];
+                        const float mt = fmaxf(m2[h][hf], mo), base = mt == KG_NEG_INF ? 0.f : mt;
+                        const float lt = l2[h][hf] * ksa_exp2(m2[h][hf] - base) + lo * ksa_exp2(mo - base);
+                        const float lse2 = lt != 0.f ? base + ksa_log2(lt) : KG_NEG_INF;
+                        const int i = rr / G, hq = w.g * G + rr % G;
+                        if (a.lse) a.lse[(int64_t)w.b * a.lse_sb + (int64_t)hq * a.lse_sh + (int64_t)(w.qrow0 + i) * a.lse_si] = lse2 * KG_LN2;
+                        if (a.lse_ws) a.lse_ws[((int64_t)w.b * a.hq + hq) * a.max_lq + i] = lse2;
+                    }
+            }
         }
     } else {
         /* ping-pong (a.pingpong): the two consumer warpgroups take turns issuing their products
@@ -482,7 +602,7 @@ __global__ void __launch_bounds__(384, 1)
             k90_wgmma_wait<0>();
             k90_fence_regs(s);
             release(&barEmptyK[0]);
-            softmax(s, 0, alpha);
+            softmax(s, 0, m, l, vis_lim, alpha);
             to_p(s);
         }
         for (int j = 1; j < w.ntiles; j++) {
@@ -499,7 +619,7 @@ __global__ void __launch_bounds__(384, 1)
             k90_wgmma_wait<1>();
             k90_fence_regs(s);
             release(&barEmptyK[j % KS]);
-            softmax(s, j, alpha);
+            softmax(s, j, m, l, vis_lim, alpha);
             k90_wgmma_wait<0>();
             k90_fence_regs(o);
             k90_fence_regs(p);
@@ -518,8 +638,8 @@ __global__ void __launch_bounds__(384, 1)
         release(&barEmptyV[j % VS]);
     }
 
-    /* ---------------------------------------------------------- epilogue (o, lse; the pooled pass wrote its scores) */
-    if constexpr (MODE != K90_POOL) {
+    /* ---------------------------------------------------------- epilogue (o, lse; the split passes wrote theirs) */
+    if constexpr (MODE == K90_FLASH) {
 #pragma unroll
         for (int hf = 0; hf < 2; hf++) {
             float lt = l[hf];
@@ -622,7 +742,7 @@ static int k90_launch_t(const ksa_gpu_args *a, float *pooled, int tile0, int nti
         grid = dim3((unsigned)ntiles, (unsigned)a->hkv, (unsigned)a->batch);
     else
         grid = dim3((unsigned)kc_prefill_chunks(a), (unsigned)a->hkv, (unsigned)a->batch);
-    k90_prefill<D, T, MODE><<<grid, C::THREADS, C::SMEM, st>>>(*a, mk, mv, tma, pooled, tile0, ntiles, ld);
+    k90_prefill<D, T, MODE><<<grid, C::THREADS, k90_smem<D, MODE>(), st>>>(*a, mk, mv, tma, pooled, tile0, ntiles, ld);
     return (int)cudaGetLastError();
 }
 template <int D, typename T> static int k90_launch_d(const ksa_gpu_args *a, cudaStream_t st)
@@ -638,8 +758,11 @@ static int k90_launch_pooled(const ksa_gpu_args *a, float *pooled, int tile0, in
 
 extern "C" size_t kc_sm90_prefill_smem(int head_dim)
 {
-    return head_dim == 64 ? (size_t)k90_cfg<64>::SMEM
-                          : head_dim == 128 ? (size_t)k90_cfg<128>::SMEM : head_dim == 256 ? (size_t)k90_cfg<256>::SMEM : 0;
+    /* the largest of the three passes */
+#define K90_SMEM_MAX(D) (k90_cfg<D>::SMEM > k90_cfg<D>::SMEM_SPLIT ? k90_cfg<D>::SMEM : k90_cfg<D>::SMEM_SPLIT)
+    return head_dim == 64 ? (size_t)K90_SMEM_MAX(64)
+                          : head_dim == 128 ? (size_t)K90_SMEM_MAX(128) : head_dim == 256 ? (size_t)K90_SMEM_MAX(256) : 0;
+#undef K90_SMEM_MAX
 }
 
 extern "C" int kc_launch_sm90_prefill(const ksa_gpu_args *a, const ksa_gpu_call *c)
