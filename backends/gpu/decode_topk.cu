@@ -10,7 +10,7 @@
  *  - kg_decode_pool: pooled probabilities per KV head for anchor decode;
  *  - kg_topk: radix select (4 passes of 8 bits over the float bits of the non-negative pooled
  *    scores) of the count largest candidates, written in ascending key order, ties to the smaller
- *    index, unused slots -1. */
+ *    index, unused slots -1; lists that fit in shared memory are read from global memory once. */
 #include <stdio.h>
 
 #include "ksa_gpu_common.cuh"
@@ -370,10 +370,13 @@ extern "C" int ksa_gpu_launch_decode_pool(const ksa_gpu_args *a, const ksa_gpu_c
 }
 
 /* ------------------------------------------------------------------ Top-k */
-/* grid: x = tile - tile0 (prefill) or 0 (decode), y = b * Hkv + g */
+/* grid: x = tile - tile0 (prefill) or 0 (decode), y = b * Hkv + g. cache_n: how many scores fit in
+ * the dynamic shared memory; a list that fits is copied there once, so the four radix passes and
+ * the compaction (one barrier: ksa_topk_compact_segmented) read shared memory instead of global */
 __global__ void __launch_bounds__(KG_TOPK_THREADS) kg_topk(const __grid_constant__ ksa_gpu_args a, int decode, int tile0,
-                                                           int ntiles, const float *pooled, int64_t ld)
+                                                           int ntiles, const float *pooled, int64_t ld, int cache_n)
 {
+    extern __shared__ float sCache[];
     __shared__ unsigned sHist[256];
     __shared__ int sWarp[KG_TOPK_THREADS / 16];
     __shared__ unsigned sPrefix;
@@ -409,14 +412,57 @@ __global__ void __launch_bounds__(KG_TOPK_THREADS) kg_topk(const __grid_constant
     /* exact radix select + ordered compaction (ksa_gpu_topk.cuh, also used by HIP's kh_pool_topk) */
     unsigned threshold;
     int remain;
+    if (n <= cache_n) {
+        for (int j = tid; j < n; j += blockDim.x) sCache[j] = sc[j];
+        __syncthreads();
+        ksa_radix_select(sCache, n, k, sHist, &sPrefix, &sRemain, &threshold, &remain);
+        ksa_topk_compact_segmented(sCache, n, threshold, remain, out, a.is3, sWarp);
+        return;
+    }
     ksa_radix_select(sc, n, k, sHist, &sPrefix, &sRemain, &threshold, &remain);
     ksa_topk_compact(sc, n, k, threshold, remain, out, a.is3, sWarp);
+}
+
+/* scores kg_topk keeps in shared memory: the longest list of the call when it fits (NVIDIA: at most
+ * 160 KiB, within what the device's opt-in leaves beside the static arrays, found once per device;
+ * AMD: 48 KiB of the 64 KiB LDS), else none */
+static int kg_topk_cache_n(const ksa_gpu_args *a)
+{
+#if defined(KSA_GPU_HIP_BRANCH)
+    int64_t cap = 48 << 10;
+#else
+    static int cap_of[32]; /* per device: bytes + 1 (0: not known yet) */
+    static unsigned done;
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 32) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    if (cap_of[dev] == 0) {
+        int optin = 0;
+        cudaFuncAttributes fa;
+        int64_t c = 0;
+        if (kg_allow_smem(kg_topk, &done) == cudaSuccess &&
+            cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) == cudaSuccess &&
+            cudaFuncGetAttributes(&fa, kg_topk) == cudaSuccess)
+            c = (int64_t)optin - (int64_t)fa.sharedSizeBytes;
+        else
+            (void)cudaGetLastError();
+        c = c < (160 << 10) ? c : (160 << 10);
+        cap_of[dev] = (int)(c > 0 ? c : 0) + 1;
+    }
+    const int64_t cap = cap_of[dev] - 1;
+#endif
+    const int64_t need = (int64_t)a->max_lk * (int64_t)sizeof(float);
+    return need <= cap ? (int)a->max_lk : 0;
 }
 
 extern "C" int ksa_gpu_launch_topk(const ksa_gpu_args *a, const ksa_gpu_call *c, int decode, int tile0, int ntiles)
 {
     dim3 grid((unsigned)(decode ? 1 : ntiles), (unsigned)(a->batch * a->hkv));
     const float *pooled = (const float *)ksa_gpu_ws(c, KSA_GPU_WS_POOLED);
-    kg_topk<<<grid, KG_TOPK_THREADS, 0, (ksa_gpu_stream_t)c->stream>>>(*a, decode, tile0, ntiles, pooled, c->plan->lk_ld);
+    const int cache_n = kg_topk_cache_n(a);
+    kg_topk<<<grid, KG_TOPK_THREADS, (size_t)cache_n * sizeof(float), (ksa_gpu_stream_t)c->stream>>>(*a, decode, tile0, ntiles, pooled,
+                                                                                                    c->plan->lk_ld, cache_n);
     return (int)cudaGetLastError();
 }

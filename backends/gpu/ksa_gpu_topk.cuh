@@ -4,7 +4,8 @@
  *    patterns order like unsigned integers) find the bit pattern of the k-th largest score and how
  *    many scores equal to it are still to be taken;
  *  - ksa_topk_compact: ordered compaction of the selected keys (all above the threshold, then the
- *    first `remain` equal to it, so ties go to the smaller key, as in the reference), ascending.
+ *    first `remain` equal to it, so ties go to the smaller key, as in the reference), ascending;
+ *    ksa_topk_compact_segmented: the same with one barrier, for scores in shared memory.
  * Both must be called by every thread of the block with block-uniform n and k, and 0 < k < n.
  * Thread tid reads scores tid, tid + blockDim.x, ... (the HIP pooling pass relies on that mapping:
  * each score is read back by the thread that wrote it). */
@@ -88,6 +89,48 @@ static __device__ __forceinline__ void ksa_topk_compact(const float *sc, int n, 
         eq_taken += eq_total;
         written += sel_total;
         if (written >= k) break; /* block-uniform */
+    }
+}
+
+/* the same selection as ksa_topk_compact with one block barrier instead of two per blockDim.x
+ * scores: each warp takes a contiguous segment of the scores, counts its scores above and equal to
+ * the threshold, and after one exchange of the counts writes its selected keys from the offset the
+ * warps before it leave. Meant for scores in shared memory (every score is read twice).
+ * s_counts: shared int[2 * blockDim.x / KSA_WARP_SIZE]. */
+static __device__ __forceinline__ void ksa_topk_compact_segmented(const float *sc, int n, unsigned threshold, int remain,
+                                                                  int32_t *out, int64_t stride, int *s_counts)
+{
+    const int nwaves = blockDim.x / KSA_WARP_SIZE, wave = threadIdx.x / KSA_WARP_SIZE, lane = threadIdx.x % KSA_WARP_SIZE;
+    const int seg = (n + nwaves * KSA_WARP_SIZE - 1) / (nwaves * KSA_WARP_SIZE) * KSA_WARP_SIZE;
+    const int j0 = wave * seg, j1 = j0 + seg < n ? j0 + seg : n;
+    int gt = 0, eq = 0;
+    for (int j = j0 + lane; j - lane < j1; j += KSA_WARP_SIZE) { /* warp-uniform trip count */
+        const unsigned u = j < j1 ? __float_as_uint(sc[j]) : 0u;
+        gt += ksa_popc_mask(ksa_ballot(j < j1 && u > threshold));
+        eq += ksa_popc_mask(ksa_ballot(j < j1 && u == threshold));
+    }
+    if (lane == 0) {
+        s_counts[wave] = gt;
+        s_counts[nwaves + wave] = eq;
+    }
+    __syncthreads();
+    int gt_before = 0, eq_before = 0;
+    for (int w = 0; w < wave; w++) {
+        gt_before += s_counts[w];
+        eq_before += s_counts[nwaves + w];
+    }
+    /* ties go to the smaller key: the first `remain` equal scores in key order */
+    int written = gt_before + (eq_before < remain ? eq_before : remain), eq_taken = eq_before;
+    const ksa_lane_mask below = ksa_lanes_below(lane);
+    for (int j = j0 + lane; j - lane < j1; j += KSA_WARP_SIZE) {
+        const unsigned u = j < j1 ? __float_as_uint(sc[j]) : 0u;
+        const int is_eq = j < j1 && u == threshold;
+        const ksa_lane_mask eqm = ksa_ballot(is_eq);
+        const int sel = (j < j1 && u > threshold) || (is_eq && eq_taken + ksa_popc_mask(eqm & below) < remain);
+        const ksa_lane_mask selm = ksa_ballot(sel);
+        if (sel) out[(int64_t)(written + ksa_popc_mask(selm & below)) * stride] = j;
+        written += ksa_popc_mask(selm);
+        eq_taken += ksa_popc_mask(eqm);
     }
 }
 
