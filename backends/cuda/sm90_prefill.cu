@@ -116,7 +116,7 @@ static __device__ __forceinline__ int k90_setup(const ksa_gpu_args &a, k90_work 
     w.own0 = 0;
     w.idx = NULL;
     if (MODE == K90_POOL) {
-        w.tile = tile0 + blockIdx.x;
+        w.tile = tile0 + (gridDim.x - 1 - blockIdx.x); /* the longest candidate lists start first */
         if (w.tile * T >= w.lq) return 0;
         const int start = w.pos_shift + w.tile * T; /* candidates j < start */
         if (start <= 0 || kg_tile_count(a, w.lq, w.lk, w.tile) >= start) return 0; /* every candidate is taken */
