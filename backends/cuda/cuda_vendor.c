@@ -18,6 +18,7 @@
 
 #define KC_PLAN_PP 1      /* ksa_gpu_plan.vendor[KC_PLAN_PP]: sm_90a prefill ping-pong between warpgroups */
 #define KC_DEFAULT_PP 1   /* ping-pong default: 2-3 % faster on the H200 (bench/NOTES.md) */
+#define KC_PLAN_DCHUNK 2  /* ksa_gpu_plan.vendor[KC_PLAN_DCHUNK]: tensor-core decode, keys per warp chunk of gathered lists */
 
 /* mma.sync prefill, shared split decode (the portable path, and decode_kernel=1) */
 static const ksa_gpu_kernels kc_kernels = {
@@ -75,13 +76,14 @@ static const int32_t kc_v_pingpong[] = {0, 1};
 static const int32_t kc_v_stages[] = {2};
 static const int32_t kc_v_splits[] = {0, 1, 2, 4, 8, 16, 32, 64};
 static const int32_t kc_v_group_tiles[] = {0, 16, 64, 256, 1024};
+static const int32_t kc_v_dchunk[] = {0, 16, 32};
 
 /* prefill `kernel`: 0 = the best the device has, 80 = mma.sync (flash_prefill.cu), 90 = wgmma
  * (sm90_prefill.cu, compute capability 9.0). decode `decode_kernel`: 0 = the best, 1 = the shared
  * portable split decode, 2 = the tensor-core split decode (G <= 16); `decode_stages`: 1-2 for the
  * portable kernel, 2-3 for the tensor-core one (other values are moved into that range). */
 enum { KC_T_BLOCK_Q, KC_T_BLOCK_K, KC_T_WARPS, KC_T_STAGES, KC_T_KERNEL, KC_T_PINGPONG, KC_T_PREFILL_COUNT };
-enum { KC_T_SPLITS, KC_T_DSTAGES, KC_T_DKERNEL, KC_T_DECODE_COUNT };
+enum { KC_T_SPLITS, KC_T_DSTAGES, KC_T_DKERNEL, KC_T_DCHUNK, KC_T_DECODE_COUNT };
 
 static ksa_status cuda_tunables(const ksa_gpu_device *d, const ksa_problem *p, ksa_tunable_space *out)
 {
@@ -91,6 +93,7 @@ static ksa_status cuda_tunables(const ksa_gpu_device *d, const ksa_problem *p, k
         out->params[KC_T_SPLITS] = (ksa_tunable_param){"decode_splits", 8, kc_v_splits, 0};
         out->params[KC_T_DSTAGES] = (ksa_tunable_param){"decode_stages", 4, kc_v_dstages, 0};
         out->params[KC_T_DKERNEL] = (ksa_tunable_param){"decode_kernel", 3, kc_v_dkernel, 0};
+        out->params[KC_T_DCHUNK] = (ksa_tunable_param){"decode_chunk", 3, kc_v_dchunk, 0};
         return KSA_STATUS_SUCCESS;
     }
     out->params[KC_T_BLOCK_Q] = (ksa_tunable_param){"block_q", 1, kc_v_block_q, KC_PREFILL_ROWS};
@@ -185,9 +188,18 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
         /* two K/V buffers per warp: measured on the H200 (2026-11-30) as fast as three at B64 and 7%
          * faster at B16 Lk32K */
         pl->dec_stages = pl->dec_stages < 2 ? 2 : pl->dec_stages > 3 ? 3 : pl->dec_stages;
+        /* gathered lists (index sets, paged K/V): 16-key chunks fit three CTAs per SM instead of one,
+         * so three times the rows are in flight: measured on the H200 (2026-11-30) reuse decode
+         * B64 Lk32K 0.363 -> 0.281 ms, B16 0.095 -> 0.079 ms; with fewer than 64 (sequence, KV head)
+         * pairs the 32-key chunk stays ahead (B1: 12.9 vs 13.4 us at Lk8K) */
+        int chunk = ksa_gpu_config(p, KC_T_DCHUNK, 0);
+        if (chunk != 16 && chunk != 32) chunk = (int64_t)p->batch * p->num_kv_heads >= 64 ? 16 : 32;
+        pl->vendor[KC_PLAN_DCHUNK] = chunk;
         if (pl->splits <= 0) {
             const int64_t nlist = ksa_gpu_decode_list_len(p);
-            const int per_sm = kc_mma_decode_blocks_per_sm(p->head_dim, (int)p->dtype, pl->dec_stages);
+            /* the occupancy of the call's main pass: gathered for reuse and paged K/V, else TMA (chunk 32) */
+            const int gathered = p->mode == KSA_MODE_REUSE || p->kv_layout == KSA_KV_PAGED;
+            const int per_sm = kc_mma_decode_blocks_per_sm(p->head_dim, (int)p->dtype, pl->dec_stages, gathered ? chunk : 32);
             pl->splits = kc_pick_splits((int64_t)d->prop.multiProcessorCount * per_sm, (int64_t)p->batch * p->num_kv_heads, nlist);
         }
         return;
@@ -206,6 +218,7 @@ static void cuda_args(const ksa_gpu_plan *pl, const ksa_problem *p, ksa_gpu_args
 {
     a->warp_rows = pl->vendor[KC_PLAN_WARPS] == 4 ? 32 : 16;
     a->pingpong = pl->vendor[KC_PLAN_PP];
+    a->dec_chunk = pl->vendor[KC_PLAN_DCHUNK];
     a->tma_ok = pl->kernels == &kc_kernels_sm90;
     if (p->phase == KSA_PHASE_PREFILL)
         a->rows_per_cta_chunks = (p->topk.tile_size * p->group_size + KC_PREFILL_ROWS - 1) / KC_PREFILL_ROWS;
@@ -214,8 +227,11 @@ static void cuda_args(const ksa_gpu_plan *pl, const ksa_problem *p, ksa_gpu_args
 static void cuda_config(const ksa_gpu_plan *pl, const ksa_problem *p, char *out, size_t len)
 {
     if (p->phase == KSA_PHASE_DECODE) {
-        snprintf(out, len, "decode_splits=%d,decode_stages=%d,decode_kernel=%d", pl->splits, pl->dec_stages,
-                 pl->kernels != &kc_kernels ? 2 : 1); /* the tensor-core decode or the shared one */
+        if (pl->kernels != &kc_kernels) /* the tensor-core decode */
+            snprintf(out, len, "decode_splits=%d,decode_stages=%d,decode_kernel=2,decode_chunk=%d", pl->splits, pl->dec_stages,
+                     pl->vendor[KC_PLAN_DCHUNK]);
+        else
+            snprintf(out, len, "decode_splits=%d,decode_stages=%d,decode_kernel=1", pl->splits, pl->dec_stages);
         return;
     }
     if (pl->kernels == &kc_kernels_sm90)

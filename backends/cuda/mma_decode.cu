@@ -22,11 +22,13 @@
 #define KC_MD_WARPS 4
 #define KC_MD_THREADS (32 * KC_MD_WARPS)
 
-/* keys per warp chunk at head dim D */
-static constexpr __host__ __device__ int kc_md_chunk_keys(int D) { return D <= 128 ? 32 : 16; }
+/* keys per warp chunk: 32 at head dim <= 128 for TMA (dense contiguous keys); gathered lists (index
+ * sets, paged K/V) take 16 or 32 (a->dec_chunk: 16 gives three CTAs per SM instead of one, so more
+ * rows are in flight); 16 at head dim 256 */
+static constexpr __host__ __device__ int kc_md_chunk_keys(int D, int chunk) { return D <= 128 ? chunk : 16; }
 
-template <int D> struct kc_md_cfg {
-    static constexpr int KC = kc_md_chunk_keys(D);
+template <int D, int KCH> struct kc_md_cfg {
+    static constexpr int KC = kc_md_chunk_keys(D, KCH);
     static constexpr int LD = D + 8;                /* padded Q row (elements): conflict-free ldmatrix */
     static constexpr int CH = D / 8;                /* 16-byte pieces per row */
     static constexpr int QREG = D <= 128;           /* Q fragments in registers (else ldmatrix per use) */
@@ -39,34 +41,34 @@ template <int D> struct kc_md_cfg {
  * the same), + per-warp chunk keys + per-warp stage barriers; the merge at the end reuses the
  * chunk buffers (4 warps x 16 rows x (D + 2) floats) */
 static __host__ __device__ size_t kc_md_q_bytes(int D) { return ((size_t)16 * (D + 8) * 2 + 1023) / 1024 * 1024; }
-static __host__ __device__ size_t kc_md_ring_bytes(int D, int stages)
+static __host__ __device__ size_t kc_md_ring_bytes(int D, int chunk, int stages)
 {
-    const int KC = kc_md_chunk_keys(D);
+    const int KC = kc_md_chunk_keys(D, chunk);
     size_t ring = (size_t)KC_MD_WARPS * stages * 2 * KC * D * 2;
     size_t merge = (size_t)KC_MD_WARPS * 16 * (D + 2) * 4;
     return ring > merge ? ring : merge;
 }
-static __host__ __device__ size_t kc_md_smem_bytes(int D, int stages)
+static __host__ __device__ size_t kc_md_smem_bytes(int D, int chunk, int stages)
 {
-    const int KC = kc_md_chunk_keys(D);
-    return 1024 + kc_md_q_bytes(D) + kc_md_ring_bytes(D, stages) + (size_t)KC_MD_WARPS * stages * KC * 4;
+    const int KC = kc_md_chunk_keys(D, chunk);
+    return 1024 + kc_md_q_bytes(D) + kc_md_ring_bytes(D, chunk, stages) + (size_t)KC_MD_WARPS * stages * KC * 4;
 }
 
 /* grid: x = split, y = KV head, z = sequence. splits == 1: write o / lse here. TMA (sm_90, dense keys
  * of a uniform contiguous batch): lane 0 of each warp loads its chunks with two box copies per
  * 64 columns (tmK, tmV) completing on the warp's stage barrier; else 16-byte cp.async. */
-template <int D, typename T, int STAGES, bool TMA>
+template <int D, typename T, int STAGES, bool TMA, int KCH>
 __global__ void __launch_bounds__(KC_MD_THREADS)
     kc_mma_decode(const __grid_constant__ ksa_gpu_args a, const __grid_constant__ CUtensorMap tmK, const __grid_constant__ CUtensorMap tmV,
                   int sparse, int window, int splits, float *partials, float *scores2, int64_t scores_ld, float *lse2_out)
 {
-    using C = kc_md_cfg<D>;
+    using C = kc_md_cfg<D, KCH>;
     constexpr int KC = C::KC, LD = C::LD, CH = C::CH;
     extern __shared__ __align__(16) unsigned char kc_md_smem_raw[];
     unsigned char *kc_md_smem = (unsigned char *)(((uintptr_t)kc_md_smem_raw + 1023) & ~(uintptr_t)1023);
     uint16_t *sQ = (uint16_t *)kc_md_smem;                          /* [16][LD] */
     unsigned char *sRing = kc_md_smem + kc_md_q_bytes(D);           /* [warp][stage][K|V tile] */
-    int *sKeys = (int *)(sRing + kc_md_ring_bytes(D, STAGES));      /* [warp][stage][KC] */
+    int *sKeys = (int *)(sRing + kc_md_ring_bytes(D, KCH, STAGES)); /* [warp][stage][KC] */
     __shared__ __align__(8) uint64_t sBar[KC_MD_WARPS][STAGES];     /* TMA: one per warp and stage */
 
     const int G = a.group, b = blockIdx.z, g = blockIdx.y, split = blockIdx.x;
@@ -357,22 +359,30 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
 }
 
 /* ------------------------------------------------------------------ launchers */
-template <int D, typename T, int STAGES, bool TMA> static cudaError_t kc_md_prepare(void)
+template <int D, typename T, int STAGES, bool TMA, int KCH> static cudaError_t kc_md_prepare(void)
 {
     static unsigned done; /* devices this kernel was configured on */
-    return kg_allow_smem(kc_mma_decode<D, T, STAGES, TMA>, &done);
+    return kg_allow_smem(kc_mma_decode<D, T, STAGES, TMA, KCH>, &done);
 }
 
-template <int D, typename T, int STAGES, bool TMA>
+template <int D, typename T, int STAGES, bool TMA, int KCH>
 static int kc_md_launch_s(const ksa_gpu_args *a, const CUtensorMap *mk, const CUtensorMap *mv, int sparse, int window, int splits,
                           float *partials, float *scores2, int64_t ld, float *lse2_out, cudaStream_t st)
 {
-    cudaError_t e = kc_md_prepare<D, T, STAGES, TMA>();
+    cudaError_t e = kc_md_prepare<D, T, STAGES, TMA, KCH>();
     if (e != cudaSuccess) return (int)e;
     dim3 grid((unsigned)splits, (unsigned)a->hkv, (unsigned)a->batch);
-    kc_mma_decode<D, T, STAGES, TMA><<<grid, KC_MD_THREADS, kc_md_smem_bytes(D, STAGES), st>>>(*a, *mk, *mv, sparse, window, splits,
-                                                                                             partials, scores2, ld, lse2_out);
+    kc_mma_decode<D, T, STAGES, TMA, KCH><<<grid, KC_MD_THREADS, kc_md_smem_bytes(D, KCH, STAGES), st>>>(*a, *mk, *mv, sparse, window, splits,
+                                                                                                   partials, scores2, ld, lse2_out);
     return (int)cudaGetLastError();
+}
+/* the gathered variants: chunk 16 or 32 keys, 2 or 3 stages */
+template <int D, typename T, int KCH>
+static int kc_md_launch_g(const ksa_gpu_args *a, const CUtensorMap *mk, const CUtensorMap *mv, int sparse, int window, int splits,
+                          float *partials, float *scores2, int64_t ld, float *lse2_out, cudaStream_t st)
+{
+    if (a->dec_stages >= 3) return kc_md_launch_s<D, T, 3, false, KCH>(a, mk, mv, sparse, window, splits, partials, scores2, ld, lse2_out, st);
+    return kc_md_launch_s<D, T, 2, false, KCH>(a, mk, mv, sparse, window, splits, partials, scores2, ld, lse2_out, st);
 }
 template <int D, typename T>
 static int kc_md_launch_t(const ksa_gpu_args *a, int sparse, int window, int splits, float *partials, float *scores2, int64_t ld,
@@ -382,26 +392,28 @@ static int kc_md_launch_t(const ksa_gpu_args *a, int sparse, int window, int spl
     memset(&mk, 0, sizeof mk);
     memset(&mv, 0, sizeof mv);
     /* TMA for the dense keys of a uniform contiguous batch on sm_90 */
-    const int tma = a->tma_ok && !sparse && kc_tma_kv_maps(a, D, kc_md_cfg<D>::KC, &mk, &mv);
+    const int tma = a->tma_ok && !sparse && kc_tma_kv_maps(a, D, kc_md_cfg<D, 32>::KC, &mk, &mv);
     if (tma) {
-        if (a->dec_stages >= 3) return kc_md_launch_s<D, T, 3, true>(a, &mk, &mv, sparse, window, splits, partials, scores2, ld, lse2_out, st);
-        return kc_md_launch_s<D, T, 2, true>(a, &mk, &mv, sparse, window, splits, partials, scores2, ld, lse2_out, st);
+        if (a->dec_stages >= 3) return kc_md_launch_s<D, T, 3, true, 32>(a, &mk, &mv, sparse, window, splits, partials, scores2, ld, lse2_out, st);
+        return kc_md_launch_s<D, T, 2, true, 32>(a, &mk, &mv, sparse, window, splits, partials, scores2, ld, lse2_out, st);
     }
-    if (a->dec_stages >= 3) return kc_md_launch_s<D, T, 3, false>(a, &mk, &mv, sparse, window, splits, partials, scores2, ld, lse2_out, st);
-    return kc_md_launch_s<D, T, 2, false>(a, &mk, &mv, sparse, window, splits, partials, scores2, ld, lse2_out, st);
+    if constexpr (D <= 128)
+        if (a->dec_chunk == 16) return kc_md_launch_g<D, T, 16>(a, &mk, &mv, sparse, window, splits, partials, scores2, ld, lse2_out, st);
+    return kc_md_launch_g<D, T, 32>(a, &mk, &mv, sparse, window, splits, partials, scores2, ld, lse2_out, st);
 }
 
-/* occupancy of the cp.async variant (the TMA one uses the same shared memory and registers within a few) */
-template <int D, typename T> static int kc_md_occ_t(int stages)
+/* occupancy of a gathered variant (the TMA one uses the same shared memory and registers within a few
+ * as chunk 32) */
+template <int D, typename T, int KCH> static int kc_md_occ_c(int stages)
 {
     int n = 0;
     cudaError_t e;
     if (stages >= 3) {
-        if ((e = kc_md_prepare<D, T, 3, false>()) != cudaSuccess) return 1;
-        e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kc_mma_decode<D, T, 3, false>, KC_MD_THREADS, kc_md_smem_bytes(D, 3));
+        if ((e = kc_md_prepare<D, T, 3, false, KCH>()) != cudaSuccess) return 1;
+        e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kc_mma_decode<D, T, 3, false, KCH>, KC_MD_THREADS, kc_md_smem_bytes(D, KCH, 3));
     } else {
-        if ((e = kc_md_prepare<D, T, 2, false>()) != cudaSuccess) return 1;
-        e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kc_mma_decode<D, T, 2, false>, KC_MD_THREADS, kc_md_smem_bytes(D, 2));
+        if ((e = kc_md_prepare<D, T, 2, false, KCH>()) != cudaSuccess) return 1;
+        e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kc_mma_decode<D, T, 2, false, KCH>, KC_MD_THREADS, kc_md_smem_bytes(D, KCH, 2));
     }
     if (e != cudaSuccess) {
         (void)cudaGetLastError();
@@ -409,25 +421,31 @@ template <int D, typename T> static int kc_md_occ_t(int stages)
     }
     return n > 0 ? n : 1;
 }
+template <int D, typename T> static int kc_md_occ_t(int stages, int chunk)
+{
+    if constexpr (D <= 128)
+        if (chunk == 16) return kc_md_occ_c<D, T, 16>(stages);
+    return kc_md_occ_c<D, T, 32>(stages);
+}
 
 /* resident CTAs per SM; the occupancy calculator runs once per device and configuration (it costs
  * microseconds, and the plan is made twice per call) */
-static int kc_md_occ(int head_dim, int dtype, int stages)
+static int kc_md_occ(int head_dim, int dtype, int stages, int chunk)
 {
     if (dtype == KSA_GPU_DT_F16)
-        return head_dim == 64 ? kc_md_occ_t<64, ksa_f16>(stages)
-                              : head_dim == 128 ? kc_md_occ_t<128, ksa_f16>(stages) : kc_md_occ_t<256, ksa_f16>(stages);
-    return head_dim == 64 ? kc_md_occ_t<64, ksa_bf16>(stages)
-                          : head_dim == 128 ? kc_md_occ_t<128, ksa_bf16>(stages) : kc_md_occ_t<256, ksa_bf16>(stages);
+        return head_dim == 64 ? kc_md_occ_t<64, ksa_f16>(stages, chunk)
+                              : head_dim == 128 ? kc_md_occ_t<128, ksa_f16>(stages, chunk) : kc_md_occ_t<256, ksa_f16>(stages, chunk);
+    return head_dim == 64 ? kc_md_occ_t<64, ksa_bf16>(stages, chunk)
+                          : head_dim == 128 ? kc_md_occ_t<128, ksa_bf16>(stages, chunk) : kc_md_occ_t<256, ksa_bf16>(stages, chunk);
 }
 
-extern "C" int kc_mma_decode_blocks_per_sm(int head_dim, int dtype, int stages)
+extern "C" int kc_mma_decode_blocks_per_sm(int head_dim, int dtype, int stages, int chunk)
 {
-    static int cache[32][3][2][2]; /* device, head_dim 64/128/256, f16/bf16, 2/3 stages; 0 = not yet */
+    static int cache[32][3][2][2][2]; /* device, head_dim 64/128/256, f16/bf16, 2/3 stages, chunk 32/16; 0 = not yet */
     int dev = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 32) return kc_md_occ(head_dim, dtype, stages);
-    int *c = &cache[dev][head_dim == 64 ? 0 : head_dim == 128 ? 1 : 2][dtype == KSA_GPU_DT_F16 ? 0 : 1][stages >= 3 ? 1 : 0];
-    if (*c == 0) *c = kc_md_occ(head_dim, dtype, stages);
+    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 32) return kc_md_occ(head_dim, dtype, stages, chunk);
+    int *c = &cache[dev][head_dim == 64 ? 0 : head_dim == 128 ? 1 : 2][dtype == KSA_GPU_DT_F16 ? 0 : 1][stages >= 3 ? 1 : 0][chunk == 16 ? 1 : 0];
+    if (*c == 0) *c = kc_md_occ(head_dim, dtype, stages, chunk);
     return *c;
 }
 
@@ -442,7 +460,7 @@ extern "C" int kc_launch_mma_decode(const ksa_gpu_args *a, const ksa_gpu_call *c
     float *lse2_out = with_scores && splits == 1 ? (float *)ksa_gpu_ws(c, KSA_GPU_WS_LSE) : NULL;
     const int64_t scores_ld = c->plan->lk_ld;
     if (c->kernel)
-        snprintf(c->kernel, (size_t)c->kernel_len, "mma_decode_split%d_%s_d%d_st%d", splits, sparse ? "sparse" : "dense",
-                 a->head_dim, a->dec_stages >= 3 ? 3 : 2);
+        snprintf(c->kernel, (size_t)c->kernel_len, "mma_decode_split%d_%s_d%d_st%d_c%d", splits, sparse ? "sparse" : "dense",
+                 a->head_dim, a->dec_stages >= 3 ? 3 : 2, a->dec_chunk == 16 ? 16 : 32);
     KG_DISPATCH(a, kc_md_launch_t, a, sparse, window, splits, partials, scores2, scores_ld, lse2_out, st);
 }

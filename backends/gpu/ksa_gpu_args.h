@@ -68,6 +68,7 @@ typedef struct ksa_gpu_args {
     /* CUDA (set by cuda_vendor.c) */
     int32_t tma_ok;       /* the device has the tensor memory accelerator (compute capability 9.0) */
     int32_t pingpong;     /* sm_90a prefill: the two consumer warpgroups alternate their MMA issue */
+    int32_t dec_chunk;    /* CUDA tensor-core decode: keys per warp chunk of gathered lists, 16 or 32 */
 } ksa_gpu_args;
 
 #ifdef __cplusplus

@@ -1,6 +1,7 @@
 /* test_cuda.c: the CUDA backend's own cases (libksa_cuda.so) against the reference through the
  * public API: the device's presence and info, the Llama-like shape class (GQA 4, D 128, T 32,
- * default Top-k) with multi-tile selection, and the f32 refusal. The standard grid (every mode x
+ * default Top-k) with multi-tile selection, the tensor-core decode's 16- and 32-key chunks of
+ * gathered lists, and the f32 refusal. The standard grid (every mode x
  * phase x layout at f16/bf16, head_dim 64/128/256) runs on every CUDA device in tests/backends.
  * Every case skips, saying why, when no CUDA device is present, and the program then exits with
  * ctest's skip code (ktest_run_group). KSA_TEST_QUICK=1 runs a small subset (used under
@@ -91,6 +92,52 @@ static void test_llama_class(void **state)
     assert_int_equal(failures, 0);
 }
 
+/* the tensor-core decode's gathered variants (index sets, paged K/V): 16- and 32-key chunks forced
+ * through the tunable, and the automatic choice at 64 (sequence, KV head) pairs, which takes 16 */
+static void test_decode_chunks(void **state)
+{
+    (void)state;
+    require_device();
+    int failures = 0;
+    const char *forced[3] = {"decode_chunk=16", "decode_chunk=32", NULL};
+    for (int fi = 0; fi < 3; fi++) {
+        ktest_config base = ktest_config_default();
+        base.dtype = fi == 1 ? KSA_DTYPE_F16 : KSA_DTYPE_BF16;
+        base.hq = 8;
+        base.hkv = 2;
+        base.head_dim = fi == 2 ? 64 : 128;
+        base.phase = KSA_PHASE_DECODE;
+        base.batch = fi == 2 ? 32 : 4;
+        base.lk = fi == 2 ? 700 : 3000;
+        base.vary_lengths = 1;
+        base.with_lse = 1;
+        base.seed = 300 + (uint64_t)fi;
+        assert_int_equal(ksa_set_config_override(forced[fi]), KSA_STATUS_SUCCESS);
+        ktest_config c = base;
+        c.kv = KTEST_KV_PAGED; /* dense keys through the gathered path */
+        c.page_size = 16;
+        failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
+        c = base;
+        c.mode = KSA_MODE_ANCHOR;
+        failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
+        c = base;
+        c.mode = KSA_MODE_REUSE;
+        c.use_head_map = 1;
+        c.topk_set = 1;
+        c.topk = ksa_topk_default();
+        c.topk.min_k = 40; /* index sets that end inside a chunk */
+        c.topk.round_multiple = 8;
+        failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
+        c.topk.local_window = 20;
+        c.kv = KTEST_KV_PAGED;
+        c.page_size = 64;
+        c.seed++;
+        failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
+        assert_int_equal(ksa_set_config_override(NULL), KSA_STATUS_SUCCESS);
+    }
+    assert_int_equal(failures, 0);
+}
+
 static void test_f32_unsupported(void **state)
 {
     (void)state;
@@ -116,6 +163,7 @@ int main(void)
         cmocka_unit_test(test_presence),
         cmocka_unit_test(test_f32_unsupported),
         cmocka_unit_test(test_llama_class),
+        cmocka_unit_test(test_decode_chunks),
     };
     return ktest_run_group(tests, setup, NULL);
 }
