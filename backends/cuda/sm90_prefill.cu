@@ -163,12 +163,12 @@ static __device__ __forceinline__ int64_t k90_row_off(const ksa_gpu_args &a, con
     return (int64_t)w.b * s.batch + (int64_t)(w.krow0 + j) * s.token + (int64_t)w.g * s.head;
 }
 
-/* producer (cp.async path): the row offsets of key tile n, one row per producer thread */
+/* producer (cp.async path): the row offsets of one key of a tile (key j, -1 past the list), one row
+ * per producer thread pt < BN */
 template <int BN, int MODE>
-static __device__ __forceinline__ void k90_tile_rows(const ksa_gpu_args &a, const k90_work &w, int n, int64_t *rk, int64_t *rv, int pt)
+static __device__ __forceinline__ void k90_tile_rows(const ksa_gpu_args &a, const k90_work &w, int j, int64_t *rk, int64_t *rv, int pt)
 {
     if (pt < BN) {
-        const int j = k90_key<MODE>(a, w, n * BN + pt);
         rk[pt] = j >= 0 ? k90_row_off(a, w, 0, j) : -1;
         if (MODE == K90_FLASH) rv[pt] = j >= 0 ? k90_row_off(a, w, 1, j) : -1;
     }
@@ -294,16 +294,22 @@ __global__ void __launch_bounds__(384, 1)
             asm volatile("cp.async.wait_all;\n" ::: "memory");
             return;
         }
+        /* the key of this thread's row in the next tile, read one tile ahead: a gathered list's index
+         * load is then in flight while the producer waits for buffers and issues the copies */
+        int key_next = -1;
         if (!tma) {
-            k90_tile_rows<BN, MODE>(a, w, 0, rowK[0], rowV[0], pt);
+            k90_tile_rows<BN, MODE>(a, w, pt < BN ? k90_key<MODE>(a, w, pt) : -1, rowK[0], rowV[0], pt);
+            key_next = pt < BN ? k90_key<MODE>(a, w, BN + pt) : -1;
             k90_producer_sync();
         }
         load_k(0);
         for (int j = 0; j < w.ntiles; j++) {
             const bool next = j + 1 < w.ntiles;
             if (!tma && next) {
+                const int key_after = pt < BN ? k90_key<MODE>(a, w, (j + 2) * BN + pt) : -1; /* tile j + 2 */
                 /* offsets of tile j + 1: slot (j + 1) % 3 was last read for V_{j-2}, before the last sync */
-                k90_tile_rows<BN, MODE>(a, w, j + 1, rowK[(j + 1) % 3], rowV[WITH_V ? (j + 1) % 3 : 0], pt);
+                k90_tile_rows<BN, MODE>(a, w, key_next, rowK[(j + 1) % 3], rowV[WITH_V ? (j + 1) % 3 : 0], pt);
+                key_next = key_after;
                 k90_producer_sync();
             }
             if (next) load_k(j + 1);
