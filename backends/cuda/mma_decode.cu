@@ -77,19 +77,7 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
     const bool no_v = a.lse_only; /* anchor's dense pass with a sparse output: scores and lse only, no V */
 
     kg_dec_list L;
-    L.sparse = sparse;
-    L.idx = NULL;
-    L.is3 = a.is3;
-    L.cnt = 0;
-    int wlen = 0;
-    if (sparse) {
-        const int mg = a.head_map[g];
-        L.idx = a.indices + (int64_t)b * a.is0 + (int64_t)mg * a.is1;
-        L.cnt = a.counts[(int64_t)b * a.cs0 + (int64_t)mg * a.cs1];
-        wlen = window < lk ? window : lk;
-    }
-    L.wstart = lk - wlen;
-    const int nlist = sparse ? L.cnt + wlen : lk;
+    const int nlist = kg_dec_list_make(a, b, g, lk, sparse, window, L);
     /* splits cut the list at chunk boundaries */
     const int nch_total = (nlist + KC - 1) / KC;
     const int ch_per = (nch_total + splits - 1) / splits;

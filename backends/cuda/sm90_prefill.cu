@@ -188,6 +188,14 @@ static __device__ __forceinline__ void k90_copy_tile(const ksa_gpu_args &a, cons
     }
 }
 
+/* a row's log2-domain lse: natural-log lse to the caller's tensor, log2 lse to the workspace (the
+ * pooled pass reads it) */
+static __device__ __forceinline__ void k90_store_lse(const ksa_gpu_args &a, const k90_work &w, int i, int h, float lse2)
+{
+    if (a.lse) a.lse[(int64_t)w.b * a.lse_sb + (int64_t)h * a.lse_sh + (int64_t)(w.qrow0 + i) * a.lse_si] = lse2 * KG_LN2;
+    if (a.lse_ws) a.lse_ws[((int64_t)w.b * a.hq + h) * a.max_lq + i] = lse2;
+}
+
 /* one halving step of a warp reduction that scatters its results: lanes with bit SH clear keep
  * columns [0, H) of v and add their partner's, lanes with it set keep [H, 2H) (moved down to [0, H)) */
 template <int H, int SH> static __device__ __forceinline__ void k90_fold_half(float *v, int lane)
@@ -580,9 +588,7 @@ __global__ void __launch_bounds__(384, 1)
                         const float mt = fmaxf(m2[h][hf], mo), base = mt == KG_NEG_INF ? 0.f : mt;
                         const float lt = l2[h][hf] * ksa_exp2(m2[h][hf] - base) + lo * ksa_exp2(mo - base);
                         const float lse2 = lt != 0.f ? base + ksa_log2(lt) : KG_NEG_INF;
-                        const int i = rr / G, hq = w.g * G + rr % G;
-                        if (a.lse) a.lse[(int64_t)w.b * a.lse_sb + (int64_t)hq * a.lse_sh + (int64_t)(w.qrow0 + i) * a.lse_si] = lse2 * KG_LN2;
-                        if (a.lse_ws) a.lse_ws[((int64_t)w.b * a.hq + hq) * a.max_lq + i] = lse2;
+                        k90_store_lse(a, w, rr / G, w.g * G + rr % G, lse2);
                     }
             }
         }
@@ -674,8 +680,7 @@ __global__ void __launch_bounds__(384, 1)
             }
             if (lane % 4 == 0) {
                 const float lse2 = lt != 0.f ? m[hf] + ksa_log2(lt) : KG_NEG_INF;
-                if (a.lse) a.lse[(int64_t)w.b * a.lse_sb + (int64_t)h * a.lse_sh + (int64_t)(w.qrow0 + i) * a.lse_si] = lse2 * KG_LN2;
-                if (a.lse_ws) a.lse_ws[((int64_t)w.b * a.hq + h) * a.max_lq + i] = lse2;
+                k90_store_lse(a, w, i, h, lse2);
             }
         }
     }

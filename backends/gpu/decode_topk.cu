@@ -94,20 +94,7 @@ __global__ void __launch_bounds__(KG_DEC_THREADS) kg_decode_split(const __grid_c
     const int b = blockIdx.z, g = blockIdx.y, split = blockIdx.x, tid = threadIdx.x;
     const int lk = kg_lk(a, b), qrow0 = kg_qrow0(a, b);
     kg_dec_list L;
-    L.sparse = sparse;
-    L.lk = lk;
-    L.idx = NULL;
-    L.is3 = a.is3;
-    L.cnt = 0;
-    int w = 0;
-    if (sparse) {
-        int mg = a.head_map[g];
-        L.idx = a.indices + (int64_t)b * a.is0 + (int64_t)mg * a.is1;
-        L.cnt = a.counts[(int64_t)b * a.cs0 + (int64_t)mg * a.cs1];
-        w = window < lk ? window : lk;
-    }
-    L.wstart = lk - w;
-    const int nlist = sparse ? L.cnt + w : lk;
+    const int nlist = kg_dec_list_make(a, b, g, lk, sparse, window, L);
     const int per = (nlist + splits - 1) / splits;
     const int n_begin = split * per, n_end = min(n_begin + per, nlist);
 

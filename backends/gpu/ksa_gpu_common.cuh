@@ -155,6 +155,26 @@ struct kg_dec_list {
     int64_t is3;
     int cnt, lk, wstart, sparse;
 };
+/* the key list of sequence b and KV head g (its index set through the head map when sparse, plus
+ * the last min(window, lk) keys); returns the list's length */
+static __device__ __forceinline__ int kg_dec_list_make(const ksa_gpu_args &a, int b, int g, int lk, int sparse, int window,
+                                                       kg_dec_list &L)
+{
+    L.sparse = sparse;
+    L.lk = lk;
+    L.idx = NULL;
+    L.is3 = a.is3;
+    L.cnt = 0;
+    int wlen = 0;
+    if (sparse) {
+        const int mg = a.head_map[g];
+        L.idx = a.indices + (int64_t)b * a.is0 + (int64_t)mg * a.is1;
+        L.cnt = a.counts[(int64_t)b * a.cs0 + (int64_t)mg * a.cs1];
+        wlen = window < lk ? window : lk;
+    }
+    L.wstart = lk - wlen;
+    return sparse ? L.cnt + wlen : lk;
+}
 static __device__ __forceinline__ int kg_dec_key(const kg_dec_list &L, int n)
 {
     if (!L.sparse) return n;
