@@ -97,6 +97,21 @@ __device__ __forceinline__ void kc_quad_softmax_step(float m[2], float mx[2], fl
     }
 }
 
+/* the same step with m and mx in raw scores and a positive scale sl2 (log2 domain): base = max * sl2,
+ * so the caller's exponent is one FFMA, exp2(s * sl2 - base) */
+__device__ __forceinline__ void kc_quad_softmax_step_raw(float m[2], float mx[2], float sl2, float base[2], float alpha[2])
+{
+#pragma unroll
+    for (int hf = 0; hf < 2; hf++) {
+        mx[hf] = fmaxf(mx[hf], ksa_shfl_xor(mx[hf], 1));
+        mx[hf] = fmaxf(mx[hf], ksa_shfl_xor(mx[hf], 2));
+        const float mn = fmaxf(m[hf], mx[hf]);
+        base[hf] = mn == KG_NEG_INF ? 0.f : mn * sl2;
+        alpha[hf] = ksa_exp2(fmaf(m[hf], sl2, -base[hf])); /* m -inf: 0 */
+        m[hf] = mn;
+    }
+}
+
 /* Prefill CTAs own KC_PREFILL_ROWS MMA rows each (a row is a (query, head of the GQA group) pair,
  * query-major). Dense: the chunks of the flattened rows of a sequence; sparse: rows_per_cta_chunks
  * chunks per query tile, so a CTA's rows share one index set. The grid's x extent: */

@@ -24,6 +24,7 @@
  *    (m, l) at the end while POOL reduces each tile's columns by warp exchanges and one named
  *    barrier of the warpgroup.
  * Register budget: setmaxnreg gives the producer 40 and each consumer thread 232 registers. */
+#include <float.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -381,32 +382,32 @@ __global__ void __launch_bounds__(384, 1)
             k90_wgmma_commit();
         }
     };
-    /* mask, online softmax of tile j's scores; returns the factor that rescales O */
+    /* mask, online softmax of tile j's scores; returns the factor that rescales O. The running max m
+     * is kept in raw scores and the scale folded into the exponent's argument (one FFMA per score
+     * instead of a multiply and a subtraction): the passes are issue-bound */
     auto softmax = [&](float (&s)[NS], int j, float (&m)[2], float (&l)[2], const int (&vis_lim)[2], float (&alpha)[2]) {
         const int n0 = j * BN;
         const bool full = a.sparse ? n0 + BN <= w.nsel : n0 + BN - 1 <= w.pos_min;
         float mx[2] = {KG_NEG_INF, KG_NEG_INF};
         if (full) {
 #pragma unroll
-            for (int i = 0; i < NS; i++) {
-                s[i] *= sl2;
-                mx[(i >> 1) & 1] = fmaxf(mx[(i >> 1) & 1], s[i]);
-            }
+            for (int i = 0; i < NS; i++) mx[(i >> 1) & 1] = fmaxf(mx[(i >> 1) & 1], s[i]);
         } else {
 #pragma unroll
             for (int i = 0; i < NS; i++) {
                 const int n = n0 + (i >> 2) * 8 + (lane % 4) * 2 + (i & 1), hf = (i >> 1) & 1;
-                const float x = (n < vis_all || n <= vis_lim[hf]) ? s[i] * sl2 : KG_NEG_INF;
+                const float x = (n < vis_all || n <= vis_lim[hf]) ? s[i] : KG_NEG_INF;
                 s[i] = x;
                 mx[hf] = fmaxf(mx[hf], x);
             }
         }
+        /* m and mx are raw scores (scale_log2 > 0 keeps the order); base is in the log2 domain */
         float base[2];
-        kc_quad_softmax_step(m, mx, base, alpha);
+        kc_quad_softmax_step_raw(m, mx, sl2, base, alpha);
         float sum[2] = {0.f, 0.f};
 #pragma unroll
         for (int i = 0; i < NS; i++) {
-            const float pv = ksa_exp2(s[i] - base[(i >> 1) & 1]);
+            const float pv = ksa_exp2(fmaf(s[i], sl2, -base[(i >> 1) & 1]));
             s[i] = pv;
             sum[(i >> 1) & 1] += pv;
         }
@@ -516,7 +517,7 @@ __global__ void __launch_bounds__(384, 1)
                     float x = 0.f;
 #pragma unroll
                     for (int hf = 0; hf < 2; hf++)
-                        if (r2[0][hf] != KG_NEG_INF) x += ksa_exp2(s0[nb * 4 + hf * 2 + e] * sl2 - r2[0][hf]);
+                        if (r2[0][hf] != KG_NEG_INF) x += ksa_exp2(fmaf(s0[nb * 4 + hf * 2 + e], sl2, -r2[0][hf]));
                     v[i] = x;
                 }
                 k90_wgmma_wait<0>();
@@ -528,7 +529,7 @@ __global__ void __launch_bounds__(384, 1)
                         const int nb = i / 2, e = i % 2;
 #pragma unroll
                         for (int hf = 0; hf < 2; hf++)
-                            if (r2[1][hf] != KG_NEG_INF) v[i] += ksa_exp2(s1[nb * 4 + hf * 2 + e] * sl2 - r2[1][hf]);
+                            if (r2[1][hf] != KG_NEG_INF) v[i] += ksa_exp2(fmaf(s1[nb * 4 + hf * 2 + e], sl2, -r2[1][hf]));
                     }
                 }
                 /* sum over the warp's 8 row groups (lanes of equal lane % 4) by halving exchanges:
@@ -584,9 +585,9 @@ __global__ void __launch_bounds__(384, 1)
                     for (int hf = 0; hf < 2; hf++) {
                         const int row = h * 64 + warp * 16 + lane / 4 + hf * 8, rr = w.row_begin + row;
                         if (rr >= w.row_end) continue;
-                        const float mo = sM[row * 2], lo = sM[row * 2 + 1];
-                        const float mt = fmaxf(m2[h][hf], mo), base = mt == KG_NEG_INF ? 0.f : mt;
-                        const float lt = l2[h][hf] * ksa_exp2(m2[h][hf] - base) + lo * ksa_exp2(mo - base);
+                        const float mo = sM[row * 2], lo = sM[row * 2 + 1]; /* raw-score maxima */
+                        const float mt = fmaxf(m2[h][hf], mo), base = mt == KG_NEG_INF ? 0.f : mt * sl2;
+                        const float lt = l2[h][hf] * ksa_exp2(fmaf(m2[h][hf], sl2, -base)) + lo * ksa_exp2(fmaf(mo, sl2, -base));
                         const float lse2 = lt != 0.f ? base + ksa_log2(lt) : KG_NEG_INF;
                         k90_store_lse(a, w, rr / G, w.g * G + rr % G, lse2);
                     }
@@ -679,7 +680,7 @@ __global__ void __launch_bounds__(384, 1)
                 }
             }
             if (lane % 4 == 0) {
-                const float lse2 = lt != 0.f ? m[hf] + ksa_log2(lt) : KG_NEG_INF;
+                const float lse2 = lt != 0.f ? m[hf] * sl2 + ksa_log2(lt) : KG_NEG_INF;
                 k90_store_lse(a, w, i, h, lse2);
             }
         }
@@ -753,7 +754,11 @@ static int k90_launch_t(const ksa_gpu_args *a, float *pooled, int tile0, int nti
         grid = dim3((unsigned)ntiles, (unsigned)a->hkv, (unsigned)a->batch);
     else
         grid = dim3((unsigned)kc_prefill_chunks(a), (unsigned)a->hkv, (unsigned)a->batch);
-    k90_prefill<D, T, MODE><<<grid, C::THREADS, k90_smem<D, MODE>(), st>>>(*a, mk, mv, tma, pooled, tile0, ntiles, ld);
+    /* the softmax keeps raw-score maxima, which needs a positive normal scale: a subnormal one (scale
+     * below 1e-38, every weight equal either way) is raised to the smallest normal float */
+    ksa_gpu_args ka = *a;
+    if (!(ka.scale_log2 >= FLT_MIN)) ka.scale_log2 = FLT_MIN;
+    k90_prefill<D, T, MODE><<<grid, C::THREADS, k90_smem<D, MODE>(), st>>>(ka, mk, mv, tma, pooled, tile0, ntiles, ld);
     return (int)cudaGetLastError();
 }
 template <int D, typename T> static int k90_launch_d(const ksa_gpu_args *a, cudaStream_t st)
