@@ -220,6 +220,8 @@ static void cuda_args(const ksa_gpu_plan *pl, const ksa_problem *p, ksa_gpu_args
     a->pingpong = pl->vendor[KC_PLAN_PP];
     a->dec_chunk = pl->vendor[KC_PLAN_DCHUNK];
     a->tma_ok = pl->kernels == &kc_kernels_sm90;
+    /* decode's split pass and combine: programmatic dependent launch where the sm_90a code runs */
+    a->pdl = p->phase == KSA_PHASE_DECODE && pl->kernels == &kc_kernels_sm90;
     if (p->phase == KSA_PHASE_PREFILL)
         a->rows_per_cta_chunks = (p->topk.tile_size * p->group_size + KC_PREFILL_ROWS - 1) / KC_PREFILL_ROWS;
 }

@@ -62,6 +62,7 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
     kc_mma_decode(const __grid_constant__ ksa_gpu_args a, const __grid_constant__ CUtensorMap tmK, const __grid_constant__ CUtensorMap tmV,
                   int sparse, int window, int splits, float *partials, float *scores2, int64_t scores_ld, float *lse2_out)
 {
+    kg_grid_wait(); /* a.pdl: the kernel before this one has finished (q, k, v, index sets) */
     using C = kc_md_cfg<D, KCH>;
     constexpr int KC = C::KC, LD = C::LD, CH = C::CH;
     extern __shared__ __align__(16) unsigned char kc_md_smem_raw[];
@@ -290,6 +291,9 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
         __syncwarp(); /* the slot is refilled next iteration */
     }
     kg_copy_wait<0>();
+    /* the combine (or the next call) may be scheduled now, under this grid's merge and writes; not
+     * earlier: CTAs of the next grid resident while this one streams would crowd some SMs */
+    kg_grid_release();
 
     /* merge the 4 warps: (O, m, l) per head through shared memory (reusing the rings) */
 #pragma unroll
@@ -360,9 +364,8 @@ static int kc_md_launch_s(const ksa_gpu_args *a, const CUtensorMap *mk, const CU
     cudaError_t e = kc_md_prepare<D, T, STAGES, TMA, KCH>();
     if (e != cudaSuccess) return (int)e;
     dim3 grid((unsigned)splits, (unsigned)a->hkv, (unsigned)a->batch);
-    kc_mma_decode<D, T, STAGES, TMA, KCH><<<grid, KC_MD_THREADS, kc_md_smem_bytes(D, KCH, STAGES), st>>>(*a, *mk, *mv, sparse, window, splits,
-                                                                                                   partials, scores2, ld, lse2_out);
-    return (int)cudaGetLastError();
+    return (int)kg_launch(a->pdl, kc_mma_decode<D, T, STAGES, TMA, KCH>, grid, dim3(KC_MD_THREADS), kc_md_smem_bytes(D, KCH, STAGES), st, *a,
+                          *mk, *mv, sparse, window, splits, partials, scores2, ld, lse2_out);
 }
 /* the gathered variants: chunk 16 or 32 keys, 2 or 3 stages */
 template <int D, typename T, int KCH>

@@ -292,6 +292,8 @@ extern "C" int ksa_gpu_launch_decode(const ksa_gpu_args *a, const ksa_gpu_call *
 template <typename T>
 __global__ void kg_decode_combine(const __grid_constant__ ksa_gpu_args a, int splits, const float *partials, float *lse2_out)
 {
+    kg_grid_wait(); /* the split pass's partials (no early release: a next call's CTAs resident early would
+                     * take the SMs' places unevenly) */
     const int h = blockIdx.x, b = blockIdx.y, D = a.head_dim;
     const float *pp = partials + ((int64_t)b * a.hq + h) * splits * (D + 2);
     float mt = KG_NEG_INF;
@@ -324,11 +326,8 @@ extern "C" int ksa_gpu_launch_decode_combine(const ksa_gpu_args *a, const ksa_gp
     const float *partials = (const float *)ksa_gpu_ws(c, KSA_GPU_WS_PARTIALS);
     float *lse2_out = with_lse2 ? (float *)ksa_gpu_ws(c, KSA_GPU_WS_LSE) : NULL;
     ksa_gpu_stream_t st = (ksa_gpu_stream_t)c->stream;
-    if (a->dtype == KSA_GPU_DT_F16)
-        kg_decode_combine<ksa_f16><<<grid, threads, 0, st>>>(*a, splits, partials, lse2_out);
-    else
-        kg_decode_combine<ksa_bf16><<<grid, threads, 0, st>>>(*a, splits, partials, lse2_out);
-    return (int)cudaGetLastError();
+    if (a->dtype == KSA_GPU_DT_F16) return (int)kg_launch(a->pdl, kg_decode_combine<ksa_f16>, grid, dim3((unsigned)threads), 0, st, *a, splits, partials, lse2_out);
+    return (int)kg_launch(a->pdl, kg_decode_combine<ksa_bf16>, grid, dim3((unsigned)threads), 0, st, *a, splits, partials, lse2_out);
 }
 
 /* grid: x = chunk of keys, y = b * Hkv + g */

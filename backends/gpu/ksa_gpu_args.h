@@ -69,6 +69,8 @@ typedef struct ksa_gpu_args {
     int32_t tma_ok;       /* the device has the tensor memory accelerator (compute capability 9.0) */
     int32_t pingpong;     /* sm_90a prefill: the two consumer warpgroups alternate their MMA issue */
     int32_t dec_chunk;    /* CUDA tensor-core decode: keys per warp chunk of gathered lists, 16 or 32 */
+    int32_t pdl;          /* decode on compute capability 9.0: the split pass and the combine are launched with
+                           * programmatic dependent launch (kg_launch) */
 } ksa_gpu_args;
 
 #ifdef __cplusplus

@@ -118,6 +118,51 @@ static __device__ __forceinline__ void kg_row_piece(const ksa_gpu_args &a, uint1
     }
 }
 
+/* Programmatic dependent launch (CUDA, compute capability 9.0; ksa_gpu_args.pdl). A kernel launched
+ * with it (kg_launch) may become resident while the kernel before it in the stream still runs, so
+ * that its launch latency hides under the other's tail. kg_grid_wait() blocks until the earlier
+ * kernel has finished and its writes are visible: every such kernel calls it in every CTA before it
+ * touches global memory (a CTA that skipped it could let a later kernel overtake the earlier one).
+ * kg_grid_release() lets the next kernel be scheduled once every CTA of this one has called it (or
+ * exited); it only moves scheduling, never visibility. Both are no-ops without the launch attribute,
+ * on sm_80 and on AMD. */
+static __device__ __forceinline__ void kg_grid_wait(void)
+{
+#if !defined(KSA_GPU_HIP_BRANCH) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+static __device__ __forceinline__ void kg_grid_release(void)
+{
+#if !defined(KSA_GPU_HIP_BRANCH) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
+/* launch kernel k, with programmatic dependent launch when pdl (CUDA only; AMD launches plainly) */
+template <typename... P, typename... A>
+static inline cudaError_t kg_launch(int pdl, void (*k)(P...), dim3 grid, dim3 block, size_t smem, ksa_gpu_stream_t st, A... args)
+{
+#if !defined(KSA_GPU_HIP_BRANCH)
+    if (pdl) {
+        cudaLaunchAttribute at[1];
+        at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        at[0].val.programmaticStreamSerializationAllowed = 1;
+        cudaLaunchConfig_t cfg = {};
+        cfg.gridDim = grid;
+        cfg.blockDim = block;
+        cfg.dynamicSmemBytes = smem;
+        cfg.stream = st;
+        cfg.attrs = at;
+        cfg.numAttrs = 1;
+        return cudaLaunchKernelEx(&cfg, k, args...);
+    }
+#else
+    (void)pdl;
+#endif
+    k<<<grid, block, smem, st>>>(args...);
+    return cudaGetLastError();
+}
+
 /* Allow a kernel the device's whole opt-in shared memory, once per device (a host call kept out
  * of the per-call path, so captured calls issue no attribute changes after the first run). AMD has
  * no opt-in: a block may use the whole LDS (64 KiB) as it is. */
