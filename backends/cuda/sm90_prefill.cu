@@ -23,7 +23,8 @@
  *    run unsynchronised (one's exponentials overlap the other's products), and LSE merges their
  *    (m, l) at the end while POOL reduces each tile's columns by warp exchanges and one named
  *    barrier of the warpgroup.
- * Register budget: setmaxnreg gives the producer 40 and each consumer thread 232 registers. */
+ * Register budget: setmaxnreg gives the producer 56 and each consumer thread 224 registers (40 / 232
+ * made the gathering producer spill its row offsets: L1TEX stalls in the reuse pass). */
 #include <float.h>
 #include <stdio.h>
 #include <string.h>
@@ -164,28 +165,59 @@ static __device__ __forceinline__ int64_t k90_row_off(const ksa_gpu_args &a, con
     return (int64_t)w.b * s.batch + (int64_t)(w.krow0 + j) * s.token + (int64_t)w.g * s.head;
 }
 
-/* producer (cp.async path): the row offsets of one key of a tile (key j, -1 past the list), one row
- * per producer thread pt < BN */
+/* producer (cp.async path): the global addresses of one key's K and V rows in a tile (key j; NULL
+ * past the list), one row per producer thread pt < BN */
 template <int BN, int MODE>
-static __device__ __forceinline__ void k90_tile_rows(const ksa_gpu_args &a, const k90_work &w, int j, int64_t *rk, int64_t *rv, int pt)
+static __device__ __forceinline__ void k90_tile_rows(const ksa_gpu_args &a, const k90_work &w, int j, const char **rk, const char **rv, int pt)
 {
     if (pt < BN) {
-        rk[pt] = j >= 0 ? k90_row_off(a, w, 0, j) : -1;
-        if (MODE == K90_FLASH) rv[pt] = j >= 0 ? k90_row_off(a, w, 1, j) : -1;
+        rk[pt] = j >= 0 ? (const char *)a.k + 2 * k90_row_off(a, w, 0, j) : NULL;
+        if (MODE == K90_FLASH) rv[pt] = j >= 0 ? (const char *)a.v + 2 * k90_row_off(a, w, 1, j) : NULL;
     }
 }
 
-/* producer (cp.async path): copy the BN rows of a K or V tile whose offsets are in rows[] (-1: zero) */
+/* producer (cp.async path): copy the BN rows of a K or V tile whose addresses are in rows[] (NULL:
+ * zeros) into the 128-byte-swizzled tile. Thread pt copies 16-byte piece ch = pt % CH of rows
+ * r0 + RPP * i: the row addresses are read first (independent loads), and the swizzled position
+ * depends on i only through its parity (RPP is a multiple of 4), so every destination is a base plus
+ * an immediate. A full tile (every row present) copies without the zero-fill test. */
 template <int D, int BN>
-static __device__ __forceinline__ void k90_copy_tile(const ksa_gpu_args &a, const uint16_t *base, const int64_t *rows, char *tile, int pt)
+static __device__ __forceinline__ void k90_copy_tile(const ksa_gpu_args &a, const char *const *rows, char *tile, int pt, bool full)
 {
-    constexpr int CH = D / 8, ROWS_PER_PASS = 128 / CH;
-    const int ch = pt % CH;
-#pragma unroll 8
-    for (int r = pt / CH; r < BN; r += ROWS_PER_PASS) {
-        const int64_t off = rows[r];
-        kg_copy16(tile + kc_sw128(BN, r, ch), off >= 0 ? (const void *)(base + off + ch * 8) : (const void *)a.meta,
-                       off >= 0 ? 16 : 0);
+    constexpr int CH = D / 8, RPP = 128 / CH, NR = BN / RPP;
+    static_assert(RPP % 4 == 0 && BN % RPP == 0, "row mapping");
+    const int ch = pt % CH, r0 = pt / CH;
+    const uint32_t col = (uint32_t)(ch >> 3) * BN * 128 + (uint32_t)r0 * 128;
+    const uint32_t sw0 = col + ((uint32_t)((ch & 7) ^ (r0 & 7)) << 4), sw1 = col + ((uint32_t)((ch & 7) ^ ((r0 + RPP) & 7)) << 4);
+    const uint32_t dst = (uint32_t)__cvta_generic_to_shared(tile);
+    constexpr int NB = NR < 8 ? NR : 8; /* addresses held at once (the producer has 56 registers) */
+    if (full) {
+#pragma unroll
+        for (int i0 = 0; i0 < NR; i0 += NB) {
+            const char *src[NB];
+#pragma unroll
+            for (int i = 0; i < NB; i++) src[i] = rows[r0 + RPP * (i0 + i)];
+#pragma unroll
+            for (int i = 0; i < NB; i++) {
+                const int k = i0 + i;
+                asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst + ((k & 1) ? sw1 : sw0) + (uint32_t)k * RPP * 128),
+                             "l"(src[i] + ch * 16));
+            }
+        }
+    } else {
+#pragma unroll
+        for (int i0 = 0; i0 < NR; i0 += NB) {
+            const char *src[NB];
+#pragma unroll
+            for (int i = 0; i < NB; i++) src[i] = rows[r0 + RPP * (i0 + i)];
+#pragma unroll
+            for (int i = 0; i < NB; i++) {
+                const int k = i0 + i;
+                const char *p = src[i];
+                asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst + ((k & 1) ? sw1 : sw0) + (uint32_t)k * RPP * 128),
+                             "l"(p ? (const void *)(p + ch * 16) : (const void *)a.meta), "r"(p ? 16 : 0));
+            }
+        }
     }
 }
 
@@ -223,7 +255,7 @@ __global__ void __launch_bounds__(384, 1)
     constexpr bool WITH_V = MODE == K90_FLASH;
     extern __shared__ __align__(16) unsigned char k90_smem_raw[];
     __shared__ __align__(8) uint64_t barQ, barFullK[KS], barEmptyK[KS], barFullV[VS], barEmptyV[VS];
-    __shared__ int64_t rowK[3][BN], rowV[WITH_V ? 3 : 1][BN]; /* cp.async path: row offsets of 3 key tiles */
+    __shared__ const char *rowK[3][BN], *rowV[WITH_V ? 3 : 1][BN]; /* cp.async path: row addresses of 3 key tiles */
 
     k90_work w;
     if (!k90_setup<BN, MODE>(a, w, tile0)) return;
@@ -253,7 +285,7 @@ __global__ void __launch_bounds__(384, 1)
     const int wg = threadIdx.x / 128;
     if (wg == 0) {
         /* ---------------------------------------------------------- producer */
-        asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 56;\n");
         const int pt = threadIdx.x;
         /* Q rows (zero past the CTA's last row) */
         const uint16_t *q = (const uint16_t *)a.q;
@@ -267,7 +299,6 @@ __global__ void __launch_bounds__(384, 1)
             kg_copy16(sQ + kc_sw128(BM, r, ch), src, rr < w.row_end ? 16 : 0);
         }
         kc_bar_arrive_cpasync(&barQ);
-        const uint16_t *kg = (const uint16_t *)a.k, *vg = (const uint16_t *)a.v;
         /* load K tile n / V tile n once its buffer is free */
         auto load_k = [&](int n) {
             kc_bar_wait(&barEmptyK[n % KS], ((n / KS) & 1) ^ 1);
@@ -280,7 +311,7 @@ __global__ void __launch_bounds__(384, 1)
                         kc_tma_load_4d(dst + cb * BN * 128, &tmK, cb * 64, w.g, w.krow0 + n * BN, w.b, &barFullK[n % KS]);
                 }
             } else {
-                k90_copy_tile<D, BN>(a, kg, rowK[n % 3], dst, pt);
+                k90_copy_tile<D, BN>(a, rowK[n % 3], dst, pt, (n + 1) * BN <= w.nkeys);
                 kc_bar_arrive_cpasync(&barFullK[n % KS]);
             }
         };
@@ -295,7 +326,7 @@ __global__ void __launch_bounds__(384, 1)
                         kc_tma_load_4d(dst + cb * BN * 128, &tmV, cb * 64, w.g, w.krow0 + n * BN, w.b, &barFullV[n % VS]);
                 }
             } else {
-                k90_copy_tile<D, BN>(a, vg, rowV[n % 3], dst, pt);
+                k90_copy_tile<D, BN>(a, rowV[n % 3], dst, pt, (n + 1) * BN <= w.nkeys);
                 kc_bar_arrive_cpasync(&barFullV[n % VS]);
             }
         };
@@ -329,7 +360,7 @@ __global__ void __launch_bounds__(384, 1)
     }
 
     /* -------------------------------------------------------------- consumers */
-    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 224;\n");
     const int cw = wg - 1;                      /* consumer warpgroup: FLASH rows cw*64 .. cw*64+63 */
     const int warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32;
     constexpr int NS = BN / 2;                  /* S accumulator floats per thread */
