@@ -115,6 +115,8 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
     const int my_n = ch_end - ch_begin > warp ? (ch_end - ch_begin - warp + KC_MD_WARPS - 1) / KC_MD_WARPS : 0;
     unsigned char *ring = sRing + (size_t)warp * STAGES * C::STAGE_BYTES;
     int *keys = sKeys + warp * STAGES * KC;
+    __shared__ const char *sRowPtr[KC_MD_WARPS][2][32]; /* gathered path: this warp's chunk's K and V row addresses */
+    const char *(*rowp)[32] = sRowPtr[warp];
     const uint16_t *kp = (const uint16_t *)a.k, *vp = (const uint16_t *)a.v;
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     if (TMA) {
@@ -147,36 +149,55 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
 #endif
             return;
         }
+        /* lane r < KC: key r of the chunk, its K and V row addresses into this warp's row table */
         int j = -1;
-        int64_t ok = 0, ov = 0;
+        __syncwarp(); /* the previous chunk's table reads are done */
         if (lane < KC) {
             const int n = n0 + lane;
             j = n < n_end ? kg_dec_key(L, n) : -1;
+            const char *pk = NULL, *pv = NULL;
             if (j >= 0) {
-                ok = kg_kv_offset(a, 0, b, j, g);
-                ov = kg_kv_offset(a, 1, b, j, g);
+                pk = (const char *)(kp + kg_kv_offset(a, 0, b, j, g));
+                pv = (const char *)(vp + kg_kv_offset(a, 1, b, j, g));
             }
+            rowp[0][lane] = pk;
+            rowp[1][lane] = pv;
             keys[slot * KC + lane] = j;
         }
-        /* one copy instruction covers 32 lanes x 16 bytes: whole rows (or 512-byte pieces of them),
-         * each row's address computed once by lane r and shuffled */
+        const bool full = __all_sync(0xffffffffu, lane >= KC || j >= 0);
+        __syncwarp();
+        /* one copy instruction covers 32 lanes x 16 bytes: RPI whole rows (or 512-byte pieces of a
+         * row); lane copies piece `piece` of rows i * RPI + lane / CH, whose swizzled position is a
+         * per-lane constant XOR a per-i constant (RPI is a power of two) */
+        constexpr int RPI = 32 / CH > 0 ? 32 / CH : 1;
+        const int piece = lane % CH, rl = (lane / CH) % (RPI > 0 ? RPI : 1);
+        const uint32_t lane_off = (uint32_t)(piece >> 3) * KC * 128 + (uint32_t)rl * 128;
+        const uint32_t x = (uint32_t)((piece & 7) ^ (rl & 7));
+        const uint32_t sK = (uint32_t)__cvta_generic_to_shared(dK), sV = (uint32_t)__cvta_generic_to_shared(dV);
+        if (a.vec16) {
 #pragma unroll
-        for (int i = 0; i < KC * CH / 32; i++) {
-            const int e = i * 32 + lane;
-            const int r = e / CH, piece = e % CH;
-            const int jr = __shfl_sync(0xffffffffu, j, r);
-            const int64_t okr = __shfl_sync(0xffffffffu, ok, r);
-            const int64_t ovr = __shfl_sync(0xffffffffu, ov, r);
-            const uint32_t so = kc_sw128(KC, r, piece);
-            if (a.vec16) {
-                kg_copy16(dK + so, jr >= 0 ? (const void *)(kp + okr + piece * 8) : (const void *)a.meta, jr >= 0 ? 16 : 0);
-                if (!no_v)
-                    kg_copy16(dV + so, jr >= 0 ? (const void *)(vp + ovr + piece * 8) : (const void *)a.meta, jr >= 0 ? 16 : 0);
-            } else {
+            for (int i = 0; i < KC * CH / 32; i++) {
+                const int r = i * RPI + rl;
+                const uint32_t so = lane_off + (uint32_t)i * RPI * 128 + ((x ^ (uint32_t)((i * RPI) & 7)) << 4);
+                const char *pk = rowp[0][r], *pv = rowp[1][r];
+                if (full) {
+                    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(sK + so), "l"(pk + piece * 16));
+                    if (!no_v) asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(sV + so), "l"(pv + piece * 16));
+                } else {
+                    kg_copy16(dK + so, pk ? (const void *)(pk + piece * 16) : (const void *)a.meta, pk ? 16 : 0);
+                    if (!no_v) kg_copy16(dV + so, pv ? (const void *)(pv + piece * 16) : (const void *)a.meta, pv ? 16 : 0);
+                }
+            }
+        } else {
 #pragma unroll
-                for (int x = 0; x < 8; x++) {
-                    ((uint16_t *)(dK + so))[x] = jr >= 0 ? kp[okr + piece * 8 + x] : (uint16_t)0;
-                    if (!no_v) ((uint16_t *)(dV + so))[x] = jr >= 0 ? vp[ovr + piece * 8 + x] : (uint16_t)0;
+            for (int i = 0; i < KC * CH / 32; i++) {
+                const int r = i * RPI + rl;
+                const uint32_t so = kc_sw128(KC, r, piece);
+                const uint16_t *pk = (const uint16_t *)rowp[0][r], *pv = (const uint16_t *)rowp[1][r];
+#pragma unroll
+                for (int e = 0; e < 8; e++) {
+                    ((uint16_t *)(dK + so))[e] = pk ? pk[piece * 8 + e] : (uint16_t)0;
+                    if (!no_v) ((uint16_t *)(dV + so))[e] = pv ? pv[piece * 8 + e] : (uint16_t)0;
                 }
             }
         }
