@@ -177,48 +177,44 @@ static __device__ __forceinline__ void k90_tile_rows(const ksa_gpu_args &a, cons
 }
 
 /* producer (cp.async path): copy the BN rows of a K or V tile whose addresses are in rows[] (NULL:
- * zeros) into the 128-byte-swizzled tile. Thread pt copies 16-byte piece ch = pt % CH of rows
- * r0 + RPP * i: the row addresses are read first (independent loads), and the swizzled position
- * depends on i only through its parity (RPP is a multiple of 4), so every destination is a base plus
- * an immediate. A full tile (every row present) copies without the zero-fill test. */
-template <int D, int BN>
-static __device__ __forceinline__ void k90_copy_tile(const ksa_gpu_args &a, const char *const *rows, char *tile, int pt, bool full)
+ * zeros) into the 128-byte-swizzled tile at shared address dst. Thread pt copies 16-byte piece
+ * ch = pt % CH of rows r0 + RPP * i: the row addresses are read first, 8 at a time (independent
+ * loads), and the swizzled position depends on i only through its parity (RPP is a multiple of 4),
+ * so every destination is a base plus an immediate. FULL (every row present): no zero-fill test. */
+template <int D, int BN, bool FULL>
+static __device__ __forceinline__ void k90_copy_rows(const ksa_gpu_args &a, const char *const *rows, uint32_t dst, int pt)
 {
     constexpr int CH = D / 8, RPP = 128 / CH, NR = BN / RPP;
     static_assert(RPP % 4 == 0 && BN % RPP == 0, "row mapping");
     const int ch = pt % CH, r0 = pt / CH;
     const uint32_t col = (uint32_t)(ch >> 3) * BN * 128 + (uint32_t)r0 * 128;
     const uint32_t sw0 = col + ((uint32_t)((ch & 7) ^ (r0 & 7)) << 4), sw1 = col + ((uint32_t)((ch & 7) ^ ((r0 + RPP) & 7)) << 4);
-    const uint32_t dst = (uint32_t)__cvta_generic_to_shared(tile);
     constexpr int NB = NR < 8 ? NR : 8; /* addresses held at once (the producer has 56 registers) */
-    if (full) {
 #pragma unroll
-        for (int i0 = 0; i0 < NR; i0 += NB) {
-            const char *src[NB];
+    for (int i0 = 0; i0 < NR; i0 += NB) {
+        const char *src[NB];
 #pragma unroll
-            for (int i = 0; i < NB; i++) src[i] = rows[r0 + RPP * (i0 + i)];
+        for (int i = 0; i < NB; i++) src[i] = rows[r0 + RPP * (i0 + i)];
 #pragma unroll
-            for (int i = 0; i < NB; i++) {
-                const int k = i0 + i;
-                asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst + ((k & 1) ? sw1 : sw0) + (uint32_t)k * RPP * 128),
-                             "l"(src[i] + ch * 16));
-            }
-        }
-    } else {
-#pragma unroll
-        for (int i0 = 0; i0 < NR; i0 += NB) {
-            const char *src[NB];
-#pragma unroll
-            for (int i = 0; i < NB; i++) src[i] = rows[r0 + RPP * (i0 + i)];
-#pragma unroll
-            for (int i = 0; i < NB; i++) {
-                const int k = i0 + i;
+        for (int i = 0; i < NB; i++) {
+            const int k = i0 + i;
+            const uint32_t d = dst + ((k & 1) ? sw1 : sw0) + (uint32_t)k * RPP * 128;
+            if constexpr (FULL) {
+                asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(d), "l"(src[i] + ch * 16));
+            } else {
                 const char *p = src[i];
-                asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst + ((k & 1) ? sw1 : sw0) + (uint32_t)k * RPP * 128),
+                asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d),
                              "l"(p ? (const void *)(p + ch * 16) : (const void *)a.meta), "r"(p ? 16 : 0));
             }
         }
     }
+}
+template <int D, int BN>
+static __device__ __forceinline__ void k90_copy_tile(const ksa_gpu_args &a, const char *const *rows, char *tile, int pt, bool full)
+{
+    const uint32_t dst = (uint32_t)__cvta_generic_to_shared(tile);
+    if (full) k90_copy_rows<D, BN, true>(a, rows, dst, pt);
+    else k90_copy_rows<D, BN, false>(a, rows, dst, pt);
 }
 
 /* a row's log2-domain lse: natural-log lse to the caller's tensor, log2 lse to the workspace (the
