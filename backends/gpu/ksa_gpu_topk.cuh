@@ -47,16 +47,35 @@ static __device__ __forceinline__ void ksa_radix_select(const float *sc, int n, 
 #endif
         }
         __syncthreads();
-        if (tid == 0) {
-            int cum = 0;
-            for (int bin = 255; bin >= 0; bin--) {
-                int c = (int)s_hist[bin];
-                if (cum + c >= remain) {
-                    *s_prefix = prefix | ((unsigned)bin << shift);
-                    *s_remain = remain - cum;
-                    break;
+        /* the bin holding the remain-th largest score, found by the first wave: lane l sums bins
+         * 255 - l * BPL down to 255 - l * BPL - BPL + 1, a prefix sum over the lanes (highest bins
+         * first) finds the lane where the count reaches remain, and that lane walks its BPL bins
+         * (one thread walking all 256 bins serially cost several microseconds per pass) */
+        if (tid < KSA_WARP_SIZE) {
+            constexpr int BPL = 256 / KSA_WARP_SIZE;
+            int c[BPL], tot = 0;
+#pragma unroll
+            for (int i = 0; i < BPL; i++) {
+                c[i] = (int)s_hist[255 - tid * BPL - i];
+                tot += c[i];
+            }
+            int incl = tot;
+#pragma unroll
+            for (int off = 1; off < KSA_WARP_SIZE; off <<= 1) {
+                const int v = ksa_shfl_up_i(incl, off);
+                if (tid >= off) incl += v;
+            }
+            int cum = incl - tot;
+            if (cum < remain && remain <= incl) {
+#pragma unroll
+                for (int i = 0; i < BPL; i++) {
+                    if (cum + c[i] >= remain) {
+                        *s_prefix = prefix | ((unsigned)(255 - tid * BPL - i) << shift);
+                        *s_remain = remain - cum;
+                        break;
+                    }
+                    cum += c[i];
                 }
-                cum += c;
             }
         }
         __syncthreads();

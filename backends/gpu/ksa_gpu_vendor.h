@@ -46,6 +46,7 @@ typedef __half ksa_f16;
 #define KSA_FULL_MASK (~0ull)
 static __device__ __forceinline__ float ksa_shfl_xor(float v, int m) { return __shfl_xor(v, m, KSA_WARP_SIZE); }
 static __device__ __forceinline__ int ksa_shfl_xor_i(int v, int m) { return __shfl_xor(v, m, KSA_WARP_SIZE); }
+static __device__ __forceinline__ int ksa_shfl_up_i(int v, int d) { return __shfl_up(v, d, KSA_WARP_SIZE); }
 static __device__ __forceinline__ float ksa_shfl(float v, int src) { return __shfl(v, src, KSA_WARP_SIZE); }
 static __device__ __forceinline__ ksa_lane_mask ksa_ballot(int pred) { return (ksa_lane_mask)__ballot(pred); }
 static __device__ __forceinline__ int ksa_popc_mask(ksa_lane_mask m) { return __popcll(m); }
@@ -75,6 +76,7 @@ typedef __nv_bfloat16 ksa_bf16;
 #define KSA_FULL_MASK 0xffffffffu
 static __device__ __forceinline__ float ksa_shfl_xor(float v, int m) { return __shfl_xor_sync(KSA_FULL_MASK, v, m); }
 static __device__ __forceinline__ int ksa_shfl_xor_i(int v, int m) { return __shfl_xor_sync(KSA_FULL_MASK, v, m); }
+static __device__ __forceinline__ int ksa_shfl_up_i(int v, int d) { return __shfl_up_sync(KSA_FULL_MASK, v, d); }
 static __device__ __forceinline__ float ksa_shfl(float v, int src) { return __shfl_sync(KSA_FULL_MASK, v, src); }
 static __device__ __forceinline__ ksa_lane_mask ksa_ballot(int pred) { return __ballot_sync(KSA_FULL_MASK, pred); }
 static __device__ __forceinline__ int ksa_popc_mask(ksa_lane_mask m) { return __popc(m); }
