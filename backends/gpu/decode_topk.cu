@@ -24,7 +24,7 @@
 #else
 #define KG_DEC_KC 64
 #endif
-#define KG_TOPK_THREADS 512
+#define KG_TOPK_THREADS 1024
 
 /* ------------------------------------------------------------------ metadata */
 __global__ void kg_meta(int batch, int *meta, const int *cu_q, int64_t cu_q_s, const int *cu_k, int64_t cu_k_s,
