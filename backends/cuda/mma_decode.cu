@@ -169,8 +169,9 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
         /* one copy instruction covers 32 lanes x 16 bytes: RPI whole rows (or 512-byte pieces of a
          * row); lane copies piece `piece` of rows i * RPI + lane / CH, whose swizzled position is a
          * per-lane constant XOR a per-i constant (RPI is a power of two) */
-        constexpr int RPI = 32 / CH > 0 ? 32 / CH : 1;
-        const int piece = lane % CH, rl = (lane / CH) % (RPI > 0 ? RPI : 1);
+        static_assert(CH <= 32 && 32 % CH == 0, "rows per copy instruction");
+        constexpr int RPI = 32 / CH;
+        const int piece = lane % CH, rl = lane / CH;
         const uint32_t lane_off = (uint32_t)(piece >> 3) * KC * 128 + (uint32_t)rl * 128;
         const uint32_t x = (uint32_t)((piece & 7) ^ (rl & 7));
         const uint32_t sK = (uint32_t)__cvta_generic_to_shared(dK), sV = (uint32_t)__cvta_generic_to_shared(dV);
