@@ -199,7 +199,7 @@ __global__ void __launch_bounds__(kc_flash_cfg<D, MB>::THREADS, kc_flash_cfg<D, 
                     mx[hf] = fmaxf(mx[hf], x);
                 }
             float base[2], al[2], sum[2] = {0.f, 0.f};
-            kc_quad_softmax_step(m[mb], mx, base, al);
+            kc_quad_softmax_step(m[mb], mx, 1.f, base, al); /* scores already scaled */
 #pragma unroll
             for (int nb = 0; nb < 8; nb++)
 #pragma unroll

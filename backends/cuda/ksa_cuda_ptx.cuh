@@ -80,34 +80,22 @@ __device__ __forceinline__ void kc_bar_wait(uint64_t *bar, int parity)
 }
 
 /* One online-softmax step on an m16n8 accumulator fragment, where a row's 8 columns sit in a quad of
- * 4 lanes and a lane holds two rows (hf = 0, 1). mx: the lane's maxima of the new (scaled, log2)
- * scores, reduced here over the quad; m: the running row maxima, raised to include them. Returns
- * base, what to subtract before exp2 (the new maximum, or 0 for a row with no finite score yet, so
- * exp2 gives 0 instead of NaN), and alpha = exp2(old m - base), the factor for the old sums. */
-__device__ __forceinline__ void kc_quad_softmax_step(float m[2], float mx[2], float base[2], float alpha[2])
+ * 4 lanes and a lane holds two rows (hf = 0, 1). mx: the lane's maxima of the new scores, reduced
+ * here over the quad; m: the running row maxima, raised to include them. Scores, and so m and mx,
+ * are in the units that `scale` (> 0) takes to the log2 domain: 1 for scores already scaled, the
+ * softmax scale times log2(e) for raw ones (then the caller's exponent is one FFMA,
+ * exp2(s * scale - base)). Returns base, what to subtract in the log2 domain before exp2 (the new
+ * maximum times scale, or 0 for a row with no finite score yet, so exp2 gives 0 instead of NaN),
+ * and alpha = exp2(old m * scale - base), the factor for the old sums. */
+__device__ __forceinline__ void kc_quad_softmax_step(float m[2], float mx[2], float scale, float base[2], float alpha[2])
 {
 #pragma unroll
     for (int hf = 0; hf < 2; hf++) {
         mx[hf] = fmaxf(mx[hf], ksa_shfl_xor(mx[hf], 1));
         mx[hf] = fmaxf(mx[hf], ksa_shfl_xor(mx[hf], 2));
         const float mn = fmaxf(m[hf], mx[hf]);
-        base[hf] = mn == KG_NEG_INF ? 0.f : mn;
-        alpha[hf] = ksa_exp2(m[hf] - base[hf]);
-        m[hf] = mn;
-    }
-}
-
-/* the same step with m and mx in raw scores and a positive scale sl2 (log2 domain): base = max * sl2,
- * so the caller's exponent is one FFMA, exp2(s * sl2 - base) */
-__device__ __forceinline__ void kc_quad_softmax_step_raw(float m[2], float mx[2], float sl2, float base[2], float alpha[2])
-{
-#pragma unroll
-    for (int hf = 0; hf < 2; hf++) {
-        mx[hf] = fmaxf(mx[hf], ksa_shfl_xor(mx[hf], 1));
-        mx[hf] = fmaxf(mx[hf], ksa_shfl_xor(mx[hf], 2));
-        const float mn = fmaxf(m[hf], mx[hf]);
-        base[hf] = mn == KG_NEG_INF ? 0.f : mn * sl2;
-        alpha[hf] = ksa_exp2(fmaf(m[hf], sl2, -base[hf])); /* m -inf: 0 */
+        base[hf] = mn == KG_NEG_INF ? 0.f : mn * scale;
+        alpha[hf] = ksa_exp2(fmaf(m[hf], scale, -base[hf])); /* m -inf: 0 */
         m[hf] = mn;
     }
 }

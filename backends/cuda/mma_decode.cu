@@ -275,7 +275,7 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
                 mx[hf] = fmaxf(mx[hf], x);
             }
         float alpha[2], base[2], sum[2] = {0.f, 0.f};
-        kc_quad_softmax_step(m, mx, base, alpha);
+        kc_quad_softmax_step(m, mx, 1.f, base, alpha); /* scores already scaled */
 #pragma unroll
         for (int nb = 0; nb < KC / 8; nb++)
 #pragma unroll

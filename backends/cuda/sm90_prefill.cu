@@ -430,7 +430,7 @@ __global__ void __launch_bounds__(384, 1)
         }
         /* m and mx are raw scores (scale_log2 > 0 keeps the order); base is in the log2 domain */
         float base[2];
-        kc_quad_softmax_step_raw(m, mx, sl2, base, alpha);
+        kc_quad_softmax_step(m, mx, sl2, base, alpha);
         float sum[2] = {0.f, 0.f};
 #pragma unroll
         for (int i = 0; i < NS; i++) {
