@@ -330,6 +330,20 @@ extern "C" int ksa_gpu_launch_decode_combine(const ksa_gpu_args *a, const ksa_gp
     return (int)kg_launch(a->pdl, kg_decode_combine<ksa_bf16>, grid, dim3((unsigned)threads), 0, st, *a, splits, partials, lse2_out);
 }
 
+/* the pooled probability of key j for sequence b and KV head g: the sum over the group's query heads
+ * of exp2(score - lse) (log2 domain; a head whose lse is -inf adds nothing) */
+static __device__ __forceinline__ float kg_pool_key(const ksa_gpu_args &a, const float *scores2, int64_t ld, const float *lse2, int b,
+                                                    int g, int j)
+{
+    float s = 0.f;
+    for (int hl = 0; hl < a.group; hl++) {
+        int h = g * a.group + hl;
+        float l = lse2[(int64_t)b * a.hq + h];
+        if (l != KG_NEG_INF) s += ksa_exp2(scores2[((int64_t)b * a.hq + h) * ld + j] - l);
+    }
+    return s;
+}
+
 /* grid: x = chunk of keys, y = b * Hkv + g */
 __global__ void kg_decode_pool(const __grid_constant__ ksa_gpu_args a, const float *scores2, int64_t ld, const float *lse2,
                                float *pooled)
@@ -337,17 +351,47 @@ __global__ void kg_decode_pool(const __grid_constant__ ksa_gpu_args a, const flo
     const int b = blockIdx.y / a.hkv, g = blockIdx.y % a.hkv;
     const int j = blockIdx.x * blockDim.x + threadIdx.x;
     if (j >= kg_lk(a, b)) return;
-    float s = 0.f;
-    for (int hl = 0; hl < a.group; hl++) {
-        int h = g * a.group + hl;
-        float l = lse2[(int64_t)b * a.hq + h];
-        if (l != KG_NEG_INF) s += ksa_exp2(scores2[((int64_t)b * a.hq + h) * ld + j] - l);
-    }
-    pooled[(int64_t)blockIdx.y * ld + j] = s;
+    pooled[(int64_t)blockIdx.y * ld + j] = kg_pool_key(a, scores2, ld, lse2, b, g, j);
 }
 
+static int kg_topk_cache_n(const ksa_gpu_args *a);
+
+/* Does the split decode's Top-k pool the scores itself (kg_topk with scores2), so that
+ * kg_decode_pool is not launched? When the list fits the Top-k's shared memory and there are at
+ * least as many (sequence, KV head) lists as SMs: the Top-k's CTAs (one per list) then fill the GPU,
+ * and pooling as they load saves writing and reading back the pooled list (measured on the H200,
+ * anchor decode B64 Lk32K: -3.5%). With fewer lists the separate pooling kernel, spread over every
+ * SM, is faster (B1 Lk32K: 8 Top-k CTAs pooling 32K keys each took 10% longer). Not on AMD. */
+static int kg_topk_pools(const ksa_gpu_args *a, const ksa_gpu_call *c)
+{
+#if defined(KSA_GPU_HIP_BRANCH)
+    (void)a;
+    (void)c;
+    return 0;
+#else
+    if (!a->decode || !c->plan->split_decode || kg_topk_cache_n(a) <= 0) return 0;
+    static int sms_of[32]; /* per device: SMs + 1 (0: not known yet) */
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 32) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    if (sms_of[dev] == 0) {
+        int n = 0;
+        if (cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
+            (void)cudaGetLastError();
+            n = 1 << 30;
+        }
+        sms_of[dev] = n + 1;
+    }
+    return (int64_t)a->batch * a->hkv >= sms_of[dev] - 1;
+#endif
+}
+
+/* split decode's pooling: not launched when the Top-k pools (kg_topk_pools) */
 extern "C" int ksa_gpu_launch_decode_pool(const ksa_gpu_args *a, const ksa_gpu_call *c)
 {
+    if (kg_topk_pools(a, c)) return 0;
     dim3 grid((unsigned)((a->max_lk + 255) / 256), (unsigned)(a->batch * a->hkv));
     const float *scores2 = (const float *)ksa_gpu_ws(c, KSA_GPU_WS_SCORES), *lse2 = (const float *)ksa_gpu_ws(c, KSA_GPU_WS_LSE);
     float *pooled = (float *)ksa_gpu_ws(c, KSA_GPU_WS_POOLED);
@@ -360,7 +404,8 @@ extern "C" int ksa_gpu_launch_decode_pool(const ksa_gpu_args *a, const ksa_gpu_c
  * the dynamic shared memory; a list that fits is copied there once, so the four radix passes and
  * the compaction (one barrier: ksa_topk_compact_segmented) read shared memory instead of global */
 __global__ void __launch_bounds__(KG_TOPK_THREADS) kg_topk(const __grid_constant__ ksa_gpu_args a, int decode, int tile0,
-                                                           int ntiles, const float *pooled, int64_t ld, int cache_n)
+                                                           int ntiles, const float *pooled, int64_t ld, int cache_n,
+                                                           const float *scores2, const float *lse2)
 {
     extern __shared__ float sCache[];
     __shared__ unsigned sHist[256];
@@ -399,13 +444,26 @@ __global__ void __launch_bounds__(KG_TOPK_THREADS) kg_topk(const __grid_constant
     unsigned threshold;
     int remain;
     if (n <= cache_n) {
-        for (int j = tid; j < n; j += blockDim.x) sCache[j] = sc[j];
+        /* the first radix pass's histogram is counted as the list is loaded */
+        for (int i = tid; i < 256; i += blockDim.x) sHist[i] = 0;
         __syncthreads();
-        ksa_radix_select(sCache, n, k, sHist, &sPrefix, &sRemain, &threshold, &remain);
+        for (int j0 = 0; j0 < n; j0 += blockDim.x) { /* uniform trip count for ksa_hist_add */
+            const int j = j0 + tid;
+            int bin = -1;
+            if (j < n) {
+                /* split decode: each key pooled here (kg_decode_pool did not run) */
+                const float v = scores2 ? kg_pool_key(a, scores2, ld, lse2, b, g, j) : sc[j];
+                sCache[j] = v;
+                bin = ksa_radix_bin0(v);
+            }
+            ksa_hist_add(sHist, bin);
+        }
+        __syncthreads();
+        ksa_radix_select(sCache, n, k, sHist, &sPrefix, &sRemain, &threshold, &remain, 1);
         ksa_topk_compact_segmented(sCache, n, threshold, remain, out, a.is3, sWarp);
         return;
     }
-    ksa_radix_select(sc, n, k, sHist, &sPrefix, &sRemain, &threshold, &remain);
+    ksa_radix_select(sc, n, k, sHist, &sPrefix, &sRemain, &threshold, &remain, 0);
     ksa_topk_compact(sc, n, k, threshold, remain, out, a.is3, sWarp);
 }
 
@@ -448,7 +506,12 @@ extern "C" int ksa_gpu_launch_topk(const ksa_gpu_args *a, const ksa_gpu_call *c,
     dim3 grid((unsigned)(decode ? 1 : ntiles), (unsigned)(a->batch * a->hkv));
     const float *pooled = (const float *)ksa_gpu_ws(c, KSA_GPU_WS_POOLED);
     const int cache_n = kg_topk_cache_n(a);
+    /* the scores and lse of the split decode's dense pass, pooled in the Top-k
+     * (ksa_gpu_launch_decode_pool launched nothing) */
+    const int fused = decode && kg_topk_pools(a, c);
+    const float *scores2 = fused ? (const float *)ksa_gpu_ws(c, KSA_GPU_WS_SCORES) : NULL;
+    const float *lse2 = fused ? (const float *)ksa_gpu_ws(c, KSA_GPU_WS_LSE) : NULL;
     kg_topk<<<grid, KG_TOPK_THREADS, (size_t)cache_n * sizeof(float), (ksa_gpu_stream_t)c->stream>>>(*a, decode, tile0, ntiles, pooled,
-                                                                                                    c->plan->lk_ld, cache_n);
+                                                                                                    c->plan->lk_ld, cache_n, scores2, lse2);
     return (int)cudaGetLastError();
 }

@@ -17,36 +17,50 @@
 #include "ksa_gpu_vendor.h"
 #include "ksa_gpu_reduce.cuh"
 
+/* adds one to s_hist[bin] for each lane of the wave with bin >= 0; every lane of the wave must call
+ * it. A wave without a counted lane (most of them after the first radix pass) does nothing. */
+static __device__ __forceinline__ void ksa_hist_add(unsigned *s_hist, int bin)
+{
+    if (!ksa_ballot(bin >= 0)) return; /* wave-uniform */
+#if defined(KSA_GPU_HIP_BRANCH) || (defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 700)
+    if (bin >= 0) atomicAdd(&s_hist[bin], 1u);
+#else
+    /* pooled scores share their high bits: aggregate equal bins within the warp first */
+    const unsigned peers = __match_any_sync(KSA_FULL_MASK, bin);
+    if (bin >= 0 && (int)(threadIdx.x % KSA_WARP_SIZE) == __ffs(peers) - 1) atomicAdd(&s_hist[bin], (unsigned)__popc(peers));
+#endif
+}
+
+/* the first radix pass's bin of a score: its top 8 bits */
+static __device__ __forceinline__ int ksa_radix_bin0(float score) { return (int)(__float_as_uint(score) >> 24); }
+
 /* s_hist: shared unsigned[256]; s_prefix, s_remain: shared scalars. On return *threshold is the bit
- * pattern of the k-th largest score and *remain how many scores equal to it belong to the Top-k. */
+ * pattern of the k-th largest score and *remain how many scores equal to it belong to the Top-k.
+ * hist0_ready: the caller has already filled s_hist with the first pass's histogram (ksa_hist_add of
+ * ksa_radix_bin0 of every score, followed by a block barrier), for example while it loaded the scores. */
 static __device__ __forceinline__ void ksa_radix_select(const float *sc, int n, int k, unsigned *s_hist,
                                                         unsigned *s_prefix, int *s_remain, unsigned *threshold,
-                                                        int *remain_out)
+                                                        int *remain_out, int hist0_ready)
 {
     const int tid = threadIdx.x;
     unsigned prefix = 0, mask = 0;
     int remain = k;
     for (int pass = 0; pass < 4; pass++) {
         const int shift = 24 - 8 * pass;
-        for (int i = tid; i < 256; i += blockDim.x) s_hist[i] = 0;
-        __syncthreads();
-        for (int j0 = 0; j0 < n; j0 += blockDim.x) { /* uniform trip count: every lane reaches the match */
-            const int j = j0 + tid;
-            int bin = -1;
-            if (j < n) {
-                unsigned u = __float_as_uint(sc[j]);
-                if ((u & mask) == prefix) bin = (int)((u >> shift) & 255u);
+        if (pass > 0 || !hist0_ready) {
+            for (int i = tid; i < 256; i += blockDim.x) s_hist[i] = 0;
+            __syncthreads();
+            for (int j0 = 0; j0 < n; j0 += blockDim.x) { /* uniform trip count: every lane reaches the match */
+                const int j = j0 + tid;
+                int bin = -1;
+                if (j < n) {
+                    unsigned u = __float_as_uint(sc[j]);
+                    if ((u & mask) == prefix) bin = (int)((u >> shift) & 255u);
+                }
+                ksa_hist_add(s_hist, bin);
             }
-#if defined(KSA_GPU_HIP_BRANCH) || (defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 700)
-            if (bin >= 0) atomicAdd(&s_hist[bin], 1u);
-#else
-            /* pooled scores share their high bits: aggregate equal bins within the warp first */
-            unsigned peers = __match_any_sync(KSA_FULL_MASK, bin);
-            if (bin >= 0 && (int)(threadIdx.x % KSA_WARP_SIZE) == __ffs(peers) - 1)
-                atomicAdd(&s_hist[bin], (unsigned)__popc(peers));
-#endif
+            __syncthreads();
         }
-        __syncthreads();
         /* the bin holding the remain-th largest score, found by the first wave: lane l sums bins
          * 255 - l * BPL down to 255 - l * BPL - BPL + 1, a prefix sum over the lanes (highest bins
          * first) finds the lane where the count reaches remain, and that lane walks its BPL bins

@@ -216,7 +216,7 @@ __global__ void __launch_bounds__(KH_THREADS) kh_pool_topk(const ksa_gpu_args a,
          * (backends/gpu/ksa_gpu_topk.cuh). Each j is read by the thread that wrote S[j]. */
         unsigned threshold;
         int remain;
-        ksa_radix_select(S, start, count, s_hist, &s_prefix, &s_remain, &threshold, &remain);
+        ksa_radix_select(S, start, count, s_hist, &s_prefix, &s_remain, &threshold, &remain, 0);
         ksa_topk_compact(S, start, count, threshold, remain, idx, a.is3, s_waves);
     }
     for (int x = count + tid; x < a.k_slots; x += KH_THREADS) idx[(int64_t)x * a.is3] = -1;
