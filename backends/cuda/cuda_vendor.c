@@ -77,13 +77,17 @@ static const int32_t kc_v_stages[] = {2};
 static const int32_t kc_v_splits[] = {0, 1, 2, 4, 8, 16, 32, 64};
 static const int32_t kc_v_group_tiles[] = {0, 16, 64, 256, 1024};
 static const int32_t kc_v_dchunk[] = {0, 16, 32};
+static const int32_t kc_v_dcluster[] = {0, 1, 2};
 
 /* prefill `kernel`: 0 = the best the device has, 80 = mma.sync (flash_prefill.cu), 90 = wgmma
  * (sm90_prefill.cu, compute capability 9.0). decode `decode_kernel`: 0 = the best, 1 = the shared
  * portable split decode, 2 = the tensor-core split decode (G <= 16); `decode_stages`: 1-2 for the
- * portable kernel, 2-3 for the tensor-core one (other values are moved into that range). */
+ * portable kernel, 2-3 for the tensor-core one (other values are moved into that range);
+ * `decode_cluster` (tensor-core decode on compute capability 9.0): 0 = the built-in rule, 1 = splits
+ * merged by the combine kernel, 2 = splits merged inside one thread-block cluster when the device
+ * can launch clusters of that many CTAs (2..16 splits). */
 enum { KC_T_BLOCK_Q, KC_T_BLOCK_K, KC_T_WARPS, KC_T_STAGES, KC_T_KERNEL, KC_T_PINGPONG, KC_T_PREFILL_COUNT };
-enum { KC_T_SPLITS, KC_T_DSTAGES, KC_T_DKERNEL, KC_T_DCHUNK, KC_T_DECODE_COUNT };
+enum { KC_T_SPLITS, KC_T_DSTAGES, KC_T_DKERNEL, KC_T_DCHUNK, KC_T_DCLUSTER, KC_T_DECODE_COUNT };
 
 static ksa_status cuda_tunables(const ksa_gpu_device *d, const ksa_problem *p, ksa_tunable_space *out)
 {
@@ -94,6 +98,7 @@ static ksa_status cuda_tunables(const ksa_gpu_device *d, const ksa_problem *p, k
         out->params[KC_T_DSTAGES] = (ksa_tunable_param){"decode_stages", 4, kc_v_dstages, 0};
         out->params[KC_T_DKERNEL] = (ksa_tunable_param){"decode_kernel", 3, kc_v_dkernel, 0};
         out->params[KC_T_DCHUNK] = (ksa_tunable_param){"decode_chunk", 3, kc_v_dchunk, 0};
+        out->params[KC_T_DCLUSTER] = (ksa_tunable_param){"decode_cluster", 3, kc_v_dcluster, 0};
         return KSA_STATUS_SUCCESS;
     }
     out->params[KC_T_BLOCK_Q] = (ksa_tunable_param){"block_q", 1, kc_v_block_q, KC_PREFILL_ROWS};
@@ -143,6 +148,31 @@ static int kc_pick_splits(int64_t slots, int64_t items, int64_t nlist)
     }
     return best;
 }
+/* The in-cluster combine of the tensor-core decode (mma_decode.cu): compute capability 9.0, 2 to 16
+ * splits, and every (sequence, KV head)'s cluster resident at once. Built in for REUSE decode only,
+ * measured on the H200 (2026-11-30, f16 B1): it takes the combine kernel's launch and its round trip
+ * through global memory off the critical path of a short gathered list (Lk8K 8 splits 11.3 -> 7.8
+ * us), while for dense keys clusters were slower than the combine kernel (Lk8K 8 splits 18.2 vs 16.4
+ * us, Lk32K 52.8 vs 40.0 us). `decode_cluster` 2 forces it wherever it can run. */
+/* clusters of `splits` CTAs of the call's decode variant the device holds at once (0: none) */
+static int kc_cluster_count(const ksa_problem *p, const ksa_gpu_plan *pl, int chunk, int splits)
+{
+    if (pl->kernels != &kc_kernels_sm90 || splits < 2 || splits > 16) return 0;
+    const int gathered = p->mode == KSA_MODE_REUSE || p->kv_layout == KSA_KV_PAGED;
+    return kc_mma_decode_max_clusters(p->head_dim, (int)p->dtype, pl->dec_stages, gathered ? chunk : 32, splits);
+}
+static int kc_cluster_fits(const ksa_problem *p, const ksa_gpu_plan *pl, int chunk, int splits)
+{
+    return kc_cluster_count(p, pl, chunk, splits) >= (int64_t)p->batch * p->num_kv_heads;
+}
+static void kc_plan_cluster(const ksa_problem *p, ksa_gpu_plan *pl, int chunk)
+{
+    const int want = ksa_gpu_config(p, KC_T_DCLUSTER, 0);
+    if (want == 1 || (want == 0 && p->mode != KSA_MODE_REUSE)) return;
+    if (want == 2 ? kc_cluster_count(p, pl, chunk, pl->splits) > 0 : kc_cluster_fits(p, pl, chunk, pl->splits))
+        pl->decode_cluster = 1;
+}
+
 static ksa_status cuda_check(const ksa_host_api *host, const ksa_gpu_device *d, int index, const ksa_problem *p)
 {
     (void)index;
@@ -200,8 +230,20 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
             /* the occupancy of the call's main pass: gathered for reuse and paged K/V, else TMA (chunk 32) */
             const int gathered = p->mode == KSA_MODE_REUSE || p->kv_layout == KSA_KV_PAGED;
             const int per_sm = kc_mma_decode_blocks_per_sm(p->head_dim, (int)p->dtype, pl->dec_stages, gathered ? chunk : 32);
-            pl->splits = kc_pick_splits((int64_t)d->prop.multiProcessorCount * per_sm, (int64_t)p->batch * p->num_kv_heads, nlist);
+            const int64_t slots = (int64_t)d->prop.multiProcessorCount * per_sm, items = (int64_t)p->batch * p->num_kv_heads;
+            pl->splits = kc_pick_splits(slots, items, nlist);
+            /* REUSE in one wave with the in-cluster combine: shorter splits (128 keys or more, up to
+             * 16) cost no combine kernel, so take the most that still fit (measured on the H200, f16
+             * B1 Lk8K: 8 splits 7.8 us, the 256-key rule's 4 splits 9.9 us) */
+            if (p->mode == KSA_MODE_REUSE && ksa_gpu_config(p, KC_T_DCLUSTER, 0) != 1) {
+                int64_t sp = (nlist + 127) / 128;
+                sp = sp > 16 ? 16 : sp;
+                for (; sp > pl->splits; sp--)
+                    if (items * sp <= slots && kc_cluster_fits(p, pl, chunk, (int)sp)) break;
+                if (sp > pl->splits) pl->splits = (int32_t)sp;
+            }
         }
+        kc_plan_cluster(p, pl, chunk);
         return;
     }
     int w = ksa_gpu_config(p, KC_T_WARPS, KC_DEFAULT_WARPS);
@@ -230,8 +272,8 @@ static void cuda_config(const ksa_gpu_plan *pl, const ksa_problem *p, char *out,
 {
     if (p->phase == KSA_PHASE_DECODE) {
         if (pl->kernels != &kc_kernels) /* the tensor-core decode */
-            snprintf(out, len, "decode_splits=%d,decode_stages=%d,decode_kernel=2,decode_chunk=%d", pl->splits, pl->dec_stages,
-                     pl->vendor[KC_PLAN_DCHUNK]);
+            snprintf(out, len, "decode_splits=%d,decode_stages=%d,decode_kernel=2,decode_chunk=%d,decode_cluster=%d", pl->splits,
+                     pl->dec_stages, pl->vendor[KC_PLAN_DCHUNK], pl->decode_cluster ? 2 : 1);
         else
             snprintf(out, len, "decode_splits=%d,decode_stages=%d,decode_kernel=1", pl->splits, pl->dec_stages);
         return;

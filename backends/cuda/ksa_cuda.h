@@ -27,10 +27,14 @@ int kc_launch_sm90_pooled(const ksa_gpu_args *a, const ksa_gpu_call *c, int tile
 size_t kc_sm90_prefill_smem(int head_dim);
 
 /* tensor-core split decode (mma_decode.cu, sm_80 and sm_90a, G <= 16; TMA loads on sm_90): the decode
- * step of the launcher table; with plan->splits == 1 it writes o / lse itself (plan->decode_direct) */
+ * step of the launcher table; with plan->splits == 1, or its splits run as one cluster
+ * (plan->decode_cluster, sm_90), it writes o / lse itself (plan->decode_direct) */
 int kc_launch_mma_decode(const ksa_gpu_args *a, const ksa_gpu_call *c, int sparse, int window, int with_scores);
 /* resident CTAs per SM of the tensor-core decode (cached per device and configuration) */
 int kc_mma_decode_blocks_per_sm(int head_dim, int dtype, int stages, int chunk);
+/* clusters of `cluster` (2..16) tensor-core decode CTAs the device holds at once; 0 when it cannot
+ * launch them (cached per device and configuration) */
+int kc_mma_decode_max_clusters(int head_dim, int dtype, int stages, int chunk, int cluster);
 
 /* TMA tensor maps over K and V as (D, Hkv, rows, batch) with (64 x 1 x box_rows x 1) boxes and the
  * 128-byte swizzle, for the dense keys of a uniform contiguous batch with 16-byte aligned strides

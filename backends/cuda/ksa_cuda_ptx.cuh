@@ -3,7 +3,8 @@
  * 16-bit pair packing (flash_prefill.cu, mma_decode.cu, sm90_prefill.cu), the online-softmax step on
  * an m16n8 accumulator fragment (all three), the prefill CTAs' row ranges (flash_prefill.cu,
  * sm90_prefill.cu), the 128-byte-swizzled tile offset, and the mbarrier,
- * TMA and proxy-fence instructions of the sm_90 pipelines (sm90_prefill.cu, mma_decode.cu; their
+ * TMA and proxy-fence instructions of the sm_90 pipelines (sm90_prefill.cu, mma_decode.cu), and the
+ * cluster barrier and distributed-shared-memory load of the decode's in-cluster combine (their
  * bodies are empty below sm_90, where no caller reaches them). Not static (__forceinline__ makes
  * them inline): a file that uses part of the header gets no warning. */
 #ifndef KSA_CUDA_PTX_CUH
@@ -64,6 +65,29 @@ template <> struct kc_mma<ksa_bf16> {
 };
 
 __device__ __forceinline__ uint32_t kc_smem_u32(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
+
+/* thread-block clusters (sm_90; nothing below): a barrier over every thread of the cluster whose
+ * arrival releases this CTA's shared-memory writes and whose wait acquires the others', and a load
+ * of the float at shared address `saddr` of the cluster's CTA `rank` (distributed shared memory) */
+__device__ __forceinline__ void kc_cluster_sync(void)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ float kc_cluster_ld_f32(uint32_t saddr, int rank)
+{
+    float v = 0.f;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    uint32_t remote;
+    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(remote) : "r"(saddr), "r"(rank));
+    asm volatile("ld.shared::cluster.f32 %0, [%1];\n" : "=f"(v) : "r"(remote)); /* ordered by the barrier's clobber */
+#else
+    (void)saddr;
+    (void)rank;
+#endif
+    return v;
+}
 /* spin until the mbarrier's phase of the given parity has completed (sm_90; nothing below) */
 __device__ __forceinline__ void kc_bar_wait(uint64_t *bar, int parity)
 {

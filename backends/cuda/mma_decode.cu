@@ -9,7 +9,10 @@
  *   O[16 x D] += P V (V fragments by ldmatrix.trans).
  * The warps' (O, m, l) are merged through shared memory at the end; the CTA writes the partials of
  * its split in the layout kg_decode_combine (backends/gpu/decode_topk.cu) reads, or, with one split, o and lse
- * directly. Anchor decode also writes the log2-domain scores that kg_decode_pool turns into pooled
+ * directly. On sm_90 the splits of one (sequence, KV head) may instead run as one thread-block
+ * cluster (in_cluster): each CTA leaves its merged (O, m, l) in its shared memory, and after a cluster
+ * barrier the CTAs combine them through distributed shared memory and write o and lse, so no
+ * partials go through global memory and no combine kernel runs. Anchor decode also writes the log2-domain scores that kg_decode_pool turns into pooled
  * probabilities. The key list is the same as decode_topk.cu's kg_decode_split: all keys, or an index
  * set plus an optional local window. */
 #include <stdio.h>
@@ -21,6 +24,7 @@
 
 #define KC_MD_WARPS 4
 #define KC_MD_THREADS (32 * KC_MD_WARPS)
+#define KC_MD_MAX_CLUSTER 16 /* the most splits merged in one cluster (sm_90's non-portable limit) */
 
 /* keys per warp chunk: 32 at head dim <= 128 for TMA (dense contiguous keys); gathered lists (index
  * sets, paged K/V) take 16 or 32 (a->dec_chunk: 16 gives three CTAs per SM instead of one, so more
@@ -39,13 +43,14 @@ template <int D, int KCH> struct kc_md_cfg {
 /* dynamic shared memory: 1024 (alignment) + Q [16][LD] rounded to 1 KB + per warp STAGES x (K, V)
  * chunks, each [D/64][KC rows][128 bytes] with the 128-byte swizzle (TMA's layout; cp.async writes
  * the same), + per-warp chunk keys + per-warp stage barriers; the merge at the end reuses the
- * chunk buffers (4 warps x 16 rows x (D + 2) floats) */
+ * chunk buffers (4 warps x 16 rows x (D + 2) floats, then the CTA's merged 16 x (D + 2) that the
+ * in-cluster combine reads) */
 static __host__ __device__ size_t kc_md_q_bytes(int D) { return ((size_t)16 * (D + 8) * 2 + 1023) / 1024 * 1024; }
 static __host__ __device__ size_t kc_md_ring_bytes(int D, int chunk, int stages)
 {
     const int KC = kc_md_chunk_keys(D, chunk);
     size_t ring = (size_t)KC_MD_WARPS * stages * 2 * KC * D * 2;
-    size_t merge = (size_t)KC_MD_WARPS * 16 * (D + 2) * 4;
+    size_t merge = (size_t)(KC_MD_WARPS + 1) * 16 * (D + 2) * 4;
     return ring > merge ? ring : merge;
 }
 static __host__ __device__ size_t kc_md_smem_bytes(int D, int chunk, int stages)
@@ -60,7 +65,8 @@ static __host__ __device__ size_t kc_md_smem_bytes(int D, int chunk, int stages)
 template <int D, typename T, int STAGES, bool TMA, int KCH>
 __global__ void __launch_bounds__(KC_MD_THREADS)
     kc_mma_decode(const __grid_constant__ ksa_gpu_args a, const __grid_constant__ CUtensorMap tmK, const __grid_constant__ CUtensorMap tmV,
-                  int sparse, int window, int splits, float *partials, float *scores2, int64_t scores_ld, float *lse2_out)
+                  int sparse, int window, int splits, int in_cluster, float *partials, float *scores2, int64_t scores_ld,
+                  float *lse2_out)
 {
     kg_grid_wait(); /* a.pdl: the kernel before this one has finished (q, k, v, index sets) */
     using C = kc_md_cfg<D, KCH>;
@@ -342,6 +348,7 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
     }
     __syncthreads();
     const int direct = splits == 1;
+    float *sRes = sMerge + (size_t)KC_MD_WARPS * 16 * (D + 2); /* in_cluster: this CTA's merged [16][D + 2] */
     for (int e = tid; e < G * (D + 2); e += KC_MD_THREADS) {
         const int h = e / (D + 2), d = e % (D + 2);
         float mt = KG_NEG_INF;
@@ -357,7 +364,9 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
             if (d < D) v += r[d] * sc;
         }
         const int hq = g * G + h;
-        if (!direct) {
+        if (in_cluster) {
+            sRes[e] = d < D ? v : (d == D ? mt : lt);
+        } else if (!direct) {
             partials[(((int64_t)b * a.hq + hq) * splits + split) * (D + 2) + d] = d < D ? v : (d == D ? mt : lt);
         } else if (d < D) {
             if (a.o) {
@@ -370,36 +379,95 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
             if (lse2_out) lse2_out[(int64_t)b * a.hq + hq] = lse2;
         }
     }
+    if (in_cluster) {
+        /* the cluster is this (sequence, KV head)'s splits (rank = split): after the barrier every
+         * CTA's sRes is complete, and CTA `split` combines outputs split, split + splits, ... of the
+         * G x D outputs from all of them, as kg_decode_combine does from global partials */
+        kc_cluster_sync();
+        const uint32_t res = kc_smem_u32(sRes);
+        for (int e = split * KC_MD_THREADS + tid; e < G * D; e += splits * KC_MD_THREADS) {
+            const int h = e / D, d = e % D, hq = g * G + h;
+            const uint32_t row = res + (uint32_t)(h * (D + 2)) * 4u;
+            /* all loads first (one round trip), then the arithmetic */
+            float mr[KC_MD_MAX_CLUSTER], lr[KC_MD_MAX_CLUSTER], xr[KC_MD_MAX_CLUSTER];
+#pragma unroll
+            for (int r = 0; r < KC_MD_MAX_CLUSTER; r++) {
+                mr[r] = KG_NEG_INF;
+                lr[r] = xr[r] = 0.f;
+                if (r < splits) {
+                    mr[r] = kc_cluster_ld_f32(row + (uint32_t)D * 4u, r);
+                    lr[r] = kc_cluster_ld_f32(row + (uint32_t)(D + 1) * 4u, r);
+                    xr[r] = kc_cluster_ld_f32(row + (uint32_t)d * 4u, r);
+                }
+            }
+            float mt = KG_NEG_INF;
+#pragma unroll
+            for (int r = 0; r < KC_MD_MAX_CLUSTER; r++) mt = fmaxf(mt, mr[r]);
+            const float base = mt == KG_NEG_INF ? 0.f : mt;
+            float lt = 0.f, x = 0.f;
+#pragma unroll
+            for (int r = 0; r < KC_MD_MAX_CLUSTER; r++) {
+                const float sc = ksa_exp2(mr[r] - base); /* -inf (an empty or absent split): 0 */
+                lt += lr[r] * sc;
+                x += xr[r] * sc;
+            }
+            if (a.o) {
+                const float inv = lt != 0.f ? 1.f / lt : 0.f; /* NaN (a NaN row) stays NaN */
+                T *op = (T *)a.o + (int64_t)b * a.o_s.batch + (int64_t)qrow0 * a.o_s.token + (int64_t)hq * a.o_s.head;
+                op[d] = ksa_from_float<T>(x * inv);
+            }
+            if (d == 0) {
+                const float lse2 = lt != 0.f ? mt + ksa_log2(lt) : KG_NEG_INF;
+                if (a.lse) a.lse[(int64_t)b * a.lse_sb + (int64_t)hq * a.lse_sh + (int64_t)qrow0 * a.lse_si] = lse2 * KG_LN2;
+                if (lse2_out) lse2_out[(int64_t)b * a.hq + hq] = lse2;
+            }
+        }
+        kc_cluster_sync(); /* no CTA leaves while another still reads its shared memory */
+    }
 }
 
 /* ------------------------------------------------------------------ launchers */
 template <int D, typename T, int STAGES, bool TMA, int KCH> static cudaError_t kc_md_prepare(void)
 {
-    static unsigned done; /* devices this kernel was configured on */
-    return kg_allow_smem(kc_mma_decode<D, T, STAGES, TMA, KCH>, &done);
+    static unsigned done, cluster_done; /* devices this kernel was configured on */
+    cudaError_t e = kg_allow_smem(kc_mma_decode<D, T, STAGES, TMA, KCH>, &done);
+    int dev = 0;
+    if (e != cudaSuccess || cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 32) return e;
+    if (!(cluster_done & (1u << dev))) {
+        /* clusters of up to 16 CTAs (the in-cluster combine); 8 without the attribute. A device that
+         * refuses it keeps the portable size, and the plan's cluster query then says so. */
+        int major = 0;
+        if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess && major >= 9 &&
+            cudaFuncSetAttribute(kc_mma_decode<D, T, STAGES, TMA, KCH>, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) !=
+                cudaSuccess)
+            (void)cudaGetLastError();
+        cluster_done |= 1u << dev;
+    }
+    return cudaSuccess;
 }
 
 template <int D, typename T, int STAGES, bool TMA, int KCH>
 static int kc_md_launch_s(const ksa_gpu_args *a, const CUtensorMap *mk, const CUtensorMap *mv, int sparse, int window, int splits,
-                          float *partials, float *scores2, int64_t ld, float *lse2_out, cudaStream_t st)
+                          int in_cluster, float *partials, float *scores2, int64_t ld, float *lse2_out, cudaStream_t st)
 {
     cudaError_t e = kc_md_prepare<D, T, STAGES, TMA, KCH>();
     if (e != cudaSuccess) return (int)e;
     dim3 grid((unsigned)splits, (unsigned)a->hkv, (unsigned)a->batch);
-    return (int)kg_launch(a->pdl, kc_mma_decode<D, T, STAGES, TMA, KCH>, grid, dim3(KC_MD_THREADS), kc_md_smem_bytes(D, KCH, STAGES), st, *a,
-                          *mk, *mv, sparse, window, splits, partials, scores2, ld, lse2_out);
+    return (int)kg_launch_ex(a->pdl, in_cluster ? (unsigned)splits : 1u, kc_mma_decode<D, T, STAGES, TMA, KCH>, grid, dim3(KC_MD_THREADS),
+                             kc_md_smem_bytes(D, KCH, STAGES), st, *a, *mk, *mv, sparse, window, splits, in_cluster, partials, scores2,
+                             ld, lse2_out);
 }
 /* the gathered variants: chunk 16 or 32 keys, 2 or 3 stages */
 template <int D, typename T, int KCH>
 static int kc_md_launch_g(const ksa_gpu_args *a, const CUtensorMap *mk, const CUtensorMap *mv, int sparse, int window, int splits,
-                          float *partials, float *scores2, int64_t ld, float *lse2_out, cudaStream_t st)
+                          int in_cluster, float *partials, float *scores2, int64_t ld, float *lse2_out, cudaStream_t st)
 {
-    if (a->dec_stages >= 3) return kc_md_launch_s<D, T, 3, false, KCH>(a, mk, mv, sparse, window, splits, partials, scores2, ld, lse2_out, st);
-    return kc_md_launch_s<D, T, 2, false, KCH>(a, mk, mv, sparse, window, splits, partials, scores2, ld, lse2_out, st);
+    if (a->dec_stages >= 3) return kc_md_launch_s<D, T, 3, false, KCH>(a, mk, mv, sparse, window, splits, in_cluster, partials, scores2, ld, lse2_out, st);
+    return kc_md_launch_s<D, T, 2, false, KCH>(a, mk, mv, sparse, window, splits, in_cluster, partials, scores2, ld, lse2_out, st);
 }
 template <int D, typename T>
-static int kc_md_launch_t(const ksa_gpu_args *a, int sparse, int window, int splits, float *partials, float *scores2, int64_t ld,
-                          float *lse2_out, cudaStream_t st)
+static int kc_md_launch_t(const ksa_gpu_args *a, int sparse, int window, int splits, int in_cluster, float *partials, float *scores2,
+                          int64_t ld, float *lse2_out, cudaStream_t st)
 {
     CUtensorMap mk, mv;
     memset(&mk, 0, sizeof mk);
@@ -407,12 +475,12 @@ static int kc_md_launch_t(const ksa_gpu_args *a, int sparse, int window, int spl
     /* TMA for the dense keys of a uniform contiguous batch on sm_90 */
     const int tma = a->tma_ok && !sparse && kc_tma_kv_maps(a, D, kc_md_cfg<D, 32>::KC, &mk, &mv);
     if (tma) {
-        if (a->dec_stages >= 3) return kc_md_launch_s<D, T, 3, true, 32>(a, &mk, &mv, sparse, window, splits, partials, scores2, ld, lse2_out, st);
-        return kc_md_launch_s<D, T, 2, true, 32>(a, &mk, &mv, sparse, window, splits, partials, scores2, ld, lse2_out, st);
+        if (a->dec_stages >= 3) return kc_md_launch_s<D, T, 3, true, 32>(a, &mk, &mv, sparse, window, splits, in_cluster, partials, scores2, ld, lse2_out, st);
+        return kc_md_launch_s<D, T, 2, true, 32>(a, &mk, &mv, sparse, window, splits, in_cluster, partials, scores2, ld, lse2_out, st);
     }
     if constexpr (D <= 128)
-        if (a->dec_chunk == 16) return kc_md_launch_g<D, T, 16>(a, &mk, &mv, sparse, window, splits, partials, scores2, ld, lse2_out, st);
-    return kc_md_launch_g<D, T, 32>(a, &mk, &mv, sparse, window, splits, partials, scores2, ld, lse2_out, st);
+        if (a->dec_chunk == 16) return kc_md_launch_g<D, T, 16>(a, &mk, &mv, sparse, window, splits, in_cluster, partials, scores2, ld, lse2_out, st);
+    return kc_md_launch_g<D, T, 32>(a, &mk, &mv, sparse, window, splits, in_cluster, partials, scores2, ld, lse2_out, st);
 }
 
 /* occupancy of a gathered variant (the TMA one uses the same shared memory and registers within a few
@@ -462,6 +530,66 @@ extern "C" int kc_mma_decode_blocks_per_sm(int head_dim, int dtype, int stages, 
     return *c;
 }
 
+/* how many clusters of `cluster` CTAs of a variant (chunk 32 stands for the TMA one too) the device
+ * holds at once: 0 when it cannot run them (cudaOccupancyMaxActiveClusters) */
+template <int D, typename T, int STAGES, int KCH> static int kc_md_clusters_v(int cluster)
+{
+    if (kc_md_prepare<D, T, STAGES, false, KCH>() != cudaSuccess) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    cudaLaunchAttribute at[1];
+    at[0].id = cudaLaunchAttributeClusterDimension;
+    at[0].val.clusterDim.x = (unsigned)cluster;
+    at[0].val.clusterDim.y = 1;
+    at[0].val.clusterDim.z = 1;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3((unsigned)cluster);
+    cfg.blockDim = dim3(KC_MD_THREADS);
+    cfg.dynamicSmemBytes = kc_md_smem_bytes(D, KCH, STAGES);
+    cfg.attrs = at;
+    cfg.numAttrs = 1;
+    int n = 0;
+    if (cudaOccupancyMaxActiveClusters(&n, kc_mma_decode<D, T, STAGES, false, KCH>, &cfg) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    return n;
+}
+template <int D, typename T> static int kc_md_clusters_t(int stages, int chunk, int cluster)
+{
+    if constexpr (D <= 128)
+        if (chunk == 16) return stages >= 3 ? kc_md_clusters_v<D, T, 3, 16>(cluster) : kc_md_clusters_v<D, T, 2, 16>(cluster);
+    return stages >= 3 ? kc_md_clusters_v<D, T, 3, 32>(cluster) : kc_md_clusters_v<D, T, 2, 32>(cluster);
+}
+
+extern "C" int kc_mma_decode_max_clusters(int head_dim, int dtype, int stages, int chunk, int cluster)
+{
+    if (cluster < 2 || cluster > KC_MD_MAX_CLUSTER) return 0;
+    /* per device and configuration, once (the query costs microseconds; the plan is made twice per call) */
+    static int cache[32][3][2][2][2][KC_MD_MAX_CLUSTER + 1]; /* value + 1; 0 = not yet */
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 32) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    int *c = &cache[dev][head_dim == 64 ? 0 : head_dim == 128 ? 1 : 2][dtype == KSA_GPU_DT_F16 ? 0 : 1][stages >= 3 ? 1 : 0]
+                   [chunk == 16 ? 1 : 0][cluster];
+    if (*c == 0) {
+        int n;
+        if (dtype == KSA_GPU_DT_F16)
+            n = head_dim == 64 ? kc_md_clusters_t<64, ksa_f16>(stages, chunk, cluster)
+                : head_dim == 128 ? kc_md_clusters_t<128, ksa_f16>(stages, chunk, cluster)
+                                  : kc_md_clusters_t<256, ksa_f16>(stages, chunk, cluster);
+        else
+            n = head_dim == 64 ? kc_md_clusters_t<64, ksa_bf16>(stages, chunk, cluster)
+                : head_dim == 128 ? kc_md_clusters_t<128, ksa_bf16>(stages, chunk, cluster)
+                                  : kc_md_clusters_t<256, ksa_bf16>(stages, chunk, cluster);
+        *c = n + 1;
+    }
+    return *c - 1;
+}
+
 /* the launcher-table decode step: partials of c->plan->splits splits (or, with one split, o / lse
  * and for anchor scores the LSE region directly); scores into the SCORES region when with_scores */
 extern "C" int kc_launch_mma_decode(const ksa_gpu_args *a, const ksa_gpu_call *c, int sparse, int window, int with_scores)
@@ -470,10 +598,11 @@ extern "C" int kc_launch_mma_decode(const ksa_gpu_args *a, const ksa_gpu_call *c
     const int splits = c->plan->splits;
     float *partials = (float *)ksa_gpu_ws(c, KSA_GPU_WS_PARTIALS);
     float *scores2 = with_scores ? (float *)ksa_gpu_ws(c, KSA_GPU_WS_SCORES) : NULL;
-    float *lse2_out = with_scores && splits == 1 ? (float *)ksa_gpu_ws(c, KSA_GPU_WS_LSE) : NULL;
+    const int in_cluster = c->plan->decode_cluster && splits > 1;
+    float *lse2_out = with_scores && (splits == 1 || in_cluster) ? (float *)ksa_gpu_ws(c, KSA_GPU_WS_LSE) : NULL;
     const int64_t scores_ld = c->plan->lk_ld;
     if (c->kernel)
-        snprintf(c->kernel, (size_t)c->kernel_len, "mma_decode_split%d_%s_d%d_st%d_c%d", splits, sparse ? "sparse" : "dense",
-                 a->head_dim, a->dec_stages >= 3 ? 3 : 2, a->dec_chunk == 16 ? 16 : 32);
-    KG_DISPATCH(a, kc_md_launch_t, a, sparse, window, splits, partials, scores2, scores_ld, lse2_out, st);
+        snprintf(c->kernel, (size_t)c->kernel_len, "mma_decode_split%d%s_%s_d%d_st%d_c%d", splits, in_cluster ? "_cluster" : "",
+                 sparse ? "sparse" : "dense", a->head_dim, a->dec_stages >= 3 ? 3 : 2, a->dec_chunk == 16 ? 16 : 32);
+    KG_DISPATCH(a, kc_md_launch_t, a, sparse, window, splits, in_cluster, partials, scores2, scores_ld, lse2_out, st);
 }

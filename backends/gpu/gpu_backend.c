@@ -249,7 +249,8 @@ static void gpu_make_plan(int device, const ksa_problem *p, ksa_gpu_plan *pl)
     pl->bytes[KSA_GPU_WS_META] = sizeof(int32_t) * 4 * B;
     if (decode && pl->split_decode) {
         gpu_plan_split_decode(d, p, pl);
-        pl->bytes[KSA_GPU_WS_PARTIALS] = sizeof(float) * B * Hq * (size_t)pl->splits * (D + 2);
+        if (!(pl->decode_direct && pl->decode_cluster))
+            pl->bytes[KSA_GPU_WS_PARTIALS] = sizeof(float) * B * Hq * (size_t)pl->splits * (D + 2);
         if (p->mode == KSA_MODE_ANCHOR) {
             pl->bytes[KSA_GPU_WS_SCORES] = sizeof(float) * B * Hq * ld;
             pl->bytes[KSA_GPU_WS_LSE] = sizeof(float) * B * Hq;
@@ -376,8 +377,9 @@ static ksa_status gpu_passes(const ksa_problem *p, const ksa_gpu_plan *pl, ksa_g
 {
     const ksa_gpu_kernels *k = pl->kernels;
     const int decode = p->phase == KSA_PHASE_DECODE, dense_out = p->anchor_dense_output;
-    /* one split of a decode that writes its own output: no combine step */
-    const int direct = pl->decode_direct && pl->splits == 1;
+    /* one split, or splits merged in the decode step, of a decode that writes its own output: no
+     * combine step */
+    const int direct = pl->decode_direct && (pl->splits == 1 || pl->decode_cluster);
     if (decode && pl->split_decode) {
         if (p->mode != KSA_MODE_ANCHOR) {
             const int sparse = p->mode == KSA_MODE_REUSE;

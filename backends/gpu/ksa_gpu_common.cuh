@@ -138,29 +138,46 @@ static __device__ __forceinline__ void kg_grid_release(void)
     asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
 #endif
 }
-/* launch kernel k, with programmatic dependent launch when pdl (CUDA only; AMD launches plainly) */
+/* launch kernel k, with programmatic dependent launch when pdl and, when cluster_x > 1, as thread-block
+ * clusters of cluster_x CTAs along x (CUDA only; AMD launches plainly and takes neither) */
 template <typename... P, typename... A>
-static inline cudaError_t kg_launch(int pdl, void (*k)(P...), dim3 grid, dim3 block, size_t smem, ksa_gpu_stream_t st, A... args)
+static inline cudaError_t kg_launch_ex(int pdl, unsigned cluster_x, void (*k)(P...), dim3 grid, dim3 block, size_t smem,
+                                       ksa_gpu_stream_t st, A... args)
 {
 #if !defined(KSA_GPU_HIP_BRANCH)
-    if (pdl) {
-        cudaLaunchAttribute at[1];
-        at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-        at[0].val.programmaticStreamSerializationAllowed = 1;
+    if (pdl || cluster_x > 1) {
+        cudaLaunchAttribute at[2];
+        unsigned n = 0;
+        if (pdl) {
+            at[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+            at[n++].val.programmaticStreamSerializationAllowed = 1;
+        }
+        if (cluster_x > 1) {
+            at[n].id = cudaLaunchAttributeClusterDimension;
+            at[n].val.clusterDim.x = cluster_x;
+            at[n].val.clusterDim.y = 1;
+            at[n++].val.clusterDim.z = 1;
+        }
         cudaLaunchConfig_t cfg = {};
         cfg.gridDim = grid;
         cfg.blockDim = block;
         cfg.dynamicSmemBytes = smem;
         cfg.stream = st;
         cfg.attrs = at;
-        cfg.numAttrs = 1;
+        cfg.numAttrs = n;
         return cudaLaunchKernelEx(&cfg, k, args...);
     }
 #else
     (void)pdl;
+    (void)cluster_x;
 #endif
     k<<<grid, block, smem, st>>>(args...);
     return cudaGetLastError();
+}
+template <typename... P, typename... A>
+static inline cudaError_t kg_launch(int pdl, void (*k)(P...), dim3 grid, dim3 block, size_t smem, ksa_gpu_stream_t st, A... args)
+{
+    return kg_launch_ex(pdl, 1u, k, grid, block, smem, st, args...);
 }
 
 /* Allow a kernel the device's whole opt-in shared memory, once per device (a host call kept out

@@ -42,8 +42,10 @@ typedef struct ksa_gpu_plan {
     int32_t split_decode;  /* decode: 1 split-KV + combine (kernels->decode), 0 the prefill-style sequence */
     int32_t splits;        /* split decode: key-list splits per (sequence, KV head); 0 = the glue's heuristic */
     int32_t dec_stages;    /* split decode: K/V chunk buffers, 0 = the glue's heuristic */
-    int32_t decode_direct; /* split decode: with one split the vendor's decode step writes o / lse (and, with
-                            * scores, the LSE region) itself, and no combine runs */
+    int32_t decode_direct; /* split decode: with one split, or with decode_cluster, the vendor's decode step
+                            * writes o / lse (and, with scores, the LSE region) itself, and no combine runs */
+    int32_t decode_cluster; /* split decode: the splits of a (sequence, KV head) merge inside the decode step
+                             * (CUDA: one thread-block cluster); no PARTIALS region */
     int32_t tile_group;    /* anchor prefill: tiles per pooled-score launch, 0 = from pooled_cap */
     size_t pooled_cap;     /* anchor prefill: bytes the pooled scores may take when tile_group is 0 */
     int64_t lk_ld;         /* leading dimension (floats) of per-key scratch rows */

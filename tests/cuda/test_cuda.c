@@ -1,7 +1,7 @@
 /* test_cuda.c: the CUDA backend's own cases (libksa_cuda.so) against the reference through the
  * public API: the device's presence and info, the Llama-like shape class (GQA 4, D 128, T 32,
  * default Top-k) with multi-tile selection, the tensor-core decode's 16- and 32-key chunks of
- * gathered lists, and the f32 refusal. The standard grid (every mode x
+ * gathered lists and its in-cluster combine (sm_90), and the f32 refusal. The standard grid (every mode x
  * phase x layout at f16/bf16, head_dim 64/128/256) runs on every CUDA device in tests/backends.
  * Every case skips, saying why, when no CUDA device is present, and the program then exits with
  * ctest's skip code (ktest_run_group). KSA_TEST_QUICK=1 runs a small subset (used under
@@ -92,6 +92,19 @@ static void test_llama_class(void **state)
     assert_int_equal(failures, 0);
 }
 
+/* REUSE decode of `base`'s shape with a head map and index sets that end inside a chunk */
+static ktest_config reuse_decode_case(const ktest_config *base)
+{
+    ktest_config c = *base;
+    c.mode = KSA_MODE_REUSE;
+    c.use_head_map = 1;
+    c.topk_set = 1;
+    c.topk = ksa_topk_default();
+    c.topk.min_k = 40;
+    c.topk.round_multiple = 8;
+    return c;
+}
+
 /* the tensor-core decode's gathered variants (index sets, paged K/V): 16- and 32-key chunks forced
  * through the tunable, and the automatic choice at 64 (sequence, KV head) pairs, which takes 16 */
 static void test_decode_chunks(void **state)
@@ -120,13 +133,7 @@ static void test_decode_chunks(void **state)
         c = base;
         c.mode = KSA_MODE_ANCHOR;
         failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
-        c = base;
-        c.mode = KSA_MODE_REUSE;
-        c.use_head_map = 1;
-        c.topk_set = 1;
-        c.topk = ksa_topk_default();
-        c.topk.min_k = 40; /* index sets that end inside a chunk */
-        c.topk.round_multiple = 8;
+        c = reuse_decode_case(&base);
         failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
         c.topk.local_window = 20;
         c.kv = KTEST_KV_PAGED;
@@ -134,6 +141,98 @@ static void test_decode_chunks(void **state)
         c.seed++;
         failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
         assert_int_equal(ksa_set_config_override(NULL), KSA_STATUS_SUCCESS);
+    }
+    assert_int_equal(failures, 0);
+}
+
+/* workspace bytes of a decode problem under a configuration override */
+static size_t decode_workspace(const ktest_config *c, const char *override)
+{
+    ktest_problem pr;
+    assert_int_equal(ktest_problem_create(g_dev, c, &pr), KSA_STATUS_SUCCESS);
+    assert_int_equal(ksa_set_config_override(override), KSA_STATUS_SUCCESS);
+    size_t bytes = 0;
+    assert_int_equal(ksa_attention_workspace_size(g_dev, &pr.params, &pr.tensors, &bytes), KSA_STATUS_SUCCESS);
+    assert_int_equal(ksa_set_config_override(NULL), KSA_STATUS_SUCCESS);
+    ktest_problem_destroy(&pr);
+    return bytes;
+}
+
+/* the tensor-core decode's in-cluster combine (compute capability 9.0): splits forced to run as one
+ * cluster (2, 8 and the largest, 16) for dense keys (TMA), anchor (scores and lse merged in the
+ * cluster) and reuse through paged K/V (gathered), against the reference with outputs poisoned
+ * first; with the cluster no combine kernel runs, so a wrong merge cannot be hidden by one. The
+ * plan must drop the global partials when the cluster merges them (smaller workspace). */
+static void test_decode_cluster(void **state)
+{
+    (void)state;
+    require_device();
+    ksa_device_info info;
+    assert_int_equal(ksa_device_get_info(g_dev, &info), KSA_STATUS_SUCCESS);
+    if (strcmp(info.isa, "sm_90") != 0) ktest_skip("the in-cluster decode combine runs on compute capability 9.0 only (%s)", info.isa);
+    int failures = 0;
+    const int splits[3] = {2, 8, 16};
+    for (int si = 0; si < (ktest_quick() ? 1 : 3); si++) {
+        char on[96], off[96];
+        snprintf(on, sizeof on, "decode_splits=%d,decode_cluster=2", splits[si]);
+        snprintf(off, sizeof off, "decode_splits=%d,decode_cluster=1", splits[si]);
+        ktest_config base = ktest_config_default();
+        base.dtype = si == 1 ? KSA_DTYPE_F16 : KSA_DTYPE_BF16;
+        base.hq = 8;
+        base.hkv = 2;
+        base.head_dim = si == 2 ? 256 : si == 1 ? 64 : 128;
+        base.phase = KSA_PHASE_DECODE;
+        base.batch = 4;
+        base.lk = 3000;
+        base.vary_lengths = 1;
+        base.with_lse = 1;
+        base.seed = 500 + (uint64_t)si;
+        if (splits[si] == 16) assert_true(decode_workspace(&base, on) < decode_workspace(&base, off));
+        assert_int_equal(ksa_set_config_override(on), KSA_STATUS_SUCCESS);
+        ktest_config c = base;
+        failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
+        c = base;
+        c.mode = KSA_MODE_ANCHOR;
+        c.seed++;
+        failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
+        c = reuse_decode_case(&base);
+        c.topk.local_window = 20;
+        c.kv = KTEST_KV_PAGED;
+        c.page_size = 16;
+        c.seed += 2;
+        failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
+        assert_int_equal(ksa_set_config_override(NULL), KSA_STATUS_SUCCESS);
+    }
+    assert_int_equal(failures, 0);
+}
+
+/* anchor decode with at least as many (sequence, KV head) lists as SMs: the Top-k pools the dense
+ * pass's scores itself as it loads each list (no pooling kernel); index sets and outputs against
+ * the reference */
+static void test_decode_topk_pooling(void **state)
+{
+    (void)state;
+    require_device();
+    ksa_device_info info;
+    assert_int_equal(ksa_device_get_info(g_dev, &info), KSA_STATUS_SUCCESS);
+    int failures = 0;
+    for (int di = 0; di < (ktest_quick() ? 1 : 2); di++) {
+        ktest_config c = ktest_config_default();
+        c.dtype = di ? KSA_DTYPE_F16 : KSA_DTYPE_BF16;
+        c.mode = KSA_MODE_ANCHOR;
+        c.phase = KSA_PHASE_DECODE;
+        c.hq = 16;
+        c.hkv = 4;
+        c.head_dim = 64;
+        c.batch = info.compute_units / 4 + 1; /* B x Hkv > SMs */
+        c.lk = 1500;
+        c.vary_lengths = 1;
+        c.with_lse = 1;
+        c.seed = 900 + (uint64_t)di;
+        failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
+        c.anchor_dense_output = 1;
+        c.seed += 10;
+        failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
     }
     assert_int_equal(failures, 0);
 }
@@ -164,6 +263,8 @@ int main(void)
         cmocka_unit_test(test_f32_unsupported),
         cmocka_unit_test(test_llama_class),
         cmocka_unit_test(test_decode_chunks),
+        cmocka_unit_test(test_decode_cluster),
+        cmocka_unit_test(test_decode_topk_pooling),
     };
     return ktest_run_group(tests, setup, NULL);
 }
