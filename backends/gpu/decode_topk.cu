@@ -25,6 +25,7 @@
 #define KG_DEC_KC 64
 #endif
 #define KG_TOPK_THREADS 1024
+#define KG_TOPK_BATCH 8 /* keys per thread whose loads kg_topk issues together */
 
 /* ------------------------------------------------------------------ metadata */
 __global__ void kg_meta(int batch, int *meta, const int *cu_q, int64_t cu_q_s, const int *cu_k, int64_t cu_k_s,
@@ -447,16 +448,45 @@ __global__ void __launch_bounds__(KG_TOPK_THREADS) kg_topk(const __grid_constant
         /* the first radix pass's histogram is counted as the list is loaded */
         for (int i = tid; i < 256; i += blockDim.x) sHist[i] = 0;
         __syncthreads();
-        for (int j0 = 0; j0 < n; j0 += blockDim.x) { /* uniform trip count for ksa_hist_add */
-            const int j = j0 + tid;
-            int bin = -1;
-            if (j < n) {
-                /* split decode: each key pooled here (kg_decode_pool did not run) */
-                const float v = scores2 ? kg_pool_key(a, scores2, ld, lse2, b, g, j) : sc[j];
-                sCache[j] = v;
-                bin = ksa_radix_bin0(v);
+        /* KG_TOPK_BATCH keys per thread at a time, their loads issued together: a loop of one key
+         * per iteration, each ending in the wave-wide histogram step, had one global-memory round
+         * trip per key in flight */
+        for (int j0 = 0; j0 < n; j0 += KG_TOPK_BATCH * blockDim.x) { /* uniform trip count for ksa_hist_add */
+            float v[KG_TOPK_BATCH];
+            if (scores2) { /* split decode: the keys pooled here (kg_decode_pool did not run) */
+#pragma unroll
+                for (int u = 0; u < KG_TOPK_BATCH; u++) v[u] = 0.f;
+                for (int hl = 0; hl < a.group; hl++) {
+                    const int64_t row = (int64_t)b * a.hq + g * a.group + hl;
+                    const float l = lse2[row]; /* a head whose lse is -inf adds nothing */
+                    const float *sr = scores2 + row * ld;
+                    float x[KG_TOPK_BATCH];
+#pragma unroll
+                    for (int u = 0; u < KG_TOPK_BATCH; u++) {
+                        const int j = j0 + u * blockDim.x + tid;
+                        x[u] = j < n ? sr[j] : KG_NEG_INF;
+                    }
+                    if (l != KG_NEG_INF)
+#pragma unroll
+                        for (int u = 0; u < KG_TOPK_BATCH; u++) v[u] += ksa_exp2(x[u] - l);
+                }
+            } else {
+#pragma unroll
+                for (int u = 0; u < KG_TOPK_BATCH; u++) {
+                    const int j = j0 + u * blockDim.x + tid;
+                    v[u] = j < n ? sc[j] : 0.f;
+                }
             }
-            ksa_hist_add(sHist, bin);
+#pragma unroll
+            for (int u = 0; u < KG_TOPK_BATCH; u++) {
+                const int j = j0 + u * blockDim.x + tid;
+                int bin = -1;
+                if (j < n) {
+                    sCache[j] = v[u];
+                    bin = ksa_radix_bin0(v[u]);
+                }
+                ksa_hist_add(sHist, bin);
+            }
         }
         __syncthreads();
         ksa_radix_select(sCache, n, k, sHist, &sPrefix, &sRemain, &threshold, &remain, 1);

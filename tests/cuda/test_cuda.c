@@ -207,8 +207,8 @@ static void test_decode_cluster(void **state)
 }
 
 /* anchor decode with at least as many (sequence, KV head) lists as SMs: the Top-k pools the dense
- * pass's scores itself as it loads each list (no pooling kernel); index sets and outputs against
- * the reference */
+ * pass's scores itself as it loads each list (no pooling kernel); varying and uniform lengths (TMA
+ * K-only dense pass); index sets and outputs against the reference */
 static void test_decode_topk_pooling(void **state)
 {
     (void)state;
@@ -231,6 +231,12 @@ static void test_decode_topk_pooling(void **state)
         c.seed = 900 + (uint64_t)di;
         failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
         c.anchor_dense_output = 1;
+        c.seed += 10;
+        failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
+        /* uniform lengths: the dense pass loads keys by TMA, K only */
+        c.anchor_dense_output = 0;
+        c.vary_lengths = 0;
+        c.lk = 2100;
         c.seed += 10;
         failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
     }
