@@ -355,7 +355,7 @@ __global__ void kg_decode_pool(const __grid_constant__ ksa_gpu_args a, const flo
     pooled[(int64_t)blockIdx.y * ld + j] = kg_pool_key(a, scores2, ld, lse2, b, g, j);
 }
 
-static int kg_topk_cache_n(const ksa_gpu_args *a);
+static int kg_topk_smem(const ksa_gpu_args *a, int *cand_n);
 
 /* Does the split decode's Top-k pool the scores itself (kg_topk with scores2), so that
  * kg_decode_pool is not launched? When the list fits the Top-k's shared memory and there are at
@@ -370,7 +370,7 @@ static int kg_topk_pools(const ksa_gpu_args *a, const ksa_gpu_call *c)
     (void)c;
     return 0;
 #else
-    if (!a->decode || !c->plan->split_decode || kg_topk_cache_n(a) <= 0) return 0;
+    if (!a->decode || !c->plan->split_decode || kg_topk_smem(a, NULL) <= 0) return 0;
     static int sms_of[32]; /* per device: SMs + 1 (0: not known yet) */
     int dev = 0;
     if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 32) {
@@ -403,16 +403,19 @@ extern "C" int ksa_gpu_launch_decode_pool(const ksa_gpu_args *a, const ksa_gpu_c
 /* ------------------------------------------------------------------ Top-k */
 /* grid: x = tile - tile0 (prefill) or 0 (decode), y = b * Hkv + g. cache_n: how many scores fit in
  * the dynamic shared memory; a list that fits is copied there once, so the four radix passes and
- * the compaction (one barrier: ksa_topk_compact_segmented) read shared memory instead of global */
+ * the compaction (one barrier: ksa_topk_compact_segmented) read shared memory instead of global.
+ * cand_n: room after the cached list for the radix select's candidates (the scores of the bin that
+ * holds the threshold, once there are at most cand_n: the later passes read only them; measured on
+ * the H200 at B64 Lk32K, passes 2-4 over the whole list were 44% of the Top-k's stall samples) */
 __global__ void __launch_bounds__(KG_TOPK_THREADS) kg_topk(const __grid_constant__ ksa_gpu_args a, int decode, int tile0,
-                                                           int ntiles, const float *pooled, int64_t ld, int cache_n,
+                                                           int ntiles, const float *pooled, int64_t ld, int cache_n, int cand_n,
                                                            const float *scores2, const float *lse2)
 {
     extern __shared__ float sCache[];
     __shared__ unsigned sHist[256];
     __shared__ int sWarp[KG_TOPK_THREADS / 16];
     __shared__ unsigned sPrefix;
-    __shared__ int sRemain;
+    __shared__ int sRemain, sNcand;
     const int b = blockIdx.y / a.hkv, g = blockIdx.y % a.hkv, tid = threadIdx.x;
     const int lq = kg_lq(a, b), lk = kg_lk(a, b);
     int t = 0, n, k;
@@ -489,7 +492,7 @@ __global__ void __launch_bounds__(KG_TOPK_THREADS) kg_topk(const __grid_constant
             }
         }
         __syncthreads();
-        ksa_radix_select(sCache, n, k, sHist, &sPrefix, &sRemain, &threshold, &remain, 1);
+        ksa_radix_select(sCache, n, k, sHist, &sPrefix, &sRemain, &threshold, &remain, 1, sCache + cache_n, cand_n, &sNcand);
         ksa_topk_compact_segmented(sCache, n, threshold, remain, out, a.is3, sWarp);
         return;
     }
@@ -499,20 +502,22 @@ __global__ void __launch_bounds__(KG_TOPK_THREADS) kg_topk(const __grid_constant
 
 /* scores kg_topk keeps in shared memory: the longest list of the call when it fits (NVIDIA: at most
  * 160 KiB, within what the device's opt-in leaves beside the static arrays, found once per device;
- * AMD: 48 KiB of the 64 KiB LDS), else none */
-static int kg_topk_cache_n(const ksa_gpu_args *a)
+ * AMD: 48 KiB of the 64 KiB LDS), else none. *cand_n (when not NULL): room for the radix select's
+ * candidates beside a cached list, up to half its length, within the opt-in (NVIDIA only; 0 else). */
+static int kg_topk_smem(const ksa_gpu_args *a, int *cand_n)
 {
+    if (cand_n) *cand_n = 0;
 #if defined(KSA_GPU_HIP_BRANCH)
-    int64_t cap = 48 << 10;
+    const int64_t cap = 48 << 10;
 #else
-    static int cap_of[32]; /* per device: bytes + 1 (0: not known yet) */
+    static int room_of[32]; /* per device: bytes + 1 (0: not known yet) */
     static unsigned done;
     int dev = 0;
     if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 32) {
         (void)cudaGetLastError();
         return 0;
     }
-    if (cap_of[dev] == 0) {
+    if (room_of[dev] == 0) {
         int optin = 0;
         cudaFuncAttributes fa;
         int64_t c = 0;
@@ -522,26 +527,32 @@ static int kg_topk_cache_n(const ksa_gpu_args *a)
             c = (int64_t)optin - (int64_t)fa.sharedSizeBytes;
         else
             (void)cudaGetLastError();
-        c = c < (160 << 10) ? c : (160 << 10);
-        cap_of[dev] = (int)(c > 0 ? c : 0) + 1;
+        room_of[dev] = (int)(c > 0 ? c : 0) + 1;
     }
-    const int64_t cap = cap_of[dev] - 1;
+    const int64_t room = room_of[dev] - 1, cap = room < (160 << 10) ? room : (160 << 10);
 #endif
     const int64_t need = (int64_t)a->max_lk * (int64_t)sizeof(float);
-    return need <= cap ? (int)a->max_lk : 0;
+    if (need > cap) return 0;
+#if !defined(KSA_GPU_HIP_BRANCH)
+    if (cand_n) {
+        int64_t cn = (room - need) / (int64_t)sizeof(float);
+        *cand_n = (int)(cn < a->max_lk / 2 ? cn : a->max_lk / 2);
+    }
+#endif
+    return (int)a->max_lk;
 }
-
 extern "C" int ksa_gpu_launch_topk(const ksa_gpu_args *a, const ksa_gpu_call *c, int decode, int tile0, int ntiles)
 {
     dim3 grid((unsigned)(decode ? 1 : ntiles), (unsigned)(a->batch * a->hkv));
     const float *pooled = (const float *)ksa_gpu_ws(c, KSA_GPU_WS_POOLED);
-    const int cache_n = kg_topk_cache_n(a);
+    int cand_n = 0;
+    const int cache_n = kg_topk_smem(a, &cand_n);
     /* the scores and lse of the split decode's dense pass, pooled in the Top-k
      * (ksa_gpu_launch_decode_pool launched nothing) */
     const int fused = decode && kg_topk_pools(a, c);
     const float *scores2 = fused ? (const float *)ksa_gpu_ws(c, KSA_GPU_WS_SCORES) : NULL;
     const float *lse2 = fused ? (const float *)ksa_gpu_ws(c, KSA_GPU_WS_LSE) : NULL;
-    kg_topk<<<grid, KG_TOPK_THREADS, (size_t)cache_n * sizeof(float), (ksa_gpu_stream_t)c->stream>>>(*a, decode, tile0, ntiles, pooled,
-                                                                                                    c->plan->lk_ld, cache_n, scores2, lse2);
+    kg_topk<<<grid, KG_TOPK_THREADS, (size_t)(cache_n + cand_n) * sizeof(float), (ksa_gpu_stream_t)c->stream>>>(
+        *a, decode, tile0, ntiles, pooled, c->plan->lk_ld, cache_n, cand_n, scores2, lse2);
     return (int)cudaGetLastError();
 }

@@ -37,14 +37,19 @@ static __device__ __forceinline__ int ksa_radix_bin0(float score) { return (int)
 /* s_hist: shared unsigned[256]; s_prefix, s_remain: shared scalars. On return *threshold is the bit
  * pattern of the k-th largest score and *remain how many scores equal to it belong to the Top-k.
  * hist0_ready: the caller has already filled s_hist with the first pass's histogram (ksa_hist_add of
- * ksa_radix_bin0 of every score, followed by a block barrier), for example while it loaded the scores. */
+ * ksa_radix_bin0 of every score, followed by a block barrier), for example while it loaded the scores.
+ * s_cand (shared float[cand_cap], or NULL) and s_ncand (shared int): once the bin that holds the
+ * threshold has at most cand_cap scores, those scores (the only ones the later passes look at) are
+ * copied there, in any order, and the remaining passes read them instead of all n scores. */
 static __device__ __forceinline__ void ksa_radix_select(const float *sc, int n, int k, unsigned *s_hist,
                                                         unsigned *s_prefix, int *s_remain, unsigned *threshold,
-                                                        int *remain_out, int hist0_ready)
+                                                        int *remain_out, int hist0_ready, float *s_cand = nullptr,
+                                                        int cand_cap = 0, int *s_ncand = nullptr)
 {
     const int tid = threadIdx.x;
     unsigned prefix = 0, mask = 0;
     int remain = k;
+    bool collected = false;
     for (int pass = 0; pass < 4; pass++) {
         const int shift = 24 - 8 * pass;
         if (pass > 0 || !hist0_ready) {
@@ -96,7 +101,28 @@ static __device__ __forceinline__ void ksa_radix_select(const float *sc, int n, 
         prefix = *s_prefix;
         remain = *s_remain;
         mask |= 255u << shift;
+        const int in_bin = (int)s_hist[(prefix >> shift) & 255u]; /* block-uniform */
+        if (tid == 0 && s_ncand) *s_ncand = 0;
         __syncthreads();
+        if (pass < 3 && s_cand && !collected && in_bin <= cand_cap && in_bin < n) {
+            /* wave-aggregated appends: one shared atomic per wave and loop step */
+            const int lane = tid % KSA_WARP_SIZE;
+            for (int j0 = 0; j0 < n; j0 += blockDim.x) {
+                const int j = j0 + tid;
+                const float v = j < n ? sc[j] : 0.f;
+                const int take = j < n && (__float_as_uint(v) & mask) == prefix;
+                const ksa_lane_mask w = ksa_ballot(take);
+                if (!w) continue; /* wave-uniform */
+                int base = 0;
+                if (lane == 0) base = atomicAdd(s_ncand, ksa_popc_mask(w));
+                base = __float_as_int(ksa_shfl(__int_as_float(base), 0));
+                if (take) s_cand[base + ksa_popc_mask(w & ksa_lanes_below(lane))] = v;
+            }
+            __syncthreads();
+            sc = s_cand;
+            n = in_bin;
+            collected = true;
+        }
     }
     *threshold = prefix;
     *remain_out = remain;
