@@ -158,8 +158,7 @@ static int kc_pick_splits(int64_t slots, int64_t items, int64_t nlist)
 static int kc_cluster_count(const ksa_problem *p, const ksa_gpu_plan *pl, int chunk, int splits)
 {
     if (pl->kernels != &kc_kernels_sm90 || splits < 2 || splits > 16) return 0;
-    const int gathered = p->mode == KSA_MODE_REUSE || p->kv_layout == KSA_KV_PAGED;
-    return kc_mma_decode_max_clusters(p->head_dim, (int)p->dtype, pl->dec_stages, gathered ? chunk : 32, splits);
+    return kc_mma_decode_max_clusters(p->head_dim, (int)p->dtype, pl->dec_stages, chunk, splits);
 }
 static int kc_cluster_fits(const ksa_problem *p, const ksa_gpu_plan *pl, int chunk, int splits)
 {
@@ -218,18 +217,23 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
         /* two K/V buffers per warp: measured on the H200 (2026-11-30) as fast as three at B64 and 7%
          * faster at B16 Lk32K */
         pl->dec_stages = pl->dec_stages < 2 ? 2 : pl->dec_stages > 3 ? 3 : pl->dec_stages;
-        /* gathered lists (index sets, paged K/V): 16-key chunks fit three CTAs per SM instead of one,
-         * so three times the rows are in flight: measured on the H200 (2026-11-30) reuse decode
-         * B64 Lk32K 0.363 -> 0.281 ms, B16 0.095 -> 0.079 ms; with fewer than 64 (sequence, KV head)
-         * pairs the 32-key chunk stays ahead (B1: 12.9 vs 13.4 us at Lk8K) */
+        /* 16-key chunks fit three CTAs per SM instead of one, so three times the warps hide each
+         * other's latencies and three times the rows are in flight. Measured on the H200
+         * (2026-11-30): gathered lists (index sets, paged K/V) reuse decode B64 Lk32K 0.363 -> 0.281
+         * ms, B16 0.095 -> 0.079 ms; the anchor's K-only dense pass by TMA, anchor decode B64 Lk32K
+         * 2.12 -> 1.64 ms. Dense decode of uniform contiguous K/V (TMA with V) keeps 32-key chunks,
+         * as fast or faster there (B16 Lk8K 138 vs 143 us, B64 Lk8K 525 vs 544 us); with fewer
+         * than 64 (sequence, KV head) pairs the 32-key chunk stays ahead (B1: 12.9 vs 13.4 us at
+         * Lk8K) */
+        const int tma_with_v = p->mode == KSA_MODE_DENSE && p->kv_layout == KSA_KV_CONTIGUOUS && !p->q_ragged &&
+                               !p->seq_lens_k.present;
         int chunk = ksa_gpu_config(p, KC_T_DCHUNK, 0);
-        if (chunk != 16 && chunk != 32) chunk = (int64_t)p->batch * p->num_kv_heads >= 64 ? 16 : 32;
+        if (chunk != 16 && chunk != 32) chunk = (int64_t)p->batch * p->num_kv_heads >= 64 && !tma_with_v ? 16 : 32;
         pl->vendor[KC_PLAN_DCHUNK] = chunk;
         if (pl->splits <= 0) {
             const int64_t nlist = ksa_gpu_decode_list_len(p);
-            /* the occupancy of the call's main pass: gathered for reuse and paged K/V, else TMA (chunk 32) */
-            const int gathered = p->mode == KSA_MODE_REUSE || p->kv_layout == KSA_KV_PAGED;
-            const int per_sm = kc_mma_decode_blocks_per_sm(p->head_dim, (int)p->dtype, pl->dec_stages, gathered ? chunk : 32);
+            /* the occupancy of the call's main pass (gathered or TMA: the same shared memory per chunk size) */
+            const int per_sm = kc_mma_decode_blocks_per_sm(p->head_dim, (int)p->dtype, pl->dec_stages, chunk);
             const int64_t slots = (int64_t)d->prop.multiProcessorCount * per_sm, items = (int64_t)p->batch * p->num_kv_heads;
             pl->splits = kc_pick_splits(slots, items, nlist);
             /* REUSE in one wave with the in-cluster combine: shorter splits (128 keys or more, up to

@@ -472,9 +472,16 @@ static int kc_md_launch_t(const ksa_gpu_args *a, int sparse, int window, int spl
     CUtensorMap mk, mv;
     memset(&mk, 0, sizeof mk);
     memset(&mv, 0, sizeof mv);
-    /* TMA for the dense keys of a uniform contiguous batch on sm_90 */
-    const int tma = a->tma_ok && !sparse && kc_tma_kv_maps(a, D, kc_md_cfg<D, 32>::KC, &mk, &mv);
+    /* TMA for the dense keys of a uniform contiguous batch on sm_90, in 16- or 32-key chunks like the
+     * gathered path */
+    const bool c16 = D <= 128 && a->dec_chunk == 16;
+    const int tma = a->tma_ok && !sparse && kc_tma_kv_maps(a, D, c16 ? 16 : kc_md_cfg<D, 32>::KC, &mk, &mv);
     if (tma) {
+        if constexpr (D <= 128)
+            if (c16) {
+                if (a->dec_stages >= 3) return kc_md_launch_s<D, T, 3, true, 16>(a, &mk, &mv, sparse, window, splits, in_cluster, partials, scores2, ld, lse2_out, st);
+                return kc_md_launch_s<D, T, 2, true, 16>(a, &mk, &mv, sparse, window, splits, in_cluster, partials, scores2, ld, lse2_out, st);
+            }
         if (a->dec_stages >= 3) return kc_md_launch_s<D, T, 3, true, 32>(a, &mk, &mv, sparse, window, splits, in_cluster, partials, scores2, ld, lse2_out, st);
         return kc_md_launch_s<D, T, 2, true, 32>(a, &mk, &mv, sparse, window, splits, in_cluster, partials, scores2, ld, lse2_out, st);
     }

@@ -208,7 +208,8 @@ static void test_decode_cluster(void **state)
 
 /* anchor decode with at least as many (sequence, KV head) lists as SMs: the Top-k pools the dense
  * pass's scores itself as it loads each list (no pooling kernel); varying and uniform lengths (TMA
- * K-only dense pass); index sets and outputs against the reference */
+ * K-only dense pass), and dense decode of the same size (TMA with V); index sets and outputs against
+ * the reference */
 static void test_decode_topk_pooling(void **state)
 {
     (void)state;
@@ -233,10 +234,15 @@ static void test_decode_topk_pooling(void **state)
         c.anchor_dense_output = 1;
         c.seed += 10;
         failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
-        /* uniform lengths: the dense pass loads keys by TMA, K only */
+        /* uniform lengths: the dense pass loads keys by TMA, K only, in 16-key chunks (the built-in
+         * at 64 or more lists); then dense decode through the same TMA chunks with V, at D 128 */
         c.anchor_dense_output = 0;
         c.vary_lengths = 0;
         c.lk = 2100;
+        c.seed += 10;
+        failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
+        c.mode = KSA_MODE_DENSE;
+        c.head_dim = 128;
         c.seed += 10;
         failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
     }
