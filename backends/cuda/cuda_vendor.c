@@ -32,7 +32,7 @@ static const ksa_gpu_kernels kc_kernels_mma = {
 };
 /* sm_90a wgmma prefill, tensor-core decode (compute capability 9.0) */
 static const ksa_gpu_kernels kc_kernels_sm90 = {
-    kc_launch_sm90_prefill,      kc_launch_sm90_pooled,         ksa_gpu_launch_topk,
+    kc_launch_sm90_prefill,      kc_launch_sm90_pooled,         kc_launch_topk,
     kc_launch_mma_decode,        ksa_gpu_launch_decode_combine, ksa_gpu_launch_decode_pool,
 };
 

@@ -34,6 +34,43 @@ static __device__ __forceinline__ void ksa_hist_add(unsigned *s_hist, int bin)
 /* the first radix pass's bin of a score: its top 8 bits */
 static __device__ __forceinline__ int ksa_radix_bin0(float score) { return (int)(__float_as_uint(score) >> 24); }
 
+/* The bin of the radix pass at `shift` that holds the remain-th largest score, for the first wave
+ * (lanes 0 .. KSA_WARP_SIZE - 1; every lane of it must call): lane l sums bins 255 - l * BPL down to
+ * 255 - l * BPL - BPL + 1, a prefix sum over the lanes (highest bins first) finds the lane where the
+ * count reaches remain, and that lane walks its BPL bins and writes the extended prefix and what
+ * remains to take inside the bin (one thread walking all 256 bins serially cost several
+ * microseconds per pass). */
+static __device__ __forceinline__ void ksa_radix_pick_bin(const unsigned *hist, unsigned prefix, int shift, int remain,
+                                                          unsigned *s_prefix, int *s_remain)
+{
+    const int lane = threadIdx.x % KSA_WARP_SIZE;
+    constexpr int BPL = 256 / KSA_WARP_SIZE;
+    int c[BPL], tot = 0;
+#pragma unroll
+    for (int i = 0; i < BPL; i++) {
+        c[i] = (int)hist[255 - lane * BPL - i];
+        tot += c[i];
+    }
+    int incl = tot;
+#pragma unroll
+    for (int off = 1; off < KSA_WARP_SIZE; off <<= 1) {
+        const int v = ksa_shfl_up_i(incl, off);
+        if (lane >= off) incl += v;
+    }
+    int cum = incl - tot;
+    if (cum < remain && remain <= incl) {
+#pragma unroll
+        for (int i = 0; i < BPL; i++) {
+            if (cum + c[i] >= remain) {
+                *s_prefix = prefix | ((unsigned)(255 - lane * BPL - i) << shift);
+                *s_remain = remain - cum;
+                break;
+            }
+            cum += c[i];
+        }
+    }
+}
+
 /* s_hist: shared unsigned[256]; s_prefix, s_remain: shared scalars. On return *threshold is the bit
  * pattern of the k-th largest score and *remain how many scores equal to it belong to the Top-k.
  * hist0_ready: the caller has already filled s_hist with the first pass's histogram (ksa_hist_add of
@@ -66,37 +103,7 @@ static __device__ __forceinline__ void ksa_radix_select(const float *sc, int n, 
             }
             __syncthreads();
         }
-        /* the bin holding the remain-th largest score, found by the first wave: lane l sums bins
-         * 255 - l * BPL down to 255 - l * BPL - BPL + 1, a prefix sum over the lanes (highest bins
-         * first) finds the lane where the count reaches remain, and that lane walks its BPL bins
-         * (one thread walking all 256 bins serially cost several microseconds per pass) */
-        if (tid < KSA_WARP_SIZE) {
-            constexpr int BPL = 256 / KSA_WARP_SIZE;
-            int c[BPL], tot = 0;
-#pragma unroll
-            for (int i = 0; i < BPL; i++) {
-                c[i] = (int)s_hist[255 - tid * BPL - i];
-                tot += c[i];
-            }
-            int incl = tot;
-#pragma unroll
-            for (int off = 1; off < KSA_WARP_SIZE; off <<= 1) {
-                const int v = ksa_shfl_up_i(incl, off);
-                if (tid >= off) incl += v;
-            }
-            int cum = incl - tot;
-            if (cum < remain && remain <= incl) {
-#pragma unroll
-                for (int i = 0; i < BPL; i++) {
-                    if (cum + c[i] >= remain) {
-                        *s_prefix = prefix | ((unsigned)(255 - tid * BPL - i) << shift);
-                        *s_remain = remain - cum;
-                        break;
-                    }
-                    cum += c[i];
-                }
-            }
-        }
+        if (tid < KSA_WARP_SIZE) ksa_radix_pick_bin(s_hist, prefix, shift, remain, s_prefix, s_remain);
         __syncthreads();
         prefix = *s_prefix;
         remain = *s_remain;
@@ -151,17 +158,22 @@ static __device__ __forceinline__ void ksa_topk_compact(const float *sc, int n, 
     }
 }
 
-/* the same selection as ksa_topk_compact with one block barrier instead of two per blockDim.x
- * scores: each warp takes a contiguous segment of the scores, counts its scores above and equal to
- * the threshold, and after one exchange of the counts writes its selected keys from the offset the
- * warps before it leave. Meant for scores in shared memory (every score is read twice).
- * s_counts: shared int[2 * blockDim.x / KSA_WARP_SIZE]. */
-static __device__ __forceinline__ void ksa_topk_compact_segmented(const float *sc, int n, unsigned threshold, int remain,
-                                                                  int32_t *out, int64_t stride, int *s_counts)
+/* the scores [j0, j1) of sc[0..n) that warp `wave` takes in the segmented compaction: contiguous
+ * runs of whole waves' widths, in key order */
+static __device__ __forceinline__ void ksa_topk_warp_segment(int n, int wave, int nwaves, int *j0, int *j1)
+{
+    const int seg = (n + nwaves * KSA_WARP_SIZE - 1) / (nwaves * KSA_WARP_SIZE) * KSA_WARP_SIZE;
+    *j0 = wave * seg;
+    *j1 = *j0 + seg < n ? *j0 + seg : n;
+}
+
+/* first half of ksa_topk_compact_segmented: each warp counts the scores of its segment above and
+ * equal to the threshold into s_counts[wave] and s_counts[nwaves + wave]; ends with a block barrier */
+static __device__ __forceinline__ void ksa_topk_count_segmented(const float *sc, int n, unsigned threshold, int *s_counts)
 {
     const int nwaves = blockDim.x / KSA_WARP_SIZE, wave = threadIdx.x / KSA_WARP_SIZE, lane = threadIdx.x % KSA_WARP_SIZE;
-    const int seg = (n + nwaves * KSA_WARP_SIZE - 1) / (nwaves * KSA_WARP_SIZE) * KSA_WARP_SIZE;
-    const int j0 = wave * seg, j1 = j0 + seg < n ? j0 + seg : n;
+    int j0, j1;
+    ksa_topk_warp_segment(n, wave, nwaves, &j0, &j1);
     int gt = 0, eq = 0;
     for (int j = j0 + lane; j - lane < j1; j += KSA_WARP_SIZE) { /* warp-uniform trip count */
         const unsigned u = j < j1 ? __float_as_uint(sc[j]) : 0u;
@@ -173,7 +185,17 @@ static __device__ __forceinline__ void ksa_topk_compact_segmented(const float *s
         s_counts[nwaves + wave] = eq;
     }
     __syncthreads();
-    int gt_before = 0, eq_before = 0;
+}
+
+/* second half: writes the selected keys key0 + j of sc[0..n) in key order after gt0 scores above
+ * the threshold and eq0 equal to it that come before sc[0] (other blocks' parts of one list) */
+static __device__ __forceinline__ void ksa_topk_write_segmented(const float *sc, int n, unsigned threshold, int remain, int32_t *out,
+                                                                int64_t stride, const int *s_counts, int key0, int gt0, int eq0)
+{
+    const int nwaves = blockDim.x / KSA_WARP_SIZE, wave = threadIdx.x / KSA_WARP_SIZE, lane = threadIdx.x % KSA_WARP_SIZE;
+    int j0, j1;
+    ksa_topk_warp_segment(n, wave, nwaves, &j0, &j1);
+    int gt_before = gt0, eq_before = eq0;
     for (int w = 0; w < wave; w++) {
         gt_before += s_counts[w];
         eq_before += s_counts[nwaves + w];
@@ -187,10 +209,22 @@ static __device__ __forceinline__ void ksa_topk_compact_segmented(const float *s
         const ksa_lane_mask eqm = ksa_ballot(is_eq);
         const int sel = (j < j1 && u > threshold) || (is_eq && eq_taken + ksa_popc_mask(eqm & below) < remain);
         const ksa_lane_mask selm = ksa_ballot(sel);
-        if (sel) out[(int64_t)(written + ksa_popc_mask(selm & below)) * stride] = j;
+        if (sel) out[(int64_t)(written + ksa_popc_mask(selm & below)) * stride] = key0 + j;
         written += ksa_popc_mask(selm);
         eq_taken += ksa_popc_mask(eqm);
     }
+}
+
+/* the same selection as ksa_topk_compact with one block barrier instead of two per blockDim.x
+ * scores: each warp takes a contiguous segment of the scores, counts its scores above and equal to
+ * the threshold, and after one exchange of the counts writes its selected keys from the offset the
+ * warps before it leave. Meant for scores in shared memory (every score is read twice).
+ * s_counts: shared int[2 * blockDim.x / KSA_WARP_SIZE]. */
+static __device__ __forceinline__ void ksa_topk_compact_segmented(const float *sc, int n, unsigned threshold, int remain,
+                                                                  int32_t *out, int64_t stride, int *s_counts)
+{
+    ksa_topk_count_segmented(sc, n, threshold, s_counts);
+    ksa_topk_write_segmented(sc, n, threshold, remain, out, stride, s_counts, 0, 0, 0);
 }
 
 #endif /* KSA_GPU_TOPK_CUH */

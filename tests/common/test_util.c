@@ -127,6 +127,10 @@ const char *ktest_config_string(const ktest_config *c, char *buf, size_t len)
              c->with_lse ? " lse" : "", c->strided ? " strided" : "", c->use_head_map ? " head_map" : "",
              c->anchor_dense_output ? " dense_out" : "", nonfinite[(unsigned)c->nonfinite % 5], k.fraction, k.top_k, k.min_k,
              k.round_multiple, k.tile_size, k.rolling, k.local_window, (unsigned long long)c->seed);
+    if (c->repeat_keys > 0) {
+        size_t used = strlen(buf);
+        if (used < len) snprintf(buf + used, len - used, " repeat_keys=%d", c->repeat_keys);
+    }
     return buf;
 }
 
@@ -185,6 +189,26 @@ static ksa_status make_random(ktest_problem *p, ksa_dtype dt, int ndim, const in
     void *h = ktest_random_floats(dt, span, rng, lo, hi);
     if (!h) return ksa_error(KSA_STATUS_OUT_OF_MEMORY, "ktest: out of host memory");
     ksa_status st = make_tensor(p, dt, ndim, shape, stride, h, out);
+    free(h);
+    return st;
+}
+
+/* a random [B, L, G, D] key or value tensor; period > 0: token j's rows are token j % period's */
+static ksa_status make_random_rows(ktest_problem *p, ksa_dtype dt, const int64_t *shape, int pad, uint64_t *rng, double lo,
+                                   double hi, int32_t period, ksa_tensor *out)
+{
+    if (period <= 0) return make_random(p, dt, 4, shape, pad, rng, lo, hi, out);
+    int64_t stride[KSA_MAX_DIMS];
+    contiguous_strides(4, shape, stride, pad);
+    int64_t span = ksa_view_span(4, shape, stride);
+    unsigned char *h = ktest_random_floats(dt, span, rng, lo, hi);
+    if (!h) return ksa_error(KSA_STATUS_OUT_OF_MEMORY, "ktest: out of host memory");
+    const size_t es = ksa_dtype_size(dt);
+    for (int64_t b = 0; b < shape[0]; b++)
+        for (int64_t j = period; j < shape[1]; j++)
+            memcpy(h + (size_t)(b * stride[0] + j * stride[1]) * es, h + (size_t)(b * stride[0] + (j % period) * stride[1]) * es,
+                   (size_t)stride[1] * es);
+    ksa_status st = make_tensor(p, dt, 4, shape, stride, h, out);
     free(h);
     return st;
 }
@@ -322,8 +346,8 @@ ksa_status ktest_problem_create(ksa_device dev, const ktest_config *cfg_in, ktes
         if (!st) st = make_i32(p, 1, ls, lk, &t->seq_lens_k);
     } else {
         int64_t shape[4] = {B, c->lk, G, D};
-        st = make_random(p, c->dtype, 4, shape, c->strided, &rng, -2, 2, &t->k);
-        if (!st) st = make_random(p, c->dtype, 4, shape, c->strided, &rng, -1, 1, &t->v);
+        st = make_random_rows(p, c->dtype, shape, c->strided, &rng, -2, 2, c->repeat_keys, &t->k);
+        if (!st) st = make_random_rows(p, c->dtype, shape, c->strided, &rng, -1, 1, c->repeat_keys, &t->v);
         if (!st && c->vary_lengths) {
             int64_t ls[1] = {B};
             st = make_i32(p, 1, ls, lk, &t->seq_lens_k);

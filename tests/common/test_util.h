@@ -45,6 +45,9 @@ typedef struct ktest_config {
     int32_t topk_set;        /* 0: ksa_topk_default(); 1: use .topk */
     ksa_topk_params topk;
     ktest_nonfinite nonfinite; /* one NaN / inf input element (head_dim >= 4) */
+    int32_t repeat_keys;     /* contiguous K/V: > 0 repeats the first repeat_keys key rows of each sequence
+                              * (key j's rows are key j % repeat_keys's), so scores tie exactly across
+                              * the whole list (Top-k tie handling) */
     uint64_t seed;
 } ktest_config;
 

@@ -249,6 +249,38 @@ static void test_decode_topk_pooling(void **state)
     assert_int_equal(failures, 0);
 }
 
+/* anchor decode's Top-k with exact ties across the whole list (key rows repeated with a period, so
+ * every pooled score recurs about Lk / period times): few lists (on 9.0, one thread-block cluster
+ * per list, whose parts must hand the tied keys on in key order) and more lists than SMs (one CTA
+ * per list, pooling as it loads); index sets against the reference */
+static void test_decode_topk_ties(void **state)
+{
+    (void)state;
+    require_device();
+    ksa_device_info info;
+    assert_int_equal(ksa_device_get_info(g_dev, &info), KSA_STATUS_SUCCESS);
+    int failures = 0;
+    for (int ci = 0; ci < (ktest_quick() ? 1 : 2); ci++) {
+        ktest_config c = ktest_config_default();
+        c.dtype = ci ? KSA_DTYPE_F16 : KSA_DTYPE_BF16;
+        c.mode = KSA_MODE_ANCHOR;
+        c.phase = KSA_PHASE_DECODE;
+        c.hq = 8;
+        c.hkv = 2;
+        c.head_dim = 128;
+        c.batch = ci ? info.compute_units / 2 + 1 : 2;
+        c.lk = ci ? 1500 : 5000;
+        c.repeat_keys = 7;
+        c.with_lse = 1;
+        c.seed = 950 + (uint64_t)ci;
+        failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
+        c.repeat_keys = 1; /* every key the same: the first k keys */
+        c.seed += 10;
+        failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
+    }
+    assert_int_equal(failures, 0);
+}
+
 static void test_f32_unsupported(void **state)
 {
     (void)state;
@@ -277,6 +309,7 @@ int main(void)
         cmocka_unit_test(test_decode_chunks),
         cmocka_unit_test(test_decode_cluster),
         cmocka_unit_test(test_decode_topk_pooling),
+        cmocka_unit_test(test_decode_topk_ties),
     };
     return ktest_run_group(tests, setup, NULL);
 }
