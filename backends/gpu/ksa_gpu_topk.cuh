@@ -1,11 +1,14 @@
 /* ksa_gpu_topk.cuh: the exact block-level Top-k of the Kascade selection, shared by the CUDA
- * (decode_topk.cu: kc_topk) and HIP (kh_kernels.h: kh_pool_topk) kernels:
+ * (decode_topk.cu: kg_topk) and HIP (kh_kernels.h: kh_pool_topk) kernels:
  *  - ksa_radix_select: 4 passes of 8 bits over the float bits of non-negative scores (whose bit
  *    patterns order like unsigned integers) find the bit pattern of the k-th largest score and how
  *    many scores equal to it are still to be taken;
  *  - ksa_topk_compact: ordered compaction of the selected keys (all above the threshold, then the
  *    first `remain` equal to it, so ties go to the smaller key, as in the reference), ascending;
- *    ksa_topk_compact_segmented: the same with one barrier, for scores in shared memory.
+ *    ksa_topk_compact_segmented: the same with one barrier, for scores in shared memory, in two
+ *    halves (ksa_topk_count_segmented, ksa_topk_write_segmented) that the CUDA cluster Top-k
+ *    (backends/cuda/topk_cluster.cu) runs on each part of a list, with ksa_radix_pick_bin, the
+ *    bin search of one radix pass.
  * Both must be called by every thread of the block with block-uniform n and k, and 0 < k < n.
  * Thread tid reads scores tid, tid + blockDim.x, ... (the HIP pooling pass relies on that mapping:
  * each score is read back by the thread that wrote it). */
