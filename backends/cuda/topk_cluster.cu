@@ -127,21 +127,7 @@ __global__ void __launch_bounds__(KC_TKC_THREADS) kc_topk_cluster(const __grid_c
 static int kc_topk_cluster_fits(const ksa_gpu_args *a, const ksa_gpu_call *c)
 {
     if (!c->plan->split_decode || a->max_lk > KC_TKC_CTAS * KC_TKC_MAX_PART) return 0;
-    static int sms_of[32]; /* per device: SMs + 1 (0: not known yet) */
-    int dev = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 32) {
-        (void)cudaGetLastError();
-        return 0;
-    }
-    if (sms_of[dev] == 0) {
-        int n = 0;
-        if (cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
-            (void)cudaGetLastError();
-            n = 0;
-        }
-        sms_of[dev] = n + 1;
-    }
-    return (int64_t)a->batch * a->hkv * KC_TKC_CTAS <= sms_of[dev] - 1;
+    return (int64_t)a->batch * a->hkv * KC_TKC_CTAS <= c->plan->sms;
 }
 
 extern "C" int kc_launch_topk(const ksa_gpu_args *a, const ksa_gpu_call *c, int decode, int tile0, int ntiles)

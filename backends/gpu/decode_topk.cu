@@ -370,22 +370,8 @@ static int kg_topk_pools(const ksa_gpu_args *a, const ksa_gpu_call *c)
     (void)c;
     return 0;
 #else
-    if (!a->decode || !c->plan->split_decode || kg_topk_smem(a, NULL) <= 0) return 0;
-    static int sms_of[32]; /* per device: SMs + 1 (0: not known yet) */
-    int dev = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 32) {
-        (void)cudaGetLastError();
-        return 0;
-    }
-    if (sms_of[dev] == 0) {
-        int n = 0;
-        if (cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
-            (void)cudaGetLastError();
-            n = 1 << 30;
-        }
-        sms_of[dev] = n + 1;
-    }
-    return (int64_t)a->batch * a->hkv >= sms_of[dev] - 1;
+    if (!a->decode || !c->plan->split_decode || c->plan->sms <= 0 || kg_topk_smem(a, NULL) <= 0) return 0;
+    return (int64_t)a->batch * a->hkv >= c->plan->sms;
 #endif
 }
 

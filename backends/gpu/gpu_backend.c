@@ -239,6 +239,7 @@ static void gpu_make_plan(int device, const ksa_problem *p, ksa_gpu_plan *pl)
 {
     const ksa_gpu_device *d = &g_state.dev[device];
     memset(pl, 0, sizeof *pl);
+    pl->sms = d->prop.multiProcessorCount;
     const size_t B = (size_t)p->batch, Hq = (size_t)p->num_q_heads, Hkv = (size_t)p->num_kv_heads;
     const size_t D = (size_t)p->head_dim;
     const int decode = p->phase == KSA_PHASE_DECODE;

@@ -50,6 +50,7 @@ typedef struct ksa_gpu_plan {
     size_t pooled_cap;     /* anchor prefill: bytes the pooled scores may take when tile_group is 0 */
     int64_t lk_ld;         /* leading dimension (floats) of per-key scratch rows */
     int32_t vendor[8];     /* the vendor's own choices (CUDA: warps per prefill CTA) */
+    int32_t sms;           /* the device's SMs / CUs, for launchers that choose a kernel by the work's size */
     size_t bytes[KSA_GPU_WS_COUNT], offset[KSA_GPU_WS_COUNT];
     size_t total;
 } ksa_gpu_plan;
