@@ -148,12 +148,6 @@ static int kc_pick_splits(int64_t slots, int64_t items, int64_t nlist)
     }
     return best;
 }
-/* The in-cluster combine of the tensor-core decode (mma_decode.cu): compute capability 9.0, 2 to 16
- * splits, and every (sequence, KV head)'s cluster resident at once. Built in for REUSE decode only,
- * measured on the H200 (2026-11-30, f16 B1): it takes the combine kernel's launch and its round trip
- * through global memory off the critical path of a short gathered list (Lk8K 8 splits 11.3 -> 7.8
- * us), while for dense keys clusters were slower than the combine kernel (Lk8K 8 splits 18.2 vs 16.4
- * us, Lk32K 52.8 vs 40.0 us). `decode_cluster` 2 forces it wherever it can run. */
 /* clusters of `splits` CTAs of the call's decode variant the device holds at once (0: none) */
 static int kc_cluster_count(const ksa_problem *p, const ksa_gpu_plan *pl, int chunk, int splits)
 {
@@ -164,6 +158,12 @@ static int kc_cluster_fits(const ksa_problem *p, const ksa_gpu_plan *pl, int chu
 {
     return kc_cluster_count(p, pl, chunk, splits) >= (int64_t)p->batch * p->num_kv_heads;
 }
+/* The in-cluster combine of the tensor-core decode (mma_decode.cu): compute capability 9.0, 2 to 16
+ * splits, and every (sequence, KV head)'s cluster resident at once. Built in for REUSE decode only,
+ * measured on the H200 (2026-11-30, f16 B1): it takes the combine kernel's launch and its round trip
+ * through global memory off the critical path of a short gathered list (Lk8K 8 splits 11.3 -> 7.8
+ * us), while for dense keys clusters were slower than the combine kernel (Lk8K 8 splits 18.2 vs 16.4
+ * us, Lk32K 52.8 vs 40.0 us). `decode_cluster` 2 forces it wherever it can run. */
 static void kc_plan_cluster(const ksa_problem *p, ksa_gpu_plan *pl, int chunk)
 {
     const int want = ksa_gpu_config(p, KC_T_DCLUSTER, 0);
