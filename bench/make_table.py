@@ -117,7 +117,10 @@ def targets(ix, read_gbs=None):
             best = max(ratios, key=lambda x: x[0])
             add("P4", f"dense decode B1/16/64 x Lk 8K/32K {dt} vs SDPA cuDNN ({len(ratios)} points)",
                 f"{worst[0]:.2f}x .. {best[0]:.2f}x", ">= 1.0x at every point", worst[0] >= 1.0,
-                f"worst {worst[1]}: {worst[2]['median_ms']:.3f} vs {worst[2]['peer_ms']:.3f} ms")
+                f"worst {worst[1]}: {worst[2]['median_ms']:.3f} vs {worst[2]['peer_ms']:.3f} ms"
+                + (f"; KV reads {worst[2]['gbs']:.0f} vs {worst[2]['bytes'] / (worst[2]['peer_ms'] * 1e6):.0f} GB/s"
+                   f" (cuDNN), read probe {read_gbs:.0f}" if read_gbs and worst[2].get("gbs") and worst[2].get("bytes")
+                   else ""))
             break
     else:
         add("P4", "dense decode vs SDPA cuDNN", "n/a", ">= 1.0x", None, None)

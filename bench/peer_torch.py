@@ -9,7 +9,11 @@ in ksa-bench's format plus peer fields: peer, peer_ms, ratio (= peer_ms / ksa me
 means ksa is faster), peers (every backend's ms), rel_err, agree.
 
 Tensors are allocated in ksa's layout [B, L, H, D]; torch gets the [B, H, L, D] views
-(x.transpose(1, 2)), as model code passes them. GQA goes to torch with enable_gqa=True, or with
+(x.transpose(1, 2)), as model code passes them. --kv-layout bhsd allocates K and V head-major
+instead ([B, H, L, D] storage, each head's rows contiguous; ksa gets the [B, L, H, D] view), to
+separate a kernel's rate from the DRAM locality of the token-major cache. --page-size P gives ksa
+the same K/V as a paged cache ([pages, P, H, D] in a shuffled page order, with a page table and
+seq_lens_k; torch keeps the contiguous tensors), to compare paged with contiguous rates. GQA goes to torch with enable_gqa=True, or with
 K/V expanded by repeat_interleave outside the timed region where a backend refuses it.
 
 usage: peer_torch.py [--out FILE] [--device cuda,cpu] [--quick] [--dtype f16,bf16] [--repeats N]
@@ -144,7 +148,9 @@ def base_record(args, dev, shape, phase, dtype_name, mode, tf, bw, src):
         "backend": dev.backend if dev else "none", "device": dev.name if dev else "", "device_name":
         dev.description if dev else "", "isa": dev.isa if dev else "",
         "shape": {"B": B, "Lq": Lq, "Lk": Lk, "Hq": Hq, "Hkv": Hkv, "D": D}, "dtype": dtype_name,
-        "config": dict(args.topk, layout="BLHD", cpu_isa_env=os.environ.get("KSA_CPU_ISA", ""),
+        "config": dict(args.topk, layout="BLHD" if args.kv_layout == "bshd" else "BLHD view of BHLD K/V",
+                       page_size=args.page_size,
+                       cpu_isa_env=os.environ.get("KSA_CPU_ISA", ""),
                        repeats=args.repeats),
         "torch_version": torch.__version__,
         "cudnn_version": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
@@ -172,10 +178,27 @@ def compare(args, emit, timer, kind, dev, shape, phase, dtype_name, modes, tf, b
     def rnd(*s):
         return (torch.rand(*s, device=tdev, dtype=torch.float32, generator=g) * 2 - 1).to(dt)
     q = rnd(B, Lq, Hq, D)
-    k = rnd(B, Lk, Hkv, D)
-    v = rnd(B, Lk, Hkv, D)
+    if args.kv_layout == "bhsd":  # head-major storage, the same [B, L, H, D] view
+        k = rnd(B, Hkv, Lk, D).transpose(1, 2)
+        v = rnd(B, Hkv, Lk, D).transpose(1, 2)
+    else:
+        k = rnd(B, Lk, Hkv, D)
+        v = rnd(B, Lk, Hkv, D)
     o = torch.full_like(q, float("nan"))
     qt, kt, vt = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+    kx, vx, paged = k, v, {}  # what ksa reads: the same tensors, or a paged copy of them
+    if args.page_size:
+        ps = args.page_size
+        if Lk % ps:
+            return
+        npg = B * (Lk // ps)
+        perm = torch.randperm(npg, generator=torch.Generator().manual_seed(99)).to(tdev)  # physical page of logical page
+        kx, vx = (torch.empty(npg, ps, Hkv, D, dtype=dt, device=tdev) for _ in range(2))
+        kx[perm] = k.reshape(npg, ps, Hkv, D)
+        vx[perm] = v.reshape(npg, ps, Hkv, D)
+        paged = {"page_table": perm.view(B, Lk // ps).to(torch.int32).contiguous(),
+                 # on the device, as ksa requires (it reads them back to the host on every call)
+                 "seq_lens_k": torch.full((B,), Lk, dtype=torch.int32, device=tdev)}
     causal = phase == "prefill" and Lq == Lk
     if phase == "prefill" and Lq != Lk:
         return  # torch's is_causal aligns the top-left corner; chunked prefill is ksa-bench only
@@ -206,6 +229,8 @@ def compare(args, emit, timer, kind, dev, shape, phase, dtype_name, modes, tf, b
     primary = next((n for n in ("cudnn", "flash", "efficient", "cpu", "math") if n in ok_peers), None)
 
     for mode in modes:
+        if args.modes and mode not in args.modes.split(","):
+            continue
         rec = base_record(args, dev, shape, phase, dtype_name, mode, tf, bw, src)
         rec["peers"] = {n: (t[0] if t else None) for n, t in peers.items()}
         if primary:
@@ -217,16 +242,16 @@ def compare(args, emit, timer, kind, dev, shape, phase, dtype_name, modes, tf, b
             if mode != "dense":
                 params = dev.params(MODES["anchor"], ksa.PHASE_DECODE if phase == "decode" else ksa.PHASE_PREFILL,
                                     **args.topk)
-                tens = dev.tensors(q, k, v, o)
+                tens = dev.tensors(q, kx, vx, o, **paged)
                 n_tiles, k_slots = dev.index_shape(params, tens)
                 ishape = (B, Hkv, k_slots) if phase == "decode" else (B, Hkv, n_tiles, k_slots)
                 cshape = (B, Hkv) if phase == "decode" else (B, Hkv, n_tiles)
                 extra = {"indices": torch.full(ishape, -1, dtype=torch.int32, device=tdev),
                          "counts": torch.zeros(cshape, dtype=torch.int32, device=tdev)}
                 if mode == "reuse":  # the anchor's own indices, identity head map
-                    dev.attention(q, k, v, o, mode=ksa.MODE_ANCHOR, **extra, **args.topk)
+                    dev.attention(q, kx, vx, o, mode=ksa.MODE_ANCHOR, **extra, **paged, **args.topk)
             ph = ksa.PHASE_DECODE if phase == "decode" else ksa.PHASE_PREFILL
-            run = dev.prepare(q, k, v, o, mode=MODES[mode], phase=ph, **extra, **args.topk)
+            run = dev.prepare(q, kx, vx, o, mode=MODES[mode], phase=ph, **extra, **paged, **args.topk)
             o.fill_(float("nan"))
             run()
             if kind == "cuda":
@@ -266,6 +291,7 @@ def gpu_cases(quick):
     for B, Lk in ((1, 8192), (16, 8192), (1, 32768), (16, 32768), (64, 8192)):
         cases.append(((B, 1, Lk, 32, 8, 128), "decode", ["dense", "anchor", "reuse"]))
     cases.append(((1, 16384, 16384, 32, 8, 64), "prefill", ["dense"]))
+    cases.append(((1, 16384, 16384, 32, 8, 256), "prefill", ["dense"]))  # P1 D256
     return cases
 
 
@@ -297,6 +323,10 @@ def main():
     ap.add_argument("--bandwidth-gbs", type=float, default=0)
     ap.add_argument("--cpu-bandwidth-gbs", type=float, default=0)
     ap.add_argument("--fraction", type=float, default=0.10)
+    ap.add_argument("--kv-layout", choices=("bshd", "bhsd"), default="bshd",
+                    help="K/V storage: token-major [B, L, H, D] (default) or head-major [B, H, L, D]")
+    ap.add_argument("--modes", default="", help="ksa modes to run, e.g. dense,reuse (default: each case's)")
+    ap.add_argument("--page-size", type=int, default=0, help="give ksa K/V as a paged cache of this page size")
     ap.add_argument("--ksa-gpu-device", default="cuda:0", help="ksa device compared on the GPU (e.g. opencl:0.0)")
     ap.add_argument("--ksa-cpu-device", default="cpu", help="ksa device compared on the CPU")
     args = ap.parse_args()
