@@ -213,6 +213,43 @@ static ksa_status make_random_rows(ktest_problem *p, ksa_dtype dt, const int64_t
     return st;
 }
 
+/* a random paged pool [pages, page_size, G, D] whose rows no sequence owns are NaN: the rows of
+ * each sequence's last page past its length, and every page no table entry of a sequence's keys
+ * names. A kernel that reads whole pages (a TMA box, a vector load) must keep them out of its
+ * results, which the comparison with the reference then checks. */
+static ksa_status make_random_paged(ktest_problem *p, ksa_dtype dt, const int64_t *shape, int pad, uint64_t *rng, double lo,
+                                    double hi, const int32_t *lk, int32_t batch, const int32_t *page_table, int64_t max_pages,
+                                    ksa_tensor *out)
+{
+    int64_t stride[KSA_MAX_DIMS];
+    contiguous_strides(4, shape, stride, pad);
+    int64_t span = ksa_view_span(4, shape, stride);
+    unsigned char *h = ktest_random_floats(dt, span, rng, lo, hi);
+    unsigned char *owned = calloc((size_t)(shape[0] * shape[1]), 1); /* [page][row]: a sequence's key */
+    if (!h || !owned) {
+        free(h);
+        free(owned);
+        return ksa_error(KSA_STATUS_OUT_OF_MEMORY, "ktest: out of host memory");
+    }
+    const int64_t ps = shape[1];
+    for (int32_t b = 0; b < batch; b++)
+        for (int64_t j = 0; j < lk[b]; j++) owned[page_table[b * max_pages + j / ps] * ps + j % ps] = 1;
+    const size_t es = ksa_dtype_size(dt);
+    const uint32_t nan32 = 0x7fc00000u;
+    const uint16_t nan16 = dt == KSA_DTYPE_F16 ? (uint16_t)0x7e00u : (uint16_t)0x7fc0u;
+    for (int64_t pg = 0; pg < shape[0]; pg++)
+        for (int64_t r = 0; r < ps; r++) {
+            if (owned[pg * ps + r]) continue;
+            for (int64_t g = 0; g < shape[2]; g++)
+                for (int64_t d = 0; d < shape[3]; d++)
+                    memcpy(h + (size_t)(pg * stride[0] + r * stride[1] + g * stride[2] + d) * es, es == 4 ? (const void *)&nan32 : (const void *)&nan16, es);
+        }
+    free(owned);
+    ksa_status st = make_tensor(p, dt, 4, shape, stride, h, out);
+    free(h);
+    return st;
+}
+
 static ksa_status make_i32(ktest_problem *p, int ndim, const int64_t *shape, const int32_t *host, ksa_tensor *out)
 {
     int64_t stride[KSA_MAX_DIMS];
@@ -338,8 +375,8 @@ ksa_status ktest_problem_create(ksa_device dev, const ktest_config *cfg_in, ktes
                 page_table[b * max_pages + i] = i < (lk[b] + ps - 1) / ps ? perm[next++] : perm[num_pages - 1];
         free(perm);
         int64_t shape[4] = {num_pages, ps, G, D};
-        st = make_random(p, c->dtype, 4, shape, c->strided, &rng, -2, 2, &t->k);
-        if (!st) st = make_random(p, c->dtype, 4, shape, c->strided, &rng, -1, 1, &t->v);
+        st = make_random_paged(p, c->dtype, shape, c->strided, &rng, -2, 2, lk, B, page_table, max_pages, &t->k);
+        if (!st) st = make_random_paged(p, c->dtype, shape, c->strided, &rng, -1, 1, lk, B, page_table, max_pages, &t->v);
         int64_t pts[2] = {B, max_pages};
         if (!st) st = make_i32(p, 2, pts, page_table, &t->page_table);
         int64_t ls[1] = {B};
