@@ -225,8 +225,11 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
          * as fast or faster there (B16 Lk8K 138 vs 143 us, B64 Lk8K 525 vs 544 us); with fewer
          * than 64 (sequence, KV head) pairs the 32-key chunk stays ahead (B1: 12.9 vs 13.4 us at
          * Lk8K) */
-        const int tma_with_v = p->mode == KSA_MODE_DENSE && p->kv_layout == KSA_KV_CONTIGUOUS && !p->q_ragged &&
-                               !p->seq_lens_k.present;
+        /* paged K/V streams by TMA too, a chunk per box inside one page (kc_tma_paged_maps): pages of
+         * a multiple of 32 keys take the contiguous rule, pages of 16 the 16-key chunks */
+        const int tma_with_v = p->mode == KSA_MODE_DENSE && !p->q_ragged &&
+                               ((p->kv_layout == KSA_KV_CONTIGUOUS && !p->seq_lens_k.present) ||
+                                (p->kv_layout == KSA_KV_PAGED && p->page_size % 32 == 0));
         int chunk = ksa_gpu_config(p, KC_T_DCHUNK, 0);
         if (chunk != 16 && chunk != 32) chunk = (int64_t)p->batch * p->num_kv_heads >= 64 && !tma_with_v ? 16 : 32;
         pl->vendor[KC_PLAN_DCHUNK] = chunk;

@@ -44,6 +44,9 @@ int kc_launch_topk(const ksa_gpu_args *a, const ksa_gpu_call *c, int decode, int
  * 128-byte swizzle, for the dense keys of a uniform contiguous batch with 16-byte aligned strides
  * (sm90_prefill.cu); 0 when TMA cannot describe the call */
 int kc_tma_kv_maps(const ksa_gpu_args *a, int head_dim, int box_rows, CUtensorMap *mk, CUtensorMap *mv);
+/* the decode's TMA maps over a paged K/V pool: (D, Hkv, page_size, pages), boxes of box_rows keys of
+ * one page (page_size a multiple of box_rows); 0 when TMA cannot serve it */
+int kc_tma_paged_maps(const ksa_gpu_args *a, int head_dim, int box_rows, CUtensorMap *mk, CUtensorMap *mv);
 
 #ifdef __cplusplus
 }

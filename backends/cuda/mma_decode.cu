@@ -60,8 +60,9 @@ static __host__ __device__ size_t kc_md_smem_bytes(int D, int chunk, int stages)
 }
 
 /* grid: x = split, y = KV head, z = sequence. splits == 1: write o / lse here. TMA (sm_90, dense keys
- * of a uniform contiguous batch): lane 0 of each warp loads its chunks with two box copies per
- * 64 columns (tmK, tmV) completing on the warp's stage barrier; else 16-byte cp.async. */
+ * of a uniform contiguous batch, or of a paged pool whose page size is a multiple of the chunk):
+ * lane 0 of each warp loads its chunks with two box copies per 64 columns (tmK, tmV) completing on
+ * the warp's stage barrier; else 16-byte cp.async. */
 template <int D, typename T, int STAGES, bool TMA, int KCH>
 __global__ void __launch_bounds__(KC_MD_THREADS)
     kc_mma_decode(const __grid_constant__ ksa_gpu_args a, const __grid_constant__ CUtensorMap tmK, const __grid_constant__ CUtensorMap tmV,
@@ -146,10 +147,16 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
                 /* the slot's previous data was read (ldmatrix) before this warp got here */
                 kc_fence_async_smem();
                 kc_bar_expect_tx(bar, (uint32_t)(no_v ? C::TILE_BYTES : C::STAGE_BYTES));
+                /* contiguous: (key, sequence); paged: (key within its page, page), the chunk inside one page */
+                int row = n0, outer = b;
+                if (a.kv_layout == KSA_GPU_KV_PAGED) {
+                    outer = a.page_table[(int64_t)b * a.pt_s0 + (int64_t)(n0 / a.page_size) * a.pt_s1];
+                    row = n0 % a.page_size;
+                }
 #pragma unroll
                 for (int cb = 0; cb < D / 64; cb++) {
-                    kc_tma_load_4d(dK + cb * KC * 128, &tmK, cb * 64, g, n0, b, bar);
-                    if (!no_v) kc_tma_load_4d(dV + cb * KC * 128, &tmV, cb * 64, g, n0, b, bar);
+                    kc_tma_load_4d(dK + cb * KC * 128, &tmK, cb * 64, g, row, outer, bar);
+                    if (!no_v) kc_tma_load_4d(dV + cb * KC * 128, &tmV, cb * 64, g, row, outer, bar);
                 }
             }
 #endif
@@ -229,6 +236,18 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
         const int slot = it % STAGES;
         if constexpr (TMA) {
             kc_bar_wait(&sBar[warp][slot], (it / STAGES) & 1);
+            /* a paged chunk past its sequence's end holds the page's other rows (any bits, NaN
+             * included), which P = 0 would not cancel in P V: zero those V rows (contiguous ones
+             * are outside the tensor map and arrive as zeros) */
+            const int nv = n_end - (ch_begin + warp + it * KC_MD_WARPS) * KC;
+            if (!no_v && a.kv_layout == KSA_GPU_KV_PAGED && nv < KC) {
+                unsigned char *zV = ring + slot * C::STAGE_BYTES + C::TILE_BYTES;
+                for (int e = lane; e < (KC - nv) * (D / 64) * 8; e += 32) {
+                    const int piece = e % 8, r = nv + (e / 8) % (KC - nv), cb = e / (8 * (KC - nv));
+                    *(uint4 *)(zV + cb * KC * 128 + r * 128 + piece * 16) = make_uint4(0, 0, 0, 0);
+                }
+                __syncwarp();
+            }
         } else {
             kg_copy_wait<STAGES - 1>();
             __syncwarp();
@@ -475,7 +494,9 @@ static int kc_md_launch_t(const ksa_gpu_args *a, int sparse, int window, int spl
     /* TMA for the dense keys of a uniform contiguous batch on sm_90, in 16- or 32-key chunks like the
      * gathered path */
     const bool c16 = D <= 128 && a->dec_chunk == 16;
-    const int tma = a->tma_ok && !sparse && kc_tma_kv_maps(a, D, c16 ? 16 : kc_md_cfg<D, 32>::KC, &mk, &mv);
+    const int box = c16 ? 16 : kc_md_cfg<D, 32>::KC;
+    const int tma = a->tma_ok && !sparse &&
+                    (a->kv_layout == KSA_GPU_KV_PAGED ? kc_tma_paged_maps(a, D, box, &mk, &mv) : kc_tma_kv_maps(a, D, box, &mk, &mv));
     if (tma) {
         if constexpr (D <= 128)
             if (c16) {

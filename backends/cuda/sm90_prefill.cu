@@ -734,15 +734,15 @@ static PFN_cuTensorMapEncodeTiled_v12000 k90_encode_fn(void)
     return fn;
 }
 
-/* a (D, Hkv, rows, batch) tensor map over K or V with (64 x 1 x box_rows x 1) boxes, 128-byte swizzle */
-static int k90_make_map(CUtensorMap *m, const void *base, int dtype, int D, int hkv, int64_t rows, int64_t batch, const ksa_gpu_strides &s,
-                        int box_rows)
+/* a (D, Hkv, rows, outer) tensor map over K or V with (64 x 1 x box_rows x 1) boxes, 128-byte
+ * swizzle; outer is the batch (outer_stride its stride) or, for a paged pool, the page */
+static int k90_make_map(CUtensorMap *m, const void *base, int dtype, int D, int hkv, int64_t rows, int64_t outer, int64_t outer_stride,
+                        const ksa_gpu_strides &s, int box_rows)
 {
     PFN_cuTensorMapEncodeTiled_v12000 enc = k90_encode_fn();
     if (!enc) return 0;
-    cuuint64_t dims[4] = {(cuuint64_t)D, (cuuint64_t)hkv, (cuuint64_t)rows, (cuuint64_t)batch};
-    cuuint64_t strides[3] = {(cuuint64_t)s.head * 2, (cuuint64_t)s.token * 2,
-                             (cuuint64_t)(batch > 1 ? s.batch : s.token * rows) * 2};
+    cuuint64_t dims[4] = {(cuuint64_t)D, (cuuint64_t)hkv, (cuuint64_t)rows, (cuuint64_t)outer};
+    cuuint64_t strides[3] = {(cuuint64_t)s.head * 2, (cuuint64_t)s.token * 2, (cuuint64_t)outer_stride * 2};
     cuuint32_t box[4] = {64, 1, (cuuint32_t)box_rows, 1};
     cuuint32_t estr[4] = {1, 1, 1, 1};
     CUresult r = enc(m, dtype == KSA_GPU_DT_F16 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 4, (void *)base, dims,
@@ -761,8 +761,23 @@ extern "C" int kc_tma_kv_maps(const ksa_gpu_args *a, int head_dim, int box_rows,
         if (ks[i]->head <= 0 || ks[i]->token <= 0 || (a->batch > 1 && ks[i]->batch <= 0) || (ks[i]->token * 2) >= (1ll << 40) ||
             (ks[i]->batch * 2) >= (1ll << 40))
             return 0;
-    return k90_make_map(mk, a->k, a->dtype, head_dim, a->hkv, a->max_lk, a->batch, a->k_s, box_rows) &&
-           k90_make_map(mv, a->v, a->dtype, head_dim, a->hkv, a->max_lk, a->batch, a->v_s, box_rows);
+    return k90_make_map(mk, a->k, a->dtype, head_dim, a->hkv, a->max_lk, a->batch,
+                        a->batch > 1 ? a->k_s.batch : a->k_s.token * a->max_lk, a->k_s, box_rows) &&
+           k90_make_map(mv, a->v, a->dtype, head_dim, a->hkv, a->max_lk, a->batch,
+                        a->batch > 1 ? a->v_s.batch : a->v_s.token * a->max_lk, a->v_s, box_rows);
+}
+
+/* a paged pool: a chunk of box_rows keys lies inside one page when the page size is a multiple of
+ * it; rows of a page past its sequence's end are real memory, which the decode zeroes in shared
+ * memory before use */
+extern "C" int kc_tma_paged_maps(const ksa_gpu_args *a, int head_dim, int box_rows, CUtensorMap *mk, CUtensorMap *mv)
+{
+    if (a->sparse || a->kv_layout != KSA_GPU_KV_PAGED || !a->vec16 || a->kv_pages < 1 || a->page_size % box_rows) return 0;
+    const ksa_gpu_strides *ks[2] = {&a->k_s, &a->v_s};
+    for (int i = 0; i < 2; i++)
+        if (ks[i]->head <= 0 || ks[i]->token <= 0 || ks[i]->page <= 0 || (ks[i]->page * 2) >= (1ll << 40)) return 0;
+    return k90_make_map(mk, a->k, a->dtype, head_dim, a->hkv, a->page_size, a->kv_pages, a->k_s.page, a->k_s, box_rows) &&
+           k90_make_map(mv, a->v, a->dtype, head_dim, a->hkv, a->page_size, a->kv_pages, a->v_s.page, a->v_s, box_rows);
 }
 
 template <int D, typename T, int MODE>

@@ -334,6 +334,7 @@ static void gpu_fill_args(const ksa_problem *p, const ksa_gpu_plan *pl, char *ws
     a->cs2 = decode ? 0 : p->count_stride[2];
     a->kv_layout = paged ? KSA_GPU_KV_PAGED : (p->kv_layout == KSA_KV_RAGGED ? KSA_GPU_KV_RAGGED : KSA_GPU_KV_CONTIGUOUS);
     a->page_size = p->page_size;
+    if (paged) a->kv_pages = (int32_t)(p->k.shape[0] < p->v.shape[0] ? p->k.shape[0] : p->v.shape[0]);
     a->batch = p->batch;
     a->hq = p->num_q_heads;
     a->hkv = p->num_kv_heads;

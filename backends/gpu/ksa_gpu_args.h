@@ -71,6 +71,7 @@ typedef struct ksa_gpu_args {
     int32_t dec_chunk;    /* CUDA tensor-core decode: keys per warp chunk of gathered lists, 16 or 32 */
     int32_t pdl;          /* decode on compute capability 9.0: the split pass and the combine are launched with
                            * programmatic dependent launch (kg_launch) */
+    int32_t kv_pages;     /* paged K/V: pages in the pool (the extent of the decode's TMA maps over it) */
 } ksa_gpu_args;
 
 #ifdef __cplusplus

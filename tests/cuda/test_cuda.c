@@ -105,8 +105,10 @@ static ktest_config reuse_decode_case(const ktest_config *base)
     return c;
 }
 
-/* the tensor-core decode's gathered variants (index sets, paged K/V): 16- and 32-key chunks forced
- * through the tunable, and the automatic choice at 64 (sequence, KV head) pairs, which takes 16 */
+/* the tensor-core decode's chunk variants over index sets and paged K/V (TMA boxes inside a page
+ * when the page size is a multiple of the chunk, whose rows past a sequence's end are NaN in the
+ * test pool; else cp.async): 16- and 32-key chunks forced through the tunable, and the automatic
+ * choice at 64 (sequence, KV head) pairs, which takes 16 */
 static void test_decode_chunks(void **state)
 {
     (void)state;
@@ -127,8 +129,14 @@ static void test_decode_chunks(void **state)
         base.seed = 300 + (uint64_t)fi;
         assert_int_equal(ksa_set_config_override(forced[fi]), KSA_STATUS_SUCCESS);
         ktest_config c = base;
-        c.kv = KTEST_KV_PAGED; /* dense keys through the gathered path */
+        c.kv = KTEST_KV_PAGED; /* dense keys of a paged pool: TMA boxes inside a page where the chunk fits it */
         c.page_size = 16;
+        failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
+        c.page_size = 64;
+        c.seed += 20;
+        failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
+        c.mode = KSA_MODE_ANCHOR;
+        c.seed += 20;
         failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
         c = base;
         c.mode = KSA_MODE_ANCHOR;
