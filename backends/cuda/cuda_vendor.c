@@ -19,6 +19,7 @@
 #define KC_PLAN_PP 1      /* ksa_gpu_plan.vendor[KC_PLAN_PP]: sm_90a prefill ping-pong between warpgroups */
 #define KC_DEFAULT_PP 1   /* ping-pong default: 2-3 % faster on the H200 (bench/NOTES.md) */
 #define KC_PLAN_DCHUNK 2  /* ksa_gpu_plan.vendor[KC_PLAN_DCHUNK]: tensor-core decode, keys per warp chunk of gathered lists */
+#define KC_PLAN_DGATHER 3 /* ksa_gpu_plan.vendor[KC_PLAN_DGATHER]: tensor-core decode copies dense keys with cp.async, not TMA */
 
 /* mma.sync prefill, shared split decode (the portable path, and decode_kernel=1) */
 static const ksa_gpu_kernels kc_kernels = {
@@ -70,7 +71,7 @@ static const int32_t kc_v_block_k[] = {64};
 static const int32_t kc_v_warps[] = {4, 8};
 static const int32_t kc_v_warps256[] = {8};
 static const int32_t kc_v_dstages[] = {0, 1, 2, 3};
-static const int32_t kc_v_dkernel[] = {0, 1, 2};
+static const int32_t kc_v_dkernel[] = {0, 1, 2, 3};
 static const int32_t kc_v_kernel[] = {0, 80, 90};
 static const int32_t kc_v_pingpong[] = {0, 1};
 static const int32_t kc_v_stages[] = {2};
@@ -81,7 +82,8 @@ static const int32_t kc_v_dcluster[] = {0, 1, 2};
 
 /* prefill `kernel`: 0 = the best the device has, 80 = mma.sync (flash_prefill.cu), 90 = wgmma
  * (sm90_prefill.cu, compute capability 9.0). decode `decode_kernel`: 0 = the best, 1 = the shared
- * portable split decode, 2 = the tensor-core split decode (G <= 16); `decode_stages`: 1-2 for the
+ * portable split decode, 2 = the tensor-core split decode (G <= 16; dense keys by TMA where the
+ * device and layout allow), 3 = the tensor-core split decode copying every key with cp.async; `decode_stages`: 1-2 for the
  * portable kernel, 2-3 for the tensor-core one (other values are moved into that range);
  * `decode_cluster` (tensor-core decode on compute capability 9.0): 0 = the built-in rule, 1 = splits
  * merged by the combine kernel, 2 = splits merged inside one thread-block cluster when the device
@@ -96,7 +98,7 @@ static ksa_status cuda_tunables(const ksa_gpu_device *d, const ksa_problem *p, k
         out->num_params = KC_T_DECODE_COUNT;
         out->params[KC_T_SPLITS] = (ksa_tunable_param){"decode_splits", 8, kc_v_splits, 0};
         out->params[KC_T_DSTAGES] = (ksa_tunable_param){"decode_stages", 4, kc_v_dstages, 0};
-        out->params[KC_T_DKERNEL] = (ksa_tunable_param){"decode_kernel", 3, kc_v_dkernel, 0};
+        out->params[KC_T_DKERNEL] = (ksa_tunable_param){"decode_kernel", 4, kc_v_dkernel, 0};
         out->params[KC_T_DCHUNK] = (ksa_tunable_param){"decode_chunk", 3, kc_v_dchunk, 0};
         out->params[KC_T_DCLUSTER] = (ksa_tunable_param){"decode_cluster", 3, kc_v_dcluster, 0};
         return KSA_STATUS_SUCCESS;
@@ -225,13 +227,22 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
          * as fast or faster there (B16 Lk8K 138 vs 143 us, B64 Lk8K 525 vs 544 us); with fewer
          * than 64 (sequence, KV head) pairs the 32-key chunk stays ahead (B1: 12.9 vs 13.4 us at
          * Lk8K) */
-        /* paged K/V streams by TMA too, a chunk per box inside one page (kc_tma_paged_maps): pages of
-         * a multiple of 32 keys take the contiguous rule, pages of 16 the 16-key chunks */
-        const int tma_with_v = p->mode == KSA_MODE_DENSE && !p->q_ragged &&
-                               ((p->kv_layout == KSA_KV_CONTIGUOUS && !p->seq_lens_k.present) ||
-                                (p->kv_layout == KSA_KV_PAGED && p->page_size % 32 == 0));
+        /* Dense keys with V: TMA in 32-key chunks (contiguous, or paged in pages of a multiple of 32
+         * keys: kc_tma_paged_maps) for fewer than 64 (sequence, KV head) lists, where the 8-split
+         * cluster by TMA is fastest; from 64 lists on, cp.async copies in 16-key chunks (three CTAs
+         * per SM), measured faster on the H200 (2026-11-30, bf16 B64 Lk32K: 1.94 ms against TMA's
+         * 2.04 in 32-key and 2.09 in 16-key chunks). The anchor's K-only pass keeps TMA (16-key
+         * chunks from 64 lists: 1.66 ms against 1.88-1.95 by cp.async). */
+        const int dk = ksa_gpu_config(p, KC_T_DKERNEL, 0);
+        const int64_t lists = (int64_t)p->batch * p->num_kv_heads;
+        const int dense_kv = p->mode == KSA_MODE_DENSE && !p->q_ragged &&
+                             ((p->kv_layout == KSA_KV_CONTIGUOUS && !p->seq_lens_k.present) ||
+                              (p->kv_layout == KSA_KV_PAGED && p->page_size % 32 == 0));
+        const int gather = dk == 3 || (dk == 0 && p->mode == KSA_MODE_DENSE && lists >= 64);
+        const int tma_with_v = dense_kv && !gather;
+        pl->vendor[KC_PLAN_DGATHER] = gather;
         int chunk = ksa_gpu_config(p, KC_T_DCHUNK, 0);
-        if (chunk != 16 && chunk != 32) chunk = (int64_t)p->batch * p->num_kv_heads >= 64 && !tma_with_v ? 16 : 32;
+        if (chunk != 16 && chunk != 32) chunk = lists >= 64 && !tma_with_v ? 16 : 32;
         pl->vendor[KC_PLAN_DCHUNK] = chunk;
         if (pl->splits <= 0) {
             const int64_t nlist = ksa_gpu_decode_list_len(p);
@@ -268,7 +279,7 @@ static void cuda_args(const ksa_gpu_plan *pl, const ksa_problem *p, ksa_gpu_args
     a->warp_rows = pl->vendor[KC_PLAN_WARPS] == 4 ? 32 : 16;
     a->pingpong = pl->vendor[KC_PLAN_PP];
     a->dec_chunk = pl->vendor[KC_PLAN_DCHUNK];
-    a->tma_ok = pl->kernels == &kc_kernels_sm90;
+    a->tma_ok = pl->kernels == &kc_kernels_sm90 && !(p->phase == KSA_PHASE_DECODE && pl->vendor[KC_PLAN_DGATHER]);
     /* decode's split pass and combine: programmatic dependent launch where the sm_90a code runs */
     a->pdl = p->phase == KSA_PHASE_DECODE && pl->kernels == &kc_kernels_sm90;
     if (p->phase == KSA_PHASE_PREFILL)
@@ -279,8 +290,8 @@ static void cuda_config(const ksa_gpu_plan *pl, const ksa_problem *p, char *out,
 {
     if (p->phase == KSA_PHASE_DECODE) {
         if (pl->kernels != &kc_kernels) /* the tensor-core decode */
-            snprintf(out, len, "decode_splits=%d,decode_stages=%d,decode_kernel=2,decode_chunk=%d,decode_cluster=%d", pl->splits,
-                     pl->dec_stages, pl->vendor[KC_PLAN_DCHUNK], pl->decode_cluster ? 2 : 1);
+            snprintf(out, len, "decode_splits=%d,decode_stages=%d,decode_kernel=%d,decode_chunk=%d,decode_cluster=%d", pl->splits,
+                     pl->dec_stages, pl->vendor[KC_PLAN_DGATHER] ? 3 : 2, pl->vendor[KC_PLAN_DCHUNK], pl->decode_cluster ? 2 : 1);
         else
             snprintf(out, len, "decode_splits=%d,decode_stages=%d,decode_kernel=1", pl->splits, pl->dec_stages);
         return;

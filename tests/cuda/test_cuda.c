@@ -243,7 +243,9 @@ static void test_decode_topk_pooling(void **state)
         c.seed += 10;
         failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
         /* uniform lengths: the dense pass loads keys by TMA, K only, in 16-key chunks (the built-in
-         * at 64 or more lists); then dense decode through the same TMA chunks with V, at D 128 */
+         * at 64 or more lists); then dense decode at D 128: the built-in copies its 16-key chunks
+         * with cp.async at 64 or more lists, decode_kernel=2 takes TMA with V (32-key chunks, and
+         * 16 with decode_chunk=16) */
         c.anchor_dense_output = 0;
         c.vary_lengths = 0;
         c.lk = 2100;
@@ -253,6 +255,13 @@ static void test_decode_topk_pooling(void **state)
         c.head_dim = 128;
         c.seed += 10;
         failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
+        const char *tma[2] = {"decode_kernel=2", "decode_kernel=2,decode_chunk=16"};
+        for (int ti = 0; ti < 2; ti++) {
+            assert_int_equal(ksa_set_config_override(tma[ti]), KSA_STATUS_SUCCESS);
+            c.seed += 10;
+            failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
+            assert_int_equal(ksa_set_config_override(NULL), KSA_STATUS_SUCCESS);
+        }
     }
     assert_int_equal(failures, 0);
 }
