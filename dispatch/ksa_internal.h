@@ -100,6 +100,8 @@ typedef struct ksa_problem_storage {
     int32_t capacity;
     unsigned char *mark; /* [mark_capacity] zeroed flags for the index-entry check */
     int64_t mark_capacity;
+    int32_t *readback; /* [readback_capacity] length tensors and head map read back from a device */
+    int64_t readback_capacity;
     int32_t head_map[KSA_MAX_KV_HEADS];
     int32_t config[KSA_MAX_TUNABLES];
     int32_t config_tuned; /* 1: config came from the tuning cache or the shipped table */

@@ -22,6 +22,7 @@ void ksa_problem_storage_release(ksa_problem_storage *st)
     free(st->q_row0);
     free(st->k_row0);
     free(st->mark);
+    free(st->readback);
     memset(st, 0, sizeof *st);
 }
 
@@ -115,9 +116,12 @@ static ksa_status check_view(ksa_device dev, const ksa_tensor *t, const char *na
 }
 
 /* Copy of an int32 view's covered span on the host (direct pointer for host memory, else read
- * back with a synchronising copy). *owned is set when the caller must free the result. */
+ * back with a synchronising copy). With `reuse` (the thread's storage) the copy goes into its
+ * read-back buffer, grown only when a larger span than any before arrives, so the length tensors
+ * and head map read back on every call of a device cost no allocation; the result is valid until
+ * the next host_i32 with the same storage. Else *owned is set and the caller frees the result. */
 static ksa_status host_i32(ksa_device dev, void *stream, const ksa_view *v, const int32_t **out, int32_t **owned,
-                           const char *name)
+                           const char *name, ksa_problem_storage *reuse)
 {
     *owned = NULL;
     int64_t span = ksa_view_span(v->ndim, v->shape, v->stride);
@@ -125,15 +129,26 @@ static ksa_status host_i32(ksa_device dev, void *stream, const ksa_view *v, cons
         *out = (const int32_t *)ksa_mem_addr(v->mem);
         return KSA_STATUS_SUCCESS;
     }
-    int32_t *buf = malloc(sizeof(int32_t) * (size_t)span);
-    if (!buf) return ksa_error(KSA_STATUS_OUT_OF_MEMORY, "%s: out of host memory reading it back", name);
+    int32_t *buf;
+    if (reuse) {
+        if (reuse->readback_capacity < span) {
+            int32_t *grown = realloc(reuse->readback, sizeof(int32_t) * (size_t)span);
+            if (!grown) return ksa_error(KSA_STATUS_OUT_OF_MEMORY, "%s: out of host memory reading it back", name);
+            reuse->readback = grown;
+            reuse->readback_capacity = span;
+        }
+        buf = reuse->readback;
+    } else {
+        buf = malloc(sizeof(int32_t) * (size_t)span);
+        if (!buf) return ksa_error(KSA_STATUS_OUT_OF_MEMORY, "%s: out of host memory reading it back", name);
+    }
     ksa_status st = dev->backend->mem_read(dev->backend, dev->index, stream, buf, v->mem, 0, sizeof(int32_t) * (size_t)span);
     if (st != KSA_STATUS_SUCCESS) {
-        free(buf);
+        if (!reuse) free(buf);
         return st;
     }
     *out = buf;
-    *owned = buf;
+    if (!reuse) *owned = buf;
     return KSA_STATUS_SUCCESS;
 }
 
@@ -144,11 +159,12 @@ static int host_accessible(ksa_device dev, const ksa_tensor *t)
 }
 
 static ksa_status read_lengths_cu(ksa_device dev, void *stream, const ksa_view *v, int32_t batch, int64_t rows,
-                                  int32_t *len, int32_t *row0, const char *name, const char *rows_name)
+                                  int32_t *len, int32_t *row0, const char *name, const char *rows_name,
+                                  ksa_problem_storage *storage)
 {
     const int32_t *h;
     int32_t *owned;
-    ksa_status st = host_i32(dev, stream, v, &h, &owned, name);
+    ksa_status st = host_i32(dev, stream, v, &h, &owned, name, storage);
     if (st != KSA_STATUS_SUCCESS) return st;
     st = KSA_STATUS_SUCCESS;
     int64_t s = v->stride[0];
@@ -363,7 +379,7 @@ ksa_status ksa_resolve_lengths(ksa_device dev, void *stream, const ksa_attention
     /* queries */
     if (p->q_ragged) {
         s = read_lengths_cu(dev, stream, &p->cu_seqlens_q, batch, p->q.shape[0], st->seqlen_q, st->q_row0,
-                            "tensors.cu_seqlens_q", "tensors.q");
+                            "tensors.cu_seqlens_q", "tensors.q", st);
         if (s) return s;
     } else {
         for (int32_t b = 0; b < batch; b++) {
@@ -375,14 +391,14 @@ ksa_status ksa_resolve_lengths(ksa_device dev, void *stream, const ksa_attention
     int64_t key_capacity = key_capacity_of(p);
     if (p->kv_layout == KSA_KV_RAGGED) {
         s = read_lengths_cu(dev, stream, &p->cu_seqlens_k, batch, p->k.shape[0], st->seqlen_k, st->k_row0,
-                            "tensors.cu_seqlens_k", "tensors.k");
+                            "tensors.cu_seqlens_k", "tensors.k", st);
         if (s) return s;
     } else {
         for (int32_t b = 0; b < batch; b++) st->k_row0[b] = 0;
         if (p->seq_lens_k.present) {
             const int32_t *h;
             int32_t *owned;
-            s = host_i32(dev, stream, &p->seq_lens_k, &h, &owned, "tensors.seq_lens_k");
+            s = host_i32(dev, stream, &p->seq_lens_k, &h, &owned, "tensors.seq_lens_k", st);
             if (s) return s;
             for (int32_t b = 0; b < batch; b++) {
                 int32_t L = h[b * p->seq_lens_k.stride[0]];
@@ -420,7 +436,7 @@ ksa_status ksa_resolve_lengths(ksa_device dev, void *stream, const ksa_attention
     if (p->kv_layout == KSA_KV_PAGED && (host_accessible(dev, &t->page_table) || p->validate_indices)) {
         const int32_t *h;
         int32_t *owned;
-        s = host_i32(dev, stream, &p->page_table, &h, &owned, "tensors.page_table");
+        s = host_i32(dev, stream, &p->page_table, &h, &owned, "tensors.page_table", NULL);
         if (s) return s;
         for (int32_t b = 0; b < batch; b++) {
             int64_t used = (st->seqlen_k[b] + p->page_size - 1) / p->page_size;
@@ -523,7 +539,7 @@ ksa_status ksa_resolve_head_map(ksa_device dev, void *stream, const ksa_attentio
     if (host_accessible(dev, &t->head_map)) {
         h = (const int32_t *)ksa_mem_addr(hv.mem);
     } else {
-        s = host_i32(dev, stream, &hv, &h, &owned, "tensors.head_map");
+        s = host_i32(dev, stream, &hv, &h, &owned, "tensors.head_map", st);
         if (s) return s;
     }
     for (int g = 0; g < hkv; g++) {
@@ -576,9 +592,9 @@ ksa_status ksa_validate_index_entries(ksa_device dev, void *stream, ksa_problem 
     int32_t *oi, *oc;
     ksa_status s = mark_reserve(st, p->max_seqlen_k);
     if (s) return s;
-    s = host_i32(dev, stream, &p->indices, &hi, &oi, "tensors.indices");
+    s = host_i32(dev, stream, &p->indices, &hi, &oi, "tensors.indices", NULL);
     if (s) return s;
-    s = host_i32(dev, stream, &p->counts, &hc, &oc, "tensors.counts");
+    s = host_i32(dev, stream, &p->counts, &hc, &oc, "tensors.counts", NULL);
     if (s) {
         free(oi);
         return s;

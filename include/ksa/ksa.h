@@ -221,7 +221,10 @@ typedef struct ksa_attention_tensors {
 } ksa_attention_tensors;
 
 /* Sizes of the index tensor for a call with these shapes: n_tiles (1 for decode) and k_slots.
- * Host-readable length tensors (cu_seqlens, seq_lens_k) must be in host memory or are read back. */
+ * The length tensors (cu_seqlens, seq_lens_k) live with the call's device like every other tensor;
+ * on a device the host cannot read (GPUs, OpenCL) ksa reads them back with a synchronising copy,
+ * here and in every ksa_attention call that names them (no allocation once the thread has seen
+ * the batch size). */
 KSA_API ksa_status ksa_attention_index_shape(ksa_device dev, const ksa_attention_params *params,
                                              const ksa_attention_tensors *tensors, int64_t *n_tiles,
                                              int64_t *k_slots);
