@@ -220,19 +220,18 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
          * faster at B16 Lk32K */
         pl->dec_stages = pl->dec_stages < 2 ? 2 : pl->dec_stages > 3 ? 3 : pl->dec_stages;
         /* 16-key chunks fit three CTAs per SM instead of one, so three times the warps hide each
-         * other's latencies and three times the rows are in flight. Measured on the H200
-         * (2026-11-30): gathered lists (index sets, paged K/V) reuse decode B64 Lk32K 0.363 -> 0.281
-         * ms, B16 0.095 -> 0.079 ms; the anchor's K-only dense pass by TMA, anchor decode B64 Lk32K
-         * 2.12 -> 1.64 ms. Dense decode of uniform contiguous K/V (TMA with V) keeps 32-key chunks,
-         * as fast or faster there (B16 Lk8K 138 vs 143 us, B64 Lk8K 525 vs 544 us); with fewer
-         * than 64 (sequence, KV head) pairs the 32-key chunk stays ahead (B1: 12.9 vs 13.4 us at
-         * Lk8K) */
-        /* Dense keys with V: TMA in 32-key chunks (contiguous, or paged in pages of a multiple of 32
-         * keys: kc_tma_paged_maps) for fewer than 64 (sequence, KV head) lists, where the 8-split
-         * cluster by TMA is fastest; from 64 lists on, cp.async copies in 16-key chunks (three CTAs
-         * per SM), measured faster on the H200 (2026-11-30, bf16 B64 Lk32K: 1.94 ms against TMA's
-         * 2.04 in 32-key and 2.09 in 16-key chunks). The anchor's K-only pass keeps TMA (16-key
-         * chunks from 64 lists: 1.66 ms against 1.88-1.95 by cp.async). */
+         * other's latencies and three times the rows are in flight: the default from 64 (sequence,
+         * KV head) lists on, except where dense keys with V go by TMA, whose 32-key chunks were as
+         * fast or faster (B64 Lk8K 525 vs 544 us); with fewer lists the 32-key chunk stays ahead
+         * (B1: 12.9 vs 13.4 us at Lk8K). Measured on the H200 (2026-11-30): reuse decode B64 Lk32K
+         * 0.363 -> 0.281 ms, B16 0.095 -> 0.079 ms; the anchor's K-only dense pass by TMA, anchor
+         * decode B64 Lk32K 2.12 -> 1.64 ms.
+         * Dense keys with V: TMA in 32-key chunks (contiguous, or paged in pages of a multiple of 32
+         * keys: kc_tma_paged_maps) for fewer than 64 lists, where the 8-split cluster by TMA is
+         * fastest; from 64 lists on, cp.async copies in 16-key chunks, measured faster (eighth
+         * session, bf16 B64 Lk32K: 1.93 ms against TMA's 2.03 in 32-key and 2.09 in 16-key chunks;
+         * B16 Lk32K 0.49 vs 0.52 ms). The anchor's K-only pass keeps TMA (16-key chunks from 64
+         * lists: 1.66 ms against 1.88-1.95 by cp.async). */
         const int dk = ksa_gpu_config(p, KC_T_DKERNEL, 0);
         const int64_t lists = (int64_t)p->batch * p->num_kv_heads;
         const int dense_kv = p->mode == KSA_MODE_DENSE && !p->q_ragged &&

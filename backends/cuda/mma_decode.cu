@@ -491,7 +491,8 @@ static int kc_md_launch_t(const ksa_gpu_args *a, int sparse, int window, int spl
     CUtensorMap mk, mv;
     memset(&mk, 0, sizeof mk);
     memset(&mv, 0, sizeof mv);
-    /* TMA for the dense keys of a uniform contiguous batch on sm_90, in 16- or 32-key chunks like the
+    /* TMA for the dense keys of a uniform contiguous batch or of a paged pool (pages of a multiple of
+     * the chunk) on sm_90 unless the plan chose cp.async (tma_ok), in 16- or 32-key chunks like the
      * gathered path */
     const bool c16 = D <= 128 && a->dec_chunk == 16;
     const int box = c16 ? 16 : kc_md_cfg<D, 32>::KC;
