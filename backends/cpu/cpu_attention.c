@@ -30,6 +30,7 @@
 #define CPU_ROW_BLOCK_MAX 512 /* rows (query x head pairs) per flash block */
 #define CPU_PREPACK_MAX ((size_t)256 << 20) /* bytes of pre-packed K + V per call at most */
 #define CPU_SUB_ROWS_MAX 64   /* rows per QK/softmax/PV step inside a block at most (tunable sub_rows) */
+#define CPU_KEEP_MAX ((size_t)1 << 20) /* bytes of kept anchor scores per thread at most (sub_rows x Lk floats) */
 #define CPU_LOG2E 1.4426950408889634f
 #define CPU_LN2 0.6931471805599453
 
@@ -42,6 +43,7 @@ static const int32_t cfg_block_q[] = {8, 16, 32, 64, 128};
 static const int32_t cfg_block_k[] = {32, 64, 128, 256};
 static const int32_t cfg_chunk[] = {256, 512, 1024, 2048, 4096, 8192};
 static const int32_t cfg_sub_rows[] = {16, 32, 64};
+static const int32_t cfg_pool_scores[] = {1, 2}; /* anchor prefill: 1 = recompute Q K^T, 2 = keep the lse pass's */
 /* thread counts 1, 2, 4, ... and the pool size: filled once (the pool size never changes), so
  * concurrent calls read it without a race */
 static int32_t cfg_threads[16];
@@ -95,6 +97,11 @@ static int32_t default_chunk(const ksa_problem *p)
     return best;
 }
 
+/* anchor prefill's pooled pass: keep the lse pass's scores (2) or recompute them (1). Built in:
+ * keep, except at the AMX level, where Q K^T is the cheap part and the A/B on the lent Xeon is
+ * still to be run (NOTES-cpu.md, eighth session) */
+static int32_t default_pool_scores(const cpu_kernels *k) { return amx_like(k) ? 1 : 2; }
+
 void ksa_cpu_tunable_space(const ksa_problem *p, const cpu_kernels *k, ksa_tunable_space *out)
 {
     memset(out, 0, sizeof *out);
@@ -105,6 +112,8 @@ void ksa_cpu_tunable_space(const ksa_problem *p, const cpu_kernels *k, ksa_tunab
         out->params[np++] = (ksa_tunable_param){"block_q", 5, cfg_block_q, default_block_q(p, k)};
         out->params[np++] = (ksa_tunable_param){"block_k", 4, cfg_block_k, default_block_k(k)};
         out->params[np++] = (ksa_tunable_param){"sub_rows", 3, cfg_sub_rows, CPU_SUB_ROWS_DEFAULT};
+        if (p->mode == KSA_MODE_ANCHOR)
+            out->params[np++] = (ksa_tunable_param){"pool_scores", 2, cfg_pool_scores, default_pool_scores(k)};
     } else {
         out->params[np++] = (ksa_tunable_param){"block_k", 4, cfg_block_k, 64};
         out->params[np++] = (ksa_tunable_param){"decode_chunk", 6, cfg_chunk, default_chunk(p)};
@@ -122,6 +131,7 @@ void ksa_cpu_resolve_config(const ksa_problem *p, const cpu_kernels *k, cpu_conf
     cfg->threads = ksa_cpu_pool_size();
     cfg->decode_chunk = default_chunk(p);
     cfg->sub_rows = CPU_SUB_ROWS_DEFAULT;
+    int32_t pool_scores = default_pool_scores(k);
     if (p->config && p->config_count == space.num_params) {
         for (int i = 0; i < space.num_params; i++) {
             int32_t v = p->config[i];
@@ -132,6 +142,7 @@ void ksa_cpu_resolve_config(const ksa_problem *p, const cpu_kernels *k, cpu_conf
             else if (!strcmp(name, "threads")) cfg->threads = v;
             else if (!strcmp(name, "decode_chunk")) cfg->decode_chunk = v;
             else if (!strcmp(name, "sub_rows")) cfg->sub_rows = v;
+            else if (!strcmp(name, "pool_scores")) pool_scores = v;
         }
     }
     if (cfg->block_k < 32) cfg->block_k = 32;
@@ -142,6 +153,9 @@ void ksa_cpu_resolve_config(const ksa_problem *p, const cpu_kernels *k, cpu_conf
     if (cfg->decode_chunk < cfg->block_k) cfg->decode_chunk = cfg->block_k;
     cfg->sub_rows = (int32_t)round_up(cfg->sub_rows < 16 ? 16 : cfg->sub_rows, 16);
     if (cfg->sub_rows > CPU_SUB_ROWS_MAX) cfg->sub_rows = CPU_SUB_ROWS_MAX;
+    /* kept scores: anchor prefill with a sparse output, while a row group's scores fit the cap */
+    cfg->keep_scores = p->phase == KSA_PHASE_PREFILL && p->mode == KSA_MODE_ANCHOR && !p->anchor_dense_output &&
+                       pool_scores == 2 && (size_t)cfg->sub_rows * (size_t)imax(p->max_seqlen_k, 1) * 4 <= CPU_KEEP_MAX;
 }
 
 /* ---------------------------------------------------------------- workspace layout */
@@ -161,6 +175,7 @@ typedef struct cpu_scratch {
     int32_t *kid;         /* key ids of the current block (listed keys) */
     float *pooled;        /* [Lmax] */
     int32_t *list;        /* [Lmax + T + BK] key list of a sparse row set */
+    float *kept;          /* [sub_rows][Lmax] anchor prefill's raw candidate scores of one row group (keep_scores) */
 } cpu_scratch;
 
 /* Global (per call) scratch of decode. */
@@ -239,6 +254,7 @@ static void layout(const ksa_problem *p, const cpu_config *cfg, const cpu_kernel
     size_t o_kid = carve(&off, (size_t)BK * 4);
     size_t o_pool = carve(&off, (size_t)Lmax * 4);
     size_t o_list = carve(&off, (size_t)(Lmax + p->topk.tile_size + BK) * 4);
+    size_t o_kept = cfg->keep_scores ? carve(&off, (size_t)cfg->sub_rows * Lmax * 4) : 0;
     size_t per_thread = carve(&off, 0);
     int32_t nthreads = cfg->threads;
     /* global block */
@@ -310,6 +326,7 @@ static void layout(const ksa_problem *p, const cpu_config *cfg, const cpu_kernel
         s->kid = (int32_t *)(void *)(b + o_kid);
         s->pooled = (float *)(void *)(b + o_pool);
         s->list = (int32_t *)(void *)(b + o_list);
+        s->kept = cfg->keep_scores ? (float *)(void *)(b + o_kept) : NULL;
     }
     if (glob) {
         memset(glob, 0, sizeof *glob);
@@ -455,8 +472,10 @@ static void load_q_rows(cpu_call *c, cpu_scratch *s, int32_t M)
 
 /* Flash pass of the M loaded rows over `keys`: leaves the running max (base 2), sum and, with
  * need_o, the unnormalised output rows in s->mx, s->l, s->O. */
+/* The online-softmax pass of M loaded rows over `keys` (O when need_o). keep: the raw scores of keys
+ * 0 .. keep_n - 1 (a range from key 0) are copied to keep[row][key], leading dimension keep_n */
 static void flash(cpu_call *c, cpu_scratch *s, int32_t b, int32_t g, int32_t M, const cpu_keys *keys, int need_o,
-                  int32_t thread)
+                  int32_t thread, float *keep, int64_t keep_n)
 {
     const ksa_problem *p = c->p;
     const cpu_kernels *k = c->k;
@@ -544,6 +563,11 @@ static void flash(cpu_call *c, cpu_scratch *s, int32_t b, int32_t g, int32_t M, 
             for (int32_t m = r0; m < r0 + Ms; m++) vis |= s->lim[m];
             if (!vis) continue; /* nothing visible: state unchanged */
             k->qk(s->S, BK, (const char *)s->q + (size_t)r0 * qrow_bytes, kbuf, Msp, nkp, D);
+            if (keep && keys->base + x0 < keep_n) {
+                const size_t nc = (size_t)imin(n, keep_n - keys->base - x0);
+                for (int32_t r = 0; r < Ms; r++)
+                    memcpy(keep + (size_t)(r0 + r) * (size_t)keep_n + (size_t)(keys->base + x0), s->S + (size_t)r * BK, nc * 4);
+            }
             PROF_MARK(thread, PROF_QK);
             k->softmax(s->S, BK, s->P, BK, s->lim + r0, Ms, Msp, nkp, c->c, s->mx + r0, s->l + r0, s->corr + r0);
             PROF_MARK(thread, PROF_SOFTMAX);
@@ -730,7 +754,7 @@ static void dense_prefill_task(void *ctx, int64_t task, int32_t thread)
         int64_t maxpos = s->row_pos[M - 1];
         for (int32_t m = 0; m < M; m++) maxpos = imax(maxpos, s->row_pos[m]);
         cpu_keys keys = {NULL, 0, maxpos + 1};
-        flash(c, s, b, g, M, &keys, 1, thread);
+        flash(c, s, b, g, M, &keys, 1, thread, NULL, 0);
         PROF_T0();
         store_rows(c, s, b, M);
         PROF_MARK(thread, PROF_STORE);
@@ -765,13 +789,30 @@ static void sparse_prefill_task(void *ctx, int64_t task, int32_t thread)
         int64_t count = ksa_prefill_tile_count(&p->topk, lq, lk, t);
         int pooling = count > 0 && count < start;
         if (pooling) memset(s->pooled, 0, (size_t)start * sizeof(float));
-        if (pooling || p->anchor_dense_output) {
+        if (pooling && s->kept) {
+            /* kept scores (keep_scores): per group of sub_rows rows, the lse pass copies the raw
+             * candidate scores aside and the pooled sums read them instead of a second Q K^T; the
+             * rows, their lse and the order of the groups' terms in each pooled sum are those of
+             * the recomputing path below, so the index sets are the same */
+            for (int64_t r0 = 0; r0 < rows; r0 += c->lay.sub_rows) {
+                int32_t M = (int32_t)imin(c->lay.sub_rows, rows - r0);
+                setup_rows(c, s, b, i0, g * G, G, r0, M, lq, lk);
+                load_q_rows(c, s, M);
+                cpu_keys keys = {NULL, 0, own_end};
+                flash(c, s, b, g, M, &keys, 0, thread, s->kept, start);
+                finish_lse2(s, M);
+                PROF_T0();
+                for (int64_t x0 = 0; x0 < start; x0 += c->lay.BK)
+                    c->k->pool(s->pooled + x0, s->kept + x0, (int32_t)start, s->lse2, M, (int32_t)imin(c->lay.BK, start - x0), c->c);
+                PROF_MARK(thread, PROF_POOL);
+            }
+        } else if (pooling || p->anchor_dense_output) {
             for (int64_t r0 = 0; r0 < rows; r0 += c->lay.Mp) {
                 int32_t M = (int32_t)imin(c->lay.Mp, rows - r0);
                 setup_rows(c, s, b, i0, g * G, G, r0, M, lq, lk);
                 load_q_rows(c, s, M);
                 cpu_keys keys = {NULL, 0, own_end};
-                flash(c, s, b, g, M, &keys, p->anchor_dense_output, thread);
+                flash(c, s, b, g, M, &keys, p->anchor_dense_output, thread, NULL, 0);
                 if (p->anchor_dense_output) store_rows(c, s, b, M);
                 if (pooling) {
                     finish_lse2(s, M);
@@ -806,7 +847,7 @@ static void sparse_prefill_task(void *ctx, int64_t task, int32_t thread)
         setup_rows(c, s, b, i0, g * G, G, r0, M, lq, lk);
         load_q_rows(c, s, M);
         cpu_keys keys = {s->list, 0, n};
-        flash(c, s, b, g, M, &keys, 1, thread);
+        flash(c, s, b, g, M, &keys, 1, thread, NULL, 0);
         store_rows(c, s, b, M);
     }
 }
@@ -854,7 +895,7 @@ static void decode_chunk_task(void *ctx, int64_t task, int32_t thread)
         keys.list = ph->use_lists ? c->glob.lists + bg * c->lay.list_max + x0 : NULL;
         keys.base = ph->use_lists ? 0 : x0;
         keys.n = x1 - x0;
-        flash(c, s, b, g, M, &keys, 1, thread);
+        flash(c, s, b, g, M, &keys, 1, thread, NULL, 0);
         for (int32_t m = 0; m < M; m++) {
             int64_t hl = r0 + m;
             memcpy(part + hl * D, s->O + (size_t)m * D, (size_t)D * sizeof(float));

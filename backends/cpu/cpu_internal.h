@@ -98,6 +98,8 @@ typedef struct cpu_config {
     int32_t threads;
     int32_t decode_chunk; /* decode: keys per split */
     int32_t sub_rows;     /* prefill: rows per QK/softmax/PV step inside a block (16, 32 or 64) */
+    int32_t keep_scores;  /* anchor prefill: the lse pass keeps its raw candidate scores per group of
+                           * sub_rows rows and the pooled pass reads them (no second Q K^T) */
 } cpu_config;
 
 /* Tunable space (names and values) for a problem, and the configuration a call uses. */

@@ -232,6 +232,59 @@ static void test_same_bits_any_thread_count(void **state)
     }
 }
 
+/* anchor prefill's pooled pass with the lse pass's kept scores (pool_scores=2) and with Q K^T
+ * recomputed (1): the same index sets and outputs bit for bit at every level (the kept path runs
+ * the same rows, lse and summation order), and right against the reference; full and chunked
+ * prefill, f32 and bf16 */
+static void test_pool_scores_same_sets(void **state)
+{
+    (void)state;
+    ksa_device dev = cpu_device();
+    for (int li = 0; li < 3; li++) {
+        if (!level_available(levels[li])) continue;
+        setenv("KSA_CPU_ISA", levels[li], 1);
+        for (int ci = 0; ci < 2; ci++) {
+            ktest_config c = ktest_config_default();
+            c.mode = KSA_MODE_ANCHOR;
+            c.dtype = li == 0 ? KSA_DTYPE_F32 : KSA_DTYPE_BF16;
+            c.head_dim = 128;
+            c.batch = 2;
+            c.hq = 8;
+            c.hkv = 2;
+            c.lq = ci ? 130 : 400;
+            c.lk = ci ? 700 : 400;
+            c.vary_lengths = ci;
+            c.with_lse = 1;
+            c.topk_set = 1;
+            c.topk = ksa_topk_default();
+            c.topk.min_k = 24;
+            c.topk.round_multiple = 8;
+            c.seed = 700 + (uint64_t)(li * 10 + ci);
+            ktest_problem p;
+            assert_int_equal(ktest_problem_create(dev, &c, &p), KSA_STATUS_SUCCESS);
+            size_t obytes = ksa_buffer_size(p.tensors.o.buffer), ibytes = ksa_buffer_size(p.tensors.indices.buffer);
+            unsigned char *o1 = malloc(obytes), *o2 = malloc(obytes), *i1 = malloc(ibytes), *i2 = malloc(ibytes);
+            assert_true(o1 && o2 && i1 && i2);
+            ktest_problem_run_bytes(&p, "pool_scores=1", o1, obytes, i1, ibytes);
+            ktest_problem_run_bytes(&p, "pool_scores=2", o2, obytes, i2, ibytes);
+            char desc[512];
+            int same = memcmp(i1, i2, ibytes) == 0 && memcmp(o1, o2, obytes) == 0;
+            if (!same) printf("pool_scores 1 and 2 differ at %s: %s\n", levels[li], ktest_config_string(&c, desc, sizeof desc));
+            assert_true(same);
+            char report[1024] = "";
+            ksa_status st = ktest_problem_check(&p, report, sizeof report); /* the last run: kept scores */
+            if (st) printf("pool_scores=2 at %s: %s\n", levels[li], report);
+            assert_int_equal(st, KSA_STATUS_SUCCESS);
+            free(o1);
+            free(o2);
+            free(i1);
+            free(i2);
+            ktest_problem_destroy(&p);
+        }
+        unsetenv("KSA_CPU_ISA");
+    }
+}
+
 /* every value of each tunable gives a result within tolerance */
 static void test_tunable_configs(void **state)
 {
@@ -325,6 +378,7 @@ int main(void)
         cmocka_unit_test(test_reuse_empty_sets),
         cmocka_unit_test(test_same_bits_any_thread_count),
         cmocka_unit_test(test_tunable_configs),
+        cmocka_unit_test(test_pool_scores_same_sets),
     };
     return ktest_run_group(tests, NULL, NULL);
 }
