@@ -82,6 +82,9 @@ for mode in dense anchor reuse; do
     "sub_rows=32;sub_rows=16;sub_rows=64;KSA_CPU_HEAD_MAJOR=0;block_q=128" --mode $mode --rounds 7 2>/dev/null |
     tee -a "$SUM" >>"$OUT/bench_ab.json"
 done
+# the anchor's pooled pass: recompute Q K^T (the AMX built-in) or read the lse pass's kept scores
+KSA_CPU_ISA=amx timeout 90 "$BUILD/bin/ksa-cpu-bench" --ab "pool_scores=1;pool_scores=2" --mode anchor --rounds 7 2>/dev/null |
+  tee -a "$SUM" >>"$OUT/bench_ab.json"
 unset KSA_CPU_PROFILE
 say "== torch CPU SDPA (peer), same shape, same call"
 L=4096
