@@ -13,8 +13,9 @@ Tensors are allocated in ksa's layout [B, L, H, D]; torch gets the [B, H, L, D] 
 instead ([B, H, L, D] storage, each head's rows contiguous; ksa gets the [B, L, H, D] view), to
 separate a kernel's rate from the DRAM locality of the token-major cache. --page-size P gives ksa
 the same K/V as a paged cache ([pages, P, H, D] in a shuffled page order, with a page table and
-seq_lens_k; torch keeps the contiguous tensors), to compare paged with contiguous rates. GQA goes to torch with enable_gqa=True, or with
-K/V expanded by repeat_interleave outside the timed region where a backend refuses it.
+seq_lens_k; torch keeps the contiguous tensors), to compare paged with contiguous rates.
+--modes limits the ksa modes run. GQA goes to torch with enable_gqa=True, or with K/V expanded by
+repeat_interleave outside the timed region where a backend refuses it.
 
 usage: peer_torch.py [--out FILE] [--device cuda,cpu] [--quick] [--dtype f16,bf16] [--repeats N]
 """
