@@ -388,14 +388,9 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
         } else if (!direct) {
             partials[(((int64_t)b * a.hq + hq) * splits + split) * (D + 2) + d] = d < D ? v : (d == D ? mt : lt);
         } else if (d < D) {
-            if (a.o) {
-                T *op = (T *)a.o + (int64_t)b * a.o_s.batch + (int64_t)qrow0 * a.o_s.token + (int64_t)hq * a.o_s.head;
-                op[d] = ksa_from_float<T>(lt != 0.f ? v / lt : 0.f);
-            }
+            if (a.o) kg_decode_orow<T>(a, b, qrow0, hq)[d] = ksa_from_float<T>(lt != 0.f ? v / lt : 0.f);
         } else if (d == D) {
-            const float lse2 = lt != 0.f ? mt + ksa_log2(lt) : KG_NEG_INF;
-            if (a.lse) a.lse[(int64_t)b * a.lse_sb + (int64_t)hq * a.lse_sh + (int64_t)qrow0 * a.lse_si] = lse2 * KG_LN2;
-            if (lse2_out) lse2_out[(int64_t)b * a.hq + hq] = lse2;
+            kg_decode_store_lse(a, b, qrow0, hq, mt, lt, lse2_out);
         }
     }
     if (in_cluster) {
@@ -432,14 +427,9 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
             }
             if (a.o) {
                 const float inv = lt != 0.f ? 1.f / lt : 0.f; /* NaN (a NaN row) stays NaN */
-                T *op = (T *)a.o + (int64_t)b * a.o_s.batch + (int64_t)qrow0 * a.o_s.token + (int64_t)hq * a.o_s.head;
-                op[d] = ksa_from_float<T>(x * inv);
+                kg_decode_orow<T>(a, b, qrow0, hq)[d] = ksa_from_float<T>(x * inv);
             }
-            if (d == 0) {
-                const float lse2 = lt != 0.f ? mt + ksa_log2(lt) : KG_NEG_INF;
-                if (a.lse) a.lse[(int64_t)b * a.lse_sb + (int64_t)hq * a.lse_sh + (int64_t)qrow0 * a.lse_si] = lse2 * KG_LN2;
-                if (lse2_out) lse2_out[(int64_t)b * a.hq + hq] = lse2;
-            }
+            if (d == 0) kg_decode_store_lse(a, b, qrow0, hq, mt, lt, lse2_out);
         }
         kc_cluster_sync(); /* no CTA leaves while another still reads its shared memory */
     }

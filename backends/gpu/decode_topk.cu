@@ -305,18 +305,14 @@ __global__ void kg_decode_combine(const __grid_constant__ ksa_gpu_args a, int sp
     const int qrow0 = kg_qrow0(a, b);
     if (a.o) {
         float inv = lt != 0.f ? 1.f / lt : 0.f; /* NaN (a NaN row) stays NaN */
-        T *op = (T *)a.o + (int64_t)b * a.o_s.batch + (int64_t)qrow0 * a.o_s.token + (int64_t)h * a.o_s.head;
+        T *op = kg_decode_orow<T>(a, b, qrow0, h);
         for (int d = threadIdx.x; d < D; d += blockDim.x) {
             float x = 0.f;
             for (int s = 0; s < splits; s++) x += pp[s * (D + 2) + d] * ksa_exp2(pp[s * (D + 2) + D] - base);
             op[d] = ksa_from_float<T>(x * inv);
         }
     }
-    if (threadIdx.x == 0) {
-        float lse2 = lt != 0.f ? mt + ksa_log2(lt) : KG_NEG_INF;
-        if (a.lse) a.lse[(int64_t)b * a.lse_sb + (int64_t)h * a.lse_sh + (int64_t)qrow0 * a.lse_si] = lse2 * KG_LN2;
-        if (lse2_out) lse2_out[(int64_t)b * a.hq + h] = lse2;
-    }
+    if (threadIdx.x == 0) kg_decode_store_lse(a, b, qrow0, h, mt, lt, lse2_out);
 }
 
 extern "C" int ksa_gpu_launch_decode_combine(const ksa_gpu_args *a, const ksa_gpu_call *c, int with_lse2)

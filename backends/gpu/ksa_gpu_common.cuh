@@ -118,6 +118,22 @@ static __device__ __forceinline__ void kg_row_piece(const ksa_gpu_args &a, uint1
     }
 }
 
+/* decode's output row of query head hq of sequence b (its query at row qrow0) */
+template <typename T> static __device__ __forceinline__ T *kg_decode_orow(const ksa_gpu_args &a, int b, int qrow0, int hq)
+{
+    return (T *)a.o + (int64_t)b * a.o_s.batch + (int64_t)qrow0 * a.o_s.token + (int64_t)hq * a.o_s.head;
+}
+/* decode's log-sum-exp of query head hq from its merged state in the log2 domain (raw maximum mt,
+ * sum lt of exp2(score - mt)): natural log to the caller's lse, log2 to lse2_out (the anchor's
+ * pooling reads it) when given; -inf for a head that saw no key */
+static __device__ __forceinline__ void kg_decode_store_lse(const ksa_gpu_args &a, int b, int qrow0, int hq, float mt, float lt,
+                                                           float *lse2_out)
+{
+    const float lse2 = lt != 0.f ? mt + ksa_log2(lt) : KG_NEG_INF;
+    if (a.lse) a.lse[(int64_t)b * a.lse_sb + (int64_t)hq * a.lse_sh + (int64_t)qrow0 * a.lse_si] = lse2 * KG_LN2;
+    if (lse2_out) lse2_out[(int64_t)b * a.hq + hq] = lse2;
+}
+
 /* Programmatic dependent launch (CUDA, compute capability 9.0; ksa_gpu_args.pdl). A kernel launched
  * with it (kg_launch) may become resident while the kernel before it in the stream still runs, so
  * that its launch latency hides under the other's tail. kg_grid_wait() blocks until the earlier
