@@ -68,20 +68,8 @@ __global__ void __launch_bounds__(KC_TKC_THREADS) kc_topk_cluster(const __grid_c
     const uint32_t hist_addr = kc_smem_u32(sHist);
     for (int pass = 0; pass < 4; pass++) {
         const int shift = 24 - 8 * pass;
-        if (pass > 0) {
-            for (int i = tid; i < 256; i += KC_TKC_THREADS) sHist[i] = 0;
-            __syncthreads();
-            for (int j0 = 0; j0 < np; j0 += KC_TKC_THREADS) {
-                const int j = j0 + tid;
-                int bin = -1;
-                if (j < np) {
-                    const unsigned u = __float_as_uint(sPartScores[j]);
-                    if ((u & mask) == prefix) bin = (int)((u >> shift) & 255u);
-                }
-                ksa_hist_add(sHist, bin);
-            }
-        }
-        __syncthreads();
+        if (pass > 0) ksa_radix_count(sPartScores, np, mask, prefix, shift, sHist);
+        else __syncthreads(); /* the first pass's histogram, counted while loading */
         kc_cluster_sync(); /* every part's histogram of this pass is complete */
         for (int i = tid; i < 256; i += KC_TKC_THREADS) {
             unsigned t = 0;

@@ -74,6 +74,26 @@ static __device__ __forceinline__ void ksa_radix_pick_bin(const unsigned *hist, 
     }
 }
 
+/* s_hist = the histogram, at the radix pass's `shift`, of the scores sc[0..n) whose bits under `mask`
+ * equal `prefix`; every thread of the block calls it, after the last reads of s_hist; clears s_hist,
+ * and ends with a block barrier */
+static __device__ __forceinline__ void ksa_radix_count(const float *sc, int n, unsigned mask, unsigned prefix, int shift,
+                                                       unsigned *s_hist)
+{
+    for (int i = threadIdx.x; i < 256; i += blockDim.x) s_hist[i] = 0;
+    __syncthreads();
+    for (int j0 = 0; j0 < n; j0 += blockDim.x) { /* uniform trip count: every lane reaches the match */
+        const int j = j0 + threadIdx.x;
+        int bin = -1;
+        if (j < n) {
+            const unsigned u = __float_as_uint(sc[j]);
+            if ((u & mask) == prefix) bin = (int)((u >> shift) & 255u);
+        }
+        ksa_hist_add(s_hist, bin);
+    }
+    __syncthreads();
+}
+
 /* s_hist: shared unsigned[256]; s_prefix, s_remain: shared scalars. On return *threshold is the bit
  * pattern of the k-th largest score and *remain how many scores equal to it belong to the Top-k.
  * hist0_ready: the caller has already filled s_hist with the first pass's histogram (ksa_hist_add of
@@ -92,20 +112,7 @@ static __device__ __forceinline__ void ksa_radix_select(const float *sc, int n, 
     bool collected = false;
     for (int pass = 0; pass < 4; pass++) {
         const int shift = 24 - 8 * pass;
-        if (pass > 0 || !hist0_ready) {
-            for (int i = tid; i < 256; i += blockDim.x) s_hist[i] = 0;
-            __syncthreads();
-            for (int j0 = 0; j0 < n; j0 += blockDim.x) { /* uniform trip count: every lane reaches the match */
-                const int j = j0 + tid;
-                int bin = -1;
-                if (j < n) {
-                    unsigned u = __float_as_uint(sc[j]);
-                    if ((u & mask) == prefix) bin = (int)((u >> shift) & 255u);
-                }
-                ksa_hist_add(s_hist, bin);
-            }
-            __syncthreads();
-        }
+        if (pass > 0 || !hist0_ready) ksa_radix_count(sc, n, mask, prefix, shift, s_hist);
         if (tid < KSA_WARP_SIZE) ksa_radix_pick_bin(s_hist, prefix, shift, remain, s_prefix, s_remain);
         __syncthreads();
         prefix = *s_prefix;
