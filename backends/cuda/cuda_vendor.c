@@ -153,8 +153,8 @@ static int kc_pick_splits(int64_t slots, int64_t items, int64_t nlist)
 /* clusters of `splits` CTAs of the call's decode variant the device holds at once (0: none) */
 static int kc_cluster_count(const ksa_problem *p, const ksa_gpu_plan *pl, int chunk, int splits)
 {
-    if (pl->kernels != &kc_kernels_sm90 || splits < 2 || splits > 16) return 0;
-    return kc_mma_decode_max_clusters(p->head_dim, (int)p->dtype, pl->dec_stages, chunk, splits);
+    if (pl->kernels != &kc_kernels_sm90) return 0;
+    return kc_mma_decode_max_clusters(p->head_dim, (int)p->dtype, pl->dec_stages, chunk, splits); /* 0 outside 2..16 */
 }
 static int kc_cluster_fits(const ksa_problem *p, const ksa_gpu_plan *pl, int chunk, int splits)
 {
@@ -247,8 +247,8 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
             const int64_t nlist = ksa_gpu_decode_list_len(p);
             /* the occupancy of the call's main pass (gathered or TMA: the same shared memory per chunk size) */
             const int per_sm = kc_mma_decode_blocks_per_sm(p->head_dim, (int)p->dtype, pl->dec_stages, chunk);
-            const int64_t slots = (int64_t)d->prop.multiProcessorCount * per_sm, items = (int64_t)p->batch * p->num_kv_heads;
-            pl->splits = kc_pick_splits(slots, items, nlist);
+            const int64_t slots = (int64_t)d->prop.multiProcessorCount * per_sm;
+            pl->splits = kc_pick_splits(slots, lists, nlist);
             /* REUSE in one wave with the in-cluster combine: shorter splits (128 keys or more, up to
              * 16) cost no combine kernel, so take the most that still fit (measured on the H200, f16
              * B1 Lk8K: 8 splits 7.8 us, the 256-key rule's 4 splits 9.9 us) */
@@ -256,7 +256,7 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
                 int64_t sp = (nlist + 127) / 128;
                 sp = sp > 16 ? 16 : sp;
                 for (; sp > pl->splits; sp--)
-                    if (items * sp <= slots && kc_cluster_fits(p, pl, chunk, (int)sp)) break;
+                    if (lists * sp <= slots && kc_cluster_fits(p, pl, chunk, (int)sp)) break;
                 if (sp > pl->splits) pl->splits = (int32_t)sp;
             }
         }
