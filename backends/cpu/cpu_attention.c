@@ -471,9 +471,8 @@ static void load_q_rows(cpu_call *c, cpu_scratch *s, int32_t M)
 }
 
 /* Flash pass of the M loaded rows over `keys`: leaves the running max (base 2), sum and, with
- * need_o, the unnormalised output rows in s->mx, s->l, s->O. */
-/* The online-softmax pass of M loaded rows over `keys` (O when need_o). keep: the raw scores of keys
- * 0 .. keep_n - 1 (a range from key 0) are copied to keep[row][key], leading dimension keep_n */
+ * need_o, the unnormalised output rows in s->mx, s->l, s->O. keep (or NULL): the raw scores of keys
+ * 0 .. keep_n - 1 are also copied to keep[row][key], leading dimension keep_n. */
 static void flash(cpu_call *c, cpu_scratch *s, int32_t b, int32_t g, int32_t M, const cpu_keys *keys, int need_o,
                   int32_t thread, float *keep, int64_t keep_n)
 {
@@ -789,34 +788,29 @@ static void sparse_prefill_task(void *ctx, int64_t task, int32_t thread)
         int64_t count = ksa_prefill_tile_count(&p->topk, lq, lk, t);
         int pooling = count > 0 && count < start;
         if (pooling) memset(s->pooled, 0, (size_t)start * sizeof(float));
-        if (pooling && s->kept) {
-            /* kept scores (keep_scores): per group of sub_rows rows, the lse pass copies the raw
-             * candidate scores aside and the pooled sums read them instead of a second Q K^T; the
-             * rows, their lse and the order of the groups' terms in each pooled sum are those of
-             * the recomputing path below, so the index sets are the same */
-            for (int64_t r0 = 0; r0 < rows; r0 += c->lay.sub_rows) {
-                int32_t M = (int32_t)imin(c->lay.sub_rows, rows - r0);
+        if (pooling || p->anchor_dense_output) {
+            /* kept scores (s->kept: keep_scores, never with a dense output): rows in groups of
+             * sub_rows, whose lse pass copies the raw candidate scores aside for the pooled sums
+             * instead of a second Q K^T; the rows, their lse and the order of the groups' terms in
+             * each pooled sum are those of the recomputing path, so the index sets are the same */
+            const int keep = pooling && s->kept;
+            const int64_t step = keep ? c->lay.sub_rows : c->lay.Mp;
+            for (int64_t r0 = 0; r0 < rows; r0 += step) {
+                int32_t M = (int32_t)imin(step, rows - r0);
                 setup_rows(c, s, b, i0, g * G, G, r0, M, lq, lk);
                 load_q_rows(c, s, M);
                 cpu_keys keys = {NULL, 0, own_end};
-                flash(c, s, b, g, M, &keys, 0, thread, s->kept, start);
-                finish_lse2(s, M);
-                PROF_T0();
-                for (int64_t x0 = 0; x0 < start; x0 += c->lay.BK)
-                    c->k->pool(s->pooled + x0, s->kept + x0, (int32_t)start, s->lse2, M, (int32_t)imin(c->lay.BK, start - x0), c->c);
-                PROF_MARK(thread, PROF_POOL);
-            }
-        } else if (pooling || p->anchor_dense_output) {
-            for (int64_t r0 = 0; r0 < rows; r0 += c->lay.Mp) {
-                int32_t M = (int32_t)imin(c->lay.Mp, rows - r0);
-                setup_rows(c, s, b, i0, g * G, G, r0, M, lq, lk);
-                load_q_rows(c, s, M);
-                cpu_keys keys = {NULL, 0, own_end};
-                flash(c, s, b, g, M, &keys, p->anchor_dense_output, thread, NULL, 0);
+                flash(c, s, b, g, M, &keys, p->anchor_dense_output, thread, keep ? s->kept : NULL, start);
                 if (p->anchor_dense_output) store_rows(c, s, b, M);
                 if (pooling) {
                     finish_lse2(s, M);
-                    pool_pass(c, s, b, g, M, 0, start, s->pooled, thread);
+                    if (keep) {
+                        PROF_T0();
+                        c->k->pool(s->pooled, s->kept, (int32_t)start, s->lse2, M, (int32_t)start, c->c);
+                        PROF_MARK(thread, PROF_POOL);
+                    } else {
+                        pool_pass(c, s, b, g, M, 0, start, s->pooled, thread);
+                    }
                 }
             }
         }
