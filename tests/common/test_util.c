@@ -213,6 +213,16 @@ static ksa_status make_random_rows(ktest_problem *p, ksa_dtype dt, const int64_t
     return st;
 }
 
+/* The bytes of one element of a 16/32-bit float dtype (ksa_dtype_size(dt) of them) holding NaN, or
+ * +inf when `inf`. */
+static void nonfinite_elem(ksa_dtype dt, int inf, unsigned char *out)
+{
+    const uint32_t f32 = inf ? 0x7f800000u : 0x7fc00000u;
+    const uint16_t h = dt == KSA_DTYPE_F16 ? (uint16_t)(inf ? 0x7c00u : 0x7e00u) : (uint16_t)(inf ? 0x7f80u : 0x7fc0u);
+    if (ksa_dtype_size(dt) == 4) memcpy(out, &f32, 4);
+    else memcpy(out, &h, 2);
+}
+
 /* a random paged pool [pages, page_size, G, D] whose rows no sequence owns are NaN: the rows of
  * each sequence's last page past its length, and every page no table entry of a sequence's keys
  * names. A kernel that reads whole pages (a TMA box, a vector load) must keep them out of its
@@ -235,14 +245,13 @@ static ksa_status make_random_paged(ktest_problem *p, ksa_dtype dt, const int64_
     for (int32_t b = 0; b < batch; b++)
         for (int64_t j = 0; j < lk[b]; j++) owned[page_table[b * max_pages + j / ps] * ps + j % ps] = 1;
     const size_t es = ksa_dtype_size(dt);
-    const uint32_t nan32 = 0x7fc00000u;
-    const uint16_t nan16 = dt == KSA_DTYPE_F16 ? (uint16_t)0x7e00u : (uint16_t)0x7fc0u;
+    unsigned char nan[4];
+    nonfinite_elem(dt, 0, nan);
     for (int64_t pg = 0; pg < shape[0]; pg++)
         for (int64_t r = 0; r < ps; r++) {
             if (owned[pg * ps + r]) continue;
             for (int64_t g = 0; g < shape[2]; g++)
-                for (int64_t d = 0; d < shape[3]; d++)
-                    memcpy(h + (size_t)(pg * stride[0] + r * stride[1] + g * stride[2] + d) * es, es == 4 ? (const void *)&nan32 : (const void *)&nan16, es);
+                for (int64_t d = 0; d < shape[3]; d++) memcpy(h + (size_t)(pg * stride[0] + r * stride[1] + g * stride[2] + d) * es, nan, es);
         }
     free(owned);
     ksa_status st = make_tensor(p, dt, 4, shape, stride, h, out);
@@ -261,10 +270,9 @@ static ksa_status make_i32(ktest_problem *p, int ndim, const int64_t *shape, con
 static ksa_status write_nonfinite(const ksa_tensor *t, int64_t elem, int inf)
 {
     size_t es = ksa_dtype_size(t->dtype);
-    uint32_t f32 = inf ? 0x7f800000u : 0x7fc00000u;
-    uint16_t h = t->dtype == KSA_DTYPE_F16 ? (uint16_t)(inf ? 0x7c00u : 0x7e00u) : (uint16_t)(inf ? 0x7f80u : 0x7fc0u);
-    const void *src = es == 4 ? (const void *)&f32 : (const void *)&h;
-    return ksa_buffer_write(t->buffer, t->offset + (size_t)elem * es, src, es, NULL);
+    unsigned char v[4];
+    nonfinite_elem(t->dtype, inf, v);
+    return ksa_buffer_write(t->buffer, t->offset + (size_t)elem * es, v, es, NULL);
 }
 
 /* Element offset of (key j of sequence 0, KV head 0, dim d) in k or v, for every layout. */
