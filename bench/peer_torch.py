@@ -13,7 +13,9 @@ Tensors are allocated in ksa's layout [B, L, H, D]; torch gets the [B, H, L, D] 
 instead ([B, H, L, D] storage, each head's rows contiguous; ksa gets the [B, L, H, D] view), to
 separate a kernel's rate from the DRAM locality of the token-major cache. --page-size P gives ksa
 the same K/V as a paged cache ([pages, P, H, D] in a shuffled page order, with a page table and
-seq_lens_k; torch keeps the contiguous tensors), to compare paged with contiguous rates.
+seq_lens_k on the device; torch keeps the contiguous tensors), to compare paged with contiguous
+rates; ksa gets the host bound max_seqlen_k = Lk, so it reads no lengths back (--read-back-lengths
+leaves the bound out, to measure the synchronising read-back).
 --modes limits the ksa modes run. GQA goes to torch with enable_gqa=True, or with K/V expanded by
 repeat_interleave outside the timed region where a backend refuses it.
 
@@ -151,6 +153,7 @@ def base_record(args, dev, shape, phase, dtype_name, mode, tf, bw, src):
         "shape": {"B": B, "Lq": Lq, "Lk": Lk, "Hq": Hq, "Hkv": Hkv, "D": D}, "dtype": dtype_name,
         "config": dict(args.topk, layout="BLHD" if args.kv_layout == "bshd" else "BLHD view of BHLD K/V",
                        page_size=args.page_size,
+                       length_bounds=bool(args.page_size and not args.read_back_lengths),
                        cpu_isa_env=os.environ.get("KSA_CPU_ISA", ""),
                        repeats=args.repeats),
         "torch_version": torch.__version__,
@@ -187,7 +190,7 @@ def compare(args, emit, timer, kind, dev, shape, phase, dtype_name, modes, tf, b
         v = rnd(B, Lk, Hkv, D)
     o = torch.full_like(q, float("nan"))
     qt, kt, vt = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
-    kx, vx, paged = k, v, {}  # what ksa reads: the same tensors, or a paged copy of them
+    kx, vx, paged, bounds = k, v, {}, {}  # what ksa reads: the same tensors, or a paged copy of them
     if args.page_size:
         ps = args.page_size
         if Lk % ps:
@@ -198,8 +201,10 @@ def compare(args, emit, timer, kind, dev, shape, phase, dtype_name, modes, tf, b
         kx[perm] = k.reshape(npg, ps, Hkv, D)
         vx[perm] = v.reshape(npg, ps, Hkv, D)
         paged = {"page_table": perm.view(B, Lk // ps).to(torch.int32).contiguous(),
-                 # on the device, as ksa requires (it reads them back to the host on every call)
+                 # on the device, as ksa requires; with the host bound it reads them on the device
                  "seq_lens_k": torch.full((B,), Lk, dtype=torch.int32, device=tdev)}
+        if not args.read_back_lengths:
+            bounds = {"max_seqlen_k": Lk}
     causal = phase == "prefill" and Lq == Lk
     if phase == "prefill" and Lq != Lk:
         return  # torch's is_causal aligns the top-left corner; chunked prefill is ksa-bench only
@@ -242,7 +247,7 @@ def compare(args, emit, timer, kind, dev, shape, phase, dtype_name, modes, tf, b
             extra = {}
             if mode != "dense":
                 params = dev.params(MODES["anchor"], ksa.PHASE_DECODE if phase == "decode" else ksa.PHASE_PREFILL,
-                                    **args.topk)
+                                    **bounds, **args.topk)
                 tens = dev.tensors(q, kx, vx, o, **paged)
                 n_tiles, k_slots = dev.index_shape(params, tens)
                 ishape = (B, Hkv, k_slots) if phase == "decode" else (B, Hkv, n_tiles, k_slots)
@@ -250,9 +255,9 @@ def compare(args, emit, timer, kind, dev, shape, phase, dtype_name, modes, tf, b
                 extra = {"indices": torch.full(ishape, -1, dtype=torch.int32, device=tdev),
                          "counts": torch.zeros(cshape, dtype=torch.int32, device=tdev)}
                 if mode == "reuse":  # the anchor's own indices, identity head map
-                    dev.attention(q, kx, vx, o, mode=ksa.MODE_ANCHOR, **extra, **paged, **args.topk)
+                    dev.attention(q, kx, vx, o, mode=ksa.MODE_ANCHOR, **extra, **paged, **bounds, **args.topk)
             ph = ksa.PHASE_DECODE if phase == "decode" else ksa.PHASE_PREFILL
-            run = dev.prepare(q, kx, vx, o, mode=MODES[mode], phase=ph, **extra, **paged, **args.topk)
+            run = dev.prepare(q, kx, vx, o, mode=MODES[mode], phase=ph, **extra, **paged, **bounds, **args.topk)
             o.fill_(float("nan"))
             run()
             if kind == "cuda":
@@ -328,6 +333,8 @@ def main():
                     help="K/V storage: token-major [B, L, H, D] (default) or head-major [B, H, L, D]")
     ap.add_argument("--modes", default="", help="ksa modes to run, e.g. dense,reuse (default: each case's)")
     ap.add_argument("--page-size", type=int, default=0, help="give ksa K/V as a paged cache of this page size")
+    ap.add_argument("--read-back-lengths", action="store_true",
+                    help="paged: leave out the host bound max_seqlen_k, so ksa reads seq_lens_k back every call")
     ap.add_argument("--ksa-gpu-device", default="cuda:0", help="ksa device compared on the GPU (e.g. opencl:0.0)")
     ap.add_argument("--ksa-cpu-device", default="cpu", help="ksa device compared on the CPU")
     args = ap.parse_args()

@@ -252,8 +252,9 @@ ksa_status ksa_compare_problems(const ksa_problem *c, const ksa_problem *r, char
 ksa_status ksa_check_resolve(ksa_device dev, void *native_stream, const ksa_attention_params *params,
                              const ksa_attention_tensors *tensors, ksa_problem *p, ksa_problem_storage *st)
 {
-    if (!params || params->validate_indices || params->mode != KSA_MODE_REUSE)
-        return ksa_resolve_problem(dev, native_stream, params, tensors, p, st);
+    if (!params) return ksa_resolve_problem(dev, native_stream, params, tensors, p, st);
+    /* validation mode also reads the length tensors back whatever bounds the caller gave: the
+     * comparison walks the sequences on the host */
     ksa_attention_params validated = *params;
     validated.validate_indices = 1;
     ksa_status s = ksa_resolve_problem(dev, native_stream, &validated, tensors, p, st);
@@ -262,7 +263,7 @@ ksa_status ksa_check_resolve(ksa_device dev, void *native_stream, const ksa_atte
         snprintf(why, sizeof why, "%s", ksa_last_error());
         return ksa_error(s, "cross-check: the caller's input is invalid (an input error, not a backend fault): %s", why);
     }
-    p->validate_indices = 0; /* the backend sees the call as the caller made it */
+    p->validate_indices = params->validate_indices ? 1 : 0; /* the backend sees the call as the caller made it */
     return s;
 }
 

@@ -17,7 +17,7 @@
 extern "C" {
 #endif
 
-#define KSA_BACKEND_ABI_VERSION 1u
+#define KSA_BACKEND_ABI_VERSION 2u
 #define KSA_PLUGIN_ENTRY_SYMBOL "ksa_plugin_backend"
 #define KSA_MAX_KV_HEADS 256
 #define KSA_MAX_TUNABLES 12
@@ -84,12 +84,20 @@ typedef struct ksa_problem {
     int64_t num_pages;       /* paged only */
     int64_t max_pages_per_seq; /* paged only: page_table.shape[1] */
 
-    /* per-sequence sizes on the host, [batch] each (valid for every layout) */
+    /* per-sequence sizes on the host, [batch] each (valid for every layout), except with
+     * lengths_on_device, where all four are NULL */
     const int32_t *seqlen_q;  /* Lq_b (decode: 1) */
     const int32_t *seqlen_k;  /* Lk_b */
     const int32_t *q_row0;    /* first row of sequence b in q/o (ragged: cu_seqlens_q[b]; else 0) */
     const int32_t *k_row0;    /* first row in k/v (ragged: cu_seqlens_k[b]; else 0) */
+    /* the longest sequence's counts, or the caller's bounds (params.max_seqlen_q / _k) where given
+     * for lengths that come from a tensor; total_q: the sum of the Lq_b, or q's rows with
+     * lengths_on_device */
     int64_t max_seqlen_q, max_seqlen_k, total_q;
+    /* 1: the caller bounded every length tensor and the backend reads lengths on the device
+     * (device_lengths): dispatch read nothing back and validated no per-sequence length */
+    int32_t lengths_on_device;
+    int32_t seqlen_bound_q, seqlen_bound_k; /* params.max_seqlen_q / _k as given (0: none) */
 
     /* index tensor geometry: prefill [B, Hkv, n_tiles, k_slots], decode n_tiles = 1 */
     int64_t n_tiles;
@@ -237,6 +245,11 @@ struct ksa_backend {
 
     /* tuning (optional, may be NULL): the tunable parameters for this problem's class */
     ksa_status (*tunables)(ksa_backend *self, int device, const ksa_problem *p, ksa_tunable_space *out);
+
+    /* 1: the backend takes per-sequence lengths from the device length tensors itself (clamped
+     * to max_seqlen_q / max_seqlen_k and the tensors' capacity), so a call with host bounds for
+     * all of them needs no read-back (ksa_problem.lengths_on_device) */
+    int32_t device_lengths;
 };
 
 /* A plugin exports:  const ksa_backend *ksa_plugin_backend(uint32_t abi_version);

@@ -170,8 +170,9 @@ ksa_tolerance ksa_tolerance_for(ksa_dtype dtype);
 ksa_status ksa_check_against_reference(ksa_device dev, ksa_stream stream, const ksa_attention_params *params,
                                        const ksa_attention_tensors *tensors, char *report, size_t report_len);
 
-/* ksa_resolve_problem for a checked call (KSA_CHECK and ksa_check_against_reference): REUSE
- * index entries are validated whatever params.validate_indices says (p->validate_indices keeps the
+/* ksa_resolve_problem for a checked call (KSA_CHECK and ksa_check_against_reference): resolved as
+ * with params.validate_indices set, so REUSE index entries are validated and the length tensors
+ * read back (host lengths) whatever the caller's params say (p->validate_indices keeps the
  * caller's value), and an invalid input is reported as the caller's input error
  * (INVALID_ARGUMENT), never blamed on the backend. */
 ksa_status ksa_check_resolve(ksa_device dev, void *native_stream, const ksa_attention_params *params,

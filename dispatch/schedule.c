@@ -26,6 +26,7 @@ struct ksa_schedule_s {
     /* tensor parallelism: the KV heads this schedule runs, and each layer's map over them */
     int32_t head_offset, head_count;
     int32_t *local_maps; /* [num_layers][num_kv_heads], first head_count entries of a row used */
+    int32_t max_seqlen_q, max_seqlen_k; /* the layers' length bounds (ksa_schedule_set_max_seqlens), 0 none */
     /* planned step */
     int32_t planned;
     ksa_phase phase;
@@ -271,6 +272,20 @@ ksa_status ksa_schedule_set_head_range(ksa_schedule s, int32_t offset, int32_t c
     return KSA_STATUS_SUCCESS;
 }
 
+ksa_status ksa_schedule_set_max_seqlens(ksa_schedule s, int32_t max_seqlen_q, int32_t max_seqlen_k)
+{
+    ksa_clear_error();
+    static const char *fn = "ksa_schedule_set_max_seqlens";
+    if (!s) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "%s: sched is NULL", fn);
+    if (max_seqlen_q < 0) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "%s: max_seqlen_q is %d; give 0 (no bound) or a bound", fn, max_seqlen_q);
+    if (max_seqlen_k < 0) return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "%s: max_seqlen_k is %d; give 0 (no bound) or a bound", fn, max_seqlen_k);
+    s->max_seqlen_q = max_seqlen_q;
+    s->max_seqlen_k = max_seqlen_k;
+    s->planned = 0; /* the index state's shape follows the bounds */
+    s->last_anchor_run = -1;
+    return KSA_STATUS_SUCCESS;
+}
+
 ksa_status ksa_schedule_get_head_range(ksa_schedule s, int32_t *offset, int32_t *count)
 {
     ksa_clear_error();
@@ -287,6 +302,8 @@ static ksa_attention_params layer_params(ksa_schedule s, int32_t layer)
                                                                 : KSA_MODE_REUSE;
     ksa_attention_params p = ksa_attention_params_default(mode, s->phase);
     p.topk = s->topk;
+    p.max_seqlen_q = s->max_seqlen_q;
+    p.max_seqlen_k = s->max_seqlen_k;
     /* Kascade: layer 0 is an anchor whose output is dense */
     p.anchor_dense_output = (mode == KSA_MODE_ANCHOR && layer == 0) ? 1 : 0;
     return p;
@@ -328,6 +345,8 @@ ksa_status ksa_schedule_plan(ksa_schedule s, ksa_phase phase, const ksa_attentio
         return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "ksa_schedule_plan: phase %d is not a ksa_phase", (int)phase);
     ksa_attention_params p = ksa_attention_params_default(KSA_MODE_ANCHOR, phase);
     p.topk = s->topk;
+    p.max_seqlen_q = s->max_seqlen_q;
+    p.max_seqlen_k = s->max_seqlen_k;
     int64_t n_tiles, k_slots;
     ksa_status st = ksa_attention_index_shape(s->device, &p, shape_tensors, &n_tiles, &k_slots);
     if (st) return st;

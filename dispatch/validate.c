@@ -145,7 +145,12 @@ static ksa_status host_i32(ksa_device dev, void *stream, const ksa_view *v, cons
     ksa_status st = dev->backend->mem_read(dev->backend, dev->index, stream, buf, v->mem, 0, sizeof(int32_t) * (size_t)span);
     if (st != KSA_STATUS_SUCCESS) {
         if (!reuse) free(buf);
-        return st;
+        char why[512];
+        snprintf(why, sizeof why, "%s", ksa_last_error());
+        const int length = strstr(name, "seqlens") || strstr(name, "seq_lens");
+        return ksa_error(st, "%s: reading it back to the host failed%s: %s", name,
+                         length ? " (with params.max_seqlen_q / max_seqlen_k, CUDA and HIP read the lengths on the device)" : "",
+                         why);
     }
     *out = buf;
     if (!reuse) *owned = buf;
@@ -215,8 +220,14 @@ ksa_status ksa_resolve_params(const ksa_attention_params *params, ksa_problem *p
     p->scale = params->scale; /* 0: 1/sqrt(head_dim), set with the shapes */
     p->anchor_dense_output = params->anchor_dense_output ? 1 : 0;
     p->validate_indices = params->validate_indices ? 1 : 0;
+    if (params->max_seqlen_q < 0)
+        FAIL("params.max_seqlen_q is %d; give 0 (no bound) or the most queries any sequence has", params->max_seqlen_q);
+    if (params->max_seqlen_k < 0)
+        FAIL("params.max_seqlen_k is %d; give 0 (no bound) or the most keys any sequence has", params->max_seqlen_k);
     p->topk = *k;
     if (p->mode == KSA_MODE_DENSE && p->topk.tile_size < 1) p->topk.tile_size = 32;
+    p->seqlen_bound_q = params->max_seqlen_q;
+    p->seqlen_bound_k = params->max_seqlen_k;
     return KSA_STATUS_SUCCESS;
 }
 
@@ -366,11 +377,64 @@ ksa_status ksa_resolve_kv_layout(ksa_device dev, const ksa_attention_tensors *t,
 }
 
 /* ---------------------------------------------------------------- step 4: lengths */
+/* The caller's bounds against the tensors' capacities (params.max_seqlen_q / _k). Lengths that come
+ * from a tensor (ragged q; ragged, paged or padded K/V) may be bounded below the capacity; a length
+ * that is a tensor dimension (q's Lq, K/V's Lk without seq_lens_k) is the bound's floor. */
+static ksa_status check_bounds(const ksa_problem *p, int64_t key_capacity)
+{
+    const int q_tensor = p->q_ragged, k_tensor = p->kv_layout == KSA_KV_RAGGED || p->seq_lens_k.present;
+    const int32_t bq = p->seqlen_bound_q, bk = p->seqlen_bound_k;
+    if (bq > 0) {
+        if (q_tensor && bq > p->q.shape[0])
+            FAIL("params.max_seqlen_q is %d but tensors.q holds %lld query rows", bq, (long long)p->q.shape[0]);
+        if (!q_tensor && bq < p->q.shape[1])
+            FAIL("params.max_seqlen_q is %d but every sequence has %lld queries (tensors.q)", bq, (long long)p->q.shape[1]);
+        if (p->phase == KSA_PHASE_DECODE && q_tensor && bq != 1)
+            FAIL("params.max_seqlen_q is %d; decode takes exactly one query per sequence, so the bound is 1", bq);
+    }
+    if (bk > 0) {
+        if (k_tensor && bk > key_capacity)
+            FAIL("params.max_seqlen_k is %d but the K/V %s holds %lld keys per sequence", bk,
+                 p->kv_layout == KSA_KV_PAGED ? "page table" : "tensor", (long long)key_capacity);
+        if (!k_tensor && bk < key_capacity)
+            FAIL("params.max_seqlen_k is %d but every sequence has %lld keys (tensors.k)", bk, (long long)key_capacity);
+    }
+    return KSA_STATUS_SUCCESS;
+}
+
+/* Lengths left on the device (lengths_on_device): the backend reads them from the tensors inside
+ * the call, so only the shape-level rules can be checked here. */
+static ksa_status lengths_from_bounds(ksa_problem *p, int64_t key_capacity)
+{
+    const int q_tensor = p->q_ragged, k_tensor = p->kv_layout == KSA_KV_RAGGED || p->seq_lens_k.present;
+    p->lengths_on_device = 1;
+    p->seqlen_q = p->seqlen_k = p->q_row0 = p->k_row0 = NULL;
+    if (!q_tensor && p->phase == KSA_PHASE_DECODE && p->q.shape[1] != 1)
+        FAIL("params.phase is DECODE but tensors.q has %lld queries per sequence (decode takes exactly one)",
+             (long long)p->q.shape[1]);
+    if (!k_tensor && key_capacity > INT32_MAX) FAIL("tensors.k: %lld keys per sequence is too many", (long long)key_capacity);
+    p->max_seqlen_q = q_tensor ? p->seqlen_bound_q : p->q.shape[1];
+    p->max_seqlen_k = k_tensor ? p->seqlen_bound_k : key_capacity;
+    if (p->max_seqlen_q > p->max_seqlen_k)
+        FAIL("%s allows %lld queries per sequence but %s only %lld keys; queries must not outnumber keys (pos = Lk - Lq + i)",
+             q_tensor ? "params.max_seqlen_q" : "tensors.q", (long long)p->max_seqlen_q,
+             k_tensor ? "params.max_seqlen_k" : "tensors.k", (long long)p->max_seqlen_k);
+    p->total_q = q_tensor ? p->q.shape[0] : (int64_t)p->batch * p->q.shape[1];
+    return KSA_STATUS_SUCCESS;
+}
+
 ksa_status ksa_resolve_lengths(ksa_device dev, void *stream, const ksa_attention_tensors *t, ksa_problem *p,
                                ksa_problem_storage *st)
 {
     int32_t batch = p->batch;
-    ksa_status s = storage_reserve(st, batch);
+    const int q_tensor = p->q_ragged, k_tensor = p->kv_layout == KSA_KV_RAGGED || p->seq_lens_k.present;
+    ksa_status s = check_bounds(p, key_capacity_of(p));
+    if (s) return s;
+    /* every length tensor bounded, on a backend that reads lengths on the device: nothing to read back */
+    if ((q_tensor || k_tensor) && dev->backend->device_lengths && !dev->backend->host_memory && !p->validate_indices &&
+        (!q_tensor || p->seqlen_bound_q > 0) && (!k_tensor || p->seqlen_bound_k > 0))
+        return lengths_from_bounds(p, key_capacity_of(p));
+    s = storage_reserve(st, batch);
     if (s) return s;
     p->seqlen_q = st->seqlen_q;
     p->seqlen_k = st->seqlen_k;
@@ -424,12 +488,19 @@ ksa_status ksa_resolve_lengths(ksa_device dev, void *stream, const ksa_attention
         if (lq > lk) FAIL("sequence %d has %d queries but only %d keys; queries must not outnumber keys (pos = Lk - Lq + i)", b, lq, lk);
         if (p->phase == KSA_PHASE_DECODE && lq != 1)
             FAIL("params.phase is DECODE but sequence %d has %d queries (decode takes exactly one)", b, lq);
+        if (q_tensor && p->seqlen_bound_q > 0 && lq > p->seqlen_bound_q)
+            FAIL("tensors.cu_seqlens_q: sequence %d has %d queries, more than params.max_seqlen_q = %d", b, lq,
+                 p->seqlen_bound_q);
+        if (k_tensor && p->seqlen_bound_k > 0 && lk > p->seqlen_bound_k)
+            FAIL("%s: sequence %d has %d keys, more than params.max_seqlen_k = %d",
+                 p->kv_layout == KSA_KV_RAGGED ? "tensors.cu_seqlens_k" : "tensors.seq_lens_k", b, lk, p->seqlen_bound_k);
         if (lq > max_lq) max_lq = lq;
         if (lk > max_lk) max_lk = lk;
         total_q += lq;
     }
-    p->max_seqlen_q = max_lq;
-    p->max_seqlen_k = max_lk;
+    /* given bounds shape the call on every backend alike (workspace, index sets, tuning class) */
+    p->max_seqlen_q = q_tensor && p->seqlen_bound_q > 0 ? p->seqlen_bound_q : max_lq;
+    p->max_seqlen_k = k_tensor && p->seqlen_bound_k > 0 ? p->seqlen_bound_k : max_lk;
     p->total_q = total_q;
 
     /* page table entries: always when host-readable, on devices in validation mode */
@@ -462,10 +533,13 @@ ksa_status ksa_resolve_index_geometry(ksa_device dev, const ksa_attention_tensor
     int64_t need_tiles = 1;
     if (!decode) {
         need_tiles = 0;
-        for (int32_t b = 0; b < p->batch; b++) {
-            int64_t nt = ksa_problem_tiles(p, b);
-            if (nt > need_tiles) need_tiles = nt;
-        }
+        if (p->lengths_on_device)
+            need_tiles = (p->max_seqlen_q + p->topk.tile_size - 1) / p->topk.tile_size;
+        else
+            for (int32_t b = 0; b < p->batch; b++) {
+                int64_t nt = ksa_problem_tiles(p, b);
+                if (nt > need_tiles) need_tiles = nt;
+            }
     }
     if (p->mode == KSA_MODE_DENSE) {
         p->n_tiles = need_tiles;

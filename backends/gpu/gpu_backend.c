@@ -153,6 +153,15 @@ static ksa_status gpu_mem_read(ksa_backend *self, int device, void *stream, void
 {
     (void)self;
     GPU_SET_DEVICE(device);
+    /* a stream being captured into a graph cannot be synchronised: refuse before touching it, so
+     * the caller's capture stays valid (the runtime would invalidate it) */
+    gpuStreamCaptureStatus capturing = gpuStreamCaptureStatusNone;
+    if (gpuStreamIsCapturing((gpuStream_t)stream, &capturing) != gpuSuccess) (void)gpuGetLastError();
+    if (capturing != gpuStreamCaptureStatusNone)
+        return g_state.host->set_error(KSA_STATUS_UNSUPPORTED,
+                                       "%s: reading device memory back to the host needs a synchronisation, which a "
+                                       "stream being captured into a graph cannot do",
+                                       V.name);
     GPU_TRY(gpuMemcpyAsync(dst, (const char *)ksa_mem_addr(src) + offset, bytes, gpuMemcpyDeviceToHost, (gpuStream_t)stream),
             KSA_GPU_RT "MemcpyAsync (device to host)");
     GPU_TRY(gpuStreamSynchronize((gpuStream_t)stream), KSA_GPU_RT "StreamSynchronize");
@@ -451,18 +460,23 @@ static ksa_status gpu_attention(ksa_backend *self, int device, void *stream, con
     c.kernel_len = (int)sizeof kname;
 
     /* per-sequence metadata from the device length tensors */
-    const int *cu_q = p->q_ragged ? (const int *)ksa_mem_addr(p->cu_seqlens_q.mem) : NULL;
-    const int *cu_k = p->kv_layout == KSA_KV_RAGGED ? (const int *)ksa_mem_addr(p->cu_seqlens_k.mem) : NULL;
-    const int *sk = p->seq_lens_k.present ? (const int *)ksa_mem_addr(p->seq_lens_k.mem) : NULL;
-    int32_t lq_u = p->phase == KSA_PHASE_DECODE ? 1 : (int32_t)(p->q_ragged ? 0 : p->q.shape[1]);
-    int32_t lk_u = (int32_t)(p->kv_layout == KSA_KV_CONTIGUOUS ? p->k.shape[1] : 0);
+    ksa_gpu_lengths len;
+    memset(&len, 0, sizeof len);
+    len.cu_q = p->q_ragged ? (const int *)ksa_mem_addr(p->cu_seqlens_q.mem) : NULL;
+    len.cu_k = p->kv_layout == KSA_KV_RAGGED ? (const int *)ksa_mem_addr(p->cu_seqlens_k.mem) : NULL;
+    len.seq_k = p->seq_lens_k.present ? (const int *)ksa_mem_addr(p->seq_lens_k.mem) : NULL;
+    len.cu_q_s = len.cu_q ? p->cu_seqlens_q.stride[0] : 0;
+    len.cu_k_s = len.cu_k ? p->cu_seqlens_k.stride[0] : 0;
+    len.seq_k_s = len.seq_k ? p->seq_lens_k.stride[0] : 0;
+    len.decode = p->phase == KSA_PHASE_DECODE;
+    len.lq_uniform = len.decode ? 1 : (int32_t)(p->q_ragged ? 0 : p->q.shape[1]);
+    len.lk_uniform = (int32_t)(p->kv_layout == KSA_KV_CONTIGUOUS ? p->k.shape[1] : 0);
+    len.q_rows = p->q.shape[0];
+    len.k_rows = p->k.shape[0];
     /* uniform lengths (contiguous K/V without seq_lens_k, q not ragged) need no metadata kernel: the
      * kernels read max_lq / max_lk (one launch less per call, which decode at small batch feels) */
-    a.meta_uniform = !cu_q && !cu_k && !sk;
-    if (!a.meta_uniform)
-        GPU_STEP(ksa_gpu_launch_meta(&a, &c, cu_q, cu_q ? p->cu_seqlens_q.stride[0] : 0, cu_k,
-                                     cu_k ? p->cu_seqlens_k.stride[0] : 0, sk, sk ? p->seq_lens_k.stride[0] : 0, lq_u, lk_u),
-                 "metadata kernel launch");
+    a.meta_uniform = !len.cu_q && !len.cu_k && !len.seq_k;
+    if (!a.meta_uniform) GPU_STEP(ksa_gpu_launch_meta(&a, &c, &len), "metadata kernel launch");
     st = gpu_passes(p, &pl, &a, &c);
     if (st) return st;
     if (info) {
@@ -496,6 +510,7 @@ static ksa_backend g_backend = {
     gpu_attention_workspace,
     gpu_attention,
     gpu_tunables,
+    1, /* device_lengths: kg_meta reads the length tensors on the device */
 };
 
 #ifdef __cplusplus

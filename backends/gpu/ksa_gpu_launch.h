@@ -89,9 +89,19 @@ struct ksa_gpu_kernels {
 };
 
 /* ------------------------------------------------------------------ the shared kernels (decode_topk.cu) */
-/* per-sequence metadata into the META region from the device length tensors (always launched first) */
-int ksa_gpu_launch_meta(const ksa_gpu_args *a, const ksa_gpu_call *c, const int *cu_q, int64_t cu_q_s, const int *cu_k,
-                        int64_t cu_k_s, const int *seq_k, int64_t seq_k_s, int32_t lq_uniform, int32_t lk_uniform);
+/* Where a call's per-sequence lengths come from: the device length tensors (NULL: absent) with their
+ * element strides, else the uniform counts; the rows of a ragged q / K-V that offsets must stay in. */
+typedef struct ksa_gpu_lengths {
+    const int *cu_q, *cu_k, *seq_k;
+    int64_t cu_q_s, cu_k_s, seq_k_s;
+    int32_t lq_uniform, lk_uniform;
+    int64_t q_rows, k_rows;
+    int32_t decode; /* one query per sequence */
+} ksa_gpu_lengths;
+/* per-sequence metadata into the META region from the device length tensors (launched first where
+ * lengths are not uniform), clamped to a->max_lq / a->max_lk and the rows (a no-op for lengths
+ * dispatch validated; it keeps lengths only the device sees inside the tensors) */
+int ksa_gpu_launch_meta(const ksa_gpu_args *a, const ksa_gpu_call *c, const ksa_gpu_lengths *len);
 int ksa_gpu_launch_topk(const ksa_gpu_args *a, const ksa_gpu_call *c, int decode, int tile0, int ntiles);
 int ksa_gpu_launch_decode(const ksa_gpu_args *a, const ksa_gpu_call *c, int sparse, int window, int with_scores);
 int ksa_gpu_launch_decode_combine(const ksa_gpu_args *a, const ksa_gpu_call *c, int with_lse2);

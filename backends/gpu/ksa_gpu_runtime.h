@@ -28,6 +28,10 @@ typedef hipDeviceProp_t gpuDeviceProp_t;
 #define gpuStreamNonBlocking hipStreamNonBlocking
 #define gpuStreamDestroy hipStreamDestroy
 #define gpuStreamSynchronize hipStreamSynchronize
+#define gpuStreamIsCapturing hipStreamIsCapturing
+#define gpuStreamCaptureStatus hipStreamCaptureStatus
+#define gpuStreamCaptureStatusNone hipStreamCaptureStatusNone
+#define gpuGetLastError hipGetLastError
 #else
 #include <cuda_runtime_api.h>
 #define KSA_GPU_RT "cuda"
@@ -51,6 +55,10 @@ typedef struct cudaDeviceProp gpuDeviceProp_t;
 #define gpuStreamNonBlocking cudaStreamNonBlocking
 #define gpuStreamDestroy cudaStreamDestroy
 #define gpuStreamSynchronize cudaStreamSynchronize
+#define gpuStreamIsCapturing cudaStreamIsCapturing
+#define gpuStreamCaptureStatus enum cudaStreamCaptureStatus
+#define gpuStreamCaptureStatusNone cudaStreamCaptureStatusNone
+#define gpuGetLastError cudaGetLastError
 #endif
 
 #endif /* KSA_GPU_RUNTIME_H */

@@ -194,6 +194,25 @@ typedef struct ksa_attention_params {
     int32_t anchor_dense_output; /* ANCHOR: output is dense attention (layer 0); default 0 */
     int32_t validate_indices;    /* REUSE: check every index entry is in range (slower) */
     ksa_topk_params topk;
+    /* Host-side bounds of the per-sequence lengths, 0 = not given (the default). max_seqlen_q
+     * bounds the query counts (cu_seqlens_q), max_seqlen_k the key counts (cu_seqlens_k,
+     * seq_lens_k). Without them, a device the host cannot read (GPU, OpenCL) has its length
+     * tensors read back with a synchronising copy in every call that names them. With a bound for
+     * every length tensor the call names, the CUDA and HIP backends read the lengths on the device
+     * inside the call: no copy, no synchronisation, and a ragged or paged call can be captured in
+     * a CUDA / HIP graph (OpenCL still reads them back).
+     * A given bound shapes the call wherever lengths come from a tensor, on every backend alike:
+     * the workspace size, the index tensor's k_slots / n_tiles and the tuning class are those of a
+     * batch whose longest sequence has max_seqlen_q queries and max_seqlen_k keys, so one
+     * workspace and one index tensor serve every step up to the bound. A bound must be at most
+     * the capacity (q rows, the K/V tensor's keys per sequence, page table x page size) and at
+     * least every length: where ksa reads the lengths (host memory, OpenCL, validate_indices,
+     * KSA_CHECK) a longer one is INVALID_ARGUMENT naming it; where it does not, a length is
+     * clamped to its bound and the capacity, to at least one key and to no more queries than
+     * keys, so the kernels stay inside the tensors, and that sequence's answer is undefined (the
+     * contract of unchecked REUSE indices). */
+    int32_t max_seqlen_q;
+    int32_t max_seqlen_k;
 } ksa_attention_params;
 
 KSA_API ksa_attention_params ksa_attention_params_default(ksa_mode mode, ksa_phase phase);
@@ -224,7 +243,8 @@ typedef struct ksa_attention_tensors {
  * The length tensors (cu_seqlens, seq_lens_k) live with the call's device like every other tensor;
  * on a device the host cannot read (GPUs, OpenCL) ksa reads them back with a synchronising copy,
  * here and in every ksa_attention call that names them (no allocation once the thread has seen
- * the batch size). */
+ * the batch size), unless params gives their bounds (max_seqlen_q / max_seqlen_k: no read-back
+ * on CUDA and HIP, and the sizes follow the bounds). */
 KSA_API ksa_status ksa_attention_index_shape(ksa_device dev, const ksa_attention_params *params,
                                              const ksa_attention_tensors *tensors, int64_t *n_tiles,
                                              int64_t *k_slots);
@@ -274,6 +294,12 @@ KSA_API ksa_status ksa_schedule_get_shape(ksa_schedule sched, int32_t *num_layer
  * Changing the range drops the planned step (plan again); not allowed in calibration mode. */
 KSA_API ksa_status ksa_schedule_set_head_range(ksa_schedule sched, int32_t kv_head_offset, int32_t kv_head_count);
 KSA_API ksa_status ksa_schedule_get_head_range(ksa_schedule sched, int32_t *kv_head_offset, int32_t *kv_head_count);
+/* Length bounds for every layer's call (ksa_attention_params.max_seqlen_q / max_seqlen_k; 0 = not
+ * given, the default). With them, a ragged or paged step on a CUDA or HIP device reads no lengths
+ * back, neither in ksa_schedule_plan nor in any layer, and the index state and workspace are sized
+ * by the bounds, so one plan serves every step whose lengths stay within them. Drops the planned
+ * step (plan again). */
+KSA_API ksa_status ksa_schedule_set_max_seqlens(ksa_schedule sched, int32_t max_seqlen_q, int32_t max_seqlen_k);
 /* Descriptors of the schedule's index state for the planned step: indices int32 [B, count,
  * n_tiles, k_slots] and counts [B, count, n_tiles] (decode: [B, count, k_slots] and [B, count]),
  * count = the KV heads the schedule runs. They hold what the last ANCHOR layer run wrote; owned by

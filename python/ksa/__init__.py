@@ -67,7 +67,7 @@ class _TopkParams(ctypes.Structure):
 class _AttentionParams(ctypes.Structure):
     _fields_ = [("mode", ctypes.c_int), ("phase", ctypes.c_int), ("scale", ctypes.c_float),
                 ("anchor_dense_output", ctypes.c_int32), ("validate_indices", ctypes.c_int32),
-                ("topk", _TopkParams)]
+                ("topk", _TopkParams), ("max_seqlen_q", ctypes.c_int32), ("max_seqlen_k", ctypes.c_int32)]
 
 
 _TENSOR_NAMES = ("q", "k", "v", "o", "lse", "cu_seqlens_q", "cu_seqlens_k", "page_table",
@@ -140,6 +140,7 @@ def load_library(path=None):
         # tensor parallelism and plan files (RankSchedule, load_plan)
         "ksa_schedule_set_head_range": (st, [vp, i32, i32]),
         "ksa_schedule_get_head_range": (st, [vp, P(i32), P(i32)]),
+        "ksa_schedule_set_max_seqlens": (st, [vp, i32, i32]),
         "ksa_schedule_get_index_state": (st, [vp, P(_Tensor), P(_Tensor)]),
         "ksa_buffer_read": (st, [vp, vp, ctypes.c_size_t, ctypes.c_size_t, vp]),
         "ksa_calib_plan_load": (st, [ctypes.c_char_p, P(_CalibPlan)]),
@@ -346,11 +347,12 @@ class Device:
 
     # attention ----------------------------------------------------------
     def params(self, mode=MODE_DENSE, phase=PHASE_PREFILL, scale=0.0, anchor_dense_output=False,
-               validate_indices=False, **topk):
+               validate_indices=False, max_seqlen_q=0, max_seqlen_k=0, **topk):
         p = self._lib.ksa_attention_params_default(mode, phase)
         p.scale = scale
         p.anchor_dense_output = int(anchor_dense_output)
         p.validate_indices = int(validate_indices)
+        p.max_seqlen_q, p.max_seqlen_k = int(max_seqlen_q), int(max_seqlen_k)
         for key, val in topk.items():
             if not hasattr(p.topk, key):
                 raise TypeError(f"ksa: unknown Top-k parameter {key}")
@@ -424,9 +426,10 @@ class Device:
     def attention(self, q, k, v, o, mode=MODE_DENSE, phase=None, stream=None, **kw):
         """One ksa_attention call. q/o [B, Lq, Hq, D], k/v [B, Lk, Hkv, D]; keyword tensors lse,
         indices, counts, head_map, seq_lens_k, cu_seqlens_q/k, page_table; keyword parameters scale,
-        anchor_dense_output, validate_indices and the Top-k fields (fraction, top_k, min_k,
-        round_multiple, tile_size, rolling, local_window). Enqueued on `stream` (native pointer) or
-        torch's current stream. Returns o."""
+        anchor_dense_output, validate_indices, max_seqlen_q / max_seqlen_k (host bounds of the
+        device length tensors: no read-back on CUDA/HIP, graph-capturable) and the Top-k fields
+        (fraction, top_k, min_k, round_multiple, tile_size, rolling, local_window). Enqueued on
+        `stream` (native pointer) or torch's current stream. Returns o."""
         return self.prepare(q, k, v, o, mode=mode, phase=phase, stream=stream, **kw)()
 
 
@@ -462,6 +465,12 @@ class Schedule:
         a = (ctypes.c_int32 * len(anchors))(*anchors)
         m = (ctypes.c_int32 * len(flat))(*flat)
         _check(self._lib.ksa_schedule_set_kascade(self._h, a, len(anchors), m), "ksa_schedule_set_kascade")
+
+    def set_max_seqlens(self, max_seqlen_q=0, max_seqlen_k=0):
+        """Host bounds of the per-sequence lengths for every layer (ksa_schedule_set_max_seqlens):
+        ragged or paged steps on a GPU then read no lengths back. Plan again afterwards."""
+        _check(self._lib.ksa_schedule_set_max_seqlens(self._h, int(max_seqlen_q), int(max_seqlen_k)),
+               "ksa_schedule_set_max_seqlens")
 
     def set_layer(self, layer, kind, head_map=None):
         m = (ctypes.c_int32 * self.num_kv_heads)(*head_map) if head_map is not None else None

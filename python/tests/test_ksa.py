@@ -228,3 +228,33 @@ def test_bad_input_raises_and_writes_nothing(ctx, device):
     with pytest.raises(ksa.KsaError) as e:
         ctx.open("no-such-device:3")
     assert e.value.status == 5  # KSA_STATUS_NOT_FOUND
+
+
+# ------------------------------------------------------------------ host bounds of the device lengths
+@pytest.mark.parametrize("device", DEVICES)
+def test_length_bounds(ctx, device):
+    """params max_seqlen_k (a host bound of seq_lens_k): the same answer as without it, the index
+    shape sized by the bound, and a length above the bound refused by name with o untouched"""
+    rng = np.random.default_rng(31)
+    cap = 300
+    q, k, v = rand(rng, (2, 1, 4, 32)), rand(rng, (2, cap, 2, 32)), rand(rng, (2, cap, 2, 32))
+    lens = np.array([cap, 211], np.int32)
+    dev = ctx.open(device)
+    o_free, o_bound = np.full_like(q, np.nan), np.full_like(q, np.nan)
+    dev.attention(q, k, v, o_free, phase=ksa.PHASE_DECODE, seq_lens_k=lens)
+    dev.attention(q, k, v, o_bound, phase=ksa.PHASE_DECODE, seq_lens_k=lens, max_seqlen_k=cap)
+    assert_close(o_bound, o_free, "f32", f"{device} bounded decode")
+    want, _ = numpy_attention(q[1:], k[1:, :211], v[1:, :211])
+    assert_close(o_bound[1:], want, "f32", f"{device} bounded decode, short sequence")
+    # the index shape follows the bound, not the longest sequence
+    short = np.array([211, 180], np.int32)
+    tens = dev.tensors(q, k, v, o_free, seq_lens_k=short)
+    budget = dict(fraction=0.5, min_k=8, round_multiple=1)
+    _, slots_free = dev.index_shape(dev.params(ksa.MODE_ANCHOR, ksa.PHASE_DECODE, **budget), tens)
+    _, slots_bound = dev.index_shape(dev.params(ksa.MODE_ANCHOR, ksa.PHASE_DECODE, max_seqlen_k=cap, **budget), tens)
+    assert slots_bound > slots_free, (slots_free, slots_bound)
+    o = np.full_like(q, 7.0)
+    with pytest.raises(ksa.KsaError) as e:
+        dev.attention(q, k, v, o, phase=ksa.PHASE_DECODE, seq_lens_k=lens, max_seqlen_k=250)
+    assert e.value.status == 1 and "params.max_seqlen_k = 250" in str(e.value)
+    assert (o == 7.0).all()

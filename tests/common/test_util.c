@@ -26,6 +26,17 @@ uint64_t ktest_rand_u64(uint64_t *s)
     return z ^ (z >> 31);
 }
 
+void ktest_random_permutation(int32_t *a, int64_t n, uint64_t *state)
+{
+    for (int64_t i = 0; i < n; i++) a[i] = (int32_t)i;
+    for (int64_t i = n - 1; i > 0; i--) {
+        int64_t j = (int64_t)(ktest_rand_u64(state) % (uint64_t)(i + 1));
+        int32_t tmp = a[i];
+        a[i] = a[j];
+        a[j] = tmp;
+    }
+}
+
 double ktest_rand_uniform(uint64_t *s, double lo, double hi)
 {
     return lo + (hi - lo) * ((double)(ktest_rand_u64(s) >> 11) * (1.0 / 9007199254740992.0));
@@ -130,6 +141,10 @@ const char *ktest_config_string(const ktest_config *c, char *buf, size_t len)
     if (c->repeat_keys > 0) {
         size_t used = strlen(buf);
         if (used < len) snprintf(buf + used, len - used, " repeat_keys=%d", c->repeat_keys);
+    }
+    if (c->length_bounds) {
+        size_t used = strlen(buf);
+        if (used < len) snprintf(buf + used, len - used, " length_bounds");
     }
     return buf;
 }
@@ -370,13 +385,7 @@ ksa_status ktest_problem_create(ksa_device dev, const ktest_config *cfg_in, ktes
             st = ksa_error(KSA_STATUS_OUT_OF_MEMORY, "ktest: out of host memory");
             goto done;
         }
-        for (int64_t i = 0; i < num_pages; i++) perm[i] = (int32_t)i;
-        for (int64_t i = num_pages - 1; i > 0; i--) {
-            int64_t j = (int64_t)(ktest_rand_u64(&rng) % (uint64_t)(i + 1));
-            int32_t tmp = perm[i];
-            perm[i] = perm[j];
-            perm[j] = tmp;
-        }
+        ktest_random_permutation(perm, num_pages, &rng);
         int64_t next = 0;
         for (int32_t b = 0; b < B; b++)
             for (int64_t i = 0; i < max_pages; i++)
@@ -399,6 +408,13 @@ ksa_status ktest_problem_create(ksa_device dev, const ktest_config *cfg_in, ktes
         }
     }
     if (st) goto done;
+    if (c->length_bounds) {
+        /* bounds at the capacities, above most sequences' own lengths */
+        if (c->ragged_q) p->params.max_seqlen_q = c->phase == KSA_PHASE_DECODE ? 1 : cuq[B];
+        p->params.max_seqlen_k = c->kv == KTEST_KV_RAGGED  ? cuk[B]
+                                 : c->kv == KTEST_KV_PAGED ? (c->lk + c->page_size - 1) / c->page_size * c->page_size
+                                                           : c->lk;
+    }
     st = inject_nonfinite(c, t, page_table);
     if (st) goto done;
     if (c->with_lse) {
@@ -581,7 +597,7 @@ int ktest_run_standard_grid(ksa_device dev, int quick, const ksa_dtype *dtypes, 
             base.dtype = dtypes[di];
             base.head_dim = head_dims[hi];
             base.seed = (uint64_t)(di * 131 + hi * 17 + 3);
-            ktest_config cases[20];
+            ktest_config cases[24];
             int n = 0;
             ktest_config c;
             /* 1 dense prefill, contiguous, lse */
@@ -635,6 +651,24 @@ int ktest_run_standard_grid(ksa_device dev, int quick, const ksa_dtype *dtypes, 
             /* 17 NaN in q, reuse decode with a local window */
             c = base; c.mode = KSA_MODE_REUSE; c.phase = KSA_PHASE_DECODE; c.hq = 8; c.hkv = 4; c.lk = 180; c.topk_set = 1;
             c.topk = small; c.topk.local_window = 8; c.with_lse = 1; c.nonfinite = KTEST_NAN_Q; cases[n++] = c;
+            /* host bounds of the device lengths (params.max_seqlen_q / _k above the longest sequence):
+             * on CUDA / HIP the lengths stay on the device and the call is shaped by the bounds */
+            /* 18 dense chunked prefill, ragged q + ragged kv, varying lengths, lse */
+            c = base; c.batch = 3; c.lq = 40; c.lk = 120 * scale; c.ragged_q = 1; c.kv = KTEST_KV_RAGGED; c.vary_lengths = 1;
+            c.with_lse = 1; c.length_bounds = 1; cases[n++] = c;
+            /* 19 anchor chunked prefill, ragged q, paged kv, varying lengths */
+            c = base; c.mode = KSA_MODE_ANCHOR; c.batch = 3; c.lq = 50; c.lk = 200 * scale; c.ragged_q = 1; c.kv = KTEST_KV_PAGED;
+            c.vary_lengths = 1; c.topk_set = 1; c.topk = small; c.length_bounds = 1; cases[n++] = c;
+            /* 20 anchor decode, paged, varying lengths, lse */
+            c = base; c.mode = KSA_MODE_ANCHOR; c.phase = KSA_PHASE_DECODE; c.batch = 3; c.lk = 200 * scale; c.kv = KTEST_KV_PAGED;
+            c.vary_lengths = 1; c.with_lse = 1; c.length_bounds = 1; cases[n++] = c;
+            /* 21 reuse decode, paged, head map, local window, varying lengths */
+            c = base; c.mode = KSA_MODE_REUSE; c.phase = KSA_PHASE_DECODE; c.batch = 3; c.hq = 8; c.hkv = 4; c.lk = 180 * scale;
+            c.kv = KTEST_KV_PAGED; c.vary_lengths = 1; c.use_head_map = 1; c.topk_set = 1; c.topk = small; c.topk.local_window = 8;
+            c.length_bounds = 1; cases[n++] = c;
+            /* 22 dense decode, contiguous with seq_lens_k, varying lengths, lse */
+            c = base; c.phase = KSA_PHASE_DECODE; c.batch = 3; c.lk = 150 * scale; c.vary_lengths = 1; c.with_lse = 1;
+            c.length_bounds = 1; cases[n++] = c;
             for (int i = 0; i < n; i++) {
                 cases[i].seed += (uint64_t)i * 1000u;
                 ksa_status st = ktest_run_and_check(dev, &cases[i]);

@@ -48,6 +48,8 @@ typedef struct ktest_config {
     int32_t repeat_keys;     /* contiguous K/V: > 0 repeats the first repeat_keys key rows of each sequence
                               * (key j's rows are key j % repeat_keys's), so scores tie exactly across
                               * the whole list (Top-k tie handling) */
+    int32_t length_bounds;   /* params.max_seqlen_q / _k at the capacities (q's rows for a ragged q, the K/V's
+                              * keys per sequence), above the lengths: CUDA / HIP then read no lengths back */
     uint64_t seed;
 } ktest_config;
 
@@ -115,6 +117,8 @@ int ktest_quick(void);
 
 /* Deterministic PRNG (splitmix64) for tests. */
 uint64_t ktest_rand_u64(uint64_t *state);
+/* a[i] = i for i < n, then shuffled (Fisher-Yates from `state`): the physical page of each logical page */
+void ktest_random_permutation(int32_t *a, int64_t n, uint64_t *state);
 double ktest_rand_uniform(uint64_t *state, double lo, double hi);
 /* n values of dtype dt (f32, f16 or bf16), uniform in [lo, hi) with |x| >= 1e-3 (never zero), in
  * malloc'd host memory the caller frees; NULL when out of memory. */

@@ -2,7 +2,12 @@
  * schedule (anchor with dense output, reuse, anchor, reuse) run eagerly on a caller's
  * cudaStream_t, then captured in a CUDA graph and replayed twice: the replays must reproduce the
  * eager outputs bit for bit (the calls allocate nothing and read no lengths back, so they are
- * capturable). Skips, saying why, when no CUDA device is present (ctest shows it as skipped). */
+ * capturable). The same for a ragged prefill step and a paged decode step of sequences of
+ * different lengths, whose length tensors live on the device: with the schedule's length bounds
+ * (ksa_schedule_set_max_seqlens) nothing is read back and the step captures; without them the
+ * call under capture is refused with UNSUPPORTED naming the length tensor, before it touches the
+ * stream, so the caller's capture stays valid. Skips, saying why, when no CUDA device is present
+ * (ctest shows it as skipped). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -51,9 +56,22 @@ static ksa_buffer random_buffer(size_t n, uint64_t *rng)
     return b;
 }
 
-static void run_step(ksa_phase phase, int lq, int lk)
+/* the layers' tensors: contiguous (uniform lengths), ragged prefill (cu_seqlens on the device) or
+ * paged decode (pages of 16, shuffled, seq_lens_k on the device); sequence 1 is shorter */
+enum { LAYOUT_UNIFORM = 0, LAYOUT_RAGGED = 1, LAYOUT_PAGED = 2 };
+#define PAGE 16
+
+static ksa_buffer i32_buffer(const int32_t *h, size_t n)
 {
-    uint64_t rng = 12345u + (uint64_t)phase;
+    ksa_buffer b = NULL;
+    assert_int_equal(ksa_buffer_alloc(g_dev, n * 4, &b), KSA_STATUS_SUCCESS);
+    assert_int_equal(ksa_buffer_write(b, 0, h, n * 4, NULL), KSA_STATUS_SUCCESS);
+    return b;
+}
+
+static void run_step(ksa_phase phase, int lq, int lk, int layout)
+{
+    uint64_t rng = 12345u + (uint64_t)phase + 100u * (uint64_t)layout;
     cudaStream_t cs;
     assert_int_equal(cudaStreamCreateWithFlags(&cs, cudaStreamNonBlocking), cudaSuccess);
     ksa_stream st = NULL;
@@ -68,8 +86,37 @@ static void run_step(ksa_phase phase, int lq, int lk)
     int32_t maps[NL * HKV] = {0, 1, 1, 0, 0, 1, 0, 0};
     assert_int_equal(ksa_schedule_set_kascade(sched, anchors, 2, maps), KSA_STATUS_SUCCESS);
 
+    /* sequence lengths: (lq, lk) and a shorter second sequence */
+    const int32_t seq_q[B] = {lq, phase == KSA_PHASE_DECODE ? 1 : lq - 50}, seq_k[B] = {lk, lk - 37};
+    int32_t cu_q[B + 1] = {0}, cu_k[B + 1] = {0};
+    for (int b = 0; b < B; b++) {
+        cu_q[b + 1] = cu_q[b] + seq_q[b];
+        cu_k[b + 1] = cu_k[b] + seq_k[b];
+    }
+    const int64_t pages_per_seq = (lk + PAGE - 1) / PAGE, num_pages = B * pages_per_seq + 2;
     int64_t qshape[4] = {B, lq, HQ, D}, kshape[4] = {B, lk, HKV, D};
-    size_t nq = (size_t)B * lq * HQ * D, nk = (size_t)B * lk * HKV * D;
+    int64_t rq_shape[3] = {cu_q[B], HQ, D}, rk_shape[3] = {cu_k[B], HKV, D}, pk_shape[4] = {num_pages, PAGE, HKV, D};
+    size_t nq = layout == LAYOUT_RAGGED ? (size_t)cu_q[B] * HQ * D : (size_t)B * lq * HQ * D;
+    size_t nk = layout == LAYOUT_RAGGED ? (size_t)cu_k[B] * HKV * D
+                : layout == LAYOUT_PAGED ? (size_t)num_pages * PAGE * HKV * D
+                                          : (size_t)B * lk * HKV * D;
+    /* the device length tensors, shared by the layers */
+    ksa_buffer lens[3] = {NULL, NULL, NULL};
+    int64_t cs1[1] = {B + 1}, bs1[1] = {B}, pts[2] = {B, pages_per_seq};
+    if (layout == LAYOUT_RAGGED) {
+        lens[0] = i32_buffer(cu_q, B + 1);
+        lens[1] = i32_buffer(cu_k, B + 1);
+    } else if (layout == LAYOUT_PAGED) {
+        int32_t *perm = malloc(sizeof(int32_t) * (size_t)num_pages), *table = malloc(sizeof(int32_t) * (size_t)(B * pages_per_seq));
+        assert_non_null(perm);
+        assert_non_null(table);
+        ktest_random_permutation(perm, num_pages, &rng);
+        for (int64_t i = 0; i < B * pages_per_seq; i++) table[i] = perm[i];
+        lens[0] = i32_buffer(seq_k, B);
+        lens[1] = i32_buffer(table, (size_t)(B * pages_per_seq));
+        free(perm);
+        free(table);
+    }
     ksa_buffer q[NL], k[NL], v[NL], o[NL];
     ksa_attention_tensors t[NL];
     for (int l = 0; l < NL; l++) {
@@ -78,10 +125,57 @@ static void run_step(ksa_phase phase, int lq, int lk)
         v[l] = random_buffer(nk, &rng);
         assert_int_equal(ksa_buffer_alloc(g_dev, nq * 2, &o[l]), KSA_STATUS_SUCCESS);
         memset(&t[l], 0, sizeof t[l]);
-        t[l].q = ksa_tensor_from_buffer(q[l], 0, KSA_DTYPE_F16, 4, qshape);
-        t[l].k = ksa_tensor_from_buffer(k[l], 0, KSA_DTYPE_F16, 4, kshape);
-        t[l].v = ksa_tensor_from_buffer(v[l], 0, KSA_DTYPE_F16, 4, kshape);
-        t[l].o = ksa_tensor_from_buffer(o[l], 0, KSA_DTYPE_F16, 4, qshape);
+        if (layout == LAYOUT_RAGGED) {
+            t[l].q = ksa_tensor_from_buffer(q[l], 0, KSA_DTYPE_F16, 3, rq_shape);
+            t[l].o = ksa_tensor_from_buffer(o[l], 0, KSA_DTYPE_F16, 3, rq_shape);
+            t[l].k = ksa_tensor_from_buffer(k[l], 0, KSA_DTYPE_F16, 3, rk_shape);
+            t[l].v = ksa_tensor_from_buffer(v[l], 0, KSA_DTYPE_F16, 3, rk_shape);
+            t[l].cu_seqlens_q = ksa_tensor_from_buffer(lens[0], 0, KSA_DTYPE_I32, 1, cs1);
+            t[l].cu_seqlens_k = ksa_tensor_from_buffer(lens[1], 0, KSA_DTYPE_I32, 1, cs1);
+        } else {
+            t[l].q = ksa_tensor_from_buffer(q[l], 0, KSA_DTYPE_F16, 4, qshape);
+            t[l].o = ksa_tensor_from_buffer(o[l], 0, KSA_DTYPE_F16, 4, qshape);
+            int paged = layout == LAYOUT_PAGED;
+            t[l].k = ksa_tensor_from_buffer(k[l], 0, KSA_DTYPE_F16, 4, paged ? pk_shape : kshape);
+            t[l].v = ksa_tensor_from_buffer(v[l], 0, KSA_DTYPE_F16, 4, paged ? pk_shape : kshape);
+            if (paged) {
+                t[l].seq_lens_k = ksa_tensor_from_buffer(lens[0], 0, KSA_DTYPE_I32, 1, bs1);
+                t[l].page_table = ksa_tensor_from_buffer(lens[1], 0, KSA_DTYPE_I32, 2, pts);
+            }
+        }
+    }
+    if (layout != LAYOUT_UNIFORM) {
+        /* without bounds, the step reads its lengths back: refused under capture, with a status */
+        size_t probe_ws = 0;
+        assert_int_equal(ksa_schedule_plan(sched, phase, &t[0], &probe_ws), KSA_STATUS_SUCCESS);
+        ksa_buffer pb = NULL;
+        assert_int_equal(ksa_buffer_alloc(g_dev, probe_ws ? probe_ws : 1, &pb), KSA_STATUS_SUCCESS);
+        ksa_workspace pws;
+        memset(&pws, 0, sizeof pws);
+        pws.buffer = pb;
+        pws.size = probe_ws;
+        /* on a stream of its own */
+        cudaStream_t pcs;
+        assert_int_equal(cudaStreamCreateWithFlags(&pcs, cudaStreamNonBlocking), cudaSuccess);
+        ksa_stream pst = NULL;
+        assert_int_equal(ksa_stream_wrap(g_dev, pcs, &pst), KSA_STATUS_SUCCESS);
+        assert_int_equal(cudaStreamBeginCapture(pcs, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+        ksa_status s = ksa_schedule_run_layer(sched, pst, 0, &t[0], &pws);
+        cudaGraph_t g = NULL;
+        assert_int_equal(cudaStreamEndCapture(pcs, &g), cudaSuccess);
+        assert_non_null(g);
+        cudaGraphDestroy(g);
+        ksa_stream_destroy(pst);
+        assert_int_equal(cudaStreamDestroy(pcs), cudaSuccess);
+        printf("unbounded %s layer under capture: %s (%s)\n", layout == LAYOUT_RAGGED ? "ragged" : "paged",
+               ksa_status_string(s), ksa_last_error());
+        /* refused before the stream is touched: a status naming the tensor, and the capture intact */
+        assert_int_equal(s, KSA_STATUS_UNSUPPORTED);
+        assert_non_null(strstr(ksa_last_error(), layout == LAYOUT_RAGGED ? "tensors.cu_seqlens_q" : "tensors.seq_lens_k"));
+        assert_non_null(strstr(ksa_last_error(), "captured"));
+        ksa_buffer_free(pb);
+        /* the bounds: the longest sequence's counts */
+        assert_int_equal(ksa_schedule_set_max_seqlens(sched, layout == LAYOUT_RAGGED ? lq : 0, lk), KSA_STATUS_SUCCESS);
     }
     size_t wsb = 0;
     assert_int_equal(ksa_schedule_plan(sched, phase, &t[0], &wsb), KSA_STATUS_SUCCESS);
@@ -93,8 +187,14 @@ static void run_step(ksa_phase phase, int lq, int lk)
     ws.size = wsb;
 
     /* eager */
-    for (int l = 0; l < NL; l++) assert_int_equal(ksa_schedule_run_layer(sched, st, l, &t[l], &ws), KSA_STATUS_SUCCESS);
-    assert_int_equal(ksa_stream_synchronize(g_dev, st), KSA_STATUS_SUCCESS);
+    for (int l = 0; l < NL; l++) {
+        ksa_status s = ksa_schedule_run_layer(sched, st, l, &t[l], &ws);
+        if (s) printf("eager layer %d: %s: %s\n", l, ksa_status_string(s), ksa_last_error());
+        assert_int_equal(s, KSA_STATUS_SUCCESS);
+    }
+    ksa_status synced = ksa_stream_synchronize(g_dev, st);
+    if (synced) printf("eager step: %s: %s\n", ksa_status_string(synced), ksa_last_error());
+    assert_int_equal(synced, KSA_STATUS_SUCCESS);
     uint16_t *ref = malloc(nq * 2 * NL), *got = malloc(nq * 2 * NL);
     assert_non_null(ref);
     assert_non_null(got);
@@ -122,8 +222,9 @@ static void run_step(ksa_phase phase, int lq, int lk)
         assert_memory_equal(ref, got, nq * 2 * NL);
         for (int l = 0; l < NL; l++) assert_int_equal(ksa_buffer_fill(o[l], 0, nq * 2, 0xff, st), KSA_STATUS_SUCCESS);
     }
-    printf("%s step: %zu graph nodes, 2 replays identical to the eager run\n", phase == KSA_PHASE_DECODE ? "decode" : "prefill",
-           nodes);
+    printf("%s %s step: %zu graph nodes, 2 replays identical to the eager run\n",
+           layout == LAYOUT_RAGGED ? "ragged" : layout == LAYOUT_PAGED ? "paged" : "uniform",
+           phase == KSA_PHASE_DECODE ? "decode" : "prefill", nodes);
     cudaGraphExecDestroy(exec);
     cudaGraphDestroy(graph);
     free(ref);
@@ -134,6 +235,7 @@ static void run_step(ksa_phase phase, int lq, int lk)
         ksa_buffer_free(v[l]);
         ksa_buffer_free(o[l]);
     }
+    for (int i = 0; i < 3; i++) ksa_buffer_free(lens[i]);
     ksa_buffer_free(wsbuf);
     ksa_schedule_destroy(sched);
     ksa_stream_destroy(st);
@@ -146,7 +248,7 @@ static void test_graph_prefill(void **state)
     if (!g_dev) {
         ktest_skip("no CUDA device");
     }
-    run_step(KSA_PHASE_PREFILL, 300, 300);
+    run_step(KSA_PHASE_PREFILL, 300, 300, LAYOUT_UNIFORM);
 }
 
 static void test_graph_decode(void **state)
@@ -155,7 +257,25 @@ static void test_graph_decode(void **state)
     if (!g_dev) {
         ktest_skip("no CUDA device");
     }
-    run_step(KSA_PHASE_DECODE, 1, 900);
+    run_step(KSA_PHASE_DECODE, 1, 900, LAYOUT_UNIFORM);
+}
+
+static void test_graph_ragged_prefill(void **state)
+{
+    (void)state;
+    if (!g_dev) {
+        ktest_skip("no CUDA device");
+    }
+    run_step(KSA_PHASE_PREFILL, 300, 420, LAYOUT_RAGGED);
+}
+
+static void test_graph_paged_decode(void **state)
+{
+    (void)state;
+    if (!g_dev) {
+        ktest_skip("no CUDA device");
+    }
+    run_step(KSA_PHASE_DECODE, 1, 900, LAYOUT_PAGED);
 }
 
 static int setup(void **state)
@@ -168,6 +288,7 @@ static int setup(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_graph_prefill), cmocka_unit_test(test_graph_decode)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_graph_prefill), cmocka_unit_test(test_graph_decode),
+                                       cmocka_unit_test(test_graph_ragged_prefill), cmocka_unit_test(test_graph_paged_decode)};
     return ktest_run_group(tests, setup, NULL);
 }

@@ -152,6 +152,159 @@ static void step_lengths(void **state)
     ktest_problem_destroy(&tp);
 }
 
+/* The reference device posing as a GPU: host memory off (so dispatch reads length tensors back
+ * through mem_read, which counts), and optionally reading lengths on the device itself. */
+static int g_reads;
+static ksa_backend g_gpu_like;
+static ksa_status counting_read(ksa_backend *self, int device, void *stream, void *dst, ksa_mem src, size_t off, size_t n)
+{
+    (void)self, (void)device, (void)stream;
+    g_reads++;
+    memcpy(dst, (const char *)ksa_mem_addr(src) + off, n);
+    return KSA_STATUS_SUCCESS;
+}
+static ksa_backend *pose_as_gpu(ksa_device dev, int device_lengths)
+{
+    ksa_backend *saved = dev->backend;
+    g_gpu_like = *saved;
+    g_gpu_like.host_memory = 0;
+    g_gpu_like.device_lengths = device_lengths;
+    g_gpu_like.mem_read = counting_read;
+    dev->backend = &g_gpu_like;
+    g_reads = 0;
+    return saved;
+}
+
+/* params.max_seqlen_q / _k: checked against the capacities and every length where dispatch reads
+ * the lengths, no read-back at all on a backend that reads them on the device, and the call shaped
+ * by the bounds either way */
+static void step_length_bounds(void **state)
+{
+    (void)state;
+    ksa_device dev = ref_device();
+    ktest_config c = ktest_config_default();
+    c.mode = KSA_MODE_ANCHOR;
+    c.batch = 3;
+    c.ragged_q = 1;
+    c.kv = KTEST_KV_PAGED;
+    c.page_size = 16;
+    c.vary_lengths = 1;
+    c.lq = 40;
+    c.lk = 300;
+    ktest_problem tp;
+    assert_int_equal(ktest_problem_create(dev, &c, &tp), KSA_STATUS_SUCCESS);
+    const int32_t *cuq = ksa_buffer_data(tp.tensors.cu_seqlens_q.buffer);
+    const int32_t *slk = ksa_buffer_data(tp.tensors.seq_lens_k.buffer);
+    int32_t max_lq = 0, max_lk = 0;
+    for (int b = 0; b < 3; b++) {
+        if (cuq[b + 1] - cuq[b] > max_lq) max_lq = cuq[b + 1] - cuq[b];
+        if (slk[b] > max_lk) max_lk = slk[b];
+    }
+    const int64_t capacity = tp.tensors.page_table.shape[1] * 16;
+    assert_true(max_lk < capacity || max_lq < tp.tensors.q.shape[0]);
+    ksa_problem p;
+    ksa_problem_storage st;
+    memset(&st, 0, sizeof st);
+    ksa_attention_params prm = tp.params;
+
+    /* host memory: bounds at the longest lengths change nothing but are checked */
+    prm.max_seqlen_q = max_lq;
+    prm.max_seqlen_k = max_lk;
+    assert_int_equal(run_steps(dev, &prm, &tp.tensors, 5, &p, &st), KSA_STATUS_SUCCESS);
+    assert_int_equal(p.lengths_on_device, 0);
+    assert_int_equal(p.max_seqlen_q, max_lq);
+    assert_int_equal(p.max_seqlen_k, max_lk);
+    int64_t slots_exact = p.k_slots;
+    /* a bound above the longest length shapes the call: more tiles, the bound's budget */
+    prm.max_seqlen_q = max_lq + 40;
+    prm.max_seqlen_k = (int32_t)capacity;
+    /* an index tensor with room for any budget and tile count (the index geometry step checks the minimum) */
+    ksa_attention_tensors t = tp.tensors;
+    const int64_t hkv = tp.tensors.k.shape[2];
+    int64_t ishape[4] = {3, hkv, 8, 1024}, cshape[3] = {3, hkv, 8};
+    ksa_buffer ibuf = NULL, cbuf = NULL;
+    assert_int_equal(ksa_buffer_alloc(dev, sizeof(int32_t) * 3 * hkv * 8 * 1024, &ibuf), KSA_STATUS_SUCCESS);
+    assert_int_equal(ksa_buffer_alloc(dev, sizeof(int32_t) * 3 * hkv * 8, &cbuf), KSA_STATUS_SUCCESS);
+    t.indices = ksa_tensor_from_buffer(ibuf, 0, KSA_DTYPE_I32, 4, ishape);
+    t.counts = ksa_tensor_from_buffer(cbuf, 0, KSA_DTYPE_I32, 3, cshape);
+    assert_int_equal(run_steps(dev, &prm, &t, 4, &p, &st), KSA_STATUS_SUCCESS);
+    assert_int_equal(p.max_seqlen_q, max_lq + 40);
+    assert_int_equal(p.max_seqlen_k, capacity);
+    for (int b = 0; b < 3; b++) assert_int_equal(p.seqlen_k[b], slk[b]); /* the true lengths stay */
+    /* a length above its bound, a bound above the capacity, a negative bound: refused by name */
+    prm.max_seqlen_k = max_lk - 1;
+    assert_int_equal(run_steps(dev, &prm, &tp.tensors, 4, &p, &st), KSA_STATUS_INVALID_ARGUMENT);
+    assert_non_null(strstr(ksa_last_error(), "more than params.max_seqlen_k"));
+    prm.max_seqlen_k = max_lk;
+    prm.max_seqlen_q = max_lq - 1;
+    assert_int_equal(run_steps(dev, &prm, &tp.tensors, 4, &p, &st), KSA_STATUS_INVALID_ARGUMENT);
+    assert_non_null(strstr(ksa_last_error(), "more than params.max_seqlen_q"));
+    prm.max_seqlen_q = max_lq;
+    prm.max_seqlen_k = (int32_t)capacity + 1;
+    assert_int_equal(run_steps(dev, &prm, &tp.tensors, 4, &p, &st), KSA_STATUS_INVALID_ARGUMENT);
+    assert_non_null(strstr(ksa_last_error(), "params.max_seqlen_k is"));
+    prm.max_seqlen_k = -5;
+    assert_int_equal(run_steps(dev, &prm, &tp.tensors, 1, &p, &st), KSA_STATUS_INVALID_ARGUMENT);
+    assert_non_null(strstr(ksa_last_error(), "params.max_seqlen_k is -5"));
+
+    /* a GPU-like backend without device lengths reads both length tensors back, bounds or not */
+    ksa_backend *saved = pose_as_gpu(dev, 0);
+    prm.max_seqlen_q = max_lq;
+    prm.max_seqlen_k = max_lk;
+    assert_int_equal(run_steps(dev, &prm, &tp.tensors, 4, &p, &st), KSA_STATUS_SUCCESS);
+    assert_int_equal(g_reads, 2);
+    assert_int_equal(p.lengths_on_device, 0);
+    dev->backend = saved;
+
+    /* with device lengths: nothing read back, no host arrays, the call shaped by the bounds */
+    pose_as_gpu(dev, 1);
+    prm.max_seqlen_q = max_lq + 7;
+    prm.max_seqlen_k = (int32_t)capacity;
+    assert_int_equal(run_steps(dev, &prm, &t, 5, &p, &st), KSA_STATUS_SUCCESS);
+    assert_int_equal(g_reads, 0);
+    assert_int_equal(p.lengths_on_device, 1);
+    assert_null(p.seqlen_q);
+    assert_null(p.seqlen_k);
+    assert_int_equal(p.max_seqlen_q, max_lq + 7);
+    assert_int_equal(p.max_seqlen_k, capacity);
+    assert_int_equal(p.total_q, tp.tensors.q.shape[0]);
+    assert_int_equal(p.n_tiles, 8); /* the index tensor's own; at least ceil((max_lq + 7) / 32) */
+    /* the index tensor must hold the bound's budget, whatever the true lengths are */
+    int64_t n_tiles = 0, need_slots = 0;
+    assert_int_equal(ksa_attention_index_shape(dev, &prm, &tp.tensors, &n_tiles, &need_slots), KSA_STATUS_SUCCESS);
+    assert_int_equal(g_reads, 0);
+    assert_int_equal(n_tiles, (max_lq + 7 + 31) / 32);
+    assert_true(need_slots >= slots_exact);
+    /* a bound missing for one of the length tensors: both are read back */
+    prm.max_seqlen_q = 0;
+    assert_int_equal(run_steps(dev, &prm, &t, 4, &p, &st), KSA_STATUS_SUCCESS);
+    assert_int_equal(g_reads, 2);
+    assert_int_equal(p.lengths_on_device, 0);
+    assert_int_equal(p.max_seqlen_q, max_lq);
+    /* validate_indices reads the lengths back even with bounds (REUSE's index check needs them) */
+    g_reads = 0;
+    prm.max_seqlen_q = max_lq;
+    prm.validate_indices = 1;
+    assert_int_equal(run_steps(dev, &prm, &t, 4, &p, &st), KSA_STATUS_SUCCESS);
+    assert_true(g_reads >= 2);
+    assert_int_equal(p.lengths_on_device, 0);
+    prm.validate_indices = 0;
+    /* shape-level rules still hold without the lengths: decode's one query, no more queries than keys */
+    prm.max_seqlen_q = max_lq;
+    prm.max_seqlen_k = max_lq - 1; /* below the true lengths too, which only the device sees */
+    assert_int_equal(run_steps(dev, &prm, &t, 4, &p, &st), KSA_STATUS_INVALID_ARGUMENT);
+    assert_non_null(strstr(ksa_last_error(), "queries must not outnumber keys"));
+    prm.max_seqlen_k = max_lk;
+    prm.phase = KSA_PHASE_DECODE;
+    assert_int_equal(run_steps(dev, &prm, &t, 4, &p, &st), KSA_STATUS_INVALID_ARGUMENT);
+    assert_non_null(strstr(ksa_last_error(), "decode takes exactly one query per sequence"));
+    dev->backend = saved;
+    ksa_buffer_free(ibuf);
+    ksa_buffer_free(cbuf);
+    ksa_problem_storage_release(&st);
+    ktest_problem_destroy(&tp);
+}
+
 static void step_index_geometry_and_head_map(void **state)
 {
     (void)state;
@@ -269,6 +422,7 @@ int main(void)
         cmocka_unit_test(step_params),
         cmocka_unit_test(step_shapes_and_layout),
         cmocka_unit_test(step_lengths),
+        cmocka_unit_test(step_length_bounds),
         cmocka_unit_test(step_index_geometry_and_head_map),
         cmocka_unit_test(step_index_entries),
         cmocka_unit_test(index_set_check),
