@@ -198,8 +198,8 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
                     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(sK + so), "l"(pk + piece * 16));
                     if (!no_v) asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(sV + so), "l"(pv + piece * 16));
                 } else {
-                    kg_copy16(dK + so, pk ? (const void *)(pk + piece * 16) : (const void *)a.meta, pk ? 16 : 0);
-                    if (!no_v) kg_copy16(dV + so, pv ? (const void *)(pv + piece * 16) : (const void *)a.meta, pv ? 16 : 0);
+                    kg_copy16(dK + so, pk ? (const void *)(pk + piece * 16) : a.zero_src, pk ? 16 : 0);
+                    if (!no_v) kg_copy16(dV + so, pv ? (const void *)(pv + piece * 16) : a.zero_src, pv ? 16 : 0);
                 }
             }
         } else {

@@ -204,7 +204,7 @@ static __device__ __forceinline__ void k90_copy_rows(const ksa_gpu_args &a, cons
             } else {
                 const char *p = src[i];
                 asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d),
-                             "l"(p ? (const void *)(p + ch * 16) : (const void *)a.meta), "r"(p ? 16 : 0));
+                             "l"(p ? (const void *)(p + ch * 16) : a.zero_src), "r"(p ? 16 : 0));
             }
         }
     }
@@ -287,7 +287,7 @@ __global__ void __launch_bounds__(384, 1)
         const uint16_t *q = (const uint16_t *)a.q;
         for (int c = pt; c < BM * CH; c += 128) {
             const int r = c / CH, ch = c % CH, rr = w.row_begin + r;
-            const uint16_t *src = (const uint16_t *)a.meta;
+            const uint16_t *src = (const uint16_t *)a.zero_src;
             if (rr < w.row_end) {
                 const int i = rr / G, h = w.g * G + rr % G;
                 src = q + (int64_t)w.b * a.q_s.batch + (int64_t)(w.qrow0 + i) * a.q_s.token + (int64_t)h * a.q_s.head + ch * 8;

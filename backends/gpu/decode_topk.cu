@@ -1,8 +1,6 @@
 /* decode_topk.cu: the shared kernels of the GPU layer, compiled by nvcc for the CUDA plugin and by
  * hipcc for the HIP plugin through ksa_gpu_vendor.h (no warp-size-32 assumption anywhere), and their
  * launchers (the shared entries of a ksa_gpu_kernels table, ksa_gpu_launch.h):
- *  - kg_meta: per-sequence lengths and first rows from the device length tensors, clamped to the
- *    call's bounds and rows (graph-safe);
  *  - kg_decode_split: split-KV decode for the G heads of one KV head over a key list (all keys, or
  *    an index set plus an optional local window), K/V chunks of 64 keys (32 on AMD) double-buffered
  *    in shared memory with 16-byte copies (asynchronous on sm_80+); writes (acc, m, l) partials and,
@@ -27,44 +25,6 @@
 #endif
 #define KG_TOPK_THREADS 1024
 #define KG_TOPK_BATCH 8 /* keys per thread whose loads kg_topk issues together */
-
-/* ------------------------------------------------------------------ metadata */
-static __device__ __forceinline__ int64_t kg_clamp64(int64_t x, int64_t lo, int64_t hi) { return x < lo ? lo : x > hi ? hi : x; }
-
-__global__ void kg_meta(int batch, int *meta, const ksa_gpu_lengths len, int32_t max_lq, int32_t max_lk)
-{
-    for (int b = blockIdx.x * blockDim.x + threadIdx.x; b < batch; b += gridDim.x * blockDim.x) {
-        int64_t lq = len.lq_uniform, q0 = 0, lk = len.lk_uniform, k0 = 0;
-        /* offsets inside the rows (at least one row each: dispatch checked the shapes) */
-        if (len.cu_q) {
-            q0 = kg_clamp64(len.cu_q[(int64_t)b * len.cu_q_s], 0, len.q_rows - 1);
-            lq = kg_clamp64(len.cu_q[(int64_t)(b + 1) * len.cu_q_s], q0, len.q_rows) - q0;
-        }
-        if (len.cu_k) {
-            k0 = kg_clamp64(len.cu_k[(int64_t)b * len.cu_k_s], 0, len.k_rows - 1);
-            lk = kg_clamp64(len.cu_k[(int64_t)(b + 1) * len.cu_k_s], k0, len.k_rows) - k0;
-        } else if (len.seq_k) {
-            lk = len.seq_k[(int64_t)b * len.seq_k_s];
-        }
-        /* at least one key, no more than the bound; queries: no more than the bound or the keys
-         * (a ragged sequence's keys stay inside k: k0 + lk <= k_rows above) */
-        lk = kg_clamp64(lk, 1, max_lk);
-        lq = kg_clamp64(lq, 0, max_lq < lk ? max_lq : lk);
-        if (len.decode) lq = 1;
-        meta[b] = (int)lq;
-        meta[batch + b] = (int)lk;
-        meta[2 * batch + b] = (int)q0;
-        meta[3 * batch + b] = (int)k0;
-    }
-}
-
-extern "C" int ksa_gpu_launch_meta(const ksa_gpu_args *a, const ksa_gpu_call *c, const ksa_gpu_lengths *len)
-{
-    int blocks = (a->batch + 255) / 256;
-    int *meta = (int *)ksa_gpu_ws(c, KSA_GPU_WS_META);
-    kg_meta<<<blocks, 256, 0, (ksa_gpu_stream_t)c->stream>>>(a->batch, meta, *len, a->max_lq, a->max_lk);
-    return (int)cudaGetLastError();
-}
 
 /* ------------------------------------------------------------------ decode */
 template <typename T> static __device__ __forceinline__ float kg_u16_to_float(uint16_t x);

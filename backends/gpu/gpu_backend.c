@@ -256,7 +256,7 @@ static void gpu_make_plan(int device, const ksa_problem *p, ksa_gpu_plan *pl)
     pl->pooled_cap = (size_t)256 << 20; /* pooled scores: at most 256 MiB unless the vendor says otherwise */
     V.plan(d, p, pl);
     const size_t ld = (size_t)pl->lk_ld;
-    pl->bytes[KSA_GPU_WS_META] = sizeof(int32_t) * 4 * B;
+    pl->bytes[KSA_GPU_WS_ZERO_SRC] = 256;
     if (decode && pl->split_decode) {
         gpu_plan_split_decode(d, p, pl);
         if (!(pl->decode_direct && pl->decode_cluster))
@@ -319,7 +319,7 @@ static void gpu_fill_args(const ksa_problem *p, const ksa_gpu_plan *pl, char *ws
     a->v = ksa_mem_addr(p->v.mem);
     a->o = ksa_mem_addr(p->o.mem);
     a->lse = p->lse.present ? (float *)ksa_mem_addr(p->lse.mem) : NULL;
-    a->meta = (const int *)(ws + pl->offset[KSA_GPU_WS_META]);
+    a->zero_src = ws + pl->offset[KSA_GPU_WS_ZERO_SRC];
     a->page_table = paged ? (const int *)ksa_mem_addr(p->page_table.mem) : NULL;
     a->indices = p->indices.present ? (int *)ksa_mem_addr(p->indices.mem) : NULL;
     a->counts = p->counts.present ? (int *)ksa_mem_addr(p->counts.mem) : NULL;
@@ -459,24 +459,21 @@ static ksa_status gpu_attention(ksa_backend *self, int device, void *stream, con
     c.kernel = kname;
     c.kernel_len = (int)sizeof kname;
 
-    /* per-sequence metadata from the device length tensors */
-    ksa_gpu_lengths len;
-    memset(&len, 0, sizeof len);
-    len.cu_q = p->q_ragged ? (const int *)ksa_mem_addr(p->cu_seqlens_q.mem) : NULL;
-    len.cu_k = p->kv_layout == KSA_KV_RAGGED ? (const int *)ksa_mem_addr(p->cu_seqlens_k.mem) : NULL;
-    len.seq_k = p->seq_lens_k.present ? (const int *)ksa_mem_addr(p->seq_lens_k.mem) : NULL;
-    len.cu_q_s = len.cu_q ? p->cu_seqlens_q.stride[0] : 0;
-    len.cu_k_s = len.cu_k ? p->cu_seqlens_k.stride[0] : 0;
-    len.seq_k_s = len.seq_k ? p->seq_lens_k.stride[0] : 0;
-    len.decode = p->phase == KSA_PHASE_DECODE;
-    len.lq_uniform = len.decode ? 1 : (int32_t)(p->q_ragged ? 0 : p->q.shape[1]);
-    len.lk_uniform = (int32_t)(p->kv_layout == KSA_KV_CONTIGUOUS ? p->k.shape[1] : 0);
-    len.q_rows = p->q.shape[0];
-    len.k_rows = p->k.shape[0];
-    /* uniform lengths (contiguous K/V without seq_lens_k, q not ragged) need no metadata kernel: the
-     * kernels read max_lq / max_lk (one launch less per call, which decode at small batch feels) */
-    a.meta_uniform = !len.cu_q && !len.cu_k && !len.seq_k;
-    if (!a.meta_uniform) GPU_STEP(ksa_gpu_launch_meta(&a, &c, &len), "metadata kernel launch");
+    /* per-sequence lengths: the kernels read the device length tensors themselves (kg_lq ...) */
+    ksa_gpu_lengths *len = &a.len;
+    len->cu_q = p->q_ragged ? (const int *)ksa_mem_addr(p->cu_seqlens_q.mem) : NULL;
+    len->cu_k = p->kv_layout == KSA_KV_RAGGED ? (const int *)ksa_mem_addr(p->cu_seqlens_k.mem) : NULL;
+    len->seq_k = p->seq_lens_k.present ? (const int *)ksa_mem_addr(p->seq_lens_k.mem) : NULL;
+    len->cu_q_s = len->cu_q ? p->cu_seqlens_q.stride[0] : 0;
+    len->cu_k_s = len->cu_k ? p->cu_seqlens_k.stride[0] : 0;
+    len->seq_k_s = len->seq_k ? p->seq_lens_k.stride[0] : 0;
+    len->decode = p->phase == KSA_PHASE_DECODE;
+    len->lq_uniform = len->decode ? 1 : (int32_t)(p->q_ragged ? 0 : p->q.shape[1]);
+    len->lk_uniform = (int32_t)(p->kv_layout == KSA_KV_CONTIGUOUS ? p->k.shape[1] : 0);
+    len->q_rows = p->q.shape[0];
+    len->k_rows = p->k.shape[0];
+    /* uniform lengths (contiguous K/V without seq_lens_k, q not ragged): the kernels read max_lq / max_lk */
+    a.meta_uniform = !len->cu_q && !len->cu_k && !len->seq_k;
     st = gpu_passes(p, &pl, &a, &c);
     if (st) return st;
     if (info) {
@@ -510,7 +507,7 @@ static ksa_backend g_backend = {
     gpu_attention_workspace,
     gpu_attention,
     gpu_tunables,
-    1, /* device_lengths: kg_meta reads the length tensors on the device */
+    1, /* device_lengths: the kernels read the length tensors on the device (kg_lq ...) */
 };
 
 #ifdef __cplusplus

@@ -1,8 +1,8 @@
 /* ksa_gpu_args.h: the one kernel argument block of the GPU layer (CUDA and HIP), plain C read by
  * the host glue (gpu_backend.c fills it once per call from a ksa_problem) and by every kernel,
  * which takes it by value (__grid_constant__ on NVIDIA). Per-sequence lengths are not in the block:
- * the metadata kernel writes them into the workspace from the device length tensors (`meta`), so a
- * call issues no host-to-device copy and stays capturable in a CUDA/HIP graph. */
+ * kernels read them from the device length tensors (`len`, through kg_lq ... in
+ * ksa_gpu_common.cuh), so a call issues no copy and stays capturable in a CUDA/HIP graph. */
 #ifndef KSA_GPU_ARGS_H
 #define KSA_GPU_ARGS_H
 
@@ -25,6 +25,16 @@ typedef struct ksa_gpu_strides {
     int64_t batch, token, head, page;
 } ksa_gpu_strides;
 
+/* Where a call's per-sequence lengths come from: the device length tensors (NULL: absent) with their
+ * element strides, else the uniform counts; the rows of a ragged q / K-V that offsets must stay in. */
+typedef struct ksa_gpu_lengths {
+    const int *cu_q, *cu_k, *seq_k;
+    int64_t cu_q_s, cu_k_s, seq_k_s;
+    int32_t lq_uniform, lk_uniform;
+    int64_t q_rows, k_rows;
+    int32_t decode; /* one query per sequence */
+} ksa_gpu_lengths;
+
 typedef struct ksa_gpu_args {
     /* tensors (device pointers) */
     const void *q, *k, *v;
@@ -32,7 +42,7 @@ typedef struct ksa_gpu_args {
     float *lse;        /* the caller's lse (natural log) or NULL */
     float *lse_ws;     /* anchor: internal lse [B][Hq][max_lq] written by the dense prefill-style pass and read
                         * by the pooled-score pass of the same vendor (CUDA: log2 domain, HIP: natural log) */
-    const int *meta;   /* workspace, int32 [4][B]: lq, lk, q_row0, k_row0 (kg_lq ... in ksa_gpu_common.cuh) */
+    const void *zero_src; /* a 16-byte aligned workspace address: the source operand of zero-byte copies */
     const int *page_table;
     int *indices;      /* read by sparse passes, written by Top-k */
     int *counts;
@@ -63,8 +73,7 @@ typedef struct ksa_gpu_args {
     float scale;      /* softmax scale */
     int32_t decode;   /* one query per sequence at pos = Lk - 1 */
     int32_t window;   /* prefill-style pass over a decode REUSE set: local window W (0 = none) */
-    int32_t meta_uniform; /* every sequence has max_lq queries and max_lk keys from row 0: `meta` is not read
-                           * and the metadata kernel is not launched */
+    int32_t meta_uniform; /* every sequence has max_lq queries and max_lk keys from row 0: `len` is not read */
     /* CUDA (set by cuda_vendor.c) */
     int32_t tma_ok;       /* the device has the tensor memory accelerator (compute capability 9.0) */
     int32_t pingpong;     /* sm_90a prefill: the two consumer warpgroups alternate their MMA issue */
@@ -72,6 +81,7 @@ typedef struct ksa_gpu_args {
     int32_t pdl;          /* decode on compute capability 9.0: the split pass and the combine are launched with
                            * programmatic dependent launch (kg_launch) */
     int32_t kv_pages;     /* paged K/V: pages in the pool (the extent of the decode's TMA maps over it) */
+    ksa_gpu_lengths len;  /* the length tensors, unless meta_uniform */
 } ksa_gpu_args;
 
 #ifdef __cplusplus

@@ -1,5 +1,5 @@
 /* ksa_gpu_common.cuh: what the kernels of both GPU vendors share on the device: per-sequence
- * metadata in the workspace, K/V row addressing for contiguous, ragged and paged layouts, the Top-k
+ * lengths from the device length tensors, K/V row addressing for contiguous, ragged and paged layouts, the Top-k
  * budget rules of docs/SEMANTICS.md (dispatch/ksa_budget_rules.h), 16-byte global-to-shared copies
  * (asynchronous on sm_80+), and the shared-memory opt-in. Written only against ksa_gpu_vendor.h, so
  * nvcc and hipcc compile it alike. */
@@ -35,11 +35,43 @@
         return (int)cudaErrorInvalidValue;                                                                  \
     } while (0)
 
-/* per-sequence metadata, int32 [4][B] in the workspace */
-static __device__ __forceinline__ int kg_lq(const ksa_gpu_args &a, int b) { return a.meta_uniform ? a.max_lq : a.meta[b]; }
-static __device__ __forceinline__ int kg_lk(const ksa_gpu_args &a, int b) { return a.meta_uniform ? a.max_lk : a.meta[a.batch + b]; }
-static __device__ __forceinline__ int kg_qrow0(const ksa_gpu_args &a, int b) { return a.meta_uniform ? 0 : a.meta[2 * a.batch + b]; }
-static __device__ __forceinline__ int kg_krow0(const ksa_gpu_args &a, int b) { return a.meta_uniform ? 0 : a.meta[3 * a.batch + b]; }
+/* Per-sequence lengths and first rows, read from the device length tensors (a.len) where the call has
+ * them, clamped to the call's bounds (max_lq, max_lk) and the tensors' rows: a no-op for lengths
+ * dispatch validated; for lengths only the device sees (params' max_seqlen bounds) it keeps every
+ * access inside the tensors. At least one key; no more queries than keys (decode: exactly one). */
+static __device__ __forceinline__ int64_t kg_clamp64(int64_t x, int64_t lo, int64_t hi) { return x < lo ? lo : x > hi ? hi : x; }
+static __device__ __forceinline__ int kg_qrow0(const ksa_gpu_args &a, int b)
+{
+    return a.len.cu_q ? (int)kg_clamp64(a.len.cu_q[(int64_t)b * a.len.cu_q_s], 0, a.len.q_rows - 1) : 0;
+}
+static __device__ __forceinline__ int kg_krow0(const ksa_gpu_args &a, int b)
+{
+    return a.len.cu_k ? (int)kg_clamp64(a.len.cu_k[(int64_t)b * a.len.cu_k_s], 0, a.len.k_rows - 1) : 0;
+}
+static __device__ __forceinline__ int kg_lk(const ksa_gpu_args &a, int b)
+{
+    if (a.meta_uniform) return a.max_lk;
+    int64_t lk = a.len.lk_uniform;
+    if (a.len.cu_k) {
+        const int64_t k0 = kg_krow0(a, b);
+        lk = kg_clamp64(a.len.cu_k[(int64_t)(b + 1) * a.len.cu_k_s], k0, a.len.k_rows) - k0;
+    } else if (a.len.seq_k) {
+        lk = a.len.seq_k[(int64_t)b * a.len.seq_k_s];
+    }
+    return (int)kg_clamp64(lk, 1, a.max_lk);
+}
+static __device__ __forceinline__ int kg_lq(const ksa_gpu_args &a, int b)
+{
+    if (a.meta_uniform) return a.max_lq;
+    if (a.len.decode) return 1;
+    int64_t lq = a.len.lq_uniform;
+    if (a.len.cu_q) {
+        const int64_t q0 = kg_qrow0(a, b);
+        lq = kg_clamp64(a.len.cu_q[(int64_t)(b + 1) * a.len.cu_q_s], q0, a.len.q_rows) - q0;
+    }
+    const int lk = kg_lk(a, b);
+    return (int)kg_clamp64(lq, 0, a.max_lq < lk ? a.max_lq : lk);
+}
 
 /* element offset of row j of KV head g of sequence b in k (which = 0) or v (which = 1) */
 static __device__ __forceinline__ int64_t kg_kv_offset(const ksa_gpu_args &a, int which, int b, int j, int g)
@@ -112,7 +144,7 @@ template <int D>
 static __device__ __forceinline__ void kg_row_piece(const ksa_gpu_args &a, uint16_t *dst, const uint16_t *src, int piece)
 {
     if (a.vec16) {
-        kg_copy16(dst + piece * 8, src ? (const void *)(src + piece * 8) : (const void *)a.meta, src ? 16 : 0);
+        kg_copy16(dst + piece * 8, src ? (const void *)(src + piece * 8) : a.zero_src, src ? 16 : 0);
     } else {
         for (int e = 0; e < 8; e++) dst[piece * 8 + e] = src ? src[piece * 8 + e] : (uint16_t)0;
     }

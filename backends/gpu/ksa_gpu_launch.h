@@ -21,7 +21,7 @@ extern "C" {
  * the shared ones from the plan; a vendor's plan hook may size KSA_GPU_WS_VENDOR* for its own
  * kernels (semaphores, extra partials) and read them back with ksa_gpu_ws(). */
 typedef enum ksa_gpu_region {
-    KSA_GPU_WS_META = 0,  /* int32 [4][B]: lq, lk, q_row0, k_row0 (ksa_gpu_launch_meta) */
+    KSA_GPU_WS_ZERO_SRC = 0, /* 256 bytes: a valid aligned address for zero-byte copies (ksa_gpu_args.zero_src) */
     KSA_GPU_WS_PARTIALS,  /* split decode: float [B][Hq][splits][D + 2]: acc, m, l per split */
     KSA_GPU_WS_SCORES,    /* anchor split decode: float [B][Hq][lk_ld], log2-domain scores */
     KSA_GPU_WS_LSE,       /* anchor: split decode float [B][Hq] (log2); prefill-style pass a.lse_ws */
@@ -89,19 +89,6 @@ struct ksa_gpu_kernels {
 };
 
 /* ------------------------------------------------------------------ the shared kernels (decode_topk.cu) */
-/* Where a call's per-sequence lengths come from: the device length tensors (NULL: absent) with their
- * element strides, else the uniform counts; the rows of a ragged q / K-V that offsets must stay in. */
-typedef struct ksa_gpu_lengths {
-    const int *cu_q, *cu_k, *seq_k;
-    int64_t cu_q_s, cu_k_s, seq_k_s;
-    int32_t lq_uniform, lk_uniform;
-    int64_t q_rows, k_rows;
-    int32_t decode; /* one query per sequence */
-} ksa_gpu_lengths;
-/* per-sequence metadata into the META region from the device length tensors (launched first where
- * lengths are not uniform), clamped to a->max_lq / a->max_lk and the rows (a no-op for lengths
- * dispatch validated; it keeps lengths only the device sees inside the tensors) */
-int ksa_gpu_launch_meta(const ksa_gpu_args *a, const ksa_gpu_call *c, const ksa_gpu_lengths *len);
 int ksa_gpu_launch_topk(const ksa_gpu_args *a, const ksa_gpu_call *c, int decode, int tile0, int ntiles);
 int ksa_gpu_launch_decode(const ksa_gpu_args *a, const ksa_gpu_call *c, int sparse, int window, int with_scores);
 int ksa_gpu_launch_decode_combine(const ksa_gpu_args *a, const ksa_gpu_call *c, int with_lse2);
