@@ -16,8 +16,9 @@
 #   bench/device-run.sh [smoke]          smoke: CI-sized everything, for validating the script
 #   env: OUT (results; default ./out-bench), KSA_RUN_LIMIT (seconds, default 575),
 #        KSA_RUN_TEST_S (ctest's cap in a full run, default 150; the suite takes ~55 s on the H200 machine),
-#        KSA_RUN_SKIP ("test sanitize grid kascade legacy torchops peer cpu opencl tune cputune owners": stages to
-#        leave out), KSA_RUN_GRID_S / KSA_RUN_PEER_S / KSA_RUN_TUNE_S (those stages' seconds; 110 / 100 / 240),
+#        KSA_RUN_SKIP ("test sanitize grid kascade legacy torchops peer paged cpu opencl tune cputune owners":
+#        stages to leave out), KSA_RUN_GRID_S / KSA_RUN_PEER_S / KSA_RUN_PAGED_S / KSA_RUN_TUNE_S (those
+#        stages' seconds; 110 / 100 / 40 / 240),
 #        KSA_BENCH_BUILD (build dir, default ./build-device), KSA_RUN_JOBS, KSA_RUN_CMAKE_ARGS
 #
 # Results under $OUT (at most 8 files, as the device tool returns them): summary.txt (read this
@@ -239,6 +240,21 @@ if ! skip peer && [ -f "$KSA_LIBRARY" ]; then
   say "peer rc=$? at $(elapsed) s"
   grep "^#" "$LOGS/peer.err" | head -40 | tee -a "$SUM"
   grep -v "^#" "$LOGS/peer.err" | tail -5 | tee -a "$SUM"
+fi
+
+# ---------------------------------------------------------------- paged K/V against contiguous (issue 18)
+# ksa gets a shuffled paged copy of the same K/V with seq_lens_k on the device and the host bound
+# max_seqlen_k (no read-back); make_table.py compares it with the contiguous records above
+if ! skip peer && ! skip paged && [ -f "$KSA_LIBRARY" ] && [ "$MODE" != smoke ]; then
+  b=$(budget "${KSA_RUN_PAGED_S:-40}" 110)
+  stage "peer_torch.py --page-size 64 and 16: paged decode B1/16/64 Lk32K ($b s)"
+  for ps in 64 16; do
+    # shellcheck disable=SC2086
+    timeout $((b / 2 + 1)) python3 "$ROOT/bench/peer_torch.py" --device cuda --dtype bf16 --page-size $ps \
+      --shape 1,1,32768,32,8,128 --shape 16,1,32768,32,8,128 --shape 64,1,32768,32,8,128 $GPU_PEAKS \
+      --out "$OUT/peer.jsonl" --append 2>>"$LOGS/peer-paged.err"
+    say "paged ($ps) rc=$? at $(elapsed) s"
+  done
 fi
 
 # ---------------------------------------------------------------- CPU backend at each ISA level

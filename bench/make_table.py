@@ -25,8 +25,18 @@ def sh(r):
     return f"B{s['B']} {lq} Hq{s['Hq']}/Hkv{s['Hkv']} D{s['D']}"
 
 
+def page_size(r):
+    """the page size of a paged-K/V record (peer_torch.py --page-size), 0 for contiguous K/V"""
+    return (r.get("config") or {}).get("page_size") or 0
+
+
 def match(r, **kw):
+    kw.setdefault("page_size", 0)  # paged records answer only when asked for
     for k, v in kw.items():
+        if k == "page_size":
+            if page_size(r) != v:
+                return False
+            continue
         if k == "compare":  # a ksa time paired with a peer time (peer_torch.py or an imported pair)
             if bool(r.get("peer_ms")) != v:
                 return False
@@ -180,6 +190,25 @@ def targets(ix, read_gbs=None):
         add("K-dec", "reuse decode f16 B1/16/64 x Lk8K/32K vs the Kascade kernel",
             f"{worst[0]:.2f}x .. {max(p[0] for p in pts):.2f}x", ">= 1.0x at every point", worst[0] >= 1.0,
             f"worst B{worst[1]} Lk{worst[2] // 1024}K: {1000 * worst[3]['median_ms']:.1f} vs {worst[4]:.1f} us")
+    # paged K/V (pages of 64 and 16, with the host bound max_seqlen_k) against contiguous, same call
+    pts = []
+    for ps in (64, 16):
+        for mode in ("dense", "anchor", "reuse"):
+            for B in (1, 16, 64):
+                pg = ix.find(compare=True, mode=mode, phase="decode", dtype="bf16", device=gpu_dev, page_size=ps, B=B,
+                             Lk=32768, **std) if gpu_dev else None
+                ct = peer(mode, "decode", "bf16", B=B, Lk=32768, **std)
+                if pg and ct:
+                    pts.append((pg["median_ms"] / ct["median_ms"], ps, mode, B, pg, ct))
+    if pts:
+        worst = max(pts, key=lambda x: x[0])
+        wide = [p for p in pts if p[3] > 1]
+        add("Paged", f"paged / contiguous decode time, bf16 Lk32K, dense/anchor/reuse B1/16/64, pages of 64 and 16 "
+                     f"({len(pts)} points)",
+            f"{min(p[0] for p in pts):.2f}x .. {worst[0]:.2f}x", "<= 1.05x", worst[0] <= 1.05,
+            f"worst {worst[2]} B{worst[3]} pages of {worst[1]}: {1000 * worst[4]['median_ms']:.1f} vs "
+            f"{1000 * worst[5]['median_ms']:.1f} us"
+            + (f"; B16/B64 at most {max(p[0] for p in wide):.2f}x" if wide else ""))
     p7 = [r for r in ix.recs if match(r, compare=True, backend="cpu", mode="dense", phase="prefill", dtype="bf16", B=1,
                                       Lq=4096, Lk=4096, **std)]
     r = max(p7, key=lambda x: x["ratio"]) if p7 else None
@@ -268,12 +297,14 @@ def main():
     for r in recs:
         if r.get("peer_ms") and "shape" in r and not r.get("backend", "").startswith("torch"):
             cfg = (r.get("config") or {}).get("override") or ""
+            if page_size(r):
+                cfg = (cfg + " " if cfg else "") + f"pages of {page_size(r)}"
             seen[(r["device"], r["mode"], r["phase"], r["dtype"], sh(r), cfg)] = r
     for key in sorted(seen, key=lambda k: (k[0], k[2], k[1], k[3], k[4])):
         r = seen[key]
         ok = r.get("status") in ("ok", "mismatch")
         agree = "" if "agree" not in r else ("yes" if r["agree"] else f"NO ({r.get('rel_err')})")
-        cfg = (r.get("config") or {}).get("override") or ""
+        cfg = key[5]
         lines.append(f"| {r['device']} {isa_of(r)}{' ' + cfg if cfg else ''} | {r['mode']} {r['phase']} | {sh(r)} | {r['dtype']} | "
                      f"{fmt(r.get('median_ms') if ok else None, '', 3)} | {r['peer'].replace('torch-sdpa-', 'SDPA ')} | "
                      f"{fmt(r.get('peer_ms'), '', 3)} | {fmt(r.get('ratio') if ok else None, 'x')} | {agree} | {r.get('tool', '')} |")
