@@ -1,7 +1,8 @@
 /* test_cuda.c: the CUDA backend's own cases (libksa_cuda.so) against the reference through the
  * public API: the device's presence and info, the Llama-like shape class (GQA 4, D 128, T 32,
  * default Top-k) with multi-tile selection, the tensor-core decode's 16- and 32-key chunks of
- * gathered lists and its in-cluster combine (sm_90), and the f32 refusal. The standard grid (every mode x
+ * gathered lists and its in-cluster combine (sm_90), device-side clamping of out-of-contract
+ * lengths under host bounds, and the f32 refusal. The standard grid (every mode x
  * phase x layout at f16/bf16, head_dim 64/128/256) runs on every CUDA device in tests/backends.
  * Every case skips, saying why, when no CUDA device is present, and the program then exits with
  * ctest's skip code (ktest_run_group). KSA_TEST_QUICK=1 runs a small subset (used under
@@ -298,6 +299,62 @@ static void test_decode_topk_ties(void **state)
     assert_int_equal(failures, 0);
 }
 
+/* Lengths only the device sees (host bounds given, nothing read back) are clamped by the kernels to
+ * the bound and the capacity, at least one key (docs/SEMANTICS.md, "Length bounds"): a call whose
+ * seq_lens_k holds out-of-contract values (above the bound, negative, zero) runs without a fault and
+ * gives, bit for bit, the outputs of the clamped lengths, which the reference confirms. Dense and
+ * anchor decode over pages of 16 (the memcheck run of the quick set covers the clamped reads). */
+static void test_lengths_clamped_on_device(void **state)
+{
+    (void)state;
+    require_device();
+    for (int m = 0; m < 2; m++) {
+        ktest_config c = ktest_config_default();
+        c.mode = m ? KSA_MODE_ANCHOR : KSA_MODE_DENSE;
+        c.phase = KSA_PHASE_DECODE;
+        c.dtype = KSA_DTYPE_BF16;
+        c.hq = 8;
+        c.hkv = 2;
+        c.head_dim = 128;
+        c.batch = 3;
+        c.lk = 704; /* a whole number of pages: sequence 0's true length is the capacity */
+        c.kv = KTEST_KV_PAGED;
+        c.page_size = 16;
+        c.vary_lengths = 1;
+        c.length_bounds = 1;
+        c.with_lse = 1;
+        c.seed = 700 + (uint64_t)m;
+        ktest_problem p;
+        assert_int_equal(ktest_problem_create(g_dev, &c, &p), KSA_STATUS_SUCCESS);
+        assert_int_equal(p.params.max_seqlen_k, 704);
+        assert_int_equal(p.tensors.seq_lens_k.stride[0], 1);
+        const int32_t bad[3] = {704 + 5000, -7, 0}, clamped[3] = {704, 1, 1};
+        size_t obytes = ksa_buffer_size(p.tensors.o.buffer), ibytes = m ? ksa_buffer_size(p.tensors.indices.buffer) : 0;
+        unsigned char *o1 = malloc(obytes), *o2 = malloc(obytes), *i1 = malloc(ibytes + 1), *i2 = malloc(ibytes + 1);
+        assert_true(o1 && o2 && i1 && i2);
+        /* the clamped lengths: a valid call, checked against the reference */
+        assert_int_equal(ksa_buffer_write(p.tensors.seq_lens_k.buffer, p.tensors.seq_lens_k.offset, clamped, sizeof clamped, NULL),
+                         KSA_STATUS_SUCCESS);
+        ktest_problem_run_bytes(&p, NULL, o1, obytes, i1, ibytes);
+        char report[1024] = "", desc[512];
+        ksa_status st = ktest_problem_check(&p, report, sizeof report);
+        if (st) printf("clamped lengths: %s: %s\n", ktest_config_string(&c, desc, sizeof desc), report);
+        assert_int_equal(st, KSA_STATUS_SUCCESS);
+        /* the out-of-contract ones: no fault, the same bits */
+        assert_int_equal(ksa_buffer_write(p.tensors.seq_lens_k.buffer, p.tensors.seq_lens_k.offset, bad, sizeof bad, NULL),
+                         KSA_STATUS_SUCCESS);
+        ktest_problem_run_bytes(&p, NULL, o2, obytes, i2, ibytes);
+        const int same = memcmp(o1, o2, obytes) == 0 && (!ibytes || memcmp(i1, i2, ibytes) == 0);
+        if (!same) printf("out-of-contract lengths differ from their clamped values: %s\n", ktest_config_string(&c, desc, sizeof desc));
+        assert_true(same);
+        free(o1);
+        free(o2);
+        free(i1);
+        free(i2);
+        ktest_problem_destroy(&p);
+    }
+}
+
 static void test_f32_unsupported(void **state)
 {
     (void)state;
@@ -327,6 +384,7 @@ int main(void)
         cmocka_unit_test(test_decode_cluster),
         cmocka_unit_test(test_decode_topk_pooling),
         cmocka_unit_test(test_decode_topk_ties),
+        cmocka_unit_test(test_lengths_clamped_on_device),
     };
     return ktest_run_group(tests, setup, NULL);
 }
