@@ -755,7 +755,7 @@ static int k90_make_map(CUtensorMap *m, const void *base, int dtype, int D, int 
  * rows past Lk are out of the tensor and read as zeros) whose strides TMA accepts */
 extern "C" int kc_tma_kv_maps(const ksa_gpu_args *a, int head_dim, int box_rows, CUtensorMap *mk, CUtensorMap *mv)
 {
-    if (a->sparse || !a->meta_uniform || a->kv_layout != KSA_GPU_KV_CONTIGUOUS || !a->vec16) return 0;
+    if (a->sparse || !a->uniform_lengths || a->kv_layout != KSA_GPU_KV_CONTIGUOUS || !a->vec16) return 0;
     const ksa_gpu_strides *ks[2] = {&a->k_s, &a->v_s};
     for (int i = 0; i < 2; i++)
         if (ks[i]->head <= 0 || ks[i]->token <= 0 || (a->batch > 1 && ks[i]->batch <= 0) || (ks[i]->token * 2) >= (1ll << 40) ||

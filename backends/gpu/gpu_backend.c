@@ -366,6 +366,17 @@ static void gpu_fill_args(const ksa_problem *p, const ksa_gpu_plan *pl, char *ws
     a->k_slots = (int32_t)p->k_slots;
     a->decode = decode;
     a->dec_stages = pl->dec_stages;
+    /* per-sequence lengths: the kernels read the device length tensors themselves (kg_lq ...) */
+    ksa_gpu_lengths *len = &a->len;
+    len->cu_q = p->q_ragged ? (const int *)ksa_mem_addr(p->cu_seqlens_q.mem) : NULL;
+    len->cu_k = p->kv_layout == KSA_KV_RAGGED ? (const int *)ksa_mem_addr(p->cu_seqlens_k.mem) : NULL;
+    len->seq_k = p->seq_lens_k.present ? (const int *)ksa_mem_addr(p->seq_lens_k.mem) : NULL;
+    len->cu_q_s = len->cu_q ? p->cu_seqlens_q.stride[0] : 0;
+    len->cu_k_s = len->cu_k ? p->cu_seqlens_k.stride[0] : 0;
+    len->seq_k_s = len->seq_k ? p->seq_lens_k.stride[0] : 0;
+    len->q_rows = p->q.shape[0];
+    len->k_rows = p->k.shape[0];
+    a->uniform_lengths = !len->cu_q && !len->cu_k && !len->seq_k;
     for (int g = 0; g < p->num_kv_heads; g++) a->head_map[g] = p->head_map ? p->head_map[g] : g;
     if (V.args) V.args(pl, p, a);
 }
@@ -459,21 +470,6 @@ static ksa_status gpu_attention(ksa_backend *self, int device, void *stream, con
     c.kernel = kname;
     c.kernel_len = (int)sizeof kname;
 
-    /* per-sequence lengths: the kernels read the device length tensors themselves (kg_lq ...) */
-    ksa_gpu_lengths *len = &a.len;
-    len->cu_q = p->q_ragged ? (const int *)ksa_mem_addr(p->cu_seqlens_q.mem) : NULL;
-    len->cu_k = p->kv_layout == KSA_KV_RAGGED ? (const int *)ksa_mem_addr(p->cu_seqlens_k.mem) : NULL;
-    len->seq_k = p->seq_lens_k.present ? (const int *)ksa_mem_addr(p->seq_lens_k.mem) : NULL;
-    len->cu_q_s = len->cu_q ? p->cu_seqlens_q.stride[0] : 0;
-    len->cu_k_s = len->cu_k ? p->cu_seqlens_k.stride[0] : 0;
-    len->seq_k_s = len->seq_k ? p->seq_lens_k.stride[0] : 0;
-    len->decode = p->phase == KSA_PHASE_DECODE;
-    len->lq_uniform = len->decode ? 1 : (int32_t)(p->q_ragged ? 0 : p->q.shape[1]);
-    len->lk_uniform = (int32_t)(p->kv_layout == KSA_KV_CONTIGUOUS ? p->k.shape[1] : 0);
-    len->q_rows = p->q.shape[0];
-    len->k_rows = p->k.shape[0];
-    /* uniform lengths (contiguous K/V without seq_lens_k, q not ragged): the kernels read max_lq / max_lk */
-    a.meta_uniform = !len->cu_q && !len->cu_k && !len->seq_k;
     st = gpu_passes(p, &pl, &a, &c);
     if (st) return st;
     if (info) {

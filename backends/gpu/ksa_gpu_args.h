@@ -25,14 +25,13 @@ typedef struct ksa_gpu_strides {
     int64_t batch, token, head, page;
 } ksa_gpu_strides;
 
-/* Where a call's per-sequence lengths come from: the device length tensors (NULL: absent) with their
- * element strides, else the uniform counts; the rows of a ragged q / K-V that offsets must stay in. */
+/* Where a call's per-sequence lengths come from: the device length tensors (NULL: absent; a count
+ * without its tensor is the call's max_lq / max_lk) with their element strides, and the rows of a
+ * ragged q / K-V that offsets must stay in. */
 typedef struct ksa_gpu_lengths {
     const int *cu_q, *cu_k, *seq_k;
     int64_t cu_q_s, cu_k_s, seq_k_s;
-    int32_t lq_uniform, lk_uniform;
     int64_t q_rows, k_rows;
-    int32_t decode; /* one query per sequence */
 } ksa_gpu_lengths;
 
 typedef struct ksa_gpu_args {
@@ -73,7 +72,7 @@ typedef struct ksa_gpu_args {
     float scale;      /* softmax scale */
     int32_t decode;   /* one query per sequence at pos = Lk - 1 */
     int32_t window;   /* prefill-style pass over a decode REUSE set: local window W (0 = none) */
-    int32_t meta_uniform; /* every sequence has max_lq queries and max_lk keys from row 0: `len` is not read */
+    int32_t uniform_lengths; /* no length tensor: every sequence has max_lq queries and max_lk keys from row 0 */
     /* CUDA (set by cuda_vendor.c) */
     int32_t tma_ok;       /* the device has the tensor memory accelerator (compute capability 9.0) */
     int32_t pingpong;     /* sm_90a prefill: the two consumer warpgroups alternate their MMA issue */
@@ -81,7 +80,7 @@ typedef struct ksa_gpu_args {
     int32_t pdl;          /* decode on compute capability 9.0: the split pass and the combine are launched with
                            * programmatic dependent launch (kg_launch) */
     int32_t kv_pages;     /* paged K/V: pages in the pool (the extent of the decode's TMA maps over it) */
-    ksa_gpu_lengths len;  /* the length tensors, unless meta_uniform */
+    ksa_gpu_lengths len;  /* the length tensors (all absent with uniform_lengths) */
 } ksa_gpu_args;
 
 #ifdef __cplusplus

@@ -50,8 +50,8 @@ static __device__ __forceinline__ int kg_krow0(const ksa_gpu_args &a, int b)
 }
 static __device__ __forceinline__ int kg_lk(const ksa_gpu_args &a, int b)
 {
-    if (a.meta_uniform) return a.max_lk;
-    int64_t lk = a.len.lk_uniform;
+    if (a.uniform_lengths) return a.max_lk;
+    int64_t lk = a.max_lk; /* no key tensor: the contiguous K/V's length */
     if (a.len.cu_k) {
         const int64_t k0 = kg_krow0(a, b);
         lk = kg_clamp64(a.len.cu_k[(int64_t)(b + 1) * a.len.cu_k_s], k0, a.len.k_rows) - k0;
@@ -62,9 +62,9 @@ static __device__ __forceinline__ int kg_lk(const ksa_gpu_args &a, int b)
 }
 static __device__ __forceinline__ int kg_lq(const ksa_gpu_args &a, int b)
 {
-    if (a.meta_uniform) return a.max_lq;
-    if (a.len.decode) return 1;
-    int64_t lq = a.len.lq_uniform;
+    if (a.uniform_lengths) return a.max_lq;
+    if (a.decode) return 1;
+    int64_t lq = a.max_lq; /* q not ragged: its Lq */
     if (a.len.cu_q) {
         const int64_t q0 = kg_qrow0(a, b);
         lq = kg_clamp64(a.len.cu_q[(int64_t)(b + 1) * a.len.cu_q_s], q0, a.len.q_rows) - q0;
