@@ -147,14 +147,19 @@ static ksa_status host_i32(ksa_device dev, void *stream, const ksa_view *v, cons
         if (!reuse) free(buf);
         char why[512];
         snprintf(why, sizeof why, "%s", ksa_last_error());
-        const int length = strstr(name, "seqlens") || strstr(name, "seq_lens");
-        return ksa_error(st, "%s: reading it back to the host failed%s: %s", name,
-                         length ? " (with params.max_seqlen_q / max_seqlen_k, CUDA and HIP read the lengths on the device)" : "",
-                         why);
+        return ksa_error(st, "%s: reading it back to the host failed: %s", name, why);
     }
     *out = buf;
     if (!reuse) *owned = buf;
     return KSA_STATUS_SUCCESS;
+}
+
+/* a length tensor could not be read back: say how a call avoids reading it */
+static ksa_status length_readback_failed(ksa_status st)
+{
+    char why[600];
+    snprintf(why, sizeof why, "%s", ksa_last_error());
+    return ksa_error(st, "%s (with params.max_seqlen_q / max_seqlen_k, CUDA and HIP read the lengths on the device)", why);
 }
 
 static int host_accessible(ksa_device dev, const ksa_tensor *t)
@@ -170,7 +175,7 @@ static ksa_status read_lengths_cu(ksa_device dev, void *stream, const ksa_view *
     const int32_t *h;
     int32_t *owned;
     ksa_status st = host_i32(dev, stream, v, &h, &owned, name, storage);
-    if (st != KSA_STATUS_SUCCESS) return st;
+    if (st != KSA_STATUS_SUCCESS) return length_readback_failed(st);
     st = KSA_STATUS_SUCCESS;
     int64_t s = v->stride[0];
     if (h[0] != 0) {
@@ -380,9 +385,8 @@ ksa_status ksa_resolve_kv_layout(ksa_device dev, const ksa_attention_tensors *t,
 /* The caller's bounds against the tensors' capacities (params.max_seqlen_q / _k). Lengths that come
  * from a tensor (ragged q; ragged, paged or padded K/V) may be bounded below the capacity; a length
  * that is a tensor dimension (q's Lq, K/V's Lk without seq_lens_k) is the bound's floor. */
-static ksa_status check_bounds(const ksa_problem *p, int64_t key_capacity)
+static ksa_status check_bounds(const ksa_problem *p, int q_tensor, int k_tensor, int64_t key_capacity)
 {
-    const int q_tensor = p->q_ragged, k_tensor = p->kv_layout == KSA_KV_RAGGED || p->seq_lens_k.present;
     const int32_t bq = p->seqlen_bound_q, bk = p->seqlen_bound_k;
     if (bq > 0) {
         if (q_tensor && bq > p->q.shape[0])
@@ -404,9 +408,8 @@ static ksa_status check_bounds(const ksa_problem *p, int64_t key_capacity)
 
 /* Lengths left on the device (lengths_on_device): the backend reads them from the tensors inside
  * the call, so only the shape-level rules can be checked here. */
-static ksa_status lengths_from_bounds(ksa_problem *p, int64_t key_capacity)
+static ksa_status lengths_from_bounds(ksa_problem *p, int q_tensor, int k_tensor, int64_t key_capacity)
 {
-    const int q_tensor = p->q_ragged, k_tensor = p->kv_layout == KSA_KV_RAGGED || p->seq_lens_k.present;
     p->lengths_on_device = 1;
     p->seqlen_q = p->seqlen_k = p->q_row0 = p->k_row0 = NULL;
     if (!q_tensor && p->phase == KSA_PHASE_DECODE && p->q.shape[1] != 1)
@@ -427,13 +430,15 @@ ksa_status ksa_resolve_lengths(ksa_device dev, void *stream, const ksa_attention
                                ksa_problem_storage *st)
 {
     int32_t batch = p->batch;
+    /* which lengths come from a tensor (else from a dimension of q or k) */
     const int q_tensor = p->q_ragged, k_tensor = p->kv_layout == KSA_KV_RAGGED || p->seq_lens_k.present;
-    ksa_status s = check_bounds(p, key_capacity_of(p));
+    const int64_t key_capacity = key_capacity_of(p);
+    ksa_status s = check_bounds(p, q_tensor, k_tensor, key_capacity);
     if (s) return s;
     /* every length tensor bounded, on a backend that reads lengths on the device: nothing to read back */
     if ((q_tensor || k_tensor) && dev->backend->device_lengths && !dev->backend->host_memory && !p->validate_indices &&
         (!q_tensor || p->seqlen_bound_q > 0) && (!k_tensor || p->seqlen_bound_k > 0))
-        return lengths_from_bounds(p, key_capacity_of(p));
+        return lengths_from_bounds(p, q_tensor, k_tensor, key_capacity);
     s = storage_reserve(st, batch);
     if (s) return s;
     p->seqlen_q = st->seqlen_q;
@@ -452,7 +457,6 @@ ksa_status ksa_resolve_lengths(ksa_device dev, void *stream, const ksa_attention
         }
     }
     /* keys */
-    int64_t key_capacity = key_capacity_of(p);
     if (p->kv_layout == KSA_KV_RAGGED) {
         s = read_lengths_cu(dev, stream, &p->cu_seqlens_k, batch, p->k.shape[0], st->seqlen_k, st->k_row0,
                             "tensors.cu_seqlens_k", "tensors.k", st);
@@ -463,7 +467,7 @@ ksa_status ksa_resolve_lengths(ksa_device dev, void *stream, const ksa_attention
             const int32_t *h;
             int32_t *owned;
             s = host_i32(dev, stream, &p->seq_lens_k, &h, &owned, "tensors.seq_lens_k", st);
-            if (s) return s;
+            if (s) return length_readback_failed(s);
             for (int32_t b = 0; b < batch; b++) {
                 int32_t L = h[b * p->seq_lens_k.stride[0]];
                 if (L > key_capacity) {

@@ -209,7 +209,7 @@ typedef struct ksa_attention_params {
      * least every length: where ksa reads the lengths (host memory, OpenCL, validate_indices,
      * KSA_CHECK) a longer one is INVALID_ARGUMENT naming it; where it does not, a length is
      * clamped to its bound and the capacity, to at least one key and to no more queries than
-     * keys, so the kernels stay inside the tensors, and that sequence's answer is undefined (the
+     * keys, so the kernels stay inside the tensors, and the call's output is undefined (the
      * contract of unchecked REUSE indices). */
     int32_t max_seqlen_q;
     int32_t max_seqlen_k;
