@@ -14,9 +14,7 @@
  * barrier the CTAs combine them through distributed shared memory and write o and lse, so no
  * partials go through global memory and no combine kernel runs. Anchor decode also writes the log2-domain scores that kg_decode_pool turns into pooled
  * probabilities. The key list is the same as decode_topk.cu's kg_decode_split: all keys, or an index
- * set plus an optional local window. What a chunk's copies depend on is read ahead of them: a sparse
- * list's index slots two chunks ahead (its chunks are dealt out to the splits, so the first slots are
- * read at the kernel's start), a paged cache's pages one chunk ahead. */
+ * set plus an optional local window. */
 #include <stdio.h>
 #include <string.h>
 
@@ -88,38 +86,11 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
 
     kg_dec_list L;
     const int nlist = kg_dec_list_make(a, b, g, lk, sparse, window, L);
-    /* Which chunks of KC keys of the list this CTA takes. A dense list is cut into one run of chunks
-     * per split. A sparse list is dealt out: chunk c to split c % splits, so where a chunk's key
-     * indices lie does not depend on the list's length (the counts load), and each warp reads the
-     * indices of its first two chunks (kraw_cur, kraw_next) while the counts and Q arrive: the
-     * copies of the first chunk wait for one memory latency, not three. */
+    /* splits cut the list at chunk boundaries */
     const int nch_total = (nlist + KC - 1) / KC;
-    const bool dealt = sparse;
     const int ch_per = (nch_total + splits - 1) / splits;
-    const int ch_begin = dealt ? 0 : split * ch_per, ch_end = dealt ? 0 : min(ch_begin + ch_per, nch_total);
-    const int n_end = dealt ? nlist : min(ch_end * KC, nlist);
-    const int nch_mine = dealt ? (nch_total > split ? (nch_total - 1 - split) / splits + 1 : 0) : max(ch_end - ch_begin, 0);
-    /* the first key of this warp's chunk number `it` (warps take the CTA's chunks warp, warp + 4, ...) */
-    auto chunk_n0 = [&](int it) {
-        const int local = warp + it * KC_MD_WARPS;
-        return (dealt ? local * splits + split : ch_begin + local) * KC;
-    };
-    /* slot n of the index set, read ahead (lane < KC: key n0 + lane of chunk `it`; 0 past the slots) */
-    auto read_raw_key = [&](int it) {
-        const int n = chunk_n0(it) + lane;
-        return (!TMA && sparse && lane < KC && n < a.k_slots) ? L.idx[(int64_t)n * L.is3] : 0;
-    };
-    int kraw_cur = read_raw_key(0), kraw_next = read_raw_key(1);
-    /* chunk `it`'s key of this lane (the gathered path: lane < KC; TMA: lane 0 and the chunk's first key),
-     * -1 past the list; `raw` is its index slot read ahead */
-    auto key_of = [&](int it, int raw) {
-        const int n = chunk_n0(it) + lane;
-        return ((TMA ? lane == 0 : lane < KC) && n < n_end) ? (sparse ? kg_dec_key_from(L, n, raw) : n) : -1;
-    };
-    /* paged K/V: the page of a key, read one chunk ahead like the index slots (page_ahead) */
-    const bool paged = a.kv_layout == KSA_GPU_KV_PAGED;
-    auto read_page = [&](int j) { return j >= 0 ? a.page_table[(int64_t)b * a.pt_s0 + (int64_t)(j / a.page_size) * a.pt_s1] : -1; };
-    int page_ahead = -1;
+    const int ch_begin = split * ch_per, ch_end = min(ch_begin + ch_per, nch_total);
+    const int n_end = min(ch_end * KC, nlist);
 
     /* Q rows: the G heads, zero rows up to 16 */
     const uint16_t *q = (const uint16_t *)a.q;
@@ -147,7 +118,8 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
             kc_ldmatrix_x4(qf[kk], sQ + ((lane & 7) + ((lane >> 3) & 1) * 8) * LD + kk * 16 + (lane >> 4) * 8);
     }
 
-    const int my_n = nch_mine > warp ? (nch_mine - warp + KC_MD_WARPS - 1) / KC_MD_WARPS : 0;
+    /* this warp's chunks: ch_begin + warp, + 4, ... */
+    const int my_n = ch_end - ch_begin > warp ? (ch_end - ch_begin - warp + KC_MD_WARPS - 1) / KC_MD_WARPS : 0;
     unsigned char *ring = sRing + (size_t)warp * STAGES * C::STAGE_BYTES;
     int *keys = sKeys + warp * STAGES * KC;
     __shared__ const char *sRowPtr[KC_MD_WARPS][2][32]; /* gathered path: this warp's chunk's K and V row addresses */
@@ -163,10 +135,9 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
     }
 #endif
 
-    /* copy chunk number `it` of this warp into its ring slot (called once per chunk, in order: the
-     * gathered path takes the chunk's raw keys from kraw_cur and reads ahead the chunk after next) */
+    /* copy chunk number `it` of this warp into its ring slot */
     auto load_chunk = [&](int it) {
-        const int n0 = chunk_n0(it);
+        const int n0 = (ch_begin + warp + it * KC_MD_WARPS) * KC;
         const int slot = it % STAGES;
         unsigned char *dK = ring + slot * C::STAGE_BYTES, *dV = dK + C::TILE_BYTES;
         if constexpr (TMA) {
@@ -178,8 +149,8 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
                 kc_bar_expect_tx(bar, (uint32_t)(no_v ? C::TILE_BYTES : C::STAGE_BYTES));
                 /* contiguous: (key, sequence); paged: (key within its page, page), the chunk inside one page */
                 int row = n0, outer = b;
-                if (paged) {
-                    outer = page_ahead;
+                if (a.kv_layout == KSA_GPU_KV_PAGED) {
+                    outer = a.page_table[(int64_t)b * a.pt_s0 + (int64_t)(n0 / a.page_size) * a.pt_s1];
                     row = n0 % a.page_size;
                 }
 #pragma unroll
@@ -187,7 +158,6 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
                     kc_tma_load_4d(dK + cb * KC * 128, &tmK, cb * 64, g, row, outer, bar);
                     if (!no_v) kc_tma_load_4d(dV + cb * KC * 128, &tmV, cb * 64, g, row, outer, bar);
                 }
-                if (paged) page_ahead = read_page(key_of(it + 1, 0)); /* after this chunk's copies are issued */
             }
 #endif
             return;
@@ -195,19 +165,13 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
         /* lane r < KC: key r of the chunk, its K and V row addresses into this warp's row table */
         int j = -1;
         __syncwarp(); /* the previous chunk's table reads are done */
-        int raw = 0;
-        if (sparse) {
-            raw = kraw_cur;
-            kraw_cur = kraw_next;
-            kraw_next = read_raw_key(it + 2);
-        }
-        const int pg = page_ahead; /* paged: this lane's page in this chunk */
         if (lane < KC) {
-            j = key_of(it, raw);
+            const int n = n0 + lane;
+            j = n < n_end ? kg_dec_key(L, n) : -1;
             const char *pk = NULL, *pv = NULL;
             if (j >= 0) {
-                pk = (const char *)(kp + (paged ? kg_kv_offset_in_page(a, 0, j, g, pg) : kg_kv_offset(a, 0, b, j, g)));
-                pv = (const char *)(vp + (paged ? kg_kv_offset_in_page(a, 1, j, g, pg) : kg_kv_offset(a, 1, b, j, g)));
+                pk = (const char *)(kp + kg_kv_offset(a, 0, b, j, g));
+                pv = (const char *)(vp + kg_kv_offset(a, 1, b, j, g));
             }
             rowp[0][lane] = pk;
             rowp[1][lane] = pv;
@@ -224,25 +188,19 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
         const uint32_t lane_off = (uint32_t)(piece >> 3) * KC * 128 + (uint32_t)rl * 128;
         const uint32_t x = (uint32_t)((piece & 7) ^ (rl & 7));
         const uint32_t sK = (uint32_t)__cvta_generic_to_shared(dK), sV = (uint32_t)__cvta_generic_to_shared(dV);
-        /* the common case (every key of the chunk present) as one compact unrolled loop: the kernel
-         * runs once or twice per SM at small batches, where instruction fetch is a large share of
-         * its time (ncu, tenth session), so the rare case stays out of the hot code */
-        if (a.vec16 && full) {
+        if (a.vec16) {
 #pragma unroll
             for (int i = 0; i < KC * CH / 32; i++) {
                 const int r = i * RPI + rl;
                 const uint32_t so = lane_off + (uint32_t)i * RPI * 128 + ((x ^ (uint32_t)((i * RPI) & 7)) << 4);
-                asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(sK + so), "l"(rowp[0][r] + piece * 16));
-                if (!no_v) asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(sV + so), "l"(rowp[1][r] + piece * 16));
-            }
-        } else if (a.vec16) {
-#pragma unroll 1
-            for (int i = 0; i < KC * CH / 32; i++) {
-                const int r = i * RPI + rl;
-                const uint32_t so = lane_off + (uint32_t)i * RPI * 128 + ((x ^ (uint32_t)((i * RPI) & 7)) << 4);
                 const char *pk = rowp[0][r], *pv = rowp[1][r];
-                kg_copy16(dK + so, pk ? (const void *)(pk + piece * 16) : a.zero_src, pk ? 16 : 0);
-                if (!no_v) kg_copy16(dV + so, pv ? (const void *)(pv + piece * 16) : a.zero_src, pv ? 16 : 0);
+                if (full) {
+                    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(sK + so), "l"(pk + piece * 16));
+                    if (!no_v) asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(sV + so), "l"(pv + piece * 16));
+                } else {
+                    kg_copy16(dK + so, pk ? (const void *)(pk + piece * 16) : a.zero_src, pk ? 16 : 0);
+                    if (!no_v) kg_copy16(dV + so, pv ? (const void *)(pv + piece * 16) : a.zero_src, pv ? 16 : 0);
+                }
             }
         } else {
 #pragma unroll
@@ -257,9 +215,6 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
                 }
             }
         }
-        /* the next chunk's pages, once this chunk's copies are issued (a sparse key waits for its
-         * slot, read a chunk earlier) */
-        if (paged) page_ahead = read_page(key_of(it + 1, kraw_cur));
     };
 
     float m[2] = {KG_NEG_INF, KG_NEG_INF}, l[2] = {0.f, 0.f};
@@ -270,21 +225,21 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
         for (int e = 0; e < 4; e++) o[nb][e] = 0.f;
     const float sl2 = a.scale_log2;
 
-    if (paged) page_ahead = read_page(key_of(0, kraw_cur)); /* after Q's loads: a sparse list's key waits for its slot */
-    /* one loop whose first STAGES - 1 passes only load, so the copy code exists once (the kernel runs
-     * once or twice per SM at small batches, where instruction fetch is a large share of its time) */
-#pragma unroll 1
-    for (int it = 1 - STAGES; it < my_n; it++) {
+#pragma unroll
+    for (int s = 0; s < STAGES - 1; s++) {
+        if (s < my_n) load_chunk(s);
+        kg_copy_commit();
+    }
+    for (int it = 0; it < my_n; it++) {
         if (it + STAGES - 1 < my_n) load_chunk(it + STAGES - 1); /* its slot was consumed at it - 1 */
         kg_copy_commit();
-        if (it < 0) continue;
         const int slot = it % STAGES;
         if constexpr (TMA) {
             kc_bar_wait(&sBar[warp][slot], (it / STAGES) & 1);
             /* a paged chunk past its sequence's end holds the page's other rows (any bits, NaN
              * included), which P = 0 would not cancel in P V: zero those V rows (contiguous ones
              * are outside the tensor map and arrive as zeros) */
-            const int nv = n_end - chunk_n0(it);
+            const int nv = n_end - (ch_begin + warp + it * KC_MD_WARPS) * KC;
             if (!no_v && a.kv_layout == KSA_GPU_KV_PAGED && nv < KC) {
                 unsigned char *zV = ring + slot * C::STAGE_BYTES + C::TILE_BYTES;
                 for (int e = lane; e < (KC - nv) * (D / 64) * 8; e += 32) {
@@ -324,7 +279,7 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
             }
         }
         /* mask keys past the list, scale into the log2 domain, write anchor scores */
-        const int n0 = chunk_n0(it);
+        const int n0 = (ch_begin + warp + it * KC_MD_WARPS) * KC;
         const bool full = !sparse && n0 + KC <= n_end;
         float mx[2] = {KG_NEG_INF, KG_NEG_INF};
 #pragma unroll

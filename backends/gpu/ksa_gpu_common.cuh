@@ -74,17 +74,13 @@ static __device__ __forceinline__ int kg_lq(const ksa_gpu_args &a, int b)
 }
 
 /* element offset of row j of KV head g of sequence b in k (which = 0) or v (which = 1) */
-/* paged K/V: the element offset of key j of KV head g, whose page `pg` the caller has read */
-static __device__ __forceinline__ int64_t kg_kv_offset_in_page(const ksa_gpu_args &a, int which, int j, int g, int pg)
-{
-    const ksa_gpu_strides &s = which ? a.v_s : a.k_s;
-    return (int64_t)pg * s.page + (int64_t)(j % a.page_size) * s.token + (int64_t)g * s.head;
-}
 static __device__ __forceinline__ int64_t kg_kv_offset(const ksa_gpu_args &a, int which, int b, int j, int g)
 {
     const ksa_gpu_strides &s = which ? a.v_s : a.k_s;
-    if (a.kv_layout == KSA_GPU_KV_PAGED)
-        return kg_kv_offset_in_page(a, which, j, g, a.page_table[(int64_t)b * a.pt_s0 + (int64_t)(j / a.page_size) * a.pt_s1]);
+    if (a.kv_layout == KSA_GPU_KV_PAGED) {
+        int pg = a.page_table[(int64_t)b * a.pt_s0 + (int64_t)(j / a.page_size) * a.pt_s1];
+        return (int64_t)pg * s.page + (int64_t)(j % a.page_size) * s.token + (int64_t)g * s.head;
+    }
     return (int64_t)b * s.batch + (int64_t)(kg_krow0(a, b) + j) * s.token + (int64_t)g * s.head;
 }
 
@@ -289,17 +285,14 @@ static __device__ __forceinline__ int kg_dec_list_make(const ksa_gpu_args &a, in
     L.wstart = lk - wlen;
     return sparse ? L.cnt + wlen : lk;
 }
-/* key n of a sparse list from `raw`, the index tensor's slot n read ahead of time (any value when n
- * is past the index set) */
-static __device__ __forceinline__ int kg_dec_key_from(const kg_dec_list &L, int n, int raw)
-{
-    if (n < L.cnt) return raw < L.wstart ? raw : -1; /* keys inside the window are attended through the window part */
-    return L.wstart + (n - L.cnt);
-}
 static __device__ __forceinline__ int kg_dec_key(const kg_dec_list &L, int n)
 {
     if (!L.sparse) return n;
-    return kg_dec_key_from(L, n, n < L.cnt ? L.idx[(int64_t)n * L.is3] : 0);
+    if (n < L.cnt) {
+        int j = L.idx[(int64_t)n * L.is3];
+        return j < L.wstart ? j : -1; /* keys inside the window are attended through the window part */
+    }
+    return L.wstart + (n - L.cnt);
 }
 
 #endif /* KSA_GPU_COMMON_CUH */
