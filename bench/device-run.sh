@@ -66,7 +66,8 @@ stage "environment ($MODE run, limit $LIMIT s)"
   cmake --version | head -1
   python3 -c 'import torch, matplotlib; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version(), "matplotlib", matplotlib.__version__)'
   echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2) x $(nproc); amx: $(grep -o -m1 'amx_bf16' /proc/cpuinfo || echo no); avx512_fp16: $(grep -o -m1 avx512_fp16 /proc/cpuinfo || echo no)"
-  echo "git: $(cd "$ROOT" && git log --oneline -1 2>/dev/null || echo 'no git')"
+  # the device's copy of the tree may carry an older .git than its files: say how many tracked files differ
+  echo "git: $(cd "$ROOT" && git log --oneline -1 2>/dev/null || echo 'no git')$(cd "$ROOT" && git rev-parse -q --verify HEAD >/dev/null 2>&1 && echo " ($(git status --porcelain --untracked-files=no 2>/dev/null | wc -l) tracked files differ from it)")"
 } 2>&1 | tee -a "$SUM"
 
 # cmocka for the tests: the machine may lack it; the CUDA owner carries the Debian packages
