@@ -8,7 +8,9 @@
  *                  ksa_topk (writes indices / counts), then ksa_attend over the new sets.
  * No device memory is allocated here: scratch lives in the caller's workspace. The per-call meta
  * block (sequence lengths and offsets, head map, Top-k budgets) is copied into the workspace from
- * a small host staging ring with a non-blocking write on the call's (in-order) queue. */
+ * a small host staging ring with a non-blocking write on the call's (in-order) queue; with the
+ * lengths left on the device (bounded length tensors), ksa_meta then fills its per-sequence part
+ * from the length tensors (run_meta). */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -222,6 +224,7 @@ typedef struct ocl_call {
     ocl_plan pl;
     ksa_cl_geom geom;
     cl_mem q, k, v, o, lse, pt, idx, cnt, ws;
+    ksa_ocl_staging *staging; /* the slot write_meta used */
 } ocl_call;
 
 static ksa_status cl_fail(ocl_call *c, cl_int err, const char *what)
@@ -330,6 +333,18 @@ static ksa_status elem_offset(ocl_call *c, const char *name, const ksa_view *v, 
     return KSA_STATUS_SUCCESS;
 }
 
+/* ANCHOR: the Top-k counts of sequence b (lq queries, lk keys) into the meta block's counts */
+static void anchor_counts(const ksa_problem *p, int32_t lq, int32_t lk, int32_t *counts, int32_t b)
+{
+    if (p->phase == KSA_PHASE_DECODE) {
+        counts[b] = (int32_t)ksa_decode_count(&p->topk, lk);
+        return;
+    }
+    for (int64_t t = 0; t < p->n_tiles; t++)
+        counts[b * p->n_tiles + t] =
+            t * p->topk.tile_size < lq ? (int32_t)ksa_prefill_tile_count(&p->topk, lq, lk, t) : -1;
+}
+
 static ksa_status write_meta(ocl_call *c, size_t ws_byte_off)
 {
     const ksa_problem *p = c->p;
@@ -342,36 +357,31 @@ static ksa_status write_meta(ocl_call *c, size_t ws_byte_off)
         s->done = NULL;
     }
     size_t n = (size_t)c->pl.meta_count;
-    if (s->capacity < n) {
+    /* lengths on the device, ANCHOR: room after the block for its per-sequence part read back (run_meta) */
+    const size_t readback = p->lengths_on_device && p->mode == KSA_MODE_ANCHOR ? 4 * (size_t)p->batch : 0;
+    if (s->capacity < n + readback) {
         /* grows only when a call has a larger batch than any before: not on the steady-state path */
-        int32_t *h = realloc(s->host, n * sizeof *h);
+        int32_t *h = realloc(s->host, (n + readback) * sizeof *h);
         if (!h)
             return ksa_ocl_state_of(c->self)->host->set_error(KSA_STATUS_OUT_OF_MEMORY,
                                                               "opencl: out of host memory for %zu bytes of call metadata",
-                                                              n * sizeof *h);
+                                                              (n + readback) * sizeof *h);
         s->host = h;
-        s->capacity = n;
+        s->capacity = n + readback;
     }
     int32_t *m = s->host;
+    c->staging = s;
+    /* lengths on the device: ksa_meta writes the per-sequence part after this copy (run_meta) */
     for (int32_t b = 0; b < p->batch; b++) {
-        m[4 * b + 0] = p->seqlen_q[b];
-        m[4 * b + 1] = p->seqlen_k[b];
-        m[4 * b + 2] = p->q_row0[b];
-        m[4 * b + 3] = p->k_row0[b];
+        m[4 * b + 0] = p->lengths_on_device ? 0 : p->seqlen_q[b];
+        m[4 * b + 1] = p->lengths_on_device ? 0 : p->seqlen_k[b];
+        m[4 * b + 2] = p->lengths_on_device ? 0 : p->q_row0[b];
+        m[4 * b + 3] = p->lengths_on_device ? 0 : p->k_row0[b];
     }
     for (int32_t g = 0; g < p->num_kv_heads; g++) m[4 * p->batch + g] = p->head_map ? p->head_map[g] : g;
     int32_t *counts = m + 4 * p->batch + p->num_kv_heads;
-    if (p->mode == KSA_MODE_ANCHOR) {
-        if (p->phase == KSA_PHASE_DECODE) {
-            for (int32_t b = 0; b < p->batch; b++) counts[b] = (int32_t)ksa_decode_count(&p->topk, p->seqlen_k[b]);
-        } else {
-            for (int32_t b = 0; b < p->batch; b++)
-                for (int64_t t = 0; t < p->n_tiles; t++)
-                    counts[b * p->n_tiles + t] =
-                        t * p->topk.tile_size < p->seqlen_q[b]
-                            ? (int32_t)ksa_prefill_tile_count(&p->topk, p->seqlen_q[b], p->seqlen_k[b], t)
-                            : -1;
-        }
+    if (p->mode == KSA_MODE_ANCHOR && !p->lengths_on_device) {
+        for (int32_t b = 0; b < p->batch; b++) anchor_counts(p, p->seqlen_q[b], p->seqlen_k[b], counts, b);
     }
     cl_int err = clEnqueueWriteBuffer(c->queue, c->ws, CL_FALSE, ws_byte_off + (size_t)c->pl.meta_off * 4, n * 4, m, 0, NULL,
                                       &s->done);
@@ -379,6 +389,58 @@ static ksa_status write_meta(ocl_call *c, size_t ws_byte_off)
         s->done = NULL;
         return cl_fail(c, err, "clEnqueueWriteBuffer (call metadata)");
     }
+    return KSA_STATUS_SUCCESS;
+}
+
+/* Lengths on the device (the caller bounded every length tensor; dispatch read nothing back): the
+ * per-sequence metadata comes from ksa_meta, on the queue after write_meta's copy. ANCHOR also needs
+ * each sequence's Top-k counts, whose rule (a double product) the kernels do not carry: this path
+ * reads the per-sequence metadata back, blocking, and writes the counts from it. */
+static ksa_status run_meta(ocl_call *c, size_t ws_byte_off)
+{
+    const ksa_problem *p = c->p;
+    cl_kernel km = c->prog->kernels[KSA_OCL_K_META];
+    cl_mem cuq = NULL, cuk = NULL, sk = NULL;
+    cl_long cuq_off = 0, cuk_off = 0, sk_off = 0;
+    ksa_status st;
+    if (p->q_ragged && (st = elem_offset(c, "cu_seqlens_q", &p->cu_seqlens_q, 4, &cuq_off, &cuq))) return st;
+    if (p->kv_layout == KSA_KV_RAGGED && (st = elem_offset(c, "cu_seqlens_k", &p->cu_seqlens_k, 4, &cuk_off, &cuk)))
+        return st;
+    if (p->seq_lens_k.present && (st = elem_offset(c, "seq_lens_k", &p->seq_lens_k, 4, &sk_off, &sk))) return st;
+    cl_int has_q = cuq != NULL, has_k = cuk != NULL, has_s = sk != NULL;
+    cl_long cuq_s = has_q ? p->cu_seqlens_q.stride[0] : 0, cuk_s = has_k ? p->cu_seqlens_k.stride[0] : 0;
+    cl_long sk_s = has_s ? p->seq_lens_k.stride[0] : 0;
+    cl_long q_rows = p->q.shape[0], k_rows = p->k.shape[0];
+    SET_ARG(km, 0, sizeof c->geom, &c->geom);
+    SET_MEM(km, 1, cuq);
+    SET_ARG(km, 2, sizeof cuq_off, &cuq_off);
+    SET_ARG(km, 3, sizeof cuq_s, &cuq_s);
+    SET_ARG(km, 4, sizeof has_q, &has_q);
+    SET_MEM(km, 5, cuk);
+    SET_ARG(km, 6, sizeof cuk_off, &cuk_off);
+    SET_ARG(km, 7, sizeof cuk_s, &cuk_s);
+    SET_ARG(km, 8, sizeof has_k, &has_k);
+    SET_MEM(km, 9, sk);
+    SET_ARG(km, 10, sizeof sk_off, &sk_off);
+    SET_ARG(km, 11, sizeof sk_s, &sk_s);
+    SET_ARG(km, 12, sizeof has_s, &has_s);
+    SET_ARG(km, 13, sizeof q_rows, &q_rows);
+    SET_ARG(km, 14, sizeof k_rows, &k_rows);
+    SET_MEM(km, 15, c->ws);
+    if ((st = enqueue(c, km, "clEnqueueNDRangeKernel(ksa_meta)", (size_t)round_up(p->batch, 64), 1, 1, 0))) return st;
+    if (p->mode != KSA_MODE_ANCHOR) return KSA_STATUS_SUCCESS;
+    /* the staging slot holds meta_count entries, then room for the read-back (write_meta); a blocking
+     * read on the in-order queue also completes write_meta's copy, so the slot is free afterwards */
+    int32_t *m = c->staging->host, *seq = m + c->pl.meta_count;
+    const size_t meta_byte = ws_byte_off + (size_t)c->pl.meta_off * 4;
+    cl_int err = clEnqueueReadBuffer(c->queue, c->ws, CL_TRUE, meta_byte, 16 * (size_t)p->batch, seq, 0, NULL, NULL);
+    if (err != CL_SUCCESS) return cl_fail(c, err, "clEnqueueReadBuffer (sequence lengths)");
+    const size_t counts_at = 4 * (size_t)p->batch + (size_t)p->num_kv_heads;
+    int32_t *counts = m + counts_at;
+    for (int32_t b = 0; b < p->batch; b++) anchor_counts(p, seq[4 * b], seq[4 * b + 1], counts, b);
+    const size_t n_counts = (size_t)(c->pl.meta_count - (int64_t)counts_at);
+    err = clEnqueueWriteBuffer(c->queue, c->ws, CL_TRUE, meta_byte + counts_at * 4, n_counts * 4, counts, 0, NULL, NULL);
+    if (err != CL_SUCCESS) return cl_fail(c, err, "clEnqueueWriteBuffer (Top-k counts)");
     return KSA_STATUS_SUCCESS;
 }
 
@@ -437,6 +499,7 @@ static ksa_status run_call(ocl_call *c, ksa_call_info *info)
     g->pool_stride = p->max_seqlen_k > 0 ? p->max_seqlen_k : 1;
 
     if ((st = write_meta(c, p->workspace.offset))) return st;
+    if (p->lengths_on_device && (st = run_meta(c, p->workspace.offset))) return st;
 
     int lse_flag = p->lse.present ? KF_WRITE_LSE : 0;
     int64_t dense_rows = decode ? 1 : p->max_seqlen_q;

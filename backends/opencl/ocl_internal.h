@@ -21,7 +21,7 @@
 #define KSA_OCL_STAGING_SLOTS 8
 
 /* Kernels of one program (one configuration: dtype, head_dim, rows, tpr, block_k). */
-enum { KSA_OCL_K_ATTEND = 0, KSA_OCL_K_COMBINE, KSA_OCL_K_POOL, KSA_OCL_K_TOPK, KSA_OCL_NUM_KERNELS };
+enum { KSA_OCL_K_ATTEND = 0, KSA_OCL_K_COMBINE, KSA_OCL_K_POOL, KSA_OCL_K_TOPK, KSA_OCL_K_META, KSA_OCL_NUM_KERNELS };
 
 typedef struct ksa_ocl_program {
     char options[256];

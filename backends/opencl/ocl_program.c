@@ -22,7 +22,7 @@
 #include "ksa_opencl_kernels.h"
 #include "ocl_internal.h"
 
-static const char *const kernel_names[KSA_OCL_NUM_KERNELS] = {"ksa_attend", "ksa_combine", "ksa_pool", "ksa_topk"};
+static const char *const kernel_names[KSA_OCL_NUM_KERNELS] = {"ksa_attend", "ksa_combine", "ksa_pool", "ksa_topk", "ksa_meta"};
 
 #define CACHE_MAGIC "KSACLBIN"
 #define CACHE_FORMAT 1u

@@ -472,6 +472,7 @@ static ksa_backend g_backend = {
     .name = "opencl",
     .kind = KSA_DEVICE_OPENCL,
     .host_memory = 0,
+    .device_lengths = 1, /* bounded length tensors are read by the ksa_meta kernel (ocl_attention.c, run_meta) */
     .state = NULL,
     .init = ocl_init,
     .shutdown = ocl_shutdown,

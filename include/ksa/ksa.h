@@ -198,16 +198,17 @@ typedef struct ksa_attention_params {
      * bounds the query counts (cu_seqlens_q), max_seqlen_k the key counts (cu_seqlens_k,
      * seq_lens_k). Without them, a device the host cannot read (GPU, OpenCL) has its length
      * tensors read back with a synchronising copy in every call that names them. With a bound for
-     * every length tensor the call names, the CUDA and HIP backends read the lengths on the device
-     * inside the call: no copy, no synchronisation, and a ragged or paged call can be captured in
-     * a CUDA / HIP graph (OpenCL still reads them back).
+     * every length tensor the call names, the CUDA, HIP and OpenCL backends read the lengths on the
+     * device inside the call: no copy, no synchronisation, and a ragged or paged call can be
+     * captured in a CUDA / HIP graph (OpenCL ANCHOR calls still read them back inside the backend,
+     * for their Top-k counts).
      * A given bound shapes the call wherever lengths come from a tensor, on every backend alike:
      * the workspace size, the index tensor's k_slots / n_tiles and the tuning class are those of a
      * batch whose longest sequence has max_seqlen_q queries and max_seqlen_k keys, so one
      * workspace and one index tensor serve every step up to the bound. A bound must be at most
      * the capacity (q rows, the K/V tensor's keys per sequence, page table x page size) and at
-     * least every length: where ksa reads the lengths (host memory, OpenCL, validate_indices,
-     * KSA_CHECK) a longer one is INVALID_ARGUMENT naming it; where it does not, a length is
+     * least every length: where ksa reads the lengths (host memory, validate_indices, KSA_CHECK) a
+     * longer one is INVALID_ARGUMENT naming it; where it does not, a length is
      * clamped to its bound and the capacity, to at least one key and to no more queries than
      * keys, so the kernels stay inside the tensors, and the call's output is undefined (the
      * contract of unchecked REUSE indices). */
@@ -244,7 +245,7 @@ typedef struct ksa_attention_tensors {
  * on a device the host cannot read (GPUs, OpenCL) ksa reads them back with a synchronising copy,
  * here and in every ksa_attention call that names them (no allocation once the thread has seen
  * the batch size), unless params gives their bounds (max_seqlen_q / max_seqlen_k: no read-back
- * on CUDA and HIP, and the sizes follow the bounds). */
+ * on CUDA, HIP and OpenCL, and the sizes follow the bounds). */
 KSA_API ksa_status ksa_attention_index_shape(ksa_device dev, const ksa_attention_params *params,
                                              const ksa_attention_tensors *tensors, int64_t *n_tiles,
                                              int64_t *k_slots);

@@ -83,6 +83,12 @@ void ktest_problem_run_bytes(ktest_problem *p, const char *override, unsigned ch
 ksa_status ktest_problem_check(ktest_problem *p, char *report, size_t report_len);
 void ktest_problem_destroy(ktest_problem *p);
 
+/* Bounded device lengths out of contract (a backend with device_lengths): dense and anchor decode
+ * over pages of 16 with params.max_seqlen_k bounding seq_lens_k; seq_lens_k = {bound + 5000, -7, 0}
+ * must give, bit for bit, the outputs of the clamped lengths {bound, 1, 1}, which the reference
+ * confirms. Fails the cmocka case otherwise. */
+void ktest_lengths_clamped_on_device(ksa_device dev, int head_dim, uint64_t seed);
+
 /* create + run + check + destroy; prints the config and the report on failure; returns status. */
 ksa_status ktest_run_and_check(ksa_device dev, const ktest_config *cfg);
 

@@ -3,9 +3,9 @@
  * info, head dims 24..256 (odd ones too), GQA ratios 1..8, chunked prefill, split-KV decode and
  * other configurations through the tuning override, the on-disk program cache (entries written,
  * corrupt ones rebuilt, none by default on PoCL), a caller's own cl_context / cl_command_queue /
- * cl_mem, and a ksa_schedule step (Kascade plan of anchor and reuse layers) against direct calls
- * and the reference. Every test skips, printing why, when no OpenCL device is present, and the
- * program then exits with ctest's skip code. KSA_TEST_OPENCL_DEVICE picks the device (default
+ * cl_mem, a ksa_schedule step (Kascade plan of anchor and reuse layers) against direct calls and
+ * the reference, and bounded device lengths out of contract (clamped, as on CUDA). Every test skips,
+ * printing why, when no OpenCL device is present, and the program then exits with ctest's skip code. KSA_TEST_OPENCL_DEVICE picks the device (default
  * "opencl"); KSA_TEST_FILTER and KSA_TEST_OPENCL_CONFIG narrow a run (see main). */
 #define _GNU_SOURCE
 #include <setjmp.h>
@@ -664,6 +664,18 @@ static void test_f16_paths(void **state)
     assert_int_equal(fails, 0);
 }
 
+/* Lengths on the device: with params.max_seqlen_k bounding seq_lens_k, dispatch reads nothing back
+ * and the ksa_meta kernel takes the lengths from the tensor, clamped as the CUDA / HIP kernels clamp
+ * them. seq_lens_k holding {bound + 5000, -7, 0} (out of contract) must give, bit for bit, the
+ * outputs of the clamped lengths {bound, 1, 1}, which the reference confirms. Dense and anchor decode
+ * over pages of 16 (ANCHOR reads the clamped lengths back for its Top-k counts). */
+static void test_lengths_clamped_on_device(void **state)
+{
+    (void)state;
+    ksa_device dev = open_or_skip();
+    ktest_lengths_clamped_on_device(dev, 64, 710);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -678,6 +690,7 @@ int main(void)
         cmocka_unit_test(test_schedule),
         cmocka_unit_test(test_f16_paths),
         cmocka_unit_test(test_two_vector_rows),
+        cmocka_unit_test(test_lengths_clamped_on_device),
     };
     /* Investigations on a new driver: KSA_TEST_FILTER runs only the tests whose names match the
      * pattern (cmocka's * and ?), KSA_TEST_OPENCL_CONFIG forces one configuration on every call. */

@@ -13,6 +13,8 @@
  *   ksa_pool     pooled post-softmax scores S[j] of one query tile and KV head (ANCHOR).
  *   ksa_topk     radix selection of the count_t largest pooled scores (ties: smaller index) and
  *                the index / count outputs (ANCHOR).
+ *   ksa_meta     the per-sequence part of the call metadata from the device length tensors, when the
+ *                caller bounded them (params.max_seqlen_q / _k) and no lengths were read back.
  * Storage: f16 through cl_khr_fp16 where present, else with vload_half / vstore_half_rte (core
  * OpenCL); bf16 as ushort with integer shifts (round to nearest even on store). All arithmetic is
  * float32. The geometry of a call arrives in one by-value struct of 64-bit fields, whose layout is
@@ -167,6 +169,39 @@ inline long key_row_base(const ksa_geom *g, __global const int *pt, int b, long 
         return off + (long)page * sp + (long)(j % (int)g->page_size) * st + (long)kvh * sh;
     }
     return off + (long)b * sb + (krow0 + j) * st + (long)kvh * sh;
+}
+
+/* ksa_meta: one work-item per sequence b writes meta[4b .. 4b + 3] from the length tensors (absent:
+ * has_* = 0), clamped exactly as the CUDA / HIP kernels clamp them (kg_qrow0 ... kg_lq in
+ * backends/gpu/ksa_gpu_common.cuh): offsets inside the tensors' rows, Lk in [1, max_lk], Lq 1 in
+ * decode and in [0, min(max_lq, Lk)] otherwise. In-contract lengths pass through unchanged. */
+inline long clamp_l(long x, long lo, long hi) { return x < lo ? lo : x > hi ? hi : x; }
+__kernel void ksa_meta(ksa_geom geom, __global const int *cu_q, long cu_q_off, long cu_q_s, int has_cu_q,
+                       __global const int *cu_k, long cu_k_off, long cu_k_s, int has_cu_k, __global const int *seq_k,
+                       long seq_k_off, long seq_k_s, int has_seq_k, long q_rows, long k_rows, __global int *ws)
+{
+    const ksa_geom *g = &geom;
+    const long b = (long)get_global_id(0);
+    if (b >= g->batch) return;
+    __global int *meta = ws + g->meta_off;
+    const long q0 = has_cu_q ? clamp_l(cu_q[cu_q_off + b * cu_q_s], 0, q_rows - 1) : 0;
+    const long k0 = has_cu_k ? clamp_l(cu_k[cu_k_off + b * cu_k_s], 0, k_rows - 1) : 0;
+    long lk = g->max_lk;
+    if (has_cu_k)
+        lk = clamp_l(cu_k[cu_k_off + (b + 1) * cu_k_s], k0, k_rows) - k0;
+    else if (has_seq_k)
+        lk = seq_k[seq_k_off + b * seq_k_s];
+    lk = clamp_l(lk, 1, g->max_lk);
+    long lq = 1;
+    if (!g->decode) {
+        lq = g->max_lq;
+        if (has_cu_q) lq = clamp_l(cu_q[cu_q_off + (b + 1) * cu_q_s], q0, q_rows) - q0;
+        lq = clamp_l(lq, 0, g->max_lq < lk ? g->max_lq : lk);
+    }
+    meta[4 * b + 0] = (int)lq;
+    meta[4 * b + 1] = (int)lk;
+    meta[4 * b + 2] = (int)q0;
+    meta[4 * b + 3] = (int)k0;
 }
 
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void
