@@ -427,8 +427,8 @@ class Device:
         """One ksa_attention call. q/o [B, Lq, Hq, D], k/v [B, Lk, Hkv, D]; keyword tensors lse,
         indices, counts, head_map, seq_lens_k, cu_seqlens_q/k, page_table; keyword parameters scale,
         anchor_dense_output, validate_indices, max_seqlen_q / max_seqlen_k (host bounds of the
-        device length tensors: no read-back on CUDA/HIP, graph-capturable) and the Top-k fields
-        (fraction, top_k, min_k, round_multiple, tile_size, rolling, local_window). Enqueued on
+        device length tensors: no read-back on CUDA/HIP/OpenCL, graph-capturable on CUDA/HIP) and
+        the Top-k fields (fraction, top_k, min_k, round_multiple, tile_size, rolling, local_window). Enqueued on
         `stream` (native pointer) or torch's current stream. Returns o."""
         return self.prepare(q, k, v, o, mode=mode, phase=phase, stream=stream, **kw)()
 
@@ -468,7 +468,8 @@ class Schedule:
 
     def set_max_seqlens(self, max_seqlen_q=0, max_seqlen_k=0):
         """Host bounds of the per-sequence lengths for every layer (ksa_schedule_set_max_seqlens):
-        ragged or paged steps on a GPU then read no lengths back. Plan again afterwards."""
+        ragged or paged steps on a GPU or an OpenCL device then read no lengths back. Plan again
+        afterwards."""
         _check(self._lib.ksa_schedule_set_max_seqlens(self._h, int(max_seqlen_q), int(max_seqlen_k)),
                "ksa_schedule_set_max_seqlens")
 
