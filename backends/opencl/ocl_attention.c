@@ -439,6 +439,7 @@ static ksa_status run_meta(ocl_call *c, size_t ws_byte_off)
     int32_t *counts = m + counts_at;
     for (int32_t b = 0; b < p->batch; b++) anchor_counts(p, seq[4 * b], seq[4 * b + 1], counts, b);
     const size_t n_counts = (size_t)(c->pl.meta_count - (int64_t)counts_at);
+    if (!n_counts) return KSA_STATUS_SUCCESS;
     err = clEnqueueWriteBuffer(c->queue, c->ws, CL_TRUE, meta_byte + counts_at * 4, n_counts * 4, counts, 0, NULL, NULL);
     if (err != CL_SUCCESS) return cl_fail(c, err, "clEnqueueWriteBuffer (Top-k counts)");
     return KSA_STATUS_SUCCESS;
