@@ -159,7 +159,9 @@ static ksa_status length_readback_failed(ksa_status st)
 {
     char why[600];
     snprintf(why, sizeof why, "%s", ksa_last_error());
-    return ksa_error(st, "%s (with params.max_seqlen_q / max_seqlen_k, CUDA and HIP read the lengths on the device)", why);
+    return ksa_error(st, "%s (with params.max_seqlen_q / max_seqlen_k, the CUDA, HIP and OpenCL backends read the lengths "
+                         "on the device)",
+                     why);
 }
 
 static int host_accessible(ksa_device dev, const ksa_tensor *t)
