@@ -371,13 +371,15 @@ static ksa_status write_meta(ocl_call *c, size_t ws_byte_off)
     }
     int32_t *m = s->host;
     c->staging = s;
-    /* lengths on the device: ksa_meta writes the per-sequence part after this copy (run_meta) */
-    for (int32_t b = 0; b < p->batch; b++) {
-        m[4 * b + 0] = p->lengths_on_device ? 0 : p->seqlen_q[b];
-        m[4 * b + 1] = p->lengths_on_device ? 0 : p->seqlen_k[b];
-        m[4 * b + 2] = p->lengths_on_device ? 0 : p->q_row0[b];
-        m[4 * b + 3] = p->lengths_on_device ? 0 : p->k_row0[b];
-    }
+    if (p->lengths_on_device) /* ksa_meta writes the per-sequence part after this copy (run_meta) */
+        memset(m, 0, 4 * sizeof *m * (size_t)p->batch);
+    else
+        for (int32_t b = 0; b < p->batch; b++) {
+            m[4 * b + 0] = p->seqlen_q[b];
+            m[4 * b + 1] = p->seqlen_k[b];
+            m[4 * b + 2] = p->q_row0[b];
+            m[4 * b + 3] = p->k_row0[b];
+        }
     for (int32_t g = 0; g < p->num_kv_heads; g++) m[4 * p->batch + g] = p->head_map ? p->head_map[g] : g;
     int32_t *counts = m + 4 * p->batch + p->num_kv_heads;
     if (p->mode == KSA_MODE_ANCHOR && !p->lengths_on_device) {
