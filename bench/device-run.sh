@@ -16,7 +16,7 @@
 #   bench/device-run.sh [smoke]          smoke: CI-sized everything, for validating the script
 #   env: OUT (results; default ./out-bench), KSA_RUN_LIMIT (seconds, default 575),
 #        KSA_RUN_TEST_S (ctest's cap in a full run, default 150; the suite takes ~55 s on the H200 machine),
-#        KSA_RUN_SKIP ("test sanitize grid kascade legacy torchops peer paged cpu opencl tune cputune owners":
+#        KSA_RUN_SKIP ("test sanitize grid kascade topk legacy torchops peer paged cpu opencl tune cputune owners":
 #        stages to leave out), KSA_RUN_GRID_S / KSA_RUN_PEER_S / KSA_RUN_PAGED_S / KSA_RUN_TUNE_S (those
 #        stages' seconds; 110 / 100 / 40 / 240),
 #        KSA_BENCH_BUILD (build dir, default ./build-device), KSA_RUN_JOBS, KSA_RUN_CMAKE_ARGS
@@ -24,8 +24,9 @@
 # Results under $OUT (at most 8 files, as the device tool returns them): summary.txt (read this
 # first), bench.jsonl (every ksa-bench record), peer.jsonl, README-table.md, tune-compare.jsonl
 # (P9, GPU and Xeon), speedup_cuda_0.png, plots.tar.gz (every PNG) and logs.tar.gz (build, ctest,
-# stage logs, the tuning caches and their exported shipped entries under tune/).
-# Carry .carry with the call (cmocka .debs for the tests when the machine lacks libcmocka).
+# stage logs, topk.jsonl of ksa-topk-bench, the tuning caches and their exported shipped entries under tune/).
+# Carry .carry with the call (cmocka .debs for the tests when the machine lacks libcmocka; .carry/cccl,
+# the CCCL 3.5 wheel, for ksa-topk-bench's DeviceBatchedTopK peer, see scripts/device/device-common.sh).
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-$ROOT/out-bench}
@@ -77,12 +78,18 @@ fi
 TESTS=ON
 pkg-config --exists cmocka 2>/dev/null || { TESTS=OFF; say "no cmocka: tests not built"; }
 
+# CCCL 3.5 headers for ksa-topk-bench's DeviceBatchedTopK peer (optional; .carry/cccl)
+if ksa_device_cccl "$ROOT"; then
+  say "CCCL headers unpacked from .carry/cccl"
+fi
+
 # ---------------------------------------------------------------- build
 ksa_device_cuda_env # CUDA_PATH and nvcc on PATH (the toolkit's OpenCL headers let the OpenCL plugin build too)
 stage "build (CUDA on, HIP off)"
 cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKSA_WITH_CUDA=ON -DKSA_WITH_HIP=OFF \
   -DKSA_BUILD_TESTS=$TESTS -DKSA_BUILD_TOOLS=ON $EXTRA_CMAKE >"$LOGS/build.log" 2>&1 &&
-  timeout "$(budget 300 $([ "$MODE" = smoke ] && echo 110 || echo 240))" ninja -C "$BUILD" -j"$JOBS" -k 0 >>"$LOGS/build.log" 2>&1
+  timeout "$(budget 300 $([ "$MODE" = smoke ] && echo 110 || echo 240))" ninja -C "$BUILD" -j"$JOBS" -k 0 all \
+    $([ "$MODE" = smoke ] || echo ksa_topk_bench) >>"$LOGS/build.log" 2>&1
 rc=$?
 grep -E "^-- ksa:" "$LOGS/build.log" | tee -a "$SUM"
 say "build rc=$rc at $(elapsed) s"
@@ -197,6 +204,24 @@ if ! skip kascade && [ "$MODE" != smoke ] && [ -x "$BENCH" ]; then
     --shape 1,1,32768,32,8,128 --shape 16,1,8192,32,8,128 --shape 16,1,32768,32,8,128 --shape 64,1,8192,32,8,128 \
     --shape 64,1,32768,32,8,128 --max-measure-ms 500 $GPU_PEAKS --append --out "$OUT/bench.jsonl" 2>>"$LOGS/bench-cuda.err"
   rc_of kascade $? "$LOGS/bench-cuda.err"
+fi
+
+# ---------------------------------------------------------------- the anchor decode's Top-k against CUB (issue 18)
+# ksa-topk-bench: the plugin's Top-k launcher on pooled lists of B x 8 (sequence, KV head) at Lk 8K/32K
+# against CUB's segmented sorts and (CCCL 3.5) DeviceBatchedTopK; one JSON line per method and point
+if ! skip topk && [ "$MODE" != smoke ] && [ -x "$BUILD/bin/ksa-topk-bench" ]; then
+  b=$(budget 25 160)
+  stage "ksa-topk-bench: Top-k vs CUB ($b s)"
+  timeout "$b" "$BUILD/bin/ksa-topk-bench" --reps 20 >"$LOGS/topk.jsonl" 2>"$LOGS/topk.err"
+  rc_of topk $? "$LOGS/topk.err"
+  # in logs.tar.gz (the run returns at most 8 files); one line per point in the summary
+  python3 - "$LOGS/topk.jsonl" <<'PY' | tee -a "$SUM"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+for key in sorted({(r["scores"], r["batch"], r["n"]) for r in rows}):
+    got = [r for r in rows if (r["scores"], r["batch"], r["n"]) == key]
+    print("topk %s B%d n%d: " % key + ", ".join("%s %.1f us" % (r["method"], r["us"]) for r in got if r["us"] > 0))
+PY
 fi
 
 # ---------------------------------------------------------------- the previous kernels (issue 13: no slowdown)

@@ -9,6 +9,9 @@
 #    not installed: the only Linux torch on the Python package index comes with its CUDA packages
 #    (torch 2.11.0: 4.7 GB installed, 2026-11-30), the CPU-only wheels live on download.pytorch.org;
 #    its tests skip, saying so, without it.
+# 3. With nvcc on PATH: CCCL 3.5 (the nvidia-cuda-cccl headers, pinned in
+#    bench/cuda/requirements-cccl.txt) into the same venv, for ksa-topk-bench's CUB DeviceBatchedTopK
+#    peer (CMake's KSA_WITH_CCCL_TOPK); the library itself builds with the toolkit's CCCL.
 # Does nothing when everything is present.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,13 +38,15 @@ fi
 [ "${KSA_SKIP_PYTHON:-0}" = 1 ] && exit 0
 venv=${KSA_PYTHON_VENV:-$root/.venv}
 req=$root/python/requirements-test.txt
+reqs=("$req")
+command -v nvcc >/dev/null 2>&1 && reqs+=("$root/bench/cuda/requirements-cccl.txt")
 # the pins that are not installed at exactly their version (all of them when the venv is missing)
 pins_missing() {
   [ -x "$venv/bin/python" ] || { echo "no venv"; return; }
-  "$venv/bin/python" - "$req" <<'PY'
+  "$venv/bin/python" - "${reqs[@]}" <<'PY'
 import sys
 from importlib import metadata
-for line in open(sys.argv[1]):
+for line in (l for f in sys.argv[1:] for l in open(f)):
     line = line.split("#")[0].strip()
     if not line:
         continue
@@ -56,12 +61,12 @@ PY
 }
 todo=$(pins_missing)
 if [ -z "$todo" ]; then
-  echo "install-deps: Python test environment $venv up to date ($(grep -c '==' "$req") pinned packages)"
+  echo "install-deps: Python test environment $venv up to date ($(cat "${reqs[@]}" | grep -c '==') pinned packages)"
   exit 0
 fi
 echo "install-deps: Python test environment $venv: ${todo//$'\n'/; }"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${reqs[@]/#/-r}"
 todo=$(pins_missing)
 [ -z "$todo" ] || { echo "install-deps: still wrong after pip: $todo" >&2; exit 1; }
 echo "install-deps: Python test environment $venv ready"

@@ -14,6 +14,7 @@
 #include <cuda_runtime.h>
 
 #include "ksa/ksa.h"
+#include "bench_timing.cuh"
 
 #define CHECK_KSA(x)                                                                                  \
     do {                                                                                              \
@@ -21,14 +22,6 @@
         if (s_ != KSA_STATUS_SUCCESS) {                                                               \
             fprintf(stderr, "%s:%d: %s: %s: %s\n", __FILE__, __LINE__, #x, ksa_status_string(s_),     \
                     ksa_last_error());                                                                \
-            exit(1);                                                                                  \
-        }                                                                                             \
-    } while (0)
-#define CHECK_CUDA(x)                                                                                 \
-    do {                                                                                              \
-        cudaError_t e_ = (x);                                                                         \
-        if (e_ != cudaSuccess) {                                                                      \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_));       \
             exit(1);                                                                                  \
         }                                                                                             \
     } while (0)
@@ -88,30 +81,8 @@ static void set_qkvo(ksa_attention_tensors &t, void *q, void *k, void *v, void *
     t.o = tens(o, g_dt, 4, q_shape);
 }
 
-/* median milliseconds of fn over reps after warm-up */
-template <typename F> static double time_ms(F fn, int reps)
-{
-    cudaEvent_t a, b;
-    CHECK_CUDA(cudaEventCreate(&a));
-    CHECK_CUDA(cudaEventCreate(&b));
-    fn();
-    fn();
-    CHECK_CUDA(cudaStreamSynchronize(g_cs));
-    std::vector<float> v;
-    for (int r = 0; r < reps; r++) {
-        CHECK_CUDA(cudaEventRecord(a, g_cs));
-        fn();
-        CHECK_CUDA(cudaEventRecord(b, g_cs));
-        CHECK_CUDA(cudaEventSynchronize(b));
-        float ms;
-        CHECK_CUDA(cudaEventElapsedTime(&ms, a, b));
-        v.push_back(ms);
-    }
-    std::sort(v.begin(), v.end());
-    cudaEventDestroy(a);
-    cudaEventDestroy(b);
-    return v[v.size() / 2];
-}
+/* median milliseconds of fn over reps after two warm-up calls */
+template <typename F> static double time_ms(F fn, int reps) { return bench_median_ms(g_cs, fn, reps, 2); }
 
 static void *g_ws;
 static size_t g_ws_size;

@@ -35,6 +35,21 @@ ksa_device_onednn() {
   return 0
 }
 
+# ksa_device_cccl ROOT: unpack the nvidia-cuda-cccl wheel carried in ROOT/.carry/cccl (CCCL 3.5 headers:
+#   mkdir -p .carry/cccl && pip download --no-deps -d .carry/cccl -r bench/cuda/requirements-cccl.txt)
+# under /tmp/cccl and export KSA_CCCL_INCLUDE, which CMake's KSA_WITH_CCCL_TOPK reads (ksa-topk-bench's
+# DeviceBatchedTopK peer). Returns 0 when it unpacked, 1 when nothing was carried.
+ksa_device_cccl() {
+  local root=$1 f inc
+  f=$(ls "$root"/.carry/cccl/nvidia_cuda_cccl-*.whl 2>/dev/null | head -1)
+  [ -n "$f" ] || return 1
+  python3 -m zipfile -e "$f" /tmp/cccl >/dev/null 2>&1 || return 1
+  inc=$(dirname "$(dirname "$(dirname "$(find /tmp/cccl -name device_batched_topk.cuh | head -1)")")")
+  [ -f "$inc/cub/device/device_batched_topk.cuh" ] || return 1
+  export KSA_CCCL_INCLUDE=$inc
+  return 0
+}
+
 # ksa_device_cuda_env: the CUDA toolkit for the build: CUDA_PATH (unless set) when /usr/local/cuda
 # exists (its OpenCL headers and loader let the OpenCL plugin build too), and /usr/local/cuda/bin on
 # PATH when nvcc is not on it already.
