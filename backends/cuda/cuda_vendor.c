@@ -165,11 +165,12 @@ static int kc_cluster_fits(const ksa_problem *p, const ksa_gpu_plan *pl, int chu
  * measured on the H200 (2026-11-30, f16 B1): it takes the combine kernel's launch and its round trip
  * through global memory off the critical path of a short gathered list (Lk8K 8 splits 11.3 -> 7.8
  * us), while for dense keys clusters were slower than the combine kernel (Lk8K 8 splits 18.2 vs 16.4
- * us, Lk32K 52.8 vs 40.0 us). `decode_cluster` 2 forces it wherever it can run. */
-static void kc_plan_cluster(const ksa_problem *p, ksa_gpu_plan *pl, int chunk)
+ * us, Lk32K 52.8 vs 40.0 us), except for the 8-split TMA case of kc_plan_dense_few (`dense_few`).
+ * `decode_cluster` 2 forces it wherever it can run. */
+static void kc_plan_cluster(const ksa_problem *p, ksa_gpu_plan *pl, int chunk, int dense_few)
 {
     const int want = ksa_gpu_config(p, KC_T_DCLUSTER, 0);
-    if (want == 1 || (want == 0 && p->mode != KSA_MODE_REUSE)) return;
+    if (want == 1 || (want == 0 && p->mode != KSA_MODE_REUSE && !dense_few)) return;
     if (want == 2 ? kc_cluster_count(p, pl, chunk, pl->splits) > 0 : kc_cluster_fits(p, pl, chunk, pl->splits))
         pl->decode_cluster = 1;
 }
@@ -227,7 +228,7 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
          * 0.363 -> 0.281 ms, B16 0.095 -> 0.079 ms; the anchor's K-only dense pass by TMA, anchor
          * decode B64 Lk32K 2.12 -> 1.64 ms.
          * Dense keys with V: TMA in 32-key chunks (contiguous, or paged in pages of a multiple of 32
-         * keys: kc_tma_paged_maps) for fewer than 64 lists, where the 8-split cluster by TMA is
+         * keys, or of 8 or 16 keys loaded page by page: kc_tma_paged_maps) for fewer than 64 lists, where the 8-split cluster by TMA is
          * fastest; from 64 lists on, cp.async copies in 16-key chunks, measured faster (eighth
          * session, bf16 B64 Lk32K: 1.93 ms against TMA's 2.03 in 32-key and 2.09 in 16-key chunks;
          * B16 Lk32K 0.49 vs 0.52 ms). The anchor's K-only pass keeps TMA (16-key chunks from 64
@@ -236,13 +237,45 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
         const int64_t lists = (int64_t)p->batch * p->num_kv_heads;
         const int dense_kv = p->mode == KSA_MODE_DENSE && !p->q_ragged &&
                              ((p->kv_layout == KSA_KV_CONTIGUOUS && !p->seq_lens_k.present) ||
-                              (p->kv_layout == KSA_KV_PAGED && p->page_size % 32 == 0));
+                              (p->kv_layout == KSA_KV_PAGED && (p->page_size % 32 == 0 ||
+                                                                (32 % p->page_size == 0 && p->page_size % 8 == 0))));
         const int gather = dk == 3 || (dk == 0 && p->mode == KSA_MODE_DENSE && lists >= 64);
         const int tma_with_v = dense_kv && !gather;
         pl->vendor[KC_PLAN_DGATHER] = gather;
+        /* Few lists (8 CTAs each within one CTA per SM: B1-B2 at 8 KV heads on the H200) and the
+         * rules measured there (2026-11-30, medians with the L2 flushed unless said):
+         * - REUSE lists of 2048 keys or more take 16-key chunks with any number of lists (f16 B1
+         *   Lk32K, 3328 keys: 13.9 -> 13.1 us by ksa-bench, B2 16.9 -> 15.3; Lk8K, 896 keys, stays
+         *   at 32: equal by ksa-bench, +8% flushed);
+         * - ANCHOR over 16K keys or more: 16-key chunks and 3 stages (B1 Lk32K in pages of 16 93.6
+         *   -> 85.8 us, pages of 64 86.3 -> 85.2, contiguous equal; Lk8K keeps 32 and 2);
+         * - dense keys with V by TMA: 8 splits merged inside their cluster, 3 stages from 16K keys
+         *   (the ninth session's tuned winner for contiguous B1: Lk8K 24.5 vs 27.4 us, Lk32K 49.2 vs
+         *   52.1 against the split rule with the combine kernel; pages of 64 Lk8K 25.0 -> 21.7, Lk32K
+         *   52.6 -> 51.0; pages of 16 Lk8K 29.5 -> 24.5, B2 Lk32K 93.0 -> 85.2), except a single
+         *   sequence's long list in pages smaller than a chunk (loaded page by page), which keeps
+         *   the split rule's 16 splits and the combine kernel (B1 Lk32K in pages of 16: 53.1 us
+         *   against 65.4 with 8: on shuffled 16-key pages 64 CTAs fall short of the bandwidth). */
+        const int64_t nlist_all = ksa_gpu_decode_list_len(p);
+        const int few = lists * 8 <= d->prop.multiProcessorCount;
+        const int long_list = nlist_all >= 16384;
+        const int stages_set = ksa_gpu_config(p, KC_T_DSTAGES, 0) != 0;
         int chunk = ksa_gpu_config(p, KC_T_DCHUNK, 0);
-        if (chunk != 16 && chunk != 32) chunk = lists >= 64 && !tma_with_v ? 16 : 32;
+        if (chunk != 16 && chunk != 32)
+            chunk = (lists >= 64 && !tma_with_v) || (p->mode == KSA_MODE_REUSE && nlist_all >= 2048) ||
+                            (p->mode == KSA_MODE_ANCHOR && few && long_list)
+                        ? 16
+                        : 32;
         pl->vendor[KC_PLAN_DCHUNK] = chunk;
+        if (p->mode == KSA_MODE_ANCHOR && few && long_list && !stages_set) pl->dec_stages = 3;
+        const int page_by_page = p->kv_layout == KSA_KV_PAGED && p->page_size % 32 != 0;
+        const int dense_few = tma_with_v && chunk == 32 && pl->splits <= 0 && few && ksa_gpu_max_splits(nlist_all) >= 8 &&
+                              ksa_gpu_config(p, KC_T_DCLUSTER, 0) != 1 &&
+                              !(page_by_page && long_list && lists * 16 <= d->prop.multiProcessorCount);
+        if (dense_few) {
+            if (!stages_set && long_list) pl->dec_stages = 3;
+            pl->splits = 8;
+        }
         if (pl->splits <= 0) {
             const int64_t nlist = ksa_gpu_decode_list_len(p);
             /* the occupancy of the call's main pass (gathered or TMA: the same shared memory per chunk size) */
@@ -260,7 +293,7 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
                 if (sp > pl->splits) pl->splits = (int32_t)sp;
             }
         }
-        kc_plan_cluster(p, pl, chunk);
+        kc_plan_cluster(p, pl, chunk, dense_few);
         return;
     }
     int w = ksa_gpu_config(p, KC_T_WARPS, KC_DEFAULT_WARPS);

@@ -147,16 +147,32 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
                 /* the slot's previous data was read (ldmatrix) before this warp got here */
                 kc_fence_async_smem();
                 kc_bar_expect_tx(bar, (uint32_t)(no_v ? C::TILE_BYTES : C::STAGE_BYTES));
-                /* contiguous: (key, sequence); paged: (key within its page, page), the chunk inside one page */
-                int row = n0, outer = b;
+                /* contiguous: (key, sequence), one box per chunk; paged: (key within its page, page),
+                 * one box per page the chunk covers (the launcher's map has boxes of min(KC, page)
+                 * rows: pages of 8 or 16 keys take 4 or 2 boxes per 32-key chunk, each landing a whole
+                 * number of 1 KB swizzle periods into the chunk). A box past the list's end reloads
+                 * the previous page's rows: those keys are masked and their V rows zeroed below. */
                 if (a.kv_layout == KSA_GPU_KV_PAGED) {
-                    outer = a.page_table[(int64_t)b * a.pt_s0 + (int64_t)(n0 / a.page_size) * a.pt_s1];
-                    row = n0 % a.page_size;
-                }
+                    const int rows = a.page_size < KC ? a.page_size : KC;
+                    int row = 0, outer = 0;
+                    for (int r0 = 0; r0 < KC; r0 += rows) {
+                        const int n = n0 + r0;
+                        if (r0 == 0 || n < n_end) {
+                            outer = a.page_table[(int64_t)b * a.pt_s0 + (int64_t)(n / a.page_size) * a.pt_s1];
+                            row = n % a.page_size;
+                        }
 #pragma unroll
-                for (int cb = 0; cb < D / 64; cb++) {
-                    kc_tma_load_4d(dK + cb * KC * 128, &tmK, cb * 64, g, row, outer, bar);
-                    if (!no_v) kc_tma_load_4d(dV + cb * KC * 128, &tmV, cb * 64, g, row, outer, bar);
+                        for (int cb = 0; cb < D / 64; cb++) {
+                            kc_tma_load_4d(dK + cb * KC * 128 + r0 * 128, &tmK, cb * 64, g, row, outer, bar);
+                            if (!no_v) kc_tma_load_4d(dV + cb * KC * 128 + r0 * 128, &tmV, cb * 64, g, row, outer, bar);
+                        }
+                    }
+                } else {
+#pragma unroll
+                    for (int cb = 0; cb < D / 64; cb++) {
+                        kc_tma_load_4d(dK + cb * KC * 128, &tmK, cb * 64, g, n0, b, bar);
+                        if (!no_v) kc_tma_load_4d(dV + cb * KC * 128, &tmV, cb * 64, g, n0, b, bar);
+                    }
                 }
             }
 #endif
@@ -481,13 +497,16 @@ static int kc_md_launch_t(const ksa_gpu_args *a, int sparse, int window, int spl
     CUtensorMap mk, mv;
     memset(&mk, 0, sizeof mk);
     memset(&mv, 0, sizeof mv);
-    /* TMA for the dense keys of a uniform contiguous batch or of a paged pool (pages of a multiple of
-     * the chunk) on sm_90 unless the plan chose cp.async (tma_ok), in 16- or 32-key chunks like the
-     * gathered path */
+    /* TMA for the dense keys of a uniform contiguous batch or of a paged pool on sm_90 unless the plan
+     * chose cp.async (tma_ok), in 16- or 32-key chunks like the gathered path. Paged: boxes of one
+     * chunk when the page size is a multiple of it, else of one page when the page holds a multiple
+     * of 8 keys and divides the chunk (the kernel then loads a chunk page by page; measured on the
+     * H200, dense decode B1 Lk32K in pages of 16: this was cp.async, 1.13x the contiguous time) */
     const bool c16 = D <= 128 && a->dec_chunk == 16;
     const int box = c16 ? 16 : kc_md_cfg<D, 32>::KC;
+    const int pbox = a->page_size > 0 && a->page_size < box && box % a->page_size == 0 && a->page_size % 8 == 0 ? a->page_size : box;
     const int tma = a->tma_ok && !sparse &&
-                    (a->kv_layout == KSA_GPU_KV_PAGED ? kc_tma_paged_maps(a, D, box, &mk, &mv) : kc_tma_kv_maps(a, D, box, &mk, &mv));
+                    (a->kv_layout == KSA_GPU_KV_PAGED ? kc_tma_paged_maps(a, D, pbox, &mk, &mv) : kc_tma_kv_maps(a, D, box, &mk, &mv));
     if (tma) {
         if constexpr (D <= 128)
             if (c16) {

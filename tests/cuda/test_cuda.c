@@ -1,7 +1,8 @@
 /* test_cuda.c: the CUDA backend's own cases (libksa_cuda.so) against the reference through the
  * public API: the device's presence and info, the Llama-like shape class (GQA 4, D 128, T 32,
  * default Top-k) with multi-tile selection, the tensor-core decode's 16- and 32-key chunks of
- * gathered lists and its in-cluster combine (sm_90), device-side clamping of out-of-contract
+ * gathered lists and its in-cluster combine (sm_90), paged K/V in pages smaller than a chunk (one
+ * TMA box per page), device-side clamping of out-of-contract
  * lengths under host bounds, and the f32 refusal. The standard grid (every mode x
  * phase x layout at f16/bf16, head_dim 64/128/256) runs on every CUDA device in tests/backends.
  * Every case skips, saying why, when no CUDA device is present, and the program then exits with
@@ -215,6 +216,65 @@ static void test_decode_cluster(void **state)
     assert_int_equal(failures, 0);
 }
 
+/* dense and anchor decode of few lists over pages smaller than the 32-key chunk (8 and 16 keys): on
+ * compute capability 9.0 the chunk arrives as one TMA box per page (rows past a sequence's end are
+ * NaN in the test pool, so a box that is not masked or zeroed shows), and dense decode of one
+ * sequence takes the built-in 8 splits merged inside their cluster (no partials region: a smaller
+ * workspace than with the combine kernel forced). Varying lengths, partial last chunks and pages;
+ * then one long sequence, whose plans differ (cuda_vendor.c, few lists). */
+static void test_decode_small_pages(void **state)
+{
+    (void)state;
+    require_device();
+    ksa_device_info info;
+    assert_int_equal(ksa_device_get_info(g_dev, &info), KSA_STATUS_SUCCESS);
+    int failures = 0;
+    for (int ci = 0; ci < (ktest_quick() ? 1 : 4); ci++) {
+        ktest_config c = ktest_config_default();
+        c.dtype = ci % 2 ? KSA_DTYPE_F16 : KSA_DTYPE_BF16;
+        c.hq = 8;
+        c.hkv = 2;
+        c.head_dim = ci == 3 ? 64 : 128;
+        c.phase = KSA_PHASE_DECODE;
+        c.batch = ci < 2 ? 1 : 2;
+        c.lk = ci < 2 ? 3000 : 2500;
+        c.vary_lengths = c.batch > 1;
+        c.with_lse = 1;
+        c.kv = KTEST_KV_PAGED;
+        c.page_size = ci == 1 ? 8 : 16;
+        c.seed = 800 + (uint64_t)ci;
+        if (ci == 0 && strcmp(info.isa, "sm_90") == 0)
+            assert_true(decode_workspace(&c, NULL) < decode_workspace(&c, "decode_cluster=1"));
+        failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
+        c.mode = KSA_MODE_ANCHOR; /* the K-only dense pass over the same pages, then the gathered pass */
+        c.seed += 10;
+        failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
+    }
+    /* one sequence of 21000 keys in pages of 16: the long-list plans of few lists (dense: 16 splits
+     * and the combine kernel over page-by-page TMA; anchor: 16-key chunks, 3 stages; reuse: 16-key
+     * chunks for its 2100-key index sets) */
+    ktest_config c = ktest_config_default();
+    c.dtype = KSA_DTYPE_BF16;
+    c.hq = 8;
+    c.hkv = 2;
+    c.head_dim = 128;
+    c.phase = KSA_PHASE_DECODE;
+    c.batch = 1;
+    c.lk = 21000;
+    c.with_lse = 1;
+    c.kv = KTEST_KV_PAGED;
+    c.page_size = 16;
+    c.seed = 850;
+    failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
+    c.mode = KSA_MODE_ANCHOR;
+    c.seed++;
+    failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
+    ktest_config r = reuse_decode_case(&c);
+    r.seed++;
+    failures += ktest_run_and_check(g_dev, &r) != KSA_STATUS_SUCCESS;
+    assert_int_equal(failures, 0);
+}
+
 /* anchor decode with at least as many (sequence, KV head) lists as SMs: the Top-k pools the dense
  * pass's scores itself as it loads each list (no pooling kernel); varying and uniform lengths (TMA
  * K-only dense pass), and dense decode of the same size (TMA with V); index sets and outputs against
@@ -338,6 +398,7 @@ int main(void)
         cmocka_unit_test(test_llama_class),
         cmocka_unit_test(test_decode_chunks),
         cmocka_unit_test(test_decode_cluster),
+        cmocka_unit_test(test_decode_small_pages),
         cmocka_unit_test(test_decode_topk_pooling),
         cmocka_unit_test(test_decode_topk_ties),
         cmocka_unit_test(test_lengths_clamped_on_device),
