@@ -9,7 +9,7 @@
 #    not installed: the only Linux torch on the Python package index comes with its CUDA packages
 #    (torch 2.11.0: 4.7 GB installed, 2026-11-30), the CPU-only wheels live on download.pytorch.org;
 #    its tests skip, saying so, without it.
-# 3. With nvcc on PATH: CCCL 3.5 (the nvidia-cuda-cccl headers, pinned in
+# 3. With nvcc (on PATH or in /usr/local/cuda/bin): CCCL 3.5 (the nvidia-cuda-cccl headers, pinned in
 #    bench/cuda/requirements-cccl.txt) into the same venv, for ksa-topk-bench's CUB DeviceBatchedTopK
 #    peer (CMake's KSA_WITH_CCCL_TOPK); the library itself builds with the toolkit's CCCL.
 # Does nothing when everything is present.
@@ -39,7 +39,7 @@ fi
 venv=${KSA_PYTHON_VENV:-$root/.venv}
 req=$root/python/requirements-test.txt
 reqs=("$req")
-command -v nvcc >/dev/null 2>&1 && reqs+=("$root/bench/cuda/requirements-cccl.txt")
+{ command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; } && reqs+=("$root/bench/cuda/requirements-cccl.txt")
 # the pins that are not installed at exactly their version (all of them when the venv is missing)
 pins_missing() {
   [ -x "$venv/bin/python" ] || { echo "no venv"; return; }
