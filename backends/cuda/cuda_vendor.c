@@ -165,7 +165,7 @@ static int kc_cluster_fits(const ksa_problem *p, const ksa_gpu_plan *pl, int chu
  * measured on the H200 (2026-11-30, f16 B1): it takes the combine kernel's launch and its round trip
  * through global memory off the critical path of a short gathered list (Lk8K 8 splits 11.3 -> 7.8
  * us), while for dense keys clusters were slower than the combine kernel (Lk8K 8 splits 18.2 vs 16.4
- * us, Lk32K 52.8 vs 40.0 us), except for the 8-split TMA case of kc_plan_dense_few (`dense_few`).
+ * us, Lk32K 52.8 vs 40.0 us), except for the few-list dense rule of cuda_plan (`dense_few`).
  * `decode_cluster` 2 forces it wherever it can run. */
 static void kc_plan_cluster(const ksa_problem *p, ksa_gpu_plan *pl, int chunk, int dense_few)
 {
@@ -255,14 +255,17 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
          *   52.6 -> 51.0; pages of 16 Lk8K 29.5 -> 24.5, B2 Lk32K 93.0 -> 85.2), except a single
          *   sequence's long list in pages smaller than a chunk (loaded page by page), which keeps
          *   the split rule's 16 splits and the combine kernel (B1 Lk32K in pages of 16: 53.1 us
-         *   against 65.4 with 8: on shuffled 16-key pages 64 CTAs fall short of the bandwidth). */
+         *   against 65.4 with 8: on shuffled 16-key pages 64 CTAs fall short of the bandwidth).
+         * They apply where they were measured: compute capability 9.0, head_dim <= 128 (at 256 three
+         * stages would not fit an sm_80 block, and nothing there was timed). */
+        const int measured = pl->kernels == &kc_kernels_sm90 && p->head_dim <= 128;
         const int64_t nlist_all = ksa_gpu_decode_list_len(p);
-        const int few = lists * 8 <= d->prop.multiProcessorCount;
+        const int few = measured && lists * 8 <= d->prop.multiProcessorCount;
         const int long_list = nlist_all >= 16384;
         const int stages_set = ksa_gpu_config(p, KC_T_DSTAGES, 0) != 0;
         int chunk = ksa_gpu_config(p, KC_T_DCHUNK, 0);
         if (chunk != 16 && chunk != 32)
-            chunk = (lists >= 64 && !tma_with_v) || (p->mode == KSA_MODE_REUSE && nlist_all >= 2048) ||
+            chunk = (lists >= 64 && !tma_with_v) || (measured && p->mode == KSA_MODE_REUSE && nlist_all >= 2048) ||
                             (p->mode == KSA_MODE_ANCHOR && few && long_list)
                         ? 16
                         : 32;
