@@ -237,8 +237,7 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
         const int64_t lists = (int64_t)p->batch * p->num_kv_heads;
         const int dense_kv = p->mode == KSA_MODE_DENSE && !p->q_ragged &&
                              ((p->kv_layout == KSA_KV_CONTIGUOUS && !p->seq_lens_k.present) ||
-                              (p->kv_layout == KSA_KV_PAGED && (p->page_size % 32 == 0 ||
-                                                                (32 % p->page_size == 0 && p->page_size % 8 == 0))));
+                              (p->kv_layout == KSA_KV_PAGED && kc_tma_page_rows(p->page_size, 32) > 0));
         const int gather = dk == 3 || (dk == 0 && p->mode == KSA_MODE_DENSE && lists >= 64);
         const int tma_with_v = dense_kv && !gather;
         pl->vendor[KC_PLAN_DGATHER] = gather;
@@ -259,20 +258,20 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
          * They apply where they were measured: compute capability 9.0, head_dim <= 128 (at 256 three
          * stages would not fit an sm_80 block, and nothing there was timed). */
         const int measured = pl->kernels == &kc_kernels_sm90 && p->head_dim <= 128;
-        const int64_t nlist_all = ksa_gpu_decode_list_len(p);
+        const int64_t nlist = ksa_gpu_decode_list_len(p);
         const int few = measured && lists * 8 <= d->prop.multiProcessorCount;
-        const int long_list = nlist_all >= 16384;
+        const int long_list = nlist >= 16384;
         const int stages_set = ksa_gpu_config(p, KC_T_DSTAGES, 0) != 0;
         int chunk = ksa_gpu_config(p, KC_T_DCHUNK, 0);
         if (chunk != 16 && chunk != 32)
-            chunk = (lists >= 64 && !tma_with_v) || (measured && p->mode == KSA_MODE_REUSE && nlist_all >= 2048) ||
+            chunk = (lists >= 64 && !tma_with_v) || (measured && p->mode == KSA_MODE_REUSE && nlist >= 2048) ||
                             (p->mode == KSA_MODE_ANCHOR && few && long_list)
                         ? 16
                         : 32;
         pl->vendor[KC_PLAN_DCHUNK] = chunk;
         if (p->mode == KSA_MODE_ANCHOR && few && long_list && !stages_set) pl->dec_stages = 3;
-        const int page_by_page = p->kv_layout == KSA_KV_PAGED && p->page_size % 32 != 0;
-        const int dense_few = tma_with_v && chunk == 32 && pl->splits <= 0 && few && ksa_gpu_max_splits(nlist_all) >= 8 &&
+        const int page_by_page = p->kv_layout == KSA_KV_PAGED && kc_tma_page_rows(p->page_size, 32) < 32;
+        const int dense_few = tma_with_v && chunk == 32 && pl->splits <= 0 && few && ksa_gpu_max_splits(nlist) >= 8 &&
                               ksa_gpu_config(p, KC_T_DCLUSTER, 0) != 1 &&
                               !(page_by_page && long_list && lists * 16 <= d->prop.multiProcessorCount);
         if (dense_few) {
@@ -280,7 +279,6 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
             pl->splits = 8;
         }
         if (pl->splits <= 0) {
-            const int64_t nlist = ksa_gpu_decode_list_len(p);
             /* the occupancy of the call's main pass (gathered or TMA: the same shared memory per chunk size) */
             const int per_sm = kc_mma_decode_blocks_per_sm(p->head_dim, (int)p->dtype, pl->dec_stages, chunk);
             const int64_t slots = (int64_t)d->prop.multiProcessorCount * per_sm;

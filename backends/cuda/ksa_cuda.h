@@ -47,6 +47,16 @@ int kc_tma_kv_maps(const ksa_gpu_args *a, int head_dim, int box_rows, CUtensorMa
 /* the decode's TMA maps over a paged K/V pool: (D, Hkv, page_size, pages), boxes of box_rows keys of
  * one page (page_size a multiple of box_rows); 0 when TMA cannot serve it */
 int kc_tma_paged_maps(const ksa_gpu_args *a, int head_dim, int box_rows, CUtensorMap *mk, CUtensorMap *mv);
+/* rows per TMA box when the decode loads chunks of `chunk` keys from pages of page_size keys: the
+ * chunk when a page holds a whole number of chunks; one page when the page holds a multiple of 8
+ * keys and divides the chunk (the kernel then loads a chunk page by page, each box a whole number of
+ * 1 KB swizzle periods); 0 when TMA cannot load such pages */
+static inline int kc_tma_page_rows(int page_size, int chunk)
+{
+    if (page_size <= 0 || chunk <= 0) return 0;
+    if (page_size % chunk == 0) return chunk;
+    return chunk % page_size == 0 && page_size % 8 == 0 ? page_size : 0;
+}
 
 #ifdef __cplusplus
 }

@@ -504,8 +504,8 @@ static int kc_md_launch_t(const ksa_gpu_args *a, int sparse, int window, int spl
      * H200, dense decode B1 Lk32K in pages of 16: this was cp.async, 1.13x the contiguous time) */
     const bool c16 = D <= 128 && a->dec_chunk == 16;
     const int box = c16 ? 16 : kc_md_cfg<D, 32>::KC;
-    const int pbox = a->page_size > 0 && a->page_size < box && box % a->page_size == 0 && a->page_size % 8 == 0 ? a->page_size : box;
-    const int tma = a->tma_ok && !sparse &&
+    const int pbox = a->kv_layout == KSA_GPU_KV_PAGED ? kc_tma_page_rows(a->page_size, box) : box;
+    const int tma = a->tma_ok && !sparse && pbox > 0 &&
                     (a->kv_layout == KSA_GPU_KV_PAGED ? kc_tma_paged_maps(a, D, pbox, &mk, &mv) : kc_tma_kv_maps(a, D, box, &mk, &mv));
     if (tma) {
         if constexpr (D <= 128)
