@@ -216,6 +216,26 @@ static void test_decode_cluster(void **state)
     assert_int_equal(failures, 0);
 }
 
+/* dense decode of `batch` sequences (Hq 8, Hkv 2, lse written) over a paged pool of page_size keys,
+ * lengths varying from the second sequence on */
+static ktest_config paged_decode_case(ksa_dtype dtype, int head_dim, int batch, int lk, int page_size, uint64_t seed)
+{
+    ktest_config c = ktest_config_default();
+    c.dtype = dtype;
+    c.hq = 8;
+    c.hkv = 2;
+    c.head_dim = head_dim;
+    c.phase = KSA_PHASE_DECODE;
+    c.batch = batch;
+    c.lk = lk;
+    c.vary_lengths = batch > 1;
+    c.with_lse = 1;
+    c.kv = KTEST_KV_PAGED;
+    c.page_size = page_size;
+    c.seed = seed;
+    return c;
+}
+
 /* dense and anchor decode of few lists over pages smaller than the 32-key chunk (8 and 16 keys): on
  * compute capability 9.0 the chunk arrives as one TMA box per page (rows past a sequence's end are
  * NaN in the test pool, so a box that is not masked or zeroed shows), and dense decode of one
@@ -230,19 +250,8 @@ static void test_decode_small_pages(void **state)
     assert_int_equal(ksa_device_get_info(g_dev, &info), KSA_STATUS_SUCCESS);
     int failures = 0;
     for (int ci = 0; ci < (ktest_quick() ? 1 : 4); ci++) {
-        ktest_config c = ktest_config_default();
-        c.dtype = ci % 2 ? KSA_DTYPE_F16 : KSA_DTYPE_BF16;
-        c.hq = 8;
-        c.hkv = 2;
-        c.head_dim = ci == 3 ? 64 : 128;
-        c.phase = KSA_PHASE_DECODE;
-        c.batch = ci < 2 ? 1 : 2;
-        c.lk = ci < 2 ? 3000 : 2500;
-        c.vary_lengths = c.batch > 1;
-        c.with_lse = 1;
-        c.kv = KTEST_KV_PAGED;
-        c.page_size = ci == 1 ? 8 : 16;
-        c.seed = 800 + (uint64_t)ci;
+        ktest_config c = paged_decode_case(ci % 2 ? KSA_DTYPE_F16 : KSA_DTYPE_BF16, ci == 3 ? 64 : 128, ci < 2 ? 1 : 2,
+                                           ci < 2 ? 3000 : 2500, ci == 1 ? 8 : 16, 800 + (uint64_t)ci);
         if (ci == 0 && strcmp(info.isa, "sm_90") == 0)
             assert_true(decode_workspace(&c, NULL) < decode_workspace(&c, "decode_cluster=1"));
         failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
@@ -253,18 +262,7 @@ static void test_decode_small_pages(void **state)
     /* one sequence of 21000 keys in pages of 16: the long-list plans of few lists (dense: 16 splits
      * and the combine kernel over page-by-page TMA; anchor: 16-key chunks, 3 stages; reuse: 16-key
      * chunks for its 2100-key index sets) */
-    ktest_config c = ktest_config_default();
-    c.dtype = KSA_DTYPE_BF16;
-    c.hq = 8;
-    c.hkv = 2;
-    c.head_dim = 128;
-    c.phase = KSA_PHASE_DECODE;
-    c.batch = 1;
-    c.lk = 21000;
-    c.with_lse = 1;
-    c.kv = KTEST_KV_PAGED;
-    c.page_size = 16;
-    c.seed = 850;
+    ktest_config c = paged_decode_case(KSA_DTYPE_BF16, 128, 1, 21000, 16, 850);
     failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
     c.mode = KSA_MODE_ANCHOR;
     c.seed++;
