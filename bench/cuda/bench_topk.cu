@@ -289,15 +289,15 @@ static void run_point(int B, int n, float sigma, const char *dist, int reps, int
          "select + ascending order");
     emit("cub-order-only", B, n, k, dist, t_order, 0, lists, "the ascending sort of the k keys alone");
 #ifdef KSA_BENCH_BATCHED_TOPK
-    {
+    /* CCCL 3.5 rejects at compile time (static_assert) a bound of 16384 or more: a list must fit one
+     * block's shared memory */
+    if (n != 8192) {
+        emit("cub-batched-topk", B, n, k, dist, 0.0, 0, lists,
+             "not available: CCCL 3.5 takes lists of at most one block's shared memory (8192 builds, 16384 does not)");
+    } else {
         size_t tb = 0;
-        /* CCCL 3.5 rejects at compile time (static_assert) a bound of 16384 or more: a list must fit one
-         * block's shared memory */
-        cudaError_t e = n == 8192 ? batched_topk<8192>(nullptr, tb, pooled, keys_k, first_k, lists, k) : cudaErrorInvalidValue;
-        if (n != 8192) {
-            emit("cub-batched-topk", B, n, k, dist, 0.0, 0, lists,
-                 "not available: CCCL 3.5 takes lists of at most one block's shared memory (8192 builds, 16384 does not)");
-        } else if (e != cudaSuccess) {
+        const cudaError_t e = batched_topk<8192>(nullptr, tb, pooled, keys_k, first_k, lists, k);
+        if (e != cudaSuccess) {
             emit("cub-batched-topk", B, n, k, dist, 0.0, 0, lists, cudaGetErrorString(e));
             (void)cudaGetLastError();
         } else {
