@@ -102,22 +102,6 @@ __device__ __forceinline__ void kc_bar_wait(uint64_t *bar, int parity)
     } while (!done);
 #endif
 }
-/* whether the mbarrier's phase of the given parity has completed, without waiting (sm_90; true below) */
-__device__ __forceinline__ bool kc_bar_test(uint64_t *bar, int parity)
-{
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    uint32_t done;
-    asm volatile("{\n.reg .pred p;\nmbarrier.test_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
-                 : "=r"(done)
-                 : "r"(kc_smem_u32(bar)), "r"(parity)
-                 : "memory");
-    return done != 0;
-#else
-    (void)bar;
-    (void)parity;
-    return true;
-#endif
-}
 
 /* One online-softmax step on an m16n8 accumulator fragment, where a row's 8 columns sit in a quad of
  * 4 lanes and a lane holds two rows (hf = 0, 1). mx: the lane's maxima of the new scores, reduced

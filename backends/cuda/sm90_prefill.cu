@@ -27,7 +27,6 @@
  * made the gathering producer spill its row offsets: L1TEX stalls in the reuse pass). */
 #include <float.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <cuda.h>
@@ -104,13 +103,11 @@ struct k90_work {
     int nsel, own0, nkeys, ntiles;
     const int *idx;
 };
-/* work item (x, g, b): x counts the item's chunks (tiles for POOL) of the nx in a sequence's KV head,
- * longest key list first */
 template <int BN, int MODE>
-static __device__ __forceinline__ int k90_setup(const ksa_gpu_args &a, k90_work &w, int tile0, int x, int nx, int g, int b)
+static __device__ __forceinline__ int k90_setup(const ksa_gpu_args &a, k90_work &w, int tile0)
 {
-    w.b = b;
-    w.g = g;
+    w.b = blockIdx.z;
+    w.g = blockIdx.y;
     w.lq = kg_lq(a, w.b);
     w.lk = kg_lk(a, w.b);
     w.qrow0 = kg_qrow0(a, w.b);
@@ -121,7 +118,7 @@ static __device__ __forceinline__ int k90_setup(const ksa_gpu_args &a, k90_work 
     w.own0 = 0;
     w.idx = NULL;
     if (MODE == K90_POOL) {
-        w.tile = tile0 + (nx - 1 - x); /* the longest candidate lists start first */
+        w.tile = tile0 + (gridDim.x - 1 - blockIdx.x); /* the longest candidate lists start first */
         if (w.tile * T >= w.lq) return 0;
         const int start = w.pos_shift + w.tile * T; /* candidates j < start */
         if (start <= 0 || kg_tile_count(a, w.lq, w.lk, w.tile) >= start) return 0; /* every candidate is taken */
@@ -130,7 +127,7 @@ static __device__ __forceinline__ int k90_setup(const ksa_gpu_args &a, k90_work 
         w.nkeys = start;
     } else {
         /* the longest key lists start first */
-        kc_chunk_rows(a, w.lq, nx - 1 - x, w.tile, w.row_begin, w.row_end);
+        kc_chunk_rows(a, w.lq, gridDim.x - 1 - blockIdx.x, w.tile, w.row_begin, w.row_end);
         if (w.row_begin >= w.row_end) return 0;
         w.pos_max = w.pos_shift + (w.row_end - 1) / G;
         if (a.sparse) {
@@ -246,16 +243,18 @@ template <int H, int SH> static __device__ __forceinline__ void k90_fold_half(fl
 template <int D, typename T, int MODE>
 __global__ void __launch_bounds__(384, 1)
     k90_prefill(const __grid_constant__ ksa_gpu_args a, const __grid_constant__ CUtensorMap tmK, const __grid_constant__ CUtensorMap tmV,
-                int tma, float *pooled, int tile0, int ntiles_out, int64_t ld, int gx)
+                int tma, float *pooled, int tile0, int ntiles_out, int64_t ld)
 {
 #if defined(KC_SM90_BODY)
     using C = k90_cfg<D>;
     constexpr int BM = C::BM, BN = C::BN, KS = MODE == K90_FLASH ? C::KS : C::KS_SPLIT, VS = C::VS, CH = C::CH;
     constexpr bool WITH_V = MODE == K90_FLASH;
     extern __shared__ __align__(16) unsigned char k90_smem_raw[];
-    __shared__ __align__(8) uint64_t barQ, barQE, barFullK[KS], barEmptyK[KS], barFullV[VS], barEmptyV[VS];
+    __shared__ __align__(8) uint64_t barQ, barFullK[KS], barEmptyK[KS], barFullV[VS], barEmptyV[VS];
     __shared__ const char *rowK[3][BN], *rowV[WITH_V ? 3 : 1][BN]; /* cp.async path: row addresses of 3 key tiles */
 
+    k90_work w;
+    if (!k90_setup<BN, MODE>(a, w, tile0)) return;
     const int G = a.group;
     char *smem = (char *)(((uintptr_t)k90_smem_raw + 1023) & ~(uintptr_t)1023);
     char *sQ = smem;
@@ -267,7 +266,6 @@ __global__ void __launch_bounds__(384, 1)
         /* full barriers: one expect_tx arrival (TMA) or the 128 producer threads' cp.async arrivals;
          * empty barriers: lane 0 of each of the 8 consumer warps */
         kc_bar_init(&barQ, 128);
-        kc_bar_init(&barQE, 8);
         for (int s = 0; s < KS; s++) {
             kc_bar_init(&barFullK[s], tma ? 1 : 128);
             kc_bar_init(&barEmptyK[s], MODE == K90_FLASH ? 8 : 4); /* split passes: one warpgroup per tile */
@@ -280,494 +278,439 @@ __global__ void __launch_bounds__(384, 1)
     }
     __syncthreads();
 
-    /* Work items, nx * Hkv * batch of them, item L = x + nx * (g + Hkv * b): CTA c takes items c,
-     * c + gridDim.x, ..., so a grid of one CTA per item runs exactly as a plain grid would and a
-     * persistent grid (one CTA per SM; the launcher uses it where items are of about equal length)
-     * loads its next item's Q and first key tiles while the previous item finishes. The rings run on across items: kb counts the key tiles of the CTA's earlier
-     * items, and K / V tile j of an item takes ring position kb + j (the split passes give it to
-     * warpgroup (kb + j) % 2, which owns the K buffers of that parity). Q has one buffer: the producer
-     * loads an item's Q once every consumer warp of the previous item has arrived on barQE (after its
-     * last product that reads Q). */
-    const int nx = gx, nitems = nx * a.hkv * a.batch;
-
     const int wg = threadIdx.x / 128;
     if (wg == 0) {
         /* ---------------------------------------------------------- producer */
-        if constexpr (D <= 128)
-            asm volatile("setmaxnreg.dec.sync.aligned.u32 64;\n");
-        else
-            asm volatile("setmaxnreg.dec.sync.aligned.u32 56;\n");
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 56;\n");
         const int pt = threadIdx.x;
-        int kb = 0, items = 0;
-        for (int L = blockIdx.x; L < nitems; L += gridDim.x) {
-            k90_work w;
-            if (!k90_setup<BN, MODE>(a, w, tile0, L % nx, nx, (L / nx) % a.hkv, L / (nx * a.hkv))) continue;
-            /* Q rows (zero past the CTA's last row) */
-            auto load_q = [&]() {
-                const uint16_t *q = (const uint16_t *)a.q;
-                int c0 = pt;
-                asm volatile("" : "+r"(c0)); /* opaque per item: the copies' item-independent offsets are not kept live across items */
-                for (int c = c0; c < BM * CH; c += 128) {
-                    const int r2 = c / CH, ch = c % CH, rr = w.row_begin + r2;
-                    const uint16_t *src = (const uint16_t *)a.zero_src;
-                    if (rr < w.row_end) {
-                        const int i = rr / G, h = w.g * G + rr % G;
-                        src = q + (int64_t)w.b * a.q_s.batch + (int64_t)(w.qrow0 + i) * a.q_s.token + (int64_t)h * a.q_s.head + ch * 8;
-                    }
-                    kg_copy16(sQ + kc_sw128(BM, r2, ch), src, rr < w.row_end ? 16 : 0);
-                }
-                kc_bar_arrive_cpasync(&barQ);
-            };
-            /* the first item's Q goes first (the buffer is free); a later item's after the gathered first
-             * tile's row addresses (dependent index loads, read once every copy of the previous item has
-             * read the address table), since its Q waits for the consumers to release the buffer */
-            if (items == 0) load_q();
-            int key_next = -1;
-            if (!tma) {
-                if (items > 0) k90_producer_sync();
-                k90_tile_rows<BN, MODE>(a, w, pt < BN ? k90_key<MODE>(a, w, pt) : -1, rowK[0], rowV[0], pt);
-                key_next = pt < BN ? k90_key<MODE>(a, w, BN + pt) : -1;
+        /* Q rows (zero past the CTA's last row) */
+        const uint16_t *q = (const uint16_t *)a.q;
+        for (int c = pt; c < BM * CH; c += 128) {
+            const int r = c / CH, ch = c % CH, rr = w.row_begin + r;
+            const uint16_t *src = (const uint16_t *)a.zero_src;
+            if (rr < w.row_end) {
+                const int i = rr / G, h = w.g * G + rr % G;
+                src = q + (int64_t)w.b * a.q_s.batch + (int64_t)(w.qrow0 + i) * a.q_s.token + (int64_t)h * a.q_s.head + ch * 8;
             }
-            if (items > 0) {
-                if (tma && pt >= 32) {
-                    /* warps 1-3 of a TMA producer only load Q: they wait for the consumers' release with
-                     * a back-off, so that they do not take issue slots from the consumers all item long */
-                    while (!kc_bar_test(&barQE, (items - 1) & 1)) __nanosleep(256);
-                } else {
-                    kc_bar_wait(&barQE, (items - 1) & 1);
-                }
-                load_q();
-            }
-            /* load K tile n / V tile n once its buffer is free */
-            auto load_k = [&](int n) {
-                const int sl = (kb + n) % KS;
-                kc_bar_wait(&barEmptyK[sl], (((kb + n) / KS) & 1) ^ 1);
-                char *dst = sK + sl * C::KV_BYTES;
-                if (tma) {
-                    if (pt == 0) {
-                        kc_bar_expect_tx(&barFullK[sl], C::KV_BYTES);
+            kg_copy16(sQ + kc_sw128(BM, r, ch), src, rr < w.row_end ? 16 : 0);
+        }
+        kc_bar_arrive_cpasync(&barQ);
+        /* load K tile n / V tile n once its buffer is free */
+        auto load_k = [&](int n) {
+            kc_bar_wait(&barEmptyK[n % KS], ((n / KS) & 1) ^ 1);
+            char *dst = sK + (n % KS) * C::KV_BYTES;
+            if (tma) {
+                if (pt == 0) {
+                    kc_bar_expect_tx(&barFullK[n % KS], C::KV_BYTES);
 #pragma unroll
-                        for (int cb = 0; cb < D / 64; cb++)
-                            kc_tma_load_4d(dst + cb * BN * 128, &tmK, cb * 64, w.g, w.krow0 + n * BN, w.b, &barFullK[sl]);
-                    }
-                } else {
-                    k90_copy_tile<D, BN>(a, rowK[n % 3], dst, pt, (n + 1) * BN <= w.nkeys);
-                    kc_bar_arrive_cpasync(&barFullK[sl]);
+                    for (int cb = 0; cb < D / 64; cb++)
+                        kc_tma_load_4d(dst + cb * BN * 128, &tmK, cb * 64, w.g, w.krow0 + n * BN, w.b, &barFullK[n % KS]);
                 }
-            };
-            auto load_v = [&](int n) {
-                const int sl = (kb + n) % VS;
-                kc_bar_wait(&barEmptyV[sl], (((kb + n) / VS) & 1) ^ 1);
-                char *dst = sV + sl * C::KV_BYTES;
-                if (tma) {
-                    if (pt == 0) {
-                        kc_bar_expect_tx(&barFullV[sl], C::KV_BYTES);
-#pragma unroll
-                        for (int cb = 0; cb < D / 64; cb++)
-                            kc_tma_load_4d(dst + cb * BN * 128, &tmV, cb * 64, w.g, w.krow0 + n * BN, w.b, &barFullV[sl]);
-                    }
-                } else {
-                    k90_copy_tile<D, BN>(a, rowV[n % 3], dst, pt, (n + 1) * BN <= w.nkeys);
-                    kc_bar_arrive_cpasync(&barFullV[sl]);
-                }
-            };
-            if (!tma || pt < 32) { /* TMA: warp 0 waits for the buffers, its lane 0 issues the copies */
-                /* key_next: the key of this thread's row in the next tile, read one tile ahead, so a gathered
-                 * list's index load is in flight while the producer waits for buffers and issues copies */
-                if (!tma) k90_producer_sync(); /* the first tile's address table is complete */
-                load_k(0);
-                for (int j = 0; j < w.ntiles; j++) {
-                    const bool next = j + 1 < w.ntiles;
-                    if (!tma && next) {
-                        const int key_after = pt < BN ? k90_key<MODE>(a, w, (j + 2) * BN + pt) : -1; /* tile j + 2 */
-                        /* offsets of tile j + 1: slot (j + 1) % 3 was last read for V_{j-2}, before the last sync */
-                        k90_tile_rows<BN, MODE>(a, w, key_next, rowK[(j + 1) % 3], rowV[WITH_V ? (j + 1) % 3 : 0], pt);
-                        key_next = key_after;
-                        k90_producer_sync();
-                    }
-                    if (next) load_k(j + 1);
-                    if (WITH_V) load_v(j);
-                }
+            } else {
+                k90_copy_tile<D, BN>(a, rowK[n % 3], dst, pt, (n + 1) * BN <= w.nkeys);
+                kc_bar_arrive_cpasync(&barFullK[n % KS]);
             }
-            kb += w.ntiles;
-            items++;
+        };
+        auto load_v = [&](int n) {
+            kc_bar_wait(&barEmptyV[n % VS], ((n / VS) & 1) ^ 1);
+            char *dst = sV + (n % VS) * C::KV_BYTES;
+            if (tma) {
+                if (pt == 0) {
+                    kc_bar_expect_tx(&barFullV[n % VS], C::KV_BYTES);
+#pragma unroll
+                    for (int cb = 0; cb < D / 64; cb++)
+                        kc_tma_load_4d(dst + cb * BN * 128, &tmV, cb * 64, w.g, w.krow0 + n * BN, w.b, &barFullV[n % VS]);
+                }
+            } else {
+                k90_copy_tile<D, BN>(a, rowV[n % 3], dst, pt, (n + 1) * BN <= w.nkeys);
+                kc_bar_arrive_cpasync(&barFullV[n % VS]);
+            }
+        };
+        if (tma && pt != 0) {
+            asm volatile("cp.async.wait_all;\n" ::: "memory");
+            return;
+        }
+        /* the key of this thread's row in the next tile, read one tile ahead: a gathered list's index
+         * load is then in flight while the producer waits for buffers and issues the copies */
+        int key_next = -1;
+        if (!tma) {
+            k90_tile_rows<BN, MODE>(a, w, pt < BN ? k90_key<MODE>(a, w, pt) : -1, rowK[0], rowV[0], pt);
+            key_next = pt < BN ? k90_key<MODE>(a, w, BN + pt) : -1;
+            k90_producer_sync();
+        }
+        load_k(0);
+        for (int j = 0; j < w.ntiles; j++) {
+            const bool next = j + 1 < w.ntiles;
+            if (!tma && next) {
+                const int key_after = pt < BN ? k90_key<MODE>(a, w, (j + 2) * BN + pt) : -1; /* tile j + 2 */
+                /* offsets of tile j + 1: slot (j + 1) % 3 was last read for V_{j-2}, before the last sync */
+                k90_tile_rows<BN, MODE>(a, w, key_next, rowK[(j + 1) % 3], rowV[WITH_V ? (j + 1) % 3 : 0], pt);
+                key_next = key_after;
+                k90_producer_sync();
+            }
+            if (next) load_k(j + 1);
+            if (WITH_V) load_v(j);
         }
         asm volatile("cp.async.wait_all;\n" ::: "memory");
         return;
     }
 
     /* -------------------------------------------------------------- consumers */
-    if constexpr (D <= 128)
-        asm volatile("setmaxnreg.inc.sync.aligned.u32 216;\n");
-    else
-        asm volatile("setmaxnreg.inc.sync.aligned.u32 224;\n");
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 224;\n");
     const int cw = wg - 1;                      /* consumer warpgroup: FLASH rows cw*64 .. cw*64+63 */
     const int warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32;
     constexpr int NS = BN / 2;                  /* S accumulator floats per thread */
     constexpr int NO = WITH_V ? D / 2 : 2;      /* O accumulator floats per thread */
     const float sl2 = a.scale_log2;
 
+    /* list entry n is visible to a row when n < vis_all (selected keys) or n <= vis_lim[row] (dense:
+     * the causal limit; sparse: the tile's own keys up to the row's position); FLASH's rows here, the
+     * split passes set up their own */
+    const int vis_all = MODE == K90_POOL ? w.nkeys : a.sparse ? w.nsel : 0;
+    int vis_lim[2];
+#pragma unroll
+    for (int hf = 0; hf < 2; hf++) {
+        const int rr = w.row_begin + cw * 64 + warp * 16 + lane / 4 + hf * 8;
+        const int ps = rr < w.row_end ? w.pos_shift + rr / G : -1;
+        vis_lim[hf] = a.sparse ? (ps < 0 ? -1 : ps - w.own0 + w.nsel) : ps;
+    }
     const uint32_t qbase = kc_smem_u32(sQ) + cw * 64 * 128;
     const uint32_t kbase = kc_smem_u32(sK), vbase = kc_smem_u32(sV);
-    int kb = 0, items = 0; /* the producer's ring counts, kept in step */
-    for (int L = blockIdx.x; L < nitems; L += gridDim.x) {
-        k90_work w;
-        if (!k90_setup<BN, MODE>(a, w, tile0, L % nx, nx, (L / nx) % a.hkv, L / (nx * a.hkv))) continue;
-        /* list entry n is visible to a row when n < vis_all (selected keys) or n <= vis_lim[row] (dense:
-         * the causal limit; sparse: the tile's own keys up to the row's position); FLASH's rows here, the
-         * split passes set up their own */
-        const int vis_all = MODE == K90_POOL ? w.nkeys : a.sparse ? w.nsel : 0;
-        int vis_lim[2];
-    #pragma unroll
-        for (int hf = 0; hf < 2; hf++) {
-            const int rr = w.row_begin + cw * 64 + warp * 16 + lane / 4 + hf * 8;
-            const int ps = rr < w.row_end ? w.pos_shift + rr / G : -1;
-            vis_lim[hf] = a.sparse ? (ps < 0 ? -1 : ps - w.own0 + w.nsel) : ps;
+
+    float m[2] = {KG_NEG_INF, KG_NEG_INF}, l[2] = {0.f, 0.f};
+    float o[NO];
+#pragma unroll
+    for (int i = 0; i < NO; i++) o[i] = 0.f;
+    uint32_t p[WITH_V ? BN / 16 : 1][4];
+
+    /* S = Q K_j^T (issued, not waited for) */
+    auto issue_qk = [&](float (&s)[NS], int j) {
+        const uint32_t kt = kbase + (j % KS) * C::KV_BYTES;
+        k90_wgmma_fence();
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++) {
+            const uint32_t off = (kk % 4) * 32; /* k16 step inside a 64-column block */
+            const uint64_t da = k90_desc(qbase + (kk / 4) * BM * 128 + off, 16, 1024);
+            const uint64_t db = k90_desc(kt + (kk / 4) * BN * 128 + off, 16, 1024);
+            kc_wgmma_ss<BN, T>::run(s, da, db, kk > 0);
         }
-
-        float m[2] = {KG_NEG_INF, KG_NEG_INF}, l[2] = {0.f, 0.f};
-        float o[NO];
-    #pragma unroll
-        for (int i = 0; i < NO; i++) o[i] = 0.f;
-        uint32_t p[WITH_V ? BN / 16 : 1][4];
-
-        /* S = Q K_j^T (issued, not waited for) */
-        auto issue_qk = [&](float (&s)[NS], int j) {
-            const uint32_t kt = kbase + (kb + j) % KS * C::KV_BYTES;
+        k90_wgmma_commit();
+    };
+    /* O += P V_j (P from registers); the first product overwrites O */
+    auto issue_pv = [&](int j) {
+        if constexpr (WITH_V) {
+            const uint32_t vt = vbase + (j % VS) * C::KV_BYTES;
             k90_wgmma_fence();
-    #pragma unroll
-            for (int kk = 0; kk < D / 16; kk++) {
-                const uint32_t off = (kk % 4) * 32; /* k16 step inside a 64-column block */
-                const uint64_t da = k90_desc(qbase + (kk / 4) * BM * 128 + off, 16, 1024);
-                const uint64_t db = k90_desc(kt + (kk / 4) * BN * 128 + off, 16, 1024);
-                kc_wgmma_ss<BN, T>::run(s, da, db, kk > 0);
+#pragma unroll
+            for (int ks = 0; ks < BN / 16; ks++) {
+                const uint64_t db = k90_desc(vt + ks * 16 * 128, BN * 128, 1024);
+                kc_wgmma_rs<D, T>::run(o, p[ks], db, j > 0 || ks > 0);
             }
             k90_wgmma_commit();
+        }
+    };
+    /* mask, online softmax of tile j's scores; returns the factor that rescales O. The running max m
+     * is kept in raw scores and the scale folded into the exponent's argument (one FFMA per score
+     * instead of a multiply and a subtraction): the passes are issue-bound */
+    auto softmax = [&](float (&s)[NS], int j, float (&m)[2], float (&l)[2], const int (&vis_lim)[2], float (&alpha)[2]) {
+        const int n0 = j * BN;
+        const bool full = a.sparse ? n0 + BN <= w.nsel : n0 + BN - 1 <= w.pos_min;
+        float mx[2] = {KG_NEG_INF, KG_NEG_INF};
+        if (full) {
+#pragma unroll
+            for (int i = 0; i < NS; i++) mx[(i >> 1) & 1] = fmaxf(mx[(i >> 1) & 1], s[i]);
+        } else {
+#pragma unroll
+            for (int i = 0; i < NS; i++) {
+                const int n = n0 + (i >> 2) * 8 + (lane % 4) * 2 + (i & 1), hf = (i >> 1) & 1;
+                const float x = (n < vis_all || n <= vis_lim[hf]) ? s[i] : KG_NEG_INF;
+                s[i] = x;
+                mx[hf] = fmaxf(mx[hf], x);
+            }
+        }
+        /* m and mx are raw scores (scale_log2 > 0 keeps the order); base is in the log2 domain */
+        float base[2];
+        kc_quad_softmax_step(m, mx, sl2, base, alpha);
+        float sum[2] = {0.f, 0.f};
+#pragma unroll
+        for (int i = 0; i < NS; i++) {
+            const float pv = ksa_exp2(fmaf(s[i], sl2, -base[(i >> 1) & 1]));
+            s[i] = pv;
+            sum[(i >> 1) & 1] += pv;
+        }
+#pragma unroll
+        for (int hf = 0; hf < 2; hf++) l[hf] = l[hf] * alpha[hf] + sum[hf];
+    };
+    auto to_p = [&](const float (&s)[NS]) {
+        if constexpr (WITH_V) {
+#pragma unroll
+            for (int ks = 0; ks < BN / 16; ks++) {
+                p[ks][0] = kc_mma<T>::pack(s[(2 * ks) * 4 + 0], s[(2 * ks) * 4 + 1]);
+                p[ks][1] = kc_mma<T>::pack(s[(2 * ks) * 4 + 2], s[(2 * ks) * 4 + 3]);
+                p[ks][2] = kc_mma<T>::pack(s[(2 * ks + 1) * 4 + 0], s[(2 * ks + 1) * 4 + 1]);
+                p[ks][3] = kc_mma<T>::pack(s[(2 * ks + 1) * 4 + 2], s[(2 * ks + 1) * 4 + 3]);
+            }
+        }
+    };
+    auto release = [&](uint64_t *bar) {
+        __syncwarp();
+        if (lane == 0) kc_bar_arrive(bar);
+    };
+    auto wait_k = [&](int j) {
+        kc_bar_wait(&barFullK[j % KS], (j / KS) & 1);
+        if (!tma) kc_fence_async_smem();
+    };
+    auto wait_v = [&](int j) {
+        kc_bar_wait(&barFullV[j % VS], (j / VS) & 1);
+        if (!tma) kc_fence_async_smem();
+    };
+
+    kc_bar_wait(&barQ, 0);
+    kc_fence_async_smem();
+    if constexpr (MODE != K90_FLASH) {
+        /* the lse and pooled passes, key-split: consumer warpgroup cw takes key tiles cw, cw + 2, ...
+         * for all of the CTA's rows (two 64-row products per tile), so the warpgroups never wait for
+         * each other inside the loop and one's exponentials run while the other's product is on the
+         * tensor cores (the row-split version waited for each product with both warpgroups in step).
+         * LSE merges the two warpgroups' (m, l) per row at the end; POOL sums each tile's columns
+         * inside its warpgroup. K buffer j % 4 belongs to warpgroup j % 2, so no wait can alias a
+         * phase of the other warpgroup's tiles. */
+        const int nacc = w.row_end - w.row_begin > 64 ? 2 : 1; /* 64-row halves holding rows */
+        float m2[2][2], l2[2][2], r2[2][2];
+        int vl2[2][2];
+#pragma unroll
+        for (int h = 0; h < 2; h++)
+#pragma unroll
+            for (int hf = 0; hf < 2; hf++) {
+                const int rr = w.row_begin + h * 64 + warp * 16 + lane / 4 + hf * 8;
+                const int ps = rr < w.row_end ? w.pos_shift + rr / G : -1;
+                m2[h][hf] = KG_NEG_INF;
+                l2[h][hf] = 0.f;
+                vl2[h][hf] = MODE == K90_POOL ? -1 : a.sparse ? (ps < 0 ? -1 : ps - w.own0 + w.nsel) : ps;
+                r2[h][hf] = KG_NEG_INF;
+                if (MODE == K90_POOL && rr < w.row_end)
+                    r2[h][hf] = a.lse_ws[((int64_t)w.b * a.hq + w.g * G + rr % G) * a.max_lq + rr / G];
+            }
+        const uint32_t qb0 = kc_smem_u32(sQ), qb1 = qb0 + 64 * 128;
+        /* S = Q K^T for the 64 rows whose Q starts at qb, key tile kt (issued, not committed) */
+        auto qk_rows = [&](float (&s)[NS], uint32_t qb, uint32_t kt) {
+#pragma unroll
+            for (int kk = 0; kk < D / 16; kk++) {
+                const uint32_t off = (kk % 4) * 32;
+                kc_wgmma_ss<BN, T>::run(s, k90_desc(qb + (kk / 4) * BM * 128 + off, 16, 1024), k90_desc(kt + (kk / 4) * BN * 128 + off, 16, 1024),
+                                        kk > 0);
+            }
         };
-        /* O += P V_j (P from registers); the first product overwrites O */
-        auto issue_pv = [&](int j) {
-            if constexpr (WITH_V) {
-                const uint32_t vt = vbase + ((kb + j) % VS) * C::KV_BYTES;
+        float *out = MODE == K90_POOL ? pooled + ((int64_t)(w.b * a.hkv + w.g) * ntiles_out + (w.tile - tile0)) * ld : NULL;
+        const int ct = threadIdx.x % 128;
+        /* ping-pong (a.pingpong): the warpgroups take turns issuing their products (named barriers
+         * 3 and 4, warpgroup 0 first), so their exponentials alternate with the tensor cores' work;
+         * with n0 / n1 tiles each, warpgroup 0 passes the turn n1 times and warpgroup 1 n0 - 1 times */
+        const bool pp = a.pingpong;
+        const int n0 = (w.ntiles + 1) / 2, n1 = w.ntiles / 2, npass = cw == 0 ? n1 : n0 - 1;
+        if (pp && cw == 1) asm volatile("bar.arrive 3, 256;\n" ::: "memory");
+        int it = 0;
+        for (int j = cw; j < w.ntiles; j += 2, it++) {
+            float s0[NS], s1[NS];
+            wait_k(j);
+            if (pp) asm volatile("bar.sync %0, 256;\n" ::"r"(3 + cw) : "memory");
+            const uint32_t kt = kbase + (j % KS) * C::KV_BYTES;
+            /* two commit groups, one per 64-row half: the first half's exponentials run while the
+             * second half's product is on the tensor cores (one branch per row count: a condition
+             * between the products makes ptxas fence each one; one row half commits an empty group) */
+            if (nacc > 1) {
                 k90_wgmma_fence();
-    #pragma unroll
-                for (int ks = 0; ks < BN / 16; ks++) {
-                    const uint64_t db = k90_desc(vt + ks * 16 * 128, BN * 128, 1024);
-                    kc_wgmma_rs<D, T>::run(o, p[ks], db, j > 0 || ks > 0);
-                }
+                qk_rows(s0, qb0, kt);
+                k90_wgmma_commit();
+                qk_rows(s1, qb1, kt);
+                k90_wgmma_commit();
+            } else {
+                k90_wgmma_fence();
+                qk_rows(s0, qb0, kt);
+                k90_wgmma_commit();
                 k90_wgmma_commit();
             }
-        };
-        /* mask, online softmax of tile j's scores; returns the factor that rescales O. The running max m
-         * is kept in raw scores and the scale folded into the exponent's argument (one FFMA per score
-         * instead of a multiply and a subtraction): the passes are issue-bound */
-        auto softmax = [&](float (&s)[NS], int j, float (&m)[2], float (&l)[2], const int (&vis_lim)[2], float (&alpha)[2]) {
-            const int n0 = j * BN;
-            const bool full = a.sparse ? n0 + BN <= w.nsel : n0 + BN - 1 <= w.pos_min;
-            float mx[2] = {KG_NEG_INF, KG_NEG_INF};
-            if (full) {
-    #pragma unroll
-                for (int i = 0; i < NS; i++) mx[(i >> 1) & 1] = fmaxf(mx[(i >> 1) & 1], s[i]);
-            } else {
-    #pragma unroll
-                for (int i = 0; i < NS; i++) {
-                    const int n = n0 + (i >> 2) * 8 + (lane % 4) * 2 + (i & 1), hf = (i >> 1) & 1;
-                    const float x = (n < vis_all || n <= vis_lim[hf]) ? s[i] : KG_NEG_INF;
-                    s[i] = x;
-                    mx[hf] = fmaxf(mx[hf], x);
+            if (pp && it < npass) asm volatile("bar.arrive %0, 256;\n" ::"r"(3 + (cw ^ 1)) : "memory");
+            k90_wgmma_wait<1>();
+            k90_fence_regs(s0);
+            if constexpr (MODE == K90_POOL) {
+                /* pooled probabilities: out[j] = sum over the tile's rows of exp2(s - lse2); rows past
+                 * the tile (lse2 -inf) add nothing */
+                constexpr int NV = NS / 2; /* this thread's columns: BN / 4 */
+                float v[NV];
+#pragma unroll
+                for (int i = 0; i < NV; i++) {
+                    const int nb = i / 2, e = i % 2;
+                    float x = 0.f;
+#pragma unroll
+                    for (int hf = 0; hf < 2; hf++)
+                        if (r2[0][hf] != KG_NEG_INF) x += ksa_exp2(fmaf(s0[nb * 4 + hf * 2 + e], sl2, -r2[0][hf]));
+                    v[i] = x;
                 }
-            }
-            /* m and mx are raw scores (scale_log2 > 0 keeps the order); base is in the log2 domain */
-            float base[2];
-            kc_quad_softmax_step(m, mx, sl2, base, alpha);
-            float sum[2] = {0.f, 0.f};
-    #pragma unroll
-            for (int i = 0; i < NS; i++) {
-                const float pv = ksa_exp2(fmaf(s[i], sl2, -base[(i >> 1) & 1]));
-                s[i] = pv;
-                sum[(i >> 1) & 1] += pv;
-            }
-    #pragma unroll
-            for (int hf = 0; hf < 2; hf++) l[hf] = l[hf] * alpha[hf] + sum[hf];
-        };
-        auto to_p = [&](const float (&s)[NS]) {
-            if constexpr (WITH_V) {
-    #pragma unroll
-                for (int ks = 0; ks < BN / 16; ks++) {
-                    p[ks][0] = kc_mma<T>::pack(s[(2 * ks) * 4 + 0], s[(2 * ks) * 4 + 1]);
-                    p[ks][1] = kc_mma<T>::pack(s[(2 * ks) * 4 + 2], s[(2 * ks) * 4 + 3]);
-                    p[ks][2] = kc_mma<T>::pack(s[(2 * ks + 1) * 4 + 0], s[(2 * ks + 1) * 4 + 1]);
-                    p[ks][3] = kc_mma<T>::pack(s[(2 * ks + 1) * 4 + 2], s[(2 * ks + 1) * 4 + 3]);
-                }
-            }
-        };
-        auto release = [&](uint64_t *bar) {
-            __syncwarp();
-            if (lane == 0) kc_bar_arrive(bar);
-        };
-        auto wait_k = [&](int j) {
-            kc_bar_wait(&barFullK[(kb + j) % KS], ((kb + j) / KS) & 1);
-            if (!tma) kc_fence_async_smem();
-        };
-        auto wait_v = [&](int j) {
-            kc_bar_wait(&barFullV[(kb + j) % VS], ((kb + j) / VS) & 1);
-            if (!tma) kc_fence_async_smem();
-        };
-
-        kc_bar_wait(&barQ, items & 1);
-        kc_fence_async_smem();
-        if constexpr (MODE != K90_FLASH) {
-            /* the lse and pooled passes, key-split: consumer warpgroup cw takes key tiles cw, cw + 2, ...
-             * for all of the CTA's rows (two 64-row products per tile), so the warpgroups never wait for
-             * each other inside the loop and one's exponentials run while the other's product is on the
-             * tensor cores (the row-split version waited for each product with both warpgroups in step).
-             * LSE merges the two warpgroups' (m, l) per row at the end; POOL sums each tile's columns
-             * inside its warpgroup. K buffer j % 4 belongs to warpgroup j % 2, so no wait can alias a
-             * phase of the other warpgroup's tiles. */
-            const int nacc = w.row_end - w.row_begin > 64 ? 2 : 1; /* 64-row halves holding rows */
-            float m2[2][2], l2[2][2], r2[2][2];
-            int vl2[2][2];
-    #pragma unroll
-            for (int h = 0; h < 2; h++)
-    #pragma unroll
-                for (int hf = 0; hf < 2; hf++) {
-                    const int rr = w.row_begin + h * 64 + warp * 16 + lane / 4 + hf * 8;
-                    const int ps = rr < w.row_end ? w.pos_shift + rr / G : -1;
-                    m2[h][hf] = KG_NEG_INF;
-                    l2[h][hf] = 0.f;
-                    vl2[h][hf] = MODE == K90_POOL ? -1 : a.sparse ? (ps < 0 ? -1 : ps - w.own0 + w.nsel) : ps;
-                    r2[h][hf] = KG_NEG_INF;
-                    if (MODE == K90_POOL && rr < w.row_end)
-                        r2[h][hf] = a.lse_ws[((int64_t)w.b * a.hq + w.g * G + rr % G) * a.max_lq + rr / G];
-                }
-            const uint32_t qb0 = kc_smem_u32(sQ), qb1 = qb0 + 64 * 128;
-            /* S = Q K^T for the 64 rows whose Q starts at qb, key tile kt (issued, not committed) */
-            auto qk_rows = [&](float (&s)[NS], uint32_t qb, uint32_t kt) {
-    #pragma unroll
-                for (int kk = 0; kk < D / 16; kk++) {
-                    const uint32_t off = (kk % 4) * 32;
-                    kc_wgmma_ss<BN, T>::run(s, k90_desc(qb + (kk / 4) * BM * 128 + off, 16, 1024), k90_desc(kt + (kk / 4) * BN * 128 + off, 16, 1024),
-                                            kk > 0);
-                }
-            };
-            float *out = MODE == K90_POOL ? pooled + ((int64_t)(w.b * a.hkv + w.g) * ntiles_out + (w.tile - tile0)) * ld : NULL;
-            const int ct = threadIdx.x % 128;
-            /* ping-pong (a.pingpong): the warpgroups take turns issuing their products (named barriers
-             * 3 and 4, the warpgroup of the item's first tile, role 0, first), so their exponentials
-             * alternate with the tensor cores' work; with n0 / n1 tiles each, role 0 passes the turn n1
-             * times and role 1 n0 - 1 times */
-            const bool pp = a.pingpong;
-            const int role = cw ^ (kb & 1);
-            const int n0 = (w.ntiles + 1) / 2, n1 = w.ntiles / 2, npass = role == 0 ? n1 : n0 - 1;
-            if (pp && role == 1) asm volatile("bar.arrive 3, 256;\n" ::: "memory");
-            int it = 0;
-            for (int j = role; j < w.ntiles; j += 2, it++) {
-                float s0[NS], s1[NS];
-                wait_k(j);
-                if (pp) asm volatile("bar.sync %0, 256;\n" ::"r"(3 + role) : "memory");
-                const uint32_t kt = kbase + (kb + j) % KS * C::KV_BYTES;
-                /* two commit groups, one per 64-row half: the first half's exponentials run while the
-                 * second half's product is on the tensor cores (one branch per row count: a condition
-                 * between the products makes ptxas fence each one; one row half commits an empty group) */
+                k90_wgmma_wait<0>();
+                release(&barEmptyK[j % KS]);
                 if (nacc > 1) {
-                    k90_wgmma_fence();
-                    qk_rows(s0, qb0, kt);
-                    k90_wgmma_commit();
-                    qk_rows(s1, qb1, kt);
-                    k90_wgmma_commit();
-                } else {
-                    k90_wgmma_fence();
-                    qk_rows(s0, qb0, kt);
-                    k90_wgmma_commit();
-                    k90_wgmma_commit();
-                }
-                if (pp && it < npass) asm volatile("bar.arrive %0, 256;\n" ::"r"(3 + (role ^ 1)) : "memory");
-                k90_wgmma_wait<1>();
-                k90_fence_regs(s0);
-                if constexpr (MODE == K90_POOL) {
-                    /* pooled probabilities: out[j] = sum over the tile's rows of exp2(s - lse2); rows past
-                     * the tile (lse2 -inf) add nothing */
-                    constexpr int NV = NS / 2; /* this thread's columns: BN / 4 */
-                    float v[NV];
-    #pragma unroll
+                    k90_fence_regs(s1);
+#pragma unroll
                     for (int i = 0; i < NV; i++) {
                         const int nb = i / 2, e = i % 2;
-                        float x = 0.f;
-    #pragma unroll
+#pragma unroll
                         for (int hf = 0; hf < 2; hf++)
-                            if (r2[0][hf] != KG_NEG_INF) x += ksa_exp2(fmaf(s0[nb * 4 + hf * 2 + e], sl2, -r2[0][hf]));
-                        v[i] = x;
-                    }
-                    k90_wgmma_wait<0>();
-                    release(&barEmptyK[(kb + j) % KS]);
-                    if (nacc > 1) {
-                        k90_fence_regs(s1);
-    #pragma unroll
-                        for (int i = 0; i < NV; i++) {
-                            const int nb = i / 2, e = i % 2;
-    #pragma unroll
-                            for (int hf = 0; hf < 2; hf++)
-                                if (r2[1][hf] != KG_NEG_INF) v[i] += ksa_exp2(fmaf(s1[nb * 4 + hf * 2 + e], sl2, -r2[1][hf]));
-                        }
-                    }
-                    /* sum over the warp's 8 row groups (lanes of equal lane % 4) by halving exchanges:
-                     * 28 shuffles instead of 96; each lane ends with NV / 8 column sums */
-                    k90_fold_half<NV / 2, 16>(v, lane);
-                    k90_fold_half<NV / 4, 8>(v, lane);
-                    k90_fold_half<NV / 8, 4>(v, lane);
-                    float *red = sRed + (cw * 2 + (((kb + j) >> 1) & 1)) * 4 * BN; /* [4 warps][BN], two per warpgroup */
-                    const int ib = (NV / 8) * ((lane >> 2) & 1) + (NV / 4) * ((lane >> 3) & 1) + (NV / 2) * ((lane >> 4) & 1);
-    #pragma unroll
-                    for (int i = 0; i < NV / 8; i++) {
-                        const int idx = ib + i;
-                        red[warp * BN + (idx / 2) * 8 + (lane % 4) * 2 + idx % 2] = v[i];
-                    }
-                    /* the warpgroup's 4 warps (its own named barrier); the other buffer is written next,
-                     * and this one again only after the next barrier, which every reader has passed */
-                    asm volatile("bar.sync %0, 128;\n" ::"r"(5 + cw) : "memory");
-                    if (ct < BN) {
-                        const int jj = j * BN + ct;
-                        if (jj < w.nkeys) out[jj] = red[ct] + red[BN + ct] + red[2 * BN + ct] + red[3 * BN + ct];
-                    }
-                } else {
-                    float alpha[2];
-                    softmax(s0, j, m2[0], l2[0], vl2[0], alpha);
-                    k90_wgmma_wait<0>();
-                    release(&barEmptyK[(kb + j) % KS]);
-                    if (nacc > 1) {
-                        k90_fence_regs(s1);
-                        softmax(s1, j, m2[1], l2[1], vl2[1], alpha);
+                            if (r2[1][hf] != KG_NEG_INF) v[i] += ksa_exp2(fmaf(s1[nb * 4 + hf * 2 + e], sl2, -r2[1][hf]));
                     }
                 }
+                /* sum over the warp's 8 row groups (lanes of equal lane % 4) by halving exchanges:
+                 * 28 shuffles instead of 96; each lane ends with NV / 8 column sums */
+                k90_fold_half<NV / 2, 16>(v, lane);
+                k90_fold_half<NV / 4, 8>(v, lane);
+                k90_fold_half<NV / 8, 4>(v, lane);
+                float *red = sRed + (cw * 2 + (it & 1)) * 4 * BN; /* [4 warps][BN], two per warpgroup */
+                const int ib = (NV / 8) * ((lane >> 2) & 1) + (NV / 4) * ((lane >> 3) & 1) + (NV / 2) * ((lane >> 4) & 1);
+#pragma unroll
+                for (int i = 0; i < NV / 8; i++) {
+                    const int idx = ib + i;
+                    red[warp * BN + (idx / 2) * 8 + (lane % 4) * 2 + idx % 2] = v[i];
+                }
+                /* the warpgroup's 4 warps (its own named barrier); the other buffer is written next,
+                 * and this one again only after the next barrier, which every reader has passed */
+                asm volatile("bar.sync %0, 128;\n" ::"r"(5 + cw) : "memory");
+                if (ct < BN) {
+                    const int jj = j * BN + ct;
+                    if (jj < w.nkeys) out[jj] = red[ct] + red[BN + ct] + red[2 * BN + ct] + red[3 * BN + ct];
+                }
+            } else {
+                float alpha[2];
+                softmax(s0, j, m2[0], l2[0], vl2[0], alpha);
+                k90_wgmma_wait<0>();
+                release(&barEmptyK[j % KS]);
+                if (nacc > 1) {
+                    k90_fence_regs(s1);
+                    softmax(s1, j, m2[1], l2[1], vl2[1], alpha);
+                }
             }
-            release(&barQE); /* this warp's products that read Q are complete */
-            if constexpr (MODE == K90_LSE) {
-                /* merge: warpgroup 1 hands its (m, l) per row to warpgroup 0, which writes the lse */
-                float *sM = sRed; /* [BM rows][2] */
-    #pragma unroll
+        }
+        if constexpr (MODE == K90_LSE) {
+            /* merge: warpgroup 1 hands its (m, l) per row to warpgroup 0, which writes the lse */
+            float *sM = sRed; /* [BM rows][2] */
+#pragma unroll
+            for (int h = 0; h < 2; h++)
+#pragma unroll
+                for (int hf = 0; hf < 2; hf++) {
+                    l2[h][hf] += ksa_shfl_xor(l2[h][hf], 1);
+                    l2[h][hf] += ksa_shfl_xor(l2[h][hf], 2);
+                    const int row = h * 64 + warp * 16 + lane / 4 + hf * 8;
+                    if (cw == 1 && lane % 4 == 0) {
+                        sM[row * 2] = m2[h][hf];
+                        sM[row * 2 + 1] = l2[h][hf];
+                    }
+                }
+            k90_consumer_sync();
+            if (cw == 0 && lane % 4 == 0) {
+#pragma unroll
                 for (int h = 0; h < 2; h++)
-    #pragma unroll
+#pragma unroll
                     for (int hf = 0; hf < 2; hf++) {
-                        l2[h][hf] += ksa_shfl_xor(l2[h][hf], 1);
-                        l2[h][hf] += ksa_shfl_xor(l2[h][hf], 2);
-                        const int row = h * 64 + warp * 16 + lane / 4 + hf * 8;
-                        if (cw == 1 && lane % 4 == 0) {
-                            sM[row * 2] = m2[h][hf];
-                            sM[row * 2 + 1] = l2[h][hf];
-                        }
+                        const int row = h * 64 + warp * 16 + lane / 4 + hf * 8, rr = w.row_begin + row;
+                        if (rr >= w.row_end) continue;
+                        const float mo = sM[row * 2], lo = sM[row * 2 + 1]; /* raw-score maxima */
+                        const float mt = fmaxf(m2[h][hf], mo), base = mt == KG_NEG_INF ? 0.f : mt * sl2;
+                        const float lt = l2[h][hf] * ksa_exp2(fmaf(m2[h][hf], sl2, -base)) + lo * ksa_exp2(fmaf(mo, sl2, -base));
+                        const float lse2 = lt != 0.f ? base + ksa_log2(lt) : KG_NEG_INF;
+                        k90_store_lse(a, w, rr / G, w.g * G + rr % G, lse2);
                     }
-                k90_consumer_sync();
-                if (cw == 0 && lane % 4 == 0) {
-    #pragma unroll
-                    for (int h = 0; h < 2; h++)
-    #pragma unroll
-                        for (int hf = 0; hf < 2; hf++) {
-                            const int row = h * 64 + warp * 16 + lane / 4 + hf * 8, rr = w.row_begin + row;
-                            if (rr >= w.row_end) continue;
-                            const float mo = sM[row * 2], lo = sM[row * 2 + 1]; /* raw-score maxima */
-                            const float mt = fmaxf(m2[h][hf], mo), base = mt == KG_NEG_INF ? 0.f : mt * sl2;
-                            const float lt = l2[h][hf] * ksa_exp2(fmaf(m2[h][hf], sl2, -base)) + lo * ksa_exp2(fmaf(mo, sl2, -base));
-                            const float lse2 = lt != 0.f ? base + ksa_log2(lt) : KG_NEG_INF;
-                            k90_store_lse(a, w, rr / G, w.g * G + rr % G, lse2);
-                        }
-                }
-                k90_consumer_sync(); /* sM is read before the next item's merge writes it */
             }
-        } else {
-            /* ping-pong (a.pingpong): the two consumer warpgroups take turns issuing their products
-             * (named barriers 3 and 4), so one's softmax runs while the other's GEMMs use the tensor cores;
-             * warpgroup 0 goes first, and each passes the turn after every issue point but warpgroup 1's last */
-            const bool pp = a.pingpong;
-            auto turn_wait = [&]() {
-                if (pp) asm volatile("bar.sync %0, 256;\n" ::"r"(3 + cw) : "memory");
-            };
-            auto turn_pass = [&](bool last) {
-                if (pp && !(last && cw == 1)) asm volatile("bar.arrive %0, 256;\n" ::"r"(3 + (cw ^ 1)) : "memory");
-            };
-            if (pp && cw == 1) asm volatile("bar.arrive 3, 256;\n" ::: "memory");
-            {
-                float s[NS];
-                float alpha[2];
-                wait_k(0);
-                turn_wait();
-                issue_qk(s, 0);
-                turn_pass(false);
-                k90_wgmma_wait<0>();
-                k90_fence_regs(s);
-                release(&barEmptyK[kb % KS]);
-                if (w.ntiles == 1) release(&barQE);
-                softmax(s, 0, m, l, vis_lim, alpha);
-                to_p(s);
-            }
-            for (int j = 1; j < w.ntiles; j++) {
-                float s[NS];
-                float alpha[2];
-                wait_k(j);
-                wait_v(j - 1);
-                turn_wait();
-                issue_qk(s, j);
-                /* no register fence on o here: a non-wgmma definition of o while Q K^T is in flight makes
-                 * ptxas serialise every wgmma (C7515); the P V asm's operands order it after the rescale */
-                issue_pv(j - 1);
-                turn_pass(false);
-                k90_wgmma_wait<1>();
-                k90_fence_regs(s);
-                release(&barEmptyK[(kb + j) % KS]);
-                if (j == w.ntiles - 1) release(&barQE);
-                softmax(s, j, m, l, vis_lim, alpha);
-                k90_wgmma_wait<0>();
-                k90_fence_regs(o);
-                k90_fence_regs(p);
-                release(&barEmptyV[(kb + j - 1) % VS]);
-    #pragma unroll
-                for (int i = 0; i < NO; i++) o[i] *= alpha[(i >> 1) & 1];
-                to_p(s);
-            }
-            const int j = w.ntiles - 1;
-            wait_v(j);
+        }
+    } else {
+        /* ping-pong (a.pingpong): the two consumer warpgroups take turns issuing their products
+         * (named barriers 3 and 4), so one's softmax runs while the other's GEMMs use the tensor cores;
+         * warpgroup 0 goes first, and each passes the turn after every issue point but warpgroup 1's last */
+        const bool pp = a.pingpong;
+        auto turn_wait = [&]() {
+            if (pp) asm volatile("bar.sync %0, 256;\n" ::"r"(3 + cw) : "memory");
+        };
+        auto turn_pass = [&](bool last) {
+            if (pp && !(last && cw == 1)) asm volatile("bar.arrive %0, 256;\n" ::"r"(3 + (cw ^ 1)) : "memory");
+        };
+        if (pp && cw == 1) asm volatile("bar.arrive 3, 256;\n" ::: "memory");
+        {
+            float s[NS];
+            float alpha[2];
+            wait_k(0);
             turn_wait();
-            issue_pv(j);
-            turn_pass(true);
+            issue_qk(s, 0);
+            turn_pass(false);
+            k90_wgmma_wait<0>();
+            k90_fence_regs(s);
+            release(&barEmptyK[0]);
+            softmax(s, 0, m, l, vis_lim, alpha);
+            to_p(s);
+        }
+        for (int j = 1; j < w.ntiles; j++) {
+            float s[NS];
+            float alpha[2];
+            wait_k(j);
+            wait_v(j - 1);
+            turn_wait();
+            issue_qk(s, j);
+            /* no register fence on o here: a non-wgmma definition of o while Q K^T is in flight makes
+             * ptxas serialise every wgmma (C7515); the P V asm's operands order it after the rescale */
+            issue_pv(j - 1);
+            turn_pass(false);
+            k90_wgmma_wait<1>();
+            k90_fence_regs(s);
+            release(&barEmptyK[j % KS]);
+            softmax(s, j, m, l, vis_lim, alpha);
             k90_wgmma_wait<0>();
             k90_fence_regs(o);
-            release(&barEmptyV[(kb + j) % VS]);
+            k90_fence_regs(p);
+            release(&barEmptyV[(j - 1) % VS]);
+#pragma unroll
+            for (int i = 0; i < NO; i++) o[i] *= alpha[(i >> 1) & 1];
+            to_p(s);
         }
+        const int j = w.ntiles - 1;
+        wait_v(j);
+        turn_wait();
+        issue_pv(j);
+        turn_pass(true);
+        k90_wgmma_wait<0>();
+        k90_fence_regs(o);
+        release(&barEmptyV[j % VS]);
+    }
 
-        /* ---------------------------------------------------------- epilogue (o, lse; the split passes wrote theirs) */
-        if constexpr (MODE == K90_FLASH) {
-    #pragma unroll
-            for (int hf = 0; hf < 2; hf++) {
-                float lt = l[hf];
-                lt += ksa_shfl_xor(lt, 1);
-                lt += ksa_shfl_xor(lt, 2);
-                const int rr = w.row_begin + cw * 64 + warp * 16 + lane / 4 + hf * 8;
-                if (rr >= w.row_end) continue;
-                const int i = rr / G, h = w.g * G + rr % G;
-                if (WITH_V && a.o) {
-                    const float inv = lt != 0.f ? 1.f / lt : 0.f; /* NaN (a NaN row) stays NaN */
-                    T *op = (T *)a.o + (int64_t)w.b * a.o_s.batch + (int64_t)(w.qrow0 + i) * a.o_s.token + (int64_t)h * a.o_s.head;
-                    if (((uintptr_t)op & 3) == 0) {
-    #pragma unroll
-                        for (int nb = 0; nb < NO / 4; nb++) {
-                            const int d = nb * 8 + (lane % 4) * 2;
-                            *(uint32_t *)(op + d) = kc_mma<T>::pack(o[nb * 4 + hf * 2] * inv, o[nb * 4 + hf * 2 + 1] * inv);
-                        }
-                    } else {
-    #pragma unroll
-                        for (int nb = 0; nb < NO / 4; nb++) {
-                            const int d = nb * 8 + (lane % 4) * 2;
-                            op[d] = ksa_from_float<T>(o[nb * 4 + hf * 2] * inv);
-                            op[d + 1] = ksa_from_float<T>(o[nb * 4 + hf * 2 + 1] * inv);
-                        }
+    /* ---------------------------------------------------------- epilogue (o, lse; the split passes wrote theirs) */
+    if constexpr (MODE == K90_FLASH) {
+#pragma unroll
+        for (int hf = 0; hf < 2; hf++) {
+            float lt = l[hf];
+            lt += ksa_shfl_xor(lt, 1);
+            lt += ksa_shfl_xor(lt, 2);
+            const int rr = w.row_begin + cw * 64 + warp * 16 + lane / 4 + hf * 8;
+            if (rr >= w.row_end) continue;
+            const int i = rr / G, h = w.g * G + rr % G;
+            if (WITH_V && a.o) {
+                const float inv = lt != 0.f ? 1.f / lt : 0.f; /* NaN (a NaN row) stays NaN */
+                T *op = (T *)a.o + (int64_t)w.b * a.o_s.batch + (int64_t)(w.qrow0 + i) * a.o_s.token + (int64_t)h * a.o_s.head;
+                if (((uintptr_t)op & 3) == 0) {
+#pragma unroll
+                    for (int nb = 0; nb < NO / 4; nb++) {
+                        const int d = nb * 8 + (lane % 4) * 2;
+                        *(uint32_t *)(op + d) = kc_mma<T>::pack(o[nb * 4 + hf * 2] * inv, o[nb * 4 + hf * 2 + 1] * inv);
+                    }
+                } else {
+#pragma unroll
+                    for (int nb = 0; nb < NO / 4; nb++) {
+                        const int d = nb * 8 + (lane % 4) * 2;
+                        op[d] = ksa_from_float<T>(o[nb * 4 + hf * 2] * inv);
+                        op[d + 1] = ksa_from_float<T>(o[nb * 4 + hf * 2 + 1] * inv);
                     }
                 }
-                if (lane % 4 == 0) {
-                    const float lse2 = lt != 0.f ? m[hf] * sl2 + ksa_log2(lt) : KG_NEG_INF;
-                    k90_store_lse(a, w, i, h, lse2);
-                }
+            }
+            if (lane % 4 == 0) {
+                const float lse2 = lt != 0.f ? m[hf] * sl2 + ksa_log2(lt) : KG_NEG_INF;
+                k90_store_lse(a, w, i, h, lse2);
             }
         }
-        kb += w.ntiles;
-        items++;
     }
 #endif
 }
@@ -837,20 +780,8 @@ extern "C" int kc_tma_paged_maps(const ksa_gpu_args *a, int head_dim, int box_ro
            k90_make_map(mv, a->v, a->dtype, head_dim, a->hkv, a->page_size, a->kv_pages, a->v_s.page, a->v_s, box_rows);
 }
 
-/* experiment switch (development only): KSA_CUDA_PERSISTENT=0 / 1 turns the persistent grid off /
- * on for every pass; unset: on for the sparse pass only */
-static int k90_persistent(int sparse_flash)
-{
-    static int v = -2;
-    if (v == -2) {
-        const char *e = getenv("KSA_CUDA_PERSISTENT");
-        v = e && e[0] == '1' ? 1 : e && e[0] == '0' ? 0 : -1;
-    }
-    return v < 0 ? sparse_flash : v;
-}
-
 template <int D, typename T, int MODE>
-static int k90_launch_t(const ksa_gpu_args *a, float *pooled, int tile0, int ntiles, int64_t ld, int sms, cudaStream_t st)
+static int k90_launch_t(const ksa_gpu_args *a, float *pooled, int tile0, int ntiles, int64_t ld, cudaStream_t st)
 {
     using C = k90_cfg<D>;
     static unsigned done; /* devices this kernel was configured on */
@@ -860,27 +791,27 @@ static int k90_launch_t(const ksa_gpu_args *a, float *pooled, int tile0, int nti
     memset(&mk, 0, sizeof mk);
     memset(&mv, 0, sizeof mv);
     const int tma = kc_tma_kv_maps(a, D, k90_cfg<D>::BN, &mk, &mv);
-    /* work items: nx per (sequence, KV head); one CTA per item, or a persistent grid of one CTA per SM
-     * that walks the items (k90_prefill) */
-    const int nx = MODE == K90_POOL ? ntiles : kc_prefill_chunks(a);
-    const int64_t items = (int64_t)nx * a->hkv * a->batch;
-    const int64_t ctas = k90_persistent(MODE == K90_FLASH && a->sparse) && sms > 0 && items > sms ? sms : items;
+    dim3 grid;
+    if (MODE == K90_POOL)
+        grid = dim3((unsigned)ntiles, (unsigned)a->hkv, (unsigned)a->batch);
+    else
+        grid = dim3((unsigned)kc_prefill_chunks(a), (unsigned)a->hkv, (unsigned)a->batch);
     /* the softmax keeps raw-score maxima, which needs a positive normal scale: a subnormal one (scale
      * below 1e-38, every weight equal either way) is raised to the smallest normal float */
     ksa_gpu_args ka = *a;
     if (!(ka.scale_log2 >= FLT_MIN)) ka.scale_log2 = FLT_MIN;
-    k90_prefill<D, T, MODE><<<(unsigned)ctas, C::THREADS, k90_smem<D, MODE>(), st>>>(ka, mk, mv, tma, pooled, tile0, ntiles, ld, nx);
+    k90_prefill<D, T, MODE><<<grid, C::THREADS, k90_smem<D, MODE>(), st>>>(ka, mk, mv, tma, pooled, tile0, ntiles, ld);
     return (int)cudaGetLastError();
 }
-template <int D, typename T> static int k90_launch_d(const ksa_gpu_args *a, int sms, cudaStream_t st)
+template <int D, typename T> static int k90_launch_d(const ksa_gpu_args *a, cudaStream_t st)
 {
-    return a->lse_only ? k90_launch_t<D, T, K90_LSE>(a, NULL, 0, 0, 0, sms, st) : k90_launch_t<D, T, K90_FLASH>(a, NULL, 0, 0, 0, sms, st);
+    return a->lse_only ? k90_launch_t<D, T, K90_LSE>(a, NULL, 0, 0, 0, st) : k90_launch_t<D, T, K90_FLASH>(a, NULL, 0, 0, 0, st);
 }
 
 template <int D, typename T>
-static int k90_launch_pooled(const ksa_gpu_args *a, float *pooled, int tile0, int ntiles, int64_t ld, int sms, cudaStream_t st)
+static int k90_launch_pooled(const ksa_gpu_args *a, float *pooled, int tile0, int ntiles, int64_t ld, cudaStream_t st)
 {
-    return k90_launch_t<D, T, K90_POOL>(a, pooled, tile0, ntiles, ld, sms, st);
+    return k90_launch_t<D, T, K90_POOL>(a, pooled, tile0, ntiles, ld, st);
 }
 
 extern "C" size_t kc_sm90_prefill_smem(int head_dim)
@@ -898,7 +829,7 @@ extern "C" int kc_launch_sm90_prefill(const ksa_gpu_args *a, const ksa_gpu_call 
     if (c->kernel)
         snprintf(c->kernel, (size_t)c->kernel_len, "wgmma_flash_prefill_%s_d%d", a->lse_only ? "lse" : a->sparse ? "sparse" : "dense",
                  a->head_dim);
-    KG_DISPATCH(a, k90_launch_d, a, c->plan->sms, st);
+    KG_DISPATCH(a, k90_launch_d, a, st);
 }
 
 /* pooled scores of tiles [tile0, tile0 + ntiles) into the POOLED region; tiles of more than 128 rows
@@ -911,5 +842,5 @@ extern "C" int kc_launch_sm90_pooled(const ksa_gpu_args *a, const ksa_gpu_call *
     const int64_t ld = c->plan->lk_ld;
     ksa_gpu_args b = *a;
     b.sparse = 0; /* the candidates are a dense run of keys */
-    KG_DISPATCH(a, k90_launch_pooled, &b, pooled, tile0, ntiles, ld, c->plan->sms, st);
+    KG_DISPATCH(a, k90_launch_pooled, &b, pooled, tile0, ntiles, ld, st);
 }
