@@ -261,7 +261,8 @@ if ! skip peer && [ -f "$KSA_LIBRARY" ]; then
     b=$(budget "${KSA_RUN_PEER_S:-100}" 110)
     stage "peer_torch.py: ksa vs torch SDPA, GPU and CPU ($b s)"
     # shellcheck disable=SC2086
-    timeout $((b + 15)) python3 "$ROOT/bench/peer_torch.py" --time-budget "$b" $GPU_PEAKS --out "$OUT/peer.jsonl" 2>"$LOGS/peer.err"
+    # dense also timed call by call in alternation with cuDNN (same power state; make_table.py's P1 notes it)
+    timeout $((b + 15)) python3 "$ROOT/bench/peer_torch.py" --time-budget "$b" --interleave dense $GPU_PEAKS --out "$OUT/peer.jsonl" 2>"$LOGS/peer.err"
   fi
   say "peer rc=$? at $(elapsed) s"
   grep "^#" "$LOGS/peer.err" | head -40 | tee -a "$SUM"

@@ -18,6 +18,10 @@ rates; ksa gets the host bound max_seqlen_k = Lk, so it reads no lengths back (-
 leaves the bound out, to measure the synchronising read-back).
 --modes limits the ksa modes run. GQA goes to torch with enable_gqa=True, or with K/V expanded by
 repeat_interleave outside the timed region where a backend refuses it.
+--interleave MODES (e.g. dense) also times those ksa modes and the primary peer (its faster GQA way)
+call by call in alternation, so both run in the same power and clock state of the device (a GPU at
+its power cap clocks lower the longer it has been busy), and adds "interleaved": {ksa_ms, peer_ms,
+ratio}; the fields above keep the separate timings.
 
 usage: peer_torch.py [--out FILE] [--device cuda,cpu] [--quick] [--dtype f16,bf16] [--repeats N]
 """
@@ -97,6 +101,29 @@ class Timer:
                 fn()
                 times.append((time.perf_counter() - t0) * 1e3)
         return statistics.median(times), min(times)
+
+    def pair(self, fa, fb):
+        """Median ms of fa and of fb timed call by call in alternation (the first of each pair alternating
+        too), each call after its own L2 flush on the GPU, so both see the same device state."""
+        for _ in range(self.warmup):
+            fa()
+            fb()
+        ta, tb = [], []
+        for i in range(self.repeats):
+            for f, t in (((fa, ta), (fb, tb)) if i % 2 == 0 else ((fb, tb), (fa, ta))):
+                if self.kind == "cuda":
+                    self.flush.zero_()
+                    s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                    s.record()
+                    f()
+                    e.record()
+                    e.synchronize()
+                    t.append(s.elapsed_time(e))
+                else:
+                    t0 = time.perf_counter()
+                    f()
+                    t.append((time.perf_counter() - t0) * 1e3)
+        return statistics.median(ta), statistics.median(tb)
 
 
 # ------------------------------------------------------------------ peers
@@ -210,15 +237,15 @@ def compare(args, emit, timer, kind, dev, shape, phase, dtype_name, modes, tf, b
         return  # torch's is_causal aligns the top-left corner; chunked prefill is ksa-bench only
 
     # peers on the dense problem
-    peers, outs, gqa = {}, {}, {}
+    peers, outs, gqa, peer_fns = {}, {}, {}, {}
     for name, backend in sdpa_backends(kind).items():
         if name == "math" and (not math_ok or 2 * B * Lk * Hq * D * q.element_size() > EXPAND_MAX):
             continue
         try:  # the faster way of passing GQA is the peer's time; both are recorded
-            timed = [(timer(fn), mode, out) for fn, mode, out in make_peers(backend, qt, kt, vt, causal, Hq // Hkv)]
+            timed = [(timer(fn), mode, out, fn) for fn, mode, out in make_peers(backend, qt, kt, vt, causal, Hq // Hkv)]
             best = min(timed, key=lambda x: x[0][0])
-            peers[name], gqa[name], outs[name] = best
-            gqa_ms = {mode: t[0] for t, mode, _ in timed}
+            peers[name], gqa[name], outs[name], peer_fns[name] = best
+            gqa_ms = {mode: t[0] for t, mode, _, _ in timed}
         except Exception as e:  # noqa: BLE001
             peers[name] = None
             gqa[name] = f"refused: {e}"[:200]
@@ -273,6 +300,9 @@ def compare(args, emit, timer, kind, dev, shape, phase, dtype_name, modes, tf, b
             if primary:
                 rec["ratio"] = rec["peer_ms"] / ms
                 rec["ratio_best"] = rec["best_peer_ms"] / ms
+                if mode in args.interleave.split(","):
+                    ksa_ms, peer_ms = timer.pair(run, peer_fns[primary])
+                    rec["interleaved"] = {"ksa_ms": ksa_ms, "peer_ms": peer_ms, "ratio": peer_ms / ksa_ms}
             if mode == "dense" and not rec.get("agree", True):
                 rec["status"] = "mismatch"
         except Exception as e:  # noqa: BLE001  (ksa refused or failed: keep the peer's numbers)
@@ -335,6 +365,9 @@ def main():
     ap.add_argument("--page-size", type=int, default=0, help="give ksa K/V as a paged cache of this page size")
     ap.add_argument("--read-back-lengths", action="store_true",
                     help="paged: leave out the host bound max_seqlen_k, so ksa reads seq_lens_k back every call")
+    ap.add_argument("--interleave", default="", metavar="MODES",
+                    help="ksa modes (e.g. dense) also timed call by call in alternation with the primary peer "
+                         "(field 'interleaved')")
     ap.add_argument("--ksa-gpu-device", default="cuda:0", help="ksa device compared on the GPU (e.g. opencl:0.0)")
     ap.add_argument("--ksa-cpu-device", default="cpu", help="ksa device compared on the CPU")
     args = ap.parse_args()
@@ -346,10 +379,13 @@ def main():
         out.write(json.dumps(rec) + "\n")
         out.flush()
         if rec.get("ratio"):
+            il = rec.get("interleaved")
             print(f"# {rec['device']} {rec['mode']:6s} {rec['phase']:7s} {rec['dtype']:4s} B{rec['shape']['B']} "
                   f"Lq{rec['shape']['Lq']} Lk{rec['shape']['Lk']} D{rec['shape']['D']}: ksa {rec['median_ms']:.3f} ms, "
                   f"{rec['peer']} {rec['peer_ms']:.3f} ms -> {rec['ratio']:.2f}x"
-                  + (f" (rel_err {rec['rel_err']:.1e})" if rec.get("rel_err") is not None else ""), file=sys.stderr)
+                  + (f" (rel_err {rec['rel_err']:.1e})" if rec.get("rel_err") is not None else "")
+                  + (f"; interleaved {il['ksa_ms']:.3f} vs {il['peer_ms']:.3f} ms -> {il['ratio']:.2f}x" if il else ""),
+                  file=sys.stderr)
         elif rec.get("status") not in ("ok",):
             print(f"# {rec['backend']} {rec['mode']} {rec['phase']} {rec['shape']}: {rec.get('status')}: "
                   f"{rec.get('error', '')[:160]}", file=sys.stderr)
