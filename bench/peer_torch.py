@@ -308,7 +308,7 @@ def compare(args, emit, timer, kind, dev, shape, phase, dtype_name, modes, tf, b
         except Exception as e:  # noqa: BLE001  (ksa refused or failed: keep the peer's numbers)
             rec["status"], rec["error"] = "error", str(e)[:300]
         emit(rec)
-    del q, k, v, o, outs
+    del q, k, v, o, outs, peer_fns
     if kind == "cuda":
         torch.cuda.empty_cache()
 
