@@ -132,7 +132,10 @@ def targets(ix, read_gbs=None):
                 f"worst {worst[1]}: {worst[2]['median_ms']:.3f} vs {worst[2]['peer_ms']:.3f} ms"
                 + (f"; KV reads {worst[2]['gbs']:.0f} vs {worst[2]['bytes'] / (worst[2]['peer_ms'] * 1e6):.0f} GB/s"
                    f" (cuDNN), read probe {read_gbs:.0f}" if read_gbs and worst[2].get("gbs") and worst[2].get("bytes")
-                   else ""))
+                   else "")
+                + (f"; timed in alternation: {min(x[2]['interleaved']['ratio'] for x in ratios):.2f}x .. "
+                   f"{max(x[2]['interleaved']['ratio'] for x in ratios):.2f}x"
+                   if all(x[2].get("interleaved") for x in ratios) else ""))
             break
     else:
         add("P4", "dense decode vs SDPA cuDNN", "n/a", ">= 1.0x", None, None)
