@@ -194,7 +194,8 @@ typedef struct ksa_tunable_space {
     ksa_tunable_param params[KSA_MAX_TUNABLES];
 } ksa_tunable_space;
 
-/* Filled by the backend during a call, read by KSA_LOG. */
+/* Filled by the backend during a call, read by KSA_LOG only: a backend may leave it empty when the
+ * host's log_enabled() says no line will be printed (the GPU backend does, to save host time). */
 typedef struct ksa_call_info {
     char kernel[96]; /* e.g. "avx512_bf16.flash_prefill" */
     char config[96]; /* e.g. "block_q=64,block_k=64" */

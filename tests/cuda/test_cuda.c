@@ -168,6 +168,49 @@ static size_t decode_workspace(const ktest_config *c, const char *override)
     return bytes;
 }
 
+/* The backend keeps the last plan a thread made, so the workspace query and the call plan once: a
+ * query of the same problem (same tensors) under another configuration must not get the previous
+ * configuration's plan. Split counts 2, 16, 2 with the combine kernel (whose partials grow with the
+ * splits), then a call with 16 splits on a workspace sized for 2 must be refused before it runs. */
+static void test_plan_follows_configuration(void **state)
+{
+    (void)state;
+    require_device();
+    ktest_config c = ktest_config_default();
+    c.dtype = KSA_DTYPE_BF16;
+    c.hq = 8;
+    c.hkv = 2;
+    c.head_dim = 128;
+    c.phase = KSA_PHASE_DECODE;
+    c.batch = 2;
+    c.lk = 8192;
+    c.seed = 650;
+    ktest_problem pr;
+    assert_int_equal(ktest_problem_create(g_dev, &c, &pr), KSA_STATUS_SUCCESS);
+    const char *cfg[3] = {"decode_splits=2,decode_cluster=1", "decode_splits=16,decode_cluster=1",
+                          "decode_splits=2,decode_cluster=1"};
+    size_t bytes[3];
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(ksa_set_config_override(cfg[i]), KSA_STATUS_SUCCESS);
+        bytes[i] = 0;
+        assert_int_equal(ksa_attention_workspace_size(g_dev, &pr.params, &pr.tensors, &bytes[i]), KSA_STATUS_SUCCESS);
+    }
+    assert_true(bytes[1] > bytes[0]);
+    assert_true(bytes[2] == bytes[0]);
+    /* 16 splits on the 2-split workspace: WORKSPACE_TOO_SMALL, whichever plan was made last */
+    ksa_buffer ws = NULL;
+    assert_int_equal(ksa_buffer_alloc(g_dev, bytes[0], &ws), KSA_STATUS_SUCCESS);
+    ksa_workspace w;
+    memset(&w, 0, sizeof w);
+    w.buffer = ws;
+    w.size = bytes[0];
+    assert_int_equal(ksa_set_config_override(cfg[1]), KSA_STATUS_SUCCESS);
+    assert_int_equal(ksa_attention(g_dev, NULL, &pr.params, &pr.tensors, &w), KSA_STATUS_WORKSPACE_TOO_SMALL);
+    assert_int_equal(ksa_set_config_override(NULL), KSA_STATUS_SUCCESS);
+    ksa_buffer_free(ws);
+    ktest_problem_destroy(&pr);
+}
+
 /* the tensor-core decode's in-cluster combine (compute capability 9.0): splits forced to run as one
  * cluster (2, 8 and the largest, 16) for dense keys (TMA), anchor (scores and lse merged in the
  * cluster) and reuse through paged K/V (gathered), against the reference with outputs poisoned
@@ -396,6 +439,7 @@ int main(void)
         cmocka_unit_test(test_llama_class),
         cmocka_unit_test(test_decode_chunks),
         cmocka_unit_test(test_decode_cluster),
+        cmocka_unit_test(test_plan_follows_configuration),
         cmocka_unit_test(test_decode_small_pages),
         cmocka_unit_test(test_decode_topk_pooling),
         cmocka_unit_test(test_decode_topk_ties),
