@@ -229,10 +229,11 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
          * decode B64 Lk32K 2.12 -> 1.64 ms.
          * Dense keys with V: TMA in 32-key chunks (contiguous, or paged in pages of a multiple of 32
          * keys, or of 8 or 16 keys loaded page by page: kc_tma_paged_maps) for fewer than 64 lists, where the 8-split cluster by TMA is
-         * fastest; from 64 lists on, cp.async copies in 16-key chunks, measured faster (eighth
-         * session, bf16 B64 Lk32K: 1.93 ms against TMA's 2.03 in 32-key and 2.09 in 16-key chunks;
-         * B16 Lk32K 0.49 vs 0.52 ms). The anchor's K-only pass keeps TMA (16-key chunks from 64
-         * lists: 1.66 ms against 1.88-1.95 by cp.async). */
+         * fastest; from 64 lists on, cp.async copies, measured faster (eighth session, bf16 B64
+         * Lk32K: 1.93 ms against TMA's 2.03 in 32-key and 2.09 in 16-key chunks; B16 Lk32K 0.49 vs
+         * 0.52 ms), in 16-key chunks at 64-127 lists and in three buffers of 32-key chunks from 128
+         * on (dense_gather below). The anchor's K-only pass keeps TMA (16-key chunks from 64 lists:
+         * 1.66 ms against 1.88-1.95 by cp.async). */
         const int dk = ksa_gpu_config(p, KC_T_DKERNEL, 0);
         const int64_t lists = (int64_t)p->batch * p->num_kv_heads;
         const int dense_kv = p->mode == KSA_MODE_DENSE && !p->q_ragged &&
@@ -262,13 +263,27 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
         const int few = measured && lists * 8 <= d->prop.multiProcessorCount;
         const int long_list = nlist >= 16384;
         const int stages_set = ksa_gpu_config(p, KC_T_DSTAGES, 0) != 0;
+        /* dense keys with V copied by cp.async from 128 lists on (sm_90, not paged): 32-key chunks (16 at head_dim
+         * 256) in three buffers per warp, so one CTA per SM keeps 128-192 KB in flight, and the split
+         * rule below, with that occupancy, gives one split (cuDNN's grid: a CTA per list, no combine
+         * kernel). Measured on the H200 (thirteenth session, bf16, three alternating rounds, against
+         * 16-key chunks in two buffers, three CTAs per SM and three splits): B16 Lk32K 487.8 -> 475.5
+         * us, B32 Lk8K 252.6 -> 248.4, B64 Lk8K 499.0 -> 490.8, Lk32K 1917.6 -> 1897.7 (f16 1918.4 ->
+         * 1895.8), D64 B16 Lk32K 255.5 -> 252.6, B16 Lk8K equal; D256 (two buffers of 16-key chunks
+         * before) B16 Lk32K 1011.9 -> 975.6, B64 4007 -> 3858. At 64 lists (two splits and the
+         * combine kernel) it was 1.7% slower (B8 Lk32K), so that stays on 16-key chunks; so do paged
+         * pools, where each chunk's page-table reads wait with a third of the warps to hide them
+         * (B16/B64 pages of 16 13-20% slower, pages of 64 5-10%). */
+        const int dense_gather = pl->kernels == &kc_kernels_sm90 && gather && p->mode == KSA_MODE_DENSE && lists >= 128 &&
+                                 p->kv_layout != KSA_KV_PAGED;
         int chunk = ksa_gpu_config(p, KC_T_DCHUNK, 0);
         if (chunk != 16 && chunk != 32)
-            chunk = (lists >= 64 && !tma_with_v) || (measured && p->mode == KSA_MODE_REUSE && nlist >= 2048) ||
+            chunk = (lists >= 64 && !tma_with_v && !dense_gather) || (measured && p->mode == KSA_MODE_REUSE && nlist >= 2048) ||
                             (p->mode == KSA_MODE_ANCHOR && few && long_list)
                         ? 16
                         : 32;
         pl->vendor[KC_PLAN_DCHUNK] = chunk;
+        if (dense_gather && chunk == 32 && !stages_set) pl->dec_stages = 3;
         if (p->mode == KSA_MODE_ANCHOR && few && long_list && !stages_set) pl->dec_stages = 3;
         const int page_by_page = p->kv_layout == KSA_KV_PAGED && kc_tma_page_rows(p->page_size, 32) < 32;
         const int dense_few = tma_with_v && chunk == 32 && pl->splits <= 0 && few && ksa_gpu_max_splits(nlist) >= 8 &&

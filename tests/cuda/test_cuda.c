@@ -109,8 +109,10 @@ static ktest_config reuse_decode_case(const ktest_config *base)
 
 /* the tensor-core decode's chunk variants over index sets and paged K/V (TMA boxes inside a page
  * when the page size is a multiple of the chunk, whose rows past a sequence's end are NaN in the
- * test pool; else cp.async): 16- and 32-key chunks forced through the tunable, and the automatic
- * choice at 64 (sequence, KV head) pairs, which takes 16 */
+ * test pool; else cp.async): 16- and 32-key chunks forced through the tunable, the automatic
+ * choice at 64 (sequence, KV head) pairs, which takes 16, and at 128 pairs, where contiguous dense
+ * keys with V go in three buffers of 32-key chunks (16 at head_dim 256), one split, no combine
+ * kernel (sm_90), and paged ones keep 16-key chunks */
 static void test_decode_chunks(void **state)
 {
     (void)state;
@@ -151,6 +153,25 @@ static void test_decode_chunks(void **state)
         c.seed++;
         failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
         assert_int_equal(ksa_set_config_override(NULL), KSA_STATUS_SUCCESS);
+    }
+    /* 128 lists: dense contiguous and paged, varying lengths, head_dim 128 and 256 */
+    for (int hi = 0; hi < (ktest_quick() ? 1 : 2); hi++) {
+        ktest_config c = ktest_config_default();
+        c.dtype = hi ? KSA_DTYPE_F16 : KSA_DTYPE_BF16;
+        c.hq = 8;
+        c.hkv = 2;
+        c.head_dim = hi ? 256 : 128;
+        c.phase = KSA_PHASE_DECODE;
+        c.batch = 64;
+        c.lk = 300;
+        c.vary_lengths = 1;
+        c.with_lse = 1;
+        c.seed = 330 + (uint64_t)hi;
+        failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
+        c.kv = KTEST_KV_PAGED;
+        c.page_size = 16;
+        c.seed += 10;
+        failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
     }
     assert_int_equal(failures, 0);
 }
