@@ -62,8 +62,9 @@ static size_t local_bytes(const ocl_cfg *c, int64_t D)
 }
 
 /* 1 when a work-item of ksa_attend keeps exactly two accumulator vectors of its row (head_dim in
- * vectors of 4, or of 1 when head_dim is not a multiple of 4, is twice tpr): the shape some drivers
- * miscompile (ksa_ocl_device.avoid_two_vector_rows). */
+ * vectors of 4, or of 1 when head_dim is not a multiple of 4, is twice tpr): the shape PoCL 4+
+ * miscompiles with its default work-group method (ocl_driver_quirks.h), avoided where
+ * ksa_ocl_device.avoid_two_vector_rows says so. */
 static int two_vector_rows(int64_t head_dim, int32_t tpr)
 {
     int64_t vectors = head_dim % 4 == 0 ? head_dim / 4 : head_dim;
@@ -140,8 +141,8 @@ static ksa_status make_plan(ksa_backend *self, const ksa_ocl_device *dev, const 
     if (dev->avoid_two_vector_rows && two_vector_rows(p->head_dim, c->tpr))
         return host->set_error(KSA_STATUS_UNSUPPORTED,
                                "opencl: configuration tpr=%d at head_dim %d keeps two accumulator vectors per work-item, "
-                               "which the driver of %s (%s) compiles wrongly; choose another tpr or set "
-                               "POCL_WORK_GROUP_METHOD=cbs",
+                               "which the driver of %s (%s) compiles wrongly, or KSA_OPENCL_QUIRKS=two-vector-rows rules "
+                               "out; choose another tpr or set POCL_WORK_GROUP_METHOD=cbs",
                                c->tpr, p->head_dim, dev->name, dev->driver);
     int decode = p->phase == KSA_PHASE_DECODE;
     pl->topk_wg = dev->max_wg >= 256 ? 256 : (int)dev->max_wg;

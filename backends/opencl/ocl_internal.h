@@ -62,9 +62,9 @@ typedef struct ksa_ocl_device {
     cl_uint base_addr_align_bits;
     int has_fp16;         /* cl_khr_fp16 advertised */
     int fp16_refused;     /* a -DKSA_HAS_FP16 build failed once: use the core conversions */
-    int avoid_two_vector_rows; /* the driver miscompiles ksa_attend with two accumulator vectors per
-                                  work-item: set by miscompiles_two_vector_rows (opencl_backend.c), used
-                                  with two_vector_rows (ocl_attention.c) */
+    int avoid_two_vector_rows; /* ksa_attend must not keep two accumulator vectors per work-item:
+                                  ksa_ocl_avoid_two_vector_rows (ocl_driver_quirks.h), used with
+                                  two_vector_rows (ocl_attention.c) */
     pthread_mutex_t lock; /* kernel arguments and lazy compilation are not thread-safe */
     int num_ctx;
     ksa_ocl_ctx ctx[KSA_OCL_MAX_CONTEXTS];

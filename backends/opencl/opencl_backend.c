@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ocl_driver_quirks.h"
 #include "ocl_internal.h"
 
 /* One process-wide state: every ksa_context shares the plugin (dlopen returns the same image), so
@@ -82,27 +83,7 @@ static void get_string(cl_device_id d, cl_device_info what, char *buf, size_t le
     while (n && (buf[n - 1] == ' ' || buf[n - 1] == '\n')) buf[--n] = '\0';
 }
 
-int ksa_ocl_is_pocl(const ksa_ocl_device *d)
-{
-    return strstr(d->platform_version, "PoCL") != NULL || strstr(d->version, "PoCL") != NULL;
-}
-
-/* PoCL 4 and later compile ksa_attend wrongly, with their default work-group method, when each
- * work-item keeps exactly two accumulator vectors of a row (seen with PoCL 5.0 on the lent Xeon on
- * 2026-11-28: head_dim 64 with tpr 8 gave wrong rows in every mode, deterministically; its "cbs"
- * method, its "loopvec" method, PoCL 3.1 and NVIDIA's OpenCL were right on the same kernels; see
- * backends/opencl/NOTES-opencl.md). On such a driver the backend never picks that shape and refuses
- * it as an override. KSA_OPENCL_QUIRKS=two-vector-rows forces the workaround on (tests), =none off. */
-static int miscompiles_two_vector_rows(const ksa_ocl_device *d)
-{
-    const char *quirks = getenv("KSA_OPENCL_QUIRKS");
-    if (quirks && strstr(quirks, "two-vector-rows")) return 1;
-    if (quirks && strcmp(quirks, "none") == 0) return 0;
-    if (!ksa_ocl_is_pocl(d)) return 0;
-    const char *method = getenv("POCL_WORK_GROUP_METHOD");
-    if (method && strcmp(method, "cbs") == 0) return 0;
-    return atoi(d->driver) >= 4; /* PoCL's driver version: "5.0+debian" */
-}
+int ksa_ocl_is_pocl(const ksa_ocl_device *d) { return ksa_ocl_names_pocl(d->platform_version, d->version); }
 
 static ksa_status ocl_init_once(ksa_backend *self, const ksa_host_api *host, char *why, size_t why_len)
 {
@@ -162,7 +143,15 @@ static ksa_status ocl_init_once(ksa_backend *self, const ksa_host_api *host, cha
             char ext[4096];
             get_string(devs[di], CL_DEVICE_EXTENSIONS, ext, sizeof ext);
             d->has_fp16 = strstr(ext, "cl_khr_fp16") != NULL;
-            d->avoid_two_vector_rows = miscompiles_two_vector_rows(d);
+            const char *method = getenv("POCL_WORK_GROUP_METHOD"), *quirks = getenv("KSA_OPENCL_QUIRKS");
+            d->avoid_two_vector_rows = ksa_ocl_avoid_two_vector_rows(d->platform_version, d->version, d->driver, method, quirks);
+            const char *refusal = ksa_ocl_driver_refusal(d->platform_version, d->version, d->driver, method, quirks);
+            if (refusal) { /* left out: its name stays free, the next device keeps its own */
+                host->log("opencl: %s (%s, driver %s) left out: %s", d->name, d->description, d->driver, refusal);
+                size_t l = strlen(skipped);
+                snprintf(skipped + l, sizeof skipped - l, "%s%s (%s)", l ? "; " : "", d->name, refusal);
+                continue;
+            }
             cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)plats[pi], 0};
             cl_context c = clCreateContext(props, 1, &devs[di], NULL, NULL, &err);
             if (!c || err != CL_SUCCESS) {

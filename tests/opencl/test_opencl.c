@@ -6,7 +6,8 @@
  * cl_mem, a ksa_schedule step (Kascade plan of anchor and reuse layers) against direct calls and
  * the reference, and bounded device lengths out of contract (clamped, as on CUDA). Every test skips,
  * printing why, when no OpenCL device is present, and the program then exits with ctest's skip code. KSA_TEST_OPENCL_DEVICE picks the device (default
- * "opencl"); KSA_TEST_FILTER and KSA_TEST_OPENCL_CONFIG narrow a run (see main). */
+ * "opencl"); KSA_TEST_FILTER and KSA_TEST_OPENCL_CONFIG narrow a run (see main). Which drivers the
+ * backend leaves out is checked from fake driver strings, without a device. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,6 +25,7 @@
 #define CL_TARGET_OPENCL_VERSION 120
 #include <CL/cl.h>
 
+#include "backends/opencl/ocl_driver_quirks.h"
 #include "dispatch/ksa_internal.h"
 #include "ksa/ksa.h"
 #include "test_util.h"
@@ -560,7 +562,7 @@ static int two_vector_workaround_expected(const ksa_device_info *info)
     if (q && strcmp(q, "none") == 0) return 0;
     const char *m = getenv("POCL_WORK_GROUP_METHOD");
     if (m && strcmp(m, "cbs") == 0) return 0;
-    return strstr(info->isa, "PoCL") != NULL && atoi(info->driver_version) >= 4;
+    return strstr(info->isa, "PoCL") != NULL && atoi(info->driver_version) >= 4; /* PoCL 6+: 4 and 5 are left out */
 }
 
 static int32_t default_tpr(ksa_device dev, const ktest_config *c)
@@ -580,6 +582,37 @@ static int32_t default_tpr(ksa_device dev, const ktest_config *c)
     ktest_problem_destroy(&p);
     assert_true(tpr > 0);
     return tpr;
+}
+
+/* The drivers left out and worked around (ocl_driver_quirks.h), from the strings a driver reports:
+ * PoCL 4 and 5 left out unless POCL_WORK_GROUP_METHOD=cbs or KSA_OPENCL_QUIRKS=none; PoCL 6 kept
+ * with the two-vector workaround (unless cbs or none), PoCL 3 and other vendors kept without it;
+ * KSA_OPENCL_QUIRKS=two-vector-rows forces the workaround anywhere. Needs no device. */
+static void test_driver_refusal(void **state)
+{
+    (void)state;
+    const char *pocl5 = "OpenCL 3.0 PoCL 5.0+debian  Linux, None+Asserts, RELOC, SPIR-V, LLVM 16.0.6, SLEEF";
+    const char *pocl6 = "OpenCL 3.0 PoCL 6.0+debian  Linux, None+Asserts, RELOC, SPIR-V, LLVM 18.1.8, SLEEF";
+    const char *pocl3 = "OpenCL 3.0 PoCL 3.1+debian  Linux, None+Asserts, RELOC, LLVM 15.0.6, SLEEF";
+    const char *cpu = "OpenCL 3.0 PoCL HSTR: cpu-x86_64-pc-linux-gnu-skylake-avx512";
+    const char *nv = "OpenCL 3.0 CUDA";
+    const char *why = ksa_ocl_driver_refusal(pocl5, cpu, "5.0+debian", NULL, NULL);
+    assert_non_null(why);
+    assert_non_null(strstr(why, "POCL_WORK_GROUP_METHOD=cbs"));
+    assert_non_null(ksa_ocl_driver_refusal("", cpu, "4.0", "loopvec", "")); /* named by the device alone */
+    assert_non_null(ksa_ocl_driver_refusal(pocl5, cpu, "5.0+debian", NULL, "two-vector-rows"));
+    assert_null(ksa_ocl_driver_refusal(pocl5, cpu, "5.0+debian", "cbs", NULL));
+    assert_null(ksa_ocl_driver_refusal(pocl5, cpu, "5.0+debian", NULL, "none"));
+    assert_null(ksa_ocl_driver_refusal(pocl6, cpu, "6.0+debian", NULL, NULL));
+    assert_null(ksa_ocl_driver_refusal(pocl3, cpu, "3.1+debian", NULL, NULL));
+    assert_null(ksa_ocl_driver_refusal("OpenCL 3.0 CUDA 13.0.88", nv, "580.159.04", NULL, NULL));
+    assert_true(ksa_ocl_avoid_two_vector_rows(pocl6, cpu, "6.0+debian", NULL, NULL));
+    assert_false(ksa_ocl_avoid_two_vector_rows(pocl6, cpu, "6.0+debian", "cbs", NULL));
+    assert_false(ksa_ocl_avoid_two_vector_rows(pocl6, cpu, "6.0+debian", NULL, "none"));
+    assert_false(ksa_ocl_avoid_two_vector_rows(pocl3, cpu, "3.1+debian", NULL, NULL));
+    assert_true(ksa_ocl_avoid_two_vector_rows(pocl3, cpu, "3.1+debian", NULL, "two-vector-rows"));
+    assert_false(ksa_ocl_avoid_two_vector_rows("OpenCL 3.0 CUDA 13.0.88", nv, "580.159.04", NULL, NULL));
+    assert_true(ksa_ocl_avoid_two_vector_rows("OpenCL 3.0 CUDA 13.0.88", nv, "580.159.04", "cbs", "two-vector-rows"));
 }
 
 static void test_two_vector_rows(void **state)
@@ -628,6 +661,7 @@ static void test_two_vector_rows(void **state)
     if (expected) {
         assert_int_equal(st, KSA_STATUS_UNSUPPORTED);
         assert_non_null(strstr(msg, "tpr=8"));
+        assert_non_null(strstr(msg, "two-vector-rows"));
         assert_non_null(strstr(msg, "POCL_WORK_GROUP_METHOD"));
         unsigned char first[64];
         assert_int_equal(ksa_buffer_read(first, p.tensors.o.buffer, (size_t)p.tensors.o.offset, sizeof first, NULL),
@@ -689,6 +723,7 @@ int main(void)
         cmocka_unit_test(test_caller_queue),
         cmocka_unit_test(test_schedule),
         cmocka_unit_test(test_f16_paths),
+        cmocka_unit_test(test_driver_refusal),
         cmocka_unit_test(test_two_vector_rows),
         cmocka_unit_test(test_lengths_clamped_on_device),
     };
