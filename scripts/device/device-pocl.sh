@@ -19,6 +19,9 @@ MODE=${1:-full}
 . "$ROOT/scripts/device/device-common.sh"
 ksa_device_summary "$OUT"
 
+# the script studies the driver itself: ksa's driver rules (PoCL 4-5 left out, PoCL 6's two-vector
+# workaround; backends/opencl/ocl_driver_quirks.h) are off unless the caller sets KSA_OPENCL_QUIRKS
+export KSA_OPENCL_QUIRKS=${KSA_OPENCL_QUIRKS:-none}
 ksa_device_cmocka "$ROOT" && say "cmocka unpacked from .carry/cuda"
 # NVIDIA's OpenCL through the repo's ICD file (as bench/device-run.sh); the CPU driver stays visible
 ldconfig -p 2>/dev/null | grep -q libnvidia-opencl.so.1 && export OCL_ICD_VENDORS=$ROOT/backends/opencl/icd
