@@ -24,7 +24,8 @@
 # Results under $OUT (at most 8 files, as the device tool returns them): summary.txt (read this
 # first), bench.jsonl (every ksa-bench record), peer.jsonl, README-table.md, tune-compare.jsonl
 # (P9, GPU and Xeon), speedup_cuda_0.png, plots.tar.gz (every PNG) and logs.tar.gz (build, ctest,
-# stage logs, topk.jsonl of ksa-topk-bench, the tuning caches and their exported shipped entries under tune/).
+# stage logs, topk.jsonl of ksa-topk-bench, the tuning caches and their exported shipped entries under tune/,
+# a second copy of bench.jsonl, peer.jsonl and tune-compare.jsonl under table-inputs/).
 # Carry .carry with the call (cmocka .debs for the tests when the machine lacks libcmocka; .carry/cccl,
 # the CCCL 3.5 wheel, for ksa-topk-bench's DeviceBatchedTopK peer, see scripts/device/device-common.sh).
 set -u
@@ -418,6 +419,11 @@ for f in bench-cuda bench-cpu bench-opencl; do
 done
 tar -C "$PLOTS" -czf "$OUT/plots.tar.gz" . 2>/dev/null
 cp "$SUM" "$LOGS/summary.txt"
+# a second copy of the table's inputs inside the tarball: the tool returns eight files, and a call
+# whose command writes one more into $OUT loses one of them (the ninth and thirteenth sessions lost
+# tune-compare.jsonl so)
+mkdir -p "$LOGS/table-inputs"
+for f in bench.jsonl peer.jsonl tune-compare.jsonl; do [ -f "$OUT/$f" ] && cp "$OUT/$f" "$LOGS/table-inputs/"; done
 tar -C "$LOGS" -czf "$OUT/logs.tar.gz" . 2>/dev/null
 say "done at $(elapsed) s"
 # the reply's tail: the short table
