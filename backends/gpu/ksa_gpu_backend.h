@@ -42,7 +42,10 @@ typedef struct ksa_gpu_vendor {
     /* UNSUPPORTED with a sentence (host->set_error) for what this vendor cannot run */
     ksa_status (*check)(const ksa_host_api *host, const ksa_gpu_device *d, int index, const ksa_problem *p);
     /* choose the launcher table and the vendor's parameters of this call (reading p->config in the
-     * order of its tunables); may size KSA_GPU_WS_VENDOR* regions. The glue fills what is left 0. */
+     * order of its tunables); may size KSA_GPU_WS_VENDOR* regions. The glue fills what is left 0.
+     * Must be a function of the device and of the problem's own fields and configuration values
+     * only (no host array the problem points to, no environment): the glue keeps a thread's last
+     * plan keyed by exactly those (gpu_plan_of in gpu_backend.c). */
     void (*plan)(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_plan *pl);
     /* vendor fields of the argument block (may be NULL) */
     void (*args)(const ksa_gpu_plan *pl, const ksa_problem *p, ksa_gpu_args *a);
