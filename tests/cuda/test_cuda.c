@@ -107,6 +107,33 @@ static ktest_config reuse_decode_case(const ktest_config *base)
     return c;
 }
 
+/* dense decode of `batch` contiguous sequences (Hq 8, Hkv 2, lse written), lengths varying from the
+ * second sequence on */
+static ktest_config decode_case(ksa_dtype dtype, int head_dim, int batch, int lk, uint64_t seed)
+{
+    ktest_config c = ktest_config_default();
+    c.dtype = dtype;
+    c.hq = 8;
+    c.hkv = 2;
+    c.head_dim = head_dim;
+    c.phase = KSA_PHASE_DECODE;
+    c.batch = batch;
+    c.lk = lk;
+    c.vary_lengths = batch > 1;
+    c.with_lse = 1;
+    c.seed = seed;
+    return c;
+}
+
+/* the same over a paged pool of page_size keys */
+static ktest_config paged_decode_case(ksa_dtype dtype, int head_dim, int batch, int lk, int page_size, uint64_t seed)
+{
+    ktest_config c = decode_case(dtype, head_dim, batch, lk, seed);
+    c.kv = KTEST_KV_PAGED;
+    c.page_size = page_size;
+    return c;
+}
+
 /* the tensor-core decode's chunk variants over index sets and paged K/V (TMA boxes inside a page
  * when the page size is a multiple of the chunk, whose rows past a sequence's end are NaN in the
  * test pool; else cp.async): 16- and 32-key chunks forced through the tunable, the automatic
@@ -156,21 +183,11 @@ static void test_decode_chunks(void **state)
     }
     /* 128 lists: dense contiguous and paged, varying lengths, head_dim 128 and 256 */
     for (int hi = 0; hi < (ktest_quick() ? 1 : 2); hi++) {
-        ktest_config c = ktest_config_default();
-        c.dtype = hi ? KSA_DTYPE_F16 : KSA_DTYPE_BF16;
-        c.hq = 8;
-        c.hkv = 2;
-        c.head_dim = hi ? 256 : 128;
-        c.phase = KSA_PHASE_DECODE;
-        c.batch = 64;
-        c.lk = 300;
-        c.vary_lengths = 1;
-        c.with_lse = 1;
-        c.seed = 330 + (uint64_t)hi;
+        const ksa_dtype dt = hi ? KSA_DTYPE_F16 : KSA_DTYPE_BF16;
+        const int d = hi ? 256 : 128;
+        ktest_config c = decode_case(dt, d, 64, 300, 330 + (uint64_t)hi);
         failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
-        c.kv = KTEST_KV_PAGED;
-        c.page_size = 16;
-        c.seed += 10;
+        c = paged_decode_case(dt, d, 64, 300, 16, 340 + (uint64_t)hi);
         failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
     }
     assert_int_equal(failures, 0);
@@ -278,26 +295,6 @@ static void test_decode_cluster(void **state)
         assert_int_equal(ksa_set_config_override(NULL), KSA_STATUS_SUCCESS);
     }
     assert_int_equal(failures, 0);
-}
-
-/* dense decode of `batch` sequences (Hq 8, Hkv 2, lse written) over a paged pool of page_size keys,
- * lengths varying from the second sequence on */
-static ktest_config paged_decode_case(ksa_dtype dtype, int head_dim, int batch, int lk, int page_size, uint64_t seed)
-{
-    ktest_config c = ktest_config_default();
-    c.dtype = dtype;
-    c.hq = 8;
-    c.hkv = 2;
-    c.head_dim = head_dim;
-    c.phase = KSA_PHASE_DECODE;
-    c.batch = batch;
-    c.lk = lk;
-    c.vary_lengths = batch > 1;
-    c.with_lse = 1;
-    c.kv = KTEST_KV_PAGED;
-    c.page_size = page_size;
-    c.seed = seed;
-    return c;
 }
 
 /* dense and anchor decode of few lists over pages smaller than the 32-key chunk (8 and 16 keys): on
