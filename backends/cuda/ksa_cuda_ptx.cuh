@@ -75,6 +75,15 @@ __device__ __forceinline__ void kc_cluster_sync(void)
     asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::: "memory");
 #endif
 }
+/* the cluster barrier before a CTA exits, when the CTA's distributed-shared-memory loads have all been
+ * consumed (their values used) and nothing it wrote needs to be seen by the others: a relaxed arrival,
+ * so no memory fence (a release arrival waits for this CTA's global stores to reach L2 first) */
+__device__ __forceinline__ void kc_cluster_exit_sync(void)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("barrier.cluster.arrive.relaxed.aligned;\nbarrier.cluster.wait.aligned;\n" ::: "memory");
+#endif
+}
 __device__ __forceinline__ float kc_cluster_ld_f32(uint32_t saddr, int rank)
 {
     float v = 0.f;
