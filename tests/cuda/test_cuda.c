@@ -2,7 +2,7 @@
  * public API: the device's presence and info, the Llama-like shape class (GQA 4, D 128, T 32,
  * default Top-k) with multi-tile selection, the tensor-core decode's 16- and 32-key chunks of
  * gathered lists and its in-cluster combine (sm_90), paged K/V in pages smaller than a chunk (one
- * TMA box per page), device-side clamping of out-of-contract
+ * TMA box per page) and long splits over paged pools, device-side clamping of out-of-contract
  * lengths under host bounds, and the f32 refusal. The standard grid (every mode x
  * phase x layout at f16/bf16, head_dim 64/128/256) runs on every CUDA device in tests/backends.
  * Every case skips, saying why, when no CUDA device is present, and the program then exits with
@@ -334,6 +334,43 @@ static void test_decode_small_pages(void **state)
     assert_int_equal(failures, 0);
 }
 
+/* long splits over a paged pool: one to four splits per list, so each warp takes dozens of chunks
+ * (earlier cases have a few per warp), in pages of 8, 16 and 64 keys, 32- and 16-key chunks, dense
+ * decode (TMA page by page on sm_90: each chunk's boxes located from the page table) and the
+ * anchor's K-only pass, lengths that end inside a page, split counts that leave a short last split,
+ * and the in-cluster combine */
+static void test_decode_long_paged_splits(void **state)
+{
+    (void)state;
+    require_device();
+    static const struct {
+        int page_size, head_dim;
+        ksa_mode mode;
+        const char *config;
+    } cases[] = {
+        {16, 128, KSA_MODE_DENSE, "decode_chunk=32,decode_splits=1"},
+        {8, 128, KSA_MODE_DENSE, "decode_chunk=32,decode_splits=4"},
+        {64, 128, KSA_MODE_ANCHOR, "decode_chunk=32,decode_splits=1"},
+        {16, 128, KSA_MODE_ANCHOR, "decode_chunk=16,decode_splits=2"},
+        {8, 128, KSA_MODE_DENSE, "decode_chunk=16,decode_splits=1"},
+        {16, 64, KSA_MODE_DENSE, "decode_chunk=32,decode_splits=2,decode_cluster=2"},
+    };
+    int failures = 0;
+    const int n = ktest_quick() ? 2 : (int)(sizeof cases / sizeof cases[0]);
+    for (int i = 0; i < n; i++) {
+        ktest_config c = paged_decode_case(i % 2 ? KSA_DTYPE_F16 : KSA_DTYPE_BF16, cases[i].head_dim, 2, 9001 + 7 * i,
+                                           cases[i].page_size, 900 + (uint64_t)i);
+        c.mode = cases[i].mode;
+        assert_int_equal(ksa_set_config_override(cases[i].config), KSA_STATUS_SUCCESS);
+        const int bad = ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
+        assert_int_equal(ksa_set_config_override(NULL), KSA_STATUS_SUCCESS);
+        if (bad) printf("long paged splits case %d (pages of %d, %s, %s) failed\n", i, cases[i].page_size,
+                        cases[i].mode == KSA_MODE_DENSE ? "dense" : "anchor", cases[i].config);
+        failures += bad;
+    }
+    assert_int_equal(failures, 0);
+}
+
 /* anchor decode with at least as many (sequence, KV head) lists as SMs: the Top-k pools the dense
  * pass's scores itself as it loads each list (no pooling kernel); varying and uniform lengths (TMA
  * K-only dense pass), and dense decode of the same size (TMA with V); index sets and outputs against
@@ -459,6 +496,7 @@ int main(void)
         cmocka_unit_test(test_decode_cluster),
         cmocka_unit_test(test_plan_follows_configuration),
         cmocka_unit_test(test_decode_small_pages),
+        cmocka_unit_test(test_decode_long_paged_splits),
         cmocka_unit_test(test_decode_topk_pooling),
         cmocka_unit_test(test_decode_topk_ties),
         cmocka_unit_test(test_lengths_clamped_on_device),
