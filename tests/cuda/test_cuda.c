@@ -134,6 +134,15 @@ static ktest_config paged_decode_case(ksa_dtype dtype, int head_dim, int batch, 
     return c;
 }
 
+/* one case under a configuration override, reset afterwards; 1 when the case failed */
+static int run_with_config(const ktest_config *c, const char *config)
+{
+    assert_int_equal(ksa_set_config_override(config), KSA_STATUS_SUCCESS);
+    const int bad = ktest_run_and_check(g_dev, c) != KSA_STATUS_SUCCESS;
+    assert_int_equal(ksa_set_config_override(NULL), KSA_STATUS_SUCCESS);
+    return bad;
+}
+
 /* the tensor-core decode's chunk variants over index sets and paged K/V (TMA boxes inside a page
  * when the page size is a multiple of the chunk, whose rows past a sequence's end are NaN in the
  * test pool; else cp.async): 16- and 32-key chunks forced through the tunable, the automatic
@@ -147,17 +156,8 @@ static void test_decode_chunks(void **state)
     int failures = 0;
     const char *forced[3] = {"decode_chunk=16", "decode_chunk=32", NULL};
     for (int fi = 0; fi < 3; fi++) {
-        ktest_config base = ktest_config_default();
-        base.dtype = fi == 1 ? KSA_DTYPE_F16 : KSA_DTYPE_BF16;
-        base.hq = 8;
-        base.hkv = 2;
-        base.head_dim = fi == 2 ? 64 : 128;
-        base.phase = KSA_PHASE_DECODE;
-        base.batch = fi == 2 ? 32 : 4;
-        base.lk = fi == 2 ? 700 : 3000;
-        base.vary_lengths = 1;
-        base.with_lse = 1;
-        base.seed = 300 + (uint64_t)fi;
+        const ktest_config base = decode_case(fi == 1 ? KSA_DTYPE_F16 : KSA_DTYPE_BF16, fi == 2 ? 64 : 128, fi == 2 ? 32 : 4,
+                                              fi == 2 ? 700 : 3000, 300 + (uint64_t)fi);
         assert_int_equal(ksa_set_config_override(forced[fi]), KSA_STATUS_SUCCESS);
         ktest_config c = base;
         c.kv = KTEST_KV_PAGED; /* dense keys of a paged pool: TMA boxes inside a page where the chunk fits it */
@@ -267,17 +267,8 @@ static void test_decode_cluster(void **state)
         char on[96], off[96];
         snprintf(on, sizeof on, "decode_splits=%d,decode_cluster=2", splits[si]);
         snprintf(off, sizeof off, "decode_splits=%d,decode_cluster=1", splits[si]);
-        ktest_config base = ktest_config_default();
-        base.dtype = si == 1 ? KSA_DTYPE_F16 : KSA_DTYPE_BF16;
-        base.hq = 8;
-        base.hkv = 2;
-        base.head_dim = si == 2 ? 256 : si == 1 ? 64 : 128;
-        base.phase = KSA_PHASE_DECODE;
-        base.batch = 4;
-        base.lk = 3000;
-        base.vary_lengths = 1;
-        base.with_lse = 1;
-        base.seed = 500 + (uint64_t)si;
+        const ktest_config base = decode_case(si == 1 ? KSA_DTYPE_F16 : KSA_DTYPE_BF16, si == 2 ? 256 : si == 1 ? 64 : 128, 4, 3000,
+                                              500 + (uint64_t)si);
         if (splits[si] == 16) assert_true(decode_workspace(&base, on) < decode_workspace(&base, off));
         assert_int_equal(ksa_set_config_override(on), KSA_STATUS_SUCCESS);
         ktest_config c = base;
@@ -361,9 +352,7 @@ static void test_decode_long_paged_splits(void **state)
         ktest_config c = paged_decode_case(i % 2 ? KSA_DTYPE_F16 : KSA_DTYPE_BF16, cases[i].head_dim, 2, 9001 + 7 * i,
                                            cases[i].page_size, 900 + (uint64_t)i);
         c.mode = cases[i].mode;
-        assert_int_equal(ksa_set_config_override(cases[i].config), KSA_STATUS_SUCCESS);
-        const int bad = ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
-        assert_int_equal(ksa_set_config_override(NULL), KSA_STATUS_SUCCESS);
+        const int bad = run_with_config(&c, cases[i].config);
         if (bad) printf("long paged splits case %d (pages of %d, %s, %s) failed\n", i, cases[i].page_size,
                         cases[i].mode == KSA_MODE_DENSE ? "dense" : "anchor", cases[i].config);
         failures += bad;
@@ -414,10 +403,8 @@ static void test_decode_topk_pooling(void **state)
         failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
         const char *tma[2] = {"decode_kernel=2", "decode_kernel=2,decode_chunk=16"};
         for (int ti = 0; ti < 2; ti++) {
-            assert_int_equal(ksa_set_config_override(tma[ti]), KSA_STATUS_SUCCESS);
             c.seed += 10;
-            failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
-            assert_int_equal(ksa_set_config_override(NULL), KSA_STATUS_SUCCESS);
+            failures += run_with_config(&c, tma[ti]);
         }
     }
     assert_int_equal(failures, 0);

@@ -557,12 +557,10 @@ static void test_schedule(void **state)
  * head dims concerned (32 and 64; decode with 8 query heads per KV head too) match the reference. */
 static int two_vector_workaround_expected(const ksa_device_info *info)
 {
-    const char *q = getenv("KSA_OPENCL_QUIRKS");
-    if (q && strstr(q, "two-vector-rows")) return 1;
-    if (q && strcmp(q, "none") == 0) return 0;
-    const char *m = getenv("POCL_WORK_GROUP_METHOD");
-    if (m && strcmp(m, "cbs") == 0) return 0;
-    return strstr(info->isa, "PoCL") != NULL && atoi(info->driver_version) >= 4; /* PoCL 6+: 4 and 5 are left out */
+    /* the rule itself is checked from literal driver strings in test_driver_refusal; here it is
+     * applied to the device's version (info->isa) and driver strings, as the backend does */
+    return ksa_ocl_avoid_two_vector_rows("", info->isa, info->driver_version, getenv("POCL_WORK_GROUP_METHOD"),
+                                         getenv("KSA_OPENCL_QUIRKS"));
 }
 
 static int32_t default_tpr(ksa_device dev, const ktest_config *c)
