@@ -31,6 +31,19 @@ __device__ __forceinline__ void kc_ldmatrix_x4_trans(uint32_t r[4], const void *
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                  : "r"(s));
 }
+/* the same at a 32-bit shared-memory address (base + per-lane offset + an immediate) */
+__device__ __forceinline__ void kc_ldmatrix_x4_at(uint32_t r[4], uint32_t s)
+{
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(s));
+}
+__device__ __forceinline__ void kc_ldmatrix_x4_trans_at(uint32_t r[4], uint32_t s)
+{
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(s));
+}
 
 /* c[16 x 8] += a[16 x 16] b[16 x 8] (fragments in the mma.sync layout); pack: two floats rounded to
  * the storage type, low half first (the A-fragment layout of a probability pair) */
@@ -64,6 +77,14 @@ template <> struct kc_mma<ksa_bf16> {
     }
 };
 
+/* x, through an instruction the compiler cannot look into: a value computed once stays in its
+ * register instead of being recomputed inside the loop that uses it */
+__device__ __forceinline__ uint32_t kc_opaque_u32(uint32_t x)
+{
+    uint32_t y;
+    asm volatile("mov.b32 %0, %1;\n" : "=r"(y) : "r"(x));
+    return y;
+}
 __device__ __forceinline__ uint32_t kc_smem_u32(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
 
 /* thread-block clusters (sm_90; nothing below): a barrier over every thread of the cluster whose

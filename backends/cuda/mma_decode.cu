@@ -7,6 +7,11 @@
  * synchronisation in the loop:
  *   S[16 x KC] = Q K^T (Q fragments held in registers at head_dim <= 128), online softmax per head,
  *   O[16 x D] += P V (V fragments by ldmatrix.trans).
+ * Per chunk a warp spends few instructions besides the MMAs and copies (measured: dense decode ran
+ * on issue, not on DRAM, until this was so): rows 8-15 of the tile are skipped when G <= 8, O is
+ * rescaled only when a running maximum rose, ldmatrix addresses are per-lane constants plus
+ * immediates, and dense keys of a contiguous or ragged cache get their own instantiation (AFF) whose
+ * lanes step their row addresses by the token stride.
  * The warps' (O, m, l) are merged through shared memory at the end; the CTA writes the partials of
  * its split in the layout kg_decode_combine (backends/gpu/decode_topk.cu) reads, or, with one split, o and lse
  * directly. On sm_90 the splits of one (sequence, KV head) may instead run as one thread-block
@@ -63,7 +68,7 @@ static __host__ __device__ size_t kc_md_smem_bytes(int D, int chunk, int stages)
  * of a uniform contiguous batch, or of a paged pool whose page size is a multiple of the chunk):
  * lane 0 of each warp loads its chunks with two box copies per 64 columns (tmK, tmV) completing on
  * the warp's stage barrier; else 16-byte cp.async. */
-template <int D, typename T, int STAGES, bool TMA, int KCH>
+template <int D, typename T, int STAGES, bool TMA, int KCH, bool AFF = false>
 __global__ void __launch_bounds__(KC_MD_THREADS)
     kc_mma_decode(const __grid_constant__ ksa_gpu_args a, const __grid_constant__ CUtensorMap tmK, const __grid_constant__ CUtensorMap tmV,
                   int sparse, int window, int splits, int in_cluster, float *partials, float *scores2, int64_t scores_ld,
@@ -135,6 +140,27 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
     }
 #endif
 
+    /* AFF (launched for dense keys of a contiguous or ragged cache with 16-byte rows, the gathered
+     * variants' case from 64 lists on): row n of the list is row krow0 + n of the sequence, so a
+     * chunk's row addresses are its first row's plus a stride, computed by each lane for its own
+     * copies: no per-warp table of row addresses (two shared-memory loads per copy instruction) and
+     * no key table. Its own instantiation, so the other variants' code does not change (measured on
+     * the H200, bench/NOTES.md, fourteenth session: the copy code was 39% of dense decode B16 Lk8K's
+     * warp samples; as a runtime branch of the shared variants it cost reuse decode 4%). */
+    static_assert(!(AFF && TMA), "AFF is a cp.async variant");
+    constexpr bool affine = AFF;
+    /* AFF: this lane's first row of the list (row lane / CH, piece lane % CH) in K and V, and the
+     * byte stride of one row, resolved once: a chunk's addresses are then one multiply-add away */
+    const char *aff_k = NULL, *aff_v = NULL;
+    int64_t aff_tk = 0, aff_tv = 0;
+    if constexpr (affine) {
+        const int64_t row = (int64_t)kg_krow0(a, b) + lane / CH, piece_bytes = (lane % CH) * 16;
+        aff_k = (const char *)(kp + (int64_t)b * a.k_s.batch + row * a.k_s.token + (int64_t)g * a.k_s.head) + piece_bytes;
+        aff_v = (const char *)(vp + (int64_t)b * a.v_s.batch + row * a.v_s.token + (int64_t)g * a.v_s.head) + piece_bytes;
+        aff_tk = a.k_s.token * (int64_t)sizeof(uint16_t);
+        aff_tv = a.v_s.token * (int64_t)sizeof(uint16_t);
+    }
+
     /* copy chunk number `it` of this warp into its ring slot */
     auto load_chunk = [&](int it) {
         const int n0 = (ch_begin + warp + it * KC_MD_WARPS) * KC;
@@ -178,6 +204,33 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
 #endif
             return;
         }
+        static_assert(CH <= 32 && 32 % CH == 0, "rows per copy instruction");
+        constexpr int RPI = 32 / CH; /* rows per copy instruction (see below) */
+        if constexpr (affine) {
+            const int piece = lane % CH, rl = lane / CH;
+            const uint32_t lane_off = (uint32_t)(piece >> 3) * KC * 128 + (uint32_t)rl * 128;
+            const uint32_t x = (uint32_t)((piece & 7) ^ (rl & 7));
+            const int64_t tk = aff_tk * RPI, tv = aff_tv * RPI;
+            const char *pk = aff_k + n0 * aff_tk, *pv = aff_v + n0 * aff_tv;
+            const uint32_t sK = (uint32_t)__cvta_generic_to_shared(dK), sV = (uint32_t)__cvta_generic_to_shared(dV);
+            if (n0 + KC <= n_end && !no_v) {
+#pragma unroll
+                for (int i = 0; i < KC * CH / 32; i++) {
+                    const uint32_t so = lane_off + (uint32_t)i * RPI * 128 + ((x ^ (uint32_t)((i * RPI) & 7)) << 4);
+                    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(sK + so), "l"(pk + i * tk));
+                    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(sV + so), "l"(pv + i * tv));
+                }
+            } else {
+#pragma unroll
+                for (int i = 0; i < KC * CH / 32; i++) {
+                    const uint32_t so = lane_off + (uint32_t)i * RPI * 128 + ((x ^ (uint32_t)((i * RPI) & 7)) << 4);
+                    const bool in = n0 + i * RPI + rl < n_end;
+                    kg_copy16(dK + so, in ? (const void *)(pk + i * tk) : a.zero_src, in ? 16 : 0);
+                    if (!no_v) kg_copy16(dV + so, in ? (const void *)(pv + i * tv) : a.zero_src, in ? 16 : 0);
+                }
+            }
+            return;
+        }
         /* lane r < KC: key r of the chunk, its K and V row addresses into this warp's row table */
         int j = -1;
         __syncwarp(); /* the previous chunk's table reads are done */
@@ -198,8 +251,6 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
         /* one copy instruction covers 32 lanes x 16 bytes: RPI whole rows (or 512-byte pieces of a
          * row); lane copies piece `piece` of rows i * RPI + lane / CH, whose swizzled position is a
          * per-lane constant XOR a per-i constant (RPI is a power of two) */
-        static_assert(CH <= 32 && 32 % CH == 0, "rows per copy instruction");
-        constexpr int RPI = 32 / CH;
         const int piece = lane % CH, rl = lane / CH;
         const uint32_t lane_off = (uint32_t)(piece >> 3) * KC * 128 + (uint32_t)rl * 128;
         const uint32_t x = (uint32_t)((piece & 7) ^ (rl & 7));
@@ -232,6 +283,19 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
             }
         }
     };
+
+    /* ldmatrix offsets of this lane inside a swizzled K / V tile (kc_sw128): the row's low three
+     * bits are lane & 7 in every fragment, so of the 16-byte column only (chunk & 7) ^ (lane & 7)
+     * depends on the lane, and it takes four values per lane (chunk & 7 = 2 q + lane bit); the rest
+     * of each address is an immediate. Resolved once, not per chunk. */
+    uint32_t kq_off[4], vq_off[4];
+#pragma unroll
+    for (int q = 0; q < 4; q++) {
+        const uint32_t kh = (lane >> 3) & 1, vh = lane >> 4;
+        kq_off[q] = kc_opaque_u32((uint32_t)((lane & 7) + (lane >> 4) * 8) * 128 + (((q * 2 + kh) ^ (lane & 7)) << 4));
+        vq_off[q] = kc_opaque_u32((uint32_t)((lane & 7) + ((lane >> 3) & 1) * 8) * 128 + (((q * 2 + vh) ^ (lane & 7)) << 4));
+    }
+    const uint32_t ring_s = kc_smem_u32(ring);
 
     float m[2] = {KG_NEG_INF, KG_NEG_INF}, l[2] = {0.f, 0.f};
     float o[D / 8][4];
@@ -268,7 +332,7 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
             kg_copy_wait<STAGES - 1>();
             __syncwarp();
         }
-        const unsigned char *cK = ring + slot * C::STAGE_BYTES, *cV = cK + C::TILE_BYTES;
+        const uint32_t cK_s = ring_s + (uint32_t)(slot * C::STAGE_BYTES); /* K tile, then V at + TILE_BYTES */
         const int *ckey = keys + slot * KC;
 
         /* S = Q K^T: 16 heads x KC keys */
@@ -288,51 +352,82 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
             }
 #pragma unroll
             for (int nb2 = 0; nb2 < KC / 16; nb2++) {
-                uint32_t bf[4];
-                kc_ldmatrix_x4(bf, cK + kc_sw128(KC, nb2 * 16 + (lane & 7) + (lane >> 4) * 8, kk * 2 + ((lane >> 3) & 1)));
+                uint32_t bf[4]; /* = cK + kc_sw128(KC, nb2 * 16 + (lane & 7) + (lane >> 4) * 8, kk * 2 + ((lane >> 3) & 1)) */
+                kc_ldmatrix_x4_at(bf, cK_s + kq_off[kk & 3] + (uint32_t)((kk >> 2) * KC * 128 + nb2 * 16 * 128));
                 kc_mma<T>::run(s[2 * nb2], af, bf[0], bf[1]);
                 kc_mma<T>::run(s[2 * nb2 + 1], af, bf[2], bf[3]);
             }
         }
-        /* mask keys past the list, scale into the log2 domain, write anchor scores */
+        /* mask keys past the list, scale into the log2 domain, write anchor scores. MMA rows 8-15
+         * (hf 1) hold heads only when G > 8: otherwise their scores are skipped and their P is 0. */
         const int n0 = (ch_begin + warp + it * KC_MD_WARPS) * KC;
         const bool full = !sparse && n0 + KC <= n_end;
+        const bool hi = G > 8;
         float mx[2] = {KG_NEG_INF, KG_NEG_INF};
+        const bool plain = full && !scores2; /* no key to mask, no score to write */
+        auto scale_half = [&](int hf) {
+            if (plain) {
 #pragma unroll
-        for (int nb = 0; nb < KC / 8; nb++)
+                for (int nb = 0; nb < KC / 8; nb++)
 #pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const int col = nb * 8 + (lane % 4) * 2 + (e & 1), hf = e >> 1;
-                float x = s[nb][e] * sl2;
-                if (!full || scores2) {
-                    const int j = TMA ? (n0 + col < n_end ? n0 + col : -1) : ckey[col];
+                    for (int c = 0; c < 2; c++) {
+                        s[nb][hf * 2 + c] *= sl2;
+                        mx[hf] = fmaxf(mx[hf], s[nb][hf * 2 + c]);
+                    }
+                return;
+            }
+#pragma unroll
+            for (int nb = 0; nb < KC / 8; nb++)
+#pragma unroll
+                for (int c = 0; c < 2; c++) {
+                    const int e = hf * 2 + c, col = nb * 8 + (lane % 4) * 2 + c;
+                    float x = s[nb][e] * sl2;
+                    const int j = TMA || affine ? (n0 + col < n_end ? n0 + col : -1) : ckey[col];
                     if (j < 0) x = KG_NEG_INF;
                     else if (scores2) {
                         const int row = lane / 4 + hf * 8;
                         if (row < G) scores2[((int64_t)b * a.hq + g * G + row) * scores_ld + j] = x;
                     }
+                    s[nb][e] = x;
+                    mx[hf] = fmaxf(mx[hf], x);
                 }
-                s[nb][e] = x;
-                mx[hf] = fmaxf(mx[hf], x);
+        };
+        float alpha[2] = {1.f, 1.f}, base[2] = {0.f, 0.f}, sum[2] = {0.f, 0.f};
+        auto exp_half = [&](int hf) {
+            mx[hf] = fmaxf(mx[hf], ksa_shfl_xor(mx[hf], 1));
+            mx[hf] = fmaxf(mx[hf], ksa_shfl_xor(mx[hf], 2));
+            const float mn = fmaxf(m[hf], mx[hf]);
+            base[hf] = mn == KG_NEG_INF ? 0.f : mn; /* scores already scaled */
+            alpha[hf] = ksa_exp2(m[hf] - base[hf]); /* m -inf: 0; an unchanged maximum: exactly 1 */
+            m[hf] = mn;
+#pragma unroll
+            for (int nb = 0; nb < KC / 8; nb++)
+#pragma unroll
+                for (int c = 0; c < 2; c++) {
+                    const float p = ksa_exp2(s[nb][hf * 2 + c] - base[hf]);
+                    s[nb][hf * 2 + c] = p;
+                    sum[hf] += p;
+                }
+            l[hf] = l[hf] * alpha[hf] + sum[hf];
+        };
+        scale_half(0);
+        if (hi) scale_half(1);
+        exp_half(0);
+        if (hi) exp_half(1);
+        else {
+#pragma unroll
+            for (int nb = 0; nb < KC / 8; nb++) s[nb][2] = s[nb][3] = 0.f;
+        }
+        /* rescale O only when some row's maximum rose in this chunk (alpha != 1 somewhere in the
+         * warp): after the first chunks it rarely does, and O * 1 is O */
+        if (__any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f)) {
+#pragma unroll
+            for (int nb = 0; nb < D / 8; nb++) {
+                o[nb][0] *= alpha[0];
+                o[nb][1] *= alpha[0];
+                o[nb][2] *= alpha[1];
+                o[nb][3] *= alpha[1];
             }
-        float alpha[2], base[2], sum[2] = {0.f, 0.f};
-        kc_quad_softmax_step(m, mx, 1.f, base, alpha); /* scores already scaled */
-#pragma unroll
-        for (int nb = 0; nb < KC / 8; nb++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const float p = ksa_exp2(s[nb][e] - base[e >> 1]);
-                s[nb][e] = p;
-                sum[e >> 1] += p;
-            }
-#pragma unroll
-        for (int hf = 0; hf < 2; hf++) l[hf] = l[hf] * alpha[hf] + sum[hf];
-#pragma unroll
-        for (int nb = 0; nb < D / 8; nb++) {
-            o[nb][0] *= alpha[0];
-            o[nb][1] *= alpha[0];
-            o[nb][2] *= alpha[1];
-            o[nb][3] *= alpha[1];
         }
         /* O += P V */
         if (!no_v)
@@ -345,8 +440,8 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
             pf[3] = kc_mma<T>::pack(s[2 * kk + 1][2], s[2 * kk + 1][3]);
 #pragma unroll
             for (int db2 = 0; db2 < D / 16; db2++) {
-                uint32_t bf[4];
-                kc_ldmatrix_x4_trans(bf, cV + kc_sw128(KC, kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, db2 * 2 + (lane >> 4)));
+                uint32_t bf[4]; /* = cV + kc_sw128(KC, kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, db2 * 2 + (lane >> 4)) */
+                kc_ldmatrix_x4_trans_at(bf, cK_s + C::TILE_BYTES + vq_off[db2 & 3] + (uint32_t)((db2 >> 2) * KC * 128 + kk * 16 * 128));
                 kc_mma<T>::run(o[2 * db2], pf, bf[0], bf[1]);
                 kc_mma<T>::run(o[2 * db2 + 1], pf, bf[2], bf[3]);
             }
@@ -455,10 +550,10 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
 }
 
 /* ------------------------------------------------------------------ launchers */
-template <int D, typename T, int STAGES, bool TMA, int KCH> static cudaError_t kc_md_prepare(void)
+template <int D, typename T, int STAGES, bool TMA, int KCH, bool AFF = false> static cudaError_t kc_md_prepare(void)
 {
     static unsigned done, cluster_done; /* devices this kernel was configured on */
-    cudaError_t e = kg_allow_smem(kc_mma_decode<D, T, STAGES, TMA, KCH>, &done);
+    cudaError_t e = kg_allow_smem(kc_mma_decode<D, T, STAGES, TMA, KCH, AFF>, &done);
     int dev = 0;
     if (e != cudaSuccess || cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 32) return e;
     if (!(cluster_done & (1u << dev))) {
@@ -466,7 +561,7 @@ template <int D, typename T, int STAGES, bool TMA, int KCH> static cudaError_t k
          * refuses it keeps the portable size, and the plan's cluster query then says so. */
         int major = 0;
         if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess && major >= 9 &&
-            cudaFuncSetAttribute(kc_mma_decode<D, T, STAGES, TMA, KCH>, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) !=
+            cudaFuncSetAttribute(kc_mma_decode<D, T, STAGES, TMA, KCH, AFF>, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) !=
                 cudaSuccess)
             (void)cudaGetLastError();
         cluster_done |= 1u << dev;
@@ -474,14 +569,14 @@ template <int D, typename T, int STAGES, bool TMA, int KCH> static cudaError_t k
     return cudaSuccess;
 }
 
-template <int D, typename T, int STAGES, bool TMA, int KCH>
+template <int D, typename T, int STAGES, bool TMA, int KCH, bool AFF = false>
 static int kc_md_launch_s(const ksa_gpu_args *a, const CUtensorMap *mk, const CUtensorMap *mv, int sparse, int window, int splits,
                           int in_cluster, float *partials, float *scores2, int64_t ld, float *lse2_out, cudaStream_t st)
 {
-    cudaError_t e = kc_md_prepare<D, T, STAGES, TMA, KCH>();
+    cudaError_t e = kc_md_prepare<D, T, STAGES, TMA, KCH, AFF>();
     if (e != cudaSuccess) return (int)e;
     dim3 grid((unsigned)splits, (unsigned)a->hkv, (unsigned)a->batch);
-    return (int)kg_launch_ex(a->pdl, in_cluster ? (unsigned)splits : 1u, kc_mma_decode<D, T, STAGES, TMA, KCH>, grid, dim3(KC_MD_THREADS),
+    return (int)kg_launch_ex(a->pdl, in_cluster ? (unsigned)splits : 1u, kc_mma_decode<D, T, STAGES, TMA, KCH, AFF>, grid, dim3(KC_MD_THREADS),
                              kc_md_smem_bytes(D, KCH, STAGES), st, *a, *mk, *mv, sparse, window, splits, in_cluster, partials, scores2,
                              ld, lse2_out);
 }
@@ -490,6 +585,10 @@ template <int D, typename T, int KCH>
 static int kc_md_launch_g(const ksa_gpu_args *a, const CUtensorMap *mk, const CUtensorMap *mv, int sparse, int window, int splits,
                           int in_cluster, float *partials, float *scores2, int64_t ld, float *lse2_out, cudaStream_t st)
 {
+    if (!sparse && a->kv_layout != KSA_GPU_KV_PAGED && a->vec16) { /* dense keys of a contiguous or ragged cache */
+        if (a->dec_stages >= 3) return kc_md_launch_s<D, T, 3, false, KCH, true>(a, mk, mv, sparse, window, splits, in_cluster, partials, scores2, ld, lse2_out, st);
+        return kc_md_launch_s<D, T, 2, false, KCH, true>(a, mk, mv, sparse, window, splits, in_cluster, partials, scores2, ld, lse2_out, st);
+    }
     if (a->dec_stages >= 3) return kc_md_launch_s<D, T, 3, false, KCH>(a, mk, mv, sparse, window, splits, in_cluster, partials, scores2, ld, lse2_out, st);
     return kc_md_launch_s<D, T, 2, false, KCH>(a, mk, mv, sparse, window, splits, in_cluster, partials, scores2, ld, lse2_out, st);
 }

@@ -2,7 +2,8 @@
  * public API: the device's presence and info, the Llama-like shape class (GQA 4, D 128, T 32,
  * default Top-k) with multi-tile selection, the tensor-core decode's 16- and 32-key chunks of
  * gathered lists and its in-cluster combine (sm_90), paged K/V in pages smaller than a chunk (one
- * TMA box per page) and long splits over paged pools, device-side clamping of out-of-contract
+ * TMA box per page), long splits over paged pools, dense keys of contiguous and ragged caches by
+ * cp.async, device-side clamping of out-of-contract
  * lengths under host bounds, and the f32 refusal. The standard grid (every mode x
  * phase x layout at f16/bf16, head_dim 64/128/256) runs on every CUDA device in tests/backends.
  * Every case skips, saying why, when no CUDA device is present, and the program then exits with
@@ -360,6 +361,43 @@ static void test_decode_long_paged_splits(void **state)
     assert_int_equal(failures, 0);
 }
 
+/* dense keys of a contiguous or ragged cache copied by cp.async (decode_kernel=3, as the built-in does
+ * from 64 lists on): each lane computes its rows' addresses from the chunk's first row and the token
+ * stride; full and partial chunks (lengths that end inside a chunk, short last splits), head_dim
+ * 64/128/256, 16- and 32-key chunks, and the anchor's K-only pass over the same path */
+static void test_decode_gathered_contiguous(void **state)
+{
+    (void)state;
+    require_device();
+    static const struct {
+        ktest_kv_layout kv;
+        int head_dim, batch, lk, vary;
+        ksa_mode mode;
+        const char *config;
+    } cases[] = {
+        {KTEST_KV_CONTIGUOUS, 128, 3, 2000, 1, KSA_MODE_DENSE, "decode_kernel=3,decode_chunk=32"},
+        {KTEST_KV_RAGGED, 64, 3, 1500, 1, KSA_MODE_DENSE, "decode_kernel=3,decode_chunk=16"},
+        {KTEST_KV_CONTIGUOUS, 256, 2, 1200, 1, KSA_MODE_ANCHOR, "decode_kernel=3"},
+        {KTEST_KV_CONTIGUOUS, 128, 2, 1005, 0, KSA_MODE_DENSE, "decode_kernel=3,decode_splits=4,decode_stages=3"},
+        {KTEST_KV_RAGGED, 128, 2, 900, 1, KSA_MODE_ANCHOR, "decode_kernel=3,decode_chunk=16"},
+    };
+    int failures = 0;
+    const int n = ktest_quick() ? 2 : (int)(sizeof cases / sizeof cases[0]);
+    for (int i = 0; i < n; i++) {
+        ktest_config c = decode_case(i % 2 ? KSA_DTYPE_F16 : KSA_DTYPE_BF16, cases[i].head_dim, cases[i].batch, cases[i].lk,
+                                     950 + (uint64_t)i);
+        c.kv = cases[i].kv;
+        c.vary_lengths = cases[i].vary;
+        c.mode = cases[i].mode;
+        assert_int_equal(ksa_set_config_override(cases[i].config), KSA_STATUS_SUCCESS);
+        const int bad = ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
+        assert_int_equal(ksa_set_config_override(NULL), KSA_STATUS_SUCCESS);
+        if (bad) printf("gathered contiguous case %d (%s) failed\n", i, cases[i].config);
+        failures += bad;
+    }
+    assert_int_equal(failures, 0);
+}
+
 /* anchor decode with at least as many (sequence, KV head) lists as SMs: the Top-k pools the dense
  * pass's scores itself as it loads each list (no pooling kernel); varying and uniform lengths (TMA
  * K-only dense pass), and dense decode of the same size (TMA with V); index sets and outputs against
@@ -484,6 +522,7 @@ int main(void)
         cmocka_unit_test(test_plan_follows_configuration),
         cmocka_unit_test(test_decode_small_pages),
         cmocka_unit_test(test_decode_long_paged_splits),
+        cmocka_unit_test(test_decode_gathered_contiguous),
         cmocka_unit_test(test_decode_topk_pooling),
         cmocka_unit_test(test_decode_topk_ties),
         cmocka_unit_test(test_lengths_clamped_on_device),
