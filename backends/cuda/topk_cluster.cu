@@ -105,7 +105,9 @@ __global__ void __launch_bounds__(KC_TKC_THREADS) kc_topk_cluster(const __grid_c
         eq0 += (int)__float_as_uint(kc_cluster_ld_f32(part_addr + 4u, r));
     }
     ksa_topk_write_segmented(sPartScores, np, prefix, remain, out, a.is3, sCounts, key0, gt0, eq0);
-    kc_cluster_sync(); /* no CTA leaves while another still reads its shared memory */
+    /* no CTA leaves while another still reads its shared memory; this CTA's loads above were
+     * consumed (gt0, eq0), so a relaxed arrival will do, as at the end of mma_decode.cu */
+    kc_cluster_exit_sync();
 }
 
 /* Built in for split decode on 9.0 when every list's cluster fits in one wave of the SMs (few lists,

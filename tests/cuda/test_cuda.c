@@ -3,7 +3,7 @@
  * default Top-k) with multi-tile selection, the tensor-core decode's 16- and 32-key chunks of
  * gathered lists and its in-cluster combine (sm_90), paged K/V in pages smaller than a chunk (one
  * TMA box per page), long splits over paged pools, dense keys of contiguous and ragged caches by
- * cp.async, device-side clamping of out-of-contract
+ * cp.async, GQA groups of 12 and 16 heads, device-side clamping of out-of-contract
  * lengths under host bounds, and the f32 refusal. The standard grid (every mode x
  * phase x layout at f16/bf16, head_dim 64/128/256) runs on every CUDA device in tests/backends.
  * Every case skips, saying why, when no CUDA device is present, and the program then exits with
@@ -398,6 +398,45 @@ static void test_decode_gathered_contiguous(void **state)
     assert_int_equal(failures, 0);
 }
 
+/* GQA groups of more than 8 heads (12 and 16): the heads fill MMA rows 8-15 too, which the decode
+ * kernel skips for groups of up to 8; dense (affine cp.async copies, TMA, pages of 16), reuse and
+ * anchor decode, f16 and bf16, head_dim 64/128/256 */
+static void test_decode_wide_groups(void **state)
+{
+    (void)state;
+    require_device();
+    static const struct {
+        int hq, hkv, head_dim, batch, lk, page_size;
+        ksa_mode mode;
+        const char *config;
+    } cases[] = {
+        {16, 1, 128, 2, 1500, 0, KSA_MODE_DENSE, "decode_kernel=3"},
+        {16, 1, 64, 1, 3000, 0, KSA_MODE_DENSE, NULL},
+        {24, 2, 128, 2, 2000, 0, KSA_MODE_REUSE, NULL},
+        {16, 1, 128, 1, 2500, 0, KSA_MODE_ANCHOR, NULL},
+        {24, 2, 256, 2, 1200, 16, KSA_MODE_DENSE, NULL},
+        {16, 1, 128, 2, 1800, 0, KSA_MODE_REUSE, "decode_chunk=16"},
+    };
+    int failures = 0;
+    const int n = ktest_quick() ? 3 : (int)(sizeof cases / sizeof cases[0]);
+    for (int i = 0; i < n; i++) {
+        ktest_config c = decode_case(i % 2 ? KSA_DTYPE_F16 : KSA_DTYPE_BF16, cases[i].head_dim, cases[i].batch, cases[i].lk,
+                                     980 + (uint64_t)i);
+        c.hq = cases[i].hq;
+        c.hkv = cases[i].hkv;
+        c.mode = cases[i].mode;
+        if (cases[i].page_size) {
+            c.kv = KTEST_KV_PAGED;
+            c.page_size = cases[i].page_size;
+        }
+        const int bad = run_with_config(&c, cases[i].config);
+        if (bad) printf("wide group case %d (G %d, D %d, %s) failed\n", i, cases[i].hq / cases[i].hkv, cases[i].head_dim,
+                        cases[i].config ? cases[i].config : "built-in plan");
+        failures += bad;
+    }
+    assert_int_equal(failures, 0);
+}
+
 /* anchor decode with at least as many (sequence, KV head) lists as SMs: the Top-k pools the dense
  * pass's scores itself as it loads each list (no pooling kernel); varying and uniform lengths (TMA
  * K-only dense pass), and dense decode of the same size (TMA with V); index sets and outputs against
@@ -523,6 +562,7 @@ int main(void)
         cmocka_unit_test(test_decode_small_pages),
         cmocka_unit_test(test_decode_long_paged_splits),
         cmocka_unit_test(test_decode_gathered_contiguous),
+        cmocka_unit_test(test_decode_wide_groups),
         cmocka_unit_test(test_decode_topk_pooling),
         cmocka_unit_test(test_decode_topk_ties),
         cmocka_unit_test(test_lengths_clamped_on_device),
