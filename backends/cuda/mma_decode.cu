@@ -97,6 +97,13 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
     const int ch_begin = split * ch_per, ch_end = min(ch_begin + ch_per, nch_total);
     const int n_end = min(ch_end * KC, nlist);
 
+    __shared__ const char *sRow0[2]; /* K and V row 0 of this (sequence, KV head), not paged */
+    if (tid == 0 && a.kv_layout != KSA_GPU_KV_PAGED) {
+        const int64_t r0 = kg_krow0(a, b);
+        sRow0[0] = (const char *)((const uint16_t *)a.k + (int64_t)b * a.k_s.batch + r0 * a.k_s.token + (int64_t)g * a.k_s.head);
+        sRow0[1] = (const char *)((const uint16_t *)a.v + (int64_t)b * a.v_s.batch + r0 * a.v_s.token + (int64_t)g * a.v_s.head);
+    }
+
     /* Q rows: the G heads, zero rows up to 16 */
     const uint16_t *q = (const uint16_t *)a.q;
     for (int c = tid; c < 16 * CH; c += KC_MD_THREADS) {
@@ -149,18 +156,13 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
      * warp samples; as a runtime branch of the shared variants it cost reuse decode 4%). */
     static_assert(!(AFF && TMA), "AFF is a cp.async variant");
     constexpr bool affine = AFF;
-    /* AFF: this lane's first row of the list (row lane / CH, piece lane % CH) in K and V, and the
-     * byte stride of one row, resolved once: a chunk's addresses are then one multiply-add away */
-    const char *aff_k = NULL, *aff_v = NULL;
-    int64_t aff_tk = 0, aff_tv = 0;
-    if constexpr (affine) {
-        const int64_t row = (int64_t)kg_krow0(a, b) + lane / CH, piece_bytes = (lane % CH) * 16;
-        aff_k = (const char *)(kp + (int64_t)b * a.k_s.batch + row * a.k_s.token + (int64_t)g * a.k_s.head) + piece_bytes;
-        aff_v = (const char *)(vp + (int64_t)b * a.v_s.batch + row * a.v_s.token + (int64_t)g * a.v_s.head) + piece_bytes;
-        aff_tk = a.k_s.token * (int64_t)sizeof(uint16_t);
-        aff_tv = a.v_s.token * (int64_t)sizeof(uint16_t);
-    }
-
+    /* caches that are not paged: row 0 of this (sequence, KV head) in K and V and the byte stride of
+     * one row, so a key's row address is one multiply-add (paged pools look each key's page up).
+     * Row 0's addresses are read from shared memory where they are used: kept in registers, ptxas
+     * recomputed them inside the loop (the ragged first-row load and 64-bit multiplies, per chunk). */
+    const bool paged = a.kv_layout == KSA_GPU_KV_PAGED;
+    const int64_t tok_k = a.k_s.token * (int64_t)sizeof(uint16_t), tok_v = a.v_s.token * (int64_t)sizeof(uint16_t);
+    const int rl_aff = lane / CH, piece_aff = lane % CH; /* AFF: this lane's row of a copy and its 16-byte piece */
     /* copy chunk number `it` of this warp into its ring slot */
     auto load_chunk = [&](int it) {
         const int n0 = (ch_begin + warp + it * KC_MD_WARPS) * KC;
@@ -207,11 +209,11 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
         static_assert(CH <= 32 && 32 % CH == 0, "rows per copy instruction");
         constexpr int RPI = 32 / CH; /* rows per copy instruction (see below) */
         if constexpr (affine) {
-            const int piece = lane % CH, rl = lane / CH;
+            const int piece = piece_aff, rl = rl_aff;
             const uint32_t lane_off = (uint32_t)(piece >> 3) * KC * 128 + (uint32_t)rl * 128;
             const uint32_t x = (uint32_t)((piece & 7) ^ (rl & 7));
-            const int64_t tk = aff_tk * RPI, tv = aff_tv * RPI;
-            const char *pk = aff_k + n0 * aff_tk, *pv = aff_v + n0 * aff_tv;
+            const int64_t tk = tok_k * RPI, tv = tok_v * RPI;
+            const char *pk = sRow0[0] + (n0 + rl) * tok_k + piece * 16, *pv = sRow0[1] + (n0 + rl) * tok_v + piece * 16;
             const uint32_t sK = (uint32_t)__cvta_generic_to_shared(dK), sV = (uint32_t)__cvta_generic_to_shared(dV);
             if (n0 + KC <= n_end && !no_v) {
 #pragma unroll
@@ -238,9 +240,12 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
             const int n = n0 + lane;
             j = n < n_end ? kg_dec_key(L, n) : -1;
             const char *pk = NULL, *pv = NULL;
-            if (j >= 0) {
+            if (j >= 0 && paged) {
                 pk = (const char *)(kp + kg_kv_offset(a, 0, b, j, g));
                 pv = (const char *)(vp + kg_kv_offset(a, 1, b, j, g));
+            } else if (j >= 0) {
+                pk = sRow0[0] + j * tok_k;
+                pv = sRow0[1] + j * tok_v;
             }
             rowp[0][lane] = pk;
             rowp[1][lane] = pv;
