@@ -185,10 +185,7 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
                     int row = 0, outer = 0;
                     for (int r0 = 0; r0 < KC; r0 += rows) {
                         const int n = n0 + r0;
-                        if (r0 == 0 || n < n_end) {
-                            outer = a.page_table[(int64_t)b * a.pt_s0 + (int64_t)(n / a.page_size) * a.pt_s1];
-                            row = n % a.page_size;
-                        }
+                        if (r0 == 0 || n < n_end) outer = kg_page_of(a, b, n, row);
 #pragma unroll
                         for (int cb = 0; cb < D / 64; cb++) {
                             kc_tma_load_4d(dK + cb * KC * 128 + r0 * 128, &tmK, cb * 64, g, row, outer, bar);
@@ -240,9 +237,11 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
             const int n = n0 + lane;
             j = n < n_end ? kg_dec_key(L, n) : -1;
             const char *pk = NULL, *pv = NULL;
-            if (j >= 0 && paged) {
-                pk = (const char *)(kp + kg_kv_offset(a, 0, b, j, g));
-                pv = (const char *)(vp + kg_kv_offset(a, 1, b, j, g));
+            if (j >= 0 && paged) { /* one page-table read for the K and the V row */
+                int in_page;
+                const int64_t pg = kg_page_of(a, b, j, in_page);
+                pk = (const char *)(kp + pg * a.k_s.page + (int64_t)g * a.k_s.head) + in_page * tok_k;
+                pv = (const char *)(vp + pg * a.v_s.page + (int64_t)g * a.v_s.head) + in_page * tok_v;
             } else if (j >= 0) {
                 pk = sRow0[0] + j * tok_k;
                 pv = sRow0[1] + j * tok_v;

@@ -73,13 +73,30 @@ static __device__ __forceinline__ int kg_lq(const ksa_gpu_args &a, int b)
     return (int)kg_clamp64(lq, 0, a.max_lq < lk ? a.max_lq : lk);
 }
 
+/* the page-table entry of row j (>= 0) of sequence b of a paged pool, and the row's place in its page:
+ * a shift and a mask for page sizes that are powers of two (all the usual ones), else a division */
+static __device__ __forceinline__ int kg_page_of(const ksa_gpu_args &a, int b, int j, int &in_page)
+{
+    const int ps = a.page_size;
+    int slot;
+    if ((ps & (ps - 1)) == 0) {
+        slot = j >> (__ffs(ps) - 1);
+        in_page = j & (ps - 1);
+    } else {
+        slot = j / ps;
+        in_page = j - slot * ps;
+    }
+    return a.page_table[(int64_t)b * a.pt_s0 + (int64_t)slot * a.pt_s1];
+}
+
 /* element offset of row j of KV head g of sequence b in k (which = 0) or v (which = 1) */
 static __device__ __forceinline__ int64_t kg_kv_offset(const ksa_gpu_args &a, int which, int b, int j, int g)
 {
     const ksa_gpu_strides &s = which ? a.v_s : a.k_s;
     if (a.kv_layout == KSA_GPU_KV_PAGED) {
-        int pg = a.page_table[(int64_t)b * a.pt_s0 + (int64_t)(j / a.page_size) * a.pt_s1];
-        return (int64_t)pg * s.page + (int64_t)(j % a.page_size) * s.token + (int64_t)g * s.head;
+        int in_page;
+        const int pg = kg_page_of(a, b, j, in_page);
+        return (int64_t)pg * s.page + (int64_t)in_page * s.token + (int64_t)g * s.head;
     }
     return (int64_t)b * s.batch + (int64_t)(kg_krow0(a, b) + j) * s.token + (int64_t)g * s.head;
 }
