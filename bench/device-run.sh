@@ -160,7 +160,7 @@ if ! skip sanitize && [ "$MODE" != smoke ] && [ "$TESTS" = ON ] && [ -x "$BUILD/
   b=$(budget 160 400)
   stage "compute-sanitizer memcheck + racecheck ($b s)"
   sanitize_said() { say "compute-sanitizer $1 ${2%% *} rc=$3 at $(elapsed) s: $4"; }
-  ksa_cuda_sanitize "$BUILD" "$LOGS" $((b / 4)) sanitize_said
+  ksa_cuda_sanitize "$BUILD" "$LOGS" $((b / 4 > 15 ? b / 4 : 15)) sanitize_said # test_cuda alone needs ~8 s under memcheck
 fi
 
 # ---------------------------------------------------------------- ksa-bench on the GPU
