@@ -232,14 +232,19 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
          * fastest; from 64 lists on, cp.async copies, measured faster (eighth session, bf16 B64
          * Lk32K: 1.93 ms against TMA's 2.03 in 32-key and 2.09 in 16-key chunks; B16 Lk32K 0.49 vs
          * 0.52 ms), in 16-key chunks at 64-127 lists and in three buffers of 32-key chunks from 128
-         * on (dense_gather below). The anchor's K-only pass keeps TMA (16-key chunks from 64 lists:
-         * 1.66 ms against 1.88-1.95 by cp.async). */
+         * on (dense_gather below). The anchor's K-only pass kept TMA (16-key chunks from 64 lists:
+         * 1.66 ms against 1.88-1.95 by cp.async) until the affine cp.async copies (anchor_gather). */
         const int dk = ksa_gpu_config(p, KC_T_DKERNEL, 0);
         const int64_t lists = (int64_t)p->batch * p->num_kv_heads;
         const int dense_kv = p->mode == KSA_MODE_DENSE && !p->q_ragged &&
                              ((p->kv_layout == KSA_KV_CONTIGUOUS && !p->seq_lens_k.present) ||
                               (p->kv_layout == KSA_KV_PAGED && kc_tma_page_rows(p->page_size, 32) > 0));
-        const int gather = dk == 3 || (dk == 0 && p->mode == KSA_MODE_DENSE && lists >= 64);
+        /* the anchor's K-only dense pass by cp.async from 64 lists on, as dense decode, where it was
+         * measured faster since the affine copies (fifteenth session, bf16 B16/B64: -3..-4.5% at
+         * head_dim 64 and 128, +2.6% at 256); paged pools keep TMA (their cp.async path is the
+         * gathered one) */
+        const int anchor_gather = p->mode == KSA_MODE_ANCHOR && p->kv_layout != KSA_KV_PAGED && p->head_dim <= 128;
+        const int gather = dk == 3 || (dk == 0 && (p->mode == KSA_MODE_DENSE || anchor_gather) && lists >= 64);
         const int tma_with_v = dense_kv && !gather;
         pl->vendor[KC_PLAN_DGATHER] = gather;
         /* Few lists (8 CTAs each within one CTA per SM: B1-B2 at 8 KV heads on the H200) and the

@@ -438,9 +438,9 @@ static void test_decode_wide_groups(void **state)
 }
 
 /* anchor decode with at least as many (sequence, KV head) lists as SMs: the Top-k pools the dense
- * pass's scores itself as it loads each list (no pooling kernel); varying and uniform lengths (TMA
- * K-only dense pass), and dense decode of the same size (TMA with V); index sets and outputs against
- * the reference */
+ * pass's scores itself as it loads each list (no pooling kernel); varying and uniform lengths (the
+ * K-only dense pass by cp.async, the built-in, and by TMA), and dense decode of the same size (TMA
+ * with V); index sets and outputs against the reference */
 static void test_decode_topk_pooling(void **state)
 {
     (void)state;
@@ -465,15 +465,17 @@ static void test_decode_topk_pooling(void **state)
         c.anchor_dense_output = 1;
         c.seed += 10;
         failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
-        /* uniform lengths: the dense pass loads keys by TMA, K only, in 16-key chunks (the built-in
-         * at 64 or more lists); then dense decode at D 128: the built-in copies its 16-key chunks
-         * with cp.async at 64 or more lists, decode_kernel=2 takes TMA with V (32-key chunks, and
-         * 16 with decode_chunk=16) */
+        /* uniform lengths: the dense pass loads keys, K only, by cp.async (the built-in at 64 or
+         * more lists and head_dim <= 128) and by TMA in 16-key chunks (decode_kernel=2); then dense
+         * decode at D 128: the built-in copies its chunks with cp.async at 64 or more lists,
+         * decode_kernel=2 takes TMA with V (32-key chunks, and 16 with decode_chunk=16) */
         c.anchor_dense_output = 0;
         c.vary_lengths = 0;
         c.lk = 2100;
         c.seed += 10;
         failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
+        c.seed += 10;
+        failures += run_with_config(&c, "decode_kernel=2");
         c.mode = KSA_MODE_DENSE;
         c.head_dim = 128;
         c.seed += 10;
