@@ -389,9 +389,7 @@ static void test_decode_gathered_contiguous(void **state)
         c.kv = cases[i].kv;
         c.vary_lengths = cases[i].vary;
         c.mode = cases[i].mode;
-        assert_int_equal(ksa_set_config_override(cases[i].config), KSA_STATUS_SUCCESS);
-        const int bad = ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
-        assert_int_equal(ksa_set_config_override(NULL), KSA_STATUS_SUCCESS);
+        const int bad = run_with_config(&c, cases[i].config);
         if (bad) printf("gathered contiguous case %d (%s) failed\n", i, cases[i].config);
         failures += bad;
     }
