@@ -17,21 +17,8 @@
 #include "ksa_cuda.h"
 #include "ksa_gpu_common.cuh"
 
-__device__ __forceinline__ void kc_ldmatrix_x4(uint32_t r[4], const void *smem)
-{
-    unsigned s = (unsigned)__cvta_generic_to_shared(smem);
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(s));
-}
-__device__ __forceinline__ void kc_ldmatrix_x4_trans(uint32_t r[4], const void *smem)
-{
-    unsigned s = (unsigned)__cvta_generic_to_shared(smem);
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(s));
-}
-/* the same at a 32-bit shared-memory address (base + per-lane offset + an immediate) */
+/* ldmatrix (plain and transposed) at a 32-bit shared-memory address (base + per-lane offset + an
+ * immediate), and at a generic pointer into shared memory */
 __device__ __forceinline__ void kc_ldmatrix_x4_at(uint32_t r[4], uint32_t s)
 {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
@@ -43,6 +30,14 @@ __device__ __forceinline__ void kc_ldmatrix_x4_trans_at(uint32_t r[4], uint32_t 
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                  : "r"(s));
+}
+__device__ __forceinline__ void kc_ldmatrix_x4(uint32_t r[4], const void *smem)
+{
+    kc_ldmatrix_x4_at(r, (uint32_t)__cvta_generic_to_shared(smem));
+}
+__device__ __forceinline__ void kc_ldmatrix_x4_trans(uint32_t r[4], const void *smem)
+{
+    kc_ldmatrix_x4_trans_at(r, (uint32_t)__cvta_generic_to_shared(smem));
 }
 
 /* c[16 x 8] += a[16 x 16] b[16 x 8] (fragments in the mma.sync layout); pack: two floats rounded to
@@ -140,18 +135,22 @@ __device__ __forceinline__ void kc_bar_wait(uint64_t *bar, int parity)
  * softmax scale times log2(e) for raw ones (then the caller's exponent is one FFMA,
  * exp2(s * scale - base)). Returns base, what to subtract in the log2 domain before exp2 (the new
  * maximum times scale, or 0 for a row with no finite score yet, so exp2 gives 0 instead of NaN),
- * and alpha = exp2(old m * scale - base), the factor for the old sums. */
+ * and alpha = exp2(old m * scale - base), the factor for the old sums (exactly 1 when m did not
+ * move). kc_quad_softmax_half does it for one of the lane's two rows (a caller that knows the
+ * other row is padding skips it), kc_quad_softmax_step for both. */
+__device__ __forceinline__ void kc_quad_softmax_half(float &m, float &mx, float scale, float &base, float &alpha)
+{
+    mx = fmaxf(mx, ksa_shfl_xor(mx, 1));
+    mx = fmaxf(mx, ksa_shfl_xor(mx, 2));
+    const float mn = fmaxf(m, mx);
+    base = mn == KG_NEG_INF ? 0.f : mn * scale;
+    alpha = ksa_exp2(fmaf(m, scale, -base)); /* m -inf: 0 */
+    m = mn;
+}
 __device__ __forceinline__ void kc_quad_softmax_step(float m[2], float mx[2], float scale, float base[2], float alpha[2])
 {
 #pragma unroll
-    for (int hf = 0; hf < 2; hf++) {
-        mx[hf] = fmaxf(mx[hf], ksa_shfl_xor(mx[hf], 1));
-        mx[hf] = fmaxf(mx[hf], ksa_shfl_xor(mx[hf], 2));
-        const float mn = fmaxf(m[hf], mx[hf]);
-        base[hf] = mn == KG_NEG_INF ? 0.f : mn * scale;
-        alpha[hf] = ksa_exp2(fmaf(m[hf], scale, -base[hf])); /* m -inf: 0 */
-        m[hf] = mn;
-    }
+    for (int hf = 0; hf < 2; hf++) kc_quad_softmax_half(m[hf], mx[hf], scale, base[hf], alpha[hf]);
 }
 
 /* Prefill CTAs own KC_PREFILL_ROWS MMA rows each (a row is a (query, head of the GQA group) pair,

@@ -398,12 +398,7 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
         };
         float alpha[2] = {1.f, 1.f}, base[2] = {0.f, 0.f}, sum[2] = {0.f, 0.f};
         auto exp_half = [&](int hf) {
-            mx[hf] = fmaxf(mx[hf], ksa_shfl_xor(mx[hf], 1));
-            mx[hf] = fmaxf(mx[hf], ksa_shfl_xor(mx[hf], 2));
-            const float mn = fmaxf(m[hf], mx[hf]);
-            base[hf] = mn == KG_NEG_INF ? 0.f : mn; /* scores already scaled */
-            alpha[hf] = ksa_exp2(m[hf] - base[hf]); /* m -inf: 0; an unchanged maximum: exactly 1 */
-            m[hf] = mn;
+            kc_quad_softmax_half(m[hf], mx[hf], 1.f, base[hf], alpha[hf]); /* scores already scaled */
 #pragma unroll
             for (int nb = 0; nb < KC / 8; nb++)
 #pragma unroll
