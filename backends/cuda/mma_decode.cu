@@ -11,7 +11,9 @@
  * on issue, not on DRAM, until this was so): rows 8-15 of the tile are skipped when G <= 8, O is
  * rescaled only when a running maximum rose, ldmatrix addresses are per-lane constants plus
  * immediates, and dense keys of a contiguous or ragged cache get their own instantiation (AFF) whose
- * lanes step their row addresses by the token stride.
+ * lanes step their row addresses by the token stride. At B1 each warp copies one or a few chunks, so
+ * most of the kernel runs once per warp, cold: its executed path is kept short too (shared-space
+ * pointers, the gathered copies' common case in a branch-free loop).
  * The warps' (O, m, l) are merged through shared memory at the end; the CTA writes the partials of
  * its split in the layout kg_decode_combine (backends/gpu/decode_topk.cu) reads, or, with one split, o and lse
  * directly. On sm_90 the splits of one (sequence, KV head) may instead run as one thread-block
@@ -78,7 +80,9 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
     using C = kc_md_cfg<D, KCH>;
     constexpr int KC = C::KC, LD = C::LD, CH = C::CH;
     extern __shared__ __align__(16) unsigned char kc_md_smem_raw[];
-    unsigned char *kc_md_smem = (unsigned char *)(((uintptr_t)kc_md_smem_raw + 1023) & ~(uintptr_t)1023);
+    /* 1 KB aligned by an offset from the shared array (not an integer round trip), so the compiler
+     * still knows every pointer below is shared memory: LDS / STS instead of generic LD / ST */
+    unsigned char *kc_md_smem = kc_md_smem_raw + ((1024u - (kc_smem_u32(kc_md_smem_raw) & 1023u)) & 1023u);
     uint16_t *sQ = (uint16_t *)kc_md_smem;                          /* [16][LD] */
     unsigned char *sRing = kc_md_smem + kc_md_q_bytes(D);           /* [warp][stage][K|V tile] */
     int *sKeys = (int *)(sRing + kc_md_ring_bytes(D, KCH, STAGES)); /* [warp][stage][KC] */
@@ -134,8 +138,9 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
     const int my_n = ch_end - ch_begin > warp ? (ch_end - ch_begin - warp + KC_MD_WARPS - 1) / KC_MD_WARPS : 0;
     unsigned char *ring = sRing + (size_t)warp * STAGES * C::STAGE_BYTES;
     int *keys = sKeys + warp * STAGES * KC;
-    __shared__ const char *sRowPtr[KC_MD_WARPS][2][32]; /* gathered path: this warp's chunk's K and V row addresses */
-    const char *(*rowp)[32] = sRowPtr[warp];
+    /* gathered path: this warp's chunk's K and V row addresses, a row's pair in one 16-byte entry */
+    __shared__ __align__(16) const char *sRowPtr[KC_MD_WARPS][32][2];
+    const char *(*rowp)[2] = sRowPtr[warp];
     const uint16_t *kp = (const uint16_t *)a.k, *vp = (const uint16_t *)a.v;
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     if (TMA) {
@@ -246,8 +251,8 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
                 pk = sRow0[0] + j * tok_k;
                 pv = sRow0[1] + j * tok_v;
             }
-            rowp[0][lane] = pk;
-            rowp[1][lane] = pv;
+            rowp[lane][0] = pk;
+            rowp[lane][1] = pv;
             keys[slot * KC + lane] = j;
         }
         const bool full = __all_sync(0xffffffffu, lane >= KC || j >= 0);
@@ -259,26 +264,42 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
         const uint32_t lane_off = (uint32_t)(piece >> 3) * KC * 128 + (uint32_t)rl * 128;
         const uint32_t x = (uint32_t)((piece & 7) ^ (rl & 7));
         const uint32_t sK = (uint32_t)__cvta_generic_to_shared(dK), sV = (uint32_t)__cvta_generic_to_shared(dV);
-        if (a.vec16) {
+        /* the common case (every key present, K and V) in a loop of its own: no branch per copy
+         * (this code runs cold once per warp in B1 decode, which waits on instruction fetch) */
+        const int poff = piece * 16;
+        if (a.vec16 && full && !no_v) {
+            /* four rows' address pairs first, then their eight copies: the compiler puts three
+             * dummy shared loads before a copy that follows a shared load, so once per four rows
+             * instead of once per copy */
+            static_assert((KC * CH / 32) % 4 == 0, "copy instructions per chunk");
+#pragma unroll
+            for (int i0 = 0; i0 < KC * CH / 32; i0 += 4) {
+                ulonglong2 pr[4];
+#pragma unroll
+                for (int u = 0; u < 4; u++) pr[u] = *(const ulonglong2 *)rowp[(i0 + u) * RPI + rl];
+#pragma unroll
+                for (int u = 0; u < 4; u++) {
+                    const int i = i0 + u;
+                    const uint32_t so = lane_off + (uint32_t)i * RPI * 128 + ((x ^ (uint32_t)((i * RPI) & 7)) << 4);
+                    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(sK + so), "l"((const char *)pr[u].x + poff));
+                    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(sV + so), "l"((const char *)pr[u].y + poff));
+                }
+            }
+        } else if (a.vec16) {
 #pragma unroll
             for (int i = 0; i < KC * CH / 32; i++) {
                 const int r = i * RPI + rl;
                 const uint32_t so = lane_off + (uint32_t)i * RPI * 128 + ((x ^ (uint32_t)((i * RPI) & 7)) << 4);
-                const char *pk = rowp[0][r], *pv = rowp[1][r];
-                if (full) {
-                    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(sK + so), "l"(pk + piece * 16));
-                    if (!no_v) asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(sV + so), "l"(pv + piece * 16));
-                } else {
-                    kg_copy16(dK + so, pk ? (const void *)(pk + piece * 16) : a.zero_src, pk ? 16 : 0);
-                    if (!no_v) kg_copy16(dV + so, pv ? (const void *)(pv + piece * 16) : a.zero_src, pv ? 16 : 0);
-                }
+                const char *pk = rowp[r][0], *pv = rowp[r][1];
+                kg_copy16(dK + so, pk ? (const void *)(pk + poff) : a.zero_src, pk ? 16 : 0);
+                if (!no_v) kg_copy16(dV + so, pv ? (const void *)(pv + poff) : a.zero_src, pv ? 16 : 0);
             }
         } else {
 #pragma unroll
             for (int i = 0; i < KC * CH / 32; i++) {
                 const int r = i * RPI + rl;
                 const uint32_t so = kc_sw128(KC, r, piece);
-                const uint16_t *pk = (const uint16_t *)rowp[0][r], *pv = (const uint16_t *)rowp[1][r];
+                const uint16_t *pk = (const uint16_t *)rowp[r][0], *pv = (const uint16_t *)rowp[r][1];
 #pragma unroll
                 for (int e = 0; e < 8; e++) {
                     ((uint16_t *)(dK + so))[e] = pk ? pk[piece * 8 + e] : (uint16_t)0;
@@ -478,6 +499,7 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
     __syncthreads();
     const int direct = splits == 1;
     float *sRes = sMerge + (size_t)KC_MD_WARPS * 16 * (D + 2); /* in_cluster: this CTA's merged [16][D + 2] */
+#pragma unroll 1 /* G (D + 2) / 128 passes; the code runs once per CTA, cold (measured: B1 decode waits on instruction fetch) */
     for (int e = tid; e < G * (D + 2); e += KC_MD_THREADS) {
         const int h = e / (D + 2), d = e % (D + 2);
         float mt = KG_NEG_INF;

@@ -396,6 +396,47 @@ static void test_decode_gathered_contiguous(void **state)
     assert_int_equal(failures, 0);
 }
 
+/* the three copy loops of gathered chunks (index sets, or dense keys of a paged pool by cp.async):
+ * every key present with K and V (reuse over contiguous and paged caches, dense pages by
+ * decode_kernel=3), keys missing from a chunk (a local window that overlaps the index set, lengths
+ * that end inside a chunk), and K without V (the anchor's K-only pass over pages by cp.async);
+ * head_dim 64/128/256, 16- and 32-key chunks */
+static void test_decode_gathered_paths(void **state)
+{
+    (void)state;
+    require_device();
+    static const struct {
+        int head_dim, batch, lk, page_size, window;
+        ksa_mode mode;
+        const char *config;
+    } cases[] = {
+        {128, 2, 2100, 0, 0, KSA_MODE_REUSE, "decode_chunk=32"},
+        {128, 3, 1700, 16, 0, KSA_MODE_ANCHOR, "decode_kernel=3,decode_chunk=32"},
+        {64, 2, 1900, 64, 24, KSA_MODE_REUSE, "decode_chunk=16"},
+        {256, 2, 1300, 16, 0, KSA_MODE_DENSE, "decode_kernel=3"},
+        {128, 2, 2500, 0, 40, KSA_MODE_REUSE, "decode_chunk=16"},
+        {64, 3, 1100, 64, 0, KSA_MODE_ANCHOR, "decode_kernel=3,decode_chunk=16"},
+        {256, 2, 1500, 16, 0, KSA_MODE_ANCHOR, "decode_kernel=3"},
+    };
+    int failures = 0;
+    const int n = ktest_quick() ? 3 : (int)(sizeof cases / sizeof cases[0]);
+    for (int i = 0; i < n; i++) {
+        const ktest_config base = decode_case(i % 2 ? KSA_DTYPE_F16 : KSA_DTYPE_BF16, cases[i].head_dim, cases[i].batch, cases[i].lk,
+                                              1010 + (uint64_t)i);
+        ktest_config c = cases[i].mode == KSA_MODE_REUSE ? reuse_decode_case(&base) : base;
+        c.mode = cases[i].mode;
+        c.topk.local_window = cases[i].window;
+        if (cases[i].page_size) {
+            c.kv = KTEST_KV_PAGED;
+            c.page_size = cases[i].page_size;
+        }
+        const int bad = run_with_config(&c, cases[i].config);
+        if (bad) printf("gathered path case %d (%s) failed\n", i, cases[i].config);
+        failures += bad;
+    }
+    assert_int_equal(failures, 0);
+}
+
 /* GQA groups of more than 8 heads (12 and 16): the heads fill MMA rows 8-15 too, which the decode
  * kernel skips for groups of up to 8; dense (affine cp.async copies, TMA, pages of 16), reuse and
  * anchor decode, f16 and bf16, head_dim 64/128/256 */
@@ -562,6 +603,7 @@ int main(void)
         cmocka_unit_test(test_decode_small_pages),
         cmocka_unit_test(test_decode_long_paged_splits),
         cmocka_unit_test(test_decode_gathered_contiguous),
+        cmocka_unit_test(test_decode_gathered_paths),
         cmocka_unit_test(test_decode_wide_groups),
         cmocka_unit_test(test_decode_topk_pooling),
         cmocka_unit_test(test_decode_topk_ties),
