@@ -81,6 +81,8 @@ __device__ __forceinline__ uint32_t kc_opaque_u32(uint32_t x)
     return y;
 }
 __device__ __forceinline__ uint32_t kc_smem_u32(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
+/* a hint that the 128-byte line holding p will be read soon: fetched into L2, nothing waits for it */
+__device__ __forceinline__ void kc_prefetch_l2(const void *p) { asm volatile("prefetch.global.L2 [%0];\n" ::"l"(p)); }
 
 /* thread-block clusters (sm_90; nothing below): a barrier over every thread of the cluster whose
  * arrival releases this CTA's shared-memory writes and whose wait acquires the others', and a load

@@ -93,6 +93,41 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
     const int lk = kg_lk(a, b), qrow0 = kg_qrow0(a, b);
     const bool no_v = a.lse_only; /* anchor's dense pass with a sparse output: scores and lse only, no V */
 
+    /* A CTA's first loads form a chain, head map -> count -> its first index entries -> K / V rows,
+     * each a DRAM round trip when the L2 is cold (as between a model's layers), and Q's rows used to
+     * be read behind the first two. So Q is read into registers first, the counts row is prefetched
+     * into L2 beside the head map's read, and so are the index entries this split will read
+     * (estimated by the budget rule: a wrong estimate costs only the prefetch). */
+    constexpr int QN = (16 * CH + KC_MD_THREADS - 1) / KC_MD_THREADS;
+    uint4 qv[QN];
+    const uint16_t *q = (const uint16_t *)a.q;
+#pragma unroll
+    for (int i = 0; i < QN; i++) {
+        const int c = tid + i * KC_MD_THREADS, r = c / CH, piece = c % CH;
+        qv[i] = make_uint4(0, 0, 0, 0);
+        if (c < 16 * CH && r < G) {
+            const uint16_t *src = q + (int64_t)b * a.q_s.batch + (int64_t)qrow0 * a.q_s.token + (int64_t)(g * G + r) * a.q_s.head;
+            if (a.vec16) qv[i] = *(const uint4 *)(src + piece * 8);
+            else {
+                uint16_t t[8];
+#pragma unroll
+                for (int e = 0; e < 8; e++) t[e] = src[piece * 8 + e];
+                qv[i] = *(uint4 *)t;
+            }
+        }
+    }
+    if (sparse) {
+        if (tid == 0) kc_prefetch_l2(a.counts + (int64_t)b * a.cs0);
+        if (a.is3 == 1) {
+            const int *row = a.indices + (int64_t)b * a.is0 + (int64_t)a.head_map[g] * a.is1;
+            /* the budget rule's k, near enough (32-bit, no rounding): an estimate of the count */
+            const int cnt = min(lk, a.top_k > 0 ? a.top_k : max(a.min_k, (int)((float)a.fraction * (float)lk)) + a.round_multiple);
+            const int per = ((cnt + min(window, lk) + KC - 1) / KC + splits - 1) / splits * KC; /* list entries per split */
+            const int end = min((split + 1) * per, cnt);
+            for (int e = split * per + tid * 32; e < end; e += 32 * KC_MD_THREADS) kc_prefetch_l2(row + e);
+        }
+    }
+
     kg_dec_list L;
     const int nlist = kg_dec_list_make(a, b, g, lk, sparse, window, L);
     /* splits cut the list at chunk boundaries */
@@ -109,21 +144,10 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
     }
 
     /* Q rows: the G heads, zero rows up to 16 */
-    const uint16_t *q = (const uint16_t *)a.q;
-    for (int c = tid; c < 16 * CH; c += KC_MD_THREADS) {
-        const int r = c / CH, piece = c % CH;
-        uint4 v = make_uint4(0, 0, 0, 0);
-        if (r < G) {
-            const uint16_t *src = q + (int64_t)b * a.q_s.batch + (int64_t)qrow0 * a.q_s.token + (int64_t)(g * G + r) * a.q_s.head;
-            if (a.vec16) v = *(const uint4 *)(src + piece * 8);
-            else {
-                uint16_t t[8];
 #pragma unroll
-                for (int e = 0; e < 8; e++) t[e] = src[piece * 8 + e];
-                v = *(uint4 *)t;
-            }
-        }
-        *(uint4 *)(sQ + r * LD + piece * 8) = v;
+    for (int i = 0; i < QN; i++) {
+        const int c = tid + i * KC_MD_THREADS;
+        if (c < 16 * CH) *(uint4 *)(sQ + (c / CH) * LD + (c % CH) * 8) = qv[i];
     }
     __syncthreads();
 
