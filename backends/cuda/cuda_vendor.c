@@ -299,8 +299,13 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
             pl->splits = 8;
         }
         if (pl->splits <= 0) {
-            /* the occupancy of the call's main pass (gathered or TMA: the same shared memory per chunk size) */
-            const int per_sm = kc_mma_decode_blocks_per_sm(p->head_dim, (int)p->dtype, pl->dec_stages, chunk);
+            /* the occupancy of the call's main pass (gathered or TMA: the same shared memory per chunk
+             * size; dense keys of a contiguous cache by cp.async: the affine instantiation, whose
+             * registers differ. Measured on the H200, sixteenth session: when the gathered variant
+             * went to 2 CTAs per SM and the affine one stayed at 3, planning the anchor's dense pass
+             * with the gathered count cost anchor decode B64 Lk32K 1.55 -> 1.83 ms) */
+            const int affine = gather && p->mode != KSA_MODE_REUSE && p->kv_layout != KSA_KV_PAGED;
+            const int per_sm = kc_mma_decode_blocks_per_sm(p->head_dim, (int)p->dtype, pl->dec_stages, chunk, affine);
             const int64_t slots = (int64_t)d->prop.multiProcessorCount * per_sm;
             pl->splits = kc_pick_splits(slots, lists, nlist);
             /* REUSE in one wave with the in-cluster combine: shorter splits (128 keys or more, up to

@@ -30,8 +30,9 @@ size_t kc_sm90_prefill_smem(int head_dim);
  * step of the launcher table; with plan->splits == 1, or its splits run as one cluster
  * (plan->decode_cluster, sm_90), it writes o / lse itself (plan->decode_direct) */
 int kc_launch_mma_decode(const ksa_gpu_args *a, const ksa_gpu_call *c, int sparse, int window, int with_scores);
-/* resident CTAs per SM of the tensor-core decode (cached per device and configuration) */
-int kc_mma_decode_blocks_per_sm(int head_dim, int dtype, int stages, int chunk);
+/* resident CTAs per SM of the tensor-core decode (cached per device and configuration); affine: the
+ * instantiation for dense keys of a contiguous cache by cp.async, whose register count differs */
+int kc_mma_decode_blocks_per_sm(int head_dim, int dtype, int stages, int chunk, int affine);
 /* clusters of `cluster` (2..16) tensor-core decode CTAs the device holds at once; 0 when it cannot
  * launch them (cached per device and configuration) */
 int kc_mma_decode_max_clusters(int head_dim, int dtype, int stages, int chunk, int cluster);

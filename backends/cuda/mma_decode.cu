@@ -668,18 +668,21 @@ static int kc_md_launch_t(const ksa_gpu_args *a, int sparse, int window, int spl
     return kc_md_launch_g<D, T, 32>(a, &mk, &mv, sparse, window, splits, in_cluster, partials, scores2, ld, lse2_out, st);
 }
 
-/* occupancy of a gathered variant (the TMA one uses the same shared memory and registers within a few
- * as chunk 32) */
-template <int D, typename T, int KCH> static int kc_md_occ_c(int stages)
+/* occupancy of a gathered variant, or of its affine instantiation (dense keys of a contiguous cache:
+ * its register count differs, 166 against 206 at D128 with 16-key chunks, so 3 CTAs per SM against
+ * 2); the TMA one uses the same shared memory and registers within a few as chunk 32 */
+template <int D, typename T, int KCH, bool AFF> static int kc_md_occ_v(int stages)
 {
     int n = 0;
     cudaError_t e;
     if (stages >= 3) {
-        if ((e = kc_md_prepare<D, T, 3, false, KCH>()) != cudaSuccess) return 1;
-        e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kc_mma_decode<D, T, 3, false, KCH>, KC_MD_THREADS, kc_md_smem_bytes(D, KCH, 3));
+        if ((e = kc_md_prepare<D, T, 3, false, KCH, AFF>()) != cudaSuccess) return 1;
+        e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kc_mma_decode<D, T, 3, false, KCH, AFF>, KC_MD_THREADS,
+                                                          kc_md_smem_bytes(D, KCH, 3));
     } else {
-        if ((e = kc_md_prepare<D, T, 2, false, KCH>()) != cudaSuccess) return 1;
-        e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kc_mma_decode<D, T, 2, false, KCH>, KC_MD_THREADS, kc_md_smem_bytes(D, KCH, 2));
+        if ((e = kc_md_prepare<D, T, 2, false, KCH, AFF>()) != cudaSuccess) return 1;
+        e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kc_mma_decode<D, T, 2, false, KCH, AFF>, KC_MD_THREADS,
+                                                          kc_md_smem_bytes(D, KCH, 2));
     }
     if (e != cudaSuccess) {
         (void)cudaGetLastError();
@@ -687,31 +690,39 @@ template <int D, typename T, int KCH> static int kc_md_occ_c(int stages)
     }
     return n > 0 ? n : 1;
 }
-template <int D, typename T> static int kc_md_occ_t(int stages, int chunk)
+template <int D, typename T, int KCH> static int kc_md_occ_c(int stages, int affine)
+{
+    return affine ? kc_md_occ_v<D, T, KCH, true>(stages) : kc_md_occ_v<D, T, KCH, false>(stages);
+}
+template <int D, typename T> static int kc_md_occ_t(int stages, int chunk, int affine)
 {
     if constexpr (D <= 128)
-        if (chunk == 16) return kc_md_occ_c<D, T, 16>(stages);
-    return kc_md_occ_c<D, T, 32>(stages);
+        if (chunk == 16) return kc_md_occ_c<D, T, 16>(stages, affine);
+    return kc_md_occ_c<D, T, 32>(stages, affine);
 }
 
 /* resident CTAs per SM; the occupancy calculator runs once per device and configuration (it costs
  * microseconds, and the plan is made twice per call) */
-static int kc_md_occ(int head_dim, int dtype, int stages, int chunk)
+static int kc_md_occ(int head_dim, int dtype, int stages, int chunk, int affine)
 {
     if (dtype == KSA_GPU_DT_F16)
-        return head_dim == 64 ? kc_md_occ_t<64, ksa_f16>(stages, chunk)
-                              : head_dim == 128 ? kc_md_occ_t<128, ksa_f16>(stages, chunk) : kc_md_occ_t<256, ksa_f16>(stages, chunk);
-    return head_dim == 64 ? kc_md_occ_t<64, ksa_bf16>(stages, chunk)
-                          : head_dim == 128 ? kc_md_occ_t<128, ksa_bf16>(stages, chunk) : kc_md_occ_t<256, ksa_bf16>(stages, chunk);
+        return head_dim == 64    ? kc_md_occ_t<64, ksa_f16>(stages, chunk, affine)
+               : head_dim == 128 ? kc_md_occ_t<128, ksa_f16>(stages, chunk, affine)
+                                 : kc_md_occ_t<256, ksa_f16>(stages, chunk, affine);
+    return head_dim == 64    ? kc_md_occ_t<64, ksa_bf16>(stages, chunk, affine)
+           : head_dim == 128 ? kc_md_occ_t<128, ksa_bf16>(stages, chunk, affine)
+                             : kc_md_occ_t<256, ksa_bf16>(stages, chunk, affine);
 }
 
-extern "C" int kc_mma_decode_blocks_per_sm(int head_dim, int dtype, int stages, int chunk)
+extern "C" int kc_mma_decode_blocks_per_sm(int head_dim, int dtype, int stages, int chunk, int affine)
 {
-    static int cache[32][3][2][2][2]; /* device, head_dim 64/128/256, f16/bf16, 2/3 stages, chunk 32/16; 0 = not yet */
+    /* device, head_dim 64/128/256, f16/bf16, 2/3 stages, chunk 32/16, gathered/affine; 0 = not yet */
+    static int cache[32][3][2][2][2][2];
     int dev = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 32) return kc_md_occ(head_dim, dtype, stages, chunk);
-    int *c = &cache[dev][head_dim == 64 ? 0 : head_dim == 128 ? 1 : 2][dtype == KSA_GPU_DT_F16 ? 0 : 1][stages >= 3 ? 1 : 0][chunk == 16 ? 1 : 0];
-    if (*c == 0) *c = kc_md_occ(head_dim, dtype, stages, chunk);
+    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 32) return kc_md_occ(head_dim, dtype, stages, chunk, affine);
+    int *c = &cache[dev][head_dim == 64 ? 0 : head_dim == 128 ? 1 : 2][dtype == KSA_GPU_DT_F16 ? 0 : 1][stages >= 3 ? 1 : 0]
+                   [chunk == 16 ? 1 : 0][affine ? 1 : 0];
+    if (*c == 0) *c = kc_md_occ(head_dim, dtype, stages, chunk, affine);
     return *c;
 }
 
