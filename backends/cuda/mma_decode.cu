@@ -120,8 +120,10 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
         if (tid == 0) kc_prefetch_l2(a.counts + (int64_t)b * a.cs0);
         if (a.is3 == 1) {
             const int *row = a.indices + (int64_t)b * a.is0 + (int64_t)a.head_map[g] * a.is1;
-            /* the budget rule's k, near enough (32-bit, no rounding): an estimate of the count */
-            const int cnt = min(lk, a.top_k > 0 ? a.top_k : max(a.min_k, (int)((float)a.fraction * (float)lk)) + a.round_multiple);
+            /* the budget rule's k, near enough (32-bit, no rounding): an estimate of the count, kept
+             * inside the index row (k_slots) so that no prefetch leaves the index tensor */
+            const int cnt = min(min(lk, a.k_slots),
+                                a.top_k > 0 ? a.top_k : max(a.min_k, (int)((float)a.fraction * (float)lk)) + a.round_multiple);
             const int per = ((cnt + min(window, lk) + KC - 1) / KC + splits - 1) / splits * KC; /* list entries per split */
             const int end = min((split + 1) * per, cnt);
             for (int e = split * per + tid * 32; e < end; e += 32 * KC_MD_THREADS) kc_prefetch_l2(row + e);
