@@ -207,6 +207,25 @@ static ksa_status cuda_check(const ksa_host_api *host, const ksa_gpu_device *d, 
     return KSA_STATUS_SUCCESS;
 }
 
+/* the tensor-core decode instantiation (KC_DEC_*) that runs a decode call's main pass (the anchor's:
+ * its dense pass), as kc_launch_mma_decode chooses it; gather: the plan's cp.async choice for dense
+ * keys. REUSE gathers its index sets; dense keys go by TMA on sm_90 where the plan allows it and the
+ * layout has a tensor map (a uniform contiguous batch, or pages that kc_tma_page_rows can box), else
+ * by the affine cp.async copies (a contiguous or ragged cache, or pages of a multiple of the chunk),
+ * else gathered. Alignment (16-byte rows) is a property of the call's pointers, not of the problem:
+ * a call without it runs the gathered instantiation under this plan. */
+static int kc_decode_variant(const ksa_gpu_plan *pl, const ksa_problem *p, int gather, int chunk)
+{
+    if (p->mode == KSA_MODE_REUSE) return KC_DEC_GATHERED;
+    const int paged = p->kv_layout == KSA_KV_PAGED;
+    const int keys = p->head_dim <= 128 ? chunk : 16; /* a chunk's keys (16 at head_dim 256) */
+    if (!gather && pl->kernels == &kc_kernels_sm90 &&
+        ((!paged && !p->seq_lens_k.present) || (paged && kc_tma_page_rows(p->page_size, keys) > 0)))
+        return KC_DEC_TMA;
+    if (!paged) return KC_DEC_AFFINE;
+    return p->page_size % keys == 0 ? KC_DEC_AFFINE_PAGED : KC_DEC_GATHERED;
+}
+
 static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_plan *pl)
 {
     pl->kernels = &kc_kernels;
@@ -241,10 +260,30 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
                               (p->kv_layout == KSA_KV_PAGED && kc_tma_page_rows(p->page_size, 32) > 0));
         /* the anchor's K-only dense pass by cp.async from 64 lists on, as dense decode, where it was
          * measured faster since the affine copies (fifteenth session, bf16 B16/B64: -3..-4.5% at
-         * head_dim 64 and 128, +2.6% at 256); paged pools keep TMA (their cp.async path is the
-         * gathered one) */
-        const int anchor_gather = p->mode == KSA_MODE_ANCHOR && p->kv_layout != KSA_KV_PAGED && p->head_dim <= 128;
-        const int gather = dk == 3 || (dk == 0 && (p->mode == KSA_MODE_DENSE || anchor_gather) && lists >= 64);
+         * head_dim 64 and 128, +2.6% at 256); paged pools too where their pages hold a multiple of
+         * the 16-key chunk (the affine paged copies; seventeenth session, bf16, pages of 16 and 64,
+         * against TMA under the same split rule: -5% at Lk32K, -3% at Lk8K, B16 and B64); other
+         * page sizes keep TMA (their cp.async path is the gathered one) */
+        const int anchor_gather = p->mode == KSA_MODE_ANCHOR && p->head_dim <= 128 &&
+                                  (p->kv_layout != KSA_KV_PAGED || (p->page_size > 0 && p->page_size % 16 == 0));
+        const int measured = pl->kernels == &kc_kernels_sm90 && p->head_dim <= 128;
+        const int few = measured && lists * 8 <= d->prop.multiProcessorCount;
+        const int64_t nlist = ksa_gpu_decode_list_len(p);
+        const int page_by_page = p->kv_layout == KSA_KV_PAGED && kc_tma_page_rows(p->page_size, 32) < 32;
+        /* dense keys of few lists by the affine cp.async copies in 16-key chunks, 128 CTAs merged
+         * inside their clusters (16 splits per list up to 8 lists, 8 up to 16): from 9 lists on
+         * (B2 at 8 KV heads), and for one sequence in pages of 16, where TMA loads a chunk page by
+         * page. Measured on the H200 (seventeenth session, bf16, three rounds, against TMA's 8
+         * splits in a cluster, or 16 with the combine kernel for pages of 16 from 16K keys): B2 Lk8K
+         * contiguous / pages of 16 / pages of 64 -7% / -6% / -5.5%, Lk32K -5% / -6% / -5.5%; B1 in
+         * pages of 16 Lk8K -7%, Lk32K -5%; B1 contiguous and in pages of 64 it was +2% / +1.7% at
+         * Lk32K, so those keep TMA. */
+        const int few_splits = lists * 16 <= d->prop.multiProcessorCount ? 16 : 8;
+        const int dense_few_aff = few && dk == 0 && dense_kv && (lists * 16 > d->prop.multiProcessorCount || page_by_page) &&
+                                  (p->kv_layout != KSA_KV_PAGED || p->page_size % 16 == 0) && pl->splits <= 0 &&
+                                  ksa_gpu_config(p, KC_T_DCHUNK, 0) != 32 && ksa_gpu_config(p, KC_T_DCLUSTER, 0) != 1 &&
+                                  ksa_gpu_max_splits(nlist) >= few_splits;
+        const int gather = dk == 3 || dense_few_aff || (dk == 0 && (p->mode == KSA_MODE_DENSE || anchor_gather) && lists >= 64);
         const int tma_with_v = dense_kv && !gather;
         pl->vendor[KC_PLAN_DGATHER] = gather;
         /* Few lists (8 CTAs each within one CTA per SM: B1-B2 at 8 KV heads on the H200) and the
@@ -260,15 +299,14 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
          *   52.6 -> 51.0; pages of 16 Lk8K 29.5 -> 24.5, B2 Lk32K 93.0 -> 85.2), except a single
          *   sequence's long list in pages smaller than a chunk (loaded page by page), which keeps
          *   the split rule's 16 splits and the combine kernel (B1 Lk32K in pages of 16: 53.1 us
-         *   against 65.4 with 8: on shuffled 16-key pages 64 CTAs fall short of the bandwidth).
+         *   against 65.4 with 8: on shuffled 16-key pages 64 CTAs fall short of the bandwidth);
+         *   from 9 lists on, and for one sequence in pages of 16, the affine copies took over
+         *   (dense_few_aff above).
          * They apply where they were measured: compute capability 9.0, head_dim <= 128 (at 256 three
          * stages would not fit an sm_80 block, and nothing there was timed). */
-        const int measured = pl->kernels == &kc_kernels_sm90 && p->head_dim <= 128;
-        const int64_t nlist = ksa_gpu_decode_list_len(p);
-        const int few = measured && lists * 8 <= d->prop.multiProcessorCount;
         const int long_list = nlist >= 16384;
         const int stages_set = ksa_gpu_config(p, KC_T_DSTAGES, 0) != 0;
-        /* dense keys with V copied by cp.async from 128 lists on (sm_90, not paged): 32-key chunks (16 at head_dim
+        /* dense keys with V copied by cp.async from 128 lists on (sm_90): 32-key chunks (16 at head_dim
          * 256) in three buffers per warp, so one CTA per SM keeps 128-192 KB in flight, and the split
          * rule below, with that occupancy, gives one split (cuDNN's grid: a CTA per list, no combine
          * kernel). Measured on the H200 (thirteenth session, bf16, three alternating rounds, against
@@ -276,21 +314,22 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
          * us, B32 Lk8K 252.6 -> 248.4, B64 Lk8K 499.0 -> 490.8, Lk32K 1917.6 -> 1897.7 (f16 1918.4 ->
          * 1895.8), D64 B16 Lk32K 255.5 -> 252.6, B16 Lk8K equal; D256 (two buffers of 16-key chunks
          * before) B16 Lk32K 1011.9 -> 975.6, B64 4007 -> 3858. At 64 lists (two splits and the
-         * combine kernel) it was 1.7% slower (B8 Lk32K), so that stays on 16-key chunks; so do paged
-         * pools, where each chunk's page-table reads wait with a third of the warps to hide them
-         * (B16/B64 pages of 16 13-20% slower, pages of 64 5-10%). */
-        const int dense_gather = pl->kernels == &kc_kernels_sm90 && gather && p->mode == KSA_MODE_DENSE && lists >= 128 &&
-                                 p->kv_layout != KSA_KV_PAGED;
+         * combine kernel) it was 1.7% slower (B8 Lk32K), so that stays on 16-key chunks. Paged
+         * pools too since a page is read once per chunk (the affine paged copies, pages of 64) or
+         * once per key for K and V (pages of 16): seventeenth session, bf16, three rounds, against
+         * 16-key chunks in two buffers, B16 Lk8K / Lk32K pages of 16 -0.1% / -1.3%, pages of 64 -3.2%
+         * / -0.4%, B64 -0.6% / -1.0% and -1.6% / +0.5% (the thirteenth session had measured them
+         * 5-20% slower, when each key's page was read twice and behind its index). */
+        const int dense_gather = pl->kernels == &kc_kernels_sm90 && gather && p->mode == KSA_MODE_DENSE && lists >= 128;
         int chunk = ksa_gpu_config(p, KC_T_DCHUNK, 0);
         if (chunk != 16 && chunk != 32)
             chunk = (lists >= 64 && !tma_with_v && !dense_gather) || (measured && p->mode == KSA_MODE_REUSE && nlist >= 2048) ||
-                            (p->mode == KSA_MODE_ANCHOR && few && long_list)
+                            (p->mode == KSA_MODE_ANCHOR && few && long_list) || dense_few_aff
                         ? 16
                         : 32;
         pl->vendor[KC_PLAN_DCHUNK] = chunk;
         if (dense_gather && chunk == 32 && !stages_set) pl->dec_stages = 3;
         if (p->mode == KSA_MODE_ANCHOR && few && long_list && !stages_set) pl->dec_stages = 3;
-        const int page_by_page = p->kv_layout == KSA_KV_PAGED && kc_tma_page_rows(p->page_size, 32) < 32;
         const int dense_few = tma_with_v && chunk == 32 && pl->splits <= 0 && few && ksa_gpu_max_splits(nlist) >= 8 &&
                               ksa_gpu_config(p, KC_T_DCLUSTER, 0) != 1 &&
                               !(page_by_page && long_list && lists * 16 <= d->prop.multiProcessorCount);
@@ -298,14 +337,15 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
             if (!stages_set && long_list) pl->dec_stages = 3;
             pl->splits = 8;
         }
+        if (dense_few_aff) pl->splits = few_splits;
         if (pl->splits <= 0) {
-            /* the occupancy of the call's main pass (gathered or TMA: the same shared memory per chunk
-             * size; dense keys of a contiguous cache by cp.async: the affine instantiation, whose
-             * registers differ. Measured on the H200, sixteenth session: when the gathered variant
-             * went to 2 CTAs per SM and the affine one stayed at 3, planning the anchor's dense pass
-             * with the gathered count cost anchor decode B64 Lk32K 1.55 -> 1.83 ms) */
-            const int affine = gather && p->mode != KSA_MODE_REUSE && p->kv_layout != KSA_KV_PAGED;
-            const int per_sm = kc_mma_decode_blocks_per_sm(p->head_dim, (int)p->dtype, pl->dec_stages, chunk, affine);
+            /* the occupancy of the instantiation that runs the call's main pass (kc_decode_variant:
+             * their registers differ. Measured on the H200, sixteenth session: when the gathered
+             * variant went to 2 CTAs per SM and the affine and TMA ones stayed at 3, planning the
+             * anchor's dense pass with the gathered count cost anchor decode B64 Lk32K 1.55 -> 1.83
+             * ms, and in pages of 16 1.64 -> 1.94 ms) */
+            const int variant = kc_decode_variant(pl, p, gather, chunk);
+            const int per_sm = kc_mma_decode_blocks_per_sm(p->head_dim, (int)p->dtype, pl->dec_stages, chunk, variant);
             const int64_t slots = (int64_t)d->prop.multiProcessorCount * per_sm;
             pl->splits = kc_pick_splits(slots, lists, nlist);
             /* REUSE in one wave with the in-cluster combine: shorter splits (128 keys or more, up to
@@ -319,7 +359,7 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
                 if (sp > pl->splits) pl->splits = (int32_t)sp;
             }
         }
-        kc_plan_cluster(p, pl, chunk, dense_few);
+        kc_plan_cluster(p, pl, chunk, dense_few || dense_few_aff);
         return;
     }
     int w = ksa_gpu_config(p, KC_T_WARPS, KC_DEFAULT_WARPS);

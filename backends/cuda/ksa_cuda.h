@@ -30,9 +30,15 @@ size_t kc_sm90_prefill_smem(int head_dim);
  * step of the launcher table; with plan->splits == 1, or its splits run as one cluster
  * (plan->decode_cluster, sm_90), it writes o / lse itself (plan->decode_direct) */
 int kc_launch_mma_decode(const ksa_gpu_args *a, const ksa_gpu_call *c, int sparse, int window, int with_scores);
-/* resident CTAs per SM of the tensor-core decode (cached per device and configuration); affine: the
- * instantiation for dense keys of a contiguous cache by cp.async, whose register count differs */
-int kc_mma_decode_blocks_per_sm(int head_dim, int dtype, int stages, int chunk, int affine);
+/* the tensor-core decode's instantiations, whose register counts differ (so do their CTAs per SM):
+ * keys copied by cp.async through a per-chunk row table (GATHERED: index sets, and paged pools whose
+ * pages are not a multiple of the chunk), dense keys copied by cp.async at a stride from the chunk's
+ * first row (AFFINE: contiguous or ragged caches; AFFINE_PAGED: pages of a multiple of the chunk),
+ * dense keys by TMA (sm_90) */
+enum { KC_DEC_GATHERED = 0, KC_DEC_AFFINE = 1, KC_DEC_AFFINE_PAGED = 2, KC_DEC_TMA = 3 };
+/* resident CTAs per SM of the tensor-core decode's instantiation `variant` (KC_DEC_*), cached per
+ * device and configuration */
+int kc_mma_decode_blocks_per_sm(int head_dim, int dtype, int stages, int chunk, int variant);
 /* clusters of `cluster` (2..16) tensor-core decode CTAs the device holds at once; 0 when it cannot
  * launch them (cached per device and configuration) */
 int kc_mma_decode_max_clusters(int head_dim, int dtype, int stages, int chunk, int cluster);

@@ -70,7 +70,7 @@ static __host__ __device__ size_t kc_md_smem_bytes(int D, int chunk, int stages)
  * of a uniform contiguous batch, or of a paged pool whose page size is a multiple of the chunk):
  * lane 0 of each warp loads its chunks with two box copies per 64 columns (tmK, tmV) completing on
  * the warp's stage barrier; else 16-byte cp.async. */
-template <int D, typename T, int STAGES, bool TMA, int KCH, bool AFF = false>
+template <int D, typename T, int STAGES, bool TMA, int KCH, int AFF = 0>
 __global__ void __launch_bounds__(KC_MD_THREADS)
     kc_mma_decode(const __grid_constant__ ksa_gpu_args a, const __grid_constant__ CUtensorMap tmK, const __grid_constant__ CUtensorMap tmV,
                   int sparse, int window, int splits, int in_cluster, float *partials, float *scores2, int64_t scores_ld,
@@ -178,15 +178,17 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
     }
 #endif
 
-    /* AFF (launched for dense keys of a contiguous or ragged cache with 16-byte rows, the gathered
-     * variants' case from 64 lists on): row n of the list is row krow0 + n of the sequence, so a
-     * chunk's row addresses are its first row's plus a stride, computed by each lane for its own
-     * copies: no per-warp table of row addresses (two shared-memory loads per copy instruction) and
-     * no key table. Its own instantiation, so the other variants' code does not change (measured on
-     * the H200, bench/NOTES.md, fourteenth session: the copy code was 39% of dense decode B16 Lk8K's
-     * warp samples; as a runtime branch of the shared variants it cost reuse decode 4%). */
+    /* AFF (KC_DEC_AFFINE: launched for dense keys of a contiguous or ragged cache with 16-byte rows,
+     * the gathered variants' case from 64 lists on): row n of the list is row krow0 + n of the
+     * sequence, so a chunk's row addresses are its first row's plus a stride, computed by each lane
+     * for its own copies: no per-warp table of row addresses (two shared-memory loads per copy
+     * instruction) and no key table. Its own instantiation, so the other variants' code does not
+     * change (measured on the H200, bench/NOTES.md, fourteenth session: the copy code was 39% of
+     * dense decode B16 Lk8K's warp samples; as a runtime branch of the shared variants it cost reuse
+     * decode 4%). KC_DEC_AFFINE_PAGED: the same for a paged pool whose page size is a multiple of the
+     * chunk, so a chunk is a run of rows of one page, found by one page-table read per chunk. */
     static_assert(!(AFF && TMA), "AFF is a cp.async variant");
-    constexpr bool affine = AFF;
+    constexpr bool affine = AFF != 0;
     /* caches that are not paged: row 0 of this (sequence, KV head) in K and V and the byte stride of
      * one row, so a key's row address is one multiply-add (paged pools look each key's page up).
      * Row 0's addresses are read from shared memory where they are used (one 16-byte load per
@@ -241,7 +243,18 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
             const uint32_t lane_off = (uint32_t)(piece >> 3) * KC * 128 + (uint32_t)rl * 128;
             const uint32_t x = (uint32_t)((piece & 7) ^ (rl & 7));
             const int64_t tk = tok_k * RPI, tv = tok_v * RPI;
-            const char *pk = sRow0[0] + (n0 + rl) * tok_k + piece * 16, *pv = sRow0[1] + (n0 + rl) * tok_v + piece * 16;
+            const char *pk, *pv;
+            if constexpr (AFF == KC_DEC_AFFINE_PAGED) {
+                /* the chunk lies in one page (the page size is a multiple of KC): one page-table
+                 * read, the same address in every lane */
+                int in_page;
+                const int64_t pg = kg_page_of(a, b, n0, in_page);
+                pk = (const char *)(kp + pg * a.k_s.page + (int64_t)g * a.k_s.head) + (in_page + rl) * tok_k + piece * 16;
+                pv = (const char *)(vp + pg * a.v_s.page + (int64_t)g * a.v_s.head) + (in_page + rl) * tok_v + piece * 16;
+            } else {
+                pk = sRow0[0] + (n0 + rl) * tok_k + piece * 16;
+                pv = sRow0[1] + (n0 + rl) * tok_v + piece * 16;
+            }
             const uint32_t sK = (uint32_t)__cvta_generic_to_shared(dK), sV = (uint32_t)__cvta_generic_to_shared(dV);
             if (n0 + KC <= n_end && !no_v) {
 #pragma unroll
@@ -597,7 +610,7 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
 }
 
 /* ------------------------------------------------------------------ launchers */
-template <int D, typename T, int STAGES, bool TMA, int KCH, bool AFF = false> static cudaError_t kc_md_prepare(void)
+template <int D, typename T, int STAGES, bool TMA, int KCH, int AFF = 0> static cudaError_t kc_md_prepare(void)
 {
     static unsigned done, cluster_done; /* devices this kernel was configured on */
     cudaError_t e = kg_allow_smem(kc_mma_decode<D, T, STAGES, TMA, KCH, AFF>, &done);
@@ -616,7 +629,7 @@ template <int D, typename T, int STAGES, bool TMA, int KCH, bool AFF = false> st
     return cudaSuccess;
 }
 
-template <int D, typename T, int STAGES, bool TMA, int KCH, bool AFF = false>
+template <int D, typename T, int STAGES, bool TMA, int KCH, int AFF = 0>
 static int kc_md_launch_s(const ksa_gpu_args *a, const CUtensorMap *mk, const CUtensorMap *mv, int sparse, int window, int splits,
                           int in_cluster, float *partials, float *scores2, int64_t ld, float *lse2_out, cudaStream_t st)
 {
@@ -632,9 +645,14 @@ template <int D, typename T, int KCH>
 static int kc_md_launch_g(const ksa_gpu_args *a, const CUtensorMap *mk, const CUtensorMap *mv, int sparse, int window, int splits,
                           int in_cluster, float *partials, float *scores2, int64_t ld, float *lse2_out, cudaStream_t st)
 {
+    constexpr int KC = kc_md_cfg<D, KCH>::KC;
     if (!sparse && a->kv_layout != KSA_GPU_KV_PAGED && a->vec16) { /* dense keys of a contiguous or ragged cache */
-        if (a->dec_stages >= 3) return kc_md_launch_s<D, T, 3, false, KCH, true>(a, mk, mv, sparse, window, splits, in_cluster, partials, scores2, ld, lse2_out, st);
-        return kc_md_launch_s<D, T, 2, false, KCH, true>(a, mk, mv, sparse, window, splits, in_cluster, partials, scores2, ld, lse2_out, st);
+        if (a->dec_stages >= 3) return kc_md_launch_s<D, T, 3, false, KCH, KC_DEC_AFFINE>(a, mk, mv, sparse, window, splits, in_cluster, partials, scores2, ld, lse2_out, st);
+        return kc_md_launch_s<D, T, 2, false, KCH, KC_DEC_AFFINE>(a, mk, mv, sparse, window, splits, in_cluster, partials, scores2, ld, lse2_out, st);
+    }
+    if (!sparse && a->kv_layout == KSA_GPU_KV_PAGED && a->vec16 && a->page_size % KC == 0) { /* dense keys, a chunk per page run */
+        if (a->dec_stages >= 3) return kc_md_launch_s<D, T, 3, false, KCH, KC_DEC_AFFINE_PAGED>(a, mk, mv, sparse, window, splits, in_cluster, partials, scores2, ld, lse2_out, st);
+        return kc_md_launch_s<D, T, 2, false, KCH, KC_DEC_AFFINE_PAGED>(a, mk, mv, sparse, window, splits, in_cluster, partials, scores2, ld, lse2_out, st);
     }
     if (a->dec_stages >= 3) return kc_md_launch_s<D, T, 3, false, KCH>(a, mk, mv, sparse, window, splits, in_cluster, partials, scores2, ld, lse2_out, st);
     return kc_md_launch_s<D, T, 2, false, KCH>(a, mk, mv, sparse, window, splits, in_cluster, partials, scores2, ld, lse2_out, st);
@@ -670,61 +688,65 @@ static int kc_md_launch_t(const ksa_gpu_args *a, int sparse, int window, int spl
     return kc_md_launch_g<D, T, 32>(a, &mk, &mv, sparse, window, splits, in_cluster, partials, scores2, ld, lse2_out, st);
 }
 
-/* occupancy of a gathered variant, or of its affine instantiation (dense keys of a contiguous cache:
- * its register count differs, 166 against 206 at D128 with 16-key chunks, so 3 CTAs per SM against
- * 2); the TMA one uses the same shared memory and registers within a few as chunk 32 */
-template <int D, typename T, int KCH, bool AFF> static int kc_md_occ_v(int stages)
+/* occupancy of the instantiation `variant` (KC_DEC_*): the register counts differ (measured at D128
+ * with 16-key chunks: gathered 206, affine 166, TMA 168; 3 CTAs per SM against 2), the shared memory
+ * does not */
+template <int D, typename T, int STAGES, bool TMA, int KCH, int AFF> static int kc_md_occ_v(void)
 {
     int n = 0;
-    cudaError_t e;
-    if (stages >= 3) {
-        if ((e = kc_md_prepare<D, T, 3, false, KCH, AFF>()) != cudaSuccess) return 1;
-        e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kc_mma_decode<D, T, 3, false, KCH, AFF>, KC_MD_THREADS,
-                                                          kc_md_smem_bytes(D, KCH, 3));
-    } else {
-        if ((e = kc_md_prepare<D, T, 2, false, KCH, AFF>()) != cudaSuccess) return 1;
-        e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kc_mma_decode<D, T, 2, false, KCH, AFF>, KC_MD_THREADS,
-                                                          kc_md_smem_bytes(D, KCH, 2));
-    }
+    cudaError_t e = kc_md_prepare<D, T, STAGES, TMA, KCH, AFF>();
+    if (e == cudaSuccess)
+        e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kc_mma_decode<D, T, STAGES, TMA, KCH, AFF>, KC_MD_THREADS,
+                                                          kc_md_smem_bytes(D, KCH, STAGES));
     if (e != cudaSuccess) {
         (void)cudaGetLastError();
         return 1;
     }
     return n > 0 ? n : 1;
 }
-template <int D, typename T, int KCH> static int kc_md_occ_c(int stages, int affine)
+template <int D, typename T, int STAGES, int KCH> static int kc_md_occ_s(int variant)
 {
-    return affine ? kc_md_occ_v<D, T, KCH, true>(stages) : kc_md_occ_v<D, T, KCH, false>(stages);
+    switch (variant) {
+    case KC_DEC_AFFINE: return kc_md_occ_v<D, T, STAGES, false, KCH, KC_DEC_AFFINE>();
+    case KC_DEC_AFFINE_PAGED: return kc_md_occ_v<D, T, STAGES, false, KCH, KC_DEC_AFFINE_PAGED>();
+    case KC_DEC_TMA: return kc_md_occ_v<D, T, STAGES, true, KCH, 0>();
+    default: return kc_md_occ_v<D, T, STAGES, false, KCH, 0>();
+    }
 }
-template <int D, typename T> static int kc_md_occ_t(int stages, int chunk, int affine)
+template <int D, typename T, int KCH> static int kc_md_occ_c(int stages, int variant)
+{
+    return stages >= 3 ? kc_md_occ_s<D, T, 3, KCH>(variant) : kc_md_occ_s<D, T, 2, KCH>(variant);
+}
+template <int D, typename T> static int kc_md_occ_t(int stages, int chunk, int variant)
 {
     if constexpr (D <= 128)
-        if (chunk == 16) return kc_md_occ_c<D, T, 16>(stages, affine);
-    return kc_md_occ_c<D, T, 32>(stages, affine);
+        if (chunk == 16) return kc_md_occ_c<D, T, 16>(stages, variant);
+    return kc_md_occ_c<D, T, 32>(stages, variant);
 }
 
 /* resident CTAs per SM; the occupancy calculator runs once per device and configuration (it costs
  * microseconds, and the plan is made twice per call) */
-static int kc_md_occ(int head_dim, int dtype, int stages, int chunk, int affine)
+static int kc_md_occ(int head_dim, int dtype, int stages, int chunk, int variant)
 {
     if (dtype == KSA_GPU_DT_F16)
-        return head_dim == 64    ? kc_md_occ_t<64, ksa_f16>(stages, chunk, affine)
-               : head_dim == 128 ? kc_md_occ_t<128, ksa_f16>(stages, chunk, affine)
-                                 : kc_md_occ_t<256, ksa_f16>(stages, chunk, affine);
-    return head_dim == 64    ? kc_md_occ_t<64, ksa_bf16>(stages, chunk, affine)
-           : head_dim == 128 ? kc_md_occ_t<128, ksa_bf16>(stages, chunk, affine)
-                             : kc_md_occ_t<256, ksa_bf16>(stages, chunk, affine);
+        return head_dim == 64    ? kc_md_occ_t<64, ksa_f16>(stages, chunk, variant)
+               : head_dim == 128 ? kc_md_occ_t<128, ksa_f16>(stages, chunk, variant)
+                                 : kc_md_occ_t<256, ksa_f16>(stages, chunk, variant);
+    return head_dim == 64    ? kc_md_occ_t<64, ksa_bf16>(stages, chunk, variant)
+           : head_dim == 128 ? kc_md_occ_t<128, ksa_bf16>(stages, chunk, variant)
+                             : kc_md_occ_t<256, ksa_bf16>(stages, chunk, variant);
 }
 
-extern "C" int kc_mma_decode_blocks_per_sm(int head_dim, int dtype, int stages, int chunk, int affine)
+extern "C" int kc_mma_decode_blocks_per_sm(int head_dim, int dtype, int stages, int chunk, int variant)
 {
-    /* device, head_dim 64/128/256, f16/bf16, 2/3 stages, chunk 32/16, gathered/affine; 0 = not yet */
-    static int cache[32][3][2][2][2][2];
+    /* device, head_dim 64/128/256, f16/bf16, 2/3 stages, chunk 32/16, variant; 0 = not yet */
+    static int cache[32][3][2][2][2][4];
     int dev = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 32) return kc_md_occ(head_dim, dtype, stages, chunk, affine);
+    if (variant < 0 || variant > KC_DEC_TMA) variant = KC_DEC_GATHERED;
+    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 32) return kc_md_occ(head_dim, dtype, stages, chunk, variant);
     int *c = &cache[dev][head_dim == 64 ? 0 : head_dim == 128 ? 1 : 2][dtype == KSA_GPU_DT_F16 ? 0 : 1][stages >= 3 ? 1 : 0]
-                   [chunk == 16 ? 1 : 0][affine ? 1 : 0];
-    if (*c == 0) *c = kc_md_occ(head_dim, dtype, stages, chunk, affine);
+                   [chunk == 16 ? 1 : 0][variant];
+    if (*c == 0) *c = kc_md_occ(head_dim, dtype, stages, chunk, variant);
     return *c;
 }
 

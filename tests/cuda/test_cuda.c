@@ -2,8 +2,8 @@
  * public API: the device's presence and info, the Llama-like shape class (GQA 4, D 128, T 32,
  * default Top-k) with multi-tile selection, the tensor-core decode's 16- and 32-key chunks of
  * gathered lists and its in-cluster combine (sm_90), paged K/V in pages smaller than a chunk (one
- * TMA box per page), long splits over paged pools, dense keys of contiguous and ragged caches by
- * cp.async, GQA groups of 12 and 16 heads, device-side clamping of out-of-contract
+ * TMA box per page), long splits over paged pools, dense keys of contiguous and ragged caches and
+ * of pools in pages of a multiple of the chunk by cp.async, GQA groups of 12 and 16 heads, device-side clamping of out-of-contract
  * lengths under host bounds, and the f32 refusal. The standard grid (every mode x
  * phase x layout at f16/bf16, head_dim 64/128/256) runs on every CUDA device in tests/backends.
  * Every case skips, saying why, when no CUDA device is present, and the program then exits with
@@ -147,9 +147,9 @@ static int run_with_config(const ktest_config *c, const char *config)
 /* the tensor-core decode's chunk variants over index sets and paged K/V (TMA boxes inside a page
  * when the page size is a multiple of the chunk, whose rows past a sequence's end are NaN in the
  * test pool; else cp.async): 16- and 32-key chunks forced through the tunable, the automatic
- * choice at 64 (sequence, KV head) pairs, which takes 16, and at 128 pairs, where contiguous dense
- * keys with V go in three buffers of 32-key chunks (16 at head_dim 256), one split, no combine
- * kernel (sm_90), and paged ones keep 16-key chunks */
+ * choice at 64 (sequence, KV head) pairs, which takes 16, and at 128 pairs, where dense keys with V
+ * (contiguous or paged) go in three buffers of 32-key chunks (16 at head_dim 256), one split, no
+ * combine kernel (sm_90), and the anchor's K-only pass over pages of 16 by the affine paged copies */
 static void test_decode_chunks(void **state)
 {
     (void)state;
@@ -182,13 +182,16 @@ static void test_decode_chunks(void **state)
         failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
         assert_int_equal(ksa_set_config_override(NULL), KSA_STATUS_SUCCESS);
     }
-    /* 128 lists: dense contiguous and paged, varying lengths, head_dim 128 and 256 */
+    /* 128 lists: dense contiguous and paged, the anchor paged, varying lengths, head_dim 128 and 256 */
     for (int hi = 0; hi < (ktest_quick() ? 1 : 2); hi++) {
         const ksa_dtype dt = hi ? KSA_DTYPE_F16 : KSA_DTYPE_BF16;
         const int d = hi ? 256 : 128;
         ktest_config c = decode_case(dt, d, 64, 300, 330 + (uint64_t)hi);
         failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
         c = paged_decode_case(dt, d, 64, 300, 16, 340 + (uint64_t)hi);
+        failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
+        c.mode = KSA_MODE_ANCHOR; /* its K-only pass by the affine paged copies at head_dim 128 */
+        c.seed += 2;
         failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
     }
     assert_int_equal(failures, 0);
@@ -313,10 +316,11 @@ static void test_decode_small_pages(void **state)
         failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
     }
     /* one sequence of 21000 keys in pages of 16: the long-list plans of few lists (dense: 16 splits
-     * and the combine kernel over page-by-page TMA; anchor: 16-key chunks, 3 stages; reuse: 16-key
-     * chunks for its 2100-key index sets) */
+     * merged in their cluster by the affine paged copies, and by TMA page by page with the combine
+     * kernel; anchor: 16-key chunks, 3 stages; reuse: 16-key chunks for its 2100-key index sets) */
     ktest_config c = paged_decode_case(KSA_DTYPE_BF16, 128, 1, 21000, 16, 850);
     failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
+    failures += run_with_config(&c, "decode_kernel=2");
     c.mode = KSA_MODE_ANCHOR;
     c.seed++;
     failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
@@ -396,11 +400,12 @@ static void test_decode_gathered_contiguous(void **state)
     assert_int_equal(failures, 0);
 }
 
-/* the three copy loops of gathered chunks (index sets, or dense keys of a paged pool by cp.async):
- * every key present with K and V (reuse over contiguous and paged caches, dense pages by
- * decode_kernel=3), keys missing from a chunk (a local window that overlaps the index set, lengths
- * that end inside a chunk), and K without V (the anchor's K-only pass over pages by cp.async);
- * head_dim 64/128/256, 16- and 32-key chunks */
+/* the three copy loops of gathered chunks (index sets, or dense keys by cp.async in pages that are
+ * not a multiple of the chunk): every key present with K and V (reuse over contiguous and paged
+ * caches, dense pages of 8 by decode_kernel=3), keys missing from a chunk (a local window that
+ * overlaps the index set, lengths that end inside a chunk), and K without V (the anchor's K-only
+ * pass over pages of 16 in 32-key chunks); head_dim 64/128/256, 16- and 32-key chunks. Pages of a
+ * multiple of the chunk go by the paged affine copies (test_decode_affine_paged). */
 static void test_decode_gathered_paths(void **state)
 {
     (void)state;
@@ -413,10 +418,10 @@ static void test_decode_gathered_paths(void **state)
         {128, 2, 2100, 0, 0, KSA_MODE_REUSE, "decode_chunk=32"},
         {128, 3, 1700, 16, 0, KSA_MODE_ANCHOR, "decode_kernel=3,decode_chunk=32"},
         {64, 2, 1900, 64, 24, KSA_MODE_REUSE, "decode_chunk=16"},
-        {256, 2, 1300, 16, 0, KSA_MODE_DENSE, "decode_kernel=3"},
+        {256, 2, 1300, 8, 0, KSA_MODE_DENSE, "decode_kernel=3"},
         {128, 2, 2500, 0, 40, KSA_MODE_REUSE, "decode_chunk=16"},
-        {64, 3, 1100, 64, 0, KSA_MODE_ANCHOR, "decode_kernel=3,decode_chunk=16"},
-        {256, 2, 1500, 16, 0, KSA_MODE_ANCHOR, "decode_kernel=3"},
+        {64, 3, 1100, 8, 0, KSA_MODE_ANCHOR, "decode_kernel=3,decode_chunk=16"},
+        {256, 2, 1500, 8, 0, KSA_MODE_ANCHOR, "decode_kernel=3"},
     };
     int failures = 0;
     const int n = ktest_quick() ? 3 : (int)(sizeof cases / sizeof cases[0]);
@@ -432,6 +437,56 @@ static void test_decode_gathered_paths(void **state)
         }
         const int bad = run_with_config(&c, cases[i].config);
         if (bad) printf("gathered path case %d (%s) failed\n", i, cases[i].config);
+        failures += bad;
+    }
+    assert_int_equal(failures, 0);
+}
+
+/* dense keys of a paged pool whose page size is a multiple of the chunk, copied by cp.async
+ * (decode_kernel=3; the built-in from 64 lists on for dense decode): one page-table read per chunk,
+ * then each lane's rows at the token stride inside the page. Shuffled pages whose rows past a
+ * sequence's end are NaN, lengths that end inside a page and inside a chunk, 16- and 32-key chunks
+ * in pages of 16, 32 and 64, head_dim 64/128/256, dense and the anchor's K-only pass, long splits
+ * (dozens of chunks per warp) and three stages; then the built-in plan of few lists (dense keys
+ * by the affine copies, splits merged in their cluster), in pages of 16 and contiguous */
+static void test_decode_affine_paged(void **state)
+{
+    (void)state;
+    require_device();
+    ksa_device_info info;
+    assert_int_equal(ksa_device_get_info(g_dev, &info), KSA_STATUS_SUCCESS);
+    const int sm90 = strcmp(info.isa, "sm_90") == 0;
+    static const struct {
+        int head_dim, batch, lk, page_size;
+        ksa_mode mode;
+        const char *config;
+    } cases[] = {
+        {128, 3, 2001, 16, KSA_MODE_DENSE, "decode_kernel=3,decode_chunk=16"},
+        {64, 3, 1500, 64, KSA_MODE_DENSE, "decode_kernel=3,decode_chunk=32,decode_stages=3"},
+        {128, 2, 1005, 32, KSA_MODE_ANCHOR, "decode_kernel=3,decode_chunk=32,decode_splits=4"},
+        {256, 2, 1201, 16, KSA_MODE_ANCHOR, "decode_kernel=3"},
+        {128, 2, 6007, 64, KSA_MODE_DENSE, "decode_kernel=3,decode_chunk=16,decode_splits=1,decode_stages=3"},
+        {256, 3, 999, 64, KSA_MODE_DENSE, "decode_kernel=3,decode_splits=2"},
+        {64, 2, 3003, 16, KSA_MODE_ANCHOR, "decode_kernel=3,decode_chunk=16,decode_stages=3"},
+        {128, 2, 9000, 16, KSA_MODE_DENSE, NULL}, /* few lists: the built-in plan, 16 splits in a cluster on sm_90 */
+        {128, 6, 5003, 0, KSA_MODE_DENSE, NULL},  /* 12 contiguous lists: 8 splits in a cluster on sm_90 */
+    };
+    int failures = 0;
+    const int n = ktest_quick() ? 3 : (int)(sizeof cases / sizeof cases[0]);
+    for (int i = 0; i < n; i++) {
+        ktest_config c = paged_decode_case(i % 2 ? KSA_DTYPE_F16 : KSA_DTYPE_BF16, cases[i].head_dim, cases[i].batch, cases[i].lk,
+                                           cases[i].page_size, 1060 + (uint64_t)i);
+        if (!cases[i].page_size) { /* a uniform contiguous batch */
+            c.kv = KTEST_KV_CONTIGUOUS;
+            c.vary_lengths = 0;
+        }
+        c.mode = cases[i].mode;
+        /* the built-in plan of few lists merges its splits in their cluster: no partials region */
+        if (!cases[i].config && sm90) assert_true(decode_workspace(&c, NULL) < decode_workspace(&c, "decode_cluster=1"));
+        const int bad = run_with_config(&c, cases[i].config);
+        if (bad)
+            printf("affine paged case %d (pages of %d, %s) failed\n", i, cases[i].page_size,
+                   cases[i].config ? cases[i].config : "built-in");
         failures += bad;
     }
     assert_int_equal(failures, 0);
@@ -602,6 +657,7 @@ int main(void)
         cmocka_unit_test(test_plan_follows_configuration),
         cmocka_unit_test(test_decode_small_pages),
         cmocka_unit_test(test_decode_long_paged_splits),
+        cmocka_unit_test(test_decode_affine_paged),
         cmocka_unit_test(test_decode_gathered_contiguous),
         cmocka_unit_test(test_decode_gathered_paths),
         cmocka_unit_test(test_decode_wide_groups),
