@@ -216,14 +216,12 @@ static ksa_status cuda_check(const ksa_host_api *host, const ksa_gpu_device *d, 
  * a call without it runs the gathered instantiation under this plan. */
 static int kc_decode_variant(const ksa_gpu_plan *pl, const ksa_problem *p, int gather, int chunk)
 {
-    if (p->mode == KSA_MODE_REUSE) return KC_DEC_GATHERED;
-    const int paged = p->kv_layout == KSA_KV_PAGED;
+    const int sparse = p->mode == KSA_MODE_REUSE, paged = p->kv_layout == KSA_KV_PAGED;
     const int keys = p->head_dim <= 128 ? chunk : 16; /* a chunk's keys (16 at head_dim 256) */
-    if (!gather && pl->kernels == &kc_kernels_sm90 &&
+    if (!sparse && !gather && pl->kernels == &kc_kernels_sm90 &&
         ((!paged && !p->seq_lens_k.present) || (paged && kc_tma_page_rows(p->page_size, keys) > 0)))
         return KC_DEC_TMA;
-    if (!paged) return KC_DEC_AFFINE;
-    return p->page_size % keys == 0 ? KC_DEC_AFFINE_PAGED : KC_DEC_GATHERED;
+    return kc_dec_copy_variant(sparse, paged, p->page_size, keys);
 }
 
 static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_plan *pl)
@@ -264,12 +262,14 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
          * the 16-key chunk (the affine paged copies; seventeenth session, bf16, pages of 16 and 64,
          * against TMA under the same split rule: -5% at Lk32K, -3% at Lk8K, B16 and B64); other
          * page sizes keep TMA (their cp.async path is the gathered one) */
-        const int anchor_gather = p->mode == KSA_MODE_ANCHOR && p->head_dim <= 128 &&
-                                  (p->kv_layout != KSA_KV_PAGED || (p->page_size > 0 && p->page_size % 16 == 0));
+        const int paged = p->kv_layout == KSA_KV_PAGED;
+        const int affine16 = kc_dec_copy_variant(0, paged, p->page_size, 16) != KC_DEC_GATHERED; /* dense keys in 16-key chunks */
+        const int anchor_gather = p->mode == KSA_MODE_ANCHOR && p->head_dim <= 128 && affine16;
         const int measured = pl->kernels == &kc_kernels_sm90 && p->head_dim <= 128;
         const int few = measured && lists * 8 <= d->prop.multiProcessorCount;
         const int64_t nlist = ksa_gpu_decode_list_len(p);
-        const int page_by_page = p->kv_layout == KSA_KV_PAGED && kc_tma_page_rows(p->page_size, 32) < 32;
+        const int page_by_page = paged && kc_tma_page_rows(p->page_size, 32) < 32;
+        const int chunk_set = ksa_gpu_config(p, KC_T_DCHUNK, 0), no_cluster = ksa_gpu_config(p, KC_T_DCLUSTER, 0) == 1;
         /* dense keys of few lists by the affine cp.async copies in 16-key chunks, 128 CTAs merged
          * inside their clusters (16 splits per list up to 8 lists, 8 up to 16): from 9 lists on
          * (B2 at 8 KV heads), and for one sequence in pages of 16, where TMA loads a chunk page by
@@ -280,8 +280,7 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
          * Lk32K, so those keep TMA. */
         const int few_splits = lists * 16 <= d->prop.multiProcessorCount ? 16 : 8;
         const int dense_few_aff = few && dk == 0 && dense_kv && (lists * 16 > d->prop.multiProcessorCount || page_by_page) &&
-                                  (p->kv_layout != KSA_KV_PAGED || p->page_size % 16 == 0) && pl->splits <= 0 &&
-                                  ksa_gpu_config(p, KC_T_DCHUNK, 0) != 32 && ksa_gpu_config(p, KC_T_DCLUSTER, 0) != 1 &&
+                                  affine16 && pl->splits <= 0 && chunk_set != 32 && !no_cluster &&
                                   ksa_gpu_max_splits(nlist) >= few_splits;
         const int gather = dk == 3 || dense_few_aff || (dk == 0 && (p->mode == KSA_MODE_DENSE || anchor_gather) && lists >= 64);
         const int tma_with_v = dense_kv && !gather;
@@ -321,7 +320,7 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
          * / -0.4%, B64 -0.6% / -1.0% and -1.6% / +0.5% (the thirteenth session had measured them
          * 5-20% slower, when each key's page was read twice and behind its index). */
         const int dense_gather = pl->kernels == &kc_kernels_sm90 && gather && p->mode == KSA_MODE_DENSE && lists >= 128;
-        int chunk = ksa_gpu_config(p, KC_T_DCHUNK, 0);
+        int chunk = chunk_set;
         if (chunk != 16 && chunk != 32)
             chunk = (lists >= 64 && !tma_with_v && !dense_gather) || (measured && p->mode == KSA_MODE_REUSE && nlist >= 2048) ||
                             (p->mode == KSA_MODE_ANCHOR && few && long_list) || dense_few_aff
@@ -330,8 +329,7 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
         pl->vendor[KC_PLAN_DCHUNK] = chunk;
         if (dense_gather && chunk == 32 && !stages_set) pl->dec_stages = 3;
         if (p->mode == KSA_MODE_ANCHOR && few && long_list && !stages_set) pl->dec_stages = 3;
-        const int dense_few = tma_with_v && chunk == 32 && pl->splits <= 0 && few && ksa_gpu_max_splits(nlist) >= 8 &&
-                              ksa_gpu_config(p, KC_T_DCLUSTER, 0) != 1 &&
+        const int dense_few = tma_with_v && chunk == 32 && pl->splits <= 0 && few && ksa_gpu_max_splits(nlist) >= 8 && !no_cluster &&
                               !(page_by_page && long_list && lists * 16 <= d->prop.multiProcessorCount);
         if (dense_few) {
             if (!stages_set && long_list) pl->dec_stages = 3;
@@ -351,7 +349,7 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
             /* REUSE in one wave with the in-cluster combine: shorter splits (128 keys or more, up to
              * 16) cost no combine kernel, so take the most that still fit (measured on the H200, f16
              * B1 Lk8K: 8 splits 7.8 us, the 256-key rule's 4 splits 9.9 us) */
-            if (p->mode == KSA_MODE_REUSE && ksa_gpu_config(p, KC_T_DCLUSTER, 0) != 1) {
+            if (p->mode == KSA_MODE_REUSE && !no_cluster) {
                 int64_t sp = (nlist + 127) / 128;
                 sp = sp > 16 ? 16 : sp;
                 for (; sp > pl->splits; sp--)

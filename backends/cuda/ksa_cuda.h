@@ -36,6 +36,16 @@ int kc_launch_mma_decode(const ksa_gpu_args *a, const ksa_gpu_call *c, int spars
  * first row (AFFINE: contiguous or ragged caches; AFFINE_PAGED: pages of a multiple of the chunk),
  * dense keys by TMA (sm_90) */
 enum { KC_DEC_GATHERED = 0, KC_DEC_AFFINE = 1, KC_DEC_AFFINE_PAGED = 2, KC_DEC_TMA = 3 };
+/* the cp.async instantiation for a decode pass's keys, the one rule the launcher follows and the plan
+ * predicts: an index set (sparse) is gathered; dense keys of a contiguous or ragged cache are affine;
+ * dense keys of a paged pool are affine when a page holds a multiple of the chunk's keys, else
+ * gathered. 16-byte rows are a condition of the launch on top of this (else gathered). */
+static inline int kc_dec_copy_variant(int sparse, int paged, int page_size, int chunk_keys)
+{
+    if (sparse) return KC_DEC_GATHERED;
+    if (!paged) return KC_DEC_AFFINE;
+    return page_size > 0 && page_size % chunk_keys == 0 ? KC_DEC_AFFINE_PAGED : KC_DEC_GATHERED;
+}
 /* resident CTAs per SM of the tensor-core decode's instantiation `variant` (KC_DEC_*), cached per
  * device and configuration */
 int kc_mma_decode_blocks_per_sm(int head_dim, int dtype, int stages, int chunk, int variant);

@@ -645,12 +645,13 @@ template <int D, typename T, int KCH>
 static int kc_md_launch_g(const ksa_gpu_args *a, const CUtensorMap *mk, const CUtensorMap *mv, int sparse, int window, int splits,
                           int in_cluster, float *partials, float *scores2, int64_t ld, float *lse2_out, cudaStream_t st)
 {
-    constexpr int KC = kc_md_cfg<D, KCH>::KC;
-    if (!sparse && a->kv_layout != KSA_GPU_KV_PAGED && a->vec16) { /* dense keys of a contiguous or ragged cache */
+    const int variant =
+        a->vec16 ? kc_dec_copy_variant(sparse, a->kv_layout == KSA_GPU_KV_PAGED, a->page_size, kc_md_cfg<D, KCH>::KC) : KC_DEC_GATHERED;
+    if (variant == KC_DEC_AFFINE) { /* dense keys of a contiguous or ragged cache */
         if (a->dec_stages >= 3) return kc_md_launch_s<D, T, 3, false, KCH, KC_DEC_AFFINE>(a, mk, mv, sparse, window, splits, in_cluster, partials, scores2, ld, lse2_out, st);
         return kc_md_launch_s<D, T, 2, false, KCH, KC_DEC_AFFINE>(a, mk, mv, sparse, window, splits, in_cluster, partials, scores2, ld, lse2_out, st);
     }
-    if (!sparse && a->kv_layout == KSA_GPU_KV_PAGED && a->vec16 && a->page_size % KC == 0) { /* dense keys, a chunk per page run */
+    if (variant == KC_DEC_AFFINE_PAGED) { /* dense keys, a chunk per page run */
         if (a->dec_stages >= 3) return kc_md_launch_s<D, T, 3, false, KCH, KC_DEC_AFFINE_PAGED>(a, mk, mv, sparse, window, splits, in_cluster, partials, scores2, ld, lse2_out, st);
         return kc_md_launch_s<D, T, 2, false, KCH, KC_DEC_AFFINE_PAGED>(a, mk, mv, sparse, window, splits, in_cluster, partials, scores2, ld, lse2_out, st);
     }

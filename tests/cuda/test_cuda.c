@@ -30,6 +30,14 @@ static void require_device(void)
     }
 }
 
+/* compute capability 9.0, where plans use TMA and the in-cluster combine */
+static int device_is_sm90(void)
+{
+    ksa_device_info info;
+    assert_int_equal(ksa_device_get_info(g_dev, &info), KSA_STATUS_SUCCESS);
+    return strcmp(info.isa, "sm_90") == 0;
+}
+
 static void test_presence(void **state)
 {
     (void)state;
@@ -302,13 +310,12 @@ static void test_decode_small_pages(void **state)
 {
     (void)state;
     require_device();
-    ksa_device_info info;
-    assert_int_equal(ksa_device_get_info(g_dev, &info), KSA_STATUS_SUCCESS);
+    const int sm90 = device_is_sm90();
     int failures = 0;
     for (int ci = 0; ci < (ktest_quick() ? 1 : 4); ci++) {
         ktest_config c = paged_decode_case(ci % 2 ? KSA_DTYPE_F16 : KSA_DTYPE_BF16, ci == 3 ? 64 : 128, ci < 2 ? 1 : 2,
                                            ci < 2 ? 3000 : 2500, ci == 1 ? 8 : 16, 800 + (uint64_t)ci);
-        if (ci == 0 && strcmp(info.isa, "sm_90") == 0)
+        if (ci == 0 && sm90)
             assert_true(decode_workspace(&c, NULL) < decode_workspace(&c, "decode_cluster=1"));
         failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
         c.mode = KSA_MODE_ANCHOR; /* the K-only dense pass over the same pages, then the gathered pass */
@@ -453,9 +460,7 @@ static void test_decode_affine_paged(void **state)
 {
     (void)state;
     require_device();
-    ksa_device_info info;
-    assert_int_equal(ksa_device_get_info(g_dev, &info), KSA_STATUS_SUCCESS);
-    const int sm90 = strcmp(info.isa, "sm_90") == 0;
+    const int sm90 = device_is_sm90();
     static const struct {
         int head_dim, batch, lk, page_size;
         ksa_mode mode;
