@@ -282,7 +282,15 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
         const int dense_few_aff = few && dk == 0 && dense_kv && (lists * 16 > d->prop.multiProcessorCount || page_by_page) &&
                                   affine16 && pl->splits <= 0 && chunk_set != 32 && !no_cluster &&
                                   ksa_gpu_max_splits(nlist) >= few_splits;
-        const int gather = dk == 3 || dense_few_aff || (dk == 0 && (p->mode == KSA_MODE_DENSE || anchor_gather) && lists >= 64);
+        /* the anchor's K-only pass over few lists of 16K keys or more: the affine copies in 16-key
+         * chunks, two buffers, 32 splits and the combine kernel (measured on the H200, eighteenth
+         * session, bf16 B1 Lk32K, against TMA's 33 splits in three buffers: contiguous 70.7 -> 71.2
+         * us (equal: this was the shipped tuned entry), pages of 16 77.3 -> 74.1, pages of 64 76.2 ->
+         * 73.5; Lk8K, not long, keeps its plan) */
+        const int anchor_few_aff = p->mode == KSA_MODE_ANCHOR && few && nlist >= 16384 && affine16 && dk == 0 &&
+                                   pl->splits <= 0 && !chunk_set && ksa_gpu_config(p, KC_T_DSTAGES, 0) == 0 && ksa_gpu_max_splits(nlist) >= 32;
+        const int gather = dk == 3 || dense_few_aff || anchor_few_aff ||
+                           (dk == 0 && (p->mode == KSA_MODE_DENSE || anchor_gather) && lists >= 64);
         const int tma_with_v = dense_kv && !gather;
         pl->vendor[KC_PLAN_DGATHER] = gather;
         /* Few lists (8 CTAs each within one CTA per SM: B1-B2 at 8 KV heads on the H200) and the
@@ -291,7 +299,9 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
          *   Lk32K, 3328 keys: 13.9 -> 13.1 us by ksa-bench, B2 16.9 -> 15.3; Lk8K, 896 keys, stays
          *   at 32: equal by ksa-bench, +8% flushed);
          * - ANCHOR over 16K keys or more: 16-key chunks and 3 stages (B1 Lk32K in pages of 16 93.6
-         *   -> 85.8 us, pages of 64 86.3 -> 85.2, contiguous equal; Lk8K keeps 32 and 2);
+         *   -> 85.8 us, pages of 64 86.3 -> 85.2, contiguous equal; Lk8K keeps 32 and 2); since the
+         *   eighteenth session its K-only pass goes by the affine copies in 2 stages where the pages
+         *   allow (anchor_few_aff above);
          * - dense keys with V by TMA: 8 splits merged inside their cluster, 3 stages from 16K keys
          *   (the ninth session's tuned winner for contiguous B1: Lk8K 24.5 vs 27.4 us, Lk32K 49.2 vs
          *   52.1 against the split rule with the combine kernel; pages of 64 Lk8K 25.0 -> 21.7, Lk32K
@@ -328,7 +338,7 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
                         : 32;
         pl->vendor[KC_PLAN_DCHUNK] = chunk;
         if (dense_gather && chunk == 32 && !stages_set) pl->dec_stages = 3;
-        if (p->mode == KSA_MODE_ANCHOR && few && long_list && !stages_set) pl->dec_stages = 3;
+        if (p->mode == KSA_MODE_ANCHOR && few && long_list && !stages_set) pl->dec_stages = anchor_few_aff ? 2 : 3;
         const int dense_few = tma_with_v && chunk == 32 && pl->splits <= 0 && few && ksa_gpu_max_splits(nlist) >= 8 && !no_cluster &&
                               !(page_by_page && long_list && lists * 16 <= d->prop.multiProcessorCount);
         if (dense_few) {
@@ -336,6 +346,7 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
             pl->splits = 8;
         }
         if (dense_few_aff) pl->splits = few_splits;
+        if (anchor_few_aff) pl->splits = 32;
         if (pl->splits <= 0) {
             /* the occupancy of the instantiation that runs the call's main pass (kc_decode_variant:
              * their registers differ. Measured on the H200, sixteenth session: when the gathered

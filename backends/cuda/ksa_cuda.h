@@ -33,18 +33,21 @@ int kc_launch_mma_decode(const ksa_gpu_args *a, const ksa_gpu_call *c, int spars
 /* the tensor-core decode's instantiations, whose register counts differ (so do their CTAs per SM):
  * keys copied by cp.async through a per-chunk row table (GATHERED: index sets, and paged pools whose
  * pages are not a multiple of the chunk), dense keys copied by cp.async at a stride from the chunk's
- * first row (AFFINE: contiguous or ragged caches; AFFINE_PAGED: pages of a multiple of the chunk),
+ * first row (AFFINE: contiguous or ragged caches; AFFINE_PAGED: pages of a multiple of 16 keys, one
+ * page-table read per chunk, or per 16-key half of a 32-key chunk whose pages are not a multiple of 32),
  * dense keys by TMA (sm_90) */
 enum { KC_DEC_GATHERED = 0, KC_DEC_AFFINE = 1, KC_DEC_AFFINE_PAGED = 2, KC_DEC_TMA = 3 };
 /* the cp.async instantiation for a decode pass's keys, the one rule the launcher follows and the plan
  * predicts: an index set (sparse) is gathered; dense keys of a contiguous or ragged cache are affine;
- * dense keys of a paged pool are affine when a page holds a multiple of the chunk's keys, else
- * gathered. 16-byte rows are a condition of the launch on top of this (else gathered). */
+ * dense keys of a paged pool are affine when each 16-key piece of a chunk (the whole chunk of 16)
+ * lies in one page, i.e. pages of a multiple of 16 keys, else gathered. 16-byte rows are a condition
+ * of the launch on top of this (else gathered). */
 static inline int kc_dec_copy_variant(int sparse, int paged, int page_size, int chunk_keys)
 {
     if (sparse) return KC_DEC_GATHERED;
     if (!paged) return KC_DEC_AFFINE;
-    return page_size > 0 && page_size % chunk_keys == 0 ? KC_DEC_AFFINE_PAGED : KC_DEC_GATHERED;
+    const int piece = chunk_keys < 16 ? chunk_keys : 16;
+    return page_size > 0 && page_size % piece == 0 ? KC_DEC_AFFINE_PAGED : KC_DEC_GATHERED;
 }
 /* resident CTAs per SM of the tensor-core decode's instantiation `variant` (KC_DEC_*), cached per
  * device and configuration */

@@ -185,8 +185,9 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
      * instruction) and no key table. Its own instantiation, so the other variants' code does not
      * change (measured on the H200, bench/NOTES.md, fourteenth session: the copy code was 39% of
      * dense decode B16 Lk8K's warp samples; as a runtime branch of the shared variants it cost reuse
-     * decode 4%). KC_DEC_AFFINE_PAGED: the same for a paged pool whose page size is a multiple of the
-     * chunk, so a chunk is a run of rows of one page, found by one page-table read per chunk. */
+     * decode 4%). KC_DEC_AFFINE_PAGED: the same for a paged pool whose page size is a multiple of 16
+     * keys, so a chunk (or each 16-key half of a 32-key chunk) is a run of rows of one page, found by
+     * one page-table read. */
     static_assert(!(AFF && TMA), "AFF is a cp.async variant");
     constexpr bool affine = AFF != 0;
     /* caches that are not paged: row 0 of this (sequence, KV head) in K and V and the byte stride of
@@ -244,32 +245,49 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
             const uint32_t x = (uint32_t)((piece & 7) ^ (rl & 7));
             const int64_t tk = tok_k * RPI, tv = tok_v * RPI;
             const char *pk, *pv;
+            /* KC_DEC_AFFINE_PAGED with 32-key chunks in pages of a multiple of 16 keys that are not
+             * one of 32 (pages of 16, 48, ...): the chunk's second half (rows 16-31) lies in a page of
+             * its own, found by a second page-table read; copy i reads it from pk2 / pv2 when its rows
+             * are past 16 (i * RPI >= 16: known at compile time) */
+            const char *pk2 = NULL, *pv2 = NULL;
             if constexpr (AFF == KC_DEC_AFFINE_PAGED) {
-                /* the chunk lies in one page (the page size is a multiple of KC): one page-table
-                 * read, the same address in every lane */
+                /* each 16-row half of the chunk lies in one page (the page size is a multiple of 16):
+                 * one page-table read per page, the same address in every lane */
                 int in_page;
                 const int64_t pg = kg_page_of(a, b, n0, in_page);
                 pk = (const char *)(kp + pg * a.k_s.page + (int64_t)g * a.k_s.head) + (in_page + rl) * tok_k + piece * 16;
                 pv = (const char *)(vp + pg * a.v_s.page + (int64_t)g * a.v_s.head) + (in_page + rl) * tok_v + piece * 16;
+                if constexpr (KC > 16) {
+                    pk2 = pk + 16 * tok_k;
+                    pv2 = pv + 16 * tok_v;
+                    if (a.page_size % KC != 0 && n0 + 16 < n_end) { /* no read of the table past the list */
+                        const int64_t pg2 = kg_page_of(a, b, n0 + 16, in_page);
+                        pk2 = (const char *)(kp + pg2 * a.k_s.page + (int64_t)g * a.k_s.head) + (in_page + rl) * tok_k + piece * 16;
+                        pv2 = (const char *)(vp + pg2 * a.v_s.page + (int64_t)g * a.v_s.head) + (in_page + rl) * tok_v + piece * 16;
+                    }
+                }
             } else {
                 pk = sRow0[0] + (n0 + rl) * tok_k + piece * 16;
                 pv = sRow0[1] + (n0 + rl) * tok_v + piece * 16;
             }
+            /* the source of copy i (rows i * RPI + rl) */
+            auto src_k = [&](int i) { return AFF == KC_DEC_AFFINE_PAGED && KC > 16 && i * RPI >= 16 ? pk2 + (i - 16 / RPI) * tk : pk + i * tk; };
+            auto src_v = [&](int i) { return AFF == KC_DEC_AFFINE_PAGED && KC > 16 && i * RPI >= 16 ? pv2 + (i - 16 / RPI) * tv : pv + i * tv; };
             const uint32_t sK = (uint32_t)__cvta_generic_to_shared(dK), sV = (uint32_t)__cvta_generic_to_shared(dV);
             if (n0 + KC <= n_end && !no_v) {
 #pragma unroll
                 for (int i = 0; i < KC * CH / 32; i++) {
                     const uint32_t so = lane_off + (uint32_t)i * RPI * 128 + ((x ^ (uint32_t)((i * RPI) & 7)) << 4);
-                    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(sK + so), "l"(pk + i * tk));
-                    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(sV + so), "l"(pv + i * tv));
+                    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(sK + so), "l"(src_k(i)));
+                    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(sV + so), "l"(src_v(i)));
                 }
             } else {
 #pragma unroll
                 for (int i = 0; i < KC * CH / 32; i++) {
                     const uint32_t so = lane_off + (uint32_t)i * RPI * 128 + ((x ^ (uint32_t)((i * RPI) & 7)) << 4);
                     const bool in = n0 + i * RPI + rl < n_end;
-                    kg_copy16(dK + so, in ? (const void *)(pk + i * tk) : a.zero_src, in ? 16 : 0);
-                    if (!no_v) kg_copy16(dV + so, in ? (const void *)(pv + i * tv) : a.zero_src, in ? 16 : 0);
+                    kg_copy16(dK + so, in ? (const void *)src_k(i) : a.zero_src, in ? 16 : 0);
+                    if (!no_v) kg_copy16(dV + so, in ? (const void *)src_v(i) : a.zero_src, in ? 16 : 0);
                 }
             }
             return;
@@ -651,7 +669,7 @@ static int kc_md_launch_g(const ksa_gpu_args *a, const CUtensorMap *mk, const CU
         if (a->dec_stages >= 3) return kc_md_launch_s<D, T, 3, false, KCH, KC_DEC_AFFINE>(a, mk, mv, sparse, window, splits, in_cluster, partials, scores2, ld, lse2_out, st);
         return kc_md_launch_s<D, T, 2, false, KCH, KC_DEC_AFFINE>(a, mk, mv, sparse, window, splits, in_cluster, partials, scores2, ld, lse2_out, st);
     }
-    if (variant == KC_DEC_AFFINE_PAGED) { /* dense keys, a chunk per page run */
+    if (variant == KC_DEC_AFFINE_PAGED) { /* dense keys, a chunk (or a 16-key half) per page run */
         if (a->dec_stages >= 3) return kc_md_launch_s<D, T, 3, false, KCH, KC_DEC_AFFINE_PAGED>(a, mk, mv, sparse, window, splits, in_cluster, partials, scores2, ld, lse2_out, st);
         return kc_md_launch_s<D, T, 2, false, KCH, KC_DEC_AFFINE_PAGED>(a, mk, mv, sparse, window, splits, in_cluster, partials, scores2, ld, lse2_out, st);
     }
