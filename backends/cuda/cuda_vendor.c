@@ -287,8 +287,10 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
          * session, bf16 B1 Lk32K, against TMA's 33 splits in three buffers: contiguous 70.7 -> 71.2
          * us (equal: this was the shipped tuned entry), pages of 16 77.3 -> 74.1, pages of 64 76.2 ->
          * 73.5; Lk8K, not long, keeps its plan) */
-        const int anchor_few_aff = p->mode == KSA_MODE_ANCHOR && few && nlist >= 16384 && affine16 && dk == 0 &&
-                                   pl->splits <= 0 && !chunk_set && ksa_gpu_config(p, KC_T_DSTAGES, 0) == 0 && ksa_gpu_max_splits(nlist) >= 32;
+        const int long_list = nlist >= 16384;
+        const int stages_set = ksa_gpu_config(p, KC_T_DSTAGES, 0) != 0;
+        const int anchor_few_aff = p->mode == KSA_MODE_ANCHOR && few && long_list && affine16 && dk == 0 && pl->splits <= 0 &&
+                                   !chunk_set && !stages_set && ksa_gpu_max_splits(nlist) >= 32;
         const int gather = dk == 3 || dense_few_aff || anchor_few_aff ||
                            (dk == 0 && (p->mode == KSA_MODE_DENSE || anchor_gather) && lists >= 64);
         const int tma_with_v = dense_kv && !gather;
@@ -313,8 +315,6 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
          *   (dense_few_aff above).
          * They apply where they were measured: compute capability 9.0, head_dim <= 128 (at 256 three
          * stages would not fit an sm_80 block, and nothing there was timed). */
-        const int long_list = nlist >= 16384;
-        const int stages_set = ksa_gpu_config(p, KC_T_DSTAGES, 0) != 0;
         /* dense keys with V copied by cp.async from 128 lists on (sm_90): 32-key chunks (16 at head_dim
          * 256) in three buffers per warp, so one CTA per SM keeps 128-192 KB in flight, and the split
          * rule below, with that occupancy, gives one split (cuDNN's grid: a CTA per list, no combine

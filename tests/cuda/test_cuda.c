@@ -453,7 +453,8 @@ static void test_decode_gathered_paths(void **state)
  * (decode_kernel=3; the built-in from 64 lists on for dense decode): one page-table read per chunk
  * (per 16-key half of a 32-key chunk in pages of 16 or 48), then each lane's rows at the token
  * stride inside the page. Shuffled pages whose rows past a sequence's end are NaN, lengths that end
- * inside a page and inside a chunk, 16- and 32-key chunks in pages of 16, 32, 48 and 64, head_dim 64/128/256, dense and the anchor's K-only pass, long splits
+ * inside a page and inside a chunk, 16- and 32-key chunks in pages of 16, 32, 48 and 64, head_dim
+ * 64/128/256, dense and the anchor's K-only pass, long splits
  * (dozens of chunks per warp) and three stages; then the built-in plan of few lists (dense keys
  * by the affine copies, splits merged in their cluster), in pages of 16 and contiguous, and of the
  * anchor's K-only pass over one long sequence in pages of 16 (the affine copies, 32 splits) */
