@@ -369,6 +369,35 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
             }
         }
         kc_plan_cluster(p, pl, chunk, dense_few || dense_few_aff);
+        /* the anchor's sparse pass over few lists reads the index set, about k keys, not Lk: from 2048
+         * slots on, REUSE's rule (up to 16 splits of 128 keys or more, merged inside their cluster, in
+         * one wave) instead of the dense pass's splits and the combine kernel. Measured on the H200
+         * (nineteenth session, bf16, Lk32K, 3328 slots): B2 in pages of 16 / 64 -3.4% / -4.3%, B1
+         * equal; at Lk8K (896 slots) within +-1.8% either way, so shorter lists keep the dense pass's
+         * splits. Not where the splits or the cluster are set by a configuration. */
+        if (p->mode == KSA_MODE_ANCHOR && !p->anchor_dense_output && few && ksa_gpu_config(p, KC_T_SPLITS, 0) == 0 &&
+            ksa_gpu_config(p, KC_T_DCLUSTER, 0) == 0 && p->k_slots >= 2048) {
+            int64_t sp = (p->k_slots + 127) / 128;
+            sp = sp > 16 ? 16 : sp;
+            const int64_t slots = (int64_t)d->prop.multiProcessorCount *
+                                  kc_mma_decode_blocks_per_sm(p->head_dim, (int)p->dtype, pl->dec_stages, chunk, KC_DEC_GATHERED);
+            for (; sp >= 2; sp--)
+                if (lists * sp <= slots && kc_cluster_fits(p, pl, chunk, (int)sp)) break;
+            if (sp >= 2) {
+                pl->sparse_splits = (int32_t)sp;
+                pl->sparse_cluster = 1;
+            }
+        }
+        /* anchor decode over few lists: the Top-k runs one thread-block cluster per list
+         * (topk_cluster.cu) and pools the dense pass's scores as it loads them, so no pooling kernel
+         * runs; where the combine kernel would run only for the lse (several splits, sparse output) the
+         * Top-k merges the splits itself and that combine does not run either. Measured on the H200
+         * (nineteenth session, bf16 B1, against the pooling and combine kernels): bench/NOTES.md. */
+        if (p->mode == KSA_MODE_ANCHOR && pl->kernels == &kc_kernels_sm90 && pl->splits >= 1 &&
+            kc_topk_cluster_plans(lists, p->max_seqlen_k, p->group_size, pl->splits, d->prop.multiProcessorCount)) {
+            const int direct = pl->splits == 1 || pl->decode_cluster;
+            pl->decode_topk_pools = !direct && !p->anchor_dense_output ? 2 : 1;
+        }
         return;
     }
     int w = ksa_gpu_config(p, KC_T_WARPS, KC_DEFAULT_WARPS);

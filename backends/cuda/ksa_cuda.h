@@ -56,9 +56,13 @@ int kc_mma_decode_blocks_per_sm(int head_dim, int dtype, int stages, int chunk, 
  * launch them (cached per device and configuration) */
 int kc_mma_decode_max_clusters(int head_dim, int dtype, int stages, int chunk, int cluster);
 
-/* the Top-k step on compute capability 9.0: split decode with few lists runs one thread-block cluster
- * per list (topk_cluster.cu), everything else the shared ksa_gpu_launch_topk */
+/* the Top-k step on compute capability 9.0: an anchor split decode planned with decode_topk_pools runs
+ * one thread-block cluster per list that pools (and merges) as it loads (topk_cluster.cu), everything
+ * else the shared ksa_gpu_launch_topk */
 int kc_launch_topk(const ksa_gpu_args *a, const ksa_gpu_call *c, int decode, int tile0, int ntiles);
+/* can that cluster Top-k take a decode of `lists` (sequence, KV head) lists of up to max_lk keys, `group`
+ * query heads per KV head and `splits` splits on a device of `sms` SMs? */
+int kc_topk_cluster_plans(int64_t lists, int64_t max_lk, int group, int splits, int sms);
 
 /* TMA tensor maps over K and V as (D, Hkv, rows, batch) with (64 x 1 x box_rows x 1) boxes and the
  * 128-byte swizzle, for the dense keys of a uniform contiguous batch with 16-byte aligned strides

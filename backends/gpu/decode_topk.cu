@@ -364,10 +364,11 @@ static int kg_topk_pools(const ksa_gpu_args *a, const ksa_gpu_call *c)
 #endif
 }
 
-/* split decode's pooling: not launched when the Top-k pools (kg_topk_pools) */
+/* split decode's pooling: not launched when the Top-k pools (kg_topk_pools, or the vendor's Top-k:
+ * ksa_gpu_plan.decode_topk_pools) */
 extern "C" int ksa_gpu_launch_decode_pool(const ksa_gpu_args *a, const ksa_gpu_call *c)
 {
-    if (kg_topk_pools(a, c)) return 0;
+    if (c->plan->decode_topk_pools || kg_topk_pools(a, c)) return 0;
     dim3 grid((unsigned)((a->max_lk + 255) / 256), (unsigned)(a->batch * a->hkv));
     const float *scores2 = (const float *)ksa_gpu_ws(c, KSA_GPU_WS_SCORES), *lse2 = (const float *)ksa_gpu_ws(c, KSA_GPU_WS_LSE);
     float *pooled = (float *)ksa_gpu_ws(c, KSA_GPU_WS_POOLED);

@@ -268,12 +268,14 @@ static void gpu_make_plan(int device, const ksa_problem *p, ksa_gpu_plan *pl)
     pl->bytes[KSA_GPU_WS_ZERO_SRC] = 256;
     if (decode && pl->split_decode) {
         gpu_plan_split_decode(d, p, pl);
-        if (!(pl->decode_direct && pl->decode_cluster))
-            pl->bytes[KSA_GPU_WS_PARTIALS] = sizeof(float) * B * Hq * (size_t)pl->splits * (D + 2);
+        size_t part_splits = pl->decode_direct && pl->decode_cluster ? 0 : (size_t)pl->splits;
+        if (pl->sparse_splits > 0 && !(pl->decode_direct && pl->sparse_cluster) && (size_t)pl->sparse_splits > part_splits)
+            part_splits = (size_t)pl->sparse_splits; /* the anchor's sparse pass, planned apart */
+        if (part_splits) pl->bytes[KSA_GPU_WS_PARTIALS] = sizeof(float) * B * Hq * part_splits * (D + 2);
         if (p->mode == KSA_MODE_ANCHOR) {
             pl->bytes[KSA_GPU_WS_SCORES] = sizeof(float) * B * Hq * ld;
             pl->bytes[KSA_GPU_WS_LSE] = sizeof(float) * B * Hq;
-            pl->bytes[KSA_GPU_WS_POOLED] = sizeof(float) * B * Hkv * ld;
+            if (!pl->decode_topk_pools) pl->bytes[KSA_GPU_WS_POOLED] = sizeof(float) * B * Hkv * ld;
         }
     } else if (p->mode == KSA_MODE_ANCHOR) {
         const int64_t tiles = decode ? 1 : p->n_tiles;
@@ -458,14 +460,23 @@ static ksa_status gpu_passes(const ksa_problem *p, const ksa_gpu_plan *pl, ksa_g
         }
         ksa_gpu_args d = gpu_anchor_dense_args(a, dense_out);
         GPU_STEP(k->decode(&d, c, 0, 0, 1), "anchor decode dense launch");
-        if (!direct) GPU_STEP(k->combine(&d, c, 1), "anchor decode combine launch");
+        /* the lse-only combine of a sparse-output anchor is left to a Top-k that merges the splits */
+        if (!direct && pl->decode_topk_pools != 2) GPU_STEP(k->combine(&d, c, 1), "anchor decode combine launch");
         GPU_STEP(k->decode_pool(a, c), "anchor decode pool launch");
         GPU_STEP(k->topk(a, c, 1, 0, 0), "anchor decode Top-k launch");
         if (!dense_out) {
+            /* the sparse pass reads a list of about k keys, not Lk: the vendor may plan its own splits */
+            ksa_gpu_plan sp = *pl;
+            if (pl->sparse_splits > 0) {
+                sp.splits = pl->sparse_splits;
+                sp.decode_cluster = pl->sparse_cluster;
+            }
             ksa_gpu_call quiet = *c; /* the call is named after its dense pass */
             quiet.kernel = NULL;
+            quiet.plan = &sp;
             GPU_STEP(k->decode(a, &quiet, 1, 0, 0), "anchor decode sparse launch");
-            if (!direct) GPU_STEP(k->combine(a, c, 0), "anchor decode sparse combine launch");
+            if (!(sp.decode_direct && (sp.splits == 1 || sp.decode_cluster)))
+                GPU_STEP(k->combine(a, &quiet, 0), "anchor decode sparse combine launch");
         }
         return KSA_STATUS_SUCCESS;
     }

@@ -46,6 +46,12 @@ typedef struct ksa_gpu_plan {
                             * writes o / lse (and, with scores, the LSE region) itself, and no combine runs */
     int32_t decode_cluster; /* split decode: the splits of a (sequence, KV head) merge inside the decode step
                              * (CUDA: one thread-block cluster); no PARTIALS region */
+    int32_t sparse_splits;  /* anchor split decode: the sparse pass's own split count (0: the dense pass's) */
+    int32_t sparse_cluster; /* ... and whether its splits merge inside the decode step (decode_cluster) */
+    int32_t decode_topk_pools; /* anchor split decode: the vendor's Top-k pools SCORES itself, so
+                                * kernels->decode_pool launches nothing; 1: from each head's lse in
+                                * LSE; 2: no combine runs before it (several splits merged by the
+                                * combine kernel, sparse output): it merges PARTIALS' (m, l) itself */
     int32_t tile_group;    /* anchor prefill: tiles per pooled-score launch, 0 = from pooled_cap */
     size_t pooled_cap;     /* anchor prefill: bytes the pooled scores may take when tile_group is 0 */
     int64_t lk_ld;         /* leading dimension (floats) of per-key scratch rows */

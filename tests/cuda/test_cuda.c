@@ -629,6 +629,68 @@ static void test_decode_topk_ties(void **state)
     assert_int_equal(failures, 0);
 }
 
+/* anchor decode over few lists on 9.0: the cluster Top-k pools the dense pass's scores as it loads them
+ * (no pooling kernel) and, with a sparse output and splits merged by the combine kernel, merges each
+ * head's splits' (m, l) into its lse itself (no lse-only combine runs); with a dense output, one
+ * split, or splits merged inside their cluster, it reads the lse those wrote. The built-in plan runs
+ * the sparse pass apart, in up to 16 splits merged in their cluster. Every way in, G 4 and
+ * G 16 at 64 splits (the most it merges), ragged lengths, against the reference (index sets and
+ * outputs, poisoned first); on 9.0 the plan drops the pooled-score region. */
+static void test_decode_topk_cluster_pools(void **state)
+{
+    (void)state;
+    require_device();
+    static const struct {
+        int batch, hq, hkv, lk, vary, dense_out;
+        const char *config;
+    } cases[] = {
+        {1, 32, 8, 9000, 0, 0, NULL},                                /* built-in: merged here; the sparse pass in a cluster */
+        {1, 32, 8, 9000, 0, 1, NULL},                                /* dense output: the combine ran, lse read */
+        {1, 32, 8, 9000, 0, 0, "decode_splits=1"},                   /* one split: the decode wrote the lse */
+        {1, 32, 8, 9000, 0, 0, "decode_splits=4,decode_cluster=2"}, /* splits merged in their cluster */
+        {2, 16, 8, 3001, 1, 0, "decode_splits=8,decode_cluster=1"}, /* ragged, 16 lists */
+        {1, 32, 2, 20000, 0, 0, "decode_splits=64,decode_cluster=1"}, /* G 16 x 64 splits */
+    };
+    const int sm90 = device_is_sm90();
+    int failures = 0;
+    for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
+        ktest_config c = ktest_config_default();
+        c.dtype = i % 2 ? KSA_DTYPE_F16 : KSA_DTYPE_BF16;
+        c.mode = KSA_MODE_ANCHOR;
+        c.phase = KSA_PHASE_DECODE;
+        c.batch = cases[i].batch;
+        c.hq = cases[i].hq;
+        c.hkv = cases[i].hkv;
+        c.head_dim = 128;
+        c.lk = cases[i].lk;
+        c.vary_lengths = cases[i].vary;
+        c.anchor_dense_output = cases[i].dense_out;
+        c.with_lse = 1;
+        c.seed = 1300 + (uint64_t)i;
+        const int bad = run_with_config(&c, cases[i].config);
+        if (bad) printf("cluster Top-k case %d (B %d, G %d, Lk %d, %s) failed\n", i, c.batch, c.hq / c.hkv, c.lk,
+                        cases[i].config ? cases[i].config : "built-in plan");
+        failures += bad;
+    }
+    if (sm90) {
+        /* four splits with the combine kernel: the plan has no pooled-score region, which the portable
+         * decode's plan of the same splits has (B x Hkv x Lk floats, far more than the regions'
+         * alignment) */
+        ktest_config c = ktest_config_default();
+        c.dtype = KSA_DTYPE_BF16;
+        c.mode = KSA_MODE_ANCHOR;
+        c.phase = KSA_PHASE_DECODE;
+        c.hq = 32;
+        c.hkv = 8;
+        c.head_dim = 128;
+        c.lk = 9000;
+        const size_t pooled = sizeof(float) * 8 * 9000;
+        assert_true(decode_workspace(&c, "decode_splits=4,decode_cluster=1") + pooled <=
+                    decode_workspace(&c, "decode_splits=4,decode_kernel=1"));
+    }
+    assert_int_equal(failures, 0);
+}
+
 /* Lengths only the device sees (host bounds given, nothing read back) are clamped by the kernels to
  * the bound and the capacity, at least one key (docs/SEMANTICS.md, "Length bounds"): a call whose
  * seq_lens_k holds out-of-contract values (above the bound, negative, zero) runs without a fault and
@@ -677,6 +739,7 @@ int main(void)
         cmocka_unit_test(test_decode_wide_groups),
         cmocka_unit_test(test_decode_topk_pooling),
         cmocka_unit_test(test_decode_topk_ties),
+        cmocka_unit_test(test_decode_topk_cluster_pools),
         cmocka_unit_test(test_lengths_clamped_on_device),
     };
     return ktest_run_group(tests, setup, NULL);
