@@ -19,7 +19,7 @@
 #define KC_TKC_CTAS 8      /* CTAs per list (a portable cluster size) */
 #define KC_TKC_THREADS 512
 #define KC_TKC_BATCH 8     /* scores per thread whose loads are issued together */
-#define KC_TKC_MAX_PART 8192 /* scores per CTA: lists of up to 64K keys (KC_TKC_MAX_KEYS) */
+#define KC_TKC_MAX_PART 8192 /* scores per CTA: lists of up to KC_TKC_CTAS x 8192 = 64K keys */
 #define KC_TKC_MAX_GROUP 16  /* query heads per KV head (the tensor-core decode's bound) */
 #define KC_TKC_MERGE_MAX 1024 /* (head, split) pairs merged per list: 16 heads x 64 splits */
 
