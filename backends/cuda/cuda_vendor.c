@@ -175,6 +175,19 @@ static void kc_plan_cluster(const ksa_problem *p, ksa_gpu_plan *pl, int chunk, i
         pl->decode_cluster = 1;
 }
 
+/* REUSE's in-cluster split rule for a gathered list of `nlist` keys: the most splits of 128 keys or
+ * more, up to 16, above `floor`, with which every one of `lists` lists runs in one wave of `slots`
+ * CTAs as one cluster; `floor` when no such count is above it */
+static int64_t kc_cluster_splits(const ksa_problem *p, const ksa_gpu_plan *pl, int chunk, int64_t lists, int64_t nlist,
+                                 int64_t slots, int64_t floor)
+{
+    int64_t sp = (nlist + 127) / 128;
+    sp = sp > 16 ? 16 : sp;
+    for (; sp > floor; sp--)
+        if (lists * sp <= slots && kc_cluster_fits(p, pl, chunk, (int)sp)) break;
+    return sp > floor ? sp : floor;
+}
+
 static ksa_status cuda_check(const ksa_host_api *host, const ksa_gpu_device *d, int index, const ksa_problem *p)
 {
     (void)index;
@@ -360,13 +373,7 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
             /* REUSE in one wave with the in-cluster combine: shorter splits (128 keys or more, up to
              * 16) cost no combine kernel, so take the most that still fit (measured on the H200, f16
              * B1 Lk8K: 8 splits 7.8 us, the 256-key rule's 4 splits 9.9 us) */
-            if (p->mode == KSA_MODE_REUSE && !no_cluster) {
-                int64_t sp = (nlist + 127) / 128;
-                sp = sp > 16 ? 16 : sp;
-                for (; sp > pl->splits; sp--)
-                    if (lists * sp <= slots && kc_cluster_fits(p, pl, chunk, (int)sp)) break;
-                if (sp > pl->splits) pl->splits = (int32_t)sp;
-            }
+            if (p->mode == KSA_MODE_REUSE && !no_cluster) pl->splits = (int32_t)kc_cluster_splits(p, pl, chunk, lists, nlist, slots, pl->splits);
         }
         kc_plan_cluster(p, pl, chunk, dense_few || dense_few_aff);
         /* the anchor's sparse pass over few lists reads the index set, about k keys, not Lk: from 2048
@@ -377,12 +384,9 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
          * splits. Not where the splits or the cluster are set by a configuration. */
         if (p->mode == KSA_MODE_ANCHOR && !p->anchor_dense_output && few && ksa_gpu_config(p, KC_T_SPLITS, 0) == 0 &&
             ksa_gpu_config(p, KC_T_DCLUSTER, 0) == 0 && p->k_slots >= 2048) {
-            int64_t sp = (p->k_slots + 127) / 128;
-            sp = sp > 16 ? 16 : sp;
             const int64_t slots = (int64_t)d->prop.multiProcessorCount *
                                   kc_mma_decode_blocks_per_sm(p->head_dim, (int)p->dtype, pl->dec_stages, chunk, KC_DEC_GATHERED);
-            for (; sp >= 2; sp--)
-                if (lists * sp <= slots && kc_cluster_fits(p, pl, chunk, (int)sp)) break;
+            const int64_t sp = kc_cluster_splits(p, pl, chunk, lists, p->k_slots, slots, 1);
             if (sp >= 2) {
                 pl->sparse_splits = (int32_t)sp;
                 pl->sparse_cluster = 1;
@@ -395,8 +399,7 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
          * (nineteenth session, bf16 B1, against the pooling and combine kernels): bench/NOTES.md. */
         if (p->mode == KSA_MODE_ANCHOR && pl->kernels == &kc_kernels_sm90 && pl->splits >= 1 &&
             kc_topk_cluster_plans(lists, p->max_seqlen_k, p->group_size, pl->splits, d->prop.multiProcessorCount)) {
-            const int direct = pl->splits == 1 || pl->decode_cluster;
-            pl->decode_topk_pools = !direct && !p->anchor_dense_output ? 2 : 1;
+            pl->decode_topk_pools = !ksa_gpu_decode_writes_output(pl) && !p->anchor_dense_output ? 2 : 1;
         }
         return;
     }

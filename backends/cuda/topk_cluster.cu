@@ -73,7 +73,7 @@ __global__ void __launch_bounds__(KC_TKC_THREADS) kc_topk_cluster(const __grid_c
             const float base = mt == KG_NEG_INF ? 0.f : mt;
             float lt = 0.f;
             for (int s = 0; s < splits; s++) lt += l[s] * ksa_exp2(m[s] - base);
-            sLse[tid] = lt != 0.f ? mt + ksa_log2(lt) : KG_NEG_INF;
+            sLse[tid] = kg_lse2_of(mt, lt);
         }
     } else if (tid < G) {
         sLse[tid] = lse2[(int64_t)b * a.hq + h0 + tid];

@@ -450,7 +450,7 @@ static ksa_status gpu_passes(const ksa_problem *p, const ksa_gpu_plan *pl, ksa_g
     const int decode = p->phase == KSA_PHASE_DECODE, dense_out = p->anchor_dense_output;
     /* one split, or splits merged in the decode step, of a decode that writes its own output: no
      * combine step */
-    const int direct = pl->decode_direct && (pl->splits == 1 || pl->decode_cluster);
+    const int direct = ksa_gpu_decode_writes_output(pl);
     if (decode && pl->split_decode) {
         if (p->mode != KSA_MODE_ANCHOR) {
             const int sparse = p->mode == KSA_MODE_REUSE;
@@ -475,7 +475,7 @@ static ksa_status gpu_passes(const ksa_problem *p, const ksa_gpu_plan *pl, ksa_g
             quiet.kernel = NULL;
             quiet.plan = &sp;
             GPU_STEP(k->decode(a, &quiet, 1, 0, 0), "anchor decode sparse launch");
-            if (!(sp.decode_direct && (sp.splits == 1 || sp.decode_cluster)))
+            if (!ksa_gpu_decode_writes_output(&sp))
                 GPU_STEP(k->combine(a, &quiet, 0), "anchor decode sparse combine launch");
         }
         return KSA_STATUS_SUCCESS;

@@ -172,13 +172,15 @@ template <typename T> static __device__ __forceinline__ T *kg_decode_orow(const 
 {
     return (T *)a.o + (int64_t)b * a.o_s.batch + (int64_t)qrow0 * a.o_s.token + (int64_t)hq * a.o_s.head;
 }
+/* the log2-domain lse of merged splits: maximum mt, sum lt of l * exp2(m - mt) (-inf without keys) */
+static __device__ __forceinline__ float kg_lse2_of(float mt, float lt) { return lt != 0.f ? mt + ksa_log2(lt) : KG_NEG_INF; }
 /* decode's log-sum-exp of query head hq from its merged state in the log2 domain (raw maximum mt,
  * sum lt of exp2(score - mt)): natural log to the caller's lse, log2 to lse2_out (the anchor's
  * pooling reads it) when given; -inf for a head that saw no key */
 static __device__ __forceinline__ void kg_decode_store_lse(const ksa_gpu_args &a, int b, int qrow0, int hq, float mt, float lt,
                                                            float *lse2_out)
 {
-    const float lse2 = lt != 0.f ? mt + ksa_log2(lt) : KG_NEG_INF;
+    const float lse2 = kg_lse2_of(mt, lt);
     if (a.lse) a.lse[(int64_t)b * a.lse_sb + (int64_t)hq * a.lse_sh + (int64_t)qrow0 * a.lse_si] = lse2 * KG_LN2;
     if (lse2_out) lse2_out[(int64_t)b * a.hq + hq] = lse2;
 }

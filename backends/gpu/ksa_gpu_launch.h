@@ -70,6 +70,13 @@ typedef struct ksa_gpu_call {
     int kernel_len;
 } ksa_gpu_call;
 
+/* split decode: the vendor's decode step writes o / lse itself (one split, or the splits merged inside
+ * it: decode_direct), so no combine runs after it */
+static inline int ksa_gpu_decode_writes_output(const ksa_gpu_plan *pl)
+{
+    return pl->decode_direct && (pl->splits == 1 || pl->decode_cluster);
+}
+
 static inline void *ksa_gpu_ws(const ksa_gpu_call *c, ksa_gpu_region r)
 {
     return c->plan->bytes[r] ? (void *)(c->ws + c->plan->offset[r]) : (void *)0;
