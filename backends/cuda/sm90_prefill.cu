@@ -15,8 +15,10 @@
  *    as soon as its scores exist and a V tile after its P V product.
  *  - warpgroups 1 and 2, the consumers, own 64 rows each: S = Q K^T with wgmma (both operands in
  *    shared memory), online softmax in registers, O += P V with wgmma (P from registers). The next
- *    tile's Q K^T is issued before the previous tile's P V so the tensor cores work while the
- *    softmax runs (FlashAttention-3's intra-warpgroup overlap).
+ *    tile's Q K^T is issued before the previous tile's P V (FlashAttention-3's intra-warpgroup
+ *    order); ptxas still waits for both before the softmax unless k90_pin_before_wait keeps the
+ *    softmax ahead of the second wait, which only D 256 does (measured faster there, slower at D 64
+ *    and D 128: on the H200 the tensor cores and the MUFU hardly overlap either way).
  *  - the lse-only pass (LSE) and the pooled-score pass (POOL: the candidate keys of one query tile,
  *    exp2(s - lse2) summed over the tile's rows per key) have no P V, so their consumers split the
  *    keys instead of the rows: each warpgroup takes every second key tile for all 128 rows, the two
@@ -89,6 +91,19 @@ template <int N> static __device__ __forceinline__ void k90_fence_regs(uint32_t 
     for (int i = 0; i < N; i++)
 #pragma unroll
         for (int e = 0; e < 4; e++) asm volatile("" : "+r"(r[i][e])::"memory");
+}
+/* ptxas hoists a wgmma wait above independent arithmetic that comes before it in the program: the
+ * exponentials meant to run while this warpgroup's other product (the second 64-row half, or the
+ * previous tile's P V) is on the tensor cores were scheduled after the wait (SASS: the two waits
+ * back to back, every MUFU.EX2 after them). A shared-memory store stays ahead of the wait, so
+ * storing a value that every exponential of the step feeds (the row sums) keeps the step before
+ * it. slot: this consumer thread's 8 bytes of a scratch array nothing reads. Used where it measured
+ * faster (bench/NOTES.md, twentieth session): the pooled pass (-3%) and the D 256 flash step (-4%);
+ * at D 64 / 128 the pinned flash step was 2-4% slower and the lse pass did not move, since on this
+ * GPU the tensor cores and the MUFU barely run at the same time whatever the order. */
+static __device__ __forceinline__ void k90_pin_before_wait(uint32_t slot, float x0, float x1)
+{
+    asm volatile("st.shared.v2.f32 [%0], {%1, %2};\n" ::"r"(slot), "f"(x0), "f"(x1) : "memory");
 }
 /* named barriers: 1 = the 128 producer threads, 2 = the 256 consumer threads */
 static __device__ __forceinline__ void k90_producer_sync(void) { asm volatile("bar.sync 1, 128;\n" ::: "memory"); }
@@ -252,6 +267,7 @@ __global__ void __launch_bounds__(384, 1)
     extern __shared__ __align__(16) unsigned char k90_smem_raw[];
     __shared__ __align__(8) uint64_t barQ, barFullK[KS], barEmptyK[KS], barFullV[VS], barEmptyV[VS];
     __shared__ const char *rowK[3][BN], *rowV[WITH_V ? 3 : 1][BN]; /* cp.async path: row addresses of 3 key tiles */
+    __shared__ __align__(8) float2 pinSlot[256]; /* k90_pin_before_wait's stores, one per consumer thread */
 
     k90_work w;
     if (!k90_setup<BN, MODE>(a, w, tile0)) return;
@@ -376,6 +392,7 @@ __global__ void __launch_bounds__(384, 1)
     }
     const uint32_t qbase = kc_smem_u32(sQ) + cw * 64 * 128;
     const uint32_t kbase = kc_smem_u32(sK), vbase = kc_smem_u32(sV);
+    const uint32_t pin = kc_smem_u32(&pinSlot[threadIdx.x - 128]); /* consumers: threads 128..383 */
 
     float m[2] = {KG_NEG_INF, KG_NEG_INF}, l[2] = {0.f, 0.f};
     float o[NO];
@@ -547,6 +564,12 @@ __global__ void __launch_bounds__(384, 1)
                         if (r2[0][hf] != KG_NEG_INF) x += ksa_exp2(fmaf(s0[nb * 4 + hf * 2 + e], sl2, -r2[0][hf]));
                     v[i] = x;
                 }
+                {
+                    float t = 0.f;
+#pragma unroll
+                    for (int i = 0; i < NV; i++) t += v[i];
+                    k90_pin_before_wait(pin, t, t);
+                }
                 k90_wgmma_wait<0>();
                 release(&barEmptyK[j % KS]);
                 if (nacc > 1) {
@@ -660,6 +683,7 @@ __global__ void __launch_bounds__(384, 1)
             k90_fence_regs(s);
             release(&barEmptyK[j % KS]);
             softmax(s, j, m, l, vis_lim, alpha);
+            if constexpr (D == 256) k90_pin_before_wait(pin, l[0], l[1]);
             k90_wgmma_wait<0>();
             k90_fence_regs(o);
             k90_fence_regs(p);
