@@ -17,8 +17,8 @@
  *    shared memory), online softmax in registers, O += P V with wgmma (P from registers). The next
  *    tile's Q K^T is issued before the previous tile's P V (FlashAttention-3's intra-warpgroup
  *    order); ptxas still waits for both before the softmax unless k90_pin_before_wait keeps the
- *    softmax ahead of the second wait, which only D 256 does (measured faster there, slower at D 64
- *    and D 128: on the H200 the tensor cores and the MUFU hardly overlap either way).
+ *    softmax ahead of the second wait, which only D 256 does (measured faster there, 2-4% slower at
+ *    D 64 and D 128).
  *  - the lse-only pass (LSE) and the pooled-score pass (POOL: the candidate keys of one query tile,
  *    exp2(s - lse2) summed over the tile's rows per key) have no P V, so their consumers split the
  *    keys instead of the rows: each warpgroup takes every second key tile for all 128 rows, the two
@@ -99,8 +99,7 @@ template <int N> static __device__ __forceinline__ void k90_fence_regs(uint32_t 
  * storing a value that every exponential of the step feeds (the row sums) keeps the step before
  * it. slot: this consumer thread's 8 bytes of a scratch array nothing reads. Used where it measured
  * faster (bench/NOTES.md, twentieth session): the pooled pass (-3%) and the D 256 flash step (-4%);
- * at D 64 / 128 the pinned flash step was 2-4% slower and the lse pass did not move, since on this
- * GPU the tensor cores and the MUFU barely run at the same time whatever the order. */
+ * at D 64 / 128 the pinned flash step was 2-4% slower and the lse pass did not move. */
 static __device__ __forceinline__ void k90_pin_before_wait(uint32_t slot, float x0, float x1)
 {
     asm volatile("st.shared.v2.f32 [%0], {%1, %2};\n" ::"r"(slot), "f"(x0), "f"(x1) : "memory");
