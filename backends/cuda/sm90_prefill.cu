@@ -444,9 +444,21 @@ __global__ void __launch_bounds__(384, 1)
                 mx[hf] = fmaxf(mx[hf], x);
             }
         }
-        /* m and mx are raw scores (scale_log2 > 0 keeps the order); base is in the log2 domain */
+        /* m and mx are raw scores (scale_log2 > 0 keeps the order); base is in the log2 domain. The lse
+         * pass keeps (m, l) per lane (over the lane's own columns) and merges the row's four lanes at
+         * the end: no quad shuffles in its loop. P V needs one base per row, so the others share it. */
         float base[2];
-        kc_quad_softmax_step(m, mx, sl2, base, alpha);
+        if constexpr (MODE == K90_LSE) {
+#pragma unroll
+            for (int hf = 0; hf < 2; hf++) {
+                const float mn = fmaxf(m[hf], mx[hf]);
+                base[hf] = mn == KG_NEG_INF ? 0.f : mn * sl2;
+                alpha[hf] = ksa_exp2(fmaf(m[hf], sl2, -base[hf])); /* m -inf: 0 */
+                m[hf] = mn;
+            }
+        } else {
+            kc_quad_softmax_step(m, mx, sl2, base, alpha);
+        }
         float sum[2] = {0.f, 0.f};
 #pragma unroll
         for (int i = 0; i < NS; i++) {
@@ -618,8 +630,15 @@ __global__ void __launch_bounds__(384, 1)
             for (int h = 0; h < 2; h++)
 #pragma unroll
                 for (int hf = 0; hf < 2; hf++) {
-                    l2[h][hf] += ksa_shfl_xor(l2[h][hf], 1);
-                    l2[h][hf] += ksa_shfl_xor(l2[h][hf], 2);
+                    /* the row's four lanes, each with its own (m, l) */
+                    float mq = fmaxf(m2[h][hf], ksa_shfl_xor(m2[h][hf], 1));
+                    mq = fmaxf(mq, ksa_shfl_xor(mq, 2));
+                    const float bq = mq == KG_NEG_INF ? 0.f : mq * sl2;
+                    float lq = l2[h][hf] * ksa_exp2(fmaf(m2[h][hf], sl2, -bq)); /* a lane with m -inf adds 0 */
+                    lq += ksa_shfl_xor(lq, 1);
+                    lq += ksa_shfl_xor(lq, 2);
+                    m2[h][hf] = mq;
+                    l2[h][hf] = lq;
                     const int row = h * 64 + warp * 16 + lane / 4 + hf * 8;
                     if (cw == 1 && lane % 4 == 0) {
                         sM[row * 2] = m2[h][hf];
