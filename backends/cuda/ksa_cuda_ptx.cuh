@@ -130,6 +130,15 @@ __device__ __forceinline__ void kc_bar_wait(uint64_t *bar, int parity)
 #endif
 }
 
+/* the running maximum m (raw scores) raised to mx: the log2-domain base of the new exponentials and
+ * the factor alpha that rescales what was summed under the old maximum (m -inf: 0) */
+__device__ __forceinline__ void kc_softmax_rebase(float &m, float mx, float scale, float &base, float &alpha)
+{
+    const float mn = fmaxf(m, mx);
+    base = mn == KG_NEG_INF ? 0.f : mn * scale;
+    alpha = ksa_exp2(fmaf(m, scale, -base));
+    m = mn;
+}
 /* One online-softmax step on an m16n8 accumulator fragment, where a row's 8 columns sit in a quad of
  * 4 lanes and a lane holds two rows (hf = 0, 1). mx: the lane's maxima of the new scores, reduced
  * here over the quad; m: the running row maxima, raised to include them. Scores, and so m and mx,
@@ -139,15 +148,13 @@ __device__ __forceinline__ void kc_bar_wait(uint64_t *bar, int parity)
  * maximum times scale, or 0 for a row with no finite score yet, so exp2 gives 0 instead of NaN),
  * and alpha = exp2(old m * scale - base), the factor for the old sums (exactly 1 when m did not
  * move). kc_quad_softmax_half does it for one of the lane's two rows (a caller that knows the
- * other row is padding skips it), kc_quad_softmax_step for both. */
+ * other row is padding skips it), kc_quad_softmax_step for both; kc_softmax_rebase is its step after
+ * the quad's maximum (the sm_90a lse pass, whose statistics are per lane, calls it alone). */
 __device__ __forceinline__ void kc_quad_softmax_half(float &m, float &mx, float scale, float &base, float &alpha)
 {
     mx = fmaxf(mx, ksa_shfl_xor(mx, 1));
     mx = fmaxf(mx, ksa_shfl_xor(mx, 2));
-    const float mn = fmaxf(m, mx);
-    base = mn == KG_NEG_INF ? 0.f : mn * scale;
-    alpha = ksa_exp2(fmaf(m, scale, -base)); /* m -inf: 0 */
-    m = mn;
+    kc_softmax_rebase(m, mx, scale, base, alpha);
 }
 __device__ __forceinline__ void kc_quad_softmax_step(float m[2], float mx[2], float scale, float base[2], float alpha[2])
 {

@@ -450,12 +450,7 @@ __global__ void __launch_bounds__(384, 1)
         float base[2];
         if constexpr (MODE == K90_LSE) {
 #pragma unroll
-            for (int hf = 0; hf < 2; hf++) {
-                const float mn = fmaxf(m[hf], mx[hf]);
-                base[hf] = mn == KG_NEG_INF ? 0.f : mn * sl2;
-                alpha[hf] = ksa_exp2(fmaf(m[hf], sl2, -base[hf])); /* m -inf: 0 */
-                m[hf] = mn;
-            }
+            for (int hf = 0; hf < 2; hf++) kc_softmax_rebase(m[hf], mx[hf], sl2, base[hf], alpha[hf]);
         } else {
             kc_quad_softmax_step(m, mx, sl2, base, alpha);
         }
