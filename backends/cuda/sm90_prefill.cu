@@ -23,13 +23,15 @@
  *    exp2(s - lse2) summed over the tile's rows per key) have no P V, so their consumers split the
  *    keys instead of the rows: each warpgroup takes every second key tile for all 128 rows, the two
  *    run unsynchronised (one's exponentials overlap the other's products), and LSE merges their
- *    (m, l) at the end while POOL reduces each tile's columns by warp exchanges and one named
- *    barrier of the warpgroup.
+ *    (m, l) at the end. POOL computes the transpose, S^T = K Q^T (keys as the MMA rows), so a key's
+ *    sum over the tile's rows stays inside a quad of lanes.
  * Register budget: setmaxnreg gives the producer 56 and each consumer thread 224 registers (40 / 232
  * made the gathering producer spill its row offsets: L1TEX stalls in the reuse pass). */
 #include <float.h>
 #include <stdio.h>
 #include <string.h>
+
+#include <type_traits>
 
 #include <cuda.h>
 #include <cudaTypedefs.h>
@@ -54,9 +56,9 @@ template <int D> struct k90_cfg {
     static constexpr int SMEM = 1024 + Q_BYTES + (KS + VS) * KV_BYTES; /* 1024: room to align the base */
     static constexpr int THREADS = 384;
     /* the lse and pooled passes (key-split: no V ring): 4 K buffers, two per consumer warpgroup, and
-     * the column-sum buffers of the pooled pass ([2 warpgroups][2][4 warps][BN] floats) */
+     * the lse pass's merge buffer ([BM rows][m, l] floats) */
     static constexpr int KS_SPLIT = 4;
-    static constexpr int RED_BYTES = 2 * 2 * 4 * BN * 4;
+    static constexpr int RED_BYTES = BM * 2 * 4;
     static constexpr int SMEM_SPLIT = 1024 + Q_BYTES + KS_SPLIT * KV_BYTES + RED_BYTES;
 };
 
@@ -99,7 +101,9 @@ template <int N> static __device__ __forceinline__ void k90_fence_regs(uint32_t 
  * storing a value that every exponential of the step feeds (the row sums) keeps the step before
  * it. slot: this consumer thread's 8 bytes of a scratch array nothing reads. Used where it measured
  * faster (bench/NOTES.md, twentieth session): the pooled pass (-3%) and the D 256 flash step (-4%);
- * at D 64 / 128 the pinned flash step was 2-4% slower and the lse pass did not move. */
+ * at D 64 / 128 the pinned flash step was 2-4% slower and the lse pass did not move. The transposed
+ * pooled pass keeps it (twenty-first session, call 3: anchor D128 0.5-0.7% faster with it, D64 / D256
+ * / G1 0.5-2.5% slower, inside those shapes' spread). */
 static __device__ __forceinline__ void k90_pin_before_wait(uint32_t slot, float x0, float x1)
 {
     asm volatile("st.shared.v2.f32 [%0], {%1, %2};\n" ::"r"(slot), "f"(x0), "f"(x1) : "memory");
@@ -239,17 +243,6 @@ static __device__ __forceinline__ void k90_store_lse(const ksa_gpu_args &a, cons
     if (a.lse_ws) a.lse_ws[((int64_t)w.b * a.hq + h) * a.max_lq + i] = lse2;
 }
 
-/* one halving step of a warp reduction that scatters its results: lanes with bit SH clear keep
- * columns [0, H) of v and add their partner's, lanes with it set keep [H, 2H) (moved down to [0, H)) */
-template <int H, int SH> static __device__ __forceinline__ void k90_fold_half(float *v, int lane)
-{
-    const bool up = lane & SH;
-#pragma unroll
-    for (int i = 0; i < H; i++) {
-        const float send = up ? v[i] : v[i + H], keep = up ? v[i + H] : v[i];
-        v[i] = keep + ksa_shfl_xor(send, SH);
-    }
-}
 #endif /* KC_SM90_BODY */
 
 /* tma: K / V tiles by TMA through tmK / tmV (dense keys of a uniform contiguous batch); pooled,
@@ -275,7 +268,7 @@ __global__ void __launch_bounds__(384, 1)
     char *sQ = smem;
     char *sK = sQ + C::Q_BYTES;          /* [KS][KV_BYTES] */
     char *sV = sK + KS * C::KV_BYTES;    /* [VS][KV_BYTES] */
-    float *sRed = (float *)sV;           /* split passes (no V ring): POOL's column sums, LSE's merge */
+    float *sRed = (float *)sV;           /* split passes (no V ring): LSE's merge */
 
     if (threadIdx.x == 0) {
         /* full barriers: one expect_tx arrival (TMA) or the 128 producer threads' cp.async arrivals;
@@ -490,16 +483,109 @@ __global__ void __launch_bounds__(384, 1)
 
     kc_bar_wait(&barQ, 0);
     kc_fence_async_smem();
-    if constexpr (MODE != K90_FLASH) {
-        /* the lse and pooled passes, key-split: consumer warpgroup cw takes key tiles cw, cw + 2, ...
+    if constexpr (MODE == K90_POOL) {
+        /* the pooled pass, transposed: S^T = K Q^T, the 64-key halves of a key tile as the MMA rows
+         * (A = K from its ring) and the tile's query rows as the columns (B = Q). A key's pooled
+         * probability, the sum over the tile's rows of exp2(s - lse2), is then a row sum: the
+         * thread's own columns and two quad exchanges, where the Q K^T layout needed column sums
+         * across the warp's row groups and the warpgroup's 4 warps (shuffles, a shared buffer and a
+         * named barrier per tile). The candidates all lie before the tile's first query: no mask.
+         * Consumer warpgroup cw takes key tiles cw, cw + 2, ... as the lse pass does; NQ, the
+         * product's N, is 64 when the tile has at most 64 rows (G 1 and 2 at tile 32). */
+        auto pool_tiles = [&](auto nq_const) {
+            constexpr int NQ = decltype(nq_const)::value;
+            constexpr int NP = NQ / 2;  /* accumulator floats per thread per 64-key half */
+            constexpr int KH = BN / 64; /* 64-key halves per key tile */
+            /* -lse2 of this thread's columns c = 8 (i / 2) + 2 (lane % 4) + i % 2; -inf for a column
+             * with no row (its Q row is zero, so its score is 0 and its exp2 is 0) or a row whose lse
+             * is -inf (it adds nothing) */
+            float nlse[NP / 2];
+#pragma unroll
+            for (int i = 0; i < NP / 2; i++) {
+                const int rr = w.row_begin + (i / 2) * 8 + (lane % 4) * 2 + (i % 2);
+                float v = KG_NEG_INF;
+                if (rr < w.row_end) {
+                    const float r = a.lse_ws[((int64_t)w.b * a.hq + w.g * G + rr % G) * a.max_lq + rr / G];
+                    if (r != KG_NEG_INF) v = -r;
+                }
+                nlse[i] = v;
+            }
+            const uint32_t qb = kc_smem_u32(sQ);
+            /* S^T for the 64 keys whose K rows start at kh (issued, not committed) */
+            auto kq_keys = [&](float (&s)[NP], uint32_t kh) {
+#pragma unroll
+                for (int kk = 0; kk < D / 16; kk++) {
+                    const uint32_t off = (kk % 4) * 32;
+                    kc_wgmma_ss<NQ, T>::run(s, k90_desc(kh + (kk / 4) * BN * 128 + off, 16, 1024), k90_desc(qb + (kk / 4) * BM * 128 + off, 16, 1024),
+                                            kk > 0);
+                }
+            };
+            /* this thread's partial sums of its two keys of the half (its rows hf 0 / 1) */
+            auto key_sums = [&](const float (&s)[NP], float *t) {
+                t[0] = 0.f;
+                t[1] = 0.f;
+#pragma unroll
+                for (int i = 0; i < NP; i++) t[(i >> 1) & 1] += ksa_exp2(fmaf(s[i], sl2, nlse[(i >> 2) * 2 + (i & 1)]));
+            };
+            float *out = pooled + ((int64_t)(w.b * a.hkv + w.g) * ntiles_out + (w.tile - tile0)) * ld;
+            /* the quad's sums of the tile's keys (t: [half][hf]; independent exchanges, issued together),
+             * stored by the quad's first lane */
+            auto store = [&](float (&t)[2 * KH], int key0) {
+#pragma unroll
+                for (int i = 0; i < 2 * KH; i++) t[i] += ksa_shfl_xor(t[i], 1);
+#pragma unroll
+                for (int i = 0; i < 2 * KH; i++) t[i] += ksa_shfl_xor(t[i], 2);
+                if (lane % 4 == 0)
+#pragma unroll
+                    for (int i = 0; i < 2 * KH; i++) {
+                        const int jj = key0 + (i / 2) * 64 + warp * 16 + lane / 4 + (i % 2) * 8;
+                        if (jj < w.nkeys) out[jj] = t[i];
+                    }
+            };
+            /* ping-pong (a.pingpong), as in the lse pass below */
+            const bool pp = a.pingpong;
+            const int n0 = (w.ntiles + 1) / 2, n1 = w.ntiles / 2, npass = cw == 0 ? n1 : n0 - 1;
+            if (pp && cw == 1) asm volatile("bar.arrive 3, 256;\n" ::: "memory");
+            int it = 0;
+            for (int j = cw; j < w.ntiles; j += 2, it++) {
+                float s0[NP], s1[NP];
+                (void)s1; /* one 64-key half at D 256 */
+                wait_k(j);
+                if (pp) asm volatile("bar.sync %0, 256;\n" ::"r"(3 + cw) : "memory");
+                const uint32_t kt = kbase + (j % KS) * C::KV_BYTES;
+                /* two commit groups, one per 64-key half (one when the tile is one half): the first
+                 * half's exponentials run while the second half's product is on the tensor cores */
+                k90_wgmma_fence();
+                kq_keys(s0, kt);
+                k90_wgmma_commit();
+                if constexpr (KH > 1) kq_keys(s1, kt + 64 * 128);
+                k90_wgmma_commit();
+                if (pp && it < npass) asm volatile("bar.arrive %0, 256;\n" ::"r"(3 + (cw ^ 1)) : "memory");
+                k90_wgmma_wait<1>();
+                k90_fence_regs(s0);
+                float t[2 * KH];
+                key_sums(s0, t);
+                k90_pin_before_wait(pin, t[0], t[1]);
+                k90_wgmma_wait<0>();
+                release(&barEmptyK[j % KS]);
+                if constexpr (KH > 1) {
+                    k90_fence_regs(s1);
+                    key_sums(s1, t + 2);
+                }
+                store(t, j * BN);
+            }
+        };
+        if (w.row_end - w.row_begin > 64) pool_tiles(std::integral_constant<int, 128>{});
+        else pool_tiles(std::integral_constant<int, 64>{});
+    } else if constexpr (MODE == K90_LSE) {
+        /* the lse pass, key-split: consumer warpgroup cw takes key tiles cw, cw + 2, ...
          * for all of the CTA's rows (two 64-row products per tile), so the warpgroups never wait for
          * each other inside the loop and one's exponentials run while the other's product is on the
          * tensor cores (the row-split version waited for each product with both warpgroups in step).
-         * LSE merges the two warpgroups' (m, l) per row at the end; POOL sums each tile's columns
-         * inside its warpgroup. K buffer j % 4 belongs to warpgroup j % 2, so no wait can alias a
-         * phase of the other warpgroup's tiles. */
+         * The two warpgroups' (m, l) per row are merged at the end. K buffer j % 4 belongs to
+         * warpgroup j % 2, so no wait can alias a phase of the other warpgroup's tiles. */
         const int nacc = w.row_end - w.row_begin > 64 ? 2 : 1; /* 64-row halves holding rows */
-        float m2[2][2], l2[2][2], r2[2][2];
+        float m2[2][2], l2[2][2];
         int vl2[2][2];
 #pragma unroll
         for (int h = 0; h < 2; h++)
@@ -509,10 +595,7 @@ __global__ void __launch_bounds__(384, 1)
                 const int ps = rr < w.row_end ? w.pos_shift + rr / G : -1;
                 m2[h][hf] = KG_NEG_INF;
                 l2[h][hf] = 0.f;
-                vl2[h][hf] = MODE == K90_POOL ? -1 : a.sparse ? (ps < 0 ? -1 : ps - w.own0 + w.nsel) : ps;
-                r2[h][hf] = KG_NEG_INF;
-                if (MODE == K90_POOL && rr < w.row_end)
-                    r2[h][hf] = a.lse_ws[((int64_t)w.b * a.hq + w.g * G + rr % G) * a.max_lq + rr / G];
+                vl2[h][hf] = a.sparse ? (ps < 0 ? -1 : ps - w.own0 + w.nsel) : ps;
             }
         const uint32_t qb0 = kc_smem_u32(sQ), qb1 = qb0 + 64 * 128;
         /* S = Q K^T for the 64 rows whose Q starts at qb, key tile kt (issued, not committed) */
@@ -524,8 +607,6 @@ __global__ void __launch_bounds__(384, 1)
                                         kk > 0);
             }
         };
-        float *out = MODE == K90_POOL ? pooled + ((int64_t)(w.b * a.hkv + w.g) * ntiles_out + (w.tile - tile0)) * ld : NULL;
-        const int ct = threadIdx.x % 128;
         /* ping-pong (a.pingpong): the warpgroups take turns issuing their products (named barriers
          * 3 and 4, warpgroup 0 first), so their exponentials alternate with the tensor cores' work;
          * with n0 / n1 tiles each, warpgroup 0 passes the turn n1 times and warpgroup 1 n0 - 1 times */
@@ -556,69 +637,16 @@ __global__ void __launch_bounds__(384, 1)
             if (pp && it < npass) asm volatile("bar.arrive %0, 256;\n" ::"r"(3 + (cw ^ 1)) : "memory");
             k90_wgmma_wait<1>();
             k90_fence_regs(s0);
-            if constexpr (MODE == K90_POOL) {
-                /* pooled probabilities: out[j] = sum over the tile's rows of exp2(s - lse2); rows past
-                 * the tile (lse2 -inf) add nothing */
-                constexpr int NV = NS / 2; /* this thread's columns: BN / 4 */
-                float v[NV];
-#pragma unroll
-                for (int i = 0; i < NV; i++) {
-                    const int nb = i / 2, e = i % 2;
-                    float x = 0.f;
-#pragma unroll
-                    for (int hf = 0; hf < 2; hf++)
-                        if (r2[0][hf] != KG_NEG_INF) x += ksa_exp2(fmaf(s0[nb * 4 + hf * 2 + e], sl2, -r2[0][hf]));
-                    v[i] = x;
-                }
-                {
-                    float t = 0.f;
-#pragma unroll
-                    for (int i = 0; i < NV; i++) t += v[i];
-                    k90_pin_before_wait(pin, t, t);
-                }
-                k90_wgmma_wait<0>();
-                release(&barEmptyK[j % KS]);
-                if (nacc > 1) {
-                    k90_fence_regs(s1);
-#pragma unroll
-                    for (int i = 0; i < NV; i++) {
-                        const int nb = i / 2, e = i % 2;
-#pragma unroll
-                        for (int hf = 0; hf < 2; hf++)
-                            if (r2[1][hf] != KG_NEG_INF) v[i] += ksa_exp2(fmaf(s1[nb * 4 + hf * 2 + e], sl2, -r2[1][hf]));
-                    }
-                }
-                /* sum over the warp's 8 row groups (lanes of equal lane % 4) by halving exchanges:
-                 * 28 shuffles instead of 96; each lane ends with NV / 8 column sums */
-                k90_fold_half<NV / 2, 16>(v, lane);
-                k90_fold_half<NV / 4, 8>(v, lane);
-                k90_fold_half<NV / 8, 4>(v, lane);
-                float *red = sRed + (cw * 2 + (it & 1)) * 4 * BN; /* [4 warps][BN], two per warpgroup */
-                const int ib = (NV / 8) * ((lane >> 2) & 1) + (NV / 4) * ((lane >> 3) & 1) + (NV / 2) * ((lane >> 4) & 1);
-#pragma unroll
-                for (int i = 0; i < NV / 8; i++) {
-                    const int idx = ib + i;
-                    red[warp * BN + (idx / 2) * 8 + (lane % 4) * 2 + idx % 2] = v[i];
-                }
-                /* the warpgroup's 4 warps (its own named barrier); the other buffer is written next,
-                 * and this one again only after the next barrier, which every reader has passed */
-                asm volatile("bar.sync %0, 128;\n" ::"r"(5 + cw) : "memory");
-                if (ct < BN) {
-                    const int jj = j * BN + ct;
-                    if (jj < w.nkeys) out[jj] = red[ct] + red[BN + ct] + red[2 * BN + ct] + red[3 * BN + ct];
-                }
-            } else {
-                float alpha[2];
-                softmax(s0, j, m2[0], l2[0], vl2[0], alpha);
-                k90_wgmma_wait<0>();
-                release(&barEmptyK[j % KS]);
-                if (nacc > 1) {
-                    k90_fence_regs(s1);
-                    softmax(s1, j, m2[1], l2[1], vl2[1], alpha);
-                }
+            float alpha[2];
+            softmax(s0, j, m2[0], l2[0], vl2[0], alpha);
+            k90_wgmma_wait<0>();
+            release(&barEmptyK[j % KS]);
+            if (nacc > 1) {
+                k90_fence_regs(s1);
+                softmax(s1, j, m2[1], l2[1], vl2[1], alpha);
             }
         }
-        if constexpr (MODE == K90_LSE) {
+        {
             /* merge: warpgroup 1 hands its (m, l) per row to warpgroup 0, which writes the lse */
             float *sM = sRed; /* [BM rows][2] */
 #pragma unroll
