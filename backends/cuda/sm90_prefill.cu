@@ -1,6 +1,6 @@
 /* sm90_prefill.cu: Hopper (sm_90a) prefill kernels: warpgroup MMA (wgmma) with a warp-specialised
  * pipeline, for the dense causal pass, the sparse pass (the Kascade tile's selected keys + its own
- * keys), the lse-only pass and the pooled-score pass of anchor layers. Same contract and argument
+ * keys), the lse-only pass (k90_prefill) and the pooled-score pass (k90_pooled) of anchor layers. Same contract and argument
  * block (ksa_gpu_args) as the mma.sync kernels of flash_prefill.cu, which stay the sm_80 path and the
  * fallback for views that are not 16-byte aligned.
  *
@@ -19,12 +19,11 @@
  *    order); ptxas still waits for both before the softmax unless k90_pin_before_wait keeps the
  *    softmax ahead of the second wait, which only D 256 does (measured faster there, 2-4% slower at
  *    D 64 and D 128).
- *  - the lse-only pass (LSE) and the pooled-score pass (POOL: the candidate keys of one query tile,
- *    exp2(s - lse2) summed over the tile's rows per key) have no P V, so their consumers split the
- *    keys instead of the rows: each warpgroup takes every second key tile for all 128 rows, the two
- *    run unsynchronised (one's exponentials overlap the other's products), and LSE merges their
- *    (m, l) at the end. POOL computes the transpose, S^T = K Q^T (keys as the MMA rows), so a key's
- *    sum over the tile's rows stays inside a quad of lanes.
+ *  - the lse-only pass (LSE) has no P V, so its consumers split the keys instead of the rows: each
+ *    warpgroup takes every second key tile for all 128 rows, the two run unsynchronised (one's
+ *    exponentials overlap the other's products), and their (m, l) are merged at the end.
+ *  - the pooled-score pass (k90_pooled: the candidate keys of one query tile, exp2(s - lse2) summed
+ *    over the tile's rows per key) is a kernel of its own with three consumer warpgroups; see there.
  * Register budget: setmaxnreg gives the producer 56 and each consumer thread 224 registers (40 / 232
  * made the gathering producer spill its row offsets: L1TEX stalls in the reuse pass). */
 #include <float.h>
@@ -55,14 +54,14 @@ template <int D> struct k90_cfg {
     static constexpr int KV_BYTES = BN * D * 2;     /* one K or V tile */
     static constexpr int SMEM = 1024 + Q_BYTES + (KS + VS) * KV_BYTES; /* 1024: room to align the base */
     static constexpr int THREADS = 384;
-    /* the lse and pooled passes (key-split: no V ring): 4 K buffers, two per consumer warpgroup, and
-     * the lse pass's merge buffer ([BM rows][m, l] floats) */
+    /* the lse pass (key-split: no V ring): 4 K buffers, two per consumer warpgroup, and its merge
+     * buffer ([BM rows][m, l] floats) */
     static constexpr int KS_SPLIT = 4;
     static constexpr int RED_BYTES = BM * 2 * 4;
     static constexpr int SMEM_SPLIT = 1024 + Q_BYTES + KS_SPLIT * KV_BYTES + RED_BYTES;
 };
 
-/* the three pass kinds of one kernel template */
+/* the pass kinds: FLASH and LSE are k90_prefill's, POOL is k90_pooled's (k90_setup serves all three) */
 enum { K90_FLASH = 0, K90_LSE = 1, K90_POOL = 2 };
 template <int D, int MODE> static constexpr int k90_smem(void) { return MODE == K90_FLASH ? k90_cfg<D>::SMEM : k90_cfg<D>::SMEM_SPLIT; }
 
@@ -100,10 +99,9 @@ template <int N> static __device__ __forceinline__ void k90_fence_regs(uint32_t 
  * back to back, every MUFU.EX2 after them). A shared-memory store stays ahead of the wait, so
  * storing a value that every exponential of the step feeds (the row sums) keeps the step before
  * it. slot: this consumer thread's 8 bytes of a scratch array nothing reads. Used where it measured
- * faster (bench/NOTES.md, twentieth session): the pooled pass (-3%) and the D 256 flash step (-4%);
- * at D 64 / 128 the pinned flash step was 2-4% slower and the lse pass did not move. The transposed
- * pooled pass keeps it (twenty-first session, call 3: anchor D128 0.5-0.7% faster with it, D64 / D256
- * / G1 0.5-2.5% slower, inside those shapes' spread). */
+ * faster (bench/NOTES.md, twentieth session): the D 256 flash step (-4%); at D 64 / 128 the pinned
+ * flash step was 2-4% slower and the lse pass did not move. (The pooled pass used it too until it
+ * became k90_pooled, whose warpgroups have one product in flight and so one wait per step.) */
 static __device__ __forceinline__ void k90_pin_before_wait(uint32_t slot, float x0, float x1)
 {
     asm volatile("st.shared.v2.f32 [%0], {%1, %2};\n" ::"r"(slot), "f"(x0), "f"(x1) : "memory");
@@ -245,12 +243,12 @@ static __device__ __forceinline__ void k90_store_lse(const ksa_gpu_args &a, cons
 
 #endif /* KC_SM90_BODY */
 
-/* tma: K / V tiles by TMA through tmK / tmV (dense keys of a uniform contiguous batch); pooled,
- * tile0, ld: POOL's output (pooled[(b*Hkv + g) * ntiles + tile - tile0][j], leading dimension ld) */
+/* tma: K / V tiles by TMA through tmK / tmV (dense keys of a uniform contiguous batch); MODE FLASH
+ * or LSE */
 template <int D, typename T, int MODE>
 __global__ void __launch_bounds__(384, 1)
     k90_prefill(const __grid_constant__ ksa_gpu_args a, const __grid_constant__ CUtensorMap tmK, const __grid_constant__ CUtensorMap tmV,
-                int tma, float *pooled, int tile0, int ntiles_out, int64_t ld)
+                int tma)
 {
 #if defined(KC_SM90_BODY)
     using C = k90_cfg<D>;
@@ -261,8 +259,9 @@ __global__ void __launch_bounds__(384, 1)
     __shared__ const char *rowK[3][BN], *rowV[WITH_V ? 3 : 1][BN]; /* cp.async path: row addresses of 3 key tiles */
     __shared__ __align__(8) float2 pinSlot[256]; /* k90_pin_before_wait's stores, one per consumer thread */
 
+    static_assert(MODE != K90_POOL, "the pooled pass is k90_pooled");
     k90_work w;
-    if (!k90_setup<BN, MODE>(a, w, tile0)) return;
+    if (!k90_setup<BN, MODE>(a, w, 0)) return;
     const int G = a.group;
     char *smem = (char *)(((uintptr_t)k90_smem_raw + 1023) & ~(uintptr_t)1023);
     char *sQ = smem;
@@ -374,7 +373,7 @@ __global__ void __launch_bounds__(384, 1)
     /* list entry n is visible to a row when n < vis_all (selected keys) or n <= vis_lim[row] (dense:
      * the causal limit; sparse: the tile's own keys up to the row's position); FLASH's rows here, the
      * split passes set up their own */
-    const int vis_all = MODE == K90_POOL ? w.nkeys : a.sparse ? w.nsel : 0;
+    const int vis_all = a.sparse ? w.nsel : 0;
     int vis_lim[2];
 #pragma unroll
     for (int hf = 0; hf < 2; hf++) {
@@ -483,101 +482,7 @@ __global__ void __launch_bounds__(384, 1)
 
     kc_bar_wait(&barQ, 0);
     kc_fence_async_smem();
-    if constexpr (MODE == K90_POOL) {
-        /* the pooled pass, transposed: S^T = K Q^T, the 64-key halves of a key tile as the MMA rows
-         * (A = K from its ring) and the tile's query rows as the columns (B = Q). A key's pooled
-         * probability, the sum over the tile's rows of exp2(s - lse2), is then a row sum: the
-         * thread's own columns and two quad exchanges, where the Q K^T layout needed column sums
-         * across the warp's row groups and the warpgroup's 4 warps (shuffles, a shared buffer and a
-         * named barrier per tile). The candidates all lie before the tile's first query: no mask.
-         * Consumer warpgroup cw takes key tiles cw, cw + 2, ... as the lse pass does; NQ, the
-         * product's N, is 64 when the tile has at most 64 rows (G 1 and 2 at tile 32). */
-        auto pool_tiles = [&](auto nq_const) {
-            constexpr int NQ = decltype(nq_const)::value;
-            constexpr int NP = NQ / 2;  /* accumulator floats per thread per 64-key half */
-            constexpr int KH = BN / 64; /* 64-key halves per key tile */
-            /* -lse2 of this thread's columns c = 8 (i / 2) + 2 (lane % 4) + i % 2; -inf for a column
-             * with no row (its Q row is zero, so its score is 0 and its exp2 is 0) or a row whose lse
-             * is -inf (it adds nothing) */
-            float nlse[NP / 2];
-#pragma unroll
-            for (int i = 0; i < NP / 2; i++) {
-                const int rr = w.row_begin + (i / 2) * 8 + (lane % 4) * 2 + (i % 2);
-                float v = KG_NEG_INF;
-                if (rr < w.row_end) {
-                    const float r = a.lse_ws[((int64_t)w.b * a.hq + w.g * G + rr % G) * a.max_lq + rr / G];
-                    if (r != KG_NEG_INF) v = -r;
-                }
-                nlse[i] = v;
-            }
-            const uint32_t qb = kc_smem_u32(sQ);
-            /* S^T for the 64 keys whose K rows start at kh (issued, not committed) */
-            auto kq_keys = [&](float (&s)[NP], uint32_t kh) {
-#pragma unroll
-                for (int kk = 0; kk < D / 16; kk++) {
-                    const uint32_t off = (kk % 4) * 32;
-                    kc_wgmma_ss<NQ, T>::run(s, k90_desc(kh + (kk / 4) * BN * 128 + off, 16, 1024), k90_desc(qb + (kk / 4) * BM * 128 + off, 16, 1024),
-                                            kk > 0);
-                }
-            };
-            /* this thread's partial sums of its two keys of the half (its rows hf 0 / 1) */
-            auto key_sums = [&](const float (&s)[NP], float *t) {
-                t[0] = 0.f;
-                t[1] = 0.f;
-#pragma unroll
-                for (int i = 0; i < NP; i++) t[(i >> 1) & 1] += ksa_exp2(fmaf(s[i], sl2, nlse[(i >> 2) * 2 + (i & 1)]));
-            };
-            float *out = pooled + ((int64_t)(w.b * a.hkv + w.g) * ntiles_out + (w.tile - tile0)) * ld;
-            /* the quad's sums of the tile's keys (t: [half][hf]; independent exchanges, issued together),
-             * stored by the quad's first lane */
-            auto store = [&](float (&t)[2 * KH], int key0) {
-#pragma unroll
-                for (int i = 0; i < 2 * KH; i++) t[i] += ksa_shfl_xor(t[i], 1);
-#pragma unroll
-                for (int i = 0; i < 2 * KH; i++) t[i] += ksa_shfl_xor(t[i], 2);
-                if (lane % 4 == 0)
-#pragma unroll
-                    for (int i = 0; i < 2 * KH; i++) {
-                        const int jj = key0 + (i / 2) * 64 + warp * 16 + lane / 4 + (i % 2) * 8;
-                        if (jj < w.nkeys) out[jj] = t[i];
-                    }
-            };
-            /* ping-pong (a.pingpong), as in the lse pass below */
-            const bool pp = a.pingpong;
-            const int n0 = (w.ntiles + 1) / 2, n1 = w.ntiles / 2, npass = cw == 0 ? n1 : n0 - 1;
-            if (pp && cw == 1) asm volatile("bar.arrive 3, 256;\n" ::: "memory");
-            int it = 0;
-            for (int j = cw; j < w.ntiles; j += 2, it++) {
-                float s0[NP], s1[NP];
-                (void)s1; /* one 64-key half at D 256 */
-                wait_k(j);
-                if (pp) asm volatile("bar.sync %0, 256;\n" ::"r"(3 + cw) : "memory");
-                const uint32_t kt = kbase + (j % KS) * C::KV_BYTES;
-                /* two commit groups, one per 64-key half (one when the tile is one half): the first
-                 * half's exponentials run while the second half's product is on the tensor cores */
-                k90_wgmma_fence();
-                kq_keys(s0, kt);
-                k90_wgmma_commit();
-                if constexpr (KH > 1) kq_keys(s1, kt + 64 * 128);
-                k90_wgmma_commit();
-                if (pp && it < npass) asm volatile("bar.arrive %0, 256;\n" ::"r"(3 + (cw ^ 1)) : "memory");
-                k90_wgmma_wait<1>();
-                k90_fence_regs(s0);
-                float t[2 * KH];
-                key_sums(s0, t);
-                k90_pin_before_wait(pin, t[0], t[1]);
-                k90_wgmma_wait<0>();
-                release(&barEmptyK[j % KS]);
-                if constexpr (KH > 1) {
-                    k90_fence_regs(s1);
-                    key_sums(s1, t + 2);
-                }
-                store(t, j * BN);
-            }
-        };
-        if (w.row_end - w.row_begin > 64) pool_tiles(std::integral_constant<int, 128>{});
-        else pool_tiles(std::integral_constant<int, 64>{});
-    } else if constexpr (MODE == K90_LSE) {
+    if constexpr (MODE == K90_LSE) {
         /* the lse pass, key-split: consumer warpgroup cw takes key tiles cw, cw + 2, ...
          * for all of the CTA's rows (two 64-row products per tile), so the warpgroups never wait for
          * each other inside the loop and one's exponentials run while the other's product is on the
@@ -780,6 +685,173 @@ __global__ void __launch_bounds__(384, 1)
 #endif
 }
 
+/* ------------------------------------------------------------------ the pooled pass */
+/* POOL with three consumer warpgroups: per candidate key of a query tile, exp2(s - lse2) summed over
+ * the tile's rows, computed as S^T = K Q^T (the keys are the wgmma's M rows, A = K straight from its
+ * ring; the tile's rows are its N columns, B = Q; N 64 when the tile has at most 64 rows), so a
+ * key's sum is the thread's own columns plus two quad exchanges. K arrives in 64-key units, one
+ * product each; consumer warpgroup c takes units c, c + 3, ... with one product in flight, and the
+ * three warpgroups (3 warps per scheduler besides the producer's) hide each other's product waits
+ * and exponential latencies. The candidates all lie before the tile's first query: no mask. */
+template <int D> struct k90_pool_cfg {
+    static constexpr int BM = KC_PREFILL_ROWS;       /* the tile's rows (the product's N at most) */
+    static constexpr int BN = 64;                    /* keys per K unit: one m64 product */
+    static constexpr int CW = 3;                     /* consumer warpgroups */
+    static constexpr int KS = CW * (D == 64 ? 3 : D == 128 ? 2 : 1); /* K buffers: a fixed set per warpgroup */
+    static constexpr int Q_BYTES = BM * D * 2;
+    static constexpr int KV_BYTES = BN * D * 2;
+    static constexpr int SMEM = 1024 + Q_BYTES + KS * KV_BYTES;
+    static constexpr int THREADS = 128 * (CW + 1);
+};
+
+template <int D, typename T>
+__global__ void __launch_bounds__(512, 1)
+    k90_pooled(const __grid_constant__ ksa_gpu_args a, const __grid_constant__ CUtensorMap tmK, int tma, float *pooled, int tile0,
+               int ntiles_out, int64_t ld)
+{
+#if defined(KC_SM90_BODY)
+    using C = k90_pool_cfg<D>;
+    constexpr int BM = C::BM, BN = C::BN, KS = C::KS, CW = C::CW, CH = D / 8;
+    extern __shared__ __align__(16) unsigned char k90p_smem_raw[];
+    __shared__ __align__(8) uint64_t barQ, barFull[KS], barEmpty[KS];
+    __shared__ const char *rowK[3][BN]; /* cp.async path: row addresses of 3 units */
+
+    k90_work w;
+    if (!k90_setup<BN, K90_POOL>(a, w, tile0)) return;
+    const int G = a.group;
+    char *smem = (char *)(((uintptr_t)k90p_smem_raw + 1023) & ~(uintptr_t)1023);
+    char *sQ = smem;
+    char *sK = sQ + C::Q_BYTES; /* [KS][KV_BYTES] */
+
+    if (threadIdx.x == 0) {
+        kc_bar_init(&barQ, 128);
+        for (int s = 0; s < KS; s++) {
+            kc_bar_init(&barFull[s], tma ? 1 : 128);
+            kc_bar_init(&barEmpty[s], 4); /* the owning warpgroup's 4 warps */
+        }
+        kc_fence_bar_init();
+    }
+    __syncthreads();
+
+    const int wg = threadIdx.x / 128;
+    if (wg == 0) {
+        /* ---------------------------------------------------------- producer */
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 56;\n");
+        const int pt = threadIdx.x;
+        const uint16_t *q = (const uint16_t *)a.q;
+        for (int c = pt; c < BM * CH; c += 128) {
+            const int r = c / CH, ch = c % CH, rr = w.row_begin + r;
+            const uint16_t *src = (const uint16_t *)a.zero_src;
+            if (rr < w.row_end) {
+                const int i = rr / G, h = w.g * G + rr % G;
+                src = q + (int64_t)w.b * a.q_s.batch + (int64_t)(w.qrow0 + i) * a.q_s.token + (int64_t)h * a.q_s.head + ch * 8;
+            }
+            kg_copy16(sQ + kc_sw128(BM, r, ch), src, rr < w.row_end ? 16 : 0);
+        }
+        kc_bar_arrive_cpasync(&barQ);
+        auto load_k = [&](int n) {
+            kc_bar_wait(&barEmpty[n % KS], ((n / KS) & 1) ^ 1);
+            char *dst = sK + (n % KS) * C::KV_BYTES;
+            if (tma) {
+                if (pt == 0) {
+                    kc_bar_expect_tx(&barFull[n % KS], C::KV_BYTES);
+#pragma unroll
+                    for (int cb = 0; cb < D / 64; cb++)
+                        kc_tma_load_4d(dst + cb * BN * 128, &tmK, cb * 64, w.g, w.krow0 + n * BN, w.b, &barFull[n % KS]);
+                }
+            } else {
+                k90_copy_tile<D, BN>(a, rowK[n % 3], dst, pt, (n + 1) * BN <= w.nkeys);
+                kc_bar_arrive_cpasync(&barFull[n % KS]);
+            }
+        };
+        if (tma && pt != 0) {
+            asm volatile("cp.async.wait_all;\n" ::: "memory");
+            return;
+        }
+        int key_next = -1;
+        if (!tma) {
+            k90_tile_rows<BN, K90_POOL>(a, w, pt < BN ? k90_key<K90_POOL>(a, w, pt) : -1, rowK[0], NULL, pt);
+            key_next = pt < BN ? k90_key<K90_POOL>(a, w, BN + pt) : -1;
+            k90_producer_sync();
+        }
+        load_k(0);
+        for (int j = 0; j + 1 < w.ntiles; j++) {
+            if (!tma) {
+                const int key_after = pt < BN ? k90_key<K90_POOL>(a, w, (j + 2) * BN + pt) : -1;
+                /* slot (j + 1) % 3 was last read for unit j - 2, before the last sync */
+                k90_tile_rows<BN, K90_POOL>(a, w, key_next, rowK[(j + 1) % 3], NULL, pt);
+                key_next = key_after;
+                k90_producer_sync();
+            }
+            load_k(j + 1);
+        }
+        asm volatile("cp.async.wait_all;\n" ::: "memory");
+        return;
+    }
+
+    /* -------------------------------------------------------------- consumers */
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 152;\n");
+    const int cw = wg - 1;
+    const int warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32;
+    const float sl2 = a.scale_log2;
+    const uint32_t qb = kc_smem_u32(sQ), kbase = kc_smem_u32(sK);
+    float *out = pooled + ((int64_t)(w.b * a.hkv + w.g) * ntiles_out + (w.tile - tile0)) * ld;
+    kc_bar_wait(&barQ, 0);
+    kc_fence_async_smem();
+    auto units = [&](auto nq_const) {
+        constexpr int NQ = decltype(nq_const)::value;
+        constexpr int NP = NQ / 2; /* accumulator floats per thread */
+        /* -lse2 of this thread's columns c = 8 (i / 2) + 2 (lane % 4) + i % 2; -inf for a column with
+         * no row (its Q row is zero, so its score is 0 and its exp2 is 0) or a row whose lse is -inf */
+        float nlse[NP / 2];
+#pragma unroll
+        for (int i = 0; i < NP / 2; i++) {
+            const int rr = w.row_begin + (i / 2) * 8 + (lane % 4) * 2 + (i % 2);
+            float v = KG_NEG_INF;
+            if (rr < w.row_end) {
+                const float r = a.lse_ws[((int64_t)w.b * a.hq + w.g * G + rr % G) * a.max_lq + rr / G];
+                if (r != KG_NEG_INF) v = -r;
+            }
+            nlse[i] = v;
+        }
+        for (int u = cw; u < w.ntiles; u += CW) {
+            float s[NP];
+            kc_bar_wait(&barFull[u % KS], (u / KS) & 1);
+            if (!tma) kc_fence_async_smem();
+            const uint32_t kt = kbase + (u % KS) * C::KV_BYTES;
+            k90_wgmma_fence();
+#pragma unroll
+            for (int kk = 0; kk < D / 16; kk++) {
+                const uint32_t off = (kk % 4) * 32;
+                kc_wgmma_ss<NQ, T>::run(s, k90_desc(kt + (kk / 4) * BN * 128 + off, 16, 1024), k90_desc(qb + (kk / 4) * BM * 128 + off, 16, 1024),
+                                        kk > 0);
+            }
+            k90_wgmma_commit();
+            k90_wgmma_wait<0>();
+            k90_fence_regs(s);
+            __syncwarp();
+            if (lane == 0) kc_bar_arrive(&barEmpty[u % KS]);
+            float t[2] = {0.f, 0.f}; /* this thread's two keys (rows hf 0 / 1 of the unit) */
+#pragma unroll
+            for (int i = 0; i < NP; i++) t[(i >> 1) & 1] += ksa_exp2(fmaf(s[i], sl2, nlse[(i >> 2) * 2 + (i & 1)]));
+#pragma unroll
+            for (int hf = 0; hf < 2; hf++) {
+                t[hf] += ksa_shfl_xor(t[hf], 1);
+                t[hf] += ksa_shfl_xor(t[hf], 2);
+            }
+            if (lane % 4 == 0)
+#pragma unroll
+                for (int hf = 0; hf < 2; hf++) {
+                    const int jj = u * BN + warp * 16 + lane / 4 + hf * 8;
+                    if (jj < w.nkeys) out[jj] = t[hf];
+                }
+        }
+    };
+    if (w.row_end - w.row_begin > 64) units(std::integral_constant<int, 128>{});
+    else units(std::integral_constant<int, 64>{});
+#endif
+}
+
 /* ------------------------------------------------------------------ host side */
 /* cuTensorMapEncodeTiled from the driver, through the runtime (the plugin links no libcuda) */
 static PFN_cuTensorMapEncodeTiled_v12000 k90_encode_fn(void)
@@ -846,7 +918,7 @@ extern "C" int kc_tma_paged_maps(const ksa_gpu_args *a, int head_dim, int box_ro
 }
 
 template <int D, typename T, int MODE>
-static int k90_launch_t(const ksa_gpu_args *a, float *pooled, int tile0, int ntiles, int64_t ld, cudaStream_t st)
+static int k90_launch_t(const ksa_gpu_args *a, cudaStream_t st)
 {
     using C = k90_cfg<D>;
     static unsigned done; /* devices this kernel was configured on */
@@ -856,36 +928,45 @@ static int k90_launch_t(const ksa_gpu_args *a, float *pooled, int tile0, int nti
     memset(&mk, 0, sizeof mk);
     memset(&mv, 0, sizeof mv);
     const int tma = kc_tma_kv_maps(a, D, k90_cfg<D>::BN, &mk, &mv);
-    dim3 grid;
-    if (MODE == K90_POOL)
-        grid = dim3((unsigned)ntiles, (unsigned)a->hkv, (unsigned)a->batch);
-    else
-        grid = dim3((unsigned)kc_prefill_chunks(a), (unsigned)a->hkv, (unsigned)a->batch);
+    const dim3 grid((unsigned)kc_prefill_chunks(a), (unsigned)a->hkv, (unsigned)a->batch);
     /* the softmax keeps raw-score maxima, which needs a positive normal scale: a subnormal one (scale
      * below 1e-38, every weight equal either way) is raised to the smallest normal float */
     ksa_gpu_args ka = *a;
     if (!(ka.scale_log2 >= FLT_MIN)) ka.scale_log2 = FLT_MIN;
-    k90_prefill<D, T, MODE><<<grid, C::THREADS, k90_smem<D, MODE>(), st>>>(ka, mk, mv, tma, pooled, tile0, ntiles, ld);
+    k90_prefill<D, T, MODE><<<grid, C::THREADS, k90_smem<D, MODE>(), st>>>(ka, mk, mv, tma);
     return (int)cudaGetLastError();
 }
 template <int D, typename T> static int k90_launch_d(const ksa_gpu_args *a, cudaStream_t st)
 {
-    return a->lse_only ? k90_launch_t<D, T, K90_LSE>(a, NULL, 0, 0, 0, st) : k90_launch_t<D, T, K90_FLASH>(a, NULL, 0, 0, 0, st);
+    return a->lse_only ? k90_launch_t<D, T, K90_LSE>(a, st) : k90_launch_t<D, T, K90_FLASH>(a, st);
 }
 
 template <int D, typename T>
 static int k90_launch_pooled(const ksa_gpu_args *a, float *pooled, int tile0, int ntiles, int64_t ld, cudaStream_t st)
 {
-    return k90_launch_t<D, T, K90_POOL>(a, pooled, tile0, ntiles, ld, st);
+    using C = k90_pool_cfg<D>;
+    static unsigned done; /* devices this kernel was configured on */
+    cudaError_t e = kg_allow_smem(k90_pooled<D, T>, &done);
+    if (e != cudaSuccess) return (int)e;
+    CUtensorMap mk, mv;
+    memset(&mk, 0, sizeof mk);
+    memset(&mv, 0, sizeof mv);
+    const int tma = kc_tma_kv_maps(a, D, C::BN, &mk, &mv);
+    ksa_gpu_args ka = *a;
+    if (!(ka.scale_log2 >= FLT_MIN)) ka.scale_log2 = FLT_MIN;
+    k90_pooled<D, T><<<dim3((unsigned)ntiles, (unsigned)a->hkv, (unsigned)a->batch), C::THREADS, C::SMEM, st>>>(ka, mk, tma, pooled, tile0, ntiles, ld);
+    return (int)cudaGetLastError();
 }
 
 extern "C" size_t kc_sm90_prefill_smem(int head_dim)
 {
     /* the largest of the three passes */
-#define K90_SMEM_MAX(D) (k90_cfg<D>::SMEM > k90_cfg<D>::SMEM_SPLIT ? k90_cfg<D>::SMEM : k90_cfg<D>::SMEM_SPLIT)
+#define K90_SMEM_MAX2(D) (k90_cfg<D>::SMEM > k90_cfg<D>::SMEM_SPLIT ? k90_cfg<D>::SMEM : k90_cfg<D>::SMEM_SPLIT)
+#define K90_SMEM_MAX(D) (K90_SMEM_MAX2(D) > k90_pool_cfg<D>::SMEM ? K90_SMEM_MAX2(D) : k90_pool_cfg<D>::SMEM)
     return head_dim == 64 ? (size_t)K90_SMEM_MAX(64)
                           : head_dim == 128 ? (size_t)K90_SMEM_MAX(128) : head_dim == 256 ? (size_t)K90_SMEM_MAX(256) : 0;
 #undef K90_SMEM_MAX
+#undef K90_SMEM_MAX2
 }
 
 extern "C" int kc_launch_sm90_prefill(const ksa_gpu_args *a, const ksa_gpu_call *c)
