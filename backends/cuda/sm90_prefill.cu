@@ -19,13 +19,12 @@
  *    order); ptxas still waits for both before the softmax unless k90_pin_before_wait keeps the
  *    softmax ahead of the second wait, which only D 256 does (measured faster there, 2-4% slower at
  *    D 64 and D 128).
- *  - the lse-only pass (LSE) has no P V, so its consumers split the keys instead of the rows: each
- *    warpgroup takes every second key tile for all 128 rows, the two run unsynchronised (one's
- *    exponentials overlap the other's products), and their (m, l) are merged at the end.
- *  - the pooled-score pass (k90_pooled: the candidate keys of one query tile, exp2(s - lse2) summed
- *    over the tile's rows per key) is a kernel of its own with three consumer warpgroups; see there.
+ *  - the lse-only pass (k90_lse) and the pooled-score pass (k90_pooled: the candidate keys of one
+ *    query tile, exp2(s - lse2) summed over the tile's rows per key) have no P V; they are kernels
+ *    of their own with three consumer warpgroups over K units (see "the unit kernels").
  * Register budget: setmaxnreg gives the producer 56 and each consumer thread 224 registers (40 / 232
- * made the gathering producer spill its row offsets: L1TEX stalls in the reuse pass). */
+ * made the gathering producer spill its row offsets: L1TEX stalls in the reuse pass); the unit
+ * kernels' 512 threads get 56 and 152. */
 #include <float.h>
 #include <stdio.h>
 #include <string.h>
@@ -54,16 +53,11 @@ template <int D> struct k90_cfg {
     static constexpr int KV_BYTES = BN * D * 2;     /* one K or V tile */
     static constexpr int SMEM = 1024 + Q_BYTES + (KS + VS) * KV_BYTES; /* 1024: room to align the base */
     static constexpr int THREADS = 384;
-    /* the lse pass (key-split: no V ring): 4 K buffers, two per consumer warpgroup, and its merge
-     * buffer ([BM rows][m, l] floats) */
-    static constexpr int KS_SPLIT = 4;
-    static constexpr int RED_BYTES = BM * 2 * 4;
-    static constexpr int SMEM_SPLIT = 1024 + Q_BYTES + KS_SPLIT * KV_BYTES + RED_BYTES;
 };
 
-/* the pass kinds: FLASH and LSE are k90_prefill's, POOL is k90_pooled's (k90_setup serves all three) */
+/* the pass kinds, for the helpers all three kernels share: FLASH is k90_prefill's, LSE k90_lse's and
+ * POOL k90_pooled's */
 enum { K90_FLASH = 0, K90_LSE = 1, K90_POOL = 2 };
-template <int D, int MODE> static constexpr int k90_smem(void) { return MODE == K90_FLASH ? k90_cfg<D>::SMEM : k90_cfg<D>::SMEM_SPLIT; }
 
 /* device helpers: compiled only in the sm_90a pass (the kernel is an empty shell for sm_80) */
 #if defined(KC_SM90_BODY)
@@ -106,9 +100,10 @@ static __device__ __forceinline__ void k90_pin_before_wait(uint32_t slot, float 
 {
     asm volatile("st.shared.v2.f32 [%0], {%1, %2};\n" ::"r"(slot), "f"(x0), "f"(x1) : "memory");
 }
-/* named barriers: 1 = the 128 producer threads, 2 = the 256 consumer threads */
+/* named barriers: 1 = the 128 producer threads; 2 = k90_lse's 384 consumer threads (its merge); 3, 4 =
+ * k90_prefill's ping-pong turns */
 static __device__ __forceinline__ void k90_producer_sync(void) { asm volatile("bar.sync 1, 128;\n" ::: "memory"); }
-static __device__ __forceinline__ void k90_consumer_sync(void) { asm volatile("bar.sync 2, 256;\n" ::: "memory"); }
+static __device__ __forceinline__ void k90_lse_consumer_sync(void) { asm volatile("bar.sync 2, 384;\n" ::: "memory"); }
 
 /* rows and key list of a CTA: FLASH / LSE follow flash_prefill.cu's kc_cta_rows (dense: 128 rows
  * of the flattened (query, head) rows; sparse: the rows of one query tile); POOL: the rows of
@@ -243,23 +238,23 @@ static __device__ __forceinline__ void k90_store_lse(const ksa_gpu_args &a, cons
 
 #endif /* KC_SM90_BODY */
 
-/* tma: K / V tiles by TMA through tmK / tmV (dense keys of a uniform contiguous batch); MODE FLASH
- * or LSE */
-template <int D, typename T, int MODE>
+/* the flash pass (dense or sparse); tma: K / V tiles by TMA through tmK / tmV (dense keys of a
+ * uniform contiguous batch) */
+template <int D, typename T>
 __global__ void __launch_bounds__(384, 1)
     k90_prefill(const __grid_constant__ ksa_gpu_args a, const __grid_constant__ CUtensorMap tmK, const __grid_constant__ CUtensorMap tmV,
                 int tma)
 {
 #if defined(KC_SM90_BODY)
     using C = k90_cfg<D>;
-    constexpr int BM = C::BM, BN = C::BN, KS = MODE == K90_FLASH ? C::KS : C::KS_SPLIT, VS = C::VS, CH = C::CH;
-    constexpr bool WITH_V = MODE == K90_FLASH;
+    constexpr int MODE = K90_FLASH;
+    constexpr int BM = C::BM, BN = C::BN, KS = C::KS, VS = C::VS, CH = C::CH;
+    constexpr bool WITH_V = true;
     extern __shared__ __align__(16) unsigned char k90_smem_raw[];
     __shared__ __align__(8) uint64_t barQ, barFullK[KS], barEmptyK[KS], barFullV[VS], barEmptyV[VS];
     __shared__ const char *rowK[3][BN], *rowV[WITH_V ? 3 : 1][BN]; /* cp.async path: row addresses of 3 key tiles */
     __shared__ __align__(8) float2 pinSlot[256]; /* k90_pin_before_wait's stores, one per consumer thread */
 
-    static_assert(MODE != K90_POOL, "the pooled pass is k90_pooled");
     k90_work w;
     if (!k90_setup<BN, MODE>(a, w, 0)) return;
     const int G = a.group;
@@ -267,7 +262,6 @@ __global__ void __launch_bounds__(384, 1)
     char *sQ = smem;
     char *sK = sQ + C::Q_BYTES;          /* [KS][KV_BYTES] */
     char *sV = sK + KS * C::KV_BYTES;    /* [VS][KV_BYTES] */
-    float *sRed = (float *)sV;           /* split passes (no V ring): LSE's merge */
 
     if (threadIdx.x == 0) {
         /* full barriers: one expect_tx arrival (TMA) or the 128 producer threads' cp.async arrivals;
@@ -275,7 +269,7 @@ __global__ void __launch_bounds__(384, 1)
         kc_bar_init(&barQ, 128);
         for (int s = 0; s < KS; s++) {
             kc_bar_init(&barFullK[s], tma ? 1 : 128);
-            kc_bar_init(&barEmptyK[s], MODE == K90_FLASH ? 8 : 4); /* split passes: one warpgroup per tile */
+            kc_bar_init(&barEmptyK[s], 8);
         }
         for (int s = 0; s < VS; s++) {
             kc_bar_init(&barFullV[s], tma ? 1 : 128);
@@ -436,16 +430,10 @@ __global__ void __launch_bounds__(384, 1)
                 mx[hf] = fmaxf(mx[hf], x);
             }
         }
-        /* m and mx are raw scores (scale_log2 > 0 keeps the order); base is in the log2 domain. The lse
-         * pass keeps (m, l) per lane (over the lane's own columns) and merges the row's four lanes at
-         * the end: no quad shuffles in its loop. P V needs one base per row, so the others share it. */
+        /* m and mx are raw scores (scale_log2 > 0 keeps the order); base is in the log2 domain, one per
+         * row (P V needs it) */
         float base[2];
-        if constexpr (MODE == K90_LSE) {
-#pragma unroll
-            for (int hf = 0; hf < 2; hf++) kc_softmax_rebase(m[hf], mx[hf], sl2, base[hf], alpha[hf]);
-        } else {
-            kc_quad_softmax_step(m, mx, sl2, base, alpha);
-        }
+        kc_quad_softmax_step(m, mx, sl2, base, alpha);
         float sum[2] = {0.f, 0.f};
 #pragma unroll
         for (int i = 0; i < NS; i++) {
@@ -482,114 +470,7 @@ __global__ void __launch_bounds__(384, 1)
 
     kc_bar_wait(&barQ, 0);
     kc_fence_async_smem();
-    if constexpr (MODE == K90_LSE) {
-        /* the lse pass, key-split: consumer warpgroup cw takes key tiles cw, cw + 2, ...
-         * for all of the CTA's rows (two 64-row products per tile), so the warpgroups never wait for
-         * each other inside the loop and one's exponentials run while the other's product is on the
-         * tensor cores (the row-split version waited for each product with both warpgroups in step).
-         * The two warpgroups' (m, l) per row are merged at the end. K buffer j % 4 belongs to
-         * warpgroup j % 2, so no wait can alias a phase of the other warpgroup's tiles. */
-        const int nacc = w.row_end - w.row_begin > 64 ? 2 : 1; /* 64-row halves holding rows */
-        float m2[2][2], l2[2][2];
-        int vl2[2][2];
-#pragma unroll
-        for (int h = 0; h < 2; h++)
-#pragma unroll
-            for (int hf = 0; hf < 2; hf++) {
-                const int rr = w.row_begin + h * 64 + warp * 16 + lane / 4 + hf * 8;
-                const int ps = rr < w.row_end ? w.pos_shift + rr / G : -1;
-                m2[h][hf] = KG_NEG_INF;
-                l2[h][hf] = 0.f;
-                vl2[h][hf] = a.sparse ? (ps < 0 ? -1 : ps - w.own0 + w.nsel) : ps;
-            }
-        const uint32_t qb0 = kc_smem_u32(sQ), qb1 = qb0 + 64 * 128;
-        /* S = Q K^T for the 64 rows whose Q starts at qb, key tile kt (issued, not committed) */
-        auto qk_rows = [&](float (&s)[NS], uint32_t qb, uint32_t kt) {
-#pragma unroll
-            for (int kk = 0; kk < D / 16; kk++) {
-                const uint32_t off = (kk % 4) * 32;
-                kc_wgmma_ss<BN, T>::run(s, k90_desc(qb + (kk / 4) * BM * 128 + off, 16, 1024), k90_desc(kt + (kk / 4) * BN * 128 + off, 16, 1024),
-                                        kk > 0);
-            }
-        };
-        /* ping-pong (a.pingpong): the warpgroups take turns issuing their products (named barriers
-         * 3 and 4, warpgroup 0 first), so their exponentials alternate with the tensor cores' work;
-         * with n0 / n1 tiles each, warpgroup 0 passes the turn n1 times and warpgroup 1 n0 - 1 times */
-        const bool pp = a.pingpong;
-        const int n0 = (w.ntiles + 1) / 2, n1 = w.ntiles / 2, npass = cw == 0 ? n1 : n0 - 1;
-        if (pp && cw == 1) asm volatile("bar.arrive 3, 256;\n" ::: "memory");
-        int it = 0;
-        for (int j = cw; j < w.ntiles; j += 2, it++) {
-            float s0[NS], s1[NS];
-            wait_k(j);
-            if (pp) asm volatile("bar.sync %0, 256;\n" ::"r"(3 + cw) : "memory");
-            const uint32_t kt = kbase + (j % KS) * C::KV_BYTES;
-            /* two commit groups, one per 64-row half: the first half's exponentials run while the
-             * second half's product is on the tensor cores (one branch per row count: a condition
-             * between the products makes ptxas fence each one; one row half commits an empty group) */
-            if (nacc > 1) {
-                k90_wgmma_fence();
-                qk_rows(s0, qb0, kt);
-                k90_wgmma_commit();
-                qk_rows(s1, qb1, kt);
-                k90_wgmma_commit();
-            } else {
-                k90_wgmma_fence();
-                qk_rows(s0, qb0, kt);
-                k90_wgmma_commit();
-                k90_wgmma_commit();
-            }
-            if (pp && it < npass) asm volatile("bar.arrive %0, 256;\n" ::"r"(3 + (cw ^ 1)) : "memory");
-            k90_wgmma_wait<1>();
-            k90_fence_regs(s0);
-            float alpha[2];
-            softmax(s0, j, m2[0], l2[0], vl2[0], alpha);
-            k90_wgmma_wait<0>();
-            release(&barEmptyK[j % KS]);
-            if (nacc > 1) {
-                k90_fence_regs(s1);
-                softmax(s1, j, m2[1], l2[1], vl2[1], alpha);
-            }
-        }
-        {
-            /* merge: warpgroup 1 hands its (m, l) per row to warpgroup 0, which writes the lse */
-            float *sM = sRed; /* [BM rows][2] */
-#pragma unroll
-            for (int h = 0; h < 2; h++)
-#pragma unroll
-                for (int hf = 0; hf < 2; hf++) {
-                    /* the row's four lanes, each with its own (m, l) */
-                    float mq = fmaxf(m2[h][hf], ksa_shfl_xor(m2[h][hf], 1));
-                    mq = fmaxf(mq, ksa_shfl_xor(mq, 2));
-                    const float bq = mq == KG_NEG_INF ? 0.f : mq * sl2;
-                    float lq = l2[h][hf] * ksa_exp2(fmaf(m2[h][hf], sl2, -bq)); /* a lane with m -inf adds 0 */
-                    lq += ksa_shfl_xor(lq, 1);
-                    lq += ksa_shfl_xor(lq, 2);
-                    m2[h][hf] = mq;
-                    l2[h][hf] = lq;
-                    const int row = h * 64 + warp * 16 + lane / 4 + hf * 8;
-                    if (cw == 1 && lane % 4 == 0) {
-                        sM[row * 2] = m2[h][hf];
-                        sM[row * 2 + 1] = l2[h][hf];
-                    }
-                }
-            k90_consumer_sync();
-            if (cw == 0 && lane % 4 == 0) {
-#pragma unroll
-                for (int h = 0; h < 2; h++)
-#pragma unroll
-                    for (int hf = 0; hf < 2; hf++) {
-                        const int row = h * 64 + warp * 16 + lane / 4 + hf * 8, rr = w.row_begin + row;
-                        if (rr >= w.row_end) continue;
-                        const float mo = sM[row * 2], lo = sM[row * 2 + 1]; /* raw-score maxima */
-                        const float mt = fmaxf(m2[h][hf], mo), base = mt == KG_NEG_INF ? 0.f : mt * sl2;
-                        const float lt = l2[h][hf] * ksa_exp2(fmaf(m2[h][hf], sl2, -base)) + lo * ksa_exp2(fmaf(mo, sl2, -base));
-                        const float lse2 = lt != 0.f ? base + ksa_log2(lt) : KG_NEG_INF;
-                        k90_store_lse(a, w, rr / G, w.g * G + rr % G, lse2);
-                    }
-            }
-        }
-    } else {
+    {
         /* ping-pong (a.pingpong): the two consumer warpgroups take turns issuing their products
          * (named barriers 3 and 4), so one's softmax runs while the other's GEMMs use the tensor cores;
          * warpgroup 0 goes first, and each passes the turn after every issue point but warpgroup 1's last */
@@ -649,7 +530,7 @@ __global__ void __launch_bounds__(384, 1)
     }
 
     /* ---------------------------------------------------------- epilogue (o, lse; the split passes wrote theirs) */
-    if constexpr (MODE == K90_FLASH) {
+    {
 #pragma unroll
         for (int hf = 0; hf < 2; hf++) {
             float lt = l[hf];
@@ -685,8 +566,77 @@ __global__ void __launch_bounds__(384, 1)
 #endif
 }
 
+/* ------------------------------------------------------------------ the unit kernels */
+/* k90_pooled and k90_lse: one producer warpgroup and three consumer warpgroups; K arrives in units
+ * of BN keys into a ring of KS slots, unit n in slot n % KS; consumer warpgroup c takes units c,
+ * c + 3, ..., so with KS a multiple of 3 every slot has one consumer, whose parity waits can never
+ * see a phase of another warpgroup's units. */
+
+/* the producer warpgroup: Q rows (zero past the CTA's last row) with cp.async, then the K units once
+ * their slots are free (TMA by thread 0, or 16-byte cp.async by all 128 threads for gathered, paged
+ * and ragged keys, the row offsets read one unit ahead) */
+#if defined(KC_SM90_BODY)
+template <int D, int BN, int KS, int MODE>
+static __device__ __forceinline__ void k90_unit_producer(const ksa_gpu_args &a, const k90_work &w, const CUtensorMap *tmK, int tma, char *sQ,
+                                                         char *sK, uint64_t *barQ, uint64_t *barFull, uint64_t *barEmpty,
+                                                         const char *(*rowK)[BN])
+{
+    constexpr int BM = KC_PREFILL_ROWS, CH = D / 8, KV_BYTES = BN * D * 2;
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 56;\n");
+    const int pt = threadIdx.x, G = a.group;
+    const uint16_t *q = (const uint16_t *)a.q;
+    for (int c = pt; c < BM * CH; c += 128) {
+        const int r = c / CH, ch = c % CH, rr = w.row_begin + r;
+        const uint16_t *src = (const uint16_t *)a.zero_src;
+        if (rr < w.row_end) {
+            const int i = rr / G, h = w.g * G + rr % G;
+            src = q + (int64_t)w.b * a.q_s.batch + (int64_t)(w.qrow0 + i) * a.q_s.token + (int64_t)h * a.q_s.head + ch * 8;
+        }
+        kg_copy16(sQ + kc_sw128(BM, r, ch), src, rr < w.row_end ? 16 : 0);
+    }
+    kc_bar_arrive_cpasync(barQ);
+    auto load_k = [&](int n) {
+        kc_bar_wait(&barEmpty[n % KS], ((n / KS) & 1) ^ 1);
+        char *dst = sK + (n % KS) * KV_BYTES;
+        if (tma) {
+            if (pt == 0) {
+                kc_bar_expect_tx(&barFull[n % KS], KV_BYTES);
+#pragma unroll
+                for (int cb = 0; cb < D / 64; cb++)
+                    kc_tma_load_4d(dst + cb * BN * 128, tmK, cb * 64, w.g, w.krow0 + n * BN, w.b, &barFull[n % KS]);
+            }
+        } else {
+            k90_copy_tile<D, BN>(a, rowK[n % 3], dst, pt, (n + 1) * BN <= w.nkeys);
+            kc_bar_arrive_cpasync(&barFull[n % KS]);
+        }
+    };
+    if (tma && pt != 0) {
+        asm volatile("cp.async.wait_all;\n" ::: "memory");
+        return;
+    }
+    int key_next = -1;
+    if (!tma) {
+        k90_tile_rows<BN, MODE>(a, w, pt < BN ? k90_key<MODE>(a, w, pt) : -1, rowK[0], NULL, pt);
+        key_next = pt < BN ? k90_key<MODE>(a, w, BN + pt) : -1;
+        k90_producer_sync();
+    }
+    load_k(0);
+    for (int j = 0; j + 1 < w.ntiles; j++) {
+        if (!tma) {
+            const int key_after = pt < BN ? k90_key<MODE>(a, w, (j + 2) * BN + pt) : -1;
+            /* slot (j + 1) % 3 was last read for unit j - 2, before the last sync */
+            k90_tile_rows<BN, MODE>(a, w, key_next, rowK[(j + 1) % 3], NULL, pt);
+            key_next = key_after;
+            k90_producer_sync();
+        }
+        load_k(j + 1);
+    }
+    asm volatile("cp.async.wait_all;\n" ::: "memory");
+}
+#endif /* KC_SM90_BODY */
+
 /* ------------------------------------------------------------------ the pooled pass */
-/* POOL with three consumer warpgroups: per candidate key of a query tile, exp2(s - lse2) summed over
+/* POOL with three consumer warpgroups (see the unit kernels above): per candidate key of a query tile, exp2(s - lse2) summed over
  * the tile's rows, computed as S^T = K Q^T (the keys are the wgmma's M rows, A = K straight from its
  * ring; the tile's rows are its N columns, B = Q; N 64 when the tile has at most 64 rows), so a
  * key's sum is the thread's own columns plus two quad exchanges. K arrives in 64-key units, one
@@ -711,7 +661,7 @@ __global__ void __launch_bounds__(512, 1)
 {
 #if defined(KC_SM90_BODY)
     using C = k90_pool_cfg<D>;
-    constexpr int BM = C::BM, BN = C::BN, KS = C::KS, CW = C::CW, CH = D / 8;
+    constexpr int BM = C::BM, BN = C::BN, KS = C::KS, CW = C::CW;
     extern __shared__ __align__(16) unsigned char k90p_smem_raw[];
     __shared__ __align__(8) uint64_t barQ, barFull[KS], barEmpty[KS];
     __shared__ const char *rowK[3][BN]; /* cp.async path: row addresses of 3 units */
@@ -735,57 +685,7 @@ __global__ void __launch_bounds__(512, 1)
 
     const int wg = threadIdx.x / 128;
     if (wg == 0) {
-        /* ---------------------------------------------------------- producer */
-        asm volatile("setmaxnreg.dec.sync.aligned.u32 56;\n");
-        const int pt = threadIdx.x;
-        const uint16_t *q = (const uint16_t *)a.q;
-        for (int c = pt; c < BM * CH; c += 128) {
-            const int r = c / CH, ch = c % CH, rr = w.row_begin + r;
-            const uint16_t *src = (const uint16_t *)a.zero_src;
-            if (rr < w.row_end) {
-                const int i = rr / G, h = w.g * G + rr % G;
-                src = q + (int64_t)w.b * a.q_s.batch + (int64_t)(w.qrow0 + i) * a.q_s.token + (int64_t)h * a.q_s.head + ch * 8;
-            }
-            kg_copy16(sQ + kc_sw128(BM, r, ch), src, rr < w.row_end ? 16 : 0);
-        }
-        kc_bar_arrive_cpasync(&barQ);
-        auto load_k = [&](int n) {
-            kc_bar_wait(&barEmpty[n % KS], ((n / KS) & 1) ^ 1);
-            char *dst = sK + (n % KS) * C::KV_BYTES;
-            if (tma) {
-                if (pt == 0) {
-                    kc_bar_expect_tx(&barFull[n % KS], C::KV_BYTES);
-#pragma unroll
-                    for (int cb = 0; cb < D / 64; cb++)
-                        kc_tma_load_4d(dst + cb * BN * 128, &tmK, cb * 64, w.g, w.krow0 + n * BN, w.b, &barFull[n % KS]);
-                }
-            } else {
-                k90_copy_tile<D, BN>(a, rowK[n % 3], dst, pt, (n + 1) * BN <= w.nkeys);
-                kc_bar_arrive_cpasync(&barFull[n % KS]);
-            }
-        };
-        if (tma && pt != 0) {
-            asm volatile("cp.async.wait_all;\n" ::: "memory");
-            return;
-        }
-        int key_next = -1;
-        if (!tma) {
-            k90_tile_rows<BN, K90_POOL>(a, w, pt < BN ? k90_key<K90_POOL>(a, w, pt) : -1, rowK[0], NULL, pt);
-            key_next = pt < BN ? k90_key<K90_POOL>(a, w, BN + pt) : -1;
-            k90_producer_sync();
-        }
-        load_k(0);
-        for (int j = 0; j + 1 < w.ntiles; j++) {
-            if (!tma) {
-                const int key_after = pt < BN ? k90_key<K90_POOL>(a, w, (j + 2) * BN + pt) : -1;
-                /* slot (j + 1) % 3 was last read for unit j - 2, before the last sync */
-                k90_tile_rows<BN, K90_POOL>(a, w, key_next, rowK[(j + 1) % 3], NULL, pt);
-                key_next = key_after;
-                k90_producer_sync();
-            }
-            load_k(j + 1);
-        }
-        asm volatile("cp.async.wait_all;\n" ::: "memory");
+        k90_unit_producer<D, BN, KS, K90_POOL>(a, w, &tmK, tma, sQ, sK, &barQ, barFull, barEmpty, rowK);
         return;
     }
 
@@ -849,6 +749,177 @@ __global__ void __launch_bounds__(512, 1)
     };
     if (w.row_end - w.row_begin > 64) units(std::integral_constant<int, 128>{});
     else units(std::integral_constant<int, 64>{});
+#endif
+}
+
+/* ------------------------------------------------------------------ the lse pass */
+/* LSE with three consumer warpgroups (see the unit kernels above): the per-row log-sum-exp of the
+ * CTA's rows (128 (query, head) rows, as k90_prefill's) over their visible keys, K in units of BN
+ * keys. Consumer warpgroup c takes units c, c + 3, ... for all of the CTA's rows, one 64-row product
+ * in flight (S = Q K^T, m64nBN), and keeps a running (m, l) per lane over the lane's own columns;
+ * at the end a row's four lanes and the three warpgroups are merged. One slot per warpgroup: the
+ * slot is released as soon as its last product is done, before that half's exponentials. */
+template <int D> struct k90_lse_cfg {
+    static constexpr int BM = KC_PREFILL_ROWS;
+    static constexpr int BN = D <= 128 ? 128 : 64;   /* keys per K unit */
+    static constexpr int CW = 3;
+    static constexpr int KS = CW;                    /* one slot per consumer warpgroup */
+    static constexpr int Q_BYTES = BM * D * 2;
+    static constexpr int KV_BYTES = BN * D * 2;
+    static constexpr int SMEM = 1024 + Q_BYTES + KS * KV_BYTES;
+    static constexpr int THREADS = 128 * (CW + 1);
+    static_assert(CW * BM * 2 * 4 <= Q_BYTES, "the merge reuses Q's shared memory");
+};
+
+/* one 64-row half's step of the lse pass: mask list entries n0.. (visible when n < vis_all or n <=
+ * vis_lim[row]; full: every entry visible), then the running maximum and sum per lane over its own
+ * columns (raw-score maxima, scale folded into the exponent) */
+#if defined(KC_SM90_BODY)
+template <int NS>
+static __device__ __forceinline__ void k90_lse_step(float (&s)[NS], int n0, bool full, int vis_all, const int (&vis_lim)[2], int lane, float sl2,
+                                                    float (&m)[2], float (&l)[2])
+{
+    float mx[2] = {KG_NEG_INF, KG_NEG_INF};
+    if (full) {
+#pragma unroll
+        for (int i = 0; i < NS; i++) mx[(i >> 1) & 1] = fmaxf(mx[(i >> 1) & 1], s[i]);
+    } else {
+#pragma unroll
+        for (int i = 0; i < NS; i++) {
+            const int n = n0 + (i >> 2) * 8 + (lane % 4) * 2 + (i & 1), hf = (i >> 1) & 1;
+            const float x = (n < vis_all || n <= vis_lim[hf]) ? s[i] : KG_NEG_INF;
+            s[i] = x;
+            mx[hf] = fmaxf(mx[hf], x);
+        }
+    }
+    float base[2], alpha[2], sum[2] = {0.f, 0.f};
+#pragma unroll
+    for (int hf = 0; hf < 2; hf++) kc_softmax_rebase(m[hf], mx[hf], sl2, base[hf], alpha[hf]);
+#pragma unroll
+    for (int i = 0; i < NS; i++) sum[(i >> 1) & 1] += ksa_exp2(fmaf(s[i], sl2, -base[(i >> 1) & 1]));
+#pragma unroll
+    for (int hf = 0; hf < 2; hf++) l[hf] = l[hf] * alpha[hf] + sum[hf];
+}
+#endif /* KC_SM90_BODY */
+
+template <int D, typename T>
+__global__ void __launch_bounds__(512, 1) k90_lse(const __grid_constant__ ksa_gpu_args a, const __grid_constant__ CUtensorMap tmK, int tma)
+{
+#if defined(KC_SM90_BODY)
+    using C = k90_lse_cfg<D>;
+    constexpr int BM = C::BM, BN = C::BN, KS = C::KS, CW = C::CW, NS = BN / 2;
+    extern __shared__ __align__(16) unsigned char k90l_smem_raw[];
+    __shared__ __align__(8) uint64_t barQ, barFull[KS], barEmpty[KS];
+    __shared__ const char *rowK[3][BN]; /* cp.async path: row addresses of 3 units */
+
+    k90_work w;
+    if (!k90_setup<BN, K90_LSE>(a, w, 0)) return;
+    const int G = a.group;
+    char *smem = (char *)(((uintptr_t)k90l_smem_raw + 1023) & ~(uintptr_t)1023);
+    char *sQ = smem;
+    char *sK = sQ + C::Q_BYTES; /* [KS][KV_BYTES] */
+
+    if (threadIdx.x == 0) {
+        kc_bar_init(&barQ, 128);
+        for (int s = 0; s < KS; s++) {
+            kc_bar_init(&barFull[s], tma ? 1 : 128);
+            kc_bar_init(&barEmpty[s], 4); /* the owning warpgroup's 4 warps */
+        }
+        kc_fence_bar_init();
+    }
+    __syncthreads();
+
+    const int wg = threadIdx.x / 128;
+    if (wg == 0) {
+        k90_unit_producer<D, BN, KS, K90_LSE>(a, w, &tmK, tma, sQ, sK, &barQ, barFull, barEmpty, rowK);
+        return;
+    }
+
+    /* -------------------------------------------------------------- consumers */
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 152;\n");
+    const int cw = wg - 1;
+    const int warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32;
+    const float sl2 = a.scale_log2;
+    const uint32_t qb = kc_smem_u32(sQ), kbase = kc_smem_u32(sK);
+    const int nacc = w.row_end - w.row_begin > 64 ? 2 : 1; /* 64-row halves holding rows */
+    const int vis_all = a.sparse ? w.nsel : 0;
+    float m[2][2], l[2][2];
+    int vl[2][2];
+#pragma unroll
+    for (int h = 0; h < 2; h++)
+#pragma unroll
+        for (int hf = 0; hf < 2; hf++) {
+            const int rr = w.row_begin + h * 64 + warp * 16 + lane / 4 + hf * 8;
+            const int ps = rr < w.row_end ? w.pos_shift + rr / G : -1;
+            m[h][hf] = KG_NEG_INF;
+            l[h][hf] = 0.f;
+            vl[h][hf] = a.sparse ? (ps < 0 ? -1 : ps - w.own0 + w.nsel) : ps;
+        }
+    kc_bar_wait(&barQ, 0);
+    kc_fence_async_smem();
+    for (int u = cw; u < w.ntiles; u += CW) {
+        kc_bar_wait(&barFull[u % KS], (u / KS) & 1);
+        if (!tma) kc_fence_async_smem();
+        const uint32_t kt = kbase + (u % KS) * C::KV_BYTES;
+        const int n0 = u * BN;
+        const bool full = a.sparse ? n0 + BN <= w.nsel : n0 + BN - 1 <= w.pos_min;
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            if (h >= nacc) break;
+            float s[NS];
+            k90_wgmma_fence();
+#pragma unroll
+            for (int kk = 0; kk < D / 16; kk++) {
+                const uint32_t off = (kk % 4) * 32;
+                kc_wgmma_ss<BN, T>::run(s, k90_desc(qb + h * 64 * 128 + (kk / 4) * BM * 128 + off, 16, 1024),
+                                        k90_desc(kt + (kk / 4) * BN * 128 + off, 16, 1024), kk > 0);
+            }
+            k90_wgmma_commit();
+            k90_wgmma_wait<0>();
+            k90_fence_regs(s);
+            if (h == nacc - 1) {
+                __syncwarp();
+                if (lane == 0) kc_bar_arrive(&barEmpty[u % KS]);
+            }
+            k90_lse_step(s, n0, full, vis_all, vl[h], lane, sl2, m[h], l[h]);
+        }
+    }
+    /* merge: a row's four lanes (each with its own (m, l)), then the three warpgroups through the
+     * shared memory Q used (every product has completed once all consumers pass the barrier) */
+    float *sM = (float *)sQ; /* [CW][BM rows][m, l] */
+    k90_lse_consumer_sync();
+#pragma unroll
+    for (int h = 0; h < 2; h++)
+#pragma unroll
+        for (int hf = 0; hf < 2; hf++) {
+            float mq = fmaxf(m[h][hf], ksa_shfl_xor(m[h][hf], 1));
+            mq = fmaxf(mq, ksa_shfl_xor(mq, 2));
+            const float bq = mq == KG_NEG_INF ? 0.f : mq * sl2;
+            float lq = l[h][hf] * ksa_exp2(fmaf(m[h][hf], sl2, -bq)); /* a lane with m -inf adds 0 */
+            lq += ksa_shfl_xor(lq, 1);
+            lq += ksa_shfl_xor(lq, 2);
+            const int row = h * 64 + warp * 16 + lane / 4 + hf * 8;
+            if (lane % 4 == 0) {
+                sM[(cw * BM + row) * 2] = mq;
+                sM[(cw * BM + row) * 2 + 1] = lq;
+            }
+        }
+    k90_lse_consumer_sync();
+    const int row = threadIdx.x - 128; /* consumer threads 0 .. BM - 1 write one row each */
+    if (row < BM) {
+        const int rr = w.row_begin + row;
+        if (rr < w.row_end) {
+            float mt = KG_NEG_INF;
+#pragma unroll
+            for (int c = 0; c < CW; c++) mt = fmaxf(mt, sM[(c * BM + row) * 2]); /* raw-score maxima */
+            const float base = mt == KG_NEG_INF ? 0.f : mt * sl2;
+            float lt = 0.f;
+#pragma unroll
+            for (int c = 0; c < CW; c++) lt += sM[(c * BM + row) * 2 + 1] * ksa_exp2(fmaf(sM[(c * BM + row) * 2], sl2, -base));
+            const float lse2 = lt != 0.f ? base + ksa_log2(lt) : KG_NEG_INF;
+            k90_store_lse(a, w, rr / G, w.g * G + rr % G, lse2);
+        }
+    }
 #endif
 }
 
@@ -917,12 +988,12 @@ extern "C" int kc_tma_paged_maps(const ksa_gpu_args *a, int head_dim, int box_ro
            k90_make_map(mv, a->v, a->dtype, head_dim, a->hkv, a->page_size, a->kv_pages, a->v_s.page, a->v_s, box_rows);
 }
 
-template <int D, typename T, int MODE>
-static int k90_launch_t(const ksa_gpu_args *a, cudaStream_t st)
+template <int D, typename T>
+static int k90_launch_flash(const ksa_gpu_args *a, cudaStream_t st)
 {
     using C = k90_cfg<D>;
     static unsigned done; /* devices this kernel was configured on */
-    cudaError_t e = kg_allow_smem(k90_prefill<D, T, MODE>, &done);
+    cudaError_t e = kg_allow_smem(k90_prefill<D, T>, &done);
     if (e != cudaSuccess) return (int)e;
     CUtensorMap mk, mv;
     memset(&mk, 0, sizeof mk);
@@ -933,12 +1004,28 @@ static int k90_launch_t(const ksa_gpu_args *a, cudaStream_t st)
      * below 1e-38, every weight equal either way) is raised to the smallest normal float */
     ksa_gpu_args ka = *a;
     if (!(ka.scale_log2 >= FLT_MIN)) ka.scale_log2 = FLT_MIN;
-    k90_prefill<D, T, MODE><<<grid, C::THREADS, k90_smem<D, MODE>(), st>>>(ka, mk, mv, tma);
+    k90_prefill<D, T><<<grid, C::THREADS, C::SMEM, st>>>(ka, mk, mv, tma);
+    return (int)cudaGetLastError();
+}
+template <int D, typename T> static int k90_launch_lse(const ksa_gpu_args *a, cudaStream_t st)
+{
+    using C = k90_lse_cfg<D>;
+    static unsigned done; /* devices this kernel was configured on */
+    cudaError_t e = kg_allow_smem(k90_lse<D, T>, &done);
+    if (e != cudaSuccess) return (int)e;
+    CUtensorMap mk, mv;
+    memset(&mk, 0, sizeof mk);
+    memset(&mv, 0, sizeof mv);
+    const int tma = kc_tma_kv_maps(a, D, C::BN, &mk, &mv);
+    ksa_gpu_args ka = *a;
+    if (!(ka.scale_log2 >= FLT_MIN)) ka.scale_log2 = FLT_MIN;
+    k90_lse<D, T><<<dim3((unsigned)kc_prefill_chunks(a), (unsigned)a->hkv, (unsigned)a->batch), C::THREADS, C::SMEM, st>>>(ka, mk, tma);
     return (int)cudaGetLastError();
 }
 template <int D, typename T> static int k90_launch_d(const ksa_gpu_args *a, cudaStream_t st)
 {
-    return a->lse_only ? k90_launch_t<D, T, K90_LSE>(a, st) : k90_launch_t<D, T, K90_FLASH>(a, st);
+    if (a->lse_only) return k90_launch_lse<D, T>(a, st);
+    return k90_launch_flash<D, T>(a, st);
 }
 
 template <int D, typename T>
@@ -961,12 +1048,12 @@ static int k90_launch_pooled(const ksa_gpu_args *a, float *pooled, int tile0, in
 extern "C" size_t kc_sm90_prefill_smem(int head_dim)
 {
     /* the largest of the three passes */
-#define K90_SMEM_MAX2(D) (k90_cfg<D>::SMEM > k90_cfg<D>::SMEM_SPLIT ? k90_cfg<D>::SMEM : k90_cfg<D>::SMEM_SPLIT)
-#define K90_SMEM_MAX(D) (K90_SMEM_MAX2(D) > k90_pool_cfg<D>::SMEM ? K90_SMEM_MAX2(D) : k90_pool_cfg<D>::SMEM)
+#define K90_SMEM_MAX3(D) (k90_cfg<D>::SMEM > k90_pool_cfg<D>::SMEM ? k90_cfg<D>::SMEM : k90_pool_cfg<D>::SMEM)
+#define K90_SMEM_MAX(D) (K90_SMEM_MAX3(D) > k90_lse_cfg<D>::SMEM ? K90_SMEM_MAX3(D) : k90_lse_cfg<D>::SMEM)
     return head_dim == 64 ? (size_t)K90_SMEM_MAX(64)
                           : head_dim == 128 ? (size_t)K90_SMEM_MAX(128) : head_dim == 256 ? (size_t)K90_SMEM_MAX(256) : 0;
 #undef K90_SMEM_MAX
-#undef K90_SMEM_MAX2
+#undef K90_SMEM_MAX3
 }
 
 extern "C" int kc_launch_sm90_prefill(const ksa_gpu_args *a, const ksa_gpu_call *c)
