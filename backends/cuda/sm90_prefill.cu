@@ -633,6 +633,31 @@ static __device__ __forceinline__ void k90_unit_producer(const ksa_gpu_args &a, 
     }
     asm volatile("cp.async.wait_all;\n" ::: "memory");
 }
+
+/* the unit kernels' start: the barriers (full: one expect_tx arrival by TMA or the producer's 128
+ * cp.async arrivals; empty: the owning warpgroup's 4 warps), then the producer warpgroup loads the
+ * CTA's Q and K units and returns true; the consumers get their registers and false */
+template <int D, int BN, int KS, int MODE>
+static __device__ __forceinline__ bool k90_unit_start(const ksa_gpu_args &a, const k90_work &w, const CUtensorMap *tmK, int tma, char *sQ,
+                                                      char *sK, uint64_t *barQ, uint64_t *barFull, uint64_t *barEmpty,
+                                                      const char *(*rowK)[BN])
+{
+    if (threadIdx.x == 0) {
+        kc_bar_init(barQ, 128);
+        for (int s = 0; s < KS; s++) {
+            kc_bar_init(&barFull[s], tma ? 1 : 128);
+            kc_bar_init(&barEmpty[s], 4);
+        }
+        kc_fence_bar_init();
+    }
+    __syncthreads();
+    if (threadIdx.x < 128) {
+        k90_unit_producer<D, BN, KS, MODE>(a, w, tmK, tma, sQ, sK, barQ, barFull, barEmpty, rowK);
+        return true;
+    }
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 152;\n");
+    return false;
+}
 #endif /* KC_SM90_BODY */
 
 /* ------------------------------------------------------------------ the pooled pass */
@@ -673,25 +698,10 @@ __global__ void __launch_bounds__(512, 1)
     char *sQ = smem;
     char *sK = sQ + C::Q_BYTES; /* [KS][KV_BYTES] */
 
-    if (threadIdx.x == 0) {
-        kc_bar_init(&barQ, 128);
-        for (int s = 0; s < KS; s++) {
-            kc_bar_init(&barFull[s], tma ? 1 : 128);
-            kc_bar_init(&barEmpty[s], 4); /* the owning warpgroup's 4 warps */
-        }
-        kc_fence_bar_init();
-    }
-    __syncthreads();
-
-    const int wg = threadIdx.x / 128;
-    if (wg == 0) {
-        k90_unit_producer<D, BN, KS, K90_POOL>(a, w, &tmK, tma, sQ, sK, &barQ, barFull, barEmpty, rowK);
-        return;
-    }
+    if (k90_unit_start<D, BN, KS, K90_POOL>(a, w, &tmK, tma, sQ, sK, &barQ, barFull, barEmpty, rowK)) return;
 
     /* -------------------------------------------------------------- consumers */
-    asm volatile("setmaxnreg.inc.sync.aligned.u32 152;\n");
-    const int cw = wg - 1;
+    const int cw = threadIdx.x / 128 - 1;
     const int warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32;
     const float sl2 = a.scale_log2;
     const uint32_t qb = kc_smem_u32(sQ), kbase = kc_smem_u32(sK);
@@ -819,25 +829,10 @@ __global__ void __launch_bounds__(512, 1) k90_lse(const __grid_constant__ ksa_gp
     char *sQ = smem;
     char *sK = sQ + C::Q_BYTES; /* [KS][KV_BYTES] */
 
-    if (threadIdx.x == 0) {
-        kc_bar_init(&barQ, 128);
-        for (int s = 0; s < KS; s++) {
-            kc_bar_init(&barFull[s], tma ? 1 : 128);
-            kc_bar_init(&barEmpty[s], 4); /* the owning warpgroup's 4 warps */
-        }
-        kc_fence_bar_init();
-    }
-    __syncthreads();
-
-    const int wg = threadIdx.x / 128;
-    if (wg == 0) {
-        k90_unit_producer<D, BN, KS, K90_LSE>(a, w, &tmK, tma, sQ, sK, &barQ, barFull, barEmpty, rowK);
-        return;
-    }
+    if (k90_unit_start<D, BN, KS, K90_LSE>(a, w, &tmK, tma, sQ, sK, &barQ, barFull, barEmpty, rowK)) return;
 
     /* -------------------------------------------------------------- consumers */
-    asm volatile("setmaxnreg.inc.sync.aligned.u32 152;\n");
-    const int cw = wg - 1;
+    const int cw = threadIdx.x / 128 - 1;
     const int warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32;
     const float sl2 = a.scale_log2;
     const uint32_t qb = kc_smem_u32(sQ), kbase = kc_smem_u32(sK);
@@ -1045,15 +1040,16 @@ static int k90_launch_pooled(const ksa_gpu_args *a, float *pooled, int tile0, in
     return (int)cudaGetLastError();
 }
 
+/* the largest shared-memory need of the three sm_90a prefill kernels at head_dim D */
+template <int D> static constexpr int k90_smem_max(void)
+{
+    const int flash = k90_cfg<D>::SMEM, lse = k90_lse_cfg<D>::SMEM, pool = k90_pool_cfg<D>::SMEM;
+    const int m = flash > lse ? flash : lse;
+    return m > pool ? m : pool;
+}
 extern "C" size_t kc_sm90_prefill_smem(int head_dim)
 {
-    /* the largest of the three passes */
-#define K90_SMEM_MAX3(D) (k90_cfg<D>::SMEM > k90_pool_cfg<D>::SMEM ? k90_cfg<D>::SMEM : k90_pool_cfg<D>::SMEM)
-#define K90_SMEM_MAX(D) (K90_SMEM_MAX3(D) > k90_lse_cfg<D>::SMEM ? K90_SMEM_MAX3(D) : k90_lse_cfg<D>::SMEM)
-    return head_dim == 64 ? (size_t)K90_SMEM_MAX(64)
-                          : head_dim == 128 ? (size_t)K90_SMEM_MAX(128) : head_dim == 256 ? (size_t)K90_SMEM_MAX(256) : 0;
-#undef K90_SMEM_MAX
-#undef K90_SMEM_MAX3
+    return head_dim == 64 ? (size_t)k90_smem_max<64>() : head_dim == 128 ? (size_t)k90_smem_max<128>() : head_dim == 256 ? (size_t)k90_smem_max<256>() : 0;
 }
 
 extern "C" int kc_launch_sm90_prefill(const ksa_gpu_args *a, const ksa_gpu_call *c)
