@@ -1,8 +1,9 @@
 /* sm90_prefill.cu: Hopper (sm_90a) prefill kernels: warpgroup MMA (wgmma) with a warp-specialised
- * pipeline, for the dense causal pass, the sparse pass (the Kascade tile's selected keys + its own
- * keys), the lse-only pass (k90_prefill) and the pooled-score pass (k90_pooled) of anchor layers. Same contract and argument
- * block (ksa_gpu_args) as the mma.sync kernels of flash_prefill.cu, which stay the sm_80 path and the
- * fallback for views that are not 16-byte aligned.
+ * pipeline, for the dense causal pass and the sparse pass (the Kascade tile's selected keys + its own
+ * keys) in k90_prefill, and the lse-only pass (k90_lse) and the pooled-score pass (k90_pooled) of
+ * anchor layers. Same contract and argument block (ksa_gpu_args) as the mma.sync kernels of
+ * flash_prefill.cu, which stay the sm_80 path and the fallback for views that are not 16-byte
+ * aligned.
  *
  * One CTA = 3 warpgroups (384 threads) owning up to 128 MMA rows (a row is a (query, head of the
  * GQA group) pair, as in flash_prefill.cu):
@@ -48,7 +49,6 @@ template <int D> struct k90_cfg {
     static constexpr int BN = D <= 128 ? 128 : 64;  /* keys per K / V tile */
     static constexpr int KS = D == 64 ? 4 : D == 128 ? 3 : 2; /* K ring buffers */
     static constexpr int VS = D == 64 ? 4 : 2;                /* V ring buffers */
-    static constexpr int CH = D / 8;                /* 16-byte chunks per row */
     static constexpr int Q_BYTES = BM * D * 2;
     static constexpr int KV_BYTES = BN * D * 2;     /* one K or V tile */
     static constexpr int SMEM = 1024 + Q_BYTES + (KS + VS) * KV_BYTES; /* 1024: room to align the base */
@@ -236,6 +236,68 @@ static __device__ __forceinline__ void k90_store_lse(const ksa_gpu_args &a, cons
     if (a.lse_ws) a.lse_ws[((int64_t)w.b * a.hq + h) * a.max_lq + i] = lse2;
 }
 
+/* producer: the CTA's BM Q rows (zero past its last row) into 128-byte-swizzled shared memory with
+ * 16-byte cp.async, producer thread pt of 128; the caller arrives on Q's barrier */
+template <int D>
+static __device__ __forceinline__ void k90_load_q(const ksa_gpu_args &a, const k90_work &w, char *sQ, int pt)
+{
+    constexpr int BM = KC_PREFILL_ROWS, CH = D / 8;
+    const int G = a.group;
+    const uint16_t *q = (const uint16_t *)a.q;
+    for (int c = pt; c < BM * CH; c += 128) {
+        const int r = c / CH, ch = c % CH, rr = w.row_begin + r;
+        const uint16_t *src = (const uint16_t *)a.zero_src;
+        if (rr < w.row_end) {
+            const int i = rr / G, h = w.g * G + rr % G;
+            src = q + (int64_t)w.b * a.q_s.batch + (int64_t)(w.qrow0 + i) * a.q_s.token + (int64_t)h * a.q_s.head + ch * 8;
+        }
+        kg_copy16(sQ + kc_sw128(BM, r, ch), src, rr < w.row_end ? 16 : 0);
+    }
+}
+
+/* producer: fill the free ring slot dst with the BN keys of tile n of K or V, completing on its full
+ * barrier: a TMA box copy through tm issued by thread 0 (it expects the bytes), or 16-byte cp.async
+ * by all 128 producer threads from the row addresses rows[] (arriving by themselves) */
+template <int D, int BN>
+static __device__ __forceinline__ void k90_fill_slot(const ksa_gpu_args &a, const k90_work &w, const CUtensorMap *tm, int tma, char *dst,
+                                                     uint64_t *full, const char *const *rows, int n, int pt)
+{
+    if (tma) {
+        if (pt == 0) {
+            kc_bar_expect_tx(full, BN * D * 2);
+#pragma unroll
+            for (int cb = 0; cb < D / 64; cb++) kc_tma_load_4d(dst + cb * BN * 128, tm, cb * 64, w.g, w.krow0 + n * BN, w.b, full);
+        }
+    } else {
+        k90_copy_tile<D, BN>(a, rows, dst, pt, (n + 1) * BN <= w.nkeys);
+        kc_bar_arrive_cpasync(full);
+    }
+}
+
+/* consumer: mask list entries n0 .. n0 + BN - 1 of a 64-row half's scores (an entry is visible to a
+ * row when n < vis_all, the selected keys, or n <= vis_lim[row]; a tile every row sees whole is left
+ * as it is) and return the lane's maxima of its two rows in mx */
+template <int BN, int NS>
+static __device__ __forceinline__ void k90_mask_max(const ksa_gpu_args &a, const k90_work &w, float (&s)[NS], int n0, int vis_all,
+                                                    const int (&vis_lim)[2], int lane, float (&mx)[2])
+{
+    const bool full = a.sparse ? n0 + BN <= w.nsel : n0 + BN - 1 <= w.pos_min;
+    mx[0] = KG_NEG_INF;
+    mx[1] = KG_NEG_INF;
+    if (full) {
+#pragma unroll
+        for (int i = 0; i < NS; i++) mx[(i >> 1) & 1] = fmaxf(mx[(i >> 1) & 1], s[i]);
+    } else {
+#pragma unroll
+        for (int i = 0; i < NS; i++) {
+            const int n = n0 + (i >> 2) * 8 + (lane % 4) * 2 + (i & 1), hf = (i >> 1) & 1;
+            const float x = (n < vis_all || n <= vis_lim[hf]) ? s[i] : KG_NEG_INF;
+            s[i] = x;
+            mx[hf] = fmaxf(mx[hf], x);
+        }
+    }
+}
+
 #endif /* KC_SM90_BODY */
 
 /* the flash pass (dense or sparse); tma: K / V tiles by TMA through tmK / tmV (dense keys of a
@@ -248,11 +310,10 @@ __global__ void __launch_bounds__(384, 1)
 #if defined(KC_SM90_BODY)
     using C = k90_cfg<D>;
     constexpr int MODE = K90_FLASH;
-    constexpr int BM = C::BM, BN = C::BN, KS = C::KS, VS = C::VS, CH = C::CH;
-    constexpr bool WITH_V = true;
+    constexpr int BM = C::BM, BN = C::BN, KS = C::KS, VS = C::VS;
     extern __shared__ __align__(16) unsigned char k90_smem_raw[];
     __shared__ __align__(8) uint64_t barQ, barFullK[KS], barEmptyK[KS], barFullV[VS], barEmptyV[VS];
-    __shared__ const char *rowK[3][BN], *rowV[WITH_V ? 3 : 1][BN]; /* cp.async path: row addresses of 3 key tiles */
+    __shared__ const char *rowK[3][BN], *rowV[3][BN]; /* cp.async path: row addresses of 3 key tiles */
     __shared__ __align__(8) float2 pinSlot[256]; /* k90_pin_before_wait's stores, one per consumer thread */
 
     k90_work w;
@@ -284,48 +345,16 @@ __global__ void __launch_bounds__(384, 1)
         /* ---------------------------------------------------------- producer */
         asm volatile("setmaxnreg.dec.sync.aligned.u32 56;\n");
         const int pt = threadIdx.x;
-        /* Q rows (zero past the CTA's last row) */
-        const uint16_t *q = (const uint16_t *)a.q;
-        for (int c = pt; c < BM * CH; c += 128) {
-            const int r = c / CH, ch = c % CH, rr = w.row_begin + r;
-            const uint16_t *src = (const uint16_t *)a.zero_src;
-            if (rr < w.row_end) {
-                const int i = rr / G, h = w.g * G + rr % G;
-                src = q + (int64_t)w.b * a.q_s.batch + (int64_t)(w.qrow0 + i) * a.q_s.token + (int64_t)h * a.q_s.head + ch * 8;
-            }
-            kg_copy16(sQ + kc_sw128(BM, r, ch), src, rr < w.row_end ? 16 : 0);
-        }
+        k90_load_q<D>(a, w, sQ, pt);
         kc_bar_arrive_cpasync(&barQ);
         /* load K tile n / V tile n once its buffer is free */
         auto load_k = [&](int n) {
             kc_bar_wait(&barEmptyK[n % KS], ((n / KS) & 1) ^ 1);
-            char *dst = sK + (n % KS) * C::KV_BYTES;
-            if (tma) {
-                if (pt == 0) {
-                    kc_bar_expect_tx(&barFullK[n % KS], C::KV_BYTES);
-#pragma unroll
-                    for (int cb = 0; cb < D / 64; cb++)
-                        kc_tma_load_4d(dst + cb * BN * 128, &tmK, cb * 64, w.g, w.krow0 + n * BN, w.b, &barFullK[n % KS]);
-                }
-            } else {
-                k90_copy_tile<D, BN>(a, rowK[n % 3], dst, pt, (n + 1) * BN <= w.nkeys);
-                kc_bar_arrive_cpasync(&barFullK[n % KS]);
-            }
+            k90_fill_slot<D, BN>(a, w, &tmK, tma, sK + (n % KS) * C::KV_BYTES, &barFullK[n % KS], rowK[n % 3], n, pt);
         };
         auto load_v = [&](int n) {
             kc_bar_wait(&barEmptyV[n % VS], ((n / VS) & 1) ^ 1);
-            char *dst = sV + (n % VS) * C::KV_BYTES;
-            if (tma) {
-                if (pt == 0) {
-                    kc_bar_expect_tx(&barFullV[n % VS], C::KV_BYTES);
-#pragma unroll
-                    for (int cb = 0; cb < D / 64; cb++)
-                        kc_tma_load_4d(dst + cb * BN * 128, &tmV, cb * 64, w.g, w.krow0 + n * BN, w.b, &barFullV[n % VS]);
-                }
-            } else {
-                k90_copy_tile<D, BN>(a, rowV[n % 3], dst, pt, (n + 1) * BN <= w.nkeys);
-                kc_bar_arrive_cpasync(&barFullV[n % VS]);
-            }
+            k90_fill_slot<D, BN>(a, w, &tmV, tma, sV + (n % VS) * C::KV_BYTES, &barFullV[n % VS], rowV[n % 3], n, pt);
         };
         if (tma && pt != 0) {
             asm volatile("cp.async.wait_all;\n" ::: "memory");
@@ -345,12 +374,12 @@ __global__ void __launch_bounds__(384, 1)
             if (!tma && next) {
                 const int key_after = pt < BN ? k90_key<MODE>(a, w, (j + 2) * BN + pt) : -1; /* tile j + 2 */
                 /* offsets of tile j + 1: slot (j + 1) % 3 was last read for V_{j-2}, before the last sync */
-                k90_tile_rows<BN, MODE>(a, w, key_next, rowK[(j + 1) % 3], rowV[WITH_V ? (j + 1) % 3 : 0], pt);
+                k90_tile_rows<BN, MODE>(a, w, key_next, rowK[(j + 1) % 3], rowV[(j + 1) % 3], pt);
                 key_next = key_after;
                 k90_producer_sync();
             }
             if (next) load_k(j + 1);
-            if (WITH_V) load_v(j);
+            load_v(j);
         }
         asm volatile("cp.async.wait_all;\n" ::: "memory");
         return;
@@ -361,12 +390,11 @@ __global__ void __launch_bounds__(384, 1)
     const int cw = wg - 1;                      /* consumer warpgroup: FLASH rows cw*64 .. cw*64+63 */
     const int warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32;
     constexpr int NS = BN / 2;                  /* S accumulator floats per thread */
-    constexpr int NO = WITH_V ? D / 2 : 2;      /* O accumulator floats per thread */
+    constexpr int NO = D / 2;                   /* O accumulator floats per thread */
     const float sl2 = a.scale_log2;
 
     /* list entry n is visible to a row when n < vis_all (selected keys) or n <= vis_lim[row] (dense:
-     * the causal limit; sparse: the tile's own keys up to the row's position); FLASH's rows here, the
-     * split passes set up their own */
+     * the causal limit; sparse: the tile's own keys up to the row's position) */
     const int vis_all = a.sparse ? w.nsel : 0;
     int vis_lim[2];
 #pragma unroll
@@ -383,7 +411,7 @@ __global__ void __launch_bounds__(384, 1)
     float o[NO];
 #pragma unroll
     for (int i = 0; i < NO; i++) o[i] = 0.f;
-    uint32_t p[WITH_V ? BN / 16 : 1][4];
+    uint32_t p[BN / 16][4];
 
     /* S = Q K_j^T (issued, not waited for) */
     auto issue_qk = [&](float (&s)[NS], int j) {
@@ -400,36 +428,21 @@ __global__ void __launch_bounds__(384, 1)
     };
     /* O += P V_j (P from registers); the first product overwrites O */
     auto issue_pv = [&](int j) {
-        if constexpr (WITH_V) {
-            const uint32_t vt = vbase + (j % VS) * C::KV_BYTES;
-            k90_wgmma_fence();
+        const uint32_t vt = vbase + (j % VS) * C::KV_BYTES;
+        k90_wgmma_fence();
 #pragma unroll
-            for (int ks = 0; ks < BN / 16; ks++) {
-                const uint64_t db = k90_desc(vt + ks * 16 * 128, BN * 128, 1024);
-                kc_wgmma_rs<D, T>::run(o, p[ks], db, j > 0 || ks > 0);
-            }
-            k90_wgmma_commit();
+        for (int ks = 0; ks < BN / 16; ks++) {
+            const uint64_t db = k90_desc(vt + ks * 16 * 128, BN * 128, 1024);
+            kc_wgmma_rs<D, T>::run(o, p[ks], db, j > 0 || ks > 0);
         }
+        k90_wgmma_commit();
     };
     /* mask, online softmax of tile j's scores; returns the factor that rescales O. The running max m
      * is kept in raw scores and the scale folded into the exponent's argument (one FFMA per score
      * instead of a multiply and a subtraction): the passes are issue-bound */
     auto softmax = [&](float (&s)[NS], int j, float (&m)[2], float (&l)[2], const int (&vis_lim)[2], float (&alpha)[2]) {
-        const int n0 = j * BN;
-        const bool full = a.sparse ? n0 + BN <= w.nsel : n0 + BN - 1 <= w.pos_min;
-        float mx[2] = {KG_NEG_INF, KG_NEG_INF};
-        if (full) {
-#pragma unroll
-            for (int i = 0; i < NS; i++) mx[(i >> 1) & 1] = fmaxf(mx[(i >> 1) & 1], s[i]);
-        } else {
-#pragma unroll
-            for (int i = 0; i < NS; i++) {
-                const int n = n0 + (i >> 2) * 8 + (lane % 4) * 2 + (i & 1), hf = (i >> 1) & 1;
-                const float x = (n < vis_all || n <= vis_lim[hf]) ? s[i] : KG_NEG_INF;
-                s[i] = x;
-                mx[hf] = fmaxf(mx[hf], x);
-            }
-        }
+        float mx[2];
+        k90_mask_max<BN>(a, w, s, j * BN, vis_all, vis_lim, lane, mx);
         /* m and mx are raw scores (scale_log2 > 0 keeps the order); base is in the log2 domain, one per
          * row (P V needs it) */
         float base[2];
@@ -445,14 +458,12 @@ __global__ void __launch_bounds__(384, 1)
         for (int hf = 0; hf < 2; hf++) l[hf] = l[hf] * alpha[hf] + sum[hf];
     };
     auto to_p = [&](const float (&s)[NS]) {
-        if constexpr (WITH_V) {
 #pragma unroll
-            for (int ks = 0; ks < BN / 16; ks++) {
-                p[ks][0] = kc_mma<T>::pack(s[(2 * ks) * 4 + 0], s[(2 * ks) * 4 + 1]);
-                p[ks][1] = kc_mma<T>::pack(s[(2 * ks) * 4 + 2], s[(2 * ks) * 4 + 3]);
-                p[ks][2] = kc_mma<T>::pack(s[(2 * ks + 1) * 4 + 0], s[(2 * ks + 1) * 4 + 1]);
-                p[ks][3] = kc_mma<T>::pack(s[(2 * ks + 1) * 4 + 2], s[(2 * ks + 1) * 4 + 3]);
-            }
+        for (int ks = 0; ks < BN / 16; ks++) {
+            p[ks][0] = kc_mma<T>::pack(s[(2 * ks) * 4 + 0], s[(2 * ks) * 4 + 1]);
+            p[ks][1] = kc_mma<T>::pack(s[(2 * ks) * 4 + 2], s[(2 * ks) * 4 + 3]);
+            p[ks][2] = kc_mma<T>::pack(s[(2 * ks + 1) * 4 + 0], s[(2 * ks + 1) * 4 + 1]);
+            p[ks][3] = kc_mma<T>::pack(s[(2 * ks + 1) * 4 + 2], s[(2 * ks + 1) * 4 + 3]);
         }
     };
     auto release = [&](uint64_t *bar) {
@@ -529,7 +540,7 @@ __global__ void __launch_bounds__(384, 1)
         release(&barEmptyV[j % VS]);
     }
 
-    /* ---------------------------------------------------------- epilogue (o, lse; the split passes wrote theirs) */
+    /* ---------------------------------------------------------- epilogue (o, lse) */
     {
 #pragma unroll
         for (int hf = 0; hf < 2; hf++) {
@@ -539,7 +550,7 @@ __global__ void __launch_bounds__(384, 1)
             const int rr = w.row_begin + cw * 64 + warp * 16 + lane / 4 + hf * 8;
             if (rr >= w.row_end) continue;
             const int i = rr / G, h = w.g * G + rr % G;
-            if (WITH_V && a.o) {
+            if (a.o) {
                 const float inv = lt != 0.f ? 1.f / lt : 0.f; /* NaN (a NaN row) stays NaN */
                 T *op = (T *)a.o + (int64_t)w.b * a.o_s.batch + (int64_t)(w.qrow0 + i) * a.o_s.token + (int64_t)h * a.o_s.head;
                 if (((uintptr_t)op & 3) == 0) {
@@ -581,34 +592,13 @@ static __device__ __forceinline__ void k90_unit_producer(const ksa_gpu_args &a, 
                                                          char *sK, uint64_t *barQ, uint64_t *barFull, uint64_t *barEmpty,
                                                          const char *(*rowK)[BN])
 {
-    constexpr int BM = KC_PREFILL_ROWS, CH = D / 8, KV_BYTES = BN * D * 2;
     asm volatile("setmaxnreg.dec.sync.aligned.u32 56;\n");
-    const int pt = threadIdx.x, G = a.group;
-    const uint16_t *q = (const uint16_t *)a.q;
-    for (int c = pt; c < BM * CH; c += 128) {
-        const int r = c / CH, ch = c % CH, rr = w.row_begin + r;
-        const uint16_t *src = (const uint16_t *)a.zero_src;
-        if (rr < w.row_end) {
-            const int i = rr / G, h = w.g * G + rr % G;
-            src = q + (int64_t)w.b * a.q_s.batch + (int64_t)(w.qrow0 + i) * a.q_s.token + (int64_t)h * a.q_s.head + ch * 8;
-        }
-        kg_copy16(sQ + kc_sw128(BM, r, ch), src, rr < w.row_end ? 16 : 0);
-    }
+    const int pt = threadIdx.x;
+    k90_load_q<D>(a, w, sQ, pt);
     kc_bar_arrive_cpasync(barQ);
     auto load_k = [&](int n) {
         kc_bar_wait(&barEmpty[n % KS], ((n / KS) & 1) ^ 1);
-        char *dst = sK + (n % KS) * KV_BYTES;
-        if (tma) {
-            if (pt == 0) {
-                kc_bar_expect_tx(&barFull[n % KS], KV_BYTES);
-#pragma unroll
-                for (int cb = 0; cb < D / 64; cb++)
-                    kc_tma_load_4d(dst + cb * BN * 128, tmK, cb * 64, w.g, w.krow0 + n * BN, w.b, &barFull[n % KS]);
-            }
-        } else {
-            k90_copy_tile<D, BN>(a, rowK[n % 3], dst, pt, (n + 1) * BN <= w.nkeys);
-            kc_bar_arrive_cpasync(&barFull[n % KS]);
-        }
+        k90_fill_slot<D, BN>(a, w, tmK, tma, sK + (n % KS) * (BN * D * 2), &barFull[n % KS], rowK[n % 3], n, pt);
     };
     if (tma && pt != 0) {
         asm volatile("cp.async.wait_all;\n" ::: "memory");
@@ -781,28 +771,15 @@ template <int D> struct k90_lse_cfg {
     static_assert(CW * BM * 2 * 4 <= Q_BYTES, "the merge reuses Q's shared memory");
 };
 
-/* one 64-row half's step of the lse pass: mask list entries n0.. (visible when n < vis_all or n <=
- * vis_lim[row]; full: every entry visible), then the running maximum and sum per lane over its own
- * columns (raw-score maxima, scale folded into the exponent) */
 #if defined(KC_SM90_BODY)
-template <int NS>
-static __device__ __forceinline__ void k90_lse_step(float (&s)[NS], int n0, bool full, int vis_all, const int (&vis_lim)[2], int lane, float sl2,
-                                                    float (&m)[2], float (&l)[2])
+/* one 64-row half's step of the lse pass: k90_mask_max over list entries n0.., then the running
+ * maximum and sum per lane over its own columns (raw-score maxima, scale folded into the exponent) */
+template <int BN, int NS>
+static __device__ __forceinline__ void k90_lse_step(const ksa_gpu_args &a, const k90_work &w, float (&s)[NS], int n0, int vis_all,
+                                                    const int (&vis_lim)[2], int lane, float sl2, float (&m)[2], float (&l)[2])
 {
-    float mx[2] = {KG_NEG_INF, KG_NEG_INF};
-    if (full) {
-#pragma unroll
-        for (int i = 0; i < NS; i++) mx[(i >> 1) & 1] = fmaxf(mx[(i >> 1) & 1], s[i]);
-    } else {
-#pragma unroll
-        for (int i = 0; i < NS; i++) {
-            const int n = n0 + (i >> 2) * 8 + (lane % 4) * 2 + (i & 1), hf = (i >> 1) & 1;
-            const float x = (n < vis_all || n <= vis_lim[hf]) ? s[i] : KG_NEG_INF;
-            s[i] = x;
-            mx[hf] = fmaxf(mx[hf], x);
-        }
-    }
-    float base[2], alpha[2], sum[2] = {0.f, 0.f};
+    float mx[2], base[2], alpha[2], sum[2] = {0.f, 0.f};
+    k90_mask_max<BN>(a, w, s, n0, vis_all, vis_lim, lane, mx);
 #pragma unroll
     for (int hf = 0; hf < 2; hf++) kc_softmax_rebase(m[hf], mx[hf], sl2, base[hf], alpha[hf]);
 #pragma unroll
@@ -856,8 +833,6 @@ __global__ void __launch_bounds__(512, 1) k90_lse(const __grid_constant__ ksa_gp
         kc_bar_wait(&barFull[u % KS], (u / KS) & 1);
         if (!tma) kc_fence_async_smem();
         const uint32_t kt = kbase + (u % KS) * C::KV_BYTES;
-        const int n0 = u * BN;
-        const bool full = a.sparse ? n0 + BN <= w.nsel : n0 + BN - 1 <= w.pos_min;
 #pragma unroll
         for (int h = 0; h < 2; h++) {
             if (h >= nacc) break;
@@ -876,7 +851,7 @@ __global__ void __launch_bounds__(512, 1) k90_lse(const __grid_constant__ ksa_gp
                 __syncwarp();
                 if (lane == 0) kc_bar_arrive(&barEmpty[u % KS]);
             }
-            k90_lse_step(s, n0, full, vis_all, vl[h], lane, sl2, m[h], l[h]);
+            k90_lse_step<BN>(a, w, s, u * BN, vis_all, vl[h], lane, sl2, m[h], l[h]);
         }
     }
     /* merge: a row's four lanes (each with its own (m, l)), then the three warpgroups through the
@@ -983,38 +958,49 @@ extern "C" int kc_tma_paged_maps(const ksa_gpu_args *a, int head_dim, int box_ro
            k90_make_map(mv, a->v, a->dtype, head_dim, a->hkv, a->page_size, a->kv_pages, a->v_s.page, a->v_s, box_rows);
 }
 
-template <int D, typename T>
-static int k90_launch_flash(const ksa_gpu_args *a, cudaStream_t st)
+/* what every sm_90a prefill launch prepares: the kernel's shared-memory allowance (once per device:
+ * done), the K / V tensor maps for box_rows-key tiles (tma: whether TMA serves this call) and the
+ * argument block. The softmax keeps raw-score maxima, which needs a positive normal scale: a
+ * subnormal one (scale below 1e-38, every weight equal either way) is raised to the smallest
+ * normal float. */
+struct k90_launch_prep {
+    CUtensorMap mk, mv;
+    ksa_gpu_args ka;
+    int tma;
+};
+template <typename F>
+static cudaError_t k90_prepare(F *kernel, unsigned *done, const ksa_gpu_args *a, int head_dim, int box_rows, k90_launch_prep &p)
+{
+    cudaError_t e = kg_allow_smem(kernel, done);
+    if (e != cudaSuccess) return e;
+    memset(&p.mk, 0, sizeof p.mk);
+    memset(&p.mv, 0, sizeof p.mv);
+    p.tma = kc_tma_kv_maps(a, head_dim, box_rows, &p.mk, &p.mv);
+    p.ka = *a;
+    if (!(p.ka.scale_log2 >= FLT_MIN)) p.ka.scale_log2 = FLT_MIN;
+    return cudaSuccess;
+}
+
+template <int D, typename T> static int k90_launch_flash(const ksa_gpu_args *a, cudaStream_t st)
 {
     using C = k90_cfg<D>;
     static unsigned done; /* devices this kernel was configured on */
-    cudaError_t e = kg_allow_smem(k90_prefill<D, T>, &done);
+    k90_launch_prep p;
+    cudaError_t e = k90_prepare(k90_prefill<D, T>, &done, a, D, C::BN, p);
     if (e != cudaSuccess) return (int)e;
-    CUtensorMap mk, mv;
-    memset(&mk, 0, sizeof mk);
-    memset(&mv, 0, sizeof mv);
-    const int tma = kc_tma_kv_maps(a, D, k90_cfg<D>::BN, &mk, &mv);
     const dim3 grid((unsigned)kc_prefill_chunks(a), (unsigned)a->hkv, (unsigned)a->batch);
-    /* the softmax keeps raw-score maxima, which needs a positive normal scale: a subnormal one (scale
-     * below 1e-38, every weight equal either way) is raised to the smallest normal float */
-    ksa_gpu_args ka = *a;
-    if (!(ka.scale_log2 >= FLT_MIN)) ka.scale_log2 = FLT_MIN;
-    k90_prefill<D, T><<<grid, C::THREADS, C::SMEM, st>>>(ka, mk, mv, tma);
+    k90_prefill<D, T><<<grid, C::THREADS, C::SMEM, st>>>(p.ka, p.mk, p.mv, p.tma);
     return (int)cudaGetLastError();
 }
 template <int D, typename T> static int k90_launch_lse(const ksa_gpu_args *a, cudaStream_t st)
 {
     using C = k90_lse_cfg<D>;
-    static unsigned done; /* devices this kernel was configured on */
-    cudaError_t e = kg_allow_smem(k90_lse<D, T>, &done);
+    static unsigned done;
+    k90_launch_prep p;
+    cudaError_t e = k90_prepare(k90_lse<D, T>, &done, a, D, C::BN, p);
     if (e != cudaSuccess) return (int)e;
-    CUtensorMap mk, mv;
-    memset(&mk, 0, sizeof mk);
-    memset(&mv, 0, sizeof mv);
-    const int tma = kc_tma_kv_maps(a, D, C::BN, &mk, &mv);
-    ksa_gpu_args ka = *a;
-    if (!(ka.scale_log2 >= FLT_MIN)) ka.scale_log2 = FLT_MIN;
-    k90_lse<D, T><<<dim3((unsigned)kc_prefill_chunks(a), (unsigned)a->hkv, (unsigned)a->batch), C::THREADS, C::SMEM, st>>>(ka, mk, tma);
+    const dim3 grid((unsigned)kc_prefill_chunks(a), (unsigned)a->hkv, (unsigned)a->batch);
+    k90_lse<D, T><<<grid, C::THREADS, C::SMEM, st>>>(p.ka, p.mk, p.tma);
     return (int)cudaGetLastError();
 }
 template <int D, typename T> static int k90_launch_d(const ksa_gpu_args *a, cudaStream_t st)
@@ -1027,16 +1013,12 @@ template <int D, typename T>
 static int k90_launch_pooled(const ksa_gpu_args *a, float *pooled, int tile0, int ntiles, int64_t ld, cudaStream_t st)
 {
     using C = k90_pool_cfg<D>;
-    static unsigned done; /* devices this kernel was configured on */
-    cudaError_t e = kg_allow_smem(k90_pooled<D, T>, &done);
+    static unsigned done;
+    k90_launch_prep p;
+    cudaError_t e = k90_prepare(k90_pooled<D, T>, &done, a, D, C::BN, p);
     if (e != cudaSuccess) return (int)e;
-    CUtensorMap mk, mv;
-    memset(&mk, 0, sizeof mk);
-    memset(&mv, 0, sizeof mv);
-    const int tma = kc_tma_kv_maps(a, D, C::BN, &mk, &mv);
-    ksa_gpu_args ka = *a;
-    if (!(ka.scale_log2 >= FLT_MIN)) ka.scale_log2 = FLT_MIN;
-    k90_pooled<D, T><<<dim3((unsigned)ntiles, (unsigned)a->hkv, (unsigned)a->batch), C::THREADS, C::SMEM, st>>>(ka, mk, tma, pooled, tile0, ntiles, ld);
+    const dim3 grid((unsigned)ntiles, (unsigned)a->hkv, (unsigned)a->batch);
+    k90_pooled<D, T><<<grid, C::THREADS, C::SMEM, st>>>(p.ka, p.mk, p.tma, pooled, tile0, ntiles, ld);
     return (int)cudaGetLastError();
 }
 
