@@ -344,7 +344,7 @@ __global__ void kg_decode_pool(const __grid_constant__ ksa_gpu_args a, const flo
     pooled[(int64_t)blockIdx.y * ld + j] = kg_pool_key(a, scores2, ld, lse2, b, g, j);
 }
 
-static int kg_topk_smem(const ksa_gpu_args *a, int *cand_n);
+static int kg_topk_smem(const ksa_gpu_args *a, int64_t longest, int *cand_n);
 
 /* Does the split decode's Top-k pool the scores itself (kg_topk with scores2), so that
  * kg_decode_pool is not launched? When the list fits the Top-k's shared memory and there are at
@@ -359,7 +359,7 @@ static int kg_topk_pools(const ksa_gpu_args *a, const ksa_gpu_call *c)
     (void)c;
     return 0;
 #else
-    if (!a->decode || !c->plan->split_decode || c->plan->sms <= 0 || kg_topk_smem(a, NULL) <= 0) return 0;
+    if (!a->decode || !c->plan->split_decode || c->plan->sms <= 0 || kg_topk_smem(a, a->max_lk, NULL) <= 0) return 0;
     return (int64_t)a->batch * a->hkv >= c->plan->sms;
 #endif
 }
@@ -476,11 +476,12 @@ __global__ void __launch_bounds__(KG_TOPK_THREADS) kg_topk(const __grid_constant
     ksa_topk_compact(sc, n, k, threshold, remain, out, a.is3, sWarp);
 }
 
-/* scores kg_topk keeps in shared memory: the longest list of the call when it fits (NVIDIA: at most
- * 160 KiB, within what the device's opt-in leaves beside the static arrays, found once per device;
- * AMD: 48 KiB of the 64 KiB LDS), else none. *cand_n (when not NULL): room for the radix select's
- * candidates beside a cached list, up to half its length, within the opt-in (NVIDIA only; 0 else). */
-static int kg_topk_smem(const ksa_gpu_args *a, int *cand_n)
+/* scores kg_topk keeps in shared memory: the longest list of the launch (`longest`) when it fits
+ * (NVIDIA: at most 160 KiB, within what the device's opt-in leaves beside the static arrays, found
+ * once per device; AMD: 48 KiB of the 64 KiB LDS), else none. *cand_n (when not NULL): room for the
+ * radix select's candidates beside a cached list, up to half its length, within the opt-in (NVIDIA
+ * only; 0 else). */
+static int kg_topk_smem(const ksa_gpu_args *a, int64_t longest, int *cand_n)
 {
     if (cand_n) *cand_n = 0;
 #if defined(KSA_GPU_HIP_BRANCH)
@@ -507,28 +508,60 @@ static int kg_topk_smem(const ksa_gpu_args *a, int *cand_n)
     }
     const int64_t room = room_of[dev] - 1, cap = room < (160 << 10) ? room : (160 << 10);
 #endif
-    const int64_t need = (int64_t)a->max_lk * (int64_t)sizeof(float);
+    const int64_t need = longest * (int64_t)sizeof(float);
     if (need > cap) return 0;
 #if !defined(KSA_GPU_HIP_BRANCH)
     if (cand_n) {
         int64_t cn = (room - need) / (int64_t)sizeof(float);
-        *cand_n = (int)(cn < a->max_lk / 2 ? cn : a->max_lk / 2);
+        *cand_n = (int)(cn < longest / 2 ? cn : longest / 2);
     }
 #endif
-    return (int)a->max_lk;
+    return (int)longest;
+}
+/* the longest list of one Top-k launch: a prefill tile's list holds the keys before its first query
+ * (lk - lq + t T), so with uniform lengths the launch's last tile bounds its lists; else (and for
+ * decode) max_lk. A list longer than the bound would take the uncached path, still exact. */
+static int64_t kg_topk_longest(const ksa_gpu_args *a, int decode, int tile0, int ntiles)
+{
+    if (decode || !a->uniform_lengths) return a->max_lk;
+    const int64_t n = (int64_t)a->max_lk - a->max_lq + (int64_t)(tile0 + ntiles - 1) * a->tile_size;
+    return n < 1 ? 1 : n > a->max_lk ? a->max_lk : n;
+}
+/* kg_topk's block size. The 1024-thread block needs ~46 registers per thread, so one block runs per
+ * SM whatever its shared memory; a prefill launch whose cache and candidates leave room for two
+ * blocks per SM takes 512 threads (measured on the H200, anchor prefill L32K: the launches over lists
+ * of up to 8K and 16K keys -31% and -20%; where one block fits by shared memory, 512 threads were
+ * 25% slower than 1024). Decode keeps 1024. */
+static int kg_topk_threads(int decode, size_t dyn_smem)
+{
+#if defined(KSA_GPU_HIP_BRANCH)
+    (void)decode;
+    (void)dyn_smem;
+    return KG_TOPK_THREADS;
+#else
+    int dev = 0, per_sm = 0;
+    if (decode || cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&per_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, dev) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return KG_TOPK_THREADS;
+    }
+    /* the static arrays and the 1 KB the runtime reserves per block, counted generously */
+    return 2 * ((int64_t)dyn_smem + (16 << 10)) <= per_sm ? KG_TOPK_THREADS / 2 : KG_TOPK_THREADS;
+#endif
 }
 extern "C" int ksa_gpu_launch_topk(const ksa_gpu_args *a, const ksa_gpu_call *c, int decode, int tile0, int ntiles)
 {
     dim3 grid((unsigned)(decode ? 1 : ntiles), (unsigned)(a->batch * a->hkv));
     const float *pooled = (const float *)ksa_gpu_ws(c, KSA_GPU_WS_POOLED);
     int cand_n = 0;
-    const int cache_n = kg_topk_smem(a, &cand_n);
+    const int cache_n = kg_topk_smem(a, kg_topk_longest(a, decode, tile0, ntiles), &cand_n);
+    const size_t smem = (size_t)(cache_n + cand_n) * sizeof(float);
     /* the scores and lse of the split decode's dense pass, pooled in the Top-k
      * (ksa_gpu_launch_decode_pool launched nothing) */
     const int fused = decode && kg_topk_pools(a, c);
     const float *scores2 = fused ? (const float *)ksa_gpu_ws(c, KSA_GPU_WS_SCORES) : NULL;
     const float *lse2 = fused ? (const float *)ksa_gpu_ws(c, KSA_GPU_WS_LSE) : NULL;
-    kg_topk<<<grid, KG_TOPK_THREADS, (size_t)(cache_n + cand_n) * sizeof(float), (ksa_gpu_stream_t)c->stream>>>(
+    kg_topk<<<grid, kg_topk_threads(decode, smem), smem, (ksa_gpu_stream_t)c->stream>>>(
         *a, decode, tile0, ntiles, pooled, c->plan->lk_ld, cache_n, cand_n, scores2, lse2);
     return (int)cudaGetLastError();
 }
