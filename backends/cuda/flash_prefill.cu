@@ -270,7 +270,7 @@ __global__ void __launch_bounds__(kc_flash_cfg<D, MB>::THREADS, kc_flash_cfg<D, 
                 float lse2 = lt != 0.f ? m[mb][hf] + ksa_log2(lt) : KG_NEG_INF;
                 if (a.lse)
                     a.lse[(int64_t)r.b * a.lse_sb + (int64_t)h * a.lse_sh + (int64_t)(r.qrow0 + i) * a.lse_si] = lse2 * KG_LN2;
-                if (a.lse_ws) a.lse_ws[((int64_t)r.b * a.hq + h) * a.max_lq + i] = lse2;
+                if (a.lse_ws) kg_lse_ws_at(a, r.b, h, i) = lse2;
             }
         }
 }
@@ -330,7 +330,7 @@ __global__ void __launch_bounds__(KC_POOL_THREADS) kc_pooled_prefill(const __gri
             float v = KG_NEG_INF;
             if (rr < nrows) {
                 int i = t * TS + rr / G, h = g * G + rr % G;
-                v = a.lse_ws[((int64_t)b * a.hq + h) * a.max_lq + i];
+                v = kg_lse_ws_at(a, b, h, i);
             }
             sLse[tid] = v;
         }

@@ -233,7 +233,7 @@ static __device__ __forceinline__ void k90_copy_tile(const ksa_gpu_args &a, cons
 static __device__ __forceinline__ void k90_store_lse(const ksa_gpu_args &a, const k90_work &w, int i, int h, float lse2)
 {
     if (a.lse) a.lse[(int64_t)w.b * a.lse_sb + (int64_t)h * a.lse_sh + (int64_t)(w.qrow0 + i) * a.lse_si] = lse2 * KG_LN2;
-    if (a.lse_ws) a.lse_ws[((int64_t)w.b * a.hq + h) * a.max_lq + i] = lse2;
+    if (a.lse_ws) kg_lse_ws_at(a, w.b, h, i) = lse2;
 }
 
 /* producer: the CTA's BM Q rows (zero past its last row) into 128-byte-swizzled shared memory with
@@ -709,6 +709,8 @@ __global__ void __launch_bounds__(512, 1)
             const int rr = w.row_begin + (i / 2) * 8 + (lane % 4) * 2 + (i % 2);
             float v = KG_NEG_INF;
             if (rr < w.row_end) {
+                /* kg_lse_ws_at(a, w.b, w.g * G + rr % G, rr / G), spelled out: the accessor's int64
+                 * arithmetic associates differently and changes this kernel's SASS (not yet timed) */
                 const float r = a.lse_ws[((int64_t)w.b * a.hq + w.g * G + rr % G) * a.max_lq + rr / G];
                 if (r != KG_NEG_INF) v = -r;
             }

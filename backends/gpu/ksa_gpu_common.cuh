@@ -48,6 +48,11 @@ static __device__ __forceinline__ int kg_krow0(const ksa_gpu_args &a, int b)
 {
     return a.len.cu_k ? (int)kg_clamp64(a.len.cu_k[(int64_t)b * a.len.cu_k_s], 0, a.len.k_rows - 1) : 0;
 }
+/* the anchor's internal lse workspace [B][Hq][max_lq]: the element of query i of head h of sequence b */
+static __device__ __forceinline__ float &kg_lse_ws_at(const ksa_gpu_args &a, int b, int h, int i)
+{
+    return a.lse_ws[((int64_t)b * a.hq + h) * a.max_lq + i];
+}
 static __device__ __forceinline__ int kg_lk(const ksa_gpu_args &a, int b)
 {
     if (a.uniform_lengths) return a.max_lk;

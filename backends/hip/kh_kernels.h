@@ -140,7 +140,7 @@ __global__ void __launch_bounds__(KH_THREADS) kh_attend(const ksa_gpu_args a)
     if (threadIdx.x == 0) {
         const float lse = L != 0.0f ? M + logf(L) : -INFINITY;
         if (a.lse) a.lse[(int64_t)b * a.lse_sb + (int64_t)h * a.lse_sh + (int64_t)(kg_qrow0(a, b) + i) * a.lse_si] = lse;
-        if (a.lse_ws) a.lse_ws[((int64_t)b * a.hq + h) * a.max_lq + i] = lse;
+        if (a.lse_ws) kg_lse_ws_at(a, b, h, i) = lse;
     }
 }
 
@@ -191,7 +191,7 @@ __global__ void __launch_bounds__(KH_THREADS) kh_pool_topk(const ksa_gpu_args a,
             }
             for (int x = tid; x < nc; x += KH_THREADS) {
                 const int rr = c0 + x, h = g * a.group + rr / nq, i = i0 + rr % nq;
-                s_lse[x] = a.lse_ws[((int64_t)b * a.hq + h) * a.max_lq + i];
+                s_lse[x] = kg_lse_ws_at(a, b, h, i);
             }
             __syncthreads();
             for (int j = tid; j < start; j += KH_THREADS) {
