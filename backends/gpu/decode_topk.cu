@@ -9,7 +9,8 @@
  *  - kg_decode_pool: pooled probabilities per KV head for anchor decode;
  *  - kg_topk: radix select (4 passes of 8 bits over the float bits of the non-negative pooled
  *    scores) of the count largest candidates, written in ascending key order, ties to the smaller
- *    index, unused slots -1; lists that fit in shared memory are read from global memory once. */
+ *    index, unused slots -1; lists that fit in shared memory are read from global memory once, and
+ *    long ones with a small selection first narrowed by a sampled pivot (kg_topk<true>). */
 #include <stdio.h>
 
 #include "ksa_gpu_common.cuh"
@@ -383,6 +384,7 @@ extern "C" int ksa_gpu_launch_decode_pool(const ksa_gpu_args *a, const ksa_gpu_c
  * cand_n: room after the cached list for the radix select's candidates (the scores of the bin that
  * holds the threshold, once there are at most cand_n: the later passes read only them; measured on
  * the H200 at B64 Lk32K, passes 2-4 over the whole list were 44% of the Top-k's stall samples) */
+template <bool SAMPLED>
 __global__ void __launch_bounds__(KG_TOPK_THREADS) kg_topk(const __grid_constant__ ksa_gpu_args a, int decode, int tile0,
                                                            int ntiles, const float *pooled, int64_t ld, int cache_n, int cand_n,
                                                            const float *scores2, const float *lse2)
@@ -424,7 +426,9 @@ __global__ void __launch_bounds__(KG_TOPK_THREADS) kg_topk(const __grid_constant
     unsigned threshold;
     int remain;
     if (n <= cache_n) {
-        /* the first radix pass's histogram is counted as the list is loaded */
+        /* near-uniform lists: a sampled pivot first (ksa_topk_sampled); else the first radix pass's
+         * histogram is counted as the list is loaded */
+        const int sampled = SAMPLED && ksa_topk_sampled_fits(n, k, cand_n);
         for (int i = tid; i < 256; i += blockDim.x) sHist[i] = 0;
         __syncthreads();
         /* KG_TOPK_BATCH keys per thread at a time, their loads issued together: a loop of one key
@@ -462,13 +466,17 @@ __global__ void __launch_bounds__(KG_TOPK_THREADS) kg_topk(const __grid_constant
                 int bin = -1;
                 if (j < n) {
                     sCache[j] = v[u];
-                    bin = ksa_radix_bin0(v[u]);
+                    if (!sampled) bin = ksa_radix_bin0(v[u]);
                 }
                 ksa_hist_add(sHist, bin);
             }
         }
         __syncthreads();
-        ksa_radix_select(sCache, n, k, sHist, &sPrefix, &sRemain, &threshold, &remain, 1, sCache + cache_n, cand_n, &sNcand);
+        if (sampled && ksa_topk_sampled(sCache, n, k, (int *)(sCache + cache_n), cand_n, sHist, &sPrefix, &sRemain, &sNcand,
+                                        sWarp, out, a.is3))
+            return;
+        ksa_radix_select(sCache, n, k, sHist, &sPrefix, &sRemain, &threshold, &remain, !sampled, sCache + cache_n, cand_n,
+                         &sNcand);
         ksa_topk_compact_segmented(sCache, n, threshold, remain, out, a.is3, sWarp);
         return;
     }
@@ -488,7 +496,7 @@ static int kg_topk_smem(const ksa_gpu_args *a, int64_t longest, int *cand_n)
     const int64_t cap = 48 << 10;
 #else
     static int room_of[32]; /* per device: bytes + 1 (0: not known yet) */
-    static unsigned done;
+    static unsigned done, done_sampled;
     int dev = 0;
     if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 32) {
         (void)cudaGetLastError();
@@ -498,9 +506,9 @@ static int kg_topk_smem(const ksa_gpu_args *a, int64_t longest, int *cand_n)
         int optin = 0;
         cudaFuncAttributes fa;
         int64_t c = 0;
-        if (kg_allow_smem(kg_topk, &done) == cudaSuccess &&
+        if (kg_allow_smem(kg_topk<false>, &done) == cudaSuccess && kg_allow_smem(kg_topk<true>, &done_sampled) == cudaSuccess &&
             cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) == cudaSuccess &&
-            cudaFuncGetAttributes(&fa, kg_topk) == cudaSuccess)
+            cudaFuncGetAttributes(&fa, kg_topk<true>) == cudaSuccess)
             c = (int64_t)optin - (int64_t)fa.sharedSizeBytes;
         else
             (void)cudaGetLastError();
@@ -554,14 +562,20 @@ extern "C" int ksa_gpu_launch_topk(const ksa_gpu_args *a, const ksa_gpu_call *c,
     dim3 grid((unsigned)(decode ? 1 : ntiles), (unsigned)(a->batch * a->hkv));
     const float *pooled = (const float *)ksa_gpu_ws(c, KSA_GPU_WS_POOLED);
     int cand_n = 0;
-    const int cache_n = kg_topk_smem(a, kg_topk_longest(a, decode, tile0, ntiles), &cand_n);
+    const int64_t longest = kg_topk_longest(a, decode, tile0, ntiles);
+    const int cache_n = kg_topk_smem(a, longest, &cand_n);
     const size_t smem = (size_t)(cache_n + cand_n) * sizeof(float);
+    const int threads = kg_topk_threads(decode, smem);
+    /* the instantiation with the sampled pivot only where a list may be long enough to take it
+     * (ksa_topk_sampled_fits): its extra code made the Top-k of shorter lists slower (anchor decode
+     * B64 Lk8K: 78 -> 84 us on the H200) */
+    const bool sampled = cache_n > 0 && longest >= 12 * (int64_t)threads;
     /* the scores and lse of the split decode's dense pass, pooled in the Top-k
      * (ksa_gpu_launch_decode_pool launched nothing) */
     const int fused = decode && kg_topk_pools(a, c);
     const float *scores2 = fused ? (const float *)ksa_gpu_ws(c, KSA_GPU_WS_SCORES) : NULL;
     const float *lse2 = fused ? (const float *)ksa_gpu_ws(c, KSA_GPU_WS_LSE) : NULL;
-    kg_topk<<<grid, kg_topk_threads(decode, smem), smem, (ksa_gpu_stream_t)c->stream>>>(
+    (sampled ? kg_topk<true> : kg_topk<false>)<<<grid, threads, smem, (ksa_gpu_stream_t)c->stream>>>(
         *a, decode, tile0, ntiles, pooled, c->plan->lk_ld, cache_n, cand_n, scores2, lse2);
     return (int)cudaGetLastError();
 }

@@ -8,7 +8,9 @@
  *    ksa_topk_compact_segmented: the same with one barrier, for scores in shared memory, in two
  *    halves (ksa_topk_count_segmented, ksa_topk_write_segmented) that the CUDA cluster Top-k
  *    (backends/cuda/topk_cluster.cu) runs on each part of a list, with ksa_radix_pick_bin, the
- *    bin search of one radix pass.
+ *    bin search of one radix pass;
+ *  - ksa_topk_sampled: for long lists in shared memory, a sampled pivot that leaves ~15% of the list
+ *    to the two above (CUDA's kg_topk<true>).
  * Both must be called by every thread of the block with block-uniform n and k, and 0 < k < n.
  * Thread tid reads scores tid, tid + blockDim.x, ... (the HIP pooling pass relies on that mapping:
  * each score is read back by the thread that wrote it). */
@@ -198,9 +200,11 @@ static __device__ __forceinline__ void ksa_topk_count_segmented(const float *sc,
 }
 
 /* second half: writes the selected keys key0 + j of sc[0..n) in key order after gt0 scores above
- * the threshold and eq0 equal to it that come before sc[0] (other blocks' parts of one list) */
+ * the threshold and eq0 equal to it that come before sc[0] (other blocks' parts of one list); with
+ * `keys` (ascending), score j belongs to key keys[j] instead of key0 + j */
 static __device__ __forceinline__ void ksa_topk_write_segmented(const float *sc, int n, unsigned threshold, int remain, int32_t *out,
-                                                                int64_t stride, const int *s_counts, int key0, int gt0, int eq0)
+                                                                int64_t stride, const int *s_counts, int key0, int gt0, int eq0,
+                                                                const int *keys = nullptr)
 {
     const int nwaves = blockDim.x / KSA_WARP_SIZE, wave = threadIdx.x / KSA_WARP_SIZE, lane = threadIdx.x % KSA_WARP_SIZE;
     int j0, j1;
@@ -219,7 +223,7 @@ static __device__ __forceinline__ void ksa_topk_write_segmented(const float *sc,
         const ksa_lane_mask eqm = ksa_ballot(is_eq);
         const int sel = (j < j1 && u > threshold) || (is_eq && eq_taken + ksa_popc_mask(eqm & below) < remain);
         const ksa_lane_mask selm = ksa_ballot(sel);
-        if (sel) out[(int64_t)(written + ksa_popc_mask(selm & below)) * stride] = key0 + j;
+        if (sel) out[(int64_t)(written + ksa_popc_mask(selm & below)) * stride] = keys ? keys[j] : key0 + j;
         written += ksa_popc_mask(selm);
         eq_taken += ksa_popc_mask(eqm);
     }
@@ -231,10 +235,97 @@ static __device__ __forceinline__ void ksa_topk_write_segmented(const float *sc,
  * warps before it leave. Meant for scores in shared memory (every score is read twice).
  * s_counts: shared int[2 * blockDim.x / KSA_WARP_SIZE]. */
 static __device__ __forceinline__ void ksa_topk_compact_segmented(const float *sc, int n, unsigned threshold, int remain,
-                                                                  int32_t *out, int64_t stride, int *s_counts)
+                                                                  int32_t *out, int64_t stride, int *s_counts,
+                                                                  const int *keys = nullptr)
 {
     ksa_topk_count_segmented(sc, n, threshold, s_counts);
-    ksa_topk_write_segmented(sc, n, threshold, remain, out, stride, s_counts, 0, 0, 0);
+    ksa_topk_write_segmented(sc, n, threshold, remain, out, stride, s_counts, 0, 0, 0, keys);
+}
+
+/* Sample-guided Top-k of a list held in shared memory, sc[0..n) (0 < k < n), for lists whose scores
+ * share their high bits (near-uniform pooled probabilities): there every radix pass over the whole
+ * list spreads over many bins, and the bin that holds the threshold after the first pass holds most
+ * of the list, so the radix select needs two full-list histogram passes (their warp matches and
+ * shared atomics were half of the anchor prefill's Top-k time on the H200). Here:
+ *  1. the k_lo-th largest of blockDim.x evenly spaced samples is a pivot `lo` (k_lo: the sample rank
+ *     of k plus a margin of about four standard deviations, so that at least k scores are >= lo);
+ *  2. one ballot pass counts the scores >= lo per warp segment and, if there are at least k of them
+ *     and they fit in `cand` (int[cand_cap]), a second writes their keys there in ascending order;
+ *  3. their scores are gathered to sc[0..c) (the list is not needed any more), the exact radix select
+ *     runs on those c scores and the ordered compaction writes keys cand[j].
+ * Every score >= the k-th largest is >= lo, so the index set (ties to the smaller key included) is
+ * the full-list selection's. Returns 0, block-uniformly, with sc untouched when the pivot does not
+ * qualify (too few or too many candidates): the caller then selects over the whole list.
+ * s_counts: shared int[2 * nwaves]. */
+/* the sample rank of ksa_topk_sampled's pivot for a list of n scores, k selected, s samples */
+static __device__ __forceinline__ int ksa_topk_pivot_rank(int n, int k, int s)
+{
+    const int ks = (int)(((int64_t)k * s + n - 1) / n);
+    return ks + 4 * (int)ceilf(sqrtf((float)ks)) + 4;
+}
+/* whether ksa_topk_sampled tries its pivot (block-uniform): lists of at least 12 blockDim.x scores
+ * (the pivot's fixed cost, two block-wide radix selects, outweighed what it saves on lists of 8 per
+ * thread: anchor decode B64 Lk8K was 1.8% slower on the H200) whose expected candidates fill at most
+ * 7/8 of cand_cap (else the two passes would likely be wasted) */
+static __device__ __forceinline__ int ksa_topk_sampled_fits(int n, int k, int cand_cap)
+{
+    const int s = blockDim.x, klo = ksa_topk_pivot_rank(n, k, s);
+    return n >= 12 * s && cand_cap >= s && klo < s && (int64_t)klo * n * 8 <= (int64_t)cand_cap * s * 7;
+}
+static __device__ __forceinline__ int ksa_topk_sampled(float *sc, int n, int k, int *cand, int cand_cap, unsigned *s_hist,
+                                                       unsigned *s_prefix, int *s_remain, int *s_ncand, int *s_counts,
+                                                       int32_t *out, int64_t stride)
+{
+    const int tid = threadIdx.x, S = blockDim.x, nwaves = S / KSA_WARP_SIZE;
+    const int wave = tid / KSA_WARP_SIZE, lane = tid % KSA_WARP_SIZE;
+    if (!ksa_topk_sampled_fits(n, k, cand_cap)) return 0;
+    const int klo = ksa_topk_pivot_rank(n, k, S);
+    float *sample = (float *)cand;
+    sample[tid] = sc[(int64_t)tid * n / S];
+    __syncthreads();
+    unsigned lo;
+    int unused;
+    ksa_radix_select(sample, S, klo, s_hist, s_prefix, s_remain, &lo, &unused, 0);
+    int j0, j1;
+    ksa_topk_warp_segment(n, wave, nwaves, &j0, &j1);
+    int cnt = 0;
+    for (int j = j0 + lane; j - lane < j1; j += KSA_WARP_SIZE) /* warp-uniform trip count */
+        cnt += ksa_popc_mask(ksa_ballot(j < j1 && __float_as_uint(sc[j]) >= lo));
+    if (lane == 0) s_counts[wave] = cnt;
+    __syncthreads(); /* also: every read of the sample is done before cand is written */
+    int c = 0, base = 0;
+    for (int w = 0; w < nwaves; w++) {
+        const int cw = s_counts[w];
+        if (w < wave) base += cw;
+        c += cw;
+    }
+    if (c < k || c > cand_cap) return 0; /* block-uniform */
+    const ksa_lane_mask below = ksa_lanes_below(lane);
+    for (int j = j0 + lane; j - lane < j1; j += KSA_WARP_SIZE) {
+        const int take = j < j1 && __float_as_uint(sc[j]) >= lo;
+        const ksa_lane_mask m = ksa_ballot(take);
+        if (take) cand[base + ksa_popc_mask(m & below)] = j;
+        base += ksa_popc_mask(m);
+    }
+    __syncthreads();
+    if (c == k) { /* every candidate is selected */
+        for (int i = tid; i < c; i += S) out[(int64_t)i * stride] = cand[i];
+        return 1;
+    }
+    /* gather in place: cand is ascending, so cand[i] >= i and a chunk of positions reads only at or
+     * beyond its own start, which no earlier chunk has written */
+    for (int i0 = 0; i0 < c; i0 += S) {
+        const int i = i0 + tid;
+        const float v = i < c ? sc[cand[i]] : 0.f;
+        __syncthreads();
+        if (i < c) sc[i] = v;
+    }
+    __syncthreads();
+    unsigned threshold;
+    int remain;
+    ksa_radix_select(sc, c, k, s_hist, s_prefix, s_remain, &threshold, &remain, 0, sc + c, n - c, s_ncand);
+    ksa_topk_compact_segmented(sc, c, threshold, remain, out, stride, s_counts, cand);
+    return 1;
 }
 
 #endif /* KSA_GPU_TOPK_CUH */

@@ -629,6 +629,53 @@ static void test_decode_topk_ties(void **state)
     assert_int_equal(failures, 0);
 }
 
+/* the Top-k's sampled pivot (ksa_topk_sampled in backends/gpu/ksa_gpu_topk.cuh): lists of at least
+ * twelve blocks' width held in shared memory whose Top-k is at most ~15% of the list take a pivot from
+ * a sample and select among the scores above it. Near-uniform scores (random inputs: the pivot's path),
+ * scores in seven tied groups (ties at the threshold and the pivot) and all scores equal (too many
+ * candidates: the full-list radix select); anchor decode over more lists than SMs (one CTA per list,
+ * 1024 threads) and chunked anchor prefill over 16K keys (512-thread blocks), rolling and not;
+ * index sets and outputs against the reference */
+static void test_topk_sampled_pivot(void **state)
+{
+    (void)state;
+    require_device();
+    ksa_device_info info;
+    assert_int_equal(ksa_device_get_info(g_dev, &info), KSA_STATUS_SUCCESS);
+    int failures = 0;
+    for (int ci = 0; ci < (ktest_quick() ? 1 : 2); ci++) {
+        /* B x Hkv > SMs; lengths from 12000 to 24000 keys, so a few lists are too short for the pivot */
+        ktest_config c = decode_case(ci ? KSA_DTYPE_F16 : KSA_DTYPE_BF16, 128, info.compute_units / 2 + 1, 24000,
+                                     1400 + (uint64_t)ci);
+        c.mode = KSA_MODE_ANCHOR;
+        const int repeats[3] = {0, 7, 1};
+        for (int ri = 0; ri < 3; ri++) {
+            c.repeat_keys = repeats[ri];
+            c.seed += 10;
+            const int bad = ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
+            if (bad) printf("sampled Top-k, decode, repeat_keys %d failed\n", c.repeat_keys);
+            failures += bad;
+        }
+        ktest_config p = ktest_config_default();
+        p.dtype = c.dtype;
+        p.mode = KSA_MODE_ANCHOR;
+        p.hq = c.hq;
+        p.hkv = c.hkv;
+        p.head_dim = 128;
+        p.lq = 64;
+        p.lk = 16384;
+        p.with_lse = 1;
+        p.topk_set = 1;
+        p.topk = ksa_topk_default();
+        p.topk.rolling = ci;
+        p.seed = 1450 + (uint64_t)ci;
+        const int bad = ktest_run_and_check(g_dev, &p) != KSA_STATUS_SUCCESS;
+        if (bad) printf("sampled Top-k, chunked prefill, rolling %d failed\n", ci);
+        failures += bad;
+    }
+    assert_int_equal(failures, 0);
+}
+
 /* anchor decode over few lists on 9.0: the cluster Top-k pools the dense pass's scores as it loads them
  * (no pooling kernel) and, with a sparse output and splits merged by the combine kernel, merges each
  * head's splits' (m, l) into its lse itself (no lse-only combine runs); with a dense output, one
@@ -740,6 +787,7 @@ int main(void)
         cmocka_unit_test(test_decode_topk_pooling),
         cmocka_unit_test(test_decode_topk_ties),
         cmocka_unit_test(test_decode_topk_cluster_pools),
+        cmocka_unit_test(test_topk_sampled_pivot),
         cmocka_unit_test(test_lengths_clamped_on_device),
     };
     return ktest_run_group(tests, setup, NULL);
