@@ -631,11 +631,15 @@ static void test_decode_topk_ties(void **state)
 
 /* the Top-k's sampled pivot (ksa_topk_sampled in backends/gpu/ksa_gpu_topk.cuh): lists of at least
  * twelve blocks' width held in shared memory whose Top-k is at most ~15% of the list take a pivot from
- * a sample and select among the scores above it. Near-uniform scores (random inputs: the pivot's path),
- * scores in seven tied groups (ties at the threshold and the pivot) and all scores equal (too many
- * candidates: the full-list radix select); anchor decode over more lists than SMs (one CTA per list,
- * 1024 threads) and chunked anchor prefill over 16K keys (512-thread blocks), rolling and not;
- * index sets and outputs against the reference */
+ * a sample and select among the scores above it. Anchor decode of SMs / 8 + 1 lists (too many for the
+ * cluster Top-k, too few for pooling in the Top-k: one 1024-thread CTA per list after the pooling
+ * kernel; lengths from 10000 to 20000 keys, so most lists take the pivot and some are too short for
+ * it) with near-uniform scores (random inputs: the pivot's path) and all scores equal (too many
+ * candidates: the full-list select over the cached list), in full mode also seven tied groups (ties
+ * at the threshold and the pivot) and more lists than SMs at head_dim 64 (the Top-k pools as it
+ * loads); chunked anchor prefill over 8K keys (512-thread blocks), rolling and not; index sets and
+ * outputs against the reference. Sized for the quick set under compute-sanitizer: filling the K/V
+ * cache with random values is most of the test's time. */
 static void test_topk_sampled_pivot(void **state)
 {
     (void)state;
@@ -643,27 +647,37 @@ static void test_topk_sampled_pivot(void **state)
     ksa_device_info info;
     assert_int_equal(ksa_device_get_info(g_dev, &info), KSA_STATUS_SUCCESS);
     int failures = 0;
-    for (int ci = 0; ci < (ktest_quick() ? 1 : 2); ci++) {
-        /* B x Hkv > SMs; lengths from 12000 to 24000 keys, so a few lists are too short for the pivot */
-        ktest_config c = decode_case(ci ? KSA_DTYPE_F16 : KSA_DTYPE_BF16, 128, info.compute_units / 2 + 1, 24000,
+    const int quick = ktest_quick();
+    for (int ci = 0; ci < (quick ? 1 : 2); ci++) {
+        ktest_config c = decode_case(ci ? KSA_DTYPE_F16 : KSA_DTYPE_BF16, 128, info.compute_units / 8 + 1, 20000,
                                      1400 + (uint64_t)ci);
         c.mode = KSA_MODE_ANCHOR;
-        const int repeats[3] = {0, 7, 1};
-        for (int ri = 0; ri < 3; ri++) {
+        c.hq = 4;
+        c.hkv = 1;
+        const int repeats[3] = {0, 1, 7};
+        for (int ri = 0; ri < (quick ? 2 : 3); ri++) {
             c.repeat_keys = repeats[ri];
             c.seed += 10;
             const int bad = ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
             if (bad) printf("sampled Top-k, decode, repeat_keys %d failed\n", c.repeat_keys);
             failures += bad;
         }
+        if (!quick && ci == 0) {
+            ktest_config f = decode_case(KSA_DTYPE_BF16, 64, info.compute_units / 2 + 1, 12800, 1420);
+            f.mode = KSA_MODE_ANCHOR;
+            f.vary_lengths = 0;
+            const int bad = ktest_run_and_check(g_dev, &f) != KSA_STATUS_SUCCESS; /* B x Hkv > SMs */
+            if (bad) printf("sampled Top-k, decode pooled in the Top-k failed\n");
+            failures += bad;
+        }
         ktest_config p = ktest_config_default();
         p.dtype = c.dtype;
         p.mode = KSA_MODE_ANCHOR;
-        p.hq = c.hq;
-        p.hkv = c.hkv;
+        p.hq = 8;
+        p.hkv = 2;
         p.head_dim = 128;
         p.lq = 64;
-        p.lk = 16384;
+        p.lk = 8192;
         p.with_lse = 1;
         p.topk_set = 1;
         p.topk = ksa_topk_default();
