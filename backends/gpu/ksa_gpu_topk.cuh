@@ -242,21 +242,6 @@ static __device__ __forceinline__ void ksa_topk_compact_segmented(const float *s
     ksa_topk_write_segmented(sc, n, threshold, remain, out, stride, s_counts, 0, 0, 0, keys);
 }
 
-/* Sample-guided Top-k of a list held in shared memory, sc[0..n) (0 < k < n), for lists whose scores
- * share their high bits (near-uniform pooled probabilities): there every radix pass over the whole
- * list spreads over many bins, and the bin that holds the threshold after the first pass holds most
- * of the list, so the radix select needs two full-list histogram passes (their warp matches and
- * shared atomics were half of the anchor prefill's Top-k time on the H200). Here:
- *  1. the k_lo-th largest of blockDim.x evenly spaced samples is a pivot `lo` (k_lo: the sample rank
- *     of k plus a margin of about four standard deviations, so that at least k scores are >= lo);
- *  2. one ballot pass counts the scores >= lo per warp segment and, if there are at least k of them
- *     and they fit in `cand` (int[cand_cap]), a second writes their keys there in ascending order;
- *  3. their scores are gathered to sc[0..c) (the list is not needed any more), the exact radix select
- *     runs on those c scores and the ordered compaction writes keys cand[j].
- * Every score >= the k-th largest is >= lo, so the index set (ties to the smaller key included) is
- * the full-list selection's. Returns 0, block-uniformly, with sc untouched when the pivot does not
- * qualify (too few or too many candidates): the caller then selects over the whole list.
- * s_counts: shared int[2 * nwaves]. */
 /* the sample rank of ksa_topk_sampled's pivot for a list of n scores, k selected, s samples */
 static __device__ __forceinline__ int ksa_topk_pivot_rank(int n, int k, int s)
 {
@@ -272,6 +257,22 @@ static __device__ __forceinline__ int ksa_topk_sampled_fits(int n, int k, int ca
     const int s = blockDim.x, klo = ksa_topk_pivot_rank(n, k, s);
     return n >= 12 * s && cand_cap >= s && klo < s && (int64_t)klo * n * 8 <= (int64_t)cand_cap * s * 7;
 }
+/* Sample-guided Top-k of a list held in shared memory, sc[0..n) (0 < k < n), for lists whose scores
+ * share their high bits (near-uniform pooled probabilities): there every radix pass over the whole
+ * list spreads over many bins, and the bin that holds the threshold after the first pass holds most
+ * of the list, so the radix select needs two full-list histogram passes (their warp matches and
+ * shared atomics were half of the anchor prefill's Top-k time on the H200). Here:
+ *  1. the k_lo-th largest of blockDim.x evenly spaced samples is a pivot `lo` (k_lo: the sample rank
+ *     of k plus a margin of about four standard deviations, so that at least k scores are >= lo
+ *     unless the sample is unlucky);
+ *  2. one ballot pass counts the scores >= lo per warp segment and, if there are at least k of them
+ *     and they fit in `cand` (int[cand_cap]), a second writes their keys there in ascending order;
+ *  3. their scores are gathered to sc[0..c) (the list is not needed any more), the exact radix select
+ *     runs on those c scores and the ordered compaction writes keys cand[j].
+ * Every score >= the k-th largest is >= lo, so the index set (ties to the smaller key included) is
+ * the full-list selection's. Returns 0, block-uniformly, with sc untouched when the pivot does not
+ * qualify (too few or too many candidates): the caller then selects over the whole list.
+ * s_counts: shared int[2 * nwaves]. */
 static __device__ __forceinline__ int ksa_topk_sampled(float *sc, int n, int k, int *cand, int cand_cap, unsigned *s_hist,
                                                        unsigned *s_prefix, int *s_remain, int *s_ncand, int *s_counts,
                                                        int32_t *out, int64_t stride)
