@@ -569,7 +569,7 @@ extern "C" int ksa_gpu_launch_topk(const ksa_gpu_args *a, const ksa_gpu_call *c,
     /* the instantiation with the sampled pivot only where a list may be long enough to take it
      * (ksa_topk_sampled_fits): its extra code made the Top-k of shorter lists slower (anchor decode
      * B64 Lk8K: 78 -> 84 us on the H200) */
-    const bool sampled = cache_n > 0 && longest >= 12 * (int64_t)threads;
+    const bool sampled = cache_n > 0 && longest >= KSA_TOPK_SAMPLED_MIN_PER_THREAD * (int64_t)threads;
     /* the scores and lse of the split decode's dense pass, pooled in the Top-k
      * (ksa_gpu_launch_decode_pool launched nothing) */
     const int fused = decode && kg_topk_pools(a, c);

@@ -248,14 +248,18 @@ static __device__ __forceinline__ int ksa_topk_pivot_rank(int n, int k, int s)
     const int ks = (int)(((int64_t)k * s + n - 1) / n);
     return ks + 4 * (int)ceilf(sqrtf((float)ks)) + 4;
 }
-/* whether ksa_topk_sampled tries its pivot (block-uniform): lists of at least 12 blockDim.x scores
- * (the pivot's fixed cost, two block-wide radix selects, outweighed what it saves on lists of 8 per
- * thread: anchor decode B64 Lk8K was 1.8% slower on the H200) whose expected candidates fill at most
- * 7/8 of cand_cap (else the two passes would likely be wasted) */
+/* the fewest scores per thread of a list that ksa_topk_sampled takes: the pivot's fixed cost (two
+ * block-wide radix selects) outweighed what it saves on lists of 8 per thread (anchor decode B64
+ * Lk8K was 1.8% slower on the H200). The CUDA launcher picks kg_topk<true> by the same bound. */
+#define KSA_TOPK_SAMPLED_MIN_PER_THREAD 12
+/* whether ksa_topk_sampled tries its pivot (block-uniform): lists of at least
+ * KSA_TOPK_SAMPLED_MIN_PER_THREAD x blockDim.x scores whose expected candidates fill at most 7/8 of
+ * cand_cap (else the two passes would likely be wasted) */
 static __device__ __forceinline__ int ksa_topk_sampled_fits(int n, int k, int cand_cap)
 {
     const int s = blockDim.x, klo = ksa_topk_pivot_rank(n, k, s);
-    return n >= 12 * s && cand_cap >= s && klo < s && (int64_t)klo * n * 8 <= (int64_t)cand_cap * s * 7;
+    return n >= KSA_TOPK_SAMPLED_MIN_PER_THREAD * s && cand_cap >= s && klo < s &&
+           (int64_t)klo * n * 8 <= (int64_t)cand_cap * s * 7;
 }
 /* Sample-guided Top-k of a list held in shared memory, sc[0..n) (0 < k < n), for lists whose scores
  * share their high bits (near-uniform pooled probabilities): there every radix pass over the whole
