@@ -92,12 +92,15 @@ static void extreme_entries(ksa_device dev, const ksa_attention_params *prm, con
     ksa_problem_storage_release(&st);
 }
 
-/* The writer: store the big entries, then the small ones, over and over, until `seconds` pass. */
-static void writer(const char *path, const ksa_tune_entry *big, const ksa_tune_entry *small, int n, double seconds)
+/* The writer: store the big entries, then the small ones, over and over, until the reader creates
+ * `stop_path` (exit 0); a reader that never does makes it give up after `seconds` (exit 3). */
+static void writer(const char *path, const char *stop_path, const ksa_tune_entry *big, const ksa_tune_entry *small, int n,
+                   double seconds)
 {
     double end = now_s() + seconds;
     int round = 0;
-    while (now_s() < end) {
+    while (access(stop_path, F_OK) != 0) {
+        if (now_s() >= end) _exit(3);
         const ksa_tune_entry *e = round++ % 2 ? small : big;
         if (ksa_tune_cache_store(path, e, n) != KSA_STATUS_SUCCESS) _exit(2);
         struct timespec ts = {0, 30 * 1000000L};
@@ -179,11 +182,16 @@ static void tuned_config_never_breaks_a_planned_call(void **state)
 
     pid_t pid = fork();
     assert_true(pid >= 0);
-    if (pid == 0) writer(path, big, small, 3, 2.5);
+    char stop_path[600];
+    snprintf(stop_path, sizeof stop_path, "%s/stop", dir);
+    if (pid == 0) writer(path, stop_path, big, small, 3, 60.0);
 
     int calls = 0, failed = 0, checked = 0, layer_checks = 0, saw_big = 0;
-    double end = now_s() + 2.5;
-    while (now_s() < end) {
+    /* 2.5 s of calls, and longer (up to 30 s) until the larger configuration has been offered: under
+     * ThreadSanitizer the first round's reference checks took most of 2.5 s, which left two rounds,
+     * and both could reload while the small entries were in the cache */
+    const double start = now_s(), end = start + 2.5, give_up = start + 30.0;
+    while (now_s() < end || (!saw_big && now_s() < give_up)) {
         /* reload every round, besides the lookup's own once-a-second check: the writer swaps the
          * entries every 30 ms, and reloading every 8 rounds (40 calls) could fall into step with it
          * and never see the larger configuration */
@@ -220,6 +228,9 @@ static void tuned_config_never_breaks_a_planned_call(void **state)
         assert_int_equal(ksa_attention_workspace_size(dev, &layer.params, &layer.tensors, &now_bytes), KSA_STATUS_SUCCESS);
         if (now_bytes >= big_bytes[0]) saw_big++;
     }
+    FILE *stop = fopen(stop_path, "w");
+    assert_non_null(stop);
+    fclose(stop);
     int status = 0;
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
