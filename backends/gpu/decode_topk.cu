@@ -1,6 +1,7 @@
 /* decode_topk.cu: the shared kernels of the GPU layer, compiled by nvcc for the CUDA plugin and by
- * hipcc for the HIP plugin through ksa_gpu_vendor.h (no warp-size-32 assumption anywhere), and their
- * launchers (the shared entries of a ksa_gpu_kernels table, ksa_gpu_launch.h):
+ * hipcc for the HIP plugin through ksa_gpu_vendor.h (no warp-size-32 assumption outside the
+ * NVIDIA-only kg_topk_stream), and their launchers (the shared entries of a ksa_gpu_kernels table,
+ * ksa_gpu_launch.h):
  *  - kg_decode_split: split-KV decode for the G heads of one KV head over a key list (all keys, or
  *    an index set plus an optional local window), K/V chunks of 64 keys (32 on AMD) double-buffered
  *    in shared memory with 16-byte copies (asynchronous on sm_80+); writes (acc, m, l) partials and,
@@ -10,7 +11,9 @@
  *  - kg_topk: radix select (4 passes of 8 bits over the float bits of the non-negative pooled
  *    scores) of the count largest candidates, written in ascending key order, ties to the smaller
  *    index, unused slots -1; lists that fit in shared memory are read from global memory once, and
- *    long ones with a small selection first narrowed by a sampled pivot (kg_topk<true>). */
+ *    long ones with a small selection first narrowed by a sampled pivot (kg_topk<true>);
+ *  - kg_topk_stream (NVIDIA): the same selection for long prefill lists with a small selection,
+ *    the list streamed and only the pivot's candidates kept in shared memory. */
 #include <stdio.h>
 
 #include "ksa_gpu_common.cuh"
@@ -378,6 +381,33 @@ extern "C" int ksa_gpu_launch_decode_pool(const ksa_gpu_args *a, const ksa_gpu_c
 }
 
 /* ------------------------------------------------------------------ Top-k */
+/* the Top-k list of prefill tile t of (sequence b, KV head g): its n candidates (the keys before the
+ * tile's first query), the k it selects, and where its indices and count go */
+static __device__ __forceinline__ void kg_topk_tile_list(const ksa_gpu_args &a, int b, int g, int t, int &n, int &k, int *&out,
+                                                         int *&cnt_out)
+{
+    const int lq = kg_lq(a, b), lk = kg_lk(a, b);
+    n = t * a.tile_size < lq ? lk - lq + t * a.tile_size : 0;
+    if (n < 0) n = 0;
+    k = t * a.tile_size < lq ? (int)kg_tile_count(a, lq, lk, t) : 0;
+    out = a.indices + (int64_t)b * a.is0 + (int64_t)g * a.is1 + (int64_t)t * a.is2;
+    cnt_out = a.counts + (int64_t)b * a.cs0 + (int64_t)g * a.cs1 + (int64_t)t * a.cs2;
+}
+/* every thread of the block: writes the list's count and -1 to its unused slots, and takes the lists
+ * with nothing to select (k <= 0) or everything (k >= n); true when the list is done */
+static __device__ __forceinline__ bool kg_topk_trivial(const ksa_gpu_args &a, int n, int k, int *out, int *cnt_out)
+{
+    const int tid = threadIdx.x;
+    if (tid == 0) *cnt_out = k;
+    for (int s = k + tid; s < a.k_slots; s += blockDim.x) out[(int64_t)s * a.is3] = -1;
+    if (k <= 0) return true;
+    if (k >= n) {
+        for (int s = tid; s < n; s += blockDim.x) out[(int64_t)s * a.is3] = s;
+        return true;
+    }
+    return false;
+}
+
 /* grid: x = tile - tile0 (prefill) or 0 (decode), y = b * Hkv + g. cache_n: how many scores fit in
  * the dynamic shared memory; a list that fits is copied there once, so the four radix passes and
  * the compaction (one barrier: ksa_topk_compact_segmented) read shared memory instead of global.
@@ -395,33 +425,21 @@ __global__ void __launch_bounds__(KG_TOPK_THREADS) kg_topk(const __grid_constant
     __shared__ unsigned sPrefix;
     __shared__ int sRemain, sNcand;
     const int b = blockIdx.y / a.hkv, g = blockIdx.y % a.hkv, tid = threadIdx.x;
-    const int lq = kg_lq(a, b), lk = kg_lk(a, b);
-    int t = 0, n, k;
+    int n, k;
     int *out;
     int *cnt_out;
     const float *sc;
     if (decode) {
-        n = lk;
-        k = (int)kg_budget(a, lk);
+        n = kg_lk(a, b);
+        k = (int)kg_budget(a, n);
         out = a.indices + (int64_t)b * a.is0 + (int64_t)g * a.is1;
         cnt_out = a.counts + (int64_t)b * a.cs0 + (int64_t)g * a.cs1;
         sc = pooled + (int64_t)blockIdx.y * ld;
     } else {
-        t = tile0 + blockIdx.x;
-        n = t * a.tile_size < lq ? lk - lq + t * a.tile_size : 0;
-        if (n < 0) n = 0;
-        k = t * a.tile_size < lq ? (int)kg_tile_count(a, lq, lk, t) : 0;
-        out = a.indices + (int64_t)b * a.is0 + (int64_t)g * a.is1 + (int64_t)t * a.is2;
-        cnt_out = a.counts + (int64_t)b * a.cs0 + (int64_t)g * a.cs1 + (int64_t)t * a.cs2;
+        kg_topk_tile_list(a, b, g, tile0 + blockIdx.x, n, k, out, cnt_out);
         sc = pooled + ((int64_t)blockIdx.y * ntiles + blockIdx.x) * ld;
     }
-    if (tid == 0) *cnt_out = k;
-    for (int s = k + tid; s < a.k_slots; s += blockDim.x) out[(int64_t)s * a.is3] = -1;
-    if (k <= 0) return;
-    if (k >= n) {
-        for (int s = tid; s < n; s += blockDim.x) out[(int64_t)s * a.is3] = s;
-        return;
-    }
+    if (kg_topk_trivial(a, n, k, out, cnt_out)) return;
     /* exact radix select + ordered compaction (ksa_gpu_topk.cuh, also used by HIP's kh_pool_topk) */
     unsigned threshold;
     int remain;
@@ -484,37 +502,178 @@ __global__ void __launch_bounds__(KG_TOPK_THREADS) kg_topk(const __grid_constant
     ksa_topk_compact(sc, n, k, threshold, remain, out, a.is3, sWarp);
 }
 
+#if !defined(KSA_GPU_HIP_BRANCH)
+/* ------------------------------------------------------------------ streamed Top-k (NVIDIA, prefill) */
+/* kg_topk_stream: the prefill Top-k of long lists whose selection is a small share, without the
+ * list in shared memory, so that several blocks share an SM (kg_topk<true> holds the whole list,
+ * ~112 KB at 28K keys, and runs one block per SM whose load, barriers and ballot passes nothing
+ * overlaps). The pivot of ksa_topk_sampled comes from KG_TSTREAM_SAMPLES scores read from global
+ * memory; the list is then streamed once, in chunks of KG_TSTREAM_CHUNK scores, and the
+ * scores at or above the pivot are appended with their keys, in key order, to shared memory (a block
+ * barrier per chunk orders the warps' appends); the exact radix select and the ordered compaction
+ * run on those. Too few or too many candidates (ties, an unlucky sample): the exact select over the
+ * list in global memory, so the index set is kg_topk's whichever path runs. */
+#define KG_TSTREAM_THREADS 512
+#define KG_TSTREAM_WAVES (KG_TSTREAM_THREADS / 32)
+#define KG_TSTREAM_SAMPLES 1024
+#define KG_TSTREAM_PER_LANE 8 /* consecutive scores per lane and chunk */
+#define KG_TSTREAM_CHUNK (KG_TSTREAM_THREADS * KG_TSTREAM_PER_LANE)
+/* whether a list of n scores with k selected takes the streamed path with room for cand_cap
+ * candidates: long enough for the samples to be spread, and the expected candidates (the pivot's
+ * sample rank over the samples) at most 7/8 of the room (host and device) */
+static __host__ __device__ __forceinline__ int kg_tstream_fits(int64_t n, int64_t k, int64_t cand_cap)
+{
+    if (k <= 0 || k >= n || n < KSA_TOPK_SAMPLED_MIN_PER_THREAD * KG_TSTREAM_THREADS) return 0;
+    const int64_t ks = (k * KG_TSTREAM_SAMPLES + n - 1) / n;
+    int64_t sd = 0;
+    while (sd * sd < ks) sd++; /* ceil(sqrt(ks)), as ksa_topk_pivot_rank */
+    const int64_t klo = ks + 4 * sd + 4;
+    return klo < KG_TSTREAM_SAMPLES && klo * n * 8 <= cand_cap * KG_TSTREAM_SAMPLES * 7;
+}
+
+/* grid: x = tile - tile0, y = b * Hkv + g; tile t's pooled row is y * ntiles + t - pool_tile0 (the
+ * launch's pooled rows start at tile pool_tile0; kg_topk may take its first tiles). Dynamic shared memory: float scores[cand_cap], int
+ * keys[cand_cap], float samples[KG_TSTREAM_SAMPLES] (also the radix select's narrowed candidates). */
+__global__ void __launch_bounds__(KG_TSTREAM_THREADS, 3) kg_topk_stream(const __grid_constant__ ksa_gpu_args a, int tile0, int pool_tile0,
+                                                                        int ntiles, const float *pooled, int64_t ld, int cand_cap)
+{
+    extern __shared__ float sStream[];
+    __shared__ unsigned sHist[256];
+    __shared__ int sCnt[2][KG_TSTREAM_WAVES]; /* per chunk (double-buffered): each wave's appends */
+    __shared__ unsigned sPrefix;
+    __shared__ int sRemain, sNcand;
+    float *cs = sStream;
+    int *ck = (int *)(sStream + cand_cap);
+    float *samp = sStream + 2 * (int64_t)cand_cap;
+    const int b = blockIdx.y / a.hkv, g = blockIdx.y % a.hkv, tid = threadIdx.x;
+    const int wave = tid / 32, lane = tid % 32;
+    const int t = tile0 + blockIdx.x;
+    int n, k;
+    int *out;
+    int *cnt_out;
+    kg_topk_tile_list(a, b, g, t, n, k, out, cnt_out);
+    const float *sc = pooled + ((int64_t)blockIdx.y * ntiles + (t - pool_tile0)) * ld;
+    if (kg_topk_trivial(a, n, k, out, cnt_out)) return;
+    unsigned threshold;
+    int remain;
+    if (kg_tstream_fits(n, k, cand_cap)) {
+        /* 1. the pivot: the klo-th largest of evenly spaced samples */
+        for (int i = tid; i < KG_TSTREAM_SAMPLES; i += blockDim.x) samp[i] = sc[(int64_t)i * n / KG_TSTREAM_SAMPLES];
+        __syncthreads();
+        unsigned lo;
+        int unused;
+        ksa_radix_select(samp, KG_TSTREAM_SAMPLES, ksa_topk_pivot_rank(n, k, KG_TSTREAM_SAMPLES), sHist, &sPrefix, &sRemain,
+                         &lo, &unused, 0);
+        /* 2. stream the list, appending the scores >= lo and their keys in key order: per chunk, warp
+         * w takes the 256 scores from j0 + 256 w, lane l eight of them (two 16-byte loads), a warp
+         * scan orders the lanes and sCnt[chunk & 1] the warps. Chunk c's barrier also orders the
+         * reads of sCnt[(c - 1) & 1] before chunk c + 1 writes it. */
+        const bool vec = ((uintptr_t)sc & 15) == 0; /* block-uniform (rows are lk_ld floats, a multiple of 4) */
+        int c = 0, buf = 0; /* c: block-uniform count so far (may pass cand_cap; then nothing more is written) */
+        for (int j0 = 0; j0 < n; j0 += KG_TSTREAM_CHUNK, buf ^= 1) {
+            const int j = j0 + wave * (32 * KG_TSTREAM_PER_LANE) + lane * KG_TSTREAM_PER_LANE;
+            float v[KG_TSTREAM_PER_LANE];
+            if (vec && j + KG_TSTREAM_PER_LANE <= n) {
+#pragma unroll
+                for (int e = 0; e < KG_TSTREAM_PER_LANE; e += 4) *(float4 *)&v[e] = *(const float4 *)(sc + j + e);
+            } else {
+#pragma unroll
+                for (int e = 0; e < KG_TSTREAM_PER_LANE; e++) v[e] = j + e < n ? sc[j + e] : 0.f;
+            }
+            unsigned take = 0;
+#pragma unroll
+            for (int e = 0; e < KG_TSTREAM_PER_LANE; e++) take |= (unsigned)(j + e < n && __float_as_uint(v[e]) >= lo) << e;
+            const int mine = __popc(take);
+            int incl = mine; /* lanes' inclusive scan */
+#pragma unroll
+            for (int off = 1; off < 32; off <<= 1) {
+                const int y = __shfl_up_sync(KSA_FULL_MASK, incl, off);
+                if (lane >= off) incl += y;
+            }
+            if (lane == 31) sCnt[buf][wave] = incl;
+            __syncthreads();
+            const int cw = lane < KG_TSTREAM_WAVES ? sCnt[buf][lane] : 0;
+            int wincl = cw; /* warps' inclusive scan, one warp per lane */
+#pragma unroll
+            for (int off = 1; off < KG_TSTREAM_WAVES; off <<= 1) {
+                const int y = __shfl_up_sync(KSA_FULL_MASK, wincl, off);
+                if (lane >= off) wincl += y;
+            }
+            const int before = __shfl_sync(KSA_FULL_MASK, wincl - cw, wave);
+            const int total = __shfl_sync(KSA_FULL_MASK, wincl, KG_TSTREAM_WAVES - 1);
+            int at = c + before + incl - mine;
+#pragma unroll
+            for (int e = 0; e < KG_TSTREAM_PER_LANE; e++)
+                if (take >> e & 1u) {
+                    if (at < cand_cap) {
+                        cs[at] = v[e];
+                        ck[at] = j + e;
+                    }
+                    at++;
+                }
+            c += total;
+        }
+        __syncthreads();
+        if (c >= k && c <= cand_cap) { /* block-uniform */
+            if (c == k) {
+                for (int i = tid; i < c; i += blockDim.x) out[(int64_t)i * a.is3] = ck[i];
+                return;
+            }
+            /* 3. the exact select over the candidates (narrowed into the samples' room), then the
+             * ordered compaction of their keys */
+            ksa_radix_select(cs, c, k, sHist, &sPrefix, &sRemain, &threshold, &remain, 0, samp, KG_TSTREAM_SAMPLES, &sNcand);
+            ksa_topk_compact_segmented(cs, c, threshold, remain, out, a.is3, &sCnt[0][0], ck);
+            return;
+        }
+    }
+    /* the whole list from global memory (the candidate room narrows the later radix passes) */
+    ksa_radix_select(sc, n, k, sHist, &sPrefix, &sRemain, &threshold, &remain, 0, cs, cand_cap, &sNcand);
+    ksa_topk_compact(sc, n, k, threshold, remain, out, a.is3, &sCnt[0][0]);
+}
+#endif /* !KSA_GPU_HIP_BRANCH */
+
 /* scores kg_topk keeps in shared memory: the longest list of the launch (`longest`) when it fits
  * (NVIDIA: at most 160 KiB, within what the device's opt-in leaves beside the static arrays, found
  * once per device; AMD: 48 KiB of the 64 KiB LDS), else none. *cand_n (when not NULL): room for the
  * radix select's candidates beside a cached list, up to half its length, within the opt-in (NVIDIA
  * only; 0 else). */
+#if !defined(KSA_GPU_HIP_BRANCH)
+/* the dynamic shared memory kernel `fn` may use on the current device (the opt-in maximum less its
+ * static arrays, allowed once through kg_allow_smem), found once per device and kept in room_of
+ * (bytes + 1; 0: not known yet); -1 when the device cannot be asked */
+template <typename F> static int64_t kg_smem_room(F *fn, unsigned *done, int (&room_of)[32])
+{
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 32) {
+        (void)cudaGetLastError();
+        return -1;
+    }
+    if (room_of[dev] == 0) {
+        int optin = 0;
+        cudaFuncAttributes fa;
+        int64_t r = 0;
+        if (kg_allow_smem(fn, done) == cudaSuccess && cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) == cudaSuccess &&
+            cudaFuncGetAttributes(&fa, fn) == cudaSuccess)
+            r = (int64_t)optin - (int64_t)fa.sharedSizeBytes;
+        else
+            (void)cudaGetLastError();
+        room_of[dev] = (int)(r > 0 ? r : 0) + 1;
+    }
+    return room_of[dev] - 1;
+}
+#endif
+
 static int kg_topk_smem(const ksa_gpu_args *a, int64_t longest, int *cand_n)
 {
     if (cand_n) *cand_n = 0;
 #if defined(KSA_GPU_HIP_BRANCH)
     const int64_t cap = 48 << 10;
 #else
-    static int room_of[32]; /* per device: bytes + 1 (0: not known yet) */
+    static int room_of[32];
     static unsigned done, done_sampled;
-    int dev = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 32) {
-        (void)cudaGetLastError();
-        return 0;
-    }
-    if (room_of[dev] == 0) {
-        int optin = 0;
-        cudaFuncAttributes fa;
-        int64_t c = 0;
-        if (kg_allow_smem(kg_topk<false>, &done) == cudaSuccess && kg_allow_smem(kg_topk<true>, &done_sampled) == cudaSuccess &&
-            cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) == cudaSuccess &&
-            cudaFuncGetAttributes(&fa, kg_topk<true>) == cudaSuccess)
-            c = (int64_t)optin - (int64_t)fa.sharedSizeBytes;
-        else
-            (void)cudaGetLastError();
-        room_of[dev] = (int)(c > 0 ? c : 0) + 1;
-    }
-    const int64_t room = room_of[dev] - 1, cap = room < (160 << 10) ? room : (160 << 10);
+    if (kg_allow_smem(kg_topk<false>, &done) != cudaSuccess) return 0; /* its static arrays are kg_topk<true>'s */
+    const int64_t room = kg_smem_room(kg_topk<true>, &done_sampled, room_of), cap = room < (160 << 10) ? room : (160 << 10);
+    if (room < 0) return 0;
 #endif
     const int64_t need = longest * (int64_t)sizeof(float);
     if (need > cap) return 0;
@@ -557,12 +716,66 @@ static int kg_topk_threads(int decode, size_t dyn_smem)
     return 2 * ((int64_t)dyn_smem + (16 << 10)) <= per_sm ? KG_TOPK_THREADS / 2 : KG_TOPK_THREADS;
 #endif
 }
+#if !defined(KSA_GPU_HIP_BRANCH)
+/* the streamed Top-k's share of a prefill launch over tiles [tile0, tile0 + ntiles): returns its
+ * candidate room (0: kg_topk takes the whole launch) and sets *first to the first tile it takes.
+ * The room is a quarter of the launch's longest list, within the opt-in shared memory; the streamed
+ * tiles are those from the first whose list qualifies (kg_tstream_fits: its list grows with the tile
+ * and its selection's share shrinks, so the first is found by bisection), and the last and middle
+ * streamed tiles must qualify too. Uniform lengths only. A list the rule misjudges takes the stream
+ * kernel's exact fallback. */
+static int kg_tstream_cap(const ksa_gpu_args *a, int tile0, int ntiles, int *first)
+{
+    static int room_of[32];
+    static unsigned done;
+    if (!a->uniform_lengths || ntiles <= 0) return 0;
+    const int64_t room = kg_smem_room(kg_topk_stream, &done, room_of) - KG_TSTREAM_SAMPLES * (int64_t)sizeof(float);
+    const int64_t longest = kg_topk_longest(a, 0, tile0, ntiles);
+    int64_t cap = (longest / 4 + 31) / 32 * 32;
+    if (cap * 8 > room) cap = room / 8;
+    if (cap <= 0) return 0;
+    const ksa_budget_rule r = kg_rule(*a);
+    auto fits = [&](int64_t t) {
+        if (t * a->tile_size >= a->max_lq) return 0;
+        const int64_t n = (int64_t)a->max_lk - a->max_lq + t * a->tile_size;
+        return kg_tstream_fits(n, ksa_rule_prefill_tile_count(&r, a->max_lq, a->max_lk, t), cap);
+    };
+    const int64_t last = (int64_t)tile0 + ntiles - 1;
+    if (!fits(last)) return 0;
+    int64_t lo = tile0, hi = last; /* the first tile that qualifies lies in [lo, hi] */
+    while (lo < hi) {
+        const int64_t mid = lo + (hi - lo) / 2;
+        if (fits(mid)) hi = mid;
+        else lo = mid + 1;
+    }
+    if (!fits(lo + (last - lo) / 2)) return 0;
+    *first = (int)lo;
+    return (int)cap;
+}
+#endif
+
 extern "C" int ksa_gpu_launch_topk(const ksa_gpu_args *a, const ksa_gpu_call *c, int decode, int tile0, int ntiles)
 {
     dim3 grid((unsigned)(decode ? 1 : ntiles), (unsigned)(a->batch * a->hkv));
     const float *pooled = (const float *)ksa_gpu_ws(c, KSA_GPU_WS_POOLED);
+#if !defined(KSA_GPU_HIP_BRANCH)
+    /* long prefill lists with a small selection: streamed, several blocks per SM; the launch's
+     * first tiles, if their lists do not qualify, stay kg_topk's (launched below over grid.x tiles,
+     * with the same pooled rows) */
+    int first = 0;
+    const int stream_cap = decode ? 0 : kg_tstream_cap(a, tile0, ntiles, &first);
+    if (stream_cap > 0) {
+        const size_t smem_s = (size_t)stream_cap * 8 + KG_TSTREAM_SAMPLES * sizeof(float);
+        dim3 grid_s((unsigned)(tile0 + ntiles - first), grid.y);
+        kg_topk_stream<<<grid_s, KG_TSTREAM_THREADS, smem_s, (ksa_gpu_stream_t)c->stream>>>(*a, first, tile0, ntiles, pooled,
+                                                                                             c->plan->lk_ld, stream_cap);
+        const int e = (int)cudaGetLastError();
+        if (e || first == tile0) return e;
+        grid.x = (unsigned)(first - tile0);
+    }
+#endif
     int cand_n = 0;
-    const int64_t longest = kg_topk_longest(a, decode, tile0, ntiles);
+    const int64_t longest = kg_topk_longest(a, decode, tile0, decode ? ntiles : (int)grid.x); /* the tiles it takes */
     const int cache_n = kg_topk_smem(a, longest, &cand_n);
     const size_t smem = (size_t)(cache_n + cand_n) * sizeof(float);
     const int threads = kg_topk_threads(decode, smem);

@@ -108,7 +108,7 @@ static __device__ __forceinline__ int64_t kg_kv_offset(const ksa_gpu_args &a, in
 
 /* Top-k budget rules: the one copy is dispatch/ksa_budget_rules.h (__host__ __device__ under nvcc
  * and hipcc); the argument block carries the rule's fields */
-static __device__ __forceinline__ ksa_budget_rule kg_rule(const ksa_gpu_args &a)
+static __host__ __device__ __forceinline__ ksa_budget_rule kg_rule(const ksa_gpu_args &a)
 {
     ksa_budget_rule r;
     r.fraction = a.fraction;

@@ -637,8 +637,10 @@ static void test_decode_topk_ties(void **state)
  * it) with near-uniform scores (random inputs: the pivot's path) and all scores equal (too many
  * candidates: the full-list select over the cached list), in full mode also seven tied groups (ties
  * at the threshold and the pivot) and more lists than SMs at head_dim 64 (the Top-k pools as it
- * loads); chunked anchor prefill over 8K keys (512-thread blocks), rolling and not; index sets and
- * outputs against the reference. Sized for the quick set under compute-sanitizer: filling the K/V
+ * loads); chunked anchor prefill over 8K keys, rolling and not (the streamed Top-k, kg_topk_stream:
+ * random scores take its pivot; all keys equal, and in full mode seven tied groups, its fallback over
+ * the list in global memory or ties at the threshold), and one over 6400 keys whose Top-k launch
+ * kg_topk and kg_topk_stream share; index sets and outputs against the reference. Sized for the quick set under compute-sanitizer: filling the K/V
  * cache with random values is most of the test's time. */
 static void test_topk_sampled_pivot(void **state)
 {
@@ -682,10 +684,27 @@ static void test_topk_sampled_pivot(void **state)
         p.topk_set = 1;
         p.topk = ksa_topk_default();
         p.topk.rolling = ci;
-        p.seed = 1450 + (uint64_t)ci;
-        const int bad = ktest_run_and_check(g_dev, &p) != KSA_STATUS_SUCCESS;
-        if (bad) printf("sampled Top-k, chunked prefill, rolling %d failed\n", ci);
-        failures += bad;
+        for (int ri = 0; ri < (quick ? 2 : 3); ri++) { /* the streamed prefill Top-k and its fallback (ties) */
+            p.repeat_keys = repeats[ri];
+            p.seed = 1450 + (uint64_t)(10 * ci + ri);
+            const int bad = ktest_run_and_check(g_dev, &p) != KSA_STATUS_SUCCESS;
+            if (bad) printf("sampled Top-k, chunked prefill, rolling %d, repeat_keys %d failed\n", ci, p.repeat_keys);
+            failures += bad;
+        }
+        if (ci == 0) { /* one Top-k launch split at tile 8: lists of 5888.. keys, streamed from 6144 */
+            ktest_config q = p;
+            q.hq = 4;
+            q.hkv = 1;
+            q.head_dim = 64;
+            q.lq = 512;
+            q.lk = 6400;
+            q.repeat_keys = 0;
+            q.topk.rolling = 1;
+            q.seed = 1470;
+            const int bad2 = ktest_run_and_check(g_dev, &q) != KSA_STATUS_SUCCESS;
+            if (bad2) printf("sampled Top-k, prefill launch split between kg_topk and kg_topk_stream failed\n");
+            failures += bad2;
+        }
     }
     assert_int_equal(failures, 0);
 }
