@@ -25,7 +25,8 @@
 # first), bench.jsonl (every ksa-bench record), peer.jsonl, README-table.md, tune-compare.jsonl
 # (P9, GPU and Xeon), speedup_cuda_0.png, plots.tar.gz (every PNG) and logs.tar.gz (build, ctest,
 # stage logs, topk.jsonl of ksa-topk-bench, the tuning caches and their exported shipped entries under tune/,
-# a second copy of bench.jsonl, peer.jsonl and tune-compare.jsonl under table-inputs/).
+# a second copy of bench.jsonl, peer.jsonl, tune-compare.jsonl and cpu-probe.jsonl (the AMX GEMM probes,
+# P7's denominator) under table-inputs/).
 # Carry .carry with the call (cmocka .debs for the tests when the machine lacks libcmocka; .carry/cccl,
 # the CCCL 3.5 wheel, for ksa-topk-bench's DeviceBatchedTopK peer, see scripts/device/device-common.sh).
 set -u
@@ -293,6 +294,16 @@ if ! skip cpu && [ -x "$BENCH" ]; then
   else
     CPU_SHAPES="--shape 1,4096,4096,32,8,128 --shape 16,1,32768,32,8,128 --shape 1,1,32768,32,8,128 --repeats 5 --max-measure-ms 1500"
   fi
+  # P7's second half: the AMX bf16 GEMM probes of this run (tile peak, tiled GEMM from L2, oneDNN's
+  # matmul where carried), the denominator of the dense prefill's share (make_table.py)
+  if [ "$MODE" != smoke ] && [ -x "$BUILD/bin/ksa-cpu-bench" ]; then
+    b=$(budget 25 120)
+    if [ "$b" -ge 10 ]; then
+      stage "ksa-cpu-bench --probe ($b s)"
+      timeout "$b" "$BUILD/bin/ksa-cpu-bench" --probe >"$LOGS/cpu-probe.jsonl" 2>>"$LOGS/bench-cpu.err"
+      say "cpu probe rc=$?: $(tr '\n' ' ' <"$LOGS/cpu-probe.jsonl" | cut -c1-300)"
+    fi
+  fi
   for isa in amx avx512 portable; do
     want=30
     [ $isa = avx512 ] && want=20
@@ -404,7 +415,9 @@ python3 "$ROOT/bench/plot.py" "$PLOTS" "$OUT/bench.jsonl" "$OUT/peer.jsonl" >"$L
 say "plot rc=$? ($(ls "$PLOTS" | wc -l) PNGs)"
 [ -f "$PLOTS/speedup_cuda_0.png" ] && cp "$PLOTS/speedup_cuda_0.png" "$OUT/"
 touch "$OUT/peer.jsonl"
-python3 "$ROOT/bench/make_table.py" ${READ_GBS:+--read-gbs $READ_GBS} --title "bench/device-run.sh $MODE run, $(date -u +%Y-%m-%d\ %H:%M) UTC, $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)" -o "$OUT/README-table.md" "$OUT/bench.jsonl" "$OUT/peer.jsonl" "$OUT/tune-compare.jsonl" >>"$LOGS/plot.log" 2>&1
+CPU_PROBE=""
+[ -s "$LOGS/cpu-probe.jsonl" ] && CPU_PROBE="$LOGS/cpu-probe.jsonl"
+python3 "$ROOT/bench/make_table.py" ${READ_GBS:+--read-gbs $READ_GBS} --title "bench/device-run.sh $MODE run, $(date -u +%Y-%m-%d\ %H:%M) UTC, $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)" -o "$OUT/README-table.md" "$OUT/bench.jsonl" "$OUT/peer.jsonl" "$OUT/tune-compare.jsonl" ${CPU_PROBE:+"$CPU_PROBE"} >>"$LOGS/plot.log" 2>&1
 say "table rc=$?"
 touch "$OUT/peer.jsonl"
 say "records: bench $(wc -l <"$OUT/bench.jsonl"), ok $(grep -c '"status":"ok"' "$OUT/bench.jsonl"), peer $(wc -l <"$OUT/peer.jsonl")"
@@ -425,6 +438,7 @@ cp "$SUM" "$LOGS/summary.txt"
 # tune-compare.jsonl so)
 mkdir -p "$LOGS/table-inputs"
 for f in bench.jsonl peer.jsonl tune-compare.jsonl; do [ -f "$OUT/$f" ] && cp "$OUT/$f" "$LOGS/table-inputs/"; done
+[ -s "$LOGS/cpu-probe.jsonl" ] && cp "$LOGS/cpu-probe.jsonl" "$LOGS/table-inputs/"
 tar -C "$LOGS" -czf "$OUT/logs.tar.gz" . 2>/dev/null
 say "done at $(elapsed) s"
 # the reply's tail: the short table

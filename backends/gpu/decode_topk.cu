@@ -531,7 +531,7 @@ static __host__ __device__ __forceinline__ int kg_tstream_fits(int64_t n, int64_
     return klo < KG_TSTREAM_SAMPLES && klo * n * 8 <= cand_cap * KG_TSTREAM_SAMPLES * 7;
 }
 
-/* grid: x = tile - tile0, y = b * Hkv + g; tile t's pooled row is y * ntiles + t - pool_tile0 (the
+/* grid: x = the launch's tiles from the last, y = b * Hkv + g; tile t's pooled row is y * ntiles + t - pool_tile0 (the
  * launch's pooled rows start at tile pool_tile0; kg_topk may take its first tiles). Dynamic shared memory: float scores[cand_cap], int
  * keys[cand_cap], float samples[KG_TSTREAM_SAMPLES] (also the radix select's narrowed candidates). */
 __global__ void __launch_bounds__(KG_TSTREAM_THREADS, 3) kg_topk_stream(const __grid_constant__ ksa_gpu_args a, int tile0, int pool_tile0,
@@ -547,7 +547,7 @@ __global__ void __launch_bounds__(KG_TSTREAM_THREADS, 3) kg_topk_stream(const __
     float *samp = sStream + 2 * (int64_t)cand_cap;
     const int b = blockIdx.y / a.hkv, g = blockIdx.y % a.hkv, tid = threadIdx.x;
     const int wave = tid / 32, lane = tid % 32;
-    const int t = tile0 + blockIdx.x;
+    const int t = tile0 + (gridDim.x - 1 - blockIdx.x); /* the longest lists start first */
     int n, k;
     int *out;
     int *cnt_out;
