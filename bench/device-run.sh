@@ -28,7 +28,8 @@
 # a second copy of bench.jsonl, peer.jsonl, tune-compare.jsonl and cpu-probe.jsonl (the AMX GEMM probes,
 # P7's denominator) under table-inputs/).
 # Carry .carry with the call (cmocka .debs for the tests when the machine lacks libcmocka; .carry/cccl,
-# the CCCL 3.5 wheel, for ksa-topk-bench's DeviceBatchedTopK peer, see scripts/device/device-common.sh).
+# the CCCL 3.5 wheel, for ksa-topk-bench's DeviceBatchedTopK peer; .carry/dnnl, Debian's oneDNN, for
+# ksa-cpu-bench's matmul probe; see scripts/device/device-common.sh).
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-$ROOT/out-bench}
@@ -85,11 +86,16 @@ if ksa_device_cccl "$ROOT"; then
   say "CCCL headers unpacked from .carry/cccl"
 fi
 
+# Debian's oneDNN for ksa-cpu-bench's matmul probe, P7's third reference rate (optional; .carry/dnnl)
+if ksa_device_onednn "$ROOT"; then
+  say "oneDNN unpacked from .carry/dnnl"
+fi
+
 # ---------------------------------------------------------------- build
 ksa_device_cuda_env # CUDA_PATH and nvcc on PATH (the toolkit's OpenCL headers let the OpenCL plugin build too)
 stage "build (CUDA on, HIP off)"
 cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKSA_WITH_CUDA=ON -DKSA_WITH_HIP=OFF \
-  -DKSA_BUILD_TESTS=$TESTS -DKSA_BUILD_TOOLS=ON $EXTRA_CMAKE >"$LOGS/build.log" 2>&1 &&
+  -DKSA_BUILD_TESTS=$TESTS -DKSA_BUILD_TOOLS=ON $EXTRA_CMAKE ${KSA_DNNL_CMAKE:-} >"$LOGS/build.log" 2>&1 &&
   timeout "$(budget 300 $([ "$MODE" = smoke ] && echo 110 || echo 240))" ninja -C "$BUILD" -j"$JOBS" -k 0 all \
     $([ "$MODE" = smoke ] || echo ksa_topk_bench) >>"$LOGS/build.log" 2>&1
 rc=$?
