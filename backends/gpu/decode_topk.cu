@@ -531,11 +531,13 @@ static __host__ __device__ __forceinline__ int kg_tstream_fits(int64_t n, int64_
     return klo < KG_TSTREAM_SAMPLES && klo * n * 8 <= cand_cap * KG_TSTREAM_SAMPLES * 7;
 }
 
-/* grid: x = the launch's tiles from the last, y = b * Hkv + g; tile t's pooled row is y * ntiles + t - pool_tile0 (the
- * launch's pooled rows start at tile pool_tile0; kg_topk may take its first tiles). Dynamic shared memory: float scores[cand_cap], int
- * keys[cand_cap], float samples[KG_TSTREAM_SAMPLES] (also the radix select's narrowed candidates). */
-__global__ void __launch_bounds__(KG_TSTREAM_THREADS, 3) kg_topk_stream(const __grid_constant__ ksa_gpu_args a, int tile0, int pool_tile0,
-                                                                        int ntiles, const float *pooled, int64_t ld, int cand_cap)
+/* grid: x = the launch's tiles from the last, y = b * Hkv + g; tile t's pooled row is
+ * y * ntiles + t - pool_tile0 (the launch's pooled rows start at tile pool_tile0; kg_topk may take
+ * its first tiles). Dynamic shared memory: float scores[cand_cap], int keys[cand_cap], float
+ * samples[KG_TSTREAM_SAMPLES] (also the radix select's narrowed candidates). */
+__global__ void __launch_bounds__(KG_TSTREAM_THREADS, 3)
+    kg_topk_stream(const __grid_constant__ ksa_gpu_args a, int tile0, int pool_tile0, int ntiles, const float *pooled, int64_t ld,
+                   int cand_cap)
 {
     extern __shared__ float sStream[];
     __shared__ unsigned sHist[256];
@@ -652,7 +654,8 @@ template <typename F> static int64_t kg_smem_room(F *fn, unsigned *done, int (&r
         int optin = 0;
         cudaFuncAttributes fa;
         int64_t r = 0;
-        if (kg_allow_smem(fn, done) == cudaSuccess && cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) == cudaSuccess &&
+        if (kg_allow_smem(fn, done) == cudaSuccess &&
+            cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) == cudaSuccess &&
             cudaFuncGetAttributes(&fa, fn) == cudaSuccess)
             r = (int64_t)optin - (int64_t)fa.sharedSizeBytes;
         else
