@@ -12,8 +12,9 @@
  *    scores) of the count largest candidates, written in ascending key order, ties to the smaller
  *    index, unused slots -1; lists that fit in shared memory are read from global memory once, and
  *    long ones with a small selection first narrowed by a sampled pivot (kg_topk<true>);
- *  - kg_topk_stream (NVIDIA): the same selection for long prefill lists with a small selection,
- *    the list streamed and only the pivot's candidates kept in shared memory. */
+ *  - kg_topk_stream (NVIDIA): the same selection for long lists with a small selection (prefill,
+ *    and split decode's lists pooled as they stream by), the list streamed and only the pivot's
+ *    candidates kept in shared memory. */
 #include <stdio.h>
 
 #include "ksa_gpu_common.cuh"
@@ -393,6 +394,15 @@ static __device__ __forceinline__ void kg_topk_tile_list(const ksa_gpu_args &a, 
     out = a.indices + (int64_t)b * a.is0 + (int64_t)g * a.is1 + (int64_t)t * a.is2;
     cnt_out = a.counts + (int64_t)b * a.cs0 + (int64_t)g * a.cs1 + (int64_t)t * a.cs2;
 }
+/* the Top-k list of decode's (sequence b, KV head g): its n keys, the k it selects, and where its
+ * indices and count go */
+static __device__ __forceinline__ void kg_topk_decode_list(const ksa_gpu_args &a, int b, int g, int &n, int &k, int *&out, int *&cnt_out)
+{
+    n = kg_lk(a, b);
+    k = (int)kg_budget(a, n);
+    out = a.indices + (int64_t)b * a.is0 + (int64_t)g * a.is1;
+    cnt_out = a.counts + (int64_t)b * a.cs0 + (int64_t)g * a.cs1;
+}
 /* every thread of the block: writes the list's count and -1 to its unused slots, and takes the lists
  * with nothing to select (k <= 0) or everything (k >= n); true when the list is done */
 static __device__ __forceinline__ bool kg_topk_trivial(const ksa_gpu_args &a, int n, int k, int *out, int *cnt_out)
@@ -430,10 +440,7 @@ __global__ void __launch_bounds__(KG_TOPK_THREADS) kg_topk(const __grid_constant
     int *cnt_out;
     const float *sc;
     if (decode) {
-        n = kg_lk(a, b);
-        k = (int)kg_budget(a, n);
-        out = a.indices + (int64_t)b * a.is0 + (int64_t)g * a.is1;
-        cnt_out = a.counts + (int64_t)b * a.cs0 + (int64_t)g * a.cs1;
+        kg_topk_decode_list(a, b, g, n, k, out, cnt_out);
         sc = pooled + (int64_t)blockIdx.y * ld;
     } else {
         kg_topk_tile_list(a, b, g, tile0 + blockIdx.x, n, k, out, cnt_out);
@@ -503,16 +510,17 @@ __global__ void __launch_bounds__(KG_TOPK_THREADS) kg_topk(const __grid_constant
 }
 
 #if !defined(KSA_GPU_HIP_BRANCH)
-/* ------------------------------------------------------------------ streamed Top-k (NVIDIA, prefill) */
-/* kg_topk_stream: the prefill Top-k of long lists whose selection is a small share, without the
- * list in shared memory, so that several blocks share an SM (kg_topk<true> holds the whole list,
- * ~112 KB at 28K keys, and runs one block per SM whose load, barriers and ballot passes nothing
- * overlaps). The pivot of ksa_topk_sampled comes from KG_TSTREAM_SAMPLES scores read from global
- * memory; the list is then streamed once, in chunks of KG_TSTREAM_CHUNK scores, and the
- * scores at or above the pivot are appended with their keys, in key order, to shared memory (a block
- * barrier per chunk orders the warps' appends); the exact radix select and the ordered compaction
- * run on those. Too few or too many candidates (ties, an unlucky sample): the exact select over the
- * list in global memory, so the index set is kg_topk's whichever path runs. */
+/* ------------------------------------------------------------------ streamed Top-k (NVIDIA) */
+/* kg_topk_stream: the Top-k of long lists whose selection is a small share (prefill lists, and split
+ * decode's lists pooled as they stream by: kg_topk_stream<true>), without the list in shared memory,
+ * so that several blocks share an SM (kg_topk<true> holds the whole list, ~112 KB at 28K keys, and
+ * runs one block per SM whose load, barriers and ballot passes nothing overlaps). The pivot of
+ * ksa_topk_sampled comes from KG_TSTREAM_SAMPLES scores read from global memory; the list is then
+ * streamed once, in chunks of KG_TSTREAM_CHUNK scores, and the scores at or above the pivot are
+ * appended with their keys, in key order, to shared memory (a block barrier per chunk orders the
+ * warps' appends); the exact radix select and the ordered compaction run on those. Too few or too
+ * many candidates (ties, an unlucky sample): the exact select over the list in global memory, so the
+ * index set is kg_topk's whichever path runs. */
 #define KG_TSTREAM_THREADS 512
 #define KG_TSTREAM_WAVES (KG_TSTREAM_THREADS / 32)
 #define KG_TSTREAM_SAMPLES 1024
@@ -531,13 +539,57 @@ static __host__ __device__ __forceinline__ int kg_tstream_fits(int64_t n, int64_
     return klo < KG_TSTREAM_SAMPLES && klo * n * 8 <= cand_cap * KG_TSTREAM_SAMPLES * 7;
 }
 
-/* grid: x = the launch's tiles from the last, y = b * Hkv + g; tile t's pooled row is
+/* kg_topk_stream<true>, split decode's Top-k that pools as it loads (kg_topk_pools): a list's score j
+ * is pooled from the dense pass's log2-domain scores and lse of the group's heads, as kg_topk does
+ * (the same sum in the same head order); the list's pooled row is written only by the fallback,
+ * which then reads it back. */
+struct kg_tstream_pool {
+    const float *s2; /* the group's first head's score row (rows ld apart) */
+    const float *l2; /* its lse */
+    int64_t ld;
+    int group;
+    /* the pooled score of key j */
+    __device__ __forceinline__ float at(int j) const
+    {
+        float v = 0.f;
+        for (int hl = 0; hl < group; hl++) {
+            const float l = l2[hl];
+            if (l != KG_NEG_INF) v += ksa_exp2(s2[hl * ld + j] - l);
+        }
+        return v;
+    }
+    /* the pooled scores of keys j .. j + PER - 1 (all < n; 16-byte aligned rows when vec) */
+    template <int PER> __device__ __forceinline__ void run(int j, bool vec, float (&v)[PER]) const
+    {
+#pragma unroll
+        for (int e = 0; e < PER; e++) v[e] = 0.f;
+        for (int hl = 0; hl < group; hl++) {
+            const float l = l2[hl];
+            const float *r = s2 + hl * ld + j;
+            float x[PER];
+            if (vec) {
+#pragma unroll
+                for (int e = 0; e < PER; e += 4) *(float4 *)&x[e] = *(const float4 *)(r + e);
+            } else {
+#pragma unroll
+                for (int e = 0; e < PER; e++) x[e] = r[e];
+            }
+            if (l != KG_NEG_INF)
+#pragma unroll
+                for (int e = 0; e < PER; e++) v[e] += ksa_exp2(x[e] - l);
+        }
+    }
+};
+
+/* grid: prefill: x = the launch's tiles from the last, y = b * Hkv + g; tile t's pooled row is
  * y * ntiles + t - pool_tile0 (the launch's pooled rows start at tile pool_tile0; kg_topk may take
- * its first tiles). Dynamic shared memory: float scores[cand_cap], int keys[cand_cap], float
- * samples[KG_TSTREAM_SAMPLES] (also the radix select's narrowed candidates). */
+ * its first tiles). Decode: x = 0, y = b * Hkv + g, pooled row y. Dynamic shared memory: float
+ * scores[cand_cap], int keys[cand_cap], float samples[KG_TSTREAM_SAMPLES] (also the radix select's
+ * narrowed candidates). */
+template <bool DECODE>
 __global__ void __launch_bounds__(KG_TSTREAM_THREADS, 3)
-    kg_topk_stream(const __grid_constant__ ksa_gpu_args a, int tile0, int pool_tile0, int ntiles, const float *pooled, int64_t ld,
-                   int cand_cap)
+    kg_topk_stream(const __grid_constant__ ksa_gpu_args a, int tile0, int pool_tile0, int ntiles, float *pooled, int64_t ld,
+                   int cand_cap, const float *scores2, const float *lse2)
 {
     extern __shared__ float sStream[];
     __shared__ unsigned sHist[256];
@@ -549,18 +601,31 @@ __global__ void __launch_bounds__(KG_TSTREAM_THREADS, 3)
     float *samp = sStream + 2 * (int64_t)cand_cap;
     const int b = blockIdx.y / a.hkv, g = blockIdx.y % a.hkv, tid = threadIdx.x;
     const int wave = tid / 32, lane = tid % 32;
-    const int t = tile0 + (gridDim.x - 1 - blockIdx.x); /* the longest lists start first */
     int n, k;
     int *out;
     int *cnt_out;
-    kg_topk_tile_list(a, b, g, t, n, k, out, cnt_out);
-    const float *sc = pooled + ((int64_t)blockIdx.y * ntiles + (t - pool_tile0)) * ld;
+    float *sc;
+    kg_tstream_pool src = {NULL, NULL, ld, a.group};
+    if (DECODE) {
+        kg_topk_decode_list(a, b, g, n, k, out, cnt_out);
+        sc = pooled + (int64_t)blockIdx.y * ld;
+        const int64_t row0 = (int64_t)b * a.hq + (int64_t)g * a.group;
+        src.s2 = scores2 + row0 * ld;
+        src.l2 = lse2 + row0;
+    } else {
+        const int t = tile0 + (gridDim.x - 1 - blockIdx.x); /* the longest lists start first */
+        kg_topk_tile_list(a, b, g, t, n, k, out, cnt_out);
+        sc = pooled + ((int64_t)blockIdx.y * ntiles + (t - pool_tile0)) * ld;
+    }
     if (kg_topk_trivial(a, n, k, out, cnt_out)) return;
     unsigned threshold;
     int remain;
     if (kg_tstream_fits(n, k, cand_cap)) {
         /* 1. the pivot: the klo-th largest of evenly spaced samples */
-        for (int i = tid; i < KG_TSTREAM_SAMPLES; i += blockDim.x) samp[i] = sc[(int64_t)i * n / KG_TSTREAM_SAMPLES];
+        for (int i = tid; i < KG_TSTREAM_SAMPLES; i += blockDim.x) {
+            const int j = (int)((int64_t)i * n / KG_TSTREAM_SAMPLES);
+            samp[i] = DECODE ? src.at(j) : sc[j];
+        }
         __syncthreads();
         unsigned lo;
         int unused;
@@ -570,12 +635,20 @@ __global__ void __launch_bounds__(KG_TSTREAM_THREADS, 3)
          * w takes the 256 scores from j0 + 256 w, lane l eight of them (two 16-byte loads), a warp
          * scan orders the lanes and sCnt[chunk & 1] the warps. Chunk c's barrier also orders the
          * reads of sCnt[(c - 1) & 1] before chunk c + 1 writes it. */
-        const bool vec = ((uintptr_t)sc & 15) == 0; /* block-uniform (rows are lk_ld floats, a multiple of 4) */
+        /* block-uniform (rows are lk_ld floats, a multiple of 4) */
+        const bool vec = DECODE ? ((uintptr_t)src.s2 & 15) == 0 && ld % 4 == 0 : ((uintptr_t)sc & 15) == 0;
         int c = 0, buf = 0; /* c: block-uniform count so far (may pass cand_cap; then nothing more is written) */
         for (int j0 = 0; j0 < n; j0 += KG_TSTREAM_CHUNK, buf ^= 1) {
             const int j = j0 + wave * (32 * KG_TSTREAM_PER_LANE) + lane * KG_TSTREAM_PER_LANE;
             float v[KG_TSTREAM_PER_LANE];
-            if (vec && j + KG_TSTREAM_PER_LANE <= n) {
+            if constexpr (DECODE) {
+                if (j + KG_TSTREAM_PER_LANE <= n) {
+                    src.run(j, vec, v);
+                } else {
+#pragma unroll
+                    for (int e = 0; e < KG_TSTREAM_PER_LANE; e++) v[e] = j + e < n ? src.at(j + e) : 0.f;
+                }
+            } else if (vec && j + KG_TSTREAM_PER_LANE <= n) {
 #pragma unroll
                 for (int e = 0; e < KG_TSTREAM_PER_LANE; e += 4) *(float4 *)&v[e] = *(const float4 *)(sc + j + e);
             } else {
@@ -628,7 +701,12 @@ __global__ void __launch_bounds__(KG_TSTREAM_THREADS, 3)
             return;
         }
     }
-    /* the whole list from global memory (the candidate room narrows the later radix passes) */
+    /* the whole list from global memory (the candidate room narrows the later radix passes); decode
+     * pools it into its row first */
+    if constexpr (DECODE) {
+        for (int j = tid; j < n; j += blockDim.x) sc[j] = src.at(j);
+        __syncthreads();
+    }
     ksa_radix_select(sc, n, k, sHist, &sPrefix, &sRemain, &threshold, &remain, 0, cs, cand_cap, &sNcand);
     ksa_topk_compact(sc, n, k, threshold, remain, out, a.is3, &sCnt[0][0]);
 }
@@ -727,15 +805,28 @@ static int kg_topk_threads(int decode, size_t dyn_smem)
  * and its selection's share shrinks, so the first is found by bisection), and the last and middle
  * streamed tiles must qualify too. Uniform lengths only. A list the rule misjudges takes the stream
  * kernel's exact fallback. */
-static int kg_tstream_cap(const ksa_gpu_args *a, int tile0, int ntiles, int *first)
+/* k(L) on the host, from the argument block's rule */
+static int64_t kg_rule_budget_host(const ksa_gpu_args *a, int64_t L)
+{
+    const ksa_budget_rule r = kg_rule(*a);
+    return ksa_rule_budget(&r, L);
+}
+/* the candidate room for lists of up to `longest` keys: a quarter of them, within the opt-in shared
+ * memory (both instantiations have the same static arrays); 0 when none fits */
+static int64_t kg_tstream_room(int64_t longest)
 {
     static int room_of[32];
-    static unsigned done;
-    if (!a->uniform_lengths || ntiles <= 0) return 0;
-    const int64_t room = kg_smem_room(kg_topk_stream, &done, room_of) - KG_TSTREAM_SAMPLES * (int64_t)sizeof(float);
-    const int64_t longest = kg_topk_longest(a, 0, tile0, ntiles);
+    static unsigned done, done_decode;
+    if (kg_allow_smem(kg_topk_stream<true>, &done_decode) != cudaSuccess) return 0;
+    const int64_t room = kg_smem_room(kg_topk_stream<false>, &done, room_of) - KG_TSTREAM_SAMPLES * (int64_t)sizeof(float);
     int64_t cap = (longest / 4 + 31) / 32 * 32;
     if (cap * 8 > room) cap = room / 8;
+    return cap > 0 ? cap : 0;
+}
+static int kg_tstream_cap(const ksa_gpu_args *a, int tile0, int ntiles, int *first)
+{
+    if (!a->uniform_lengths || ntiles <= 0) return 0;
+    const int64_t cap = kg_tstream_room(kg_topk_longest(a, 0, tile0, ntiles));
     if (cap <= 0) return 0;
     const ksa_budget_rule r = kg_rule(*a);
     auto fits = [&](int64_t t) {
@@ -760,7 +851,7 @@ static int kg_tstream_cap(const ksa_gpu_args *a, int tile0, int ntiles, int *fir
 extern "C" int ksa_gpu_launch_topk(const ksa_gpu_args *a, const ksa_gpu_call *c, int decode, int tile0, int ntiles)
 {
     dim3 grid((unsigned)(decode ? 1 : ntiles), (unsigned)(a->batch * a->hkv));
-    const float *pooled = (const float *)ksa_gpu_ws(c, KSA_GPU_WS_POOLED);
+    float *pooled = (float *)ksa_gpu_ws(c, KSA_GPU_WS_POOLED);
 #if !defined(KSA_GPU_HIP_BRANCH)
     /* long prefill lists with a small selection: streamed, several blocks per SM; the launch's
      * first tiles, if their lists do not qualify, stay kg_topk's (launched below over grid.x tiles,
@@ -770,11 +861,23 @@ extern "C" int ksa_gpu_launch_topk(const ksa_gpu_args *a, const ksa_gpu_call *c,
     if (stream_cap > 0) {
         const size_t smem_s = (size_t)stream_cap * 8 + KG_TSTREAM_SAMPLES * sizeof(float);
         dim3 grid_s((unsigned)(tile0 + ntiles - first), grid.y);
-        kg_topk_stream<<<grid_s, KG_TSTREAM_THREADS, smem_s, (ksa_gpu_stream_t)c->stream>>>(*a, first, tile0, ntiles, pooled,
-                                                                                             c->plan->lk_ld, stream_cap);
+        kg_topk_stream<false><<<grid_s, KG_TSTREAM_THREADS, smem_s, (ksa_gpu_stream_t)c->stream>>>(
+            *a, first, tile0, ntiles, pooled, c->plan->lk_ld, stream_cap, NULL, NULL);
         const int e = (int)cudaGetLastError();
         if (e || first == tile0) return e;
         grid.x = (unsigned)(first - tile0);
+    }
+    /* split decode's Top-k that pools as it loads (kg_topk_pools), uniform lengths: the same streamed
+     * selection, each key pooled as it streams by (its fallback writes the list's pooled row) */
+    if (decode && a->uniform_lengths && pooled && kg_topk_pools(a, c)) {
+        const int64_t cap = kg_tstream_room(a->max_lk);
+        if (cap > 0 && kg_tstream_fits(a->max_lk, kg_rule_budget_host(a, a->max_lk), cap)) {
+            const size_t smem_s = (size_t)cap * 8 + KG_TSTREAM_SAMPLES * sizeof(float);
+            kg_topk_stream<true><<<grid, KG_TSTREAM_THREADS, smem_s, (ksa_gpu_stream_t)c->stream>>>(
+                *a, 0, 0, 1, pooled, c->plan->lk_ld, (int)cap, (const float *)ksa_gpu_ws(c, KSA_GPU_WS_SCORES),
+                (const float *)ksa_gpu_ws(c, KSA_GPU_WS_LSE));
+            return (int)cudaGetLastError();
+        }
     }
 #endif
     int cand_n = 0;

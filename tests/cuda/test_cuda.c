@@ -640,7 +640,9 @@ static void test_decode_topk_ties(void **state)
  * loads); chunked anchor prefill over 8K keys, rolling and not (the streamed Top-k, kg_topk_stream:
  * random scores take its pivot; all keys equal, and in full mode seven tied groups, its fallback over
  * the list in global memory or ties at the threshold), and one over 6400 keys whose Top-k launch
- * kg_topk and kg_topk_stream share; index sets and outputs against the reference. Sized for the quick set under compute-sanitizer: filling the K/V
+ * kg_topk and kg_topk_stream share; anchor decode of SMs / 8 + 1 sequences x 8 KV heads over 6400
+ * keys (the streamed Top-k pooling as it streams; random, all equal, seven tied groups in full
+ * mode); index sets and outputs against the reference. Sized for the quick set under compute-sanitizer: filling the K/V
  * cache with random values is most of the test's time. */
 static void test_topk_sampled_pivot(void **state)
 {
@@ -663,6 +665,22 @@ static void test_topk_sampled_pivot(void **state)
             const int bad = ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
             if (bad) printf("sampled Top-k, decode, repeat_keys %d failed\n", c.repeat_keys);
             failures += bad;
+        }
+        { /* as many lists as SMs or more, uniform lengths: the streamed Top-k pools each key as it
+           * streams by (kg_topk_stream<true>); all keys equal: its fallback pools the list into its
+           * row first */
+            ktest_config d = decode_case(c.dtype, 64, info.compute_units / 8 + 1, 6400, 1430 + (uint64_t)ci);
+            d.mode = KSA_MODE_ANCHOR;
+            d.hq = 16;
+            d.hkv = 8;
+            d.vary_lengths = 0;
+            for (int ri = 0; ri < (quick ? 2 : 3); ri++) {
+                d.repeat_keys = repeats[ri];
+                d.seed += 10;
+                const int bad = ktest_run_and_check(g_dev, &d) != KSA_STATUS_SUCCESS;
+                if (bad) printf("sampled Top-k, decode pooled as it streams, repeat_keys %d failed\n", d.repeat_keys);
+                failures += bad;
+            }
         }
         if (!quick && ci == 0) {
             ktest_config f = decode_case(KSA_DTYPE_BF16, 64, info.compute_units / 2 + 1, 12800, 1420);
