@@ -805,12 +805,6 @@ static int kg_topk_threads(int decode, size_t dyn_smem)
  * and its selection's share shrinks, so the first is found by bisection), and the last and middle
  * streamed tiles must qualify too. Uniform lengths only. A list the rule misjudges takes the stream
  * kernel's exact fallback. */
-/* k(L) on the host, from the argument block's rule */
-static int64_t kg_rule_budget_host(const ksa_gpu_args *a, int64_t L)
-{
-    const ksa_budget_rule r = kg_rule(*a);
-    return ksa_rule_budget(&r, L);
-}
 /* the candidate room for lists of up to `longest` keys: a quarter of them, within the opt-in shared
  * memory (both instantiations have the same static arrays); 0 when none fits */
 static int64_t kg_tstream_room(int64_t longest)
@@ -828,11 +822,10 @@ static int kg_tstream_cap(const ksa_gpu_args *a, int tile0, int ntiles, int *fir
     if (!a->uniform_lengths || ntiles <= 0) return 0;
     const int64_t cap = kg_tstream_room(kg_topk_longest(a, 0, tile0, ntiles));
     if (cap <= 0) return 0;
-    const ksa_budget_rule r = kg_rule(*a);
     auto fits = [&](int64_t t) {
         if (t * a->tile_size >= a->max_lq) return 0;
         const int64_t n = (int64_t)a->max_lk - a->max_lq + t * a->tile_size;
-        return kg_tstream_fits(n, ksa_rule_prefill_tile_count(&r, a->max_lq, a->max_lk, t), cap);
+        return kg_tstream_fits(n, kg_tile_count(*a, a->max_lq, a->max_lk, t), cap);
     };
     const int64_t last = (int64_t)tile0 + ntiles - 1;
     if (!fits(last)) return 0;
@@ -871,7 +864,7 @@ extern "C" int ksa_gpu_launch_topk(const ksa_gpu_args *a, const ksa_gpu_call *c,
      * selection, each key pooled as it streams by (its fallback writes the list's pooled row) */
     if (decode && a->uniform_lengths && pooled && kg_topk_pools(a, c)) {
         const int64_t cap = kg_tstream_room(a->max_lk);
-        if (cap > 0 && kg_tstream_fits(a->max_lk, kg_rule_budget_host(a, a->max_lk), cap)) {
+        if (cap > 0 && kg_tstream_fits(a->max_lk, kg_budget(*a, a->max_lk), cap)) {
             const size_t smem_s = (size_t)cap * 8 + KG_TSTREAM_SAMPLES * sizeof(float);
             kg_topk_stream<true><<<grid, KG_TSTREAM_THREADS, smem_s, (ksa_gpu_stream_t)c->stream>>>(
                 *a, 0, 0, 1, pooled, c->plan->lk_ld, (int)cap, (const float *)ksa_gpu_ws(c, KSA_GPU_WS_SCORES),

@@ -120,15 +120,15 @@ static __host__ __device__ __forceinline__ ksa_budget_rule kg_rule(const ksa_gpu
     return r;
 }
 
-/* k(L) */
-static __device__ __forceinline__ int64_t kg_budget(const ksa_gpu_args &a, int64_t L)
+/* k(L) (host and device) */
+static __host__ __device__ __forceinline__ int64_t kg_budget(const ksa_gpu_args &a, int64_t L)
 {
     const ksa_budget_rule r = kg_rule(a);
     return ksa_rule_budget(&r, L);
 }
 
-/* selection size of prefill tile t (ksa_prefill_tile_count of dispatch/ksa_backend.h) */
-static __device__ __forceinline__ int64_t kg_tile_count(const ksa_gpu_args &a, int64_t lq, int64_t lk, int64_t t)
+/* selection size of prefill tile t (ksa_prefill_tile_count of dispatch/ksa_backend.h; host and device) */
+static __host__ __device__ __forceinline__ int64_t kg_tile_count(const ksa_gpu_args &a, int64_t lq, int64_t lk, int64_t t)
 {
     const ksa_budget_rule r = kg_rule(a);
     return ksa_rule_prefill_tile_count(&r, lq, lk, t);
