@@ -22,10 +22,10 @@
  *    D 64 and D 128).
  *  - the lse-only pass (k90_lse) and the pooled-score pass (k90_pooled: the candidate keys of one
  *    query tile, exp2(s - lse2) summed over the tile's rows per key) have no P V; they are kernels
- *    of their own with three consumer warpgroups over K units (see "the unit kernels").
+ *    of their own with four consumer warpgroups over K units (see "the unit kernels").
  * Register budget: setmaxnreg gives the producer 56 and each consumer thread 224 registers (40 / 232
  * made the gathering producer spill its row offsets: L1TEX stalls in the reuse pass); the unit
- * kernels' 512 threads get 56 and 152. */
+ * kernels' 640 threads get 56 and 104 (K90_UNIT_*). */
 #include <float.h>
 #include <stdio.h>
 #include <string.h>
@@ -43,6 +43,19 @@
 #define KC_SM90_BODY 1
 #include "sm90_wgmma.cuh"
 #endif
+
+/* the unit kernels (k90_lse, k90_pooled): consumer warpgroups and the setmaxnreg budgets of the
+ * producer and consumer threads. 640 threads launch with 96 registers each (65536 / 640, in steps of
+ * 8), and setmaxnreg only moves registers between the CTA's warps: 128 x 56 + 512 x 104 must fit in
+ * 640 x 96, or the consumers' increase waits forever. Four consumer warpgroups instead of three:
+ * measured on the H200 (bench/NOTES.md, twenty-fifth session): lse pass -6.5%, pooled pass -3% at
+ * L32K D128, anchor prefill -2..-5% */
+constexpr int K90_UNIT_CW = 4;
+constexpr int K90_UNIT_THREADS = 128 * (K90_UNIT_CW + 1);
+constexpr int K90_UNIT_PREG = 56;
+constexpr int K90_UNIT_CREG = 104;
+static_assert(128 * K90_UNIT_PREG + 128 * K90_UNIT_CW * K90_UNIT_CREG <= (65536 / K90_UNIT_THREADS) / 8 * 8 * K90_UNIT_THREADS,
+              "the unit kernels' setmaxnreg budgets exceed the registers the CTA launches with");
 
 template <int D> struct k90_cfg {
     static constexpr int BM = KC_PREFILL_ROWS;      /* MMA rows per CTA: 2 consumer warpgroups x 64 */
@@ -100,10 +113,10 @@ static __device__ __forceinline__ void k90_pin_before_wait(uint32_t slot, float 
 {
     asm volatile("st.shared.v2.f32 [%0], {%1, %2};\n" ::"r"(slot), "f"(x0), "f"(x1) : "memory");
 }
-/* named barriers: 1 = the 128 producer threads; 2 = k90_lse's 384 consumer threads (its merge); 3, 4 =
+/* named barriers: 1 = the 128 producer threads; 2 = k90_lse's 512 consumer threads (its merge); 3, 4 =
  * k90_prefill's ping-pong turns */
 static __device__ __forceinline__ void k90_producer_sync(void) { asm volatile("bar.sync 1, 128;\n" ::: "memory"); }
-static __device__ __forceinline__ void k90_lse_consumer_sync(void) { asm volatile("bar.sync 2, 384;\n" ::: "memory"); }
+static __device__ __forceinline__ void k90_lse_consumer_sync(void) { asm volatile("bar.sync 2, %0;\n" ::"n"(128 * K90_UNIT_CW) : "memory"); }
 
 /* rows and key list of a CTA: FLASH / LSE follow flash_prefill.cu's kc_cta_rows (dense: 128 rows
  * of the flattened (query, head) rows; sparse: the rows of one query tile); POOL: the rows of
@@ -578,9 +591,9 @@ __global__ void __launch_bounds__(384, 1)
 }
 
 /* ------------------------------------------------------------------ the unit kernels */
-/* k90_pooled and k90_lse: one producer warpgroup and three consumer warpgroups; K arrives in units
+/* k90_pooled and k90_lse: one producer warpgroup and K90_UNIT_CW (4) consumer warpgroups; K arrives in units
  * of BN keys into a ring of KS slots, unit n in slot n % KS; consumer warpgroup c takes units c,
- * c + 3, ..., so with KS a multiple of 3 every slot has one consumer, whose parity waits can never
+ * c + CW, ..., so with KS a multiple of CW every slot has one consumer, whose parity waits can never
  * see a phase of another warpgroup's units. */
 
 /* the producer warpgroup: Q rows (zero past the CTA's last row) with cp.async, then the K units once
@@ -592,7 +605,7 @@ static __device__ __forceinline__ void k90_unit_producer(const ksa_gpu_args &a, 
                                                          char *sK, uint64_t *barQ, uint64_t *barFull, uint64_t *barEmpty,
                                                          const char *(*rowK)[BN])
 {
-    asm volatile("setmaxnreg.dec.sync.aligned.u32 56;\n");
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(K90_UNIT_PREG));
     const int pt = threadIdx.x;
     k90_load_q<D>(a, w, sQ, pt);
     kc_bar_arrive_cpasync(barQ);
@@ -645,23 +658,23 @@ static __device__ __forceinline__ bool k90_unit_start(const ksa_gpu_args &a, con
         k90_unit_producer<D, BN, KS, MODE>(a, w, tmK, tma, sQ, sK, barQ, barFull, barEmpty, rowK);
         return true;
     }
-    asm volatile("setmaxnreg.inc.sync.aligned.u32 152;\n");
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(K90_UNIT_CREG));
     return false;
 }
 #endif /* KC_SM90_BODY */
 
 /* ------------------------------------------------------------------ the pooled pass */
-/* POOL with three consumer warpgroups (see the unit kernels above): per candidate key of a query tile, exp2(s - lse2) summed over
+/* POOL with four consumer warpgroups (see the unit kernels above): per candidate key of a query tile, exp2(s - lse2) summed over
  * the tile's rows, computed as S^T = K Q^T (the keys are the wgmma's M rows, A = K straight from its
  * ring; the tile's rows are its N columns, B = Q; N 64 when the tile has at most 64 rows), so a
  * key's sum is the thread's own columns plus two quad exchanges. K arrives in 64-key units, one
- * product each; consumer warpgroup c takes units c, c + 3, ... with one product in flight, and the
- * three warpgroups (3 warps per scheduler besides the producer's) hide each other's product waits
+ * product each; consumer warpgroup c takes units c, c + 4, ... with one product in flight, and the
+ * four warpgroups (4 warps per scheduler besides the producer's) hide each other's product waits
  * and exponential latencies. The candidates all lie before the tile's first query: no mask. */
 template <int D> struct k90_pool_cfg {
     static constexpr int BM = KC_PREFILL_ROWS;       /* the tile's rows (the product's N at most) */
     static constexpr int BN = 64;                    /* keys per K unit: one m64 product */
-    static constexpr int CW = 3;                     /* consumer warpgroups */
+    static constexpr int CW = K90_UNIT_CW;           /* consumer warpgroups */
     static constexpr int KS = CW * (D == 64 ? 3 : D == 128 ? 2 : 1); /* K buffers: a fixed set per warpgroup */
     static constexpr int Q_BYTES = BM * D * 2;
     static constexpr int KV_BYTES = BN * D * 2;
@@ -670,7 +683,7 @@ template <int D> struct k90_pool_cfg {
 };
 
 template <int D, typename T>
-__global__ void __launch_bounds__(512, 1)
+__global__ void __launch_bounds__(K90_UNIT_THREADS, 1)
     k90_pooled(const __grid_constant__ ksa_gpu_args a, const __grid_constant__ CUtensorMap tmK, int tma, float *pooled, int tile0,
                int ntiles_out, int64_t ld)
 {
@@ -755,16 +768,16 @@ __global__ void __launch_bounds__(512, 1)
 }
 
 /* ------------------------------------------------------------------ the lse pass */
-/* LSE with three consumer warpgroups (see the unit kernels above): the per-row log-sum-exp of the
+/* LSE with four consumer warpgroups (see the unit kernels above): the per-row log-sum-exp of the
  * CTA's rows (128 (query, head) rows, as k90_prefill's) over their visible keys, K in units of BN
- * keys. Consumer warpgroup c takes units c, c + 3, ... for all of the CTA's rows, one 64-row product
+ * keys. Consumer warpgroup c takes units c, c + 4, ... for all of the CTA's rows, one 64-row product
  * in flight (S = Q K^T, m64nBN), and keeps a running (m, l) per lane over the lane's own columns;
- * at the end a row's four lanes and the three warpgroups are merged. One slot per warpgroup: the
+ * at the end a row's four lanes and the four warpgroups are merged. One slot per warpgroup: the
  * slot is released as soon as its last product is done, before that half's exponentials. */
 template <int D> struct k90_lse_cfg {
     static constexpr int BM = KC_PREFILL_ROWS;
     static constexpr int BN = D <= 128 ? 128 : 64;   /* keys per K unit */
-    static constexpr int CW = 3;
+    static constexpr int CW = K90_UNIT_CW;
     static constexpr int KS = CW;                    /* one slot per consumer warpgroup */
     static constexpr int Q_BYTES = BM * D * 2;
     static constexpr int KV_BYTES = BN * D * 2;
@@ -792,7 +805,7 @@ static __device__ __forceinline__ void k90_lse_step(const ksa_gpu_args &a, const
 #endif /* KC_SM90_BODY */
 
 template <int D, typename T>
-__global__ void __launch_bounds__(512, 1) k90_lse(const __grid_constant__ ksa_gpu_args a, const __grid_constant__ CUtensorMap tmK, int tma)
+__global__ void __launch_bounds__(K90_UNIT_THREADS, 1) k90_lse(const __grid_constant__ ksa_gpu_args a, const __grid_constant__ CUtensorMap tmK, int tma)
 {
 #if defined(KC_SM90_BODY)
     using C = k90_lse_cfg<D>;
@@ -856,7 +869,7 @@ __global__ void __launch_bounds__(512, 1) k90_lse(const __grid_constant__ ksa_gp
             k90_lse_step<BN>(a, w, s, u * BN, vis_all, vl[h], lane, sl2, m[h], l[h]);
         }
     }
-    /* merge: a row's four lanes (each with its own (m, l)), then the three warpgroups through the
+    /* merge: a row's four lanes (each with its own (m, l)), then the four warpgroups through the
      * shared memory Q used (every product has completed once all consumers pass the barrier) */
     float *sM = (float *)sQ; /* [CW][BM rows][m, l] */
     k90_lse_consumer_sync();
