@@ -861,14 +861,16 @@ extern "C" int ksa_gpu_launch_topk(const ksa_gpu_args *a, const ksa_gpu_call *c,
         grid.x = (unsigned)(first - tile0);
     }
     /* split decode's Top-k that pools as it loads (kg_topk_pools), uniform lengths: the same streamed
-     * selection, each key pooled as it streams by (its fallback writes the list's pooled row) */
-    if (decode && a->uniform_lengths && pooled && kg_topk_pools(a, c)) {
+     * selection, each key pooled as it streams by (its fallback writes the list's pooled row). Only
+     * where the plan holds the dense pass's scores and lse: a caller whose plan has the pooled lists
+     * alone (ksa-topk-bench) gets kg_topk, which then selects over the pooled rows as they are */
+    const float *dec_scores2 = (const float *)ksa_gpu_ws(c, KSA_GPU_WS_SCORES), *dec_lse2 = (const float *)ksa_gpu_ws(c, KSA_GPU_WS_LSE);
+    if (decode && a->uniform_lengths && pooled && dec_scores2 && dec_lse2 && kg_topk_pools(a, c)) {
         const int64_t cap = kg_tstream_room(a->max_lk);
         if (cap > 0 && kg_tstream_fits(a->max_lk, kg_budget(*a, a->max_lk), cap)) {
             const size_t smem_s = (size_t)cap * 8 + KG_TSTREAM_SAMPLES * sizeof(float);
             kg_topk_stream<true><<<grid, KG_TSTREAM_THREADS, smem_s, (ksa_gpu_stream_t)c->stream>>>(
-                *a, 0, 0, 1, pooled, c->plan->lk_ld, (int)cap, (const float *)ksa_gpu_ws(c, KSA_GPU_WS_SCORES),
-                (const float *)ksa_gpu_ws(c, KSA_GPU_WS_LSE));
+                *a, 0, 0, 1, pooled, c->plan->lk_ld, (int)cap, dec_scores2, dec_lse2);
             return (int)cudaGetLastError();
         }
     }
