@@ -528,14 +528,11 @@ __global__ void __launch_bounds__(KG_TOPK_THREADS) kg_topk(const __grid_constant
 #define KG_TSTREAM_CHUNK (KG_TSTREAM_THREADS * KG_TSTREAM_PER_LANE)
 /* whether a list of n scores with k selected takes the streamed path with room for cand_cap
  * candidates: long enough for the samples to be spread, and the expected candidates (the pivot's
- * sample rank over the samples) at most 7/8 of the room (host and device) */
+ * sample rank over the samples) at most 7/8 of the room (host and device; lists hold int32 keys) */
 static __host__ __device__ __forceinline__ int kg_tstream_fits(int64_t n, int64_t k, int64_t cand_cap)
 {
-    if (k <= 0 || k >= n || n < KSA_TOPK_SAMPLED_MIN_PER_THREAD * KG_TSTREAM_THREADS) return 0;
-    const int64_t ks = (k * KG_TSTREAM_SAMPLES + n - 1) / n;
-    int64_t sd = 0;
-    while (sd * sd < ks) sd++; /* ceil(sqrt(ks)), as ksa_topk_pivot_rank */
-    const int64_t klo = ks + 4 * sd + 4;
+    if (k <= 0 || k >= n || n < KSA_TOPK_SAMPLED_MIN_PER_THREAD * KG_TSTREAM_THREADS || n > INT32_MAX) return 0;
+    const int64_t klo = ksa_topk_pivot_rank((int)n, (int)k, KG_TSTREAM_SAMPLES);
     return klo < KG_TSTREAM_SAMPLES && klo * n * 8 <= cand_cap * KG_TSTREAM_SAMPLES * 7;
 }
 

@@ -242,8 +242,9 @@ static __device__ __forceinline__ void ksa_topk_compact_segmented(const float *s
     ksa_topk_write_segmented(sc, n, threshold, remain, out, stride, s_counts, 0, 0, 0, keys);
 }
 
-/* the sample rank of ksa_topk_sampled's pivot for a list of n scores, k selected, s samples */
-static __device__ __forceinline__ int ksa_topk_pivot_rank(int n, int k, int s)
+/* the sample rank of ksa_topk_sampled's pivot for a list of n scores, k selected, s samples (host
+ * and device: the CUDA launcher plans the streamed Top-k by it) */
+static __host__ __device__ __forceinline__ int ksa_topk_pivot_rank(int n, int k, int s)
 {
     const int ks = (int)(((int64_t)k * s + n - 1) / n);
     return ks + 4 * (int)ceilf(sqrtf((float)ks)) + 4;
