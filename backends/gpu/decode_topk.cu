@@ -528,7 +528,10 @@ __global__ void __launch_bounds__(KG_TOPK_THREADS) kg_topk(const __grid_constant
 #define KG_TSTREAM_CHUNK (KG_TSTREAM_THREADS * KG_TSTREAM_PER_LANE)
 /* whether a list of n scores with k selected takes the streamed path with room for cand_cap
  * candidates: long enough for the samples to be spread, and the expected candidates (the pivot's
- * sample rank over the samples) at most 7/8 of the room (host and device; lists hold int32 keys) */
+ * sample rank over the samples) at most 7/8 of the room (host and device; lists hold int32 keys).
+ * Under fast math the device's square root may put the rank 4 higher than the host's where ks is a
+ * perfect square: then the launcher and the kernel can disagree on a list, which only sends it to
+ * the kernel's exact fallback, never changes its index set. */
 static __host__ __device__ __forceinline__ int kg_tstream_fits(int64_t n, int64_t k, int64_t cand_cap)
 {
     if (k <= 0 || k >= n || n < KSA_TOPK_SAMPLED_MIN_PER_THREAD * KG_TSTREAM_THREADS || n > INT32_MAX) return 0;
