@@ -680,6 +680,7 @@ template <int D> struct k90_pool_cfg {
     static constexpr int KV_BYTES = BN * D * 2;
     static constexpr int SMEM = 1024 + Q_BYTES + KS * KV_BYTES;
     static constexpr int THREADS = 128 * (CW + 1);
+    static_assert(KS % CW == 0, "each K slot belongs to one consumer warpgroup");
 };
 
 template <int D, typename T>
@@ -784,6 +785,7 @@ template <int D> struct k90_lse_cfg {
     static constexpr int SMEM = 1024 + Q_BYTES + KS * KV_BYTES;
     static constexpr int THREADS = 128 * (CW + 1);
     static_assert(CW * BM * 2 * 4 <= Q_BYTES, "the merge reuses Q's shared memory");
+    static_assert(KS % CW == 0, "each K slot belongs to one consumer warpgroup");
 };
 
 #if defined(KC_SM90_BODY)
