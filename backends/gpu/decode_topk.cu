@@ -382,14 +382,20 @@ extern "C" int ksa_gpu_launch_decode_pool(const ksa_gpu_args *a, const ksa_gpu_c
 }
 
 /* ------------------------------------------------------------------ Top-k */
+/* the candidates of prefill tile t (tile size T) of a sequence with lq queries and lk keys: the keys
+ * before the tile's first query, lk - lq + t T; none for a tile past the queries (host and device) */
+template <typename I> static __host__ __device__ __forceinline__ I kg_tile_list_len(I lq, I lk, I t, I T)
+{
+    const I n = t * T < lq ? lk - lq + t * T : 0;
+    return n < 0 ? 0 : n;
+}
 /* the Top-k list of prefill tile t of (sequence b, KV head g): its n candidates (the keys before the
  * tile's first query), the k it selects, and where its indices and count go */
 static __device__ __forceinline__ void kg_topk_tile_list(const ksa_gpu_args &a, int b, int g, int t, int &n, int &k, int *&out,
                                                          int *&cnt_out)
 {
     const int lq = kg_lq(a, b), lk = kg_lk(a, b);
-    n = t * a.tile_size < lq ? lk - lq + t * a.tile_size : 0;
-    if (n < 0) n = 0;
+    n = kg_tile_list_len<int>(lq, lk, t, a.tile_size);
     k = t * a.tile_size < lq ? (int)kg_tile_count(a, lq, lk, t) : 0;
     out = a.indices + (int64_t)b * a.is0 + (int64_t)g * a.is1 + (int64_t)t * a.is2;
     cnt_out = a.counts + (int64_t)b * a.cs0 + (int64_t)g * a.cs1 + (int64_t)t * a.cs2;
@@ -798,13 +804,12 @@ static int kg_topk_threads(int decode, size_t dyn_smem)
 #endif
 }
 #if !defined(KSA_GPU_HIP_BRANCH)
-/* the streamed Top-k's share of a prefill launch over tiles [tile0, tile0 + ntiles): returns its
- * candidate room (0: kg_topk takes the whole launch) and sets *first to the first tile it takes.
- * The room is a quarter of the launch's longest list, within the opt-in shared memory; the streamed
- * tiles are those from the first whose list qualifies (kg_tstream_fits: its list grows with the tile
- * and its selection's share shrinks, so the first is found by bisection), and the last and middle
- * streamed tiles must qualify too. Uniform lengths only. A list the rule misjudges takes the stream
- * kernel's exact fallback. */
+#define KG_TSTREAM_CAND_BYTES ((int64_t)(sizeof(float) + sizeof(int))) /* a candidate's score and key */
+/* the streamed kernel's dynamic shared memory for cand_cap candidates (its layout: kg_topk_stream) */
+static size_t kg_tstream_smem(int64_t cand_cap)
+{
+    return (size_t)(cand_cap * KG_TSTREAM_CAND_BYTES) + KG_TSTREAM_SAMPLES * sizeof(float);
+}
 /* the candidate room for lists of up to `longest` keys: a quarter of them, within the opt-in shared
  * memory (both instantiations have the same static arrays); 0 when none fits */
 static int64_t kg_tstream_room(int64_t longest)
@@ -814,18 +819,24 @@ static int64_t kg_tstream_room(int64_t longest)
     if (kg_allow_smem(kg_topk_stream<true>, &done_decode) != cudaSuccess) return 0;
     const int64_t room = kg_smem_room(kg_topk_stream<false>, &done, room_of) - KG_TSTREAM_SAMPLES * (int64_t)sizeof(float);
     int64_t cap = (longest / 4 + 31) / 32 * 32;
-    if (cap * 8 > room) cap = room / 8;
+    if (cap * KG_TSTREAM_CAND_BYTES > room) cap = room / KG_TSTREAM_CAND_BYTES;
     return cap > 0 ? cap : 0;
 }
+/* the streamed Top-k's share of a prefill launch over tiles [tile0, tile0 + ntiles): returns its
+ * candidate room (0: kg_topk takes the whole launch) and sets *first to the first tile it takes.
+ * The room is a quarter of the launch's longest list, within the opt-in shared memory; the streamed
+ * tiles are those from the first whose list qualifies (kg_tstream_fits: its list grows with the tile
+ * and its selection's share shrinks, so the first is found by bisection), and the last and middle
+ * streamed tiles must qualify too. Uniform lengths only. A list the rule misjudges takes the stream
+ * kernel's exact fallback. */
 static int kg_tstream_cap(const ksa_gpu_args *a, int tile0, int ntiles, int *first)
 {
     if (!a->uniform_lengths || ntiles <= 0) return 0;
     const int64_t cap = kg_tstream_room(kg_topk_longest(a, 0, tile0, ntiles));
     if (cap <= 0) return 0;
     auto fits = [&](int64_t t) {
-        if (t * a->tile_size >= a->max_lq) return 0;
-        const int64_t n = (int64_t)a->max_lk - a->max_lq + t * a->tile_size;
-        return kg_tstream_fits(n, kg_tile_count(*a, a->max_lq, a->max_lk, t), cap);
+        const int64_t n = kg_tile_list_len<int64_t>(a->max_lq, a->max_lk, t, a->tile_size);
+        return n > 0 && kg_tstream_fits(n, kg_tile_count(*a, a->max_lq, a->max_lk, t), cap);
     };
     const int64_t last = (int64_t)tile0 + ntiles - 1;
     if (!fits(last)) return 0;
@@ -845,6 +856,8 @@ extern "C" int ksa_gpu_launch_topk(const ksa_gpu_args *a, const ksa_gpu_call *c,
 {
     dim3 grid((unsigned)(decode ? 1 : ntiles), (unsigned)(a->batch * a->hkv));
     float *pooled = (float *)ksa_gpu_ws(c, KSA_GPU_WS_POOLED);
+    /* split decode's dense-pass scores and lse, where the plan holds them (the Top-k then pools) */
+    const float *dec_scores2 = (const float *)ksa_gpu_ws(c, KSA_GPU_WS_SCORES), *dec_lse2 = (const float *)ksa_gpu_ws(c, KSA_GPU_WS_LSE);
 #if !defined(KSA_GPU_HIP_BRANCH)
     /* long prefill lists with a small selection: streamed, several blocks per SM; the launch's
      * first tiles, if their lists do not qualify, stay kg_topk's (launched below over grid.x tiles,
@@ -852,7 +865,7 @@ extern "C" int ksa_gpu_launch_topk(const ksa_gpu_args *a, const ksa_gpu_call *c,
     int first = 0;
     const int stream_cap = decode ? 0 : kg_tstream_cap(a, tile0, ntiles, &first);
     if (stream_cap > 0) {
-        const size_t smem_s = (size_t)stream_cap * 8 + KG_TSTREAM_SAMPLES * sizeof(float);
+        const size_t smem_s = kg_tstream_smem(stream_cap);
         dim3 grid_s((unsigned)(tile0 + ntiles - first), grid.y);
         kg_topk_stream<false><<<grid_s, KG_TSTREAM_THREADS, smem_s, (ksa_gpu_stream_t)c->stream>>>(
             *a, first, tile0, ntiles, pooled, c->plan->lk_ld, stream_cap, NULL, NULL);
@@ -864,11 +877,10 @@ extern "C" int ksa_gpu_launch_topk(const ksa_gpu_args *a, const ksa_gpu_call *c,
      * selection, each key pooled as it streams by (its fallback writes the list's pooled row). Only
      * where the plan holds the dense pass's scores and lse: a caller whose plan has the pooled lists
      * alone (ksa-topk-bench) gets kg_topk, which then selects over the pooled rows as they are */
-    const float *dec_scores2 = (const float *)ksa_gpu_ws(c, KSA_GPU_WS_SCORES), *dec_lse2 = (const float *)ksa_gpu_ws(c, KSA_GPU_WS_LSE);
     if (decode && a->uniform_lengths && pooled && dec_scores2 && dec_lse2 && kg_topk_pools(a, c)) {
         const int64_t cap = kg_tstream_room(a->max_lk);
         if (cap > 0 && kg_tstream_fits(a->max_lk, kg_budget(*a, a->max_lk), cap)) {
-            const size_t smem_s = (size_t)cap * 8 + KG_TSTREAM_SAMPLES * sizeof(float);
+            const size_t smem_s = kg_tstream_smem(cap);
             kg_topk_stream<true><<<grid, KG_TSTREAM_THREADS, smem_s, (ksa_gpu_stream_t)c->stream>>>(
                 *a, 0, 0, 1, pooled, c->plan->lk_ld, (int)cap, dec_scores2, dec_lse2);
             return (int)cudaGetLastError();
@@ -887,8 +899,8 @@ extern "C" int ksa_gpu_launch_topk(const ksa_gpu_args *a, const ksa_gpu_call *c,
     /* the scores and lse of the split decode's dense pass, pooled in the Top-k
      * (ksa_gpu_launch_decode_pool launched nothing) */
     const int fused = decode && kg_topk_pools(a, c);
-    const float *scores2 = fused ? (const float *)ksa_gpu_ws(c, KSA_GPU_WS_SCORES) : NULL;
-    const float *lse2 = fused ? (const float *)ksa_gpu_ws(c, KSA_GPU_WS_LSE) : NULL;
+    const float *scores2 = fused ? dec_scores2 : NULL;
+    const float *lse2 = fused ? dec_lse2 : NULL;
     (sampled ? kg_topk<true> : kg_topk<false>)<<<grid, threads, smem, (ksa_gpu_stream_t)c->stream>>>(
         *a, decode, tile0, ntiles, pooled, c->plan->lk_ld, cache_n, cand_n, scores2, lse2);
     return (int)cudaGetLastError();
