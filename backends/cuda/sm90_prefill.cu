@@ -113,10 +113,10 @@ static __device__ __forceinline__ void k90_pin_before_wait(uint32_t slot, float 
 {
     asm volatile("st.shared.v2.f32 [%0], {%1, %2};\n" ::"r"(slot), "f"(x0), "f"(x1) : "memory");
 }
-/* named barriers: 1 = the 128 producer threads; 2 = k90_lse's 512 consumer threads (its merge); 3, 4 =
- * k90_prefill's ping-pong turns */
+/* named barriers: 1 = the 128 producer threads; 2 = the unit kernels' 512 consumer threads (k90_lse's
+ * merge, k90_pooled's -lse2 table); 3, 4 = k90_prefill's ping-pong turns */
 static __device__ __forceinline__ void k90_producer_sync(void) { asm volatile("bar.sync 1, 128;\n" ::: "memory"); }
-static __device__ __forceinline__ void k90_lse_consumer_sync(void) { asm volatile("bar.sync 2, %0;\n" ::"n"(128 * K90_UNIT_CW) : "memory"); }
+static __device__ __forceinline__ void k90_unit_consumer_sync(void) { asm volatile("bar.sync 2, %0;\n" ::"n"(128 * K90_UNIT_CW) : "memory"); }
 
 /* rows and key list of a CTA: FLASH / LSE follow flash_prefill.cu's kc_cta_rows (dense: 128 rows
  * of the flattened (query, head) rows; sparse: the rows of one query tile); POOL: the rows of
@@ -710,25 +710,36 @@ __global__ void __launch_bounds__(K90_UNIT_THREADS, 1)
     const float sl2 = a.scale_log2;
     const uint32_t qb = kc_smem_u32(sQ), kbase = kc_smem_u32(sK);
     float *out = pooled + ((int64_t)(w.b * a.hkv + w.g) * ntiles_out + (w.tile - tile0)) * ld;
+    /* -lse2 of the tile's rows, in shared memory: consumer thread t < BM reads row t's (one
+     * division by the run-time G each, before the wait for Q so the two latencies overlap); -inf for
+     * a row past the tile (its Q row is zero, so its score is 0 and its exp2 is 0) or a row whose
+     * lse is -inf. (Each thread computing its 32 columns' rows took 32 divisions, ~2000 instructions
+     * per warp before its first unit: bench/NOTES.md, twenty-sixth session.) */
+    __shared__ __align__(16) float sNL[BM];
+    {
+        const int t = threadIdx.x - 128, rr = w.row_begin + t;
+        if (t < BM) {
+            float v = KG_NEG_INF;
+            if (rr < w.row_end) {
+                const float r = kg_lse_ws_at(a, w.b, w.g * G + rr % G, rr / G);
+                if (r != KG_NEG_INF) v = -r;
+            }
+            sNL[t] = v;
+        }
+    }
+    k90_unit_consumer_sync();
     kc_bar_wait(&barQ, 0);
     kc_fence_async_smem();
     auto units = [&](auto nq_const) {
         constexpr int NQ = decltype(nq_const)::value;
         constexpr int NP = NQ / 2; /* accumulator floats per thread */
-        /* -lse2 of this thread's columns c = 8 (i / 2) + 2 (lane % 4) + i % 2; -inf for a column with
-         * no row (its Q row is zero, so its score is 0 and its exp2 is 0) or a row whose lse is -inf */
+        /* this thread's columns c = 8 (i / 2) + 2 (lane % 4) + i % 2 */
         float nlse[NP / 2];
 #pragma unroll
-        for (int i = 0; i < NP / 2; i++) {
-            const int rr = w.row_begin + (i / 2) * 8 + (lane % 4) * 2 + (i % 2);
-            float v = KG_NEG_INF;
-            if (rr < w.row_end) {
-                /* kg_lse_ws_at(a, w.b, w.g * G + rr % G, rr / G), spelled out: the accessor's int64
-                 * arithmetic associates differently and changes this kernel's SASS (not yet timed) */
-                const float r = a.lse_ws[((int64_t)w.b * a.hq + w.g * G + rr % G) * a.max_lq + rr / G];
-                if (r != KG_NEG_INF) v = -r;
-            }
-            nlse[i] = v;
+        for (int j = 0; j < NP / 4; j++) {
+            const float2 v = *(const float2 *)&sNL[8 * j + 2 * (lane % 4)];
+            nlse[2 * j] = v.x;
+            nlse[2 * j + 1] = v.y;
         }
         for (int u = cw; u < w.ntiles; u += CW) {
             float s[NP];
@@ -874,7 +885,7 @@ __global__ void __launch_bounds__(K90_UNIT_THREADS, 1) k90_lse(const __grid_cons
     /* merge: a row's four lanes (each with its own (m, l)), then the four warpgroups through the
      * shared memory Q used (every product has completed once all consumers pass the barrier) */
     float *sM = (float *)sQ; /* [CW][BM rows][m, l] */
-    k90_lse_consumer_sync();
+    k90_unit_consumer_sync();
 #pragma unroll
     for (int h = 0; h < 2; h++)
 #pragma unroll
@@ -891,7 +902,7 @@ __global__ void __launch_bounds__(K90_UNIT_THREADS, 1) k90_lse(const __grid_cons
                 sM[(cw * BM + row) * 2 + 1] = lq;
             }
         }
-    k90_lse_consumer_sync();
+    k90_unit_consumer_sync();
     const int row = threadIdx.x - 128; /* consumer threads 0 .. BM - 1 write one row each */
     if (row < BM) {
         const int rr = w.row_begin + row;
