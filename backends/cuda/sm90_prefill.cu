@@ -81,6 +81,15 @@ static __device__ __forceinline__ uint64_t k90_desc(uint32_t saddr, uint32_t lbo
            ((uint64_t)((sbo >> 4) & 0x3FFFu) << 32) | (1ull << 62);
 }
 
+/* the same for the 128-byte-swizzled K-major tiles (leading byte offset 16, stride 1024), split in
+ * its words: k90_desc_lo(a) + d is the low word of the tile at a + 16 d (the address field holds a
+ * shared-memory address >> 4, under 2^14, so the sum never carries out of it), and k90_desc_sw128 puts
+ * the constant high word on. The unit kernels step their k-slices this way: one add per descriptor
+ * instead of the mask, shift and or of each k90_desc (measured on the H200, bench/NOTES.md,
+ * twenty-sixth session: lse and pooled passes -2%, anchor prefill -1..-3%) */
+static __device__ __forceinline__ uint32_t k90_desc_lo(uint32_t saddr) { return ((saddr & 0x3FFFFu) >> 4) | (1u << 16); }
+static __device__ __forceinline__ uint64_t k90_desc_sw128(uint32_t lo) { return ((uint64_t)(0x40000000u | (1024u >> 4)) << 32) | lo; }
+
 static __device__ __forceinline__ void k90_wgmma_fence(void) { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 static __device__ __forceinline__ void k90_wgmma_commit(void) { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
 template <int N> static __device__ __forceinline__ void k90_wgmma_wait(void)
@@ -708,7 +717,7 @@ __global__ void __launch_bounds__(K90_UNIT_THREADS, 1)
     const int cw = threadIdx.x / 128 - 1;
     const int warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32;
     const float sl2 = a.scale_log2;
-    const uint32_t qb = kc_smem_u32(sQ), kbase = kc_smem_u32(sK);
+    const uint32_t qb = kc_smem_u32(sQ), qd = k90_desc_lo(qb), kbase = kc_smem_u32(sK);
     float *out = pooled + ((int64_t)(w.b * a.hkv + w.g) * ntiles_out + (w.tile - tile0)) * ld;
     /* -lse2 of the tile's rows, in shared memory: consumer thread t < BM reads row t's (one
      * division by the run-time G each, before the wait for Q so the two latencies overlap); -inf for
@@ -745,13 +754,15 @@ __global__ void __launch_bounds__(K90_UNIT_THREADS, 1)
             float s[NP];
             kc_bar_wait(&barFull[u % KS], (u / KS) & 1);
             if (!tma) kc_fence_async_smem();
-            const uint32_t kt = kbase + (u % KS) * C::KV_BYTES;
+            const uint32_t kt = kbase + (u % KS) * C::KV_BYTES, kd = k90_desc_lo(kt);
             k90_wgmma_fence();
 #pragma unroll
             for (int kk = 0; kk < D / 16; kk++) {
                 const uint32_t off = (kk % 4) * 32;
-                kc_wgmma_ss<NQ, T>::run(s, k90_desc(kt + (kk / 4) * BN * 128 + off, 16, 1024), k90_desc(qb + (kk / 4) * BM * 128 + off, 16, 1024),
-                                        kk > 0);
+                /* stepped descriptors, except at D 256, where they spilled in this loop */
+                const uint64_t da = D <= 128 ? k90_desc_sw128(kd + ((kk / 4) * BN * 128 + off) / 16) : k90_desc(kt + (kk / 4) * BN * 128 + off, 16, 1024);
+                const uint64_t db = D <= 128 ? k90_desc_sw128(qd + ((kk / 4) * BM * 128 + off) / 16) : k90_desc(qb + (kk / 4) * BM * 128 + off, 16, 1024);
+                kc_wgmma_ss<NQ, T>::run(s, da, db, kk > 0);
             }
             k90_wgmma_commit();
             k90_wgmma_wait<0>();
@@ -840,7 +851,7 @@ __global__ void __launch_bounds__(K90_UNIT_THREADS, 1) k90_lse(const __grid_cons
     const int cw = threadIdx.x / 128 - 1;
     const int warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32;
     const float sl2 = a.scale_log2;
-    const uint32_t qb = kc_smem_u32(sQ), kbase = kc_smem_u32(sK);
+    const uint32_t qd = k90_desc_lo(kc_smem_u32(sQ)), kbase = kc_smem_u32(sK);
     const int nacc = w.row_end - w.row_begin > 64 ? 2 : 1; /* 64-row halves holding rows */
     const int vis_all = a.sparse ? w.nsel : 0;
     float m[2][2], l[2][2];
@@ -860,7 +871,7 @@ __global__ void __launch_bounds__(K90_UNIT_THREADS, 1) k90_lse(const __grid_cons
     for (int u = cw; u < w.ntiles; u += CW) {
         kc_bar_wait(&barFull[u % KS], (u / KS) & 1);
         if (!tma) kc_fence_async_smem();
-        const uint32_t kt = kbase + (u % KS) * C::KV_BYTES;
+        const uint32_t kd = k90_desc_lo(kbase + (u % KS) * C::KV_BYTES);
 #pragma unroll
         for (int h = 0; h < 2; h++) {
             if (h >= nacc) break;
@@ -869,8 +880,8 @@ __global__ void __launch_bounds__(K90_UNIT_THREADS, 1) k90_lse(const __grid_cons
 #pragma unroll
             for (int kk = 0; kk < D / 16; kk++) {
                 const uint32_t off = (kk % 4) * 32;
-                kc_wgmma_ss<BN, T>::run(s, k90_desc(qb + h * 64 * 128 + (kk / 4) * BM * 128 + off, 16, 1024),
-                                        k90_desc(kt + (kk / 4) * BN * 128 + off, 16, 1024), kk > 0);
+                kc_wgmma_ss<BN, T>::run(s, k90_desc_sw128(qd + (h * 64 * 128 + (kk / 4) * BM * 128 + off) / 16),
+                                        k90_desc_sw128(kd + ((kk / 4) * BN * 128 + off) / 16), kk > 0);
             }
             k90_wgmma_commit();
             k90_wgmma_wait<0>();
