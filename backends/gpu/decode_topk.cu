@@ -327,16 +327,22 @@ extern "C" int ksa_gpu_launch_decode_combine(const ksa_gpu_args *a, const ksa_gp
 
 /* the pooled probability of key j for sequence b and KV head g: the sum over the group's query heads
  * of exp2(score - lse) (log2 domain; a head whose lse is -inf adds nothing) */
+/* the pooled score of key j over a group's heads: s2 is the group's first head's score row (the
+ * heads' rows ld apart), l2 its lse (the heads' next to each other); a head whose lse is -inf adds 0 */
+static __device__ __forceinline__ float kg_pool_sum(const float *s2, int64_t ld, const float *l2, int group, int j)
+{
+    float s = 0.f;
+    for (int hl = 0; hl < group; hl++) {
+        const float l = l2[hl];
+        if (l != KG_NEG_INF) s += ksa_exp2(s2[hl * ld + j] - l);
+    }
+    return s;
+}
 static __device__ __forceinline__ float kg_pool_key(const ksa_gpu_args &a, const float *scores2, int64_t ld, const float *lse2, int b,
                                                     int g, int j)
 {
-    float s = 0.f;
-    for (int hl = 0; hl < a.group; hl++) {
-        int h = g * a.group + hl;
-        float l = lse2[(int64_t)b * a.hq + h];
-        if (l != KG_NEG_INF) s += ksa_exp2(scores2[((int64_t)b * a.hq + h) * ld + j] - l);
-    }
-    return s;
+    const int64_t h0 = (int64_t)b * a.hq + (int64_t)g * a.group;
+    return kg_pool_sum(scores2 + h0 * ld, ld, lse2 + h0, a.group, j);
 }
 
 /* grid: x = chunk of keys, y = b * Hkv + g */
@@ -555,15 +561,7 @@ struct kg_tstream_pool {
     int64_t ld;
     int group;
     /* the pooled score of key j */
-    __device__ __forceinline__ float at(int j) const
-    {
-        float v = 0.f;
-        for (int hl = 0; hl < group; hl++) {
-            const float l = l2[hl];
-            if (l != KG_NEG_INF) v += ksa_exp2(s2[hl * ld + j] - l);
-        }
-        return v;
-    }
+    __device__ __forceinline__ float at(int j) const { return kg_pool_sum(s2, ld, l2, group, j); }
     /* the pooled scores of keys j .. j + PER - 1 (all < n; 16-byte aligned rows when vec) */
     template <int PER> __device__ __forceinline__ void run(int j, bool vec, float (&v)[PER]) const
     {
