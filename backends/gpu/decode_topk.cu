@@ -325,10 +325,9 @@ extern "C" int ksa_gpu_launch_decode_combine(const ksa_gpu_args *a, const ksa_gp
     return (int)kg_launch(a->pdl, kg_decode_combine<ksa_bf16>, grid, dim3((unsigned)threads), 0, st, *a, splits, partials, lse2_out);
 }
 
-/* the pooled probability of key j for sequence b and KV head g: the sum over the group's query heads
- * of exp2(score - lse) (log2 domain; a head whose lse is -inf adds nothing) */
-/* the pooled score of key j over a group's heads: s2 is the group's first head's score row (the
- * heads' rows ld apart), l2 its lse (the heads' next to each other); a head whose lse is -inf adds 0 */
+/* the pooled probability of key j over a group's query heads: the sum of exp2(score - lse) (log2
+ * domain; a head whose lse is -inf adds nothing). s2 is the group's first head's score row (the
+ * heads' rows ld apart), l2 its lse (the heads' next to each other) */
 static __device__ __forceinline__ float kg_pool_sum(const float *s2, int64_t ld, const float *l2, int group, int j)
 {
     float s = 0.f;
@@ -338,6 +337,7 @@ static __device__ __forceinline__ float kg_pool_sum(const float *s2, int64_t ld,
     }
     return s;
 }
+/* the same for sequence b and KV head g, from the split decode's score rows and lse */
 static __device__ __forceinline__ float kg_pool_key(const ksa_gpu_args &a, const float *scores2, int64_t ld, const float *lse2, int b,
                                                     int g, int j)
 {
