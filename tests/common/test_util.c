@@ -146,6 +146,10 @@ const char *ktest_config_string(const ktest_config *c, char *buf, size_t len)
         size_t used = strlen(buf);
         if (used < len) snprintf(buf + used, len - used, " length_bounds");
     }
+    if (c->boost_key > 0.f) {
+        size_t used = strlen(buf);
+        if (used < len) snprintf(buf + used, len - used, " boost_key=%g", (double)c->boost_key);
+    }
     return buf;
 }
 
@@ -313,6 +317,23 @@ static ksa_status inject_nonfinite(const ktest_config *c, const ksa_attention_te
     }
 }
 
+/* c->boost_key: key Lk*2/3 of sequence 0, KV head 0 rewritten as random signs times magnitudes in
+ * [boost_key / 2, boost_key] (the sign is the top bit in every float dtype) */
+static ksa_status inject_boosted_key(const ktest_config *c, const ksa_tensor *k, const int32_t *page_table, uint64_t *rng)
+{
+    if (!(c->boost_key > 0.f)) return KSA_STATUS_SUCCESS;
+    const size_t es = ksa_dtype_size(k->dtype);
+    unsigned char *row = ktest_random_floats(k->dtype, c->head_dim, rng, 0.5 * c->boost_key, c->boost_key);
+    if (!row) return ksa_error(KSA_STATUS_OUT_OF_MEMORY, "ktest: out of host memory");
+    for (int32_t d = 0; d < c->head_dim; d++)
+        if (ktest_rand_u64(rng) & 1) row[(size_t)d * es + es - 1] ^= 0x80u; /* little-endian: the sign bit */
+    const int64_t j = (int64_t)c->lk * 2 / 3;
+    ksa_status st = ksa_buffer_write(k->buffer, k->offset + (size_t)seq0_key_elem(c, k, page_table, j, 0) * es, row,
+                                     (size_t)c->head_dim * es, NULL);
+    free(row);
+    return st;
+}
+
 ksa_status ktest_problem_create(ksa_device dev, const ktest_config *cfg_in, ktest_problem *p)
 {
     memset(p, 0, sizeof *p);
@@ -416,6 +437,7 @@ ksa_status ktest_problem_create(ksa_device dev, const ktest_config *cfg_in, ktes
                                                            : c->lk;
     }
     st = inject_nonfinite(c, t, page_table);
+    if (!st) st = inject_boosted_key(c, &t->k, page_table, &rng);
     if (st) goto done;
     if (c->with_lse) {
         if (c->ragged_q) {

@@ -50,6 +50,9 @@ typedef struct ktest_config {
                               * the whole list (Top-k tie handling) */
     int32_t length_bounds;   /* params.max_seqlen_q / _k at the capacities (q's rows for a ragged q, the K/V's
                               * keys per sequence), above the lengths: CUDA / HIP then read no lengths back */
+    float boost_key;         /* > 0: key Lk*2/3 of sequence 0, KV head 0 becomes random signs times values in
+                              * [boost_key / 2, boost_key], so that the scores of many rows jump far above
+                              * their running maxima there (the kernels' online-softmax rescale paths) */
     uint64_t seed;
 } ktest_config;
 

@@ -1,6 +1,7 @@
 /* test_cuda.c: the CUDA backend's own cases (libksa_cuda.so) against the reference through the
  * public API: the device's presence and info, the Llama-like shape class (GQA 4, D 128, T 32,
- * default Top-k) with multi-tile selection, the tensor-core decode's 16- and 32-key chunks of
+ * default Top-k) with multi-tile selection, prefill where one key's scores jump far above the rows'
+ * running maxima, the tensor-core decode's 16- and 32-key chunks of
  * gathered lists and its in-cluster combine (sm_90), paged K/V in pages smaller than a chunk (one
  * TMA box per page), long splits over paged pools, dense keys of contiguous and ragged caches and
  * of pools in pages of a multiple of the chunk by cp.async, GQA groups of 12 and 16 heads, device-side clamping of out-of-contract
@@ -100,6 +101,41 @@ static void test_llama_class(void **state)
         c.kv = KTEST_KV_PAGED; c.seed++;
         failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
     }
+    assert_int_equal(failures, 0);
+}
+
+/* prefill where one key (Lk*2/3 of sequence 0, KV head 0) scores far above everything before it
+ * for many rows (up to ~40 nats): the online softmax's rescale in every pass, and the sm_90a lse
+ * pass's fallback from its per-lane base (a jump above ~58 log2 units); dense with lse, anchor (lse
+ * and pooled passes, then the sparse pass) and reuse, f16 and bf16, head_dim 64 / 128 / 256 */
+static void test_prefill_score_jumps(void **state)
+{
+    (void)state;
+    require_device();
+    int failures = 0;
+    const ksa_dtype dts[2] = {KSA_DTYPE_F16, KSA_DTYPE_BF16};
+    const int32_t dims[3] = {128, 64, 256};
+    for (int di = 0; di < (ktest_quick() ? 1 : 2); di++)
+        for (int hd = 0; hd < (ktest_quick() ? 1 : 3); hd++) {
+            ktest_config c = ktest_config_default();
+            c.dtype = dts[di];
+            c.hq = 8;
+            c.hkv = 2;
+            c.head_dim = dims[hd];
+            c.batch = 1;
+            c.lq = c.lk = 1100;
+            c.with_lse = 1;
+            c.boost_key = 64.f;
+            c.seed = 901 + (uint64_t)(di * 3 + hd);
+            failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
+            c.mode = KSA_MODE_ANCHOR;
+            c.seed += 10;
+            failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
+            c.mode = KSA_MODE_REUSE;
+            c.use_head_map = 1;
+            c.seed += 10;
+            failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
+        }
     assert_int_equal(failures, 0);
 }
 
@@ -826,6 +862,7 @@ int main(void)
         cmocka_unit_test(test_presence),
         cmocka_unit_test(test_f32_unsupported),
         cmocka_unit_test(test_llama_class),
+        cmocka_unit_test(test_prefill_score_jumps),
         cmocka_unit_test(test_decode_chunks),
         cmocka_unit_test(test_decode_cluster),
         cmocka_unit_test(test_plan_follows_configuration),
