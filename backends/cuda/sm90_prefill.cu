@@ -811,20 +811,46 @@ template <int D> struct k90_lse_cfg {
 };
 
 #if defined(KC_SM90_BODY)
-/* one 64-row half's step of the lse pass: k90_mask_max over list entries n0.., then the running
- * maximum and sum per lane over its own columns (raw-score maxima, scale folded into the exponent) */
+/* one 64-row half's step of the lse pass over list entries n0.. (masked as k90_mask_max does). A lane
+ * keeps its own (m, l) per row, l relative to 2^(m * sl2). The exponentials use the lane's running
+ * maximum as it stands, without this step's maxima: a score above it only makes its term larger than
+ * 1, and f32 holds that exactly as well. Only where the step's sum exceeds K90_LSE_STALE_SUM (a score
+ * more than ~58 log2 units above m), where m is still -inf (the lane's first visible scores), or on
+ * NaN does the lane take the step's maxima, rescale l and redo the step's sum. So a step adds at
+ * most 2^64 (l stays far inside f32's range), and l >= 1 once m is finite, so no term that could
+ * matter underflows. The row maxima were a serial chain in front of every step's exponentials. */
+#define K90_LSE_STALE_SUM 1.8446744e19f /* 2^64 */
 template <int BN, int NS>
 static __device__ __forceinline__ void k90_lse_step(const ksa_gpu_args &a, const k90_work &w, float (&s)[NS], int n0, int vis_all,
                                                     const int (&vis_lim)[2], int lane, float sl2, float (&m)[2], float (&l)[2])
 {
-    float mx[2], base[2], alpha[2], sum[2] = {0.f, 0.f};
-    k90_mask_max<BN>(a, w, s, n0, vis_all, vis_lim, lane, mx);
+    const bool full = a.sparse ? n0 + BN <= w.nsel : n0 + BN - 1 <= w.pos_min;
+    if (!full) {
 #pragma unroll
-    for (int hf = 0; hf < 2; hf++) kc_softmax_rebase(m[hf], mx[hf], sl2, base[hf], alpha[hf]);
+        for (int i = 0; i < NS; i++) {
+            const int n = n0 + (i >> 2) * 8 + (lane % 4) * 2 + (i & 1), hf = (i >> 1) & 1;
+            if (!(n < vis_all || n <= vis_lim[hf])) s[i] = KG_NEG_INF;
+        }
+    }
+    const float base[2] = {m[0] * sl2, m[1] * sl2};
+    float sum[2] = {0.f, 0.f};
 #pragma unroll
     for (int i = 0; i < NS; i++) sum[(i >> 1) & 1] += ksa_exp2(fmaf(s[i], sl2, -base[(i >> 1) & 1]));
+    if (m[0] == KG_NEG_INF || m[1] == KG_NEG_INF || !(sum[0] <= K90_LSE_STALE_SUM) || !(sum[1] <= K90_LSE_STALE_SUM)) {
+        float mx[2] = {KG_NEG_INF, KG_NEG_INF}, b[2], alpha[2];
 #pragma unroll
-    for (int hf = 0; hf < 2; hf++) l[hf] = l[hf] * alpha[hf] + sum[hf];
+        for (int i = 0; i < NS; i++) mx[(i >> 1) & 1] = fmaxf(mx[(i >> 1) & 1], s[i]);
+#pragma unroll
+        for (int hf = 0; hf < 2; hf++) {
+            kc_softmax_rebase(m[hf], mx[hf], sl2, b[hf], alpha[hf]);
+            l[hf] *= alpha[hf];
+            sum[hf] = 0.f;
+        }
+#pragma unroll
+        for (int i = 0; i < NS; i++) sum[(i >> 1) & 1] += ksa_exp2(fmaf(s[i], sl2, -b[(i >> 1) & 1]));
+    }
+    l[0] += sum[0];
+    l[1] += sum[1];
 }
 #endif /* KC_SM90_BODY */
 
