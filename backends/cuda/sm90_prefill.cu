@@ -815,10 +815,11 @@ template <int D> struct k90_lse_cfg {
  * keeps its own (m, l) per row, l relative to 2^(m * sl2). The exponentials use the lane's running
  * maximum as it stands, without this step's maxima: a score above it only makes its term larger than
  * 1, and f32 holds that exactly as well. Only where the step's sum exceeds K90_LSE_STALE_SUM (a score
- * more than ~58 log2 units above m), where m is still -inf (the lane's first visible scores), or on
- * NaN does the lane take the step's maxima, rescale l and redo the step's sum. So a step adds at
- * most 2^64 (l stays far inside f32's range), and l >= 1 once m is finite, so no term that could
- * matter underflows. The row maxima were a serial chain in front of every step's exponentials. */
+ * more than ~58 log2 units above m) or on NaN does the lane take the step's maxima, rescale l and
+ * redo the step's sum; where m is still -inf (the lane's first visible scores: a warpgroup's first
+ * unit, ~6% of the units at L16K) it takes them at once. So a step adds at most 2^64 (l stays far
+ * inside f32's range), and l >= 1 once m is finite, so no term that could matter underflows. The
+ * row maxima were a serial chain in front of every step's exponentials. */
 #define K90_LSE_STALE_SUM 1.8446744e19f /* 2^64 */
 template <int BN, int NS>
 static __device__ __forceinline__ void k90_lse_step(const ksa_gpu_args &a, const k90_work &w, float (&s)[NS], int n0, int vis_all,
@@ -832,11 +833,15 @@ static __device__ __forceinline__ void k90_lse_step(const ksa_gpu_args &a, const
             if (!(n < vis_all || n <= vis_lim[hf])) s[i] = KG_NEG_INF;
         }
     }
-    const float base[2] = {m[0] * sl2, m[1] * sl2};
     float sum[2] = {0.f, 0.f};
+    bool redo = m[0] == KG_NEG_INF || m[1] == KG_NEG_INF; /* a lane's first unit: straight to the maxima */
+    if (!redo) {
+        const float base[2] = {m[0] * sl2, m[1] * sl2};
 #pragma unroll
-    for (int i = 0; i < NS; i++) sum[(i >> 1) & 1] += ksa_exp2(fmaf(s[i], sl2, -base[(i >> 1) & 1]));
-    if (m[0] == KG_NEG_INF || m[1] == KG_NEG_INF || !(sum[0] <= K90_LSE_STALE_SUM) || !(sum[1] <= K90_LSE_STALE_SUM)) {
+        for (int i = 0; i < NS; i++) sum[(i >> 1) & 1] += ksa_exp2(fmaf(s[i], sl2, -base[(i >> 1) & 1]));
+        redo = !(sum[0] <= K90_LSE_STALE_SUM) || !(sum[1] <= K90_LSE_STALE_SUM);
+    }
+    if (redo) {
         float mx[2] = {KG_NEG_INF, KG_NEG_INF}, b[2], alpha[2];
 #pragma unroll
         for (int i = 0; i < NS; i++) mx[(i >> 1) & 1] = fmaxf(mx[(i >> 1) & 1], s[i]);
