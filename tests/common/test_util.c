@@ -740,9 +740,10 @@ int ktest_run_standard_grid(ksa_device dev, int quick, const ksa_dtype *dtypes, 
             /* 22 dense decode, contiguous with seq_lens_k, varying lengths, lse */
             c = base; c.phase = KSA_PHASE_DECODE; c.batch = 3; c.lk = 150 * scale; c.vary_lengths = 1; c.with_lse = 1;
             c.length_bounds = 1; cases[n++] = c;
-            /* one key (Lk*2/3) scoring up to ~40 nats above the keys before it: every backend's online
-             * softmax rescales (test_cuda's score-jump case, at Lk 1100, also reaches the sm_90a lse
-             * pass's fallback from its running base) */
+            /* one key (Lk*2/3) whose scores lie tens of nats above the keys before it for many rows
+             * (boost_key 64: a standard deviation of ~56 nats): every backend's online softmax
+             * rescales (test_cuda's score-jump case, at Lk 1100, also reaches the sm_90a lse pass's
+             * fallback from its running base) */
             /* 23 dense prefill, lse */
             c = base; c.batch = 1; c.hq = 8; c.hkv = 2; c.lq = c.lk = 260; c.with_lse = 1; c.boost_key = 64.f; cases[n++] = c;
             /* 24 anchor prefill, lse */
