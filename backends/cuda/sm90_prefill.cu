@@ -296,26 +296,36 @@ static __device__ __forceinline__ void k90_fill_slot(const ksa_gpu_args &a, cons
     }
 }
 
-/* consumer: mask list entries n0 .. n0 + BN - 1 of a 64-row half's scores (an entry is visible to a
- * row when n < vis_all, the selected keys, or n <= vis_lim[row]; a tile every row sees whole is left
- * as it is) and return the lane's maxima of its two rows in mx */
+/* consumer, list entries n0 .. n0 + BN - 1 of a 64-row half: an entry is visible to a row when
+ * n < vis_all (the selected keys) or n <= vis_lim[row]. k90_all_visible: every row sees the tile
+ * whole; k90_visible: accumulator element i of this lane is visible (its entry n, its row hf) */
+template <int BN> static __device__ __forceinline__ bool k90_all_visible(const ksa_gpu_args &a, const k90_work &w, int n0)
+{
+    return a.sparse ? n0 + BN <= w.nsel : n0 + BN - 1 <= w.pos_min;
+}
+static __device__ __forceinline__ bool k90_visible(int n0, int i, int lane, int vis_all, const int (&vis_lim)[2])
+{
+    const int n = n0 + (i >> 2) * 8 + (lane % 4) * 2 + (i & 1), hf = (i >> 1) & 1;
+    return n < vis_all || n <= vis_lim[hf];
+}
+
+/* consumer: mask a 64-row half's scores of list entries n0 .. (a tile every row sees whole is left
+ * as it is) and, in the same loop, take the lane's maxima of its two rows into mx */
 template <int BN, int NS>
 static __device__ __forceinline__ void k90_mask_max(const ksa_gpu_args &a, const k90_work &w, float (&s)[NS], int n0, int vis_all,
                                                     const int (&vis_lim)[2], int lane, float (&mx)[2])
 {
-    const bool full = a.sparse ? n0 + BN <= w.nsel : n0 + BN - 1 <= w.pos_min;
     mx[0] = KG_NEG_INF;
     mx[1] = KG_NEG_INF;
-    if (full) {
+    if (k90_all_visible<BN>(a, w, n0)) {
 #pragma unroll
         for (int i = 0; i < NS; i++) mx[(i >> 1) & 1] = fmaxf(mx[(i >> 1) & 1], s[i]);
     } else {
 #pragma unroll
         for (int i = 0; i < NS; i++) {
-            const int n = n0 + (i >> 2) * 8 + (lane % 4) * 2 + (i & 1), hf = (i >> 1) & 1;
-            const float x = (n < vis_all || n <= vis_lim[hf]) ? s[i] : KG_NEG_INF;
+            const float x = k90_visible(n0, i, lane, vis_all, vis_lim) ? s[i] : KG_NEG_INF;
             s[i] = x;
-            mx[hf] = fmaxf(mx[hf], x);
+            mx[(i >> 1) & 1] = fmaxf(mx[(i >> 1) & 1], x);
         }
     }
 }
@@ -811,7 +821,7 @@ template <int D> struct k90_lse_cfg {
 };
 
 #if defined(KC_SM90_BODY)
-/* one 64-row half's step of the lse pass over list entries n0.. (masked as k90_mask_max does). A lane
+/* one 64-row half's step of the lse pass over list entries n0.. (masked as in k90_mask_max). A lane
  * keeps its own (m, l) per row, l relative to 2^(m * sl2). The exponentials use the lane's running
  * maximum as it stands, without this step's maxima: a score above it only makes its term larger than
  * 1, and f32 holds that exactly as well. Only where the step's sum exceeds K90_LSE_STALE_SUM (a score
@@ -825,13 +835,10 @@ template <int BN, int NS>
 static __device__ __forceinline__ void k90_lse_step(const ksa_gpu_args &a, const k90_work &w, float (&s)[NS], int n0, int vis_all,
                                                     const int (&vis_lim)[2], int lane, float sl2, float (&m)[2], float (&l)[2])
 {
-    const bool full = a.sparse ? n0 + BN <= w.nsel : n0 + BN - 1 <= w.pos_min;
-    if (!full) {
+    if (!k90_all_visible<BN>(a, w, n0)) {
 #pragma unroll
-        for (int i = 0; i < NS; i++) {
-            const int n = n0 + (i >> 2) * 8 + (lane % 4) * 2 + (i & 1), hf = (i >> 1) & 1;
-            if (!(n < vis_all || n <= vis_lim[hf])) s[i] = KG_NEG_INF;
-        }
+        for (int i = 0; i < NS; i++)
+            if (!k90_visible(n0, i, lane, vis_all, vis_lim)) s[i] = KG_NEG_INF;
     }
     float sum[2] = {0.f, 0.f};
     bool redo = m[0] == KG_NEG_INF || m[1] == KG_NEG_INF; /* a lane's first unit: straight to the maxima */
