@@ -233,7 +233,8 @@ def targets(ix, read_gbs=None):
         if probe.get("gemm_l2_tflops"):
             peaks.append((probe["gemm_l2_tflops"], "tiled GEMM from L2"))
     if dnnl:
-        peaks.append((dnnl["tflops"], f"oneDNN {dnnl.get('version', '')} matmul"))
+        ver = dnnl.get("version", "")  # "oneDNN 2.6.3 (...)" from the probe; not named twice
+        peaks.append((dnnl["tflops"], f"{ver if ver.startswith('oneDNN') else ('oneDNN ' + ver).strip()} matmul"))
     what7 = "CPU dense bf16 prefill L4096: share of the run's AMX bf16 GEMM probe (the highest of its rates)"
     if r and r.get("tflops") and peaks:
         g, gname = max(peaks)
