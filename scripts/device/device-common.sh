@@ -100,3 +100,28 @@ ksa_cuda_sanitize() {
   rc=$?
   "$report" racecheck "test_cuda (test_llama_class)" "$rc" "$(grep -E 'RACECHECK SUMMARY|ERROR SUMMARY' "$logdir/sanitize-racecheck.log" | tail -1)"
 }
+
+# Development calls (A/B of plugins built here; bench/README.md, "Development calls"). The binaries and
+# plugins travel prebuilt in ROOT/.carry/devbin: bin/ (test_cuda, test_backends, ksa-bench, ...),
+# core/ (libksa.so*) and lib_TAG.tar.xz (a folder lib_TAG with one libksa_cuda.so per variant).
+# ksa_dev_libs ROOT TAG...: unpack those plugins, point the loader at core/, turn the tuning cache
+# off and export KSA_DEV (the devbin folder).
+ksa_dev_libs() {
+  local root=$1 t
+  shift
+  export KSA_DEV=$root/.carry/devbin
+  for t in "$@"; do tar xJf "$KSA_DEV/lib_$t.tar.xz" -C "$KSA_DEV" || return 1; done
+  export KSA_TUNE_CACHE=off LD_LIBRARY_PATH=$KSA_DEV/core${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  return 0
+}
+
+# ksa_dev_ncu_sum ROOT TAG MODE SHAPE DTYPE [PHASE]: one ksa-bench call (PHASE default prefill) of plugin
+# TAG under Nsight Compute (durations only, unlocked clocks), printed as per-pass sums by
+# bench/dev_ncu_sum.py (ksa-bench's warm-up and timed calls all count: compare TAGs, not absolutes).
+ksa_dev_ncu_sum() {
+  local root=$1 tag=$2 mode=$3 shape=$4 dtype=$5 phase=${6:-prefill}
+  KSA_PLUGIN_PATH=$KSA_DEV/lib_$tag timeout 60 ncu --clock-control none --metrics gpu__time_duration.sum --csv \
+    -k regex:'k90_|kg_topk|kc_' "$KSA_DEV/bin/ksa-bench" --device cuda:0 --shape "$shape" --mode "$mode" \
+    --phase "$phase" --dtype "$dtype" --repeats 1 --warmup 0 2>/dev/null |
+    python3 "$root/bench/dev_ncu_sum.py" --title "$tag $mode $shape $dtype"
+}

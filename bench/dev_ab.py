@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""dev_ab.py: summary of a development call's alternating rounds. Reads ksa-bench JSON lines whose
+`tag` names the plugin (or setting) each was timed with, groups them by (mode, phase, shape, dtype)
+and prints, per group, the base tag's best and median time and every other tag's with its median
+ratio to the base (below 1: faster). The rounds are the repeated records of a group and tag.
+
+    python3 bench/dev_ab.py ab.jsonl --base head
+"""
+import argparse
+import collections
+import json
+import statistics
+import sys
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("files", nargs="+", help="ksa-bench JSON lines (--tag per plugin)")
+    ap.add_argument("--base", required=True, help="the tag the others are compared with")
+    args = ap.parse_args(argv)
+    times = collections.defaultdict(list)
+    tags = []
+    for name in args.files:
+        with open(name) as f:
+            for line in f:
+                line = line.strip()
+                if not line:
+                    continue
+                d = json.loads(line)
+                if d.get("status") != "ok" or "tag" not in d:
+                    continue
+                sh = d["shape"]
+                key = (d["mode"], d["phase"], sh["B"], sh["Lk"], sh["Hq"], sh["Hkv"], sh["D"], d["dtype"])
+                times[(key, d["tag"])].append(d["median_ms"])
+                if d["tag"] not in tags:
+                    tags.append(d["tag"])
+    if args.base not in tags:
+        print(f"dev_ab.py: no record tagged {args.base!r} (tags: {', '.join(tags) or 'none'})", file=sys.stderr)
+        return 1
+    for key in sorted({k for k, _ in times}):
+        base = times.get((key, args.base))
+        if not base:
+            continue
+        mode, phase, b, lk, hq, hkv, d, dt = key
+        bm = statistics.median(base)
+        line = f"{mode} {phase} B{b} Lk{lk} Hq{hq}/Hkv{hkv} D{d} {dt}: {args.base} {min(base):.3f} (med {bm:.3f}, {len(base)} rounds)"
+        for t in tags:
+            v = times.get((key, t))
+            if t == args.base or not v:
+                continue
+            line += f"  {t} {min(v):.3f} (med {statistics.median(v):.3f}) {statistics.median(v) / bm:.3f}"
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""test_dev_tools.py: checks dev_ab.py and dev_ncu_sum.py on made-up inputs whose answers are known
+(ctest bench_dev_tools): medians and ratios per shape and tag, a missing base tag refused, ncu
+durations summed per pass with thousands separators, an unmatched kernel under its own name."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def run(script, args, stdin=None):
+    p = subprocess.run([sys.executable, os.path.join(HERE, script)] + args, input=stdin, capture_output=True, text=True)
+    return p.returncode, p.stdout, p.stderr
+
+
+def rec(tag, ms, lk=32768, mode="anchor", status="ok"):
+    return json.dumps({"mode": mode, "phase": "prefill", "status": status, "tag": tag, "dtype": "bf16", "median_ms": ms,
+                       "shape": {"B": 1, "Lq": lk, "Lk": lk, "Hq": 32, "Hkv": 8, "D": 128}})
+
+
+def main():
+    fails = []
+    with tempfile.TemporaryDirectory() as d:
+        f = os.path.join(d, "ab.jsonl")
+        with open(f, "w") as out:
+            for ms in (10.0, 12.0, 11.0):
+                out.write(rec("head", ms) + "\n")
+            for ms in (9.0, 9.9, 9.5):
+                out.write(rec("new", ms) + "\n")
+            out.write(rec("new", 1.0, status="failed") + "\n")  # not counted
+            out.write(rec("head", 4.0, lk=16384) + "\n")
+            out.write(rec("new", 5.0, lk=16384) + "\n")
+        rc, so, se = run("dev_ab.py", [f, "--base", "head"])
+        lines = so.strip().splitlines()
+        if rc != 0 or len(lines) != 2:
+            fails.append(f"dev_ab.py: rc {rc}, {len(lines)} lines: {so!r} {se!r}")
+        else:
+            l16 = next((x for x in lines if "Lk16384" in x), "")
+            l32 = next((x for x in lines if "Lk32768" in x), "")
+            if "head 4.000 (med 4.000, 1 rounds)" not in l16 or l16.split()[-1] != "1.250":
+                fails.append(f"dev_ab.py L16K line: {l16!r}")
+            # head median 11.0, new median 9.5 (the failed record left out): 0.864
+            if "head 10.000 (med 11.000, 3 rounds)" not in l32 or "new 9.000 (med 9.500)" not in l32 or l32.split()[-1] != "0.864":
+                fails.append(f"dev_ab.py L32K line: {l32!r}")
+        rc, so, se = run("dev_ab.py", [f, "--base", "nope"])
+        if rc == 0 or "no record tagged 'nope'" not in se:
+            fails.append(f"dev_ab.py with a missing base: rc {rc}, {se!r}")
+    csv_text = ('"ID","Kernel Name","Metric Name","Metric Unit","Metric Value"\n'
+                '"0","void k90_lse<128, __nv_bfloat16>(ksa_gpu_args)","gpu__time_duration.sum","ns","6,800,500"\n'
+                '"1","void k90_pooled<128, __nv_bfloat16>(ksa_gpu_args)","gpu__time_duration.sum","ns","1,000,000"\n'
+                '"2","void k90_pooled<128, __nv_bfloat16>(ksa_gpu_args)","gpu__time_duration.sum","ns","2,500,000"\n'
+                '"3","some_other_kernel","gpu__time_duration.sum","ns","2,000"\n')
+    rc, so, se = run("dev_ncu_sum.py", ["--title", "t"], stdin="==PROF== noise\n" + csv_text)
+    if rc != 0 or so.strip() != "t lse 6800 us (1) pooled 3500 us (2) some_other_kernel 2 us (1)":
+        fails.append(f"dev_ncu_sum.py: rc {rc}, {so!r} {se!r}")
+    rc, so, se = run("dev_ncu_sum.py", ["--title", "t"], stdin="no csv at all\n")
+    if rc == 0 or "no ncu rows" not in so:
+        fails.append(f"dev_ncu_sum.py without rows: rc {rc}, {so!r}")
+    for x in fails:
+        print("FAIL", x)
+    print(f"test_dev_tools: {6 - len(fails)} of 6 checks passed")
+    return 1 if fails else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
