@@ -841,11 +841,15 @@ static __device__ __forceinline__ void k90_lse_step(const ksa_gpu_args &a, const
             if (!k90_visible(n0, i, lane, vis_all, vis_lim)) s[i] = KG_NEG_INF;
     }
     float sum[2] = {0.f, 0.f};
+    /* the step's terms against log2 bases b (one per row) into sum */
+    auto sum_terms = [&](const float (&b)[2]) {
+#pragma unroll
+        for (int i = 0; i < NS; i++) sum[(i >> 1) & 1] += ksa_exp2(fmaf(s[i], sl2, -b[(i >> 1) & 1]));
+    };
     bool redo = m[0] == KG_NEG_INF || m[1] == KG_NEG_INF; /* a lane's first unit: straight to the maxima */
     if (!redo) {
         const float base[2] = {m[0] * sl2, m[1] * sl2};
-#pragma unroll
-        for (int i = 0; i < NS; i++) sum[(i >> 1) & 1] += ksa_exp2(fmaf(s[i], sl2, -base[(i >> 1) & 1]));
+        sum_terms(base);
         redo = !(sum[0] <= K90_LSE_STALE_SUM) || !(sum[1] <= K90_LSE_STALE_SUM);
     }
     if (redo) {
@@ -858,8 +862,7 @@ static __device__ __forceinline__ void k90_lse_step(const ksa_gpu_args &a, const
             l[hf] *= alpha[hf];
             sum[hf] = 0.f;
         }
-#pragma unroll
-        for (int i = 0; i < NS; i++) sum[(i >> 1) & 1] += ksa_exp2(fmaf(s[i], sl2, -b[(i >> 1) & 1]));
+        sum_terms(b);
     }
     l[0] += sum[0];
     l[1] += sum[1];
