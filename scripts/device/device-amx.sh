@@ -77,9 +77,10 @@ done
 # settings the built-in choices depend on, timed interleaved (A/B rounds: this VM's speed drifts by
 # 10-20% within a call, so one-after-the-other timings cannot rank them)
 say "== interleaved A/B at the amx level (7 rounds; speedup_vs_A > 1: faster than the first entry)"
+# (KSA_AMX_AB="A;B;..." replaces the settings, e.g. for a development switch)
 for mode in dense anchor reuse; do
   KSA_CPU_ISA=amx timeout 90 "$BUILD/bin/ksa-cpu-bench" --ab \
-    "sub_rows=32;sub_rows=16;sub_rows=64;KSA_CPU_HEAD_MAJOR=0;block_q=128" --mode $mode --rounds 7 2>/dev/null |
+    "${KSA_AMX_AB:-sub_rows=32;sub_rows=16;sub_rows=64;KSA_CPU_HEAD_MAJOR=0;block_q=128}" --mode $mode --rounds 7 2>/dev/null |
     tee -a "$SUM" >>"$OUT/bench_ab.json"
 done
 # the anchor's pooled pass: recompute Q K^T (the AMX built-in) or read the lse pass's kept scores
