@@ -1,0 +1,2 @@
+# call 3 (carry .carry/devbin; lib_head = the kernels of 6e94d1e):
+. scripts/device/device-common.sh && ksa_dev_libs $PWD head && export KSA_ROOT=$PWD KSA_LIBRARY=$KSA_DEV/core/libksa.so KSA_PLUGIN_PATH=$KSA_DEV/lib_head; T=bench/results/2026-12-02-s29/dev/call3/timeline.py; for a in "anchor 32768 bf16" "dense 32768 bf16" "reuse 32768 bf16" "anchor 16384 bf16" "anchor 32768 f16"; do timeout 120 python3 $T $a 2>&1 | grep -v Warning | tee -a $OUT/timeline.txt; done
