@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
-"""test_dev_tools.py: checks dev_ab.py and dev_ncu_sum.py on made-up inputs whose answers are known
-(ctest bench_dev_tools): medians and ratios per shape and tag, a missing base tag refused, ncu
-durations summed per pass with thousands separators, an unmatched kernel under its own name."""
+"""test_dev_tools.py: checks dev_ab.py, dev_ncu_sum.py and dev_timeline.py on made-up inputs whose
+answers are known (ctest bench_dev_tools): medians and ratios per shape and tag, a missing base tag
+refused, ncu durations summed per pass with thousands separators, an unmatched kernel under its own
+name, a chrome trace cut into calls at idle time with each call's span, kernel and idle time and
+the last call's kernels with the gaps before them, a trace without GPU events or a file that is
+not a trace refused."""
 import json
 import os
 import subprocess
@@ -59,9 +62,44 @@ def main():
     rc, so, se = run("dev_ncu_sum.py", ["--title", "t"], stdin="no csv at all\n")
     if rc == 0 or "no ncu rows" not in so:
         fails.append(f"dev_ncu_sum.py without rows: rc {rc}, {so!r}")
+    # dev_timeline.py on a made-up chrome trace: two calls 20 ms apart (microseconds), a CPU event
+    # that must not count, and a memset inside the second call
+    trace = {"traceEvents": [
+        {"cat": "cpu_op", "ph": "X", "name": "aten::empty", "ts": 0, "dur": 50000},
+        {"cat": "kernel", "ph": "X", "name": "void k90_lse<128, __nv_bfloat16>(ksa_gpu_args)", "ts": 1000, "dur": 6000},
+        {"cat": "kernel", "ph": "X", "name": "void k90_pooled<128, __nv_bfloat16>(ksa_gpu_args, int, int)", "ts": 7002, "dur": 3000},
+        {"cat": "kernel", "ph": "X", "name": "void k90_lse<128, __nv_bfloat16>(ksa_gpu_args)", "ts": 30000, "dur": 6000},
+        {"cat": "gpu_memset", "ph": "X", "name": "Memset (Device)", "ts": 36500, "dur": 100},
+        {"cat": "kernel", "ph": "X", "name": "void k90_pooled<128, __nv_bfloat16>(ksa_gpu_args, int, int)", "ts": 36604, "dur": 3000},
+    ]}
+    with tempfile.TemporaryDirectory() as d:
+        f = os.path.join(d, "trace.json")
+        with open(f, "w") as out:
+            json.dump(trace, out)
+        rc, so, se = run("dev_timeline.py", ["--trace", f])
+        lines = so.strip().splitlines()
+        want = ["call 0: 2 kernels, span 9.002 ms, kernel time 9.000 ms, idle 0.002 ms",
+                "call 1: 3 kernels, span 9.604 ms, kernel time 9.100 ms, idle 0.504 ms"]
+        if rc != 0 or lines[:2] != want:
+            fails.append(f"dev_timeline.py calls: rc {rc}, {lines[:2]!r} {se!r}")
+        rows = [x.split() for x in lines[2:]]
+        # the last call's rows: name, ms, gap before (us)
+        if len(rows) != 3 or rows[0][:2] != ["k90_lse<128,", "__nv_bfloat16>"] or rows[1][:2] != ["Memset", "0.100"] \
+                or rows[1][-2] != "500.0" or rows[2][-2] != "4.0" or rows[2][-6] != "3.000":
+            fails.append(f"dev_timeline.py rows: {lines[2:]!r}")
+        with open(f, "w") as out:
+            json.dump({"traceEvents": trace["traceEvents"][:1]}, out)
+        rc, so, se = run("dev_timeline.py", ["--trace", f])
+        if rc == 0 or "no GPU events" not in so:
+            fails.append(f"dev_timeline.py without GPU events: rc {rc}, {so!r}")
+        with open(f, "w") as out:
+            out.write("not json")
+        rc, so, se = run("dev_timeline.py", ["--trace", f])
+        if rc != 2 or "cannot read" not in se or "Traceback" in se:
+            fails.append(f"dev_timeline.py on a file that is not a trace: rc {rc}, {se!r}")
     for x in fails:
         print("FAIL", x)
-    print(f"test_dev_tools: {6 - len(fails)} of 6 checks passed")
+    print(f"test_dev_tools: {10 - len(fails)} of 10 checks passed")
     return 1 if fails else 0
 
 
