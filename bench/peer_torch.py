@@ -21,7 +21,8 @@ repeat_interleave outside the timed region where a backend refuses it.
 --interleave MODES (e.g. dense) also times those ksa modes and the primary peer (its faster GQA way)
 call by call in alternation, so both run in the same power and clock state of the device (a GPU at
 its power cap clocks lower the longer it has been busy), and adds "interleaved": {ksa_ms, peer_ms,
-ratio}; the fields above keep the separate timings.
+ratio}; the fields above keep the separate timings. On the CPU each of those calls follows 50 ms of
+idle, so that torch's busy-waiting OpenMP threads are asleep when ksa starts (and the reverse).
 
 usage: peer_torch.py [--out FILE] [--device cuda,cpu] [--quick] [--dtype f16,bf16] [--repeats N]
 """
@@ -102,9 +103,15 @@ class Timer:
                 times.append((time.perf_counter() - t0) * 1e3)
         return statistics.median(times), min(times)
 
+    # idle before each timed CPU call of pair(): torch's OpenMP threads busy-wait after each parallel
+    # region and share the cores with the next ksa call for several ms (bench/NOTES.md, thirtieth
+    # session: +47% at L2048); 50 ms lets them sleep, as the L2 flush resets the GPU's caches
+    CPU_IDLE_S = 0.05
+
     def pair(self, fa, fb):
         """Median ms of fa and of fb timed call by call in alternation (the first of each pair alternating
-        too), each call after its own L2 flush on the GPU, so both see the same device state."""
+        too), each call after its own L2 flush on the GPU or CPU_IDLE_S of idle on the CPU, so both see
+        the same device state and neither shares the cores with the other's threads."""
         for _ in range(self.warmup):
             fa()
             fb()
@@ -120,6 +127,7 @@ class Timer:
                     e.synchronize()
                     t.append(s.elapsed_time(e))
                 else:
+                    time.sleep(self.CPU_IDLE_S)
                     t0 = time.perf_counter()
                     f()
                     t.append((time.perf_counter() - t0) * 1e3)

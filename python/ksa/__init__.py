@@ -21,10 +21,13 @@ installed libksa, or KSA_LIBRARY) or ``pip install <build>/python`` (uses that b
 """
 import ctypes
 import os
+import sys
+import warnings
 
 from . import _library
 
-__all__ = ["KsaError", "Context", "Device", "Schedule", "load_library", "library_path", "version",
+__all__ = ["KsaError", "OpenMPWaitWarning", "Context", "Device", "Schedule", "load_library", "library_path",
+           "version", "openmp_wait_advice",
            "DTYPE_F32", "DTYPE_F16", "DTYPE_BF16", "DTYPE_I32",
            "MODE_DENSE", "MODE_ANCHOR", "MODE_REUSE", "PHASE_PREFILL", "PHASE_DECODE",
            "LAYER_DENSE", "LAYER_ANCHOR", "LAYER_REUSE", "TOLERANCE"]
@@ -235,6 +238,57 @@ def _make_tensor(dev_handle, obj, dtype=None):
 
 
 # ------------------------------------------------------------------ context, device, schedule
+class OpenMPWaitWarning(RuntimeWarning):
+    """torch's OpenMP threads busy-wait after each torch op, on the cores ksa's CPU calls run on."""
+
+
+def _spin_is_short(value):
+    try:
+        return int(str(value).strip()) <= 10000
+    except ValueError:
+        return False
+
+
+def openmp_wait_advice(parallel_info, num_threads, environ):
+    """What a process whose torch reports ``parallel_info`` (torch.__config__.parallel_info()) and
+    ``num_threads`` (torch.get_num_threads()) under the environment ``environ`` should change before
+    it runs ksa on the CPU, as a sentence, or None when nothing. torch's OpenMP threads busy-wait after
+    each parallel region unless told to sleep; ksa's pinned CPU workers then share the cores with them
+    (measured on a 16-core Xeon, torch 2.11 with libgomp: a ksa call right after a torch op 1.47x as
+    long at L2048; with OMP_WAIT_POLICY=ACTIVE every ksa call 1.8-2x as long)."""
+    if "parallel backend: OpenMP" not in parallel_info or num_threads <= 1:
+        return None
+    policy = str(environ.get("OMP_WAIT_POLICY", "")).strip().lower()
+    fix = "set OMP_WAIT_POLICY=PASSIVE (or GOMP_SPINCOUNT=0 with libgomp, KMP_BLOCKTIME=0 with Intel OpenMP) " \
+          "before torch is imported (ksa's README: 'PyTorch on the CPU')"
+    if policy == "active":
+        return (f"ksa: torch's {num_threads} OpenMP threads spin without end (OMP_WAIT_POLICY=ACTIVE) on the cores "
+                f"ksa's CPU calls use, which makes every ksa CPU call up to 2x slower; {fix}")
+    if policy == "passive" or _spin_is_short(environ.get("GOMP_SPINCOUNT", "x")) \
+            or str(environ.get("KMP_BLOCKTIME", "")).strip() == "0":
+        return None
+    return (f"ksa: torch's {num_threads} OpenMP threads busy-wait for a while after each torch op, on the cores "
+            f"ksa's CPU calls use, so a ksa CPU call right after a torch op can take up to 1.5x as long; {fix}")
+
+
+_openmp_advice_given = False
+
+
+def _advise_openmp_wait():
+    """Warn once per process (OpenMPWaitWarning) when torch is loaded and its OpenMP threads spin."""
+    global _openmp_advice_given
+    torch = sys.modules.get("torch")
+    if _openmp_advice_given or torch is None:
+        return
+    _openmp_advice_given = True
+    try:
+        msg = openmp_wait_advice(torch.__config__.parallel_info(), torch.get_num_threads(), os.environ)
+    except Exception:  # noqa: BLE001 (a torch without these calls: no advice)
+        return
+    if msg:
+        warnings.warn(msg, OpenMPWaitWarning, stacklevel=3)
+
+
 class Context:
     """Discovers the backends and devices (ksa_context_create)."""
 
@@ -278,6 +332,8 @@ class Context:
         _check(self._lib.ksa_device_open(self._h, name.encode(), ctypes.byref(h)), f"ksa_device_open({name})")
         dev = Device(self, h)
         self._devices[name] = dev
+        if dev.kind == "cpu":
+            _advise_openmp_wait()
         return dev
 
     def device_for(self, tensor):

@@ -9,6 +9,7 @@ sentence and leave the output untouched; and libksa must be found without any se
 import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -258,3 +259,62 @@ def test_length_bounds(ctx, device):
         dev.attention(q, k, v, o, phase=ksa.PHASE_DECODE, seq_lens_k=lens, max_seqlen_k=250)
     assert e.value.status == 1 and "params.max_seqlen_k = 250" in str(e.value)
     assert (o == 7.0).all()
+
+
+OMP_INFO = "ATen/Parallel:\n\tat::get_num_threads() : 16\nOpenMP 201511 (a.k.a. OpenMP 4.5)\nATen parallel backend: OpenMP\n"
+
+
+@pytest.mark.parametrize("env, says", [
+    ({}, "up to 1.5x"),                                   # libgomp's default: spin, then sleep
+    ({"OMP_WAIT_POLICY": "active"}, "up to 2x"),          # never sleep
+    ({"OMP_WAIT_POLICY": "Passive"}, None),
+    ({"GOMP_SPINCOUNT": "0"}, None),
+    ({"GOMP_SPINCOUNT": "300000"}, "up to 1.5x"),         # a long spin is the default's problem
+    ({"KMP_BLOCKTIME": "0"}, None),
+])
+def test_openmp_wait_advice(env, says):
+    msg = ksa.openmp_wait_advice(OMP_INFO, 16, env)
+    if says is None:
+        assert msg is None, msg
+    else:
+        assert msg and says in msg and "OMP_WAIT_POLICY=PASSIVE" in msg, msg
+    # nothing to say without OpenMP threads that could spin
+    assert ksa.openmp_wait_advice(OMP_INFO, 1, env) is None
+    assert ksa.openmp_wait_advice(OMP_INFO.replace("OpenMP\n", "native thread pool\n"), 16, env) is None
+
+
+def test_cpu_open_warns_once_about_torch_openmp(monkeypatch):
+    """Opening a CPU device in a process with torch loaded warns once, and only then."""
+    class FakeTorch:  # what _advise_openmp_wait reads of torch
+        class __config__:  # noqa: N801
+            @staticmethod
+            def parallel_info():
+                return OMP_INFO
+
+        @staticmethod
+        def get_num_threads():
+            return 16
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    monkeypatch.delenv("KMP_BLOCKTIME", raising=False)
+    monkeypatch.setattr(ksa, "_openmp_advice_given", False)
+    monkeypatch.setitem(sys.modules, "torch", FakeTorch)
+    c = ksa.Context()
+    try:
+        with pytest.warns(ksa.OpenMPWaitWarning, match="OMP_WAIT_POLICY=PASSIVE"):
+            c.open("cpu")
+        c2 = ksa.Context()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            c2.open("cpu")  # once per process
+            c2.open("reference")
+        c2.close()
+    finally:
+        c.close()
+    monkeypatch.setattr(ksa, "_openmp_advice_given", False)
+    monkeypatch.delitem(sys.modules, "torch")
+    c3 = ksa.Context()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        c3.open("cpu")  # no torch loaded: nothing to say
+    c3.close()
