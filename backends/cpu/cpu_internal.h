@@ -89,6 +89,9 @@ void ksa_cpu_pool_place_workspace(void *base, size_t bytes);
  * one node) whatever the machine has; pinning is not changed. NULL restores the pool's own plan. */
 struct cpu_numa_plan;
 void ksa_cpu_pool_use_plan(const struct cpu_numa_plan *plan);
+/* Tests: how long the pool's waiting sides spin before they sleep, in microseconds (0: never);
+ * a negative value restores KSA_CPU_SPIN_US's (default 0). */
+void ksa_cpu_pool_set_spin_us(int64_t us);
 
 /* ---------------------------------------------------------------- the driver */
 /* The resolved configuration of one call. */

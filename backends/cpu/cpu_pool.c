@@ -3,6 +3,12 @@
  * acts as thread 0, is left where the application put it). KSA_NUM_THREADS overrides the size.
  * A job is a task count and a function; threads take task numbers from a shared counter, so which
  * thread runs a task never affects its result.
+ * Hand-off: the caller publishes a job as one atomic word (its number and how many threads take
+ * part) and joins on an atomic count of the workers done. Both sides may first spin on those words
+ * for up to KSA_CPU_SPIN_US microseconds before they sleep on a condition variable, so that jobs
+ * close together start without waking sleeping threads. The default is 0 (sleep at once): on the
+ * lent VM spinning removed most of a small call's wake-up cost in some runs and added outliers of
+ * milliseconds in others (bench/NOTES.md, thirtieth session, calls 3-5).
  * NUMA (cpu_numa.h): with more than one node the workers are spread over the nodes by the placement
  * plan, and a placed job (ksa_cpu_pool_run_placed) has one task queue per node: a worker takes the
  * tasks whose KV head lives on its node first, then steals from the other nodes' queues. KSA_CPU_NUMA
@@ -12,11 +18,13 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #if defined(KSA_HAVE_HWLOC) && KSA_HAVE_HWLOC
@@ -29,6 +37,11 @@
 #include "ksa_internal.h"
 
 #define CPU_POOL_MAX CPU_NUMA_MAX_WORKERS
+#define CPU_POOL_SPIN_US_DEFAULT 0
+#define CPU_POOL_SPIN_US_MAX 100000
+/* the published job word: the job's number above these bits, the threads taking part below */
+#define CPU_JOB_ACTIVE_BITS 16
+#define CPU_JOB_ACTIVE_MASK ((1u << CPU_JOB_ACTIVE_BITS) - 1u)
 
 typedef enum cpu_numa_policy { CPU_NUMA_OFF = 0, CPU_NUMA_FIRST_TOUCH = 1, CPU_NUMA_INTERLEAVE = 2 } cpu_numa_policy;
 
@@ -43,16 +56,22 @@ typedef struct cpu_pool {
     char description[400];
     pthread_t workers[CPU_POOL_MAX];
     pthread_mutex_t run_lock; /* one job at a time */
-    pthread_mutex_t lock;
+    pthread_mutex_t lock;     /* only for sleeping and waking: the hand-off itself is atomic */
     pthread_cond_t wake, done;
-    uint64_t generation;
-    /* the current job */
-    cpu_task_fn fn;
+    uint64_t generation; /* the caller's count of jobs (under run_lock) */
+    atomic_llong spin_ns; /* how long a waiting side spins before it sleeps (KSA_CPU_SPIN_US; tests set it) */
+    int64_t env_spin_ns;  /* KSA_CPU_SPIN_US's value (or the default), which a test's setting is undone to */
+    /* (generation << CPU_JOB_ACTIVE_BITS) | threads taking part (including the caller): stored with
+     * release by the caller after the job's fields below, loaded with acquire by the workers, so a
+     * worker that does not take part never reads them while the next job is being written */
+    _Alignas(64) atomic_uint_least64_t job;
+    /* workers done with the current job (their tasks' writes released to the caller) */
+    _Alignas(64) atomic_int finished;
+    /* the current job (written by the caller only while no worker takes part in a job) */
+    _Alignas(64) cpu_task_fn fn;
     void *ctx;
     int64_t ntasks;
-    int32_t active; /* threads taking part (including the caller) */
     atomic_llong next;
-    int32_t finished; /* workers done with this generation */
     /* a placed job: per-node queues over the KV-head split of the active threads */
     int32_t placed;
     int64_t per_head;
@@ -108,6 +127,65 @@ static void run_tasks(int32_t id)
     }
 }
 
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* One step of a spin: a pause, and every 32nd step a sched_yield, so that a thread sharing the core
+ * (the caller is not pinned and may land on a worker's core) runs within microseconds instead of
+ * waiting out the scheduler's time slice while both spin. */
+static inline void spin_step(uint32_t i)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+    if ((i & 31u) == 0) sched_yield();
+}
+
+/* The next job word after `seen`: spin up to pool.spin_ns, then sleep until the caller wakes us. */
+static uint64_t wait_for_job(uint64_t seen)
+{
+    uint64_t j = atomic_load_explicit(&pool.job, memory_order_acquire);
+    if (j != seen) return j;
+    const int64_t spin_ns = atomic_load_explicit(&pool.spin_ns, memory_order_relaxed);
+    if (spin_ns > 0) {
+        const int64_t t0 = now_ns();
+        for (uint32_t i = 1;; i++) {
+            spin_step(i);
+            j = atomic_load_explicit(&pool.job, memory_order_acquire);
+            if (j != seen) return j;
+            if ((i & 63u) == 0 && now_ns() - t0 > spin_ns) break;
+        }
+    }
+    pthread_mutex_lock(&pool.lock);
+    while ((j = atomic_load_explicit(&pool.job, memory_order_acquire)) == seen) pthread_cond_wait(&pool.wake, &pool.lock);
+    pthread_mutex_unlock(&pool.lock);
+    return j;
+}
+
+/* The caller's join: until `need` workers are done with the job (spin, then sleep). */
+static void wait_for_workers(int32_t need)
+{
+    if (atomic_load_explicit(&pool.finished, memory_order_acquire) >= need) return;
+    const int64_t spin_ns = atomic_load_explicit(&pool.spin_ns, memory_order_relaxed);
+    if (spin_ns > 0) {
+        const int64_t t0 = now_ns();
+        for (uint32_t i = 1;; i++) {
+            spin_step(i);
+            if (atomic_load_explicit(&pool.finished, memory_order_acquire) >= need) return;
+            if ((i & 63u) == 0 && now_ns() - t0 > spin_ns) break;
+        }
+    }
+    pthread_mutex_lock(&pool.lock);
+    while (atomic_load_explicit(&pool.finished, memory_order_acquire) < need) pthread_cond_wait(&pool.done, &pool.lock);
+    pthread_mutex_unlock(&pool.lock);
+}
+
 static void *worker_main(void *arg)
 {
     int32_t id = ((worker_arg *)arg)->id;
@@ -123,18 +201,46 @@ static void *worker_main(void *arg)
         }
     }
 #endif
+    /* 0 is the word before the first job, whether or not that job was published before we got here;
+     * a worker a job needs cannot miss it, since the caller publishes no other job until that
+     * worker is done */
     uint64_t seen = 0;
-    pthread_mutex_lock(&pool.lock);
     for (;;) {
-        while (pool.generation == seen) pthread_cond_wait(&pool.wake, &pool.lock);
-        seen = pool.generation;
-        int take_part = id < pool.active;
-        pthread_mutex_unlock(&pool.lock);
-        if (take_part) run_tasks(id);
-        pthread_mutex_lock(&pool.lock);
-        if (take_part && ++pool.finished == pool.active - 1) pthread_cond_signal(&pool.done);
+        seen = wait_for_job(seen);
+        const int32_t active = (int32_t)(seen & CPU_JOB_ACTIVE_MASK);
+        if (id >= active) continue; /* not needed for this job: touch none of it */
+        run_tasks(id);
+        if (atomic_fetch_add_explicit(&pool.finished, 1, memory_order_acq_rel) + 1 == active - 1) {
+            /* the last one: wake the caller if it went to sleep (it checks the count under the lock) */
+            pthread_mutex_lock(&pool.lock);
+            pthread_cond_signal(&pool.done);
+            pthread_mutex_unlock(&pool.lock);
+        }
     }
     return NULL;
+}
+
+/* KSA_CPU_SPIN_US: microseconds a waiting side spins before it sleeps (0..100000; default 0). */
+static int64_t spin_us_from_env(char *note, size_t note_len)
+{
+    const char *env = getenv("KSA_CPU_SPIN_US");
+    note[0] = '\0';
+    if (!env || !*env) return CPU_POOL_SPIN_US_DEFAULT;
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(env, &end, 10);
+    if (end == env || *end || errno || v < 0) {
+        snprintf(note, note_len, "KSA_CPU_SPIN_US=%s ignored: not a whole number >= 0; spinning %d us", env,
+                 CPU_POOL_SPIN_US_DEFAULT);
+        ksa_warn("%s", note);
+        return CPU_POOL_SPIN_US_DEFAULT;
+    }
+    if (v > CPU_POOL_SPIN_US_MAX) {
+        snprintf(note, note_len, "KSA_CPU_SPIN_US=%s capped at %d us", env, CPU_POOL_SPIN_US_MAX);
+        ksa_warn("%s", note);
+        return CPU_POOL_SPIN_US_MAX;
+    }
+    return (int64_t)v;
 }
 
 /* KSA_CPU_NUMA: first-touch (default), interleave or off; anything else is warned about. */
@@ -160,6 +266,10 @@ static void pool_create(void)
     char numa_env_note[160];
     int numa_off_nodes = 0; /* NUMA nodes ignored because KSA_CPU_NUMA=off */
     pool.policy = numa_policy_from_env(numa_env_note, sizeof numa_env_note);
+    char spin_note[120];
+    const int64_t spin_us = spin_us_from_env(spin_note, sizeof spin_note);
+    pool.env_spin_ns = spin_us * 1000;
+    atomic_store_explicit(&pool.spin_ns, pool.env_spin_ns, memory_order_relaxed);
 #if defined(KSA_HAVE_HWLOC) && KSA_HAVE_HWLOC
     pthread_mutex_init(&pool.bind_lock, NULL);
     if (hwloc_topology_init(&pool.topo) == 0 && hwloc_topology_load(pool.topo) == 0) {
@@ -211,8 +321,9 @@ static void pool_create(void)
         started++;
     }
     pool.size = started;
-    snprintf(pool.description, sizeof pool.description, "%d thread%s, %s%s%s%s%s%s", started, started == 1 ? "" : "s",
-             how, numa_note, env_note[0] ? "; " : "", env_note, numa_env_note[0] ? "; " : "", numa_env_note);
+    snprintf(pool.description, sizeof pool.description, "%d thread%s, %s%s%s%s%s%s; spin %lld us before sleeping%s%s",
+             started, started == 1 ? "" : "s", how, numa_note, env_note[0] ? "; " : "", env_note,
+             numa_env_note[0] ? "; " : "", numa_env_note, (long long)spin_us, spin_note[0] ? "; " : "", spin_note);
 }
 
 int32_t ksa_cpu_pool_size(void)
@@ -252,21 +363,21 @@ static void run_job(int32_t nthreads, int64_t ntasks, int32_t num_kv_heads, int6
         }
         pool.per_head = per_head;
     }
-    pthread_mutex_lock(&pool.lock);
     pool.fn = fn;
     pool.ctx = ctx;
     pool.ntasks = ntasks;
-    pool.active = nthreads;
-    pool.finished = 0;
     pool.placed = placed;
     atomic_store_explicit(&pool.next, 0, memory_order_relaxed);
+    atomic_store_explicit(&pool.finished, 0, memory_order_relaxed);
     pool.generation++;
+    /* publish (release: the fields above first), then wake whoever sleeps; spinning workers have
+     * already seen the word */
+    atomic_store_explicit(&pool.job, (pool.generation << CPU_JOB_ACTIVE_BITS) | (uint64_t)nthreads, memory_order_release);
+    pthread_mutex_lock(&pool.lock);
     pthread_cond_broadcast(&pool.wake);
     pthread_mutex_unlock(&pool.lock);
     run_tasks(0);
-    pthread_mutex_lock(&pool.lock);
-    while (pool.finished < nthreads - 1) pthread_cond_wait(&pool.done, &pool.lock);
-    pthread_mutex_unlock(&pool.lock);
+    wait_for_workers(nthreads - 1);
     pthread_mutex_unlock(&pool.run_lock);
 }
 
@@ -294,6 +405,14 @@ void ksa_cpu_pool_use_plan(const cpu_numa_plan *plan)
     pool.job_plan = plan ? plan : &pool.plan;
     pool.node_queues = plan ? plan->nodes.count > 1
                             : pool.policy == CPU_NUMA_FIRST_TOUCH && pool.plan.nodes.count > 1;
+    pthread_mutex_unlock(&pool.run_lock);
+}
+
+void ksa_cpu_pool_set_spin_us(int64_t us)
+{
+    pthread_once(&pool_once, pool_create);
+    pthread_mutex_lock(&pool.run_lock);
+    atomic_store_explicit(&pool.spin_ns, us < 0 ? pool.env_spin_ns : us * 1000, memory_order_relaxed);
     pthread_mutex_unlock(&pool.run_lock);
 }
 

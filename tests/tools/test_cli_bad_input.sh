@@ -4,7 +4,7 @@
 # an existing --out file left as it was); a run whose inputs do not fit in the device's memory is
 # skipped with a sentence, grid and schedule alike, and a run that measured nothing exits 3;
 # numeric options are checked. ksa-tune: numeric options (--min-gain abc|5|-1 ...) and a cache path
-# that is a folder. KSA_NUM_THREADS=-1|abc|100000 and KSA_CPU_NUMA=both: warned about, and ksa-info shows what was done;
+# that is a folder. KSA_NUM_THREADS=-1|abc|100000, KSA_CPU_NUMA=both and KSA_CPU_SPIN_US=-5|999999: warned about, and ksa-info shows what was done;
 # ksa-info lists every ksa variable set (and flags unknown KSA_ names). ksa-demo: numeric options.
 # Usage: test_cli_bad_input.sh KSA_BENCH KSA_TUNE KSA_INFO KSA_DEMO TEST_DATA_DIR
 set -u
@@ -70,6 +70,9 @@ if "$INFO" | grep -q "thread pool:"; then
   expect 0 "^ksa: warning: KSA_CPU_NUMA=both ignored: not first-touch, interleave or off; using first-touch" \
     env KSA_CPU_NUMA=both "$INFO"
   expect 0 "^  KSA_CPU_NUMA=off: CPU NUMA policy: first-touch, interleave or off; pool: " env KSA_CPU_NUMA=off "$INFO"
+  expect 0 "^ksa: warning: KSA_CPU_SPIN_US=-5 ignored: not a whole number >= 0; spinning 0 us" env KSA_CPU_SPIN_US=-5 "$INFO"
+  expect 0 "^ksa: warning: KSA_CPU_SPIN_US=999999 capped at 100000 us" env KSA_CPU_SPIN_US=999999 "$INFO"
+  expect 0 "^  KSA_CPU_SPIN_US=250: CPU pool: .*; pool: .*spin 250 us before sleeping" env KSA_CPU_SPIN_US=250 "$INFO"
 else
   echo "note: no CPU backend in this build: the KSA_NUM_THREADS cases do not apply"
 fi

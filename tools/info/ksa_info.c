@@ -28,6 +28,7 @@ static const struct {
     {"KSA_CPU_ISA", "lowers the CPU kernel level"},
     {"KSA_NUM_THREADS", "CPU thread pool size"},
     {"KSA_CPU_NUMA", "CPU NUMA policy: first-touch, interleave or off"},
+    {"KSA_CPU_SPIN_US", "CPU pool: microseconds a waiting thread spins before it sleeps"},
     {"KSA_CPU_HEAD_MAJOR", "CPU kernels: 0 numbers prefill tasks with the KV head varying fastest (developer setting)"},
     {"KSA_CPU_PREFETCH", "CPU kernels: prefetch distance (developer setting)"},
     {"KSA_CPU_PREPACK", "CPU kernels: 0 packs every block in every task (developer setting)"},
@@ -64,7 +65,7 @@ static void env_effect(const char *name, const char *value, ksa_context ctx, cha
         snprintf(out, len, strcmp(level, value) ? "NOT HONOURED: kernel level %s (see the warning above)" : "kernel level %s",
                  level);
 #if KSA_HAVE_CPU_BACKEND
-    } else if (!strcmp(name, "KSA_NUM_THREADS") || !strcmp(name, "KSA_CPU_NUMA")) {
+    } else if (!strcmp(name, "KSA_NUM_THREADS") || !strcmp(name, "KSA_CPU_NUMA") || !strcmp(name, "KSA_CPU_SPIN_US")) {
         snprintf(out, len, "pool: %s", ksa_cpu_pool_description());
 #endif
 #if KSA_HAVE_AUTOTUNE
