@@ -8,6 +8,7 @@
  * anchor selected. Scratch comes from the workspace laid out by one function for size and use. */
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,6 +186,7 @@ typedef struct cpu_global {
     float *pooled;     /* [B][Hkv][Lmax] */
     int32_t *lists;    /* [B][Hkv][list_max] */
     int32_t *nlist;    /* [B][Hkv] */
+    atomic_int *done;  /* [B][Hkv] chunks of the current phase finished (decode_last_chunk) */
     /* prefill: K (and V) packed once per (b, g, key block of BK) in the kernels' format, used by
      * every range pass (dense, lse, pooled); NULL when over CPU_PREPACK_MAX bytes */
     char *prek, *prev;
@@ -216,10 +218,12 @@ static int32_t max_rows(const ksa_problem *p, const cpu_config *cfg)
     return (int32_t)imin(rows, CPU_ROW_BLOCK_MAX);
 }
 
+/* decode's per-(b, g) key list: every key (anchor), or the positions of a reuse list (index slots,
+ * then the window), whose chunks each write their own part */
 static int64_t decode_list_max(const ksa_problem *p)
 {
     int64_t m = p->max_seqlen_k;
-    if (p->mode == KSA_MODE_REUSE) m = imin(p->max_seqlen_k, p->k_slots + p->topk.local_window);
+    if (p->mode == KSA_MODE_REUSE) m = p->k_slots + imax(p->topk.local_window, 0);
     return imax(m, 1);
 }
 
@@ -260,7 +264,7 @@ static void layout(const ksa_problem *p, const cpu_config *cfg, const cpu_kernel
     /* global block */
     off = per_thread * (size_t)nthreads;
     int64_t list_max = 0, chunks = 0;
-    size_t o_part = 0, o_glse = 0, o_gpool = 0, o_glists = 0, o_gn = 0;
+    size_t o_part = 0, o_glse = 0, o_gpool = 0, o_glists = 0, o_gn = 0, o_gdone = 0;
     int64_t BH = (int64_t)p->batch * p->num_kv_heads;
     size_t o_prek = 0, o_prev = 0, pre_blk = 0;
     int64_t pre_nblk = 0;
@@ -286,6 +290,7 @@ static void layout(const ksa_problem *p, const cpu_config *cfg, const cpu_kernel
         if (p->mode == KSA_MODE_ANCHOR) o_gpool = carve(&off, (size_t)BH * Lmax * 4);
         o_glists = carve(&off, (size_t)BH * list_max * 4);
         o_gn = carve(&off, (size_t)BH * 4);
+        o_gdone = carve(&off, (size_t)BH * sizeof(atomic_int));
     }
     size_t total = carve(&off, 0) + CPU_ALIGN;
     if (lay) {
@@ -342,6 +347,7 @@ static void layout(const ksa_problem *p, const cpu_config *cfg, const cpu_kernel
             glob->pooled = p->mode == KSA_MODE_ANCHOR ? (float *)(void *)(base + o_gpool) : NULL;
             glob->lists = (int32_t *)(void *)(base + o_glists);
             glob->nlist = (int32_t *)(void *)(base + o_gn);
+            glob->done = (atomic_int *)(void *)(base + o_gdone);
         }
     }
 }
@@ -847,12 +853,22 @@ static void sparse_prefill_task(void *ctx, int64_t task, int32_t thread)
 }
 
 /* ---------------------------------------------------------------- decode */
-/* Decode phases: chunk tasks over a per-(b, g) key source write partial states; the combine step
- * merges them in chunk order. */
+/* Decode phases: chunk tasks over a per-(b, g) key source write partial states; the task that
+ * finishes the last chunk of a (b, g) (a per-(b, g) atomic count) then merges them in chunk order,
+ * so a phase is one pool job (each job costs the pool a wake-up and a join: bench/NOTES.md,
+ * thirtieth session, calls 2-5). Which thread merges does not change the result. */
 typedef struct decode_phase {
     cpu_call *c;
-    int use_lists; /* keys from glob.lists (else the range 0 .. Lk - 1) */
+    int keys;    /* DECODE_KEYS_*: where a (b, g)'s keys come from */
+    int write_o; /* the merge writes o (else only glob.lse2) */
 } decode_phase;
+
+enum {
+    DECODE_KEYS_RANGE = 0,  /* 0 .. Lk - 1 */
+    DECODE_KEYS_LISTS = 1,  /* glob.lists / glob.nlist (the anchor's own selection) */
+    DECODE_KEYS_REUSE = 2   /* positions over the index set then the last W keys: each chunk writes its
+                             * own part of glob.lists, dropping entries < 0 and those the window has */
+};
 
 static float *partial_at(cpu_call *c, int32_t b, int32_t g, int64_t chunk)
 {
@@ -860,52 +876,53 @@ static float *partial_at(cpu_call *c, int32_t b, int32_t g, int64_t chunk)
     return c->glob.partials + (((int64_t)b * c->p->num_kv_heads + g) * c->lay.chunks + chunk) * G * (D + 2);
 }
 
-static int64_t decode_len(cpu_call *c, int32_t b, int32_t g, int use_lists)
+/* reuse decode: the index entries (b, g) reads (its head map's source) and the window's size */
+static void reuse_source(cpu_call *c, int32_t b, int32_t g, int32_t *src, int64_t *given, int64_t *W)
 {
-    return use_lists ? c->glob.nlist[(int64_t)b * c->p->num_kv_heads + g] : c->p->seqlen_k[b];
-}
-
-static void decode_chunk_task(void *ctx, int64_t task, int32_t thread)
-{
-    decode_phase *ph = ctx;
-    cpu_call *c = ph->c;
     const ksa_problem *p = c->p;
-    cpu_scratch *s = &c->scratch[thread];
-    int64_t chunk = task % c->lay.chunks;
-    int64_t bg = task / c->lay.chunks;
-    int32_t b = (int32_t)(bg / p->num_kv_heads), g = (int32_t)(bg % p->num_kv_heads);
-    int64_t n = decode_len(c, b, g, ph->use_lists);
-    int64_t x0 = chunk * c->cfg.decode_chunk;
-    if (x0 >= n) return;
-    int64_t x1 = imin(n, x0 + c->cfg.decode_chunk);
+    *src = p->head_map ? p->head_map[g] : g;
     int64_t lk = p->seqlen_k[b];
-    int32_t G = p->group_size, D = p->head_dim;
-    float *part = partial_at(c, b, g, chunk);
-    for (int64_t r0 = 0; r0 < G; r0 += c->lay.Mp) {
-        int32_t M = (int32_t)imin(c->lay.Mp, G - r0);
-        setup_rows(c, s, b, 0, g * G, G, r0, M, 1, lk);
-        load_q_rows(c, s, M);
-        cpu_keys keys;
-        keys.list = ph->use_lists ? c->glob.lists + bg * c->lay.list_max + x0 : NULL;
-        keys.base = ph->use_lists ? 0 : x0;
-        keys.n = x1 - x0;
-        flash(c, s, b, g, M, &keys, 1, thread, NULL, 0);
-        for (int32_t m = 0; m < M; m++) {
-            int64_t hl = r0 + m;
-            memcpy(part + hl * D, s->O + (size_t)m * D, (size_t)D * sizeof(float));
-            part[G * D + hl] = s->mx[m];
-            part[G * D + G + hl] = s->l[m];
-        }
-    }
+    *W = p->topk.local_window > 0 ? imin(p->topk.local_window, lk) : 0;
+    int64_t n = c->cnt[cnt_off(p, b, *src, 0)];
+    *given = n < 0 ? 0 : (n > p->k_slots ? p->k_slots : n);
 }
 
-/* Merge the chunks of (b, g) in order; write o (when write_o) and the base-2 lse into glob.lse2. */
-static void decode_combine(cpu_call *c, int32_t b, int32_t g, int use_lists, int write_o, float *acc)
+/* positions (keys before filtering) of (b, g)'s key source */
+static int64_t decode_len(cpu_call *c, int32_t b, int32_t g, int keys)
+{
+    if (keys == DECODE_KEYS_LISTS) return c->glob.nlist[(int64_t)b * c->p->num_kv_heads + g];
+    if (keys == DECODE_KEYS_REUSE) {
+        int32_t src;
+        int64_t given, W;
+        reuse_source(c, b, g, &src, &given, &W);
+        return given + W;
+    }
+    return c->p->seqlen_k[b];
+}
+
+/* reuse decode: the keys of positions x0 .. x1 - 1 into list (index entries that are not < 0 and
+ * not in the window, then window keys); returns how many */
+static int64_t reuse_chunk_keys(cpu_call *c, int32_t b, int32_t g, int64_t x0, int64_t x1, int32_t *list)
+{
+    const ksa_problem *p = c->p;
+    int32_t src;
+    int64_t given, W;
+    reuse_source(c, b, g, &src, &given, &W);
+    const int64_t wstart = p->seqlen_k[b] - W;
+    int64_t n = 0;
+    for (int64_t x = x0; x < x1 && x < given; x++) {
+        int32_t j = c->idx[idx_off(p, b, src, 0, x)];
+        if (j >= 0 && j < wstart) list[n++] = j;
+    }
+    for (int64_t x = imax(x0, given); x < x1; x++) list[n++] = (int32_t)(wstart + (x - given));
+    return n;
+}
+
+/* Merge the nchunks chunks of (b, g) in order; write o (when write_o) and the base-2 lse into glob.lse2. */
+static void decode_combine(cpu_call *c, int32_t b, int32_t g, int64_t nchunks, int write_o, float *acc)
 {
     const ksa_problem *p = c->p;
     int32_t G = p->group_size, D = p->head_dim;
-    int64_t n = decode_len(c, b, g, use_lists);
-    int64_t nchunks = (n + c->cfg.decode_chunk - 1) / c->cfg.decode_chunk;
     for (int32_t hl = 0; hl < G; hl++) {
         float M = -INFINITY;
         int nan_chunk = 0; /* a chunk whose sum is NaN makes the whole row NaN */
@@ -940,20 +957,69 @@ static void decode_combine(cpu_call *c, int32_t b, int32_t g, int use_lists, int
     }
 }
 
-typedef struct combine_ctx {
-    cpu_call *c;
-    int use_lists, write_o;
-} combine_ctx;
-
-static void combine_task(void *ctx, int64_t task, int32_t thread)
+/* The chunk count of a (b, g) with n positions: the tasks that count towards its merge (at least
+ * one, so that a (b, g) without keys still gets its row written). */
+static int64_t decode_counted_chunks(const cpu_call *c, int64_t n)
 {
-    combine_ctx *cc = ctx;
-    cpu_call *c = cc->c;
-    int32_t b = (int32_t)(task / c->p->num_kv_heads), g = (int32_t)(task % c->p->num_kv_heads);
-    decode_combine(c, b, g, cc->use_lists, cc->write_o, c->scratch[thread].O);
+    int64_t k = (n + c->cfg.decode_chunk - 1) / c->cfg.decode_chunk;
+    return k > 0 ? k : 1;
 }
 
-/* anchor decode: pooled probabilities of chunk keys (lse from the dense pass) */
+/* true for the task that completed the last counted chunk of (b, g): it may read every chunk's
+ * results (acquire-release on the count) */
+static int decode_last_chunk(cpu_call *c, int64_t bg, int64_t counted)
+{
+    return atomic_fetch_add_explicit(&c->glob.done[bg], 1, memory_order_acq_rel) + 1 == counted;
+}
+
+static void decode_chunk_task(void *ctx, int64_t task, int32_t thread)
+{
+    decode_phase *ph = ctx;
+    cpu_call *c = ph->c;
+    const ksa_problem *p = c->p;
+    cpu_scratch *s = &c->scratch[thread];
+    int64_t chunk = task % c->lay.chunks;
+    int64_t bg = task / c->lay.chunks;
+    int32_t b = (int32_t)(bg / p->num_kv_heads), g = (int32_t)(bg % p->num_kv_heads);
+    int64_t n = decode_len(c, b, g, ph->keys);
+    int64_t counted = decode_counted_chunks(c, n);
+    if (chunk >= counted) return;
+    int64_t x0 = chunk * c->cfg.decode_chunk;
+    int32_t G = p->group_size, D = p->head_dim;
+    float *part = partial_at(c, b, g, chunk);
+    if (x0 < n) {
+        int64_t x1 = imin(n, x0 + c->cfg.decode_chunk);
+        int64_t lk = p->seqlen_k[b];
+        cpu_keys keys;
+        keys.list = ph->keys == DECODE_KEYS_RANGE ? NULL : c->glob.lists + bg * c->lay.list_max + x0;
+        keys.base = ph->keys == DECODE_KEYS_RANGE ? x0 : 0;
+        keys.n = ph->keys == DECODE_KEYS_REUSE ? reuse_chunk_keys(c, b, g, x0, x1, c->glob.lists + bg * c->lay.list_max + x0)
+                                               : x1 - x0;
+        for (int64_t r0 = 0; r0 < G; r0 += c->lay.Mp) {
+            int32_t M = (int32_t)imin(c->lay.Mp, G - r0);
+            if (keys.n == 0) { /* every entry of this reuse chunk was dropped: an empty partial state */
+                for (int32_t m = 0; m < M; m++) {
+                    part[G * D + r0 + m] = -INFINITY;
+                    part[G * D + G + r0 + m] = 0.0f;
+                }
+                continue;
+            }
+            setup_rows(c, s, b, 0, g * G, G, r0, M, 1, lk);
+            load_q_rows(c, s, M);
+            flash(c, s, b, g, M, &keys, 1, thread, NULL, 0);
+            for (int32_t m = 0; m < M; m++) {
+                int64_t hl = r0 + m;
+                memcpy(part + hl * D, s->O + (size_t)m * D, (size_t)D * sizeof(float));
+                part[G * D + hl] = s->mx[m];
+                part[G * D + G + hl] = s->l[m];
+            }
+        }
+    }
+    if (decode_last_chunk(c, bg, counted)) decode_combine(c, b, g, n > 0 ? counted : 0, ph->write_o, s->O);
+}
+
+/* anchor decode: pooled probabilities of chunk keys (lse from the dense pass); the task that
+ * completes a (b, g)'s last chunk selects its Top-k (indices, counts and the sparse key list) */
 static void decode_pool_task(void *ctx, int64_t task, int32_t thread)
 {
     cpu_call *c = ctx;
@@ -963,86 +1029,55 @@ static void decode_pool_task(void *ctx, int64_t task, int32_t thread)
     int64_t bg = task / c->lay.chunks;
     int32_t b = (int32_t)(bg / p->num_kv_heads), g = (int32_t)(bg % p->num_kv_heads);
     int64_t lk = p->seqlen_k[b];
+    int64_t counted = decode_counted_chunks(c, lk);
+    if (chunk >= counted) return;
     int64_t x0 = chunk * c->cfg.decode_chunk;
-    if (x0 >= lk) return;
-    int64_t x1 = imin(lk, x0 + c->cfg.decode_chunk);
-    int32_t G = p->group_size;
     float *pooled = c->glob.pooled + bg * c->lay.Lmax;
-    memset(pooled + x0, 0, (size_t)(x1 - x0) * sizeof(float));
-    for (int64_t r0 = 0; r0 < G; r0 += c->lay.Mp) {
-        int32_t M = (int32_t)imin(c->lay.Mp, G - r0);
-        setup_rows(c, s, b, 0, g * G, G, r0, M, 1, lk);
-        load_q_rows(c, s, M);
-        for (int32_t m = 0; m < M; m++) s->lse2[m] = c->glob.lse2[(int64_t)b * p->num_q_heads + s->row_h[m]];
-        pool_pass(c, s, b, g, M, x0, x1 - x0, pooled + x0, thread);
+    if (x0 < lk) {
+        int64_t x1 = imin(lk, x0 + c->cfg.decode_chunk);
+        int32_t G = p->group_size;
+        memset(pooled + x0, 0, (size_t)(x1 - x0) * sizeof(float));
+        for (int64_t r0 = 0; r0 < G; r0 += c->lay.Mp) {
+            int32_t M = (int32_t)imin(c->lay.Mp, G - r0);
+            setup_rows(c, s, b, 0, g * G, G, r0, M, 1, lk);
+            load_q_rows(c, s, M);
+            for (int32_t m = 0; m < M; m++) s->lse2[m] = c->glob.lse2[(int64_t)b * p->num_q_heads + s->row_h[m]];
+            pool_pass(c, s, b, g, M, x0, x1 - x0, pooled + x0, thread);
+        }
     }
-}
-
-/* anchor decode: Top-k per (b, g), indices and counts, and the sparse key list */
-static void decode_select_task(void *ctx, int64_t task, int32_t thread)
-{
-    cpu_call *c = ctx;
-    const ksa_problem *p = c->p;
-    int32_t b = (int32_t)(task / p->num_kv_heads), g = (int32_t)(task % p->num_kv_heads);
-    int64_t lk = p->seqlen_k[b];
+    if (!decode_last_chunk(c, bg, counted)) return;
     int64_t count = ksa_decode_count(&p->topk, lk);
-    int32_t *list = c->glob.lists + task * c->lay.list_max;
-    topk_select(c->glob.pooled + task * c->lay.Lmax, lk, count, list);
-    c->glob.nlist[task] = (int32_t)count;
+    int32_t *list = c->glob.lists + bg * c->lay.list_max;
+    topk_select(pooled, lk, count, list);
+    c->glob.nlist[bg] = (int32_t)count;
     c->cnt[cnt_off(p, b, g, 0)] = (int32_t)count;
     for (int64_t x = 0; x < p->k_slots; x++) c->idx[idx_off(p, b, g, 0, x)] = x < count ? list[x] : -1;
 }
 
-/* reuse decode: the key list of (b, g) from the anchor's set (+ the last W keys) */
-static void decode_reuse_list_task(void *ctx, int64_t task, int32_t thread)
+/* one phase: its per-(b, g) counts zeroed, then one pool job over (b, g, chunk) */
+static void decode_job(cpu_call *c, cpu_task_fn fn, void *ctx)
 {
-    cpu_call *c = ctx;
     const ksa_problem *p = c->p;
-    int32_t b = (int32_t)(task / p->num_kv_heads), g = (int32_t)(task % p->num_kv_heads);
-    int32_t src = p->head_map ? p->head_map[g] : g;
-    int64_t lk = p->seqlen_k[b];
-    int64_t W = p->topk.local_window > 0 ? imin(p->topk.local_window, lk) : 0;
-    int64_t wstart = lk - W;
-    int64_t given = c->cnt[cnt_off(p, b, src, 0)];
-    if (given < 0) given = 0;
-    if (given > p->k_slots) given = p->k_slots;
-    int32_t *list = c->glob.lists + task * c->lay.list_max;
-    int64_t n = 0;
-    for (int64_t x = 0; x < given && n < c->lay.list_max; x++) {
-        int32_t j = c->idx[idx_off(p, b, src, 0, x)];
-        if (j >= 0 && j < wstart) list[n++] = j;
-    }
-    for (int64_t j = wstart; j < lk && n < c->lay.list_max; j++) list[n++] = (int32_t)j;
-    c->glob.nlist[task] = (int32_t)n;
+    int64_t BH = (int64_t)p->batch * p->num_kv_heads;
+    for (int64_t i = 0; i < BH; i++) atomic_store_explicit(&c->glob.done[i], 0, memory_order_relaxed);
+    ksa_cpu_pool_run_placed(c->cfg.threads, BH * c->lay.chunks, p->num_kv_heads, c->lay.chunks, fn, ctx);
 }
 
 static void run_decode(cpu_call *c)
 {
     const ksa_problem *p = c->p;
-    int64_t BH = (int64_t)p->batch * p->num_kv_heads;
-    int32_t nt = c->cfg.threads;
-    decode_phase ph = {c, 0};
-    combine_ctx cc = {c, 0, 1};
     if (p->mode == KSA_MODE_REUSE) {
-        ksa_cpu_pool_run_placed(nt, BH, p->num_kv_heads, 1, decode_reuse_list_task, c);
-        ph.use_lists = 1;
-        ksa_cpu_pool_run_placed(nt, BH * c->lay.chunks, p->num_kv_heads, c->lay.chunks, decode_chunk_task, &ph);
-        cc.use_lists = 1;
-        ksa_cpu_pool_run_placed(nt, BH, p->num_kv_heads, 1, combine_task, &cc);
+        decode_phase reuse = {c, DECODE_KEYS_REUSE, 1};
+        decode_job(c, decode_chunk_task, &reuse);
         return;
     }
-    ksa_cpu_pool_run_placed(nt, BH * c->lay.chunks, p->num_kv_heads, c->lay.chunks, decode_chunk_task, &ph);
-    cc.write_o = p->mode == KSA_MODE_DENSE || p->anchor_dense_output;
-    ksa_cpu_pool_run_placed(nt, BH, p->num_kv_heads, 1, combine_task, &cc);
+    decode_phase dense = {c, DECODE_KEYS_RANGE, p->mode == KSA_MODE_DENSE || p->anchor_dense_output};
+    decode_job(c, decode_chunk_task, &dense);
     if (p->mode == KSA_MODE_DENSE) return;
-    ksa_cpu_pool_run_placed(nt, BH * c->lay.chunks, p->num_kv_heads, c->lay.chunks, decode_pool_task, c);
-    ksa_cpu_pool_run_placed(nt, BH, p->num_kv_heads, 1, decode_select_task, c);
+    decode_job(c, decode_pool_task, c);
     if (p->anchor_dense_output) return;
-    ph.use_lists = 1;
-    ksa_cpu_pool_run_placed(nt, BH * c->lay.chunks, p->num_kv_heads, c->lay.chunks, decode_chunk_task, &ph);
-    cc.use_lists = 1;
-    cc.write_o = 1;
-    ksa_cpu_pool_run_placed(nt, BH, p->num_kv_heads, 1, combine_task, &cc);
+    decode_phase sparse = {c, DECODE_KEYS_LISTS, 1};
+    decode_job(c, decode_chunk_task, &sparse);
 }
 
 ksa_status ksa_cpu_attention_run(const ksa_problem *p, const cpu_config *cfg, const cpu_kernels *k)

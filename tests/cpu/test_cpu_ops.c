@@ -285,6 +285,70 @@ static void test_pool_scores_same_sets(void **state)
     }
 }
 
+/* REUSE decode whose index sets are mostly inside the local window: the
+ * chunks run over positions of the set, so with 256-key chunks whole chunks hold only dropped
+ * entries and contribute nothing; the result must still match the reference, for 1 and 4 threads
+ * with the same bits. */
+static void test_reuse_decode_dropped_chunks(void **state)
+{
+    ksa_device dev = cpu_device();
+    ktest_config c = ktest_config_default();
+    c.mode = KSA_MODE_REUSE;
+    c.phase = KSA_PHASE_DECODE;
+    c.dtype = KSA_DTYPE_BF16;
+    c.head_dim = 128;
+    c.batch = 2;
+    c.hq = 8;
+    c.hkv = 2;
+    c.lk = 3000;
+    c.with_lse = 1;
+    c.use_head_map = 1;
+    c.topk_set = 1;
+    c.topk = ksa_topk_default();
+    c.topk.top_k = 1000;
+    c.topk.round_multiple = 1;
+    c.topk.local_window = 1500; /* keys 1500 .. 2999 */
+    c.seed = 4242;
+    ktest_problem p;
+    assert_int_equal(ktest_problem_create(dev, &c, &p), KSA_STATUS_SUCCESS);
+    const int64_t slots = p.tensors.indices.shape[2];
+    assert_true(slots >= 900);
+    size_t ibytes = ksa_buffer_size(p.tensors.indices.buffer), cbytes = ksa_buffer_size(p.tensors.counts.buffer);
+    int32_t *idx = malloc(ibytes), *cnt = malloc(cbytes);
+    assert_true(idx && cnt);
+    for (int64_t bg = 0; bg < 4; bg++) {
+        int32_t *row = idx + bg * slots;
+        int64_t n = 0;
+        for (int64_t j = 0; j < 100; j++) row[n++] = (int32_t)(j * 7 + bg);            /* kept: below the window */
+        for (int64_t j = 0; j < 700; j++) row[n++] = (int32_t)(1500 + j * 2 + bg % 2); /* dropped: in the window */
+        for (int64_t j = 0; j < 40; j++) row[n++] = (int32_t)(2900 + j * 2 + bg % 2);  /* dropped */
+        for (int64_t j = 0; j < 60; j++) row[n++] = (int32_t)(1400 + j);                /* kept */
+        for (; n < slots; n++) row[n] = -1;
+        cnt[bg] = (int32_t)(bg == 3 ? 600 : 900); /* one set ends inside the dropped run */
+    }
+    assert_int_equal(ksa_buffer_write(p.tensors.indices.buffer, 0, idx, ibytes, NULL), KSA_STATUS_SUCCESS);
+    assert_int_equal(ksa_buffer_write(p.tensors.counts.buffer, 0, cnt, cbytes, NULL), KSA_STATUS_SUCCESS);
+    size_t obytes = ksa_buffer_size(p.tensors.o.buffer);
+    unsigned char *o1 = malloc(obytes), *o4 = malloc(obytes);
+    assert_true(o1 && o4);
+    ktest_problem_run_bytes(&p, "decode_chunk=256,threads=1", o1, obytes, NULL, 0);
+    ktest_problem_run_bytes(&p, "decode_chunk=256,threads=4", o4, obytes, NULL, 0);
+    assert_memory_equal(o1, o4, obytes);
+    assert_int_equal(ksa_set_config_override("decode_chunk=256"), KSA_STATUS_SUCCESS);
+    ksa_status st = ktest_problem_run(&p);
+    assert_int_equal(ksa_set_config_override(NULL), KSA_STATUS_SUCCESS);
+    assert_int_equal(st, KSA_STATUS_SUCCESS);
+    char report[1024] = "";
+    st = ktest_problem_check(&p, report, sizeof report);
+    if (st) printf("dropped chunks: %s (%s)\n", report, ksa_last_error());
+    assert_int_equal(st, KSA_STATUS_SUCCESS);
+    free(idx);
+    free(cnt);
+    free(o1);
+    free(o4);
+    ktest_problem_destroy(&p);
+}
+
 /* every value of each tunable gives a result within tolerance */
 static void test_tunable_configs(void **state)
 {
@@ -376,6 +440,7 @@ int main(void)
         cmocka_unit_test(test_odd_head_dims),
         cmocka_unit_test(test_large_groups),
         cmocka_unit_test(test_reuse_empty_sets),
+        cmocka_unit_test(test_reuse_decode_dropped_chunks),
         cmocka_unit_test(test_same_bits_any_thread_count),
         cmocka_unit_test(test_tunable_configs),
         cmocka_unit_test(test_pool_scores_same_sets),
