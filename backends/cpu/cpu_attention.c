@@ -86,15 +86,29 @@ static int32_t default_block_q(const ksa_problem *p, const cpu_kernels *k)
 #define CPU_SUB_ROWS_DEFAULT 32
 
 /* Decode split: from the shape only (never from the thread count), so results are the same for
- * any number of threads: enough chunks for ~64 tasks, at least 256 keys each. */
+ * any number of threads: enough chunks for ~64 tasks, at least 256 keys each. REUSE splits the
+ * positions of its lists (index slots + window), not the context, and takes the chunk size nearest
+ * to its share: with the context's length a B1 Lk32K reuse list (~3.3K keys) was one chunk per KV
+ * head, 8 tasks for 16 threads, and ksa-tune's winner on the lent Xeon was 512 (1.4-1.75x faster,
+ * twice: autotune/shipped, bench/results/2026-12-02-s30/tune-compare.jsonl). */
 static int32_t default_chunk(const ksa_problem *p)
 {
     int64_t bh = (int64_t)p->batch * p->num_kv_heads;
     int64_t want = bh >= 64 ? 1 : (64 + bh - 1) / bh;
-    int64_t per = (p->max_seqlen_k + want - 1) / want;
+    const int reuse = p->mode == KSA_MODE_REUSE;
+    int64_t keys = reuse ? p->k_slots + imax(p->topk.local_window, 0) : p->max_seqlen_k;
+    int64_t per = (imax(keys, 1) + want - 1) / want;
     int32_t best = cfg_chunk[0];
-    for (size_t i = 0; i < sizeof cfg_chunk / sizeof cfg_chunk[0]; i++)
+    for (size_t i = 0; i < sizeof cfg_chunk / sizeof cfg_chunk[0]; i++) {
         if (cfg_chunk[i] <= per) best = cfg_chunk[i];
+        /* REUSE: the next size up when it is nearer to the share (by ratio) */
+        else if (reuse && (double)cfg_chunk[i] / (double)per < (double)per / (double)best) {
+            best = cfg_chunk[i];
+            break;
+        } else {
+            break;
+        }
+    }
     return best;
 }
 
