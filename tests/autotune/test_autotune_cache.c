@@ -658,7 +658,8 @@ static void test_bucket_and_strings(void **state)
     assert_int_equal(st.bad_version, 0);
     /* ... and holds entries for every device tuned for shipping: the lent H200, the lent AMX Xeon and
      * the CI-class AVX-512 EPYC (autotune/DEVICE.md), each for its own signature. The Xeon's come
-     * from the fourth session's final run (three winners, six markers); the H200's from the eighth
+     * from the thirtieth session's final run, tuned on its one-job-per-phase decode driver
+     * (bench/results/2026-12-02-s30: three winners, six markers); the H200's from the eighth
      * session's (bench/results/2026-11-30-s8): three winners (dense decode B1 Lk8K and Lk32K, anchor
      * decode B1 Lk32K, all split clusters) and twelve built-in markers, bf16 only. */
     int h200 = 0, xeon_amx = 0, epyc_avx512 = 0;
