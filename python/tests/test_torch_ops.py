@@ -4,8 +4,9 @@ unittest style, so that it also runs where pytest is missing (``python3 -m unitt
 python/tests -p 'test_torch*'``); pytest collects it as well. Without torch every test is
 skipped with the reason (ctest then lists python_torch_ops as skipped). On the CPU: the op schemas
 and their defaults, torch.library.opcheck (schema, fake tensors, AOT dispatch), dense against
-torch's SDPA, anchor + reuse against the reference through the ctypes API, and torch.compile
-(aot_eager backend, fullgraph) against eager. With a CUDA device that ksa can open: torch.compile
+torch's SDPA, anchor + reuse against the reference through the ctypes API, torch.compile
+(aot_eager backend, fullgraph) against eager, and the warning about torch's spinning OpenMP
+threads (once per process, not with OMP_WAIT_POLICY=PASSIVE or GOMP_SPINCOUNT=0). With a CUDA device that ksa can open: torch.compile
 with inductor and a CUDA-graph capture of an anchor / reuse / dense step, replayed on new inputs,
 bit for bit against eager.
 """
@@ -142,6 +143,27 @@ class CpuOps(unittest.TestCase):
         self.assertEqual(e.exception.status, 1)
         with self.assertRaises(ValueError):
             torch.ops.ksa.dense(q[..., ::2], k, v)  # head_dim stride 2
+
+    def test_openmp_wait_warning_with_real_torch(self):
+        """opening the cpu device warns once about torch's spinning OpenMP threads, unless told they sleep"""
+        import os
+        import subprocess
+        import sys
+        if "parallel backend: OpenMP" not in torch.__config__.parallel_info() or torch.get_num_threads() < 2:
+            self.skipTest("this torch does not run its CPU ops on an OpenMP team of several threads")
+        code = ("import warnings, torch, ksa\n"
+                "with warnings.catch_warnings(record=True) as w:\n"
+                "    warnings.simplefilter('always')\n"
+                "    c = ksa.Context()\n"
+                "    c.open('cpu')\n"
+                "    ksa.Context().open('cpu')\n"
+                "print(sum(issubclass(x.category, ksa.OpenMPWaitWarning) for x in w))\n")
+        base = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")}
+        for extra, want in (({}, "1"), ({"OMP_WAIT_POLICY": "PASSIVE"}, "0"), ({"GOMP_SPINCOUNT": "0"}, "0")):
+            out = subprocess.run([sys.executable, "-c", code], env={**base, **extra}, capture_output=True, text=True,
+                                 timeout=120)
+            self.assertEqual(out.returncode, 0, out.stderr[-2000:])
+            self.assertEqual(out.stdout.strip().splitlines()[-1], want, (extra, out.stdout, out.stderr[-2000:]))
 
     def test_compile_cpu(self):
         def step(q, k, v, q2, k2, v2):
