@@ -42,6 +42,7 @@
 /* the published job word: the job's number above these bits, the threads taking part below */
 #define CPU_JOB_ACTIVE_BITS 16
 #define CPU_JOB_ACTIVE_MASK ((1u << CPU_JOB_ACTIVE_BITS) - 1u)
+_Static_assert(CPU_POOL_MAX <= (1 << CPU_JOB_ACTIVE_BITS) - 1, "the job word's thread count field must hold the pool's size");
 
 typedef enum cpu_numa_policy { CPU_NUMA_OFF = 0, CPU_NUMA_FIRST_TOUCH = 1, CPU_NUMA_INTERLEAVE = 2 } cpu_numa_policy;
 
