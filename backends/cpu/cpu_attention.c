@@ -890,45 +890,38 @@ static float *partial_at(cpu_call *c, int32_t b, int32_t g, int64_t chunk)
     return c->glob.partials + (((int64_t)b * c->p->num_kv_heads + g) * c->lay.chunks + chunk) * G * (D + 2);
 }
 
-/* reuse decode: the index entries (b, g) reads (its head map's source) and the window's size */
-static void reuse_source(cpu_call *c, int32_t b, int32_t g, int32_t *src, int64_t *given, int64_t *W)
+/* reuse decode: where (b, g)'s list positions come from, read once per chunk task */
+typedef struct reuse_positions {
+    int32_t src;          /* the KV head whose index entries (b, g) reads (its head map's source) */
+    int64_t given;        /* index entries in use (the count, clamped to 0 .. k_slots) */
+    int64_t W, wstart;    /* the window: keys wstart .. Lk - 1 */
+} reuse_positions;
+
+static reuse_positions reuse_positions_of(const cpu_call *c, int32_t b, int32_t g)
 {
     const ksa_problem *p = c->p;
-    *src = p->head_map ? p->head_map[g] : g;
+    reuse_positions r;
+    r.src = p->head_map ? p->head_map[g] : g;
     int64_t lk = p->seqlen_k[b];
-    *W = p->topk.local_window > 0 ? imin(p->topk.local_window, lk) : 0;
-    int64_t n = c->cnt[cnt_off(p, b, *src, 0)];
-    *given = n < 0 ? 0 : (n > p->k_slots ? p->k_slots : n);
+    r.W = p->topk.local_window > 0 ? imin(p->topk.local_window, lk) : 0;
+    r.wstart = lk - r.W;
+    int64_t n = c->cnt[cnt_off(p, b, r.src, 0)];
+    r.given = n < 0 ? 0 : (n > p->k_slots ? p->k_slots : n);
+    return r;
 }
 
-/* positions (keys before filtering) of (b, g)'s key source */
-static int64_t decode_len(cpu_call *c, int32_t b, int32_t g, int keys)
-{
-    if (keys == DECODE_KEYS_LISTS) return c->glob.nlist[(int64_t)b * c->p->num_kv_heads + g];
-    if (keys == DECODE_KEYS_REUSE) {
-        int32_t src;
-        int64_t given, W;
-        reuse_source(c, b, g, &src, &given, &W);
-        return given + W;
-    }
-    return c->p->seqlen_k[b];
-}
-
-/* reuse decode: the keys of positions x0 .. x1 - 1 into list (index entries that are not < 0 and
- * not in the window, then window keys); returns how many */
-static int64_t reuse_chunk_keys(cpu_call *c, int32_t b, int32_t g, int64_t x0, int64_t x1, int32_t *list)
+/* reuse decode: the keys of positions x0 .. x1 - 1 (given index entries, then the window) into list,
+ * dropping entries < 0 and those the window has; returns how many */
+static int64_t reuse_chunk_keys(const cpu_call *c, int32_t b, const reuse_positions *r, int64_t x0, int64_t x1,
+                                int32_t *list)
 {
     const ksa_problem *p = c->p;
-    int32_t src;
-    int64_t given, W;
-    reuse_source(c, b, g, &src, &given, &W);
-    const int64_t wstart = p->seqlen_k[b] - W;
     int64_t n = 0;
-    for (int64_t x = x0; x < x1 && x < given; x++) {
-        int32_t j = c->idx[idx_off(p, b, src, 0, x)];
-        if (j >= 0 && j < wstart) list[n++] = j;
+    for (int64_t x = x0; x < x1 && x < r->given; x++) {
+        int32_t j = c->idx[idx_off(p, b, r->src, 0, x)];
+        if (j >= 0 && j < r->wstart) list[n++] = j;
     }
-    for (int64_t x = imax(x0, given); x < x1; x++) list[n++] = (int32_t)(wstart + (x - given));
+    for (int64_t x = imax(x0, r->given); x < x1; x++) list[n++] = (int32_t)(r->wstart + (x - r->given));
     return n;
 }
 
@@ -995,7 +988,15 @@ static void decode_chunk_task(void *ctx, int64_t task, int32_t thread)
     int64_t chunk = task % c->lay.chunks;
     int64_t bg = task / c->lay.chunks;
     int32_t b = (int32_t)(bg / p->num_kv_heads), g = (int32_t)(bg % p->num_kv_heads);
-    int64_t n = decode_len(c, b, g, ph->keys);
+    /* positions (keys before any are dropped) of (b, g)'s key source */
+    reuse_positions rp = {0, 0, 0, 0};
+    int64_t n;
+    if (ph->keys == DECODE_KEYS_REUSE) {
+        rp = reuse_positions_of(c, b, g);
+        n = rp.given + rp.W;
+    } else {
+        n = ph->keys == DECODE_KEYS_LISTS ? c->glob.nlist[bg] : p->seqlen_k[b];
+    }
     int64_t counted = decode_counted_chunks(c, n);
     if (chunk >= counted) return;
     int64_t x0 = chunk * c->cfg.decode_chunk;
@@ -1007,7 +1008,7 @@ static void decode_chunk_task(void *ctx, int64_t task, int32_t thread)
         cpu_keys keys;
         keys.list = ph->keys == DECODE_KEYS_RANGE ? NULL : c->glob.lists + bg * c->lay.list_max + x0;
         keys.base = ph->keys == DECODE_KEYS_RANGE ? x0 : 0;
-        keys.n = ph->keys == DECODE_KEYS_REUSE ? reuse_chunk_keys(c, b, g, x0, x1, c->glob.lists + bg * c->lay.list_max + x0)
+        keys.n = ph->keys == DECODE_KEYS_REUSE ? reuse_chunk_keys(c, b, &rp, x0, x1, c->glob.lists + bg * c->lay.list_max + x0)
                                                : x1 - x0;
         for (int64_t r0 = 0; r0 < G; r0 += c->lay.Mp) {
             int32_t M = (int32_t)imin(c->lay.Mp, G - r0);
