@@ -176,27 +176,39 @@ const char *ksa_cpu_isa_level(void)
     return best;
 }
 
-int32_t ksa_env_num_threads(int32_t fallback, int32_t max, char *note, size_t note_len)
+int64_t ksa_env_whole_number(const char *name, int64_t fallback, int64_t min, int64_t max, const char *verb,
+                             const char *unit, const char *limit, char *note, size_t note_len)
 {
     char buf[200] = "";
-    int32_t n = fallback;
-    const char *env = getenv("KSA_NUM_THREADS");
+    int64_t n = fallback;
+    const char *env = getenv(name);
     if (env && *env) {
         char *end = NULL;
         errno = 0;
         long long v = strtoll(env, &end, 10);
-        if (end == env || *end || errno || v < 1) {
-            snprintf(buf, sizeof buf, "KSA_NUM_THREADS=%s ignored: not a whole number >= 1; using %d threads", env, fallback);
+        if (end == env || *end || errno || v < min) {
+            snprintf(buf, sizeof buf, "%s=%s ignored: not a whole number >= %lld; %s %lld %s", name, env, (long long)min,
+                     verb, (long long)fallback, unit);
             ksa_warn("%s", buf);
         } else if (v > max) {
             n = max;
-            snprintf(buf, sizeof buf, "KSA_NUM_THREADS=%s capped at %d threads, the pool's limit", env, max);
+            snprintf(buf, sizeof buf, "%s=%s capped at %lld %s%s", name, env, (long long)max, unit, limit);
             ksa_warn("%s", buf);
         } else {
-            n = (int32_t)v;
-            snprintf(buf, sizeof buf, "KSA_NUM_THREADS=%d", n);
+            n = (int64_t)v;
         }
     }
+    if (note && note_len) snprintf(note, note_len, "%s", buf);
+    return n;
+}
+
+int32_t ksa_env_num_threads(int32_t fallback, int32_t max, char *note, size_t note_len)
+{
+    char buf[200];
+    int32_t n = (int32_t)ksa_env_whole_number("KSA_NUM_THREADS", fallback, 1, max, "using", "threads", ", the pool's limit",
+                                              buf, sizeof buf);
+    const char *env = getenv("KSA_NUM_THREADS");
+    if (!buf[0] && env && *env) snprintf(buf, sizeof buf, "KSA_NUM_THREADS=%d", n);
     if (note && note_len) snprintf(note, note_len, "%s", buf);
     return n;
 }

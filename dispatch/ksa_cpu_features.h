@@ -33,7 +33,15 @@ const ksa_cpu_features *ksa_cpu_get_features(void);
  * warned about on stderr (once per process) and logged. */
 const char *ksa_cpu_isa_level(void);
 
-/* The CPU pool's thread count from KSA_NUM_THREADS: `fallback` when unset; the value when it is a
+/* A whole-number setting of the CPU pool from the environment variable `name`: `fallback` when it is
+ * unset or not a whole number >= min, `max` when it is larger, else its value. The last two cases
+ * are warned about on stderr, with the sentence "NAME=v ignored: not a whole number >= min; <verb>
+ * <fallback> <unit>" or "NAME=v capped at <max> <unit><limit>", which `note` (may be NULL) also gets
+ * ("" otherwise). */
+int64_t ksa_env_whole_number(const char *name, int64_t fallback, int64_t min, int64_t max, const char *verb,
+                             const char *unit, const char *limit, char *note, size_t note_len);
+
+/* The CPU pool's thread count from KSA_NUM_THREADS (ksa_env_whole_number, 1..max): `fallback` when unset; the value when it is a
  * whole number in 1..max; max when larger; `fallback` when it is not a whole number >= 1. Any value
  * not used as given is warned about on stderr. `note` (may be NULL) gets a sentence saying what was
  * done with the variable ("" when unset), for the pool's description and ksa-info. */

@@ -148,42 +148,32 @@ static inline void spin_step(uint32_t i)
     if ((i & 31u) == 0) sched_yield();
 }
 
-/* The next job word after `seen`: spin up to pool.spin_ns, then sleep until the caller wakes us. */
-static uint64_t wait_for_job(uint64_t seen)
+/* the two things the pool waits for: a job word other than `seen`, and `need` workers done */
+typedef int (*pool_ready_fn)(uint64_t arg);
+
+static int job_published(uint64_t seen) { return atomic_load_explicit(&pool.job, memory_order_acquire) != seen; }
+
+static int workers_done(uint64_t need)
 {
-    uint64_t j = atomic_load_explicit(&pool.job, memory_order_acquire);
-    if (j != seen) return j;
-    const int64_t spin_ns = atomic_load_explicit(&pool.spin_ns, memory_order_relaxed);
-    if (spin_ns > 0) {
-        const int64_t t0 = now_ns();
-        for (uint32_t i = 1;; i++) {
-            spin_step(i);
-            j = atomic_load_explicit(&pool.job, memory_order_acquire);
-            if (j != seen) return j;
-            if ((i & 63u) == 0 && now_ns() - t0 > spin_ns) break;
-        }
-    }
-    pthread_mutex_lock(&pool.lock);
-    while ((j = atomic_load_explicit(&pool.job, memory_order_acquire)) == seen) pthread_cond_wait(&pool.wake, &pool.lock);
-    pthread_mutex_unlock(&pool.lock);
-    return j;
+    return (uint64_t)atomic_load_explicit(&pool.finished, memory_order_acquire) >= need;
 }
 
-/* The caller's join: until `need` workers are done with the job (spin, then sleep). */
-static void wait_for_workers(int32_t need)
+/* Until ready(arg): spin for up to pool.spin_ns, then sleep on `cond` under pool.lock (whoever makes
+ * it ready signals `cond` holding that lock, after the change). */
+static void pool_wait(pool_ready_fn ready, uint64_t arg, pthread_cond_t *cond)
 {
-    if (atomic_load_explicit(&pool.finished, memory_order_acquire) >= need) return;
+    if (ready(arg)) return;
     const int64_t spin_ns = atomic_load_explicit(&pool.spin_ns, memory_order_relaxed);
     if (spin_ns > 0) {
         const int64_t t0 = now_ns();
         for (uint32_t i = 1;; i++) {
             spin_step(i);
-            if (atomic_load_explicit(&pool.finished, memory_order_acquire) >= need) return;
+            if (ready(arg)) return;
             if ((i & 63u) == 0 && now_ns() - t0 > spin_ns) break;
         }
     }
     pthread_mutex_lock(&pool.lock);
-    while (atomic_load_explicit(&pool.finished, memory_order_acquire) < need) pthread_cond_wait(&pool.done, &pool.lock);
+    while (!ready(arg)) pthread_cond_wait(cond, &pool.lock);
     pthread_mutex_unlock(&pool.lock);
 }
 
@@ -202,12 +192,13 @@ static void *worker_main(void *arg)
         }
     }
 #endif
-    /* 0 is the word before the first job, whether or not that job was published before we got here;
-     * a worker a job needs cannot miss it, since the caller publishes no other job until that
-     * worker is done */
+    /* 0 is the word before the first job, whether or not that job was published before we got here.
+     * After a wait the worker takes the newest word: a job that needs it cannot be skipped, since
+     * the caller publishes no other job until every worker it needs is done */
     uint64_t seen = 0;
     for (;;) {
-        seen = wait_for_job(seen);
+        pool_wait(job_published, seen, &pool.wake);
+        seen = atomic_load_explicit(&pool.job, memory_order_acquire);
         const int32_t active = (int32_t)(seen & CPU_JOB_ACTIVE_MASK);
         if (id >= active) continue; /* not needed for this job: touch none of it */
         run_tasks(id);
@@ -224,24 +215,8 @@ static void *worker_main(void *arg)
 /* KSA_CPU_SPIN_US: microseconds a waiting side spins before it sleeps (0..100000; default 0). */
 static int64_t spin_us_from_env(char *note, size_t note_len)
 {
-    const char *env = getenv("KSA_CPU_SPIN_US");
-    note[0] = '\0';
-    if (!env || !*env) return CPU_POOL_SPIN_US_DEFAULT;
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(env, &end, 10);
-    if (end == env || *end || errno || v < 0) {
-        snprintf(note, note_len, "KSA_CPU_SPIN_US=%s ignored: not a whole number >= 0; spinning %d us", env,
-                 CPU_POOL_SPIN_US_DEFAULT);
-        ksa_warn("%s", note);
-        return CPU_POOL_SPIN_US_DEFAULT;
-    }
-    if (v > CPU_POOL_SPIN_US_MAX) {
-        snprintf(note, note_len, "KSA_CPU_SPIN_US=%s capped at %d us", env, CPU_POOL_SPIN_US_MAX);
-        ksa_warn("%s", note);
-        return CPU_POOL_SPIN_US_MAX;
-    }
-    return (int64_t)v;
+    return ksa_env_whole_number("KSA_CPU_SPIN_US", CPU_POOL_SPIN_US_DEFAULT, 0, CPU_POOL_SPIN_US_MAX, "spinning", "us", "",
+                                note, note_len);
 }
 
 /* KSA_CPU_NUMA: first-touch (default), interleave or off; anything else is warned about. */
@@ -378,7 +353,7 @@ static void run_job(int32_t nthreads, int64_t ntasks, int32_t num_kv_heads, int6
     pthread_cond_broadcast(&pool.wake);
     pthread_mutex_unlock(&pool.lock);
     run_tasks(0);
-    wait_for_workers(nthreads - 1);
+    pool_wait(workers_done, (uint64_t)(nthreads - 1), &pool.done);
     pthread_mutex_unlock(&pool.run_lock);
 }
 
