@@ -377,7 +377,8 @@ size_t ksa_cpu_workspace_bytes(const ksa_problem *p, const cpu_config *cfg, cons
 #define CPU_MAX_THREADS 512
 
 /* KSA_CPU_PROFILE=1: time-stamp-counter ticks per phase and thread, summed over calls and printed
- * by ksa_cpu_profile_report() (ksa-cpu-bench calls it). Each thread writes only its own row. */
+ * by ksa_cpu_profile_report() (ksa-cpu-bench calls it). Each thread writes only its own row. `rows`:
+ * a sparse pass's row set-up and Q loads, and each key block's pointers, masks and prefetch requests. */
 enum { PROF_PACK_K, PROF_QK, PROF_SOFTMAX, PROF_PACK_V, PROF_PV, PROF_POOL, PROF_STORE, PROF_TOPK, PROF_ROWS, PROF_N };
 static uint64_t prof_ticks[CPU_MAX_THREADS][PROF_N];
 static int prof_on; /* set once (pthread_once) from KSA_CPU_PROFILE before any call reads it */
@@ -425,8 +426,6 @@ typedef struct cpu_call {
     size_t esize;
     int prefetch;     /* software prefetch of the next key block (decode and sparse passes) */
     int head_major;   /* prefill tasks numbered KV head by KV head (prefill_task_coords) */
-    int64_t tile_group; /* sparse prefill: consecutive tiles per task (REUSE: the next tile's rows are
-                         * requested while one computes, rows_ahead) */
     int64_t qblocks;  /* dense prefill: blocks of block_q queries per sequence (max) */
     ksa_status status;
 } cpu_call;
@@ -492,45 +491,11 @@ static void load_q_rows(cpu_call *c, cpu_scratch *s, int32_t M)
     if (Mp > M) memset((char *)s->q + M * rowbytes, 0, (size_t)(Mp - M) * rowbytes);
 }
 
-/* REUSE prefill: the K and V rows a tile gathers are random rows of the cache, which the hardware
- * prefetchers cannot foresee, so packing them waits on their loads. A task takes tile_group
- * consecutive tiles of one (b, g); while one tile computes, the rows of the next are requested
- * into L2 a few at a time (before each sub-block's products, softmax and P V), so that the next
- * packing finds them there. Only the requests change: results are the same bit for bit. */
-typedef struct rows_ahead {
-    int32_t b, g;           /* sequence and KV head whose rows are read */
-    const int32_t *idx;     /* the next tile's index entries: idx[x * step], x < n_idx */
-    int64_t step, n_idx;
-    int64_t start;          /* its candidates are keys < start; its own keys start .. own_end - 1 */
-    int64_t x, n;           /* cursor over the n_idx entries, then the own keys; n in all */
-    int64_t per_step;       /* rows requested per step (flash sets it) */
-} rows_ahead;
-
-/* Request the next per_step rows of a (K and V, every 64-byte line into L2). */
-static void rows_ahead_step(const cpu_call *c, rows_ahead *a)
-{
-    if (!a) return;
-    const ksa_problem *p = c->p;
-    const size_t bytes = (size_t)p->head_dim * c->esize;
-    const int64_t end = imin(a->x + a->per_step, a->n);
-    for (; a->x < end; a->x++) {
-        int64_t j = a->x < a->n_idx ? a->idx[a->x * a->step] : a->start + (a->x - a->n_idx);
-        if (j < 0 || (a->x < a->n_idx && j >= a->start)) continue; /* entries the tile drops (no address) */
-        const char *kr = c->kb + kv_off(p, &p->k_strides, a->b, j, a->g) * c->esize;
-        const char *vr = c->vb + kv_off(p, &p->v_strides, a->b, j, a->g) * c->esize;
-        for (size_t off = 0; off < bytes; off += 64) {
-            __builtin_prefetch(kr + off, 0, CPU_PF_LOCALITY);
-            __builtin_prefetch(vr + off, 0, CPU_PF_LOCALITY);
-        }
-    }
-}
-
 /* Flash pass of the M loaded rows over `keys`: leaves the running max (base 2), sum and, with
  * need_o, the unnormalised output rows in s->mx, s->l, s->O. keep (or NULL): the raw scores of keys
- * 0 .. keep_n - 1 are also copied to keep[row][key], leading dimension keep_n. ahead (or NULL): rows
- * of the next tile to request during the pass (rows_ahead). */
+ * 0 .. keep_n - 1 are also copied to keep[row][key], leading dimension keep_n. */
 static void flash(cpu_call *c, cpu_scratch *s, int32_t b, int32_t g, int32_t M, const cpu_keys *keys, int need_o,
-                  int32_t thread, float *keep, int64_t keep_n, rows_ahead *ahead)
+                  int32_t thread, float *keep, int64_t keep_n)
 {
     const ksa_problem *p = c->p;
     const cpu_kernels *k = c->k;
@@ -544,10 +509,6 @@ static void flash(cpu_call *c, cpu_scratch *s, int32_t b, int32_t g, int32_t M, 
     if (need_o) memset(s->O, 0, (size_t)Mp * D * sizeof(float));
     int64_t minpos = s->row_pos[0];
     for (int32_t m = 1; m < M; m++) minpos = imin(minpos, s->row_pos[m]);
-    if (ahead) { /* the rest of the requests spread over this pass's steps: 3 per sub-block and key block */
-        int64_t steps = 3 * ((M + c->lay.sub_rows - 1) / c->lay.sub_rows) * ((keys->n + BK - 1) / BK);
-        ahead->per_step = steps > 0 ? (ahead->n - ahead->x + steps - 1) / steps : 0;
-    }
     /* a range from key 0 in prefill reads the blocks packed once per call */
     int use_pre = c->glob.prek && !keys->list && keys->base == 0 && (!need_o || c->glob.prev);
     int64_t lk = p->seqlen_k[b];
@@ -622,7 +583,6 @@ static void flash(cpu_call *c, cpu_scratch *s, int32_t b, int32_t g, int32_t M, 
             int32_t vis = 0;
             for (int32_t m = r0; m < r0 + Ms; m++) vis |= s->lim[m];
             if (!vis) continue; /* nothing visible: state unchanged */
-            rows_ahead_step(c, ahead);
             k->qk(s->S, BK, (const char *)s->q + (size_t)r0 * qrow_bytes, kbuf, Msp, nkp, D);
             if (keep && keys->base + x0 < keep_n) {
                 const size_t nc = (size_t)imin(n, keep_n - keys->base - x0);
@@ -630,11 +590,9 @@ static void flash(cpu_call *c, cpu_scratch *s, int32_t b, int32_t g, int32_t M, 
                     memcpy(keep + (size_t)(r0 + r) * (size_t)keep_n + (size_t)(keys->base + x0), s->S + (size_t)r * BK, nc * 4);
             }
             PROF_MARK(thread, PROF_QK);
-            rows_ahead_step(c, ahead);
             k->softmax(s->S, BK, s->P, BK, s->lim + r0, Ms, Msp, nkp, c->c, s->mx + r0, s->l + r0, s->corr + r0);
             PROF_MARK(thread, PROF_SOFTMAX);
             if (need_o) {
-                rows_ahead_step(c, ahead);
                 k->pv(s->O + (size_t)r0 * D, s->P, BK, vbuf, s->corr + r0, Ms, Msp, nkp, D);
                 PROF_MARK(thread, PROF_PV);
             }
@@ -817,39 +775,22 @@ static void dense_prefill_task(void *ctx, int64_t task, int32_t thread)
         int64_t maxpos = s->row_pos[M - 1];
         for (int32_t m = 0; m < M; m++) maxpos = imax(maxpos, s->row_pos[m]);
         cpu_keys keys = {NULL, 0, maxpos + 1};
-        flash(c, s, b, g, M, &keys, 1, thread, NULL, 0, NULL);
+        flash(c, s, b, g, M, &keys, 1, thread, NULL, 0);
         PROF_T0();
         store_rows(c, s, b, M);
         PROF_MARK(thread, PROF_STORE);
     }
 }
 
-/* REUSE prefill: set a to request tile t's rows of (b, g) (rows_ahead); 0 when t is past b's tiles. */
-static int rows_ahead_of(const cpu_call *c, int32_t b, int32_t g, int64_t t, rows_ahead *a)
+/* ANCHOR / REUSE prefill: one task per (sequence, KV head, tile). */
+static void sparse_prefill_task(void *ctx, int64_t task, int32_t thread)
 {
-    const ksa_problem *p = c->p;
-    int64_t lq = p->seqlen_q[b], lk = p->seqlen_k[b], T = p->topk.tile_size;
-    if (t * T >= lq) return 0;
-    int32_t src = p->head_map ? p->head_map[g] : g;
-    int64_t given = c->cnt[cnt_off(p, b, src, t)];
-    a->b = b;
-    a->g = g;
-    a->idx = c->idx + idx_off(p, b, src, t, 0);
-    a->step = p->index_stride[3];
-    a->n_idx = given < 0 ? 0 : given > p->k_slots ? p->k_slots : given;
-    a->start = lk - lq + t * T;
-    a->x = 0;
-    a->n = a->n_idx + (imin(t * T + T, lq) - t * T);
-    a->per_step = 0;
-    return 1;
-}
-
-/* ANCHOR / REUSE prefill of tile t of (b, g); ahead (REUSE, or NULL): the next tile's rows to
- * request during the sparse pass. */
-static void sparse_prefill_tile(cpu_call *c, int32_t b, int32_t g, int64_t t, int32_t thread, rows_ahead *ahead)
-{
+    cpu_call *c = ctx;
     const ksa_problem *p = c->p;
     cpu_scratch *s = &c->scratch[thread];
+    int32_t b, g;
+    int64_t t;
+    prefill_task_coords(c, task, p->n_tiles, &b, &g, &t);
     int64_t lq = p->seqlen_q[b], lk = p->seqlen_k[b], T = p->topk.tile_size;
     int64_t ntiles_b = (lq + T - 1) / T;
     if (t >= ntiles_b) {
@@ -881,7 +822,7 @@ static void sparse_prefill_tile(cpu_call *c, int32_t b, int32_t g, int64_t t, in
                 setup_rows(c, s, b, i0, g * G, G, r0, M, lq, lk);
                 load_q_rows(c, s, M);
                 cpu_keys keys = {NULL, 0, own_end};
-                flash(c, s, b, g, M, &keys, p->anchor_dense_output, thread, keep ? s->kept : NULL, start, NULL);
+                flash(c, s, b, g, M, &keys, p->anchor_dense_output, thread, keep ? s->kept : NULL, start);
                 if (p->anchor_dense_output) store_rows(c, s, b, M);
                 if (pooling) {
                     finish_lse2(s, M);
@@ -924,27 +865,10 @@ static void sparse_prefill_tile(cpu_call *c, int32_t b, int32_t g, int64_t t, in
         load_q_rows(c, s, M);
         PROF_MARK(thread, PROF_ROWS);
         cpu_keys keys = {s->list, 0, n};
-        flash(c, s, b, g, M, &keys, 1, thread, NULL, 0, ahead);
-        prof_t = prof_on > 0 ? CPU_TICKS() : 0;
+        flash(c, s, b, g, M, &keys, 1, thread, NULL, 0);
+        prof_t = prof_on > 0 ? CPU_TICKS() : 0; /* flash's time is its own phases' */
         store_rows(c, s, b, M);
         PROF_MARK(thread, PROF_STORE);
-    }
-}
-
-/* ANCHOR / REUSE prefill: one task per (sequence, KV head, group of tile_group consecutive tiles). */
-static void sparse_prefill_task(void *ctx, int64_t task, int32_t thread)
-{
-    cpu_call *c = ctx;
-    const ksa_problem *p = c->p;
-    int64_t R = c->tile_group, ngroups = (p->n_tiles + R - 1) / R;
-    int32_t b, g;
-    int64_t grp;
-    prefill_task_coords(c, task, ngroups, &b, &g, &grp);
-    int64_t t1 = imin((grp + 1) * R, p->n_tiles);
-    for (int64_t t = grp * R; t < t1; t++) {
-        rows_ahead next;
-        int ahead = p->mode == KSA_MODE_REUSE && t + 1 < t1 && rows_ahead_of(c, b, g, t + 1, &next);
-        sparse_prefill_tile(c, b, g, t, thread, ahead ? &next : NULL);
     }
 }
 
@@ -1103,7 +1027,7 @@ static void decode_chunk_task(void *ctx, int64_t task, int32_t thread)
             }
             setup_rows(c, s, b, 0, g * G, G, r0, M, 1, lk);
             load_q_rows(c, s, M);
-            flash(c, s, b, g, M, &keys, 1, thread, NULL, 0, NULL);
+            flash(c, s, b, g, M, &keys, 1, thread, NULL, 0);
             for (int32_t m = 0; m < M; m++) {
                 int64_t hl = r0 + m;
                 memcpy(part + hl * D, s->O + (size_t)m * D, (size_t)D * sizeof(float));
@@ -1206,8 +1130,6 @@ ksa_status ksa_cpu_attention_run(const ksa_problem *p, const cpu_config *cfg, co
     if (getenv("KSA_CPU_PREFETCH")) c->prefetch = atoi(getenv("KSA_CPU_PREFETCH"));
     c->head_major = 1; /* KSA_CPU_HEAD_MAJOR=0: the previous g-fastest order (development switch) */
     if (getenv("KSA_CPU_HEAD_MAJOR")) c->head_major = atoi(getenv("KSA_CPU_HEAD_MAJOR")) != 0;
-    c->tile_group = 1; /* KSA_CPU_TILE_GROUP=R: REUSE tasks of R tiles (development switch) */
-    if (p->mode == KSA_MODE_REUSE && getenv("KSA_CPU_TILE_GROUP")) c->tile_group = imax(1, atoi(getenv("KSA_CPU_TILE_GROUP")));
     pthread_once(&prof_once, prof_init);
     if (p->mode != KSA_MODE_DENSE && (!c->idx || !c->cnt))
         return ksa_error(KSA_STATUS_INTERNAL, "cpu: %s call without index/count tensors",
@@ -1225,9 +1147,8 @@ ksa_status ksa_cpu_attention_run(const ksa_problem *p, const cpu_config *cfg, co
         if (c->glob.prek)
             ksa_cpu_pool_run_placed(c->cfg.threads, (int64_t)p->batch * p->num_kv_heads * c->glob.pre_nblk,
                                     p->num_kv_heads, c->glob.pre_nblk, prepack_task, c);
-        int64_t ngroups = (p->n_tiles + c->tile_group - 1) / c->tile_group;
-        ksa_cpu_pool_run_placed(c->cfg.threads, (int64_t)p->batch * p->num_kv_heads * ngroups, p->num_kv_heads,
-                                c->head_major ? ngroups : 1, sparse_prefill_task, c);
+        ksa_cpu_pool_run_placed(c->cfg.threads, (int64_t)p->batch * p->num_kv_heads * p->n_tiles, p->num_kv_heads,
+                                c->head_major ? p->n_tiles : 1, sparse_prefill_task, c);
     }
     return c->status;
 }
