@@ -20,10 +20,8 @@
 #if defined(__x86_64__) || defined(_M_X64)
 #include <x86intrin.h>
 #define CPU_TICKS() __rdtsc()
-#define CPU_STREAM_FENCE() _mm_sfence() /* orders non-temporal stores before what follows */
 #else
 #define CPU_TICKS() 0ull
-#define CPU_STREAM_FENCE() atomic_thread_fence(memory_order_seq_cst)
 #endif
 
 #define CPU_ALIGN 64
@@ -428,7 +426,6 @@ typedef struct cpu_call {
     size_t esize;
     int prefetch;     /* software prefetch of the next key block (decode and sparse passes) */
     int head_major;   /* prefill tasks numbered KV head by KV head (prefill_task_coords) */
-    int stream_store; /* prefill output rows by non-temporal stores (store_rows) */
     int64_t qblocks;  /* dense prefill: blocks of block_q queries per sequence (max) */
     ksa_status status;
 } cpu_call;
@@ -615,18 +612,15 @@ static void finish_lse2(cpu_scratch *s, int32_t M)
     for (int32_t m = 0; m < M; m++) s->lse2[m] = row_lse2(s->mx[m], s->l[m]);
 }
 
-/* Normalise and write the M rows of s->O to o (and lse when asked). Row i of sequence b. Prefill
- * writes them by non-temporal stores where the level has them (c->stream_store), then fences so
- * that the pool's join publishes them. */
+/* Normalise and write the M rows of s->O to o (and lse when asked). Row i of sequence b. */
 static void store_rows(cpu_call *c, cpu_scratch *s, int32_t b, int32_t M)
 {
     const ksa_problem *p = c->p;
     int32_t D = p->head_dim;
-    void (*store)(void *, const float *, float, ksa_dtype, int32_t) = c->stream_store ? c->k->store_row_stream : c->k->store_row;
     for (int32_t m = 0; m < M; m++) {
         float inv = row_inv(s->l[m]);
         int64_t off = q_off(p, &p->o_strides, b, s->row_i[m], s->row_h[m]);
-        store(c->o + off * c->esize, s->O + (size_t)m * D, inv, p->dtype, D);
+        c->k->store_row(c->o + off * c->esize, s->O + (size_t)m * D, inv, p->dtype, D);
         if (c->lse) {
             int64_t row = (int64_t)p->q_row0[b] + s->row_i[m];
             float l2 = row_lse2(s->mx[m], s->l[m]);
@@ -634,7 +628,6 @@ static void store_rows(cpu_call *c, cpu_scratch *s, int32_t b, int32_t M)
                 (float)((double)l2 * CPU_LN2);
         }
     }
-    if (c->stream_store) CPU_STREAM_FENCE();
 }
 
 /* Pooled probabilities of the M loaded rows (lse2 ready) over candidates 0..ncand-1, added to
@@ -1137,9 +1130,6 @@ ksa_status ksa_cpu_attention_run(const ksa_problem *p, const cpu_config *cfg, co
     if (getenv("KSA_CPU_PREFETCH")) c->prefetch = atoi(getenv("KSA_CPU_PREFETCH"));
     c->head_major = 1; /* KSA_CPU_HEAD_MAJOR=0: the previous g-fastest order (development switch) */
     if (getenv("KSA_CPU_HEAD_MAJOR")) c->head_major = atoi(getenv("KSA_CPU_HEAD_MAJOR")) != 0;
-    /* KSA_CPU_STREAM_STORE=0: prefill stores its rows through the caches (development switch) */
-    c->stream_store = p->phase == KSA_PHASE_PREFILL && k->store_row_stream != NULL;
-    if (getenv("KSA_CPU_STREAM_STORE") && atoi(getenv("KSA_CPU_STREAM_STORE")) == 0) c->stream_store = 0;
     pthread_once(&prof_once, prof_init);
     if (p->mode != KSA_MODE_DENSE && (!c->idx || !c->cnt))
         return ksa_error(KSA_STATUS_INTERNAL, "cpu: %s call without index/count tensors",

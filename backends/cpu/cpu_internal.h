@@ -50,10 +50,6 @@ typedef struct cpu_kernels {
     void (*pool)(float *pooled, const float *S, int32_t ldS, const float *lse2, int32_t M, int32_t n, float c);
     /* one output row: dst[d] = src[d] * scale, converted to the storage type */
     void (*store_row)(void *dst, const float *src, float scale, ksa_dtype dtype, int32_t D);
-    /* the same with non-temporal stores where dst is 64-byte aligned and the row whole 64-byte lines
-     * (else as store_row), for prefill's large outputs: no read for ownership of lines that are only
-     * written; the caller fences (_mm_sfence) before the rows are read elsewhere. NULL: store_row. */
-    void (*store_row_stream)(void *dst, const float *src, float scale, ksa_dtype dtype, int32_t D);
 } cpu_kernels;
 
 /* Kernel tables of each level (NULL where the level is not compiled in). */

@@ -157,7 +157,6 @@ static const cpu_kernels amx_bf16 = {
     .pv = pv_amx,
     .pool = ksa_cpu_avx512_pool_bf16,
     .store_row = ksa_cpu_avx512_store_row,
-    .store_row_stream = ksa_cpu_avx512_store_row_stream,
 };
 
 const cpu_kernels *ksa_cpu_kernels_amx_bf16(void) { return &amx_bf16; }

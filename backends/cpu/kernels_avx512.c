@@ -261,34 +261,6 @@ void ksa_cpu_avx512_store_row(void *dst, const float *src, float scale, ksa_dtyp
     }
 }
 
-/* As ksa_cpu_avx512_store_row, by non-temporal 64-byte stores (cpu_kernels.store_row_stream). */
-void ksa_cpu_avx512_store_row_stream(void *dst, const float *src, float scale, ksa_dtype dtype, int32_t D)
-{
-    const size_t bytes = (size_t)D * ksa_dtype_size(dtype);
-    if (((uintptr_t)dst & 63) || (bytes & 63)) {
-        ksa_cpu_avx512_store_row(dst, src, scale, dtype, D);
-        return;
-    }
-    __m512 vs = _mm512_set1_ps(scale);
-    if (dtype == KSA_DTYPE_F32) {
-        for (int32_t d = 0; d < D; d += 16)
-            _mm512_stream_si512((__m512i *)((float *)dst + d), _mm512_castps_si512(_mm512_mul_ps(_mm512_loadu_ps(src + d), vs)));
-        return;
-    }
-    for (int32_t d = 0; d < D; d += 32) { /* 32 16-bit values: one line */
-        __m512 v0 = _mm512_mul_ps(_mm512_loadu_ps(src + d), vs), v1 = _mm512_mul_ps(_mm512_loadu_ps(src + d + 16), vs);
-        __m256i h0, h1;
-        if (dtype == KSA_DTYPE_F16) {
-            h0 = _mm512_cvtps_ph(v0, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-            h1 = _mm512_cvtps_ph(v1, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        } else {
-            h0 = to_bf16(v0);
-            h1 = to_bf16(v1);
-        }
-        _mm512_stream_si512((__m512i *)((uint16_t *)dst + d), _mm512_inserti64x4(_mm512_castsi256_si512(h0), h1, 1));
-    }
-}
-
 static const cpu_kernels avx512_f32 = {
     .name = "avx512.f32",
     .fmt = CPU_FMT_F32,
@@ -302,7 +274,6 @@ static const cpu_kernels avx512_f32 = {
     .pv = pv_f32,
     .pool = ksa_cpu_avx512_pool,
     .store_row = ksa_cpu_avx512_store_row,
-    .store_row_stream = ksa_cpu_avx512_store_row_stream,
 };
 
 const cpu_kernels *ksa_cpu_kernels_avx512_f32(void) { return &avx512_f32; }

@@ -112,7 +112,6 @@ static const cpu_kernels avx512_bf16 = {
     .pv = pv_bf16,
     .pool = ksa_cpu_avx512_pool_bf16,
     .store_row = ksa_cpu_avx512_store_row,
-    .store_row_stream = ksa_cpu_avx512_store_row_stream,
 };
 
 const cpu_kernels *ksa_cpu_kernels_avx512_bf16(void) { return &avx512_bf16; }

@@ -4,8 +4,7 @@
  * x layout, f32/f16/bf16, head dims 64/128/256) on random data with poisoned outputs; at every level
  * head dims the vector kernels do not cover, tiles whose T x G rows span several row blocks and
  * REUSE over empty sets; then the same-bits property (1 thread vs the whole pool, and two runs in a
- * row) for each mode and phase; prefill's streaming output stores against cached ones (same bits);
- * configurations from the tunable space (results within tolerance);
+ * row) for each mode and phase; configurations from the tunable space (results within tolerance);
  * the vtable basics.
  * The pool is forced to 4 threads (KSA_NUM_THREADS) so the property is tested on small CI machines. */
 #define _POSIX_C_SOURCE 200809L
@@ -233,66 +232,6 @@ static void test_same_bits_any_thread_count(void **state)
     }
 }
 
-/* prefill's output rows by non-temporal stores (the AVX-512 and AMX levels' store_row_stream, with its
- * fallback for rows that are not whole aligned 64-byte lines) against the cached stores
- * (KSA_CPU_STREAM_STORE=0): the same bits, and right against the reference */
-static void test_stream_store_same_bits(void **state)
-{
-    ksa_device dev = cpu_device();
-    static const struct {
-        ksa_mode mode;
-        ksa_dtype dtype;
-        int32_t head_dim; /* rows of 48 f16 values are 96 bytes: the fallback */
-    } cases[] = {{KSA_MODE_DENSE, KSA_DTYPE_BF16, 128}, {KSA_MODE_REUSE, KSA_DTYPE_BF16, 128},
-                 {KSA_MODE_ANCHOR, KSA_DTYPE_F16, 48}, {KSA_MODE_DENSE, KSA_DTYPE_F32, 64}};
-    int ran = 0;
-    for (int li = 1; li < 3; li++) {
-        if (!level_available(levels[li])) continue;
-        setenv("KSA_CPU_ISA", levels[li], 1);
-        for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
-            ktest_config c = ktest_config_default();
-            c.mode = cases[ci].mode;
-            c.phase = KSA_PHASE_PREFILL;
-            c.dtype = cases[ci].dtype;
-            c.head_dim = cases[ci].head_dim;
-            c.batch = 2;
-            c.hq = 8;
-            c.hkv = 2;
-            c.lq = 80;
-            c.lk = 144;
-            c.topk_set = 1;
-            c.topk = ksa_topk_default();
-            c.topk.min_k = 16;
-            c.topk.round_multiple = 8;
-            c.topk.tile_size = 16;
-            c.seed = 700 + (uint64_t)(li * 10 + (int)ci);
-            ktest_problem p;
-            assert_int_equal(ktest_problem_create(dev, &c, &p), KSA_STATUS_SUCCESS);
-            size_t obytes = ksa_buffer_size(p.tensors.o.buffer);
-            unsigned char *cached = malloc(obytes), *streamed = malloc(obytes);
-            assert_non_null(cached);
-            assert_non_null(streamed);
-            setenv("KSA_CPU_STREAM_STORE", "0", 1);
-            ktest_problem_run_bytes(&p, NULL, cached, obytes, NULL, 0);
-            unsetenv("KSA_CPU_STREAM_STORE");
-            ktest_problem_run_bytes(&p, NULL, streamed, obytes, NULL, 0);
-            char desc[512], report[1024] = "";
-            if (memcmp(cached, streamed, obytes) != 0)
-                printf("streamed and cached stores differ at %s: %s\n", levels[li], ktest_config_string(&c, desc, sizeof desc));
-            assert_memory_equal(cached, streamed, obytes);
-            ksa_status st = ktest_problem_check(&p, report, sizeof report);
-            if (st) printf("check failed: %s: %s\n", ktest_config_string(&c, desc, sizeof desc), report);
-            assert_int_equal(st, KSA_STATUS_SUCCESS);
-            free(cached);
-            free(streamed);
-            ktest_problem_destroy(&p);
-            ran++;
-        }
-        unsetenv("KSA_CPU_ISA");
-    }
-    if (!ran) ktest_skip("no AVX-512 or AMX level on this CPU: the portable level has no streaming store");
-}
-
 /* anchor prefill's pooled pass with the lse pass's kept scores (pool_scores=2) and with Q K^T
  * recomputed (1): the same index sets and outputs bit for bit at every level (the kept path runs
  * the same rows, lse and summation order), and right against the reference; full and chunked
@@ -505,7 +444,6 @@ int main(void)
         cmocka_unit_test(test_same_bits_any_thread_count),
         cmocka_unit_test(test_tunable_configs),
         cmocka_unit_test(test_pool_scores_same_sets),
-        cmocka_unit_test(test_stream_store_same_bits),
     };
     return ktest_run_group(tests, NULL, NULL);
 }
