@@ -18,15 +18,20 @@
  * calls, the others as its configuration override; each round times every entry (median of 3
  * calls, the first entry rotating), and each entry's line gives the median of its round medians
  * and, against entry A, the median round ratio with its band (lowest and highest round);
- * KSA_CPU_BENCH_CONFIG="block_q=64,block_k=128" forces a configuration.
+ * KSA_CPU_BENCH_CONFIG="block_q=64,block_k=128" forces a configuration; KSA_BENCH_HUGEPAGES=1 puts the
+ * host arrays on transparent huge pages (host_alloc).
  * One JSON object per line; median of the repeats, wall clock around the call. */
 #define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE /* madvise's MADV_HUGEPAGE (Linux) */
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include "ksa/ksa.h"
 #include "ksa_cpu_features.h"
@@ -61,9 +66,28 @@ static uint64_t rng(void)
     return z ^ (z >> 31);
 }
 
+/* The benchmark's host arrays (q, k, v, o, workspace), as an engine's allocator gives them: 4 KiB
+ * pages by default; KSA_BENCH_HUGEPAGES=1 asks for transparent huge pages (2 MiB aligned, madvise)
+ * for arrays of 2 MiB and more, to measure what the TLB costs. Zeroed; free() releases them. */
+static void *host_alloc(size_t bytes)
+{
+    const size_t huge = (size_t)2 << 20;
+    const char *env = getenv("KSA_BENCH_HUGEPAGES");
+    const int want = env && env[0] == '1' && bytes >= huge;
+    const size_t align = want ? huge : 64;
+    const size_t rounded = (bytes + align - 1) / align * align;
+    void *m = aligned_alloc(align, rounded ? rounded : align);
+    if (!m) return NULL;
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    if (want) (void)madvise(m, rounded, MADV_HUGEPAGE);
+#endif
+    memset(m, 0, rounded);
+    return m;
+}
+
 static void *random_bf16(size_t n)
 {
-    uint16_t *h = malloc(n * 2);
+    uint16_t *h = host_alloc(n * 2);
     if (!h) return NULL;
     for (size_t i = 0; i < n; i++) h[i] = ksa_f32_to_bf16((float)((double)(rng() >> 11) / 9007199254740992.0 * 2.0 - 1.0));
     return h;
@@ -100,7 +124,7 @@ static ksa_workspace make_ws(ksa_device dev, const ksa_attention_params *params,
     CHECK(ksa_attention_workspace_size(dev, params, t, &bytes));
     ksa_workspace ws;
     memset(&ws, 0, sizeof ws);
-    ws.data = bytes ? aligned_alloc(64, (bytes + 63) / 64 * 64) : NULL;
+    ws.data = bytes ? host_alloc(bytes) : NULL;
     ws.size = bytes;
     return ws;
 }
@@ -148,7 +172,7 @@ static void prefill_inputs_make(ksa_device dev, int64_t L, prefill_inputs *in)
     in->q = random_bf16((size_t)(PF_B * L * PF_HQ * PF_D));
     in->k = random_bf16((size_t)(PF_B * L * PF_HKV * PF_D));
     in->v = random_bf16((size_t)(PF_B * L * PF_HKV * PF_D));
-    in->o = calloc((size_t)(PF_B * L * PF_HQ * PF_D), 2);
+    in->o = host_alloc((size_t)(PF_B * L * PF_HQ * PF_D) * 2);
     in->t = make_qkvo(dev, KSA_DTYPE_BF16, in->q, in->k, in->v, in->o, qs, ks);
 }
 
@@ -311,7 +335,7 @@ static void bench_decode(ksa_device dev, const char *isa, int64_t B, int64_t Lk,
     const int64_t Hq = 32, Hkv = 8, D = 128;
     int64_t qs[4] = {B, 1, Hq, D}, ks[4] = {B, Lk, Hkv, D};
     void *q = random_bf16((size_t)(B * Hq * D)), *k = random_bf16((size_t)(B * Lk * Hkv * D)),
-         *v = random_bf16((size_t)(B * Lk * Hkv * D)), *o = calloc((size_t)(B * Hq * D), 2);
+         *v = random_bf16((size_t)(B * Lk * Hkv * D)), *o = host_alloc((size_t)(B * Hq * D) * 2);
     ksa_attention_tensors t = make_qkvo(dev, KSA_DTYPE_BF16, q, k, v, o, qs, ks);
     ksa_attention_params pd = ksa_attention_params_default(KSA_MODE_DENSE, KSA_PHASE_DECODE);
     ksa_workspace ws = make_ws(dev, &pd, &t);
@@ -367,7 +391,7 @@ typedef struct compare_opts {
 
 static void *random_f32(size_t n)
 {
-    float *h = malloc(n * 4);
+    float *h = host_alloc(n * 4);
     if (!h) return NULL;
     for (size_t i = 0; i < n; i++) h[i] = (float)((double)(rng() >> 11) / 9007199254740992.0 * 2.0 - 1.0);
     return h;
