@@ -5,7 +5,7 @@
  * head dims the vector kernels do not cover, tiles whose T x G rows span several row blocks and
  * REUSE over empty sets; then the same-bits property (1 thread vs the whole pool, and two runs in a
  * row) for each mode and phase; configurations from the tunable space (results within tolerance);
- * the vtable basics.
+ * the alignment of the backend's own buffers (2 MiB from 2 MiB on, for huge pages); the vtable basics.
  * The pool is forced to 4 threads (KSA_NUM_THREADS) so the property is tested on small CI machines. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -232,6 +232,28 @@ static void test_same_bits_any_thread_count(void **state)
     }
 }
 
+/* the backend's own buffers (cpu_mem_alloc): 2 MiB and more start on a 2 MiB boundary, for
+ * transparent huge pages; smaller ones on 64 bytes; every byte usable */
+static void test_buffer_alignment(void **state)
+{
+    ksa_device dev = cpu_device();
+    unsetenv("KSA_CPU_HUGEPAGES"); /* the default is what is tested */
+    static const size_t sizes[] = {(3u << 20) + 5, 100000, 2u << 20};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        ksa_buffer buf = NULL;
+        assert_int_equal(ksa_buffer_alloc(dev, sizes[i], &buf), KSA_STATUS_SUCCESS);
+        uintptr_t at = (uintptr_t)ksa_buffer_data(buf);
+        const uintptr_t want = sizes[i] >= (2u << 20) ? (2u << 20) : 64;
+        if (at % want) printf("a buffer of %zu bytes at %#lx: not %lu-byte aligned\n", sizes[i], (unsigned long)at, (unsigned long)want);
+        assert_int_equal(at % want, 0);
+        assert_int_equal(ksa_buffer_fill(buf, 0, sizes[i], 0x5a, NULL), KSA_STATUS_SUCCESS);
+        unsigned char last = 0;
+        assert_int_equal(ksa_buffer_read(&last, buf, sizes[i] - 1, 1, NULL), KSA_STATUS_SUCCESS);
+        assert_int_equal(last, 0x5a);
+        ksa_buffer_free(buf);
+    }
+}
+
 /* anchor prefill's pooled pass with the lse pass's kept scores (pool_scores=2) and with Q K^T
  * recomputed (1): the same index sets and outputs bit for bit at every level (the kept path runs
  * the same rows, lse and summation order), and right against the reference; full and chunked
@@ -444,6 +466,7 @@ int main(void)
         cmocka_unit_test(test_same_bits_any_thread_count),
         cmocka_unit_test(test_tunable_configs),
         cmocka_unit_test(test_pool_scores_same_sets),
+        cmocka_unit_test(test_buffer_alignment),
     };
     return ktest_run_group(tests, NULL, NULL);
 }
