@@ -389,6 +389,7 @@ static void prof_init(void)
     prof_on = e && *e && *e != '0';
 }
 #define PROF_T0() uint64_t prof_t = prof_on > 0 ? CPU_TICKS() : 0
+#define PROF_RESTART() (prof_t = prof_on > 0 ? CPU_TICKS() : 0) /* what follows is a new phase's */
 #define PROF_MARK(thread, phase)                                                                                       \
     do {                                                                                                               \
         if (prof_on > 0) {                                                                                             \
@@ -866,7 +867,7 @@ static void sparse_prefill_task(void *ctx, int64_t task, int32_t thread)
         PROF_MARK(thread, PROF_ROWS);
         cpu_keys keys = {s->list, 0, n};
         flash(c, s, b, g, M, &keys, 1, thread, NULL, 0);
-        prof_t = prof_on > 0 ? CPU_TICKS() : 0; /* flash's time is its own phases' */
+        PROF_RESTART(); /* flash's time is its own phases' */
         store_rows(c, s, b, M);
         PROF_MARK(thread, PROF_STORE);
     }

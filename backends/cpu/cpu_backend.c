@@ -95,7 +95,7 @@ static ksa_status cpu_device_info(ksa_backend *self, int device, ksa_device_info
 }
 
 /* Buffers of CPU_HUGE_PAGE bytes and more start on a 2 MiB boundary and, on Linux, are advised to
- * transparent huge pages (KSA_CPU_HUGEPAGES=0: not; development switch read per allocation): a
+ * transparent huge pages (KSA_CPU_HUGEPAGES=0: not; read per allocation): a
  * gathered K/V row, a query's Q rows and its output rows each touch another 4 KiB page of a long
  * context, so with 4 KiB pages most of them also miss the TLB. The advice is ignored where THP is
  * off ("never"), and changes nothing where it is "always". */
