@@ -1,7 +1,7 @@
 /* cpu_features.c: x86-64 feature detection with cpuid and XGETBV (what the CPU has AND what the OS
  * saves), the Linux permission request for AMX tile data (arch_prctl ARCH_REQ_XCOMP_PERM), the
- * KSA_CPU_ISA override, the KSA_NUM_THREADS check, and the topology from hwloc (sysconf without
- * it). Detected once. */
+ * KSA_CPU_ISA override, the KSA_NUM_THREADS check, the topology from hwloc (sysconf without it),
+ * and host allocations on huge pages (ksa_host_alloc). Detected once. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include "ksa_cpu_features.h"
 #include "ksa_internal.h"
@@ -211,4 +214,16 @@ int32_t ksa_env_num_threads(int32_t fallback, int32_t max, char *note, size_t no
     if (!buf[0] && env && *env) snprintf(buf, sizeof buf, "KSA_NUM_THREADS=%d", n);
     if (note && note_len) snprintf(note, note_len, "%s", buf);
     return n;
+}
+
+void *ksa_host_alloc(size_t bytes, int huge)
+{
+    const size_t align = huge ? KSA_HUGE_PAGE : 64;
+    if (bytes > SIZE_MAX - align) return NULL;
+    const size_t rounded = bytes ? (bytes + align - 1) / align * align : align;
+    void *m = aligned_alloc(align, rounded);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    if (m && huge) (void)madvise(m, rounded, MADV_HUGEPAGE); /* advice: a failure leaves 4 KiB pages */
+#endif
+    return m;
 }

@@ -47,6 +47,13 @@ int64_t ksa_env_whole_number(const char *name, int64_t fallback, int64_t min, in
  * done with the variable ("" when unset), for the pool's description and ksa-info. */
 int32_t ksa_env_num_threads(int32_t fallback, int32_t max, char *note, size_t note_len);
 
+/* Host memory of `bytes` (rounded up to whole alignments; free() releases it): with `huge`, 2 MiB
+ * aligned and, on Linux, advised to transparent huge pages (madvise: where THP is off the pages stay
+ * 4 KiB); otherwise 64-byte aligned. NULL when it cannot be had. The CPU backend's buffers and
+ * ksa-cpu-bench's arrays use it. */
+#define KSA_HUGE_PAGE ((size_t)2 << 20)
+void *ksa_host_alloc(size_t bytes, int huge);
+
 #ifdef __cplusplus
 }
 #endif

@@ -3,22 +3,16 @@
  * features (KSA_CPU_ISA may lower it), the per-problem kernel table (bf16 dot products or AMX tiles
  * for bf16 storage, float32 for f16/f32), workspace sizing and the tunable space. */
 #define _POSIX_C_SOURCE 200809L
-#define _DEFAULT_SOURCE /* madvise's MADV_HUGEPAGE (Linux) */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
 
 #include "backends/cpu/cpu_internal.h"
 #include "backends/cpu/ksa_cpu_backend.h"
 #include "ksa_cpu_features.h"
 #include "ksa_internal.h"
-
-#define CPU_MEM_ALIGN 64
 
 /* ---------------------------------------------------------------- level */
 typedef enum cpu_level { CPU_LEVEL_PORTABLE = 0, CPU_LEVEL_AVX512 = 1, CPU_LEVEL_AMX = 2 } cpu_level;
@@ -94,26 +88,17 @@ static ksa_status cpu_device_info(ksa_backend *self, int device, ksa_device_info
     return KSA_STATUS_SUCCESS;
 }
 
-/* Buffers of CPU_HUGE_PAGE bytes and more start on a 2 MiB boundary and, on Linux, are advised to
- * transparent huge pages (KSA_CPU_HUGEPAGES=0: not; read per allocation): a
+/* Buffers of KSA_HUGE_PAGE bytes and more start on a 2 MiB boundary and, on Linux, are advised to
+ * transparent huge pages (ksa_host_alloc; KSA_CPU_HUGEPAGES=0: not; read per allocation): a
  * gathered K/V row, a query's Q rows and its output rows each touch another 4 KiB page of a long
  * context, so with 4 KiB pages most of them also miss the TLB. The advice is ignored where THP is
  * off ("never"), and changes nothing where it is "always". */
-#define CPU_HUGE_PAGE ((size_t)2 << 20)
-
 static ksa_status cpu_mem_alloc(ksa_backend *self, int device, size_t bytes, ksa_mem *out)
 {
     memset(out, 0, sizeof *out);
-    if (bytes > SIZE_MAX - CPU_HUGE_PAGE) return ksa_error(KSA_STATUS_OUT_OF_MEMORY, "cpu: cannot allocate %zu bytes", bytes);
     const char *env = getenv("KSA_CPU_HUGEPAGES");
-    const int huge = bytes >= CPU_HUGE_PAGE && !(env && env[0] == '0');
-    const size_t align = huge ? CPU_HUGE_PAGE : CPU_MEM_ALIGN;
-    size_t rounded = (bytes + align - 1) / align * align;
-    void *m = aligned_alloc(align, rounded ? rounded : align);
+    void *m = ksa_host_alloc(bytes, bytes >= KSA_HUGE_PAGE && !(env && env[0] == '0'));
     if (!m) return ksa_error(KSA_STATUS_OUT_OF_MEMORY, "cpu: cannot allocate %zu bytes", bytes);
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-    if (huge) (void)madvise(m, rounded, MADV_HUGEPAGE); /* advice: a failure leaves 4 KiB pages */
-#endif
     out->ptr = m;
     out->native = m;
     return KSA_STATUS_SUCCESS;

@@ -22,16 +22,12 @@
  * host arrays on transparent huge pages (host_alloc).
  * One JSON object per line; median of the repeats, wall clock around the call. */
 #define _POSIX_C_SOURCE 200809L
-#define _DEFAULT_SOURCE /* madvise's MADV_HUGEPAGE (Linux) */
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
 
 #include "ksa/ksa.h"
 #include "ksa_cpu_features.h"
@@ -67,21 +63,13 @@ static uint64_t rng(void)
 }
 
 /* The benchmark's host arrays (q, k, v, o, workspace), as an engine's allocator gives them: 4 KiB
- * pages by default; KSA_BENCH_HUGEPAGES=1 asks for transparent huge pages (2 MiB aligned, madvise)
- * for arrays of 2 MiB and more, to measure what the TLB costs. Zeroed; free() releases them. */
+ * pages by default; KSA_BENCH_HUGEPAGES=1 asks for transparent huge pages (ksa_host_alloc) for
+ * arrays of 2 MiB and more, to measure what the TLB costs. Zeroed; free() releases them. */
 static void *host_alloc(size_t bytes)
 {
-    const size_t huge = (size_t)2 << 20;
     const char *env = getenv("KSA_BENCH_HUGEPAGES");
-    const int want = env && env[0] == '1' && bytes >= huge;
-    const size_t align = want ? huge : 64;
-    const size_t rounded = (bytes + align - 1) / align * align;
-    void *m = aligned_alloc(align, rounded ? rounded : align);
-    if (!m) return NULL;
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-    if (want) (void)madvise(m, rounded, MADV_HUGEPAGE);
-#endif
-    memset(m, 0, rounded);
+    void *m = ksa_host_alloc(bytes, env && env[0] == '1' && bytes >= KSA_HUGE_PAGE);
+    if (m) memset(m, 0, bytes);
     return m;
 }
 
