@@ -20,6 +20,8 @@
 #define KC_DEFAULT_PP 1   /* ping-pong default: 2-3 % faster on the H200 (bench/NOTES.md) */
 #define KC_PLAN_DCHUNK 2  /* ksa_gpu_plan.vendor[KC_PLAN_DCHUNK]: tensor-core decode, keys per warp chunk of gathered lists */
 #define KC_PLAN_DGATHER 3 /* ksa_gpu_plan.vendor[KC_PLAN_DGATHER]: tensor-core decode copies dense keys with cp.async, not TMA */
+#define KC_PLAN_ROWS 4    /* ksa_gpu_plan.vendor[KC_PLAN_ROWS]: sm_90a dense prefill, MMA rows per CTA (0: 128) */
+#define KC_ROWS_CW3 192   /* block_q of the sm_90a flash kernel's three-consumer variant (head_dim 64, dense) */
 
 /* mma.sync prefill, shared split decode (the portable path, and decode_kernel=1) */
 static const ksa_gpu_kernels kc_kernels = {
@@ -66,7 +68,7 @@ static void cuda_driver_version(char *out, size_t len)
 }
 
 /* ------------------------------------------------------------------ tunables */
-static const int32_t kc_v_block_q[] = {KC_PREFILL_ROWS};
+static const int32_t kc_v_block_q[] = {KC_PREFILL_ROWS, KC_ROWS_CW3};
 static const int32_t kc_v_block_k[] = {64};
 static const int32_t kc_v_warps[] = {4, 8};
 static const int32_t kc_v_warps256[] = {8};
@@ -81,7 +83,8 @@ static const int32_t kc_v_dchunk[] = {0, 16, 32};
 static const int32_t kc_v_dcluster[] = {0, 1, 2};
 
 /* prefill `kernel`: 0 = the best the device has, 80 = mma.sync (flash_prefill.cu), 90 = wgmma
- * (sm90_prefill.cu, compute capability 9.0). decode `decode_kernel`: 0 = the best, 1 = the shared
+ * (sm90_prefill.cu, compute capability 9.0). `block_q` 192: dense prefill at head_dim 64 on the wgmma
+ * kernel with three consumer warpgroups (offered where that kernel can run; refused elsewhere). decode `decode_kernel`: 0 = the best, 1 = the shared
  * portable split decode, 2 = the tensor-core split decode (G <= 16; dense keys by TMA where the
  * device and layout allow), 3 = the tensor-core split decode copying every key with cp.async; `decode_stages`: 1-2 for the
  * portable kernel, 2-3 for the tensor-core one (other values are moved into that range);
@@ -91,9 +94,29 @@ static const int32_t kc_v_dcluster[] = {0, 1, 2};
 enum { KC_T_BLOCK_Q, KC_T_BLOCK_K, KC_T_WARPS, KC_T_STAGES, KC_T_KERNEL, KC_T_PINGPONG, KC_T_PREFILL_COUNT };
 enum { KC_T_SPLITS, KC_T_DSTAGES, KC_T_DKERNEL, KC_T_DCHUNK, KC_T_DCLUSTER, KC_T_DECODE_COUNT };
 
+static int kc_sm90_usable(const ksa_gpu_device *d, const ksa_problem *p);
+/* block_q 192 (the three-consumer wgmma flash kernel): dense prefill at head_dim 64 where the wgmma
+ * kernel runs */
+static int kc_rows192_possible(const ksa_gpu_device *d, const ksa_problem *p)
+{
+    return p->phase == KSA_PHASE_PREFILL && p->mode == KSA_MODE_DENSE && p->head_dim == 64 && kc_sm90_usable(d, p) &&
+           ksa_gpu_config(p, KC_T_KERNEL, 0) != 80;
+}
+
+/* the built-in block_q where 192 is possible: 192 when the call's 128-row grid holds at least 12
+ * waves of CTAs (rows of all sequences and KV heads / 128 >= 12 x SMs), else 128. Measured on the
+ * H200 (bench/NOTES.md, thirty-second session, bf16, five alternating rounds, 192 against 128): big
+ * grids gain (B1 Hq32/Hkv8 L8K / 16K / 32K -5 / -7 / -9%, G1 L16K -2%, G8 L16K -8%, B4 L4K -4%);
+ * small ones lose to the coarser wave tail (B1 L1K / 2K / 4K +9 / +2 / +2%, G1 L4K +6%, and chunked
+ * Lq 4K Lk 32K +6%: 1024 equal CTAs are 7.8 waves of 128 rows but 5.2 of 192) */
+static int kc_default_rows64(const ksa_gpu_device *d, const ksa_problem *p)
+{
+    const int64_t rows = (int64_t)p->num_kv_heads * p->group_size * p->total_q;
+    return rows >= (int64_t)12 * KC_PREFILL_ROWS * d->prop.multiProcessorCount ? KC_ROWS_CW3 : KC_PREFILL_ROWS;
+}
+
 static ksa_status cuda_tunables(const ksa_gpu_device *d, const ksa_problem *p, ksa_tunable_space *out)
 {
-    (void)d;
     if (p->phase == KSA_PHASE_DECODE) {
         out->num_params = KC_T_DECODE_COUNT;
         out->params[KC_T_SPLITS] = (ksa_tunable_param){"decode_splits", 8, kc_v_splits, 0};
@@ -103,7 +126,10 @@ static ksa_status cuda_tunables(const ksa_gpu_device *d, const ksa_problem *p, k
         out->params[KC_T_DCLUSTER] = (ksa_tunable_param){"decode_cluster", 3, kc_v_dcluster, 0};
         return KSA_STATUS_SUCCESS;
     }
-    out->params[KC_T_BLOCK_Q] = (ksa_tunable_param){"block_q", 1, kc_v_block_q, KC_PREFILL_ROWS};
+    if (kc_rows192_possible(d, p))
+        out->params[KC_T_BLOCK_Q] = (ksa_tunable_param){"block_q", 2, kc_v_block_q, kc_default_rows64(d, p)};
+    else
+        out->params[KC_T_BLOCK_Q] = (ksa_tunable_param){"block_q", 1, kc_v_block_q, KC_PREFILL_ROWS};
     out->params[KC_T_BLOCK_K] = (ksa_tunable_param){"block_k", 1, kc_v_block_k, 64};
     if (p->head_dim <= 128)
         out->params[KC_T_WARPS] = (ksa_tunable_param){"warps", 2, kc_v_warps, KC_DEFAULT_WARPS};
@@ -205,6 +231,15 @@ static ksa_status cuda_check(const ksa_host_api *host, const ksa_gpu_device *d, 
             return host->set_error(KSA_STATUS_UNSUPPORTED,
                                    "cuda: prefill at head_dim %d needs %zu bytes of shared memory per block; %s offers %zu",
                                    p->head_dim, need, d->prop.name, (size_t)d->prop.sharedMemPerBlockOptin);
+    }
+    if (p->phase == KSA_PHASE_PREFILL) {
+        const int bq = ksa_gpu_config(p, KC_T_BLOCK_Q, KC_PREFILL_ROWS);
+        if (bq != KC_PREFILL_ROWS && !(bq == KC_ROWS_CW3 && kc_rows192_possible(d, p)))
+            return host->set_error(KSA_STATUS_UNSUPPORTED,
+                                   "cuda: block_q=%d is not available for this call: 128 everywhere, 192 only for dense "
+                                   "prefill at head_dim 64 on the wgmma kernel (compute capability 9.0, 16-byte aligned "
+                                   "q/k/v; %s is sm_%d%d)",
+                                   bq, d->prop.name, d->prop.major, d->prop.minor);
     }
     if (p->phase == KSA_PHASE_PREFILL && ksa_gpu_config(p, KC_T_KERNEL, 0) == 90 && !kc_sm90_usable(d, p))
         return host->set_error(KSA_STATUS_UNSUPPORTED,
@@ -409,6 +444,10 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
     if (k == 90 || (k == 0 && kc_sm90_usable(d, p))) {
         pl->kernels = &kc_kernels_sm90;
         pl->vendor[KC_PLAN_PP] = ksa_gpu_config(p, KC_T_PINGPONG, KC_DEFAULT_PP);
+        if (kc_rows192_possible(d, p) && ksa_gpu_config(p, KC_T_BLOCK_Q, kc_default_rows64(d, p)) == KC_ROWS_CW3) {
+            pl->vendor[KC_PLAN_ROWS] = KC_ROWS_CW3;
+            pl->vendor[KC_PLAN_PP] = 0; /* three consumer warpgroups run free */
+        }
     }
     if (p->mode == KSA_MODE_ANCHOR) pl->tile_group = ksa_gpu_config(p, KC_T_PREFILL_COUNT, 0);
 }
@@ -417,6 +456,7 @@ static void cuda_args(const ksa_gpu_plan *pl, const ksa_problem *p, ksa_gpu_args
 {
     a->warp_rows = pl->vendor[KC_PLAN_WARPS] == 4 ? 32 : 16;
     a->pingpong = pl->vendor[KC_PLAN_PP];
+    a->dense_cta_rows = p->phase == KSA_PHASE_PREFILL && pl->kernels == &kc_kernels_sm90 ? pl->vendor[KC_PLAN_ROWS] : 0;
     a->dec_chunk = pl->vendor[KC_PLAN_DCHUNK];
     a->tma_ok = pl->kernels == &kc_kernels_sm90 && !(p->phase == KSA_PHASE_DECODE && pl->vendor[KC_PLAN_DGATHER]);
     /* decode's split pass and combine: programmatic dependent launch where the sm_90a code runs */
@@ -436,7 +476,8 @@ static void cuda_config(const ksa_gpu_plan *pl, const ksa_problem *p, char *out,
         return;
     }
     if (pl->kernels == &kc_kernels_sm90)
-        snprintf(out, len, "kernel=90,block_q=128,block_k=%d,pingpong=%d", p->head_dim <= 128 ? 128 : 64, pl->vendor[KC_PLAN_PP]);
+        snprintf(out, len, "kernel=90,block_q=%d,block_k=%d,pingpong=%d", pl->vendor[KC_PLAN_ROWS] ? pl->vendor[KC_PLAN_ROWS] : 128,
+                 p->head_dim <= 128 ? 128 : 64, pl->vendor[KC_PLAN_PP]);
     else
         snprintf(out, len, "kernel=80,block_q=128,block_k=64,warps=%d,stages=2", pl->vendor[KC_PLAN_WARPS]);
     if (p->mode == KSA_MODE_ANCHOR) snprintf(out + strlen(out), len - strlen(out), ",anchor_tile_group=%d", pl->tile_group);

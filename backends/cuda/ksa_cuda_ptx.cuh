@@ -163,11 +163,14 @@ __device__ __forceinline__ void kc_quad_softmax_step(float m[2], float mx[2], fl
 }
 
 /* Prefill CTAs own KC_PREFILL_ROWS MMA rows each (a row is a (query, head of the GQA group) pair,
- * query-major). Dense: the chunks of the flattened rows of a sequence; sparse: rows_per_cta_chunks
- * chunks per query tile, so a CTA's rows share one index set. The grid's x extent: */
+ * query-major), or dense_cta_rows (192) in the three-consumer dense variant of the sm_90a flash
+ * kernel. Dense: the chunks of the flattened rows of a sequence; sparse: rows_per_cta_chunks chunks
+ * of KC_PREFILL_ROWS per query tile, so a CTA's rows share one index set. The grid's x extent: */
+__host__ __device__ inline int kc_dense_rows(const ksa_gpu_args &a) { return a.dense_cta_rows > 0 ? a.dense_cta_rows : KC_PREFILL_ROWS; }
 __host__ __device__ inline int kc_prefill_chunks(const ksa_gpu_args *a)
 {
-    return a->sparse ? a->n_tiles * a->rows_per_cta_chunks : (a->max_lq * a->group + KC_PREFILL_ROWS - 1) / KC_PREFILL_ROWS;
+    const int rows = kc_dense_rows(*a);
+    return a->sparse ? a->n_tiles * a->rows_per_cta_chunks : (a->max_lq * a->group + rows - 1) / rows;
 }
 /* the rows [row_begin, row_end) of chunk `chunk` of a sequence with lq queries and, when sparse, their
  * query tile (-1 when dense); empty when the sequence is shorter than the grid */
@@ -175,9 +178,10 @@ __device__ __forceinline__ void kc_chunk_rows(const ksa_gpu_args &a, int lq, int
 {
     const int G = a.group;
     if (!a.sparse) {
+        const int rows = kc_dense_rows(a);
         tile = -1;
-        row_begin = chunk * KC_PREFILL_ROWS;
-        row_end = min(row_begin + KC_PREFILL_ROWS, lq * G);
+        row_begin = chunk * rows;
+        row_end = min(row_begin + rows, lq * G);
     } else {
         const int cpt = a.rows_per_cta_chunks;
         tile = chunk / cpt;

@@ -6,7 +6,8 @@
  * aligned.
  *
  * One CTA = 3 warpgroups (384 threads) owning up to 128 MMA rows (a row is a (query, head of the
- * GQA group) pair, as in flash_prefill.cu):
+ * GQA group) pair, as in flash_prefill.cu; dense calls at head_dim 64 with block_q=192: 4 warpgroups,
+ * 512 threads, 192 rows, see k90_cfg):
  *  - warpgroup 0, the producer, fills 128-byte-swizzled shared memory: Q with cp.async; K / V
  *    tiles of BN keys with the tensor memory accelerator (TMA: one thread issues a box copy that
  *    completes on an mbarrier) when the keys are a contiguous run of a uniform-length batch, else
@@ -14,7 +15,7 @@
  *    arrives on the tile's mbarrier by itself (cp.async.mbarrier.arrive.noinc), so the producer
  *    never waits for data, only for free buffers. K and V have separate rings, so a K tile is freed
  *    as soon as its scores exist and a V tile after its P V product.
- *  - warpgroups 1 and 2, the consumers, own 64 rows each: S = Q K^T with wgmma (both operands in
+ *  - warpgroups 1 and 2 (and 3), the consumers, own 64 rows each: S = Q K^T with wgmma (both operands in
  *    shared memory), online softmax in registers, O += P V with wgmma (P from registers). The next
  *    tile's Q K^T is issued before the previous tile's P V (FlashAttention-3's intra-warpgroup
  *    order); ptxas still waits for both before the softmax unless k90_pin_before_wait keeps the
@@ -57,15 +58,24 @@ constexpr int K90_UNIT_CREG = 104;
 static_assert(128 * K90_UNIT_PREG + 128 * K90_UNIT_CW * K90_UNIT_CREG <= (65536 / K90_UNIT_THREADS) / 8 * 8 * K90_UNIT_THREADS,
               "the unit kernels' setmaxnreg budgets exceed the registers the CTA launches with");
 
-template <int D> struct k90_cfg {
-    static constexpr int BM = KC_PREFILL_ROWS;      /* MMA rows per CTA: 2 consumer warpgroups x 64 */
+/* the flash kernel's shape: CW consumer warpgroups of 64 rows each. CW 2 everywhere by default; CW 3
+ * (192 rows per CTA, FlashAttention-3's shape at head_dim 64: each K / V tile feeds 1.5x the rows)
+ * is the dense `block_q=192` variant at head_dim 64, whose 512 threads launch with 128 registers
+ * each: setmaxnreg gives the producer 32 and the consumers 160 (128 x 32 + 384 x 160 = 65536; with
+ * 152, ptxas serialised the consumers' wgmma for want of registers) */
+template <int D, int CW = 2> struct k90_cfg {
+    static_assert(CW == 2 || (CW == 3 && D == 64), "three consumer warpgroups only at head_dim 64");
+    static constexpr int BM = 64 * CW;              /* MMA rows per CTA: CW consumer warpgroups x 64 */
     static constexpr int BN = D <= 128 ? 128 : 64;  /* keys per K / V tile */
     static constexpr int KS = D == 64 ? 4 : D == 128 ? 3 : 2; /* K ring buffers */
     static constexpr int VS = D == 64 ? 4 : 2;                /* V ring buffers */
     static constexpr int Q_BYTES = BM * D * 2;
     static constexpr int KV_BYTES = BN * D * 2;     /* one K or V tile */
     static constexpr int SMEM = 1024 + Q_BYTES + (KS + VS) * KV_BYTES; /* 1024: room to align the base */
-    static constexpr int THREADS = 384;
+    static constexpr int THREADS = 128 * (CW + 1);
+    static constexpr int PREG = CW == 2 ? 56 : 32;  /* setmaxnreg: producer, consumers */
+    static constexpr int CREG = CW == 2 ? 224 : 160;
+    static_assert(128 * PREG + 128 * CW * CREG <= 65536, "the setmaxnreg budgets exceed the register file");
 };
 
 /* the pass kinds, for the helpers all three kernels share: FLASH is k90_prefill's, LSE k90_lse's and
@@ -260,10 +270,10 @@ static __device__ __forceinline__ void k90_store_lse(const ksa_gpu_args &a, cons
 
 /* producer: the CTA's BM Q rows (zero past its last row) into 128-byte-swizzled shared memory with
  * 16-byte cp.async, producer thread pt of 128; the caller arrives on Q's barrier */
-template <int D>
+template <int D, int BM = KC_PREFILL_ROWS>
 static __device__ __forceinline__ void k90_load_q(const ksa_gpu_args &a, const k90_work &w, char *sQ, int pt)
 {
-    constexpr int BM = KC_PREFILL_ROWS, CH = D / 8;
+    constexpr int CH = D / 8;
     const int G = a.group;
     const uint16_t *q = (const uint16_t *)a.q;
     for (int c = pt; c < BM * CH; c += 128) {
@@ -334,19 +344,19 @@ static __device__ __forceinline__ void k90_mask_max(const ksa_gpu_args &a, const
 
 /* the flash pass (dense or sparse); tma: K / V tiles by TMA through tmK / tmV (dense keys of a
  * uniform contiguous batch) */
-template <int D, typename T>
-__global__ void __launch_bounds__(384, 1)
+template <int D, typename T, int CW>
+__global__ void __launch_bounds__(k90_cfg<D, CW>::THREADS, 1)
     k90_prefill(const __grid_constant__ ksa_gpu_args a, const __grid_constant__ CUtensorMap tmK, const __grid_constant__ CUtensorMap tmV,
                 int tma)
 {
 #if defined(KC_SM90_BODY)
-    using C = k90_cfg<D>;
+    using C = k90_cfg<D, CW>;
     constexpr int MODE = K90_FLASH;
     constexpr int BM = C::BM, BN = C::BN, KS = C::KS, VS = C::VS;
     extern __shared__ __align__(16) unsigned char k90_smem_raw[];
     __shared__ __align__(8) uint64_t barQ, barFullK[KS], barEmptyK[KS], barFullV[VS], barEmptyV[VS];
     __shared__ const char *rowK[3][BN], *rowV[3][BN]; /* cp.async path: row addresses of 3 key tiles */
-    __shared__ __align__(8) float2 pinSlot[256]; /* k90_pin_before_wait's stores, one per consumer thread */
+    __shared__ __align__(8) float2 pinSlot[128 * CW]; /* k90_pin_before_wait's stores, one per consumer thread */
 
     k90_work w;
     if (!k90_setup<BN, MODE>(a, w, 0)) return;
@@ -358,15 +368,15 @@ __global__ void __launch_bounds__(384, 1)
 
     if (threadIdx.x == 0) {
         /* full barriers: one expect_tx arrival (TMA) or the 128 producer threads' cp.async arrivals;
-         * empty barriers: lane 0 of each of the 8 consumer warps */
+         * empty barriers: lane 0 of each of the 4 x CW consumer warps */
         kc_bar_init(&barQ, 128);
         for (int s = 0; s < KS; s++) {
             kc_bar_init(&barFullK[s], tma ? 1 : 128);
-            kc_bar_init(&barEmptyK[s], 8);
+            kc_bar_init(&barEmptyK[s], 4 * CW);
         }
         for (int s = 0; s < VS; s++) {
             kc_bar_init(&barFullV[s], tma ? 1 : 128);
-            kc_bar_init(&barEmptyV[s], 8);
+            kc_bar_init(&barEmptyV[s], 4 * CW);
         }
         kc_fence_bar_init();
     }
@@ -375,9 +385,9 @@ __global__ void __launch_bounds__(384, 1)
     const int wg = threadIdx.x / 128;
     if (wg == 0) {
         /* ---------------------------------------------------------- producer */
-        asm volatile("setmaxnreg.dec.sync.aligned.u32 56;\n");
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(C::PREG));
         const int pt = threadIdx.x;
-        k90_load_q<D>(a, w, sQ, pt);
+        k90_load_q<D, BM>(a, w, sQ, pt);
         kc_bar_arrive_cpasync(&barQ);
         /* load K tile n / V tile n once its buffer is free */
         auto load_k = [&](int n) {
@@ -418,7 +428,7 @@ __global__ void __launch_bounds__(384, 1)
     }
 
     /* -------------------------------------------------------------- consumers */
-    asm volatile("setmaxnreg.inc.sync.aligned.u32 224;\n");
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(C::CREG));
     const int cw = wg - 1;                      /* consumer warpgroup: FLASH rows cw*64 .. cw*64+63 */
     const int warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32;
     constexpr int NS = BN / 2;                  /* S accumulator floats per thread */
@@ -516,8 +526,9 @@ __global__ void __launch_bounds__(384, 1)
     {
         /* ping-pong (a.pingpong): the two consumer warpgroups take turns issuing their products
          * (named barriers 3 and 4), so one's softmax runs while the other's GEMMs use the tensor cores;
-         * warpgroup 0 goes first, and each passes the turn after every issue point but warpgroup 1's last */
-        const bool pp = a.pingpong;
+         * warpgroup 0 goes first, and each passes the turn after every issue point but warpgroup 1's last.
+         * Two consumer warpgroups only: three run free */
+        const bool pp = CW == 2 && a.pingpong;
         auto turn_wait = [&]() {
             if (pp) asm volatile("bar.sync %0, 256;\n" ::"r"(3 + cw) : "memory");
         };
@@ -1061,15 +1072,15 @@ static cudaError_t k90_prepare(F *kernel, unsigned *done, const ksa_gpu_args *a,
     return cudaSuccess;
 }
 
-template <int D, typename T> static int k90_launch_flash(const ksa_gpu_args *a, cudaStream_t st)
+template <int D, typename T, int CW> static int k90_launch_flash(const ksa_gpu_args *a, cudaStream_t st)
 {
-    using C = k90_cfg<D>;
+    using C = k90_cfg<D, CW>;
     static unsigned done; /* devices this kernel was configured on */
     k90_launch_prep p;
-    cudaError_t e = k90_prepare(k90_prefill<D, T>, &done, a, D, C::BN, p);
+    cudaError_t e = k90_prepare(k90_prefill<D, T, CW>, &done, a, D, C::BN, p);
     if (e != cudaSuccess) return (int)e;
     const dim3 grid((unsigned)kc_prefill_chunks(a), (unsigned)a->hkv, (unsigned)a->batch);
-    k90_prefill<D, T><<<grid, C::THREADS, C::SMEM, st>>>(p.ka, p.mk, p.mv, p.tma);
+    k90_prefill<D, T, CW><<<grid, C::THREADS, C::SMEM, st>>>(p.ka, p.mk, p.mv, p.tma);
     return (int)cudaGetLastError();
 }
 template <int D, typename T> static int k90_launch_lse(const ksa_gpu_args *a, cudaStream_t st)
@@ -1086,7 +1097,11 @@ template <int D, typename T> static int k90_launch_lse(const ksa_gpu_args *a, cu
 template <int D, typename T> static int k90_launch_d(const ksa_gpu_args *a, cudaStream_t st)
 {
     if (a->lse_only) return k90_launch_lse<D, T>(a, st);
-    return k90_launch_flash<D, T>(a, st);
+    /* the dense block_q=192 variant (the host plans it only for dense calls at head_dim 64) */
+    if constexpr (D == 64)
+        if (a->dense_cta_rows == k90_cfg<64, 3>::BM && !a->sparse) return k90_launch_flash<D, T, 3>(a, st);
+    if (a->dense_cta_rows != 0 && a->dense_cta_rows != KC_PREFILL_ROWS) return (int)cudaErrorInvalidValue;
+    return k90_launch_flash<D, T, 2>(a, st);
 }
 
 template <int D, typename T>
@@ -1105,7 +1120,8 @@ static int k90_launch_pooled(const ksa_gpu_args *a, float *pooled, int tile0, in
 /* the largest shared-memory need of the three sm_90a prefill kernels at head_dim D */
 template <int D> static constexpr int k90_smem_max(void)
 {
-    const int flash = k90_cfg<D>::SMEM, lse = k90_lse_cfg<D>::SMEM, pool = k90_pool_cfg<D>::SMEM;
+    const int flash2 = k90_cfg<D>::SMEM, flash3 = D == 64 ? k90_cfg<64, 3>::SMEM : 0;
+    const int flash = flash2 > flash3 ? flash2 : flash3, lse = k90_lse_cfg<D>::SMEM, pool = k90_pool_cfg<D>::SMEM;
     const int m = flash > lse ? flash : lse;
     return m > pool ? m : pool;
 }

@@ -80,6 +80,8 @@ typedef struct ksa_gpu_args {
     int32_t pdl;          /* decode on compute capability 9.0: the split pass and the combine are launched with
                            * programmatic dependent launch (kg_launch) */
     int32_t kv_pages;     /* paged K/V: pages in the pool (the extent of the decode's TMA maps over it) */
+    int32_t dense_cta_rows; /* CUDA dense prefill: MMA rows per CTA (0: KC_PREFILL_ROWS, 128; 192: the sm_90a
+                             * flash kernel with three consumer warpgroups, head_dim 64) */
     ksa_gpu_lengths len;  /* the length tensors (all absent with uniform_lengths) */
 } ksa_gpu_args;
 

@@ -838,6 +838,88 @@ static void test_lengths_clamped_on_device(void **state)
     ktest_lengths_clamped_on_device(g_dev, 128, 700);
 }
 
+/* block_q=192: dense prefill at head_dim 64 on the sm_90a flash kernel with three consumer
+ * warpgroups (192 rows per CTA, chunks of the flattened (query, head) rows that cross query and
+ * causal boundaries differently from the 128-row chunks), f16 and bf16 against the reference with
+ * outputs poisoned first: GQA 4 with lse, GQA 1 and 8, a batch of varying lengths with a ragged q,
+ * paged K/V (cp.async producer), chunked prefill (Lq < Lk), strided views, and row counts that are
+ * not a multiple of 192. Elsewhere the value is refused with a status and a sentence. */
+static void test_prefill_block_q192(void **state)
+{
+    (void)state;
+    require_device();
+    if (!device_is_sm90()) ktest_skip("block_q=192 runs on the sm_90a wgmma kernel only (compute capability 9.0)");
+    int failures = 0;
+    const ksa_dtype dts[2] = {KSA_DTYPE_BF16, KSA_DTYPE_F16};
+    for (int di = 0; di < (ktest_quick() ? 1 : 2); di++) {
+        ktest_config base = ktest_config_default();
+        base.dtype = dts[di];
+        base.hq = 8;
+        base.hkv = 2;
+        base.head_dim = 64;
+        base.batch = 1;
+        base.seed = 1900 + 10 * (uint64_t)di;
+        ktest_config c = base;
+        c.lq = c.lk = 700; /* 2800 rows: 14 full chunks and one of 112 */
+        c.with_lse = 1;
+        failures += run_with_config(&c, "block_q=192");
+        c = base; /* GQA 1: a chunk is 192 queries of one head */
+        c.hq = c.hkv = 2;
+        c.lq = c.lk = 450;
+        c.seed++;
+        failures += run_with_config(&c, "block_q=192");
+        c = base; /* GQA 8, three sequences of varying lengths, ragged q */
+        c.hq = 16;
+        c.batch = 3;
+        c.lq = c.lk = 330;
+        c.vary_lengths = 1;
+        c.ragged_q = 1;
+        c.with_lse = 1;
+        c.seed += 2;
+        failures += run_with_config(&c, "block_q=192");
+        c = base; /* chunked prefill over a paged pool: cp.async producer */
+        c.lq = 300;
+        c.lk = 1500;
+        c.kv = KTEST_KV_PAGED;
+        c.page_size = 16;
+        c.seed += 3;
+        failures += run_with_config(&c, "block_q=192,pingpong=0");
+        c = base; /* padded strides, two sequences */
+        c.batch = 2;
+        c.lq = c.lk = 260;
+        c.strided = 1;
+        c.seed += 4;
+        failures += run_with_config(&c, "block_q=192");
+    }
+    assert_int_equal(failures, 0);
+    /* refused where the variant does not exist: head_dim 128 and anchor prefill, where 192 is not among
+     * the values offered (INVALID_ARGUMENT), and with the mma.sync kernel (UNSUPPORTED) */
+    const char *why[3] = {"head_dim 128", "anchor", "kernel=80"};
+    for (int i = 0; i < 3; i++) {
+        ktest_config c = ktest_config_default();
+        c.dtype = KSA_DTYPE_BF16;
+        c.head_dim = i == 0 ? 128 : 64;
+        c.mode = i == 1 ? KSA_MODE_ANCHOR : KSA_MODE_DENSE;
+        c.lq = c.lk = 200;
+        c.seed = 1950 + (uint64_t)i;
+        ktest_problem pr;
+        assert_int_equal(ktest_problem_create(g_dev, &c, &pr), KSA_STATUS_SUCCESS);
+        assert_int_equal(ksa_set_config_override(i == 2 ? "block_q=192,kernel=80" : "block_q=192"), KSA_STATUS_SUCCESS);
+        size_t bytes = 0;
+        const ksa_status st = ksa_attention_workspace_size(g_dev, &pr.params, &pr.tensors, &bytes);
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", ksa_last_error());
+        const ksa_status st_call = ksa_attention(g_dev, NULL, &pr.params, &pr.tensors, &pr.workspace);
+        assert_int_equal(ksa_set_config_override(NULL), KSA_STATUS_SUCCESS);
+        ktest_problem_destroy(&pr);
+        const ksa_status want = i == 2 ? KSA_STATUS_UNSUPPORTED : KSA_STATUS_INVALID_ARGUMENT;
+        if (st != want || st_call != want || !strstr(msg, "block_q=192")) {
+            printf("block_q=192 with %s: status %d / %d, '%s'\n", why[i], (int)st, (int)st_call, msg);
+            fail();
+        }
+    }
+}
+
 static void test_f32_unsupported(void **state)
 {
     (void)state;
@@ -864,6 +946,7 @@ int main(void)
         cmocka_unit_test(test_f32_unsupported),
         cmocka_unit_test(test_llama_class),
         cmocka_unit_test(test_prefill_score_jumps),
+        cmocka_unit_test(test_prefill_block_q192),
         cmocka_unit_test(test_decode_chunks),
         cmocka_unit_test(test_decode_cluster),
         cmocka_unit_test(test_plan_follows_configuration),
