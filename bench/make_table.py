@@ -100,8 +100,10 @@ def targets(ix, read_gbs=None):
             if D != 128 and not r:
                 continue
             il = r and r.get("interleaved")
+            # met only when both timings of the run meet the goal (separate medians, and in alternation)
             add("P1", f"dense causal prefill L16K D{D} {dt} vs SDPA cuDNN", fmt(r and r.get("ratio"), "x"), f">= {goal:g}x",
-                None if not r else r["ratio"] >= goal, r and f"{r['median_ms']:.2f} vs {r['peer_ms']:.2f} ms" +
+                None if not r else r["ratio"] >= goal and (not il or il["ratio"] >= goal),
+                r and f"{r['median_ms']:.2f} vs {r['peer_ms']:.2f} ms" +
                 (f"; timed in alternation {il['ratio']:.2f}x ({il['ksa_ms']:.2f} vs {il['peer_ms']:.2f} ms)" if il else ""))
     for dt in ("f16", "bf16"):
         r = peer("reuse", "prefill", dt, B=1, Lq=32768, Lk=32768, **std)
@@ -221,15 +223,23 @@ def targets(ix, read_gbs=None):
     r = max(p7, key=lambda x: x["ratio"]) if p7 else None
     cfg = r and (r.get("config") or {}).get("override")
     add("P7", "CPU dense bf16 prefill L4096 vs torch CPU SDPA" + (f" ({r.get('isa', '')}{', ' + cfg if cfg else ''})" if r else ""),
-        fmt(r and r.get("ratio"), "x"), ">= 3.5x", None if not r else r["ratio"] >= 3.5,
-        r and f"{r['median_ms']:.1f} vs {r['peer_ms']:.1f} ms")
+        fmt(r and r.get("ratio"), "x"), ">= 3.5x",
+        None if not r else r["ratio"] >= 3.5 and (not r.get("interleaved") or r["interleaved"]["ratio"] >= 3.5),
+        r and f"{r['median_ms']:.1f} vs {r['peer_ms']:.1f} ms" +
+        (f"; timed in alternation {r['interleaved']['ratio']:.2f}x ({r['interleaved']['ksa_ms']:.1f} vs "
+         f"{r['interleaved']['peer_ms']:.1f} ms)" if r.get("interleaved") else ""))
     # P7's second half: that run's rate over the AMX bf16 peak measured in the same run (ksa-cpu-bench
-    # --probe): the highest of its tile-loop peak, its tiled GEMM from L2 and oneDNN's matmul where carried
+    # --probe): the highest of its tile-loop peak, that loop's one-thread rate times the threads (the
+    # cores have a tile unit each; on a busy VM the 16-thread loop can read far below it), its tiled
+    # GEMM from L2 and oneDNN's matmul where carried
     probe = next((x for x in reversed(ix.all) if x.get("op") == "amx_probe" and x.get("tile_peak_tflops")), None)
     dnnl = next((x for x in reversed(ix.all) if x.get("op") == "onednn_matmul" and x.get("tflops")), None)
     peaks = []
     if probe:
         peaks.append((probe["tile_peak_tflops"], f"tile-loop peak, {probe.get('threads')} threads"))
+        if probe.get("tile_peak_one_thread_tflops") and probe.get("threads"):
+            peaks.append((probe["tile_peak_one_thread_tflops"] * probe["threads"],
+                          f"tile-loop peak of one thread x {probe['threads']}"))
         if probe.get("gemm_l2_tflops"):
             peaks.append((probe["gemm_l2_tflops"], "tiled GEMM from L2"))
     if dnnl:
