@@ -21,7 +21,7 @@
 #define KC_PLAN_DCHUNK 2  /* ksa_gpu_plan.vendor[KC_PLAN_DCHUNK]: tensor-core decode, keys per warp chunk of gathered lists */
 #define KC_PLAN_DGATHER 3 /* ksa_gpu_plan.vendor[KC_PLAN_DGATHER]: tensor-core decode copies dense keys with cp.async, not TMA */
 #define KC_PLAN_ROWS 4    /* ksa_gpu_plan.vendor[KC_PLAN_ROWS]: sm_90a dense prefill, MMA rows per CTA (0: 128) */
-#define KC_ROWS_CW3 192   /* block_q of the sm_90a flash kernel's three-consumer variant (head_dim 64, dense) */
+#define KC_ROWS_CW3 192   /* block_q of the sm_90a flash kernel's three-consumer variant (head_dim 64 / 128, dense) */
 
 /* mma.sync prefill, shared split decode (the portable path, and decode_kernel=1) */
 static const ksa_gpu_kernels kc_kernels = {
@@ -83,8 +83,8 @@ static const int32_t kc_v_dchunk[] = {0, 16, 32};
 static const int32_t kc_v_dcluster[] = {0, 1, 2};
 
 /* prefill `kernel`: 0 = the best the device has, 80 = mma.sync (flash_prefill.cu), 90 = wgmma
- * (sm90_prefill.cu, compute capability 9.0). `block_q` 192: dense prefill at head_dim 64 on the wgmma
- * kernel with three consumer warpgroups (offered where that kernel can run; refused elsewhere). decode `decode_kernel`: 0 = the best, 1 = the shared
+ * (sm90_prefill.cu, compute capability 9.0). `block_q` 192: dense prefill at head_dim 64 or 128 on the
+ * wgmma kernel with three consumer warpgroups (offered where that kernel can run; refused elsewhere). decode `decode_kernel`: 0 = the best, 1 = the shared
  * portable split decode, 2 = the tensor-core split decode (G <= 16; dense keys by TMA where the
  * device and layout allow), 3 = the tensor-core split decode copying every key with cp.async; `decode_stages`: 1-2 for the
  * portable kernel, 2-3 for the tensor-core one (other values are moved into that range);
@@ -95,22 +95,24 @@ enum { KC_T_BLOCK_Q, KC_T_BLOCK_K, KC_T_WARPS, KC_T_STAGES, KC_T_KERNEL, KC_T_PI
 enum { KC_T_SPLITS, KC_T_DSTAGES, KC_T_DKERNEL, KC_T_DCHUNK, KC_T_DCLUSTER, KC_T_DECODE_COUNT };
 
 static int kc_sm90_usable(const ksa_gpu_device *d, const ksa_problem *p);
-/* block_q 192 (the three-consumer wgmma flash kernel): dense prefill at head_dim 64 where the wgmma
- * kernel runs */
+/* block_q 192 (the three-consumer wgmma flash kernel): dense prefill at head_dim 64 or 128 where the
+ * wgmma kernel runs */
 static int kc_rows192_possible(const ksa_gpu_device *d, const ksa_problem *p)
 {
-    return p->phase == KSA_PHASE_PREFILL && p->mode == KSA_MODE_DENSE && p->head_dim == 64 && kc_sm90_usable(d, p) &&
-           ksa_gpu_config(p, KC_T_KERNEL, 0) != 80;
+    return p->phase == KSA_PHASE_PREFILL && p->mode == KSA_MODE_DENSE && (p->head_dim == 64 || p->head_dim == 128) &&
+           kc_sm90_usable(d, p) && ksa_gpu_config(p, KC_T_KERNEL, 0) != 80;
 }
 
-/* the built-in block_q where 192 is possible: 192 when the call's 128-row grid holds at least 12
- * waves of CTAs (rows of all sequences and KV heads / 128 >= 12 x SMs), else 128. Measured on the
+/* the built-in block_q where 192 is possible: at head_dim 128 always 128 (the 192-row variant there
+ * takes 96-key tiles: a tunable only); at head_dim 64 192 when the call's 128-row grid holds at least
+ * 12 waves of CTAs (rows of all sequences and KV heads / 128 >= 12 x SMs), else 128. Measured on the
  * H200 (bench/NOTES.md, thirty-second session, bf16, five alternating rounds, 192 against 128): big
  * grids gain (B1 Hq32/Hkv8 L8K / 16K / 32K -5 / -7 / -9%, G1 L16K -2%, G8 L16K -8%, B4 L4K -4%);
  * small ones lose to the coarser wave tail (B1 L1K / 2K / 4K +9 / +2 / +2%, G1 L4K +6%, and chunked
  * Lq 4K Lk 32K +6%: 1024 equal CTAs are 7.8 waves of 128 rows but 5.2 of 192) */
-static int kc_default_rows64(const ksa_gpu_device *d, const ksa_problem *p)
+static int kc_default_rows(const ksa_gpu_device *d, const ksa_problem *p)
 {
+    if (p->head_dim != 64) return KC_PREFILL_ROWS;
     const int64_t rows = (int64_t)p->num_kv_heads * p->group_size * p->total_q;
     return rows >= (int64_t)12 * KC_PREFILL_ROWS * d->prop.multiProcessorCount ? KC_ROWS_CW3 : KC_PREFILL_ROWS;
 }
@@ -127,7 +129,7 @@ static ksa_status cuda_tunables(const ksa_gpu_device *d, const ksa_problem *p, k
         return KSA_STATUS_SUCCESS;
     }
     if (kc_rows192_possible(d, p))
-        out->params[KC_T_BLOCK_Q] = (ksa_tunable_param){"block_q", 2, kc_v_block_q, kc_default_rows64(d, p)};
+        out->params[KC_T_BLOCK_Q] = (ksa_tunable_param){"block_q", 2, kc_v_block_q, kc_default_rows(d, p)};
     else
         out->params[KC_T_BLOCK_Q] = (ksa_tunable_param){"block_q", 1, kc_v_block_q, KC_PREFILL_ROWS};
     out->params[KC_T_BLOCK_K] = (ksa_tunable_param){"block_k", 1, kc_v_block_k, 64};
@@ -237,8 +239,8 @@ static ksa_status cuda_check(const ksa_host_api *host, const ksa_gpu_device *d, 
         if (bq != KC_PREFILL_ROWS && !(bq == KC_ROWS_CW3 && kc_rows192_possible(d, p)))
             return host->set_error(KSA_STATUS_UNSUPPORTED,
                                    "cuda: block_q=%d is not available for this call: 128 everywhere, 192 only for dense "
-                                   "prefill at head_dim 64 on the wgmma kernel (compute capability 9.0, 16-byte aligned "
-                                   "q/k/v; %s is sm_%d%d)",
+                                   "prefill at head_dim 64 or 128 on the wgmma kernel (compute capability 9.0, 16-byte "
+                                   "aligned q/k/v; %s is sm_%d%d)",
                                    bq, d->prop.name, d->prop.major, d->prop.minor);
     }
     if (p->phase == KSA_PHASE_PREFILL && ksa_gpu_config(p, KC_T_KERNEL, 0) == 90 && !kc_sm90_usable(d, p))
@@ -444,7 +446,7 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
     if (k == 90 || (k == 0 && kc_sm90_usable(d, p))) {
         pl->kernels = &kc_kernels_sm90;
         pl->vendor[KC_PLAN_PP] = ksa_gpu_config(p, KC_T_PINGPONG, KC_DEFAULT_PP);
-        if (kc_rows192_possible(d, p) && ksa_gpu_config(p, KC_T_BLOCK_Q, kc_default_rows64(d, p)) == KC_ROWS_CW3) {
+        if (kc_rows192_possible(d, p) && ksa_gpu_config(p, KC_T_BLOCK_Q, kc_default_rows(d, p)) == KC_ROWS_CW3) {
             pl->vendor[KC_PLAN_ROWS] = KC_ROWS_CW3;
             pl->vendor[KC_PLAN_PP] = 0; /* three consumer warpgroups run free */
         }

@@ -6,8 +6,8 @@
  * aligned.
  *
  * One CTA = 3 warpgroups (384 threads) owning up to 128 MMA rows (a row is a (query, head of the
- * GQA group) pair, as in flash_prefill.cu; dense calls at head_dim 64 with block_q=192: 4 warpgroups,
- * 512 threads, 192 rows, see k90_cfg):
+ * GQA group) pair, as in flash_prefill.cu; dense calls at head_dim 64 / 128 with block_q=192: 4
+ * warpgroups, 512 threads, 192 rows, see k90_cfg):
  *  - warpgroup 0, the producer, fills 128-byte-swizzled shared memory: Q with cp.async; K / V
  *    tiles of BN keys with the tensor memory accelerator (TMA: one thread issues a box copy that
  *    completes on an mbarrier) when the keys are a contiguous run of a uniform-length batch, else
@@ -60,13 +60,16 @@ static_assert(128 * K90_UNIT_PREG + 128 * K90_UNIT_CW * K90_UNIT_CREG <= (65536 
 
 /* the flash kernel's shape: CW consumer warpgroups of 64 rows each. CW 2 everywhere by default; CW 3
  * (192 rows per CTA, FlashAttention-3's shape at head_dim 64: each K / V tile feeds 1.5x the rows)
- * is the dense `block_q=192` variant at head_dim 64, whose 512 threads launch with 128 registers
+ * is the dense `block_q=192` variant at head_dim 64 and 128 (built in at 64 on big grids, a tunable
+ * at 128, where it measured slower), whose 512 threads launch with 128 registers
  * each: setmaxnreg gives the producer 32 and the consumers 160 (128 x 32 + 384 x 160 = 65536; with
  * 152, ptxas serialised the consumers' wgmma for want of registers) */
 template <int D, int CW = 2> struct k90_cfg {
-    static_assert(CW == 2 || (CW == 3 && D == 64), "three consumer warpgroups only at head_dim 64");
+    static_assert(CW == 2 || (CW == 3 && D <= 128), "three consumer warpgroups only at head_dim 64 and 128");
     static constexpr int BM = 64 * CW;              /* MMA rows per CTA: CW consumer warpgroups x 64 */
-    static constexpr int BN = D <= 128 ? 128 : 64;  /* keys per K / V tile */
+    /* keys per K / V tile: 64 for three warpgroups at head_dim 128, whose 64 O accumulators leave room
+     * in 160 registers for 32 S accumulators (with 96-key tiles ptxas serialised the wgmma) */
+    static constexpr int BN = D > 128 || (CW == 3 && D == 128) ? 64 : 128;
     static constexpr int KS = D == 64 ? 4 : D == 128 ? 3 : 2; /* K ring buffers */
     static constexpr int VS = D == 64 ? 4 : 2;                /* V ring buffers */
     static constexpr int Q_BYTES = BM * D * 2;
@@ -232,7 +235,8 @@ static __device__ __forceinline__ void k90_copy_rows(const ksa_gpu_args &a, cons
     const int ch = pt % CH, r0 = pt / CH;
     const uint32_t col = (uint32_t)(ch >> 3) * BN * 128 + (uint32_t)r0 * 128;
     const uint32_t sw0 = col + ((uint32_t)((ch & 7) ^ (r0 & 7)) << 4), sw1 = col + ((uint32_t)((ch & 7) ^ ((r0 + RPP) & 7)) << 4);
-    constexpr int NB = NR < 8 ? NR : 8; /* addresses held at once (the producer has 56 registers) */
+    constexpr int NB = NR < 8 ? NR : 8; /* addresses held at once (the producer has 56 registers, 32 with three consumer warpgroups) */
+    static_assert(NR % NB == 0, "whole batches of row addresses");
 #pragma unroll
     for (int i0 = 0; i0 < NR; i0 += NB) {
         const char *src[NB];
@@ -1097,9 +1101,9 @@ template <int D, typename T> static int k90_launch_lse(const ksa_gpu_args *a, cu
 template <int D, typename T> static int k90_launch_d(const ksa_gpu_args *a, cudaStream_t st)
 {
     if (a->lse_only) return k90_launch_lse<D, T>(a, st);
-    /* the dense block_q=192 variant (the host plans it only for dense calls at head_dim 64) */
-    if constexpr (D == 64)
-        if (a->dense_cta_rows == k90_cfg<64, 3>::BM && !a->sparse) return k90_launch_flash<D, T, 3>(a, st);
+    /* the dense block_q=192 variant (the host plans it only for dense calls at head_dim 64 and 128) */
+    if constexpr (D <= 128)
+        if (a->dense_cta_rows == k90_cfg<D, 3>::BM && !a->sparse) return k90_launch_flash<D, T, 3>(a, st);
     if (a->dense_cta_rows != 0 && a->dense_cta_rows != KC_PREFILL_ROWS) return (int)cudaErrorInvalidValue;
     return k90_launch_flash<D, T, 2>(a, st);
 }
@@ -1120,7 +1124,7 @@ static int k90_launch_pooled(const ksa_gpu_args *a, float *pooled, int tile0, in
 /* the largest shared-memory need of the three sm_90a prefill kernels at head_dim D */
 template <int D> static constexpr int k90_smem_max(void)
 {
-    const int flash2 = k90_cfg<D>::SMEM, flash3 = D == 64 ? k90_cfg<64, 3>::SMEM : 0;
+    const int flash2 = k90_cfg<D>::SMEM, flash3 = D <= 128 ? k90_cfg<D <= 128 ? D : 128, 3>::SMEM : 0;
     const int flash = flash2 > flash3 ? flash2 : flash3, lse = k90_lse_cfg<D>::SMEM, pool = k90_pool_cfg<D>::SMEM;
     const int m = flash > lse ? flash : lse;
     return m > pool ? m : pool;

@@ -838,9 +838,10 @@ static void test_lengths_clamped_on_device(void **state)
     ktest_lengths_clamped_on_device(g_dev, 128, 700);
 }
 
-/* block_q=192: dense prefill at head_dim 64 on the sm_90a flash kernel with three consumer
+/* block_q=192: dense prefill at head_dim 64 and 128 on the sm_90a flash kernel with three consumer
  * warpgroups (192 rows per CTA, chunks of the flattened (query, head) rows that cross query and
- * causal boundaries differently from the 128-row chunks), f16 and bf16 against the reference with
+ * causal boundaries differently from the 128-row chunks; 96-key tiles at head_dim 128, so partial
+ * and masked tiles fall elsewhere too), f16 and bf16 against the reference with
  * outputs poisoned first: GQA 4 with lse, GQA 1 and 8, a batch of varying lengths with a ragged q,
  * paged K/V (cp.async producer), chunked prefill (Lq < Lk), strided views, and row counts that are
  * not a multiple of 192. Elsewhere the value is refused with a status and a sentence. */
@@ -850,13 +851,12 @@ static void test_prefill_block_q192(void **state)
     require_device();
     if (!device_is_sm90()) ktest_skip("block_q=192 runs on the sm_90a wgmma kernel only (compute capability 9.0)");
     int failures = 0;
-    const ksa_dtype dts[2] = {KSA_DTYPE_BF16, KSA_DTYPE_F16};
-    for (int di = 0; di < (ktest_quick() ? 1 : 2); di++) {
+    for (int di = 0; di < (ktest_quick() ? 2 : 4); di++) { /* quick: bf16 at head_dim 64 and 128 */
         ktest_config base = ktest_config_default();
-        base.dtype = dts[di];
+        base.dtype = di < 2 ? KSA_DTYPE_BF16 : KSA_DTYPE_F16;
         base.hq = 8;
         base.hkv = 2;
-        base.head_dim = 64;
+        base.head_dim = di % 2 ? 128 : 64;
         base.batch = 1;
         base.seed = 1900 + 10 * (uint64_t)di;
         ktest_config c = base;
@@ -892,13 +892,13 @@ static void test_prefill_block_q192(void **state)
         failures += run_with_config(&c, "block_q=192");
     }
     assert_int_equal(failures, 0);
-    /* refused where the variant does not exist: head_dim 128 and anchor prefill, where 192 is not among
+    /* refused where the variant does not exist: head_dim 256 and anchor prefill, where 192 is not among
      * the values offered (INVALID_ARGUMENT), and with the mma.sync kernel (UNSUPPORTED) */
-    const char *why[3] = {"head_dim 128", "anchor", "kernel=80"};
+    const char *why[3] = {"head_dim 256", "anchor", "kernel=80"};
     for (int i = 0; i < 3; i++) {
         ktest_config c = ktest_config_default();
         c.dtype = KSA_DTYPE_BF16;
-        c.head_dim = i == 0 ? 128 : 64;
+        c.head_dim = i == 0 ? 256 : 64;
         c.mode = i == 1 ? KSA_MODE_ANCHOR : KSA_MODE_DENSE;
         c.lq = c.lk = 200;
         c.seed = 1950 + (uint64_t)i;
