@@ -104,17 +104,19 @@ static int kc_rows192_possible(const ksa_gpu_device *d, const ksa_problem *p)
 }
 
 /* the built-in block_q where 192 is possible: at head_dim 128 always 128 (the 192-row variant there
- * takes 96-key tiles: a tunable only); at head_dim 64 192 when the call's 128-row grid holds at least
- * 12 waves of CTAs (rows of all sequences and KV heads / 128 >= 12 x SMs), else 128. Measured on the
- * H200 (bench/NOTES.md, thirty-second session, bf16, five alternating rounds, 192 against 128): big
- * grids gain (B1 Hq32/Hkv8 L8K / 16K / 32K -5 / -7 / -9%, G1 L16K -2%, G8 L16K -8%, B4 L4K -4%);
- * small ones lose to the coarser wave tail (B1 L1K / 2K / 4K +9 / +2 / +2%, G1 L4K +6%, and chunked
- * Lq 4K Lk 32K +6%: 1024 equal CTAs are 7.8 waves of 128 rows but 5.2 of 192) */
+ * takes 64-key tiles and measured 7-9% slower: a tunable only); at head_dim 64 192 when the call's
+ * 128-row grid holds at least 10 waves of CTAs (rows of all sequences and KV heads / 128 >= 10 x
+ * SMs), else 128. Measured on the H200 (bench/NOTES.md, thirty-second session, bf16, 3-5 alternating
+ * rounds, 192 against 128): big grids gain (B1 Hq32/Hkv8 L6K / 8K / 12K / 16K / 32K -6 / -5 / -7 /
+ * -7 / -9%, G1 L16K -2%, G8 L16K -8%, B4 L4K -4%); grids of 8 waves or less lose to the coarser wave
+ * tail (B1 L1K / 2K / 4K +9 / +2 / +2%, G1 L4K +6%, chunked Lq 4K Lk 32K +6%: 1024 equal CTAs are
+ * 7.8 waves of 128 rows but 5.2 of 192) */
+#define KC_ROWS192_WAVES 10
 static int kc_default_rows(const ksa_gpu_device *d, const ksa_problem *p)
 {
     if (p->head_dim != 64) return KC_PREFILL_ROWS;
     const int64_t rows = (int64_t)p->num_kv_heads * p->group_size * p->total_q;
-    return rows >= (int64_t)12 * KC_PREFILL_ROWS * d->prop.multiProcessorCount ? KC_ROWS_CW3 : KC_PREFILL_ROWS;
+    return rows >= (int64_t)KC_ROWS192_WAVES * KC_PREFILL_ROWS * d->prop.multiProcessorCount ? KC_ROWS_CW3 : KC_PREFILL_ROWS;
 }
 
 static ksa_status cuda_tunables(const ksa_gpu_device *d, const ksa_problem *p, ksa_tunable_space *out)

@@ -920,6 +920,37 @@ static void test_prefill_block_q192(void **state)
     }
 }
 
+/* The built-in's choice on a grid big enough for 192 rows per CTA at head_dim 64 (B32 Hq64/Hkv16
+ * L100: 16 x 4 x 3200 = 204800 rows, 12 waves of 128-row CTAs on 132 SMs, past the built-in's 10),
+ * contiguous (TMA) and paged (cp.async), with no override, against the reference with outputs
+ * poisoned first. (The 128- and 192-row kernels do not give the same bits: a CTA of more queries
+ * runs more key tiles that are wholly masked for its first rows, and each such tile's rescale
+ * factor, exp2 of the rounding residual of m x scale, can be one ulp off 1.) */
+static void test_prefill_block_q192_default_grid(void **state)
+{
+    (void)state;
+    require_device();
+    if (!device_is_sm90()) ktest_skip("block_q=192 runs on the sm_90a wgmma kernel only (compute capability 9.0)");
+    int failures = 0;
+    for (int v = 0; v < 2; v++) {
+        ktest_config c = ktest_config_default();
+        c.dtype = v ? KSA_DTYPE_F16 : KSA_DTYPE_BF16;
+        c.hq = 64;
+        c.hkv = 16;
+        c.head_dim = 64;
+        c.batch = 32;
+        c.lq = c.lk = 100;
+        c.with_lse = 1;
+        c.seed = 1970 + (uint64_t)v;
+        if (v) {
+            c.kv = KTEST_KV_PAGED;
+            c.page_size = 16;
+        }
+        failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
+    }
+    assert_int_equal(failures, 0);
+}
+
 static void test_f32_unsupported(void **state)
 {
     (void)state;
@@ -947,6 +978,7 @@ int main(void)
         cmocka_unit_test(test_llama_class),
         cmocka_unit_test(test_prefill_score_jumps),
         cmocka_unit_test(test_prefill_block_q192),
+        cmocka_unit_test(test_prefill_block_q192_default_grid),
         cmocka_unit_test(test_decode_chunks),
         cmocka_unit_test(test_decode_cluster),
         cmocka_unit_test(test_plan_follows_configuration),
