@@ -83,9 +83,9 @@ static const int32_t kc_v_dchunk[] = {0, 16, 32};
 static const int32_t kc_v_dcluster[] = {0, 1, 2};
 
 /* prefill `kernel`: 0 = the best the device has, 80 = mma.sync (flash_prefill.cu), 90 = wgmma
- * (sm90_prefill.cu, compute capability 9.0). `block_q` 192: dense prefill at head_dim 64 or 128 on the
- * wgmma kernel with three consumer warpgroups (offered where that kernel can run; refused elsewhere). decode `decode_kernel`: 0 = the best, 1 = the shared
- * portable split decode, 2 = the tensor-core split decode (G <= 16; dense keys by TMA where the
+ * (sm90_prefill.cu, compute capability 9.0); `block_q` 192: dense prefill at head_dim 64 or 128 on
+ * the wgmma kernel with three consumer warpgroups (offered where that kernel can run; refused
+ * elsewhere). decode `decode_kernel`: 0 = the best, 1 = the shared portable split decode, 2 = the tensor-core split decode (G <= 16; dense keys by TMA where the
  * device and layout allow), 3 = the tensor-core split decode copying every key with cp.async; `decode_stages`: 1-2 for the
  * portable kernel, 2-3 for the tensor-core one (other values are moved into that range);
  * `decode_cluster` (tensor-core decode on compute capability 9.0): 0 = the built-in rule, 1 = splits
@@ -481,7 +481,7 @@ static void cuda_config(const ksa_gpu_plan *pl, const ksa_problem *p, char *out,
     }
     if (pl->kernels == &kc_kernels_sm90)
         snprintf(out, len, "kernel=90,block_q=%d,block_k=%d,pingpong=%d", pl->vendor[KC_PLAN_ROWS] ? pl->vendor[KC_PLAN_ROWS] : 128,
-                 p->head_dim <= 128 ? 128 : 64, pl->vendor[KC_PLAN_PP]);
+                 p->head_dim > 128 || (p->head_dim == 128 && pl->vendor[KC_PLAN_ROWS]) ? 64 : 128, pl->vendor[KC_PLAN_PP]);
     else
         snprintf(out, len, "kernel=80,block_q=128,block_k=64,warps=%d,stages=2", pl->vendor[KC_PLAN_WARPS]);
     if (p->mode == KSA_MODE_ANCHOR) snprintf(out + strlen(out), len - strlen(out), ",anchor_tile_group=%d", pl->tile_group);

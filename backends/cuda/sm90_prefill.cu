@@ -15,12 +15,12 @@
  *    arrives on the tile's mbarrier by itself (cp.async.mbarrier.arrive.noinc), so the producer
  *    never waits for data, only for free buffers. K and V have separate rings, so a K tile is freed
  *    as soon as its scores exist and a V tile after its P V product.
- *  - warpgroups 1 and 2 (and 3), the consumers, own 64 rows each: S = Q K^T with wgmma (both operands in
- *    shared memory), online softmax in registers, O += P V with wgmma (P from registers). The next
- *    tile's Q K^T is issued before the previous tile's P V (FlashAttention-3's intra-warpgroup
- *    order); ptxas still waits for both before the softmax unless k90_pin_before_wait keeps the
- *    softmax ahead of the second wait, which only D 256 does (measured faster there, 2-4% slower at
- *    D 64 and D 128).
+ *  - warpgroups 1 and 2 (and 3), the consumers, own 64 rows each: S = Q K^T with wgmma (both
+ *    operands in shared memory), online softmax in registers, O += P V with wgmma (P from
+ *    registers). The next tile's Q K^T is issued before the previous tile's P V (FlashAttention-3's
+ *    intra-warpgroup order); ptxas still waits for both before the softmax unless
+ *    k90_pin_before_wait keeps the softmax ahead of the second wait, which only D 256 does (measured
+ *    faster there, 2-4% slower at D 64 and D 128).
  *  - the lse-only pass (k90_lse) and the pooled-score pass (k90_pooled: the candidate keys of one
  *    query tile, exp2(s - lse2) summed over the tile's rows per key) have no P V; they are kernels
  *    of their own with four consumer warpgroups over K units (see "the unit kernels").
@@ -61,9 +61,9 @@ static_assert(128 * K90_UNIT_PREG + 128 * K90_UNIT_CW * K90_UNIT_CREG <= (65536 
 /* the flash kernel's shape: CW consumer warpgroups of 64 rows each. CW 2 everywhere by default; CW 3
  * (192 rows per CTA, FlashAttention-3's shape at head_dim 64: each K / V tile feeds 1.5x the rows)
  * is the dense `block_q=192` variant at head_dim 64 and 128 (built in at 64 on big grids, a tunable
- * at 128, where it measured slower), whose 512 threads launch with 128 registers
- * each: setmaxnreg gives the producer 32 and the consumers 160 (128 x 32 + 384 x 160 = 65536; with
- * 152, ptxas serialised the consumers' wgmma for want of registers) */
+ * at 128, where it measured slower), whose 512 threads launch with 128 registers each: setmaxnreg
+ * gives the producer 32 and the consumers 160 (128 x 32 + 384 x 160 = 65536; with 152, ptxas
+ * serialised the consumers' wgmma for want of registers) */
 template <int D, int CW = 2> struct k90_cfg {
     static_assert(CW == 2 || (CW == 3 && D <= 128), "three consumer warpgroups only at head_dim 64 and 128");
     static constexpr int BM = 64 * CW;              /* MMA rows per CTA: CW consumer warpgroups x 64 */
@@ -235,7 +235,7 @@ static __device__ __forceinline__ void k90_copy_rows(const ksa_gpu_args &a, cons
     const int ch = pt % CH, r0 = pt / CH;
     const uint32_t col = (uint32_t)(ch >> 3) * BN * 128 + (uint32_t)r0 * 128;
     const uint32_t sw0 = col + ((uint32_t)((ch & 7) ^ (r0 & 7)) << 4), sw1 = col + ((uint32_t)((ch & 7) ^ ((r0 + RPP) & 7)) << 4);
-    constexpr int NB = NR < 8 ? NR : 8; /* addresses held at once (the producer has 56 registers, 32 with three consumer warpgroups) */
+    constexpr int NB = NR < 8 ? NR : 8; /* addresses held at once (the producer has 56 or 32 registers) */
     static_assert(NR % NB == 0, "whole batches of row addresses");
 #pragma unroll
     for (int i0 = 0; i0 < NR; i0 += NB) {
@@ -1124,6 +1124,7 @@ static int k90_launch_pooled(const ksa_gpu_args *a, float *pooled, int tile0, in
 /* the largest shared-memory need of the three sm_90a prefill kernels at head_dim D */
 template <int D> static constexpr int k90_smem_max(void)
 {
+    /* the three-consumer shape exists at head_dim <= 128 only (k90_cfg<256, 3> does not compile) */
     const int flash2 = k90_cfg<D>::SMEM, flash3 = D <= 128 ? k90_cfg<D <= 128 ? D : 128, 3>::SMEM : 0;
     const int flash = flash2 > flash3 ? flash2 : flash3, lse = k90_lse_cfg<D>::SMEM, pool = k90_pool_cfg<D>::SMEM;
     const int m = flash > lse ? flash : lse;
