@@ -6,8 +6,9 @@
  * different lengths, whose length tensors live on the device: with the schedule's length bounds
  * (ksa_schedule_set_max_seqlens) nothing is read back and the step captures; without them the
  * call under capture is refused with UNSUPPORTED naming the length tensor, before it touches the
- * stream, so the caller's capture stays valid. Skips, saying why, when no CUDA device is present
- * (ctest shows it as skipped). */
+ * stream, so the caller's capture stays valid. And one dense prefill call of the 192-row sm_90a
+ * kernel (block_q=192) captured and replayed the same way. Skips, saying why, when no CUDA device is
+ * present (ctest shows it as skipped). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -278,6 +279,86 @@ static void test_graph_paged_decode(void **state)
     run_step(KSA_PHASE_DECODE, 1, 900, LAYOUT_PAGED);
 }
 
+/* dense prefill at head_dim 64 with block_q=192 (the sm_90a flash kernel with three consumer
+ * warpgroups, compute capability 9.0), one ksa_attention call with lse on a caller's stream: eager,
+ * then captured and replayed twice, bit for bit (outputs filled with 0xff before each replay) */
+static void test_graph_dense_block_q192(void **state)
+{
+    (void)state;
+    if (!g_dev) {
+        ktest_skip("no CUDA device");
+    }
+    ksa_device_info info;
+    assert_int_equal(ksa_device_get_info(g_dev, &info), KSA_STATUS_SUCCESS);
+    if (strcmp(info.isa, "sm_90") != 0) ktest_skip("block_q=192 runs on the sm_90a wgmma kernel only (%s)", info.isa);
+    enum { L = 700, D64 = 64 }; /* HQ 8 query heads, HKV 2 KV heads */
+    uint64_t rng = 4242;
+    const size_t nq = (size_t)L * HQ * D64, nk = (size_t)L * HKV * D64, nl = (size_t)HQ * L;
+    ksa_buffer q = random_buffer(nq, &rng), k = random_buffer(nk, &rng), v = random_buffer(nk, &rng), o = NULL, lse = NULL;
+    assert_int_equal(ksa_buffer_alloc(g_dev, nq * 2, &o), KSA_STATUS_SUCCESS);
+    assert_int_equal(ksa_buffer_alloc(g_dev, nl * 4, &lse), KSA_STATUS_SUCCESS);
+    const int64_t qs[4] = {1, L, HQ, D64}, ks[4] = {1, L, HKV, D64}, ls[3] = {1, HQ, L};
+    ksa_attention_tensors t;
+    memset(&t, 0, sizeof t);
+    t.q = ksa_tensor_from_buffer(q, 0, KSA_DTYPE_F16, 4, qs);
+    t.k = ksa_tensor_from_buffer(k, 0, KSA_DTYPE_F16, 4, ks);
+    t.v = ksa_tensor_from_buffer(v, 0, KSA_DTYPE_F16, 4, ks);
+    t.o = ksa_tensor_from_buffer(o, 0, KSA_DTYPE_F16, 4, qs);
+    t.lse = ksa_tensor_from_buffer(lse, 0, KSA_DTYPE_F32, 3, ls);
+    const ksa_attention_params prm = ksa_attention_params_default(KSA_MODE_DENSE, KSA_PHASE_PREFILL);
+    assert_int_equal(ksa_set_config_override("block_q=192"), KSA_STATUS_SUCCESS);
+    size_t wsb = 0;
+    assert_int_equal(ksa_attention_workspace_size(g_dev, &prm, &t, &wsb), KSA_STATUS_SUCCESS);
+    ksa_buffer wsbuf = NULL;
+    assert_int_equal(ksa_buffer_alloc(g_dev, wsb ? wsb : 1, &wsbuf), KSA_STATUS_SUCCESS);
+    ksa_workspace ws;
+    memset(&ws, 0, sizeof ws);
+    ws.buffer = wsbuf;
+    ws.size = wsb;
+    cudaStream_t cs;
+    assert_int_equal(cudaStreamCreateWithFlags(&cs, cudaStreamNonBlocking), cudaSuccess);
+    ksa_stream st = NULL;
+    assert_int_equal(ksa_stream_wrap(g_dev, cs, &st), KSA_STATUS_SUCCESS);
+    assert_int_equal(ksa_attention(g_dev, st, &prm, &t, &ws), KSA_STATUS_SUCCESS);
+    assert_int_equal(ksa_stream_synchronize(g_dev, st), KSA_STATUS_SUCCESS);
+    unsigned char *ref = malloc(nq * 2 + nl * 4), *got = malloc(nq * 2 + nl * 4);
+    assert_non_null(ref);
+    assert_non_null(got);
+    assert_int_equal(ksa_buffer_read(ref, o, 0, nq * 2, st), KSA_STATUS_SUCCESS);
+    assert_int_equal(ksa_buffer_read(ref + nq * 2, lse, 0, nl * 4, st), KSA_STATUS_SUCCESS);
+    assert_int_equal(cudaStreamBeginCapture(cs, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+    const ksa_status cap = ksa_attention(g_dev, st, &prm, &t, &ws);
+    cudaGraph_t graph;
+    assert_int_equal(cudaStreamEndCapture(cs, &graph), cudaSuccess);
+    assert_int_equal(ksa_set_config_override(NULL), KSA_STATUS_SUCCESS);
+    if (cap) printf("block_q=192 under capture: %s: %s\n", ksa_status_string(cap), ksa_last_error());
+    assert_int_equal(cap, KSA_STATUS_SUCCESS);
+    cudaGraphExec_t exec;
+    assert_int_equal(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+    for (int rep = 0; rep < 2; rep++) {
+        assert_int_equal(ksa_buffer_fill(o, 0, nq * 2, 0xff, st), KSA_STATUS_SUCCESS);
+        assert_int_equal(ksa_buffer_fill(lse, 0, nl * 4, 0xff, st), KSA_STATUS_SUCCESS);
+        assert_int_equal(cudaGraphLaunch(exec, cs), cudaSuccess);
+        assert_int_equal(cudaStreamSynchronize(cs), cudaSuccess);
+        assert_int_equal(ksa_buffer_read(got, o, 0, nq * 2, st), KSA_STATUS_SUCCESS);
+        assert_int_equal(ksa_buffer_read(got + nq * 2, lse, 0, nl * 4, st), KSA_STATUS_SUCCESS);
+        assert_memory_equal(ref, got, nq * 2 + nl * 4);
+    }
+    printf("dense prefill D64 block_q=192: 2 replays identical to the eager run\n");
+    cudaGraphExecDestroy(exec);
+    cudaGraphDestroy(graph);
+    free(ref);
+    free(got);
+    ksa_stream_destroy(st);
+    assert_int_equal(cudaStreamDestroy(cs), cudaSuccess);
+    ksa_buffer_free(wsbuf);
+    ksa_buffer_free(q);
+    ksa_buffer_free(k);
+    ksa_buffer_free(v);
+    ksa_buffer_free(o);
+    ksa_buffer_free(lse);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -289,6 +370,7 @@ static int setup(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_graph_prefill), cmocka_unit_test(test_graph_decode),
-                                       cmocka_unit_test(test_graph_ragged_prefill), cmocka_unit_test(test_graph_paged_decode)};
+                                       cmocka_unit_test(test_graph_ragged_prefill), cmocka_unit_test(test_graph_paged_decode),
+                                       cmocka_unit_test(test_graph_dense_block_q192)};
     return ktest_run_group(tests, setup, NULL);
 }
