@@ -57,6 +57,18 @@ static ksa_buffer random_buffer(size_t n, uint64_t *rng)
     return b;
 }
 
+/* a workspace of `bytes` in a device buffer of its own (*buf, at least 1 byte; the caller frees it) */
+static ksa_workspace device_workspace(size_t bytes, ksa_buffer *buf)
+{
+    *buf = NULL;
+    assert_int_equal(ksa_buffer_alloc(g_dev, bytes ? bytes : 1, buf), KSA_STATUS_SUCCESS);
+    ksa_workspace ws;
+    memset(&ws, 0, sizeof ws);
+    ws.buffer = *buf;
+    ws.size = bytes;
+    return ws;
+}
+
 /* the layers' tensors: contiguous (uniform lengths), ragged prefill (cu_seqlens on the device) or
  * paged decode (pages of 16, shuffled, seq_lens_k on the device); sequence 1 is shorter */
 enum { LAYOUT_UNIFORM = 0, LAYOUT_RAGGED = 1, LAYOUT_PAGED = 2 };
@@ -149,12 +161,8 @@ static void run_step(ksa_phase phase, int lq, int lk, int layout)
         /* without bounds, the step reads its lengths back: refused under capture, with a status */
         size_t probe_ws = 0;
         assert_int_equal(ksa_schedule_plan(sched, phase, &t[0], &probe_ws), KSA_STATUS_SUCCESS);
-        ksa_buffer pb = NULL;
-        assert_int_equal(ksa_buffer_alloc(g_dev, probe_ws ? probe_ws : 1, &pb), KSA_STATUS_SUCCESS);
-        ksa_workspace pws;
-        memset(&pws, 0, sizeof pws);
-        pws.buffer = pb;
-        pws.size = probe_ws;
+        ksa_buffer pb;
+        ksa_workspace pws = device_workspace(probe_ws, &pb);
         /* on a stream of its own */
         cudaStream_t pcs;
         assert_int_equal(cudaStreamCreateWithFlags(&pcs, cudaStreamNonBlocking), cudaSuccess);
@@ -180,12 +188,8 @@ static void run_step(ksa_phase phase, int lq, int lk, int layout)
     }
     size_t wsb = 0;
     assert_int_equal(ksa_schedule_plan(sched, phase, &t[0], &wsb), KSA_STATUS_SUCCESS);
-    ksa_buffer wsbuf = NULL;
-    assert_int_equal(ksa_buffer_alloc(g_dev, wsb ? wsb : 1, &wsbuf), KSA_STATUS_SUCCESS);
-    ksa_workspace ws;
-    memset(&ws, 0, sizeof ws);
-    ws.buffer = wsbuf;
-    ws.size = wsb;
+    ksa_buffer wsbuf;
+    ksa_workspace ws = device_workspace(wsb, &wsbuf);
 
     /* eager */
     for (int l = 0; l < NL; l++) {
@@ -309,12 +313,8 @@ static void test_graph_dense_block_q192(void **state)
     assert_int_equal(ksa_set_config_override("block_q=192"), KSA_STATUS_SUCCESS);
     size_t wsb = 0;
     assert_int_equal(ksa_attention_workspace_size(g_dev, &prm, &t, &wsb), KSA_STATUS_SUCCESS);
-    ksa_buffer wsbuf = NULL;
-    assert_int_equal(ksa_buffer_alloc(g_dev, wsb ? wsb : 1, &wsbuf), KSA_STATUS_SUCCESS);
-    ksa_workspace ws;
-    memset(&ws, 0, sizeof ws);
-    ws.buffer = wsbuf;
-    ws.size = wsb;
+    ksa_buffer wsbuf;
+    ksa_workspace ws = device_workspace(wsb, &wsbuf);
     cudaStream_t cs;
     assert_int_equal(cudaStreamCreateWithFlags(&cs, cudaStreamNonBlocking), cudaSuccess);
     ksa_stream st = NULL;
