@@ -840,9 +840,9 @@ static void test_lengths_clamped_on_device(void **state)
 
 /* block_q=192: dense prefill at head_dim 64 and 128 on the sm_90a flash kernel with three consumer
  * warpgroups (192 rows per CTA, chunks of the flattened (query, head) rows that cross query and
- * causal boundaries differently from the 128-row chunks; 96-key tiles at head_dim 128, so partial
- * and masked tiles fall elsewhere too), f16 and bf16 against the reference with
- * outputs poisoned first: GQA 4 with lse, GQA 1 and 8, a batch of varying lengths with a ragged q,
+ * causal boundaries differently from the 128-row chunks; 64-key tiles at head_dim 128, so partial
+ * and masked tiles fall elsewhere too), f16 and bf16 against the reference with outputs poisoned
+ * first: GQA 4 with lse, GQA 1 and 8, a batch of varying lengths with a ragged q,
  * paged K/V (cp.async producer), chunked prefill (Lq < Lk), strided views, and row counts that are
  * not a multiple of 192. Elsewhere the value is refused with a status and a sentence. */
 static void test_prefill_block_q192(void **state)
