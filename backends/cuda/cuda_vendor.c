@@ -460,7 +460,7 @@ static void cuda_args(const ksa_gpu_plan *pl, const ksa_problem *p, ksa_gpu_args
 {
     a->warp_rows = pl->vendor[KC_PLAN_WARPS] == 4 ? 32 : 16;
     a->pingpong = pl->vendor[KC_PLAN_PP];
-    a->dense_cta_rows = p->phase == KSA_PHASE_PREFILL && pl->kernels == &kc_kernels_sm90 ? pl->vendor[KC_PLAN_ROWS] : 0;
+    a->dense_cta_rows = pl->vendor[KC_PLAN_ROWS]; /* set only by the sm_90a prefill plan (0 elsewhere) */
     a->dec_chunk = pl->vendor[KC_PLAN_DCHUNK];
     a->tma_ok = pl->kernels == &kc_kernels_sm90 && !(p->phase == KSA_PHASE_DECODE && pl->vendor[KC_PLAN_DGATHER]);
     /* decode's split pass and combine: programmatic dependent launch where the sm_90a code runs */
