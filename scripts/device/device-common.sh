@@ -101,6 +101,34 @@ ksa_cuda_sanitize() {
   "$report" racecheck "test_cuda (test_llama_class)" "$rc" "$(grep -E 'RACECHECK SUMMARY|ERROR SUMMARY' "$logdir/sanitize-racecheck.log" | tail -1)"
 }
 
+# ksa_cuda_sanitize_wide BUILD LOGDIR SECONDS REPORT: the checks the full run has no time for, on
+# BUILD's test_cuda (quick), test_cuda_graph and test_backends (quick, cuda:0): initcheck (device
+# memory read before anything wrote it: the workspace is cudaMalloc'd, never cleared) and synccheck
+# (barrier misuse; the tool's table of tracked barriers needs --num-cuda-barriers 65536 after the
+# tensor-core decode), each run capped at SECONDS, then racecheck over every quick test_cuda case,
+# capped at four times SECONDS. ~150 s in all on the H200 (bench/NOTES.md, thirty-third session).
+# One log per tool and test, LOGDIR/sanitize-TOOL-TEST.log; REPORT as for ksa_cuda_sanitize.
+ksa_cuda_sanitize_wide() {
+  local build=$1 logdir=$2 seconds=$3 report=$4 tool t log extra rc
+  for tool in initcheck synccheck; do
+    extra=""
+    [ $tool = synccheck ] && extra="--num-cuda-barriers 65536"
+    for t in test_cuda test_cuda_graph "test_backends --devices cuda:0"; do
+      log=$logdir/sanitize-$tool-${t%% *}.log
+      # shellcheck disable=SC2086
+      KSA_TEST_QUICK=1 timeout "$seconds" compute-sanitizer --tool $tool $extra --error-exitcode 9 "$build/bin/"$t \
+        >"$log" 2>&1
+      rc=$?
+      "$report" $tool "$t" "$rc" "$(grep -E 'ERROR SUMMARY' "$log" | tail -1)"
+    done
+  done
+  log=$logdir/sanitize-racecheck-test_cuda-all.log
+  KSA_TEST_QUICK=1 timeout $((seconds * 4)) compute-sanitizer --tool racecheck --error-exitcode 9 "$build/bin/test_cuda" \
+    >"$log" 2>&1
+  rc=$?
+  "$report" racecheck "test_cuda (every quick case)" "$rc" "$(grep -E 'RACECHECK SUMMARY|ERROR SUMMARY' "$log" | tail -1)"
+}
+
 # Development calls (A/B of plugins built here; bench/README.md, "Development calls"). The binaries and
 # plugins travel prebuilt in ROOT/.carry/devbin: bin/ (test_cuda, test_backends, ksa-bench, ...),
 # core/ (libksa.so*) and lib_TAG.tar.xz (a folder lib_TAG with one libksa_cuda.so per variant).

@@ -4,8 +4,9 @@
 # (cmake + ninja, CUDA on, OpenCL/HIP off), runs the tests, compute-sanitizer memcheck + racecheck
 # on a small grid, and the P1-P6 timing points with the PyTorch SDPA (cuDNN) peer
 # (bench/cuda/peer_sdpa.py) in the same call. Logs go under $OUT (default ./out-cuda).
-#   scripts/device/device-dev.sh [test] [asan] [sanitize] [bench] [variants] [quick]
-#   (none named: test sanitize bench)
+#   scripts/device/device-dev.sh [test] [asan] [sanitize] [sanitize-wide] [bench] [variants] [quick]
+#   (none named: test sanitize bench; sanitize-wide adds initcheck, synccheck and racecheck over every
+#   quick test_cuda case, ~150 s: run it on any kernel change)
 # The device image has no cmocka (needed by the tests): fetch it here once with
 #   mkdir -p .carry/cuda && (cd .carry/cuda && apt-get download libcmocka0 libcmocka-dev)
 # and name .carry/cuda in the run's carry list; the script unpacks it under /tmp/cmocka.
@@ -72,6 +73,11 @@ if has sanitize; then
   # the shared grid (CI-sized, head_dim 128) and the backend's own cases, as one log per tool
   sanitize_noted() { echo "compute-sanitizer $1 $2 rc=$3 ($(($(date +%s) - t0)) s): $4" >>"$OUT/summary.txt"; }
   ksa_cuda_sanitize "$BUILD" "$OUT" 150 sanitize_noted
+fi
+if has sanitize-wide; then
+  t0=$(date +%s)
+  sanitize_wide_noted() { echo "compute-sanitizer $1 $2 rc=$3 ($(($(date +%s) - t0)) s): $4" >>"$OUT/summary.txt"; }
+  ksa_cuda_sanitize_wide "$BUILD" "$OUT" 150 sanitize_wide_noted
 fi
 
 if has bench; then
