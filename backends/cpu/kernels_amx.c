@@ -12,6 +12,40 @@
 #include "backends/cpu/cpu_avx512_softmax.h"
 #include "backends/cpu/cpu_internal.h"
 
+/* AddressSanitizer does not see TILELOADD / TILESTORED. In ASan builds every 64-byte row a tile load
+ * or store is about to touch is first read at both ends through ordinary (instrumented) loads, so a
+ * tile reaching past its buffer is reported like any other overflow. */
+#if defined(__SANITIZE_ADDRESS__)
+#define KSA_AMX_ASAN_ROWS 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KSA_AMX_ASAN_ROWS 1
+#endif
+#endif
+#ifdef KSA_AMX_ASAN_ROWS
+static void amx_touch_rows(const void *base, size_t stride)
+{
+    const volatile unsigned char *p = base;
+    for (size_t r = 0; r < 16; r++) {
+        (void)p[r * stride];
+        (void)p[r * stride + 63];
+    }
+}
+#define AMX_LOAD(tile, base, stride)                                                                               \
+    do {                                                                                                           \
+        amx_touch_rows((base), (stride));                                                                          \
+        _tile_loadd(tile, base, stride);                                                                           \
+    } while (0)
+#define AMX_STORE(tile, base, stride)                                                                              \
+    do {                                                                                                           \
+        amx_touch_rows((base), (stride));                                                                          \
+        _tile_stored(tile, base, stride);                                                                          \
+    } while (0)
+#else
+#define AMX_LOAD(tile, base, stride) _tile_loadd(tile, base, stride)
+#define AMX_STORE(tile, base, stride) _tile_stored(tile, base, stride)
+#endif
+
 typedef struct amx_tilecfg {
     uint8_t palette;
     uint8_t start_row;
@@ -50,33 +84,33 @@ static void qk_amx(float *S, int32_t ldS, const void *Qv, const void *kbuf, int3
             _tile_zero(2);
             _tile_zero(3);
             for (int32_t d0 = 0; d0 < D; d0 += 32) {
-                _tile_loadd(4, Q + (size_t)m0 * D + d0, qstride);
-                _tile_loadd(5, Q + (size_t)(m0 + 16) * D + d0, qstride);
-                _tile_loadd(6, kp + ((size_t)(d0 / 2) * nkp + x0) * 4, kstride);
-                _tile_loadd(7, kp + ((size_t)(d0 / 2) * nkp + x0 + 16) * 4, kstride);
+                AMX_LOAD(4, Q + (size_t)m0 * D + d0, qstride);
+                AMX_LOAD(5, Q + (size_t)(m0 + 16) * D + d0, qstride);
+                AMX_LOAD(6, kp + ((size_t)(d0 / 2) * nkp + x0) * 4, kstride);
+                AMX_LOAD(7, kp + ((size_t)(d0 / 2) * nkp + x0 + 16) * 4, kstride);
                 _tile_dpbf16ps(0, 4, 6);
                 _tile_dpbf16ps(1, 4, 7);
                 _tile_dpbf16ps(2, 5, 6);
                 _tile_dpbf16ps(3, 5, 7);
             }
-            _tile_stored(0, S + (size_t)m0 * ldS + x0, sstride);
-            _tile_stored(1, S + (size_t)m0 * ldS + x0 + 16, sstride);
-            _tile_stored(2, S + (size_t)(m0 + 16) * ldS + x0, sstride);
-            _tile_stored(3, S + (size_t)(m0 + 16) * ldS + x0 + 16, sstride);
+            AMX_STORE(0, S + (size_t)m0 * ldS + x0, sstride);
+            AMX_STORE(1, S + (size_t)m0 * ldS + x0 + 16, sstride);
+            AMX_STORE(2, S + (size_t)(m0 + 16) * ldS + x0, sstride);
+            AMX_STORE(3, S + (size_t)(m0 + 16) * ldS + x0 + 16, sstride);
         }
         if (Mpair < Mp) { /* 16 rows left */
             const int32_t m0 = Mpair;
             _tile_zero(0);
             _tile_zero(1);
             for (int32_t d0 = 0; d0 < D; d0 += 32) {
-                _tile_loadd(4, Q + (size_t)m0 * D + d0, qstride);
-                _tile_loadd(6, kp + ((size_t)(d0 / 2) * nkp + x0) * 4, kstride);
-                _tile_loadd(7, kp + ((size_t)(d0 / 2) * nkp + x0 + 16) * 4, kstride);
+                AMX_LOAD(4, Q + (size_t)m0 * D + d0, qstride);
+                AMX_LOAD(6, kp + ((size_t)(d0 / 2) * nkp + x0) * 4, kstride);
+                AMX_LOAD(7, kp + ((size_t)(d0 / 2) * nkp + x0 + 16) * 4, kstride);
                 _tile_dpbf16ps(0, 4, 6);
                 _tile_dpbf16ps(1, 4, 7);
             }
-            _tile_stored(0, S + (size_t)m0 * ldS + x0, sstride);
-            _tile_stored(1, S + (size_t)m0 * ldS + x0 + 16, sstride);
+            AMX_STORE(0, S + (size_t)m0 * ldS + x0, sstride);
+            AMX_STORE(1, S + (size_t)m0 * ldS + x0 + 16, sstride);
         }
     }
 }
@@ -102,38 +136,38 @@ static void pv_amx(float *O, const void *Pv, int32_t ldP, const void *vbuf, cons
     for (int32_t d0 = 0; d0 < D; d0 += 32) {
         for (int32_t m0 = 0; m0 < Mpair; m0 += 32) {
             float *o00 = O + (size_t)m0 * D + d0, *o10 = O + (size_t)(m0 + 16) * D + d0;
-            _tile_loadd(0, o00, ostride);
-            _tile_loadd(1, o00 + 16, ostride);
-            _tile_loadd(2, o10, ostride);
-            _tile_loadd(3, o10 + 16, ostride);
+            AMX_LOAD(0, o00, ostride);
+            AMX_LOAD(1, o00 + 16, ostride);
+            AMX_LOAD(2, o10, ostride);
+            AMX_LOAD(3, o10 + 16, ostride);
             for (int32_t x0 = 0; x0 < nkp; x0 += 32) {
-                _tile_loadd(4, P + (size_t)m0 * ldP + x0, pstride);
-                _tile_loadd(5, P + (size_t)(m0 + 16) * ldP + x0, pstride);
-                _tile_loadd(6, vp + ((size_t)(x0 / 2) * D + d0) * 4, vstride);
-                _tile_loadd(7, vp + ((size_t)(x0 / 2) * D + d0 + 16) * 4, vstride);
+                AMX_LOAD(4, P + (size_t)m0 * ldP + x0, pstride);
+                AMX_LOAD(5, P + (size_t)(m0 + 16) * ldP + x0, pstride);
+                AMX_LOAD(6, vp + ((size_t)(x0 / 2) * D + d0) * 4, vstride);
+                AMX_LOAD(7, vp + ((size_t)(x0 / 2) * D + d0 + 16) * 4, vstride);
                 _tile_dpbf16ps(0, 4, 6);
                 _tile_dpbf16ps(1, 4, 7);
                 _tile_dpbf16ps(2, 5, 6);
                 _tile_dpbf16ps(3, 5, 7);
             }
-            _tile_stored(0, o00, ostride);
-            _tile_stored(1, o00 + 16, ostride);
-            _tile_stored(2, o10, ostride);
-            _tile_stored(3, o10 + 16, ostride);
+            AMX_STORE(0, o00, ostride);
+            AMX_STORE(1, o00 + 16, ostride);
+            AMX_STORE(2, o10, ostride);
+            AMX_STORE(3, o10 + 16, ostride);
         }
         if (Mpair < Mp) {
             float *o00 = O + (size_t)Mpair * D + d0;
-            _tile_loadd(0, o00, ostride);
-            _tile_loadd(1, o00 + 16, ostride);
+            AMX_LOAD(0, o00, ostride);
+            AMX_LOAD(1, o00 + 16, ostride);
             for (int32_t x0 = 0; x0 < nkp; x0 += 32) {
-                _tile_loadd(4, P + (size_t)Mpair * ldP + x0, pstride);
-                _tile_loadd(6, vp + ((size_t)(x0 / 2) * D + d0) * 4, vstride);
-                _tile_loadd(7, vp + ((size_t)(x0 / 2) * D + d0 + 16) * 4, vstride);
+                AMX_LOAD(4, P + (size_t)Mpair * ldP + x0, pstride);
+                AMX_LOAD(6, vp + ((size_t)(x0 / 2) * D + d0) * 4, vstride);
+                AMX_LOAD(7, vp + ((size_t)(x0 / 2) * D + d0 + 16) * 4, vstride);
                 _tile_dpbf16ps(0, 4, 6);
                 _tile_dpbf16ps(1, 4, 7);
             }
-            _tile_stored(0, o00, ostride);
-            _tile_stored(1, o00 + 16, ostride);
+            AMX_STORE(0, o00, ostride);
+            AMX_STORE(1, o00 + 16, ostride);
         }
     }
 }

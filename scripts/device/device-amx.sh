@@ -8,6 +8,9 @@
 # in the same call (P7: dense bf16 causal prefill B1 Hq32 Hkv8 D128 L4096, also as % of the probes;
 # P8: reuse decode gathered bytes vs measured memcpy bandwidth). Logs and JSON go under $OUT.
 #   scripts/device/device-amx.sh [quick] [all]
+#   scripts/device/device-amx.sh sanitize: only CI's two sanitizer runs of the README test command
+#   (AddressSanitizer + UBSan with -LE slow, ThreadSanitizer with -L threads) on this CPU, whose
+#   default level is amx: CI's machine has no AMX, so that level runs under them only here (~250 s).
 # Carry .carry/cuda (cmocka .debs) with the call when the machine lacks libcmocka, and .carry/dnnl
 # (Debian's libdnnl2 + libdnnl-dev: mkdir -p .carry/dnnl && (cd .carry/dnnl && apt-get download
 # libdnnl2 libdnnl-dev)) for the oneDNN matmul probe and baseline.
@@ -32,6 +35,24 @@ if ksa_device_cmocka "$ROOT"; then
 fi
 if ksa_device_onednn "$ROOT"; then
   say "oneDNN from .carry/dnnl"
+fi
+if [ "${1:-}" = "sanitize" ]; then
+  export KSA_SKIP_DEPS=1 KSA_TEST_JOBS=8
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 KSA_BUILD_DIR=$BUILD-asan \
+    KSA_CMAKE_ARGS="-DKSA_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKSA_WITH_CUDA=OFF -DKSA_WITH_HIP=OFF -DKSA_WITH_OPENCL=OFF -DKSA_WITH_PYTHON=OFF" \
+    KSA_CTEST_ARGS="-LE slow" timeout 300 bash "$ROOT/scripts/test.sh" >"$OUT/asan.log" 2>&1
+  arc=$?
+  say "asan+ubsan rc=$arc in $(($(date +%s) - t0)) s"
+  grep -h -E "ktest grid on cpu" "$BUILD-asan/Testing/Temporary/LastTest.log" 2>/dev/null | tee -a "$SUM"
+  TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 KSA_BUILD_DIR=$BUILD-tsan \
+    KSA_CMAKE_ARGS="-DKSA_SANITIZE_THREAD=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKSA_WITH_CUDA=OFF -DKSA_WITH_HIP=OFF -DKSA_WITH_OPENCL=OFF -DKSA_BUILD_TOOLS=OFF -DKSA_WITH_PYTHON=OFF" \
+    KSA_CTEST_ARGS="-L threads" timeout 300 bash "$ROOT/scripts/test.sh" >"$OUT/tsan.log" 2>&1
+  trc=$?
+  say "tsan rc=$trc in $(($(date +%s) - t0)) s"
+  grep -h -E "tests passed|tests failed|\(Failed\)|\(Timeout\)|AddressSanitizer|runtime error|ThreadSanitizer" \
+    "$OUT/asan.log" "$OUT/tsan.log" | head -20 | tee -a "$SUM"
+  [ $arc -eq 0 ] && [ $trc -eq 0 ]
+  exit
 fi
 TESTS=ON
 pkg-config --exists cmocka 2>/dev/null || { TESTS=OFF; say "no cmocka: tests not built"; }
