@@ -160,9 +160,10 @@ if ! skip test && [ "$TESTS" = ON ] && [ -d "$BUILD" ]; then
 fi
 
 # ---------------------------------------------------------------- compute-sanitizer on the GPU kernels
-# memcheck and racecheck over the CI-sized shared grid (head_dim 128, every mode and layout) and
-# tests/cuda's own cases, on this build (ksa_cuda_sanitize of device-common.sh, which
-# scripts/device/device-dev.sh sanitize runs on its own build)
+# memcheck over the whole shared grid (head_dim 64, 128 and 256, every mode and layout) and
+# tests/cuda's own CI-sized cases, racecheck over the Llama-class case, on this build
+# (ksa_cuda_sanitize of device-common.sh, which scripts/device/device-dev.sh sanitize runs on its own
+# build; its sanitize-wide adds initcheck, synccheck and a wider racecheck)
 if ! skip sanitize && [ "$MODE" != smoke ] && [ "$TESTS" = ON ] && [ -x "$BUILD/bin/test_backends" ]; then
   b=$(budget 160 400)
   stage "compute-sanitizer memcheck + racecheck ($b s)"

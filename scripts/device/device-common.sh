@@ -77,8 +77,9 @@ left() {
 }
 
 # ksa_cuda_sanitize BUILD LOGDIR SECONDS REPORT: compute-sanitizer memcheck (exit status 9 on a
-# finding) over BUILD's test_backends on cuda:0 and test_cuda, KSA_TEST_QUICK=1 (the CI-sized grid,
-# head_dim 128, every mode and layout), each run capped at SECONDS; then racecheck, which runs 10-100x
+# finding) over BUILD's test_backends on cuda:0 (the whole shared grid: head_dim 64, 128 and 256,
+# every mode, phase and layout; ~5 s under memcheck on the H200) and test_cuda with KSA_TEST_QUICK=1
+# (its CI-sized cases), each run capped at SECONDS; then racecheck, which runs 10-100x
 # slower, over test_cuda's Llama-class case only (dense, anchor and reuse prefill on the sm_90a
 # kernels with TMA and cp.async loads, chunked and paged; dense, anchor and reuse decode), capped at
 # twice SECONDS. One log per tool, LOGDIR/sanitize-TOOL.log (started empty). After each run REPORT
@@ -88,8 +89,10 @@ ksa_cuda_sanitize() {
   local build=$1 logdir=$2 seconds=$3 report=$4 t rc
   : >"$logdir/sanitize-memcheck.log"
   for t in "test_backends --devices cuda:0" test_cuda; do
+    local quick=1
+    [ "${t%% *}" = test_backends ] && quick=0
     # shellcheck disable=SC2086
-    KSA_TEST_QUICK=1 timeout "$seconds" compute-sanitizer --tool memcheck --error-exitcode 9 "$build/bin/"$t \
+    KSA_TEST_QUICK=$quick timeout "$seconds" compute-sanitizer --tool memcheck --error-exitcode 9 "$build/bin/"$t \
       >>"$logdir/sanitize-memcheck.log" 2>&1
     rc=$?
     "$report" memcheck "$t" "$rc" "$(grep -E 'ERROR SUMMARY' "$logdir/sanitize-memcheck.log" | tail -1)"
@@ -102,11 +105,12 @@ ksa_cuda_sanitize() {
 }
 
 # ksa_cuda_sanitize_wide BUILD LOGDIR SECONDS REPORT: the checks the full run has no time for, on
-# BUILD's test_cuda (quick), test_cuda_graph and test_backends (quick, cuda:0): initcheck (device
-# memory read before anything wrote it: the workspace is cudaMalloc'd, never cleared) and synccheck
-# (barrier misuse; the tool's table of tracked barriers needs --num-cuda-barriers 65536 after the
-# tensor-core decode), each run capped at SECONDS, then racecheck over every quick test_cuda case,
-# capped at four times SECONDS. ~150 s in all on the H200 (bench/NOTES.md, thirty-third session).
+# BUILD's test_cuda (quick), test_cuda_graph and test_backends (the whole grid on cuda:0): initcheck
+# (device memory read before anything wrote it: the workspace is cudaMalloc'd, never cleared) and
+# synccheck (barrier misuse; the tool's table of tracked barriers needs --num-cuda-barriers 65536
+# after the tensor-core decode), each run capped at SECONDS, then racecheck over every quick
+# test_cuda case and the whole test_backends grid, capped at four times SECONDS each. ~280 s in all
+# on the H200 (bench/NOTES.md, thirty-third session, calls 1-4).
 # One log per tool and test, LOGDIR/sanitize-TOOL-TEST.log; REPORT as for ksa_cuda_sanitize.
 ksa_cuda_sanitize_wide() {
   local build=$1 logdir=$2 seconds=$3 report=$4 tool t log extra rc
@@ -116,7 +120,7 @@ ksa_cuda_sanitize_wide() {
     for t in test_cuda test_cuda_graph "test_backends --devices cuda:0"; do
       log=$logdir/sanitize-$tool-${t%% *}.log
       # shellcheck disable=SC2086
-      KSA_TEST_QUICK=1 timeout "$seconds" compute-sanitizer --tool $tool $extra --error-exitcode 9 "$build/bin/"$t \
+      KSA_TEST_QUICK=$([ "${t%% *}" = test_backends ] && echo 0 || echo 1) timeout "$seconds" compute-sanitizer --tool $tool $extra --error-exitcode 9 "$build/bin/"$t \
         >"$log" 2>&1
       rc=$?
       "$report" $tool "$t" "$rc" "$(grep -E 'ERROR SUMMARY' "$log" | tail -1)"
@@ -127,6 +131,11 @@ ksa_cuda_sanitize_wide() {
     >"$log" 2>&1
   rc=$?
   "$report" racecheck "test_cuda (every quick case)" "$rc" "$(grep -E 'RACECHECK SUMMARY|ERROR SUMMARY' "$log" | tail -1)"
+  log=$logdir/sanitize-racecheck-test_backends.log
+  KSA_TEST_QUICK=0 timeout $((seconds * 4)) compute-sanitizer --tool racecheck --error-exitcode 9 "$build/bin/test_backends" \
+    --devices cuda:0 >"$log" 2>&1
+  rc=$?
+  "$report" racecheck "test_backends (the whole grid)" "$rc" "$(grep -E 'RACECHECK SUMMARY|ERROR SUMMARY' "$log" | tail -1)"
 }
 
 # Development calls (A/B of plugins built here; bench/README.md, "Development calls"). The binaries and

@@ -5,8 +5,8 @@
 # on a small grid, and the P1-P6 timing points with the PyTorch SDPA (cuDNN) peer
 # (bench/cuda/peer_sdpa.py) in the same call. Logs go under $OUT (default ./out-cuda).
 #   scripts/device/device-dev.sh [test] [asan] [sanitize] [sanitize-wide] [bench] [variants] [quick]
-#   (none named: test sanitize bench; sanitize-wide adds initcheck, synccheck and racecheck over every
-#   quick test_cuda case, ~150 s: run it on any kernel change)
+#   (none named: test sanitize bench; sanitize-wide adds initcheck, synccheck and a racecheck over
+#   every quick test_cuda case and the whole shared grid, ~280 s: run it on any kernel change)
 # The device image has no cmocka (needed by the tests): fetch it here once with
 #   mkdir -p .carry/cuda && (cd .carry/cuda && apt-get download libcmocka0 libcmocka-dev)
 # and name .carry/cuda in the run's carry list; the script unpacks it under /tmp/cmocka.
