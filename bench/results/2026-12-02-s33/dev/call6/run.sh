@@ -4,7 +4,7 @@
 # --paged searches the paged class (page size 16), then peer_torch.py (L2 flushed, as the table)
 # times the built-in plan, the tuner's winner in pages of 16 and contiguous, three rounds.
 set -u
-R=bench/results/2026-12-02-s32/dev/call1 # peer_cfg.py (the call ran a copy of it from here)
+R=bench/results/2026-12-02-s32/dev/call1 # its peer_cfg.py; the call itself ran an identical copy kept in this folder then
 . scripts/device/device-common.sh
 ksa_device_cmocka $PWD >/dev/null
 ksa_dev_libs $PWD head || { echo "no devbin"; exit 1; }
