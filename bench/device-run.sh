@@ -15,7 +15,7 @@
 #
 #   bench/device-run.sh [smoke]          smoke: CI-sized everything, for validating the script
 #   env: OUT (results; default ./out-bench), KSA_RUN_LIMIT (seconds, default 575),
-#        KSA_RUN_TEST_S (ctest's cap in a full run, default 150; the suite takes ~55 s on the H200 machine),
+#        KSA_RUN_TEST_S (ctest's cap in a full run, default 150; the suite took 97 s on the H200 machine, 2026-12-02),
 #        KSA_RUN_SKIP ("test sanitize grid kascade topk legacy torchops peer paged cpu opencl tune cputune owners":
 #        stages to leave out), KSA_RUN_GRID_S / KSA_RUN_PEER_S / KSA_RUN_PAGED_S / KSA_RUN_TUNE_S (those
 #        stages' seconds; 110 / 100 / 40 / 240),
@@ -153,10 +153,15 @@ fi
 # ---------------------------------------------------------------- tests
 if ! skip test && [ "$TESTS" = ON ] && [ -d "$BUILD" ]; then
   if [ "$MODE" = smoke ]; then b=$(budget 25 80); else b=$(budget "${KSA_RUN_TEST_S:-150}" 300); fi
-  stage "ctest (-j8, $b s cap, 120 s per test)"
-  timeout "$b" ctest --test-dir "$BUILD" -j8 --timeout 120 --output-on-failure >"$LOGS/ctest.log" 2>&1
-  say "ctest rc=$? at $(elapsed) s"
-  grep -E "tests passed|tests failed|\(Failed\)|\(Timeout\)|\*\*\*" "$LOGS/ctest.log" | head -30 | tee -a "$SUM"
+  if [ "$MODE" != smoke ] && [ "$b" -lt 60 ]; then
+    # the suite took 97 s here (2026-12-02): with less it would only time out (a 440 s run left it 1 s)
+    say "ctest NOT RUN: $b s left for it within KSA_RUN_LIMIT=$LIMIT (60 s runs most of the suite, all of it ~100 s; the stages after it keep 300 s)"
+  else
+    stage "ctest (-j8, $b s cap, 120 s per test)"
+    timeout "$b" ctest --test-dir "$BUILD" -j8 --timeout 120 --output-on-failure >"$LOGS/ctest.log" 2>&1
+    say "ctest rc=$? at $(elapsed) s"
+    grep -E "tests passed|tests failed|\(Failed\)|\(Timeout\)|\*\*\*" "$LOGS/ctest.log" | head -30 | tee -a "$SUM"
+  fi
 fi
 
 # ---------------------------------------------------------------- compute-sanitizer on the GPU kernels
