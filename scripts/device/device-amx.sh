@@ -37,22 +37,14 @@ if ksa_device_onednn "$ROOT"; then
   say "oneDNN from .carry/dnnl"
 fi
 if [ "${1:-}" = "sanitize" ]; then
-  export KSA_SKIP_DEPS=1 KSA_TEST_JOBS=8
-  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 KSA_BUILD_DIR=$BUILD-asan \
-    KSA_CMAKE_ARGS="-DKSA_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKSA_WITH_CUDA=OFF -DKSA_WITH_HIP=OFF -DKSA_WITH_OPENCL=OFF -DKSA_WITH_PYTHON=OFF" \
-    KSA_CTEST_ARGS="-LE slow" timeout 300 bash "$ROOT/scripts/test.sh" >"$OUT/asan.log" 2>&1
-  arc=$?
-  say "asan+ubsan rc=$arc in $(($(date +%s) - t0)) s"
+  KSA_SKIP_DEPS=1 KSA_TEST_JOBS=8 KSA_SANITIZE_BUILD_PREFIX=$BUILD timeout 600 bash "$ROOT/scripts/test-sanitizers.sh" \
+    >"$OUT/sanitize.log" 2>&1
+  rc=$?
+  say "scripts/test-sanitizers.sh rc=$rc in $(($(date +%s) - t0)) s"
   grep -h -E "ktest grid on cpu" "$BUILD-asan/Testing/Temporary/LastTest.log" 2>/dev/null | tee -a "$SUM"
-  TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 KSA_BUILD_DIR=$BUILD-tsan \
-    KSA_CMAKE_ARGS="-DKSA_SANITIZE_THREAD=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKSA_WITH_CUDA=OFF -DKSA_WITH_HIP=OFF -DKSA_WITH_OPENCL=OFF -DKSA_BUILD_TOOLS=OFF -DKSA_WITH_PYTHON=OFF" \
-    KSA_CTEST_ARGS="-L threads" timeout 300 bash "$ROOT/scripts/test.sh" >"$OUT/tsan.log" 2>&1
-  trc=$?
-  say "tsan rc=$trc in $(($(date +%s) - t0)) s"
-  grep -h -E "tests passed|tests failed|\(Failed\)|\(Timeout\)|AddressSanitizer|runtime error|ThreadSanitizer" \
-    "$OUT/asan.log" "$OUT/tsan.log" | head -20 | tee -a "$SUM"
-  [ $arc -eq 0 ] && [ $trc -eq 0 ]
-  exit
+  grep -E "^== |tests passed|tests failed|\(Failed\)|\(Timeout\)|AddressSanitizer|runtime error|ThreadSanitizer" \
+    "$OUT/sanitize.log" | head -20 | tee -a "$SUM"
+  exit $rc
 fi
 TESTS=ON
 pkg-config --exists cmocka 2>/dev/null || { TESTS=OFF; say "no cmocka: tests not built"; }
