@@ -68,8 +68,8 @@ def fmt(x, unit="", digits=2):
 
 
 def fmt_edge(x, goal, unit="x"):
-    """fmt with a third decimal where two would print the goal itself for a value on the other side
-    of it (P3 at 1.303 read "1.30x" beside "no")"""
+    """fmt with a third decimal where two would print the goal itself for a value that is not the
+    goal (P3 at 1.304 read "1.30x" beside "no")"""
     if x is not None and f"{x:.2f}" == f"{goal:.2f}" and x != goal:
         return fmt(x, unit, 3)
     return fmt(x, unit)

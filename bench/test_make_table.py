@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""test_make_table.py: checks bench/make_table.py (ctest bench_make_table): the third decimal at a
+goal's edge, on values with known answers, and the target rows' verdicts on two recorded device runs
+(bench/results/2026-12-02-s32 and -s33): P1 met only when the separate and the alternating reading
+both meet the goal, P3 at 1.304 printed so and missed, P4's worst point, P7 below its goal."""
+import os
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import make_table  # noqa: E402
+
+
+def table(run, read_gbs):
+    d = os.path.join(HERE, "results", run)
+    files = [os.path.join(d, f) for f in ("bench.jsonl", "peer.jsonl", "tune-compare.jsonl", "cpu-probe.jsonl")
+             if os.path.exists(os.path.join(d, f))]
+    with tempfile.TemporaryDirectory() as t:
+        out = os.path.join(t, "table.md")
+        p = subprocess.run([sys.executable, os.path.join(HERE, "make_table.py"), "--read-gbs", str(read_gbs), "-o", out]
+                           + files, capture_output=True, text=True)
+        if p.returncode != 0:
+            return None, p.stderr
+        return open(out).read(), ""
+
+
+def row(text, start):
+    """the cells of the first target row whose 'target | measure' begins with start"""
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 5 and " | ".join(cells[:2]).startswith(start):
+            return cells
+    return None
+
+
+def main():
+    fails = []
+
+    def check(what, got, want):
+        if got != want:
+            fails.append(f"{what}: got {got!r}, want {want!r}")
+
+    check("edge above", make_table.fmt_edge(18.56 / 14.24, 1.3), "1.303x")
+    check("edge below", make_table.fmt_edge(0.998, 1.0), "0.998x")
+    check("at the goal", make_table.fmt_edge(1.3, 1.3), "1.30x")
+    check("away from the goal", make_table.fmt_edge(1.32, 1.3), "1.32x")
+    check("missing", make_table.fmt_edge(None, 1.0), "n/a")
+
+    t, err = table("2026-12-02-s32", 4046)
+    if t is None:
+        fails.append("s32 table: " + err[-300:])
+    else:
+        r = row(t, "P1 | dense causal prefill L16K D128 f16")
+        check("s32 P1 D128 f16", r and [r[2], r[4]], ["0.98x", "no"])  # 0.98x separately, 1.11x in alternation
+        r = row(t, "P1 | dense causal prefill L16K D128 bf16")
+        check("s32 P1 D128 bf16", r and [r[2], r[4]], ["1.01x", "yes"])
+        r = row(t, "P3 | anchor")
+        check("s32 P3", r and [r[2], r[4]], ["1.32x", "no"])
+        r = row(t, "P7 | CPU dense bf16 prefill L4096 vs torch")
+        check("s32 P7 (3.71x separately, 2.13x in alternation)", r and [r[2], r[4]], ["3.71x", "no"])
+    t, err = table("2026-12-02-s33", 4055)
+    if t is None:
+        fails.append("s33 table: " + err[-300:])
+    else:
+        r = row(t, "P3 | anchor")
+        check("s33 P3", r and [r[2], r[4]], ["1.304x", "no"])
+        r = row(t, "P1 | dense causal prefill L16K D128 bf16")
+        check("s33 P1 D128 bf16", r and [r[2], r[4]], ["1.002x", "yes"])
+        r = row(t, "P4 | dense decode")
+        check("s33 P4", r and (r[2].split(" ")[0], r[4]), ("0.98x", "no"))
+    for f in fails:
+        print("FAIL", f)
+    print(f"test_make_table: {len(fails)} failure(s)")
+    return 1 if fails else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
