@@ -76,66 +76,64 @@ left() {
   echo $l
 }
 
-# ksa_cuda_sanitize BUILD LOGDIR SECONDS REPORT: compute-sanitizer memcheck (exit status 9 on a
-# finding) over BUILD's test_backends on cuda:0 (the whole shared grid: head_dim 64, 128 and 256,
-# every mode, phase and layout; ~5 s under memcheck on the H200) and test_cuda with KSA_TEST_QUICK=1
-# (its CI-sized cases), each run capped at SECONDS; then racecheck, which runs 10-100x
-# slower, over test_cuda's Llama-class case only (dense, anchor and reuse prefill on the sm_90a
-# kernels with TMA and cp.async loads, chunked and paged; dense, anchor and reuse decode), capped at
-# twice SECONDS. One log per tool, LOGDIR/sanitize-TOOL.log (started empty). After each run REPORT
-# is called with the tool, the test command, its exit status and the log's last ERROR/RACECHECK
-# SUMMARY line, to put in the caller's summary in the caller's words.
-ksa_cuda_sanitize() {
-  local build=$1 logdir=$2 seconds=$3 report=$4 t rc
-  : >"$logdir/sanitize-memcheck.log"
-  for t in "test_backends --devices cuda:0" test_cuda; do
-    local quick=1
-    [ "${t%% *}" = test_backends ] && quick=0
-    # shellcheck disable=SC2086
-    KSA_TEST_QUICK=$quick timeout "$seconds" compute-sanitizer --tool memcheck --error-exitcode 9 "$build/bin/"$t \
-      >>"$logdir/sanitize-memcheck.log" 2>&1
-    rc=$?
-    "$report" memcheck "$t" "$rc" "$(grep -E 'ERROR SUMMARY' "$logdir/sanitize-memcheck.log" | tail -1)"
-  done
-  : >"$logdir/sanitize-racecheck.log"
-  KSA_TEST_QUICK=1 KSA_TEST_FILTER=test_llama_class timeout $((seconds * 2)) compute-sanitizer --tool racecheck \
-    --error-exitcode 9 "$build/bin/test_cuda" >>"$logdir/sanitize-racecheck.log" 2>&1
+# ksa_sanitize_one TOOL SECONDS LOG REPORT LABEL BUILD TEST [ARGS...]: one compute-sanitizer run
+# (exit status 9 on a finding) of BUILD/bin/TEST ARGS, capped at SECONDS, appended to LOG.
+# test_backends runs the whole shared grid (head_dim 64, 128 and 256, every mode, phase and layout),
+# every other test its CI-sized cases (KSA_TEST_QUICK); synccheck gets --num-cuda-barriers 65536,
+# which its table of tracked barriers needs after the tensor-core decode. Then REPORT is called with
+# TOOL, LABEL, the exit status and LOG's last ERROR/RACECHECK SUMMARY line, to put in the caller's
+# summary in the caller's words.
+ksa_sanitize_one() {
+  local tool=$1 seconds=$2 log=$3 report=$4 label=$5 build=$6 test=$7 quick=1 extra=() rc
+  shift 7
+  [ "$test" = test_backends ] && quick=0
+  [ "$tool" = synccheck ] && extra=(--num-cuda-barriers 65536)
+  KSA_TEST_QUICK=$quick timeout "$seconds" compute-sanitizer --tool "$tool" "${extra[@]}" --error-exitcode 9 \
+    "$build/bin/$test" "$@" >>"$log" 2>&1
   rc=$?
-  "$report" racecheck "test_cuda (test_llama_class)" "$rc" "$(grep -E 'RACECHECK SUMMARY|ERROR SUMMARY' "$logdir/sanitize-racecheck.log" | tail -1)"
+  "$report" "$tool" "$label" "$rc" "$(grep -E 'RACECHECK SUMMARY|ERROR SUMMARY' "$log" | tail -1)"
 }
 
-# ksa_cuda_sanitize_wide BUILD LOGDIR SECONDS REPORT: the checks the full run has no time for, on
-# BUILD's test_cuda (quick), test_cuda_graph and test_backends (the whole grid on cuda:0): initcheck
-# (device memory read before anything wrote it: the workspace is cudaMalloc'd, never cleared) and
-# synccheck (barrier misuse; the tool's table of tracked barriers needs --num-cuda-barriers 65536
-# after the tensor-core decode), each run capped at SECONDS, then racecheck over every quick
-# test_cuda case and the whole test_backends grid, capped at four times SECONDS each. ~280 s in all
-# on the H200 (bench/NOTES.md, thirty-third session, calls 1-4).
-# One log per tool and test, LOGDIR/sanitize-TOOL-TEST.log; REPORT as for ksa_cuda_sanitize.
+# ksa_cuda_sanitize BUILD LOGDIR SECONDS REPORT: memcheck over BUILD's test_backends on cuda:0 (the
+# whole grid; ~5 s under memcheck on the H200) and test_cuda (its CI-sized cases), each run capped at
+# SECONDS; then racecheck, which runs 10-100x slower, over test_cuda's Llama-class case only (dense,
+# anchor and reuse prefill on the sm_90a kernels with TMA and cp.async loads, chunked and paged;
+# dense, anchor and reuse decode), capped at twice SECONDS. One log per tool,
+# LOGDIR/sanitize-TOOL.log (started empty); REPORT as for ksa_sanitize_one.
+ksa_cuda_sanitize() {
+  local build=$1 logdir=$2 seconds=$3 report=$4
+  : >"$logdir/sanitize-memcheck.log"
+  ksa_sanitize_one memcheck "$seconds" "$logdir/sanitize-memcheck.log" "$report" "test_backends --devices cuda:0" \
+    "$build" test_backends --devices cuda:0
+  ksa_sanitize_one memcheck "$seconds" "$logdir/sanitize-memcheck.log" "$report" test_cuda "$build" test_cuda
+  : >"$logdir/sanitize-racecheck.log"
+  KSA_TEST_FILTER=test_llama_class ksa_sanitize_one racecheck $((seconds * 2)) "$logdir/sanitize-racecheck.log" \
+    "$report" "test_cuda (test_llama_class)" "$build" test_cuda
+}
+
+# ksa_cuda_sanitize_wide BUILD LOGDIR SECONDS REPORT: the checks the full run has no time for:
+# initcheck (device memory read before anything wrote it: the workspace is cudaMalloc'd, never
+# cleared) and synccheck (barrier misuse) over test_cuda, test_cuda_graph and test_backends, each run
+# capped at SECONDS, then racecheck over every quick test_cuda case and the whole test_backends grid,
+# capped at four times SECONDS each. ~280 s in all on the H200 (bench/NOTES.md, thirty-third
+# session, calls 1-4). One log per tool and test, LOGDIR/sanitize-TOOL-TEST.log (started empty);
+# REPORT as for ksa_sanitize_one.
 ksa_cuda_sanitize_wide() {
-  local build=$1 logdir=$2 seconds=$3 report=$4 tool t log extra rc
-  for tool in initcheck synccheck; do
-    extra=""
-    [ $tool = synccheck ] && extra="--num-cuda-barriers 65536"
-    for t in test_cuda test_cuda_graph "test_backends --devices cuda:0"; do
-      log=$logdir/sanitize-$tool-${t%% *}.log
-      # shellcheck disable=SC2086
-      KSA_TEST_QUICK=$([ "${t%% *}" = test_backends ] && echo 0 || echo 1) timeout "$seconds" compute-sanitizer --tool $tool $extra --error-exitcode 9 "$build/bin/"$t \
-        >"$log" 2>&1
-      rc=$?
-      "$report" $tool "$t" "$rc" "$(grep -E 'ERROR SUMMARY' "$log" | tail -1)"
+  local build=$1 logdir=$2 seconds=$3 report=$4 tool t log cap
+  for tool in initcheck synccheck racecheck; do
+    cap=$seconds
+    [ $tool = racecheck ] && cap=$((seconds * 4))
+    for t in test_cuda test_cuda_graph test_backends; do
+      [ $tool = racecheck ] && [ $t = test_cuda_graph ] && continue
+      log=$logdir/sanitize-$tool-$t.log
+      : >"$log"
+      if [ $t = test_backends ]; then
+        ksa_sanitize_one $tool "$cap" "$log" "$report" "test_backends --devices cuda:0" "$build" test_backends --devices cuda:0
+      else
+        ksa_sanitize_one $tool "$cap" "$log" "$report" $t "$build" $t
+      fi
     done
   done
-  log=$logdir/sanitize-racecheck-test_cuda-all.log
-  KSA_TEST_QUICK=1 timeout $((seconds * 4)) compute-sanitizer --tool racecheck --error-exitcode 9 "$build/bin/test_cuda" \
-    >"$log" 2>&1
-  rc=$?
-  "$report" racecheck "test_cuda (every quick case)" "$rc" "$(grep -E 'RACECHECK SUMMARY|ERROR SUMMARY' "$log" | tail -1)"
-  log=$logdir/sanitize-racecheck-test_backends.log
-  KSA_TEST_QUICK=0 timeout $((seconds * 4)) compute-sanitizer --tool racecheck --error-exitcode 9 "$build/bin/test_backends" \
-    --devices cuda:0 >"$log" 2>&1
-  rc=$?
-  "$report" racecheck "test_backends (the whole grid)" "$rc" "$(grep -E 'RACECHECK SUMMARY|ERROR SUMMARY' "$log" | tail -1)"
 }
 
 # Development calls (A/B of plugins built here; bench/README.md, "Development calls"). The binaries and
