@@ -157,7 +157,11 @@ typedef struct ksa_tune_options {
     double budget_s;       /* wall-clock budget for this shape (checks included, building the inputs
                               not); default 60 */
     int32_t warmup;        /* untimed calls before timing; default 2 */
-    int32_t repeats;       /* timed calls, median taken; default 9 */
+    int32_t repeats;       /* timed samples, median taken; default 9 */
+    int32_t sample_calls;  /* calls per timed sample, back to back and closed by one synchronisation:
+                              0 (default) = as many as fill ~1 ms (at most 64) on a backend whose
+                              tensors are not host memory (a GPU's), 1 elsewhere; N = N everywhere
+                              (1: one call, one synchronisation, the timing before 2026-12-02) */
     int32_t max_candidates;/* exhaustive below this, coordinate descent above; default 48 */
     double min_gain;       /* a winner must be this fraction faster than the built-in; default 0.03 */
     int32_t check_max_len; /* reference check shape: Lq, Lk capped to this (prefill); default 300 */
@@ -176,7 +180,7 @@ ksa_tune_options ksa_tune_options_default(void);
 
 /* ---------------------------------------------------------------- judging built-in vs another configuration
  * A measurement of the built-in against another configuration (a search winner, or what the lookup
- * picks) is made of R rounds. In each round the two alternate call by call (which one goes first
+ * picks) is made of R rounds. In each round the two alternate sample by sample (which one goes first
  * swaps every pair and every round; the input sets rotate) and each side's round median is taken.
  * Per round, ratio = built-in median / other median (> 1: the other is faster). From the rounds:
  *   ratio            the median of the R round ratios;
@@ -200,7 +204,8 @@ typedef enum ksa_tune_verdict {
 
 typedef struct ksa_tune_rounds {
     int32_t rounds;          /* R, measured */
-    int32_t calls_per_round; /* timed calls per side in each round */
+    int32_t calls_per_round; /* timed samples per side in each round */
+    int32_t calls_per_sample; /* back-to-back calls per sample, closed by one synchronisation (1 on host memory) */
     double builtin_ms[KSA_TUNE_MAX_ROUNDS]; /* round medians */
     double other_ms[KSA_TUNE_MAX_ROUNDS];
     double round_ratio[KSA_TUNE_MAX_ROUNDS]; /* builtin_ms[i] / other_ms[i] */

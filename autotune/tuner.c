@@ -22,6 +22,9 @@
 #define MAX_SETS 4
 #define MAX_BUFS 10
 #define MAX_REPEATS 256
+#define TUNE_SAMPLE_MS 1.0       /* a timed sample's target length, automatic sample_calls */
+#define TUNE_MAX_SAMPLE_CALLS 64 /* calls per sample at most */
+#define TUNE_FLUSH_BYTES ((size_t)64 << 20) /* filled before each call of a GPU sample: more than an H100/H200 L2 (50 MB) */
 #define MAX_SEARCH 512
 
 ksa_tune_options ksa_tune_options_default(void)
@@ -49,6 +52,9 @@ static ksa_status rounds_of(const ksa_tune_options *o, const char *fn, int32_t *
                          (int)o->confirm_rounds, KSA_TUNE_MAX_ROUNDS);
     if (!(o->min_gain >= 0 && o->min_gain < 1))
         return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "%s: min_gain %g is outside [0, 1)", fn, o->min_gain);
+    if (o->sample_calls < 0 || o->sample_calls > TUNE_MAX_SAMPLE_CALLS)
+        return ksa_error(KSA_STATUS_INVALID_ARGUMENT, "%s: sample_calls %d is outside 0 (automatic) .. %d", fn,
+                         (int)o->sample_calls, TUNE_MAX_SAMPLE_CALLS);
     *rounds = n;
     return KSA_STATUS_SUCCESS;
 }
@@ -212,6 +218,8 @@ typedef struct tune_inputs {
     int nsets;
     ksa_buffer ws;
     size_t ws_size;
+    int calls_per_sample; /* back-to-back calls closed by one synchronisation per timed sample (0: 1) */
+    ksa_buffer flush;     /* on a queued device with several calls per sample: filled before each call */
 } tune_inputs;
 
 static ksa_status new_tensor(ksa_device dev, tune_set *set, ksa_dtype dt, int ndim, const int64_t *shape, const void *host,
@@ -262,6 +270,7 @@ static void inputs_destroy(tune_inputs *in)
     for (int s = 0; s < in->nsets; s++)
         for (int i = 0; i < in->sets[s].nbufs; i++) ksa_buffer_free(in->sets[s].bufs[i]);
     if (in->ws) ksa_buffer_free(in->ws);
+    if (in->flush) ksa_buffer_free(in->flush);
     memset(in, 0, sizeof *in);
 }
 
@@ -370,17 +379,23 @@ static ksa_status inputs_create(ksa_device dev, const ksa_tune_shape *s, int nse
     return st;
 }
 
-/* Run one call with `config` (NULL: built-in when `builtin`, else whatever dispatch chooses).
- * `ms` (optional) gets the time of the call and the stream synchronisation only, not of the
- * workspace query. */
+/* Run one timed sample with `config` (NULL: built-in when `builtin`, else whatever dispatch
+ * chooses): in->calls_per_sample calls from input set `set` on (rotating over the sets), then one
+ * stream synchronisation. With a flush buffer each call follows a fill of it, as peer_torch.py and
+ * Triton's do_bench zero a buffer before each call (the call starts on a cold L2, after another
+ * kernel, so one attention call cannot overlap the next), and a second sample of the fills alone is
+ * subtracted. `ms` (optional) gets the time per call, without the workspace query; NULL: one
+ * untimed call. */
 static ksa_status run_config(tune_inputs *in, int set, const char *config, int builtin, double *ms)
 {
     ksa_status st = ksa_set_config_override(config);
     if (st) return st;
     ksa_autotune_set_enabled(!builtin);
-    ksa_attention_tensors *t = &in->sets[set].t;
+    int calls = ms && in->calls_per_sample > 1 ? in->calls_per_sample : 1;
+    ksa_buffer flush = calls > 1 ? in->flush : NULL;
     size_t need = 0;
-    st = ksa_attention_workspace_size(in->dev, &in->params, t, &need);
+    for (int c = 0; c < calls && !st; c++)
+        st = ksa_attention_workspace_size(in->dev, &in->params, &in->sets[(set + c) % in->nsets].t, &need);
     if (!st && need > in->ws_size) {
         if (in->ws) ksa_buffer_free(in->ws);
         in->ws = NULL;
@@ -394,9 +409,19 @@ static ksa_status run_config(tune_inputs *in, int set, const char *config, int b
         ws.buffer = in->ws;
         ws.size = in->ws_size;
         double t0 = call_clock_s();
-        st = ksa_attention(in->dev, NULL, &in->params, t, in->ws ? &ws : NULL);
+        for (int c = 0; c < calls && !st; c++) {
+            if (flush) st = ksa_buffer_fill(flush, 0, TUNE_FLUSH_BYTES, (uint8_t)c, NULL);
+            if (!st) st = ksa_attention(in->dev, NULL, &in->params, &in->sets[(set + c) % in->nsets].t, in->ws ? &ws : NULL);
+        }
         if (!st) st = ksa_stream_synchronize(in->dev, NULL);
-        if (ms) *ms = (call_clock_s() - t0) * 1e3;
+        double t = call_clock_s() - t0;
+        if (flush && !st) {
+            double f0 = call_clock_s();
+            for (int c = 0; c < calls && !st; c++) st = ksa_buffer_fill(flush, 0, TUNE_FLUSH_BYTES, (uint8_t)c, NULL);
+            if (!st) st = ksa_stream_synchronize(in->dev, NULL);
+            t -= call_clock_s() - f0;
+        }
+        if (ms) *ms = t * 1e3 / calls;
     }
     char saved[1024];
     if (st) snprintf(saved, sizeof saved, "%s", ksa_last_error());
@@ -404,6 +429,43 @@ static ksa_status run_config(tune_inputs *in, int set, const char *config, int b
     ksa_autotune_set_enabled(1);
     if (st) ksa_error(st, "%s", saved);
     return st;
+}
+
+/* How many calls one timed sample holds, from one call's time `one_ms` (call and synchronisation).
+ * On a backend whose calls are queued on a stream (a GPU's), a single call closed by its own
+ * synchronisation carries the launch and synchronisation latency (~10-20 us on the lent H200), a
+ * fifth of a 60-us decode call, and a candidate had to be ~4% faster per kernel to clear a 3% bar;
+ * so short calls are queued back to back, about TUNE_SAMPLE_MS of calls per sample, each after an L2
+ * flush (run_config). Plain back-to-back calls, the way ksa-bench times, measured something else:
+ * there the next call's launch overlaps the end of the previous one, and the H200 ranked decode
+ * configurations differently from the per-call timing of peer_torch.py (bench/NOTES.md, thirty-fourth
+ * session). Calls on host memory (reference, cpu) run synchronously: one call per sample, no flush.
+ * sample_calls (ksa_tune_options) > 0 sets the count instead. */
+static double set_calls_per_sample(tune_inputs *in, double one_ms, int32_t sample_calls)
+{
+    int calls = 1;
+    if (sample_calls > 0) {
+        calls = sample_calls > TUNE_MAX_SAMPLE_CALLS ? TUNE_MAX_SAMPLE_CALLS : sample_calls;
+    } else if (!in->dev->backend->host_memory) {
+        double want = one_ms > 0 ? TUNE_SAMPLE_MS / one_ms : TUNE_MAX_SAMPLE_CALLS;
+        calls = want >= TUNE_MAX_SAMPLE_CALLS ? TUNE_MAX_SAMPLE_CALLS : want > 1 ? (int)ceil(want) : 1;
+    }
+    in->calls_per_sample = calls;
+    double fill_ms = 0;
+    if (calls > 1 && !in->dev->backend->host_memory && !in->flush) {
+        if (ksa_buffer_alloc(in->dev, TUNE_FLUSH_BYTES, &in->flush)) {
+            ksa_clear_error(); /* no room for the flush buffer: samples without it */
+            in->flush = NULL;
+        } else {
+            double t0 = call_clock_s();
+            if (ksa_buffer_fill(in->flush, 0, TUNE_FLUSH_BYTES, 1, NULL) || ksa_stream_synchronize(in->dev, NULL))
+                ksa_clear_error(); /* a failing fill fails the first sample with its sentence */
+            fill_ms = (call_clock_s() - t0) * 1e3;
+        }
+    }
+    /* a sample's wall time, for fitting samples into the budget: each call, and with the flush two
+     * fills per call (the sample's and the subtracted one) */
+    return calls * (one_ms + 2.0 * fill_ms);
 }
 
 /* Median time (ms) of `repeats` calls rotated over the sets, after `warmup` untimed calls. */
@@ -671,7 +733,7 @@ typedef struct search_state {
     ksa_tune_result *r;
     const ksa_tune_options *o;
     int warmup, repeats;
-    double one_call_s; /* one built-in call, measured before the search */
+    double one_call_s; /* one timed sample of the built-in (full.calls_per_sample calls), before the search */
     double t_start;
     int done, total_estimate;
 } search_state;
@@ -794,6 +856,7 @@ static ksa_status measure_rounds(tune_inputs *in, const char *config, int rounds
     if (st) return st;
     out->rounds = rounds;
     out->calls_per_round = calls;
+    out->calls_per_sample = in->calls_per_sample > 1 ? in->calls_per_sample : 1;
     return ksa_tune_rounds_summarize(out, min_gain);
 }
 
@@ -872,7 +935,7 @@ ksa_status ksa_tune_shape_run(ksa_device dev, const ksa_tune_shape *s_in, const 
         /* one untimed call tells how long a call takes: fit the repeats into the budget */
         double one_ms = 0;
         st = run_config(&ss.full, 0, NULL, 1, &one_ms);
-        double one = one_ms * 1e-3;
+        double one = set_calls_per_sample(&ss.full, one_ms, o.sample_calls) * 1e-3; /* one timed sample */
         ss.one_call_s = one;
         int calls = o.budget_s > 0 && one > 0 ? (int)(0.1 * o.budget_s / one) : ss.repeats;
         if (calls < ss.repeats) ss.repeats = calls < 3 ? 3 : calls;
@@ -998,7 +1061,10 @@ ksa_status ksa_tune_shape_run(ksa_device dev, const ksa_tune_shape *s_in, const 
             progress(&ss, what);
             st = inputs_create(dev, &probe, 2, o.seed + 3, &pin);
             if (!st) {
-                st = measure_rounds(&pin, r->best_config, rounds, calls, ss.warmup, o.min_gain, &r->probe);
+                double one_ms = 0;
+                st = run_config(&pin, 0, NULL, 1, &one_ms);
+                set_calls_per_sample(&pin, one_ms, o.sample_calls);
+                if (!st) st = measure_rounds(&pin, r->best_config, rounds, calls, ss.warmup, o.min_gain, &r->probe);
                 inputs_destroy(&pin);
             }
             /* refused: a failed call, a median more than min_gain / 2 slower, or slower beyond the
@@ -1095,6 +1161,7 @@ ksa_status ksa_tune_compare_rounds(ksa_device dev, const ksa_tune_shape *s_in, c
     if (!st) {
         double one = 0;
         st = run_config(&in, 0, NULL, 1, &one);
+        one = set_calls_per_sample(&in, one, o.sample_calls); /* one timed sample */
         double want = one > 0 ? 50.0 / one : 0;
         if (!st && want > calls) calls = want > MAX_REPEATS ? MAX_REPEATS : (int)want;
     }

@@ -2,7 +2,8 @@
  * (default 32) and unroll in {1, 2} (default 1). Time per call (fake_times, defaults): built-in
  * 8 ms, block=32 8 ms, block=16 2 ms, block=64 0 ms but its output is wrong; unroll=2 adds 1 ms.
  * With fake_builtin_fastest the built-in takes 0 ms. The time is slept, or added to a simulated
- * clock (fake_simulate_time). */
+ * clock (fake_simulate_time), which a stream synchronisation also advances by fake_sync_ms and a
+ * fill of 64 MiB or more (the tuner's L2 flush, not written in simulation) by fake_fill_ms. */
 #define _GNU_SOURCE
 #include "fake_backend.h"
 
@@ -22,6 +23,7 @@ int fake_small_penalty;
 int fake_refuse_combo;
 int32_t fake_last_config[KSA_MAX_TUNABLES];
 int32_t fake_last_config_count;
+double fake_sync_ms;
 
 static const int32_t block_values[] = {16, 32, 64};
 static const int32_t unroll_values[] = {1, 2};
@@ -47,12 +49,24 @@ static ksa_status f_read(ksa_backend *self, int device, void *stream, void *dst,
     memcpy(dst, (char *)ksa_mem_addr(src) + offset, bytes);
     return KSA_STATUS_SUCCESS;
 }
+static int simulated;
+static double simulated_clock_ms;
+double fake_fill_ms;
+
 static ksa_status f_fill(ksa_backend *self, int device, void *stream, ksa_mem dst, size_t offset, size_t bytes, uint8_t value)
 {
+    if (simulated && bytes >= ((size_t)64 << 20)) { /* the tuner's L2 flush: a simulated kernel, nothing read back */
+        simulated_clock_ms += fake_fill_ms;
+        return KSA_STATUS_SUCCESS;
+    }
     memset((char *)ksa_mem_addr(dst) + offset, value, bytes);
     return KSA_STATUS_SUCCESS;
 }
-static ksa_status f_sync(ksa_backend *self, int device, void *native) { return KSA_STATUS_SUCCESS; }
+static ksa_status f_sync(ksa_backend *self, int device, void *native)
+{
+    if (simulated) simulated_clock_ms += fake_sync_ms;
+    return KSA_STATUS_SUCCESS;
+}
 static ksa_status f_workspace(ksa_backend *self, int device, const ksa_problem *p, size_t *bytes)
 {
     *bytes = ksa_reference_workspace_bytes(p);
@@ -76,9 +90,6 @@ void fake_timing_reset(void)
     fake_times = d;
     noise_seeded = 0;
 }
-
-static int simulated;
-static double simulated_clock_ms;
 
 static double simulated_clock_s(void) { return simulated_clock_ms * 1e-3; }
 
@@ -162,6 +173,8 @@ static ksa_backend fake_vtable = {
 };
 
 static struct ksa_device_s fake_dev;
+
+void fake_set_queued(int on) { fake_vtable.host_memory = on ? 0 : 1; }
 
 ksa_device fake_device(void)
 {

@@ -23,6 +23,14 @@ void fake_timing_reset(void);
 /* 1: calls do not sleep but advance a simulated clock, installed as the tuner's call clock
  * (ksa_tune_set_clock); 0 (the default): calls sleep and the tuner reads the real clock. */
 void fake_simulate_time(int on);
+/* Simulated clock only: what each stream synchronisation adds (ms; default 0), like a GPU's launch
+ * and synchronisation latency. */
+extern double fake_sync_ms;
+/* Simulated clock only: what a fill of 64 MiB or more adds (ms; default 0); such fills write nothing. */
+extern double fake_fill_ms;
+/* 1: the backend says its tensors are not host memory (host_memory 0), as a GPU backend does, so
+ * the tuner times short calls back to back; 0 (the default): host memory. Memory stays malloc'd. */
+void fake_set_queued(int on);
 /* Calls the fake backend has run (attention calls that reached the timing). */
 extern int64_t fake_calls;
 

@@ -8,7 +8,9 @@
  * P9 (issue 15): the confirmation rounds and their noise band (ksa_tune_rounds): a 2% gain in +-5%
  * noise is not stored, a 20% gain is, a winner that is slower in the confirmation is not; the
  * comparison reports the band and a verdict (same within noise for identical configurations,
- * slower for a slower tuned entry). Noise comes from seeded sequences: fixed seeds, fixed results. */
+ * slower for a slower tuned entry). Noise comes from seeded sequences: fixed seeds, fixed results.
+ * On a queued (GPU-like) backend short calls are timed back to back, so a synchronisation's latency
+ * does not hide a kernel's gain. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -583,6 +585,86 @@ static void test_compare_band_and_verdict(void **state)
     fake_timing_reset();
 }
 
+/* ksa_tune_compare_rounds on the fake backend posing as a queued (GPU-like) one */
+static ksa_status compare_queued(const ksa_tune_shape *s, const ksa_tune_options *o, ksa_tune_comparison *c)
+{
+    fake_set_queued(1);
+    ksa_status st = ksa_tune_compare_rounds(fake_device(), s, o, c);
+    fake_set_queued(0);
+    return st;
+}
+
+static void test_queued_calls_sampled_with_flush(void **state)
+{
+    /* (e) a queued backend (a GPU's): a 0.1 ms call and 0.1 ms of synchronisation latency.
+     * block=16 is 5% faster per call. Timed one call per synchronisation the gain reads 2.5% (0.195
+     * vs 0.2 ms), under the 3% bar; timed in samples of 5 calls, each after a 0.04 ms L2 flush whose
+     * own sample is subtracted, it reads 5% (0.1 vs 0.095 ms) and is stored. On host memory
+     * (reference, cpu) calls stay one per sample, without flushes. */
+    ksa_tune_shape s = small_shape();
+    ksa_tune_options o = quick_options();
+    o.min_gain = 0.03;
+    fake_timing_reset();
+    fake_builtin_fastest = 0;
+    fake_times.builtin_ms = 0.1;
+    fake_times.block_ms[0] = 0.095;
+    fake_times.block_ms[1] = 0.1;
+    fake_times.unroll2_extra_ms = 0.05;
+    fake_sync_ms = 0.1;
+    fake_fill_ms = 0.04;
+    ksa_tune_result r;
+
+    assert_int_equal(ksa_tune_shape_run(fake_device(), &s, &o, &r), KSA_STATUS_SUCCESS);
+    printf("host memory: built-in %.4f ms, best %s %.4f ms, improved %d\n", r.builtin_ms, r.best_config, r.best_ms,
+           r.improved);
+    assert_true(fabs(r.builtin_ms - 0.2) < 1e-9);
+    assert_int_equal(r.improved, 0);
+    assert_int_equal(r.confirm.calls_per_sample, r.confirmed_run ? 1 : 0);
+
+    fake_set_queued(1);
+    int64_t calls_before = fake_calls;
+    ksa_status st = ksa_tune_shape_run(fake_device(), &s, &o, &r);
+    fake_set_queued(0);
+    assert_int_equal(st, KSA_STATUS_SUCCESS);
+    printf("queued: built-in %.4f ms, best %s %.4f ms, improved %d, %lld calls\n", r.builtin_ms, r.best_config, r.best_ms,
+           r.improved, (long long)(fake_calls - calls_before));
+    assert_true(fabs(r.builtin_ms - 0.1) < 1e-9); /* (5 x (0.04 + 0.1) + 0.1 - (5 x 0.04 + 0.1)) / 5 */
+    assert_int_equal(r.improved, 1);
+    assert_string_equal(r.best_config, "block=16,unroll=1");
+    assert_true(fabs(r.confirm_best_ms - 0.095) < 1e-9 && fabs(r.confirm_builtin_ms - 0.1) < 1e-9);
+    assert_int_equal(r.confirm.calls_per_sample, 5);
+    /* the comparison times the same way: a stored block=16 reads faster, not within noise */
+    char path[512];
+    snprintf(path, sizeof path, "%s/queued.txt", tmpdir);
+    remove(path);
+    assert_int_equal(ksa_tune_cache_store(path, &r.entry, 1), KSA_STATUS_SUCCESS);
+    setenv("KSA_TUNE_CACHE", path, 1);
+    ksa_autotune_reload();
+    ksa_tune_comparison c;
+    assert_int_equal(compare_queued(&s, &o, &c), KSA_STATUS_SUCCESS);
+    assert_true(fabs(c.builtin_ms - 0.1) < 1e-9);
+    assert_int_equal(c.rounds.calls_per_sample, 5);
+    assert_int_equal(c.rounds.verdict, KSA_TUNE_FASTER);
+    /* one call per sample on request (the timing before 2026-12-02): the latency is back */
+    o.sample_calls = 1;
+    assert_int_equal(compare_queued(&s, &o, &c), KSA_STATUS_SUCCESS);
+    assert_true(fabs(c.builtin_ms - 0.2) < 1e-9);
+    assert_int_equal(c.rounds.calls_per_sample, 1);
+    /* out of range: a sentence naming the option */
+    o.sample_calls = 65;
+    assert_int_equal(ksa_tune_compare_rounds(fake_device(), &s, &o, &c), KSA_STATUS_INVALID_ARGUMENT);
+    assert_non_null(strstr(ksa_last_error(), "sample_calls 65"));
+    o.sample_calls = -1;
+    assert_int_equal(ksa_tune_shape_run(fake_device(), &s, &o, &r), KSA_STATUS_INVALID_ARGUMENT);
+    assert_non_null(strstr(ksa_last_error(), "sample_calls"));
+    unsetenv("KSA_TUNE_CACHE");
+    setenv("KSA_TUNE_CACHE", "off", 1);
+    ksa_autotune_reload();
+    fake_sync_ms = 0;
+    fake_fill_ms = 0;
+    fake_timing_reset();
+}
+
 static int setup(void **state)
 {
     if (atest_make_tmpdir(tmpdir, sizeof tmpdir, "ksa-tuner-test")) return -1;
@@ -608,6 +690,7 @@ int main(void)
         cmocka_unit_test(test_clear_gain_stored),
         cmocka_unit_test(test_faster_in_search_slower_in_confirmation),
         cmocka_unit_test(test_compare_band_and_verdict),
+        cmocka_unit_test(test_queued_calls_sampled_with_flush),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -35,7 +35,9 @@ static void usage(FILE *f)
             "                      otherwise; ignored when --shape is given\n"
             "  --paged             paged K/V (page size 16) instead of contiguous\n"
             "  --budget SECONDS    total time budget, split evenly over the jobs (default 300)\n"
-            "  --repeats N         timed calls per candidate, median taken (default 9)\n"
+            "  --repeats N         timed samples per candidate, median taken (default 9)\n"
+            "  --sample-calls N    calls per timed sample, back to back, one synchronisation: 0 (default) fills\n"
+            "                      ~1 ms on a GPU (one call on the CPU); 1 = one call per synchronisation\n"
             "  --warmup N          untimed calls before timing (default 2)\n"
             "  --max-candidates N  exhaustive search up to N configurations, coordinate descent above (default 48)\n"
             "  --min-gain F        a winner must beat the built-in by this fraction, 0 <= F < 1 (default 0.03)\n"
@@ -365,6 +367,9 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--repeats")) {
             NEED_VALUE;
             if (!ksa_cli_int("ksa-tune", a, val, 1, 10000, &opt.repeats)) return 2;
+        } else if (!strcmp(a, "--sample-calls")) {
+            NEED_VALUE;
+            if (!ksa_cli_int("ksa-tune", a, val, 0, 64, &opt.sample_calls)) return 2;
         } else if (!strcmp(a, "--warmup")) {
             NEED_VALUE;
             if (!ksa_cli_int("ksa-tune", a, val, 0, 10000, &opt.warmup)) return 2;
@@ -563,13 +568,13 @@ int main(int argc, char **argv)
                        "\"B\":%d,\"Hq\":%d,\"Hkv\":%d,\"D\":%d,\"Lq\":%d,\"Lk\":%d,\"paged\":%d,\"builtin_ms\":%.4f,"
                        "\"tuned_ms\":%.4f,\"speedup\":%.4f,\"source\":\"%s\",\"config\":\"%s\",\"same_code\":%s,"
                        "\"ratio\":%.4f,\"ratio_low\":%.4f,\"ratio_high\":%.4f,\"builtin_band_low\":%.4f,"
-                       "\"builtin_band_high\":%.4f,\"rounds\":%d,\"calls_per_round\":%d,\"round_ratios\":[%s],"
+                       "\"builtin_band_high\":%.4f,\"rounds\":%d,\"calls_per_round\":%d,\"calls_per_sample\":%d,\"round_ratios\":[%s],"
                        "\"verdict\":\"%s\"}\n",
                        info.name, info.backend, ksa_tune_op_name(j->shape.mode, j->shape.phase), ksa_dtype_name(j->shape.dtype),
                        j->shape.batch, j->shape.hq, j->shape.hkv, j->shape.head_dim, j->shape.lq, j->shape.lk, j->shape.paged,
                        c.builtin_ms, c.tuned_ms, c.tuned_ms > 0 ? c.builtin_ms / c.tuned_ms : 0, c.source, c.config,
                        c.same_code ? "true" : "false", rd->ratio, rd->ratio_low, rd->ratio_high, rd->builtin_low,
-                       rd->builtin_high, rd->rounds, rd->calls_per_round, ratios, verdict);
+                       rd->builtin_high, rd->rounds, rd->calls_per_round, rd->calls_per_sample, ratios, verdict);
             } else {
                 printf("%-8s %-52s built-in %9.3f ms  tuned %9.3f ms  speedup %.3fx band [%.3f, %.3f]  built-in run-to-run "
                        "[%.3f, %.3f]  %s%s  [%s%s%s]\n",
