@@ -2,7 +2,8 @@
 """test_make_table.py: checks bench/make_table.py (ctest bench_make_table): the third decimal at a
 goal's edge, on values with known answers, and the target rows' verdicts on two recorded device runs
 (bench/results/2026-12-02-s32 and -s33): P1 met only when the separate and the alternating reading
-both meet the goal, P3 at 1.304 printed so and missed, P4's worst point, P7 below its goal."""
+both meet the goal, P3 at 1.304 printed so and missed, P4's worst point, P7 below its goal, P3d
+over its six decode points."""
 import os
 import subprocess
 import sys
@@ -60,6 +61,9 @@ def main():
         check("s32 P3", r and [r[2], r[4]], ["1.32x", "no"])
         r = row(t, "P7 | CPU dense bf16 prefill L4096 vs torch")
         check("s32 P7 (3.71x separately, 2.13x in alternation)", r and [r[2], r[4]], ["3.71x", "no"])
+        r = row(t, "P3d | anchor / own dense decode")  # six points; B1 Lk8K 34.2 vs 18.1 us, B64 Lk32K 0.77x
+        check("s32 P3d", r and [r[2], r[4]], ["0.77x .. 1.90x", "no"])
+        check("s32 P3d worst point", r and r[5].startswith("worst B1 Lk8K: 34.2 vs 18.1 us"), True)
     t, err = table("2026-12-02-s33", 4055)
     if t is None:
         fails.append("s33 table: " + err[-300:])
