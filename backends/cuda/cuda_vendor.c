@@ -409,6 +409,17 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
             const int per_sm = kc_mma_decode_blocks_per_sm(p->head_dim, (int)p->dtype, pl->dec_stages, chunk, variant);
             const int64_t slots = (int64_t)d->prop.multiProcessorCount * per_sm;
             pl->splits = kc_pick_splits(slots, lists, nlist);
+            /* dense keys with V by cp.async over at least three waves of whole lists of more than
+             * 16K keys: splits of at most 8192 keys (up to 4; the combine kernel merges them). A CTA
+             * over a whole 32K list runs ~0.5 ms, and the last wave's slowest CTAs set the end;
+             * quarter lists shorten that tail. Measured on the H200 (thirty-fourth session, peer_torch's
+             * timing, three rounds, against one split): B64 Lk32K bf16 1.952 -> 1.907 ms, f16 1.938 ->
+             * 1.909 (cuDNN 1.93), in pages of 64 1.952 -> 1.930; slower or equal where this leaves one
+             * split: B32 Lk32K (two waves) -1.3..-1.5%, B64 Lk16K (2 splits) -0.1..-0.2%, B64 Lk8K and
+             * B16 Lk32K (one wave) -0.4..-3%, B64 Lk32K in pages of 16 -1.1% */
+            if (dense_gather && p->head_dim == 128 && pl->splits == 1 && lists >= 3 * slots && nlist > 16384 &&
+                (!paged || p->page_size >= 64))
+                pl->splits = (int32_t)((nlist + 8191) / 8192 < 4 ? (nlist + 8191) / 8192 : 4);
             /* REUSE in one wave with the in-cluster combine: shorter splits (128 keys or more, up to
              * 16) cost no combine kernel, so take the most that still fit (measured on the H200, f16
              * B1 Lk8K: 8 splits 7.8 us, the 256-key rule's 4 splits 9.9 us) */

@@ -444,6 +444,40 @@ static void test_decode_gathered_contiguous(void **state)
     assert_int_equal(failures, 0);
 }
 
+/* the built-in split rule of dense decode by cp.async over at least three waves of whole lists of
+ * more than 16K keys (compute capability 9.0, head_dim 128, one CTA per SM): splits of at most 8192
+ * keys, here 3 for 16500 keys over exactly three waves (where the wave rule alone keeps one split),
+ * seen through the workspace, which holds the splits' partials (the built-in plan's size equals
+ * decode_splits=3's and exceeds decode_splits=1's), merged by the combine kernel, against the
+ * reference with lengths varying and outputs poisoned first */
+static void test_decode_long_lists_many_waves(void **state)
+{
+    (void)state;
+    require_device();
+    if (!device_is_sm90()) ktest_skip("the rule applies on compute capability 9.0 only");
+    ksa_device_info info;
+    assert_int_equal(ksa_device_get_info(g_dev, &info), KSA_STATUS_SUCCESS);
+    if (info.compute_units % 2) ktest_skip("an odd SM count (%d): no batch gives exactly three waves", info.compute_units);
+    ktest_config c = decode_case(KSA_DTYPE_BF16, 128, 3 * info.compute_units / 2, 16500, 1100);
+    c.hq = 2;
+    c.hkv = 2;
+    ktest_problem pr;
+    assert_int_equal(ktest_problem_create(g_dev, &c, &pr), KSA_STATUS_SUCCESS);
+    const char *cfg[3] = {NULL, "decode_splits=3", "decode_splits=1"};
+    size_t bytes[3];
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(ksa_set_config_override(cfg[i]), KSA_STATUS_SUCCESS);
+        bytes[i] = 0;
+        assert_int_equal(ksa_attention_workspace_size(g_dev, &pr.params, &pr.tensors, &bytes[i]), KSA_STATUS_SUCCESS);
+    }
+    assert_int_equal(ksa_set_config_override(NULL), KSA_STATUS_SUCCESS);
+    ktest_problem_destroy(&pr);
+    printf("B%d: workspace built-in %zu, 3 splits %zu, 1 split %zu bytes\n", c.batch, bytes[0], bytes[1], bytes[2]);
+    assert_true(bytes[0] == bytes[1]);
+    assert_true(bytes[1] > bytes[2]);
+    assert_int_equal(ktest_run_and_check(g_dev, &c), KSA_STATUS_SUCCESS);
+}
+
 /* the three copy loops of gathered chunks (index sets, or dense keys by cp.async in pages that are
  * not a multiple of the chunk): every key present with K and V (reuse over contiguous and paged
  * caches, dense pages of 8 by decode_kernel=3), keys missing from a chunk (a local window that
@@ -986,6 +1020,7 @@ int main(void)
         cmocka_unit_test(test_decode_long_paged_splits),
         cmocka_unit_test(test_decode_affine_paged),
         cmocka_unit_test(test_decode_gathered_contiguous),
+        cmocka_unit_test(test_decode_long_lists_many_waves),
         cmocka_unit_test(test_decode_gathered_paths),
         cmocka_unit_test(test_decode_wide_groups),
         cmocka_unit_test(test_decode_topk_pooling),
