@@ -410,7 +410,8 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
             const int64_t slots = (int64_t)d->prop.multiProcessorCount * per_sm;
             pl->splits = kc_pick_splits(slots, lists, nlist);
             /* dense keys with V by cp.async over at least three waves of whole lists of more than
-             * 16K keys: splits of at most 8192 keys (up to 4; the combine kernel merges them). A CTA
+             * 16K keys: 4 splits over 24K keys, else 2 (values of the tunable `decode_splits`; the
+             * combine kernel merges them). A CTA
              * over a whole 32K list runs ~0.5 ms, and the last wave's slowest CTAs set the end;
              * quarter lists shorten that tail. Measured on the H200 (thirty-fourth session, peer_torch's
              * timing, three rounds, against one split): B64 Lk32K bf16 1.952 -> 1.907 ms, f16 1.938 ->
@@ -419,7 +420,7 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
              * B16 Lk32K (one wave) -0.4..-3%, B64 Lk32K in pages of 16 -1.1% */
             if (dense_gather && p->head_dim == 128 && pl->splits == 1 && lists >= 3 * slots && nlist > 16384 &&
                 (!paged || p->page_size >= 64))
-                pl->splits = (int32_t)((nlist + 8191) / 8192 < 4 ? (nlist + 8191) / 8192 : 4);
+                pl->splits = nlist > 24576 ? 4 : 2;
             /* REUSE in one wave with the in-cluster combine: shorter splits (128 keys or more, up to
              * 16) cost no combine kernel, so take the most that still fit (measured on the H200, f16
              * B1 Lk8K: 8 splits 7.8 us, the 256-key rule's 4 splits 9.9 us) */

@@ -445,11 +445,11 @@ static void test_decode_gathered_contiguous(void **state)
 }
 
 /* the built-in split rule of dense decode by cp.async over at least three waves of whole lists of
- * more than 16K keys (compute capability 9.0, head_dim 128, one CTA per SM): splits of at most 8192
- * keys, here 3 for 16500 keys over exactly three waves (where the wave rule alone keeps one split),
- * seen through the workspace, which holds the splits' partials (the built-in plan's size equals
- * decode_splits=3's and exceeds decode_splits=1's), merged by the combine kernel, against the
- * reference with lengths varying and outputs poisoned first */
+ * more than 16K keys (compute capability 9.0, head_dim 128, one CTA per SM): 2 splits for 16500 keys
+ * over exactly three waves, where the wave rule alone keeps one, seen through the workspace, which
+ * holds the splits' partials (the built-in plan's size equals decode_splits=2's and exceeds
+ * decode_splits=1's); then, except in quick runs (the sanitizers'; 3.3 GB of K/V), the call against
+ * the reference with lengths varying and outputs poisoned first */
 static void test_decode_long_lists_many_waves(void **state)
 {
     (void)state;
@@ -463,19 +463,22 @@ static void test_decode_long_lists_many_waves(void **state)
     c.hkv = 2;
     ktest_problem pr;
     assert_int_equal(ktest_problem_create(g_dev, &c, &pr), KSA_STATUS_SUCCESS);
-    const char *cfg[3] = {NULL, "decode_splits=3", "decode_splits=1"};
+    const char *cfg[3] = {NULL, "decode_splits=2", "decode_splits=1"};
     size_t bytes[3];
+    ksa_status st[3];
     for (int i = 0; i < 3; i++) {
         assert_int_equal(ksa_set_config_override(cfg[i]), KSA_STATUS_SUCCESS);
         bytes[i] = 0;
-        assert_int_equal(ksa_attention_workspace_size(g_dev, &pr.params, &pr.tensors, &bytes[i]), KSA_STATUS_SUCCESS);
+        st[i] = ksa_attention_workspace_size(g_dev, &pr.params, &pr.tensors, &bytes[i]);
+        if (st[i]) printf("%s: %s\n", cfg[i] ? cfg[i] : "built-in", ksa_last_error());
     }
     assert_int_equal(ksa_set_config_override(NULL), KSA_STATUS_SUCCESS);
     ktest_problem_destroy(&pr);
-    printf("B%d: workspace built-in %zu, 3 splits %zu, 1 split %zu bytes\n", c.batch, bytes[0], bytes[1], bytes[2]);
+    printf("B%d: workspace built-in %zu, 2 splits %zu, 1 split %zu bytes\n", c.batch, bytes[0], bytes[1], bytes[2]);
+    for (int i = 0; i < 3; i++) assert_int_equal(st[i], KSA_STATUS_SUCCESS);
     assert_true(bytes[0] == bytes[1]);
     assert_true(bytes[1] > bytes[2]);
-    assert_int_equal(ktest_run_and_check(g_dev, &c), KSA_STATUS_SUCCESS);
+    if (!ktest_quick()) assert_int_equal(ktest_run_and_check(g_dev, &c), KSA_STATUS_SUCCESS);
 }
 
 /* the three copy loops of gathered chunks (index sets, or dense keys by cp.async in pages that are
