@@ -53,6 +53,9 @@ done
 expect 2 "^ksa-tune: --budget must be a number in \(0, 1e\+07\], not 'soon'" "$TUNE" --dry-run --budget soon
 expect 2 "^ksa-tune: --repeats must be a whole number in 1\.\.10000, not '0'" "$TUNE" --dry-run --repeats 0
 expect 2 "^ksa-tune: --warmup must be a whole number in 0\.\.10000, not '-2'" "$TUNE" --dry-run --warmup -2
+for v in 65 -1 two; do
+  expect 2 "^ksa-tune: --sample-calls must be a whole number in 0\.\.64, not '$v'" "$TUNE" --dry-run --sample-calls "$v"
+done
 expect 2 "^ksa-tune: --max-candidates must be a whole number in 1\.\.1000000, not '1e3'" "$TUNE" --dry-run --max-candidates 1e3
 mkdir "$DIR/cachedir"
 expect 2 "^ksa-tune: tuning cache $DIR/cachedir \(--cache\) is a folder; name a file, e.g. $DIR/cachedir/tune-cache.txt" \
