@@ -935,7 +935,7 @@ ksa_status ksa_tune_shape_run(ksa_device dev, const ksa_tune_shape *s_in, const 
         /* one untimed call tells how long a call takes: fit the repeats into the budget */
         double one_ms = 0;
         st = run_config(&ss.full, 0, NULL, 1, &one_ms);
-        double one = set_calls_per_sample(&ss.full, one_ms, o.sample_calls) * 1e-3; /* one timed sample */
+        double one = st ? 0 : set_calls_per_sample(&ss.full, one_ms, o.sample_calls) * 1e-3; /* one timed sample */
         ss.one_call_s = one;
         int calls = o.budget_s > 0 && one > 0 ? (int)(0.1 * o.budget_s / one) : ss.repeats;
         if (calls < ss.repeats) ss.repeats = calls < 3 ? 3 : calls;
@@ -1063,7 +1063,7 @@ ksa_status ksa_tune_shape_run(ksa_device dev, const ksa_tune_shape *s_in, const 
             if (!st) {
                 double one_ms = 0;
                 st = run_config(&pin, 0, NULL, 1, &one_ms);
-                set_calls_per_sample(&pin, one_ms, o.sample_calls);
+                if (!st) set_calls_per_sample(&pin, one_ms, o.sample_calls);
                 if (!st) st = measure_rounds(&pin, r->best_config, rounds, calls, ss.warmup, o.min_gain, &r->probe);
                 inputs_destroy(&pin);
             }
@@ -1161,7 +1161,7 @@ ksa_status ksa_tune_compare_rounds(ksa_device dev, const ksa_tune_shape *s_in, c
     if (!st) {
         double one = 0;
         st = run_config(&in, 0, NULL, 1, &one);
-        one = set_calls_per_sample(&in, one, o.sample_calls); /* one timed sample */
+        if (!st) one = set_calls_per_sample(&in, one, o.sample_calls); /* one timed sample */
         double want = one > 0 ? 50.0 / one : 0;
         if (!st && want > calls) calls = want > MAX_REPEATS ? MAX_REPEATS : (int)want;
     }
