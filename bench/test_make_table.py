@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """test_make_table.py: checks bench/make_table.py (ctest bench_make_table): the third decimal at a
-goal's edge, on values with known answers, and the target rows' verdicts on two recorded device runs
-(bench/results/2026-12-02-s32 and -s33): P1 met only when the separate and the alternating reading
+goal's edge, on values with known answers, and the target rows' verdicts on three recorded device runs
+(bench/results/2026-12-02-s32, -s33 and -s34): P1 met only when the separate and the alternating reading
 both meet the goal, P3 at 1.304 printed so and missed, P4's worst point, P7 below its goal, P3d
-over its six decode points."""
+over its six decode points (s32, s34)."""
 import os
 import subprocess
 import sys
@@ -74,6 +74,14 @@ def main():
         check("s33 P1 D128 bf16", r and [r[2], r[4]], ["1.002x", "yes"])
         r = row(t, "P4 | dense decode")
         check("s33 P4", r and (r[2].split(" ")[0], r[4]), ("0.98x", "no"))
+    t, err = table("2026-12-02-s34", 4118)
+    if t is None:
+        fails.append("s34 table: " + err[-300:])
+    else:
+        r = row(t, "P3d | anchor / own dense decode")  # B1 Lk8K 33.8 vs 18.1 us
+        check("s34 P3d", r and [r[2], r[4]], ["0.80x .. 1.86x", "no"])
+        r = row(t, "P4 | dense decode")  # B64 Lk32K passed (1.012x); B64 Lk8K 0.985x
+        check("s34 P4", r and (r[2].split(" ")[0], r[4], r[5].split(":")[0]), ("0.98x", "no", "worst B64 Lk8K"))
     for f in fails:
         print("FAIL", f)
     print(f"test_make_table: {len(fails)} failure(s)")
