@@ -393,9 +393,8 @@ static ksa_status run_config(tune_inputs *in, int set, const char *config, int b
     ksa_autotune_set_enabled(!builtin);
     int calls = ms && in->calls_per_sample > 1 ? in->calls_per_sample : 1;
     ksa_buffer flush = calls > 1 ? in->flush : NULL;
-    size_t need = 0;
-    for (int c = 0; c < calls && !st; c++)
-        st = ksa_attention_workspace_size(in->dev, &in->params, &in->sets[(set + c) % in->nsets].t, &need);
+    size_t need = 0; /* the sets share one shape, so one query sizes every call of the sample */
+    st = ksa_attention_workspace_size(in->dev, &in->params, &in->sets[set].t, &need);
     if (!st && need > in->ws_size) {
         if (in->ws) ksa_buffer_free(in->ws);
         in->ws = NULL;
