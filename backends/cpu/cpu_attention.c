@@ -1102,6 +1102,13 @@ static void run_decode(cpu_call *c)
     decode_job(c, decode_chunk_task, &sparse);
 }
 
+/* the call number the AMX level compares with the one its thread last configured tiles for; calls
+ * from several application threads may overlap here (the pool serialises only their jobs): a number
+ * changed under a running call makes its threads load the same configuration once more, no harm */
+static _Atomic uint64_t call_counter, call_now;
+
+uint64_t ksa_cpu_call_number(void) { return atomic_load_explicit(&call_now, memory_order_relaxed); }
+
 ksa_status ksa_cpu_attention_run(const ksa_problem *p, const cpu_config *cfg, const cpu_kernels *k)
 {
     static _Thread_local cpu_call call; /* large (per-thread scratch pointers); one per caller thread */
@@ -1132,6 +1139,9 @@ ksa_status ksa_cpu_attention_run(const ksa_problem *p, const cpu_config *cfg, co
     c->head_major = 1; /* KSA_CPU_HEAD_MAJOR=0: the previous g-fastest order (development switch) */
     if (getenv("KSA_CPU_HEAD_MAJOR")) c->head_major = atoi(getenv("KSA_CPU_HEAD_MAJOR")) != 0;
     pthread_once(&prof_once, prof_init);
+    /* published to the pool's workers by the job hand-off (release / acquire) */
+    atomic_store_explicit(&call_now, atomic_fetch_add_explicit(&call_counter, 1, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
     if (p->mode != KSA_MODE_DENSE && (!c->idx || !c->cnt))
         return ksa_error(KSA_STATUS_INTERNAL, "cpu: %s call without index/count tensors",
                          p->mode == KSA_MODE_ANCHOR ? "ANCHOR" : "REUSE");

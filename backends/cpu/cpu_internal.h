@@ -114,6 +114,10 @@ const cpu_kernels *ksa_cpu_pick_kernels(const ksa_problem *p, const char **why_l
 
 size_t ksa_cpu_workspace_bytes(const ksa_problem *p, const cpu_config *cfg, const cpu_kernels *k);
 ksa_status ksa_cpu_attention_run(const ksa_problem *p, const cpu_config *cfg, const cpu_kernels *k);
+/* The number of the attention call now running (from 1, a new one at each call's start). The AMX
+ * level loads its tile configuration once per thread per call number instead of at every block
+ * product (kernels_amx.c). */
+uint64_t ksa_cpu_call_number(void);
 /* KSA_CPU_PROFILE=1: print (and reset) the ticks spent per phase since the last report, as JSON */
 void ksa_cpu_profile_report(FILE *f);
 

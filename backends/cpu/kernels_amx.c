@@ -54,9 +54,18 @@ typedef struct amx_tilecfg {
     uint8_t rows[16];
 } amx_tilecfg;
 
-/* every tile 16 rows x 64 bytes; loaded per call (tile configuration is per thread) */
+/* Every tile 16 rows x 64 bytes. The configuration is per thread and kept across context switches;
+ * LDTILECFG zeroes every tile and waits for the tile unit to drain, so a thread loads it once per
+ * attention call (ksa_cpu_call_number), not at every block product. Once per call, not once per
+ * thread: between calls an application thread that runs ksa tasks may load another configuration
+ * for its own AMX code (oneDNN, a probe); during a call its threads run only ksa's tasks. */
+static _Thread_local uint64_t amx_configured_call;
+
 static void amx_configure(void)
 {
+    const uint64_t call = ksa_cpu_call_number();
+    if (call == amx_configured_call) return;
+    amx_configured_call = call;
     amx_tilecfg cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.palette = 1;

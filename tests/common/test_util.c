@@ -561,8 +561,9 @@ void ktest_problem_run_bytes(ktest_problem *p, const char *override, unsigned ch
 {
     assert_int_equal(ksa_set_config_override(override), KSA_STATUS_SUCCESS);
     ksa_status st = ktest_problem_run(p);
-    assert_int_equal(ksa_set_config_override(NULL), KSA_STATUS_SUCCESS);
+    /* the message before the override is cleared (a successful call resets the last error) */
     if (st) printf("run with \"%s\" failed: %s\n", override ? override : "", ksa_last_error());
+    assert_int_equal(ksa_set_config_override(NULL), KSA_STATUS_SUCCESS);
     assert_int_equal(st, KSA_STATUS_SUCCESS);
     assert_int_equal(ksa_buffer_read(o, p->tensors.o.buffer, 0, obytes, NULL), KSA_STATUS_SUCCESS);
     if (ibytes) assert_int_equal(ksa_buffer_read(idx, p->tensors.indices.buffer, 0, ibytes, NULL), KSA_STATUS_SUCCESS);

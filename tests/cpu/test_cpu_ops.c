@@ -5,7 +5,8 @@
  * head dims the vector kernels do not cover, tiles whose T x G rows span several row blocks and
  * REUSE over empty sets; then the same-bits property (1 thread vs the whole pool, and two runs in a
  * row) for each mode and phase; configurations from the tunable space (results within tolerance);
- * the alignment of the backend's own buffers (2 MiB from 2 MiB on, for huge pages); the vtable basics.
+ * the alignment of the backend's own buffers (2 MiB from 2 MiB on, for huge pages); the AMX level after
+ * another tile configuration on the calling thread; the vtable basics.
  * The pool is forced to 4 threads (KSA_NUM_THREADS) so the property is tested on small CI machines. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -35,6 +36,16 @@ static int level_available(const char *level)
     int ok = strcmp(ksa_cpu_isa_level(), level) == 0;
     unsetenv("KSA_CPU_ISA");
     return ok;
+}
+
+/* a Top-k small enough for the tests' short lists: 16 keys at least, rounded to 8, tiles of 16 */
+static void small_topk(ktest_config *c)
+{
+    c->topk_set = 1;
+    c->topk = ksa_topk_default();
+    c->topk.min_k = 16;
+    c->topk.round_multiple = 8;
+    c->topk.tile_size = 16;
 }
 
 static ksa_device cpu_device(void)
@@ -81,11 +92,7 @@ static void test_odd_head_dims(void **state)
                 c.head_dim = dims[d];
                 c.dtype = dtypes[t];
                 c.mode = KSA_MODE_ANCHOR;
-                c.topk_set = 1;
-                c.topk = ksa_topk_default();
-                c.topk.min_k = 16;
-                c.topk.round_multiple = 8;
-                c.topk.tile_size = 16;
+                small_topk(&c);
                 c.lq = c.lk = 100;
                 c.with_lse = 1;
                 c.seed = 77 + (uint64_t)(d * 3 + t);
@@ -115,11 +122,7 @@ static void test_large_groups(void **state)
                 c.lq = 70;
                 c.lk = phase ? 700 : 90;
                 c.with_lse = 1;
-                c.topk_set = 1;
-                c.topk = ksa_topk_default();
-                c.topk.min_k = 16;
-                c.topk.round_multiple = 8;
-                c.topk.tile_size = 16;
+                small_topk(&c);
                 c.seed = 300 + (uint64_t)(li * 10 + mode * 2 + phase);
                 assert_int_equal(ktest_run_and_check(dev, &c), KSA_STATUS_SUCCESS);
             }
@@ -220,16 +223,84 @@ static void test_same_bits_any_thread_count(void **state)
                 c.lq = 96;
                 c.lk = phase ? 1500 : 160;
                 c.with_lse = 1;
-                c.topk_set = 1;
-                c.topk = ksa_topk_default();
-                c.topk.min_k = 16;
-                c.topk.round_multiple = 8;
-                c.topk.tile_size = 16;
+                small_topk(&c);
                 c.seed = 500 + (uint64_t)(li * 10 + mode * 2 + phase);
                 same_bits_case(dev, &c);
             }
         unsetenv("KSA_CPU_ISA");
     }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+/* another AMX user's tile configuration on this thread: 8 rows of 32 bytes in every tile */
+__attribute__((target("amx-tile"))) static void load_foreign_tile_config(void)
+{
+    struct {
+        uint8_t palette, start_row, reserved[14];
+        uint16_t colsb[16];
+        uint8_t rows[16];
+    } cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 8; t++) {
+        cfg.colsb[t] = 32;
+        cfg.rows[t] = 8;
+    }
+    _tile_loadconfig(&cfg);
+}
+#endif
+
+/* The AMX level loads its tile configuration once per thread per call (kernels_amx.c), and an
+ * application thread may load its own between calls (oneDNN, its own tiles). Here the calling thread
+ * loads 8-row, 32-byte tiles before each call; the calls, on that thread alone and on the whole pool
+ * (the caller runs tasks too), must give the bits of an undisturbed call and agree with the reference. */
+static void test_amx_tile_config_between_calls(void **state)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (!level_available("amx")) ktest_skip("kernel level amx not available on this CPU");
+    setenv("KSA_CPU_ISA", "amx", 1);
+    ksa_device dev = cpu_device();
+    for (int mode = 0; mode < 3; mode++) {
+        ktest_config c = ktest_config_default();
+        c.mode = (ksa_mode)mode;
+        c.phase = KSA_PHASE_PREFILL;
+        c.dtype = KSA_DTYPE_BF16;
+        c.head_dim = 128;
+        c.hq = 8;
+        c.hkv = 2;
+        c.lq = c.lk = 300;
+        c.with_lse = 1;
+        small_topk(&c);
+        c.seed = 900 + (uint64_t)mode;
+        ktest_problem p;
+        assert_int_equal(ktest_problem_create(dev, &c, &p), KSA_STATUS_SUCCESS);
+        const size_t obytes = ksa_buffer_size(p.tensors.o.buffer);
+        unsigned char *clean = malloc(obytes), *got = malloc(obytes);
+        assert_non_null(clean);
+        assert_non_null(got);
+        char many[64];
+        snprintf(many, sizeof many, "threads=%d", ksa_cpu_pool_size());
+        ktest_problem_run_bytes(&p, "threads=1", clean, obytes, NULL, 0);
+        static const char *const runs[] = {"threads=1", NULL};
+        for (int r = 0; r < 2; r++) {
+            load_foreign_tile_config();
+            ktest_problem_run_bytes(&p, runs[r] ? runs[r] : many, got, obytes, NULL, 0);
+            if (memcmp(clean, got, obytes)) printf("mode %d, %s: other bits after a foreign tile configuration\n", mode, runs[r] ? runs[r] : many);
+            assert_memory_equal(clean, got, obytes);
+        }
+        char report[1024] = "";
+        ksa_status st = ktest_problem_check(&p, report, sizeof report);
+        if (st) printf("mode %d: %s\n", mode, report);
+        assert_int_equal(st, KSA_STATUS_SUCCESS);
+        free(clean);
+        free(got);
+        ktest_problem_destroy(&p);
+    }
+    unsetenv("KSA_CPU_ISA");
+#else
+    ktest_skip("AMX is x86-64 only");
+#endif
 }
 
 /* the backend's own buffers (cpu_mem_alloc): 2 MiB and more start on a 2 MiB boundary, for
@@ -467,6 +538,7 @@ int main(void)
         cmocka_unit_test(test_tunable_configs),
         cmocka_unit_test(test_pool_scores_same_sets),
         cmocka_unit_test(test_buffer_alignment),
+        cmocka_unit_test(test_amx_tile_config_between_calls),
     };
     return ktest_run_group(tests, NULL, NULL);
 }
