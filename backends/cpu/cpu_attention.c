@@ -79,11 +79,18 @@ static int32_t default_block_q(const ksa_problem *p, const cpu_kernels *k)
     return best;
 }
 
-/* Rows per QK/softmax/PV step: the scores and probabilities of one step stay in L1. 32 for every
- * level: on the lent Xeon (dense bf16 prefill B1 Hq32 Hkv8 D128 L4096, block_q 64 / block_k 256)
- * 16 and 32 swapped places between two calls (28.0 vs 32.1 ms, then 26.6 vs 25.9 ms) and 64 was
- * never ahead; the tunable lets ksa-tune decide per machine. */
-#define CPU_SUB_ROWS_DEFAULT 32
+/* Rows per QK/softmax/PV step: the scores and probabilities of one step stay in L1. 32, except
+ * anchor and reuse prefill at the AMX level, 16. On the lent Xeon (B1 Hq32 Hkv8 D128 L4096 bf16,
+ * block_q 64 / block_k 256): dense 16 and 32 swapped places between calls (28.0 vs 32.1 ms, then
+ * 26.6 vs 25.9; with the tile configuration loaded once per call, 1.04x and 0.97x in 7 and 11
+ * interleaved rounds) and 64 was never ahead; anchor and reuse with 16, eleven interleaved rounds
+ * (bench/NOTES.md, thirty-sixth session, call 5): 1.036x (band 1.017-1.073) and 1.054x (1.021-1.094),
+ * and ksa-tune's stored anchor winner had sub_rows 16 too. The tunable lets ksa-tune decide per
+ * machine. */
+static int32_t default_sub_rows(const ksa_problem *p, const cpu_kernels *k)
+{
+    return amx_like(k) && p->phase == KSA_PHASE_PREFILL && p->mode != KSA_MODE_DENSE ? 16 : 32;
+}
 
 /* Decode split: from the shape only (never from the thread count), so results are the same for
  * any number of threads: enough chunks for ~64 tasks, at least 256 keys each. REUSE splits the
@@ -126,7 +133,7 @@ void ksa_cpu_tunable_space(const ksa_problem *p, const cpu_kernels *k, ksa_tunab
     if (p->phase == KSA_PHASE_PREFILL) {
         out->params[np++] = (ksa_tunable_param){"block_q", 5, cfg_block_q, default_block_q(p, k)};
         out->params[np++] = (ksa_tunable_param){"block_k", 4, cfg_block_k, default_block_k(k)};
-        out->params[np++] = (ksa_tunable_param){"sub_rows", 3, cfg_sub_rows, CPU_SUB_ROWS_DEFAULT};
+        out->params[np++] = (ksa_tunable_param){"sub_rows", 3, cfg_sub_rows, default_sub_rows(p, k)};
         if (p->mode == KSA_MODE_ANCHOR)
             out->params[np++] = (ksa_tunable_param){"pool_scores", 2, cfg_pool_scores, default_pool_scores()};
     } else {
@@ -145,7 +152,7 @@ void ksa_cpu_resolve_config(const ksa_problem *p, const cpu_kernels *k, cpu_conf
     cfg->block_k = p->phase == KSA_PHASE_PREFILL ? default_block_k(k) : 64;
     cfg->threads = ksa_cpu_pool_size();
     cfg->decode_chunk = default_chunk(p);
-    cfg->sub_rows = CPU_SUB_ROWS_DEFAULT;
+    cfg->sub_rows = default_sub_rows(p, k);
     int32_t pool_scores = default_pool_scores();
     if (p->config && p->config_count == space.num_params) {
         for (int i = 0; i < space.num_params; i++) {
