@@ -282,11 +282,11 @@ static void test_amx_tile_config_between_calls(void **state)
         char many[64];
         snprintf(many, sizeof many, "threads=%d", ksa_cpu_pool_size());
         ktest_problem_run_bytes(&p, "threads=1", clean, obytes, NULL, 0);
-        static const char *const runs[] = {"threads=1", NULL};
+        const char *const runs[2] = {"threads=1", many};
         for (int r = 0; r < 2; r++) {
             load_foreign_tile_config();
-            ktest_problem_run_bytes(&p, runs[r] ? runs[r] : many, got, obytes, NULL, 0);
-            if (memcmp(clean, got, obytes)) printf("mode %d, %s: other bits after a foreign tile configuration\n", mode, runs[r] ? runs[r] : many);
+            ktest_problem_run_bytes(&p, runs[r], got, obytes, NULL, 0);
+            if (memcmp(clean, got, obytes)) printf("mode %d, %s: other bits after a foreign tile configuration\n", mode, runs[r]);
             assert_memory_equal(clean, got, obytes);
         }
         char report[1024] = "";
