@@ -32,6 +32,7 @@
 #define KC_MD_WARPS 4
 #define KC_MD_THREADS (32 * KC_MD_WARPS)
 #define KC_MD_MAX_CLUSTER 16 /* the most splits merged in one cluster (sm_90's non-portable limit) */
+#define KC_MD_PT_MAX 2048     /* the longest page-table row a CTA copies into shared memory (8 KB) */
 
 /* keys per warp chunk: 32 at head dim <= 128 for TMA (dense contiguous keys); gathered lists (index
  * sets, paged K/V) take 16 or 32 (a->dec_chunk: 16 gives three CTAs per SM instead of one, so more
@@ -74,7 +75,7 @@ template <int D, typename T, int STAGES, bool TMA, int KCH, int AFF = 0>
 __global__ void __launch_bounds__(KC_MD_THREADS)
     kc_mma_decode(const __grid_constant__ ksa_gpu_args a, const __grid_constant__ CUtensorMap tmK, const __grid_constant__ CUtensorMap tmV,
                   int sparse, int window, int splits, int in_cluster, float *partials, float *scores2, int64_t scores_ld,
-                  float *lse2_out)
+                  float *lse2_out, int pt_n)
 {
     kg_grid_wait(); /* a.pdl: the kernel before this one has finished (q, k, v, index sets) */
     using C = kc_md_cfg<D, KCH>;
@@ -86,6 +87,7 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
     uint16_t *sQ = (uint16_t *)kc_md_smem;                          /* [16][LD] */
     unsigned char *sRing = kc_md_smem + kc_md_q_bytes(D);           /* [warp][stage][K|V tile] */
     int *sKeys = (int *)(sRing + kc_md_ring_bytes(D, KCH, STAGES)); /* [warp][stage][KC] */
+    int *sPT = sKeys + KC_MD_WARPS * STAGES * KC; /* pt_n > 0: the first pt_n page-table entries of sequence b */
     __shared__ __align__(8) uint64_t sBar[KC_MD_WARPS][STAGES];     /* TMA: one per warp and stage */
 
     const int G = a.group, b = blockIdx.z, g = blockIdx.y, split = blockIdx.x;
@@ -115,6 +117,16 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
                 qv[i] = *(uint4 *)t;
             }
         }
+    }
+    /* paged pools in one wave (pt_n > 0, set by the launcher): a page-table read used to be one more
+     * L2 round trip in each chunk's address chain (index entry -> page -> row); the sequence's table
+     * row is copied into shared memory now, beside Q's read and ahead of the head map and the counts,
+     * so that step becomes a shared-memory load */
+    if (pt_n > 0) {
+        const int *row = a.page_table + (int64_t)b * a.pt_s0;
+        for (int e = tid; e < pt_n; e += KC_MD_THREADS)
+            asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(kc_smem_u32(sPT + e)), "l"(row + (int64_t)e * a.pt_s1));
+        asm volatile("cp.async.commit_group;\n" ::);
     }
     if (sparse) {
         if (tid == 0) kc_prefetch_l2(a.counts + (int64_t)b * a.cs0);
@@ -151,6 +163,7 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
         const int c = tid + i * KC_MD_THREADS;
         if (c < 16 * CH) *(uint4 *)(sQ + (c / CH) * LD + (c % CH) * 8) = qv[i];
     }
+    if (pt_n > 0) asm volatile("cp.async.wait_all;\n" ::: "memory");
     __syncthreads();
 
     uint32_t qf[C::QREG ? D / 16 : 1][4];
@@ -195,6 +208,11 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
      * Row 0's addresses are read from shared memory where they are used (one 16-byte load per
      * chunk; keeping them in registers instead was not measured). */
     const bool paged = a.kv_layout == KSA_GPU_KV_PAGED;
+    /* row j's page (from the shared copy of the table where there is one) and its place in the page */
+    auto page_of = [&](int j, int &in_page) -> int {
+        const int slot = kg_page_slot(a, j, in_page);
+        return pt_n > 0 ? sPT[slot] : a.page_table[(int64_t)b * a.pt_s0 + (int64_t)slot * a.pt_s1];
+    };
     const int64_t tok_k = a.k_s.token * (int64_t)sizeof(uint16_t), tok_v = a.v_s.token * (int64_t)sizeof(uint16_t);
     const int rl_aff = lane / CH, piece_aff = lane % CH; /* AFF: this lane's row of a copy and its 16-byte piece */
     /* copy chunk number `it` of this warp into its ring slot */
@@ -219,7 +237,7 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
                     int row = 0, outer = 0;
                     for (int r0 = 0; r0 < KC; r0 += rows) {
                         const int n = n0 + r0;
-                        if (r0 == 0 || n < n_end) outer = kg_page_of(a, b, n, row);
+                        if (r0 == 0 || n < n_end) outer = page_of(n, row);
 #pragma unroll
                         for (int cb = 0; cb < D / 64; cb++) {
                             kc_tma_load_4d(dK + cb * KC * 128 + r0 * 128, &tmK, cb * 64, g, row, outer, bar);
@@ -254,14 +272,14 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
                 /* each 16-row half of the chunk lies in one page (the page size is a multiple of 16):
                  * one page-table read per page, the same address in every lane */
                 int in_page;
-                const int64_t pg = kg_page_of(a, b, n0, in_page);
+                const int64_t pg = page_of(n0, in_page);
                 pk = (const char *)(kp + pg * a.k_s.page + (int64_t)g * a.k_s.head) + (in_page + rl) * tok_k + piece * 16;
                 pv = (const char *)(vp + pg * a.v_s.page + (int64_t)g * a.v_s.head) + (in_page + rl) * tok_v + piece * 16;
                 if constexpr (KC > 16) {
                     pk2 = pk + 16 * tok_k;
                     pv2 = pv + 16 * tok_v;
                     if (a.page_size % KC != 0 && n0 + 16 < n_end) { /* no read of the table past the list */
-                        const int64_t pg2 = kg_page_of(a, b, n0 + 16, in_page);
+                        const int64_t pg2 = page_of(n0 + 16, in_page);
                         pk2 = (const char *)(kp + pg2 * a.k_s.page + (int64_t)g * a.k_s.head) + (in_page + rl) * tok_k + piece * 16;
                         pv2 = (const char *)(vp + pg2 * a.v_s.page + (int64_t)g * a.v_s.head) + (in_page + rl) * tok_v + piece * 16;
                     }
@@ -301,7 +319,7 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
             const char *pk = NULL, *pv = NULL;
             if (j >= 0 && paged) { /* one page-table read for the K and the V row */
                 int in_page;
-                const int64_t pg = kg_page_of(a, b, j, in_page);
+                const int64_t pg = page_of(j, in_page);
                 pk = (const char *)(kp + pg * a.k_s.page + (int64_t)g * a.k_s.head) + in_page * tok_k;
                 pv = (const char *)(vp + pg * a.v_s.page + (int64_t)g * a.v_s.head) + in_page * tok_v;
             } else if (j >= 0) {
@@ -654,9 +672,40 @@ static int kc_md_launch_s(const ksa_gpu_args *a, const CUtensorMap *mk, const CU
     cudaError_t e = kc_md_prepare<D, T, STAGES, TMA, KCH, AFF>();
     if (e != cudaSuccess) return (int)e;
     dim3 grid((unsigned)splits, (unsigned)a->hkv, (unsigned)a->batch);
+    size_t smem = kc_md_smem_bytes(D, KCH, STAGES);
+    /* a paged pool's page-table row in shared memory (pt_n entries, see the kernel) where the grid
+     * is one wave of at most one CTA per SM, so the extra bytes cannot cost a resident CTA, and the
+     * row is at most KC_MD_PT_MAX entries */
+    int pt_n = 0;
+    if (a->kv_layout == KSA_GPU_KV_PAGED && AFF != KC_DEC_AFFINE && a->page_size > 0) {
+        static int sms[32], dyn_max[32]; /* per device: SMs and this kernel's dynamic shared-memory limit */
+        int dev = 0;
+        if (cudaGetDevice(&dev) == cudaSuccess && dev >= 0 && dev < 32) {
+            if (sms[dev] == 0) {
+                int n = 0, optin = 0;
+                cudaFuncAttributes fa;
+                if (cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) == cudaSuccess &&
+                    cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) == cudaSuccess &&
+                    cudaFuncGetAttributes(&fa, kc_mma_decode<D, T, STAGES, TMA, KCH, AFF>) == cudaSuccess) {
+                    dyn_max[dev] = optin - (int)fa.sharedSizeBytes;
+                    sms[dev] = n;
+                } else {
+                    (void)cudaGetLastError();
+                    sms[dev] = -1;
+                }
+            }
+            const int n = (int)(((int64_t)a->max_lk + a->page_size - 1) / a->page_size);
+            if (sms[dev] > 0 && n <= KC_MD_PT_MAX && (int64_t)splits * a->hkv * a->batch <= sms[dev] &&
+                smem + (size_t)n * 4 <= (size_t)dyn_max[dev]) {
+                pt_n = n;
+                smem += (size_t)n * 4;
+            }
+        } else {
+            (void)cudaGetLastError();
+        }
+    }
     return (int)kg_launch_ex(a->pdl, in_cluster ? (unsigned)splits : 1u, kc_mma_decode<D, T, STAGES, TMA, KCH, AFF>, grid, dim3(KC_MD_THREADS),
-                             kc_md_smem_bytes(D, KCH, STAGES), st, *a, *mk, *mv, sparse, window, splits, in_cluster, partials, scores2,
-                             ld, lse2_out);
+                             smem, st, *a, *mk, *mv, sparse, window, splits, in_cluster, partials, scores2, ld, lse2_out, pt_n);
 }
 /* the gathered variants: chunk 16 or 32 keys, 2 or 3 stages */
 template <int D, typename T, int KCH>

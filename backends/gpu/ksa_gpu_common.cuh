@@ -78,9 +78,10 @@ static __device__ __forceinline__ int kg_lq(const ksa_gpu_args &a, int b)
     return (int)kg_clamp64(lq, 0, a.max_lq < lk ? a.max_lq : lk);
 }
 
-/* the page-table entry of row j (>= 0) of sequence b of a paged pool, and the row's place in its page:
- * a shift and a mask for page sizes that are powers of two (all the usual ones), else a division */
-static __device__ __forceinline__ int kg_page_of(const ksa_gpu_args &a, int b, int j, int &in_page)
+/* the page-table slot of row j (>= 0) of a paged pool's sequence, and the row's place in its page: a
+ * shift and a mask for page sizes that are powers of two (all the usual ones), else a division;
+ * kg_page_of reads that slot's entry of sequence b */
+static __device__ __forceinline__ int kg_page_slot(const ksa_gpu_args &a, int j, int &in_page)
 {
     const int ps = a.page_size;
     int slot;
@@ -91,6 +92,11 @@ static __device__ __forceinline__ int kg_page_of(const ksa_gpu_args &a, int b, i
         slot = j / ps;
         in_page = j - slot * ps;
     }
+    return slot;
+}
+static __device__ __forceinline__ int kg_page_of(const ksa_gpu_args &a, int b, int j, int &in_page)
+{
+    const int slot = kg_page_slot(a, j, in_page);
     return a.page_table[(int64_t)b * a.pt_s0 + (int64_t)slot * a.pt_s1];
 }
 

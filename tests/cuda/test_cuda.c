@@ -3,7 +3,7 @@
  * default Top-k) with multi-tile selection, prefill where one key's scores jump far above the rows'
  * running maxima, the tensor-core decode's 16- and 32-key chunks of
  * gathered lists and its in-cluster combine (sm_90), paged K/V in pages smaller than a chunk (one
- * TMA box per page), long splits over paged pools, dense keys of contiguous and ragged caches and
+ * TMA box per page), the shared copy of a page-table row, long splits over paged pools, dense keys of contiguous and ragged caches and
  * of pools in pages of a multiple of the chunk by cp.async, GQA groups of 12 and 16 heads, device-side clamping of out-of-contract
  * lengths under host bounds, and the f32 refusal. The standard grid (every mode x
  * phase x layout at f16/bf16, head_dim 64/128/256) runs on every CUDA device in tests/backends.
@@ -381,6 +381,34 @@ static void test_decode_small_pages(void **state)
     ktest_config r = reuse_decode_case(&c);
     r.seed++;
     failures += ktest_run_and_check(g_dev, &r) != KSA_STATUS_SUCCESS;
+    assert_int_equal(failures, 0);
+}
+
+/* the tensor-core decode's shared copy of a sequence's page-table row (mma_decode.cu): the launcher
+ * copies the row into shared memory where the grid is one wave of at most one CTA per SM and the row
+ * has at most 2048 entries, and the gathered, affine paged and TMA copies then find each key's page
+ * there. One sequence in pages of 8 keys (2 KV heads: a few CTAs), just under the cap (16376 keys,
+ * 2047 entries) and over it (16400 keys, 2050 entries: the table stays in global memory), for dense,
+ * anchor and reuse decode (window 20) against the reference; the pool's pages are a random
+ * permutation, so a wrong entry reads another sequence's rows. */
+static void test_decode_page_table_copy(void **state)
+{
+    (void)state;
+    require_device();
+    int failures = 0;
+    const int lks[2] = {16376, 16400};
+    for (int li = 0; li < 2; li++) {
+        ktest_config c = paged_decode_case(li ? KSA_DTYPE_F16 : KSA_DTYPE_BF16, 128, 1, lks[li], 8, 870 + (uint64_t)li);
+        failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
+        c.mode = KSA_MODE_ANCHOR;
+        c.seed += 10;
+        failures += ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
+        ktest_config r = reuse_decode_case(&c);
+        r.topk.local_window = 20;
+        r.seed += 10;
+        failures += ktest_run_and_check(g_dev, &r) != KSA_STATUS_SUCCESS;
+        if (failures) printf("page-table copy: Lk %d failed\n", lks[li]);
+    }
     assert_int_equal(failures, 0);
 }
 
@@ -1022,6 +1050,7 @@ int main(void)
         cmocka_unit_test(test_decode_cluster),
         cmocka_unit_test(test_plan_follows_configuration),
         cmocka_unit_test(test_decode_small_pages),
+        cmocka_unit_test(test_decode_page_table_copy),
         cmocka_unit_test(test_decode_long_paged_splits),
         cmocka_unit_test(test_decode_affine_paged),
         cmocka_unit_test(test_decode_gathered_contiguous),
