@@ -210,8 +210,8 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
     const bool paged = a.kv_layout == KSA_GPU_KV_PAGED;
     /* row j's page (from the shared copy of the table where there is one) and its place in the page */
     auto page_of = [&](int j, int &in_page) -> int {
-        const int slot = kg_page_slot(a, j, in_page);
-        return pt_n > 0 ? sPT[slot] : a.page_table[(int64_t)b * a.pt_s0 + (int64_t)slot * a.pt_s1];
+        if (pt_n > 0) return sPT[kg_page_slot(a, j, in_page)];
+        return kg_page_of(a, b, j, in_page);
     };
     const int64_t tok_k = a.k_s.token * (int64_t)sizeof(uint16_t), tok_v = a.v_s.token * (int64_t)sizeof(uint16_t);
     const int rl_aff = lane / CH, piece_aff = lane % CH; /* AFF: this lane's row of a copy and its 16-byte piece */

@@ -3,9 +3,10 @@
  * default Top-k) with multi-tile selection, prefill where one key's scores jump far above the rows'
  * running maxima, the tensor-core decode's 16- and 32-key chunks of
  * gathered lists and its in-cluster combine (sm_90), paged K/V in pages smaller than a chunk (one
- * TMA box per page), the shared copy of a page-table row, long splits over paged pools, dense keys of contiguous and ragged caches and
- * of pools in pages of a multiple of the chunk by cp.async, GQA groups of 12 and 16 heads, device-side clamping of out-of-contract
- * lengths under host bounds, and the f32 refusal. The standard grid (every mode x
+ * TMA box per page), the shared copy of a page-table row, long splits over paged pools, dense keys
+ * of contiguous and ragged caches and of pools in pages of a multiple of the chunk by cp.async, GQA
+ * groups of 12 and 16 heads, device-side clamping of out-of-contract lengths under host bounds, and
+ * the f32 refusal. The standard grid (every mode x
  * phase x layout at f16/bf16, head_dim 64/128/256) runs on every CUDA device in tests/backends.
  * Every case skips, saying why, when no CUDA device is present, and the program then exits with
  * ctest's skip code (ktest_run_group). KSA_TEST_QUICK=1 runs a small subset (used under
