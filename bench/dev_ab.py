@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""dev_ab.py: summary of a development call's alternating rounds. Reads ksa-bench JSON lines whose
-`tag` names the plugin (or setting) each was timed with, groups them by (mode, phase, shape, dtype)
-and prints, per group, the base tag's best and median time and every other tag's with its median
-ratio to the base (below 1: faster). The rounds are the repeated records of a group and tag.
+"""dev_ab.py: summary of a development call's alternating rounds. Reads ksa-bench or peer_torch.py
+JSON lines whose `tag` names the plugin (or setting) each was timed with (both take --tag), groups
+them by (device, mode, phase, shape, dtype, page size) and prints, per group, the base tag's best and
+median time and every other tag's with its median ratio to the base (below 1: faster), and for
+peer_torch records the peer's median over the same rounds. The rounds are the repeated records of a
+group and tag.
 
     python3 bench/dev_ab.py ab.jsonl --base head
 """
@@ -19,6 +21,7 @@ def main(argv=None):
     ap.add_argument("--base", required=True, help="the tag the others are compared with")
     args = ap.parse_args(argv)
     times = collections.defaultdict(list)
+    peers = collections.defaultdict(list)
     tags = []
     for name in args.files:
         with open(name) as f:
@@ -30,8 +33,11 @@ def main(argv=None):
                 if d.get("status") != "ok" or "tag" not in d:
                     continue
                 sh = d["shape"]
-                key = (d["mode"], d["phase"], sh["B"], sh["Lk"], sh["Hq"], sh["Hkv"], sh["D"], d["dtype"])
+                page = (d.get("config") or {}).get("page_size") or 0
+                key = (d.get("device", ""), d["mode"], d["phase"], sh["B"], sh["Lk"], sh["Hq"], sh["Hkv"], sh["D"], d["dtype"], page)
                 times[(key, d["tag"])].append(d["median_ms"])
+                if d.get("peer_ms"):
+                    peers[(key, d["tag"])].append(d["peer_ms"])
                 if d["tag"] not in tags:
                     tags.append(d["tag"])
     if args.base not in tags:
@@ -41,14 +47,19 @@ def main(argv=None):
         base = times.get((key, args.base))
         if not base:
             continue
-        mode, phase, b, lk, hq, hkv, d, dt = key
+        dev, mode, phase, b, lk, hq, hkv, d, dt, page = key
         bm = statistics.median(base)
-        line = f"{mode} {phase} B{b} Lk{lk} Hq{hq}/Hkv{hkv} D{d} {dt}: {args.base} {min(base):.3f} (med {bm:.3f}, {len(base)} rounds)"
+        where = (f"{dev} " if dev else "") + (f"pages of {page} " if page else "")
+        line = (f"{where}{mode} {phase} B{b} Lk{lk} Hq{hq}/Hkv{hkv} D{d} {dt}: {args.base} {min(base):.3f} "
+                f"(med {bm:.3f}, {len(base)} rounds)")
         for t in tags:
             v = times.get((key, t))
             if t == args.base or not v:
                 continue
             line += f"  {t} {min(v):.3f} (med {statistics.median(v):.3f}) {statistics.median(v) / bm:.3f}"
+        pe = [x for t in tags for x in peers.get((key, t), [])]
+        if pe:
+            line += f"  peer med {statistics.median(pe):.3f}"
         print(line)
     return 0
 

@@ -190,7 +190,7 @@ def base_record(args, dev, shape, phase, dtype_name, mode, tf, bw, src):
                        page_size=args.page_size,
                        length_bounds=bool(args.page_size and not args.read_back_lengths),
                        cpu_isa_env=os.environ.get("KSA_CPU_ISA", ""),
-                       repeats=args.repeats),
+                       repeats=args.repeats, override=args.config),
         "torch_version": torch.__version__,
         "cudnn_version": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
         "flops": flops, "bytes": nbytes, "floor_ms": floor_ms, "bound": "memory" if membound else "compute",
@@ -378,12 +378,16 @@ def main():
                          "(field 'interleaved')")
     ap.add_argument("--ksa-gpu-device", default="cuda:0", help="ksa device compared on the GPU (e.g. opencl:0.0)")
     ap.add_argument("--ksa-cpu-device", default="cpu", help="ksa device compared on the CPU")
+    ap.add_argument("--config", default="", help="ksa configuration override for every case (ksa_set_config_override)")
+    ap.add_argument("--tag", default="", help="written into each record (development calls: bench/dev_ab.py groups by it)")
     args = ap.parse_args()
     args.topk = {"fraction": args.fraction, "min_k": 128, "round_multiple": 128, "tile_size": 32, "rolling": 1}
     out = open(args.out, "a" if args.append else "w") if args.out else sys.stdout
     t_start = time.time()
 
     def emit(rec):
+        if args.tag:
+            rec["tag"] = args.tag
         out.write(json.dumps(rec) + "\n")
         out.flush()
         if rec.get("ratio"):
@@ -401,6 +405,8 @@ def main():
     # the CPU first: its cases are few and short, and P7 must not be cut by the GPU grid's time budget
     kinds = [d for d in args.device.split(",") if d] or ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     ctx = ksa.Context()
+    if args.config:
+        ksa.set_config_override(args.config)
     print(f"# torch {torch.__version__}, cuDNN {torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None}, "
           f"ksa {ksa.version()}, devices {ctx.device_names()}", file=sys.stderr)
     user = [tuple(int(x) for x in s.split(",")) for s in args.shape]

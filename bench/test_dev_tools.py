@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """test_dev_tools.py: checks dev_ab.py, dev_ncu_sum.py and dev_timeline.py on made-up inputs whose
-answers are known (ctest bench_dev_tools): medians and ratios per shape and tag, a missing base tag
-refused, ncu durations summed per pass with thousands separators, an unmatched kernel under its own
+answers are known (ctest bench_dev_tools): medians and ratios per shape and tag, peer_torch records
+grouped by device and page size with the peer's median, a missing base tag refused, ncu durations summed per pass with thousands separators, an unmatched kernel under its own
 name, a chrome trace cut into calls at idle time with each call's span, kernel and idle time and
 the last call's kernels with the gaps before them, a trace without GPU events or a file that is
 not a trace refused."""
@@ -48,6 +48,21 @@ def main():
             # head median 11.0, new median 9.5 (the failed record left out): 0.864
             if "head 10.000 (med 11.000, 3 rounds)" not in l32 or "new 9.000 (med 9.500)" not in l32 or l32.split()[-1] != "0.864":
                 fails.append(f"dev_ab.py L32K line: {l32!r}")
+        # peer_torch records: the device and the page size key the groups, the peer's median is printed
+        with open(f, "w") as out:
+            for tag, ms, page, peer in (("head", 20.0, 0, 21.0), ("new", 19.0, 0, 22.0), ("head", 30.0, 16, 21.5),
+                                        ("new", 33.0, 16, 20.5)):
+                r = json.loads(rec(tag, ms, lk=8192, mode="dense"))
+                r.update(device="cuda:0", phase="decode", peer_ms=peer, config={"page_size": page})
+                r["shape"]["Lq"] = 1
+                out.write(json.dumps(r) + "\n")
+        rc, so, se = run("dev_ab.py", [f, "--base", "head"])
+        lines = so.strip().splitlines()
+        contig = next((x for x in lines if "pages of" not in x), "")
+        paged = next((x for x in lines if "cuda:0 pages of 16 dense decode B1 Lk8192" in x), "")
+        if rc != 0 or len(lines) != 2 or not contig.startswith("cuda:0 dense decode B1 Lk8192") \
+                or "new 19.000 (med 19.000) 0.950  peer med 21.500" not in contig or "1.100  peer med 21.000" not in paged:
+            fails.append(f"dev_ab.py on peer records: rc {rc}, {lines!r} {se!r}")
         rc, so, se = run("dev_ab.py", [f, "--base", "nope"])
         if rc == 0 or "no record tagged 'nope'" not in se:
             fails.append(f"dev_ab.py with a missing base: rc {rc}, {se!r}")
@@ -99,7 +114,7 @@ def main():
             fails.append(f"dev_timeline.py on a file that is not a trace: rc {rc}, {se!r}")
     for x in fails:
         print("FAIL", x)
-    print(f"test_dev_tools: {10 - len(fails)} of 10 checks passed")
+    print(f"test_dev_tools: {11 - len(fails)} of 11 checks passed")
     return 1 if fails else 0
 
 

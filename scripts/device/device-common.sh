@@ -150,6 +150,16 @@ ksa_dev_libs() {
   return 0
 }
 
+# ksa_dev_peer ROOT TAG OUT [peer_torch.py args...]: bench/peer_torch.py with plugin TAG (and ROOT's
+# python binding), its records tagged TAG and appended to OUT, under a 120 s timeout; a configuration
+# override goes in as --config STR. `python3 ROOT/bench/dev_ab.py OUT --base TAG` summarises the rounds.
+ksa_dev_peer() {
+  local root=$1 tag=$2 out=$3
+  shift 3
+  KSA_ROOT=$root KSA_PLUGIN_PATH=$KSA_DEV/lib_$tag timeout 120 python3 "$root/bench/peer_torch.py" --tag "$tag" \
+    --out "$out" --append "$@"
+}
+
 # ksa_dev_ncu_sum ROOT TAG MODE SHAPE DTYPE [PHASE]: one ksa-bench call (PHASE default prefill) of plugin
 # TAG under Nsight Compute (durations only, unlocked clocks), printed as per-pass sums by
 # bench/dev_ncu_sum.py (ksa-bench's warm-up and timed calls all count: compare TAGs, not absolutes).
