@@ -3,7 +3,7 @@
 JSON lines whose `tag` names the plugin (or setting) each was timed with (both take --tag), groups
 them by (device, mode, phase, shape, dtype, page size) and prints, per group, the base tag's best and
 median time and every other tag's with its median ratio to the base (below 1: faster), and for
-peer_torch records the peer's median over the same rounds. The rounds are the repeated records of a
+peer_torch records the peer's median over the same rounds (the peers' own rows are skipped). The rounds are the repeated records of a
 group and tag.
 
     python3 bench/dev_ab.py ab.jsonl --base head
@@ -32,6 +32,8 @@ def main(argv=None):
                 d = json.loads(line)
                 if d.get("status") != "ok" or "tag" not in d:
                     continue
+                if str(d.get("backend", "")).startswith("torch"):
+                    continue  # peer_torch's rows of the peers themselves: they enter as peer_ms of ksa's rows
                 sh = d["shape"]
                 page = (d.get("config") or {}).get("page_size") or 0
                 key = (d.get("device", ""), d["mode"], d["phase"], sh["B"], sh["Lk"], sh["Hq"], sh["Hkv"], sh["D"], d["dtype"], page)

@@ -56,6 +56,8 @@ def main():
                 r.update(device="cuda:0", phase="decode", peer_ms=peer, config={"page_size": page})
                 r["shape"]["Lq"] = 1
                 out.write(json.dumps(r) + "\n")
+                r.update(backend="torch-sdpa-math", device="cuda", median_ms=300.0)  # a peer's own row: skipped
+                out.write(json.dumps(r) + "\n")
         rc, so, se = run("dev_ab.py", [f, "--base", "head"])
         lines = so.strip().splitlines()
         contig = next((x for x in lines if "pages of" not in x), "")
