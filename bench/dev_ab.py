@@ -3,8 +3,8 @@
 JSON lines whose `tag` names the plugin (or setting) each was timed with (both take --tag), groups
 them by (device, mode, phase, shape, dtype, page size) and prints, per group, the base tag's best and
 median time and every other tag's with its median ratio to the base (below 1: faster), and for
-peer_torch records the peer's median over the same rounds (the peers' own rows are skipped). The rounds are the repeated records of a
-group and tag.
+peer_torch records the peer's median over the same rounds (the peers' own rows are skipped). The
+rounds are the repeated records of a group and tag.
 
     python3 bench/dev_ab.py ab.jsonl --base head
 """
@@ -36,7 +36,8 @@ def main(argv=None):
                     continue  # peer_torch's rows of the peers themselves: they enter as peer_ms of ksa's rows
                 sh = d["shape"]
                 page = (d.get("config") or {}).get("page_size") or 0
-                key = (d.get("device", ""), d["mode"], d["phase"], sh["B"], sh["Lk"], sh["Hq"], sh["Hkv"], sh["D"], d["dtype"], page)
+                key = (d.get("device", ""), d["mode"], d["phase"], sh["B"], sh["Lk"], sh["Hq"], sh["Hkv"], sh["D"],
+                       d["dtype"], page)
                 times[(key, d["tag"])].append(d["median_ms"])
                 if d.get("peer_ms"):
                     peers[(key, d["tag"])].append(d["peer_ms"])

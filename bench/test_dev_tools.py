@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """test_dev_tools.py: checks dev_ab.py, dev_ncu_sum.py and dev_timeline.py on made-up inputs whose
 answers are known (ctest bench_dev_tools): medians and ratios per shape and tag, peer_torch records
-grouped by device and page size with the peer's median, a missing base tag refused, ncu durations summed per pass with thousands separators, an unmatched kernel under its own
-name, a chrome trace cut into calls at idle time with each call's span, kernel and idle time and
-the last call's kernels with the gaps before them, a trace without GPU events or a file that is
-not a trace refused."""
+grouped by device and page size with the peer's median, a missing base tag refused, ncu durations
+summed per pass with thousands separators, an unmatched kernel under its own name, a chrome trace
+cut into calls at idle time with each call's span, kernel and idle time and the last call's kernels
+with the gaps before them, a trace without GPU events or a file that is not a trace refused."""
 import json
 import os
 import subprocess
