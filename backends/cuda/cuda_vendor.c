@@ -324,16 +324,26 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
         const int chunk_set = ksa_gpu_config(p, KC_T_DCHUNK, 0), no_cluster = ksa_gpu_config(p, KC_T_DCLUSTER, 0) == 1;
         /* dense keys of few lists by the affine cp.async copies in 16-key chunks, 128 CTAs merged
          * inside their clusters (16 splits per list up to 8 lists, 8 up to 16): from 9 lists on
-         * (B2 at 8 KV heads), and for one sequence in pages of 16, where TMA loads a chunk page by
-         * page. Measured on the H200 (seventeenth session, bf16, three rounds, against TMA's 8
-         * splits in a cluster, or 16 with the combine kernel for pages of 16 from 16K keys): B2 Lk8K
-         * contiguous / pages of 16 / pages of 64 -7% / -6% / -5.5%, Lk32K -5% / -6% / -5.5%; B1 in
-         * pages of 16 Lk8K -7%, Lk32K -5%; B1 contiguous and in pages of 64 it was +2% / +1.7% at
-         * Lk32K, so those keep TMA. */
+         * (B2 at 8 KV heads), and (with 16 splits) for one sequence in pages of 16, where TMA loads
+         * a chunk page by page, until dense_one_paged below took that case. Measured on the H200
+         * (seventeenth session, bf16, three rounds, against TMA's 8 splits in a cluster, or 16 with
+         * the combine kernel for pages of 16 from 16K keys): B2 Lk8K contiguous / pages of 16 /
+         * pages of 64 -7% / -6% / -5.5%, Lk32K -5% / -6% / -5.5%; B1 in pages of 16 Lk8K -7%, Lk32K
+         * -5%; B1 contiguous and in pages of 64 it was +2% / +1.7% at Lk32K, so those keep TMA. */
         const int few_splits = lists * 16 <= d->prop.multiProcessorCount ? 16 : 8;
-        const int dense_few_aff = few && dk == 0 && dense_kv && (lists * 16 > d->prop.multiProcessorCount || page_by_page) &&
-                                  affine16 && pl->splits <= 0 && chunk_set != 32 && !no_cluster &&
-                                  ksa_gpu_max_splits(nlist) >= few_splits;
+        const int dense_few_aff_rule = few && dk == 0 && dense_kv && (lists * 16 > d->prop.multiProcessorCount || page_by_page) &&
+                                       affine16 && pl->splits <= 0 && chunk_set != 32 && !no_cluster &&
+                                       ksa_gpu_max_splits(nlist) >= few_splits;
+        /* ... except one sequence in pages smaller than the 32-key chunk (the 16-split case of that
+         * rule): the affine paged copies in 32-key chunks, three buffers, 8 splits merged inside
+         * 8-CTA clusters, which is contiguous dense_few's grid with cp.async copies instead of TMA's
+         * page-by-page boxes. Measured on the H200 (thirty-ninth session, bf16 B1, three rounds,
+         * against the 16-split rule): pages of 16 Lk8K 20.7 -> 20.1 us, Lk32K 50.1 -> 48.3
+         * (contiguous 19.5 / 46.8). Three buffers with 16 splits in a cluster were 7-12% slower:
+         * CTAs that no longer share an SM do not fit eight 16-CTA clusters into the GPCs at once.
+         * Built in only (decode_chunk=16 keeps the 16-split plan). */
+        const int dense_one_paged = dense_few_aff_rule && lists * 16 <= d->prop.multiProcessorCount && !chunk_set;
+        const int dense_few_aff = dense_few_aff_rule && !dense_one_paged;
         /* the anchor's K-only pass over few lists of 16K keys or more: the affine copies in 16-key
          * chunks, two buffers, 32 splits and the combine kernel (measured on the H200, eighteenth
          * session, bf16 B1 Lk32K, against TMA's 33 splits in three buffers: contiguous 70.7 -> 71.2
@@ -343,7 +353,7 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
         const int stages_set = ksa_gpu_config(p, KC_T_DSTAGES, 0) != 0;
         const int anchor_few_aff = p->mode == KSA_MODE_ANCHOR && few && long_list && affine16 && dk == 0 && pl->splits <= 0 &&
                                    !chunk_set && !stages_set && ksa_gpu_max_splits(nlist) >= 32;
-        const int gather = dk == 3 || dense_few_aff || anchor_few_aff ||
+        const int gather = dk == 3 || dense_few_aff || dense_one_paged || anchor_few_aff ||
                            (dk == 0 && (p->mode == KSA_MODE_DENSE || anchor_gather) && lists >= 64);
         const int tma_with_v = dense_kv && !gather;
         pl->vendor[KC_PLAN_DGATHER] = gather;
@@ -398,6 +408,10 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
             pl->splits = 8;
         }
         if (dense_few_aff) pl->splits = few_splits;
+        if (dense_one_paged) {
+            if (!stages_set) pl->dec_stages = 3;
+            pl->splits = 8;
+        }
         if (anchor_few_aff) pl->splits = 32;
         if (pl->splits <= 0) {
             /* the occupancy of the instantiation that runs the call's main pass (kc_decode_variant:
@@ -426,7 +440,7 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
              * B1 Lk8K: 8 splits 7.8 us, the 256-key rule's 4 splits 9.9 us) */
             if (p->mode == KSA_MODE_REUSE && !no_cluster) pl->splits = (int32_t)kc_cluster_splits(p, pl, chunk, lists, nlist, slots, pl->splits);
         }
-        kc_plan_cluster(p, pl, chunk, dense_few || dense_few_aff);
+        kc_plan_cluster(p, pl, chunk, dense_few || dense_few_aff || dense_one_paged);
         /* the anchor's sparse pass over few lists reads the index set, about k keys, not Lk: from 2048
          * slots on, REUSE's rule (up to 16 splits of 128 keys or more, merged inside their cluster, in
          * one wave) instead of the dense pass's splits and the combine kernel. Measured on the H200

@@ -413,6 +413,36 @@ static void test_decode_page_table_copy(void **state)
     assert_int_equal(failures, 0);
 }
 
+/* dense decode of one sequence in pages of 16 keys (compute capability 9.0, few lists): the built-in
+ * plan takes the affine paged copies in three buffers of 32-key chunks, 8 splits merged inside their
+ * cluster (each chunk two pages), and decode_chunk=16 the earlier 16-split plan of 16-key chunks; 8
+ * KV heads x G 4 as the benchmarks, lengths that end inside a page and inside a chunk */
+static void test_decode_one_sequence_pages16(void **state)
+{
+    (void)state;
+    require_device();
+    static const struct {
+        int lk;
+        ksa_dtype dtype;
+        const char *config;
+    } cases[] = {
+        {8200, KSA_DTYPE_BF16, NULL},
+        {16390, KSA_DTYPE_F16, NULL},
+        {4104, KSA_DTYPE_BF16, "decode_chunk=16"},
+    };
+    int failures = 0;
+    for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
+        ktest_config c = paged_decode_case(cases[i].dtype, 128, 1, cases[i].lk, 16, 930 + (uint64_t)i);
+        c.hq = 32;
+        c.hkv = 8;
+        const int bad = run_with_config(&c, cases[i].config);
+        if (bad) printf("one sequence in pages of 16: Lk %d (%s) failed\n", cases[i].lk,
+                        cases[i].config ? cases[i].config : "built-in plan");
+        failures += bad;
+    }
+    assert_int_equal(failures, 0);
+}
+
 /* long splits over a paged pool: one to four splits per list, so each warp takes dozens of chunks
  * (earlier cases have a few per warp), in pages of 8, 16 and 64 keys, 32- and 16-key chunks, dense
  * decode (TMA page by page on sm_90: each chunk's boxes located from the page table) and the
@@ -1052,6 +1082,7 @@ int main(void)
         cmocka_unit_test(test_plan_follows_configuration),
         cmocka_unit_test(test_decode_small_pages),
         cmocka_unit_test(test_decode_page_table_copy),
+        cmocka_unit_test(test_decode_one_sequence_pages16),
         cmocka_unit_test(test_decode_long_paged_splits),
         cmocka_unit_test(test_decode_affine_paged),
         cmocka_unit_test(test_decode_gathered_contiguous),
