@@ -1,0 +1,38 @@
+# call 1 (carry .carry/cuda, .carry/devbin; lib_pt = HEAD's CUDA plugin): the Paged row's B1 points
+# under the copy-ring depth, peer_torch timing (bf16, three rounds, medians via dev_ab.py). The
+# built-in paged plans at B1 keep two buffers per warp (dense in pages of 16: 16-key affine copies,
+# 16 splits in clusters; the anchor's K-only pass: 16-key affine copies, 32 splits; reuse: gathered
+# 16-key chunks), where contiguous dense B1 runs TMA 32-key chunks in three.
+set -u
+. scripts/device/device-common.sh
+ksa_dev_libs $PWD pt || { echo "no devbin"; exit 1; }
+export KSA_LIBRARY=$KSA_DEV/core/libksa.so
+P=$OUT/peer.jsonl
+t0=$(date +%s)
+variant() { # tag config page-size mode shapes...
+  local tag=$1 cfg=$2 ps=$3 mode=$4; shift 4
+  [ -d $KSA_DEV/lib_$tag ] || cp -r $KSA_DEV/lib_pt $KSA_DEV/lib_$tag
+  local extra=""; [ -n "$cfg" ] && extra="--config $cfg"
+  local pg=""; [ "$ps" != 0 ] && pg="--page-size $ps"
+  local sh=""; for s in "$@"; do sh="$sh --shape $s"; done
+  ksa_dev_peer $PWD $tag $P --device cuda --dtype bf16 --modes $mode $sh $pg $extra 2>>$OUT/peer.log
+}
+S8=1,1,8192,32,8,128; S32=1,1,32768,32,8,128
+for r in 1 2 3; do
+  variant pt "" 0 dense $S8 $S32
+  variant pt "" 16 dense $S8 $S32
+  variant ds3 "decode_stages=3" 16 dense $S8 $S32
+  variant dk3c32s2 "decode_kernel=3,decode_chunk=32,decode_splits=16,decode_cluster=2,decode_stages=2" 16 dense $S8 $S32
+  variant dk3c32s3 "decode_kernel=3,decode_chunk=32,decode_splits=16,decode_cluster=2,decode_stages=3" 16 dense $S8 $S32
+  variant pt "" 0 anchor $S32
+  variant pt "" 16 anchor $S32
+  variant as3 "decode_kernel=3,decode_chunk=16,decode_splits=32,decode_stages=3" 16 anchor $S32
+  variant pt "" 0 reuse $S32
+  variant pt "" 64 reuse $S32
+  variant ds3 "decode_stages=3" 64 reuse $S32
+  echo "round $r ($(($(date +%s)-t0)) s)"
+  [ $(($(date +%s)-t0)) -gt 330 ] && break
+done
+python3 bench/dev_ab.py $P --base pt
+grep -iE "error|unsupported|invalid" $OUT/peer.log | sort | uniq -c | head -5
+echo "done ($(($(date +%s)-t0)) s)"
