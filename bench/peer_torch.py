@@ -189,6 +189,7 @@ def base_record(args, dev, shape, phase, dtype_name, mode, tf, bw, src):
         "config": dict(args.topk, layout="BLHD" if args.kv_layout == "bshd" else "BLHD view of BHLD K/V",
                        page_size=args.page_size,
                        length_bounds=bool(args.page_size and not args.read_back_lengths),
+                       device_lengths=bool(args.page_size or args.device_lengths),
                        cpu_isa_env=os.environ.get("KSA_CPU_ISA", ""),
                        repeats=args.repeats, override=args.config),
         "torch_version": torch.__version__,
@@ -240,6 +241,9 @@ def compare(args, emit, timer, kind, dev, shape, phase, dtype_name, modes, tf, b
                  "seq_lens_k": torch.full((B,), Lk, dtype=torch.int32, device=tdev)}
         if not args.read_back_lengths:
             bounds = {"max_seqlen_k": Lk}
+    elif args.device_lengths:  # contiguous K/V with the lengths as a paged call gives them
+        paged = {"seq_lens_k": torch.full((B,), Lk, dtype=torch.int32, device=tdev)}
+        bounds = {"max_seqlen_k": Lk}
     causal = phase == "prefill" and Lq == Lk
     if phase == "prefill" and Lq != Lk:
         return  # torch's is_causal aligns the top-left corner; chunked prefill is ksa-bench only
@@ -371,6 +375,8 @@ def main():
                     help="K/V storage: token-major [B, L, H, D] (default) or head-major [B, H, L, D]")
     ap.add_argument("--modes", default="", help="ksa modes to run, e.g. dense,reuse (default: each case's)")
     ap.add_argument("--page-size", type=int, default=0, help="give ksa K/V as a paged cache of this page size")
+    ap.add_argument("--device-lengths", action="store_true",
+                    help="contiguous: give ksa seq_lens_k on the device and the host bound max_seqlen_k, as paged calls do")
     ap.add_argument("--read-back-lengths", action="store_true",
                     help="paged: leave out the host bound max_seqlen_k, so ksa reads seq_lens_k back every call")
     ap.add_argument("--interleave", default="", metavar="MODES",
