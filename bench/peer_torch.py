@@ -175,6 +175,11 @@ def make_peers(backend, q, k, v, causal, group):
 
 
 # ------------------------------------------------------------------ one comparison
+def device_lengths(args):
+    """ksa gets seq_lens_k on the device: paged K/V always, contiguous K/V with --device-lengths"""
+    return bool(args.page_size or args.device_lengths)
+
+
 def base_record(args, dev, shape, phase, dtype_name, mode, tf, bw, src):
     B, Lq, Lk, Hq, Hkv, D = shape
     es = 4 if dtype_name == "f32" else 2
@@ -188,8 +193,8 @@ def base_record(args, dev, shape, phase, dtype_name, mode, tf, bw, src):
         "shape": {"B": B, "Lq": Lq, "Lk": Lk, "Hq": Hq, "Hkv": Hkv, "D": D}, "dtype": dtype_name,
         "config": dict(args.topk, layout="BLHD" if args.kv_layout == "bshd" else "BLHD view of BHLD K/V",
                        page_size=args.page_size,
-                       length_bounds=bool(args.page_size and not args.read_back_lengths),
-                       device_lengths=bool(args.page_size or args.device_lengths),
+                       length_bounds=device_lengths(args) and not args.read_back_lengths,
+                       device_lengths=device_lengths(args),
                        cpu_isa_env=os.environ.get("KSA_CPU_ISA", ""),
                        repeats=args.repeats, override=args.config),
         "torch_version": torch.__version__,
@@ -226,7 +231,7 @@ def compare(args, emit, timer, kind, dev, shape, phase, dtype_name, modes, tf, b
         v = rnd(B, Lk, Hkv, D)
     o = torch.full_like(q, float("nan"))
     qt, kt, vt = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
-    kx, vx, paged, bounds = k, v, {}, {}  # what ksa reads: the same tensors, or a paged copy of them
+    kx, vx, kv_tensors, bounds = k, v, {}, {}  # what ksa reads: the same tensors or a paged copy, and their lengths
     if args.page_size:
         ps = args.page_size
         if Lk % ps:
@@ -236,14 +241,12 @@ def compare(args, emit, timer, kind, dev, shape, phase, dtype_name, modes, tf, b
         kx, vx = (torch.empty(npg, ps, Hkv, D, dtype=dt, device=tdev) for _ in range(2))
         kx[perm] = k.reshape(npg, ps, Hkv, D)
         vx[perm] = v.reshape(npg, ps, Hkv, D)
-        paged = {"page_table": perm.view(B, Lk // ps).to(torch.int32).contiguous(),
-                 # on the device, as ksa requires; with the host bound it reads them on the device
-                 "seq_lens_k": torch.full((B,), Lk, dtype=torch.int32, device=tdev)}
+        kv_tensors = {"page_table": perm.view(B, Lk // ps).to(torch.int32).contiguous()}
+    if device_lengths(args):  # paged K/V, or contiguous K/V given its lengths the same way
+        # on the device, as ksa requires for paged K/V; with the host bound it reads them on the device
+        kv_tensors["seq_lens_k"] = torch.full((B,), Lk, dtype=torch.int32, device=tdev)
         if not args.read_back_lengths:
             bounds = {"max_seqlen_k": Lk}
-    elif args.device_lengths:  # contiguous K/V with the lengths as a paged call gives them
-        paged = {"seq_lens_k": torch.full((B,), Lk, dtype=torch.int32, device=tdev)}
-        bounds = {"max_seqlen_k": Lk}
     causal = phase == "prefill" and Lq == Lk
     if phase == "prefill" and Lq != Lk:
         return  # torch's is_causal aligns the top-left corner; chunked prefill is ksa-bench only
@@ -287,16 +290,16 @@ def compare(args, emit, timer, kind, dev, shape, phase, dtype_name, modes, tf, b
             if mode != "dense":
                 params = dev.params(MODES["anchor"], ksa.PHASE_DECODE if phase == "decode" else ksa.PHASE_PREFILL,
                                     **bounds, **args.topk)
-                tens = dev.tensors(q, kx, vx, o, **paged)
+                tens = dev.tensors(q, kx, vx, o, **kv_tensors)
                 n_tiles, k_slots = dev.index_shape(params, tens)
                 ishape = (B, Hkv, k_slots) if phase == "decode" else (B, Hkv, n_tiles, k_slots)
                 cshape = (B, Hkv) if phase == "decode" else (B, Hkv, n_tiles)
                 extra = {"indices": torch.full(ishape, -1, dtype=torch.int32, device=tdev),
                          "counts": torch.zeros(cshape, dtype=torch.int32, device=tdev)}
                 if mode == "reuse":  # the anchor's own indices, identity head map
-                    dev.attention(q, kx, vx, o, mode=ksa.MODE_ANCHOR, **extra, **paged, **bounds, **args.topk)
+                    dev.attention(q, kx, vx, o, mode=ksa.MODE_ANCHOR, **extra, **kv_tensors, **bounds, **args.topk)
             ph = ksa.PHASE_DECODE if phase == "decode" else ksa.PHASE_PREFILL
-            run = dev.prepare(q, kx, vx, o, mode=MODES[mode], phase=ph, **extra, **paged, **bounds, **args.topk)
+            run = dev.prepare(q, kx, vx, o, mode=MODES[mode], phase=ph, **extra, **kv_tensors, **bounds, **args.topk)
             o.fill_(float("nan"))
             run()
             if kind == "cuda":
@@ -378,7 +381,7 @@ def main():
     ap.add_argument("--device-lengths", action="store_true",
                     help="contiguous: give ksa seq_lens_k on the device and the host bound max_seqlen_k, as paged calls do")
     ap.add_argument("--read-back-lengths", action="store_true",
-                    help="paged: leave out the host bound max_seqlen_k, so ksa reads seq_lens_k back every call")
+                    help="paged or --device-lengths: leave out the host bound max_seqlen_k, so ksa reads seq_lens_k back every call")
     ap.add_argument("--interleave", default="", metavar="MODES",
                     help="ksa modes (e.g. dense) also timed call by call in alternation with the primary peer "
                          "(field 'interleaved')")
