@@ -81,6 +81,17 @@ __device__ __forceinline__ uint32_t kc_opaque_u32(uint32_t x)
     return y;
 }
 __device__ __forceinline__ uint32_t kc_smem_u32(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
+/* *p where `take`, else 0: the zero is moved in first and the load is predicated, so the value is one
+ * register written once. (As `take ? *p : 0` the compiler wrote the zero after the load, and that
+ * write waited for the load's scoreboard, stalling the warp there.) */
+__device__ __forceinline__ int kc_load_or_zero(const int *p, int take)
+{
+    int v;
+    asm volatile("{\n .reg .pred q;\n setp.ne.s32 q, %2, 0;\n mov.b32 %0, 0;\n @q ld.global.b32 %0, [%1];\n}\n"
+                 : "=r"(v)
+                 : "l"(p), "r"(take));
+    return v;
+}
 /* a hint that the 128-byte line holding p will be read soon: fetched into L2, nothing waits for it */
 __device__ __forceinline__ void kc_prefetch_l2(const void *p) { asm volatile("prefetch.global.L2 [%0];\n" ::"l"(p)); }
 

@@ -92,14 +92,20 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
 
     const int G = a.group, b = blockIdx.z, g = blockIdx.y, split = blockIdx.x;
     const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-    const int lk = kg_lk(a, b), qrow0 = kg_qrow0(a, b);
+    /* the length tensors' reads (calls whose lengths are on the device) are issued here and their
+     * values first used after the loads below that do not need them: Q, the page-table row, the
+     * index set's count (kg_lk_load) */
+    const kg_lk_raw lk_raw = kg_lk_load(a, b);
+    const int qrow0 = kg_qrow0(a, b);
     const bool no_v = a.lse_only; /* anchor's dense pass with a sparse output: scores and lse only, no V */
+    /* the index set's count, beside them (the head map lives in the arguments: no read before it) */
+    const int cnt_read = kc_load_or_zero(sparse ? a.counts + (int64_t)b * a.cs0 + (int64_t)a.head_map[g] * a.cs1 : a.counts, sparse);
 
-    /* A CTA's first loads form a chain, head map -> count -> its first index entries -> K / V rows,
-     * each a DRAM round trip when the L2 is cold (as between a model's layers), and Q's rows used to
-     * be read behind the first two. So Q is read into registers first, the counts row is prefetched
-     * into L2 beside the head map's read, and so are the index entries this split will read
-     * (estimated by the budget rule: a wrong estimate costs only the prefetch). */
+    /* A CTA's first loads form a chain, count -> its first index entries -> K / V rows, each a DRAM
+     * round trip when the L2 is cold (as between a model's layers), and Q's rows used to be read
+     * behind the first two. So Q is read into registers beside the count, and the index entries this
+     * split will read are prefetched into L2 (estimated by the budget rule at the longest length: a
+     * wrong estimate costs only the prefetch). */
     constexpr int QN = (16 * CH + KC_MD_THREADS - 1) / KC_MD_THREADS;
     uint4 qv[QN];
     const uint16_t *q = (const uint16_t *)a.q;
@@ -128,22 +134,22 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
             asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(kc_smem_u32(sPT + e)), "l"(row + (int64_t)e * a.pt_s1));
         asm volatile("cp.async.commit_group;\n" ::);
     }
-    if (sparse) {
-        if (tid == 0) kc_prefetch_l2(a.counts + (int64_t)b * a.cs0);
-        if (a.is3 == 1) {
-            const int *row = a.indices + (int64_t)b * a.is0 + (int64_t)a.head_map[g] * a.is1;
-            /* the budget rule's k, near enough (32-bit, no rounding): an estimate of the count, kept
-             * inside the index row (k_slots) so that no prefetch leaves the index tensor */
-            const int cnt = min(min(lk, a.k_slots),
-                                a.top_k > 0 ? a.top_k : max(a.min_k, (int)((float)a.fraction * (float)lk)) + a.round_multiple);
-            const int per = ((cnt + min(window, lk) + KC - 1) / KC + splits - 1) / splits * KC; /* list entries per split */
-            const int end = min((split + 1) * per, cnt);
-            for (int e = split * per + tid * 32; e < end; e += 32 * KC_MD_THREADS) kc_prefetch_l2(row + e);
-        }
+    if (sparse && a.is3 == 1) {
+        const int *row = a.indices + (int64_t)b * a.is0 + (int64_t)a.head_map[g] * a.is1;
+        /* the budget rule's k, near enough (32-bit, no rounding), at the bound max_lk (the length
+         * itself may still be on its way): an estimate of the count, kept inside the index row
+         * (k_slots) so that no prefetch leaves the index tensor */
+        const int lk_est = a.max_lk;
+        const int cnt = min(min(lk_est, a.k_slots),
+                            a.top_k > 0 ? a.top_k : max(a.min_k, (int)((float)a.fraction * (float)lk_est)) + a.round_multiple);
+        const int per = ((cnt + min(window, lk_est) + KC - 1) / KC + splits - 1) / splits * KC; /* list entries per split */
+        const int end = min((split + 1) * per, cnt);
+        for (int e = split * per + tid * 32; e < end; e += 32 * KC_MD_THREADS) kc_prefetch_l2(row + e);
     }
 
+    const int lk = kg_lk_from(a, lk_raw);
     kg_dec_list L;
-    const int nlist = kg_dec_list_make(a, b, g, lk, sparse, window, L);
+    const int nlist = kg_dec_list_make_cnt(a, b, g, lk, sparse, window, cnt_read, L);
     /* splits cut the list at chunk boundaries */
     const int nch_total = (nlist + KC - 1) / KC;
     const int ch_per = (nch_total + splits - 1) / splits;

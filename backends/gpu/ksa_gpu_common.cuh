@@ -53,18 +53,42 @@ static __device__ __forceinline__ float &kg_lse_ws_at(const ksa_gpu_args &a, int
 {
     return a.lse_ws[((int64_t)b * a.hq + h) * a.max_lq + i];
 }
-static __device__ __forceinline__ int kg_lk(const ksa_gpu_args &a, int b)
+/* kg_lk in two steps: kg_lk_load issues the reads of the length tensors, kg_lk_from clamps what they
+ * returned. A kernel whose first loads do not depend on the length (Q, a page-table row, the index
+ * set's count) issues them between the two, so the length's round trip runs beside theirs: a warp
+ * stalls at the first instruction that uses a load's value, and kg_lk's clamp right behind its read
+ * held every later load back by one DRAM round trip (measured on the H200, forty-first session:
+ * decode with seq_lens_k on the device against a uniform batch, bench/NOTES.md). */
+struct kg_lk_raw {
+    int k0, k1; /* cu_k's rows b and b + 1, or (0, seq_lens_k[b]), or (0, max_lk); the tensors' own
+                   32-bit values, widened only in kg_lk_from (a widening is a use) */
+};
+static __device__ __forceinline__ kg_lk_raw kg_lk_load(const ksa_gpu_args &a, int b)
+{
+    kg_lk_raw r;
+    r.k0 = 0;
+    r.k1 = a.max_lk; /* no key tensor: the contiguous K/V's length */
+    if (!a.uniform_lengths) {
+        if (a.len.cu_k) {
+            r.k0 = a.len.cu_k[(int64_t)b * a.len.cu_k_s];
+            r.k1 = a.len.cu_k[(int64_t)(b + 1) * a.len.cu_k_s];
+        } else if (a.len.seq_k) {
+            r.k1 = a.len.seq_k[(int64_t)b * a.len.seq_k_s];
+        }
+    }
+    return r;
+}
+static __device__ __forceinline__ int kg_lk_from(const ksa_gpu_args &a, const kg_lk_raw &r)
 {
     if (a.uniform_lengths) return a.max_lk;
-    int64_t lk = a.max_lk; /* no key tensor: the contiguous K/V's length */
+    int64_t lk = r.k1;
     if (a.len.cu_k) {
-        const int64_t k0 = kg_krow0(a, b);
-        lk = kg_clamp64(a.len.cu_k[(int64_t)(b + 1) * a.len.cu_k_s], k0, a.len.k_rows) - k0;
-    } else if (a.len.seq_k) {
-        lk = a.len.seq_k[(int64_t)b * a.len.seq_k_s];
+        const int64_t k0 = kg_clamp64((int64_t)r.k0, 0, a.len.k_rows - 1); /* kg_krow0 */
+        lk = kg_clamp64((int64_t)r.k1, k0, a.len.k_rows) - k0;
     }
     return (int)kg_clamp64(lk, 1, a.max_lk);
 }
+static __device__ __forceinline__ int kg_lk(const ksa_gpu_args &a, int b) { return kg_lk_from(a, kg_lk_load(a, b)); }
 static __device__ __forceinline__ int kg_lq(const ksa_gpu_args &a, int b)
 {
     if (a.uniform_lengths) return a.max_lq;
@@ -295,10 +319,16 @@ struct kg_dec_list {
     int64_t is3;
     int cnt, lk, wstart, sparse;
 };
-/* the key list of sequence b and KV head g (its index set through the head map when sparse, plus
- * the last min(window, lk) keys); returns the list's length */
-static __device__ __forceinline__ int kg_dec_list_make(const ksa_gpu_args &a, int b, int g, int lk, int sparse, int window,
-                                                       kg_dec_list &L)
+/* the index set's count of KV head g of sequence b (sparse lists); kg_dec_list_make reads it itself,
+ * a kernel may read it first (kg_dec_list_make_cnt) so that the read does not wait on the length */
+static __device__ __forceinline__ int kg_dec_count(const ksa_gpu_args &a, int b, int g)
+{
+    return a.counts[(int64_t)b * a.cs0 + (int64_t)a.head_map[g] * a.cs1];
+}
+/* the key list of sequence b and KV head g (its index set through the head map when sparse, cnt
+ * entries, plus the last min(window, lk) keys); returns the list's length */
+static __device__ __forceinline__ int kg_dec_list_make_cnt(const ksa_gpu_args &a, int b, int g, int lk, int sparse, int window,
+                                                           int cnt, kg_dec_list &L)
 {
     L.sparse = sparse;
     L.lk = lk;
@@ -307,13 +337,17 @@ static __device__ __forceinline__ int kg_dec_list_make(const ksa_gpu_args &a, in
     L.cnt = 0;
     int wlen = 0;
     if (sparse) {
-        const int mg = a.head_map[g];
-        L.idx = a.indices + (int64_t)b * a.is0 + (int64_t)mg * a.is1;
-        L.cnt = a.counts[(int64_t)b * a.cs0 + (int64_t)mg * a.cs1];
+        L.idx = a.indices + (int64_t)b * a.is0 + (int64_t)a.head_map[g] * a.is1;
+        L.cnt = cnt;
         wlen = window < lk ? window : lk;
     }
     L.wstart = lk - wlen;
     return sparse ? L.cnt + wlen : lk;
+}
+static __device__ __forceinline__ int kg_dec_list_make(const ksa_gpu_args &a, int b, int g, int lk, int sparse, int window,
+                                                       kg_dec_list &L)
+{
+    return kg_dec_list_make_cnt(a, b, g, lk, sparse, window, sparse ? kg_dec_count(a, b, g) : 0, L);
 }
 static __device__ __forceinline__ int kg_dec_key(const kg_dec_list &L, int n)
 {
