@@ -35,9 +35,14 @@ def main(argv=None):
                 if str(d.get("backend", "")).startswith("torch"):
                     continue  # peer_torch's rows of the peers themselves: they enter as peer_ms of ksa's rows
                 sh = d["shape"]
-                page = (d.get("config") or {}).get("page_size") or 0
+                cfg = d.get("config") or {}
+                page = cfg.get("page_size") or 0
+                # the K/V's form beyond its page size: pages in logical order, or contiguous K/V whose
+                # lengths ksa reads on the device (peer_torch.py --ordered-pages / --device-lengths)
+                form = ("in order " if cfg.get("ordered_pages") else "") if page else \
+                    ("with device lengths " if cfg.get("device_lengths") else "")
                 key = (d.get("device", ""), d["mode"], d["phase"], sh["B"], sh["Lk"], sh["Hq"], sh["Hkv"], sh["D"],
-                       d["dtype"], page)
+                       d["dtype"], page, form)
                 times[(key, d["tag"])].append(d["median_ms"])
                 if d.get("peer_ms"):
                     peers[(key, d["tag"])].append(d["peer_ms"])
@@ -50,19 +55,19 @@ def main(argv=None):
         base = times.get((key, args.base))
         if not base:
             continue
-        dev, mode, phase, b, lk, hq, hkv, d, dt, page = key
+        dev, mode, phase, b, lk, hq, hkv, d, dt, page, form = key
         bm = statistics.median(base)
-        where = (f"{dev} " if dev else "") + (f"pages of {page} " if page else "")
-        line = (f"{where}{mode} {phase} B{b} Lk{lk} Hq{hq}/Hkv{hkv} D{d} {dt}: {args.base} {min(base):.3f} "
-                f"(med {bm:.3f}, {len(base)} rounds)")
+        where = (f"{dev} " if dev else "") + (f"pages of {page} " if page else "") + form
+        line = (f"{where}{mode} {phase} B{b} Lk{lk} Hq{hq}/Hkv{hkv} D{d} {dt}: {args.base} {min(base):.4f} "
+                f"(med {bm:.4f}, {len(base)} rounds)")
         for t in tags:
             v = times.get((key, t))
             if t == args.base or not v:
                 continue
-            line += f"  {t} {min(v):.3f} (med {statistics.median(v):.3f}) {statistics.median(v) / bm:.3f}"
+            line += f"  {t} {min(v):.4f} (med {statistics.median(v):.4f}) {statistics.median(v) / bm:.3f}"
         pe = [x for t in tags for x in peers.get((key, t), [])]
         if pe:
-            line += f"  peer med {statistics.median(pe):.3f}"
+            line += f"  peer med {statistics.median(pe):.4f}"
         print(line)
     return 0
 

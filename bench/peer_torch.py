@@ -192,7 +192,7 @@ def base_record(args, dev, shape, phase, dtype_name, mode, tf, bw, src):
         dev.description if dev else "", "isa": dev.isa if dev else "",
         "shape": {"B": B, "Lq": Lq, "Lk": Lk, "Hq": Hq, "Hkv": Hkv, "D": D}, "dtype": dtype_name,
         "config": dict(args.topk, layout="BLHD" if args.kv_layout == "bshd" else "BLHD view of BHLD K/V",
-                       page_size=args.page_size,
+                       page_size=args.page_size, ordered_pages=bool(args.page_size and args.ordered_pages),
                        length_bounds=device_lengths(args) and not args.read_back_lengths,
                        device_lengths=device_lengths(args),
                        cpu_isa_env=os.environ.get("KSA_CPU_ISA", ""),
@@ -237,7 +237,10 @@ def compare(args, emit, timer, kind, dev, shape, phase, dtype_name, modes, tf, b
         if Lk % ps:
             return
         npg = B * (Lk // ps)
-        perm = torch.randperm(npg, generator=torch.Generator().manual_seed(99)).to(tdev)  # physical page of logical page
+        # physical page of logical page: shuffled, or in order with --ordered-pages (which separates the
+        # cost of scattered addresses from that of the page-table reads)
+        perm = (torch.arange(npg) if args.ordered_pages else
+                torch.randperm(npg, generator=torch.Generator().manual_seed(99))).to(tdev)
         kx, vx = (torch.empty(npg, ps, Hkv, D, dtype=dt, device=tdev) for _ in range(2))
         kx[perm] = k.reshape(npg, ps, Hkv, D)
         vx[perm] = v.reshape(npg, ps, Hkv, D)
@@ -378,6 +381,8 @@ def main():
                     help="K/V storage: token-major [B, L, H, D] (default) or head-major [B, H, L, D]")
     ap.add_argument("--modes", default="", help="ksa modes to run, e.g. dense,reuse (default: each case's)")
     ap.add_argument("--page-size", type=int, default=0, help="give ksa K/V as a paged cache of this page size")
+    ap.add_argument("--ordered-pages", action="store_true",
+                    help="paged: physical pages in logical order (each sequence's K/V one contiguous run) instead of shuffled")
     ap.add_argument("--device-lengths", action="store_true",
                     help="contiguous: give ksa seq_lens_k on the device and the host bound max_seqlen_k, as paged calls do")
     ap.add_argument("--read-back-lengths", action="store_true",
