@@ -73,7 +73,10 @@ static void amx_configure(void)
         cfg.colsb[t] = 64;
         cfg.rows[t] = 16;
     }
-    _tile_loadconfig(&cfg);
+    /* LDTILECFG with the whole 64-byte structure as its operand: GCC 12's _tile_loadconfig names only
+     * its first 8 bytes, so a compiler may drop the stores of the rest (it did in tests/cpu, and the
+     * instruction then faulted on the stack's old bytes) */
+    __asm__ volatile("ldtilecfg %0" : : "m"(cfg));
 }
 
 /* S[Mp][ldS] = Q[Mp][D] (bf16) x Kp (pairs of dims, [D/2][nkp][2]); Mp % 16 == 0, nkp % 32 == 0.

@@ -44,7 +44,8 @@ static void probe_configure(void)
         cfg.colsb[t] = 64;
         cfg.rows[t] = 16;
     }
-    _tile_loadconfig(&cfg);
+    /* the whole structure as the operand (GCC 12's _tile_loadconfig names only its first 8 bytes) */
+    __asm__ volatile("ldtilecfg %0" : : "m"(cfg));
 }
 
 static double probe_now(void)

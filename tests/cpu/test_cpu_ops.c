@@ -248,7 +248,9 @@ __attribute__((target("amx-tile"))) static void load_foreign_tile_config(void)
         cfg.colsb[t] = 32;
         cfg.rows[t] = 8;
     }
-    _tile_loadconfig(&cfg);
+    /* the whole structure as the operand: GCC 12's _tile_loadconfig names only its first 8 bytes, and
+     * GCC dropped the stores of the rest here, so LDTILECFG faulted on the stack's old bytes */
+    __asm__ volatile("ldtilecfg %0" : : "m"(cfg));
 }
 #endif
 
