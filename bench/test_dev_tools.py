@@ -43,27 +43,35 @@ def main():
         else:
             l16 = next((x for x in lines if "Lk16384" in x), "")
             l32 = next((x for x in lines if "Lk32768" in x), "")
-            if "head 4.000 (med 4.000, 1 rounds)" not in l16 or l16.split()[-1] != "1.250":
+            if "head 4.0000 (med 4.0000, 1 rounds)" not in l16 or l16.split()[-1] != "1.250":
                 fails.append(f"dev_ab.py L16K line: {l16!r}")
             # head median 11.0, new median 9.5 (the failed record left out): 0.864
-            if "head 10.000 (med 11.000, 3 rounds)" not in l32 or "new 9.000 (med 9.500)" not in l32 or l32.split()[-1] != "0.864":
+            if "head 10.0000 (med 11.0000, 3 rounds)" not in l32 or "new 9.0000 (med 9.5000)" not in l32 or l32.split()[-1] != "0.864":
                 fails.append(f"dev_ab.py L32K line: {l32!r}")
-        # peer_torch records: the device and the page size key the groups, the peer's median is printed
+        # peer_torch records: the device, the page size and the K/V's form (pages in order, contiguous
+        # with device lengths) key the groups, the peer's median is printed
         with open(f, "w") as out:
-            for tag, ms, page, peer in (("head", 20.0, 0, 21.0), ("new", 19.0, 0, 22.0), ("head", 30.0, 16, 21.5),
-                                        ("new", 33.0, 16, 20.5)):
+            for tag, ms, page, peer, form in (("head", 20.0, 0, 21.0, {}), ("new", 19.0, 0, 22.0, {}),
+                                              ("head", 30.0, 16, 21.5, {}), ("new", 33.0, 16, 20.5, {}),
+                                              ("head", 40.0, 16, 21.0, {"ordered_pages": True}),
+                                              ("new", 36.0, 16, 21.0, {"ordered_pages": True}),
+                                              ("head", 50.0, 0, 21.0, {"device_lengths": True}),
+                                              ("new", 45.0, 0, 21.0, {"device_lengths": True})):
                 r = json.loads(rec(tag, ms, lk=8192, mode="dense"))
-                r.update(device="cuda:0", phase="decode", peer_ms=peer, config={"page_size": page})
+                r.update(device="cuda:0", phase="decode", peer_ms=peer, config=dict(form, page_size=page))
                 r["shape"]["Lq"] = 1
                 out.write(json.dumps(r) + "\n")
                 r.update(backend="torch-sdpa-math", device="cuda", median_ms=300.0)  # a peer's own row: skipped
                 out.write(json.dumps(r) + "\n")
         rc, so, se = run("dev_ab.py", [f, "--base", "head"])
         lines = so.strip().splitlines()
-        contig = next((x for x in lines if "pages of" not in x), "")
-        paged = next((x for x in lines if "cuda:0 pages of 16 dense decode B1 Lk8192" in x), "")
-        if rc != 0 or len(lines) != 2 or not contig.startswith("cuda:0 dense decode B1 Lk8192") \
-                or "new 19.000 (med 19.000) 0.950  peer med 21.500" not in contig or "1.100  peer med 21.000" not in paged:
+        contig = next((x for x in lines if x.startswith("cuda:0 dense decode B1 Lk8192")), "")
+        paged = next((x for x in lines if x.startswith("cuda:0 pages of 16 dense decode B1 Lk8192")), "")
+        ordered = next((x for x in lines if x.startswith("cuda:0 pages of 16 in order dense decode B1")), "")
+        lengths = next((x for x in lines if x.startswith("cuda:0 with device lengths dense decode B1")), "")
+        if rc != 0 or len(lines) != 4 or "new 19.0000 (med 19.0000) 0.950  peer med 21.5000" not in contig \
+                or "1.100  peer med 21.0000" not in paged or "new 36.0000 (med 36.0000) 0.900" not in ordered \
+                or "new 45.0000 (med 45.0000) 0.900" not in lengths:
             fails.append(f"dev_ab.py on peer records: rc {rc}, {lines!r} {se!r}")
         rc, so, se = run("dev_ab.py", [f, "--base", "nope"])
         if rc == 0 or "no record tagged 'nope'" not in se:
