@@ -30,11 +30,26 @@ def page_size(r):
     return (r.get("config") or {}).get("page_size") or 0
 
 
+def kv_form(r):
+    """'' for the table's K/V forms (contiguous as a uniform batch, shuffled pages); peer_torch.py's
+    diagnostic forms, pages in logical order (--ordered-pages) and contiguous K/V given device lengths
+    (--device-lengths), are named so that they answer only when asked for"""
+    c = r.get("config") or {}
+    if c.get("page_size"):
+        return "pages in order" if c.get("ordered_pages") else ""
+    return "device lengths" if c.get("device_lengths") else ""
+
+
 def match(r, **kw):
     kw.setdefault("page_size", 0)  # paged records answer only when asked for
+    kw.setdefault("kv_form", "")  # so do the diagnostic K/V forms
     for k, v in kw.items():
         if k == "page_size":
             if page_size(r) != v:
+                return False
+            continue
+        if k == "kv_form":
+            if kv_form(r) != v:
                 return False
             continue
         if k == "compare":  # a ksa time paired with a peer time (peer_torch.py or an imported pair)
@@ -358,6 +373,8 @@ def main():
             cfg = (r.get("config") or {}).get("override") or ""
             if page_size(r):
                 cfg = (cfg + " " if cfg else "") + f"pages of {page_size(r)}"
+            if kv_form(r):
+                cfg = (cfg + " " if cfg else "") + kv_form(r)
             seen[(r["device"], r["mode"], r["phase"], r["dtype"], sh(r), cfg)] = r
     for key in sorted(seen, key=lambda k: (k[0], k[2], k[1], k[3], k[4])):
         r = seen[key]

@@ -3,7 +3,8 @@
 goal's edge, on values with known answers, and the target rows' verdicts on three recorded device runs
 (bench/results/2026-12-02-s32, -s33 and -s34): P1 met only when the separate and the alternating reading
 both meet the goal, P3 at 1.304 printed so and missed, P4's worst point, P7 below its goal, P3d
-over its six decode points (s32, s34)."""
+over its six decode points (s32, s34); and that peer_torch.py's diagnostic K/V forms (pages in
+order, contiguous K/V given device lengths) stay out of the standard rows."""
 import os
 import subprocess
 import sys
@@ -82,6 +83,19 @@ def main():
         check("s34 P3d", r and [r[2], r[4]], ["0.80x .. 1.86x", "no"])
         r = row(t, "P4 | dense decode")  # B64 Lk32K passed (1.012x); B64 Lk8K 0.985x
         check("s34 P4", r and (r[2].split(" ")[0], r[4], r[5].split(":")[0]), ("0.98x", "no", "worst B64 Lk8K"))
+    # peer_torch.py's diagnostic K/V forms answer only when asked for: a later record of pages in order
+    # or of contiguous K/V given device lengths does not replace the table's shuffled-pages or
+    # uniform-batch record of the same shape
+    def rec(ms, **cfg):
+        return {"status": "ok", "mode": "reuse", "phase": "decode", "dtype": "bf16", "median_ms": ms,
+                "shape": {"B": 1, "Lq": 1, "Lk": 32768, "Hq": 32, "Hkv": 8, "D": 128}, "config": cfg}
+    ix = make_table.Index([rec(1.0, page_size=16), rec(2.0, page_size=16, ordered_pages=True),
+                           rec(3.0, page_size=0), rec(4.0, page_size=0, device_lengths=True)])
+    kw = dict(mode="reuse", phase="decode", B=1, Lk=32768)
+    check("shuffled pages", (ix.find(page_size=16, **kw) or {}).get("median_ms"), 1.0)
+    check("pages in order", (ix.find(page_size=16, kv_form="pages in order", **kw) or {}).get("median_ms"), 2.0)
+    check("uniform batch", (ix.find(**kw) or {}).get("median_ms"), 3.0)
+    check("device lengths", (ix.find(kv_form="device lengths", **kw) or {}).get("median_ms"), 4.0)
     for f in fails:
         print("FAIL", f)
     print(f"test_make_table: {len(fails)} failure(s)")
