@@ -8,6 +8,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "backends/cpu/amx_tilecfg.h"
 #include "backends/cpu/cpu_avx512_shared.h"
 #include "backends/cpu/cpu_avx512_softmax.h"
 #include "backends/cpu/cpu_internal.h"
@@ -46,14 +47,6 @@ static void amx_touch_rows(const void *base, size_t stride)
 #define AMX_STORE(tile, base, stride) _tile_stored(tile, base, stride)
 #endif
 
-typedef struct amx_tilecfg {
-    uint8_t palette;
-    uint8_t start_row;
-    uint8_t reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-} amx_tilecfg;
-
 /* Every tile 16 rows x 64 bytes. The configuration is per thread and kept across context switches;
  * LDTILECFG zeroes every tile and waits for the tile unit to drain, so a thread loads it once per
  * attention call (ksa_cpu_call_number), not at every block product. Once per call, not once per
@@ -66,17 +59,7 @@ static void amx_configure(void)
     const uint64_t call = ksa_cpu_call_number();
     if (call == amx_configured_call) return;
     amx_configured_call = call;
-    amx_tilecfg cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.palette = 1;
-    for (int t = 0; t < 8; t++) {
-        cfg.colsb[t] = 64;
-        cfg.rows[t] = 16;
-    }
-    /* LDTILECFG with the whole 64-byte structure as its operand: GCC 12's _tile_loadconfig names only
-     * its first 8 bytes, so a compiler may drop the stores of the rest (it did in tests/cpu, and the
-     * instruction then faulted on the stack's old bytes) */
-    __asm__ volatile("ldtilecfg %0" : : "m"(cfg));
+    ksa_amx_configure_tiles(16, 64);
 }
 
 /* S[Mp][ldS] = Q[Mp][D] (bf16) x Kp (pairs of dims, [D/2][nkp][2]); Mp % 16 == 0, nkp % 32 == 0.

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "amx_probe.h"
+#include "backends/cpu/amx_tilecfg.h"
 #include "ksa_cpu_features.h"
 
 #define PROBE_M 256
@@ -27,25 +28,9 @@
 #define PROBE_K 1024
 #define PROBE_MAX_THREADS 256
 
-typedef struct probe_tilecfg {
-    uint8_t palette;
-    uint8_t start_row;
-    uint8_t reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-} probe_tilecfg;
-
 static void probe_configure(void)
 {
-    probe_tilecfg cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.palette = 1;
-    for (int t = 0; t < 8; t++) {
-        cfg.colsb[t] = 64;
-        cfg.rows[t] = 16;
-    }
-    /* the whole structure as the operand (GCC 12's _tile_loadconfig names only its first 8 bytes) */
-    __asm__ volatile("ldtilecfg %0" : : "m"(cfg));
+    ksa_amx_configure_tiles(16, 64);
 }
 
 static double probe_now(void)

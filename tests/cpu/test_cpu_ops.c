@@ -233,25 +233,9 @@ static void test_same_bits_any_thread_count(void **state)
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
+#include "backends/cpu/amx_tilecfg.h"
 /* another AMX user's tile configuration on this thread: 8 rows of 32 bytes in every tile */
-__attribute__((target("amx-tile"))) static void load_foreign_tile_config(void)
-{
-    struct {
-        uint8_t palette, start_row, reserved[14];
-        uint16_t colsb[16];
-        uint8_t rows[16];
-    } cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.palette = 1;
-    for (int t = 0; t < 8; t++) {
-        cfg.colsb[t] = 32;
-        cfg.rows[t] = 8;
-    }
-    /* the whole structure as the operand: GCC 12's _tile_loadconfig names only its first 8 bytes, and
-     * GCC dropped the stores of the rest here, so LDTILECFG faulted on the stack's old bytes */
-    __asm__ volatile("ldtilecfg %0" : : "m"(cfg));
-}
+static void load_foreign_tile_config(void) { ksa_amx_configure_tiles(8, 32); }
 #endif
 
 /* The AMX level loads its tile configuration once per thread per call (kernels_amx.c), and an
