@@ -99,7 +99,7 @@ __global__ void __launch_bounds__(KC_MD_THREADS)
     const int qrow0 = kg_qrow0(a, b);
     const bool no_v = a.lse_only; /* anchor's dense pass with a sparse output: scores and lse only, no V */
     /* the index set's count, beside them (the head map lives in the arguments: no read before it) */
-    const int cnt_read = kc_load_or_zero(sparse ? a.counts + (int64_t)b * a.cs0 + (int64_t)a.head_map[g] * a.cs1 : a.counts, sparse);
+    const int cnt_read = kc_load_or_zero(sparse ? kg_dec_count_at(a, b, g) : a.counts, sparse);
 
     /* A CTA's first loads form a chain, count -> its first index entries -> K / V rows, each a DRAM
      * round trip when the L2 is cold (as between a model's layers), and Q's rows used to be read

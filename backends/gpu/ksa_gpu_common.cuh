@@ -319,11 +319,12 @@ struct kg_dec_list {
     int64_t is3;
     int cnt, lk, wstart, sparse;
 };
-/* the index set's count of KV head g of sequence b (sparse lists); kg_dec_list_make reads it itself,
- * a kernel may read it first (kg_dec_list_make_cnt) so that the read does not wait on the length */
-static __device__ __forceinline__ int kg_dec_count(const ksa_gpu_args &a, int b, int g)
+/* where the index set's count of KV head g of sequence b lies (sparse lists); kg_dec_list_make reads
+ * it itself, a kernel may read it first (kg_dec_list_make_cnt) so that the read does not wait on the
+ * length */
+static __device__ __forceinline__ const int *kg_dec_count_at(const ksa_gpu_args &a, int b, int g)
 {
-    return a.counts[(int64_t)b * a.cs0 + (int64_t)a.head_map[g] * a.cs1];
+    return a.counts + (int64_t)b * a.cs0 + (int64_t)a.head_map[g] * a.cs1;
 }
 /* the key list of sequence b and KV head g (its index set through the head map when sparse, cnt
  * entries, plus the last min(window, lk) keys); returns the list's length */
@@ -347,7 +348,7 @@ static __device__ __forceinline__ int kg_dec_list_make_cnt(const ksa_gpu_args &a
 static __device__ __forceinline__ int kg_dec_list_make(const ksa_gpu_args &a, int b, int g, int lk, int sparse, int window,
                                                        kg_dec_list &L)
 {
-    return kg_dec_list_make_cnt(a, b, g, lk, sparse, window, sparse ? kg_dec_count(a, b, g) : 0, L);
+    return kg_dec_list_make_cnt(a, b, g, lk, sparse, window, sparse ? *kg_dec_count_at(a, b, g) : 0, L);
 }
 static __device__ __forceinline__ int kg_dec_key(const kg_dec_list &L, int n)
 {
