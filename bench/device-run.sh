@@ -202,20 +202,21 @@ if ! skip grid && [ -x "$BENCH" ]; then
 fi
 
 # ---------------------------------------------------------------- against the Kascade authors' kernels
-# reuse prefill f16 at L 8K/16K/32K with the rolling budget off and on (tags roll0 / roll1) and reuse
-# decode f16 at B 1/16/64 x Lk 8K/32K: the shapes whose times issues 17 and 18 quote for the authors'
-# TileLang kernels (bench/make_table.py's K-pre / K-dec rows)
+# reuse prefill at L 8K/16K/32K with the rolling budget off and on (tags roll0 / roll1) and reuse
+# decode at B 1/16/64 x Lk 8K/32K (tag kdec), f16 and bf16: the shapes whose times issues 17 and 18
+# quote for the authors' TileLang kernels (f16), which ksa must match in both dtypes (bench/make_table.py's
+# K-pre / K-dec rows)
 if ! skip kascade && [ "$MODE" != smoke ] && [ -x "$BENCH" ]; then
   b=$(budget 40 200)
-  stage "ksa-bench: the Kascade kernels' shapes (f16 reuse; $b s)"
+  stage "ksa-bench: the Kascade kernels' shapes (f16 and bf16 reuse; $b s)"
   for r in 0 1; do
     # shellcheck disable=SC2086
-    timeout $((b / 3 + 5)) "$BENCH" -v --device cuda:0 --dtype f16 --phase prefill --mode reuse --rolling $r --tag roll$r \
+    timeout $((b / 3 + 5)) "$BENCH" -v --device cuda:0 --dtype f16,bf16 --phase prefill --mode reuse --rolling $r --tag roll$r \
       --shape 1,8192,8192,32,8,128 --shape 1,16384,16384,32,8,128 --shape 1,32768,32768,32,8,128 --max-measure-ms 500 \
       $GPU_PEAKS --append --out "$OUT/bench.jsonl" 2>>"$LOGS/bench-cuda.err"
   done
   # shellcheck disable=SC2086
-  timeout $((b / 3 + 5)) "$BENCH" -v --device cuda:0 --dtype f16 --phase decode --mode reuse --shape 1,1,8192,32,8,128 \
+  timeout $((b / 3 + 5)) "$BENCH" -v --device cuda:0 --dtype f16,bf16 --phase decode --mode reuse --tag kdec --shape 1,1,8192,32,8,128 \
     --shape 1,1,32768,32,8,128 --shape 16,1,8192,32,8,128 --shape 16,1,32768,32,8,128 --shape 64,1,8192,32,8,128 \
     --shape 64,1,32768,32,8,128 --max-measure-ms 500 $GPU_PEAKS --append --out "$OUT/bench.jsonl" 2>>"$LOGS/bench-cuda.err"
   rc_of kascade $? "$LOGS/bench-cuda.err"

@@ -3,8 +3,10 @@
 goal's edge, on values with known answers, and the target rows' verdicts on three recorded device runs
 (bench/results/2026-12-02-s32, -s33 and -s34): P1 met only when the separate and the alternating reading
 both meet the goal, P3 at 1.304 printed so and missed, P4's worst point, P7 below its goal, P3d
-over its six decode points (s32, s34); and that peer_torch.py's diagnostic K/V forms (pages in
-order, contiguous K/V given device lengths) stay out of the standard rows."""
+over its six decode points (s32, s34); the K-pre / K-dec rows in f16 and in bf16 (s41, and s41 with
+records of the Kascade stage added); and that peer_torch.py's diagnostic K/V forms (pages in order,
+contiguous K/V given device lengths) stay out of the standard rows."""
+import json
 import os
 import subprocess
 import sys
@@ -15,11 +17,17 @@ sys.path.insert(0, HERE)
 import make_table  # noqa: E402
 
 
-def table(run, read_gbs):
+def table(run, read_gbs, extra=()):
+    """the table of a recorded run, with the records `extra` appended to its bench.jsonl"""
     d = os.path.join(HERE, "results", run)
     files = [os.path.join(d, f) for f in ("bench.jsonl", "peer.jsonl", "tune-compare.jsonl", "cpu-probe.jsonl")
              if os.path.exists(os.path.join(d, f))]
     with tempfile.TemporaryDirectory() as t:
+        if extra:
+            more = os.path.join(t, "extra.jsonl")
+            with open(more, "w") as f:
+                f.writelines(json.dumps(r) + "\n" for r in extra)
+            files.insert(1, more)
         out = os.path.join(t, "table.md")
         p = subprocess.run([sys.executable, os.path.join(HERE, "make_table.py"), "--read-gbs", str(read_gbs), "-o", out]
                            + files, capture_output=True, text=True)
@@ -83,6 +91,38 @@ def main():
         check("s34 P3d", r and [r[2], r[4]], ["0.80x .. 1.86x", "no"])
         r = row(t, "P4 | dense decode")  # B64 Lk32K passed (1.012x); B64 Lk8K 0.985x
         check("s34 P4", r and (r[2].split(" ")[0], r[4], r[5].split(":")[0]), ("0.98x", "no", "worst B64 Lk8K"))
+    # the Kascade authors' kernels: s41 measured f16 only (decode untagged), so no bf16 rows
+    t, err = table("2026-12-03-s41", 3982)
+    if t is None:
+        fails.append("s41 table: " + err[-300:])
+    else:
+        r = row(t, "K-dec | reuse decode f16")  # B1 Lk32K 11.43 against 11.3 us
+        check("s41 K-dec f16", r and [r[2], r[4]], ["0.99x .. 1.72x", "no"])
+        check("s41 no K-dec bf16", row(t, "K-dec | reuse decode bf16"), None)
+        r = row(t, "K-pre | reuse prefill f16 rolling off")
+        check("s41 K-pre f16 off", r and [r[2], r[4]], ["1.33x / 1.32x / 1.22x", "yes"])
+        check("s41 no K-pre bf16", row(t, "K-pre | reuse prefill bf16"), None)
+
+    def kascade(dt, phase, L, ms, tag, B=1):
+        return {"tool": "ksa-bench", "op": "attention", "status": "ok", "mode": "reuse", "phase": phase, "dtype": dt,
+                "device": "cuda:0", "tag": tag, "median_ms": ms, "config": {"rolling": 1 if tag == "roll1" else 0},
+                "shape": {"B": B, "Lq": 1 if phase == "decode" else L, "Lk": L, "Hq": 32, "Hkv": 8, "D": 128}}
+    dec_us = {(1, 8192): 7.5, (1, 32768): 11.6, (16, 8192): 21.0, (16, 32768): 60.0, (64, 8192): 68.0, (64, 32768): 216.0}
+    extra = [kascade("bf16", "decode", Lk, us / 1000, "kdec", B) for (B, Lk), us in dec_us.items()]
+    extra.append(kascade("f16", "decode", 32768, 0.0110, "kdec"))  # the stage's record wins over the grid's
+    extra += [kascade("bf16", "prefill", L, ms, "roll0") for L, ms in ((8192, 0.30), (16384, 0.95), (32768, 4.20))]
+    t, err = table("2026-12-03-s41", 3982, extra)
+    if t is None:
+        fails.append("s41 + Kascade stage table: " + err[-300:])
+    else:
+        r = row(t, "K-dec | reuse decode bf16")  # B1 Lk32K 11.6 against 11.3 us
+        check("K-dec bf16", r and [r[2], r[4]], ["0.97x .. 1.74x", "no"])
+        check("K-dec bf16 worst", r and r[5].startswith("worst B1 Lk32K: 11.6 vs 11.3 us"), True)
+        r = row(t, "K-dec | reuse decode f16")  # B1 Lk32K now 11.0 us (kdec): 1.03x, the worst
+        check("K-dec f16 from the stage", r and [r[2], r[4]], ["1.03x .. 1.72x", "yes"])
+        r = row(t, "K-pre | reuse prefill bf16 rolling off")  # 4.20 against 4.15 ms at L32K
+        check("K-pre bf16 off", r and [r[2], r[4]], ["1.40x / 1.27x / 0.99x", "no"])
+        check("no K-pre bf16 on", row(t, "K-pre | reuse prefill bf16 rolling on"), None)
     # peer_torch.py's diagnostic K/V forms answer only when asked for: a later record of pages in order
     # or of contiguous K/V given device lengths does not replace the table's shuffled-pages or
     # uniform-batch record of the same shape
