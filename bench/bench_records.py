@@ -1,5 +1,5 @@
-"""bench_records.py: reading ksa-bench / peer_torch.py JSON-lines files, shared by plot.py and
-make_table.py. A line that is not a JSON object is skipped; a missing file is reported and skipped."""
+"""bench_records.py: reading ksa-bench / peer_torch.py JSON-lines files, shared by plot.py,
+make_table.py and dev_ab.py. A line that is not a JSON object is skipped; a missing file is reported and skipped."""
 import json
 import os
 import sys
@@ -22,6 +22,16 @@ def load(paths):
                 except json.JSONDecodeError:
                     pass
     return recs
+
+
+def kv_form(rec):
+    """'' for the table's K/V forms (contiguous as a uniform batch, shuffled pages); peer_torch.py's
+    diagnostic forms, pages in logical order (--ordered-pages) and contiguous K/V given device lengths
+    (--device-lengths), are named: "pages in order", "device lengths" """
+    c = rec.get("config") or {}
+    if c.get("page_size"):
+        return "pages in order" if c.get("ordered_pages") else ""
+    return "device lengths" if c.get("device_lengths") else ""
 
 
 def cpu_isa(rec):

@@ -11,8 +11,15 @@ rounds are the repeated records of a group and tag.
 import argparse
 import collections
 import json
+import os
 import statistics
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_records import kv_form  # noqa: E402
+
+# how a group's line names peer_torch.py's diagnostic K/V forms (bench_records.kv_form)
+FORM_LABEL = {"": "", "pages in order": "in order ", "device lengths": "with device lengths "}
 
 
 def main(argv=None):
@@ -35,12 +42,8 @@ def main(argv=None):
                 if str(d.get("backend", "")).startswith("torch"):
                     continue  # peer_torch's rows of the peers themselves: they enter as peer_ms of ksa's rows
                 sh = d["shape"]
-                cfg = d.get("config") or {}
-                page = cfg.get("page_size") or 0
-                # the K/V's form beyond its page size: pages in logical order, or contiguous K/V whose
-                # lengths ksa reads on the device (peer_torch.py --ordered-pages / --device-lengths)
-                form = ("in order " if cfg.get("ordered_pages") else "") if page else \
-                    ("with device lengths " if cfg.get("device_lengths") else "")
+                page = (d.get("config") or {}).get("page_size") or 0
+                form = FORM_LABEL[kv_form(d)]  # pages in logical order, contiguous K/V with device lengths
                 key = (d.get("device", ""), d["mode"], d["phase"], sh["B"], sh["Lk"], sh["Hq"], sh["Hkv"], sh["D"],
                        d["dtype"], page, form)
                 times[(key, d["tag"])].append(d["median_ms"])

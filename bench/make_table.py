@@ -14,7 +14,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_records import cpu_isa as isa_of  # noqa: E402
-from bench_records import load  # noqa: E402
+from bench_records import kv_form, load  # noqa: E402
 
 
 def sh(r):
@@ -30,19 +30,9 @@ def page_size(r):
     return (r.get("config") or {}).get("page_size") or 0
 
 
-def kv_form(r):
-    """'' for the table's K/V forms (contiguous as a uniform batch, shuffled pages); peer_torch.py's
-    diagnostic forms, pages in logical order (--ordered-pages) and contiguous K/V given device lengths
-    (--device-lengths), are named so that they answer only when asked for"""
-    c = r.get("config") or {}
-    if c.get("page_size"):
-        return "pages in order" if c.get("ordered_pages") else ""
-    return "device lengths" if c.get("device_lengths") else ""
-
-
 def match(r, **kw):
     kw.setdefault("page_size", 0)  # paged records answer only when asked for
-    kw.setdefault("kv_form", "")  # so do the diagnostic K/V forms
+    kw.setdefault("kv_form", "")  # so do peer_torch.py's diagnostic K/V forms (bench_records.kv_form)
     for k, v in kw.items():
         if k == "page_size":
             if page_size(r) != v:
@@ -225,10 +215,11 @@ def targets(ix, read_gbs=None):
     for dt in ("f16", "bf16"):
         pts = []
         for (B, Lk), theirs in KASCADE_DECODE_US.items():
-            # the Kascade stage's records (tag kdec); runs before it had f16 there untagged
-            r = (ix.find(compare=False, op="attention", mode="reuse", phase="decode", dtype=dt, device=gpu_dev, tag="kdec",
-                         B=B, Lk=Lk, **std) if gpu_dev else None) or (own("reuse", "decode", dt, B=B, Lk=Lk, **std)
-                                                                     if dt == "f16" else None)
+            # the Kascade stage's records (tag kdec)
+            r = ix.find(compare=False, op="attention", mode="reuse", phase="decode", dtype=dt, device=gpu_dev, tag="kdec",
+                        B=B, Lk=Lk, **std) if gpu_dev else None
+            if not r and dt == "f16":  # runs before 2026-12-03's forty-second session timed f16 there untagged
+                r = own("reuse", "decode", dt, B=B, Lk=Lk, **std)
             if r:
                 pts.append((theirs / (1000 * r["median_ms"]), B, Lk, r, theirs))
         if pts:
