@@ -6,7 +6,7 @@
  * and the per-row update with a lazily raised running max: the max moves only when a block's max
  * exceeds it by more than 8 (base 2), so probabilities stay <= 256 and most blocks leave the output
  * rows unscaled (corr == 1). Such blocks take one pass over the scores (exponentials against the
- * old max, checked on the way); only a block that raises the max takes a second. */
+ * old max, their sum checked after it); only a block that raises the max takes a second. */
 #ifndef KSA_CPU_AVX512_SOFTMAX_H
 #define KSA_CPU_AVX512_SOFTMAX_H
 
@@ -66,6 +66,7 @@ AI __m256i to_bf16(__m512 v)
 }
 
 #define KSA_CPU_LAZY_MAX 8.0f
+#define KSA_CPU_LAZY_SUM 256.0f /* 2^KSA_CPU_LAZY_MAX */
 
 AI void store_p(void *p, int32_t x, __m512 e, const int BF16OUT)
 {
@@ -76,14 +77,10 @@ AI void store_p(void *p, int32_t x, __m512 e, const int BF16OUT)
 AI __m512 exp2_for(__m512 t, const int BF16OUT) { return BF16OUT ? exp2_ps_deg3(t) : exp2_ps(t); }
 
 /* The exponentials 2^(c s - max) of one row's visible keys (nfull whole vectors and a tail mask)
- * into p, and their sum. With CHECK, *over gets the lanes whose base-2 logit exceeds the lazy
- * margin or is NaN. */
-AI __m512 exp_row(const float *s, void *p, int32_t nfull, __mmask16 tail, __m512 vc, __m512 vn, __mmask16 *over,
-                  const int CHECK, const int BF16OUT)
+ * into p, and their sum. */
+AI __m512 exp_row(const float *s, void *p, int32_t nfull, __mmask16 tail, __m512 vc, __m512 vn, const int BF16OUT)
 {
-    const __m512 vlazy = _mm512_set1_ps(KSA_CPU_LAZY_MAX);
     __m512 vsum = _mm512_setzero_ps();
-    __mmask16 ov = 0;
     int32_t x = 0;
 #if defined(__AVX512BF16__)
     /* bf16 out: two vectors per step, rounded and packed by one vcvtne2ps2bf16 (one 512-bit store
@@ -92,7 +89,6 @@ AI __m512 exp_row(const float *s, void *p, int32_t nfull, __mmask16 tail, __m512
         for (; x + 32 <= nfull; x += 32) {
             __m512 t0 = _mm512_fmsub_ps(_mm512_loadu_ps(s + x), vc, vn);
             __m512 t1 = _mm512_fmsub_ps(_mm512_loadu_ps(s + x + 16), vc, vn);
-            if (CHECK) ov |= _mm512_cmp_ps_mask(t0, vlazy, _CMP_NLE_UQ) | _mm512_cmp_ps_mask(t1, vlazy, _CMP_NLE_UQ);
             __m512 e0 = exp2_ps_deg3(t0), e1 = exp2_ps_deg3(t1);
             vsum = _mm512_add_ps(vsum, _mm512_add_ps(e0, e1));
             _mm512_storeu_si512((void *)((uint16_t *)p + x), (__m512i)_mm512_cvtne2ps_pbh(e1, e0));
@@ -100,19 +96,16 @@ AI __m512 exp_row(const float *s, void *p, int32_t nfull, __mmask16 tail, __m512
 #endif
     for (; x < nfull; x += 16) {
         __m512 t = _mm512_fmsub_ps(_mm512_loadu_ps(s + x), vc, vn);
-        if (CHECK) ov |= _mm512_cmp_ps_mask(t, vlazy, _CMP_NLE_UQ);
         __m512 e = exp2_for(t, BF16OUT);
         vsum = _mm512_add_ps(vsum, e);
         store_p(p, x, e, BF16OUT);
     }
     if (tail) {
         __m512 t = _mm512_fmsub_ps(_mm512_maskz_loadu_ps(tail, s + x), vc, vn);
-        if (CHECK) ov |= _mm512_mask_cmp_ps_mask(tail, t, vlazy, _CMP_NLE_UQ);
         __m512 e = _mm512_maskz_mov_ps(tail, exp2_for(t, BF16OUT));
         vsum = _mm512_add_ps(vsum, e);
         store_p(p, x, e, BF16OUT);
     }
-    if (CHECK) *over = ov;
     return vsum;
 }
 
@@ -130,14 +123,18 @@ AI void softmax_row(const float *s, void *p, int32_t n, int32_t nkp, float c, fl
         return;
     }
     __m512 vc = _mm512_set1_ps(c);
-    if (*mx != -INFINITY && *mx == *mx) {
-        /* one pass against the running max; valid when no base-2 logit exceeds it by more than
-         * the lazy margin (a NaN or +inf score sends the row to the exact two-pass path below) */
-        __mmask16 over = 0;
-        __m512 vsum = exp_row(s, p, nfull, tail, vc, _mm512_set1_ps(*mx), &over, 1, BF16OUT);
-        if (!over) {
+    /* one pass against the running max, unchecked: valid when no base-2 logit exceeds the max by
+     * more than the lazy margin. Every exponential is >= 0, so a sum <= 2^margin shows that at once
+     * (a NaN or +inf sum fails it); otherwise the block's max decides, and only a block that
+     * raises the max is exponentiated again. The outcome is the two-pass path's either way; a
+     * per-vector compare in the loop cost ~15% of the softmax's instructions. */
+    const int lazy = *mx != -INFINITY && *mx == *mx;
+    float first_sum = 0.0f;
+    if (lazy) {
+        first_sum = _mm512_reduce_add_ps(exp_row(s, p, nfull, tail, vc, _mm512_set1_ps(*mx), BF16OUT));
+        if (first_sum <= KSA_CPU_LAZY_SUM) {
             *corr = 1.0f;
-            *l += _mm512_reduce_add_ps(vsum);
+            *l += first_sum;
             return;
         }
     }
@@ -148,8 +145,13 @@ AI void softmax_row(const float *s, void *p, int32_t n, int32_t nkp, float c, fl
      * scores, a +inf score or only -inf scores leave the row NaN (IEEE as written) */
     float bmax = _mm512_reduce_max_ps(vmax) * c;
     float nmax = bmax > *mx + KSA_CPU_LAZY_MAX ? bmax : *mx;
+    if (lazy && nmax == *mx) { /* the max stays: the first pass's exponentials and sum hold */
+        *corr = 1.0f;
+        *l += first_sum;
+        return;
+    }
     *corr = nmax == *mx ? 1.0f : exp2f(*mx - nmax);
-    __m512 vsum = exp_row(s, p, nfull, tail, vc, _mm512_set1_ps(nmax), NULL, 0, BF16OUT);
+    __m512 vsum = exp_row(s, p, nfull, tail, vc, _mm512_set1_ps(nmax), BF16OUT);
     *l = *l * *corr + _mm512_reduce_add_ps(vsum);
     *mx = nmax;
 }

@@ -102,6 +102,39 @@ static void test_odd_head_dims(void **state)
     }
 }
 
+/* The vector levels' lazy running max (cpu_avx512_softmax.h): a block is exponentiated once
+ * against the old max and accepted when the exponentials sum to at most 2^8; a larger sum sends it
+ * to the block's max, which either keeps the first pass (no logit more than 8 above the old max)
+ * or raises the max and exponentiates again. One boosted key (Lk*2/3, in the second 256-key block)
+ * with scores a few to ~15 base-2 units above the keys before it, over 4800 rows, takes rows down
+ * each of the three ways; the outputs and lse must agree with the reference either way. */
+static void test_lazy_max_paths(void **state)
+{
+    ksa_device dev = cpu_device();
+    static const float boosts[] = {6.f, 9.f, 14.f};
+    for (int li = 1; li < 3; li++) {
+        if (!level_available(levels[li])) continue;
+        setenv("KSA_CPU_ISA", levels[li], 1);
+        for (int bi = 0; bi < 3; bi++)
+            for (int v = 0; v < 3; v++) {
+                ktest_config c = ktest_config_default();
+                c.mode = v == 2 ? KSA_MODE_ANCHOR : KSA_MODE_DENSE;
+                c.dtype = v == 1 ? KSA_DTYPE_F32 : KSA_DTYPE_BF16;
+                c.batch = 1;
+                c.hq = 8;
+                c.hkv = 2;
+                c.head_dim = 128;
+                c.lq = c.lk = 600;
+                c.with_lse = 1;
+                c.boost_key = boosts[bi];
+                if (c.mode == KSA_MODE_ANCHOR) small_topk(&c);
+                c.seed = 900 + (uint64_t)(li * 100 + bi * 10 + v);
+                assert_int_equal(ktest_run_and_check(dev, &c), KSA_STATUS_SUCCESS);
+            }
+        unsetenv("KSA_CPU_ISA");
+    }
+}
+
 /* tiles of T x G rows larger than one row block (pooled scores summed over several blocks) */
 static void test_large_groups(void **state)
 {
@@ -522,6 +555,7 @@ int main(void)
         cmocka_unit_test(test_grid_avx512),
         cmocka_unit_test(test_grid_amx),
         cmocka_unit_test(test_odd_head_dims),
+        cmocka_unit_test(test_lazy_max_paths),
         cmocka_unit_test(test_large_groups),
         cmocka_unit_test(test_reuse_empty_sets),
         cmocka_unit_test(test_reuse_decode_dropped_chunks),
