@@ -7,7 +7,7 @@ OUT=${OUT:-/tmp/out}
 D=.carry/devbin-cpu
 {
   grep -m1 "model name" /proc/cpuinfo; nproc
-  for r in 1 2 3 4 5 6 7; do
+  for r in $(seq 1 ${ROUNDS:-7}); do
     for v in base new; do
       echo "round $r $v"
       timeout 60 $D/ksa-cpu-bench-$v --prefill --reps 5 2>&1 | grep '"op":"prefill"'
