@@ -121,10 +121,7 @@ static void qk_f32(float *S, int32_t ldS, const void *Qv, const void *kbuf, int3
 static void softmax_f32(const float *S, int32_t ldS, void *Pv, int32_t ldP, const int32_t *lim, int32_t M, int32_t Mp,
                         int32_t nkp, float c, float *mx, float *l, float *corr)
 {
-    float *P = Pv;
-    for (int32_t m = 0; m < M; m++)
-        softmax_row(S + (size_t)m * ldS, P + (size_t)m * ldP, lim[m], nkp, c, &mx[m], &l[m], &corr[m], 0);
-    for (int32_t m = M; m < Mp; m++) memset(P + (size_t)m * ldP, 0, (size_t)nkp * sizeof(float));
+    softmax_rows(S, ldS, Pv, ldP, lim, M, Mp, nkp, c, mx, l, corr, 0); /* nkp % 16 == 0 (key_align) */
 }
 
 /* O rows m0 .. m0+R-1, dims d0 .. d0 + 16*NV - 1 */
