@@ -259,11 +259,12 @@ static void layout(const ksa_problem *p, const cpu_config *cfg, const cpu_kernel
     int64_t Lmax = imax(p->max_seqlen_k, 1);
     size_t off = 0;
     /* per-thread block */
-    size_t o_q = carve(&off, (size_t)Mp * Dp * 4);
-    size_t o_k = carve(&off, (size_t)BK * Dp * 4);
-    size_t o_v = carve(&off, (size_t)BK * Dp * 4);
+    size_t eb = cpu_fmt_bytes(k->fmt) > 4 ? cpu_fmt_bytes(k->fmt) : 4; /* packed bytes per element, at least f32's */
+    size_t o_q = carve(&off, (size_t)Mp * Dp * eb);
+    size_t o_k = carve(&off, (size_t)BK * Dp * eb);
+    size_t o_v = carve(&off, (size_t)BK * Dp * eb);
     size_t o_S = carve(&off, (size_t)cfg->sub_rows * BK * 4); /* one sub-block of rows */
-    size_t o_P = carve(&off, (size_t)cfg->sub_rows * BK * 4);
+    size_t o_P = carve(&off, (size_t)cfg->sub_rows * BK * eb);
     size_t o_O = carve(&off, (size_t)Mp * D * 4);
     size_t o_mx = carve(&off, (size_t)Mp * 4);
     size_t o_l = carve(&off, (size_t)Mp * 4);
@@ -292,7 +293,7 @@ static void layout(const ksa_problem *p, const cpu_config *cfg, const cpu_kernel
     int pre_v = p->mode == KSA_MODE_DENSE || (p->mode == KSA_MODE_ANCHOR && p->anchor_dense_output);
     if (p->phase == KSA_PHASE_PREFILL && p->mode != KSA_MODE_REUSE) {
         pre_nblk = (Lmax + BK - 1) / BK;
-        pre_blk = (size_t)BK * Dp * (k->fmt == CPU_FMT_F32 ? 4 : 2);
+        pre_blk = (size_t)BK * Dp * cpu_fmt_bytes(k->fmt);
         size_t one = (size_t)BH * pre_nblk * pre_blk;
         const char *env = getenv("KSA_CPU_PREPACK"); /* "0": pack every block in every task */
         if (one * (pre_v ? 2 : 1) <= CPU_PREPACK_MAX && !(env && env[0] == '0')) {
@@ -493,7 +494,7 @@ static void load_q_rows(cpu_call *c, cpu_scratch *s, int32_t M)
 {
     const cpu_kernels *k = c->k;
     int32_t D = c->p->head_dim;
-    size_t rowbytes = (size_t)D * (k->fmt == CPU_FMT_F32 ? 4 : 2);
+    size_t rowbytes = (size_t)D * cpu_fmt_bytes(k->fmt);
     int32_t Mp = (int32_t)round_up(M, k->row_align);
     for (int32_t m = 0; m < M; m++) k->load_row((char *)s->q + m * rowbytes, c->q + s->row_q[m] * c->esize, c->p->dtype, D);
     if (Mp > M) memset((char *)s->q + M * rowbytes, 0, (size_t)(Mp - M) * rowbytes);
@@ -509,7 +510,7 @@ static void flash(cpu_call *c, cpu_scratch *s, int32_t b, int32_t g, int32_t M, 
     const cpu_kernels *k = c->k;
     int32_t D = p->head_dim, BK = c->lay.BK;
     int32_t Mp = (int32_t)round_up(M, k->row_align);
-    size_t qrow_bytes = (size_t)D * (k->fmt == CPU_FMT_F32 ? 4 : 2);
+    size_t qrow_bytes = (size_t)D * cpu_fmt_bytes(k->fmt);
     for (int32_t m = 0; m < Mp; m++) {
         s->mx[m] = -INFINITY;
         s->l[m] = 0.0f;
@@ -646,7 +647,7 @@ static void pool_pass(cpu_call *c, cpu_scratch *s, int32_t b, int32_t g, int32_t
     const ksa_problem *p = c->p;
     const cpu_kernels *k = c->k;
     int32_t D = p->head_dim, BK = c->lay.BK;
-    size_t qrow_bytes = (size_t)D * (k->fmt == CPU_FMT_F32 ? 4 : 2);
+    size_t qrow_bytes = (size_t)D * cpu_fmt_bytes(k->fmt);
     int use_pre = c->glob.prek && cand0 == 0;
     int64_t lk = p->seqlen_k[b];
     for (int64_t x0 = 0; x0 < ncand; x0 += BK) {

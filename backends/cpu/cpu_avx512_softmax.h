@@ -68,24 +68,40 @@ AI __m256i to_bf16(__m512 v)
 #define KSA_CPU_LAZY_MAX 8.0f
 #define KSA_CPU_LAZY_SUM 256.0f /* 2^KSA_CPU_LAZY_MAX */
 
-AI void store_p(void *p, int32_t x, __m512 e, const int BF16OUT)
+/* BF16OUT: 0 f32 probabilities, 1 bf16, 2 bf16 in three segments of `seg` elements, [hi | lo | hi]
+ * (hi = e rounded to bf16, lo = the rest rounded to bf16: within 2^-17 of e together; the f16
+ * kernels of the AMX level multiply them by [V hi; V fin; V lo], kernels_amx.c) */
+AI void store_p(void *p, int32_t x, __m512 e, const int BF16OUT, int32_t seg)
 {
-    if (BF16OUT) _mm256_storeu_si256((__m256i *)((uint16_t *)p + x), to_bf16(e));
-    else _mm512_storeu_ps((float *)p + x, e);
+    if (BF16OUT == 2) {
+        __m256i hb = to_bf16(e);
+        __m512 h = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(hb), 16));
+        __m256i lb = to_bf16(_mm512_sub_ps(e, h));
+        uint16_t *q = (uint16_t *)p + x;
+        _mm256_storeu_si256((__m256i *)q, hb);
+        _mm256_storeu_si256((__m256i *)(q + seg), lb);
+        _mm256_storeu_si256((__m256i *)(q + 2 * (size_t)seg), hb);
+    } else if (BF16OUT) {
+        _mm256_storeu_si256((__m256i *)((uint16_t *)p + x), to_bf16(e));
+    } else {
+        _mm512_storeu_ps((float *)p + x, e);
+    }
 }
 
-AI __m512 exp2_for(__m512 t, const int BF16OUT) { return BF16OUT ? exp2_ps_deg3(t) : exp2_ps(t); }
+/* degree 3 only for probabilities that are rounded to one bf16 */
+AI __m512 exp2_for(__m512 t, const int BF16OUT) { return BF16OUT == 1 ? exp2_ps_deg3(t) : exp2_ps(t); }
 
 /* The exponentials 2^(c s - max) of one row's visible keys (nfull whole vectors and a tail mask)
  * into p, and their sum. */
-AI __m512 exp_row(const float *s, void *p, int32_t nfull, __mmask16 tail, __m512 vc, __m512 vn, const int BF16OUT)
+AI __m512 exp_row(const float *s, void *p, int32_t nfull, __mmask16 tail, __m512 vc, __m512 vn, const int BF16OUT,
+                  int32_t seg)
 {
     __m512 vsum = _mm512_setzero_ps();
     int32_t x = 0;
 #if defined(__AVX512BF16__)
     /* bf16 out: two vectors per step, rounded and packed by one vcvtne2ps2bf16 (one 512-bit store
      * instead of two 256-bit conversions and stores) */
-    if (BF16OUT)
+    if (BF16OUT == 1)
         for (; x + 32 <= nfull; x += 32) {
             __m512 t0 = _mm512_fmsub_ps(_mm512_loadu_ps(s + x), vc, vn);
             __m512 t1 = _mm512_fmsub_ps(_mm512_loadu_ps(s + x + 16), vc, vn);
@@ -98,26 +114,26 @@ AI __m512 exp_row(const float *s, void *p, int32_t nfull, __mmask16 tail, __m512
         __m512 t = _mm512_fmsub_ps(_mm512_loadu_ps(s + x), vc, vn);
         __m512 e = exp2_for(t, BF16OUT);
         vsum = _mm512_add_ps(vsum, e);
-        store_p(p, x, e, BF16OUT);
+        store_p(p, x, e, BF16OUT, seg);
     }
     if (tail) {
         __m512 t = _mm512_fmsub_ps(_mm512_maskz_loadu_ps(tail, s + x), vc, vn);
         __m512 e = _mm512_maskz_mov_ps(tail, exp2_for(t, BF16OUT));
         vsum = _mm512_add_ps(vsum, e);
-        store_p(p, x, e, BF16OUT);
+        store_p(p, x, e, BF16OUT, seg);
     }
     return vsum;
 }
 
-/* Online softmax of one row: probabilities of keys x < n (0 up to nkp) into p, as f32 or, with
- * BF16OUT, as bf16. c > 0, so the block max of c*s is c times the max of s. */
+/* Online softmax of one row: probabilities of keys x < n (0 up to nkp) into p, in the form BF16OUT
+ * says (store_p). c > 0, so the block max of c*s is c times the max of s. */
 AI void softmax_row(const float *s, void *p, int32_t n, int32_t nkp, float c, float *mx, float *l, float *corr,
                     const int BF16OUT)
 {
     int32_t nfull = n & ~15;
     __mmask16 tail = (__mmask16)((1u << (n - nfull)) - 1u);
     int32_t written = n == 0 ? 0 : nfull + (tail ? 16 : 0); /* P columns exp_row writes */
-    for (int32_t x = written; x < nkp; x += 16) store_p(p, x, _mm512_setzero_ps(), BF16OUT);
+    for (int32_t x = written; x < nkp; x += 16) store_p(p, x, _mm512_setzero_ps(), BF16OUT, nkp);
     if (n == 0) { /* no visible key in this block: state unchanged */
         *corr = 1.0f;
         return;
@@ -131,7 +147,7 @@ AI void softmax_row(const float *s, void *p, int32_t n, int32_t nkp, float c, fl
     const int lazy = *mx != -INFINITY && *mx == *mx;
     float first_sum = 0.0f;
     if (lazy) {
-        first_sum = _mm512_reduce_add_ps(exp_row(s, p, nfull, tail, vc, _mm512_set1_ps(*mx), BF16OUT));
+        first_sum = _mm512_reduce_add_ps(exp_row(s, p, nfull, tail, vc, _mm512_set1_ps(*mx), BF16OUT, nkp));
         if (first_sum <= KSA_CPU_LAZY_SUM) {
             *corr = 1.0f;
             *l += first_sum;
@@ -151,21 +167,21 @@ AI void softmax_row(const float *s, void *p, int32_t n, int32_t nkp, float c, fl
         return;
     }
     *corr = nmax == *mx ? 1.0f : exp2f(*mx - nmax);
-    __m512 vsum = exp_row(s, p, nfull, tail, vc, _mm512_set1_ps(nmax), BF16OUT);
+    __m512 vsum = exp_row(s, p, nfull, tail, vc, _mm512_set1_ps(nmax), BF16OUT, nkp);
     *l = *l * *corr + _mm512_reduce_add_ps(vsum);
     *mx = nmax;
 }
 
-/* rows M..Mp-1 of P are zero; rows below M get softmax_row */
+/* rows M..Mp-1 of P are zero; rows below M get softmax_row. A row of P takes ldP elements (BF16OUT
+ * 2: three segments, 3 ldP). */
 AI void softmax_rows(const float *S, int32_t ldS, void *P, int32_t ldP, const int32_t *lim, int32_t M, int32_t Mp,
                      int32_t nkp, float c, float *mx, float *l, float *corr, const int BF16OUT)
 {
-    size_t es = BF16OUT ? 2 : 4;
+    size_t row = (size_t)ldP * (BF16OUT == 2 ? 6 : BF16OUT ? 2 : 4);
     for (int32_t m = 0; m < M; m++)
-        softmax_row(S + (size_t)m * ldS, (char *)P + (size_t)m * ldP * es, lim[m], nkp, c, &mx[m], &l[m], &corr[m],
-                    BF16OUT);
+        softmax_row(S + (size_t)m * ldS, (char *)P + (size_t)m * row, lim[m], nkp, c, &mx[m], &l[m], &corr[m], BF16OUT);
     for (int32_t m = M; m < Mp; m++)
-        for (int32_t x = 0; x < nkp; x += 16) store_p((char *)P + (size_t)m * ldP * es, x, _mm512_setzero_ps(), BF16OUT);
+        for (int32_t x = 0; x < nkp; x += 16) store_p((char *)P + (size_t)m * row, x, _mm512_setzero_ps(), BF16OUT, nkp);
 }
 
 #endif /* KSA_CPU_AVX512_SOFTMAX_H */

@@ -34,6 +34,14 @@ static const char *level_name(cpu_level lv)
     return lv == CPU_LEVEL_AMX ? "amx" : lv == CPU_LEVEL_AVX512 ? "avx512" : "portable";
 }
 
+/* KSA_CPU_F16=f32: f16 storage at the AMX level runs the AVX-512 float32 kernels, as before the
+ * bf16-pair kernels (read at each call, like KSA_CPU_ISA) */
+static int f16_on_f32(void)
+{
+    const char *e = getenv("KSA_CPU_F16");
+    return e && !strcmp(e, "f32");
+}
+
 const cpu_kernels *ksa_cpu_pick_kernels(const ksa_problem *p, const char **why_lower)
 {
     cpu_level lv = level_now();
@@ -41,6 +49,13 @@ const cpu_kernels *ksa_cpu_pick_kernels(const ksa_problem *p, const char **why_l
     int32_t D = p->head_dim;
     if (why_lower) *why_lower = NULL;
     if (lv == CPU_LEVEL_AMX && p->dtype == KSA_DTYPE_BF16 && D % 32 == 0) return ksa_cpu_kernels_amx_bf16();
+    /* f16 prefill as exact bf16 pairs on the tile unit (three products each): 1.2-2.1x faster than
+     * the float32 kernels on an AMX Xeon. Decode stays on float32: packing every key into pairs
+     * triples the bytes of a pass that is bound by them (1.65x slower; backends/cpu/NOTES-cpu.md).
+     * KSA_CPU_F16=f32 keeps prefill on float32 too. */
+    if (lv == CPU_LEVEL_AMX && p->dtype == KSA_DTYPE_F16 && p->phase == KSA_PHASE_PREFILL && D % 32 == 0 &&
+        !f16_on_f32())
+        return ksa_cpu_kernels_amx_f16();
     if (lv >= CPU_LEVEL_AVX512) {
         if (p->dtype == KSA_DTYPE_BF16 && f->avx512_bf16 && D % 32 == 0 && ksa_cpu_kernels_avx512_bf16())
             return ksa_cpu_kernels_avx512_bf16();

@@ -19,8 +19,20 @@ extern "C" {
  * CPU_FMT_F32:  Q f32 [Mp][D]; K block transposed f32 [D][nkp]; V f32 [nkp][D]; P f32 [Mp][ldp].
  * CPU_FMT_BF16: Q bf16 [Mp][D]; K block in pairs of dims bf16 [D/2][nkp][2]; V in pairs of keys
  *               bf16 [nkp/2][D][2]; P bf16 [Mp][ldp]. (The layout AVX512-BF16 dot products and
- *               AMX-BF16 tiles both read.) */
-typedef enum cpu_fmt { CPU_FMT_F32 = 0, CPU_FMT_BF16 = 1 } cpu_fmt;
+ *               AMX-BF16 tiles both read.)
+ * CPU_FMT_BF16X3: f16 storage at the AMX level. Every f16 value x is exactly hi + lo with hi, lo
+ *               bf16 (11 significant bits: hi is x rounded to 8, lo the rest; fin = hi where x is
+ *               finite, else 0), and the probabilities are split alike to 16 bits; each product is
+ *               then three bf16 products with float32 sums, laid out so one AMX-BF16 product of
+ *               three times the depth computes them: Q [Mp][3D] rows [hi | lo | fin]; K
+ *               [3D/2][nkp][2] as the BF16 layout of [hi | fin | lo] dims; V [3 nkp/2][D][2] as the
+ *               BF16 layout of keys [hi ; fin ; lo]; P [Mp][3 ldp] rows [hi | lo | hi] of nkp each.
+ *               Q K^T = Qh Kh + Ql Kf + Qf Kl and P V likewise (the lo x lo term, at most 2^-16 of
+ *               the product, is left out; an infinity enters only hi x hi, as in one bf16 product). */
+typedef enum cpu_fmt { CPU_FMT_F32 = 0, CPU_FMT_BF16 = 1, CPU_FMT_BF16X3 = 2 } cpu_fmt;
+
+/* Bytes one element of D (or of a key block) takes in a packed Q, K, V or P row of the format. */
+static inline size_t cpu_fmt_bytes(cpu_fmt f) { return f == CPU_FMT_F32 ? 4 : f == CPU_FMT_BF16 ? 2 : 6; }
 
 /* One kernel set. M = real rows, Mp = rows rounded up to row_align (rows M..Mp-1 of Q are zero and
  * their P rows are written as zero); n = real keys of the block, nkp = n rounded up to key_align
@@ -57,6 +69,7 @@ const cpu_kernels *ksa_cpu_kernels_portable(void);
 const cpu_kernels *ksa_cpu_kernels_avx512_f32(void);
 const cpu_kernels *ksa_cpu_kernels_avx512_bf16(void); /* AVX512-BF16 dot products */
 const cpu_kernels *ksa_cpu_kernels_amx_bf16(void);
+const cpu_kernels *ksa_cpu_kernels_amx_f16(void);  /* f16 storage as exact bf16 pairs (CPU_FMT_BF16X3) */
 
 /* The portable scalar helpers the other levels reuse for odd shapes. */
 void ksa_cpu_portable_load_row_f32(void *dst, const void *src, ksa_dtype dtype, int32_t D);

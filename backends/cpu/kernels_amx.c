@@ -3,8 +3,11 @@
  * permission). bf16 storage: QK^T and PV as 16x16 float32 tiles accumulated by tdpbf16ps, two by
  * two (four accumulator tiles, two A and two B tiles), on the same packed layouts the AVX512-BF16
  * kernels read (K in pairs of dims, V in pairs of keys). Probabilities are rounded to bf16 for PV.
- * f16 and f32 storage use the AVX-512 float32 kernels at this level (AMX-BF16 would round f16
- * inputs to 8 bits of mantissa, beyond the f16 tolerance). Needs head_dim % 32 == 0. */
+ * f16 storage: every value split exactly into two bf16 (hi + lo) and the probabilities into two
+ * (16 bits), so each product is three bf16 products of the same tile loops at three times the depth
+ * (CPU_FMT_BF16X3, cpu_internal.h): float32-class accuracy, unlike a plain rounding to bf16 (8
+ * bits, beyond the f16 tolerance). f32 storage uses the AVX-512 float32 kernels at this level.
+ * Needs head_dim % 32 == 0. */
 #include <immintrin.h>
 #include <string.h>
 
@@ -189,3 +192,39 @@ static const cpu_kernels amx_bf16 = {
 };
 
 const cpu_kernels *ksa_cpu_kernels_amx_bf16(void) { return &amx_bf16; }
+
+/* f16 storage (CPU_FMT_BF16X3): Q [hi | lo | fin] x K [hi | fin | lo] is one product of depth 3 D,
+ * and P [hi | lo | hi] x V [hi ; fin ; lo] one of 3 nkp keys; the probabilities use the degree-5 exp */
+static void qk_amx_f16x3(float *S, int32_t ldS, const void *Q, const void *kbuf, int32_t Mp, int32_t nkp, int32_t D)
+{
+    qk_amx(S, ldS, Q, kbuf, Mp, nkp, 3 * D);
+}
+
+static void softmax_f16x3(const float *S, int32_t ldS, void *P, int32_t ldP, const int32_t *lim, int32_t M, int32_t Mp,
+                          int32_t nkp, float c, float *mx, float *l, float *corr)
+{
+    softmax_rows(S, ldS, P, ldP, lim, M, Mp, nkp, c, mx, l, corr, 2);
+}
+
+static void pv_amx_f16x3(float *O, const void *P, int32_t ldP, const void *vbuf, const float *corr, int32_t M,
+                         int32_t Mp, int32_t nkp, int32_t D)
+{
+    pv_amx(O, P, 3 * ldP, vbuf, corr, M, Mp, 3 * nkp, D);
+}
+
+static const cpu_kernels amx_f16 = {
+    .name = "amx.f16x3",
+    .fmt = CPU_FMT_BF16X3,
+    .row_align = 16,
+    .key_align = 32,
+    .load_row = ksa_cpu_avx512_load_row_f16x3,
+    .pack_k = ksa_cpu_avx512_pack_k_f16x3,
+    .pack_v = ksa_cpu_avx512_pack_v_f16x3,
+    .qk = qk_amx_f16x3,
+    .softmax = softmax_f16x3,
+    .pv = pv_amx_f16x3,
+    .pool = ksa_cpu_avx512_pool,
+    .store_row = ksa_cpu_avx512_store_row,
+};
+
+const cpu_kernels *ksa_cpu_kernels_amx_f16(void) { return &amx_f16; }

@@ -3,8 +3,9 @@
  * shift): register-blocked QK^T and PV with FMA, the online softmax and pooled scores of
  * cpu_avx512_softmax.h, and a 16x16 in-register transpose to pack keys. Also the bf16 packers
  * (pairs of dims for K, pairs of keys for V) and the vector output-row store shared with the
- * AVX512-BF16 and AMX levels. Needs head_dim % 16 == 0 (bf16 packers: % 32 == 0); the backend falls
- * back to the portable level otherwise. */
+ * AVX512-BF16 and AMX levels, and the packers of f16 as exact bf16 pairs the AMX level's f16 kernels
+ * read (cpu_internal.h, CPU_FMT_BF16X3). Needs head_dim % 16 == 0 (bf16 packers: % 32 == 0); the
+ * backend falls back to the portable level otherwise. */
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
@@ -201,6 +202,15 @@ void ksa_cpu_avx512_pool_bf16(float *pooled, const float *S, int32_t ldS, const 
 }
 
 /* ---------------------------------------------------------------- bf16 format (shared) */
+/* 32 dims of two keys (a: even key, b: odd key) interleaved in pairs of keys: 64 bf16 at dst */
+AI void store_key_pair(uint16_t *dst, __m512i a, __m512i b)
+{
+    __m512i lo = _mm512_unpacklo_epi16(a, b), hi = _mm512_unpackhi_epi16(a, b);
+    __m512i first = _mm512_shuffle_i32x4(lo, hi, 0x44), second = _mm512_shuffle_i32x4(lo, hi, 0xEE);
+    _mm512_storeu_si512((void *)dst, _mm512_shuffle_i32x4(first, first, 0xD8));
+    _mm512_storeu_si512((void *)(dst + 32), _mm512_shuffle_i32x4(second, second, 0xD8));
+}
+
 void ksa_cpu_avx512_load_row_bf16(void *dst, const void *src, ksa_dtype dtype, int32_t D)
 {
     memcpy(dst, src, (size_t)D * 2); /* bf16 format is only used for bf16 storage */
@@ -232,12 +242,96 @@ void ksa_cpu_avx512_pack_v_bf16(void *vbuf, const void *const *rows, int32_t n, 
             __m512i a = x < n ? _mm512_loadu_si512((const void *)((const uint16_t *)rows[x] + d0)) : _mm512_setzero_si512();
             __m512i b = x + 1 < n ? _mm512_loadu_si512((const void *)((const uint16_t *)rows[x + 1] + d0))
                                   : _mm512_setzero_si512();
-            __m512i lo = _mm512_unpacklo_epi16(a, b), hi = _mm512_unpackhi_epi16(a, b);
-            __m512i first = _mm512_shuffle_i32x4(lo, hi, 0x44), second = _mm512_shuffle_i32x4(lo, hi, 0xEE);
-            first = _mm512_shuffle_i32x4(first, first, 0xD8);
-            second = _mm512_shuffle_i32x4(second, second, 0xD8);
-            _mm512_storeu_si512((void *)(dst + (size_t)d0 * 2), first);
-            _mm512_storeu_si512((void *)(dst + (size_t)d0 * 2 + 32), second);
+            store_key_pair(dst + (size_t)d0 * 2, a, b);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- bf16 x3 format (f16 at AMX, shared) */
+/* float32 bits rounded to their top 16 (round to nearest even) where `finite`, else truncated (a NaN
+ * must not carry into the sign) */
+AI __m512i round_top(__m512i u, __mmask16 finite, __m512i top)
+{
+    __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    __m512i r = _mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff)));
+    return _mm512_and_si512(_mm512_mask_mov_epi32(u, finite, r), top);
+}
+
+/* 32 f16 values into their bf16 high and low parts, in the same order: x = hi + lo exactly (an f16
+ * has 11 significant bits; hi is x rounded to 8, |lo| <= 2^-8 |x| holds the other 3 or 4 and fits a
+ * bf16, so both are the top halves of their float32 forms). Where x is infinite or NaN, hi carries it, lo is 0 and `fin`
+ * (hi where x is finite, else 0) is 0: the products that pair a lo with the other operand's hi read
+ * fin, so a lo of 0 never meets an infinity (0 x inf would be NaN where the reference has inf). */
+AI void split_f16x32(const uint16_t *src, __m512i *hi, __m512i *lo, __m512i *fin)
+{
+    /* the odd 16-bit halves (the top of each float32) of two vectors, in order */
+    static const uint16_t odd_idx[32] = {1,  3,  5,  7,  9,  11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31,
+                                         33, 35, 37, 39, 41, 43, 45, 47, 49, 51, 53, 55, 57, 59, 61, 63};
+    const __m512i odd = _mm512_loadu_si512((const void *)odd_idx), top = _mm512_set1_epi32((int)0xFFFF0000u);
+    __m512i raw = _mm512_loadu_si512((const void *)src);
+    __m512 a = _mm512_cvtph_ps(_mm512_castsi512_si256(raw)), b = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(raw, 1));
+    /* fpclass 0x99: quiet NaN, +inf, -inf, signalling NaN */
+    __mmask16 af = (__mmask16)~_mm512_fpclass_ps_mask(a, 0x99), bf = (__mmask16)~_mm512_fpclass_ps_mask(b, 0x99);
+    __m512i ah = round_top(_mm512_castps_si512(a), af, top), bh = round_top(_mm512_castps_si512(b), bf, top);
+    __m512 al = _mm512_maskz_sub_ps(af, a, _mm512_castsi512_ps(ah)), bl = _mm512_maskz_sub_ps(bf, b, _mm512_castsi512_ps(bh));
+    *hi = _mm512_permutex2var_epi16(ah, odd, bh);
+    *lo = _mm512_permutex2var_epi16(_mm512_castps_si512(al), odd, _mm512_castps_si512(bl));
+    *fin = _mm512_permutex2var_epi16(_mm512_maskz_mov_epi32(af, ah), odd, _mm512_maskz_mov_epi32(bf, bh));
+}
+
+/* Q row [hi | lo | fin], 3 D bf16; D % 32 == 0, f16 storage */
+void ksa_cpu_avx512_load_row_f16x3(void *dst, const void *src, ksa_dtype dtype, int32_t D)
+{
+    uint16_t *out = dst;
+    for (int32_t d0 = 0; d0 < D; d0 += 32) {
+        __m512i hi, lo, fin;
+        split_f16x32((const uint16_t *)src + d0, &hi, &lo, &fin);
+        _mm512_storeu_si512((void *)(out + d0), hi);
+        _mm512_storeu_si512((void *)(out + D + d0), lo);
+        _mm512_storeu_si512((void *)(out + 2 * (size_t)D + d0), fin);
+    }
+}
+
+/* Kp[3D/2][nkp][2]: the pairs of dims of [hi | fin | lo], each as in ksa_cpu_avx512_pack_k_bf16 */
+void ksa_cpu_avx512_pack_k_f16x3(void *kbuf, const void *const *rows, int32_t n, int32_t nkp, ksa_dtype dtype, int32_t D)
+{
+    uint32_t *kp = kbuf;
+    int32_t D2 = D / 2;
+    for (int32_t x0 = 0; x0 < nkp; x0 += 16)
+        for (int32_t d20 = 0; d20 < D2; d20 += 16) {
+            __m512i rh[16], rl[16], rf[16];
+            for (int i = 0; i < 16; i++) {
+                if (x0 + i < n) {
+                    split_f16x32((const uint16_t *)rows[x0 + i] + 2 * d20, &rh[i], &rl[i], &rf[i]);
+                } else {
+                    rh[i] = rl[i] = rf[i] = _mm512_setzero_si512();
+                }
+            }
+            transpose16(rh);
+            transpose16(rf);
+            transpose16(rl);
+            for (int j = 0; j < 16; j++) {
+                _mm512_storeu_si512((void *)(kp + (size_t)(d20 + j) * nkp + x0), rh[j]);
+                _mm512_storeu_si512((void *)(kp + (size_t)(D2 + d20 + j) * nkp + x0), rf[j]);
+                _mm512_storeu_si512((void *)(kp + (size_t)(2 * D2 + d20 + j) * nkp + x0), rl[j]);
+            }
+        }
+}
+
+/* Vp[3 nkp/2][D][2]: keys [hi ; fin ; lo], each segment as in ksa_cpu_avx512_pack_v_bf16; nkp even */
+void ksa_cpu_avx512_pack_v_f16x3(void *vbuf, const void *const *rows, int32_t n, int32_t nkp, ksa_dtype dtype, int32_t D)
+{
+    uint16_t *vp = vbuf;
+    const size_t seg = (size_t)nkp * D; /* elements per segment */
+    for (int32_t x = 0; x < nkp; x += 2) {
+        uint16_t *dst = vp + (size_t)x * D;
+        for (int32_t d0 = 0; d0 < D; d0 += 32) {
+            __m512i ah = _mm512_setzero_si512(), al = ah, af = ah, bh = ah, bl = ah, bf = ah;
+            if (x < n) split_f16x32((const uint16_t *)rows[x] + d0, &ah, &al, &af);
+            if (x + 1 < n) split_f16x32((const uint16_t *)rows[x + 1] + d0, &bh, &bl, &bf);
+            store_key_pair(dst + (size_t)d0 * 2, ah, bh);
+            store_key_pair(dst + seg + (size_t)d0 * 2, af, bf);
+            store_key_pair(dst + 2 * seg + (size_t)d0 * 2, al, bl);
         }
     }
 }

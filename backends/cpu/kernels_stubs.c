@@ -12,4 +12,5 @@ const cpu_kernels *ksa_cpu_kernels_avx512_bf16(void) { return NULL; }
 #endif
 #if !defined(KSA_CPU_BUILD_AMX) || !KSA_CPU_BUILD_AMX
 const cpu_kernels *ksa_cpu_kernels_amx_bf16(void) { return NULL; }
+const cpu_kernels *ksa_cpu_kernels_amx_f16(void) { return NULL; }
 #endif

@@ -6,7 +6,8 @@
  * REUSE over empty sets; then the same-bits property (1 thread vs the whole pool, and two runs in a
  * row) for each mode and phase; configurations from the tunable space (results within tolerance);
  * the alignment of the backend's own buffers (2 MiB from 2 MiB on, for huge pages); the AMX level after
- * another tile configuration on the calling thread; the vtable basics.
+ * another tile configuration on the calling thread; the AMX level's f16 kernels (exact bf16 pairs)
+ * against double sums; the vtable basics.
  * The pool is forced to 4 threads (KSA_NUM_THREADS) so the property is tested on small CI machines. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -24,6 +25,7 @@
 #include "backends/cpu/ksa_cpu_backend.h"
 #include "ksa/ksa.h"
 #include "ksa_cpu_features.h"
+#include "ksa_half.h"
 #include "ksa_internal.h"
 #include "test_util.h"
 
@@ -323,6 +325,156 @@ static void test_amx_tile_config_between_calls(void **state)
 #endif
 }
 
+/* ---- the AMX level's f16 kernels (CPU_FMT_BF16X3, kernels_amx.c) */
+/* a random f16 with a random mantissa, never zero: exponents 2^-17 .. 2^2 (f16 subnormals included) */
+static uint16_t rand_f16(uint64_t *rng)
+{
+    uint64_t r = ktest_rand_u64(rng);
+    int e = (int)(r % 20) - 17;
+    float mant = 1.0f + (float)((r >> 8) & 1023) / 1024.0f;
+    float v = ldexpf(mant, e) * ((r >> 20) & 1 ? -1.0f : 1.0f);
+    uint16_t h = ksa_f32_to_f16(v);
+    return (h & 0x7fff) ? h : 0x3c00;
+}
+
+static double dot_f16(const uint16_t *a, const uint16_t *b, int n, double *absum)
+{
+    double s = 0.0, as = 0.0;
+    for (int d = 0; d < n; d++) {
+        double t = (double)ksa_f16_to_f32(a[d]) * (double)ksa_f16_to_f32(b[d]);
+        s += t;
+        as += fabs(t);
+    }
+    if (absum) *absum = as;
+    return s;
+}
+
+static double round_bf16(double x) { return (double)ksa_bf16_to_f32(ksa_f32_to_bf16((float)x)); }
+
+/* Every f16 value packs exactly as hi + lo (the Q row, checked value by value), so Q K^T and P V
+ * agree with double-precision sums over the same f16 values to 4e-5 and 6e-5 of the sum of |terms|
+ * (the left-out lo x lo terms, <= 2^-16 each, and float32 sums; rounding the inputs to one bf16
+ * each is ~4e-3 off on this data, which the test also shows, against f16's tolerance of 2e-3); an infinity in K reaches the scores as +-inf, as in the reference; padded keys
+ * give zero scores; and f16 prefill at the amx level picks these kernels (decode, KSA_CPU_F16=f32
+ * or a head_dim that is not a multiple of 32: the AVX-512 float32 ones). */
+static void test_amx_f16_pairs(void **state)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    const cpu_kernels *k = ksa_cpu_kernels_amx_f16();
+    if (!k || !level_available("amx")) ktest_skip("kernel level amx not available on this CPU");
+    enum { D = 128, M = 32, NK = 64, N = 59 };
+    uint64_t rng = 4242;
+    static uint16_t q[M][D], kv[NK][D];
+    for (int m = 0; m < M; m++)
+        for (int d = 0; d < D; d++) q[m][d] = rand_f16(&rng);
+    for (int x = 0; x < NK; x++)
+        for (int d = 0; d < D; d++) kv[x][d] = rand_f16(&rng);
+    uint16_t *qb = aligned_alloc(64, (size_t)M * 3 * D * 2), *kb = aligned_alloc(64, (size_t)3 * D * NK * 2);
+    uint16_t *vb = aligned_alloc(64, (size_t)3 * D * NK * 2), *pb = aligned_alloc(64, (size_t)M * 3 * NK * 2);
+    float *S = aligned_alloc(64, (size_t)M * NK * 4), *O = aligned_alloc(64, (size_t)M * D * 4);
+    assert_true(qb && kb && vb && pb && S && O);
+    /* Q rows: [hi | lo | fin], hi + lo == x exactly, fin == hi for finite x */
+    for (int m = 0; m < M; m++) {
+        k->load_row(qb + (size_t)m * 3 * D, q[m], KSA_DTYPE_F16, D);
+        for (int d = 0; d < D; d++) {
+            const uint16_t *row = qb + (size_t)m * 3 * D;
+            float x = ksa_f16_to_f32(q[m][d]), hi = ksa_bf16_to_f32(row[d]), lo = ksa_bf16_to_f32(row[D + d]);
+            if (hi + lo != x) printf("q[%d][%d] = %a packs as %a + %a\n", m, d, (double)x, (double)hi, (double)lo);
+            assert_true(hi + lo == x);
+            assert_int_equal(row[2 * D + d], row[d]);
+        }
+    }
+    const void *rows[NK];
+    for (int x = 0; x < N; x++) rows[x] = kv[x];
+    ksa_amx_configure_tiles(16, 64);
+    /* Q K^T against double sums; padded keys N..NK-1 score 0 */
+    memset(S, 0xff, (size_t)M * NK * 4);
+    k->pack_k(kb, rows, N, NK, KSA_DTYPE_F16, D);
+    k->qk(S, NK, qb, kb, M, NK, D);
+    double worst = 0.0, worst_bf16 = 0.0;
+    for (int m = 0; m < M; m++)
+        for (int x = 0; x < NK; x++) {
+            if (x >= N) {
+                assert_true(S[m * NK + x] == 0.0f);
+                continue;
+            }
+            double as, ref = dot_f16(q[m], kv[x], D, &as), b = 0.0;
+            worst = fmax(worst, fabs(S[m * NK + x] - ref) / as);
+            for (int d = 0; d < D; d++)
+                b += round_bf16(ksa_f16_to_f32(q[m][d])) * round_bf16(ksa_f16_to_f32(kv[x][d]));
+            worst_bf16 = fmax(worst_bf16, fabs(b - ref) / as);
+        }
+    printf("amx f16 pairs: Q K^T error %.2e of the sum of |terms| (inputs rounded to bf16: %.2e)\n", worst, worst_bf16);
+    assert_true(worst <= 4e-5);
+    assert_true(worst_bf16 >= 1e-3);
+    /* P V: softmax of the scores (each row sees keys x < lim), then the probabilities times V */
+    int32_t lim[M];
+    float mx[M], l[M], corr[M];
+    const float c = 0.25f;
+    for (int m = 0; m < M; m++) {
+        lim[m] = N - (m % 7) * 3;
+        mx[m] = -INFINITY;
+        l[m] = 0.0f;
+    }
+    k->softmax(S, NK, pb, NK, lim, M, M, NK, c, mx, l, corr);
+    for (int x = 0; x < N; x++) rows[x] = kv[NK - 1 - x]; /* other rows as values */
+    k->pack_v(vb, rows, N, NK, KSA_DTYPE_F16, D);
+    memset(O, 0, (size_t)M * D * 4);
+    k->pv(O, pb, NK, vb, corr, M, M, NK, D);
+    worst = 0.0;
+    for (int m = 0; m < M; m++) {
+        double pl = 0.0;
+        for (int x = 0; x < lim[m]; x++) pl += exp2((double)c * S[m * NK + x] - mx[m]);
+        assert_true(fabs(l[m] - pl) <= 1e-5 * pl);
+        for (int d = 0; d < D; d++) {
+            double ref = 0.0, as = 0.0;
+            for (int x = 0; x < lim[m]; x++) {
+                double t = exp2((double)c * S[m * NK + x] - mx[m]) * ksa_f16_to_f32(kv[NK - 1 - x][d]);
+                ref += t;
+                as += fabs(t);
+            }
+            worst = fmax(worst, fabs(O[m * D + d] - ref) / as);
+        }
+    }
+    printf("amx f16 pairs: P V error %.2e of the sum of |terms|\n", worst);
+    assert_true(worst <= 6e-5);
+    /* an infinity in K: the scores of that key are +-inf by the sign of q's element, never NaN */
+    kv[3][5] = 0x7c00;
+    rows[3] = kv[3];
+    k->pack_k(kb, rows, N, NK, KSA_DTYPE_F16, D);
+    k->qk(S, NK, qb, kb, M, NK, D);
+    for (int m = 0; m < M; m++) {
+        float want = ksa_f16_to_f32(q[m][5]) > 0 ? INFINITY : -INFINITY;
+        assert_true(S[m * NK + 3] == want);
+    }
+    free(qb);
+    free(kb);
+    free(vb);
+    free(pb);
+    free(S);
+    free(O);
+    /* which kernels an f16 call runs at the amx level */
+    ksa_problem p;
+    memset(&p, 0, sizeof p);
+    p.dtype = KSA_DTYPE_F16;
+    p.head_dim = 128;
+    p.phase = KSA_PHASE_PREFILL;
+    setenv("KSA_CPU_ISA", "amx", 1);
+    assert_string_equal(ksa_cpu_pick_kernels(&p, NULL)->name, "amx.f16x3");
+    setenv("KSA_CPU_F16", "f32", 1);
+    assert_string_equal(ksa_cpu_pick_kernels(&p, NULL)->name, "avx512.f32");
+    unsetenv("KSA_CPU_F16");
+    p.phase = KSA_PHASE_DECODE; /* decode: float32 */
+    assert_string_equal(ksa_cpu_pick_kernels(&p, NULL)->name, "avx512.f32");
+    p.phase = KSA_PHASE_PREFILL;
+    p.head_dim = 80; /* not a multiple of 32 */
+    assert_string_equal(ksa_cpu_pick_kernels(&p, NULL)->name, "avx512.f32");
+    unsetenv("KSA_CPU_ISA");
+#else
+    ktest_skip("AMX is x86-64 only");
+#endif
+}
+
 /* the backend's own buffers (cpu_mem_alloc): 2 MiB and more start on a 2 MiB boundary, for
  * transparent huge pages; smaller ones on 64 bytes; every byte usable */
 static void test_buffer_alignment(void **state)
@@ -564,6 +716,7 @@ int main(void)
         cmocka_unit_test(test_pool_scores_same_sets),
         cmocka_unit_test(test_buffer_alignment),
         cmocka_unit_test(test_amx_tile_config_between_calls),
+        cmocka_unit_test(test_amx_f16_pairs),
     };
     return ktest_run_group(tests, NULL, NULL);
 }
