@@ -333,6 +333,20 @@ if ! skip cpu && [ -x "$BENCH" ]; then
     KSA_CPU_ISA=$isa timeout $((b + 10)) "$BENCH" -v --device cpu $SHAPES --time-budget "$b" \
       --append --out "$OUT/bench.jsonl" 2>>"$LOGS/bench-cpu.err"
     rc_of "cpu $isa" $? "$LOGS/bench-cpu.err"
+    # f16 prefill at the AMX level: the bf16-pair kernels against the float32 ones (make_table's F16 row)
+    if [ $isa = amx ] && [ "$MODE" != smoke ]; then
+      b=$(budget 12 60)
+      if [ "$b" -ge 8 ]; then
+        stage "ksa-bench on cpu, f16 prefill: bf16 pairs vs float32 ($b s)"
+        for form in pairs f32 pairs f32; do
+          # shellcheck disable=SC2046
+          env KSA_CPU_ISA=amx $([ $form = f32 ] && echo KSA_CPU_F16=f32) timeout $((b / 4 + 10)) "$BENCH" --device cpu \
+            --shape 1,4096,4096,32,8,128 --phase prefill --dtype f16 --repeats 3 --no-probe --time-budget $((b / 4)) \
+            --tag "f16-$form" --append --out "$OUT/bench.jsonl" 2>>"$LOGS/bench-cpu.err"
+        done
+        rc_of "cpu f16 pairs" $? "$LOGS/bench-cpu.err"
+      fi
+    fi
   done
 fi
 

@@ -296,6 +296,19 @@ def targets(ix, read_gbs=None):
                                                                                   if best else ""),
         fmt(best and best["roofline_pct"], "%", 0), ">= 70%", None if not best else best["roofline_pct"] >= 70,
         best and f"{best['gbs']:.0f} GB/s of {best['bandwidth_gbs']:.0f}")
+    # f16 prefill at the AMX level: the bf16-pair kernels (amx.f16x3) against the float32 ones
+    # (KSA_CPU_F16=f32), the run's CPU stage records tagged f16-pairs / f16-f32
+    f16 = []
+    for mode in ("dense", "anchor", "reuse"):
+        kw = dict(compare=False, backend="cpu", op="attention", mode=mode, phase="prefill", dtype="f16", B=1, Lq=4096,
+                  Lk=4096, Hq=32, Hkv=8, D=128)
+        pr, fr = ix.find(tag="f16-pairs", **kw), ix.find(tag="f16-f32", **kw)
+        if pr and fr:
+            f16.append((mode, fr["median_ms"] / pr["median_ms"], pr, fr))
+    if f16:
+        add("F16", "CPU f16 prefill L4096 (AMX): bf16-pair kernels vs float32 kernels, " + "/".join(m for m, *_ in f16),
+            " / ".join(f"{x:.2f}x" for _, x, *_ in f16), "> 1x (faster)", all(x > 1.0 for _, x, *_ in f16),
+            "; ".join(f"{m} {pr['median_ms']:.1f} vs {fr['median_ms']:.1f} ms" for m, _, pr, fr in f16))
     tune = [r for r in ix.all if r.get("measure") == "P9" and r.get("tuned_ms")]
     for dev in sorted({r["device"] for r in tune}):  # one row per tuned device (GPU, CPU, ...)
         mine = [r for r in tune if r["device"] == dev]

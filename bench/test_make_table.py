@@ -4,7 +4,8 @@ goal's edge, on values with known answers, and the target rows' verdicts on thre
 (bench/results/2026-12-02-s32, -s33 and -s34): P1 met only when the separate and the alternating reading
 both meet the goal, P3 at 1.304 printed so and missed, P4's worst point, P7 below its goal, P3d
 over its six decode points (s32, s34); the K-pre / K-dec rows in f16 and in bf16 (s41, and s41 with
-records of the Kascade stage added); and that peer_torch.py's diagnostic K/V forms (pages in order,
+records of the Kascade stage added); the F16 row (CPU f16 prefill, bf16 pairs against float32); and
+that peer_torch.py's diagnostic K/V forms (pages in order,
 contiguous K/V given device lengths) stay out of the standard rows."""
 import json
 import os
@@ -123,6 +124,20 @@ def main():
         r = row(t, "K-pre | reuse prefill bf16 rolling off")  # 4.20 against 4.15 ms at L32K
         check("K-pre bf16 off", r and [r[2], r[4]], ["1.40x / 1.27x / 0.99x", "no"])
         check("no K-pre bf16 on", row(t, "K-pre | reuse prefill bf16 rolling on"), None)
+    # the F16 row: the later record of each form counts; a pair of forms missing a mode leaves it out
+    def f16(mode, tag, ms):
+        return {"status": "ok", "op": "attention", "backend": "cpu", "device": "cpu", "mode": mode, "phase": "prefill",
+                "dtype": "f16", "tag": tag, "median_ms": ms, "shape": {"B": 1, "Lq": 4096, "Lk": 4096, "Hq": 32, "Hkv": 8, "D": 128}}
+    extra = [f16("dense", "f16-pairs", 80.0), f16("dense", "f16-f32", 100.0), f16("dense", "f16-pairs", 72.0),
+             f16("anchor", "f16-pairs", 95.0), f16("anchor", "f16-f32", 90.0), f16("reuse", "f16-f32", 18.0)]
+    t, err = table("2026-12-03-s41", 3982, extra)
+    if t is None:
+        fails.append("s41 + f16 records: " + err[-300:])
+    else:
+        r = row(t, "F16 | CPU f16 prefill")
+        check("F16 row", r and [r[1].split(", ")[-1], r[2], r[4]], ["dense/anchor", "1.39x / 0.95x", "no"])
+    t, err = table("2026-12-03-s41", 3982)
+    check("no F16 row without its records", t and row(t, "F16 |"), None)
     # peer_torch.py's diagnostic K/V forms answer only when asked for: a later record of pages in order
     # or of contiguous K/V given device lengths does not replace the table's shuffled-pages or
     # uniform-batch record of the same shape

@@ -34,12 +34,23 @@ static const char *level_name(cpu_level lv)
     return lv == CPU_LEVEL_AMX ? "amx" : lv == CPU_LEVEL_AVX512 ? "avx512" : "portable";
 }
 
-/* KSA_CPU_F16=f32: f16 storage at the AMX level runs the AVX-512 float32 kernels, as before the
- * bf16-pair kernels (read at each call, like KSA_CPU_ISA) */
+/* KSA_CPU_F16: `pairs` (default: f16 prefill at the AMX level on the bf16-pair kernels) or `f32`
+ * (the AVX-512 float32 kernels, as before them); read at each call, like KSA_CPU_ISA; another value
+ * is warned about (each time it changes) and means `pairs` */
 static int f16_on_f32(void)
 {
+    static pthread_mutex_t warned_mu = PTHREAD_MUTEX_INITIALIZER;
+    static char warned[64];
     const char *e = getenv("KSA_CPU_F16");
-    return e && !strcmp(e, "f32");
+    if (!e || !e[0] || !strcmp(e, "pairs")) return 0;
+    if (!strcmp(e, "f32")) return 1;
+    pthread_mutex_lock(&warned_mu);
+    if (strncmp(warned, e, sizeof warned - 1)) {
+        snprintf(warned, sizeof warned, "%s", e);
+        ksa_warn("KSA_CPU_F16=%s ignored: not pairs or f32; using pairs", e);
+    }
+    pthread_mutex_unlock(&warned_mu);
+    return 0;
 }
 
 const cpu_kernels *ksa_cpu_pick_kernels(const ksa_problem *p, const char **why_lower)

@@ -463,6 +463,10 @@ static void test_amx_f16_pairs(void **state)
     assert_string_equal(ksa_cpu_pick_kernels(&p, NULL)->name, "amx.f16x3");
     setenv("KSA_CPU_F16", "f32", 1);
     assert_string_equal(ksa_cpu_pick_kernels(&p, NULL)->name, "avx512.f32");
+    setenv("KSA_CPU_F16", "pairs", 1);
+    assert_string_equal(ksa_cpu_pick_kernels(&p, NULL)->name, "amx.f16x3");
+    setenv("KSA_CPU_F16", "f64", 1); /* not a value: warned about, the default */
+    assert_string_equal(ksa_cpu_pick_kernels(&p, NULL)->name, "amx.f16x3");
     unsetenv("KSA_CPU_F16");
     p.phase = KSA_PHASE_DECODE; /* decode: float32 */
     assert_string_equal(ksa_cpu_pick_kernels(&p, NULL)->name, "avx512.f32");
