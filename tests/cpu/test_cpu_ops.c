@@ -109,7 +109,9 @@ static void test_odd_head_dims(void **state)
  * to the block's max, which either keeps the first pass (no logit more than 8 above the old max)
  * or raises the max and exponentiates again. One boosted key (Lk*2/3, in the second 256-key block)
  * with scores a few to ~15 base-2 units above the keys before it, over 4800 rows, takes rows down
- * each of the three ways; the outputs and lse must agree with the reference either way. */
+ * each of the three ways; the outputs and lse must agree with the reference either way. Dense bf16,
+ * f32 and f16 (at the amx level the bf16-pair kernels, whose probabilities are split in the same
+ * pass) and anchor bf16. */
 static void test_lazy_max_paths(void **state)
 {
     ksa_device dev = cpu_device();
@@ -118,10 +120,10 @@ static void test_lazy_max_paths(void **state)
         if (!level_available(levels[li])) continue;
         setenv("KSA_CPU_ISA", levels[li], 1);
         for (int bi = 0; bi < 3; bi++)
-            for (int v = 0; v < 3; v++) {
+            for (int v = 0; v < 4; v++) {
                 ktest_config c = ktest_config_default();
                 c.mode = v == 2 ? KSA_MODE_ANCHOR : KSA_MODE_DENSE;
-                c.dtype = v == 1 ? KSA_DTYPE_F32 : KSA_DTYPE_BF16;
+                c.dtype = v == 1 ? KSA_DTYPE_F32 : v == 3 ? KSA_DTYPE_F16 : KSA_DTYPE_BF16;
                 c.batch = 1;
                 c.hq = 8;
                 c.hkv = 2;
