@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Forty-fourth session, call 3: f16 decode on the lent Xeon (the AVX-512 float32 kernels, which f16
+# Forty-fourth session, call 2: f16 decode on the lent Xeon (the AVX-512 float32 kernels, which f16
 # decode keeps) against bf16 decode (AMX) of the same shapes, three alternating rounds; ksa-bench and
 # libksa.so of 936a63e's tree (decode code unchanged since) carried in .carry/devbin-cpu.
 set -u
