@@ -66,6 +66,13 @@ static int amx_like(const cpu_kernels *k) { return k && k->row_align >= 16; }
 
 static int32_t default_block_k(const cpu_kernels *k) { return amx_like(k) ? 256 : 64; }
 
+/* Decode: 64 keys per block, 32 for the float32 kernels (f16 and f32 storage), whose packed K and V
+ * blocks of 64 keys (64 KB at D 128) outgrow a 48 KB L1. Measured (bench/NOTES.md, forty-fourth
+ * session, call 3; B1 / B16 x Lk32K, 32 against 64): on the lent Xeon f32 1.02-1.21x faster at every
+ * point, f16 1.02-1.10x except reuse B16 (0.96x); on the dev machine 1.07-1.33x everywhere. The
+ * bf16 levels keep 64 (AMX 4-12% slower with 32 on the dev machine, 0.97-1.09x on the Xeon). */
+static int32_t default_decode_block_k(const cpu_kernels *k) { return k && k->fmt == CPU_FMT_F32 ? 32 : 64; }
+
 static int32_t default_block_q(const ksa_problem *p, const cpu_kernels *k)
 {
     int32_t rows = amx_like(k) ? 256 : 128;
@@ -137,7 +144,7 @@ void ksa_cpu_tunable_space(const ksa_problem *p, const cpu_kernels *k, ksa_tunab
         if (p->mode == KSA_MODE_ANCHOR)
             out->params[np++] = (ksa_tunable_param){"pool_scores", 2, cfg_pool_scores, default_pool_scores()};
     } else {
-        out->params[np++] = (ksa_tunable_param){"block_k", 4, cfg_block_k, 64};
+        out->params[np++] = (ksa_tunable_param){"block_k", 4, cfg_block_k, default_decode_block_k(k)};
         out->params[np++] = (ksa_tunable_param){"decode_chunk", 6, cfg_chunk, default_chunk(p)};
     }
     out->params[np++] = (ksa_tunable_param){"threads", nt, cfg_threads, n};
@@ -149,7 +156,7 @@ void ksa_cpu_resolve_config(const ksa_problem *p, const cpu_kernels *k, cpu_conf
     ksa_tunable_space space;
     ksa_cpu_tunable_space(p, k, &space);
     cfg->block_q = default_block_q(p, k);
-    cfg->block_k = p->phase == KSA_PHASE_PREFILL ? default_block_k(k) : 64;
+    cfg->block_k = p->phase == KSA_PHASE_PREFILL ? default_block_k(k) : default_decode_block_k(k);
     cfg->threads = ksa_cpu_pool_size();
     cfg->decode_chunk = default_chunk(p);
     cfg->sub_rows = default_sub_rows(p, k);
