@@ -100,7 +100,12 @@ static int32_t default_sub_rows(const ksa_problem *p, const cpu_kernels *k)
 }
 
 /* Decode split: from the shape only (never from the thread count), so results are the same for
- * any number of threads: enough chunks for ~64 tasks, at least 256 keys each. REUSE splits the
+ * any number of threads: enough chunks for ~256 tasks (DENSE, ANCHOR) or ~64 (REUSE), at least 256
+ * keys each. ~64 tasks left 4 per thread on a 16-core machine and a tail behind the slowest; with
+ * ~256, B1 (8 KV heads) takes 1024-key chunks at Lk32K instead of 4096 and 256 at Lk8K instead of
+ * 1024: on the lent Xeon dense / anchor decode B1 Lk32K 1.13x / 1.11x faster in bf16, 1.12x / 1.18x
+ * in f16, Lk8K 1.03x / 1.13x (bench/NOTES.md, forty-fourth session, call 4; the Xeon's tuner had
+ * stored 512-2048 for those shapes in most runs); B16 and up unchanged. REUSE splits the
  * positions of its lists (index slots + window), not the context, and takes the chunk size nearest
  * to its share: with the context's length a B1 Lk32K reuse list (~3.3K keys) was one chunk per KV
  * head, 8 tasks for 16 threads, and ksa-tune's winner on the lent Xeon was 512 (1.4-1.75x faster,
@@ -108,8 +113,9 @@ static int32_t default_sub_rows(const ksa_problem *p, const cpu_kernels *k)
 static int32_t default_chunk(const ksa_problem *p)
 {
     int64_t bh = (int64_t)p->batch * p->num_kv_heads;
-    int64_t want = bh >= 64 ? 1 : (64 + bh - 1) / bh;
     const int reuse = p->mode == KSA_MODE_REUSE;
+    const int64_t tasks = reuse ? 64 : 256;
+    int64_t want = bh >= tasks ? 1 : (tasks + bh - 1) / bh;
     int64_t keys = reuse ? p->k_slots + imax(p->topk.local_window, 0) : p->max_seqlen_k;
     int64_t per = (imax(keys, 1) + want - 1) / want;
     int32_t best = cfg_chunk[0];
