@@ -105,7 +105,7 @@ static int32_t default_sub_rows(const ksa_problem *p, const cpu_kernels *k)
  * ~256, B1 (8 KV heads) takes 1024-key chunks at Lk32K instead of 4096 and 256 at Lk8K instead of
  * 1024: on the lent Xeon dense / anchor decode B1 Lk32K 1.13x / 1.11x faster in bf16, 1.12x / 1.18x
  * in f16, Lk8K 1.03x / 1.13x (bench/NOTES.md, forty-fourth session, call 4; the Xeon's tuner had
- * stored 512-2048 for those shapes in most runs); B16 and up unchanged. REUSE splits the
+ * stored 512-2048 there in 9 (anchor) and 6 (dense) of 14 runs); B16 and up unchanged. REUSE splits the
  * positions of its lists (index slots + window), not the context, and takes the chunk size nearest
  * to its share: with the context's length a B1 Lk32K reuse list (~3.3K keys) was one chunk per KV
  * head, 8 tasks for 16 threads, and ksa-tune's winner on the lent Xeon was 512 (1.4-1.75x faster,
