@@ -12,8 +12,10 @@
  * --probe: the AMX-BF16 rate probes (tile peak, a tiled GEMM from L2: amx_probe.c) and, when built
  * with oneDNN, oneDNN's bf16 matmul at M = N = K = 4096, each as TFLOP/s over all threads: the
  * reference points the dense prefill's rate is reported against (P7);
+ * --prefill-dtype bf16|f16: the storage type of the prefill benchmarks and --ab (default bf16; f16
+ * runs the AMX level's bf16-pair kernels, or with KSA_CPU_F16=f32 the float32 ones);
  * --ab "A;B;..." [--mode dense|anchor|reuse] [--rounds 5] [--L 4096]: interleaved A/B timing of one
- * prefill mode (B1 Hq32 Hkv8 D128 bf16) under several settings, for decisions on a noisy machine:
+ * prefill mode (B1 Hq32 Hkv8 D128) under several settings, for decisions on a noisy machine:
  * each entry is comma-separated key=value pairs, KSA_* keys set as environment variables for its
  * calls, the others as its configuration override; each round times every entry (median of 3
  * calls, the first entry rotating), and each entry's line gives the median of its round medians
@@ -73,13 +75,19 @@ static void *host_alloc(size_t bytes)
     return m;
 }
 
-static void *random_bf16(size_t n)
+/* n random 16-bit values in [-1, 1): bf16, or f16 with `f16` */
+static void *random_half(size_t n, int f16)
 {
     uint16_t *h = host_alloc(n * 2);
     if (!h) return NULL;
-    for (size_t i = 0; i < n; i++) h[i] = ksa_f32_to_bf16((float)((double)(rng() >> 11) / 9007199254740992.0 * 2.0 - 1.0));
+    for (size_t i = 0; i < n; i++) {
+        float x = (float)((double)(rng() >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+        h[i] = f16 ? ksa_f32_to_f16(x) : ksa_f32_to_bf16(x);
+    }
     return h;
 }
+
+static void *random_bf16(size_t n) { return random_half(n, 0); }
 
 #define CHECK(x)                                                                                                       \
     do {                                                                                                               \
@@ -141,8 +149,12 @@ static void profile_of(const char *mode)
     ksa_cpu_profile_report(stdout);
 }
 
-/* The prefill benchmarks' inputs: B1 Hq32 Hkv8 D128 bf16 of length L, random, and (once asked)
- * the index state of the default Top-k that ANCHOR writes and REUSE reads. */
+/* The prefill benchmarks' inputs: B1 Hq32 Hkv8 D128 of length L in pf_dtype (bf16, or f16 with
+ * --prefill-dtype f16), random, and (once asked) the index state of the default Top-k that ANCHOR
+ * writes and REUSE reads. */
+static ksa_dtype pf_dtype = KSA_DTYPE_BF16;
+static const char *pf_dtype_name(void) { return pf_dtype == KSA_DTYPE_F16 ? "f16" : "bf16"; }
+
 #define PF_B 1
 #define PF_HQ 32
 #define PF_HKV 8
@@ -157,11 +169,12 @@ static void prefill_inputs_make(ksa_device dev, int64_t L, prefill_inputs *in)
 {
     int64_t qs[4] = {PF_B, L, PF_HQ, PF_D}, ks[4] = {PF_B, L, PF_HKV, PF_D};
     memset(in, 0, sizeof *in);
-    in->q = random_bf16((size_t)(PF_B * L * PF_HQ * PF_D));
-    in->k = random_bf16((size_t)(PF_B * L * PF_HKV * PF_D));
-    in->v = random_bf16((size_t)(PF_B * L * PF_HKV * PF_D));
+    const int f16 = pf_dtype == KSA_DTYPE_F16;
+    in->q = random_half((size_t)(PF_B * L * PF_HQ * PF_D), f16);
+    in->k = random_half((size_t)(PF_B * L * PF_HKV * PF_D), f16);
+    in->v = random_half((size_t)(PF_B * L * PF_HKV * PF_D), f16);
     in->o = host_alloc((size_t)(PF_B * L * PF_HQ * PF_D) * 2);
-    in->t = make_qkvo(dev, KSA_DTYPE_BF16, in->q, in->k, in->v, in->o, qs, ks);
+    in->t = make_qkvo(dev, pf_dtype, in->q, in->k, in->v, in->o, qs, ks);
 }
 
 static void prefill_inputs_add_index_state(ksa_device dev, prefill_inputs *in)
@@ -197,9 +210,9 @@ static void bench_prefill(ksa_device dev, const char *isa, int64_t L, int reps, 
     double ms_dense = time_call(dev, &pd, &in.t, &ws, reps);
     free(ws.data);
     profile_of("dense");
-    printf("{\"op\":\"prefill\",\"mode\":\"dense\",\"isa\":\"%s\",\"config\":\"%s\",\"dtype\":\"bf16\",\"B\":1,\"Hq\":32,"
+    printf("{\"op\":\"prefill\",\"mode\":\"dense\",\"isa\":\"%s\",\"config\":\"%s\",\"dtype\":\"%s\",\"B\":1,\"Hq\":32,"
            "\"Hkv\":8,\"D\":128,\"L\":%lld,\"ms\":%.3f,\"tflops\":%.3f}\n",
-           isa, bench_config, (long long)L, ms_dense, flops / (ms_dense * 1e-3) / 1e12);
+           isa, bench_config, pf_dtype_name(), (long long)L, ms_dense, flops / (ms_dense * 1e-3) / 1e12);
     fflush(stdout);
     if (dense_only) {
         prefill_inputs_free(&in);
@@ -217,10 +230,10 @@ static void bench_prefill(ksa_device dev, const char *isa, int64_t L, int reps, 
     double ms_reuse = time_call(dev, &pr, &in.t, &ws, reps);
     free(ws.data);
     profile_of("reuse");
-    printf("{\"op\":\"prefill\",\"mode\":\"anchor\",\"isa\":\"%s\",\"dtype\":\"bf16\",\"L\":%lld,\"ms\":%.3f,\"vs_own_dense\":%.3f}\n",
-           isa, (long long)L, ms_anchor, ms_anchor / ms_dense);
-    printf("{\"op\":\"prefill\",\"mode\":\"reuse\",\"isa\":\"%s\",\"dtype\":\"bf16\",\"L\":%lld,\"ms\":%.3f,\"speedup_vs_own_dense\":%.3f}\n",
-           isa, (long long)L, ms_reuse, ms_dense / ms_reuse);
+    printf("{\"op\":\"prefill\",\"mode\":\"anchor\",\"isa\":\"%s\",\"dtype\":\"%s\",\"L\":%lld,\"ms\":%.3f,\"vs_own_dense\":%.3f}\n",
+           isa, pf_dtype_name(), (long long)L, ms_anchor, ms_anchor / ms_dense);
+    printf("{\"op\":\"prefill\",\"mode\":\"reuse\",\"isa\":\"%s\",\"dtype\":\"%s\",\"L\":%lld,\"ms\":%.3f,\"speedup_vs_own_dense\":%.3f}\n",
+           isa, pf_dtype_name(), (long long)L, ms_reuse, ms_dense / ms_reuse);
     fflush(stdout);
     prefill_inputs_free(&in);
 }
@@ -592,10 +605,10 @@ static void bench_ab(ksa_device dev, const char *isa, const char *list, const ch
         }
         qsort(med, (size_t)rounds, sizeof med[0], cmp_double);
         qsort(ratio, (size_t)rounds, sizeof ratio[0], cmp_double);
-        printf("{\"op\":\"ab\",\"mode\":\"%s\",\"isa\":\"%s\",\"L\":%lld,\"entry\":\"%s\",\"rounds\":%d,\"ms\":%.3f,"
-               "\"ms_low\":%.3f,\"ms_high\":%.3f,\"speedup_vs_A\":%.3f,\"band_low\":%.3f,\"band_high\":%.3f}\n",
-               mode, isa, (long long)L, e[i].text, rounds, med[rounds / 2], med[0], med[rounds - 1], ratio[rounds / 2],
-               ratio[0], ratio[rounds - 1]);
+        printf("{\"op\":\"ab\",\"mode\":\"%s\",\"isa\":\"%s\",\"dtype\":\"%s\",\"L\":%lld,\"entry\":\"%s\",\"rounds\":%d,"
+               "\"ms\":%.3f,\"ms_low\":%.3f,\"ms_high\":%.3f,\"speedup_vs_A\":%.3f,\"band_low\":%.3f,\"band_high\":%.3f}\n",
+               mode, isa, pf_dtype_name(), (long long)L, e[i].text, rounds, med[rounds / 2], med[0], med[rounds - 1],
+               ratio[rounds / 2], ratio[0], ratio[rounds - 1]);
         free(ws[i].data);
     }
     fflush(stdout);
@@ -661,6 +674,14 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--decode")) only = 2;
         else if (!strcmp(argv[i], "--dense")) only = 3;
         else if (!strcmp(argv[i], "--device") && i + 1 < argc) devname = argv[++i];
+        else if (!strcmp(argv[i], "--prefill-dtype") && i + 1 < argc) {
+            const char *d = argv[++i];
+            if (strcmp(d, "bf16") && strcmp(d, "f16")) {
+                fprintf(stderr, "ksa-cpu-bench: --prefill-dtype %s: not bf16 or f16\n", d);
+                return 2;
+            }
+            pf_dtype = strcmp(d, "f16") ? KSA_DTYPE_BF16 : KSA_DTYPE_F16;
+        }
     }
     ksa_context ctx;
     CHECK(ksa_context_create(&ctx));
