@@ -353,7 +353,19 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
         const int stages_set = ksa_gpu_config(p, KC_T_DSTAGES, 0) != 0;
         const int anchor_few_aff = p->mode == KSA_MODE_ANCHOR && few && long_list && affine16 && dk == 0 && pl->splits <= 0 &&
                                    !chunk_set && !stages_set && ksa_gpu_max_splits(nlist) >= 32;
-        const int gather = dk == 3 || dense_few_aff || dense_one_paged || anchor_few_aff ||
+        /* ... and over few lists of 3841 to 8192 keys at head_dim 64 and 128: the same copies in
+         * 16-key chunks, two buffers, 16 splits (which the sparse pass, under 2048 slots, shares)
+         * and the combine kernel, where TMA's 32-key chunks ran before. Measured on the H200
+         * (forty-sixth session, three rounds, peer_torch's timing with the L2 flushed): bf16 D128 B1
+         * Lk4K 36.2 -> 34.3 us, B1 Lk8K 39.4 -> 38.8, B2 Lk8K 48.1 -> 45.3, pages of 16 and 64 alike
+         * (-2..-5%), f16 the same; D64 (the configuration forced) B1 Lk8K 38.9 -> 33.9, B2 42.6 ->
+         * 37.3 (-13%). Dense decode over the same lists stays on TMA's cluster: the same copies were
+         * 9-19% slower there with the L2 flushed (forty-fifth session). */
+        const int anchor_few_short = p->mode == KSA_MODE_ANCHOR && few && !long_list && nlist <= 8192 &&
+                                     (p->head_dim == 64 || p->head_dim == 128) &&
+                                     affine16 && dk == 0 && pl->splits <= 0 && !chunk_set && !stages_set &&
+                                     ksa_gpu_max_splits(nlist) >= 16;
+        const int gather = dk == 3 || dense_few_aff || dense_one_paged || anchor_few_aff || anchor_few_short ||
                            (dk == 0 && (p->mode == KSA_MODE_DENSE || anchor_gather) && lists >= 64);
         const int tma_with_v = dense_kv && !gather;
         pl->vendor[KC_PLAN_DGATHER] = gather;
@@ -395,7 +407,7 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
         int chunk = chunk_set;
         if (chunk != 16 && chunk != 32)
             chunk = (lists >= 64 && !tma_with_v && !dense_gather) || (measured && p->mode == KSA_MODE_REUSE && nlist >= 2048) ||
-                            (p->mode == KSA_MODE_ANCHOR && few && long_list) || dense_few_aff
+                            (p->mode == KSA_MODE_ANCHOR && few && long_list) || dense_few_aff || anchor_few_short
                         ? 16
                         : 32;
         pl->vendor[KC_PLAN_DCHUNK] = chunk;
@@ -413,6 +425,7 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
             pl->splits = 8;
         }
         if (anchor_few_aff) pl->splits = 32;
+        if (anchor_few_short) pl->splits = 16;
         if (pl->splits <= 0) {
             /* the occupancy of the instantiation that runs the call's main pass (kc_decode_variant:
              * their registers differ. Measured on the H200, sixteenth session: when the gathered

@@ -592,7 +592,9 @@ static void test_decode_gathered_paths(void **state)
  * 64/128/256, dense and the anchor's K-only pass, long splits
  * (dozens of chunks per warp) and three stages; then the built-in plan of few lists (dense keys
  * by the affine copies, splits merged in their cluster), in pages of 16 and contiguous, and of the
- * anchor's K-only pass over one long sequence in pages of 16 (the affine copies, 32 splits) */
+ * anchor's K-only pass over one long sequence in pages of 16 (the affine copies, 32 splits) and
+ * over few lists of 3841-8192 keys (the affine copies, 16 splits; head_dim 64 and 128, contiguous,
+ * pages of 16 and 64) */
 static void test_decode_affine_paged(void **state)
 {
     (void)state;
@@ -619,6 +621,11 @@ static void test_decode_affine_paged(void **state)
         {128, 6, 5003, 0, KSA_MODE_DENSE, NULL},  /* 12 contiguous lists: 8 splits in a cluster on sm_90 */
         /* few lists of 16K keys or more: the anchor's K-only pass by the affine copies, 32 splits */
         {128, 1, 17001, 16, KSA_MODE_ANCHOR, NULL},
+        /* few lists of 3841-8192 keys: the anchor's K-only pass by the affine copies, 16 splits */
+        {128, 1, 6007, 16, KSA_MODE_ANCHOR, NULL},
+        {128, 2, 8000, 64, KSA_MODE_ANCHOR, NULL},
+        {128, 1, 5003, 0, KSA_MODE_ANCHOR, NULL},
+        {64, 1, 7001, 16, KSA_MODE_ANCHOR, NULL},
     };
     int failures = 0;
     const int n = ktest_quick() ? 3 : (int)(sizeof cases / sizeof cases[0]);
@@ -632,6 +639,11 @@ static void test_decode_affine_paged(void **state)
         c.mode = cases[i].mode;
         /* the built-in plan of few lists merges its splits in their cluster: no partials region */
         if (!cases[i].config && sm90 && cases[i].mode == KSA_MODE_DENSE) assert_true(decode_workspace(&c, NULL) < decode_workspace(&c, "decode_cluster=1"));
+        /* ... and the anchor's over 3841-8192 keys is that configuration (the split rule alone would
+         * give more than 16 splits at 6007 and 8000 keys, so a larger partials region) */
+        if (!cases[i].config && sm90 && cases[i].mode == KSA_MODE_ANCHOR && cases[i].lk <= 8192)
+            assert_true(decode_workspace(&c, NULL) ==
+                        decode_workspace(&c, "decode_splits=16,decode_stages=2,decode_kernel=3,decode_chunk=16,decode_cluster=1"));
         const int bad = run_with_config(&c, cases[i].config);
         if (bad)
             printf("affine paged case %d (pages of %d, %s) failed\n", i, cases[i].page_size,
