@@ -351,8 +351,10 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
          * 73.5; Lk8K, not long, keeps its plan) */
         const int long_list = nlist >= 16384;
         const int stages_set = ksa_gpu_config(p, KC_T_DSTAGES, 0) != 0;
-        const int anchor_few_aff = p->mode == KSA_MODE_ANCHOR && few && long_list && affine16 && dk == 0 && pl->splits <= 0 &&
-                                   !chunk_set && !stages_set && ksa_gpu_max_splits(nlist) >= 32;
+        /* an anchor over few lists in copies of 16-key chunks whose plan no configuration sets */
+        const int anchor_few_free = p->mode == KSA_MODE_ANCHOR && few && affine16 && dk == 0 && pl->splits <= 0 && !chunk_set &&
+                                    !stages_set;
+        const int anchor_few_aff = anchor_few_free && long_list && ksa_gpu_max_splits(nlist) >= 32;
         /* ... and over few lists of 3841 to 8192 keys at head_dim 64 and 128: the same copies in
          * 16-key chunks, two buffers, 16 splits (which the sparse pass, under 2048 slots, shares)
          * and the combine kernel, where TMA's 32-key chunks ran before. Measured on the H200
@@ -361,9 +363,7 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
          * (-2..-5%), f16 the same; D64 (the configuration forced) B1 Lk8K 38.9 -> 33.9, B2 42.6 ->
          * 37.3 (-13%). Dense decode over the same lists stays on TMA's cluster: the same copies were
          * 9-19% slower there with the L2 flushed (forty-fifth session). */
-        const int anchor_few_short = p->mode == KSA_MODE_ANCHOR && few && !long_list && nlist <= 8192 &&
-                                     (p->head_dim == 64 || p->head_dim == 128) &&
-                                     affine16 && dk == 0 && pl->splits <= 0 && !chunk_set && !stages_set &&
+        const int anchor_few_short = anchor_few_free && nlist <= 8192 && (p->head_dim == 64 || p->head_dim == 128) &&
                                      ksa_gpu_max_splits(nlist) >= 16;
         const int gather = dk == 3 || dense_few_aff || dense_one_paged || anchor_few_aff || anchor_few_short ||
                            (dk == 0 && (p->mode == KSA_MODE_DENSE || anchor_gather) && lists >= 64);
