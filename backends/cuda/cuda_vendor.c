@@ -365,7 +365,15 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
          * 9-19% slower there with the L2 flushed (forty-fifth session). */
         const int anchor_few_short = anchor_few_free && nlist <= 8192 && (p->head_dim == 64 || p->head_dim == 128) &&
                                      ksa_gpu_max_splits(nlist) >= 16;
-        const int gather = dk == 3 || dense_few_aff || dense_one_paged || anchor_few_aff || anchor_few_short ||
+        /* ... and at head_dim 64 over 17-63 lists (B3-B7 at 8 KV heads) of more than 3840 keys: the
+         * affine copies in 16-key chunks under the split rule, as from 64 lists on, where TMA's
+         * 32-key chunks ran before. Measured on the H200 (forty-seventh session, bf16 contiguous,
+         * three rounds, peer_torch's timing with the L2 flushed, the configuration forced): B4 Lk8K
+         * 60.1 -> 56.7 us, B4 Lk32K 122.5 -> 118.7, B6 Lk32K 148.8 -> 145.2; at head_dim 128 the same
+         * copies were equal or slower (B4 Lk8K 73.4 -> 76.4), so 128 keeps TMA there. */
+        const int anchor_mid_d64 = anchor_gather && measured && p->head_dim == 64 && !few && lists < 64 && dk == 0 &&
+                                   !chunk_set && nlist > 3840;
+        const int gather = dk == 3 || dense_few_aff || dense_one_paged || anchor_few_aff || anchor_few_short || anchor_mid_d64 ||
                            (dk == 0 && (p->mode == KSA_MODE_DENSE || anchor_gather) && lists >= 64);
         const int tma_with_v = dense_kv && !gather;
         pl->vendor[KC_PLAN_DGATHER] = gather;
@@ -407,7 +415,8 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
         int chunk = chunk_set;
         if (chunk != 16 && chunk != 32)
             chunk = (lists >= 64 && !tma_with_v && !dense_gather) || (measured && p->mode == KSA_MODE_REUSE && nlist >= 2048) ||
-                            (p->mode == KSA_MODE_ANCHOR && few && long_list) || dense_few_aff || anchor_few_short
+                            (p->mode == KSA_MODE_ANCHOR && few && long_list) || dense_few_aff || anchor_few_short ||
+                                    anchor_mid_d64
                         ? 16
                         : 32;
         pl->vendor[KC_PLAN_DCHUNK] = chunk;

@@ -594,7 +594,7 @@ static void test_decode_gathered_paths(void **state)
  * by the affine copies, splits merged in their cluster), in pages of 16 and contiguous, and of the
  * anchor's K-only pass over one long sequence in pages of 16 (the affine copies, 32 splits) and
  * over few lists of 3841-8192 keys (the affine copies, 16 splits; head_dim 64 and 128, contiguous,
- * pages of 16 and 64) */
+ * pages of 16 and 64), and over 17-63 lists at head_dim 64 (the affine copies in 16-key chunks) */
 static void test_decode_affine_paged(void **state)
 {
     (void)state;
@@ -626,6 +626,11 @@ static void test_decode_affine_paged(void **state)
         {128, 2, 8000, 64, KSA_MODE_ANCHOR, NULL},
         {128, 1, 5003, 0, KSA_MODE_ANCHOR, NULL},
         {64, 1, 7001, 16, KSA_MODE_ANCHOR, NULL},
+        /* 17-63 lists at head_dim 64 (2 KV heads: batches 9-31): the anchor's K-only pass by the
+         * affine copies in 16-key chunks under the split rule */
+        {64, 9, 4500, 16, KSA_MODE_ANCHOR, NULL},
+        {64, 12, 5000, 0, KSA_MODE_ANCHOR, NULL},
+        {64, 20, 4100, 64, KSA_MODE_ANCHOR, NULL},
     };
     int failures = 0;
     const int n = ktest_quick() ? 3 : (int)(sizeof cases / sizeof cases[0]);
@@ -642,9 +647,14 @@ static void test_decode_affine_paged(void **state)
         /* ... and the anchor's over 3841-8192 keys is that configuration (for one sequence the split
          * rule alone would give 20-28 splits, a larger partials region; for B2 at 8000 keys it gives
          * 16 too, so there only the outputs tell the plans apart) */
-        if (!cases[i].config && sm90 && cases[i].mode == KSA_MODE_ANCHOR && cases[i].lk <= 8192)
+        const int few_lists = cases[i].batch * c.hkv <= 16;
+        if (!cases[i].config && sm90 && cases[i].mode == KSA_MODE_ANCHOR && cases[i].lk <= 8192 && few_lists)
             assert_true(decode_workspace(&c, NULL) ==
                         decode_workspace(&c, "decode_splits=16,decode_stages=2,decode_kernel=3,decode_chunk=16,decode_cluster=1"));
+        /* ... and over 17-63 lists at head_dim 64, the copies in 16-key chunks forced (the split rule
+         * counts the copies' occupancy, so the partials region follows the plan) */
+        if (!cases[i].config && sm90 && cases[i].mode == KSA_MODE_ANCHOR && !few_lists)
+            assert_true(decode_workspace(&c, NULL) == decode_workspace(&c, "decode_kernel=3,decode_chunk=16"));
         const int bad = run_with_config(&c, cases[i].config);
         if (bad)
             printf("affine paged case %d (pages of %d, %s) failed\n", i, cases[i].page_size,
