@@ -365,16 +365,25 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
          * 9-19% slower there with the L2 flushed (forty-fifth session). */
         const int anchor_few_short = anchor_few_free && nlist <= 8192 && (p->head_dim == 64 || p->head_dim == 128) &&
                                      ksa_gpu_max_splits(nlist) >= 16;
-        /* ... and at head_dim 64 over 17-63 lists (B3-B7 at 8 KV heads) of more than 3840 keys: the
+        /* ... and at head_dim 64 over 32-63 lists (B4-B7 at 8 KV heads) of more than 3840 keys: the
          * affine copies in 16-key chunks under the split rule, as from 64 lists on, where TMA's
-         * 32-key chunks ran before. Measured on the H200 (forty-seventh session, bf16 contiguous,
-         * three rounds, peer_torch's timing with the L2 flushed, the configuration forced): B4 Lk8K
-         * 60.1 -> 56.7 us, B4 Lk32K 122.5 -> 118.7, B6 Lk32K 148.8 -> 145.2; at head_dim 128 the same
-         * copies were equal or slower (B4 Lk8K 73.4 -> 76.4), so 128 keeps TMA there. */
-        const int anchor_mid_d64 = anchor_gather && measured && p->head_dim == 64 && !few && lists < 64 && dk == 0 &&
+         * 32-key chunks ran before. Measured on the H200 (forty-seventh session, three rounds,
+         * peer_torch's timing with the L2 flushed): bf16 B4 Lk4K 48.7 -> 45.5 us, Lk8K 59.6 -> 56.7,
+         * Lk32K 122.4 -> 118.5, B6 Lk32K 150.0 -> 146.6, pages of 16 and 64 and f16 alike (-2.7..-5%);
+         * at 24 lists (B3 Lk8K) +1%, and at head_dim 128 the same copies were equal or slower (B4 Lk8K
+         * 73.4 -> 76.4), so those keep TMA. */
+        const int anchor_mid_d64 = anchor_gather && measured && p->head_dim == 64 && lists >= 32 && lists < 64 && dk == 0 &&
                                    !chunk_set && nlist > 3840;
+        /* dense keys with V over 17-63 lists (neither few nor the cp.async rule's 64): the affine
+         * copies of K and V in 16-key chunks under the split rule instead of TMA's 32-key chunks,
+         * for lists of 16K keys or more, and at head_dim 64 of more than 3840. Measured on the H200
+         * (forty-seventh session, bf16 B4, three rounds, peer_torch's timing, the configuration
+         * forced): Lk32K D64 87.0 -> 82.0 us, D128 146.1 -> 140.8; Lk8K D64 33.5 -> 32.6, D128 49.2 ->
+         * 50.8 (so 128 keeps TMA below 16K keys). */
+        const int dense_mid = p->mode == KSA_MODE_DENSE && dense_kv && affine16 && measured && !few && lists < 64 && dk == 0 &&
+                              !chunk_set && (long_list || (p->head_dim == 64 && nlist > 3840));
         const int gather = dk == 3 || dense_few_aff || dense_one_paged || anchor_few_aff || anchor_few_short || anchor_mid_d64 ||
-                           (dk == 0 && (p->mode == KSA_MODE_DENSE || anchor_gather) && lists >= 64);
+                           dense_mid || (dk == 0 && (p->mode == KSA_MODE_DENSE || anchor_gather) && lists >= 64);
         const int tma_with_v = dense_kv && !gather;
         pl->vendor[KC_PLAN_DGATHER] = gather;
         /* Few lists (8 CTAs each within one CTA per SM: B1-B2 at 8 KV heads on the H200) and the
@@ -416,7 +425,7 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
         if (chunk != 16 && chunk != 32)
             chunk = (lists >= 64 && !tma_with_v && !dense_gather) || (measured && p->mode == KSA_MODE_REUSE && nlist >= 2048) ||
                             (p->mode == KSA_MODE_ANCHOR && few && long_list) || dense_few_aff || anchor_few_short ||
-                                    anchor_mid_d64
+                                    anchor_mid_d64 || dense_mid
                         ? 16
                         : 32;
         pl->vendor[KC_PLAN_DCHUNK] = chunk;

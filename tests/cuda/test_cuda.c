@@ -594,7 +594,8 @@ static void test_decode_gathered_paths(void **state)
  * by the affine copies, splits merged in their cluster), in pages of 16 and contiguous, and of the
  * anchor's K-only pass over one long sequence in pages of 16 (the affine copies, 32 splits) and
  * over few lists of 3841-8192 keys (the affine copies, 16 splits; head_dim 64 and 128, contiguous,
- * pages of 16 and 64), and over 17-63 lists at head_dim 64 (the affine copies in 16-key chunks) */
+ * pages of 16 and 64), and over 32-63 lists at head_dim 64; dense keys with V over 17-63 lists of
+ * 16K keys or more (or more than 3840 at head_dim 64) by the affine copies in 16-key chunks */
 static void test_decode_affine_paged(void **state)
 {
     (void)state;
@@ -626,11 +627,16 @@ static void test_decode_affine_paged(void **state)
         {128, 2, 8000, 64, KSA_MODE_ANCHOR, NULL},
         {128, 1, 5003, 0, KSA_MODE_ANCHOR, NULL},
         {64, 1, 7001, 16, KSA_MODE_ANCHOR, NULL},
-        /* 17-63 lists at head_dim 64 (2 KV heads: batches 9-31): the anchor's K-only pass by the
+        /* 32-63 lists at head_dim 64 (2 KV heads: batches 16-31): the anchor's K-only pass by the
          * affine copies in 16-key chunks under the split rule */
-        {64, 9, 4500, 16, KSA_MODE_ANCHOR, NULL},
-        {64, 12, 5000, 0, KSA_MODE_ANCHOR, NULL},
-        {64, 20, 4100, 64, KSA_MODE_ANCHOR, NULL},
+        {64, 16, 4500, 16, KSA_MODE_ANCHOR, NULL},
+        {64, 20, 5000, 0, KSA_MODE_ANCHOR, NULL},
+        {64, 31, 4100, 64, KSA_MODE_ANCHOR, NULL},
+        /* dense keys with V over 17-63 lists, 16K keys or more (or more than 3840 at head_dim 64):
+         * the affine copies of K and V in 16-key chunks under the split rule */
+        {128, 9, 16500, 16, KSA_MODE_DENSE, NULL},
+        {64, 12, 5000, 0, KSA_MODE_DENSE, NULL},
+        {128, 10, 16400, 64, KSA_MODE_DENSE, NULL},
     };
     int failures = 0;
     const int n = ktest_quick() ? 3 : (int)(sizeof cases / sizeof cases[0]);
@@ -642,18 +648,19 @@ static void test_decode_affine_paged(void **state)
             c.vary_lengths = 0;
         }
         c.mode = cases[i].mode;
+        const int few_lists = cases[i].batch * c.hkv <= 16;
         /* the built-in plan of few lists merges its splits in their cluster: no partials region */
-        if (!cases[i].config && sm90 && cases[i].mode == KSA_MODE_DENSE) assert_true(decode_workspace(&c, NULL) < decode_workspace(&c, "decode_cluster=1"));
+        if (!cases[i].config && sm90 && cases[i].mode == KSA_MODE_DENSE && few_lists)
+            assert_true(decode_workspace(&c, NULL) < decode_workspace(&c, "decode_cluster=1"));
         /* ... and the anchor's over 3841-8192 keys is that configuration (for one sequence the split
          * rule alone would give 20-28 splits, a larger partials region; for B2 at 8000 keys it gives
          * 16 too, so there only the outputs tell the plans apart) */
-        const int few_lists = cases[i].batch * c.hkv <= 16;
         if (!cases[i].config && sm90 && cases[i].mode == KSA_MODE_ANCHOR && cases[i].lk <= 8192 && few_lists)
             assert_true(decode_workspace(&c, NULL) ==
                         decode_workspace(&c, "decode_splits=16,decode_stages=2,decode_kernel=3,decode_chunk=16,decode_cluster=1"));
-        /* ... and over 17-63 lists at head_dim 64, the copies in 16-key chunks forced (the split rule
-         * counts the copies' occupancy, so the partials region follows the plan) */
-        if (!cases[i].config && sm90 && cases[i].mode == KSA_MODE_ANCHOR && !few_lists)
+        /* ... and over 17-63 lists, the copies in 16-key chunks forced (the split rule counts the
+         * copies' occupancy, so the partials region follows the plan) */
+        if (!cases[i].config && sm90 && !few_lists)
             assert_true(decode_workspace(&c, NULL) == decode_workspace(&c, "decode_kernel=3,decode_chunk=16"));
         const int bad = run_with_config(&c, cases[i].config);
         if (bad)
