@@ -374,14 +374,17 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
          * 73.4 -> 76.4), so those keep TMA. */
         const int anchor_mid_d64 = anchor_gather && measured && p->head_dim == 64 && lists >= 32 && lists < 64 && dk == 0 &&
                                    !chunk_set && nlist > 3840;
-        /* dense keys with V over 17-63 lists (neither few nor the cp.async rule's 64): the affine
-         * copies of K and V in 16-key chunks under the split rule instead of TMA's 32-key chunks,
-         * for lists of 16K keys or more, and at head_dim 64 of more than 3840. Measured on the H200
-         * (forty-seventh session, bf16 B4, three rounds, peer_torch's timing, the configuration
-         * forced): Lk32K D64 87.0 -> 82.0 us, D128 146.1 -> 140.8; Lk8K D64 33.5 -> 32.6, D128 49.2 ->
-         * 50.8 (so 128 keeps TMA below 16K keys). */
+        /* dense keys with V over 17-63 lists (neither few nor the cp.async rule's 64) of 16K keys or
+         * more, at head_dim 128, and at 64 from 32 lists: the affine copies of K and V in 16-key
+         * chunks under the split rule instead of TMA's 32-key chunks. Measured on the H200
+         * (forty-seventh session, three rounds, peer_torch's timing with the L2 flushed), bf16 us:
+         * D128 Lk32K B3 116.1 -> 111.0, B4 146.1 -> 140.6 (pages of 16 / 64 and f16 -2.7..-3.7%), B6
+         * 210.5 -> 198.7; Lk16K B3 68.6 -> 65.2, B4 equal (81.0 / 81.4), B6 117.2 -> 110.8; D64 B4
+         * Lk32K 87.0 -> 82.0, B6 123.8 -> 113.3, B4 Lk16K 52.0 -> 50.5, B6 Lk16K in pages of 64 -2%,
+         * of 16 equal. Left on TMA: D64 at 24 lists (B3 Lk8K +6%, Lk16K +3%), D64 below 16K keys (B6
+         * Lk8K +1.7%, though B4 Lk8K -3%), D128 below 16K keys (B4 Lk8K +3%). */
         const int dense_mid = p->mode == KSA_MODE_DENSE && dense_kv && affine16 && measured && !few && lists < 64 && dk == 0 &&
-                              !chunk_set && (long_list || (p->head_dim == 64 && nlist > 3840));
+                              !chunk_set && long_list && (p->head_dim == 128 || (p->head_dim == 64 && lists >= 32));
         const int gather = dk == 3 || dense_few_aff || dense_one_paged || anchor_few_aff || anchor_few_short || anchor_mid_d64 ||
                            dense_mid || (dk == 0 && (p->mode == KSA_MODE_DENSE || anchor_gather) && lists >= 64);
         const int tma_with_v = dense_kv && !gather;

@@ -595,7 +595,7 @@ static void test_decode_gathered_paths(void **state)
  * anchor's K-only pass over one long sequence in pages of 16 (the affine copies, 32 splits) and
  * over few lists of 3841-8192 keys (the affine copies, 16 splits; head_dim 64 and 128, contiguous,
  * pages of 16 and 64), and over 32-63 lists at head_dim 64; dense keys with V over 17-63 lists of
- * 16K keys or more (or more than 3840 at head_dim 64) by the affine copies in 16-key chunks */
+ * 16K keys or more (head_dim 64 from 32 lists) by the affine copies in 16-key chunks */
 static void test_decode_affine_paged(void **state)
 {
     (void)state;
@@ -632,10 +632,10 @@ static void test_decode_affine_paged(void **state)
         {64, 16, 4500, 16, KSA_MODE_ANCHOR, NULL},
         {64, 20, 5000, 0, KSA_MODE_ANCHOR, NULL},
         {64, 31, 4100, 64, KSA_MODE_ANCHOR, NULL},
-        /* dense keys with V over 17-63 lists, 16K keys or more (or more than 3840 at head_dim 64):
-         * the affine copies of K and V in 16-key chunks under the split rule */
+        /* dense keys with V over 17-63 lists of 16K keys or more (head_dim 64 from 32 lists): the
+         * affine copies of K and V in 16-key chunks under the split rule */
         {128, 9, 16500, 16, KSA_MODE_DENSE, NULL},
-        {64, 12, 5000, 0, KSA_MODE_DENSE, NULL},
+        {64, 16, 16500, 0, KSA_MODE_DENSE, NULL},
         {128, 10, 16400, 64, KSA_MODE_DENSE, NULL},
     };
     int failures = 0;
