@@ -372,8 +372,9 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
          * Lk32K 122.4 -> 118.5, B6 Lk32K 150.0 -> 146.6, pages of 16 and 64 and f16 alike (-2.7..-5%);
          * at 24 lists (B3 Lk8K) +1%, and at head_dim 128 the same copies were equal or slower (B4 Lk8K
          * 73.4 -> 76.4), so those keep TMA. */
-        const int anchor_mid_d64 = anchor_gather && measured && p->head_dim == 64 && lists >= 32 && lists < 64 && dk == 0 &&
-                                   !chunk_set && nlist > 3840;
+        /* lists between few and 64 whose copy form and chunk no configuration sets */
+        const int mid_free = measured && !few && lists < 64 && dk == 0 && !chunk_set;
+        const int anchor_mid_d64 = anchor_gather && mid_free && p->head_dim == 64 && lists >= 32 && nlist > 3840;
         /* dense keys with V over 17-63 lists (neither few nor the cp.async rule's 64) of 16K keys or
          * more, at head_dim 128, and at 64 from 32 lists: the affine copies of K and V in 16-key
          * chunks under the split rule instead of TMA's 32-key chunks. Measured on the H200
@@ -383,8 +384,8 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
          * Lk32K 87.0 -> 82.0, B6 123.8 -> 113.3, B4 Lk16K 52.0 -> 50.5, B6 Lk16K in pages of 64 -2%,
          * of 16 equal. Left on TMA: D64 at 24 lists (B3 Lk8K +6%, Lk16K +3%), D64 below 16K keys (B6
          * Lk8K +1.7%, though B4 Lk8K -3%), D128 below 16K keys (B4 Lk8K +3%). */
-        const int dense_mid = p->mode == KSA_MODE_DENSE && dense_kv && affine16 && measured && !few && lists < 64 && dk == 0 &&
-                              !chunk_set && long_list && (p->head_dim == 128 || (p->head_dim == 64 && lists >= 32));
+        const int dense_mid = p->mode == KSA_MODE_DENSE && dense_kv && affine16 && mid_free && long_list &&
+                              (p->head_dim == 128 || (p->head_dim == 64 && lists >= 32));
         const int gather = dk == 3 || dense_few_aff || dense_one_paged || anchor_few_aff || anchor_few_short || anchor_mid_d64 ||
                            dense_mid || (dk == 0 && (p->mode == KSA_MODE_DENSE || anchor_gather) && lists >= 64);
         const int tma_with_v = dense_kv && !gather;
