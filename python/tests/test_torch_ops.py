@@ -10,7 +10,13 @@ threads (once per process, not with OMP_WAIT_POLICY=PASSIVE or GOMP_SPINCOUNT=0)
 with inductor and a CUDA-graph capture of an anchor / reuse / dense step, replayed on new inputs,
 bit for bit against eager.
 """
+import os
 import unittest
+
+# inductor compiles in this process: a first (cold-cache) compile otherwise starts inductor's
+# compile-worker pool, whose shutdown at interpreter exit can wait minutes (bench/NOTES.md,
+# forty-eighth session); this file tests ksa's ops under inductor, not inductor's parallel compile
+os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")
 
 try:
     import torch
