@@ -262,8 +262,7 @@ fi
 if ! skip torchops && [ -f "$ROOT/python/tests/test_torch_ops.py" ]; then
   b=$(budget 40 180)
   stage "python: torch custom ops on cuda:0 ($b s)"
-  # inductor compiles in-process (the test sets it too): its worker pool's exit can outlast the stage
-  TORCHINDUCTOR_COMPILE_THREADS=${TORCHINDUCTOR_COMPILE_THREADS:-1} PYTHONPATH="$ROOT/python" timeout "$b" python3 -m unittest discover -s "$ROOT/python/tests" -p 'test_torch*' -v \
+  PYTHONPATH="$ROOT/python" timeout "$b" python3 -m unittest discover -s "$ROOT/python/tests" -p 'test_torch*' -v \
     >"$LOGS/torchops.log" 2>&1
   rc_of torchops $? "$LOGS/torchops.log"
   grep -E "^(test|Ran|OK|FAILED)" "$LOGS/torchops.log" | tail -14 | tee -a "$SUM"

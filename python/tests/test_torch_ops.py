@@ -14,8 +14,9 @@ import os
 import unittest
 
 # inductor compiles in this process: a first (cold-cache) compile otherwise starts inductor's
-# compile-worker pool, whose shutdown at interpreter exit can wait minutes (bench/NOTES.md,
-# forty-eighth session); this file tests ksa's ops under inductor, not inductor's parallel compile
+# compile-worker pool, whose shutdown at interpreter exit took 7 s on the lent H200 machine and
+# outlasted bench/device-run.sh's 40 s stage once (bench/NOTES.md, forty-eighth session); this file
+# tests ksa's ops under inductor, not inductor's parallel compile
 os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")
 
 try:
