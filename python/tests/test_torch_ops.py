@@ -153,7 +153,6 @@ class CpuOps(unittest.TestCase):
 
     def test_openmp_wait_warning_with_real_torch(self):
         """opening the cpu device warns once about torch's spinning OpenMP threads, unless told they sleep"""
-        import os
         import subprocess
         import sys
         if "parallel backend: OpenMP" not in torch.__config__.parallel_info() or torch.get_num_threads() < 2:
