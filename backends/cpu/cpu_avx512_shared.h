@@ -12,6 +12,11 @@
 void ksa_cpu_avx512_load_row_bf16(void *dst, const void *src, ksa_dtype dtype, int32_t D);
 void ksa_cpu_avx512_pack_k_bf16(void *kbuf, const void *const *rows, int32_t n, int32_t nkp, ksa_dtype dtype, int32_t D);
 void ksa_cpu_avx512_pack_v_bf16(void *vbuf, const void *const *rows, int32_t n, int32_t nkp, ksa_dtype dtype, int32_t D);
+/* the AMX level's tile-blocked forms of the two (each tile one contiguous kilobyte) */
+void ksa_cpu_avx512_pack_k_bf16_tiles(void *kbuf, const void *const *rows, int32_t n, int32_t nkp, ksa_dtype dtype,
+                                      int32_t D);
+void ksa_cpu_avx512_pack_v_bf16_tiles(void *vbuf, const void *const *rows, int32_t n, int32_t nkp, ksa_dtype dtype,
+                                      int32_t D);
 /* f16 storage as exact bf16 pairs, the layouts of CPU_FMT_BF16X3 (cpu_internal.h); D % 32 == 0 */
 void ksa_cpu_avx512_load_row_f16x3(void *dst, const void *src, ksa_dtype dtype, int32_t D);
 void ksa_cpu_avx512_pack_k_f16x3(void *kbuf, const void *const *rows, int32_t n, int32_t nkp, ksa_dtype dtype, int32_t D);

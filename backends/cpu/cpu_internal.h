@@ -18,8 +18,9 @@ extern "C" {
 /* Compute formats of the packed blocks.
  * CPU_FMT_F32:  Q f32 [Mp][D]; K block transposed f32 [D][nkp]; V f32 [nkp][D]; P f32 [Mp][ldp].
  * CPU_FMT_BF16: Q bf16 [Mp][D]; K block in pairs of dims bf16 [D/2][nkp][2]; V in pairs of keys
- *               bf16 [nkp/2][D][2]; P bf16 [Mp][ldp]. (The layout AVX512-BF16 dot products and
- *               AMX-BF16 tiles both read.)
+ *               bf16 [nkp/2][D][2]; P bf16 [Mp][ldp] (the AVX512-BF16 level). The AMX level packs
+ *               the same pairs tile-blocked, each 16 x 64-byte B tile contiguous: K
+ *               [nkp/16][D/2][16][2], V [D/16][nkp/2][16][2] (kernels_amx.c says why).
  * CPU_FMT_BF16X3: f16 storage at the AMX level. Every f16 value x is exactly hi + lo with hi, lo
  *               bf16 (11 significant bits: hi is x rounded to 8, lo the rest; fin = hi where x is
  *               finite, else 0), and the probabilities are split alike to 16 bits; each product is

@@ -202,24 +202,26 @@ void ksa_cpu_avx512_pool_bf16(float *pooled, const float *S, int32_t ldS, const 
 }
 
 /* ---------------------------------------------------------------- bf16 format (shared) */
-/* 32 dims of two keys (a: even key, b: odd key) interleaved in pairs of keys: 64 bf16 at dst */
-AI void store_key_pair(uint16_t *dst, __m512i a, __m512i b)
+/* 32 dims of two keys (a: even key, b: odd key) interleaved in pairs of keys: dims 0-15 (32 bf16) at
+ * dst_lo, dims 16-31 at dst_hi; store_key_pair puts them one after the other */
+AI void store_key_pair_split(uint16_t *dst_lo, uint16_t *dst_hi, __m512i a, __m512i b)
 {
     __m512i lo = _mm512_unpacklo_epi16(a, b), hi = _mm512_unpackhi_epi16(a, b);
     __m512i first = _mm512_shuffle_i32x4(lo, hi, 0x44), second = _mm512_shuffle_i32x4(lo, hi, 0xEE);
-    _mm512_storeu_si512((void *)dst, _mm512_shuffle_i32x4(first, first, 0xD8));
-    _mm512_storeu_si512((void *)(dst + 32), _mm512_shuffle_i32x4(second, second, 0xD8));
+    _mm512_storeu_si512((void *)dst_lo, _mm512_shuffle_i32x4(first, first, 0xD8)); /* dims 0-15 */
+    _mm512_storeu_si512((void *)dst_hi, _mm512_shuffle_i32x4(second, second, 0xD8)); /* dims 16-31 */
 }
+AI void store_key_pair(uint16_t *dst, __m512i a, __m512i b) { store_key_pair_split(dst, dst + 32, a, b); }
 
 void ksa_cpu_avx512_load_row_bf16(void *dst, const void *src, ksa_dtype dtype, int32_t D)
 {
     memcpy(dst, src, (size_t)D * 2); /* bf16 format is only used for bf16 storage */
 }
 
-/* Kp[D/2][nkp][2]: 32-bit pair (d2, x) at (d2 * nkp + x); D % 32 == 0 */
-void ksa_cpu_avx512_pack_k_bf16(void *kbuf, const void *const *rows, int32_t n, int32_t nkp, ksa_dtype dtype, int32_t D)
+/* K in pairs of dims, 16 keys x 16 pairs at a time through a transpose: `tiles` 0 gives
+ * Kp[D/2][nkp][2], pair (d2, x) at d2 * nkp + x; `tiles` 1 gives Kt[nkp/16][D/2][16][2] (below) */
+AI void pack_k_pairs(uint32_t *kp, const void *const *rows, int32_t n, int32_t nkp, int32_t D, int tiles)
 {
-    uint32_t *kp = kbuf;
     int32_t D2 = D / 2;
     for (int32_t x0 = 0; x0 < nkp; x0 += 16)
         for (int32_t d20 = 0; d20 < D2; d20 += 16) {
@@ -228,8 +230,16 @@ void ksa_cpu_avx512_pack_k_bf16(void *kbuf, const void *const *rows, int32_t n, 
                 r[i] = x0 + i < n ? _mm512_loadu_si512((const void *)((const uint32_t *)rows[x0 + i] + d20))
                                   : _mm512_setzero_si512();
             transpose16(r);
-            for (int j = 0; j < 16; j++) _mm512_storeu_si512((void *)(kp + (size_t)(d20 + j) * nkp + x0), r[j]);
+            uint32_t *dst = tiles ? kp + ((size_t)(x0 / 16) * D2 + d20) * 16 : kp + (size_t)d20 * nkp + x0;
+            const size_t step = tiles ? 16 : (size_t)nkp;
+            for (int j = 0; j < 16; j++) _mm512_storeu_si512((void *)(dst + (size_t)j * step), r[j]);
         }
+}
+
+/* Kp[D/2][nkp][2]: 32-bit pair (d2, x) at (d2 * nkp + x); D % 32 == 0 */
+void ksa_cpu_avx512_pack_k_bf16(void *kbuf, const void *const *rows, int32_t n, int32_t nkp, ksa_dtype dtype, int32_t D)
+{
+    pack_k_pairs(kbuf, rows, n, nkp, D, 0);
 }
 
 /* Vp[nkp/2][D][2]: bf16 (x, d) at ((x / 2) * D + d) * 2 + (x & 1); D % 32 == 0, nkp even */
@@ -243,6 +253,34 @@ void ksa_cpu_avx512_pack_v_bf16(void *vbuf, const void *const *rows, int32_t n, 
             __m512i b = x + 1 < n ? _mm512_loadu_si512((const void *)((const uint16_t *)rows[x + 1] + d0))
                                   : _mm512_setzero_si512();
             store_key_pair(dst + (size_t)d0 * 2, a, b);
+        }
+    }
+}
+
+/* The AMX level's tile-blocked bf16 layouts: every 16 x 64-byte tile its loops read is one
+ * contiguous kilobyte (row stride 64 bytes), so a tile's rows spread over 16 L1 sets instead of the
+ * 4 (K) or 8 (V) that the pair layouts' kilobyte and half-kilobyte row strides map them to.
+ * Kt[nkp/16][D/2][16][2]: 32-bit pair (d2, x) at ((x / 16) * D/2 + d2) * 16 + x % 16; D % 32 == 0 */
+void ksa_cpu_avx512_pack_k_bf16_tiles(void *kbuf, const void *const *rows, int32_t n, int32_t nkp, ksa_dtype dtype,
+                                      int32_t D)
+{
+    pack_k_pairs(kbuf, rows, n, nkp, D, 1);
+}
+
+/* Vt[D/16][nkp/2][16][2]: bf16 (x, d) at (((d / 16) * nkp/2 + x / 2) * 16 + d % 16) * 2 + (x & 1);
+ * D % 32 == 0, nkp even */
+void ksa_cpu_avx512_pack_v_bf16_tiles(void *vbuf, const void *const *rows, int32_t n, int32_t nkp, ksa_dtype dtype,
+                                      int32_t D)
+{
+    uint16_t *vp = vbuf;
+    const size_t block = (size_t)nkp * 16; /* bf16 per 16-dim block: nkp/2 rows of 32 */
+    for (int32_t x = 0; x < nkp; x += 2) {
+        uint16_t *dst = vp + (size_t)(x / 2) * 32;
+        for (int32_t d0 = 0; d0 < D; d0 += 32) {
+            __m512i a = x < n ? _mm512_loadu_si512((const void *)((const uint16_t *)rows[x] + d0)) : _mm512_setzero_si512();
+            __m512i b = x + 1 < n ? _mm512_loadu_si512((const void *)((const uint16_t *)rows[x + 1] + d0))
+                                  : _mm512_setzero_si512();
+            store_key_pair_split(dst + (size_t)(d0 / 16) * block, dst + (size_t)(d0 / 16 + 1) * block, a, b);
         }
     }
 }
