@@ -17,10 +17,13 @@ void ksa_cpu_avx512_pack_k_bf16_tiles(void *kbuf, const void *const *rows, int32
                                       int32_t D);
 void ksa_cpu_avx512_pack_v_bf16_tiles(void *vbuf, const void *const *rows, int32_t n, int32_t nkp, ksa_dtype dtype,
                                       int32_t D);
-/* f16 storage as exact bf16 pairs, the layouts of CPU_FMT_BF16X3 (cpu_internal.h); D % 32 == 0 */
+/* f16 storage as exact bf16 pairs, the layouts of CPU_FMT_BF16X3 (cpu_internal.h), tile-blocked as
+ * the bf16 _tiles packers over the 3 D dims and 3 nkp keys; D % 32 == 0 */
 void ksa_cpu_avx512_load_row_f16x3(void *dst, const void *src, ksa_dtype dtype, int32_t D);
-void ksa_cpu_avx512_pack_k_f16x3(void *kbuf, const void *const *rows, int32_t n, int32_t nkp, ksa_dtype dtype, int32_t D);
-void ksa_cpu_avx512_pack_v_f16x3(void *vbuf, const void *const *rows, int32_t n, int32_t nkp, ksa_dtype dtype, int32_t D);
+void ksa_cpu_avx512_pack_k_f16x3_tiles(void *kbuf, const void *const *rows, int32_t n, int32_t nkp, ksa_dtype dtype,
+                                       int32_t D);
+void ksa_cpu_avx512_pack_v_f16x3_tiles(void *vbuf, const void *const *rows, int32_t n, int32_t nkp, ksa_dtype dtype,
+                                       int32_t D);
 void ksa_cpu_avx512_store_row(void *dst, const float *src, float scale, ksa_dtype dtype, int32_t D);
 void ksa_cpu_avx512_pool(float *pooled, const float *S, int32_t ldS, const float *lse2, int32_t M, int32_t n, float c);
 /* the same with the degree-3 exp (bf16 levels) */

@@ -25,9 +25,10 @@ extern "C" {
  *               bf16 (11 significant bits: hi is x rounded to 8, lo the rest; fin = hi where x is
  *               finite, else 0), and the probabilities are split alike to 16 bits; each product is
  *               then three bf16 products with float32 sums, laid out so one AMX-BF16 product of
- *               three times the depth computes them: Q [Mp][3D] rows [hi | lo | fin]; K
- *               [3D/2][nkp][2] as the BF16 layout of [hi | fin | lo] dims; V [3 nkp/2][D][2] as the
- *               BF16 layout of keys [hi ; fin ; lo]; P [Mp][3 ldp] rows [hi | lo | hi] of nkp each.
+ *               three times the depth computes them: Q [Mp][3D] rows [hi | lo | fin]; K the
+ *               AMX level's tile-blocked BF16 layout of [hi | fin | lo] dims ([nkp/16][3D/2][16][2]);
+ *               V that of keys [hi ; fin ; lo] ([D/16][3 nkp/2][16][2]); P [Mp][3 ldp] rows
+ *               [hi | lo | hi] of nkp each.
  *               Q K^T = Qh Kh + Ql Kf + Qf Kl and P V likewise (the lo x lo term, at most 2^-16 of
  *               the product, is left out; an infinity enters only hi x hi, as in one bf16 product). */
 typedef enum cpu_fmt { CPU_FMT_F32 = 0, CPU_FMT_BF16 = 1, CPU_FMT_BF16X3 = 2 } cpu_fmt;

@@ -5,9 +5,8 @@
  * and V (pairs of keys) in which every B tile is one contiguous kilobyte. Probabilities are rounded
  * to bf16 for PV. f16 storage: every value split exactly into two bf16 (hi + lo) and the
  * probabilities into two (16 bits), so each product is three bf16 products of the same tile loops
- * at three times the depth (CPU_FMT_BF16X3, cpu_internal.h), on the pair layouts the AVX512-BF16
- * kernels read: float32-class accuracy, unlike a plain rounding to bf16 (8 bits, beyond the f16
- * tolerance). f32 storage uses the AVX-512 float32 kernels at this level.
+ * at three times the depth (CPU_FMT_BF16X3, cpu_internal.h), packed tile-blocked alike:
+ * float32-class accuracy, unlike a plain rounding to bf16 (8 bits, beyond the f16 tolerance). f32 storage uses the AVX-512 float32 kernels at this level.
  * Needs head_dim % 32 == 0. */
 #include <immintrin.h>
 #include <string.h>
@@ -69,22 +68,20 @@ static void amx_configure(void)
 /* Where a tile of packed keys or values starts: the B tile of Q K^T for dims d0..d0+31 and keys
  * x0..x0+15 is at kbase + (x0 / 16) * x_step + (d0 / 32) * d_step, rows `stride` bytes apart; the B
  * tile of P V for keys x0..x0+31 and dims d0..d0+15 at vbase + (x0 / 32) * x_step + (d0 / 16) *
- * d_step. Two layouts: the pair layouts shared with the AVX512-BF16 level (the f16 pairs read
- * them), and the tile-blocked ones of the bf16 kernels. In the pair layouts a tile's 16 rows lie 1 KB
- * (K) or 2 D bytes (V, 512 at D 128) apart, so they fall into 4 or 8 of a 48 KB, 12-way L1's 64
- * sets: a 32-key column of K tiles (8 KB) or a 32-dim column of V tiles (16 KB) has 16 lines per set
- * and cannot stay in L1 for the next row pair. A blocked tile's rows are 64 bytes apart (16 sets).
- * Measured on the lent Xeon (bench/NOTES.md, forty-ninth session): dense prefill L4096 1.05-1.10x,
- * anchor and reuse ~1.03x. */
+ * d_step. The packers (kernels_avx512.c, `_tiles`) block K as [nkp/16][D/2][16][2] and V as
+ * [D/16][nkp/2][16][2], so every tile is one contiguous kilobyte whose rows fall into 16 L1 sets.
+ * The pair layouts of the AVX512-BF16 level ([D/2][nkp][2], [nkp/2][D][2]), which these loops read
+ * until the forty-ninth session, put a tile's rows 1 KB (K) or 2 D bytes (V, 512 at D 128) apart,
+ * into 4 or 8 of a 48 KB, 12-way L1's 64 sets: a 32-key column of K tiles (8 KB) or a 32-dim column
+ * of V tiles (16 KB) had 16 lines per set and could not stay in L1 for the next row pair. Measured
+ * on the lent Xeon (bench/NOTES.md, forty-ninth session): bf16 dense prefill L4096 1.05-1.10x,
+ * anchor and reuse ~1.03x; f16 dense ~1.0x, anchor 1.04x, reuse 1.02x. */
 typedef struct amx_tile_walk {
     size_t x_step, d_step, stride;
 } amx_tile_walk;
 
-/* Kp[D/2][nkp][2] (ksa_cpu_avx512_pack_k_bf16) and Kt[nkp/16][D/2][16][2] (..._tiles) */
-static amx_tile_walk k_pairs(int32_t nkp, int32_t D) { return (amx_tile_walk){64, (size_t)nkp * 64, (size_t)nkp * 4}; }
+/* K of `D` dims (3 D for the f16 pairs) and V of `nkp` keys (3 nkp) */
 static amx_tile_walk k_tiles(int32_t nkp, int32_t D) { return (amx_tile_walk){(size_t)D * 32, 1024, 64}; }
-/* Vp[nkp/2][D][2] (ksa_cpu_avx512_pack_v_bf16) and Vt[D/16][nkp/2][16][2] (..._tiles) */
-static amx_tile_walk v_pairs(int32_t nkp, int32_t D) { return (amx_tile_walk){(size_t)D * 64, 64, (size_t)D * 4}; }
 static amx_tile_walk v_tiles(int32_t nkp, int32_t D) { return (amx_tile_walk){1024, (size_t)nkp * 32, 64}; }
 
 /* S[Mp][ldS] = Q[Mp][D] (bf16) x K (packed as `kw` walks it); Mp % 16 == 0, nkp % 32 == 0.
@@ -201,7 +198,7 @@ static void pv_amx(float *O, const void *Pv, int32_t ldP, const void *vbuf, cons
     }
 }
 
-/* bf16 storage, tile-blocked layouts */
+/* bf16 storage */
 static void qk_amx_tiles(float *S, int32_t ldS, const void *Q, const void *kbuf, int32_t Mp, int32_t nkp, int32_t D)
 {
     qk_amx(S, ldS, Q, kbuf, Mp, nkp, D, k_tiles(nkp, D));
@@ -240,7 +237,7 @@ const cpu_kernels *ksa_cpu_kernels_amx_bf16(void) { return &amx_bf16; }
  * and P [hi | lo | hi] x V [hi ; fin ; lo] one of 3 nkp keys; the probabilities use the degree-5 exp */
 static void qk_amx_f16x3(float *S, int32_t ldS, const void *Q, const void *kbuf, int32_t Mp, int32_t nkp, int32_t D)
 {
-    qk_amx(S, ldS, Q, kbuf, Mp, nkp, 3 * D, k_pairs(nkp, 3 * D));
+    qk_amx(S, ldS, Q, kbuf, Mp, nkp, 3 * D, k_tiles(nkp, 3 * D));
 }
 
 static void softmax_f16x3(const float *S, int32_t ldS, void *P, int32_t ldP, const int32_t *lim, int32_t M, int32_t Mp,
@@ -252,7 +249,7 @@ static void softmax_f16x3(const float *S, int32_t ldS, void *P, int32_t ldP, con
 static void pv_amx_f16x3(float *O, const void *P, int32_t ldP, const void *vbuf, const float *corr, int32_t M,
                          int32_t Mp, int32_t nkp, int32_t D)
 {
-    pv_amx(O, P, 3 * ldP, vbuf, corr, M, Mp, 3 * nkp, D, v_pairs(3 * nkp, D));
+    pv_amx(O, P, 3 * ldP, vbuf, corr, M, Mp, 3 * nkp, D, v_tiles(3 * nkp, D));
 }
 
 static const cpu_kernels amx_f16 = {
@@ -261,8 +258,8 @@ static const cpu_kernels amx_f16 = {
     .row_align = 16,
     .key_align = 32,
     .load_row = ksa_cpu_avx512_load_row_f16x3,
-    .pack_k = ksa_cpu_avx512_pack_k_f16x3,
-    .pack_v = ksa_cpu_avx512_pack_v_f16x3,
+    .pack_k = ksa_cpu_avx512_pack_k_f16x3_tiles,
+    .pack_v = ksa_cpu_avx512_pack_v_f16x3_tiles,
     .qk = qk_amx_f16x3,
     .softmax = softmax_f16x3,
     .pv = pv_amx_f16x3,

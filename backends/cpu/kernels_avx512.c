@@ -330,8 +330,10 @@ void ksa_cpu_avx512_load_row_f16x3(void *dst, const void *src, ksa_dtype dtype, 
     }
 }
 
-/* Kp[3D/2][nkp][2]: the pairs of dims of [hi | fin | lo], each as in ksa_cpu_avx512_pack_k_bf16 */
-void ksa_cpu_avx512_pack_k_f16x3(void *kbuf, const void *const *rows, int32_t n, int32_t nkp, ksa_dtype dtype, int32_t D)
+/* K of [hi | fin | lo] (3 D dims) in pairs of dims, tile-blocked as ksa_cpu_avx512_pack_k_bf16_tiles:
+ * Kt[nkp/16][3D/2][16][2] */
+void ksa_cpu_avx512_pack_k_f16x3_tiles(void *kbuf, const void *const *rows, int32_t n, int32_t nkp, ksa_dtype dtype,
+                                       int32_t D)
 {
     uint32_t *kp = kbuf;
     int32_t D2 = D / 2;
@@ -348,28 +350,31 @@ void ksa_cpu_avx512_pack_k_f16x3(void *kbuf, const void *const *rows, int32_t n,
             transpose16(rh);
             transpose16(rf);
             transpose16(rl);
+            uint32_t *group = kp + (size_t)(x0 / 16) * 3 * D2 * 16; /* this key group's 3 D / 2 pair rows */
             for (int j = 0; j < 16; j++) {
-                _mm512_storeu_si512((void *)(kp + (size_t)(d20 + j) * nkp + x0), rh[j]);
-                _mm512_storeu_si512((void *)(kp + (size_t)(D2 + d20 + j) * nkp + x0), rf[j]);
-                _mm512_storeu_si512((void *)(kp + (size_t)(2 * D2 + d20 + j) * nkp + x0), rl[j]);
+                _mm512_storeu_si512((void *)(group + (size_t)(d20 + j) * 16), rh[j]);
+                _mm512_storeu_si512((void *)(group + (size_t)(D2 + d20 + j) * 16), rf[j]);
+                _mm512_storeu_si512((void *)(group + (size_t)(2 * D2 + d20 + j) * 16), rl[j]);
             }
         }
 }
 
-/* Vp[3 nkp/2][D][2]: keys [hi ; fin ; lo], each segment as in ksa_cpu_avx512_pack_v_bf16; nkp even */
-void ksa_cpu_avx512_pack_v_f16x3(void *vbuf, const void *const *rows, int32_t n, int32_t nkp, ksa_dtype dtype, int32_t D)
+/* V of keys [hi ; fin ; lo] (3 nkp keys) in pairs of keys, tile-blocked as
+ * ksa_cpu_avx512_pack_v_bf16_tiles: Vt[D/16][3 nkp/2][16][2]; nkp even */
+void ksa_cpu_avx512_pack_v_f16x3_tiles(void *vbuf, const void *const *rows, int32_t n, int32_t nkp, ksa_dtype dtype,
+                                       int32_t D)
 {
     uint16_t *vp = vbuf;
-    const size_t seg = (size_t)nkp * D; /* elements per segment */
+    const size_t seg = (size_t)nkp * 16, block = (size_t)nkp * 48; /* bf16 per key segment, per 16-dim block */
     for (int32_t x = 0; x < nkp; x += 2) {
-        uint16_t *dst = vp + (size_t)x * D;
         for (int32_t d0 = 0; d0 < D; d0 += 32) {
             __m512i ah = _mm512_setzero_si512(), al = ah, af = ah, bh = ah, bl = ah, bf = ah;
             if (x < n) split_f16x32((const uint16_t *)rows[x] + d0, &ah, &al, &af);
             if (x + 1 < n) split_f16x32((const uint16_t *)rows[x + 1] + d0, &bh, &bl, &bf);
-            store_key_pair(dst + (size_t)d0 * 2, ah, bh);
-            store_key_pair(dst + seg + (size_t)d0 * 2, af, bf);
-            store_key_pair(dst + 2 * seg + (size_t)d0 * 2, al, bl);
+            uint16_t *lo = vp + (size_t)(d0 / 16) * block + (size_t)(x / 2) * 32, *hi = lo + block;
+            store_key_pair_split(lo, hi, ah, bh);
+            store_key_pair_split(lo + seg, hi + seg, af, bf);
+            store_key_pair_split(lo + 2 * seg, hi + 2 * seg, al, bl);
         }
     }
 }

@@ -7,8 +7,8 @@
  * row) for each mode and phase; configurations from the tunable space (results within tolerance);
  * the alignment of the backend's own buffers (2 MiB from 2 MiB on, for huge pages); the AMX level after
  * another tile configuration on the calling thread; the AMX level's f16 kernels (exact bf16 pairs)
- * against double sums; the tile-blocked bf16 packers of the AMX level, element by element; the vtable
- * basics.
+ * against double sums; the tile-blocked packers of the AMX level (bf16, f16 pairs), element by
+ * element; the vtable basics.
  * The pool is forced to 4 threads (KSA_NUM_THREADS) so the property is tested on small CI machines. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -328,48 +328,75 @@ static void test_amx_tile_config_between_calls(void **state)
 #endif
 }
 
-/* ---- the AMX level's tile-blocked bf16 layouts (kernels_avx512.c, read by kernels_amx.c's walks) */
-/* The amx.bf16 table's packers put every (key, dim) where its tile walks read it: K as
- * [nkp/16][D/2][16][2], V as [D/16][nkp/2][16][2]; keys from n to nkp are zeros; nothing past
- * nkp x D is written. The packers are AVX-512 code, so this runs on CPUs without AMX too (the amx
- * grid, on an AMX machine, checks the tile products that read these layouts). */
-static void test_bf16_tile_packers(void **state)
+/* ---- the AMX level's tile-blocked layouts (kernels_avx512.c's _tiles packers, read by kernels_amx.c) */
+static uint16_t rand_f16(uint64_t *rng);
+
+/* Index of 16-bit element (key x of nk, dim d of nd) in the tile-blocked K layout Kt[nk/16][nd/2][16][2]
+ * and in the V layout Vt[nd/16][nk/2][16][2] */
+static size_t kt_index(int32_t x, int32_t d, int32_t nd) { return (((size_t)(x / 16) * (nd / 2) + d / 2) * 16 + x % 16) * 2 + (d & 1); }
+static size_t vt_index(int32_t x, int32_t d, int32_t nk) { return (((size_t)(d / 16) * (nk / 2) + x / 2) * 16 + d % 16) * 2 + (x & 1); }
+
+/* The amx tables' packers put every (key, dim) where their tile walks read it, keys from n to nkp are
+ * zeros, and nothing past the block is written: bf16 K as Kt over D dims and V as Vt over nkp keys;
+ * f16 as its exact pairs, K over the 3 D dims [hi | fin | lo] and V over the 3 nkp keys
+ * [hi ; fin ; lo] (hi + lo == x, fin == hi). The packers are AVX-512 code, so this runs on CPUs
+ * without AMX too (the amx grid, on an AMX machine, checks the tile products that read them). */
+static void test_amx_tile_packers(void **state)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
-    const cpu_kernels *k = ksa_cpu_kernels_amx_bf16();
+    const cpu_kernels *kb16 = ksa_cpu_kernels_amx_bf16(), *kf16 = ksa_cpu_kernels_amx_f16();
     const ksa_cpu_features *f = ksa_cpu_get_features();
-    if (!k) ktest_skip("the amx level is not built (compiler without AMX flags)");
+    if (!kb16 || !kf16) ktest_skip("the amx level is not built (compiler without AMX flags)");
     if (!f->avx512f || !f->avx512bw) ktest_skip("no AVX-512F/BW on this CPU");
     static const int32_t dims[] = {64, 128, 256};
     uint64_t rng = 777;
     for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++) {
         const int32_t D = dims[di], nkp = 96, n = 77; /* a partial last group of 16 keys */
-        uint16_t *src = malloc((size_t)n * D * 2);
-        const size_t words = (size_t)nkp * D, guard = 64;
-        uint16_t *kb = aligned_alloc(64, (words + guard) * 2), *vb = aligned_alloc(64, (words + guard) * 2);
+        const size_t words = (size_t)3 * nkp * D, guard = 64;
+        uint16_t *src = malloc((size_t)n * D * 2), *kb = aligned_alloc(64, (words + guard) * 2),
+                 *vb = aligned_alloc(64, (words + guard) * 2);
         assert_true(src && kb && vb);
         const void *rows[96];
-        for (int32_t x = 0; x < n; x++) {
-            for (int32_t d = 0; d < D; d++) src[(size_t)x * D + d] = (uint16_t)(1 + ktest_rand_u64(&rng) % 0xfffe);
-            rows[x] = src + (size_t)x * D;
-        }
-        memset(kb, 0xab, (words + guard) * 2);
-        memset(vb, 0xab, (words + guard) * 2);
-        k->pack_k(kb, rows, n, nkp, KSA_DTYPE_BF16, D);
-        k->pack_v(vb, rows, n, nkp, KSA_DTYPE_BF16, D);
-        for (int32_t x = 0; x < nkp; x++)
-            for (int32_t d = 0; d < D; d++) {
-                uint16_t want = x < n ? src[(size_t)x * D + d] : 0;
-                size_t ki = (((size_t)(x / 16) * (D / 2) + d / 2) * 16 + x % 16) * 2 + (d & 1);
-                size_t vi = (((size_t)(d / 16) * (nkp / 2) + x / 2) * 16 + d % 16) * 2 + (x & 1);
-                if (kb[ki] != want || vb[vi] != want)
-                    printf("D %d key %d dim %d: K %#x V %#x, want %#x\n", D, x, d, kb[ki], vb[vi], want);
-                assert_int_equal(kb[ki], want);
-                assert_int_equal(vb[vi], want);
+        for (int32_t x = 0; x < n; x++) rows[x] = src + (size_t)x * D;
+        for (int pass = 0; pass < 2; pass++) { /* 0: bf16, 1: f16 pairs */
+            const cpu_kernels *k = pass ? kf16 : kb16;
+            const size_t used = (size_t)(pass ? 3 : 1) * nkp * D;
+            for (size_t i = 0; i < (size_t)n * D; i++)
+                src[i] = pass ? rand_f16(&rng) : (uint16_t)(1 + ktest_rand_u64(&rng) % 0xfffe);
+            memset(kb, 0xab, (words + guard) * 2);
+            memset(vb, 0xab, (words + guard) * 2);
+            k->pack_k(kb, rows, n, nkp, pass ? KSA_DTYPE_F16 : KSA_DTYPE_BF16, D);
+            k->pack_v(vb, rows, n, nkp, pass ? KSA_DTYPE_F16 : KSA_DTYPE_BF16, D);
+            for (int32_t x = 0; x < nkp; x++)
+                for (int32_t d = 0; d < D; d++) {
+                    const uint16_t v = x < n ? src[(size_t)x * D + d] : 0;
+                    if (!pass) {
+                        if (kb[kt_index(x, d, D)] != v || vb[vt_index(x, d, nkp)] != v)
+                            printf("bf16 D %d key %d dim %d: K %#x V %#x, want %#x\n", D, x, d, kb[kt_index(x, d, D)],
+                                   vb[vt_index(x, d, nkp)], v);
+                        assert_int_equal(kb[kt_index(x, d, D)], v);
+                        assert_int_equal(vb[vt_index(x, d, nkp)], v);
+                        continue;
+                    }
+                    /* K dims d (hi), D + d (fin), 2 D + d (lo); V keys x, nkp + x, 2 nkp + x */
+                    const uint16_t kh = kb[kt_index(x, d, 3 * D)], kf = kb[kt_index(x, D + d, 3 * D)],
+                                   kl = kb[kt_index(x, 2 * D + d, 3 * D)];
+                    const uint16_t vh = vb[vt_index(x, d, 3 * nkp)], vf = vb[vt_index(nkp + x, d, 3 * nkp)],
+                                   vl = vb[vt_index(2 * nkp + x, d, 3 * nkp)];
+                    const float want = ksa_f16_to_f32(v);
+                    if (ksa_bf16_to_f32(kh) + ksa_bf16_to_f32(kl) != want || kf != kh || vh != kh || vf != kf || vl != kl)
+                        printf("f16 D %d key %d dim %d: K %#x %#x %#x V %#x %#x %#x, want %a\n", D, x, d, kh, kf, kl, vh,
+                               vf, vl, (double)want);
+                    assert_true(ksa_bf16_to_f32(kh) + ksa_bf16_to_f32(kl) == want);
+                    assert_int_equal(kf, kh);
+                    assert_int_equal(vh, kh);
+                    assert_int_equal(vf, kf);
+                    assert_int_equal(vl, kl);
+                }
+            for (size_t i = used; i < words + guard; i++) {
+                assert_int_equal(kb[i], 0xabab);
+                assert_int_equal(vb[i], 0xabab);
             }
-        for (size_t i = words; i < words + guard; i++) {
-            assert_int_equal(kb[i], 0xabab);
-            assert_int_equal(vb[i], 0xabab);
         }
         free(src);
         free(kb);
@@ -776,7 +803,7 @@ int main(void)
         cmocka_unit_test(test_buffer_alignment),
         cmocka_unit_test(test_amx_tile_config_between_calls),
         cmocka_unit_test(test_amx_f16_pairs),
-        cmocka_unit_test(test_bf16_tile_packers),
+        cmocka_unit_test(test_amx_tile_packers),
     };
     return ktest_run_group(tests, NULL, NULL);
 }
