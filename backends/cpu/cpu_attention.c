@@ -87,18 +87,19 @@ static int32_t default_block_q(const ksa_problem *p, const cpu_kernels *k)
 }
 
 /* Rows per QK/softmax/PV step: the scores and probabilities of one step stay in L1. 32, except
- * prefill at the AMX level: 16 for every mode on the bf16 tiles, and for anchor and reuse on the f16
- * pairs. On the lent Xeon (B1 Hq32 Hkv8 D128 L4096 bf16, block_q 64 / block_k 256): anchor and
+ * anchor and reuse prefill at the AMX level, 16. On the lent Xeon VMs whose 16 threads reach only
+ * 6-8x one thread's tile rate (B1 Hq32 Hkv8 D128 L4096 bf16, block_q 64 / block_k 256): anchor and
  * reuse with 16, eleven interleaved rounds (bench/NOTES.md, thirty-sixth session, call 5): 1.036x
- * (band 1.017-1.073) and 1.054x (1.021-1.094). Dense 16 and 32 swapped places between calls on the
- * pair layouts; on the tile-blocked ones (forty-ninth session) 16 was 1.07x and 1.17x faster than 32
- * in two calls (11 and 15 rounds; bands 1.01-1.28), and ksa-tune on that machine had stored 16 in
- * earlier runs. A two-core AMX VM of the forty-second session ran dense 15% slower at 16 (pair
- * layouts): the tunable lets ksa-tune decide per machine. */
+ * (band 1.017-1.073) and 1.054x (1.021-1.094), and 16 keeps the anchor's kept scores up to 16K keys;
+ * there dense ran 1.07x and 1.17x faster at 16 too (forty-ninth session, calls 1-2). But on a lent
+ * VM whose threads have a tile unit each (16 threads at 14-15x one thread's rate, forty-ninth
+ * session, call 4), 32 was faster for dense (1.12x), anchor (1.08x) and reuse (1.06x), as on the
+ * forty-second session's two-core AMX VM (dense 1.15x). A machine whose workers own their cores
+ * (hwloc's one worker per core) is the second kind, so dense keeps 32; ksa-tune (`sub_rows`)
+ * finds 16 where the first kind runs it. */
 static int32_t default_sub_rows(const ksa_problem *p, const cpu_kernels *k)
 {
-    if (!amx_like(k) || p->phase != KSA_PHASE_PREFILL) return 32;
-    return p->mode != KSA_MODE_DENSE || k->fmt == CPU_FMT_BF16 ? 16 : 32;
+    return amx_like(k) && p->phase == KSA_PHASE_PREFILL && p->mode != KSA_MODE_DENSE ? 16 : 32;
 }
 
 /* Decode split: from the shape only (never from the thread count), so results are the same for
