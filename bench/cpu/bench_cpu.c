@@ -19,7 +19,8 @@
  * each entry is comma-separated key=value pairs, KSA_* keys set as environment variables for its
  * calls, the others as its configuration override; each round times every entry (median of 3
  * calls, the first entry rotating), and each entry's line gives the median of its round medians
- * and, against entry A, the median round ratio with its band (lowest and highest round);
+ * and, against entry A, the median round ratio with its band (lowest and highest round); an entry
+ * the backend refuses gets a line with "error" and leaves the rounds (A is then the first left);
  * KSA_CPU_BENCH_CONFIG="block_q=64,block_k=128" forces a configuration; KSA_BENCH_HUGEPAGES=1 puts the
  * host arrays on transparent huge pages (host_alloc).
  * One JSON object per line; median of the repeats, wall clock around the call. */
@@ -584,11 +585,29 @@ static void bench_ab(ksa_device dev, const char *isa, const char *list, const ch
     }
     ksa_attention_params pm = ksa_attention_params_default(m, KSA_PHASE_PREFILL);
     ksa_workspace ws[AB_MAX];
+    /* an entry the backend refuses (e.g. a value outside a tunable's list) gets an error line and
+     * leaves the rounds; the others still run, against the first entry that is left */
+    int kept = 0;
     for (int i = 0; i < n; i++) {
         ab_apply(&e[i], 1);
-        ws[i] = make_ws(dev, &pm, t);
+        size_t bytes = 0;
+        ksa_status st = ksa_attention_workspace_size(dev, &pm, t, &bytes);
+        if (st) {
+            char why[256];
+            snprintf(why, sizeof why, "%s", ksa_last_error());
+            for (char *c = why; *c; c++)
+                if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20) *c = '\'';
+            printf("{\"op\":\"ab\",\"mode\":\"%s\",\"entry\":\"%s\",\"error\":\"%s: %s\"}\n", mode, e[i].text,
+                   ksa_status_string(st), why);
+            ab_apply(&e[i], 0);
+            continue;
+        }
+        ws[kept] = make_ws(dev, &pm, t);
         ab_apply(&e[i], 0);
+        if (kept != i) e[kept] = e[i];
+        kept++;
     }
+    n = kept;
     double ms[AB_MAX][AB_ROUNDS_MAX];
     for (int r = 0; r < rounds; r++)
         for (int j = 0; j < n; j++) {
