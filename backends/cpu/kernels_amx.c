@@ -80,9 +80,10 @@ typedef struct amx_tile_walk {
     size_t x_step, d_step, stride;
 } amx_tile_walk;
 
-/* K of `D` dims (3 D for the f16 pairs) and V of `nkp` keys (3 nkp) */
-static amx_tile_walk k_tiles(int32_t nkp, int32_t D) { return (amx_tile_walk){(size_t)D * 32, 1024, 64}; }
-static amx_tile_walk v_tiles(int32_t nkp, int32_t D) { return (amx_tile_walk){1024, (size_t)nkp * 32, 64}; }
+/* K of `D` dims (3 D for the f16 pairs): a 16-key group is D / 2 rows of 64 bytes; V of `nkp` keys
+ * (3 nkp): a 16-dim block is nkp / 2 rows of 64 bytes */
+static amx_tile_walk k_tiles(int32_t D) { return (amx_tile_walk){(size_t)D * 32, 1024, 64}; }
+static amx_tile_walk v_tiles(int32_t nkp) { return (amx_tile_walk){1024, (size_t)nkp * 32, 64}; }
 
 /* S[Mp][ldS] = Q[Mp][D] (bf16) x K (packed as `kw` walks it); Mp % 16 == 0, nkp % 32 == 0.
  * Key columns outer, row pairs inner: the two K tiles of a 32-key column are read from L2 once and
@@ -201,13 +202,13 @@ static void pv_amx(float *O, const void *Pv, int32_t ldP, const void *vbuf, cons
 /* bf16 storage */
 static void qk_amx_tiles(float *S, int32_t ldS, const void *Q, const void *kbuf, int32_t Mp, int32_t nkp, int32_t D)
 {
-    qk_amx(S, ldS, Q, kbuf, Mp, nkp, D, k_tiles(nkp, D));
+    qk_amx(S, ldS, Q, kbuf, Mp, nkp, D, k_tiles(D));
 }
 
 static void pv_amx_tiles(float *O, const void *P, int32_t ldP, const void *vbuf, const float *corr, int32_t M,
                          int32_t Mp, int32_t nkp, int32_t D)
 {
-    pv_amx(O, P, ldP, vbuf, corr, M, Mp, nkp, D, v_tiles(nkp, D));
+    pv_amx(O, P, ldP, vbuf, corr, M, Mp, nkp, D, v_tiles(nkp));
 }
 
 static void softmax_bf16(const float *S, int32_t ldS, void *P, int32_t ldP, const int32_t *lim, int32_t M, int32_t Mp,
@@ -237,7 +238,7 @@ const cpu_kernels *ksa_cpu_kernels_amx_bf16(void) { return &amx_bf16; }
  * and P [hi | lo | hi] x V [hi ; fin ; lo] one of 3 nkp keys; the probabilities use the degree-5 exp */
 static void qk_amx_f16x3(float *S, int32_t ldS, const void *Q, const void *kbuf, int32_t Mp, int32_t nkp, int32_t D)
 {
-    qk_amx(S, ldS, Q, kbuf, Mp, nkp, 3 * D, k_tiles(nkp, 3 * D));
+    qk_amx(S, ldS, Q, kbuf, Mp, nkp, 3 * D, k_tiles(3 * D));
 }
 
 static void softmax_f16x3(const float *S, int32_t ldS, void *P, int32_t ldP, const int32_t *lim, int32_t M, int32_t Mp,
@@ -249,7 +250,7 @@ static void softmax_f16x3(const float *S, int32_t ldS, void *P, int32_t ldP, con
 static void pv_amx_f16x3(float *O, const void *P, int32_t ldP, const void *vbuf, const float *corr, int32_t M,
                          int32_t Mp, int32_t nkp, int32_t D)
 {
-    pv_amx(O, P, 3 * ldP, vbuf, corr, M, Mp, 3 * nkp, D, v_tiles(3 * nkp, D));
+    pv_amx(O, P, 3 * ldP, vbuf, corr, M, Mp, 3 * nkp, D, v_tiles(3 * nkp));
 }
 
 static const cpu_kernels amx_f16 = {
