@@ -203,7 +203,7 @@ void ksa_cpu_avx512_pool_bf16(float *pooled, const float *S, int32_t ldS, const 
 
 /* ---------------------------------------------------------------- bf16 format (shared) */
 /* 32 dims of two keys (a: even key, b: odd key) interleaved in pairs of keys: dims 0-15 (32 bf16) at
- * dst_lo, dims 16-31 at dst_hi; store_key_pair puts them one after the other */
+ * dst_lo, dims 16-31 at dst_hi */
 AI void store_key_pair_split(uint16_t *dst_lo, uint16_t *dst_hi, __m512i a, __m512i b)
 {
     __m512i lo = _mm512_unpacklo_epi16(a, b), hi = _mm512_unpackhi_epi16(a, b);
@@ -211,7 +211,6 @@ AI void store_key_pair_split(uint16_t *dst_lo, uint16_t *dst_hi, __m512i a, __m5
     _mm512_storeu_si512((void *)dst_lo, _mm512_shuffle_i32x4(first, first, 0xD8)); /* dims 0-15 */
     _mm512_storeu_si512((void *)dst_hi, _mm512_shuffle_i32x4(second, second, 0xD8)); /* dims 16-31 */
 }
-AI void store_key_pair(uint16_t *dst, __m512i a, __m512i b) { store_key_pair_split(dst, dst + 32, a, b); }
 
 void ksa_cpu_avx512_load_row_bf16(void *dst, const void *src, ksa_dtype dtype, int32_t D)
 {
@@ -242,19 +241,26 @@ void ksa_cpu_avx512_pack_k_bf16(void *kbuf, const void *const *rows, int32_t n, 
     pack_k_pairs(kbuf, rows, n, nkp, D, 0);
 }
 
-/* Vp[nkp/2][D][2]: bf16 (x, d) at ((x / 2) * D + d) * 2 + (x & 1); D % 32 == 0, nkp even */
-void ksa_cpu_avx512_pack_v_bf16(void *vbuf, const void *const *rows, int32_t n, int32_t nkp, ksa_dtype dtype, int32_t D)
+/* V in pairs of keys, two keys x 32 dims at a time: `tiles` 0 gives Vp[nkp/2][D][2], bf16 (x, d) at
+ * ((x / 2) * D + d) * 2 + (x & 1); `tiles` 1 gives Vt[D/16][nkp/2][16][2] (below) */
+AI void pack_v_pairs(uint16_t *vp, const void *const *rows, int32_t n, int32_t nkp, int32_t D, int tiles)
 {
-    uint16_t *vp = vbuf;
+    const size_t block = (size_t)nkp * 16; /* tiles: bf16 per 16-dim block, nkp/2 rows of 32 */
     for (int32_t x = 0; x < nkp; x += 2) {
-        uint16_t *dst = vp + (size_t)x * D;
         for (int32_t d0 = 0; d0 < D; d0 += 32) {
             __m512i a = x < n ? _mm512_loadu_si512((const void *)((const uint16_t *)rows[x] + d0)) : _mm512_setzero_si512();
             __m512i b = x + 1 < n ? _mm512_loadu_si512((const void *)((const uint16_t *)rows[x + 1] + d0))
                                   : _mm512_setzero_si512();
-            store_key_pair(dst + (size_t)d0 * 2, a, b);
+            uint16_t *lo = tiles ? vp + (size_t)(d0 / 16) * block + (size_t)(x / 2) * 32 : vp + (size_t)x * D + (size_t)d0 * 2;
+            store_key_pair_split(lo, tiles ? lo + block : lo + 32, a, b);
         }
     }
+}
+
+/* Vp[nkp/2][D][2]; D % 32 == 0, nkp even */
+void ksa_cpu_avx512_pack_v_bf16(void *vbuf, const void *const *rows, int32_t n, int32_t nkp, ksa_dtype dtype, int32_t D)
+{
+    pack_v_pairs(vbuf, rows, n, nkp, D, 0);
 }
 
 /* The AMX level's tile-blocked bf16 layouts: every 16 x 64-byte tile its loops read is one
@@ -272,17 +278,7 @@ void ksa_cpu_avx512_pack_k_bf16_tiles(void *kbuf, const void *const *rows, int32
 void ksa_cpu_avx512_pack_v_bf16_tiles(void *vbuf, const void *const *rows, int32_t n, int32_t nkp, ksa_dtype dtype,
                                       int32_t D)
 {
-    uint16_t *vp = vbuf;
-    const size_t block = (size_t)nkp * 16; /* bf16 per 16-dim block: nkp/2 rows of 32 */
-    for (int32_t x = 0; x < nkp; x += 2) {
-        uint16_t *dst = vp + (size_t)(x / 2) * 32;
-        for (int32_t d0 = 0; d0 < D; d0 += 32) {
-            __m512i a = x < n ? _mm512_loadu_si512((const void *)((const uint16_t *)rows[x] + d0)) : _mm512_setzero_si512();
-            __m512i b = x + 1 < n ? _mm512_loadu_si512((const void *)((const uint16_t *)rows[x + 1] + d0))
-                                  : _mm512_setzero_si512();
-            store_key_pair_split(dst + (size_t)(d0 / 16) * block, dst + (size_t)(d0 / 16 + 1) * block, a, b);
-        }
-    }
+    pack_v_pairs(vbuf, rows, n, nkp, D, 1);
 }
 
 /* ---------------------------------------------------------------- bf16 x3 format (f16 at AMX, shared) */
