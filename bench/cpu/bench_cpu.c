@@ -115,15 +115,20 @@ static double time_call(ksa_device dev, const ksa_attention_params *params, cons
     return times[reps / 2];
 }
 
-static ksa_workspace make_ws(ksa_device dev, const ksa_attention_params *params, const ksa_attention_tensors *t)
+static ksa_workspace ws_of_size(size_t bytes)
 {
-    size_t bytes = 0;
-    CHECK(ksa_attention_workspace_size(dev, params, t, &bytes));
     ksa_workspace ws;
     memset(&ws, 0, sizeof ws);
     ws.data = bytes ? host_alloc(bytes) : NULL;
     ws.size = bytes;
     return ws;
+}
+
+static ksa_workspace make_ws(ksa_device dev, const ksa_attention_params *params, const ksa_attention_tensors *t)
+{
+    size_t bytes = 0;
+    CHECK(ksa_attention_workspace_size(dev, params, t, &bytes));
+    return ws_of_size(bytes);
 }
 
 /* ---------------------------------------------------------------- prefill */
@@ -602,7 +607,7 @@ static void bench_ab(ksa_device dev, const char *isa, const char *list, const ch
             ab_apply(&e[i], 0);
             continue;
         }
-        ws[kept] = make_ws(dev, &pm, t);
+        ws[kept] = ws_of_size(bytes);
         ab_apply(&e[i], 0);
         if (kept != i) e[kept] = e[i];
         kept++;
