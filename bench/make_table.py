@@ -276,6 +276,14 @@ def targets(ix, read_gbs=None):
         ver = dnnl.get("version", "")  # "oneDNN 2.6.3 (...)" from the probe; not named twice
         peaks.append((dnnl["tflops"], f"{ver if ver.startswith('oneDNN') else ('oneDNN ' + ver).strip()} matmul"))
     what7 = "CPU dense bf16 prefill L4096: share of the run's AMX bf16 GEMM probe (the highest of its rates)"
+    # the tile units' state in that run: the multiply-only loop alone on each CPU (a lent VM's tile
+    # units run at full rate or ~2.4x slower, set from outside it: bench/NOTES.md, fiftieth session)
+    solo = next((x for x in reversed(ix.all) if x.get("op") == "amx_probe_solo" and x.get("dp_only_tflops")), None)
+    solo_note = ""
+    if solo:
+        rates = solo["dp_only_tflops"]
+        solo_note = (f"; multiply-only loop alone on each of {len(rates)} CPUs: {solo['within_80pct_of_fastest']} within 80% of "
+                     f"the fastest ({max(rates):.2f} TFLOP/s), slowest {min(rates):.2f}")
     if r and r.get("tflops") and peaks:
         g, gname = max(peaks)
         share = r["tflops"] / g
@@ -284,7 +292,8 @@ def targets(ix, read_gbs=None):
         add("P7", what7, fmt(100 * share, "%", 0), ">= 30%", share >= 0.30,
             f"{r['tflops']:.2f} of {g:.2f} TFLOP/s ({gname}); "
             + ", ".join(f"{n} {v:.2f} ({100 * r['tflops'] / v:.0f}%)" for v, n in sorted(peaks, reverse=True)[1:])
-            + (f"; multiply-only loop, no loads: {dp:.2f} ({100 * r['tflops'] / dp:.0f}%)" if dp else ""))
+            + (f"; multiply-only loop, no loads: {dp:.2f} ({100 * r['tflops'] / dp:.0f}%)" if dp else "")
+            + solo_note)
     elif r:
         add("P7", what7, "n/a", ">= 30%", None, "no ksa-cpu-bench --probe record in this run")
     best = None

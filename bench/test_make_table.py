@@ -4,7 +4,8 @@ goal's edge, on values with known answers, and the target rows' verdicts on thre
 (bench/results/2026-12-02-s32, -s33 and -s34): P1 met only when the separate and the alternating reading
 both meet the goal, P3 at 1.304 printed so and missed, P4's worst point, P7 below its goal, P3d
 over its six decode points (s32, s34); the K-pre / K-dec rows in f16 and in bf16 (s41, and s41 with
-records of the Kascade stage added); the F16 row (CPU f16 prefill, bf16 pairs against float32); and
+records of the Kascade stage added); the F16 row (CPU f16 prefill, bf16 pairs against float32); the P7 share row's note on the
+tile units' state (the probe's solo rates per CPU); and
 that peer_torch.py's diagnostic K/V forms (pages in order,
 contiguous K/V given device lengths) stay out of the standard rows."""
 import json
@@ -138,6 +139,17 @@ def main():
         check("F16 row", r and [r[1].split(", ")[-1], r[2], r[4]], ["dense/anchor", "1.39x / 0.95x", "no"])
     t, err = table("2026-12-03-s41", 3982)
     check("no F16 row without its records", t and row(t, "F16 |"), None)
+    check("no tile-unit note without its record", t and "alone on each" in (row(t, "P7 | CPU dense bf16 prefill L4096: share") or [""] * 6)[5], False)
+    # the P7 share row names the tile units' state when the run's probe measured each CPU alone
+    solo = {"op": "amx_probe_solo", "cpus": 4, "fastest_tflops": 2.7, "within_80pct_of_fastest": 2,
+            "dp_only_tflops": [2.70, 1.12, 2.65, 1.31]}
+    t, err = table("2026-12-03-s41", 3982, [solo])
+    if t is None:
+        fails.append("s41 + solo probe: " + err[-300:])
+    else:
+        r = row(t, "P7 | CPU dense bf16 prefill L4096: share")
+        check("P7 share row, tile units' state", r and r[5].endswith(
+            "; multiply-only loop alone on each of 4 CPUs: 2 within 80% of the fastest (2.70 TFLOP/s), slowest 1.12"), True)
     # peer_torch.py's diagnostic K/V forms answer only when asked for: a later record of pages in order
     # or of contiguous K/V given device lengths does not replace the table's shuffled-pages or
     # uniform-batch record of the same shape
