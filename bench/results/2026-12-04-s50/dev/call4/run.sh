@@ -6,7 +6,7 @@ set -u
 t0=$(date +%s)
 B=$PWD/build-cuda-dev
 cmake -S . -B $B -G Ninja -DCMAKE_BUILD_TYPE=Release -DKSA_WITH_CUDA=ON -DKSA_WITH_HIP=OFF -DKSA_WITH_OPENCL=OFF \
-  -DKSA_BUILD_TESTS=OFF -DKSA_BUILD_TOOLS=ON >$OUT/build.log 2>&1 && ninja -C $B ksa-bench >>$OUT/build.log 2>&1
+  -DKSA_BUILD_TESTS=OFF -DKSA_BUILD_TOOLS=ON >$OUT/build.log 2>&1 && ninja -C $B ksa-bench ksa_cuda >>$OUT/build.log 2>&1
 echo "build rc=$? ($(($(date +%s)-t0)) s)"
 kdec() { timeout 60 $B/bin/ksa-bench --device cuda:0 --dtype f16,bf16 --phase decode --mode reuse --tag "$1" \
   --shape 1,1,8192,32,8,128 --shape 1,1,32768,32,8,128 --shape 16,1,8192,32,8,128 --shape 16,1,32768,32,8,128 \
