@@ -277,8 +277,13 @@ def targets(ix, read_gbs=None):
         peaks.append((dnnl["tflops"], f"{ver if ver.startswith('oneDNN') else ('oneDNN ' + ver).strip()} matmul"))
     what7 = "CPU dense bf16 prefill L4096: share of the run's AMX bf16 GEMM probe (the highest of its rates)"
     # the tile units' state in that run: the multiply-only loop alone on each CPU (a lent VM's tile
-    # units run at full rate or ~2.4x slower, set from outside it: bench/NOTES.md, fiftieth session)
+    # units run at full rate or ~2.4x slower, set from outside it: bench/NOTES.md, fiftieth session);
+    # where the probe also timed the tile-peak loop alone on each CPU, the fastest CPU's rate times the
+    # threads is one more reference rate (a throttled CPU 0 makes "one thread x N" read low)
     solo = next((x for x in reversed(ix.all) if x.get("op") == "amx_probe_solo" and x.get("dp_only_tflops")), None)
+    if solo and solo.get("tile_peak_tflops"):
+        n = (probe or {}).get("threads") or solo.get("cpus") or len(solo["tile_peak_tflops"])
+        peaks.append((max(solo["tile_peak_tflops"]) * n, f"tile-loop peak of the fastest CPU alone x {n}"))
     solo_note = ""
     if solo:
         rates = solo["dp_only_tflops"]

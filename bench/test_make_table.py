@@ -150,6 +150,16 @@ def main():
         r = row(t, "P7 | CPU dense bf16 prefill L4096: share")
         check("P7 share row, tile units' state", r and r[5].endswith(
             "; multiply-only loop alone on each of 4 CPUs: 2 within 80% of the fastest (2.70 TFLOP/s), slowest 1.12"), True)
+    # with the tile-peak loop timed alone on each CPU, the fastest CPU's rate x the threads is a
+    # reference rate too: here 2.5 x 16 = 40 TFLOP/s, above every other rate of that run's probe
+    solo["tile_peak_tflops"] = [2.5, 1.0, 2.4, 1.1]
+    t, err = table("2026-12-03-s41", 3982, [solo])
+    if t is None:
+        fails.append("s41 + solo tile probe: " + err[-300:])
+    else:
+        r = row(t, "P7 | CPU dense bf16 prefill L4096: share")
+        check("P7 share against the fastest CPU alone", r and r[5].split("; ")[0].endswith(
+            "of 40.00 TFLOP/s (tile-loop peak of the fastest CPU alone x 16)"), True)
     # peer_torch.py's diagnostic K/V forms answer only when asked for: a later record of pages in order
     # or of contiguous K/V given device lengths does not replace the table's shuffled-pages or
     # uniform-batch record of the same shape

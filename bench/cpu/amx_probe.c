@@ -9,7 +9,8 @@
  *              tdpbf16ps reads), K = 1024, 2x2 tile blocking with A and B streamed from L2: a plain
  *              tiled GEMM kernel on the same unit, the reference point for attention's QK^T and PV.
  * Each returns TFLOP/s summed over threads (2 FLOP per multiply-add).
- *   solo:      the multiply-only loop alone on each logical CPU in turn. On the lent VM a vCPU's
+ *   solo:      the multiply-only loop and the tile-peak loop alone on each logical CPU in turn. On
+ *              the lent VM a vCPU's
  *              tile unit runs at full rate or ~2.4x slower, set from outside the VM and changing
  *              within seconds, while its vector units keep their rate (bench/NOTES.md, fiftieth
  *              session), so this says in what state a run's CPU numbers were taken. */
@@ -199,15 +200,15 @@ static double probe_run(int threads, int gemm, double seconds)
     return failed ? -1.0 : tflops;
 }
 
-/* the multiply-only loop on one thread pinned to each logical CPU in turn (nothing else running) */
-int amx_probe_solo_dp_tflops(int ncpus, double seconds, double *tflops)
+/* one loop (`gemm` as probe_arg's) on one thread pinned to each logical CPU in turn, nothing else running */
+int amx_probe_solo_tflops(int ncpus, int tile_loop, double seconds, double *tflops)
 {
     const ksa_cpu_features *f = ksa_cpu_get_features();
     if (!f->amx_permitted || ncpus < 1) return -1;
     if (ncpus > PROBE_MAX_THREADS) ncpus = PROBE_MAX_THREADS;
     for (int cpu = 0; cpu < ncpus; cpu++) {
         atomic_int go = 1;
-        probe_arg arg = {.id = cpu, .gemm = 2, .seconds = seconds, .go = &go};
+        probe_arg arg = {.id = cpu, .gemm = tile_loop ? 0 : 2, .seconds = seconds, .go = &go};
         pthread_t th;
         if (pthread_create(&th, NULL, probe_main, &arg) != 0) return -1;
         pthread_join(th, NULL);

@@ -8,8 +8,9 @@ double amx_probe_tile_peak_tflops(int threads, double seconds);
 double amx_probe_gemm_tflops(int threads, double seconds);
 /* tdpbf16ps alone, no operand loads: the multiply rate */
 double amx_probe_dp_only_tflops(int threads, double seconds);
-/* the multiply-only loop alone on each of logical CPUs 0 .. ncpus - 1 in turn, about `seconds` each:
- * tflops[cpu]; returns ncpus, or -1 where AMX is not usable or a thread could not run */
-int amx_probe_solo_dp_tflops(int ncpus, double seconds, double *tflops);
+/* the multiply-only loop (tile_loop 0) or the tile-peak loop (1) alone on each of logical CPUs
+ * 0 .. ncpus - 1 in turn, about `seconds` each: tflops[cpu]; returns ncpus, or -1 where AMX is not
+ * usable or a thread could not run */
+int amx_probe_solo_tflops(int ncpus, int tile_loop, double seconds, double *tflops);
 
 #endif
