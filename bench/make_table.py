@@ -281,9 +281,13 @@ def targets(ix, read_gbs=None):
     # where the probe also timed the tile-peak loop alone on each CPU, the fastest CPU's rate times the
     # threads is one more reference rate (a throttled CPU 0 makes "one thread x N" read low)
     solo = next((x for x in reversed(ix.all) if x.get("op") == "amx_probe_solo" and x.get("dp_only_tflops")), None)
-    if solo and solo.get("tile_peak_tflops"):
-        n = (probe or {}).get("threads") or solo.get("cpus") or len(solo["tile_peak_tflops"])
-        peaks.append((max(solo["tile_peak_tflops"]) * n, f"tile-loop peak of the fastest CPU alone x {n}"))
+    if solo:
+        n = (probe or {}).get("threads") or solo.get("cpus") or len(solo["dp_only_tflops"])
+        if solo.get("tile_peak_tflops"):
+            peaks.append((max(solo["tile_peak_tflops"]) * n, f"tile-loop peak of the fastest CPU alone x {n}"))
+        else:  # a probe that timed only the multiply-only loop alone (the fiftieth session's full run):
+            # its fastest CPU x n bounds the tile loop from above, so the share it gives is the lower one
+            peaks.append((max(solo["dp_only_tflops"]) * n, f"multiply-only loop of the fastest CPU alone x {n}"))
     solo_note = ""
     if solo:
         rates = solo["dp_only_tflops"]

@@ -148,6 +148,9 @@ def main():
         fails.append("s41 + solo probe: " + err[-300:])
     else:
         r = row(t, "P7 | CPU dense bf16 prefill L4096: share")
+        # without the tile-loop rates, the fastest CPU's multiply-only rate x 16 (43.2) is the reference
+        check("P7 share against the fastest CPU's multiply-only loop", r and r[5].split("; ")[0].endswith(
+            "of 43.20 TFLOP/s (multiply-only loop of the fastest CPU alone x 16)"), True)
         check("P7 share row, tile units' state", r and r[5].endswith(
             "; multiply-only loop alone on each of 4 CPUs: 2 within 80% of the fastest (2.70 TFLOP/s), slowest 1.12"), True)
     # with the tile-peak loop timed alone on each CPU, the fastest CPU's rate x the threads is a
