@@ -9,11 +9,11 @@
  *              tdpbf16ps reads), K = 1024, 2x2 tile blocking with A and B streamed from L2: a plain
  *              tiled GEMM kernel on the same unit, the reference point for attention's QK^T and PV.
  * Each returns TFLOP/s summed over threads (2 FLOP per multiply-add).
- *   solo:      the multiply-only loop and the tile-peak loop alone on each logical CPU in turn. On
- *              the lent VM a vCPU's
- *              tile unit runs at full rate or ~2.4x slower, set from outside the VM and changing
- *              within seconds, while its vector units keep their rate (bench/NOTES.md, fiftieth
- *              session), so this says in what state a run's CPU numbers were taken. */
+ *   solo:      the multiply-only loop and the tile-peak loop alone on each logical CPU in turn.
+ *              On the lent VM a vCPU's tile unit runs at full rate or ~2.4x slower, set from
+ *              outside the VM and changing within seconds, while its vector units keep their rate
+ *              (bench/NOTES.md, fiftieth session), so this says in what state a run's CPU numbers
+ *              were taken. */
 #define _GNU_SOURCE
 #include <immintrin.h>
 #include <pthread.h>
@@ -200,7 +200,8 @@ static double probe_run(int threads, int gemm, double seconds)
     return failed ? -1.0 : tflops;
 }
 
-/* one loop (`gemm` as probe_arg's) on one thread pinned to each logical CPU in turn, nothing else running */
+/* the multiply-only loop (tile_loop 0) or the tile-peak loop (1) on one thread pinned to each
+ * logical CPU in turn, nothing else of the probe running */
 int amx_probe_solo_tflops(int ncpus, int tile_loop, double seconds, double *tflops)
 {
     const ksa_cpu_features *f = ksa_cpu_get_features();
