@@ -394,8 +394,7 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
          * rules measured there (2026-11-30, medians with the L2 flushed unless said):
          * - REUSE lists of 2048 keys or more take 16-key chunks with any number of lists (f16 B1
          *   Lk32K, 3328 keys: 13.9 -> 13.1 us by ksa-bench, B2 16.9 -> 15.3; Lk8K, 896 keys, stays
-         *   at 32: equal by ksa-bench, +8% flushed); since the fiftieth session one wave of 16
-         *   splits per list takes 32 again (reuse_one_wave);
+         *   at 32: equal by ksa-bench, +8% flushed);
          * - ANCHOR over 16K keys or more: 16-key chunks and 3 stages (B1 Lk32K in pages of 16 93.6
          *   -> 85.8 us, pages of 64 86.3 -> 85.2, contiguous equal; Lk8K keeps 32 and 2); since the
          *   eighteenth session its K-only pass goes by the affine copies in 2 stages where the pages
@@ -426,21 +425,9 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
          * / -0.4%, B64 -0.6% / -1.0% and -1.6% / +0.5% (the thirteenth session had measured them
          * 5-20% slower, when each key's page was read twice and behind its index). */
         const int dense_gather = pl->kernels == &kc_kernels_sm90 && gather && p->mode == KSA_MODE_DENSE && lists >= 128;
-        /* REUSE over lists that each get 16 splits of an SM of their own (lists x 16 <= SMs: one
-         * sequence at 8 KV heads on the H200) and 2048 list entries or more: 32-key chunks and 16
-         * splits, where the rule below gives 16-key chunks (three CTAs per SM) and up to 16 splits.
-         * Each warp then copies two 32-key chunks instead of three or four 16-key ones, so the chain
-         * of dependent copy rounds a one-wave grid waits on is shorter. Measured on the H200
-         * (fiftieth session, calls 6-7, bench/NOTES.md): f16 B1 Lk32K 11.43 -> 10.72 us, bf16 11.48
-         * -> 10.80 by ksa-bench; the 8-split and Lk8K forms were not faster. Not where a
-         * configuration sets the chunk, the splits, the stages or the cluster. */
-        const int reuse_one_wave = measured && p->mode == KSA_MODE_REUSE && lists * 16 <= d->prop.multiProcessorCount &&
-                                   nlist >= 2048 && !chunk_set && pl->splits <= 0 && !stages_set &&
-                                   ksa_gpu_config(p, KC_T_DCLUSTER, 0) == 0;
         int chunk = chunk_set;
         if (chunk != 16 && chunk != 32)
-            chunk = (lists >= 64 && !tma_with_v && !dense_gather) ||
-                            (measured && p->mode == KSA_MODE_REUSE && nlist >= 2048 && !reuse_one_wave) ||
+            chunk = (lists >= 64 && !tma_with_v && !dense_gather) || (measured && p->mode == KSA_MODE_REUSE && nlist >= 2048) ||
                             (p->mode == KSA_MODE_ANCHOR && few && long_list) || dense_few_aff || anchor_few_short ||
                                     anchor_mid_d64 || dense_mid
                         ? 16
@@ -461,7 +448,6 @@ static void cuda_plan(const ksa_gpu_device *d, const ksa_problem *p, ksa_gpu_pla
         }
         if (anchor_few_aff) pl->splits = 32;
         if (anchor_few_short) pl->splits = 16;
-        if (reuse_one_wave) pl->splits = 16;
         if (pl->splits <= 0) {
             /* the occupancy of the instantiation that runs the call's main pass (kc_decode_variant:
              * their registers differ. Measured on the H200, sixteenth session: when the gathered
