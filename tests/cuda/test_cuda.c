@@ -584,6 +584,44 @@ static void test_decode_gathered_paths(void **state)
     assert_int_equal(failures, 0);
 }
 
+/* REUSE decode of one sequence whose lists hold 2048 entries or more, by the built-in plan (on an
+ * sm_90a GPU: 16-key chunks and up to 16 splits per list merged inside their cluster, the plan the
+ * K-dec row's B1 Lk32K point runs), against the reference: 8, 4 and 2 KV heads, contiguous and in
+ * pages of 16 and 64, with and without a local window, head_dim 64 and 128, f16 and bf16. (A
+ * one-wave form in 32-key chunks, 16 splits and the combine kernel passed this test on the H200 and
+ * was not landed: bench/NOTES.md, fiftieth session, call 7.) */
+static void test_decode_reuse_one_sequence(void **state)
+{
+    (void)state;
+    require_device();
+    static const struct {
+        int head_dim, hq, hkv, lk, page_size, window;
+        ksa_dtype dtype;
+    } cases[] = {
+        {128, 32, 8, 24000, 0, 0, KSA_DTYPE_BF16},
+        {64, 8, 2, 22000, 16, 40, KSA_DTYPE_F16},
+        {128, 32, 8, 21000, 64, 0, KSA_DTYPE_F16},
+        {128, 16, 4, 30000, 16, 24, KSA_DTYPE_BF16},
+    };
+    int failures = 0;
+    const int n = ktest_quick() ? 2 : (int)(sizeof cases / sizeof cases[0]);
+    for (int i = 0; i < n; i++) {
+        const ktest_config base = decode_case(cases[i].dtype, cases[i].head_dim, 1, cases[i].lk, 2050 + (uint64_t)i);
+        ktest_config c = reuse_decode_case(&base);
+        c.hq = cases[i].hq;
+        c.hkv = cases[i].hkv;
+        c.topk.local_window = cases[i].window;
+        if (cases[i].page_size) {
+            c.kv = KTEST_KV_PAGED;
+            c.page_size = cases[i].page_size;
+        }
+        const int bad = ktest_run_and_check(g_dev, &c) != KSA_STATUS_SUCCESS;
+        if (bad) printf("one-sequence reuse case %d failed\n", i);
+        failures += bad;
+    }
+    assert_int_equal(failures, 0);
+}
+
 /* dense keys of a paged pool whose page size is a multiple of 16 keys, copied by cp.async
  * (decode_kernel=3; the built-in from 64 lists on for dense decode): one page-table read per chunk
  * (per 16-key half of a 32-key chunk in pages of 16 or 48), then each lane's rows at the token
@@ -1120,6 +1158,7 @@ int main(void)
         cmocka_unit_test(test_decode_gathered_contiguous),
         cmocka_unit_test(test_decode_long_lists_many_waves),
         cmocka_unit_test(test_decode_gathered_paths),
+        cmocka_unit_test(test_decode_reuse_one_sequence),
         cmocka_unit_test(test_decode_wide_groups),
         cmocka_unit_test(test_decode_topk_pooling),
         cmocka_unit_test(test_decode_topk_ties),
