@@ -281,16 +281,15 @@ def targets(ix, read_gbs=None):
     # where the probe also timed the tile-peak loop alone on each CPU, the fastest CPU's rate times the
     # threads is one more reference rate (a throttled CPU 0 makes "one thread x N" read low)
     solo = next((x for x in reversed(ix.all) if x.get("op") == "amx_probe_solo" and x.get("dp_only_tflops")), None)
+    solo_note = ""
     if solo:
-        n = (probe or {}).get("threads") or solo.get("cpus") or len(solo["dp_only_tflops"])
+        rates = solo["dp_only_tflops"]
+        n = (probe or {}).get("threads") or solo.get("cpus") or len(rates)
         if solo.get("tile_peak_tflops"):
             peaks.append((max(solo["tile_peak_tflops"]) * n, f"tile-loop peak of the fastest CPU alone x {n}"))
         else:  # a probe that timed only the multiply-only loop alone (the fiftieth session's full run):
             # its fastest CPU x n bounds the tile loop from above, so the share it gives is the lower one
-            peaks.append((max(solo["dp_only_tflops"]) * n, f"multiply-only loop of the fastest CPU alone x {n}"))
-    solo_note = ""
-    if solo:
-        rates = solo["dp_only_tflops"]
+            peaks.append((max(rates) * n, f"multiply-only loop of the fastest CPU alone x {n}"))
         solo_note = (f"; multiply-only loop alone on each of {len(rates)} CPUs: {solo['within_80pct_of_fastest']} within 80% of "
                      f"the fastest ({max(rates):.2f} TFLOP/s), slowest {min(rates):.2f}")
     if r and r.get("tflops") and peaks:
